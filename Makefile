@@ -1,0 +1,108 @@
+# make          builds idp/idp, idp/idpctl, the plugins and librp (hardened)
+# make run      installs what is missing, builds, starts the demo on 127.0.0.1:8080
+# make test     builds everything with AddressSanitizer + UBSan and runs every test
+# make bench    measures (not part of make test)
+# make fuzz     runs the libFuzzer targets for a bounded time (clang)
+
+PKGS := libmicrohttpd jansson hiredis libjwt openssl libcurl libargon2
+
+WARN   := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wwrite-strings -Wvla -Wimplicit-fallthrough -Wnull-dereference -Wundef
+HARDEN := -O2 -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fstack-clash-protection
+SANF   := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+ifeq ($(SAN),1)
+OUT    := build-san
+OPT    := $(SANF) -Werror
+LDOPT  := -fsanitize=address,undefined
+else
+OUT    := .
+OPT    := $(HARDEN)
+LDOPT  := -pie -Wl,-z,relro,-z,now
+endif
+OBJ := $(if $(filter .,$(OUT)),build,$(OUT)/obj)
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP -Iidp -Iplugins
+LDLIBS  += -ldl -lpthread
+
+CORE_SRC := $(filter-out idp/main.c idp/idpctl.c,$(wildcard idp/*.c))
+CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
+IDP      := $(OUT)/idp/idp
+IDPCTL   := $(OUT)/idp/idpctl
+PLUGINS  := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
+PLUGIN_SO := $(foreach p,$(sort $(PLUGINS)),$(OUT)/plugins/$(p)/$(p).so)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(OUT)/tests/%)
+
+.PHONY: all run test bench fuzz deps clean install unit integration fuzz-replay
+all: $(IDP) $(IDPCTL) $(PLUGIN_SO)
+
+# Extra libraries per plugin (plugins/NAME/plugin.mk sets PLUGIN_LIBS_NAME).
+-include $(wildcard plugins/*/plugin.mk)
+# The relying-party library and its demo services.
+-include rp/rp.mk
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(OBJ)/libidpcore.a: $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(IDP): $(OBJ)/idp/main.o $(OBJ)/libidpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDOPT) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(IDPCTL): $(OBJ)/idp/idpctl.o $(OBJ)/libidpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDOPT) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(OUT)/plugins/%.so:
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -shared -o $@ $(wildcard plugins/$(notdir $(basename $@))/*.c) \
+		$(if $(filter build-san,$(OUT)),-fsanitize=address$(,)undefined) \
+		$(shell pkg-config --libs jansson libargon2 openssl) $(PLUGIN_LIBS_$(notdir $(basename $@)))
+$(foreach p,$(PLUGINS),$(eval $(OUT)/plugins/$(p)/$(p).so: $(wildcard plugins/$(p)/*.c) plugins/idp_plugin.h))
+, := ,
+
+$(OUT)/tests/test_%: tests/unit/test_%.c $(OBJ)/libidpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDOPT) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --cflags --libs check) $(LDLIBS)
+
+# Fuzz targets: under gcc they are built with a replay main() that runs the corpus.
+$(OUT)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(OBJ)/libidpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDOPT) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/run-demo.sh
+
+# Every test, under AddressSanitizer and UBSan.
+test: deps
+	@$(MAKE) --no-print-directory SAN=1 all test-bins
+	@sh tests/run-all.sh build-san
+
+test-bins: $(UNIT_BIN) $(FUZZ_BIN) $(RP_TEST_BINS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh
+
+fuzz:
+	@sh tests/fuzz/run-libfuzzer.sh
+
+clean:
+	rm -rf build build-san idp/idp idp/idpctl plugins/*/*.so
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

@@ -1,0 +1,562 @@
+#include "config.h"
+
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* A loading context collects every problem before refusing, so an operator
+ * fixes a file in one pass. */
+struct cctx {
+	const char *file;
+	int errors;
+};
+
+static void cerr(struct cctx *x, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void cerr(struct cctx *x, const char *path, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	idp_log(LOG_ERR, "%s: %s: %s", x->file, path, msg);
+	x->errors++;
+}
+
+/* Refuses keys the schema does not know: a typo must not silently disable a
+ * setting. "_comment" keys are documentation. */
+static void check_keys(struct cctx *x, const json_t *o, const char *path, const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)o, k, v) {
+		const char *const *a;
+		bool ok = strncmp(k, "_comment", 8) == 0;
+
+		for (a = allowed; !ok && *a; a++)
+			ok = strcmp(*a, k) == 0;
+		if (!ok)
+			cerr(x, path, "unknown setting \"%s\"", k);
+	}
+}
+
+static const char *get_str(struct cctx *x, const json_t *o, const char *path, const char *key,
+			   const char *def)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL || json_is_null(v))
+		return def;
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		cerr(x, path, "\"%s\" must be a non-empty string", key);
+		return def;
+	}
+	return json_string_value(v);
+}
+
+static long long get_int(struct cctx *x, const json_t *o, const char *path, const char *key,
+			 long long def, long long min, long long max)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return def;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		cerr(x, path, "\"%s\" must be an integer from %lld to %lld", key, min, max);
+		return def;
+	}
+	return json_integer_value(v);
+}
+
+static bool get_bool(struct cctx *x, const json_t *o, const char *path, const char *key, bool def)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return def;
+	if (!json_is_boolean(v)) {
+		cerr(x, path, "\"%s\" must be true or false", key);
+		return def;
+	}
+	return json_is_true(v);
+}
+
+/* An array of non-empty strings; *n = 0 and NULL when absent. */
+static char **get_strv(struct cctx *x, const json_t *o, const char *path, const char *key, size_t *n)
+{
+	json_t *a = json_object_get(o, key), *v;
+	char **out;
+	size_t i;
+
+	*n = 0;
+	if (a == NULL)
+		return NULL;
+	if (!json_is_array(a)) {
+		cerr(x, path, "\"%s\" must be an array of strings", key);
+		return NULL;
+	}
+	if ((out = calloc(json_array_size(a) + 1, sizeof(*out))) == NULL)
+		return NULL;
+	json_array_foreach(a, i, v) {
+		if (!json_is_string(v) || json_string_length(v) == 0) {
+			cerr(x, path, "\"%s\"[%zu] must be a non-empty string", key, i);
+			continue;
+		}
+		out[(*n)++] = strdup(json_string_value(v));
+	}
+	return out;
+}
+
+static void strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* Registered URIs: absolute http(s), no fragment, no userinfo; http only on
+ * loopback (RFC 8252 7.3) or when the issuer itself is plain http (demo). */
+static bool uri_acceptable(const char *u)
+{
+	const char *rest;
+
+	if (strlen(u) > 2048 || strchr(u, '#') != NULL || strpbrk(u, " \t\r\n\"<>\\") != NULL)
+		return false;
+	if (strncmp(u, "https://", 8) == 0)
+		rest = u + 8;
+	else if (strncmp(u, "http://", 7) == 0)
+		rest = u + 7;
+	else
+		return false;
+	if (*rest == '\0' || *rest == '/')
+		return false;
+	for (const char *p = rest; *p && *p != '/' && *p != '?'; p++)
+		if (*p == '@')
+			return false;
+	return true;
+}
+
+static char *uri_host(const char *u)
+{
+	const char *h = strstr(u, "://"), *e;
+
+	if (h == NULL)
+		return NULL;
+	h += 3;
+	e = h + strcspn(h, ":/?");
+	return strndup(h, (size_t)(e - h));
+}
+
+static enum sign_alg parse_alg(struct cctx *x, const char *path, const char *key, const char *v,
+			       enum sign_alg def)
+{
+	if (v == NULL)
+		return def;
+	if (strcmp(v, "ES256") == 0)
+		return ALG_ES256;
+	if (strcmp(v, "RS256") == 0)
+		return ALG_RS256;
+	cerr(x, path, "\"%s\" must be \"ES256\" or \"RS256\" (not \"%s\")", key, v);
+	return def;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static void load_client(struct cctx *x, struct config *c, const json_t *o, size_t idx,
+			struct client *cl)
+{
+	static const char *const keys[] = {"client_id", "client_name", "client_secret_sha256",
+		"client_secret", "redirect_uris", "post_logout_redirect_uris", "sector_identifier",
+		"subject_type", "profile", "token_endpoint_auth_methods", "grant_types",
+		"id_token_signed_response_alg", "userinfo_signed_response_alg", "require_pkce",
+		"first_party", "code_ttl_s", "access_token_ttl_s", "id_token_ttl_s",
+		"scopes", "backends", NULL};
+	char path[64];
+	const char *s, *profile;
+	char **methods, **grants;
+	size_t n, i;
+
+	snprintf(path, sizeof(path), "clients[%zu]", idx);
+	if (!json_is_object(o)) {
+		cerr(x, path, "must be an object");
+		return;
+	}
+	check_keys(x, o, path, keys);
+	s = get_str(x, o, path, "client_id", NULL);
+	if (s == NULL)
+		cerr(x, path, "\"client_id\" is required");
+	else if (strlen(s) > 128 || strpbrk(s, " \t\r\n:\"<>&") != NULL)
+		cerr(x, path, "\"client_id\" must be at most 128 characters without spaces, ':', quotes, '<', '>' or '&'");
+	cl->id = xstrdup(s);
+	cl->name = xstrdup(get_str(x, o, path, "client_name", s));
+
+	if ((s = get_str(x, o, path, "client_secret_sha256", NULL)) != NULL) {
+		if (strlen(s) != 64) {
+			cerr(x, path, "\"client_secret_sha256\" must be 64 hex digits (idpctl clients hash-secret)");
+		} else {
+			for (i = 0; i < 32; i++) {
+				int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+				if (hi < 0 || lo < 0) {
+					cerr(x, path, "\"client_secret_sha256\" must be hex");
+					break;
+				}
+				cl->secret_sha256[i] = (unsigned char)(hi << 4 | lo);
+			}
+			cl->has_secret = i == 32;
+		}
+	}
+	if (json_object_get(o, "client_secret") != NULL)
+		cerr(x, path, "\"client_secret\" in clear is refused: store \"client_secret_sha256\" (idpctl clients hash-secret)");
+	if (!cl->has_secret)
+		cerr(x, path, "a confidential client needs \"client_secret_sha256\"");
+
+	cl->redirect_uris = get_strv(x, o, path, "redirect_uris", &cl->n_redirect_uris);
+	for (i = 0; i < cl->n_redirect_uris; i++)
+		if (!uri_acceptable(cl->redirect_uris[i]))
+			cerr(x, path, "redirect_uris[%zu] must be an absolute http(s) URI without fragment or user info", i);
+	cl->post_logout_uris = get_strv(x, o, path, "post_logout_redirect_uris", &cl->n_post_logout_uris);
+	for (i = 0; i < cl->n_post_logout_uris; i++)
+		if (!uri_acceptable(cl->post_logout_uris[i]))
+			cerr(x, path, "post_logout_redirect_uris[%zu] must be an absolute http(s) URI without fragment", i);
+
+	profile = get_str(x, o, path, "profile", "standard");
+	cl->franceconnect = strcmp(profile, "franceconnect") == 0;
+	if (!cl->franceconnect && strcmp(profile, "standard") != 0)
+		cerr(x, path, "\"profile\" must be \"standard\" or \"franceconnect\"");
+
+	grants = get_strv(x, o, path, "grant_types", &n);
+	if (grants == NULL) {
+		cl->grant_code = true;
+	} else {
+		for (i = 0; i < n; i++) {
+			if (strcmp(grants[i], "authorization_code") == 0)
+				cl->grant_code = true;
+			else if (strcmp(grants[i], "client_credentials") == 0)
+				cl->grant_cc = true;
+			else
+				cerr(x, path, "grant_types[%zu]: \"%s\" is not supported", i, grants[i]);
+		}
+	}
+	strv_free(grants);
+	if (cl->grant_code && cl->n_redirect_uris == 0)
+		cerr(x, path, "\"redirect_uris\" needs at least one URI for the authorization code grant");
+
+	methods = get_strv(x, o, path, "token_endpoint_auth_methods", &n);
+	if (methods == NULL) {
+		cl->auth_basic = true;
+		cl->auth_post = true;
+	} else {
+		for (i = 0; i < n; i++) {
+			if (strcmp(methods[i], "client_secret_basic") == 0)
+				cl->auth_basic = true;
+			else if (strcmp(methods[i], "client_secret_post") == 0)
+				cl->auth_post = true;
+			else
+				cerr(x, path, "token_endpoint_auth_methods[%zu]: \"%s\" is not supported", i, methods[i]);
+		}
+	}
+	strv_free(methods);
+	if (cl->franceconnect)
+		cl->auth_post = true; /* FranceConnect integrators send client_secret_post */
+
+	s = get_str(x, o, path, "subject_type", "pairwise");
+	cl->pairwise = strcmp(s, "public") != 0;
+	if (cl->pairwise && strcmp(s, "pairwise") != 0)
+		cerr(x, path, "\"subject_type\" must be \"pairwise\" or \"public\"");
+	s = get_str(x, o, path, "sector_identifier", NULL);
+	if (s != NULL)
+		cl->sector = strdup(s);
+	else if (cl->n_redirect_uris > 0)
+		cl->sector = uri_host(cl->redirect_uris[0]);
+	else
+		cl->sector = xstrdup(cl->id);
+
+	cl->id_token_alg = parse_alg(x, path, "id_token_signed_response_alg",
+				     get_str(x, o, path, "id_token_signed_response_alg", NULL),
+				     cl->franceconnect ? ALG_ES256 : ALG_RS256);
+	cl->userinfo_alg = parse_alg(x, path, "userinfo_signed_response_alg",
+				     get_str(x, o, path, "userinfo_signed_response_alg", NULL),
+				     cl->franceconnect ? ALG_ES256 : ALG_NONE);
+	cl->require_pkce = get_bool(x, o, path, "require_pkce", true);
+	cl->first_party = get_bool(x, o, path, "first_party", false);
+	cl->code_ttl = (unsigned)get_int(x, o, path, "code_ttl_s", cl->franceconnect ? 30 : c->code_ttl, 1, 600);
+	cl->access_ttl = (unsigned)get_int(x, o, path, "access_token_ttl_s",
+					   cl->franceconnect ? 60 : c->access_ttl, 1, 86400);
+	cl->id_ttl = (unsigned)get_int(x, o, path, "id_token_ttl_s", cl->franceconnect ? 60 : c->id_ttl, 1, 86400);
+	cl->scopes_allowed = get_strv(x, o, path, "scopes", &cl->n_scopes_allowed);
+	cl->backends = get_strv(x, o, path, "backends", &cl->n_backends);
+}
+
+static void client_release(struct client *cl)
+{
+	free(cl->id);
+	free(cl->name);
+	strv_free(cl->redirect_uris);
+	strv_free(cl->post_logout_uris);
+	free(cl->sector);
+	strv_free(cl->scopes_allowed);
+	strv_free(cl->backends);
+	wipe(cl->secret_sha256, sizeof(cl->secret_sha256));
+}
+
+static char *resolve(const char *dir, const char *p)
+{
+	char *out;
+
+	if (p == NULL)
+		return NULL;
+	if (p[0] == '/' || dir == NULL)
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", dir, p) < 0)
+		return NULL;
+	return out;
+}
+
+char *config_path(const struct config *c, const char *p)
+{
+	return resolve(c->dir, p);
+}
+
+int config_load(const char *path, struct config **out)
+{
+	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
+		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
+		"acr_levels", "backends", "clients", "demo", "log_level", NULL};
+	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
+		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
+		"max_url_bytes", "max_params", NULL};
+	struct cctx x = {path, 0};
+	struct config *c;
+	json_error_t jerr;
+	json_t *root, *o, *v;
+	const char *s;
+	char *tmp;
+	size_t i;
+
+	*out = NULL;
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		idp_log(LOG_ERR, "%s: line %d, column %d: %s", path, jerr.line, jerr.column, jerr.text);
+		return IDP_EINVAL;
+	}
+	if (!json_is_object(root)) {
+		idp_log(LOG_ERR, "%s: line 1: the configuration must be a JSON object", path);
+		json_decref(root);
+		return IDP_EINVAL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		json_decref(root);
+		return IDP_ENOMEM;
+	}
+	c->root = root;
+	c->path = strdup(path);
+	tmp = strdup(path);
+	c->dir = strdup(dirname(tmp));
+	free(tmp);
+	check_keys(&x, root, "(top)", top_keys);
+
+	s = get_str(&x, root, "(top)", "issuer", NULL);
+	if (s == NULL) {
+		cerr(&x, "issuer", "required (e.g. \"https://login.example.gouv.fr\")");
+	} else if (!uri_acceptable(s) || strchr(s, '?') != NULL) {
+		cerr(&x, "issuer", "must be an http(s) URL without query or fragment");
+	} else {
+		c->issuer = strdup(s);
+		while (strlen(c->issuer) > 8 && c->issuer[strlen(c->issuer) - 1] == '/')
+			c->issuer[strlen(c->issuer) - 1] = '\0';
+		c->issuer_https = strncmp(s, "https://", 8) == 0;
+	}
+
+	o = json_object_get(root, "listen");
+	if (o != NULL && !json_is_object(o))
+		cerr(&x, "listen", "must be an object");
+	if (json_is_object(o))
+		check_keys(&x, o, "listen", listen_keys);
+	c->address = strdup(get_str(&x, o, "listen", "address", "127.0.0.1"));
+	c->port = (int)get_int(&x, o, "listen", "port", 8080, 0, 65535);
+	c->threads = (unsigned)get_int(&x, o, "listen", "threads", 0, 0, 256);
+	c->connection_limit = (unsigned)get_int(&x, o, "listen", "connection_limit", 4096, 1, 1000000);
+	c->per_ip_limit = (unsigned)get_int(&x, o, "listen", "per_ip_connection_limit", 256, 0, 1000000);
+	c->connection_timeout = (unsigned)get_int(&x, o, "listen", "connection_timeout_s", 30, 1, 3600);
+	c->max_body = (size_t)get_int(&x, o, "listen", "max_body_bytes", 65536, 1024, 16777216);
+	c->max_url = (size_t)get_int(&x, o, "listen", "max_url_bytes", 8192, 512, 65536);
+	c->max_params = (size_t)get_int(&x, o, "listen", "max_params", 64, 8, 1024);
+
+	c->keys_dir = resolve(c->dir, get_str(&x, root, "(top)", "keys_dir", "keys"));
+	c->templates_dir = resolve(c->dir, get_str(&x, root, "(top)", "templates_dir", "templates"));
+	c->plugin_dir = resolve(c->dir, get_str(&x, root, "(top)", "plugin_dir", "plugins"));
+
+	c->store = json_object_get(root, "store");
+	if (c->store != NULL && !json_is_object(c->store))
+		cerr(&x, "store", "must be an object");
+
+	o = json_object_get(root, "session");
+	c->session_idle = (unsigned)get_int(&x, o, "session", "idle_timeout_s", 1800, 60, 86400 * 30);
+	c->session_max = (unsigned)get_int(&x, o, "session", "max_lifetime_s", 43200, 60, 86400 * 90);
+	c->login_ttl = (unsigned)get_int(&x, o, "session", "login_form_ttl_s", 900, 60, 86400);
+	if (o != NULL) {
+		static const char *const k[] = {"idle_timeout_s", "max_lifetime_s", "login_form_ttl_s", NULL};
+		check_keys(&x, o, "session", k);
+	}
+	o = json_object_get(root, "tokens");
+	c->code_ttl = (unsigned)get_int(&x, o, "tokens", "code_ttl_s", 60, 1, 600);
+	c->access_ttl = (unsigned)get_int(&x, o, "tokens", "access_token_ttl_s", 600, 1, 86400);
+	c->id_ttl = (unsigned)get_int(&x, o, "tokens", "id_token_ttl_s", 600, 1, 86400);
+	if (o != NULL) {
+		static const char *const k[] = {"code_ttl_s", "access_token_ttl_s", "id_token_ttl_s", NULL};
+		check_keys(&x, o, "tokens", k);
+	}
+	o = json_object_get(root, "rate_limits");
+	c->rl_ip_per_min = (unsigned)get_int(&x, o, "rate_limits", "login_failures_per_ip_per_minute", 30, 1, 1000000);
+	c->rl_user_failures = (unsigned)get_int(&x, o, "rate_limits", "login_failures_per_user_per_15min", 10, 1, 1000000);
+	if (o != NULL) {
+		static const char *const k[] = {"login_failures_per_ip_per_minute",
+			"login_failures_per_user_per_15min", NULL};
+		check_keys(&x, o, "rate_limits", k);
+	}
+
+	s = get_str(&x, root, "(top)", "pairwise_secret", NULL);
+	if (s == NULL || strlen(s) < 32)
+		cerr(&x, "pairwise_secret", "required, at least 32 characters of random (openssl rand -hex 32)");
+	else
+		c->pairwise_secret = strdup(s);
+
+	c->acr_levels = json_object_get(root, "acr_levels");
+	if (c->acr_levels == NULL) {
+		c->acr_levels = json_pack("[sss]", "eidas1", "eidas2", "eidas3");
+		json_object_set_new(root, "acr_levels", c->acr_levels);
+	}
+	if (!json_is_array(c->acr_levels) || json_array_size(c->acr_levels) == 0) {
+		cerr(&x, "acr_levels", "must be a non-empty array of strings, weakest first");
+	} else {
+		json_array_foreach(c->acr_levels, i, v)
+			if (!json_is_string(v))
+				cerr(&x, "acr_levels", "entry %zu must be a string", i);
+		c->default_acr = xstrdup(json_string_value(json_array_get(c->acr_levels, 0)));
+	}
+
+	c->backends = json_object_get(root, "backends");
+	if (!json_is_array(c->backends) || json_array_size(c->backends) == 0)
+		cerr(&x, "backends", "at least one identity backend is required");
+
+	o = json_object_get(root, "clients");
+	if (o != NULL && !json_is_array(o)) {
+		cerr(&x, "clients", "must be an array");
+	} else if (o != NULL) {
+		c->clients = calloc(json_array_size(o) + 1, sizeof(*c->clients));
+		json_array_foreach(o, i, v) {
+			load_client(&x, c, v, i, &c->clients[i]);
+			c->n_clients++;
+			for (size_t j = 0; j < i; j++)
+				if (c->clients[i].id && c->clients[j].id &&
+				    strcmp(c->clients[i].id, c->clients[j].id) == 0)
+					cerr(&x, "clients", "client_id \"%s\" appears twice", c->clients[i].id);
+		}
+	}
+	c->demo = get_bool(&x, root, "(top)", "demo", false);
+	s = get_str(&x, root, "(top)", "log_level", "info");
+	c->log_level = strcmp(s, "error") == 0 ? LOG_ERR : strcmp(s, "warn") == 0 ? LOG_WARN
+		     : strcmp(s, "debug") == 0 ? LOG_DEBUG : LOG_INFO;
+
+	if (x.errors > 0) {
+		idp_log(LOG_ERR, "%s: %d error(s); refusing to start", path, x.errors);
+		config_free(c);
+		return IDP_EINVAL;
+	}
+	*out = c;
+	return IDP_OK;
+}
+
+void config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n_clients; i++)
+		client_release(&c->clients[i]);
+	free(c->clients);
+	free(c->path);
+	free(c->dir);
+	free(c->issuer);
+	free(c->address);
+	free(c->keys_dir);
+	free(c->templates_dir);
+	free(c->plugin_dir);
+	free_secret(c->pairwise_secret);
+	free(c->default_acr);
+	json_decref(c->root);
+	free(c);
+}
+
+const struct client *config_client(const struct config *c, const char *id)
+{
+	if (id == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->n_clients; i++)
+		if (strcmp(c->clients[i].id, id) == 0)
+			return &c->clients[i];
+	return NULL;
+}
+
+/* Exact string comparison: no prefix, no wildcard, no normalisation. */
+bool client_has_redirect_uri(const struct client *cl, const char *uri)
+{
+	for (size_t i = 0; uri != NULL && i < cl->n_redirect_uris; i++)
+		if (strcmp(cl->redirect_uris[i], uri) == 0)
+			return true;
+	return false;
+}
+
+bool client_has_post_logout_uri(const struct client *cl, const char *uri)
+{
+	for (size_t i = 0; uri != NULL && i < cl->n_post_logout_uris; i++)
+		if (strcmp(cl->post_logout_uris[i], uri) == 0)
+			return true;
+	return false;
+}
+
+bool client_allows_backend(const struct client *cl, const char *backend_id)
+{
+	if (cl->backends == NULL)
+		return true;
+	for (size_t i = 0; i < cl->n_backends; i++)
+		if (strcmp(cl->backends[i], backend_id) == 0)
+			return true;
+	return false;
+}
+
+int config_acr_rank(const struct config *c, const char *acr)
+{
+	size_t i;
+	json_t *v;
+
+	if (acr == NULL)
+		return -1;
+	json_array_foreach(c->acr_levels, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), acr) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *alg_name(enum sign_alg a)
+{
+	return a == ALG_ES256 ? "ES256" : a == ALG_RS256 ? "RS256" : "none";
+}

@@ -1,0 +1,80 @@
+/* The configuration: one JSON file read with jansson. Every error names the
+ * file, the line (syntax errors) or the JSON path (value errors) and the
+ * problem; the daemon refuses to start on any of them. */
+#ifndef IDP_CONFIG_H
+#define IDP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+enum sign_alg { ALG_NONE = 0, ALG_ES256 = 1, ALG_RS256 = 2 };
+
+struct client {
+	char *id;
+	char *name;
+	unsigned char secret_sha256[32];
+	bool has_secret;
+	bool auth_basic, auth_post;     /* allowed client authentication methods */
+	char **redirect_uris;
+	size_t n_redirect_uris;
+	char **post_logout_uris;
+	size_t n_post_logout_uris;
+	char *sector;                   /* pairwise sector (defaults to the redirect host) */
+	bool pairwise;
+	bool franceconnect;             /* the "franceconnect" profile */
+	bool require_pkce;
+	bool first_party;               /* skips the consent page */
+	bool grant_code, grant_cc;      /* authorization_code, client_credentials */
+	enum sign_alg id_token_alg;
+	enum sign_alg userinfo_alg;     /* ALG_NONE: plain JSON */
+	unsigned code_ttl, access_ttl, id_ttl;
+	char **scopes_allowed;          /* NULL: any supported scope */
+	size_t n_scopes_allowed;
+	char **backends;                /* NULL: every backend */
+	size_t n_backends;
+};
+
+struct config {
+	char *path;        /* as given */
+	char *dir;         /* its directory: relative paths resolve from here */
+	char *issuer;      /* no trailing slash */
+	bool issuer_https;
+	char *address;
+	int port;
+	unsigned threads;
+	unsigned connection_limit, per_ip_limit, connection_timeout;
+	size_t max_body, max_url, max_params;
+	char *keys_dir, *templates_dir, *plugin_dir;
+	json_t *store;     /* the "store" object (borrowed from root) */
+	json_t *backends;  /* the "backends" array (borrowed from root) */
+	unsigned session_idle, session_max;
+	unsigned code_ttl, access_ttl, id_ttl, login_ttl;
+	unsigned rl_ip_per_min, rl_user_failures;
+	char *pairwise_secret;
+	json_t *acr_levels;   /* array of strings, weakest first */
+	char *default_acr;
+	struct client *clients;
+	size_t n_clients;
+	bool demo;
+	int log_level;
+	json_t *root;
+};
+
+/* Reads and checks path. On error logs every problem found and returns
+ * IDP_EINVAL; *out is the caller's on success (config_free). */
+int config_load(const char *path, struct config **out);
+void config_free(struct config *c);
+
+const struct client *config_client(const struct config *c, const char *id);
+bool client_has_redirect_uri(const struct client *cl, const char *uri);
+bool client_has_post_logout_uri(const struct client *cl, const char *uri);
+bool client_allows_backend(const struct client *cl, const char *backend_id);
+/* Rank of an acr value in acr_levels (0 weakest), -1 when unknown. */
+int config_acr_rank(const struct config *c, const char *acr);
+/* Resolves a path relative to the configuration's directory (malloc'ed). */
+char *config_path(const struct config *c, const char *p);
+const char *alg_name(enum sign_alg a);
+
+#endif

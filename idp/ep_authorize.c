@@ -1,0 +1,636 @@
+/* /authorize (OpenID Core 3.1.2), the login form and its POST, and the
+ * consent page. Errors before the client and its redirect_uri are known to be
+ * good render a page and never redirect; later errors go back to the client
+ * with error, state and iss (RFC 9207). */
+#include "oidc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_MAX 1024
+#define NONCE_MAX 1024
+#define CLAIMS_MAX 4096
+
+static const char *const claim_labels[][3] = {
+	{"given_name", "Prénom(s)", "Given name(s)"},
+	{"family_name", "Nom de naissance", "Family name"},
+	{"name", "Nom complet", "Full name"},
+	{"middle_name", "Autres prénoms", "Middle name"},
+	{"nickname", "Surnom", "Nickname"},
+	{"preferred_username", "Nom d'usage", "Preferred name"},
+	{"birthdate", "Date de naissance", "Date of birth"},
+	{"gender", "Sexe", "Gender"},
+	{"birthplace", "Lieu de naissance", "Place of birth"},
+	{"birthcountry", "Pays de naissance", "Country of birth"},
+	{"email", "Adresse électronique", "Email address"},
+	{"email_verified", "Adresse électronique vérifiée", "Email verified"},
+	{"address", "Adresse postale", "Postal address"},
+	{"phone_number", "Numéro de téléphone", "Phone number"},
+	{"phone_number_verified", "Téléphone vérifié", "Phone verified"},
+	{"locale", "Langue", "Language"},
+	{"zoneinfo", "Fuseau horaire", "Time zone"},
+	{"picture", "Photo", "Picture"},
+	{"profile", "Page de profil", "Profile page"},
+	{"website", "Site web", "Website"},
+	{"updated_at", "Date de mise à jour", "Last update"},
+};
+
+static const char *claim_label(const char *claim, enum lang l)
+{
+	for (size_t i = 0; i < sizeof(claim_labels) / sizeof(claim_labels[0]); i++)
+		if (strcmp(claim_labels[i][0], claim) == 0)
+			return claim_labels[i][1 + (l == LANG_EN)];
+	return claim;
+}
+
+/* The scopes granted: requested ones we support and the client may ask,
+ * in a canonical order (so that remembered consent does not depend on it). */
+static char *grant_scope(const struct client *cl, const char *requested)
+{
+	static const char *const order[] = {"openid", "profile", "email", "address", "phone",
+		"birth", "identite_pivot", NULL};
+	struct buf b;
+
+	buf_init(&b, 512);
+	for (const char *const *s = order; *s; s++) {
+		bool allowed = cl->scopes_allowed == NULL || strcmp(*s, "openid") == 0;
+
+		for (size_t i = 0; !allowed && i < cl->n_scopes_allowed; i++)
+			allowed = strcmp(cl->scopes_allowed[i], *s) == 0;
+		if (allowed && scope_has(requested, *s)) {
+			if (b.len)
+				buf_adds(&b, " ");
+			buf_adds(&b, *s);
+		}
+	}
+	return buf_steal(&b);
+}
+
+/* The minimum level the client asks for: the weakest known value of
+ * acr_values (any listed level is acceptable to it, and a stronger one
+ * satisfies a weaker), else of claims.id_token.acr.values. -1: none asked. */
+static int required_acr(const struct config *cfg, const char *acr_values, const json_t *claims)
+{
+	int best = -1;
+	json_t *vals, *v;
+	size_t i;
+
+	for (const char *p = acr_values; p != NULL && *p;) {
+		size_t n = strcspn(p, " ");
+		char one[64];
+
+		if (n < sizeof(one)) {
+			int rk;
+
+			memcpy(one, p, n);
+			one[n] = '\0';
+			rk = config_acr_rank(cfg, one);
+			if (rk >= 0 && (best < 0 || rk < best))
+				best = rk;
+		}
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	vals = json_object_get(json_object_get(json_object_get(claims, "id_token"), "acr"), "values");
+	json_array_foreach(vals, i, v) {
+		int rk = config_acr_rank(cfg, json_string_value(v));
+
+		if (rk >= 0 && (best < 0 || rk < best))
+			best = rk;
+	}
+	return best;
+}
+
+static const struct backend *pick_backend(const struct rt *rt, const struct client *cl, int min_rank)
+{
+	for (size_t i = 0; i < rt->n_backends; i++) {
+		const struct backend *b = &rt->backends[i];
+
+		if (b->ops->login != NULL && client_allows_backend(cl, b->id) &&
+		    config_acr_rank(rt->cfg, b->acr) >= min_rank)
+			return b;
+	}
+	return NULL;
+}
+
+static bool consent_needed(const struct client *cl, const json_t *areq,
+			   const json_t *sess, char key[80])
+{
+	char *msg = NULL, hash[65];
+	char *val = NULL;
+	size_t len;
+	bool need;
+	char *claims = json_dumps(json_object_get(areq, "claims"), JSON_COMPACT | JSON_SORT_KEYS);
+
+	if (asprintf(&msg, "%s|%s|%s|%s", json_string_value(json_object_get(sess, "sub")), cl->id,
+		     json_string_value(json_object_get(areq, "scope")), claims ? claims : "") < 0)
+		msg = NULL;
+	free(claims);
+	sha256_hex(msg ? msg : "", msg ? strlen(msg) : 0, hash);
+	free(msg);
+	snprintf(key, 80, K_CONSENT "%s", hash);
+	if (scope_has(json_string_value(json_object_get(areq, "prompt")), "consent"))
+		return true;
+	if (cl->first_party)
+		return false;
+	need = store_get(&g_idp.store, key, &val, &len) != IDP_OK;
+	free(val);
+	return need;
+}
+
+static const char *bind_cookie(struct req *r, bool create)
+{
+	char name[64];
+	const char *c = req_cookie(r, cookie_name(r->cfg, "idp_b", name));
+	static __thread char fresh[64];
+	char *t;
+
+	if (c != NULL && strlen(c) >= 22 && strlen(c) <= 64)
+		return c;
+	if (!create || (t = rand_token(24)) == NULL)
+		return NULL;
+	snprintf(fresh, sizeof(fresh), "%s", t);
+	free(t);
+	req_set_cookie(r, "idp_b", fresh, -1);
+	return fresh;
+}
+
+static void set_form_origin(struct req *r, const char *uri)
+{
+	const char *h = strstr(uri, "://");
+	size_t n;
+
+	if (h == NULL)
+		return;
+	n = (size_t)(h + 3 - uri) + strcspn(h + 3, "/?#");
+	free(r->csp_extra);
+	r->csp_extra = strndup(uri, n);
+}
+
+enum MHD_Result login_page(struct req *r, const char *txn_id, const json_t *areq,
+			   unsigned status, const char *error, const char *username)
+{
+	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
+	const char *bind = bind_cookie(r, true);
+	const struct backend *b = backend_find(r->rt, json_string_value(json_object_get(areq, "backend")));
+	char csrf[44];
+	json_t *ctx;
+	enum MHD_Result ret;
+
+	if (cl == NULL || bind == NULL || b == NULL)
+		return http_error_page(r, 400, "bad_request");
+	csrf_token("login", txn_id, bind, csrf);
+	ctx = json_pack("{s:s,s:s,s:s,s:s,s:s?}", "client_name", cl->name, "txn", txn_id, "csrf", csrf,
+			"backend", b->title, "username", username ? username : json_string_value(json_object_get(areq, "login_hint")));
+	if (error != NULL)
+		json_object_set_new(ctx, error, json_true());
+	if (error != NULL)
+		json_object_set_new(ctx, "has_error", json_true());
+	set_form_origin(r, json_string_value(json_object_get(areq, "redirect_uri")));
+	ret = http_page(r, status, "login", ctx);
+	json_decref(ctx);
+	return ret;
+}
+
+/* The consent form's CSRF token is bound to the session (sid is the hash of
+ * the session cookie), so it works on the very response that sets it. */
+static enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *areq,
+				    const json_t *sess, const char *sid)
+{
+	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
+	char csrf[44];
+	json_t *rel, *list, *ctx, *v;
+	const char *k;
+	enum MHD_Result ret;
+
+	if (cl == NULL)
+		return http_error_page(r, 400, "bad_request");
+	csrf_token("consent", txn_id, sid, csrf);
+	/* What will be released: every claim the scopes and the claims parameter
+	 * cover for this citizen, in plain words. */
+	rel = claims_for_scope(json_object_get(sess, "claims"),
+			       json_string_value(json_object_get(areq, "scope")),
+			       json_object_get(json_object_get(areq, "claims"), "userinfo"));
+	list = json_array();
+	json_object_foreach(rel, k, v) {
+		(void)v;
+		json_array_append_new(list, json_pack("{s:s}", "label", claim_label(k, r->lang)));
+	}
+	ctx = json_pack("{s:s,s:s,s:s,s:o,s:b}", "client_name", cl->name, "txn", txn_id, "csrf", csrf,
+			"claims", list, "no_claims", json_array_size(list) == 0);
+	set_form_origin(r, json_string_value(json_object_get(areq, "redirect_uri")));
+	ret = http_page(r, 200, "consent", ctx);
+	json_decref(ctx);
+	json_decref(rel);
+	return ret;
+}
+
+static int txn_save(struct req *r, const json_t *areq, char **txn_id)
+{
+	char key[128];
+	int rc;
+
+	if ((*txn_id = rand_token(24)) == NULL)
+		return IDP_ENOMEM;
+	snprintf(key, sizeof(key), K_TXN "%s", *txn_id);
+	if ((rc = store_put_json(&g_idp.store, key, areq, r->cfg->login_ttl)) != IDP_OK) {
+		free(*txn_id);
+		*txn_id = NULL;
+	}
+	return rc;
+}
+
+/* Decides, for a validated request, between login, consent and the code. */
+static enum MHD_Result authz_continue(struct req *r, json_t *areq)
+{
+	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
+	const char *prompt = json_string_value(json_object_get(areq, "prompt"));
+	int min_rank = (int)json_integer_value(json_object_get(areq, "min_acr_rank"));
+	char sid[65], ckey[80], *txn = NULL;
+	json_t *sess = session_load(r, sid);
+	const struct backend *b;
+	bool need_login = sess == NULL || scope_has(prompt, "login");
+	enum MHD_Result ret;
+
+	if (sess != NULL && json_object_get(areq, "max_age") != NULL &&
+	    now_s() - json_integer_value(json_object_get(sess, "auth_time")) >
+		    json_integer_value(json_object_get(areq, "max_age")))
+		need_login = true;
+	if (sess != NULL && config_acr_rank(r->cfg, json_string_value(json_object_get(sess, "acr"))) < min_rank)
+		need_login = true;
+	if (sess != NULL && json_object_get(areq, "hint_sub") != NULL) {
+		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
+
+		if (s == NULL || strcmp(s, json_string_value(json_object_get(areq, "hint_sub"))) != 0)
+			need_login = true;
+		free(s);
+	}
+	if (need_login) {
+		json_decref(sess);
+		if (scope_has(prompt, "none"))
+			return authz_fail(r, areq, "login_required", "the citizen is not logged in");
+		if ((b = pick_backend(r->rt, cl, min_rank)) == NULL)
+			return authz_fail(r, areq, "access_denied",
+					  "no identity provider reaches the requested assurance level");
+		json_object_set_new(areq, "backend", json_string(b->id));
+		if (txn_save(r, areq, &txn) != IDP_OK)
+			return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
+		ret = login_page(r, txn, areq, 200, NULL, NULL);
+		free(txn);
+		return ret;
+	}
+	if (consent_needed(cl, areq, sess, ckey)) {
+		if (scope_has(prompt, "none")) {
+			json_decref(sess);
+			return authz_fail(r, areq, "consent_required", "the citizen has not consented yet");
+		}
+		json_object_set_new(areq, "sid", json_string(sid));
+		if (txn_save(r, areq, &txn) != IDP_OK) {
+			json_decref(sess);
+			return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
+		}
+		ret = consent_page(r, txn, areq, sess, sid);
+		free(txn);
+		json_decref(sess);
+		return ret;
+	}
+	ret = authz_complete(r, areq, sess, sid);
+	json_decref(sess);
+	return ret;
+}
+
+static bool pkce_challenge_ok(const char *c)
+{
+	size_t n = strlen(c);
+
+	if (n != 43)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((c[i] >= 'A' && c[i] <= 'Z') || (c[i] >= 'a' && c[i] <= 'z') ||
+		      (c[i] >= '0' && c[i] <= '9') || c[i] == '-' || c[i] == '_'))
+			return false;
+	return true;
+}
+
+enum MHD_Result ep_authorize(struct req *r)
+{
+	const struct params *p = req_params(r);
+	const char *client_id = params_get(p, "client_id");
+	const char *ruri = params_get(p, "redirect_uri");
+	const char *rt, *scope, *state, *nonce, *cc, *ccm, *prompt, *max_age, *acr, *claims_s, *hint;
+	const struct client *cl;
+	json_t *areq = NULL, *claims = NULL;
+	char *granted = NULL;
+	long long ma = -1;
+	enum MHD_Result ret;
+
+	r->lang = req_lang(r, params_get(p, "ui_locales"));
+	if (p->dup != NULL && (strcmp(p->dup, "client_id") == 0 || strcmp(p->dup, "redirect_uri") == 0))
+		return http_error_page(r, 400, "bad_request");
+	if (client_id == NULL || (cl = config_client(r->cfg, client_id)) == NULL)
+		return http_error_page(r, 400, "unknown_client");
+	if (ruri == NULL || !client_has_redirect_uri(cl, ruri))
+		return http_error_page(r, 400, "bad_redirect_uri");
+
+	/* From here on, errors go back to the (now trusted) redirect_uri. */
+	state = params_get(p, "state");
+	areq = json_pack("{s:s,s:s,s:s?}", "client_id", client_id, "redirect_uri", ruri, "state",
+			 state != NULL && strlen(state) <= STATE_MAX ? state : NULL);
+	if (p->dup != NULL) {
+		char d[96];
+
+		snprintf(d, sizeof(d), "the parameter %.64s is repeated", p->dup);
+		ret = authz_fail(r, areq, "invalid_request", d);
+		goto out;
+	}
+#define FAIL(e, d) do { ret = authz_fail(r, areq, e, d); goto out; } while (0)
+	if (params_get(p, "request") != NULL)
+		FAIL("request_not_supported", "request objects are not supported");
+	if (params_get(p, "request_uri") != NULL)
+		FAIL("request_uri_not_supported", "request_uri is not supported");
+	if (state != NULL && strlen(state) > STATE_MAX)
+		FAIL("invalid_request", "state is too long");
+	if ((rt = params_get(p, "response_type")) == NULL)
+		FAIL("invalid_request", "response_type is required");
+	if (strcmp(rt, "code") != 0)
+		FAIL("unsupported_response_type", "only the code flow is supported");
+	if (params_get(p, "response_mode") != NULL && strcmp(params_get(p, "response_mode"), "query") != 0)
+		FAIL("invalid_request", "only response_mode=query is supported");
+	if (!cl->grant_code)
+		FAIL("unauthorized_client", "this client may not use the authorization code grant");
+	scope = params_get(p, "scope");
+	if (scope == NULL || !scope_has(scope, "openid"))
+		FAIL("invalid_scope", "scope must include openid");
+	granted = grant_scope(cl, scope);
+	cc = params_get(p, "code_challenge");
+	ccm = params_get(p, "code_challenge_method");
+	if (cc == NULL && cl->require_pkce)
+		FAIL("invalid_request", "code_challenge (PKCE, S256) is required");
+	if (cc != NULL && (ccm == NULL || strcmp(ccm, "S256") != 0))
+		FAIL("invalid_request", "code_challenge_method must be S256");
+	if (cc != NULL && !pkce_challenge_ok(cc))
+		FAIL("invalid_request", "code_challenge must be 43 base64url characters");
+	nonce = params_get(p, "nonce");
+	if (nonce != NULL && strlen(nonce) > NONCE_MAX)
+		FAIL("invalid_request", "nonce is too long");
+	acr = params_get(p, "acr_values");
+	if (cl->franceconnect) {
+		if (state == NULL)
+			FAIL("invalid_request", "state is required");
+		if (nonce == NULL || strlen(nonce) < 22)
+			FAIL("invalid_request", "nonce is required, at least 22 characters");
+		if (acr == NULL)
+			FAIL("invalid_request", "acr_values is required");
+	}
+	prompt = params_get(p, "prompt");
+	for (const char *q = prompt; q != NULL && *q;) {
+		size_t n = strcspn(q, " ");
+
+		if (!((n == 4 && !strncmp(q, "none", 4)) || (n == 5 && !strncmp(q, "login", 5)) ||
+		      (n == 7 && !strncmp(q, "consent", 7)) || (n == 14 && !strncmp(q, "select_account", 14))))
+			FAIL("invalid_request", "unsupported prompt value");
+		q += n;
+		while (*q == ' ')
+			q++;
+	}
+	if (scope_has(prompt, "none") && strcmp(prompt, "none") != 0)
+		FAIL("invalid_request", "prompt=none cannot be combined with other values");
+	max_age = params_get(p, "max_age");
+	if (max_age != NULL && !parse_ll(max_age, 0, 1000000000, &ma))
+		FAIL("invalid_request", "max_age must be a non-negative integer");
+	claims_s = params_get(p, "claims");
+	if (claims_s != NULL) {
+		if (strlen(claims_s) > CLAIMS_MAX ||
+		    (claims = json_loads(claims_s, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+		    !json_is_object(claims) ||
+		    (json_object_get(claims, "userinfo") && !json_is_object(json_object_get(claims, "userinfo"))) ||
+		    (json_object_get(claims, "id_token") && !json_is_object(json_object_get(claims, "id_token"))))
+			FAIL("invalid_request", "claims must be a JSON object (OpenID Core 5.5)");
+	}
+	hint = params_get(p, "id_token_hint");
+	if (hint != NULL) {
+		json_t *pl = NULL;
+
+		/* An expired hint is still a hint (OpenID Core 3.1.2.1). */
+		if (jws_verify(r->rt->keys, hint, &pl) != IDP_OK ||
+		    !json_is_string(json_object_get(pl, "sub")) ||
+		    strcmp(json_string_value(json_object_get(pl, "iss")) ?: "", r->cfg->issuer) != 0) {
+			json_decref(pl);
+			FAIL("invalid_request", "id_token_hint is not an ID token of this provider");
+		}
+		json_object_set(areq, "hint_sub", json_object_get(pl, "sub"));
+		json_decref(pl);
+	}
+	if (json_object_set_new(areq, "scope", json_string(granted)) ||
+	    (nonce && json_object_set_new(areq, "nonce", json_string(nonce))) ||
+	    (cc && json_object_set_new(areq, "code_challenge", json_string(cc))) ||
+	    (prompt && json_object_set_new(areq, "prompt", json_string(prompt))) ||
+	    (acr && json_object_set_new(areq, "acr_values", json_string(acr))) ||
+	    (claims && json_object_set(areq, "claims", claims)) ||
+	    (ma >= 0 && json_object_set_new(areq, "max_age", json_integer(ma))) ||
+	    (params_get(p, "login_hint") && strlen(params_get(p, "login_hint")) <= 256 &&
+	     json_object_set_new(areq, "login_hint", json_string(params_get(p, "login_hint")))) ||
+	    json_object_set_new(areq, "lang", json_string(lang_code(r->lang))) ||
+	    json_object_set_new(areq, "min_acr_rank", json_integer(required_acr(r->cfg, acr, claims))))
+		FAIL("server_error", "out of memory");
+#undef FAIL
+	ret = authz_continue(r, areq);
+out:
+	free(granted);
+	json_decref(claims);
+	json_decref(areq);
+	return ret;
+}
+
+static enum lang areq_lang(const json_t *areq)
+{
+	const char *l = json_string_value(json_object_get(areq, "lang"));
+
+	return l != NULL && strcmp(l, "en") == 0 ? LANG_EN : LANG_FR;
+}
+
+/* A login failure counts against the address and the username; past the
+ * limits the form answers "too many attempts" without checking anything. */
+static bool rate_limited(struct req *r, const char *username, bool count)
+{
+	char key[128], h[65];
+	long long n = 0;
+
+	snprintf(key, sizeof(key), "rl:ip:%s", r->ip);
+	if (count)
+		store_incr(&g_idp.store, key, 60, &n);
+	else {
+		char *v = NULL;
+		size_t l;
+
+		if (store_get(&g_idp.store, key, &v, &l) == IDP_OK)
+			parse_ll(v, 0, 1LL << 60, &n);
+		free(v);
+	}
+	if (n >= r->cfg->rl_ip_per_min)
+		return true;
+	sha256_hex(username, strlen(username), h);
+	snprintf(key, sizeof(key), "rl:user:%.32s", h);
+	n = 0;
+	if (count)
+		store_incr(&g_idp.store, key, 900, &n);
+	else {
+		char *v = NULL;
+		size_t l;
+
+		if (store_get(&g_idp.store, key, &v, &l) == IDP_OK)
+			parse_ll(v, 0, 1LL << 60, &n);
+		free(v);
+	}
+	return n >= r->cfg->rl_user_failures;
+}
+
+static void identity_release(struct idp_identity *id)
+{
+	free(id->subject);
+	json_decref(id->claims);
+	free(id->acr);
+	free(id->amr);
+	memset(id, 0, sizeof(*id));
+}
+
+enum MHD_Result ep_login(struct req *r)
+{
+	const struct params *p = &r->form;
+	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
+	const char *user = params_get(p, "username"), *pass = params_get(p, "password");
+	char key[128], name[64], sid[65], old_sid[65], ckey[80], *ntxn = NULL;
+	json_t *areq = NULL, *sess = NULL, *old;
+	const struct backend *b;
+	struct idp_identity id = {0};
+	struct idp_login lr;
+	const struct client *cl;
+	enum MHD_Result ret;
+	int rc;
+
+	if (txn == NULL || strlen(txn) > 64 || p->dup != NULL)
+		return http_error_page(r, 400, "bad_request");
+	snprintf(key, sizeof(key), K_TXN "%s", txn);
+	if (store_get_json(&g_idp.store, key, &areq) != IDP_OK)
+		return http_error_page(r, 400, "expired");
+	r->lang = areq_lang(areq);
+	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "idp_b", name)), csrf)) {
+		ret = http_error_page(r, 403, "csrf");
+		goto out;
+	}
+	if (user == NULL || pass == NULL) {
+		ret = login_page(r, txn, areq, 400, "missing", user);
+		goto out;
+	}
+	if (strlen(user) > 256 || strlen(pass) > 1024) {
+		ret = login_page(r, txn, areq, 400, "bad_credentials", NULL);
+		goto out;
+	}
+	if (rate_limited(r, user, false)) {
+		ret = login_page(r, txn, areq, 429, "too_many", user);
+		goto out;
+	}
+	b = backend_find(r->rt, json_string_value(json_object_get(areq, "backend")));
+	cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
+	if (b == NULL || cl == NULL || b->ops->login == NULL) {
+		ret = http_error_page(r, 400, "bad_request");
+		goto out;
+	}
+	lr.username = user;
+	lr.password = pass;
+	lr.remote_addr = r->ip;
+	rc = b->ops->login(b->inst, &lr, &id);
+	if (rc == IDP_EUNAVAIL) {
+		ret = login_page(r, txn, areq, 503, "unavailable", user);
+		goto out;
+	}
+	if (rc != IDP_OK || id.subject == NULL) {
+		char tag[9];
+
+		secret_tag(user, tag);
+		idp_log(LOG_INFO, "login: failure for user %s from %s", tag, r->ip);
+		rate_limited(r, user, true);
+		ret = login_page(r, txn, areq, 401, "bad_credentials", user);
+		goto out;
+	}
+	/* The transaction is single-use: of two concurrent posts, one wins. */
+	json_decref(areq);
+	areq = NULL;
+	if (store_take_json(&g_idp.store, key, &areq) != IDP_OK) {
+		ret = http_error_page(r, 400, "expired");
+		goto out;
+	}
+	if ((old = session_load(r, old_sid)) != NULL) {
+		session_destroy(r, old_sid);
+		json_decref(old);
+	}
+	sess = session_create(r, b->id, id.acr ? id.acr : b->acr, &id, sid);
+	if (sess == NULL) {
+		ret = authz_fail(r, areq, "temporarily_unavailable", "the session could not be created");
+		goto out;
+	}
+	idp_log(LOG_INFO, "login: %s authenticated citizen via %s", cl->id, b->id);
+	if (consent_needed(cl, areq, sess, ckey)) {
+		json_object_set_new(areq, "sid", json_string(sid));
+		if (txn_save(r, areq, &ntxn) != IDP_OK) {
+			ret = authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
+			goto out;
+		}
+		ret = consent_page(r, ntxn, areq, sess, sid);
+		goto out;
+	}
+	ret = authz_complete(r, areq, sess, sid);
+out:
+	identity_release(&id);
+	free(ntxn);
+	json_decref(sess);
+	json_decref(areq);
+	return ret;
+}
+
+enum MHD_Result ep_consent(struct req *r)
+{
+	const struct params *p = &r->form;
+	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
+	const char *decision = params_get(p, "decision");
+	char key[128], sid[65], ckey[80];
+	json_t *areq = NULL, *sess = NULL;
+	const struct client *cl;
+	enum MHD_Result ret;
+
+	if (txn == NULL || strlen(txn) > 64 || p->dup != NULL || decision == NULL)
+		return http_error_page(r, 400, "bad_request");
+	sess = session_load(r, sid);
+	if (sess == NULL)
+		return http_error_page(r, 400, "expired");
+	/* Bound to the session: the sid is a hash of the session cookie. */
+	if (!csrf_check("consent", txn, sid, csrf)) {
+		json_decref(sess);
+		return http_error_page(r, 403, "csrf");
+	}
+	snprintf(key, sizeof(key), K_TXN "%s", txn);
+	if (store_take_json(&g_idp.store, key, &areq) != IDP_OK) {
+		json_decref(sess);
+		return http_error_page(r, 400, "expired");
+	}
+	r->lang = areq_lang(areq);
+	cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
+	if (cl == NULL || strcmp(json_string_value(json_object_get(areq, "sid")) ?: "", sid) != 0) {
+		ret = http_error_page(r, 400, "bad_request");
+		goto out;
+	}
+	if (strcmp(decision, "accept") != 0) {
+		idp_log(LOG_INFO, "consent: refused for %s", cl->id);
+		ret = authz_fail(r, areq, "access_denied", "the citizen refused to share the data");
+		goto out;
+	}
+	consent_needed(cl, areq, sess, ckey);
+	store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
+	ret = authz_complete(r, areq, sess, sid);
+out:
+	json_decref(sess);
+	json_decref(areq);
+	return ret;
+}

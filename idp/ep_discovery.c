@@ -1,0 +1,93 @@
+/* /.well-known/openid-configuration (OpenID Connect Discovery 1.0) and
+ * /jwks (RFC 7517): both rendered once per configuration or key load. */
+#include "oidc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *url(const struct config *cfg, const char *path)
+{
+	char *s;
+	json_t *v;
+
+	if (asprintf(&s, "%s%s", cfg->issuer, path) < 0)
+		return NULL;
+	v = json_string(s);
+	free(s);
+	return v;
+}
+
+char *discovery_render(const struct config *cfg, const struct rt *rt)
+{
+	json_t *d = json_object(), *backends_acr = json_copy(cfg->acr_levels);
+	char *s;
+
+	(void)rt;
+	json_object_set_new(d, "issuer", json_string(cfg->issuer));
+	json_object_set_new(d, "authorization_endpoint", url(cfg, "/authorize"));
+	json_object_set_new(d, "token_endpoint", url(cfg, "/token"));
+	json_object_set_new(d, "userinfo_endpoint", url(cfg, "/userinfo"));
+	json_object_set_new(d, "jwks_uri", url(cfg, "/jwks"));
+	json_object_set_new(d, "end_session_endpoint", url(cfg, "/logout"));
+	json_object_set_new(d, "scopes_supported", scopes_supported());
+	json_object_set_new(d, "response_types_supported", json_pack("[s]", "code"));
+	json_object_set_new(d, "response_modes_supported", json_pack("[s]", "query"));
+	json_object_set_new(d, "grant_types_supported",
+			    json_pack("[ss]", "authorization_code", "client_credentials"));
+	json_object_set_new(d, "subject_types_supported", json_pack("[ss]", "pairwise", "public"));
+	json_object_set_new(d, "id_token_signing_alg_values_supported", json_pack("[ss]", "RS256", "ES256"));
+	json_object_set_new(d, "userinfo_signing_alg_values_supported", json_pack("[ss]", "RS256", "ES256"));
+	json_object_set_new(d, "token_endpoint_auth_methods_supported",
+			    json_pack("[ss]", "client_secret_basic", "client_secret_post"));
+	json_object_set_new(d, "code_challenge_methods_supported", json_pack("[s]", "S256"));
+	json_object_set_new(d, "claims_supported", claims_supported());
+	json_object_set_new(d, "claim_types_supported", json_pack("[s]", "normal"));
+	json_object_set_new(d, "claims_parameter_supported", json_true());
+	json_object_set_new(d, "request_parameter_supported", json_false());
+	json_object_set_new(d, "request_uri_parameter_supported", json_false());
+	json_object_set_new(d, "require_request_uri_registration", json_false());
+	json_object_set_new(d, "acr_values_supported", backends_acr);
+	json_object_set_new(d, "prompt_values_supported",
+			    json_pack("[ssss]", "none", "login", "consent", "select_account"));
+	json_object_set_new(d, "display_values_supported", json_pack("[ss]", "page", "popup"));
+	json_object_set_new(d, "ui_locales_supported", json_pack("[ss]", "fr", "en"));
+	json_object_set_new(d, "claims_locales_supported", json_pack("[ss]", "fr", "en"));
+	json_object_set_new(d, "authorization_response_iss_parameter_supported", json_true());
+	json_object_set_new(d, "frontchannel_logout_supported", json_false());
+	json_object_set_new(d, "backchannel_logout_supported", json_false());
+	s = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	return s;
+}
+
+static enum MHD_Result cached_json(struct req *r, const char *doc, size_t len, const char *cache)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	/* The document lives in the runtime, which this request holds. */
+	resp = MHD_create_response_from_buffer(len, (void *)doc, MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+	MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(r->conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result ep_discovery(struct req *r)
+{
+	return cached_json(r, r->rt->discovery, r->rt->discovery_len, "public, max-age=3600");
+}
+
+enum MHD_Result ep_jwks(struct req *r)
+{
+	/* Short: a key published as "next" must reach every cache before it signs. */
+	return cached_json(r, r->rt->keys->jwks, r->rt->keys->jwks_len, "public, max-age=300");
+}

@@ -1,0 +1,116 @@
+/* /logout (OpenID Connect RP-Initiated Logout 1.0): id_token_hint,
+ * post_logout_redirect_uri (registered, exact), state, client_id. Without a
+ * hint that matches the session, the citizen confirms on a page (CSRF-bound
+ * to the session) so that a third-party page cannot log them out. */
+#include "oidc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum MHD_Result finish(struct req *r, const char *ruri, const char *state,
+			      const struct client *cl)
+{
+	struct buf b;
+	enum MHD_Result ret;
+	json_t *ctx;
+
+	if (ruri == NULL) {
+		ctx = json_pack("{s:s?}", "client_name", cl ? cl->name : NULL);
+		ret = http_page(r, 200, "logged_out", ctx);
+		json_decref(ctx);
+		return ret;
+	}
+	buf_init(&b, 16384);
+	buf_adds(&b, ruri);
+	if (state != NULL) {
+		buf_adds(&b, strchr(ruri, '?') ? "&state=" : "?state=");
+		buf_add_urlenc(&b, state);
+	}
+	ret = http_redirect(r, b.p);
+	buf_release(&b);
+	return ret;
+}
+
+enum MHD_Result ep_logout(struct req *r)
+{
+	const struct params *p = req_params(r);
+	const char *hint = params_get(p, "id_token_hint");
+	const char *ruri = params_get(p, "post_logout_redirect_uri");
+	const char *state = params_get(p, "state");
+	const char *client_id = params_get(p, "client_id");
+	const char *confirm = params_get(p, "confirm");
+	const struct client *cl = NULL;
+	json_t *pl = NULL, *sess;
+	char sid[65];
+	bool hint_matches = false;
+	enum MHD_Result ret;
+
+	r->lang = req_lang(r, params_get(p, "ui_locales"));
+	if (p->dup != NULL)
+		return http_error_page(r, 400, "bad_request");
+	if (state != NULL && strlen(state) > 1024)
+		return http_error_page(r, 400, "bad_request");
+	if (hint != NULL) {
+		/* Expired hints are accepted: logging out late is still logging out. */
+		if (jws_verify(r->rt->keys, hint, &pl) != IDP_OK ||
+		    strcmp(json_string_value(json_object_get(pl, "iss")) ?: "", r->cfg->issuer) != 0) {
+			json_decref(pl);
+			return http_error_page(r, 400, "bad_hint");
+		}
+		cl = config_client(r->cfg, json_string_value(json_object_get(pl, "aud")));
+		if (cl == NULL || (client_id != NULL && strcmp(client_id, cl->id) != 0)) {
+			json_decref(pl);
+			return http_error_page(r, 400, "bad_hint");
+		}
+	} else if (client_id != NULL) {
+		cl = config_client(r->cfg, client_id);
+		if (cl == NULL)
+			return http_error_page(r, 400, "unknown_client");
+	}
+	/* Never redirect to a URI the client did not register. */
+	if (ruri != NULL && (cl == NULL || !client_has_post_logout_uri(cl, ruri))) {
+		json_decref(pl);
+		return http_error_page(r, 400, "bad_logout_uri");
+	}
+	sess = session_load(r, sid);
+	if (sess != NULL && pl != NULL)
+		hint_matches = strcmp(json_string_value(json_object_get(pl, "sid")) ?: "", sid) == 0;
+	json_decref(pl);
+	if (sess == NULL) {
+		ret = finish(r, ruri, state, cl);
+		return ret;
+	}
+	if (!hint_matches) {
+		char csrf[44];
+		const char *tok = params_get(p, "csrf");
+
+		if (r->is_post && confirm != NULL && csrf_check("logout", "x", sid, tok)) {
+			session_destroy(r, sid);
+			idp_log(LOG_INFO, "logout: session ended (confirmed)");
+			json_decref(sess);
+			return finish(r, ruri, state, cl);
+		}
+		csrf_token("logout", "x", sid, csrf);
+		{
+			json_t *ctx = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?}", "csrf", csrf,
+						"client_name", cl ? cl->name : NULL, "client_id", cl ? cl->id : NULL,
+						"post_logout_redirect_uri", ruri, "state", state);
+
+			if (ruri != NULL) {
+				const char *h = strstr(ruri, "://");
+
+				free(r->csp_extra);
+				r->csp_extra = strndup(ruri, (size_t)(h + 3 - ruri) + strcspn(h + 3, "/?#"));
+			}
+			ret = http_page(r, 200, "logout", ctx);
+			json_decref(ctx);
+		}
+		json_decref(sess);
+		return ret;
+	}
+	session_destroy(r, sid);
+	idp_log(LOG_INFO, "logout: session ended by %s", cl ? cl->id : "?");
+	json_decref(sess);
+	return finish(r, ruri, state, cl);
+}

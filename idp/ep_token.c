@@ -1,0 +1,309 @@
+/* /token (RFC 6749 4.1.3, OpenID Core 3.1.3): the code exchange, with
+ * client_secret_basic or client_secret_post, PKCE S256 (RFC 7636) and the
+ * revocation of what a code issued when it is presented twice (RFC 6749 4.1.2). */
+#include "oidc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#define TOKEN_ERR(st, e, d) http_json_error(r, st, e, d)
+
+/* RFC 6749 2.3.1: client_id and secret are form-encoded, then Base64. */
+static int parse_basic(const char *h, char **id, char **secret)
+{
+	unsigned char dec[1024];
+	size_t n = strlen(h), len;
+	int dl;
+	char *colon;
+
+	*id = *secret = NULL;
+	if (n == 0 || n > 1300 || n % 4 != 0)
+		return IDP_EINVAL;
+	if ((dl = EVP_DecodeBlock(dec, (const unsigned char *)h, (int)n)) < 0)
+		return IDP_EINVAL;
+	len = (size_t)dl;
+	if (h[n - 1] == '=')
+		len--;
+	if (h[n - 2] == '=')
+		len--;
+	dec[len] = '\0';
+	if (memchr(dec, '\0', len) != NULL || (colon = strchr((char *)dec, ':')) == NULL) {
+		wipe(dec, sizeof(dec));
+		return IDP_EINVAL;
+	}
+	*id = form_decode((char *)dec, (size_t)(colon - (char *)dec));
+	*secret = form_decode(colon + 1, len - (size_t)(colon + 1 - (char *)dec));
+	wipe(dec, sizeof(dec));
+	if (*id == NULL || *secret == NULL || **id == '\0') {
+		free(*id);
+		free_secret(*secret);
+		*id = *secret = NULL;
+		return IDP_EINVAL;
+	}
+	return IDP_OK;
+}
+
+/* Authenticates the client; on failure it has already answered. */
+static const struct client *client_auth(struct req *r, enum MHD_Result *ret)
+{
+	const char *auth = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *pid = params_get(&r->form, "client_id");
+	const char *psecret = params_get(&r->form, "client_secret");
+	char *id = NULL, *secret = NULL;
+	const struct client *cl = NULL;
+	bool basic = false;
+	unsigned char h[SHA256_DIGEST_LENGTH];
+
+	if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
+		basic = true;
+		if (psecret != NULL) {
+			*ret = TOKEN_ERR(400, "invalid_request", "use one client authentication method, not two");
+			return NULL;
+		}
+		if (parse_basic(auth + 6, &id, &secret) != IDP_OK) {
+			req_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"idp\"");
+			*ret = TOKEN_ERR(401, "invalid_client", "malformed Basic credentials");
+			return NULL;
+		}
+		if (pid != NULL && strcmp(pid, id) != 0) {
+			*ret = TOKEN_ERR(400, "invalid_request", "client_id differs from the authenticated client");
+			goto out;
+		}
+	} else if (psecret != NULL && pid != NULL) {
+		id = strdup(pid);
+		secret = strdup(psecret);
+	} else {
+		*ret = TOKEN_ERR(401, "invalid_client", "client authentication is required");
+		return NULL;
+	}
+	cl = config_client(r->cfg, id);
+	/* The secret is a long random string: SHA-256 suffices, compared in
+	 * constant time. A slow password KDF here would cap the endpoint. */
+	SHA256((unsigned char *)secret, strlen(secret), h);
+	if (cl == NULL || !cl->has_secret ||
+	    !secret_equal(h, sizeof(h), cl->secret_sha256, sizeof(cl->secret_sha256)) ||
+	    (basic && !cl->auth_basic) || (!basic && !cl->auth_post)) {
+		char tag[9];
+
+		secret_tag(id, tag);
+		idp_log(LOG_INFO, "token: client authentication failed (client id hash %s)", tag);
+		if (basic)
+			req_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"idp\"");
+		*ret = TOKEN_ERR(401, "invalid_client", "client authentication failed");
+		cl = NULL;
+	}
+out:
+	wipe(h, sizeof(h));
+	free(id);
+	free_secret(secret);
+	return cl;
+}
+
+static bool pkce_ok(const char *verifier, const char *challenge)
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	char *enc;
+	size_t n = strlen(verifier);
+	bool ok;
+
+	if (n < 43 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = verifier[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_' || c == '~'))
+			return false;
+	}
+	SHA256((const unsigned char *)verifier, n, d);
+	if ((enc = b64url_encode(d, sizeof(d))) == NULL)
+		return false;
+	ok = secret_equal(enc, strlen(enc), challenge, strlen(challenge));
+	free(enc);
+	return ok;
+}
+
+/* at_hash (OpenID Core 3.1.3.6): left half of SHA-256 of the token. */
+static char *at_hash(const char *at)
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)at, strlen(at), d);
+	return b64url_encode(d, sizeof(d) / 2);
+}
+
+/* A code presented a second time: revoke what its first use issued. */
+static void revoke_for_code(const char *code_hash)
+{
+	char key[80], *at = NULL, k2[80];
+	size_t len;
+
+	snprintf(key, sizeof(key), K_USED "%s", code_hash);
+	if (store_take(&g_idp.store, key, &at, &len) != IDP_OK)
+		return;
+	snprintf(k2, sizeof(k2), K_AT "%.64s", at);
+	store_del(&g_idp.store, k2);
+	idp_log(LOG_WARN, "token: a code was replayed; its access token is revoked");
+	free(at);
+}
+
+static enum MHD_Result grant_code(struct req *r, const struct client *cl)
+{
+	const char *code = params_get(&r->form, "code");
+	const char *ruri = params_get(&r->form, "redirect_uri");
+	const char *verifier = params_get(&r->form, "code_verifier");
+	char hash[65], key[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *sub = NULL;
+	json_t *rec = NULL, *idc = NULL, *atrec = NULL, *resp = NULL, *uinfo = NULL, *v;
+	const char *challenge, *k;
+	const struct sign_key *sk;
+	enum MHD_Result ret;
+	int64_t now = now_s();
+
+	if (code == NULL || strlen(code) > 256)
+		return TOKEN_ERR(400, "invalid_request", "code is required");
+	sha256_hex(code, strlen(code), hash);
+	snprintf(key, sizeof(key), K_CODE "%s", hash);
+	/* Atomic: of two concurrent exchanges of one code, one wins. */
+	if (store_take_json(&g_idp.store, key, &rec) != IDP_OK) {
+		revoke_for_code(hash);
+		return TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
+	}
+	if (strcmp(json_string_value(json_object_get(rec, "client_id")) ?: "", cl->id) != 0) {
+		ret = TOKEN_ERR(400, "invalid_grant", "the code was issued to another client");
+		goto out;
+	}
+	if (ruri == NULL || strcmp(json_string_value(json_object_get(rec, "redirect_uri")) ?: "", ruri) != 0) {
+		ret = TOKEN_ERR(400, "invalid_grant", "redirect_uri does not match the authorization request");
+		goto out;
+	}
+	challenge = json_string_value(json_object_get(rec, "code_challenge"));
+	if (challenge != NULL && (verifier == NULL || !pkce_ok(verifier, challenge))) {
+		ret = TOKEN_ERR(400, "invalid_grant", "code_verifier does not match the code_challenge");
+		goto out;
+	}
+	if (challenge == NULL && verifier != NULL) {
+		ret = TOKEN_ERR(400, "invalid_grant", "code_verifier without a code_challenge");
+		goto out;
+	}
+	sub = subject_for(r->cfg, cl, json_string_value(json_object_get(rec, "sub")));
+	at = rand_token(32);
+	sk = r->rt->keys->active[cl->id_token_alg];
+	if (sub == NULL || at == NULL || sk == NULL) {
+		ret = TOKEN_ERR(500, "server_error", NULL);
+		goto out;
+	}
+	ah = at_hash(at);
+	idc = json_pack("{s:s,s:s,s:s,s:I,s:I,s:O,s:O,s:O,s:s,s:s}",
+			"iss", r->cfg->issuer, "sub", sub, "aud", cl->id,
+			"exp", (json_int_t)(now + cl->id_ttl), "iat", (json_int_t)now,
+			"auth_time", json_object_get(rec, "auth_time"),
+			"acr", json_object_get(rec, "acr"), "amr", json_object_get(rec, "amr"),
+			"at_hash", ah, "sid", json_string_value(json_object_get(rec, "sid")));
+	if ((v = json_object_get(rec, "nonce")) != NULL)
+		json_object_set(idc, "nonce", v);
+	/* Claims asked for the ID token through the claims parameter. */
+	json_object_foreach(json_object_get(json_object_get(rec, "claims_req"), "id_token"), k, v) {
+		json_t *iv = json_object_get(json_object_get(rec, "identity"), k);
+
+		if (iv != NULL && json_object_get(idc, k) == NULL)
+			json_object_set(idc, k, iv);
+	}
+	if (jws_sign(sk, false, idc, &idt) != IDP_OK) {
+		ret = TOKEN_ERR(500, "server_error", NULL);
+		goto out;
+	}
+	uinfo = claims_for_scope(json_object_get(rec, "identity"), json_string_value(json_object_get(rec, "scope")),
+				 json_object_get(json_object_get(rec, "claims_req"), "userinfo"));
+	json_object_set_new(uinfo, "sub", json_string(sub));
+	atrec = json_pack("{s:s,s:O,s:o,s:I}", "client_id", cl->id, "scope", json_object_get(rec, "scope"),
+			  "claims", uinfo, "exp", (json_int_t)(now + cl->access_ttl));
+	sha256_hex(at, strlen(at), at_h);
+	snprintf(key, sizeof(key), K_AT "%s", at_h);
+	if (atrec == NULL || store_put_json(&g_idp.store, key, atrec, cl->access_ttl) != IDP_OK) {
+		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
+		goto out;
+	}
+	/* Remember what this code issued, so that a replay can revoke it. */
+	snprintf(key, sizeof(key), K_USED "%s", hash);
+	store_put(&g_idp.store, key, at_h, 64, cl->access_ttl);
+	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", at, "token_type", "Bearer",
+			 "expires_in", (json_int_t)cl->access_ttl, "id_token", idt, "scope",
+			 json_object_get(rec, "scope"));
+	ret = http_json(r, 200, resp);
+out:
+	free(sub);
+	free_secret(at);
+	free(ah);
+	free(idt);
+	json_decref(rec);
+	json_decref(idc);
+	json_decref(atrec);
+	json_decref(resp);
+	return ret;
+}
+
+/* client_credentials (RFC 6749 4.4): a service calling an API on its own
+ * behalf receives a JWT access token (RFC 9068), audience-restricted. */
+static enum MHD_Result grant_cc(struct req *r, const struct client *cl)
+{
+	const char *scope = params_get(&r->form, "scope");
+	const char *resource = params_get(&r->form, "resource");
+	const struct sign_key *sk = r->rt->keys->active[cl->id_token_alg];
+	char *jti = rand_token(16), *tok = NULL;
+	json_t *c, *resp;
+	enum MHD_Result ret;
+	int64_t now = now_s();
+
+	if (!cl->grant_cc) {
+		free(jti);
+		return TOKEN_ERR(400, "unauthorized_client", "this client may not use client_credentials");
+	}
+	c = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "iss", r->cfg->issuer, "sub", cl->id,
+		      "aud", resource ? resource : r->cfg->issuer, "client_id", cl->id,
+		      "exp", (json_int_t)(now + cl->access_ttl), "iat", (json_int_t)now,
+		      "jti", jti ? jti : "", "scope", scope ? scope : "");
+	if (c == NULL || jti == NULL || sk == NULL || jws_sign(sk, true, c, &tok) != IDP_OK) {
+		json_decref(c);
+		free(jti);
+		return TOKEN_ERR(500, "server_error", NULL);
+	}
+	resp = json_pack("{s:s,s:s,s:I}", "access_token", tok, "token_type", "Bearer", "expires_in",
+			 (json_int_t)cl->access_ttl);
+	if (scope != NULL)
+		json_object_set_new(resp, "scope", json_string(scope));
+	ret = http_json(r, 200, resp);
+	json_decref(resp);
+	json_decref(c);
+	free(jti);
+	free(tok);
+	return ret;
+}
+
+enum MHD_Result ep_token(struct req *r)
+{
+	const char *gt;
+	const struct client *cl;
+	enum MHD_Result ret = MHD_NO;
+
+	if (r->form.dup != NULL)
+		return TOKEN_ERR(400, "invalid_request", "a parameter is repeated");
+	if (r->raw_query != NULL && strstr(r->raw_query, "client_secret") != NULL)
+		return TOKEN_ERR(400, "invalid_request", "credentials do not belong in the URL");
+	if ((cl = client_auth(r, &ret)) == NULL)
+		return ret;
+	gt = params_get(&r->form, "grant_type");
+	if (gt == NULL)
+		return TOKEN_ERR(400, "invalid_request", "grant_type is required");
+	if (strcmp(gt, "authorization_code") == 0) {
+		if (!cl->grant_code)
+			return TOKEN_ERR(400, "unauthorized_client", "this client may not use this grant");
+		return grant_code(r, cl);
+	}
+	if (strcmp(gt, "client_credentials") == 0)
+		return grant_cc(r, cl);
+	return TOKEN_ERR(400, "unsupported_grant_type", "supported: authorization_code, client_credentials");
+}

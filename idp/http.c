@@ -1,0 +1,551 @@
+/* The HTTP layer: libmicrohttpd with an internal epoll thread pool, strict
+ * parameter parsing, and replies that always carry the security headers. */
+#include "idp.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CSP_BASE "default-src 'none'; style-src 'self'; img-src 'self' data:; " \
+	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Strict percent-decoding: a '%' not followed by two hex digits, an encoded
+ * NUL or a result that is not UTF-8 is refused, never repaired. */
+char *form_decode(const char *s, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '+') {
+			out[o++] = ' ';
+		} else if (s[i] == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len) {
+				free(out);
+				return NULL;
+			}
+			hi = hexval((unsigned char)s[i + 1]);
+			lo = hexval((unsigned char)s[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(out);
+				return NULL;
+			}
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (s[i] == '\0') {
+			free(out);
+			return NULL;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+	if (!utf8_valid(out, o)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+void params_clear(struct params *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free_secret(p->v[i].name);
+		free_secret(p->v[i].value); /* may be a password or a code */
+	}
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+int params_parse(const char *s, size_t len, size_t max_params, struct params *out)
+{
+	const char *end = s + len;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0)
+		return IDP_OK;
+	if ((out->v = calloc(max_params, sizeof(*out->v))) == NULL)
+		return IDP_ENOMEM;
+	while (s < end) {
+		const char *amp = memchr(s, '&', (size_t)(end - s)), *eq;
+		const char *pend = amp ? amp : end;
+		char *name, *value;
+
+		if (pend == s) { /* empty pair ("a=1&&b=2") */
+			s = pend + 1;
+			continue;
+		}
+		if (out->n == max_params)
+			return IDP_ETOOBIG;
+		eq = memchr(s, '=', (size_t)(pend - s));
+		name = form_decode(s, (size_t)((eq ? eq : pend) - s));
+		value = eq ? form_decode(eq + 1, (size_t)(pend - eq - 1)) : strdup("");
+		if (name == NULL || value == NULL || name[0] == '\0') {
+			free(name);
+			free_secret(value);
+			return IDP_EINVAL;
+		}
+		for (size_t i = 0; i < out->n && out->dup == NULL; i++)
+			if (strcmp(out->v[i].name, name) == 0)
+				out->dup = out->v[i].name;
+		out->v[out->n].name = name;
+		out->v[out->n].value = value;
+		out->n++;
+		s = pend + 1;
+	}
+	return IDP_OK;
+}
+
+/* RFC 6749 3.1: a parameter sent without a value is treated as omitted. */
+const char *params_get(const struct params *p, const char *name)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->v[i].name, name) == 0)
+			return p->v[i].value[0] ? p->v[i].value : NULL;
+	return NULL;
+}
+
+const char *req_header(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_cookie(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+const struct params *req_params(struct req *r)
+{
+	return r->is_post ? &r->form : &r->query;
+}
+
+void req_add_header(struct req *r, const char *name, const char *value)
+{
+	if (r->n_hdrs == sizeof(r->hdrs) / sizeof(r->hdrs[0]))
+		return;
+	r->hdrs[r->n_hdrs].name = strdup(name);
+	r->hdrs[r->n_hdrs].value = strdup(value);
+	r->n_hdrs++;
+}
+
+const char *cookie_name(const struct config *cfg, const char *base, char out[64])
+{
+	snprintf(out, 64, "%s%s", cfg->issuer_https ? "__Host-" : "", base);
+	return out;
+}
+
+void req_set_cookie(struct req *r, const char *base, const char *value, long max_age)
+{
+	char name[64], *line = NULL, age[48] = "";
+
+	cookie_name(r->cfg, base, name);
+	if (max_age >= 0)
+		snprintf(age, sizeof(age), "; Max-Age=%ld", max_age);
+	if (asprintf(&line, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s%s", name, value,
+		     r->cfg->issuer_https ? "; Secure" : "", age) < 0)
+		return;
+	req_add_header(r, MHD_HTTP_HEADER_SET_COOKIE, line);
+	free(line);
+}
+
+enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, const void *body,
+			   size_t len, bool no_store)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *csp = NULL;
+
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	if (ctype != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	/* A form whose answer redirects to a service needs that origin in
+	 * form-action: browsers apply it to the redirect as well. */
+	if (r->csp_extra != NULL && asprintf(&csp, "%s %s", CSP_BASE, r->csp_extra) > 0)
+		MHD_add_response_header(resp, "Content-Security-Policy", csp);
+	else
+		MHD_add_response_header(resp, "Content-Security-Policy", CSP_BASE);
+	free(csp);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	if (r->cfg != NULL && r->cfg->issuer_https)
+		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+	if (no_store) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache");
+	}
+	for (size_t i = 0; i < r->n_hdrs; i++)
+		MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result http_json(struct req *r, unsigned status, const json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_COMPACT);
+	enum MHD_Result ret;
+
+	if (s == NULL)
+		return MHD_NO;
+	ret = http_reply(r, status, "application/json", s, strlen(s), true);
+	free_secret(s); /* may hold tokens */
+	return ret;
+}
+
+enum MHD_Result http_json_error(struct req *r, unsigned status, const char *error,
+				const char *description)
+{
+	json_t *doc = json_pack("{s:s}", "error", error);
+	enum MHD_Result ret;
+
+	if (description != NULL)
+		json_object_set_new(doc, "error_description", json_string(description));
+	ret = http_json(r, status, doc);
+	json_decref(doc);
+	return ret;
+}
+
+enum MHD_Result http_redirect(struct req *r, const char *location)
+{
+	req_add_header(r, MHD_HTTP_HEADER_LOCATION, location);
+	/* 303 after a POST so that the browser follows with a GET. */
+	return http_reply(r, r->is_post ? MHD_HTTP_SEE_OTHER : MHD_HTTP_FOUND, "text/plain", "", 0, true);
+}
+
+enum lang req_lang(struct req *r, const char *ui_locales)
+{
+	const char *al;
+
+	/* ui_locales (OpenID Core 3.1.2.1): space-separated, by preference. */
+	for (const char *p = ui_locales; p != NULL && *p;) {
+		size_t n = strcspn(p, " ");
+
+		if (n >= 2 && strncasecmp(p, "fr", 2) == 0 && (n == 2 || p[2] == '-'))
+			return LANG_FR;
+		if (n >= 2 && strncasecmp(p, "en", 2) == 0 && (n == 2 || p[2] == '-'))
+			return LANG_EN;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	/* Accept-Language: the first of fr or en in the order given. */
+	if ((al = req_header(r, "Accept-Language")) != NULL) {
+		for (const char *p = al; *p;) {
+			while (*p == ' ' || *p == ',')
+				p++;
+			if (strncasecmp(p, "fr", 2) == 0)
+				return LANG_FR;
+			if (strncasecmp(p, "en", 2) == 0)
+				return LANG_EN;
+			p += strcspn(p, ",");
+		}
+	}
+	return LANG_FR;
+}
+
+enum MHD_Result http_page(struct req *r, unsigned status, const char *tmpl, json_t *ctx)
+{
+	struct buf b;
+	enum MHD_Result ret;
+	int rc;
+
+	static const char *const titles[][3] = {
+		{"login", "Connexion", "Log in"}, {"consent", "Vos informations", "Your information"},
+		{"error", "Erreur", "Error"}, {"logout", "Déconnexion", "Log out"},
+		{"logged_out", "Déconnecté", "Logged out"}};
+
+	buf_init(&b, 1 << 20);
+	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+		if (strcmp(titles[i][0], tmpl) == 0)
+			json_object_set_new(ctx, "title", json_string(titles[i][1 + (r->lang == LANG_EN)]));
+	json_object_set_new(ctx, "lang", json_string(lang_code(r->lang)));
+	json_object_set_new(ctx, "issuer", json_string(r->cfg->issuer));
+	rc = tmpl_render(r->rt->tmpl, r->lang, tmpl, ctx, &b);
+	if (rc != IDP_OK) {
+		buf_release(&b);
+		static const char fallback[] = "<!DOCTYPE html><html lang=\"fr\"><title>Erreur</title>"
+			"<p>Une erreur interne est survenue. Veuillez réessayer.</p></html>";
+		return http_reply(r, 500, "text/html; charset=utf-8", fallback, sizeof(fallback) - 1, true);
+	}
+	ret = http_reply(r, status, "text/html; charset=utf-8", b.p, b.len, true);
+	buf_release(&b);
+	return ret;
+}
+
+enum MHD_Result http_error_page(struct req *r, unsigned status, const char *code)
+{
+	json_t *ctx = json_pack("{s:s,s:b}", "code", code, code, 1);
+	enum MHD_Result ret = http_page(r, status, "error", ctx);
+
+	json_decref(ctx);
+	return ret;
+}
+
+static enum MHD_Result serve_css(struct req *r)
+{
+	size_t len;
+	const char *css = tmpl_css(r->rt->tmpl, &len);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)css, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/css; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Content-Security-Policy", CSP_BASE);
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(r->conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result route(struct req *r)
+{
+	const char *p = r->path;
+	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	bool post = r->is_post;
+
+	if (strcmp(p, "/.well-known/openid-configuration") == 0 && get)
+		return ep_discovery(r);
+	if (strcmp(p, "/jwks") == 0 && get)
+		return ep_jwks(r);
+	if (strcmp(p, "/authorize") == 0 && (get || post))
+		return ep_authorize(r);
+	if (strcmp(p, "/login") == 0 && post)
+		return ep_login(r);
+	if (strcmp(p, "/consent") == 0 && post)
+		return ep_consent(r);
+	if (strcmp(p, "/token") == 0 && post)
+		return ep_token(r);
+	if (strcmp(p, "/userinfo") == 0 && (get || post))
+		return ep_userinfo(r);
+	if ((strcmp(p, "/logout") == 0 || strcmp(p, "/session/end") == 0) && (get || post))
+		return ep_logout(r);
+	if (strcmp(p, "/static/style.css") == 0 && get)
+		return serve_css(r);
+	if (strcmp(p, "/healthz") == 0 && get)
+		return http_reply(r, 200, "text/plain", "ok\n", 3, true);
+	if (strcmp(p, "/token") == 0 || strcmp(p, "/login") == 0 || strcmp(p, "/consent") == 0 ||
+	    strcmp(p, "/jwks") == 0 || strcmp(p, "/.well-known/openid-configuration") == 0) {
+		req_add_header(r, "Allow", strcmp(p, "/token") == 0 || strcmp(p, "/login") == 0 ||
+			       strcmp(p, "/consent") == 0 ? "POST" : "GET, HEAD");
+		if (strcmp(p, "/token") == 0)
+			return http_json_error(r, 405, "invalid_request", "use POST");
+		return http_error_page(r, 405, "method");
+	}
+	return http_error_page(r, 404, "not_found");
+}
+
+/* The JSON endpoints answer bad input in JSON, the pages with a page. */
+static bool json_endpoint(const char *path)
+{
+	return strcmp(path, "/token") == 0 || strcmp(path, "/userinfo") == 0;
+}
+
+static enum MHD_Result refuse(struct req *r, unsigned status, const char *what)
+{
+	if (json_endpoint(r->path))
+		return http_json_error(r, status, "invalid_request", what);
+	return http_error_page(r, status, status == 413 ? "too_big" : "bad_request");
+}
+
+static enum MHD_Result dispatch(struct req *r)
+{
+	const char *ct;
+	int rc;
+
+	if (r->url_too_long)
+		return refuse(r, 414, "the URL is too long");
+	if (r->body_too_big)
+		return refuse(r, 413, "the request body is too large");
+	if (r->raw_query != NULL) {
+		rc = params_parse(r->raw_query, strlen(r->raw_query), r->cfg->max_params, &r->query);
+		if (rc != IDP_OK)
+			return refuse(r, rc == IDP_ETOOBIG ? 413 : 400,
+				      rc == IDP_ETOOBIG ? "too many parameters" : "malformed query string");
+	}
+	if (r->is_post) {
+		ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+		/* Only form posts: JSON or multipart bodies are refused, not guessed. */
+		if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
+		    (ct[33] != '\0' && ct[33] != ';'))
+			return refuse(r, 415, "Content-Type must be application/x-www-form-urlencoded");
+		rc = params_parse(r->body.p ? r->body.p : "", r->body.len, r->cfg->max_params, &r->form);
+		if (rc != IDP_OK)
+			return refuse(r, rc == IDP_ETOOBIG ? 413 : 400,
+				      rc == IDP_ETOOBIG ? "too many parameters" : "malformed form body");
+	}
+	return route(r);
+}
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	const char *q;
+	size_t max;
+
+	(void)cls;
+	if (r == NULL)
+		return NULL;
+	r->conn = conn;
+	r->rt = rt_acquire();
+	r->cfg = r->rt->cfg;
+	max = r->cfg->max_url;
+	if (strlen(uri) > max) {
+		r->url_too_long = true;
+		r->path = strdup("/");
+		return r;
+	}
+	q = strchr(uri, '?');
+	r->path = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri);
+	if (q != NULL && q[1] != '\0')
+		r->raw_query = strdup(q + 1);
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **req_cls)
+{
+	struct req *r = *req_cls;
+
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (r == NULL)
+		return MHD_NO;
+	if (!r->started) {
+		/* Never queue a reply on the first call: libmicrohttpd 0.9.75 then
+		 * closes the connection, and keep-alive is worth 6x under load. */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		r->started = true;
+		r->method = method;
+		r->is_post = strcmp(method, "POST") == 0;
+		buf_init(&r->body, r->cfg->max_body);
+		if (ci != NULL && ci->client_addr != NULL) {
+			const struct sockaddr *sa = ci->client_addr;
+
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof(r->ip));
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof(r->ip));
+		}
+		r->lang = req_lang(r, NULL);
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!r->body_too_big && buf_add(&r->body, upload, *upload_size) != IDP_OK) {
+			r->body_too_big = true;
+			buf_release(&r->body);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *req_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (r == NULL)
+		return;
+	params_clear(&r->query);
+	params_clear(&r->form);
+	buf_release(&r->body);
+	for (size_t i = 0; i < r->n_hdrs; i++) {
+		free(r->hdrs[i].name);
+		free_secret(r->hdrs[i].value); /* Location may carry a code */
+	}
+	free(r->path);
+	free_secret(r->raw_query);
+	free(r->csp_extra);
+	rt_release(r->rt);
+	free(r);
+	*req_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	idp_log(LOG_DEBUG, "http: %s", line);
+}
+
+int http_start(const struct config *cfg, int port_override, const char *port_file,
+	       struct MHD_Daemon **out)
+{
+	struct sockaddr_in sa;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *di;
+	unsigned threads = cfg->threads;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (threads == 0)
+		threads = ncpu > 0 ? (unsigned)ncpu : 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)(port_override >= 0 ? port_override : cfg->port));
+	if (inet_pton(AF_INET, cfg->address, &sa.sin_addr) != 1)
+		return log_fail(IDP_EINVAL, "http: listen.address %s is not an IPv4 address", cfg->address);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+			     0, NULL, NULL, on_request, NULL,
+			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			     MHD_OPTION_THREAD_POOL_SIZE, threads,
+			     MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
+			     MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(cfg->max_url + 32768),
+			     MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+			     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+			     MHD_OPTION_END);
+	if (d == NULL)
+		return log_fail(IDP_EIO, "http: cannot listen on %s:%d", cfg->address,
+				port_override >= 0 ? port_override : cfg->port);
+	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	if (port_file != NULL && di != NULL) {
+		FILE *f = fopen(port_file, "w");
+
+		if (f != NULL) {
+			fprintf(f, "%u\n", (unsigned)di->port);
+			fclose(f);
+		}
+	}
+	idp_log(LOG_INFO, "listening on http://%s:%u (%u threads)", cfg->address,
+		di ? (unsigned)di->port : 0, threads);
+	*out = d;
+	return IDP_OK;
+}

@@ -1,0 +1,143 @@
+/* The daemon's shared state: the reloadable runtime (configuration, keys,
+ * templates, backends) and the request context every endpoint receives. */
+#ifndef IDP_IDP_H
+#define IDP_IDP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "config.h"
+#include "idp_plugin.h"
+#include "keys.h"
+#include "store.h"
+#include "tmpl.h"
+#include "util.h"
+
+#define IDP_VERSION "0.1.0"
+
+struct backend {
+	char *id;
+	char *title;
+	char *acr;                      /* level this backend reaches */
+	const struct idp_backend *ops;
+	void *inst;
+	void *dl;
+};
+
+/* Everything SIGHUP reloads. Requests hold a reference for their lifetime,
+ * so a reload never pulls a key or a template from under a request. */
+struct rt {
+	int refs;
+	struct config *cfg;
+	struct keyset *keys;
+	struct tmpl_set *tmpl;
+	struct backend *backends;
+	size_t n_backends;
+	char *discovery;
+	size_t discovery_len;
+};
+
+struct daemon {
+	pthread_mutex_t lock;
+	struct rt *rt;
+	struct store store;             /* outlives reloads: sessions survive SIGHUP */
+	unsigned char csrf_key[32];
+	const char *config_path;
+	const char *plugin_dir;         /* --plugin-dir, overrides the configuration */
+	const char *keys_dir;           /* --keys-dir, overrides the configuration */
+};
+
+extern struct daemon g_idp;
+
+struct rt *rt_acquire(void);
+void rt_release(struct rt *rt);
+/* Builds a runtime from the configuration file (used at start and on SIGHUP). */
+int rt_build(const char *config_path, struct rt **out);
+
+/* Parsed application/x-www-form-urlencoded or query parameters. */
+struct param {
+	char *name;
+	char *value;
+};
+struct params {
+	struct param *v;
+	size_t n;
+	const char *dup;  /* the first parameter seen twice, NULL if none */
+};
+
+struct hdr {
+	char *name, *value;
+};
+
+struct req {
+	struct MHD_Connection *conn;
+	struct rt *rt;
+	const struct config *cfg;
+	const char *method;
+	char *path;             /* without the query */
+	char *raw_query;        /* NULL when there is none */
+	bool url_too_long;
+	struct buf body;
+	bool body_too_big;
+	bool started;
+	bool is_post;
+	struct params query;
+	struct params form;
+	bool params_bad;        /* malformed encoding, NUL, bad UTF-8, too many */
+	char ip[64];
+	enum lang lang;
+	struct hdr hdrs[8];
+	size_t n_hdrs;
+	char *csp_extra;        /* origin added to form-action (redirect target) */
+};
+
+/* http.c */
+int http_start(const struct config *cfg, int port_override, const char *port_file,
+	       struct MHD_Daemon **out);
+/* Strict application/x-www-form-urlencoded decoding; NULL when malformed. */
+char *form_decode(const char *s, size_t len);
+const char *params_get(const struct params *p, const char *name);
+int params_parse(const char *s, size_t len, size_t max_params, struct params *out);
+void params_clear(struct params *p);
+const char *req_header(struct req *r, const char *name);
+const char *req_cookie(struct req *r, const char *name);
+/* The parameters of this request: the query for GET, the form body for POST. */
+const struct params *req_params(struct req *r);
+void req_add_header(struct req *r, const char *name, const char *value);
+/* Adds a cookie (HttpOnly, SameSite=Lax, Path=/; Secure and __Host- when the
+ * issuer is https). max_age < 0: a session cookie; 0: deletes it. */
+void req_set_cookie(struct req *r, const char *name, const char *value, long max_age);
+const char *cookie_name(const struct config *cfg, const char *base, char out[64]);
+enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, const void *body,
+			   size_t len, bool no_store);
+enum MHD_Result http_json(struct req *r, unsigned status, const json_t *doc);
+enum MHD_Result http_json_error(struct req *r, unsigned status, const char *error,
+				const char *description);
+enum MHD_Result http_redirect(struct req *r, const char *location);
+/* Renders a page with the common context (lang, issuer); no-store. */
+enum MHD_Result http_page(struct req *r, unsigned status, const char *tmpl, json_t *ctx);
+/* The citizen-facing error page: a plain message, never a redirect. */
+enum MHD_Result http_error_page(struct req *r, unsigned status, const char *code);
+enum lang req_lang(struct req *r, const char *ui_locales);
+
+/* Endpoints. */
+enum MHD_Result ep_discovery(struct req *r);
+enum MHD_Result ep_jwks(struct req *r);
+enum MHD_Result ep_authorize(struct req *r);
+enum MHD_Result ep_login(struct req *r);
+enum MHD_Result ep_consent(struct req *r);
+enum MHD_Result ep_token(struct req *r);
+enum MHD_Result ep_userinfo(struct req *r);
+enum MHD_Result ep_logout(struct req *r);
+char *discovery_render(const struct config *cfg, const struct rt *rt);
+
+/* plugin.c */
+int backends_load(struct rt *rt, const char *plugin_dir);
+void backends_free(struct rt *rt);
+const struct backend *backend_find(const struct rt *rt, const char *id);
+
+#endif

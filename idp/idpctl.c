@@ -1,0 +1,373 @@
+/* idpctl: the administrator's command (keys, users of the file backend,
+ * client secrets). Passwords and secrets are read from stdin or a prompt,
+ * never from the command line (argv is visible to every local user). */
+#include "idp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <argon2.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+/* RFC 9106 4, second recommended option: argon2id, t=3, 64 MiB, 4 lanes. */
+#define ARGON_T 3
+#define ARGON_M (1u << 16)
+#define ARGON_P 4
+
+static const char *opt_config = "conf/demo.json";
+static const char *opt_keys_dir;
+static const char *opt_users;
+static const char *opt_claims;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: idpctl [--config FILE] COMMAND\n"
+		"  keys init [--keys-dir DIR]      create an active ES256 and RS256 key (mode 0600)\n"
+		"  keys list [--keys-dir DIR]      kid, alg, state, created, activated\n"
+		"  users add USER [--users FILE] [--claims JSON]   password read from stdin or a prompt\n"
+		"  users passwd USER [--users FILE]\n"
+		"  users del USER [--users FILE]\n"
+		"  clients new-secret              print a new random client secret and its SHA-256\n"
+		"  clients hash-secret             read a secret on stdin, print its SHA-256\n"
+		"The users file defaults to the first \"file\" backend of the configuration.\n");
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "idpctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static const char *keys_dir(struct config **cfg)
+{
+	if (opt_keys_dir != NULL)
+		return opt_keys_dir;
+	if (config_load(opt_config, cfg) != IDP_OK)
+		return NULL;
+	return (*cfg)->keys_dir;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	const char *dir;
+	int rc = 1;
+
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if ((dir = keys_dir(&cfg)) == NULL)
+		return fail("cannot read %s", opt_config);
+	if (strcmp(argv[0], "init") == 0) {
+		char path[4096], kid[48];
+
+		snprintf(path, sizeof(path), "%s/state.json", dir);
+		if (access(path, F_OK) == 0) {
+			fprintf(stderr, "idpctl: %s exists: keys are already initialised (use keys list)\n", path);
+			rc = 1;
+			goto out;
+		}
+		if (keyset_create_key(dir, ALG_ES256, KEY_ACTIVE, kid) != IDP_OK)
+			goto out;
+		printf("created ES256 key %s (active)\n", kid);
+		if (keyset_create_key(dir, ALG_RS256, KEY_ACTIVE, kid) != IDP_OK)
+			goto out;
+		printf("created RS256 key %s (active)\n", kid);
+		rc = 0;
+	} else if (strcmp(argv[0], "list") == 0) {
+		struct keyset *ks;
+
+		if (keyset_load(dir, &ks) != IDP_OK)
+			goto out;
+		printf("%-44s %-6s %-9s %-20s %s\n", "kid", "alg", "state", "created", "activated");
+		for (size_t i = 0; i < ks->n; i++) {
+			char c[32] = "-", a[32] = "-";
+			time_t t;
+			struct tm tm;
+
+			if ((t = (time_t)ks->keys[i].created) > 0)
+				strftime(c, sizeof(c), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+			if ((t = (time_t)ks->keys[i].activated) > 0)
+				strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+			printf("%-44s %-6s %-9s %-20s %s\n", ks->keys[i].kid, alg_name(ks->keys[i].alg),
+			       key_state_name(ks->keys[i].state), c, a);
+		}
+		keyset_free(ks);
+		rc = 0;
+	} else {
+		usage(stderr);
+		rc = 2;
+	}
+out:
+	config_free(cfg);
+	return rc;
+}
+
+/* One line from stdin, or a prompt without echo when stdin is a terminal. */
+static char *read_secret(const char *prompt)
+{
+	char buf[1100];
+	struct termios old, noecho;
+	bool tty = isatty(STDIN_FILENO);
+	size_t n;
+
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		tcgetattr(STDIN_FILENO, &old);
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSANOW, &noecho);
+	}
+	if (fgets(buf, sizeof(buf), stdin) == NULL)
+		buf[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
+		fputc('\n', stderr);
+	}
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	{
+		char *s = strdup(buf);
+
+		wipe(buf, sizeof(buf));
+		return s;
+	}
+}
+
+static char *hash_password(const char *pw)
+{
+	unsigned char salt[16];
+	char enc[128];
+
+	if (RAND_bytes(salt, sizeof(salt)) != 1)
+		return NULL;
+	if (argon2id_hash_encoded(ARGON_T, ARGON_M, ARGON_P, pw, strlen(pw), salt, sizeof(salt), 32,
+				  enc, sizeof(enc)) != ARGON2_OK)
+		return NULL;
+	return strdup(enc);
+}
+
+static char *users_path(struct config **cfg)
+{
+	size_t i;
+	json_t *b;
+
+	if (opt_users != NULL)
+		return strdup(opt_users);
+	if (config_load(opt_config, cfg) != IDP_OK)
+		return NULL;
+	json_array_foreach((*cfg)->backends, i, b) {
+		if (strcmp(json_string_value(json_object_get(b, "plugin")) ?: "", "file") == 0)
+			return config_path(*cfg, json_string_value(json_object_get(b, "users")));
+	}
+	fprintf(stderr, "idpctl: %s has no \"file\" backend; give --users FILE\n", opt_config);
+	return NULL;
+}
+
+static int write_users(const char *path, json_t *root)
+{
+	char tmp[4096];
+	int fd;
+	char *doc = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	size_t len;
+	bool ok;
+
+	if (doc == NULL)
+		return 1;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	len = strlen(doc);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ok = fd >= 0 && write(fd, doc, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	if (fd >= 0)
+		close(fd);
+	ok = ok && rename(tmp, path) == 0;
+	if (!ok) {
+		fprintf(stderr, "idpctl: writing %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(doc);
+	return ok ? 0 : 1;
+}
+
+static int cmd_users(int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	char *path = NULL, *pw = NULL, *pw2 = NULL, *hash = NULL;
+	json_t *root = NULL, *users, *u, *claims = NULL;
+	json_error_t e;
+	int rc = 1;
+	const char *user;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	user = argv[1];
+	if (strlen(user) == 0 || strlen(user) > 256 || !utf8_valid(user, strlen(user)))
+		return fail("the username must be 1 to 256 characters of UTF-8");
+	if ((path = users_path(&cfg)) == NULL)
+		goto out;
+	if (access(path, F_OK) != 0)
+		root = json_pack("{s:{}}", "users");
+	else if ((root = json_load_file(path, JSON_REJECT_DUPLICATES, &e)) == NULL) {
+		fprintf(stderr, "idpctl: %s: line %d: %s\n", path, e.line, e.text);
+		goto out;
+	}
+	users = json_object_get(root, "users");
+	if (!json_is_object(users)) {
+		fail("%s: \"users\" must be an object", path);
+		goto out;
+	}
+	u = json_object_get(users, user);
+	if (strcmp(argv[0], "del") == 0) {
+		if (u == NULL) {
+			fail("no user %s", user);
+			goto out;
+		}
+		json_object_del(users, user);
+		rc = write_users(path, root);
+		goto out;
+	}
+	if (strcmp(argv[0], "add") == 0 && u != NULL) {
+		fail("user %s exists (use users passwd)", user);
+		goto out;
+	}
+	if (strcmp(argv[0], "passwd") == 0 && u == NULL) {
+		fail("no user %s", user);
+		goto out;
+	}
+	if (strcmp(argv[0], "add") != 0 && strcmp(argv[0], "passwd") != 0) {
+		usage(stderr);
+		rc = 2;
+		goto out;
+	}
+	if (opt_claims != NULL) {
+		claims = json_loads(opt_claims, JSON_REJECT_DUPLICATES, &e);
+		if (!json_is_object(claims)) {
+			fail("--claims must be a JSON object");
+			goto out;
+		}
+	}
+	pw = read_secret("New password: ");
+	if (isatty(STDIN_FILENO)) {
+		pw2 = read_secret("Again: ");
+		if (strcmp(pw, pw2) != 0) {
+			fail("the passwords differ");
+			goto out;
+		}
+	}
+	if (strlen(pw) < 10 || strlen(pw) > 1024) {
+		fail("the password must be 10 to 1024 characters");
+		goto out;
+	}
+	if ((hash = hash_password(pw)) == NULL) {
+		fail("argon2 failed");
+		goto out;
+	}
+	if (u == NULL) {
+		char *sub = rand_token(16);
+
+		u = json_pack("{s:s,s:o}", "subject", sub, "claims", claims ? json_incref(claims) : json_object());
+		free(sub);
+		json_object_set_new(users, user, u);
+	} else if (claims != NULL) {
+		json_object_set(u, "claims", claims);
+	}
+	json_object_set_new(u, "password", json_string(hash));
+	rc = write_users(path, root);
+	if (rc == 0)
+		printf("%s %s in %s\n", strcmp(argv[0], "add") == 0 ? "added" : "updated", user, path);
+out:
+	free_secret(pw);
+	free_secret(pw2);
+	free(hash);
+	free(path);
+	json_decref(claims);
+	json_decref(root);
+	config_free(cfg);
+	return rc;
+}
+
+static int cmd_clients(int argc, char **argv)
+{
+	char *secret = NULL, hex[65];
+
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[0], "new-secret") == 0)
+		secret = rand_token(32);
+	else if (strcmp(argv[0], "hash-secret") == 0)
+		secret = read_secret("Client secret: ");
+	else {
+		usage(stderr);
+		return 2;
+	}
+	if (secret == NULL || strlen(secret) < 16)
+		return fail("a client secret must be at least 16 characters (idpctl clients new-secret)");
+	sha256_hex(secret, strlen(secret), hex);
+	if (strcmp(argv[0], "new-secret") == 0)
+		printf("client_secret (give it to the service, keep it nowhere else): %s\n", secret);
+	printf("client_secret_sha256 (put it in the configuration): %s\n", hex);
+	free_secret(secret);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char *rest[8];
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool has = i + 1 < argc;
+
+		if (strcmp(a, "--config") == 0 && has)
+			opt_config = argv[++i];
+		else if (strcmp(a, "--keys-dir") == 0 && has)
+			opt_keys_dir = argv[++i];
+		else if (strcmp(a, "--users") == 0 && has)
+			opt_users = argv[++i];
+		else if (strcmp(a, "--claims") == 0 && has)
+			opt_claims = argv[++i];
+		else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (a[0] == '-' || n == 8) {
+			fprintf(stderr, "idpctl: unknown or incomplete argument \"%.64s\"\n", a);
+			usage(stderr);
+			return 2;
+		} else
+			rest[n++] = argv[i];
+	}
+	if (n == 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(rest[0], "keys") == 0)
+		return cmd_keys(n - 1, rest + 1);
+	if (strcmp(rest[0], "users") == 0)
+		return cmd_users(n - 1, rest + 1);
+	if (strcmp(rest[0], "clients") == 0)
+		return cmd_clients(n - 1, rest + 1);
+	usage(stderr);
+	return 2;
+}

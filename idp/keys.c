@@ -1,0 +1,550 @@
+#include "keys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/sha.h>
+
+#include "util.h"
+
+static const char *const state_names[] = {"next", "active", "retiring", "revoked"};
+
+const char *key_state_name(enum key_state s)
+{
+	return (unsigned)s < 4 ? state_names[s] : "unknown";
+}
+
+static int parse_state(const char *s)
+{
+	for (int i = 0; i < 4; i++)
+		if (s != NULL && strcmp(s, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static char *bn_b64(const BIGNUM *bn, int pad)
+{
+	unsigned char buf[1024];
+	int n = pad > 0 ? pad : BN_num_bytes(bn);
+
+	if (n > (int)sizeof(buf) || BN_bn2binpad(bn, buf, n) != n)
+		return NULL;
+	return b64url_encode(buf, (size_t)n);
+}
+
+int jwk_from_pkey(EVP_PKEY *pkey, json_t **out)
+{
+	BIGNUM *a = NULL, *b = NULL;
+	char *sa = NULL, *sb = NULL;
+	int rc = IDP_EINVAL;
+
+	*out = NULL;
+	if (EVP_PKEY_is_a(pkey, "EC")) {
+		char curve[32];
+
+		if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, curve,
+						    sizeof(curve), NULL) ||
+		    strcmp(curve, "prime256v1") != 0)
+			goto out;
+		if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &a) ||
+		    !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &b))
+			goto out;
+		sa = bn_b64(a, 32);
+		sb = bn_b64(b, 32);
+		if (sa && sb)
+			*out = json_pack("{s:s,s:s,s:s,s:s}", "kty", "EC", "crv", "P-256", "x", sa, "y", sb);
+	} else if (EVP_PKEY_is_a(pkey, "RSA")) {
+		if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &a) ||
+		    !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &b))
+			goto out;
+		if (BN_num_bits(a) < 2048)
+			goto out;
+		sa = bn_b64(a, 0);
+		sb = bn_b64(b, 0);
+		if (sa && sb)
+			*out = json_pack("{s:s,s:s,s:s}", "kty", "RSA", "n", sa, "e", sb);
+	}
+	rc = *out != NULL ? IDP_OK : IDP_EINVAL;
+out:
+	BN_free(a);
+	BN_free(b);
+	free(sa);
+	free(sb);
+	return rc;
+}
+
+/* RFC 7638: SHA-256 over the required members in lexicographic order, no
+ * whitespace. jansson's JSON_SORT_KEYS|JSON_COMPACT gives exactly that. */
+int jwk_thumbprint(const json_t *jwk, char out[48])
+{
+	const char *kty = json_string_value(json_object_get(jwk, "kty"));
+	json_t *req;
+	char *s, *t;
+	unsigned char d[SHA256_DIGEST_LENGTH];
+
+	if (kty == NULL)
+		return IDP_EINVAL;
+	if (strcmp(kty, "EC") == 0)
+		req = json_pack("{s:O,s:O,s:O,s:O}", "crv", json_object_get(jwk, "crv"), "kty",
+				json_object_get(jwk, "kty"), "x", json_object_get(jwk, "x"), "y",
+				json_object_get(jwk, "y"));
+	else if (strcmp(kty, "RSA") == 0)
+		req = json_pack("{s:O,s:O,s:O}", "e", json_object_get(jwk, "e"), "kty",
+				json_object_get(jwk, "kty"), "n", json_object_get(jwk, "n"));
+	else
+		return IDP_EINVAL;
+	if (req == NULL)
+		return IDP_EINVAL;
+	s = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(req);
+	if (s == NULL)
+		return IDP_ENOMEM;
+	SHA256((unsigned char *)s, strlen(s), d);
+	free(s);
+	if ((t = b64url_encode(d, sizeof(d))) == NULL)
+		return IDP_ENOMEM;
+	snprintf(out, 48, "%s", t);
+	free(t);
+	return IDP_OK;
+}
+
+static char *make_header(const struct sign_key *k, const char *typ)
+{
+	json_t *h = json_pack("{s:s,s:s,s:s}", "alg", alg_name(k->alg), "kid", k->kid, "typ", typ);
+	char *s = h ? json_dumps(h, JSON_COMPACT) : NULL, *b = NULL;
+
+	if (s != NULL)
+		b = b64url_encode(s, strlen(s));
+	free(s);
+	json_decref(h);
+	return b;
+}
+
+/* Private key files must be readable by the daemon alone (openssh's rule). */
+static int check_perm(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return log_fail(IDP_EIO, "keys: %s: %s", path, strerror(errno));
+	if ((st.st_mode & 077) != 0)
+		return log_fail(IDP_EDENIED, "keys: %s is readable by group or others (mode %04o); "
+				"run: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
+	return IDP_OK;
+}
+
+static int load_pem(const char *path, EVP_PKEY **out)
+{
+	FILE *f;
+	int rc;
+
+	*out = NULL;
+	if ((rc = check_perm(path)) != IDP_OK)
+		return rc;
+	if ((f = fopen(path, "r")) == NULL)
+		return log_fail(IDP_EIO, "keys: %s: %s", path, strerror(errno));
+	*out = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (*out == NULL)
+		return log_fail(IDP_EINVAL, "keys: %s: not a PEM private key", path);
+	return IDP_OK;
+}
+
+static void key_release(struct sign_key *k)
+{
+	EVP_PKEY_free(k->pkey);
+	json_decref(k->jwk);
+	free(k->file);
+	free(k->hdr_jwt);
+	free(k->hdr_at);
+}
+
+void keyset_free(struct keyset *ks)
+{
+	if (ks == NULL)
+		return;
+	for (size_t i = 0; i < ks->n; i++)
+		key_release(&ks->keys[i]);
+	free(ks->keys);
+	free(ks->jwks);
+	free(ks->dir);
+	free(ks);
+}
+
+static int key_setup(struct sign_key *k, const char *dir)
+{
+	char *path = NULL, kid[48];
+	int rc;
+
+	if (asprintf(&path, "%s/%s", dir, k->file) < 0)
+		return IDP_ENOMEM;
+	rc = load_pem(path, &k->pkey);
+	if (rc == IDP_OK && (k->alg == ALG_ES256) != (EVP_PKEY_is_a(k->pkey, "EC") != 0))
+		rc = log_fail(IDP_EINVAL, "keys: %s does not hold a key for %s", path, alg_name(k->alg));
+	if (rc == IDP_OK && (rc = jwk_from_pkey(k->pkey, &k->jwk)) != IDP_OK)
+		idp_log(LOG_ERR, "keys: %s: unsupported key (P-256 or RSA >= 2048 bits)", path);
+	if (rc == IDP_OK && (rc = jwk_thumbprint(k->jwk, kid)) == IDP_OK && strcmp(kid, k->kid) != 0)
+		rc = log_fail(IDP_EINVAL, "keys: %s: kid %s in state.json does not match the key (%s)",
+			      path, k->kid, kid);
+	if (rc == IDP_OK) {
+		json_object_set_new(k->jwk, "kid", json_string(k->kid));
+		json_object_set_new(k->jwk, "use", json_string("sig"));
+		json_object_set_new(k->jwk, "alg", json_string(alg_name(k->alg)));
+		k->hdr_jwt = make_header(k, "JWT");
+		k->hdr_at = make_header(k, "at+jwt");
+		if (k->hdr_jwt == NULL || k->hdr_at == NULL)
+			rc = IDP_ENOMEM;
+	}
+	free(path);
+	return rc;
+}
+
+static int state_read(const char *dir, json_t **out)
+{
+	char *path;
+	json_error_t e;
+
+	*out = NULL;
+	if (asprintf(&path, "%s/state.json", dir) < 0)
+		return IDP_ENOMEM;
+	if (access(path, F_OK) != 0) {
+		*out = json_pack("{s:[]}", "keys");
+		free(path);
+		return IDP_ENOTFOUND;
+	}
+	*out = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+	if (*out == NULL || !json_is_array(json_object_get(*out, "keys"))) {
+		idp_log(LOG_ERR, "keys: %s: line %d: %s", path, e.line,
+			*out == NULL ? e.text : "\"keys\" must be an array");
+		json_decref(*out);
+		*out = NULL;
+		free(path);
+		return IDP_EINVAL;
+	}
+	free(path);
+	return IDP_OK;
+}
+
+int keyset_load(const char *dir, struct keyset **out)
+{
+	struct keyset *ks;
+	json_t *st = NULL, *arr, *e, *jwks = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	rc = state_read(dir, &st);
+	if (rc == IDP_ENOTFOUND) {
+		json_decref(st);
+		return log_fail(IDP_ENOTFOUND, "keys: %s/state.json missing: create keys with `idpctl keys init`", dir);
+	}
+	if (rc != IDP_OK)
+		return rc;
+	if ((ks = calloc(1, sizeof(*ks))) == NULL) {
+		json_decref(st);
+		return IDP_ENOMEM;
+	}
+	ks->dir = strdup(dir);
+	arr = json_object_get(st, "keys");
+	ks->keys = calloc(json_array_size(arr) + 1, sizeof(*ks->keys));
+	jwks = json_pack("{s:[]}", "keys");
+	json_array_foreach(arr, i, e) {
+		struct sign_key *k = &ks->keys[ks->n];
+		const char *kid = json_string_value(json_object_get(e, "kid"));
+		const char *alg = json_string_value(json_object_get(e, "alg"));
+		const char *file = json_string_value(json_object_get(e, "file"));
+		int state = parse_state(json_string_value(json_object_get(e, "state")));
+
+		if (kid == NULL || strlen(kid) >= sizeof(k->kid) || alg == NULL || file == NULL ||
+		    state < 0 || strchr(file, '/') != NULL) {
+			rc = log_fail(IDP_EINVAL, "keys: %s/state.json: entry %zu is malformed", dir, i);
+			goto out;
+		}
+		if (state == KEY_REVOKED)
+			continue; /* never loaded, never published, never signs */
+		snprintf(k->kid, sizeof(k->kid), "%s", kid);
+		k->alg = strcmp(alg, "ES256") == 0 ? ALG_ES256 : strcmp(alg, "RS256") == 0 ? ALG_RS256 : ALG_NONE;
+		k->state = (enum key_state)state;
+		k->file = strdup(file);
+		k->created = json_integer_value(json_object_get(e, "created"));
+		k->activated = json_integer_value(json_object_get(e, "activated"));
+		k->remove_at = json_integer_value(json_object_get(e, "remove_at"));
+		ks->n++;
+		if (k->alg == ALG_NONE) {
+			rc = log_fail(IDP_EINVAL, "keys: %s: unsupported alg %s", kid, alg);
+			goto out;
+		}
+		if ((rc = key_setup(k, dir)) != IDP_OK)
+			goto out;
+		if (k->state == KEY_ACTIVE) {
+			if (ks->active[k->alg] != NULL) {
+				rc = log_fail(IDP_EINVAL, "keys: two active %s keys (%s, %s)", alg,
+					      ks->active[k->alg]->kid, k->kid);
+				goto out;
+			}
+			ks->active[k->alg] = k;
+		}
+		json_array_append(json_object_get(jwks, "keys"), k->jwk);
+	}
+	for (int a = ALG_ES256; a <= ALG_RS256; a++) {
+		if (ks->active[a] == NULL) {
+			rc = log_fail(IDP_EINVAL, "keys: no active %s key in %s (idpctl keys init / rotate)",
+				      alg_name((enum sign_alg)a), dir);
+			goto out;
+		}
+	}
+	ks->jwks = json_dumps(jwks, JSON_COMPACT);
+	ks->jwks_len = ks->jwks ? strlen(ks->jwks) : 0;
+	*out = ks;
+	ks = NULL;
+	rc = IDP_OK;
+out:
+	json_decref(jwks);
+	json_decref(st);
+	keyset_free(ks);
+	return rc;
+}
+
+const struct sign_key *keyset_find(const struct keyset *ks, const char *kid)
+{
+	for (size_t i = 0; kid != NULL && i < ks->n; i++)
+		if (strcmp(ks->keys[i].kid, kid) == 0)
+			return &ks->keys[i];
+	return NULL;
+}
+
+static int write_file_atomic(const char *path, const char *data, mode_t mode)
+{
+	char *tmp;
+	int fd, rc = IDP_OK;
+	size_t len = strlen(data);
+
+	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+		return IDP_ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) != 0)
+		rc = IDP_EIO;
+	if (fd >= 0)
+		close(fd);
+	if (rc == IDP_OK && rename(tmp, path) != 0)
+		rc = IDP_EIO;
+	if (rc != IDP_OK) {
+		idp_log(LOG_ERR, "keys: writing %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return rc;
+}
+
+int keyset_create_key(const char *dir, enum sign_alg alg, enum key_state state, char kid_out[48])
+{
+	EVP_PKEY *pkey = NULL;
+	json_t *st = NULL, *jwk = NULL;
+	char kid[48], *file = NULL, *path = NULL, *spath = NULL, *doc = NULL;
+	FILE *f = NULL;
+	int fd, rc;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return log_fail(IDP_EIO, "keys: mkdir %s: %s", dir, strerror(errno));
+	rc = state_read(dir, &st);
+	if (rc != IDP_OK && rc != IDP_ENOTFOUND)
+		return rc;
+	pkey = alg == ALG_ES256 ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
+	if (pkey == NULL) {
+		rc = log_fail(IDP_EINVAL, "keys: key generation failed");
+		goto out;
+	}
+	if ((rc = jwk_from_pkey(pkey, &jwk)) != IDP_OK || (rc = jwk_thumbprint(jwk, kid)) != IDP_OK)
+		goto out;
+	if (asprintf(&file, "%s-%.16s.pem", alg == ALG_ES256 ? "es256" : "rs256", kid) < 0 ||
+	    asprintf(&path, "%s/%s", dir, file) < 0 || asprintf(&spath, "%s/state.json", dir) < 0) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	/* 0600 from birth: the key is never readable by others, not even briefly. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		rc = log_fail(IDP_EIO, "keys: %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	if (!PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0) {
+		rc = log_fail(IDP_EIO, "keys: writing %s failed", path);
+		goto out;
+	}
+	json_array_append_new(json_object_get(st, "keys"),
+			      json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "kid", kid, "alg", alg_name(alg),
+					"file", file, "state", key_state_name(state), "created",
+					(json_int_t)now_s(), "activated",
+					(json_int_t)(state == KEY_ACTIVE ? now_s() : 0)));
+	doc = json_dumps(st, JSON_INDENT(2));
+	if (doc == NULL || (rc = write_file_atomic(spath, doc, 0600)) != IDP_OK)
+		goto out;
+	if (kid_out != NULL)
+		memcpy(kid_out, kid, 48);
+	rc = IDP_OK;
+out:
+	if (f != NULL)
+		fclose(f);
+	EVP_PKEY_free(pkey);
+	json_decref(jwk);
+	json_decref(st);
+	free(file);
+	free(path);
+	free(spath);
+	free(doc);
+	return rc;
+}
+
+/* Signs with the cached EVP_PKEY. libjwt 1.10's jwt_encode_str re-parses the
+ * PEM on every call; signing the JWS here with the key parsed once is what
+ * keeps the token endpoint near the CPU's signing limit (see make bench). */
+int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char **out)
+{
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char sig[1024], *der = NULL, raw[64];
+	size_t siglen = sizeof(sig);
+	char *body = NULL, *pb = NULL, *sb = NULL;
+	struct buf b;
+	int rc = IDP_EINVAL;
+
+	*out = NULL;
+	buf_init(&b, 1 << 20);
+	if ((body = json_dumps(payload, JSON_COMPACT)) == NULL || (pb = b64url_encode(body, strlen(body))) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	if (buf_adds(&b, typ_at ? k->hdr_at : k->hdr_jwt) || buf_adds(&b, ".") || buf_adds(&b, pb))
+		goto out;
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k->pkey) != 1 ||
+	    EVP_DigestSign(ctx, sig, &siglen, (unsigned char *)b.p, b.len) != 1)
+		goto out;
+	if (k->alg == ALG_ES256) {
+		/* JWS wants R || S, 32 bytes each (RFC 7518 3.4), not DER. */
+		const unsigned char *p = sig;
+		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)siglen);
+		const BIGNUM *r, *s;
+
+		if (es == NULL)
+			goto out;
+		ECDSA_SIG_get0(es, &r, &s);
+		if (BN_bn2binpad(r, raw, 32) != 32 || BN_bn2binpad(s, raw + 32, 32) != 32) {
+			ECDSA_SIG_free(es);
+			goto out;
+		}
+		ECDSA_SIG_free(es);
+		sb = b64url_encode(raw, 64);
+	} else {
+		sb = b64url_encode(sig, siglen);
+	}
+	if (sb == NULL || buf_adds(&b, ".") || buf_adds(&b, sb))
+		goto out;
+	*out = buf_steal(&b);
+	rc = IDP_OK;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(der);
+	free(body);
+	free(pb);
+	free(sb);
+	buf_release(&b);
+	return rc;
+}
+
+static int verify_sig(const struct sign_key *k, const char *input, size_t inlen,
+		      const unsigned char *sig, size_t siglen)
+{
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char *der = NULL;
+	int derlen = 0, ok = 0;
+
+	if (k->alg == ALG_ES256) {
+		ECDSA_SIG *es;
+		BIGNUM *r, *s;
+
+		if (siglen != 64)
+			return IDP_EDENIED;
+		es = ECDSA_SIG_new();
+		r = BN_bin2bn(sig, 32, NULL);
+		s = BN_bin2bn(sig + 32, 32, NULL);
+		if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+			BN_free(r);
+			BN_free(s);
+			ECDSA_SIG_free(es);
+			return IDP_ENOMEM;
+		}
+		derlen = i2d_ECDSA_SIG(es, &der);
+		ECDSA_SIG_free(es);
+		if (derlen <= 0)
+			return IDP_ENOMEM;
+		sig = der;
+		siglen = (size_t)derlen;
+	}
+	if ((ctx = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, k->pkey) == 1)
+		ok = EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)input, inlen) == 1;
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(der);
+	return ok ? IDP_OK : IDP_EDENIED;
+}
+
+int jws_verify(const struct keyset *ks, const char *token, json_t **payload)
+{
+	const char *d1, *d2;
+	unsigned char *hdr = NULL, *body = NULL, *sig = NULL;
+	size_t hl, bl, sl, tl;
+	json_t *h = NULL;
+	const struct sign_key *k;
+	const char *alg;
+	int rc = IDP_EDENIED;
+
+	*payload = NULL;
+	tl = strlen(token);
+	if (tl > 16384)
+		return IDP_ETOOBIG;
+	if ((d1 = strchr(token, '.')) == NULL || (d2 = strchr(d1 + 1, '.')) == NULL ||
+	    strchr(d2 + 1, '.') != NULL)
+		return IDP_EINVAL;
+	if (b64url_decode(token, (size_t)(d1 - token), &hdr, &hl) != IDP_OK ||
+	    b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &body, &bl) != IDP_OK ||
+	    b64url_decode(d2 + 1, tl - (size_t)(d2 + 1 - token), &sig, &sl) != IDP_OK) {
+		rc = IDP_EINVAL;
+		goto out;
+	}
+	if ((h = json_loadb((char *)hdr, hl, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+	    !json_is_object(h)) {
+		rc = IDP_EINVAL;
+		goto out;
+	}
+	k = keyset_find(ks, json_string_value(json_object_get(h, "kid")));
+	alg = json_string_value(json_object_get(h, "alg"));
+	if (k == NULL || alg == NULL || strcmp(alg, alg_name(k->alg)) != 0 ||
+	    json_object_get(h, "crit") != NULL)
+		goto out;
+	if ((rc = verify_sig(k, token, (size_t)(d2 - token), sig, sl)) != IDP_OK)
+		goto out;
+	*payload = json_loadb((char *)body, bl, JSON_REJECT_DUPLICATES, NULL);
+	rc = json_is_object(*payload) ? IDP_OK : IDP_EINVAL;
+	if (rc != IDP_OK) {
+		json_decref(*payload);
+		*payload = NULL;
+	}
+out:
+	json_decref(h);
+	free(hdr);
+	free(body);
+	free(sig);
+	return rc;
+}

@@ -1,0 +1,154 @@
+/* idp: the OpenID Connect provider daemon. */
+#include "idp.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: idp [--config FILE] [--port N] [--port-file FILE] [--plugin-dir DIR]\n"
+		   "           [--keys-dir DIR] [--check] [--version]\n"
+		   "  --config FILE     configuration (default conf/demo.json)\n"
+		   "  --port N          listen on port N instead of the configured one (0: any free port)\n"
+		   "  --port-file FILE  write the bound port to FILE once listening\n"
+		   "  --plugin-dir DIR  where identity-backend plugins are (overrides plugin_dir)\n"
+		   "  --keys-dir DIR    where signing keys are (overrides keys_dir)\n"
+		   "  --check           load the configuration, keys, templates and plugins, then exit\n"
+		   "Signals: SIGHUP reloads configuration and keys; SIGTERM stops cleanly.\n");
+}
+
+/* The CSRF key is shared by every node through the store: a form served by
+ * one node may be posted to another. */
+static int csrf_key_init(void)
+{
+	unsigned char k[32];
+	char *hex = NULL, *val = NULL;
+	size_t len;
+	int rc;
+
+	if (RAND_bytes(k, sizeof(k)) != 1)
+		return IDP_EINVAL;
+	hex = b64url_encode(k, sizeof(k));
+	wipe(k, sizeof(k));
+	rc = store_add(&g_idp.store, "csrf-key", hex, strlen(hex), 10u * 365 * 86400);
+	free_secret(hex);
+	if (rc != IDP_OK && rc != IDP_EEXIST)
+		return rc;
+	if ((rc = store_get(&g_idp.store, "csrf-key", &val, &len)) != IDP_OK)
+		return rc;
+	/* Whatever its text, hash it down to the key. */
+	SHA256((unsigned char *)val, len, g_idp.csrf_key);
+	free_secret(val);
+	return IDP_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = "conf/demo.json", *port_file = NULL;
+	long long port = -1;
+	bool check = false;
+	struct MHD_Daemon *mhd = NULL;
+	struct rt *rt = NULL;
+	sigset_t set;
+	int sig, rc;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool has = i + 1 < argc;
+
+		if (strcmp(a, "--config") == 0 && has)
+			config = argv[++i];
+		else if (strcmp(a, "--port") == 0 && has) {
+			if (!parse_ll(argv[++i], 0, 65535, &port)) {
+				fprintf(stderr, "idp: --port must be a number from 0 to 65535\n");
+				return 2;
+			}
+		} else if (strcmp(a, "--port-file") == 0 && has)
+			port_file = argv[++i];
+		else if (strcmp(a, "--plugin-dir") == 0 && has)
+			g_idp.plugin_dir = argv[++i];
+		else if (strcmp(a, "--keys-dir") == 0 && has)
+			g_idp.keys_dir = argv[++i];
+		else if (strcmp(a, "--check") == 0)
+			check = true;
+		else if (strcmp(a, "--version") == 0) {
+			printf("idp %s\n", IDP_VERSION);
+			return 0;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "idp: unknown or incomplete argument \"%.64s\"\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	g_idp.config_path = config;
+
+	/* Signals go to this thread only: the HTTP threads inherit the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((rc = rt_build(config, &rt)) != IDP_OK) {
+		fprintf(stderr, "idp: %s: cannot start (%s); see the messages above\n", config, idp_strerror(rc));
+		return 1;
+	}
+	idp_log_set_level(rt->cfg->log_level);
+	if (check) {
+		printf("idp: %s is valid\n", config);
+		rt_release(rt);
+		return 0;
+	}
+	if (rt->cfg->demo)
+		idp_log(LOG_WARN, "running with the DEMO configuration and its published secrets: "
+				  "never expose it beyond this machine");
+	g_idp.rt = rt;
+	if ((rc = store_open(rt->cfg->store, &g_idp.store)) != IDP_OK ||
+	    (rc = csrf_key_init()) != IDP_OK) {
+		fprintf(stderr, "idp: the store could not be opened (%s)\n", idp_strerror(rc));
+		rt_release(rt);
+		return 1;
+	}
+	if (http_start(rt->cfg, (int)port, port_file, &mhd) != IDP_OK) {
+		store_close(&g_idp.store);
+		rt_release(rt);
+		return 1;
+	}
+	idp_log(LOG_INFO, "issuer %s ready", rt->cfg->issuer);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			struct rt *nrt = NULL, *old;
+
+			if (rt_build(config, &nrt) != IDP_OK) {
+				idp_log(LOG_ERR, "reload: refused; still serving the previous configuration");
+				continue;
+			}
+			pthread_mutex_lock(&g_idp.lock);
+			old = g_idp.rt;
+			g_idp.rt = nrt;
+			pthread_mutex_unlock(&g_idp.lock);
+			rt_release(old);
+			idp_log_set_level(nrt->cfg->log_level);
+			idp_log(LOG_INFO, "reload: configuration and keys reloaded");
+			continue;
+		}
+		break;
+	}
+	idp_log(LOG_INFO, "stopping");
+	MHD_stop_daemon(mhd);
+	store_close(&g_idp.store);
+	rt_release(g_idp.rt);
+	return 0;
+}

@@ -1,0 +1,324 @@
+#include "oidc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+/* Claims per scope (OpenID Core 5.4, plus the identity pivot public services
+ * need: birth and identite_pivot, as FranceConnect names them). */
+static const struct {
+	const char *scope;
+	const char *claims[16];
+} scope_claims[] = {
+	{"openid", {"sub", NULL}},
+	{"profile", {"name", "family_name", "given_name", "middle_name", "nickname",
+		     "preferred_username", "profile", "picture", "website", "gender", "birthdate",
+		     "zoneinfo", "locale", "updated_at", NULL}},
+	{"email", {"email", "email_verified", NULL}},
+	{"address", {"address", NULL}},
+	{"phone", {"phone_number", "phone_number_verified", NULL}},
+	{"birth", {"birthplace", "birthcountry", NULL}},
+	{"identite_pivot", {"given_name", "family_name", "birthdate", "gender", "birthplace",
+			    "birthcountry", NULL}},
+};
+#define N_SCOPES (sizeof(scope_claims) / sizeof(scope_claims[0]))
+
+json_t *scopes_supported(void)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < N_SCOPES; i++)
+		json_array_append_new(a, json_string(scope_claims[i].scope));
+	return a;
+}
+
+json_t *claims_supported(void)
+{
+	json_t *a = json_array(), *seen = json_object();
+	static const char *const extra[] = {"iss", "aud", "exp", "iat", "auth_time", "nonce",
+		"acr", "amr", "azp", "at_hash", "sid", NULL};
+
+	for (size_t i = 0; i < N_SCOPES; i++)
+		for (const char *const *c = scope_claims[i].claims; *c; c++)
+			if (json_object_get(seen, *c) == NULL) {
+				json_object_set_new(seen, *c, json_true());
+				json_array_append_new(a, json_string(*c));
+			}
+	for (const char *const *c = extra; *c; c++)
+		json_array_append_new(a, json_string(*c));
+	json_decref(seen);
+	return a;
+}
+
+bool scope_has(const char *scope, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = scope; p != NULL && *p;) {
+		size_t n = strcspn(p, " ");
+
+		if (n == wl && strncmp(p, word, n) == 0)
+			return true;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
+json_t *claims_for_scope(const json_t *identity, const char *scope, const json_t *requested)
+{
+	json_t *out = json_object(), *v;
+	const char *k;
+
+	for (size_t i = 1; i < N_SCOPES; i++) {
+		if (!scope_has(scope, scope_claims[i].scope))
+			continue;
+		for (const char *const *c = scope_claims[i].claims; *c; c++)
+			if ((v = json_object_get(identity, *c)) != NULL)
+				json_object_set(out, *c, v);
+	}
+	if (json_is_object(requested)) {
+		json_object_foreach((json_t *)requested, k, v) {
+			json_t *iv = json_object_get(identity, k);
+
+			(void)v;
+			if (iv != NULL && strcmp(k, "sub") != 0)
+				json_object_set(out, k, iv);
+		}
+	}
+	return out;
+}
+
+static void hmac_hex(const void *key, size_t klen, const char *msg, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[32];
+	unsigned int dl = sizeof(d);
+
+	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), d, &dl);
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = '\0';
+	OPENSSL_cleanse(d, sizeof(d));
+}
+
+/* Pairwise (OpenID Core 8.1): a keyed hash of sector and local subject, so
+ * two sectors cannot link a citizen; the key lives in the configuration. */
+char *subject_for(const struct config *cfg, const struct client *cl, const char *local_sub)
+{
+	char out[65], *msg;
+
+	if (asprintf(&msg, "%s|%s", cl->pairwise ? cl->sector : "public", local_sub) < 0)
+		return NULL;
+	hmac_hex(cfg->pairwise_secret, strlen(cfg->pairwise_secret), msg, out);
+	free(msg);
+	return strdup(out);
+}
+
+void csrf_token(const char *purpose, const char *id, const char *bind, char out[44])
+{
+	char *msg, hex[65];
+
+	if (asprintf(&msg, "%s|%s|%s", purpose, id, bind ? bind : "") < 0) {
+		out[0] = '\0';
+		return;
+	}
+	hmac_hex(g_idp.csrf_key, sizeof(g_idp.csrf_key), msg, hex);
+	free(msg);
+	memcpy(out, hex, 43);
+	out[43] = '\0';
+}
+
+bool csrf_check(const char *purpose, const char *id, const char *bind, const char *token)
+{
+	char want[44];
+
+	if (token == NULL || id == NULL || bind == NULL)
+		return false;
+	csrf_token(purpose, id, bind, want);
+	return secret_equal(want, strlen(want), token, strlen(token));
+}
+
+char *error_location(const struct config *cfg, const char *redirect_uri, const char *error,
+		     const char *description, const char *state)
+{
+	struct buf b;
+
+	buf_init(&b, 16384);
+	buf_adds(&b, redirect_uri);
+	buf_adds(&b, strchr(redirect_uri, '?') ? "&error=" : "?error=");
+	buf_add_urlenc(&b, error);
+	if (description != NULL) {
+		buf_adds(&b, "&error_description=");
+		buf_add_urlenc(&b, description);
+	}
+	if (state != NULL) {
+		buf_adds(&b, "&state=");
+		buf_add_urlenc(&b, state);
+	}
+	buf_adds(&b, "&iss=");
+	if (buf_add_urlenc(&b, cfg->issuer) != IDP_OK) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}
+
+enum MHD_Result authz_fail(struct req *r, const json_t *areq, const char *error,
+			   const char *description)
+{
+	char *loc = error_location(r->cfg, json_string_value(json_object_get(areq, "redirect_uri")),
+				   error, description, json_string_value(json_object_get(areq, "state")));
+	enum MHD_Result ret;
+
+	if (loc == NULL)
+		return http_error_page(r, 400, "bad_request");
+	ret = http_redirect(r, loc);
+	free(loc);
+	return ret;
+}
+
+json_t *session_load(struct req *r, char sid_hash[65])
+{
+	char name[64], key[80];
+	const char *c = req_cookie(r, cookie_name(r->cfg, "idp_session", name));
+	json_t *s = NULL;
+	int64_t now = now_s();
+
+	sid_hash[0] = '\0';
+	if (c == NULL || strlen(c) < 32 || strlen(c) > 64)
+		return NULL;
+	sha256_hex(c, strlen(c), sid_hash);
+	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
+	if (store_get_json(&g_idp.store, key, &s) != IDP_OK)
+		return NULL;
+	/* The store's TTL is the idle limit; the absolute one is checked here. */
+	if (json_integer_value(json_object_get(s, "created")) + r->cfg->session_max <= now) {
+		store_del(&g_idp.store, key);
+		json_decref(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* The remaining lifetime of a session: the idle timeout, capped by the
+ * absolute lifetime. */
+static unsigned session_ttl(const struct config *cfg, int64_t created)
+{
+	int64_t left = created + cfg->session_max - now_s();
+
+	if (left < 1)
+		left = 1;
+	return (unsigned)(left < cfg->session_idle ? left : cfg->session_idle);
+}
+
+json_t *session_create(struct req *r, const char *backend_id, const char *acr,
+		       struct idp_identity *id, char sid_hash[65])
+{
+	char *cookie = rand_token(32), key[80], *local = NULL;
+	json_t *s = NULL;
+	int64_t now = now_s();
+
+	if (cookie == NULL || asprintf(&local, "%s:%s", backend_id, id->subject) < 0)
+		goto out;
+	sha256_hex(cookie, strlen(cookie), sid_hash);
+	s = json_pack("{s:s,s:s,s:O,s:s,s:[s],s:I,s:I,s:s%}", "sub", local, "backend", backend_id,
+		      "claims", id->claims ? id->claims : json_object(), "acr", acr, "amr",
+		      id->amr ? id->amr : "pwd", "auth_time", (json_int_t)now, "created",
+		      (json_int_t)now, "sid", sid_hash, (size_t)32);
+	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
+	if (s == NULL || store_put_json(&g_idp.store, key, s, session_ttl(r->cfg, now)) != IDP_OK) {
+		json_decref(s);
+		s = NULL;
+		goto out;
+	}
+	req_set_cookie(r, "idp_session", cookie, -1);
+out:
+	free_secret(cookie);
+	free(local);
+	return s;
+}
+
+void session_destroy(struct req *r, const char *sid_hash)
+{
+	char key[80];
+
+	if (sid_hash[0] != '\0') {
+		snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
+		store_del(&g_idp.store, key);
+	}
+	req_set_cookie(r, "idp_session", "", 0);
+}
+
+enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *sess,
+			       const char *sid_hash)
+{
+	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
+	char *code = NULL, hash[65], key[80];
+	json_t *rec = NULL;
+	struct buf loc;
+	enum MHD_Result ret;
+	const char *state = json_string_value(json_object_get(areq, "state"));
+	const char *ruri = json_string_value(json_object_get(areq, "redirect_uri"));
+
+	buf_init(&loc, 16384);
+	if (cl == NULL) /* the client was removed by a reload meanwhile */
+		return http_error_page(r, 400, "unknown_client");
+	if ((code = rand_token(32)) == NULL)
+		goto fail;
+	sha256_hex(code, strlen(code), hash);
+	rec = json_pack("{s:O,s:O,s:O?,s:O?,s:O?,s:O,s:O?,s:s,s:O,s:O,s:O,s:O,s:O}",
+			"client_id", json_object_get(areq, "client_id"),
+			"redirect_uri", json_object_get(areq, "redirect_uri"),
+			"code_challenge", json_object_get(areq, "code_challenge"),
+			"nonce", json_object_get(areq, "nonce"),
+			"claims_req", json_object_get(areq, "claims"),
+			"scope", json_object_get(areq, "scope"),
+			"acr_values", json_object_get(areq, "acr_values"),
+			"sid", sid_hash,
+			"sub", json_object_get(sess, "sub"),
+			"acr", json_object_get(sess, "acr"),
+			"amr", json_object_get(sess, "amr"),
+			"auth_time", json_object_get(sess, "auth_time"),
+			"identity", json_object_get(sess, "claims"));
+	snprintf(key, sizeof(key), K_CODE "%s", hash);
+	if (rec == NULL || store_put_json(&g_idp.store, key, rec, cl->code_ttl) != IDP_OK)
+		goto fail;
+	/* Sliding idle lifetime of the SSO session. */
+	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
+	store_expire(&g_idp.store, key,
+		     session_ttl(r->cfg, json_integer_value(json_object_get(sess, "created"))));
+	buf_adds(&loc, ruri);
+	buf_adds(&loc, strchr(ruri, '?') ? "&code=" : "?code=");
+	buf_adds(&loc, code);
+	if (state != NULL) {
+		buf_adds(&loc, "&state=");
+		buf_add_urlenc(&loc, state);
+	}
+	buf_adds(&loc, "&iss=");
+	if (buf_add_urlenc(&loc, r->cfg->issuer) != IDP_OK)
+		goto fail;
+	{
+		char tag[9];
+
+		secret_tag(code, tag);
+		idp_log(LOG_INFO, "authorize: code %s issued to %s", tag, cl->id);
+	}
+	ret = http_redirect(r, loc.p);
+	free_secret(code);
+	json_decref(rec);
+	buf_release(&loc);
+	return ret;
+fail:
+	free_secret(code);
+	json_decref(rec);
+	buf_release(&loc);
+	return authz_fail(r, areq, "server_error", "the authorization could not be recorded");
+}

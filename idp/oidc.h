@@ -1,0 +1,52 @@
+/* Protocol helpers shared by the endpoints: sessions, codes, subjects,
+ * claims by scope, CSRF tokens, error redirects. */
+#ifndef IDP_OIDC_H
+#define IDP_OIDC_H
+
+#include "idp.h"
+
+/* Store key prefixes. Secrets are keyed by their SHA-256, never in clear. */
+#define K_SESSION "sess:"
+#define K_TXN "txn:"
+#define K_CODE "code:"
+#define K_USED "used:"
+#define K_AT "at:"
+#define K_CONSENT "consent:"
+
+/* The SSO session of this browser, NULL when none (or expired). *sid_hash
+ * receives the store key suffix. The caller owns *sess. */
+json_t *session_load(struct req *r, char sid_hash[65]);
+/* Creates a session for identity and sets the cookie; returns its record. */
+json_t *session_create(struct req *r, const char *backend_id, const char *acr,
+		       struct idp_identity *id, char sid_hash[65]);
+void session_destroy(struct req *r, const char *sid_hash);
+
+/* CSRF token bound to purpose, an id and a browser secret (cookie). */
+void csrf_token(const char *purpose, const char *id, const char *bind, char out[44]);
+bool csrf_check(const char *purpose, const char *id, const char *bind, const char *token);
+
+/* The subject a client sees (pairwise per sector unless the client is public). */
+char *subject_for(const struct config *cfg, const struct client *cl, const char *local_sub);
+/* The claims of identity released for scope, plus those named in requested
+ * (a "userinfo" or "id_token" member of the claims parameter). */
+json_t *claims_for_scope(const json_t *identity, const char *scope, const json_t *requested);
+bool scope_has(const char *scope, const char *word);
+/* Supported scopes as a JSON array and the claims they cover. */
+json_t *scopes_supported(void);
+json_t *claims_supported(void);
+
+/* redirect_uri with error, error_description, state and iss (RFC 9207). */
+char *error_location(const struct config *cfg, const char *redirect_uri, const char *error,
+		     const char *description, const char *state);
+
+/* After authentication (and consent): mints the code and answers with the
+ * redirect to the client. areq is the validated request, sess the session. */
+enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *sess,
+			       const char *sid_hash);
+enum MHD_Result authz_fail(struct req *r, const json_t *areq, const char *error,
+			   const char *description);
+/* Renders the login page for the stored transaction txn_id. */
+enum MHD_Result login_page(struct req *r, const char *txn_id, const json_t *areq,
+			   unsigned status, const char *error, const char *username);
+
+#endif

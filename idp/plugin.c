@@ -1,0 +1,118 @@
+/* Identity backends: plugins loaded with dlopen through one versioned ABI. */
+#include "idp.h"
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+static void host_log(int level, const char *fmt, ...)
+{
+	char line[900];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	idp_log(level, "plugin: %s", line);
+}
+
+static int host_random(void *buf, size_t len)
+{
+	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+}
+
+static struct idp_host host = {IDP_BACKEND_ABI, host_log, host_random, now_s, NULL};
+
+static int plugin_open(const char *dir, const char *name, void **dl, const struct idp_backend **out)
+{
+	char path[4096];
+	const struct idp_backend *b;
+	int abi;
+
+	*out = NULL;
+	if (strpbrk(name, "/.") != NULL)
+		return log_fail(IDP_EINVAL, "plugin name \"%s\" is invalid", name);
+	snprintf(path, sizeof(path), "%s/%s/%s.so", dir, name, name);
+	if ((*dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return log_fail(IDP_EINVAL, "plugin %s: %s", path, dlerror());
+	b = dlsym(*dl, "idp_backend_entry");
+	abi = b != NULL ? (int)b->abi : -1; /* read before any dlclose */
+	if (abi == IDP_BACKEND_ABI && b->size == sizeof(*b) && b->create && b->destroy) {
+		*out = b;
+		return IDP_OK;
+	}
+	dlclose(*dl);
+	*dl = NULL;
+	return log_fail(IDP_EINVAL, "plugin %s: ABI %d, daemon %d: rebuild the plugin", path, abi,
+			IDP_BACKEND_ABI);
+}
+
+int backends_load(struct rt *rt, const char *plugin_dir)
+{
+	const struct config *cfg = rt->cfg;
+	size_t i, n = json_array_size(cfg->backends);
+	json_t *e;
+	int rc = IDP_OK;
+
+	host.conf_dir = cfg->dir;
+	if ((rt->backends = calloc(n + 1, sizeof(*rt->backends))) == NULL)
+		return IDP_ENOMEM;
+	json_array_foreach(cfg->backends, i, e) {
+		struct backend *b = &rt->backends[rt->n_backends];
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *plugin = json_string_value(json_object_get(e, "plugin"));
+		const char *title = json_string_value(json_object_get(e, "title"));
+		const char *acr = json_string_value(json_object_get(e, "acr"));
+
+		if (id == NULL || plugin == NULL || strlen(id) > 64 || strpbrk(id, " :/\"<>&") != NULL)
+			return log_fail(IDP_EINVAL, "%s: backends[%zu]: \"id\" (a short name) and \"plugin\" are required",
+					cfg->path, i);
+		if (acr == NULL)
+			acr = cfg->default_acr;
+		if (config_acr_rank(cfg, acr) < 0)
+			return log_fail(IDP_EINVAL, "%s: backends[%zu]: acr \"%s\" is not in acr_levels", cfg->path, i, acr);
+		for (size_t j = 0; j < rt->n_backends; j++)
+			if (strcmp(rt->backends[j].id, id) == 0)
+				return log_fail(IDP_EINVAL, "%s: backends[%zu]: id \"%s\" appears twice", cfg->path, i, id);
+		if ((rc = plugin_open(plugin_dir, plugin, &b->dl, &b->ops)) != IDP_OK)
+			return rc;
+		b->id = strdup(id);
+		b->title = strdup(title ? title : id);
+		b->acr = strdup(acr);
+		rt->n_backends++;
+		if ((rc = b->ops->create(&host, e, &b->inst)) != IDP_OK)
+			return log_fail(IDP_EINVAL, "%s: backends[%zu] (%s): the %s plugin refused its configuration",
+					cfg->path, i, id, plugin);
+	}
+	return IDP_OK;
+}
+
+void backends_free(struct rt *rt)
+{
+	for (size_t i = 0; i < rt->n_backends; i++) {
+		struct backend *b = &rt->backends[i];
+
+		if (b->inst != NULL)
+			b->ops->destroy(b->inst);
+		/* The plugin stays mapped: a reload may reopen it, and dlclose of
+		 * code that registered thread-local destructors is unsafe. */
+		free(b->id);
+		free(b->title);
+		free(b->acr);
+	}
+	free(rt->backends);
+	rt->backends = NULL;
+	rt->n_backends = 0;
+}
+
+const struct backend *backend_find(const struct rt *rt, const char *id)
+{
+	for (size_t i = 0; id != NULL && i < rt->n_backends; i++)
+		if (strcmp(rt->backends[i].id, id) == 0)
+			return &rt->backends[i];
+	return NULL;
+}

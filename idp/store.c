@@ -1,0 +1,114 @@
+/* Driver choice and the JSON helpers shared by every store user. */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "util.h"
+
+int store_open(const json_t *conf, struct store *out)
+{
+	static const struct store_ops *const drivers[] = {&store_memory, &store_redis};
+	const char *name = "memory";
+	const json_t *d = NULL;
+	void *st = NULL;
+	size_t i;
+	int rc;
+
+	out->ops = NULL;
+	out->st = NULL;
+	if (conf != NULL && !json_is_object(conf))
+		return log_fail(IDP_EINVAL, "store_open: \"store\" must be an object");
+	if (conf != NULL)
+		d = json_object_get(conf, "driver");
+	if (d != NULL) {
+		if (!json_is_string(d))
+			return log_fail(IDP_EINVAL, "store_open: \"driver\" must be a string");
+		name = json_string_value(d);
+	}
+	for (i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+		if (strcmp(name, drivers[i]->name) != 0)
+			continue;
+		if ((rc = drivers[i]->open(conf, &st)) != IDP_OK)
+			return log_fail(rc, "store_open: driver \"%s\": %s", name, idp_strerror(rc));
+		out->ops = drivers[i];
+		out->st = st;
+		return IDP_OK;
+	}
+	return log_fail(IDP_EINVAL, "store_open: unknown driver \"%.64s\" (expected \"memory\" or \"redis\")",
+			name);
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL || s->ops == NULL)
+		return;
+	s->ops->close(s->st);
+	s->ops = NULL;
+	s->st = NULL;
+}
+
+int store_put_json(struct store *s, const char *key, const json_t *v, unsigned ttl)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	if (v == NULL)
+		return IDP_EINVAL;
+	/* ENCODE_ANY: a record may be a bare string or number, not only an object. */
+	if ((text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return IDP_ENOMEM;
+	len = strlen(text);
+	rc = store_put(s, key, text, len, ttl);
+	OPENSSL_cleanse(text, len); /* sessions and codes: secrets */
+	free(text);
+	return rc;
+}
+
+/* Parses a record fetched as text, then wipes and frees the text. */
+static int parse_record(const char *key, char *text, size_t len, json_t **out)
+{
+	json_error_t jerr;
+	char tag[9];
+	int rc = IDP_OK;
+
+	/* No JSON_ALLOW_NUL: a "\u0000" inside a string would cut it short for
+	 * every reader using json_string_value(). */
+	*out = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+	if (*out == NULL) {
+		/* Keys may embed codes or session ids: log a tag of the key, not it. */
+		secret_tag(key, tag);
+		rc = log_fail(IDP_EINVAL, "store_get_json: record %s is not JSON (column %d)", tag,
+			      jerr.column);
+	}
+	OPENSSL_cleanse(text, len);
+	free(text);
+	return rc;
+}
+
+int store_get_json(struct store *s, const char *key, json_t **out)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if ((rc = store_get(s, key, &text, &len)) != IDP_OK)
+		return rc;
+	return parse_record(key, text, len, out);
+}
+
+int store_take_json(struct store *s, const char *key, json_t **out)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if ((rc = store_take(s, key, &text, &len)) != IDP_OK)
+		return rc;
+	return parse_record(key, text, len, out);
+}

@@ -1,0 +1,684 @@
+/* The embedded store driver: a hash table split into shards, each behind its
+ * own mutex so that threads working on different keys rarely meet. A record is
+ * one allocation (header, key and value together), about 30 bytes of overhead
+ * plus the bucket pointer, so 100,000 sessions of 300 bytes stay near 40 MB.
+ * Records expire lazily when met, and every write sweeps a few buckets of its
+ * shard so that records nobody asks for again do not pile up. */
+#include "store.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "util.h"
+
+#define SHARD_BITS 6
+#define SHARDS (1u << SHARD_BITS)
+#define SLOTS_MIN 64u              /* buckets per shard at start, power of two */
+#define SWEEP_SLOTS 4u             /* buckets visited by each write */
+#define MAX_RECORDS_DEFAULT 5000000LL
+#define MAX_RECORDS_LIMIT 1000000000LL
+#define FULL_SWEEP_MS 1000         /* at the limit, at most one full sweep a second */
+
+struct rec {
+	struct rec *next;
+	int64_t expires;           /* CLOCK_MONOTONIC milliseconds */
+	uint32_t hash;             /* low half of the key's hash: picks the bucket */
+	uint32_t vlen;
+	uint16_t klen;
+	char data[];               /* key, NUL, value, NUL */
+};
+
+struct shard {
+	/* One cache line per shard: neighbouring locks must not share one. */
+	_Alignas(64) pthread_mutex_t lock;
+	struct rec **slots;
+	size_t mask;               /* number of buckets - 1 */
+	size_t count;              /* records linked here, expired or not */
+	size_t cursor;             /* next bucket the sweep visits */
+};
+
+struct mstore {
+	struct shard shards[SHARDS];
+	uint8_t seed[16];          /* SipHash key: bucket choice is not guessable */
+	long long max;
+	atomic_llong records;      /* linked records in all shards */
+	atomic_llong last_full_sweep;
+};
+
+enum set_mode { SET_PUT, SET_ADD };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	/* Monotonic: a wall clock step must not expire or revive records. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+static void sipround(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl(v[1], 13) ^ v[0];
+	v[0] = rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = rotl(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = rotl(v[1], 17) ^ v[2];
+	v[2] = rotl(v[2], 32);
+}
+
+/* SipHash-1-3 with a random key: some keys embed user input (rate-limit
+ * counters per login), and a predictable hash would let anyone fill one bucket
+ * with thousands of records and turn every lookup into a list walk. */
+static uint64_t key_hash(const uint8_t seed[16], const char *key, size_t len)
+{
+	const uint8_t *in = (const uint8_t *)key;
+	uint64_t k0 = le64(seed), k1 = le64(seed + 8), m, b = (uint64_t)len << 56;
+	uint64_t v[4] = {0x736f6d6570736575ULL ^ k0, 0x646f72616e646f6dULL ^ k1,
+			 0x6c7967656e657261ULL ^ k0, 0x7465646279746573ULL ^ k1};
+	size_t i, j;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = le64(in + i);
+		v[3] ^= m;
+		sipround(v);
+		v[0] ^= m;
+	}
+	for (j = 0; i + j < len; j++)
+		b |= (uint64_t)in[i + j] << (8 * j);
+	v[3] ^= b;
+	sipround(v);
+	v[0] ^= b;
+	v[2] ^= 0xff;
+	sipround(v);
+	sipround(v);
+	sipround(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* Keys are printable ASCII, 1 to STORE_KEY_MAX bytes (store.h). */
+static int key_check(const char *key, size_t *klen)
+{
+	size_t n, i;
+
+	if (key == NULL)
+		return IDP_EINVAL;
+	n = strnlen(key, STORE_KEY_MAX + 1);
+	if (n > STORE_KEY_MAX)
+		return IDP_ETOOBIG;
+	if (n == 0)
+		return IDP_EINVAL;
+	for (i = 0; i < n; i++)
+		if (key[i] < 0x20 || key[i] > 0x7e)
+			return IDP_EINVAL;
+	*klen = n;
+	return IDP_OK;
+}
+
+static int val_check(const void *val, size_t len, unsigned ttl_s)
+{
+	if (len > STORE_VAL_MAX)
+		return IDP_ETOOBIG;
+	if ((val == NULL && len > 0) || ttl_s == 0)
+		return IDP_EINVAL;
+	return IDP_OK;
+}
+
+static size_t rec_size(const struct rec *r)
+{
+	return offsetof(struct rec, data) + r->klen + 1 + r->vlen + 1;
+}
+
+static struct rec *rec_new(const char *key, size_t klen, uint32_t hash, const void *val,
+			   size_t vlen, int64_t expires)
+{
+	struct rec *r;
+
+	if ((r = malloc(offsetof(struct rec, data) + klen + 1 + vlen + 1)) == NULL)
+		return NULL;
+	r->next = NULL;
+	r->expires = expires;
+	r->hash = hash;
+	r->klen = (uint16_t)klen;
+	r->vlen = (uint32_t)vlen;
+	memcpy(r->data, key, klen);
+	r->data[klen] = '\0';
+	if (vlen > 0)
+		memcpy(r->data + klen + 1, val, vlen);
+	r->data[klen + 1 + vlen] = '\0';
+	return r;
+}
+
+/* Values are codes, tokens and sessions, and some keys embed them too: wipe
+ * the whole record, not only the value. */
+static void rec_free(struct rec *r)
+{
+	if (r != NULL) {
+		OPENSSL_cleanse(r, rec_size(r));
+		free(r);
+	}
+}
+
+static const char *rec_val(const struct rec *r)
+{
+	return r->data + r->klen + 1;
+}
+
+/* A malloc'ed, NUL-terminated copy of the value, for the caller. */
+static int rec_copy_val(const struct rec *r, char **val, size_t *len)
+{
+	char *v;
+
+	if ((v = malloc((size_t)r->vlen + 1)) == NULL)
+		return IDP_ENOMEM;
+	memcpy(v, rec_val(r), (size_t)r->vlen + 1);
+	*val = v;
+	if (len != NULL)
+		*len = r->vlen;
+	return IDP_OK;
+}
+
+static struct shard *shard_of(struct mstore *m, uint64_t h)
+{
+	return &m->shards[h >> (64 - SHARD_BITS)];
+}
+
+/* The link that points to key's record (live or expired), or NULL. */
+static struct rec **slot_find(struct shard *sh, uint32_t h, const char *key, size_t klen)
+{
+	struct rec **pp;
+
+	for (pp = &sh->slots[h & sh->mask]; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->hash == h && (*pp)->klen == klen && memcmp((*pp)->data, key, klen) == 0)
+			return pp;
+	return NULL;
+}
+
+static void unlink_free(struct mstore *m, struct shard *sh, struct rec **pp)
+{
+	struct rec *r = *pp;
+
+	*pp = r->next;
+	sh->count--;
+	atomic_fetch_sub(&m->records, 1);
+	rec_free(r);
+}
+
+/* The link to key's live record, or NULL; an expired one is freed on the way. */
+static struct rec **live_find(struct mstore *m, struct shard *sh, uint32_t h, const char *key,
+			      size_t klen, int64_t now)
+{
+	struct rec **pp = slot_find(sh, h, key, klen);
+
+	if (pp != NULL && (*pp)->expires <= now) {
+		unlink_free(m, sh, pp);
+		pp = NULL;
+	}
+	return pp;
+}
+
+/* Frees the expired records of the next nslots buckets (shard locked). */
+static void sweep(struct mstore *m, struct shard *sh, size_t nslots, int64_t now)
+{
+	struct rec **pp;
+	size_t i;
+
+	for (i = 0; i < nslots; i++) {
+		pp = &sh->slots[sh->cursor++ & sh->mask];
+		while (*pp != NULL) {
+			if ((*pp)->expires <= now)
+				unlink_free(m, sh, pp);
+			else
+				pp = &(*pp)->next;
+		}
+	}
+}
+
+/* Doubles the buckets of a shard past one record per bucket. A failed
+ * allocation is not an error: chains just get longer until the next try. */
+static void grow(struct mstore *m, struct shard *sh, int64_t now)
+{
+	struct rec **slots, *r, *next;
+	size_t n = sh->mask + 1, i;
+
+	if (sh->count <= n || n > SIZE_MAX / 2 / sizeof(*slots))
+		return;
+	if ((slots = calloc(n * 2, sizeof(*slots))) == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		for (r = sh->slots[i]; r != NULL; r = next) {
+			next = r->next;
+			if (r->expires <= now) {
+				/* Every record is visited anyway: drop the dead. */
+				sh->count--;
+				atomic_fetch_sub(&m->records, 1);
+				rec_free(r);
+				continue;
+			}
+			r->next = slots[r->hash & (n * 2 - 1)];
+			slots[r->hash & (n * 2 - 1)] = r;
+		}
+	}
+	free(sh->slots);
+	sh->slots = slots;
+	sh->mask = n * 2 - 1;
+}
+
+/* Counts one more record against max_records; false at the limit. */
+static bool reserve(struct mstore *m)
+{
+	if (atomic_fetch_add(&m->records, 1) < m->max)
+		return true;
+	atomic_fetch_sub(&m->records, 1);
+	return false;
+}
+
+/* At the limit, expired records not yet swept still count: sweep every shard,
+ * at most once a second so that a flood of writes at the limit cannot turn each
+ * of them into a full scan. Must be called with no shard locked. True if it
+ * swept, so that the caller tries once more. */
+static bool full_sweep(struct mstore *m)
+{
+	int64_t now = mono_ms();
+	long long last = atomic_load(&m->last_full_sweep);
+	unsigned i;
+
+	if (now - last < FULL_SWEEP_MS ||
+	    !atomic_compare_exchange_strong(&m->last_full_sweep, &last, now))
+		return false;
+	for (i = 0; i < SHARDS; i++) {
+		struct shard *sh = &m->shards[i];
+
+		pthread_mutex_lock(&sh->lock);
+		sweep(m, sh, sh->mask + 1, now);
+		pthread_mutex_unlock(&sh->lock);
+	}
+	return true;
+}
+
+/* Links *nr under its key (shard locked). On IDP_OK the record is the
+ * table's and *nr is NULL; otherwise it stays the caller's. */
+static int set_locked(struct mstore *m, struct shard *sh, struct rec **nr, enum set_mode mode,
+		      int64_t now)
+{
+	struct rec *r = *nr, **pp, *old;
+	size_t i;
+
+	sweep(m, sh, SWEEP_SLOTS, now);
+	pp = live_find(m, sh, r->hash, r->data, r->klen, now);
+	if (pp != NULL) {
+		if (mode == SET_ADD)
+			return IDP_EEXIST;
+		old = *pp;
+		r->next = old->next;
+		*pp = r;
+		rec_free(old);
+		*nr = NULL;
+		return IDP_OK;
+	}
+	if (!reserve(m))
+		return IDP_ETOOBIG;
+	i = r->hash & sh->mask;
+	r->next = sh->slots[i];
+	sh->slots[i] = r;
+	sh->count++;
+	*nr = NULL;
+	grow(m, sh, now);
+	return IDP_OK;
+}
+
+static int mem_set(void *p, const char *key, const void *val, size_t len, unsigned ttl_s,
+		   enum set_mode mode)
+{
+	struct mstore *m = p;
+	struct shard *sh;
+	struct rec *nr = NULL;
+	uint64_t h;
+	size_t klen;
+	int rc, tries;
+
+	if ((rc = key_check(key, &klen)) != IDP_OK || (rc = val_check(val, len, ttl_s)) != IDP_OK)
+		goto out;
+	h = key_hash(m->seed, key, klen);
+	sh = shard_of(m, h);
+	/* Built outside the lock: copying a large value must not stall the shard. */
+	if ((nr = rec_new(key, klen, (uint32_t)h, val, len, 0)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	for (tries = 0;; tries++) {
+		int64_t now = mono_ms();
+
+		nr->expires = now + (int64_t)ttl_s * 1000;
+		pthread_mutex_lock(&sh->lock);
+		rc = set_locked(m, sh, &nr, mode, now);
+		pthread_mutex_unlock(&sh->lock);
+		if (rc != IDP_ETOOBIG || tries > 0 || !full_sweep(m))
+			break;
+	}
+out:
+	rec_free(nr);
+	return rc;
+}
+
+static int mem_put(void *p, const char *key, const void *val, size_t len, unsigned ttl_s)
+{
+	return mem_set(p, key, val, len, ttl_s, SET_PUT);
+}
+
+static int mem_add(void *p, const char *key, const void *val, size_t len, unsigned ttl_s)
+{
+	return mem_set(p, key, val, len, ttl_s, SET_ADD);
+}
+
+static int mem_fetch(void *p, const char *key, char **val, size_t *len, bool take)
+{
+	struct mstore *m = p;
+	struct shard *sh;
+	struct rec **pp, *r = NULL;
+	uint64_t h;
+	size_t klen;
+	int rc;
+
+	*val = NULL;
+	if (len != NULL)
+		*len = 0;
+	if ((rc = key_check(key, &klen)) != IDP_OK)
+		return rc;
+	h = key_hash(m->seed, key, klen);
+	sh = shard_of(m, h);
+	pthread_mutex_lock(&sh->lock);
+	pp = live_find(m, sh, (uint32_t)h, key, klen, mono_ms());
+	if (pp == NULL) {
+		rc = IDP_ENOTFOUND;
+	} else if (take) {
+		/* Unlinked under the lock: of concurrent takers, one finds it. */
+		r = *pp;
+		*pp = r->next;
+		sh->count--;
+		atomic_fetch_sub(&m->records, 1);
+	} else {
+		rc = rec_copy_val(*pp, val, len);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	if (r != NULL) {
+		rc = rec_copy_val(r, val, len);
+		rec_free(r);
+	}
+	return rc;
+}
+
+static int mem_get(void *p, const char *key, char **val, size_t *len)
+{
+	return mem_fetch(p, key, val, len, false);
+}
+
+static int mem_take(void *p, const char *key, char **val, size_t *len)
+{
+	return mem_fetch(p, key, val, len, true);
+}
+
+static int mem_del(void *p, const char *key)
+{
+	struct mstore *m = p;
+	struct shard *sh;
+	struct rec **pp;
+	uint64_t h;
+	size_t klen;
+	int rc;
+
+	if ((rc = key_check(key, &klen)) != IDP_OK)
+		return rc;
+	h = key_hash(m->seed, key, klen);
+	sh = shard_of(m, h);
+	pthread_mutex_lock(&sh->lock);
+	if ((pp = slot_find(sh, (uint32_t)h, key, klen)) != NULL)
+		unlink_free(m, sh, pp);
+	pthread_mutex_unlock(&sh->lock);
+	return IDP_OK;
+}
+
+/* Counters are stored as decimal text, as Redis does, so that get reads them. */
+static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const char *key,
+		       size_t klen, unsigned ttl_s, int64_t now, long long *out)
+{
+	struct rec **pp, *r, *old;
+	char num[24];
+	long long v;
+	int n;
+
+	sweep(m, sh, SWEEP_SLOTS, now);
+	pp = live_find(m, sh, h, key, klen, now);
+	if (pp == NULL) {
+		if (!reserve(m))
+			return IDP_ETOOBIG;
+		if ((r = rec_new(key, klen, h, "1", 1, now + (int64_t)ttl_s * 1000)) == NULL) {
+			atomic_fetch_sub(&m->records, 1);
+			return IDP_ENOMEM;
+		}
+		r->next = sh->slots[h & sh->mask];
+		sh->slots[h & sh->mask] = r;
+		sh->count++;
+		grow(m, sh, now);
+		*out = 1;
+		return IDP_OK;
+	}
+	old = *pp;
+	if (old->vlen > 20 || !parse_ll(rec_val(old), LLONG_MIN, LLONG_MAX, &v))
+		return IDP_EINVAL;
+	if (v == LLONG_MAX)
+		return IDP_ETOOBIG;
+	n = snprintf(num, sizeof(num), "%lld", v + 1);
+	if ((uint32_t)n == old->vlen) {
+		/* Same width: rewrite the digits in place, no allocation. */
+		memcpy(old->data + old->klen + 1, num, (size_t)n);
+	} else {
+		/* The expiry is copied: increments never extend a counter's life. */
+		if ((r = rec_new(key, klen, h, num, (size_t)n, old->expires)) == NULL)
+			return IDP_ENOMEM;
+		r->next = old->next;
+		*pp = r;
+		rec_free(old);
+	}
+	*out = v + 1;
+	return IDP_OK;
+}
+
+static int mem_incr(void *p, const char *key, unsigned ttl_s, long long *out)
+{
+	struct mstore *m = p;
+	struct shard *sh;
+	uint64_t h;
+	size_t klen;
+	long long v = 0;
+	int rc, tries;
+
+	if ((rc = key_check(key, &klen)) != IDP_OK)
+		goto out;
+	if (ttl_s == 0) {
+		rc = IDP_EINVAL;
+		goto out;
+	}
+	h = key_hash(m->seed, key, klen);
+	sh = shard_of(m, h);
+	for (tries = 0;; tries++) {
+		pthread_mutex_lock(&sh->lock);
+		rc = incr_locked(m, sh, (uint32_t)h, key, klen, ttl_s, mono_ms(), &v);
+		pthread_mutex_unlock(&sh->lock);
+		if (rc != IDP_ETOOBIG || tries > 0 || !full_sweep(m))
+			break;
+	}
+out:
+	if (out != NULL)
+		*out = rc == IDP_OK ? v : 0;
+	return rc;
+}
+
+static int mem_expire(void *p, const char *key, unsigned ttl_s)
+{
+	struct mstore *m = p;
+	struct shard *sh;
+	struct rec **pp;
+	int64_t now;
+	uint64_t h;
+	size_t klen;
+	int rc;
+
+	if ((rc = key_check(key, &klen)) != IDP_OK)
+		return rc;
+	if (ttl_s == 0)
+		return IDP_EINVAL;
+	h = key_hash(m->seed, key, klen);
+	sh = shard_of(m, h);
+	pthread_mutex_lock(&sh->lock);
+	now = mono_ms();
+	if ((pp = live_find(m, sh, (uint32_t)h, key, klen, now)) != NULL)
+		(*pp)->expires = now + (int64_t)ttl_s * 1000;
+	else
+		rc = IDP_ENOTFOUND;
+	pthread_mutex_unlock(&sh->lock);
+	return rc;
+}
+
+/* Includes expired records that no access or sweep has met yet. */
+static long long mem_count(void *p)
+{
+	struct mstore *m = p;
+
+	return atomic_load(&m->records);
+}
+
+static void mem_close(void *p)
+{
+	struct mstore *m = p;
+	struct rec *r, *next;
+	unsigned i;
+	size_t j;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < SHARDS; i++) {
+		struct shard *sh = &m->shards[i];
+
+		if (sh->slots == NULL)
+			continue;
+		for (j = 0; j <= sh->mask; j++) {
+			for (r = sh->slots[j]; r != NULL; r = next) {
+				next = r->next;
+				rec_free(r);
+			}
+		}
+		free(sh->slots);
+		pthread_mutex_destroy(&sh->lock);
+	}
+	OPENSSL_cleanse(m->seed, sizeof(m->seed));
+	free(m);
+}
+
+static int conf_read(const json_t *conf, long long *max)
+{
+	const char *k;
+	json_t *v;
+
+	*max = MAX_RECORDS_DEFAULT;
+	if (conf == NULL)
+		return IDP_OK;
+	/* Unknown keys are refused: a misspelt limit must not silently fall back
+	 * to its default. */
+	json_object_foreach((json_t *)conf, k, v) {
+		if (strcmp(k, "driver") == 0)
+			continue;
+		if (strcmp(k, "max_records") != 0)
+			return log_fail(IDP_EINVAL, "store_memory: unknown setting \"%.64s\" in \"store\"", k);
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > MAX_RECORDS_LIMIT)
+			return log_fail(IDP_EINVAL, "store_memory: \"max_records\" must be an integer from 1 to %lld",
+					MAX_RECORDS_LIMIT);
+		*max = json_integer_value(v);
+	}
+	return IDP_OK;
+}
+
+static int mem_open(const json_t *conf, void **st)
+{
+	struct mstore *m = NULL;
+	long long max;
+	unsigned i;
+	int rc;
+
+	*st = NULL;
+	if ((rc = conf_read(conf, &max)) != IDP_OK)
+		goto out;
+	/* aligned_alloc: calloc would not honour the shards' cache-line alignment. */
+	if ((m = aligned_alloc(_Alignof(struct mstore), sizeof(*m))) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	memset(m, 0, sizeof(*m));
+	m->max = max;
+	atomic_init(&m->records, 0);
+	atomic_init(&m->last_full_sweep, mono_ms() - FULL_SWEEP_MS);
+	if (RAND_bytes(m->seed, sizeof(m->seed)) != 1) {
+		rc = log_fail(IDP_EIO, "store_memory: RAND_bytes failed");
+		goto out;
+	}
+	for (i = 0; i < SHARDS; i++) {
+		struct shard *sh = &m->shards[i];
+
+		if ((sh->slots = calloc(SLOTS_MIN, sizeof(*sh->slots))) == NULL) {
+			rc = IDP_ENOMEM;
+			goto out;
+		}
+		sh->mask = SLOTS_MIN - 1;
+		pthread_mutex_init(&sh->lock, NULL);
+	}
+	*st = m;
+	m = NULL;
+	idp_log(LOG_DEBUG, "store_memory: open, max_records %lld", max);
+out:
+	mem_close(m);
+	return rc;
+}
+
+const struct store_ops store_memory = {
+	.name = "memory",
+	.open = mem_open,
+	.close = mem_close,
+	.put = mem_put,
+	.add = mem_add,
+	.get = mem_get,
+	.take = mem_take,
+	.del = mem_del,
+	.incr = mem_incr,
+	.expire = mem_expire,
+	.count = mem_count,
+};

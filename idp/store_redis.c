@@ -1,0 +1,694 @@
+/* The Redis store driver (hiredis 0.14.1, blocking API). A hiredis context is
+ * not thread-safe, so each calling thread gets its own connection, made on its
+ * first command and freed when the thread exits. A connection that fails is
+ * dropped; the command is sent once more on a new one when the failure cannot
+ * have been a slow server, so that the daemon rides over a Redis restart. */
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+
+#include "util.h"
+
+#define HOST_MAX 255
+#define PREFIX_MAX 64
+#define FULLKEY_MAX (PREFIX_MAX + STORE_KEY_MAX)
+#define TIMEOUT_MS_DEFAULT 2000
+#define TIMEOUT_MS_MAX 600000
+
+/* INCR, and an EXPIRE only when the counter was just created, atomically and
+ * in one round trip. A counter found without a TTL (written by hand, say) gets
+ * one too, or it would never expire. */
+static const char incr_script[] =
+	"local v = redis.call('INCR', KEYS[1]) "
+	"if v == 1 or redis.call('TTL', KEYS[1]) == -1 then "
+	"redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+	"return v";
+
+/* GETDEL for servers older than 6.2: a script is atomic as well. */
+static const char take_script[] =
+	"local v = redis.call('GET', KEYS[1]) "
+	"if v then redis.call('DEL', KEYS[1]) end "
+	"return v";
+
+struct rstore;
+
+struct rconn {
+	redisContext *c;           /* NULL after a failure, until the next command */
+	struct rstore *st;
+	struct rconn *prev, *next;
+};
+
+struct rstore {
+	char host[HOST_MAX + 1];
+	int port;
+	long long db;
+	char *password;
+	char prefix[PREFIX_MAX + 1];
+	size_t prefix_len;
+	struct timeval tv;
+	pthread_key_t key;         /* this thread's struct rconn */
+	bool key_made;
+	pthread_mutex_t lock;      /* guards conns */
+	bool lock_made;
+	struct rconn *conns;       /* every thread's, so that close frees them all */
+	atomic_bool down;          /* an outage is logged once, not on every call */
+	atomic_bool no_getdel;     /* server older than 6.2 */
+};
+
+struct rkey {
+	char s[FULLKEY_MAX + 1];
+	size_t len;
+};
+
+/* Keys are printable ASCII, 1 to STORE_KEY_MAX bytes (store.h). */
+static int key_check(const char *key, size_t *klen)
+{
+	size_t n, i;
+
+	if (key == NULL)
+		return IDP_EINVAL;
+	n = strnlen(key, STORE_KEY_MAX + 1);
+	if (n > STORE_KEY_MAX)
+		return IDP_ETOOBIG;
+	if (n == 0)
+		return IDP_EINVAL;
+	for (i = 0; i < n; i++)
+		if (key[i] < 0x20 || key[i] > 0x7e)
+			return IDP_EINVAL;
+	*klen = n;
+	return IDP_OK;
+}
+
+static int rkey_make(const struct rstore *st, const char *key, struct rkey *k)
+{
+	size_t klen;
+	int rc;
+
+	if ((rc = key_check(key, &klen)) != IDP_OK)
+		return rc;
+	memcpy(k->s, st->prefix, st->prefix_len);
+	memcpy(k->s + st->prefix_len, key, klen);
+	k->len = st->prefix_len + klen;
+	k->s[k->len] = '\0';
+	return IDP_OK;
+}
+
+/* Replies may carry secrets (codes, sessions): wipe before freeing. hiredis
+ * keeps its own transient copies in its socket buffers, which we cannot reach. */
+static void reply_free(redisReply *r)
+{
+	if (r == NULL)
+		return;
+	if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR) && r->str != NULL)
+		OPENSSL_cleanse(r->str, r->len);
+	freeReplyObject(r);
+}
+
+static void rs_down(struct rstore *st, const char *what, const char *why)
+{
+	int level = atomic_exchange(&st->down, true) ? LOG_DEBUG : LOG_ERR;
+
+	idp_log(level, "store_redis: %s:%d: %s: %s", st->host, st->port, what, why);
+}
+
+/* Redis error replies may quote the command's arguments, and keys hold codes
+ * and session ids: log the text only up to the first quote. */
+static void rs_log_error_reply(const struct rstore *st, const char *cmd, const redisReply *r)
+{
+	size_t n = 0;
+
+	while (n < r->len && n < 120 && r->str[n] != '\'' && r->str[n] != '"' && r->str[n] != '\n')
+		n++;
+	idp_log(LOG_ERR, "store_redis: %s:%d: %s: %.*s", st->host, st->port, cmd, (int)n, r->str);
+}
+
+static int rs_unexpected(const struct rstore *st, const char *cmd, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_ERROR)
+		rs_log_error_reply(st, cmd, r);
+	else
+		idp_log(LOG_ERR, "store_redis: %s:%d: %s: unexpected reply type %d", st->host,
+			st->port, cmd, r->type);
+	return IDP_ESTORE;
+}
+
+/* Sends one command on c and checks for an error reply; for connection setup. */
+static int rs_setup_command(struct rstore *st, redisContext *c, const char *what, int argc,
+			    const char **argv, const size_t *lens)
+{
+	redisReply *r;
+	int rc = IDP_OK;
+
+	if ((r = redisCommandArgv(c, argc, argv, lens)) == NULL) {
+		rs_down(st, what, c->errstr);
+		return IDP_ESTORE;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		rs_log_error_reply(st, what, r);
+		rc = IDP_ESTORE;
+	}
+	reply_free(r);
+	return rc;
+}
+
+static int rs_connect(struct rstore *st, redisContext **out)
+{
+	redisContext *c;
+	char db[24];
+	int rc = IDP_ESTORE;
+
+	*out = NULL;
+	if ((c = redisConnectWithTimeout(st->host, st->port, st->tv)) == NULL)
+		return IDP_ENOMEM;
+	if (c->err) {
+		rs_down(st, "connect", c->errstr);
+		goto out;
+	}
+	if (redisSetTimeout(c, st->tv) != REDIS_OK) {
+		rs_down(st, "set timeout", c->errstr);
+		goto out;
+	}
+	/* Keep-alive: a peer that vanished without a FIN is noticed eventually. */
+	redisEnableKeepAlive(c);
+	if (st->password != NULL) {
+		const char *argv[] = {"AUTH", st->password};
+		size_t lens[] = {4, strlen(st->password)};
+
+		if ((rc = rs_setup_command(st, c, "AUTH", 2, argv, lens)) != IDP_OK)
+			goto out;
+	}
+	if (st->db != 0) {
+		const char *argv[] = {"SELECT", db};
+		size_t lens[] = {6, 0};
+
+		lens[1] = (size_t)snprintf(db, sizeof(db), "%lld", st->db);
+		if ((rc = rs_setup_command(st, c, "SELECT", 2, argv, lens)) != IDP_OK)
+			goto out;
+	}
+	if (atomic_exchange(&st->down, false))
+		idp_log(LOG_INFO, "store_redis: %s:%d: connected again", st->host, st->port);
+	*out = c;
+	c = NULL;
+	rc = IDP_OK;
+out:
+	if (c != NULL)
+		redisFree(c);
+	return rc;
+}
+
+/* Thread exit: the thread's connection goes with it. */
+static void rs_conn_destroy(void *p)
+{
+	struct rconn *cn = p;
+	struct rstore *st = cn->st;
+
+	pthread_mutex_lock(&st->lock);
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		st->conns = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	pthread_mutex_unlock(&st->lock);
+	if (cn->c != NULL)
+		redisFree(cn->c);
+	free(cn);
+}
+
+/* The calling thread's connection slot, created on its first call. */
+static struct rconn *rs_conn(struct rstore *st)
+{
+	struct rconn *cn = pthread_getspecific(st->key);
+
+	if (cn != NULL)
+		return cn;
+	if ((cn = calloc(1, sizeof(*cn))) == NULL)
+		return NULL;
+	cn->st = st;
+	if (pthread_setspecific(st->key, cn) != 0) {
+		free(cn);
+		return NULL;
+	}
+	pthread_mutex_lock(&st->lock);
+	cn->next = st->conns;
+	if (st->conns != NULL)
+		st->conns->prev = cn;
+	st->conns = cn;
+	pthread_mutex_unlock(&st->lock);
+	return cn;
+}
+
+/* Sends argv on this thread's connection. *reply is the caller's (reply_free).
+ * A connection that fails is always dropped: the reply stream is out of step.
+ * The command is sent once more on a new connection when the old one was
+ * closed or reset, as after a Redis restart; not after a timeout, when the
+ * server may have run it already (a second INCR or GETDEL would be wrong). */
+static int rs_command(struct rstore *st, int argc, const char **argv, const size_t *lens,
+		      redisReply **reply)
+{
+	struct rconn *cn;
+	int rc = IDP_ESTORE, attempt, err, saved_errno;
+
+	*reply = NULL;
+	if ((cn = rs_conn(st)) == NULL)
+		return IDP_ENOMEM;
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (cn->c == NULL && (rc = rs_connect(st, &cn->c)) != IDP_OK)
+			break;
+		errno = 0;
+		if ((*reply = redisCommandArgv(cn->c, argc, argv, lens)) != NULL) {
+			rc = IDP_OK;
+			break;
+		}
+		saved_errno = errno;
+		err = cn->c->err;
+		rs_down(st, argv[0], cn->c->errstr);
+		redisFree(cn->c);
+		cn->c = NULL;
+		rc = IDP_ESTORE;
+		if (err != REDIS_ERR_EOF &&
+		    (err != REDIS_ERR_IO || saved_errno == EAGAIN || saved_errno == EWOULDBLOCK ||
+		     saved_errno == ETIMEDOUT))
+			break;
+	}
+	return rc;
+}
+
+static void arg_add(const char **argv, size_t *lens, int *argc, const void *p, size_t n)
+{
+	argv[*argc] = p;
+	lens[*argc] = n;
+	(*argc)++;
+}
+
+static int rs_set(void *p, const char *key, const void *val, size_t len, unsigned ttl_s,
+		  bool nx)
+{
+	struct rstore *st = p;
+	struct rkey k;
+	redisReply *r = NULL;
+	char ttl[16];
+	const char *argv[6];
+	size_t lens[6];
+	int rc, argc = 0;
+
+	if ((rc = rkey_make(st, key, &k)) != IDP_OK)
+		goto out;
+	if (len > STORE_VAL_MAX) {
+		rc = IDP_ETOOBIG;
+		goto out;
+	}
+	if ((val == NULL && len > 0) || ttl_s == 0) {
+		rc = IDP_EINVAL;
+		goto out;
+	}
+	arg_add(argv, lens, &argc, "SET", 3);
+	arg_add(argv, lens, &argc, k.s, k.len);
+	/* Never a NULL pointer, even for an empty value: hiredis memcpy()s it. */
+	arg_add(argv, lens, &argc, val != NULL ? val : "", len);
+	if (nx)
+		arg_add(argv, lens, &argc, "NX", 2);
+	arg_add(argv, lens, &argc, "EX", 2);
+	arg_add(argv, lens, &argc, ttl, (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s));
+	if ((rc = rs_command(st, argc, argv, lens, &r)) != IDP_OK)
+		goto out;
+	if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0)
+		rc = IDP_OK;
+	else if (r->type == REDIS_REPLY_NIL && nx)
+		rc = IDP_EEXIST;
+	else
+		rc = rs_unexpected(st, "SET", r);
+out:
+	reply_free(r);
+	return rc;
+}
+
+static int rs_put(void *p, const char *key, const void *val, size_t len, unsigned ttl_s)
+{
+	return rs_set(p, key, val, len, ttl_s, false);
+}
+
+static int rs_add(void *p, const char *key, const void *val, size_t len, unsigned ttl_s)
+{
+	return rs_set(p, key, val, len, ttl_s, true);
+}
+
+static bool is_unknown_command(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && r->len >= 19 &&
+	       strncmp(r->str, "ERR unknown command", 19) == 0;
+}
+
+static int rs_fetch(void *p, const char *key, char **val, size_t *len, bool take)
+{
+	struct rstore *st = p;
+	struct rkey k;
+	redisReply *r = NULL;
+	const char *cmd = take ? "GETDEL" : "GET";
+	char *v;
+	int rc;
+
+	*val = NULL;
+	if (len != NULL)
+		*len = 0;
+	if ((rc = rkey_make(st, key, &k)) != IDP_OK)
+		goto out;
+	if (take && atomic_load(&st->no_getdel)) {
+		const char *argv[] = {"EVAL", take_script, "1", k.s};
+		size_t lens[] = {4, sizeof(take_script) - 1, 1, k.len};
+
+		cmd = "EVAL take";
+		rc = rs_command(st, 4, argv, lens, &r);
+	} else {
+		const char *argv[] = {cmd, k.s};
+		size_t lens[] = {strlen(cmd), k.len};
+
+		rc = rs_command(st, 2, argv, lens, &r);
+		if (rc == IDP_OK && take && is_unknown_command(r)) {
+			idp_log(LOG_WARN, "store_redis: %s:%d: no GETDEL (Redis < 6.2), using a script",
+				st->host, st->port);
+			atomic_store(&st->no_getdel, true);
+			reply_free(r);
+			r = NULL;
+			rc = rs_fetch(p, key, val, len, take);
+			goto out;
+		}
+	}
+	if (rc != IDP_OK)
+		goto out;
+	if (r->type == REDIS_REPLY_NIL) {
+		rc = IDP_ENOTFOUND;
+	} else if (r->type != REDIS_REPLY_STRING) {
+		rc = rs_unexpected(st, cmd, r);
+	} else if ((v = malloc(r->len + 1)) == NULL) {
+		rc = IDP_ENOMEM;
+	} else {
+		memcpy(v, r->str, r->len);
+		v[r->len] = '\0';
+		*val = v;
+		if (len != NULL)
+			*len = r->len;
+	}
+out:
+	reply_free(r);
+	return rc;
+}
+
+static int rs_get(void *p, const char *key, char **val, size_t *len)
+{
+	return rs_fetch(p, key, val, len, false);
+}
+
+static int rs_take(void *p, const char *key, char **val, size_t *len)
+{
+	return rs_fetch(p, key, val, len, true);
+}
+
+static int rs_del(void *p, const char *key)
+{
+	struct rstore *st = p;
+	struct rkey k;
+	redisReply *r = NULL;
+	int rc;
+
+	if ((rc = rkey_make(st, key, &k)) != IDP_OK)
+		goto out;
+	{
+		const char *argv[] = {"DEL", k.s};
+		size_t lens[] = {3, k.len};
+
+		if ((rc = rs_command(st, 2, argv, lens, &r)) != IDP_OK)
+			goto out;
+	}
+	if (r->type != REDIS_REPLY_INTEGER)
+		rc = rs_unexpected(st, "DEL", r);
+out:
+	reply_free(r);
+	return rc;
+}
+
+static int rs_incr(void *p, const char *key, unsigned ttl_s, long long *out)
+{
+	struct rstore *st = p;
+	struct rkey k;
+	redisReply *r = NULL;
+	char ttl[16];
+	int rc;
+
+	if (out != NULL)
+		*out = 0;
+	if ((rc = rkey_make(st, key, &k)) != IDP_OK)
+		goto out;
+	if (ttl_s == 0) {
+		rc = IDP_EINVAL;
+		goto out;
+	}
+	{
+		const char *argv[] = {"EVAL", incr_script, "1", k.s, ttl};
+		size_t lens[] = {4, sizeof(incr_script) - 1, 1, k.len, 0};
+
+		lens[4] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+		if ((rc = rs_command(st, 5, argv, lens, &r)) != IDP_OK)
+			goto out;
+	}
+	if (r->type == REDIS_REPLY_INTEGER) {
+		if (out != NULL)
+			*out = r->integer;
+	} else if (r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+		   strstr(r->str, "not an integer") != NULL) {
+		/* The key holds something else than a counter: the caller's mistake. */
+		rc = IDP_EINVAL;
+	} else {
+		rc = rs_unexpected(st, "EVAL incr", r);
+	}
+out:
+	reply_free(r);
+	return rc;
+}
+
+static int rs_expire(void *p, const char *key, unsigned ttl_s)
+{
+	struct rstore *st = p;
+	struct rkey k;
+	redisReply *r = NULL;
+	char ttl[16];
+	int rc;
+
+	if ((rc = rkey_make(st, key, &k)) != IDP_OK)
+		goto out;
+	if (ttl_s == 0) {
+		rc = IDP_EINVAL;
+		goto out;
+	}
+	{
+		const char *argv[] = {"EXPIRE", k.s, ttl};
+		size_t lens[] = {6, k.len, 0};
+
+		lens[2] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+		if ((rc = rs_command(st, 3, argv, lens, &r)) != IDP_OK)
+			goto out;
+	}
+	if (r->type != REDIS_REPLY_INTEGER)
+		rc = rs_unexpected(st, "EXPIRE", r);
+	else if (r->integer == 0)
+		rc = IDP_ENOTFOUND;
+out:
+	reply_free(r);
+	return rc;
+}
+
+/* DBSIZE: every key of the database, ours or not; -1 when Redis is down. */
+static long long rs_count(void *p)
+{
+	struct rstore *st = p;
+	const char *argv[] = {"DBSIZE"};
+	size_t lens[] = {6};
+	redisReply *r = NULL;
+	long long n = -1;
+
+	if (rs_command(st, 1, argv, lens, &r) == IDP_OK) {
+		if (r->type == REDIS_REPLY_INTEGER)
+			n = r->integer;
+		else
+			rs_unexpected(st, "DBSIZE", r);
+	}
+	reply_free(r);
+	return n;
+}
+
+/* Every thread that used the store must be done with it: a thread exiting
+ * during close would race with it for its connection. */
+static void rs_close(void *p)
+{
+	struct rstore *st = p;
+	struct rconn *cn, *next;
+
+	if (st == NULL)
+		return;
+	if (st->key_made)
+		pthread_key_delete(st->key); /* no destructor runs after this */
+	for (cn = st->conns; cn != NULL; cn = next) {
+		next = cn->next;
+		if (cn->c != NULL)
+			redisFree(cn->c);
+		free(cn);
+	}
+	if (st->lock_made)
+		pthread_mutex_destroy(&st->lock);
+	free_secret(st->password);
+	free(st);
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+static int conf_int(const json_t *v, const char *name, long long min, long long max,
+		    long long *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return log_fail(IDP_EINVAL, "store_redis: \"%s\" must be an integer from %lld to %lld",
+				name, min, max);
+	*out = json_integer_value(v);
+	return IDP_OK;
+}
+
+static int conf_read(const json_t *conf, struct rstore *st)
+{
+	long long port = 6379, timeout = TIMEOUT_MS_DEFAULT;
+	const char *k, *s;
+	json_t *v;
+	int rc = IDP_OK;
+
+	snprintf(st->host, sizeof(st->host), "%s", "127.0.0.1");
+	snprintf(st->prefix, sizeof(st->prefix), "%s", "idp:");
+	if (conf != NULL) {
+		json_object_foreach((json_t *)conf, k, v) {
+			s = json_string_value(v);
+			if (strcmp(k, "driver") == 0) {
+				continue;
+			} else if (strcmp(k, "host") == 0) {
+				if (s == NULL || *s == '\0' || strlen(s) > HOST_MAX || !printable(s))
+					return log_fail(IDP_EINVAL, "store_redis: \"host\" must be a host name or address");
+				memcpy(st->host, s, strlen(s) + 1);
+			} else if (strcmp(k, "port") == 0) {
+				rc = conf_int(v, "port", 1, 65535, &port);
+			} else if (strcmp(k, "db") == 0) {
+				rc = conf_int(v, "db", 0, INT_MAX, &st->db);
+			} else if (strcmp(k, "timeout_ms") == 0) {
+				rc = conf_int(v, "timeout_ms", 1, TIMEOUT_MS_MAX, &timeout);
+			} else if (strcmp(k, "password") == 0) {
+				if (s == NULL || *s == '\0')
+					return log_fail(IDP_EINVAL, "store_redis: \"password\" must be a non-empty string");
+				free_secret(st->password);
+				if ((st->password = strdup(s)) == NULL)
+					return IDP_ENOMEM;
+			} else if (strcmp(k, "prefix") == 0) {
+				if (s == NULL || strlen(s) > PREFIX_MAX || !printable(s))
+					return log_fail(IDP_EINVAL, "store_redis: \"prefix\" must be printable ASCII of at most %d bytes",
+							PREFIX_MAX);
+				memcpy(st->prefix, s, strlen(s) + 1);
+			} else {
+				/* A misspelt setting must not silently fall back to its default. */
+				return log_fail(IDP_EINVAL, "store_redis: unknown setting \"%.64s\" in \"store\"", k);
+			}
+			if (rc != IDP_OK)
+				return rc;
+		}
+	}
+	st->port = (int)port;
+	st->prefix_len = strlen(st->prefix);
+	st->tv.tv_sec = (time_t)(timeout / 1000);
+	st->tv.tv_usec = (suseconds_t)(timeout % 1000 * 1000);
+	return IDP_OK;
+}
+
+static int rs_open(const json_t *conf, void **out)
+{
+	struct rstore *st;
+	struct rconn *cn;
+	struct sigaction sa;
+	redisContext *c = NULL;
+	redisReply *r = NULL;
+	const char *argv[] = {"PING"};
+	size_t lens[] = {4};
+	int rc;
+
+	*out = NULL;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return IDP_ENOMEM;
+	if ((rc = conf_read(conf, st)) != IDP_OK)
+		goto out;
+	/* hiredis writes with write(): a server gone away would kill the whole
+	 * daemon with SIGPIPE. Ignore it unless the program chose otherwise. */
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
+	if (pthread_mutex_init(&st->lock, NULL) != 0) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	st->lock_made = true;
+	if (pthread_key_create(&st->key, rs_conn_destroy) != 0) {
+		rc = log_fail(IDP_ENOMEM, "store_redis: pthread_key_create failed");
+		goto out;
+	}
+	st->key_made = true;
+	if ((rc = rs_connect(st, &c)) != IDP_OK) {
+		/* rs_connect logged why; open always says which server it tried. */
+		rc = log_fail(IDP_ESTORE, "store_redis: cannot use Redis at %s:%d", st->host, st->port);
+		goto out;
+	}
+	if ((r = redisCommandArgv(c, 1, argv, lens)) == NULL || r->type != REDIS_REPLY_STATUS ||
+	    strcmp(r->str, "PONG") != 0) {
+		rc = log_fail(IDP_ESTORE, "store_redis: %s:%d does not answer PING: %s", st->host,
+			      st->port, r == NULL ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		goto out;
+	}
+	/* The checked connection serves the opening thread from now on. */
+	if ((cn = rs_conn(st)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	cn->c = c;
+	c = NULL;
+	idp_log(LOG_INFO, "store_redis: using %s:%d db %lld, prefix \"%s\"", st->host, st->port,
+		st->db, st->prefix);
+	*out = st;
+	st = NULL;
+out:
+	reply_free(r);
+	if (c != NULL)
+		redisFree(c);
+	rs_close(st);
+	return rc;
+}
+
+const struct store_ops store_redis = {
+	.name = "redis",
+	.open = rs_open,
+	.close = rs_close,
+	.put = rs_put,
+	.add = rs_add,
+	.get = rs_get,
+	.take = rs_take,
+	.del = rs_del,
+	.incr = rs_incr,
+	.expire = rs_expire,
+	.count = rs_count,
+};

@@ -1,0 +1,418 @@
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+static int log_level = LOG_INFO;
+
+void idp_log_set_level(int level)
+{
+	log_level = level;
+}
+
+void idp_log(int level, const char *fmt, ...)
+{
+	static const char *names[] = {"error", "warn", "info", "debug"};
+	char line[1024], ts[32];
+	va_list ap;
+	struct tm tm;
+	time_t t;
+
+	if (level > log_level)
+		return;
+	t = time(NULL);
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One write per line so that lines from several threads never mix. */
+	fprintf(stderr, "%s idp[%s] %s\n", ts, names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+}
+
+const char *idp_strerror(int code)
+{
+	switch (code) {
+	case IDP_OK: return "success";
+	case IDP_ENOMEM: return "out of memory";
+	case IDP_EINVAL: return "invalid input";
+	case IDP_ENOTFOUND: return "not found";
+	case IDP_EDENIED: return "denied";
+	case IDP_ETOOBIG: return "too big";
+	case IDP_EIO: return "input/output error";
+	case IDP_ESTORE: return "store unavailable";
+	case IDP_EEXIST: return "already exists";
+	case IDP_EUNAVAIL: return "temporarily unavailable";
+	}
+	return "unknown error";
+}
+
+void buf_init(struct buf *b, size_t max)
+{
+	b->p = NULL;
+	b->len = b->cap = 0;
+	b->max = max;
+}
+
+void buf_release(struct buf *b)
+{
+	if (b->p != NULL) {
+		OPENSSL_cleanse(b->p, b->cap);
+		free(b->p);
+	}
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+static int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need, ncap;
+	char *np;
+
+	if (extra > b->max || b->len > b->max - extra)
+		return IDP_ETOOBIG;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return IDP_OK;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > b->max + 1)
+		ncap = b->max + 1;
+	/* No realloc: the old block may hold a secret, wipe it before freeing. */
+	if ((np = malloc(ncap)) == NULL)
+		return IDP_ENOMEM;
+	if (b->p != NULL) {
+		memcpy(np, b->p, b->len + 1);
+		OPENSSL_cleanse(b->p, b->cap);
+		free(b->p);
+	} else {
+		np[0] = '\0';
+	}
+	b->p = np;
+	b->cap = ncap;
+	return IDP_OK;
+}
+
+int buf_add(struct buf *b, const void *data, size_t len)
+{
+	int rc;
+
+	if ((rc = buf_reserve(b, len)) != IDP_OK)
+		return rc;
+	if (len)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+	return IDP_OK;
+}
+
+int buf_adds(struct buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return IDP_EINVAL;
+	if ((rc = buf_reserve(b, (size_t)n)) != IDP_OK)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return IDP_OK;
+}
+
+char *buf_steal(struct buf *b)
+{
+	char *p = b->p;
+
+	if (p == NULL)
+		p = calloc(1, 1);
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+int buf_add_html(struct buf *b, const char *s)
+{
+	int rc = IDP_OK;
+	const char *run = s;
+
+	for (; *s && rc == IDP_OK; s++) {
+		const char *rep;
+
+		switch (*s) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: continue;
+		}
+		if ((rc = buf_add(b, run, (size_t)(s - run))) == IDP_OK)
+			rc = buf_adds(b, rep);
+		run = s + 1;
+	}
+	if (rc == IDP_OK)
+		rc = buf_add(b, run, (size_t)(s - run));
+	return rc;
+}
+
+int buf_add_urlenc(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int rc = IDP_OK;
+
+	for (; *s && rc == IDP_OK; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			rc = buf_add(b, s, 1);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			rc = buf_add(b, e, 3);
+		}
+	}
+	return rc;
+}
+
+static const char b64url_alpha[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+char *b64url_encode(const void *data, size_t len)
+{
+	const unsigned char *in = data;
+	size_t i, o = 0;
+	char *out;
+
+	if (len > (SIZE_MAX / 4) * 3 - 3)
+		return NULL;
+	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64url_alpha[v >> 18 & 63];
+		out[o++] = b64url_alpha[v >> 12 & 63];
+		out[o++] = b64url_alpha[v >> 6 & 63];
+		out[o++] = b64url_alpha[v & 63];
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		out[o++] = b64url_alpha[v >> 18 & 63];
+		out[o++] = b64url_alpha[v >> 12 & 63];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		out[o++] = b64url_alpha[v >> 18 & 63];
+		out[o++] = b64url_alpha[v >> 12 & 63];
+		out[o++] = b64url_alpha[v >> 6 & 63];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int b64url_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+int b64url_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen)
+{
+	unsigned char *o;
+	size_t i, n = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if (slen % 4 == 1)
+		return IDP_EINVAL;
+	if ((o = malloc(slen / 4 * 3 + 3)) == NULL)
+		return IDP_ENOMEM;
+	for (i = 0; i < slen; i++) {
+		int v = b64url_val((unsigned char)s[i]);
+
+		if (v < 0) {
+			free(o);
+			return IDP_EINVAL;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			o[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	/* Leftover bits must be zero (canonical encoding). */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+		free(o);
+		return IDP_EINVAL;
+	}
+	*out = o;
+	*outlen = n;
+	return IDP_OK;
+}
+
+char *rand_token(size_t nbytes)
+{
+	unsigned char raw[64];
+	char *t;
+
+	if (nbytes > sizeof(raw) || RAND_bytes(raw, (int)nbytes) != 1)
+		return NULL;
+	t = b64url_encode(raw, nbytes);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return t;
+}
+
+/* Equal-time compare of secrets of any length: hash both, compare the digests. */
+bool secret_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	unsigned char da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
+
+	SHA256(a, alen, da);
+	SHA256(b, blen, db);
+	return CRYPTO_memcmp(da, db, sizeof(da)) == 0;
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	int i;
+
+	SHA256(data, len, d);
+	for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+void secret_tag(const char *s, char out[9])
+{
+	char h[65];
+
+	sha256_hex(s, strlen(s), h);
+	memcpy(out, h, 8);
+	out[8] = '\0';
+}
+
+void wipe(void *p, size_t len)
+{
+	if (p != NULL)
+		OPENSSL_cleanse(p, len);
+}
+
+void free_secret(char *s)
+{
+	if (s != NULL) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+bool parse_ll(const char *s, long long min, long long max, long long *out)
+{
+	long long v = 0;
+	bool neg = false;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	if (*s == '-') {
+		neg = true;
+		s++;
+		if (*s == '\0')
+			return false;
+	}
+	if (strlen(s) > 18)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	if (neg)
+		v = -v;
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			n = 1;
+			cp = c & 0x1F;
+		} else if ((c & 0xF0) == 0xE0) {
+			n = 2;
+			cp = c & 0x0F;
+		} else if ((c & 0xF8) == 0xF0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (size_t k = 1; k <= n; k++) {
+			if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3F);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+char *xstrdup(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}

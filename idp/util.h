@@ -1,0 +1,59 @@
+/* Small helpers used everywhere: logging, base64url, random tokens,
+ * constant-time comparison, bounded buffers, strict number parsing. */
+#ifndef IDP_UTIL_H
+#define IDP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "err.h"
+
+enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void idp_log_set_level(int level);
+void idp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logs "func: message" at error level and returns code. */
+#define log_fail(code, ...) (idp_log(LOG_ERR, __VA_ARGS__), (code))
+
+/* Bounded growable buffer: an append past max fails with IDP_ETOOBIG. */
+struct buf {
+	char *p;    /* always NUL-terminated once anything was appended */
+	size_t len;
+	size_t cap;
+	size_t max;
+};
+void buf_init(struct buf *b, size_t max);
+void buf_release(struct buf *b); /* wipes then frees */
+int buf_add(struct buf *b, const void *data, size_t len);
+int buf_adds(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the bytes to the caller (free()), leaves b empty. */
+char *buf_steal(struct buf *b);
+int buf_add_html(struct buf *b, const char *s);       /* HTML-escaped */
+int buf_add_urlenc(struct buf *b, const char *s);     /* RFC 3986 unreserved kept */
+
+/* base64url without padding. encode returns a malloc'ed string or NULL. */
+char *b64url_encode(const void *data, size_t len);
+/* Strict: rejects padding, whitespace and non-alphabet bytes. out is malloc'ed. */
+int b64url_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
+
+/* nbytes of RAND_bytes, base64url-encoded; NULL on failure. */
+char *rand_token(size_t nbytes);
+bool secret_equal(const void *a, size_t alen, const void *b, size_t blen);
+/* Lowercase hex SHA-256 of s (65 bytes buffer). */
+void sha256_hex(const void *data, size_t len, char out[65]);
+/* First 8 hex digits of SHA-256, for correlating secrets in logs. */
+void secret_tag(const char *s, char out[9]);
+void wipe(void *p, size_t len);
+void free_secret(char *s); /* wipes a NUL-terminated string then frees it */
+
+/* Strict decimal parsing: whole string, no sign unless allowed, range checked. */
+bool parse_ll(const char *s, long long min, long long max, long long *out);
+
+bool utf8_valid(const char *s, size_t len);
+int64_t now_s(void);
+char *xstrdup(const char *s); /* NULL-safe strdup */
+
+#endif

@@ -1,0 +1,84 @@
+/* The identity-backend plugin ABI: the only daemon header a plugin includes.
+ *
+ * A plugin is a shared object that exports exactly one symbol:
+ *
+ *	IDP_EXPORT const struct idp_backend idp_backend_entry = { IDP_BACKEND_ABI,
+ *		sizeof(struct idp_backend), "file", file_create, ... };
+ *
+ * The daemon dlopen()s it, checks abi and size, and refuses any other version
+ * with a message naming both. It calls create() once per configured instance
+ * (two LDAP directories are two instances of one plugin), and every other
+ * call may come from several threads at once on one instance.
+ *
+ * A plugin links no daemon symbol: what it needs from the daemon (log, random,
+ * clock) comes through struct idp_host. */
+#ifndef IDP_PLUGIN_H
+#define IDP_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define IDP_BACKEND_ABI 1 /* bump on any change to the structs below */
+
+#define IDP_EXPORT __attribute__((visibility("default")))
+
+/* Return codes (same values as the daemon's enum idp_err). */
+#define IDP_PLUGIN_OK 0
+#define IDP_PLUGIN_ENOMEM (-1)
+#define IDP_PLUGIN_EINVAL (-2)
+#define IDP_PLUGIN_ENOTFOUND (-3)
+#define IDP_PLUGIN_EDENIED (-4)
+#define IDP_PLUGIN_EIO (-6)
+#define IDP_PLUGIN_EUNAVAIL (-9)
+
+struct idp_host {
+	uint32_t abi;
+	/* level: 0 error, 1 warning, 2 info, 3 debug. Never pass a secret. */
+	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	/* Cryptographic random bytes; 0 on success. */
+	int (*random)(void *buf, size_t len);
+	/* Seconds since the epoch. */
+	int64_t (*now)(void);
+	/* The directory relative paths in the configuration are resolved from. */
+	const char *conf_dir;
+};
+
+/* A form login (username and password typed on the provider's page). */
+struct idp_login {
+	const char *username; /* at most 256 bytes, valid UTF-8 */
+	const char *password; /* at most 1024 bytes; the daemon wipes it after */
+	const char *remote_addr;
+};
+
+/* What a backend returns on success. The daemon frees every field. */
+struct idp_identity {
+	char *subject;  /* stable identifier of the citizen at this backend */
+	json_t *claims; /* given_name, family_name, birthdate, gender, ... */
+	char *acr;      /* level reached ("eidas1"...), NULL: the backend's level */
+	char *amr;      /* authentication method ("pwd", "mfa"...), NULL: "pwd" */
+};
+
+struct idp_backend {
+	uint32_t abi;  /* IDP_BACKEND_ABI */
+	uint32_t size; /* sizeof(struct idp_backend) */
+	const char *name;
+	/* conf: this instance's object from the configuration file. On error, a
+	 * plugin logs what is wrong through host->log and returns EINVAL. */
+	int (*create)(const struct idp_host *host, const json_t *conf, void **inst);
+	void (*destroy)(void *inst);
+	/* Form backends: check the credentials. EDENIED for a wrong username or
+	 * password (the same answer for both), EUNAVAIL when the directory is
+	 * down or slow. */
+	int (*login)(void *inst, const struct idp_login *req, struct idp_identity *out);
+	/* Redirect backends (an upstream provider); NULL for form backends.
+	 * begin: the URL to send the browser to, and a transaction object the
+	 * daemon keeps in its store and hands back to callback with the query
+	 * string of the return. */
+	int (*begin)(void *inst, const char *callback_url, char **redirect_url, json_t **txn);
+	int (*callback)(void *inst, const json_t *txn, const char *query,
+			struct idp_identity *out);
+};
+
+#endif

@@ -1,0 +1,882 @@
+/* The store contract, run against both drivers: the same tests on the memory
+ * store and on a redis-server of our own (fresh directory, free loopback port,
+ * stopped by PID at exit), plus what only one driver has: memory limits and
+ * compactness, Redis reconnection after a restart. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+
+#include "util.h"
+
+#define RACERS 8
+#define RACE_ROUNDS 200
+
+static struct store g_st;          /* the store under test, opened by the fixture */
+static int redis_port;
+static pid_t redis_pid = -1;
+static char redis_dir[] = "/tmp/test_store.XXXXXX";
+static bool redis_dir_made;
+static unsigned prefix_seq;        /* a fresh key prefix per Redis test */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- our own redis-server ---- */
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	int fd, port = -1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool redis_pings(int port)
+{
+	struct timeval tv = {0, 100000};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisReply *r = NULL;
+	bool ok = false;
+
+	if (c != NULL && !c->err && redisSetTimeout(c, tv) == REDIS_OK &&
+	    (r = redisCommand(c, "PING")) != NULL)
+		ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+	if (r != NULL)
+		freeReplyObject(r);
+	if (c != NULL)
+		redisFree(c);
+	return ok;
+}
+
+static void redis_stop(void)
+{
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGTERM);
+		waitpid(redis_pid, NULL, 0);
+		redis_pid = -1;
+	}
+}
+
+static int redis_start(void)
+{
+	char port[16], logf[sizeof(redis_dir) + 16];
+	pid_t parent = getpid(), pid;
+	int i, fd;
+
+	snprintf(port, sizeof(port), "%d", redis_port);
+	snprintf(logf, sizeof(logf), "%s/redis.log", redis_dir);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		/* If the tests die without running atexit (an ASan abort), the
+		 * server must not outlive them. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
+		if ((fd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port,
+		       "--dir", redis_dir, "--save", "", "--appendonly", "no", (char *)NULL);
+		_exit(127);
+	}
+	redis_pid = pid;
+	for (i = 0; i < 50; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			redis_pid = -1;
+			fprintf(stderr, "redis-server exited early, see %s\n", logf);
+			return -1;
+		}
+		if (redis_pings(redis_port))
+			return 0;
+		sleep_ms(100);
+	}
+	fprintf(stderr, "redis-server does not answer on port %d\n", redis_port);
+	redis_stop();
+	return -1;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void cleanup(void)
+{
+	redis_stop();
+	if (redis_dir_made)
+		nftw(redis_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- fixtures ---- */
+
+static json_t *redis_conf(const char *prefix)
+{
+	return json_pack("{s:s, s:s, s:i, s:s, s:i}", "driver", "redis", "host", "127.0.0.1",
+			 "port", redis_port, "prefix", prefix, "timeout_ms", 2000);
+}
+
+static void setup_memory(void)
+{
+	json_t *conf = json_pack("{s:s}", "driver", "memory");
+
+	ck_assert_int_eq(store_open(conf, &g_st), IDP_OK);
+	json_decref(conf);
+}
+
+static void setup_redis(void)
+{
+	char prefix[48];
+	json_t *conf;
+
+	/* Each test in its own key space: no leftovers from the one before. */
+	snprintf(prefix, sizeof(prefix), "t%d.%u:", (int)getpid(), ++prefix_seq);
+	conf = redis_conf(prefix);
+	ck_assert_int_eq(store_open(conf, &g_st), IDP_OK);
+	json_decref(conf);
+}
+
+static void teardown(void)
+{
+	store_close(&g_st);
+}
+
+/* ---- the contract, for both drivers ---- */
+
+START_TEST(roundtrip_binary)
+{
+	static const char bin[] = {'a', '\0', 'b', '\xff', '\0', '\n', 'z'};
+	char *v = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(store_put(&g_st, "bin", bin, sizeof(bin), 60), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "bin", &v, &n), IDP_OK);
+	ck_assert_uint_eq(n, sizeof(bin));
+	ck_assert_mem_eq(v, bin, sizeof(bin));
+	ck_assert_int_eq(v[n], '\0');
+	free(v);
+	/* put replaces */
+	ck_assert_int_eq(store_put(&g_st, "bin", "second", 6, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "bin", &v, &n), IDP_OK);
+	ck_assert_uint_eq(n, 6);
+	ck_assert_str_eq(v, "second");
+	free(v);
+	/* an empty value is a value */
+	ck_assert_int_eq(store_put(&g_st, "empty", NULL, 0, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "empty", &v, &n), IDP_OK);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_str_eq(v, "");
+	free(v);
+}
+END_TEST
+
+START_TEST(get_missing)
+{
+	char *v = (char *)"x";
+	size_t n = 7;
+
+	ck_assert_int_eq(store_get(&g_st, "nobody", &v, &n), IDP_ENOTFOUND);
+	ck_assert_ptr_null(v);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(store_take(&g_st, "nobody", &v, &n), IDP_ENOTFOUND);
+	ck_assert_ptr_null(v);
+}
+END_TEST
+
+START_TEST(ttl_expiry)
+{
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_put(&g_st, "short", "1", 1, 1), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "shortened", "2", 1, 100), IDP_OK);
+	ck_assert_int_eq(store_expire(&g_st, "shortened", 1), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "lengthened", "3", 1, 1), IDP_OK);
+	ck_assert_int_eq(store_expire(&g_st, "lengthened", 100), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "short", &v, &n), IDP_OK);
+	free(v);
+	sleep_ms(1100);
+	ck_assert_int_eq(store_get(&g_st, "short", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_take(&g_st, "short", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_expire(&g_st, "short", 10), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_get(&g_st, "shortened", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_get(&g_st, "lengthened", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "3");
+	free(v);
+	/* an expired key is absent for add */
+	ck_assert_int_eq(store_add(&g_st, "short", "4", 1, 60), IDP_OK);
+}
+END_TEST
+
+START_TEST(add_refuses_existing)
+{
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_add(&g_st, "once", "first", 5, 60), IDP_OK);
+	ck_assert_int_eq(store_add(&g_st, "once", "second", 6, 60), IDP_EEXIST);
+	ck_assert_int_eq(store_get(&g_st, "once", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "first");
+	free(v);
+	ck_assert_int_eq(store_del(&g_st, "once"), IDP_OK);
+	ck_assert_int_eq(store_add(&g_st, "once", "third", 5, 60), IDP_OK);
+}
+END_TEST
+
+START_TEST(take_then_deleted)
+{
+	char *v = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(store_put(&g_st, "code", "c0de", 4, 60), IDP_OK);
+	ck_assert_int_eq(store_take(&g_st, "code", &v, &n), IDP_OK);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_str_eq(v, "c0de");
+	free(v);
+	v = NULL;
+	ck_assert_int_eq(store_take(&g_st, "code", &v, &n), IDP_ENOTFOUND);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(store_get(&g_st, "code", &v, &n), IDP_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(del_missing_and_present)
+{
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_del(&g_st, "never"), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "gone", "x", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_del(&g_st, "gone"), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "gone", &v, &n), IDP_ENOTFOUND);
+}
+END_TEST
+
+/* Threads never call ck_assert (no fork mode: its longjmp belongs to the main
+ * thread); they count, the main thread checks. */
+static pthread_barrier_t race_go, race_done;
+static atomic_int race_wins, race_errors;
+static int race_round;
+
+static void *racer(void *arg)
+{
+	char want[32], *v;
+	size_t n;
+	int i, rc;
+
+	(void)arg;
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		pthread_barrier_wait(&race_go);
+		v = NULL;
+		rc = store_take(&g_st, "race", &v, &n);
+		if (rc == IDP_OK) {
+			snprintf(want, sizeof(want), "round-%d", race_round);
+			atomic_fetch_add(&race_wins, 1);
+			if (strcmp(v, want) != 0)
+				atomic_fetch_add(&race_errors, 1);
+		} else if (rc != IDP_ENOTFOUND) {
+			atomic_fetch_add(&race_errors, 1);
+		}
+		free(v);
+		pthread_barrier_wait(&race_done);
+	}
+	return NULL;
+}
+
+START_TEST(take_race_one_winner)
+{
+	pthread_t t[RACERS];
+	char val[32];
+	int i, n, bad_rounds = 0;
+
+	pthread_barrier_init(&race_go, NULL, RACERS + 1);
+	pthread_barrier_init(&race_done, NULL, RACERS + 1);
+	atomic_store(&race_errors, 0);
+	for (i = 0; i < RACERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, racer, NULL), 0);
+	for (race_round = 0; race_round < RACE_ROUNDS; race_round++) {
+		n = snprintf(val, sizeof(val), "round-%d", race_round);
+		if (store_put(&g_st, "race", val, (size_t)n, 60) != IDP_OK)
+			bad_rounds++;
+		atomic_store(&race_wins, 0);
+		pthread_barrier_wait(&race_go);
+		pthread_barrier_wait(&race_done);
+		if (atomic_load(&race_wins) != 1)
+			bad_rounds++;
+	}
+	for (i = 0; i < RACERS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&race_go);
+	pthread_barrier_destroy(&race_done);
+	ck_assert_int_eq(bad_rounds, 0);
+	ck_assert_int_eq(atomic_load(&race_errors), 0);
+}
+END_TEST
+
+START_TEST(incr_creates_and_counts)
+{
+	long long v = -1;
+	char *s = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_incr(&g_st, "hits", 60, &v), IDP_OK);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(store_incr(&g_st, "hits", 60, &v), IDP_OK);
+	ck_assert_int_eq(v, 2);
+	ck_assert_int_eq(store_incr(&g_st, "hits", 60, &v), IDP_OK);
+	ck_assert_int_eq(v, 3);
+	ck_assert_int_eq(store_get(&g_st, "hits", &s, &n), IDP_OK);
+	ck_assert_str_eq(s, "3");
+	free(s);
+	/* 9 -> 10 changes the width of the stored digits */
+	ck_assert_int_eq(store_put(&g_st, "hits", "9", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_incr(&g_st, "hits", 60, &v), IDP_OK);
+	ck_assert_int_eq(v, 10);
+	ck_assert_int_eq(store_put(&g_st, "text", "abc", 3, 60), IDP_OK);
+	ck_assert_int_eq(store_incr(&g_st, "text", 60, &v), IDP_EINVAL);
+}
+END_TEST
+
+static void *incr_worker(void *arg)
+{
+	long long v;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 100; i++)
+		if (store_incr(&g_st, "shared", 60, &v) != IDP_OK)
+			atomic_fetch_add(&race_errors, 1);
+	return NULL;
+}
+
+START_TEST(incr_concurrent)
+{
+	pthread_t t[RACERS];
+	long long v = 0;
+	int i;
+
+	atomic_store(&race_errors, 0);
+	for (i = 0; i < RACERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, incr_worker, NULL), 0);
+	for (i = 0; i < RACERS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(atomic_load(&race_errors), 0);
+	ck_assert_int_eq(store_incr(&g_st, "shared", 60, &v), IDP_OK);
+	ck_assert_int_eq(v, RACERS * 100 + 1);
+}
+END_TEST
+
+START_TEST(incr_ttl_not_extended)
+{
+	long long v = 0;
+
+	ck_assert_int_eq(store_incr(&g_st, "window", 1, &v), IDP_OK);
+	ck_assert_int_eq(v, 1);
+	sleep_ms(600);
+	/* a longer ttl on a later increment changes nothing either */
+	ck_assert_int_eq(store_incr(&g_st, "window", 100, &v), IDP_OK);
+	ck_assert_int_eq(v, 2);
+	sleep_ms(600);
+	/* 1.2 s after creation: the 1 s window is over, a new one starts */
+	ck_assert_int_eq(store_incr(&g_st, "window", 1, &v), IDP_OK);
+	ck_assert_int_eq(v, 1);
+}
+END_TEST
+
+START_TEST(expire_missing)
+{
+	ck_assert_int_eq(store_expire(&g_st, "nobody", 10), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_put(&g_st, "somebody", "x", 1, 10), IDP_OK);
+	ck_assert_int_eq(store_expire(&g_st, "somebody", 20), IDP_OK);
+}
+END_TEST
+
+START_TEST(json_helpers)
+{
+	json_t *in, *out = NULL;
+
+	in = json_pack("{s:s, s:I, s:[s,s], s:{s:b}, s:s}", "sub", "alice", "auth_time",
+		       (json_int_t)1700000000, "amr", "pwd", "otp", "flags", "consent", 1,
+		       "name", "Élodie \"Ô\" <x>");
+	ck_assert_ptr_nonnull(in);
+	ck_assert_int_eq(store_put_json(&g_st, "sess", in, 60), IDP_OK);
+	ck_assert_int_eq(store_get_json(&g_st, "sess", &out), IDP_OK);
+	ck_assert(json_equal(in, out));
+	json_decref(out);
+	out = NULL;
+	ck_assert_int_eq(store_take_json(&g_st, "sess", &out), IDP_OK);
+	ck_assert(json_equal(in, out));
+	json_decref(out);
+	out = NULL;
+	ck_assert_int_eq(store_get_json(&g_st, "sess", &out), IDP_ENOTFOUND);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(store_take_json(&g_st, "sess", &out), IDP_ENOTFOUND);
+	json_decref(in);
+	/* bare values round-trip too */
+	in = json_string("just a string");
+	ck_assert_int_eq(store_put_json(&g_st, "bare", in, 60), IDP_OK);
+	ck_assert_int_eq(store_get_json(&g_st, "bare", &out), IDP_OK);
+	ck_assert(json_equal(in, out));
+	json_decref(out);
+	json_decref(in);
+	/* compact: no spaces after separators */
+	{
+		char *v = NULL;
+		size_t n;
+
+		in = json_pack("{s:i}", "a", 1);
+		ck_assert_int_eq(store_put_json(&g_st, "compact", in, 60), IDP_OK);
+		json_decref(in);
+		ck_assert_int_eq(store_get(&g_st, "compact", &v, &n), IDP_OK);
+		ck_assert_str_eq(v, "{\"a\":1}");
+		free(v);
+	}
+	ck_assert_int_eq(store_put_json(&g_st, "null", NULL, 60), IDP_EINVAL);
+}
+END_TEST
+
+START_TEST(json_get_not_json)
+{
+	json_t *out = NULL;
+
+	ck_assert_int_eq(store_put(&g_st, "raw", "{not json", 9, 60), IDP_OK);
+	ck_assert_int_eq(store_get_json(&g_st, "raw", &out), IDP_EINVAL);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(store_put(&g_st, "nul", "\"a\0b\"", 5, 60), IDP_OK);
+	ck_assert_int_eq(store_get_json(&g_st, "nul", &out), IDP_EINVAL);
+	ck_assert_ptr_null(out);
+}
+END_TEST
+
+START_TEST(oversize_key_refused)
+{
+	char key[STORE_KEY_MAX + 2], *v = NULL;
+	long long c;
+	size_t n;
+
+	memset(key, 'k', STORE_KEY_MAX + 1);
+	key[STORE_KEY_MAX + 1] = '\0';
+	ck_assert_int_eq(store_put(&g_st, key, "x", 1, 60), IDP_ETOOBIG);
+	ck_assert_int_eq(store_add(&g_st, key, "x", 1, 60), IDP_ETOOBIG);
+	ck_assert_int_eq(store_get(&g_st, key, &v, &n), IDP_ETOOBIG);
+	ck_assert_int_eq(store_take(&g_st, key, &v, &n), IDP_ETOOBIG);
+	ck_assert_int_eq(store_del(&g_st, key), IDP_ETOOBIG);
+	ck_assert_int_eq(store_incr(&g_st, key, 60, &c), IDP_ETOOBIG);
+	ck_assert_int_eq(store_expire(&g_st, key, 60), IDP_ETOOBIG);
+	ck_assert_ptr_null(v);
+	/* exactly at the limit is fine */
+	key[STORE_KEY_MAX] = '\0';
+	ck_assert_int_eq(store_put(&g_st, key, "x", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, key, &v, &n), IDP_OK);
+	free(v);
+}
+END_TEST
+
+START_TEST(bad_key_refused)
+{
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_put(&g_st, "", "x", 1, 60), IDP_EINVAL);
+	ck_assert_int_eq(store_put(&g_st, "new\nline", "x", 1, 60), IDP_EINVAL);
+	ck_assert_int_eq(store_put(&g_st, "\xc3\xa9t\xc3\xa9", "x", 1, 60), IDP_EINVAL);
+	ck_assert_int_eq(store_get(&g_st, "tab\there", &v, &n), IDP_EINVAL);
+	ck_assert_int_eq(store_put(&g_st, NULL, "x", 1, 60), IDP_EINVAL);
+}
+END_TEST
+
+START_TEST(oversize_value_refused)
+{
+	char *big = calloc(1, STORE_VAL_MAX + 1), *v = NULL;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(store_put(&g_st, "big", big, STORE_VAL_MAX + 1, 60), IDP_ETOOBIG);
+	ck_assert_int_eq(store_add(&g_st, "big", big, STORE_VAL_MAX + 1, 60), IDP_ETOOBIG);
+	ck_assert_int_eq(store_put(&g_st, "big", big, STORE_VAL_MAX, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "big", &v, &n), IDP_OK);
+	ck_assert_uint_eq(n, STORE_VAL_MAX);
+	free(v);
+	free(big);
+}
+END_TEST
+
+START_TEST(zero_ttl_refused)
+{
+	long long c;
+
+	ck_assert_int_eq(store_put(&g_st, "zero", "x", 1, 0), IDP_EINVAL);
+	ck_assert_int_eq(store_add(&g_st, "zero", "x", 1, 0), IDP_EINVAL);
+	ck_assert_int_eq(store_incr(&g_st, "zero", 0, &c), IDP_EINVAL);
+	ck_assert_int_eq(store_put(&g_st, "zero", "x", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_expire(&g_st, "zero", 0), IDP_EINVAL);
+}
+END_TEST
+
+/* ---- memory only ---- */
+
+START_TEST(memory_max_records)
+{
+	json_t *conf = json_pack("{s:s, s:i}", "driver", "memory", "max_records", 3);
+	struct store s;
+	long long c;
+
+	ck_assert_int_eq(store_open(conf, &s), IDP_OK);
+	json_decref(conf);
+	ck_assert_int_eq(store_put(&s, "a", "1", 1, 100), IDP_OK);
+	ck_assert_int_eq(store_put(&s, "b", "2", 1, 100), IDP_OK);
+	ck_assert_int_eq(store_add(&s, "c", "3", 1, 100), IDP_OK);
+	ck_assert_int_eq(store_put(&s, "d", "4", 1, 100), IDP_ETOOBIG);
+	ck_assert_int_eq(store_add(&s, "d", "4", 1, 100), IDP_ETOOBIG);
+	ck_assert_int_eq(store_incr(&s, "d", 100, &c), IDP_ETOOBIG);
+	ck_assert_int_eq(s.ops->count(s.st), 3);
+	/* replacing is not growing */
+	ck_assert_int_eq(store_put(&s, "a", "5", 1, 100), IDP_OK);
+	ck_assert_int_eq(store_del(&s, "a"), IDP_OK);
+	ck_assert_int_eq(store_put(&s, "d", "4", 1, 100), IDP_OK);
+	/* expired records do not hold places, even before a sweep met them */
+	ck_assert_int_eq(store_del(&s, "b"), IDP_OK);
+	ck_assert_int_eq(store_del(&s, "c"), IDP_OK);
+	ck_assert_int_eq(store_del(&s, "d"), IDP_OK);
+	ck_assert_int_eq(store_put(&s, "x", "1", 1, 1), IDP_OK);
+	ck_assert_int_eq(store_put(&s, "y", "1", 1, 1), IDP_OK);
+	ck_assert_int_eq(store_put(&s, "z", "1", 1, 1), IDP_OK);
+	sleep_ms(1100);
+	ck_assert_int_eq(store_put(&s, "w", "1", 1, 100), IDP_OK);
+	store_close(&s);
+}
+END_TEST
+
+START_TEST(memory_bad_conf)
+{
+	json_t *conf;
+	struct store s;
+
+	conf = json_pack("{s:s, s:i}", "driver", "memory", "max_records", 0);
+	ck_assert_int_eq(store_open(conf, &s), IDP_EINVAL);
+	ck_assert_ptr_null(s.ops);
+	json_decref(conf);
+	conf = json_pack("{s:s, s:s}", "driver", "memory", "max_records", "10");
+	ck_assert_int_eq(store_open(conf, &s), IDP_EINVAL);
+	json_decref(conf);
+	conf = json_pack("{s:s, s:i}", "driver", "memory", "max_record", 10);
+	ck_assert_int_eq(store_open(conf, &s), IDP_EINVAL);
+	json_decref(conf);
+}
+END_TEST
+
+/* Expired records nobody reads again are reclaimed by the writes' sweep. */
+START_TEST(memory_sweep_reclaims)
+{
+	char key[32];
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "old-%d", i);
+		ck_assert_int_eq(store_put(&g_st, key, "x", 1, 1), IDP_OK);
+	}
+	ck_assert_int_eq(g_st.ops->count(g_st.st), 1000);
+	sleep_ms(1100);
+	for (i = 0; i < 10000; i++) {
+		snprintf(key, sizeof(key), "new-%d", i);
+		ck_assert_int_eq(store_put(&g_st, key, "y", 1, 100), IDP_OK);
+	}
+	ck_assert_int_eq(g_st.ops->count(g_st.st), 10000);
+}
+END_TEST
+
+static long rss_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* 100,000 sessions of ~300-byte JSON must cost well under 100 MB (even with
+ * the sanitizers' red zones around every allocation). */
+START_TEST(memory_compact)
+{
+	char key[64], val[320];
+	long before, after;
+	int i, n;
+	char *v = NULL;
+	size_t len;
+
+	before = rss_kb();
+	ck_assert_int_gt(before, 0);
+	for (i = 0; i < 100000; i++) {
+		snprintf(key, sizeof(key), "session:%08d-0123456789abcdef0123456789", i);
+		n = snprintf(val, sizeof(val),
+			     "{\"sub\":\"user%08d\",\"auth_time\":1700000000,\"acr\":\"eidas2\","
+			     "\"amr\":[\"pwd\",\"otp\"],\"clients\":[\"https://rp.example.gouv.fr\","
+			     "\"https://other.example.gouv.fr\"],\"csrf\":\"c2VjcmV0LWNzcmYtdG9rZW4tMDEyMzQ1\","
+			     "\"nonce\":\"bm9uY2UtMDEyMzQ1Njc4OWFiY2RlZg\",\"idle\":1800,\"max\":43200,"
+			     "\"ip\":\"192.0.2.1\",\"ua\":\"Mozilla/5.0 (X11; Linux x86_64)\"}",
+			     i);
+		ck_assert_int_lt(n, (int)sizeof(val));
+		ck_assert_int_eq(store_put(&g_st, key, val, (size_t)n, 3600), IDP_OK);
+	}
+	after = rss_kb();
+	ck_assert_int_eq(g_st.ops->count(g_st.st), 100000);
+	ck_assert_int_eq(store_get(&g_st, "session:00054321-0123456789abcdef0123456789", &v, &len),
+			 IDP_OK);
+	ck_assert_ptr_nonnull(strstr(v, "user00054321"));
+	free(v);
+	fprintf(stderr, "memory_compact: %ld kB for 100000 records\n", after - before);
+	ck_assert_int_lt(after - before, 100 * 1024);
+}
+END_TEST
+
+/* ---- redis only ---- */
+
+START_TEST(redis_reconnect)
+{
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_put(&g_st, "before", "1", 1, 60), IDP_OK);
+	redis_stop();
+	/* during the outage: a clean error, no crash, no hang */
+	ck_assert_int_eq(store_put(&g_st, "during", "1", 1, 60), IDP_ESTORE);
+	ck_assert_int_eq(store_get(&g_st, "during", &v, &n), IDP_ESTORE);
+	ck_assert_int_eq(redis_start(), 0);
+	/* the same handle works again, from the first command on */
+	ck_assert_int_eq(store_put(&g_st, "after", "2", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "after", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "2");
+	free(v);
+	/* the server restarted empty (--save ''), and that is what we see */
+	ck_assert_int_eq(store_get(&g_st, "before", &v, &n), IDP_ENOTFOUND);
+}
+END_TEST
+
+/* A restart while the connection sits idle: the first command after it must
+ * succeed, on the transparent second try. */
+START_TEST(redis_restart_while_idle)
+{
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_put(&g_st, "k", "1", 1, 60), IDP_OK);
+	redis_stop();
+	ck_assert_int_eq(redis_start(), 0);
+	ck_assert_int_eq(store_put(&g_st, "k", "2", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "k", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "2");
+	free(v);
+}
+END_TEST
+
+START_TEST(redis_prefix_isolates)
+{
+	json_t *conf = redis_conf("other:");
+	struct store s;
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_open(conf, &s), IDP_OK);
+	json_decref(conf);
+	ck_assert_int_eq(store_put(&g_st, "mine", "1", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&s, "mine", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_ge(s.ops->count(s.st), 1);
+	store_close(&s);
+}
+END_TEST
+
+START_TEST(redis_unreachable)
+{
+	json_t *conf;
+	struct store s;
+	int port = free_port();
+
+	ck_assert_int_gt(port, 0);
+	conf = json_pack("{s:s, s:i, s:i}", "driver", "redis", "port", port, "timeout_ms", 500);
+	ck_assert_int_eq(store_open(conf, &s), IDP_ESTORE);
+	ck_assert_ptr_null(s.ops);
+	json_decref(conf);
+}
+END_TEST
+
+START_TEST(redis_bad_conf)
+{
+	static const char *const bad[] = {
+		"{\"driver\":\"redis\",\"port\":\"6379\"}",
+		"{\"driver\":\"redis\",\"port\":70000}",
+		"{\"driver\":\"redis\",\"host\":\"\"}",
+		"{\"driver\":\"redis\",\"db\":-1}",
+		"{\"driver\":\"redis\",\"timeout_ms\":0}",
+		"{\"driver\":\"redis\",\"password\":\"\"}",
+		"{\"driver\":\"redis\",\"prefix\":\"a\\nb\"}",
+		"{\"driver\":\"redis\",\"hots\":\"127.0.0.1\"}",
+	};
+	struct store s;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *conf = json_loads(bad[i], 0, NULL);
+
+		ck_assert_ptr_nonnull(conf);
+		ck_assert_msg(store_open(conf, &s) == IDP_EINVAL, "accepted %s", bad[i]);
+		json_decref(conf);
+	}
+}
+END_TEST
+
+/* ---- store_open ---- */
+
+START_TEST(open_default_is_memory)
+{
+	struct store s;
+	json_t *conf = json_object();
+
+	ck_assert_int_eq(store_open(NULL, &s), IDP_OK);
+	ck_assert_str_eq(s.ops->name, "memory");
+	store_close(&s);
+	ck_assert_ptr_null(s.ops);
+	store_close(&s); /* twice is harmless */
+	ck_assert_int_eq(store_open(conf, &s), IDP_OK);
+	ck_assert_str_eq(s.ops->name, "memory");
+	store_close(&s);
+	json_decref(conf);
+}
+END_TEST
+
+START_TEST(open_unknown_driver)
+{
+	struct store s;
+	json_t *conf = json_pack("{s:s}", "driver", "memcached");
+
+	ck_assert_int_eq(store_open(conf, &s), IDP_EINVAL);
+	ck_assert_ptr_null(s.ops);
+	json_decref(conf);
+	conf = json_pack("{s:i}", "driver", 1);
+	ck_assert_int_eq(store_open(conf, &s), IDP_EINVAL);
+	json_decref(conf);
+	conf = json_string("memory");
+	ck_assert_int_eq(store_open(conf, &s), IDP_EINVAL);
+	json_decref(conf);
+}
+END_TEST
+
+static void add_contract(TCase *tc)
+{
+	tcase_add_test(tc, roundtrip_binary);
+	tcase_add_test(tc, get_missing);
+	tcase_add_test(tc, ttl_expiry);
+	tcase_add_test(tc, add_refuses_existing);
+	tcase_add_test(tc, take_then_deleted);
+	tcase_add_test(tc, del_missing_and_present);
+	tcase_add_test(tc, take_race_one_winner);
+	tcase_add_test(tc, incr_creates_and_counts);
+	tcase_add_test(tc, incr_concurrent);
+	tcase_add_test(tc, incr_ttl_not_extended);
+	tcase_add_test(tc, expire_missing);
+	tcase_add_test(tc, json_helpers);
+	tcase_add_test(tc, json_get_not_json);
+	tcase_add_test(tc, oversize_key_refused);
+	tcase_add_test(tc, bad_key_refused);
+	tcase_add_test(tc, oversize_value_refused);
+	tcase_add_test(tc, zero_ttl_refused);
+}
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc;
+
+	tc = tcase_create("open");
+	tcase_add_test(tc, open_default_is_memory);
+	tcase_add_test(tc, open_unknown_driver);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("memory");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup_memory, teardown);
+	add_contract(tc);
+	tcase_add_test(tc, memory_max_records);
+	tcase_add_test(tc, memory_bad_conf);
+	tcase_add_test(tc, memory_sweep_reclaims);
+	tcase_add_test(tc, memory_compact);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("redis");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup_redis, teardown);
+	add_contract(tc);
+	tcase_add_test(tc, redis_prefix_isolates);
+	tcase_add_test(tc, redis_unreachable);
+	tcase_add_test(tc, redis_bad_conf);
+	tcase_add_test(tc, redis_reconnect);
+	tcase_add_test(tc, redis_restart_while_idle);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed, run;
+
+	/* A dead server's socket must give an error, not kill the tests. */
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(redis_dir) == NULL) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	redis_dir_made = true;
+	atexit(cleanup);
+	if ((redis_port = free_port()) <= 0 || redis_start() != 0) {
+		fprintf(stderr, "test_store: cannot start redis-server\n");
+		return EXIT_FAILURE;
+	}
+	sr = srunner_create(store_suite());
+	/* No fork: the redis-server and its fixture live in this one process. */
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	run = srunner_ntests_run(sr);
+	srunner_free(sr);
+	return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
