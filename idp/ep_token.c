@@ -203,7 +203,7 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 			"auth_time", json_object_get(rec, "auth_time"),
 			"acr", json_object_get(rec, "acr"), "amr", json_object_get(rec, "amr"),
 			"at_hash", ah, "sid", json_string_value(json_object_get(rec, "sid")));
-	if ((v = json_object_get(rec, "nonce")) != NULL)
+	if (json_is_string(v = json_object_get(rec, "nonce")))
 		json_object_set(idc, "nonce", v);
 	/* Claims asked for the ID token through the claims parameter. */
 	json_object_foreach(json_object_get(json_object_get(rec, "claims_req"), "id_token"), k, v) {

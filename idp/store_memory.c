@@ -421,7 +421,9 @@ static int mem_fetch(void *p, const char *key, char **val, size_t *len, bool tak
 	if (pp == NULL) {
 		rc = IDP_ENOTFOUND;
 	} else if (take) {
-		/* Unlinked under the lock: of concurrent takers, one finds it. */
+		/* Unlinked under the lock: of concurrent takers, one finds it. Should
+		 * the copy below fail, the record is gone all the same: for a
+		 * one-time code, lost beats usable twice. */
 		r = *pp;
 		*pp = r->next;
 		sh->count--;
@@ -493,7 +495,9 @@ static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const cha
 		return IDP_OK;
 	}
 	old = *pp;
-	if (old->vlen > 20 || !parse_ll(rec_val(old), LLONG_MIN, LLONG_MAX, &v))
+	/* The length check first: parse_ll() would stop at a NUL inside the value. */
+	if (old->vlen > 20 || strlen(rec_val(old)) != old->vlen ||
+	    !parse_ll(rec_val(old), LLONG_MIN, LLONG_MAX, &v))
 		return IDP_EINVAL;
 	if (v == LLONG_MAX)
 		return IDP_ETOOBIG;

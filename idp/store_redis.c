@@ -124,12 +124,13 @@ static void rs_down(struct rstore *st, const char *what, const char *why)
 }
 
 /* Redis error replies may quote the command's arguments, and keys hold codes
- * and session ids: log the text only up to the first quote. */
+ * and session ids: log the text only up to the first quote (Redis 6 quotes
+ * with backquotes). */
 static void rs_log_error_reply(const struct rstore *st, const char *cmd, const redisReply *r)
 {
 	size_t n = 0;
 
-	while (n < r->len && n < 120 && r->str[n] != '\'' && r->str[n] != '"' && r->str[n] != '\n')
+	while (n < r->len && n < 120 && strchr("'`\"\n", r->str[n]) == NULL)
 		n++;
 	idp_log(LOG_ERR, "store_redis: %s:%d: %s: %.*s", st->host, st->port, cmd, (int)n, r->str);
 }

@@ -368,6 +368,9 @@ START_TEST(incr_creates_and_counts)
 	ck_assert_int_eq(v, 10);
 	ck_assert_int_eq(store_put(&g_st, "text", "abc", 3, 60), IDP_OK);
 	ck_assert_int_eq(store_incr(&g_st, "text", 60, &v), IDP_EINVAL);
+	/* digits, then a NUL and more: not a number either */
+	ck_assert_int_eq(store_put(&g_st, "text", "5\0abc", 5, 60), IDP_OK);
+	ck_assert_int_eq(store_incr(&g_st, "text", 60, &v), IDP_EINVAL);
 }
 END_TEST
 
@@ -634,8 +637,21 @@ static long rss_kb(void)
 	return kb;
 }
 
-/* 100,000 sessions of ~300-byte JSON must cost well under 100 MB (even with
- * the sanitizers' red zones around every allocation). */
+/* 100,000 sessions of ~300-byte JSON must cost under 100 MB of RSS. Under
+ * AddressSanitizer, red zones, shadow memory and the quarantine of the blocks
+ * earlier tests freed come on top (about +50 MB here): the budget is doubled
+ * so that the test still catches a per-record overhead gone wrong. */
+#if defined(__SANITIZE_ADDRESS__)
+#define COMPACT_BUDGET_KB (200 * 1024L)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define COMPACT_BUDGET_KB (200 * 1024L)
+#endif
+#endif
+#ifndef COMPACT_BUDGET_KB
+#define COMPACT_BUDGET_KB (100 * 1024L)
+#endif
+
 START_TEST(memory_compact)
 {
 	char key[64], val[320];
@@ -665,7 +681,7 @@ START_TEST(memory_compact)
 	ck_assert_ptr_nonnull(strstr(v, "user00054321"));
 	free(v);
 	fprintf(stderr, "memory_compact: %ld kB for 100000 records\n", after - before);
-	ck_assert_int_lt(after - before, 100 * 1024);
+	ck_assert_int_lt(after - before, COMPACT_BUDGET_KB);
 }
 END_TEST
 
@@ -722,6 +738,81 @@ START_TEST(redis_prefix_isolates)
 	ck_assert_int_eq(store_get(&s, "mine", &v, &n), IDP_ENOTFOUND);
 	ck_assert_int_ge(s.ops->count(s.st), 1);
 	store_close(&s);
+}
+END_TEST
+
+/* One command on a connection of the test's own, after AUTH if password. */
+static bool redis_raw(const char *password, int argc, const char **argv)
+{
+	const char *auth[] = {"AUTH", password};
+	struct timeval tv = {1, 0};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+	redisReply *r = NULL;
+	bool ok = false;
+
+	if (c == NULL || c->err)
+		goto out;
+	if (password != NULL) {
+		if ((r = redisCommandArgv(c, 2, auth, NULL)) == NULL || r->type == REDIS_REPLY_ERROR)
+			goto out;
+		freeReplyObject(r);
+	}
+	if ((r = redisCommandArgv(c, argc, argv, NULL)) != NULL)
+		ok = r->type != REDIS_REPLY_ERROR;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	if (c != NULL)
+		redisFree(c);
+	return ok;
+}
+
+START_TEST(redis_auth)
+{
+	const char *set_pw[] = {"CONFIG", "SET", "requirepass", "s3cret"};
+	const char *unset_pw[] = {"CONFIG", "SET", "requirepass", ""};
+	json_t *conf = redis_conf("auth:");
+	struct store s;
+	char *v = NULL;
+	size_t n;
+
+	json_object_set_new(conf, "password", json_string("s3cret"));
+	/* no password on the server yet: AUTH is refused, and so is open */
+	ck_assert_int_eq(store_open(conf, &s), IDP_ESTORE);
+	ck_assert(redis_raw(NULL, 4, set_pw));
+	ck_assert_int_eq(store_open(conf, &s), IDP_OK);
+	ck_assert_int_eq(store_put(&s, "k", "v", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&s, "k", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "v");
+	free(v);
+	store_close(&s);
+	json_object_set_new(conf, "password", json_string("wrong"));
+	ck_assert_int_eq(store_open(conf, &s), IDP_ESTORE);
+	json_decref(conf);
+	/* the server as the other tests expect it */
+	ck_assert(redis_raw("s3cret", 4, unset_pw));
+}
+END_TEST
+
+START_TEST(redis_db_isolates)
+{
+	json_t *conf = redis_conf("same:");
+	struct store s0, s1;
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_open(conf, &s0), IDP_OK);
+	json_object_set_new(conf, "db", json_integer(1));
+	ck_assert_int_eq(store_open(conf, &s1), IDP_OK);
+	json_decref(conf);
+	ck_assert_int_eq(store_put(&s0, "k", "0", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&s1, "k", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_put(&s1, "k", "1", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&s0, "k", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "0");
+	free(v);
+	store_close(&s0);
+	store_close(&s1);
 }
 END_TEST
 
@@ -846,6 +937,8 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(tc, setup_redis, teardown);
 	add_contract(tc);
 	tcase_add_test(tc, redis_prefix_isolates);
+	tcase_add_test(tc, redis_db_isolates);
+	tcase_add_test(tc, redis_auth);
 	tcase_add_test(tc, redis_unreachable);
 	tcase_add_test(tc, redis_bad_conf);
 	tcase_add_test(tc, redis_reconnect);

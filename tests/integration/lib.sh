@@ -1,0 +1,216 @@
+# Shared helpers for the integration tests: real servers on 127.0.0.1, fresh
+# folders, bounded waits, everything stopped by PID at exit.
+#
+#   . tests/integration/lib.sh        (with BUILD=build-san or . in the environment)
+#   setup_tmp; start_idp memory        # or redis (starts its own redis-server)
+#   ok "what" test ...; done_tests
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build-san}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+PASS=0
+FAIL=0
+PIDS=""
+TMP=""
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do
+		i=0
+		while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+		kill -9 "$p" 2>/dev/null
+	done
+	[ -n "$TMP" ] && rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+setup_tmp() {
+	TMP=$(mktemp -d /tmp/idp-test.XXXXXX)
+	CJ="$TMP/cookies"
+}
+
+# wait_for TRIES CMD...: runs CMD every 0.1 s until it succeeds, TRIES times.
+wait_for() {
+	n=$1; shift
+	i=0
+	while [ $i -lt "$n" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i+1))
+	done
+	return 1
+}
+
+free_port() {
+	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
+}
+
+ok() {
+	name=$1; shift
+	if "$@"; then
+		PASS=$((PASS+1))
+	else
+		FAIL=$((FAIL+1))
+		echo "FAIL: $name" >&2
+	fi
+}
+
+# Compares two strings; prints both on mismatch.
+eq() {
+	[ "$1" = "$2" ] && return 0
+	echo "  expected [$2] got [$1]" >&2
+	return 1
+}
+
+contains() {
+	case "$1" in *"$2"*) return 0 ;; esac
+	echo "  [$(printf %s "$1" | head -c 300)] does not contain [$2]" >&2
+	return 1
+}
+
+not_contains() {
+	case "$1" in *"$2"*) echo "  unexpected [$2]" >&2; return 1 ;; esac
+	return 0
+}
+
+start_redis() {
+	REDIS_PORT=$(free_port)
+	mkdir -p "$TMP/redis"
+	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$TMP/redis" --save '' \
+		--appendonly no >"$TMP/redis.log" 2>&1 &
+	REDIS_PID=$!
+	PIDS="$PIDS $REDIS_PID"
+	wait_for 50 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping || { echo "redis did not start" >&2; exit 1; }
+}
+
+# make_config STORE [extra jq-free JSON snippets are edited with python]
+make_config() {
+	store=$1
+	mkdir -p "$TMP/keys"
+	if [ ! -f "$TMP/keys/state.json" ]; then
+		"$BUILD/idp/idpctl" --keys-dir "$TMP/keys" keys init >/dev/null || exit 1
+	fi
+	if [ ! -f "$TMP/users.json" ]; then
+		printf '%s\n' 'Marianne-2026!' | "$BUILD/idp/idpctl" --users "$TMP/users.json" users add marianne \
+			--claims '{"given_name":"Marianne","family_name":"Dupont","birthdate":"1990-07-14","gender":"female","birthplace":"75056","birthcountry":"99100","email":"marianne.dupont@example.fr","email_verified":true,"phone_number":"+33612345678"}' >/dev/null || exit 1
+	fi
+	python3 - "$ROOT/conf/demo.json" "$TMP/idp.json" "$store" "${REDIS_PORT:-0}" "$TMP" "$ROOT" <<'PY'
+import json, sys
+src, dst, store, rport, tmp, root = sys.argv[1:7]
+c = json.load(open(src))
+c["issuer"] = "http://127.0.0.1:PORT"
+c["keys_dir"] = tmp + "/keys"
+c["templates_dir"] = root + "/templates"
+c["backends"][0]["users"] = tmp + "/users.json"
+c["store"] = {"driver": "memory"} if store == "memory" else {"driver": "redis", "host": "127.0.0.1", "port": int(rport), "prefix": "t:"}
+c["demo"] = False
+c["log_level"] = "info"
+extra = tmp + "/extra.json"
+try:
+    e = json.load(open(extra))
+    for k, v in e.items():
+        if k == "clients+":
+            c["clients"].extend(v)
+        else:
+            c[k] = v
+except FileNotFoundError:
+    pass
+json.dump(c, open(dst, "w"), indent=1)
+PY
+}
+
+# start_idp STORE: a fresh daemon on a free port; sets IDP (base URL), IDP_PID.
+start_idp() {
+	[ "$1" = redis ] && [ -z "${REDIS_PID:-}" ] && start_redis
+	IDP_PORT=$(free_port)
+	make_config "$1"
+	sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$TMP/idp.json"
+	run_idp
+}
+
+run_idp() {
+	rm -f "$TMP/port"
+	"$BUILD/idp/idp" --config "$TMP/idp.json" --port "$IDP_PORT" --port-file "$TMP/port" \
+		--plugin-dir "$BUILD/plugins" >>"$TMP/idp.log" 2>&1 &
+	IDP_PID=$!
+	PIDS="$PIDS $IDP_PID"
+	IDP="http://127.0.0.1:$IDP_PORT"
+	wait_for 100 test -s "$TMP/port" || { echo "idp did not start:" >&2; cat "$TMP/idp.log" >&2; exit 1; }
+}
+
+stop_idp() {
+	kill "$IDP_PID" 2>/dev/null
+	i=0
+	while kill -0 "$IDP_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+	wait "$IDP_PID" 2>/dev/null
+	IDP_RC=$?
+}
+
+# PKCE pair in V (verifier) and C (challenge).
+pkce() {
+	V=$(python3 -c 'import secrets;print(secrets.token_urlsafe(48))')
+	C=$(printf %s "$V" | openssl dgst -sha256 -binary | openssl base64 -A | tr '+/' '-_' | tr -d '=')
+}
+
+field() { # field NAME HTML: value of the hidden input NAME
+	printf %s "$2" | sed -n "s/.*name=\"$1\" value=\"\\([^\"]*\\)\".*/\\1/p" | head -n1
+}
+
+# authorize CLIENT REDIRECT [extra query]: GET /authorize, sets PAGE (body).
+authorize() {
+	pkce
+	PAGE=$(curl -s -c "$CJ" -b "$CJ" "$IDP/authorize?response_type=code&client_id=$1&redirect_uri=$2&scope=openid%20profile%20email&state=st4te&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256${3:-}")
+}
+
+# login USER PASS: posts the login form in PAGE; sets RESP (headers + body).
+login() {
+	RESP=$(curl -s -i -c "$CJ" -b "$CJ" --data-urlencode "txn=$(field txn "$PAGE")" \
+		--data-urlencode "csrf=$(field csrf "$PAGE")" --data-urlencode "username=$1" \
+		--data-urlencode "password=$2" "$IDP/login")
+}
+
+consent() { # consent accept|refuse: posts the consent form in RESP
+	RESP=$(curl -s -i -c "$CJ" -b "$CJ" --data-urlencode "txn=$(field txn "$RESP")" \
+		--data-urlencode "csrf=$(field csrf "$RESP")" --data "decision=$1" "$IDP/consent")
+}
+
+location() { printf %s "$1" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p' | head -n1; }
+status() { printf %s "$1" | head -n1 | cut -d' ' -f2; }
+qparam() { printf %s "$2" | tr '?&' '\n\n' | sed -n "s/^$1=//p" | head -n1; }
+jget() { python3 -c 'import json,sys
+try:
+  v=json.loads(sys.stdin.read())
+  for k in sys.argv[1].split("."): v=v[k]
+  print(v if not isinstance(v,(dict,list,bool)) else json.dumps(v))
+except Exception: print("")' "$1"; }
+jwt_payload() { printf %s "$1" | cut -d. -f2 | python3 -c 'import sys,base64;s=sys.stdin.read().strip();print(base64.urlsafe_b64decode(s+"="*(-len(s)%4)).decode())'; }
+
+# token CLIENT SECRET CODE REDIRECT VERIFIER: client_secret_basic exchange; sets TOK.
+token() {
+	TOK=$(curl -s -u "$1:$2" -d grant_type=authorization_code --data-urlencode "code=$3" \
+		--data-urlencode "redirect_uri=$4" --data-urlencode "code_verifier=$5" "$IDP/token")
+}
+
+# full_login CLIENT SECRET REDIRECT: authorize, login, consent, token; sets TOK, CODE.
+full_login() {
+	authorize "$1" "$3"
+	login marianne 'Marianne-2026!'
+	if [ "$(status "$RESP")" = 200 ]; then consent accept; fi
+	CODE=$(qparam code "$(location "$RESP")")
+	token "$1" "$2" "$CODE" "$3" "$V"
+}
+
+done_tests() {
+	suite=$(basename "$0" .sh)
+	if [ -n "${IDP_PID:-}" ] && kill -0 "$IDP_PID" 2>/dev/null; then
+		stop_idp
+		ok "$suite: daemon exits cleanly on SIGTERM (no sanitizer report)" eq "$IDP_RC" 0
+	fi
+	if grep -q -E "ERROR: AddressSanitizer|runtime error:|LeakSanitizer" "$TMP/idp.log" 2>/dev/null; then
+		FAIL=$((FAIL+1)); echo "FAIL: sanitizer report in idp.log" >&2; grep -A20 -E "ERROR: AddressSanitizer|runtime error:" "$TMP/idp.log" >&2
+	fi
+	echo "$suite${STORE:+ ($STORE)}: $PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]
+}

@@ -1,0 +1,37 @@
+#!/bin/sh
+# make test: every suite against the sanitizer build. Ends with one summary
+# line; exits non-zero on any failure or if nothing ran.
+BUILD=${1:-build-san}
+cd "$(dirname "$0")/.."
+export BUILD
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+passed=0
+failed=0
+run() { # run NAME CMD...
+	echo "== $1"
+	shift
+	if "$@"; then passed=$((passed+1)); else failed=$((failed+1)); echo "!! suite failed: $*"; fi
+}
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] && run "unit $(basename "$t")" "$t"
+done
+for f in "$BUILD"/tests/fuzz_*; do
+	[ -x "$f" ] || continue
+	n=$(basename "$f")
+	run "fuzz corpus $n" "$f" "tests/fuzz/corpus/${n#fuzz_}"
+done
+for t in tests/integration/t_*.sh; do
+	if grep -q '^# stores: both' "$t"; then
+		run "$(basename "$t") memory" env STORE=memory sh "$t"
+		run "$(basename "$t") redis" env STORE=redis sh "$t"
+	else
+		run "$(basename "$t")" sh "$t"
+	fi
+done
+[ -f tests/rp/run.sh ] && run "librp" sh tests/rp/run.sh "$BUILD"
+for t in tests/interop/t_*.sh tests/browser/t_*.sh; do
+	[ -f "$t" ] && run "$(basename "$t")" sh "$t"
+done
+echo "all suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
