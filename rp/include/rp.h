@@ -1,0 +1,227 @@
+/* librp: log citizens in to a public service through an OpenID Connect
+ * provider (ours, FranceConnect, or any conforming one) and verify what it
+ * returns.
+ *
+ * One struct rp_config per provider and client. It holds the settings, the
+ * provider's discovery document and its signing keys (JWKS), both fetched
+ * with libcurl on first use and cached. Every call below is safe to make from
+ * several threads at once on one config; the setters are not, so call them
+ * before the config is shared. The library keeps no global state.
+ *
+ * Errors: every action returns RP_OK (0) or a negative enum rp_code, and
+ * fills *err (when err is not NULL) with the same code and a message fit for a
+ * log line. Messages never hold a secret, a code or a token.
+ *
+ * Ownership: const char * arguments are borrowed. A returned char * or json_t *
+ * is the caller's (free() and json_decref()); structs filled by the library
+ * are released with their _release() function, which wipes the secrets. */
+#ifndef RP_H
+#define RP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RP_API __attribute__((visibility("default")))
+
+#define RP_VERSION_MAJOR 1
+#define RP_VERSION_MINOR 0
+
+/* Tokens (ID token, signed userinfo) longer than this are refused before any
+ * parsing, with RP_E_TOO_BIG. */
+#define RP_MAX_TOKEN (64 * 1024)
+
+enum rp_code {
+	RP_OK = 0,
+	RP_E_NOMEM = -1,          /* allocation failed */
+	RP_E_INVAL = -2,          /* bad argument or setting */
+	RP_E_MALFORMED = -3,      /* token, document or callback not well formed */
+	RP_E_TOO_BIG = -4,        /* input or response over its limit */
+	RP_E_ALG = -5,            /* alg none, not allowed, or not the key's */
+	RP_E_KID = -6,            /* no key for the token, even after a refetch */
+	RP_E_SIGNATURE = -7,      /* signature does not verify */
+	RP_E_EXPIRED = -8,        /* exp passed (beyond the leeway) */
+	RP_E_IAT_FUTURE = -9,     /* iat in the future (beyond the leeway) */
+	RP_E_NOT_YET_VALID = -10, /* nbf in the future (beyond the leeway) */
+	RP_E_ISS = -11,           /* issuer is not the configured one */
+	RP_E_AUD = -12,           /* our client_id is not an audience */
+	RP_E_AZP = -13,           /* azp missing with several audiences, or not us */
+	RP_E_NONCE = -14,         /* nonce missing, unexpected, or different */
+	RP_E_ACR = -15,           /* acr missing or below the minimum asked */
+	RP_E_SUB = -16,           /* userinfo sub is not the ID token's */
+	RP_E_STATE = -17,         /* callback state missing or different */
+	RP_E_PROVIDER_ERROR = -18, /* the provider answered error=...; see oauth_error */
+	RP_E_NETWORK = -19,       /* could not reach the provider */
+	RP_E_HTTP = -20,          /* the provider answered an unexpected HTTP status */
+	RP_E_DISCOVERY = -21,     /* discovery document unusable or endpoint missing */
+	RP_E_JWKS = -22,          /* JWKS unusable: no key we can verify with */
+	RP_E_INSECURE = -23,      /* URL not https (and not an allowed loopback) */
+};
+
+struct rp_error {
+	int code;                 /* enum rp_code */
+	char oauth_error[64];     /* the provider's "error" value, when it sent one */
+	char message[256];        /* "function: what went wrong" */
+};
+
+/* Client authentication at the token endpoint. */
+enum rp_auth_method {
+	RP_AUTH_BASIC = 0, /* client_secret_basic (default) */
+	RP_AUTH_POST = 1,  /* client_secret_post (FranceConnect) */
+};
+
+/* How JWKS fetches name this client to the provider, so it can tell which
+ * services already saw a new key before it starts signing with it. */
+enum rp_jwks_client_id {
+	RP_JWKS_ID_HEADER = 0, /* "X-Client-Id: <client_id>" (default) */
+	RP_JWKS_ID_QUERY = 1,  /* "<jwks_uri>?client_id=<client_id>" */
+	RP_JWKS_ID_NONE = 2,
+};
+
+struct rp_config;
+
+/* Generic text for a code; the message in struct rp_error is more precise. */
+RP_API const char *rp_strerror(int code);
+
+/* issuer: the provider's issuer URL, exactly as its discovery document says.
+ * client_secret may be NULL for a client that never calls the token endpoint.
+ * No network here: discovery happens on first need or with rp_discover(). */
+RP_API struct rp_config *rp_config_new(const char *issuer, const char *client_id,
+				       const char *client_secret, const char *redirect_uri,
+				       struct rp_error *err);
+RP_API void rp_config_free(struct rp_config *cfg); /* NULL-safe, wipes the secret */
+
+/* Setters: RP_OK or RP_E_INVAL. Call them before sharing cfg between threads. */
+RP_API int rp_config_set_auth_method(struct rp_config *cfg, enum rp_auth_method method);
+/* Clock skew tolerated on exp, iat and nbf; default 60 s, at most 600. */
+RP_API int rp_config_set_leeway(struct rp_config *cfg, int seconds);
+/* JWKS cache: refetch on an unknown kid at most once per min_interval
+ * seconds (default 60), and refresh keys older than max_age (default 3600)
+ * so a key the provider withdrew stops being trusted. When a refresh fails,
+ * the cached keys keep working. */
+RP_API int rp_config_set_jwks_cache(struct rp_config *cfg, int min_interval, int max_age);
+RP_API int rp_config_set_jwks_client_id(struct rp_config *cfg, enum rp_jwks_client_id how);
+/* Space-separated allow-list of signature algorithms. Default: every
+ * asymmetric one we know ("ES256 ES384 ES512 RS256 RS384 RS512 PS256 PS384
+ * PS512"). HS256/HS384/HS512 are accepted only if listed here, and then only
+ * with the client_secret as the key, never with a key from the JWKS. "none"
+ * is refused. */
+RP_API int rp_config_set_algs(struct rp_config *cfg, const char *algs);
+/* Refuse ID tokens whose acr is below min_acr (NULL: no minimum). levels
+ * orders the known values, weakest first; NULL means "eidas1 eidas2 eidas3".
+ * An acr not in levels is refused when a minimum is set. */
+RP_API int rp_config_set_min_acr(struct rp_config *cfg, const char *min_acr, const char *levels);
+/* Milliseconds; defaults 5000 to connect and 10000 in all. */
+RP_API int rp_config_set_timeouts(struct rp_config *cfg, long connect_ms, long total_ms);
+/* PEM bundle of the CAs to trust for the provider (default: the system's). */
+RP_API int rp_config_set_ca_file(struct rp_config *cfg, const char *path);
+/* Allow http:// URLs whose host is 127.0.0.1, ::1 or localhost (tests,
+ * demos). Every other URL must be https. Default: false. */
+RP_API int rp_config_set_http_loopback(struct rp_config *cfg, bool allow);
+/* Replace the clock (seconds since the epoch) used for token times and cache
+ * ages; for tests. NULL restores the system clock. */
+RP_API int rp_config_set_clock(struct rp_config *cfg, time_t (*now)(void *arg), void *arg);
+
+/* Fetch (or refresh) the discovery document now, e.g. to fail at start-up
+ * rather than on the first login. */
+RP_API int rp_discover(struct rp_config *cfg, struct rp_error *err);
+
+/* Authorization request. Every field may be NULL/0. */
+struct rp_auth_params {
+	const char *scope;         /* default "openid"; "openid" is added if missing */
+	const char *acr_values;    /* e.g. "eidas1" */
+	const char *prompt;        /* e.g. "login", "consent", "login consent" */
+	const char *ui_locales;    /* e.g. "fr en" */
+	const char *login_hint;
+	const char *claims;        /* JSON object, sent as is */
+	int max_age;               /* > 0: sent; 0: not sent */
+	/* Given values are used instead of fresh random ones (the nonce must
+	 * be at least 22 characters, the verifier 43 to 128 unreserved ones). */
+	const char *state;
+	const char *nonce;
+	const char *code_verifier;
+	/* More parameters, { name, value, name, value, ..., NULL }. They may
+	 * not replace the ones above or the protocol's own. */
+	const char *const *extra;
+};
+
+/* What the service keeps (in its session) until the callback. */
+struct rp_auth_request {
+	char *url;           /* send the browser there (302) */
+	char *state;         /* 43 characters unless given */
+	char *nonce;         /* 43 characters unless given */
+	char *code_verifier; /* PKCE S256 verifier, 43 characters unless given */
+};
+
+RP_API int rp_auth_url(struct rp_config *cfg, const struct rp_auth_params *params,
+		       struct rp_auth_request *out, struct rp_error *err);
+RP_API void rp_auth_request_release(struct rp_auth_request *req); /* wipes, frees, zeroes */
+
+/* Callback on redirect_uri. query: the query string, or the whole URL (the
+ * part after '?' is used). Checks state against expected_state (constant
+ * time), iss when present (RFC 9207), then surfaces error/error_description
+ * as RP_E_PROVIDER_ERROR with err->oauth_error set. On RP_OK *code is the
+ * authorization code (caller frees). */
+RP_API int rp_parse_callback(struct rp_config *cfg, const char *query,
+			     const char *expected_state, char **code, struct rp_error *err);
+
+struct rp_tokens {
+	char *id_token;
+	char *access_token;
+	char *refresh_token; /* NULL when none */
+	char *token_type;
+	char *scope;         /* NULL when the provider did not say */
+	long expires_in;     /* -1 when the provider did not say */
+};
+
+/* Exchange the code at the token endpoint (client_secret_basic or _post,
+ * with the PKCE verifier). Does not verify the ID token: call
+ * rp_verify_id_token() with the nonce next. */
+RP_API int rp_exchange_code(struct rp_config *cfg, const char *code, const char *code_verifier,
+			    struct rp_tokens *out, struct rp_error *err);
+RP_API void rp_tokens_release(struct rp_tokens *tokens); /* wipes, frees, zeroes */
+
+/* Verify an ID token: size, signature against the cached JWKS with the alg
+ * the key allows (one JWKS refetch on an unknown kid, rate-limited), iss,
+ * aud/azp, exp, iat, nbf with the leeway, sub present, nonce (expected_nonce
+ * NULL means the token must carry none), and the minimum acr if one is set.
+ * claims may be NULL; otherwise *claims gets the payload (caller decrefs). */
+RP_API int rp_verify_id_token(struct rp_config *cfg, const char *token,
+			      const char *expected_nonce, json_t **claims,
+			      struct rp_error *err);
+
+/* Verify another JWT from the provider (signed userinfo, ...): signature and
+ * alg as above, iss and aud when present must be the provider and us, exp,
+ * iat and nbf checked when present. */
+RP_API int rp_verify_jwt(struct rp_config *cfg, const char *token, json_t **claims,
+			 struct rp_error *err);
+
+/* Is acr at least min_acr in the configured levels? For services that ask for
+ * a higher level on some pages than the config's minimum. */
+RP_API int rp_check_acr(const struct rp_config *cfg, const json_t *claims,
+			const char *min_acr, struct rp_error *err);
+
+/* GET the userinfo endpoint with the access token (in the Authorization
+ * header). A JSON answer is parsed; an application/jwt answer (FranceConnect)
+ * is verified with rp_verify_jwt(). When expected_sub is given (the ID
+ * token's sub), the answer's sub must match it (RP_E_SUB). */
+RP_API int rp_userinfo(struct rp_config *cfg, const char *access_token,
+		       const char *expected_sub, json_t **claims, struct rp_error *err);
+
+/* RP-initiated logout URL (end_session_endpoint): id_token_hint, and when
+ * given post_logout_redirect_uri and state; client_id is always sent. */
+RP_API int rp_logout_url(struct rp_config *cfg, const char *id_token_hint,
+			 const char *post_logout_redirect_uri, const char *state,
+			 char **url, struct rp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
