@@ -1,0 +1,294 @@
+/* Unit tests of the daemon's building blocks: encodings, parameter parsing,
+ * templates, configuration errors, keys and JWS. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "idp.h"
+#include "keys.h"
+#include "tmpl.h"
+#include "util.h"
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *text, mode_t mode)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(p, mode);
+}
+
+START_TEST(t_b64url)
+{
+	unsigned char *out;
+	size_t n;
+	char *e = b64url_encode("\xfb\xff\x00", 3);
+
+	ck_assert_str_eq(e, "-_8A");
+	ck_assert_int_eq(b64url_decode(e, strlen(e), &out, &n), IDP_OK);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(memcmp(out, "\xfb\xff\x00", 3), 0);
+	free(out);
+	free(e);
+	ck_assert_int_eq(b64url_decode("ab+/", 4, &out, &n), IDP_EINVAL);  /* not url alphabet */
+	ck_assert_int_eq(b64url_decode("YQ==", 4, &out, &n), IDP_EINVAL);  /* padding */
+	ck_assert_int_eq(b64url_decode("YR", 2, &out, &n), IDP_EINVAL);    /* non-canonical */
+	ck_assert_int_eq(b64url_decode("Y", 1, &out, &n), IDP_EINVAL);     /* impossible length */
+	ck_assert_int_eq(b64url_decode("YQ", 2, &out, &n), IDP_OK);
+	ck_assert_uint_eq(n, 1);
+	free(out);
+}
+END_TEST
+
+START_TEST(t_params)
+{
+	struct params p;
+
+	ck_assert_int_eq(params_parse("a=1&b=x+y%21&c=", 15, 8, &p), IDP_OK);
+	ck_assert_str_eq(params_get(&p, "a"), "1");
+	ck_assert_str_eq(params_get(&p, "b"), "x y!");
+	ck_assert_ptr_null(params_get(&p, "c")); /* empty = omitted (RFC 6749 3.1) */
+	ck_assert_ptr_null(p.dup);
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("a=1&a=2", 7, 8, &p), IDP_OK);
+	ck_assert_str_eq(p.dup, "a");
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("a=%zz", 5, 8, &p), IDP_EINVAL);
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("a=%4", 4, 8, &p), IDP_EINVAL);
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("a=%00", 5, 8, &p), IDP_EINVAL);
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("a=%C3%28", 8, 8, &p), IDP_EINVAL);
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("a=%C3%A9", 8, 8, &p), IDP_OK);
+	ck_assert_str_eq(params_get(&p, "a"), "é");
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("=1", 2, 8, &p), IDP_EINVAL);
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("a&b&c", 5, 2, &p), IDP_ETOOBIG);
+	params_clear(&p);
+	ck_assert_int_eq(params_parse("a\0b=1", 5, 8, &p), IDP_EINVAL);
+	params_clear(&p);
+}
+END_TEST
+
+START_TEST(t_utf8_numbers)
+{
+	long long v;
+
+	ck_assert(utf8_valid("é€𝄞", strlen("é€𝄞")));
+	ck_assert(!utf8_valid("\xc0\xaf", 2));          /* overlong */
+	ck_assert(!utf8_valid("\xed\xa0\x80", 3));      /* surrogate */
+	ck_assert(!utf8_valid("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
+	ck_assert(!utf8_valid("\xe2\x82", 2));          /* truncated */
+	ck_assert(parse_ll("42", 0, 100, &v) && v == 42);
+	ck_assert(!parse_ll("42x", 0, 100, &v));
+	ck_assert(!parse_ll("", 0, 100, &v));
+	ck_assert(!parse_ll("-1", 0, 100, &v));
+	ck_assert(!parse_ll("101", 0, 100, &v));
+	ck_assert(!parse_ll("99999999999999999999", 0, 1LL << 62, &v));
+	ck_assert(!parse_ll(" 1", 0, 100, &v));
+}
+END_TEST
+
+START_TEST(t_buf_secret)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	ck_assert_int_eq(buf_adds(&b, "12345678"), IDP_OK);
+	ck_assert_int_eq(buf_adds(&b, "9"), IDP_ETOOBIG);
+	ck_assert_str_eq(b.p, "12345678");
+	buf_release(&b);
+	buf_init(&b, 100);
+	buf_add_html(&b, "<a href=\"x\">&'</a>");
+	ck_assert_str_eq(b.p, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+	buf_release(&b);
+	buf_init(&b, 100);
+	buf_add_urlenc(&b, "a b&c=é~");
+	ck_assert_str_eq(b.p, "a%20b%26c%3D%C3%A9~");
+	buf_release(&b);
+	ck_assert(secret_equal("abc", 3, "abc", 3));
+	ck_assert(!secret_equal("abc", 3, "abd", 3));
+	ck_assert(!secret_equal("abc", 3, "abcd", 4));
+}
+END_TEST
+
+START_TEST(t_tmpl)
+{
+	struct tmpl_set *t;
+	struct buf b;
+	json_t *ctx;
+	char d[256];
+
+	snprintf(d, sizeof(d), "%s/fr", tmpdir);
+	mkdir(d, 0700);
+	snprintf(d, sizeof(d), "%s/en", tmpdir);
+	mkdir(d, 0700);
+	write_file("style.css", "body{}", 0600);
+	write_file("fr/p.html", "<p>{{name}}</p>{{#items}}[{{.}}]{{/items}}{{^none}}N{{/none}}{{#obj}}{{k}}{{/obj}}{{>q}}", 0600);
+	write_file("fr/q.html", "Q{{name}}", 0600);
+	write_file("en/p.html", "EN", 0600);
+	write_file("en/q.html", "", 0600);
+	ck_assert_int_eq(tmpl_load(tmpdir, &t), IDP_OK);
+	ctx = json_pack("{s:s,s:[ss],s:{s:s}}", "name", "<script>\"x\"", "items", "a", "<b>", "obj", "k", "v&");
+	buf_init(&b, 4096);
+	ck_assert_int_eq(tmpl_render(t, LANG_FR, "p", ctx, &b), IDP_OK);
+	ck_assert_str_eq(b.p, "<p>&lt;script&gt;&quot;x&quot;</p>[a][&lt;b&gt;]Nv&amp;Q&lt;script&gt;&quot;x&quot;");
+	buf_release(&b);
+	buf_init(&b, 4096);
+	ck_assert_int_eq(tmpl_render(t, LANG_EN, "p", ctx, &b), IDP_OK);
+	ck_assert_str_eq(b.p, "EN");
+	buf_release(&b);
+	buf_init(&b, 4096);
+	ck_assert_int_eq(tmpl_render(t, LANG_FR, "missing", ctx, &b), IDP_ENOTFOUND);
+	buf_release(&b);
+	json_decref(ctx);
+	tmpl_free(t);
+}
+END_TEST
+
+START_TEST(t_config_errors)
+{
+	struct config *c = NULL;
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/c.json", tmpdir);
+	write_file("c.json", "{\n \"issuer\": \"http://x\",\n \"issuer\": 1\n}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* duplicate key, line 3 */
+	write_file("c.json", "{\n \"issuer\": \n", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* syntax */
+	write_file("c.json", "{\"issuer\":\"http://127.0.0.1:1\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+			     "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"isuer\":1}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* unknown setting */
+	write_file("c.json", "{\"issuer\":\"http://127.0.0.1:1\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+			     "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"clients\":[{\"client_id\":\"a\","
+			     "\"client_secret\":\"x\",\"redirect_uris\":[\"http://h/cb\"]}]}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* secret in clear */
+	write_file("c.json", "{\"issuer\":\"http://127.0.0.1:1\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+			     "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"clients\":[{\"client_id\":\"a\","
+			     "\"client_secret_sha256\":\"17181b22d74645e892b4613a95907148c33a569d563596757d937bec51906e6d\","
+			     "\"redirect_uris\":[\"http://h/cb#frag\"]}]}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* fragment in redirect URI */
+	write_file("c.json", "{\"issuer\":\"http://127.0.0.1:1/\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+			     "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"clients\":[{\"client_id\":\"a\","
+			     "\"client_secret_sha256\":\"17181b22d74645e892b4613a95907148c33a569d563596757d937bec51906e6d\","
+			     "\"redirect_uris\":[\"http://h/cb\"],\"profile\":\"franceconnect\"}]}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_OK);
+	ck_assert_str_eq(c->issuer, "http://127.0.0.1:1"); /* trailing slash dropped */
+	ck_assert(c->clients[0].franceconnect);
+	ck_assert_int_eq(c->clients[0].id_token_alg, ALG_ES256);
+	ck_assert_uint_eq(c->clients[0].code_ttl, 30);
+	ck_assert(client_has_redirect_uri(&c->clients[0], "http://h/cb"));
+	ck_assert(!client_has_redirect_uri(&c->clients[0], "http://h/cb/"));
+	ck_assert(!client_has_redirect_uri(&c->clients[0], "http://h/c"));
+	ck_assert(!client_has_redirect_uri(&c->clients[0], "HTTP://h/cb"));
+	ck_assert_str_eq(c->clients[0].sector, "h");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(t_keys_jws)
+{
+	char kdir[256], kid[48], *tok = NULL, pem[300];
+	struct keyset *ks = NULL;
+	json_t *pl = json_pack("{s:s}", "sub", "x"), *out = NULL;
+	const struct sign_key *rsa, *ec;
+
+	snprintf(kdir, sizeof(kdir), "%s/keys", tmpdir);
+	ck_assert_int_eq(keyset_load(kdir, &ks), IDP_ENOTFOUND);
+	ck_assert_int_eq(keyset_create_key(kdir, ALG_ES256, KEY_ACTIVE, kid), IDP_OK);
+	ck_assert_int_eq(keyset_load(kdir, &ks), IDP_EINVAL); /* no active RS256 */
+	ck_assert_int_eq(keyset_create_key(kdir, ALG_RS256, KEY_ACTIVE, kid), IDP_OK);
+	ck_assert_int_eq(keyset_load(kdir, &ks), IDP_OK);
+	rsa = ks->active[ALG_RS256];
+	ec = ks->active[ALG_ES256];
+	ck_assert_str_eq(rsa->kid, kid);
+	ck_assert_int_eq(jws_sign(ec, false, pl, &tok), IDP_OK);
+	ck_assert_int_eq(jws_verify(ks, tok, &out), IDP_OK);
+	ck_assert_str_eq(json_string_value(json_object_get(out, "sub")), "x");
+	json_decref(out);
+	out = NULL;
+	tok[strlen(tok) - 3] ^= 1; /* tamper the signature */
+	ck_assert_int_ne(jws_verify(ks, tok, &out), IDP_OK);
+	ck_assert_ptr_null(out);
+	free(tok);
+	ck_assert_int_eq(jws_sign(rsa, false, pl, &tok), IDP_OK);
+	ck_assert_int_eq(jws_verify(ks, tok, &out), IDP_OK);
+	json_decref(out);
+	out = NULL;
+	{
+		/* Same payload and signature with a header claiming another alg:
+		 * the key decides, so it is refused. */
+		char *h = b64url_encode("{\"alg\":\"HS256\",\"kid\":\"", 22), *forged;
+		json_t *hdr = json_pack("{s:s,s:s}", "alg", "HS256", "kid", rsa->kid);
+		char *hs = json_dumps(hdr, JSON_COMPACT), *hb = b64url_encode(hs, strlen(hs));
+
+		ck_assert_int_ne(asprintf(&forged, "%s%s", hb, strchr(tok, '.')), -1);
+		ck_assert_int_ne(jws_verify(ks, forged, &out), IDP_OK);
+		free(forged);
+		free(h);
+		free(hs);
+		free(hb);
+		json_decref(hdr);
+	}
+	free(tok);
+	ck_assert_int_ne(jws_verify(ks, "a.b", &out), IDP_OK);
+	ck_assert_int_ne(jws_verify(ks, "a.b.c.d", &out), IDP_OK);
+	ck_assert_int_ne(jws_verify(ks, "eyJhbGciOiJub25lIn0.e30.", &out), IDP_OK);
+	keyset_free(ks);
+	/* A key readable by others is refused. */
+	snprintf(pem, sizeof(pem), "%s/%s", kdir, "x");
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "chmod 644 %s/*.pem", kdir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	ck_assert_int_eq(keyset_load(kdir, &ks), IDP_EDENIED);
+	json_decref(pl);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("core");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+	char cmd[128];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/idp-unit.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	idp_log_set_level(-1);
+	tcase_add_test(tc, t_b64url);
+	tcase_add_test(tc, t_params);
+	tcase_add_test(tc, t_utf8_numbers);
+	tcase_add_test(tc, t_buf_secret);
+	tcase_add_test(tc, t_tmpl);
+	tcase_add_test(tc, t_config_errors);
+	tcase_add_test(tc, t_keys_jws);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		return 1;
+	return failed == 0 ? 0 : 1;
+}
