@@ -198,6 +198,7 @@ struct rp_config {
 	struct rp_disc *disc;
 	int64_t disc_fetched;           /* rp_mono() of the last success */
 	int64_t disc_attempt;           /* and of the last try */
+	bool disc_tried;
 	struct rp_keyset *keys;
 	int64_t jwks_fetched;
 	int64_t jwks_attempt;

@@ -3,11 +3,14 @@
 # some are missing: with apt-get as root, otherwise prints the exact line.
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev libhiredis-dev
 libssl-dev libcurl4-openssl-dev libargon2-dev liboauth2-dev libcjose-dev check redis-server
-curl python3 python3-authlib python3-requests nodejs npm chromium"
+curl python3 python3-authlib python3-requests chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# Node.js may come from elsewhere with its own npm: only ask for Debian's when absent.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
 	echo "deps: installing$missing"
