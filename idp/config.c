@@ -340,7 +340,7 @@ int config_load(const char *path, struct config **out)
 {
 	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
 		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
-		"acr_levels", "backends", "clients", "demo", "log_level", NULL};
+		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
 		"max_url_bytes", "max_params", NULL};
@@ -434,6 +434,23 @@ int config_load(const char *path, struct config **out)
 		check_keys(&x, o, "rate_limits", k);
 	}
 
+	o = json_object_get(root, "key_rotation");
+	c->jwks_max_age = (unsigned)get_int(&x, o, "key_rotation", "jwks_max_age_s", 300, 0, 86400);
+	c->min_publish = (unsigned)get_int(&x, o, "key_rotation", "min_publish_s", 900, 0, 86400 * 30);
+	c->rotation_deadline = (unsigned)get_int(&x, o, "key_rotation", "rotation_deadline_s", 86400, 0, 86400 * 90);
+	c->active_window = (unsigned)get_int(&x, o, "key_rotation", "active_client_window_s", 86400, 60, 86400 * 90);
+	c->retire_leeway = (unsigned)get_int(&x, o, "key_rotation", "retire_leeway_s", 60, 0, 86400);
+	if (o != NULL) {
+		static const char *const k[] = {"jwks_max_age_s", "min_publish_s", "rotation_deadline_s",
+			"active_client_window_s", "retire_leeway_s", NULL};
+		check_keys(&x, o, "key_rotation", k);
+	}
+	/* The rule that makes rotation invisible: every cache of the JWKS must
+	 * have expired at least once between a key's publication and its use. */
+	if (c->min_publish < c->jwks_max_age)
+		cerr(&x, "key_rotation", "min_publish_s (%u) must be at least jwks_max_age_s (%u)",
+		     c->min_publish, c->jwks_max_age);
+
 	s = get_str(&x, root, "(top)", "pairwise_secret", NULL);
 	if (s == NULL || strlen(s) < 32)
 		cerr(&x, "pairwise_secret", "required, at least 32 characters of random (openssl rand -hex 32)");
@@ -471,6 +488,13 @@ int config_load(const char *path, struct config **out)
 				    strcmp(c->clients[i].id, c->clients[j].id) == 0)
 					cerr(&x, "clients", "client_id \"%s\" appears twice", c->clients[i].id);
 		}
+	}
+	c->token_max_ttl = c->id_ttl > c->access_ttl ? c->id_ttl : c->access_ttl;
+	for (i = 0; i < c->n_clients; i++) {
+		if (c->clients[i].id_ttl > c->token_max_ttl)
+			c->token_max_ttl = c->clients[i].id_ttl;
+		if (c->clients[i].access_ttl > c->token_max_ttl)
+			c->token_max_ttl = c->clients[i].access_ttl;
 	}
 	c->demo = get_bool(&x, root, "(top)", "demo", false);
 	s = get_str(&x, root, "(top)", "log_level", "info");

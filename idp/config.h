@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -34,6 +35,7 @@ struct client {
 	size_t n_scopes_allowed;
 	char **backends;                /* NULL: every backend */
 	size_t n_backends;
+	int64_t active_marked;          /* last "client-active" write (atomic; throttles it) */
 };
 
 struct config {
@@ -52,6 +54,13 @@ struct config {
 	unsigned session_idle, session_max;
 	unsigned code_ttl, access_ttl, id_ttl, login_ttl;
 	unsigned rl_ip_per_min, rl_user_failures;
+	/* Key rotation timing (README "Key rotation"). */
+	unsigned jwks_max_age;      /* Cache-Control max-age of /jwks */
+	unsigned min_publish;       /* a next key is published this long before it may sign */
+	unsigned rotation_deadline; /* rotate waits for lagging services at most this long */
+	unsigned active_window;     /* a client that got a token this recently is "active" */
+	unsigned retire_leeway;     /* added to token_max_ttl (clock skew of services) */
+	unsigned token_max_ttl;     /* longest token lifetime of any client: retiring keys stay that long */
 	char *pairwise_secret;
 	json_t *acr_levels;   /* array of strings, weakest first */
 	char *default_acr;

@@ -88,6 +88,16 @@ enum MHD_Result ep_discovery(struct req *r)
 
 enum MHD_Result ep_jwks(struct req *r)
 {
-	/* Short: a key published as "next" must reach every cache before it signs. */
-	return cached_json(r, r->rt->keys->jwks, r->rt->keys->jwks_len, "public, max-age=300");
+	const char *id = req_header(r, "X-Client-Id");
+	char cache[64];
+
+	/* A service that says who it is (librp does) is recorded as having
+	 * seen these keys: rotation waits for the services still lagging. */
+	if (id == NULL)
+		id = params_get(&r->query, "client_id");
+	if (id != NULL && config_client(r->cfg, id) != NULL)
+		keys_note_jwks_fetch(&g_idp.store, r->rt->keys, id);
+	/* Shorter than min_publish_s: a next key reaches every cache before it signs. */
+	snprintf(cache, sizeof(cache), "public, max-age=%u", r->cfg->jwks_max_age);
+	return cached_json(r, r->rt->keys->jwks, r->rt->keys->jwks_len, cache);
 }

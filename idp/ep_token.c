@@ -230,6 +230,7 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	/* Remember what this code issued, so that a replay can revoke it. */
 	snprintf(key, sizeof(key), K_USED "%s", hash);
 	store_put(&g_idp.store, key, at_h, 64, cl->access_ttl);
+	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
 	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", at, "token_type", "Bearer",
 			 "expires_in", (json_int_t)cl->access_ttl, "id_token", idt, "scope",
 			 json_object_get(rec, "scope"));
@@ -271,6 +272,7 @@ static enum MHD_Result grant_cc(struct req *r, const struct client *cl)
 		free(jti);
 		return TOKEN_ERR(500, "server_error", NULL);
 	}
+	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
 	resp = json_pack("{s:s,s:s,s:I}", "access_token", tok, "token_type", "Bearer", "expires_in",
 			 (json_int_t)cl->access_ttl);
 	if (scope != NULL)

@@ -26,13 +26,21 @@ static const char *opt_config = "conf/demo.json";
 static const char *opt_keys_dir;
 static const char *opt_users;
 static const char *opt_claims;
+static bool opt_force;
+static enum sign_alg opt_alg = ALG_NONE;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: idpctl [--config FILE] COMMAND\n"
-		"  keys init [--keys-dir DIR]      create an active ES256 and RS256 key (mode 0600)\n"
-		"  keys list [--keys-dir DIR]      kid, alg, state, created, activated\n"
+		"  keys init [--keys-dir DIR]      create an active and a next key per algorithm (ES256, RS256)\n"
+		"  keys list [--keys-dir DIR]      kid, alg, state, created, activated, removed at\n"
+		"  keys status                     the same, plus each service's readiness for the next keys\n"
+		"  keys rotate [--alg A] [--force] next -> active -> retiring, a new next; waits for lagging services\n"
+		"  keys revoke KID                 emergency: out of the JWKS at once, signing moves on\n"
+		"  keys import FILE --alg A        a PEM key made elsewhere, as the next key\n"
+		"  keys remove KID                 a retiring key whose tokens have all expired\n"
+		"  (exit status 3: refused or waiting, see the message)\n"
 		"  users add USER [--users FILE] [--claims JSON]   password read from stdin or a prompt\n"
 		"  users passwd USER [--users FILE]\n"
 		"  users del USER [--users FILE]\n"
@@ -54,68 +62,57 @@ static int fail(const char *fmt, ...)
 	return 1;
 }
 
-static const char *keys_dir(struct config **cfg)
-{
-	if (opt_keys_dir != NULL)
-		return opt_keys_dir;
-	if (config_load(opt_config, cfg) != IDP_OK)
-		return NULL;
-	return (*cfg)->keys_dir;
-}
-
 static int cmd_keys(int argc, char **argv)
 {
 	struct config *cfg = NULL;
-	const char *dir;
-	int rc = 1;
+	struct store st = {0};
+	bool have_store = false;
+	const char *dir = opt_keys_dir;
+	const char *cmd = argc > 0 ? argv[0] : "";
+	bool needs_cfg = strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "revoke") == 0;
+	int rc;
 
 	if (argc < 1) {
 		usage(stderr);
 		return 2;
 	}
-	if ((dir = keys_dir(&cfg)) == NULL)
-		return fail("cannot read %s", opt_config);
-	if (strcmp(argv[0], "init") == 0) {
-		char path[4096], kid[48];
-
-		snprintf(path, sizeof(path), "%s/state.json", dir);
-		if (access(path, F_OK) == 0) {
-			fprintf(stderr, "idpctl: %s exists: keys are already initialised (use keys list)\n", path);
-			rc = 1;
-			goto out;
+	if ((dir == NULL || needs_cfg) && config_load(opt_config, &cfg) != IDP_OK)
+		return fail("cannot read the configuration %s (give --config FILE)", opt_config);
+	if (dir == NULL)
+		dir = cfg->keys_dir;
+	/* Readiness lives in the shared store: only redis is visible from here. */
+	if (cfg != NULL && needs_cfg && strcmp(cmd, "revoke") != 0 &&
+	    strcmp(json_string_value(json_object_get(cfg->store, "driver")) ?: "memory", "redis") == 0) {
+		if (store_open(cfg->store, &st) != IDP_OK) {
+			config_free(cfg);
+			return fail("the store of %s does not answer", opt_config);
 		}
-		if (keyset_create_key(dir, ALG_ES256, KEY_ACTIVE, kid) != IDP_OK)
-			goto out;
-		printf("created ES256 key %s (active)\n", kid);
-		if (keyset_create_key(dir, ALG_RS256, KEY_ACTIVE, kid) != IDP_OK)
-			goto out;
-		printf("created RS256 key %s (active)\n", kid);
-		rc = 0;
-	} else if (strcmp(argv[0], "list") == 0) {
-		struct keyset *ks;
-
-		if (keyset_load(dir, &ks) != IDP_OK)
-			goto out;
-		printf("%-44s %-6s %-9s %-20s %s\n", "kid", "alg", "state", "created", "activated");
-		for (size_t i = 0; i < ks->n; i++) {
-			char c[32] = "-", a[32] = "-";
-			time_t t;
-			struct tm tm;
-
-			if ((t = (time_t)ks->keys[i].created) > 0)
-				strftime(c, sizeof(c), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-			if ((t = (time_t)ks->keys[i].activated) > 0)
-				strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-			printf("%-44s %-6s %-9s %-20s %s\n", ks->keys[i].kid, alg_name(ks->keys[i].alg),
-			       key_state_name(ks->keys[i].state), c, a);
-		}
-		keyset_free(ks);
-		rc = 0;
-	} else {
+		have_store = true;
+	}
+	if (strcmp(cmd, "init") == 0)
+		rc = keys_init(dir, stdout);
+	else if (strcmp(cmd, "list") == 0)
+		rc = keys_status(NULL, dir, NULL, stdout);
+	else if (strcmp(cmd, "status") == 0)
+		rc = keys_status(cfg, dir, have_store ? &st : NULL, stdout);
+	else if (strcmp(cmd, "rotate") == 0)
+		rc = keys_rotate(cfg, dir, have_store ? &st : NULL, opt_alg, opt_force, stdout);
+	else if (strcmp(cmd, "revoke") == 0 && argc == 2)
+		rc = keys_revoke(cfg, dir, argv[1], stdout);
+	else if (strcmp(cmd, "remove") == 0 && argc == 2)
+		rc = keys_remove(dir, argv[1], stdout);
+	else if (strcmp(cmd, "import") == 0 && argc == 2 && opt_alg != ALG_NONE)
+		rc = keys_import(dir, argv[1], opt_alg, stdout);
+	else {
 		usage(stderr);
 		rc = 2;
+		goto out;
 	}
+	/* Exit codes: 0 done, 3 refused or waiting (see the message), 1 error. */
+	rc = rc == IDP_OK ? 0 : rc == IDP_EDENIED ? 3 : 1;
 out:
+	if (have_store)
+		store_close(&st);
 	config_free(cfg);
 	return rc;
 }
@@ -348,6 +345,17 @@ int main(int argc, char **argv)
 			opt_users = argv[++i];
 		else if (strcmp(a, "--claims") == 0 && has)
 			opt_claims = argv[++i];
+		else if (strcmp(a, "--force") == 0)
+			opt_force = true;
+		else if (strcmp(a, "--alg") == 0 && has) {
+			i++;
+			if (strcmp(argv[i], "ES256") == 0)
+				opt_alg = ALG_ES256;
+			else if (strcmp(argv[i], "RS256") == 0)
+				opt_alg = ALG_RS256;
+			else
+				return fail("--alg must be ES256 or RS256");
+		}
 		else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 0;

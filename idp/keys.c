@@ -271,6 +271,8 @@ int keyset_load(const char *dir, struct keyset **out)
 		}
 		if (state == KEY_REVOKED)
 			continue; /* never loaded, never published, never signs */
+		if (state == KEY_RETIRING && json_integer_value(json_object_get(e, "remove_at")) <= now_s())
+			continue; /* every token it signed has expired */
 		snprintf(k->kid, sizeof(k->kid), "%s", kid);
 		k->alg = strcmp(alg, "ES256") == 0 ? ALG_ES256 : strcmp(alg, "RS256") == 0 ? ALG_RS256 : ALG_NONE;
 		k->state = (enum key_state)state;
@@ -302,6 +304,21 @@ int keyset_load(const char *dir, struct keyset **out)
 			goto out;
 		}
 	}
+	{
+		char sp[4096];
+		struct stat sb;
+
+		snprintf(sp, sizeof(sp), "%s/state.json", dir);
+		if (stat(sp, &sb) == 0) {
+			ks->mtime = sb.st_mtim;
+			ks->size = (long long)sb.st_size;
+			ks->ino = (long long)sb.st_ino;
+		}
+		for (i = 0; i < ks->n; i++)
+			if (ks->keys[i].state == KEY_RETIRING && ks->keys[i].remove_at > 0 &&
+			    (ks->next_expiry == 0 || ks->keys[i].remove_at < ks->next_expiry))
+				ks->next_expiry = ks->keys[i].remove_at;
+	}
 	ks->jwks = json_dumps(jwks, JSON_COMPACT);
 	ks->jwks_len = ks->jwks ? strlen(ks->jwks) : 0;
 	*out = ks;
@@ -312,6 +329,35 @@ out:
 	json_decref(st);
 	keyset_free(ks);
 	return rc;
+}
+
+bool keyset_changed(const struct keyset *ks)
+{
+	char sp[4096];
+	struct stat sb;
+
+	if (ks->next_expiry > 0 && ks->next_expiry <= now_s())
+		return true;
+	snprintf(sp, sizeof(sp), "%s/state.json", ks->dir);
+	if (stat(sp, &sb) != 0)
+		return false; /* being replaced, or gone: keep serving what we have */
+	return sb.st_mtim.tv_sec != ks->mtime.tv_sec || sb.st_mtim.tv_nsec != ks->mtime.tv_nsec ||
+	       (long long)sb.st_size != ks->size || (long long)sb.st_ino != ks->ino;
+}
+
+void keyset_mark_seen(struct keyset *ks)
+{
+	char sp[4096];
+	struct stat sb;
+
+	snprintf(sp, sizeof(sp), "%s/state.json", ks->dir);
+	if (stat(sp, &sb) == 0) {
+		ks->mtime = sb.st_mtim;
+		ks->size = (long long)sb.st_size;
+		ks->ino = (long long)sb.st_ino;
+	}
+	if (ks->next_expiry <= now_s())
+		ks->next_expiry = 0;
 }
 
 const struct sign_key *keyset_find(const struct keyset *ks, const char *kid)

@@ -6,11 +6,15 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include <stdio.h>
+
 #include "config.h"
+#include "store.h"
 
 enum key_state { KEY_NEXT = 0, KEY_ACTIVE, KEY_RETIRING, KEY_REVOKED };
 
@@ -33,7 +37,18 @@ struct keyset {
 	char *jwks;                 /* the JWKS document, rendered once */
 	size_t jwks_len;
 	char *dir;
+	/* What keyset_changed() compares: state.json as loaded, and the first
+	 * moment a retiring key must leave the JWKS. */
+	struct timespec mtime;
+	long long size, ino;
+	int64_t next_expiry;
 };
+
+/* True when dir/state.json changed since ks was loaded, or a retiring key
+ * of ks has reached its removal time: the daemon then reloads. */
+bool keyset_changed(const struct keyset *ks);
+/* Takes the current state.json as seen (after a reload that failed). */
+void keyset_mark_seen(struct keyset *ks);
 
 /* Loads dir/state.json and the key files. Refuses key files readable by group
  * or others, a kid that does not match its key, and a set with no active key
@@ -42,6 +57,22 @@ int keyset_load(const char *dir, struct keyset **out);
 void keyset_free(struct keyset *ks);
 /* Creates dir (0700) if needed, a new key of alg in state, and records it. */
 int keyset_create_key(const char *dir, enum sign_alg alg, enum key_state state, char kid[48]);
+
+/* Administration (idpctl), each under an exclusive lock of dir and with an
+ * audit line in dir/audit.log. Messages for the operator go to out. */
+int keys_init(const char *dir, FILE *out);
+/* Promotes next to active and active to retiring, for alg or both (ALG_NONE);
+ * waits (IDP_EAGAIN... returns IDP_EDENIED) while active clients have not
+ * fetched a JWKS holding the next key, unless force or the deadline passed. */
+int keys_rotate(const struct config *cfg, const char *dir, struct store *st, enum sign_alg alg,
+		bool force, FILE *out);
+int keys_revoke(const struct config *cfg, const char *dir, const char *kid, FILE *out);
+int keys_import(const char *dir, const char *pem_path, enum sign_alg alg, FILE *out);
+int keys_remove(const char *dir, const char *kid, FILE *out);
+int keys_status(const struct config *cfg, const char *dir, struct store *st, FILE *out);
+/* Records which keys a client's JWKS fetch saw / that a client got a token. */
+void keys_note_jwks_fetch(struct store *st, const struct keyset *ks, const char *client_id);
+void keys_note_client_active(struct store *st, struct client *cl, unsigned window);
 
 const struct sign_key *keyset_find(const struct keyset *ks, const char *kid);
 const char *key_state_name(enum key_state s);

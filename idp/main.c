@@ -48,6 +48,30 @@ static int csrf_key_init(void)
 	return IDP_OK;
 }
 
+/* Builds a new runtime and swaps it in; requests in flight keep the old one
+ * until they complete. A configuration or key set that fails to load is
+ * refused and the previous one keeps serving. */
+static void reload(const char *why)
+{
+	struct rt *nrt = NULL, *old;
+
+	if (rt_build(g_idp.config_path, &nrt) != IDP_OK) {
+		idp_log(LOG_ERR, "reload (%s): refused; still serving the previous configuration", why);
+		/* Do not retry a broken key change every second: remember it. */
+		pthread_mutex_lock(&g_idp.lock);
+		keyset_mark_seen(g_idp.rt->keys);
+		pthread_mutex_unlock(&g_idp.lock);
+		return;
+	}
+	pthread_mutex_lock(&g_idp.lock);
+	old = g_idp.rt;
+	g_idp.rt = nrt;
+	pthread_mutex_unlock(&g_idp.lock);
+	rt_release(old);
+	idp_log_set_level(nrt->cfg->log_level);
+	idp_log(LOG_INFO, "reload (%s): configuration and keys reloaded", why);
+}
+
 int main(int argc, char **argv)
 {
 	const char *config = "conf/demo.json", *port_file = NULL;
@@ -126,22 +150,23 @@ int main(int argc, char **argv)
 	}
 	idp_log(LOG_INFO, "issuer %s ready", rt->cfg->issuer);
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			struct rt *nrt = NULL, *old;
+		/* Wake every second to follow key changes made by idpctl on this
+		 * or another node (a shared keys folder): the bound on how long a
+		 * node keeps signing with a key that was rotated or revoked. */
+		struct timespec tick = {1, 0};
 
-			if (rt_build(config, &nrt) != IDP_OK) {
-				idp_log(LOG_ERR, "reload: refused; still serving the previous configuration");
-				continue;
-			}
-			pthread_mutex_lock(&g_idp.lock);
-			old = g_idp.rt;
-			g_idp.rt = nrt;
-			pthread_mutex_unlock(&g_idp.lock);
-			rt_release(old);
-			idp_log_set_level(nrt->cfg->log_level);
-			idp_log(LOG_INFO, "reload: configuration and keys reloaded");
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig < 0) {
+			struct rt *cur = rt_acquire();
+			bool changed = keyset_changed(cur->keys);
+
+			rt_release(cur);
+			if (changed)
+				reload("keys changed");
+			continue;
+		}
+		if (sig == SIGHUP) {
+			reload("SIGHUP");
 			continue;
 		}
 		break;

@@ -50,13 +50,13 @@ authorize demo-portal http://127.0.0.1:8081/callback
 ok "before reload" contains "$PAGE" "Impôts (démo)"
 python3 -c 'import json,sys;c=json.load(open(sys.argv[1]));c["clients"][0]["client_name"]="Impots renamed";json.dump(c,open(sys.argv[1],"w"))' "$TMP/idp.json"
 kill -HUP "$IDP_PID"
-wait_for 50 sh -c "grep -q 'reload: configuration and keys reloaded' '$TMP/idp.log'"
+wait_for 50 sh -c "grep -q 'reload (SIGHUP): configuration and keys reloaded' '$TMP/idp.log'"
 authorize demo-portal http://127.0.0.1:8081/callback
 ok "after SIGHUP the new configuration serves" contains "$PAGE" "Impots renamed"
 cp "$TMP/idp.json" "$TMP/good.json"
 printf '{ broken' >"$TMP/idp.json"
 kill -HUP "$IDP_PID"
-wait_for 50 sh -c "grep -q 'reload: refused' '$TMP/idp.log'"
+wait_for 50 sh -c "grep -q 'reload (SIGHUP): refused' '$TMP/idp.log'"
 authorize demo-portal http://127.0.0.1:8081/callback
 ok "a broken reload keeps the old configuration" contains "$PAGE" "Impots renamed"
 ok "daemon still alive after a broken reload" kill -0 "$IDP_PID"

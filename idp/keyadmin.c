@@ -1,0 +1,635 @@
+/* Key-set administration for idpctl: init, rotate, revoke, import, remove,
+ * status. state.json is rewritten atomically under an exclusive lock of the
+ * keys folder; every daemon sharing the folder reloads it within a second
+ * (main.c polls it). Each change appends an audit line to audit.log.
+ *
+ * Rotation that no service notices: a key is published as "next" at least
+ * min_publish_s (>= the JWKS max-age) before it signs, and rotate waits for
+ * every active service to have fetched a JWKS holding it. */
+#include "keys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "util.h"
+
+#define K_SEEN "jwks-seen:"
+#define K_ACTIVE "client-active:"
+
+static int lock_dir(const char *dir)
+{
+	char p[4096];
+	int fd;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return -1;
+	snprintf(p, sizeof(p), "%s/.lock", dir);
+	if ((fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return -1;
+	if (flock(fd, LOCK_EX) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void unlock_dir(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
+
+static void audit(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void audit(const char *dir, const char *fmt, ...)
+{
+	char p[4096], ts[32], line[1024];
+	va_list ap;
+	time_t t = time(NULL);
+	struct tm tm;
+	FILE *f;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	snprintf(p, sizeof(p), "%s/audit.log", dir);
+	if ((f = fopen(p, "a")) != NULL) {
+		fprintf(f, "%s uid=%u %s\n", ts, (unsigned)getuid(), line);
+		fclose(f);
+	}
+	idp_log(LOG_INFO, "keys audit: %s", line);
+}
+
+static int state_load(const char *dir, json_t **st)
+{
+	char p[4096];
+	json_error_t e;
+
+	snprintf(p, sizeof(p), "%s/state.json", dir);
+	if (access(p, F_OK) != 0) {
+		*st = json_pack("{s:[]}", "keys");
+		return IDP_ENOTFOUND;
+	}
+	*st = json_load_file(p, JSON_REJECT_DUPLICATES, &e);
+	if (*st == NULL || !json_is_array(json_object_get(*st, "keys"))) {
+		json_decref(*st);
+		*st = NULL;
+		return log_fail(IDP_EINVAL, "keys: %s: line %d: %s", p, e.line, e.text);
+	}
+	return IDP_OK;
+}
+
+static int state_save(const char *dir, json_t *st)
+{
+	char p[4096], tmp[4200];
+	char *doc = json_dumps(st, JSON_INDENT(2));
+	int fd, rc = IDP_OK;
+	size_t len;
+
+	if (doc == NULL)
+		return IDP_ENOMEM;
+	snprintf(p, sizeof(p), "%s/state.json", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", p, (int)getpid());
+	len = strlen(doc);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, doc, len) != (ssize_t)len || fsync(fd) != 0)
+		rc = IDP_EIO;
+	if (fd >= 0)
+		close(fd);
+	if (rc == IDP_OK && rename(tmp, p) != 0)
+		rc = IDP_EIO;
+	if (rc != IDP_OK) {
+		idp_log(LOG_ERR, "keys: writing %s: %s", p, strerror(errno));
+		unlink(tmp);
+	}
+	free(doc);
+	return rc;
+}
+
+static json_t *find_state(json_t *st, enum sign_alg alg, const char *state)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(st, "keys"), i, e)
+		if (strcmp(json_string_value(json_object_get(e, "alg")) ?: "", alg_name(alg)) == 0 &&
+		    strcmp(json_string_value(json_object_get(e, "state")) ?: "", state) == 0)
+			return e;
+	return NULL;
+}
+
+static json_t *find_kid(json_t *st, const char *kid)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(st, "keys"), i, e)
+		if (strcmp(json_string_value(json_object_get(e, "kid")) ?: "", kid) == 0)
+			return e;
+	return NULL;
+}
+
+static void set_state(json_t *e, enum key_state s)
+{
+	json_object_set_new(e, "state", json_string(key_state_name(s)));
+}
+
+/* Drops retiring keys whose tokens have all expired: they left the JWKS at
+ * remove_at (the daemon stops publishing them by itself); now the files go. */
+static bool prune(const char *dir, json_t *st, FILE *out)
+{
+	json_t *arr = json_object_get(st, "keys"), *e;
+	bool changed = false;
+
+	for (size_t i = 0; i < json_array_size(arr);) {
+		e = json_array_get(arr, i);
+		if (strcmp(json_string_value(json_object_get(e, "state")) ?: "", "retiring") == 0 &&
+		    json_integer_value(json_object_get(e, "remove_at")) <= now_s()) {
+			char p[4096];
+
+			snprintf(p, sizeof(p), "%s/%s", dir, json_string_value(json_object_get(e, "file")));
+			unlink(p);
+			audit(dir, "remove: %s %s retiring -> removed (its tokens have expired)",
+			      json_string_value(json_object_get(e, "alg")), json_string_value(json_object_get(e, "kid")));
+			if (out)
+				fprintf(out, "removed retired key %s\n", json_string_value(json_object_get(e, "kid")));
+			json_array_remove(arr, i);
+			changed = true;
+			continue;
+		}
+		i++;
+	}
+	return changed;
+}
+
+/* Creates a key and appends it to st (the caller saves). */
+static int add_key(const char *dir, json_t *st, enum sign_alg alg, enum key_state state, char kid[48])
+{
+	char sub[4200];
+	json_t *tmp;
+	int rc;
+
+	/* keyset_create_key writes its own state.json: let it write into a
+	 * scratch folder view by creating the key file here and merging. */
+	snprintf(sub, sizeof(sub), "%s/.new", dir);
+	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+		return IDP_EIO;
+	{
+		char sp[4300];
+
+		snprintf(sp, sizeof(sp), "%s/state.json", sub);
+		unlink(sp);
+	}
+	if ((rc = keyset_create_key(sub, alg, state, kid)) != IDP_OK)
+		return rc;
+	if ((rc = state_load(sub, &tmp)) != IDP_OK)
+		return rc;
+	{
+		json_t *e = json_array_get(json_object_get(tmp, "keys"), 0);
+		char from[4400], to[4400];
+		const char *file = json_string_value(json_object_get(e, "file"));
+
+		snprintf(from, sizeof(from), "%s/%s", sub, file);
+		snprintf(to, sizeof(to), "%s/%s", dir, file);
+		if (rename(from, to) != 0)
+			rc = IDP_EIO;
+		else
+			json_array_append(json_object_get(st, "keys"), e);
+		snprintf(from, sizeof(from), "%s/state.json", sub);
+		unlink(from);
+	}
+	rmdir(sub);
+	json_decref(tmp);
+	return rc;
+}
+
+int keys_init(const char *dir, FILE *out)
+{
+	json_t *st = NULL;
+	char kid[48];
+	int fd, rc;
+
+	if ((fd = lock_dir(dir)) < 0)
+		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
+	rc = state_load(dir, &st);
+	if (rc == IDP_OK && json_array_size(json_object_get(st, "keys")) > 0) {
+		fprintf(out, "keys: %s/state.json exists: keys are already initialised (keys list)\n", dir);
+		rc = IDP_EEXIST;
+		goto out;
+	}
+	if (st == NULL)
+		goto out;
+	for (int a = ALG_ES256; a <= ALG_RS256; a++) {
+		if ((rc = add_key(dir, st, (enum sign_alg)a, KEY_ACTIVE, kid)) != IDP_OK)
+			goto out;
+		fprintf(out, "created %s key %s (active)\n", alg_name((enum sign_alg)a), kid);
+		audit(dir, "init: %s %s created active", alg_name((enum sign_alg)a), kid);
+		if ((rc = add_key(dir, st, (enum sign_alg)a, KEY_NEXT, kid)) != IDP_OK)
+			goto out;
+		fprintf(out, "created %s key %s (next)\n", alg_name((enum sign_alg)a), kid);
+		audit(dir, "init: %s %s created next", alg_name((enum sign_alg)a), kid);
+	}
+	rc = state_save(dir, st);
+out:
+	json_decref(st);
+	unlock_dir(fd);
+	return rc;
+}
+
+static const char *fmt_time(int64_t t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0)
+		return "-";
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+	return buf;
+}
+
+/* Which active clients have not fetched a JWKS that holds kid. */
+static json_t *lagging_clients(const struct config *cfg, struct store *st, const char *kid)
+{
+	json_t *lag = json_array();
+
+	for (size_t i = 0; st != NULL && i < cfg->n_clients; i++) {
+		char key[300], *v = NULL;
+		size_t n;
+		bool active, seen = false;
+
+		snprintf(key, sizeof(key), K_ACTIVE "%s", cfg->clients[i].id);
+		active = store_get(st, key, &v, &n) == IDP_OK;
+		free(v);
+		v = NULL;
+		if (!active)
+			continue;
+		snprintf(key, sizeof(key), K_SEEN "%s", cfg->clients[i].id);
+		if (store_get(st, key, &v, &n) == IDP_OK)
+			seen = strstr(v, kid) != NULL;
+		free(v);
+		if (!seen)
+			json_array_append_new(lag, json_string(cfg->clients[i].id));
+	}
+	return lag;
+}
+
+int keys_rotate(const struct config *cfg, const char *dir, struct store *store, enum sign_alg only,
+		bool force, FILE *out)
+{
+	json_t *st = NULL;
+	int fd, rc = IDP_OK;
+	int64_t now = now_s();
+	bool changed = false;
+
+	if ((fd = lock_dir(dir)) < 0)
+		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
+	if ((rc = state_load(dir, &st)) != IDP_OK)
+		goto out;
+	changed = prune(dir, st, out);
+	if (store == NULL)
+		fprintf(out, "note: the memory store is private to each daemon: services' readiness is "
+			     "tracked with the redis store only\n");
+	for (int a = ALG_ES256; a <= ALG_RS256; a++) {
+		json_t *next, *active, *lag;
+		const char *nkid;
+		char kid[48], tb[32], tb2[32];
+		int64_t published;
+
+		if (only != ALG_NONE && (int)only != a)
+			continue;
+		next = find_state(st, (enum sign_alg)a, "next");
+		active = find_state(st, (enum sign_alg)a, "active");
+		if (next == NULL) {
+			if ((rc = add_key(dir, st, (enum sign_alg)a, KEY_NEXT, kid)) != IDP_OK)
+				goto out;
+			changed = true;
+			audit(dir, "rotate: %s %s created next (there was none)", alg_name((enum sign_alg)a), kid);
+			fprintf(out, "%s: no next key: created %s; it may sign in %u s (min_publish_s)\n",
+				alg_name((enum sign_alg)a), kid, cfg->min_publish);
+			rc = IDP_EDENIED;
+			continue;
+		}
+		nkid = json_string_value(json_object_get(next, "kid"));
+		published = json_integer_value(json_object_get(next, "created"));
+		if (!force && published + cfg->min_publish > now) {
+			fprintf(out, "%s: next key %s was published at %s; it may sign from %s "
+				     "(min_publish_s %u: every cached JWKS must hold it first). Use --force in an emergency.\n",
+				alg_name((enum sign_alg)a), nkid, fmt_time(published, tb), fmt_time(published + cfg->min_publish, tb2),
+				cfg->min_publish);
+			rc = IDP_EDENIED;
+			continue;
+		}
+		lag = lagging_clients(cfg, store, nkid);
+		if (json_array_size(lag) > 0) {
+			size_t i;
+			json_t *c;
+			bool deadline = published + cfg->rotation_deadline <= now;
+
+			fprintf(out, "%s: %s not yet fetched a JWKS holding %s:", alg_name((enum sign_alg)a),
+				json_array_size(lag) > 1 ? "these active services have" : "this active service has", nkid);
+			json_array_foreach(lag, i, c)
+				fprintf(out, " %s", json_string_value(c));
+			fputc('\n', out);
+			if (!force && !deadline) {
+				fprintf(out, "%s: waiting for them (until %s, rotation_deadline_s); --force rotates now "
+					     "and leaves them behind\n", alg_name((enum sign_alg)a),
+					fmt_time(published + cfg->rotation_deadline, tb));
+				json_decref(lag);
+				rc = IDP_EDENIED;
+				continue;
+			}
+			fprintf(out, "%s: rotating anyway (%s); left behind:", alg_name((enum sign_alg)a),
+				force ? "--force" : "deadline passed");
+			json_array_foreach(lag, i, c)
+				fprintf(out, " %s", json_string_value(c));
+			fputc('\n', out);
+		}
+		json_decref(lag);
+		if (active != NULL) {
+			set_state(active, KEY_RETIRING);
+			/* Published until every token it signed has expired. */
+			json_object_set_new(active, "remove_at", json_integer(now + cfg->token_max_ttl + cfg->retire_leeway));
+		}
+		set_state(next, KEY_ACTIVE);
+		json_object_set_new(next, "activated", json_integer(now));
+		if ((rc = add_key(dir, st, (enum sign_alg)a, KEY_NEXT, kid)) != IDP_OK)
+			goto out;
+		changed = true;
+		audit(dir, "rotate: %s %s next -> active; %s active -> retiring (removed at %s); %s created next",
+		      alg_name((enum sign_alg)a), nkid,
+		      active ? json_string_value(json_object_get(active, "kid")) : "-",
+		      fmt_time(now + cfg->token_max_ttl + cfg->retire_leeway, tb), kid);
+		fprintf(out, "%s: %s now signs; %s retires at %s; new next key %s\n", alg_name((enum sign_alg)a),
+			nkid, active ? json_string_value(json_object_get(active, "kid")) : "-",
+			fmt_time(now + cfg->token_max_ttl + cfg->retire_leeway, tb), kid);
+	}
+out:
+	if (changed && state_save(dir, st) != IDP_OK)
+		rc = IDP_EIO;
+	json_decref(st);
+	unlock_dir(fd);
+	return rc;
+}
+
+int keys_revoke(const struct config *cfg, const char *dir, const char *kid, FILE *out)
+{
+	json_t *st = NULL, *e, *next;
+	int fd, rc;
+	enum sign_alg alg;
+	char p[4096], nk[48];
+
+	(void)cfg;
+	if ((fd = lock_dir(dir)) < 0)
+		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
+	if ((rc = state_load(dir, &st)) != IDP_OK)
+		goto out;
+	if ((e = find_kid(st, kid)) == NULL) {
+		fprintf(out, "no key %s (keys list)\n", kid);
+		rc = IDP_ENOTFOUND;
+		goto out;
+	}
+	if (strcmp(json_string_value(json_object_get(e, "state")) ?: "", "revoked") == 0) {
+		fprintf(out, "key %s is already revoked\n", kid);
+		rc = IDP_EEXIST;
+		goto out;
+	}
+	alg = strcmp(json_string_value(json_object_get(e, "alg")) ?: "", "ES256") == 0 ? ALG_ES256 : ALG_RS256;
+	if (strcmp(json_string_value(json_object_get(e, "state")), "active") == 0) {
+		/* Signing moves at once: to the published next key when there is
+		 * one (services may already hold it), else to a fresh key. */
+		set_state(e, KEY_REVOKED);
+		next = find_state(st, alg, "next");
+		if (next != NULL) {
+			set_state(next, KEY_ACTIVE);
+			json_object_set_new(next, "activated", json_integer(now_s()));
+			fprintf(out, "%s: %s now signs\n", alg_name(alg), json_string_value(json_object_get(next, "kid")));
+			audit(dir, "revoke: %s %s next -> active", alg_name(alg), json_string_value(json_object_get(next, "kid")));
+		} else {
+			if ((rc = add_key(dir, st, alg, KEY_ACTIVE, nk)) != IDP_OK)
+				goto out;
+			fprintf(out, "%s: fresh key %s now signs\n", alg_name(alg), nk);
+			audit(dir, "revoke: %s %s created active", alg_name(alg), nk);
+		}
+		if ((rc = add_key(dir, st, alg, KEY_NEXT, nk)) != IDP_OK)
+			goto out;
+		audit(dir, "revoke: %s %s created next", alg_name(alg), nk);
+	} else {
+		set_state(e, KEY_REVOKED);
+	}
+	json_object_set_new(e, "revoked_at", json_integer(now_s()));
+	/* The private key is useless now and dangerous: remove it. */
+	snprintf(p, sizeof(p), "%s/%s", dir, json_string_value(json_object_get(e, "file")));
+	unlink(p);
+	audit(dir, "revoke: %s %s revoked; removed from the JWKS at once", alg_name(alg), kid);
+	fprintf(out, "revoked %s: it leaves the JWKS within a second on every node\n", kid);
+	rc = state_save(dir, st);
+out:
+	json_decref(st);
+	unlock_dir(fd);
+	return rc;
+}
+
+int keys_remove(const char *dir, const char *kid, FILE *out)
+{
+	json_t *st = NULL, *e;
+	int fd, rc;
+	char tb[32];
+
+	if ((fd = lock_dir(dir)) < 0)
+		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
+	if ((rc = state_load(dir, &st)) != IDP_OK)
+		goto out;
+	if ((e = find_kid(st, kid)) == NULL) {
+		fprintf(out, "no key %s\n", kid);
+		rc = IDP_ENOTFOUND;
+		goto out;
+	}
+	if (strcmp(json_string_value(json_object_get(e, "state")) ?: "", "retiring") != 0 ||
+	    json_integer_value(json_object_get(e, "remove_at")) > now_s()) {
+		fprintf(out, "refused: %s is %s%s%s; only a retiring key whose tokens have all expired is "
+			     "removed (use keys revoke in an emergency)\n", kid,
+			json_string_value(json_object_get(e, "state")),
+			json_object_get(e, "remove_at") ? ", its tokens are valid until " : "",
+			json_object_get(e, "remove_at") ? fmt_time(json_integer_value(json_object_get(e, "remove_at")), tb) : "");
+		rc = IDP_EDENIED;
+		goto out;
+	}
+	prune(dir, st, out);
+	rc = state_save(dir, st);
+out:
+	json_decref(st);
+	unlock_dir(fd);
+	return rc;
+}
+
+int keys_import(const char *dir, const char *pem_path, enum sign_alg alg, FILE *out)
+{
+	FILE *f;
+	EVP_PKEY *pk;
+	json_t *st = NULL, *jwk = NULL;
+	char kid[48], file[80], p[4096];
+	int fd = -1, lfd, rc;
+	struct stat sb;
+
+	if (stat(pem_path, &sb) != 0 || (f = fopen(pem_path, "r")) == NULL)
+		return log_fail(IDP_EIO, "keys import: %s: %s", pem_path, strerror(errno));
+	pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (pk == NULL)
+		return log_fail(IDP_EINVAL, "keys import: %s is not an unencrypted PEM private key", pem_path);
+	if ((alg == ALG_ES256) != (EVP_PKEY_is_a(pk, "EC") != 0) || jwk_from_pkey(pk, &jwk) != IDP_OK ||
+	    jwk_thumbprint(jwk, kid) != IDP_OK) {
+		EVP_PKEY_free(pk);
+		json_decref(jwk);
+		return log_fail(IDP_EINVAL, "keys import: %s is not a %s key (P-256, or RSA >= 2048 bits)",
+				pem_path, alg_name(alg));
+	}
+	json_decref(jwk);
+	if ((lfd = lock_dir(dir)) < 0) {
+		EVP_PKEY_free(pk);
+		return log_fail(IDP_EIO, "keys: cannot lock %s", dir);
+	}
+	rc = state_load(dir, &st);
+	if (st == NULL)
+		goto out;
+	if (find_kid(st, kid) != NULL) {
+		fprintf(out, "key %s is already in the set\n", kid);
+		rc = IDP_EEXIST;
+		goto out;
+	}
+	snprintf(file, sizeof(file), "%s-%.16s.pem", alg == ALG_ES256 ? "es256" : "rs256", kid);
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		rc = log_fail(IDP_EIO, "keys import: %s: %s", p, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (!PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		fclose(f);
+		rc = log_fail(IDP_EIO, "keys import: writing %s failed", p);
+		goto out;
+	}
+	fclose(f);
+	/* Imported keys start as next: published before they may sign. */
+	json_array_append_new(json_object_get(st, "keys"),
+			      json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "kid", kid, "alg", alg_name(alg), "file", file,
+					"state", "next", "created", (json_int_t)now_s(), "activated", (json_int_t)0));
+	{
+		/* At most one next key per algorithm: an older one is dropped. */
+		json_t *arr = json_object_get(st, "keys"), *e;
+
+		for (size_t i = 0; i + 1 < json_array_size(arr);) {
+			e = json_array_get(arr, i);
+			if (strcmp(json_string_value(json_object_get(e, "state")), "next") == 0 &&
+			    strcmp(json_string_value(json_object_get(e, "alg")), alg_name(alg)) == 0) {
+				char op[4200];
+
+				snprintf(op, sizeof(op), "%s/%s", dir, json_string_value(json_object_get(e, "file")));
+				unlink(op);
+				audit(dir, "import: %s %s (next) replaced", alg_name(alg), json_string_value(json_object_get(e, "kid")));
+				json_array_remove(arr, i);
+				continue;
+			}
+			i++;
+		}
+	}
+	audit(dir, "import: %s %s imported as next from %s", alg_name(alg), kid, pem_path);
+	fprintf(out, "imported %s key %s as next\n", alg_name(alg), kid);
+	rc = state_save(dir, st);
+out:
+	if (fd >= 0)
+		close(fd);
+	EVP_PKEY_free(pk);
+	json_decref(st);
+	unlock_dir(lfd);
+	return rc;
+}
+
+int keys_status(const struct config *cfg, const char *dir, struct store *store, FILE *out)
+{
+	json_t *st = NULL;
+	size_t i;
+	json_t *e;
+	char a[32], b[32], c[32];
+	int rc;
+
+	if ((rc = state_load(dir, &st)) != IDP_OK) {
+		json_decref(st);
+		return rc;
+	}
+	fprintf(out, "%-44s %-6s %-9s %-20s %-20s %s\n", "kid", "alg", "state", "created", "activated", "removed at");
+	json_array_foreach(json_object_get(st, "keys"), i, e) {
+		fprintf(out, "%-44s %-6s %-9s %-20s %-20s %s\n", json_string_value(json_object_get(e, "kid")),
+			json_string_value(json_object_get(e, "alg")), json_string_value(json_object_get(e, "state")),
+			fmt_time(json_integer_value(json_object_get(e, "created")), a),
+			fmt_time(json_integer_value(json_object_get(e, "activated")), b),
+			fmt_time(json_integer_value(json_object_get(e, "remove_at")), c));
+	}
+	if (cfg != NULL && store != NULL) {
+		fprintf(out, "\nreadiness of services for the next keys:\n");
+		for (size_t k = 0; k < cfg->n_clients; k++) {
+			char key[300], *act = NULL, *seen = NULL;
+			size_t n;
+			const char *id = cfg->clients[k].id;
+
+			snprintf(key, sizeof(key), K_ACTIVE "%s", id);
+			store_get(store, key, &act, &n);
+			snprintf(key, sizeof(key), K_SEEN "%s", id);
+			store_get(store, key, &seen, &n);
+			fprintf(out, "  %-24s %-8s", id, act ? "active" : "inactive");
+			for (int al = ALG_ES256; al <= ALG_RS256; al++) {
+				json_t *nx = find_state(st, (enum sign_alg)al, "next");
+				const char *nk = nx ? json_string_value(json_object_get(nx, "kid")) : NULL;
+
+				if (nk != NULL)
+					fprintf(out, " %s:%s", alg_name((enum sign_alg)al),
+						seen && strstr(seen, nk) ? "ready" : "not-ready");
+			}
+			fputc('\n', out);
+			free(act);
+			free(seen);
+		}
+	}
+	json_decref(st);
+	return IDP_OK;
+}
+
+void keys_note_jwks_fetch(struct store *st, const struct keyset *ks, const char *client_id)
+{
+	char key[300];
+	struct buf b;
+
+	buf_init(&b, 8192);
+	for (size_t i = 0; i < ks->n; i++) {
+		buf_adds(&b, ks->keys[i].kid);
+		buf_adds(&b, " ");
+	}
+	snprintf(key, sizeof(key), K_SEEN "%s", client_id);
+	if (b.p != NULL)
+		store_put(st, key, b.p, b.len, 90 * 86400);
+	buf_release(&b);
+}
+
+void keys_note_client_active(struct store *st, struct client *cl, unsigned window)
+{
+	int64_t now = now_s(), last = __atomic_load_n(&cl->active_marked, __ATOMIC_RELAXED);
+	char key[300], val[24];
+
+	/* One store write a minute per client at most: not one per token. */
+	if (now - last < 60 || !__atomic_compare_exchange_n(&cl->active_marked, &last, now, false,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	snprintf(key, sizeof(key), K_ACTIVE "%s", cl->id);
+	snprintf(val, sizeof(val), "%lld", (long long)now);
+	store_put(st, key, val, strlen(val), window);
+}

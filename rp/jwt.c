@@ -1,0 +1,365 @@
+/* Verification of signed JWTs from the provider: ID tokens and signed
+ * userinfo.
+ *
+ * Order matters: the size is checked before anything is decoded, the
+ * header is read only to pick the key and algorithm, the signature is
+ * checked before the payload is even decoded, and the claims after that.
+ * The algorithm comes from the key: the header's alg must be allowed by the
+ * config and by the key it names (kty, crv, and the JWK's own alg), so
+ * "none", HS256 over a public key, or ES256 against an RSA key never reach
+ * a verify call. */
+#include "rp_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#define MAX_HEADER 2048         /* decoded JOSE header */
+#define MAX_HEADER_MEMBERS 16
+#define MAX_CLAIMS 256
+#define MAX_SIG 1024            /* an RSA-8192 signature */
+
+struct expect {
+	const char *fn;         /* for messages */
+	bool id_token;          /* exp, iat, sub required; nonce rules apply */
+	const char *nonce;
+};
+
+static const struct rp_key *find_key(const struct rp_keyset *ks, const char *kid, size_t kidlen,
+				     int alg, bool *kid_seen)
+{
+	size_t i;
+
+	*kid_seen = false;
+	for (i = 0; i < ks->n; i++) {
+		const struct rp_key *k = &ks->keys[i];
+		if (kid != NULL) {
+			if (k->kid == NULL || strlen(k->kid) != kidlen ||
+			    memcmp(k->kid, kid, kidlen) != 0)
+				continue;
+			*kid_seen = true;
+		}
+		if (rp_key_allows(k, alg))
+			return k;
+	}
+	return NULL;
+}
+
+/* Tries the keys that may have signed the token. With a kid, the one key
+ * that bears it; without one (allowed by RFC 7515), each key of the right
+ * type, as a provider with a single key often omits the kid. */
+static int try_keys(struct rp_keyset *ks, const char *kid, size_t kidlen, int alg,
+		    const unsigned char *digest, size_t dlen, const unsigned char *sig, size_t slen,
+		    bool *kid_seen, bool *any_key)
+{
+	size_t i;
+	int rc = RP_E_SIGNATURE;
+
+	*any_key = false;
+	if (kid != NULL) {
+		const struct rp_key *k = find_key(ks, kid, kidlen, alg, kid_seen);
+		if (k == NULL)
+			return RP_E_KID;
+		*any_key = true;
+		return rp_key_verify((struct rp_key *)k, alg, digest, dlen, sig, slen);
+	}
+	*kid_seen = false;
+	for (i = 0; i < ks->n; i++) {
+		if (!rp_key_allows(&ks->keys[i], alg))
+			continue;
+		*any_key = true;
+		if ((rc = rp_key_verify(&ks->keys[i], alg, digest, dlen, sig, slen)) == RP_OK)
+			return RP_OK;
+	}
+	return *any_key ? rc : RP_E_KID;
+}
+
+static int check_signature(struct rp_config *cfg, const char *fn, int alg, const char *kid,
+			   size_t kidlen, const char *input, size_t inlen,
+			   const unsigned char *sig, size_t slen, struct rp_error *err)
+{
+	unsigned char digest[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+	const EVP_MD *md = EVP_get_digestbynid(rp_algs[alg].md_nid);
+	struct rp_keyset *ks = NULL, *fresh = NULL;
+	unsigned int dlen = 0;
+	bool kid_seen, any_key;
+	char shown[80];
+	int rc;
+
+	if (rp_algs[alg].family == RP_FAM_HMAC) {
+		/* Only the client secret is an HMAC key: never a JWKS key,
+		 * whose public bytes anyone can read. */
+		if (cfg->client_secret == NULL)
+			return rp_fail(err, RP_E_ALG, "%s: %s needs a client secret", fn,
+				       rp_algs[alg].name);
+		if (HMAC(md, cfg->client_secret, (int)strlen(cfg->client_secret),
+			 (const unsigned char *)input, inlen, mac, &dlen) == NULL)
+			return rp_fail(err, RP_E_NOMEM, "%s: HMAC failed", fn);
+		rc = slen == dlen && CRYPTO_memcmp(mac, sig, dlen) == 0;
+		OPENSSL_cleanse(mac, sizeof(mac));
+		return rc ? RP_OK : rp_fail(err, RP_E_SIGNATURE, "%s: bad %s signature", fn,
+					    rp_algs[alg].name);
+	}
+	if (EVP_Digest(input, inlen, digest, &dlen, md, NULL) != 1)
+		return rp_fail(err, RP_E_NOMEM, "%s: digest failed", fn);
+	if ((rc = rp_keys_get(cfg, &ks, err)) != RP_OK)
+		return rc;
+	rc = try_keys(ks, kid, kidlen, alg, digest, dlen, sig, slen, &kid_seen, &any_key);
+	if (rc == RP_E_KID && !kid_seen) {
+		/* Unknown kid: maybe a key rotation. One refetch, which the
+		 * config's interval bounds, so forged kids cannot make us
+		 * hammer the provider. */
+		struct rp_error ferr;
+		rp_err_clear(&ferr);
+		if (rp_keys_refetch(cfg, ks, &fresh, &ferr) == RP_OK && fresh != NULL)
+			rc = try_keys(fresh, kid, kidlen, alg, digest, dlen, sig, slen, &kid_seen,
+				      &any_key);
+		if (rc == RP_E_KID && !kid_seen) {
+			rp_sanitize(shown, sizeof(shown), kid != NULL ? kid : "(none)",
+				    kid != NULL ? kidlen : SIZE_MAX);
+			rc = rp_fail(err, RP_E_KID, "%s: no %s key with kid \"%s\"%s%s", fn,
+				     rp_algs[alg].name, shown, ferr.message[0] != '\0' ? "; " : "",
+				     ferr.message);
+			goto out;
+		}
+	}
+	if (rc == RP_E_KID) {
+		rp_sanitize(shown, sizeof(shown), kid, kidlen);
+		rc = rp_fail(err, RP_E_ALG, "%s: key \"%s\" does not allow %s", fn, shown,
+			     rp_algs[alg].name);
+	} else if (rc == RP_E_SIGNATURE) {
+		rc = rp_fail(err, RP_E_SIGNATURE, "%s: bad %s signature", fn, rp_algs[alg].name);
+	} else if (rc != RP_OK) {
+		rc = rp_fail(err, rc, "%s: cannot verify: %s", fn, rp_strerror(rc));
+	}
+out:
+	rp_keyset_put(ks);
+	rp_keyset_put(fresh);
+	return rc;
+}
+
+/* Reads the JOSE header: the alg (checked against the allow-list) and the
+ * kid. Any crit extension is refused: we understand none (RFC 7515 4.1.11). */
+static int read_header(const struct rp_config *cfg, const char *fn, const char *b64, size_t len,
+		       char *buf, int *alg, const char **kid, size_t *kidlen,
+		       struct rp_error *err)
+{
+	struct rp_jmember m[MAX_HEADER_MEMBERS];
+	const struct rp_jval *v;
+	size_t n, blen;
+	char shown[32];
+	int rc;
+
+	if (rp_b64url_decode(b64, len, (unsigned char *)buf, MAX_HEADER, &blen) != RP_OK)
+		return rp_fail(err, RP_E_MALFORMED, "%s: header is not base64url", fn);
+	if ((rc = rp_json_scan(buf, blen, m, MAX_HEADER_MEMBERS, &n)) != RP_OK)
+		return rp_fail(err, RP_E_MALFORMED, "%s: header is not a JSON object", fn);
+	if (rp_json_get(m, n, "crit") != NULL)
+		return rp_fail(err, RP_E_MALFORMED, "%s: critical header extension refused", fn);
+	if ((v = rp_json_get(m, n, "alg")) == NULL || v->type != RP_J_STRING || v->esc)
+		return rp_fail(err, RP_E_MALFORMED, "%s: header has no alg", fn);
+	if ((*alg = rp_alg_lookup(v->p, v->len)) < 0 || !(cfg->alg_mask & (1u << *alg))) {
+		rp_sanitize(shown, sizeof(shown), v->p, v->len);
+		return rp_fail(err, RP_E_ALG, "%s: alg \"%s\" refused", fn, shown);
+	}
+	*kid = NULL;
+	*kidlen = 0;
+	if ((v = rp_json_get(m, n, "kid")) != NULL) {
+		if (v->type != RP_J_STRING || v->esc || v->len == 0 || v->len > 256)
+			return rp_fail(err, RP_E_MALFORMED, "%s: bad kid in header", fn);
+		*kid = v->p;
+		*kidlen = v->len;
+	}
+	return RP_OK;
+}
+
+static int check_claims(struct rp_config *cfg, const struct expect *ex,
+			const struct rp_jmember *m, size_t n, struct rp_error *err)
+{
+	const struct rp_jval *iss, *aud, *azp, *exp, *iat, *nbf, *nonce, *sub, *acr;
+	const char *fn = ex->fn, *pos = NULL;
+	struct rp_jval el;
+	int64_t now = rp_now(cfg), t;
+	size_t naud = 0;
+	bool us = false;
+	char shown[96];
+
+	iss = rp_json_get(m, n, "iss");
+	if ((ex->id_token || iss != NULL) && !rp_json_str_eq(iss, cfg->issuer, false)) {
+		if (iss != NULL && iss->type == RP_J_STRING)
+			rp_sanitize(shown, sizeof(shown), iss->p, iss->len);
+		else
+			snprintf(shown, sizeof(shown), "(none)");
+		return rp_fail(err, RP_E_ISS, "%s: iss \"%s\" is not the provider", fn, shown);
+	}
+
+	aud = rp_json_get(m, n, "aud");
+	if (aud != NULL && aud->type == RP_J_ARRAY) {
+		while (rp_json_array_next(aud, &pos, &el)) {
+			if (el.type != RP_J_STRING)
+				return rp_fail(err, RP_E_MALFORMED, "%s: aud holds a non-string", fn);
+			naud++;
+			us = us || rp_json_str_eq(&el, cfg->client_id, false);
+		}
+	} else if (aud != NULL) {
+		if (aud->type != RP_J_STRING)
+			return rp_fail(err, RP_E_MALFORMED, "%s: aud is not a string", fn);
+		naud = 1;
+		us = rp_json_str_eq(aud, cfg->client_id, false);
+	}
+	if ((ex->id_token || aud != NULL) && !us)
+		return rp_fail(err, RP_E_AUD, "%s: this client is not an audience", fn);
+	/* OpenID Connect Core 3.1.3.7 items 4-5. */
+	azp = rp_json_get(m, n, "azp");
+	if (azp != NULL && !rp_json_str_eq(azp, cfg->client_id, false))
+		return rp_fail(err, RP_E_AZP, "%s: azp is another client", fn);
+	if (azp == NULL && naud > 1)
+		return rp_fail(err, RP_E_AZP, "%s: %zu audiences and no azp", fn, naud);
+
+	exp = rp_json_get(m, n, "exp");
+	if (exp != NULL || ex->id_token) {
+		if (!rp_json_time(exp, &t))
+			return rp_fail(err, RP_E_MALFORMED, "%s: %s exp", fn,
+				       exp == NULL ? "no" : "bad");
+		if (now > t + cfg->leeway)
+			return rp_fail(err, RP_E_EXPIRED, "%s: expired %lld s ago", fn,
+				       (long long)(now - t));
+	}
+	nbf = rp_json_get(m, n, "nbf");
+	if (nbf != NULL) {
+		if (!rp_json_time(nbf, &t))
+			return rp_fail(err, RP_E_MALFORMED, "%s: bad nbf", fn);
+		if (t > now + cfg->leeway)
+			return rp_fail(err, RP_E_NOT_YET_VALID, "%s: valid only in %lld s", fn,
+				       (long long)(t - now));
+	}
+	iat = rp_json_get(m, n, "iat");
+	if (iat != NULL || ex->id_token) {
+		if (!rp_json_time(iat, &t))
+			return rp_fail(err, RP_E_MALFORMED, "%s: %s iat", fn,
+				       iat == NULL ? "no" : "bad");
+		if (t > now + cfg->leeway)
+			return rp_fail(err, RP_E_IAT_FUTURE, "%s: issued %lld s in the future",
+				       fn, (long long)(t - now));
+	}
+
+	sub = rp_json_get(m, n, "sub");
+	if ((ex->id_token || sub != NULL) && (sub == NULL || sub->type != RP_J_STRING || sub->len == 0))
+		return rp_fail(err, RP_E_MALFORMED, "%s: no sub", fn);
+
+	if (ex->id_token) {
+		nonce = rp_json_get(m, n, "nonce");
+		if (ex->nonce != NULL && nonce == NULL)
+			return rp_fail(err, RP_E_NONCE, "%s: no nonce in the token", fn);
+		if (ex->nonce == NULL && nonce != NULL)
+			return rp_fail(err, RP_E_NONCE, "%s: a nonce was not expected", fn);
+		if (ex->nonce != NULL && !rp_json_str_eq(nonce, ex->nonce, true))
+			return rp_fail(err, RP_E_NONCE, "%s: nonce is not this login's", fn);
+		if (cfg->min_acr != NULL) {
+			acr = rp_json_get(m, n, "acr");
+			if (acr == NULL || acr->type != RP_J_STRING)
+				return rp_fail(err, RP_E_ACR, "%s: no acr, %s required", fn,
+					       cfg->min_acr);
+			if (acr->esc || rp_acr_rank(cfg, acr->p, acr->len) <
+						rp_acr_rank(cfg, cfg->min_acr, strlen(cfg->min_acr))) {
+				rp_sanitize(shown, sizeof(shown), acr->p, acr->len);
+				return rp_fail(err, RP_E_ACR, "%s: acr \"%s\" is below %s", fn,
+					       shown, cfg->min_acr);
+			}
+		}
+	}
+	return RP_OK;
+}
+
+static int verify(struct rp_config *cfg, const struct expect *ex, const char *token,
+		  json_t **claims, struct rp_error *err)
+{
+	struct rp_jmember *m = NULL;
+	unsigned char sig[MAX_SIG];
+	char hbuf[MAX_HEADER], *payload = NULL;
+	const char *dot1, *dot2, *kid;
+	const char *fn = ex->fn;
+	size_t len, plen, pcap = 0, slen, n, kidlen;
+	int alg, rc;
+
+	if (claims != NULL)
+		*claims = NULL;
+	if (cfg == NULL || token == NULL)
+		return rp_fail(err, RP_E_INVAL, "%s: no config or no token", fn);
+	if ((len = strnlen(token, RP_MAX_TOKEN + 1)) > RP_MAX_TOKEN)
+		return rp_fail(err, RP_E_TOO_BIG, "%s: token longer than %d bytes", fn,
+			       RP_MAX_TOKEN);
+	if ((dot1 = memchr(token, '.', len)) == NULL ||
+	    (dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))) == NULL)
+		return rp_fail(err, RP_E_MALFORMED, "%s: not a compact JWS", fn);
+	if (memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL)
+		return rp_fail(err, RP_E_MALFORMED, "%s: encrypted (JWE) tokens are not "
+			       "supported", fn);
+
+	if ((rc = read_header(cfg, fn, token, (size_t)(dot1 - token), hbuf, &alg, &kid, &kidlen,
+			      err)) != RP_OK)
+		return rc;
+	if (rp_b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), sig, sizeof(sig),
+			     &slen) != RP_OK || slen == 0)
+		return rp_fail(err, RP_E_MALFORMED, "%s: signature is not base64url", fn);
+	if ((rc = check_signature(cfg, fn, alg, kid, kidlen, token, (size_t)(dot2 - token), sig,
+				  slen, err)) != RP_OK)
+		return rc;
+
+	plen = (size_t)(dot2 - dot1 - 1);
+	pcap = plen / 4 * 3 + 3;
+	if ((payload = malloc(pcap)) == NULL ||
+	    (m = malloc(MAX_CLAIMS * sizeof(*m))) == NULL) {
+		rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
+		goto out;
+	}
+	if (rp_b64url_decode(dot1 + 1, plen, (unsigned char *)payload, pcap, &plen) !=
+	    RP_OK) {
+		rc = rp_fail(err, RP_E_MALFORMED, "%s: payload is not base64url", fn);
+		goto out;
+	}
+	if ((rc = rp_json_scan(payload, plen, m, MAX_CLAIMS, &n)) != RP_OK) {
+		rc = rp_fail(err, rc, "%s: payload is not a JSON object%s", fn,
+			     rc == RP_E_TOO_BIG ? " of at most 256 claims" : "");
+		goto out;
+	}
+	if ((rc = check_claims(cfg, ex, m, n, err)) != RP_OK)
+		goto out;
+	if (claims != NULL && (*claims = rp_json_build(m, n)) == NULL)
+		rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
+out:
+	if (payload != NULL) {
+		OPENSSL_cleanse(payload, pcap);
+		free(payload);
+	}
+	free(m);
+	return rc;
+}
+
+int rp_verify_id_token(struct rp_config *cfg, const char *token, const char *expected_nonce,
+		       json_t **claims, struct rp_error *err)
+{
+	struct expect ex = { "rp_verify_id_token", true, expected_nonce };
+
+	rp_err_clear(err);
+	return verify(cfg, &ex, token, claims, err);
+}
+
+int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, json_t **claims,
+		     struct rp_error *err)
+{
+	struct expect ex = { fn, false, NULL };
+
+	return verify(cfg, &ex, token, claims, err);
+}
+
+int rp_verify_jwt(struct rp_config *cfg, const char *token, json_t **claims,
+		  struct rp_error *err)
+{
+	rp_err_clear(err);
+	return rp_verify_signed(cfg, "rp_verify_jwt", token, claims, err);
+}
