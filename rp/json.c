@@ -541,7 +541,7 @@ bool rp_json_time(const struct rp_jval *v, int64_t *out)
 	/* NumericDate may be fractional: keep the whole seconds. */
 	if (check_number(v->p, v->len, false, NULL, &d) != RP_OK || !(d >= 0) || d >= (double)max)
 		return false;
-	*out = (int64_t)floor(d);
+	*out = (int64_t)d; /* d >= 0: truncation is floor */
 	return true;
 }
 

@@ -284,7 +284,7 @@ static int verify(struct rp_config *cfg, const struct expect *ex, const char *to
 	const char *dot1, *dot2, *kid;
 	const char *fn = ex->fn;
 	size_t len, plen, pcap = 0, slen, n, kidlen;
-	int alg, rc;
+	int alg = -1, rc;
 
 	if (claims != NULL)
 		*claims = NULL;

@@ -1,4 +1,4 @@
-/* librp private declarations: shared by rp/*.c, never installed. */
+/* librp private declarations: shared by the files of rp/, never installed. */
 #ifndef RP_INT_H
 #define RP_INT_H
 

@@ -1,0 +1,103 @@
+# librp, the relying-party library, and its tests. Included by the top
+# Makefile, whose OUT (". " or build-san), OBJ, CFLAGS and LDOPT it uses.
+#
+#   make                     $(OUT)/rp/librp.so (soname librp.so.1) and librp.a
+#   make install             rp.h, the libraries, librp.pc under $(DESTDIR)$(PREFIX)
+#   make SAN=1 test-bins     the C tests, under ASan + UBSan, run by tests/rp/run.sh
+#   make rp-bench            verify rates beside `openssl speed` (tests/rp/bench.sh)
+
+RP_VERSION := 1.0.0
+RP_PKGS    := jansson libcurl openssl
+RP_SRC     := $(wildcard rp/*.c)
+RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o)
+RP_HDR     := rp/include/rp.h rp/rp_int.h
+RP_SO      := $(OUT)/rp/librp.so
+RP_A       := $(OUT)/rp/librp.a
+RP_CFLAGS   = $(shell pkg-config --cflags $(RP_PKGS)) -Irp/include -Irp
+RP_LIBS     = $(shell pkg-config --libs $(RP_PKGS)) -lpthread
+# -pie is for executables; -z defs (no undefined symbol left) cannot hold
+# when the sanitizers' runtime is resolved at load time.
+RP_SOFLAGS  = -shared -Wl,-soname,librp.so.1 -Wl,--version-script=rp/librp.map \
+	      $(filter-out -pie,$(LDOPT)) $(if $(filter build-san,$(OUT)),,-Wl,-z,defs)
+
+PREFIX     ?= /usr/local
+RP_LIBDIR  ?= $(PREFIX)/lib
+RP_INCDIR  ?= $(PREFIX)/include
+
+.PHONY: rp-install rp-clean rp-bench
+all: $(RP_SO) $(RP_A)
+install: rp-install
+clean: rp-clean
+
+$(OBJ)/rp/%.o: rp/%.c $(RP_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(RP_CFLAGS) -c $< -o $@
+
+$(RP_SO): $(RP_OBJ) rp/librp.map
+	@mkdir -p $(dir $@)
+	$(CC) $(RP_SOFLAGS) -o $@ $(RP_OBJ) $(RP_LIBS)
+	ln -sf librp.so $(OUT)/rp/librp.so.1
+
+$(RP_A): $(RP_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+rp-install: $(RP_SO) $(RP_A)
+	install -d $(DESTDIR)$(RP_LIBDIR)/pkgconfig $(DESTDIR)$(RP_INCDIR)
+	install -m 644 rp/include/rp.h $(DESTDIR)$(RP_INCDIR)/rp.h
+	install -m 755 $(RP_SO) $(DESTDIR)$(RP_LIBDIR)/librp.so.$(RP_VERSION)
+	ln -sf librp.so.$(RP_VERSION) $(DESTDIR)$(RP_LIBDIR)/librp.so.1
+	ln -sf librp.so.1 $(DESTDIR)$(RP_LIBDIR)/librp.so
+	install -m 644 $(RP_A) $(DESTDIR)$(RP_LIBDIR)/librp.a
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(RP_LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(RP_INCDIR)|g' -e 's|@VERSION@|$(RP_VERSION)|g' \
+	    rp/librp.pc.in >$(DESTDIR)$(RP_LIBDIR)/pkgconfig/librp.pc
+	chmod 644 $(DESTDIR)$(RP_LIBDIR)/pkgconfig/librp.pc
+
+rp-clean:
+	rm -f rp/librp.so rp/librp.so.1 rp/librp.a tests/rp/rp_unit tests/rp/rp_interop tests/rp/rp_example \
+	      tests/rp/rp_bench tests/rp/readme_example.c
+
+# ---- tests ----
+RP_TEST_PKGS  := check libmicrohttpd jansson libcurl openssl cjose
+RP_TEST_CFLAGS = $(shell pkg-config --cflags $(RP_TEST_PKGS)) -Irp/include -Irp -Itests/rp
+RP_TEST_LIBS   = $(shell pkg-config --libs $(RP_TEST_PKGS)) -lpthread
+RP_TEST_COMMON := tests/rp/tokens.c tests/rp/mockop.c tests/rp/tokens.h tests/rp/mockop.h
+RP_TEST_BINS  := $(OUT)/tests/rp/rp_unit $(OUT)/tests/rp/rp_interop $(OUT)/tests/rp/rp_example
+
+# Unit and refusal tests: linked with the static library, so they can also
+# reach the internal scanner and decoder.
+$(OUT)/tests/rp/rp_unit: tests/rp/unit.c $(RP_TEST_COMMON) $(RP_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(RP_TEST_CFLAGS) $(LDOPT) -o $@ tests/rp/unit.c \
+		$(filter %.c,$(RP_TEST_COMMON)) $(RP_A) $(RP_TEST_LIBS)
+
+# Interoperability driver: linked with the shared library, as a service would.
+$(OUT)/tests/rp/rp_interop: tests/rp/interop.c $(RP_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(RP_TEST_CFLAGS) $(LDOPT) -o $@ tests/rp/interop.c \
+		-L$(OUT)/rp -l:librp.so -Wl,-rpath,'$$ORIGIN/../../rp' $(RP_TEST_LIBS)
+
+# The README's "Integrate a service" example, cut out of the README so the
+# two cannot drift apart, built with the strictest flags.
+$(OUT)/tests/rp/readme_example.c: rp/README.md
+	@mkdir -p $(dir $@)
+	awk '/^<!-- rp-example-end -->/ { f = 0 } f && !/^```/ { print } \
+	     /^<!-- rp-example-begin -->/ { f = 1 }' $< >$@
+	@test -s $@ || { echo "rp/README.md: no example between the markers" >&2; exit 1; }
+
+$(OUT)/tests/rp/rp_example: $(OUT)/tests/rp/readme_example.c $(RP_SO)
+	$(CC) $(CFLAGS) -Werror -Irp/include $(shell pkg-config --cflags jansson) $(LDOPT) \
+		-o $@ $< -L$(OUT)/rp -l:librp.so -Wl,-rpath,'$$ORIGIN/../../rp' \
+		$(shell pkg-config --libs jansson)
+
+# Benchmark (not a test: it asserts nothing, it prints rates).
+$(OUT)/tests/rp/rp_bench: tests/rp/bench.c $(RP_TEST_COMMON) $(RP_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(RP_TEST_CFLAGS) $(shell pkg-config --cflags liboauth2) $(LDOPT) -o $@ \
+		tests/rp/bench.c $(filter %.c,$(RP_TEST_COMMON)) $(RP_A) $(RP_TEST_LIBS) \
+		$(shell pkg-config --libs liboauth2)
+
+rp-bench: $(OUT)/tests/rp/rp_bench
+	@sh tests/rp/bench.sh $(OUT)
