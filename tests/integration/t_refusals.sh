@@ -330,6 +330,8 @@ az "$BASE&pad=$LONG"
 ok "authorize: 10 KB URL: 414 page" is_error_page "$H" 414 too_big
 H=$(curl -s -i -H "Authorization: Bearer $AT2" "$IDP/userinfo?pad=$LONG")
 ok "userinfo: 10 KB URL: 414 JSON" is_json_error "$H" 414 invalid_request
+H=$(curl -s -i -u demo-portal:demo-portal-secret -d grant_type=x "$IDP/token?pad=$LONG")
+ok "token: 10 KB URL: 414 JSON" is_json_error "$H" 414 invalid_request
 MANY=$(python3 -c 'print("&".join("p%d=%d" % (i, i) for i in range(200)))')
 az "$BASE&$MANY"
 ok "authorize: 200 parameters: 413 page" is_error_page "$H" 413 too_big
