@@ -340,7 +340,8 @@ int config_load(const char *path, struct config **out)
 {
 	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
 		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
-		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation", NULL};
+		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation",
+		"subject_derivation", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
 		"max_url_bytes", "max_params", NULL};
@@ -496,6 +497,10 @@ int config_load(const char *path, struct config **out)
 		if (c->clients[i].access_ttl > c->token_max_ttl)
 			c->token_max_ttl = c->clients[i].access_ttl;
 	}
+	s = get_str(&x, root, "(top)", "subject_derivation", "backend");
+	c->sub_from_pivot = strcmp(s, "pivot") == 0;
+	if (!c->sub_from_pivot && strcmp(s, "backend") != 0)
+		cerr(&x, "subject_derivation", "must be \"backend\" or \"pivot\"");
 	c->demo = get_bool(&x, root, "(top)", "demo", false);
 	s = get_str(&x, root, "(top)", "log_level", "info");
 	c->log_level = strcmp(s, "error") == 0 ? LOG_ERR : strcmp(s, "warn") == 0 ? LOG_WARN

@@ -66,6 +66,7 @@ struct config {
 	char *default_acr;
 	struct client *clients;
 	size_t n_clients;
+	bool sub_from_pivot;  /* subject_derivation: "pivot" (FranceConnect's way) */
 	bool demo;
 	int log_level;
 	json_t *root;

@@ -103,19 +103,7 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 	return best;
 }
 
-static const struct backend *pick_backend(const struct rt *rt, const struct client *cl, int min_rank)
-{
-	for (size_t i = 0; i < rt->n_backends; i++) {
-		const struct backend *b = &rt->backends[i];
-
-		if (b->ops->login != NULL && client_allows_backend(cl, b->id) &&
-		    config_acr_rank(rt->cfg, b->acr) >= min_rank)
-			return b;
-	}
-	return NULL;
-}
-
-static bool consent_needed(const struct client *cl, const json_t *areq,
+bool consent_needed(const struct client *cl, const json_t *areq,
 			   const json_t *sess, char key[80])
 {
 	char *msg = NULL, hash[65];
@@ -140,7 +128,7 @@ static bool consent_needed(const struct client *cl, const json_t *areq,
 	return need;
 }
 
-static const char *bind_cookie(struct req *r, bool create)
+const char *bind_cookie(struct req *r, bool create)
 {
 	char name[64];
 	const char *c = req_cookie(r, cookie_name(r->cfg, "idp_b", name));
@@ -157,7 +145,7 @@ static const char *bind_cookie(struct req *r, bool create)
 	return fresh;
 }
 
-static void set_form_origin(struct req *r, const char *uri)
+void set_form_origin(struct req *r, const char *uri)
 {
 	const char *h = strstr(uri, "://");
 	size_t n;
@@ -196,7 +184,7 @@ enum MHD_Result login_page(struct req *r, const char *txn_id, const json_t *areq
 
 /* The consent form's CSRF token is bound to the session (sid is the hash of
  * the session cookie), so it works on the very response that sets it. */
-static enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *areq,
+enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *areq,
 				    const json_t *sess, const char *sid)
 {
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
@@ -227,7 +215,7 @@ static enum MHD_Result consent_page(struct req *r, const char *txn_id, const jso
 	return ret;
 }
 
-static int txn_save(struct req *r, const json_t *areq, char **txn_id)
+int txn_save(struct req *r, const json_t *areq, char **txn_id)
 {
 	char key[128];
 	int rc;
@@ -250,7 +238,6 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 	int min_rank = (int)json_integer_value(json_object_get(areq, "min_acr_rank"));
 	char sid[65], ckey[80], *txn = NULL;
 	json_t *sess = session_load(r, sid);
-	const struct backend *b;
 	bool need_login = sess == NULL || scope_has(prompt, "login");
 	enum MHD_Result ret;
 
@@ -271,15 +258,7 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 		json_decref(sess);
 		if (scope_has(prompt, "none"))
 			return authz_fail(r, areq, "login_required", "the citizen is not logged in");
-		if ((b = pick_backend(r->rt, cl, min_rank)) == NULL)
-			return authz_fail(r, areq, "access_denied",
-					  "no identity provider reaches the requested assurance level");
-		json_object_set_new(areq, "backend", json_string(b->id));
-		if (txn_save(r, areq, &txn) != IDP_OK)
-			return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
-		ret = login_page(r, txn, areq, 200, NULL, NULL);
-		free(txn);
-		return ret;
+		return federation_start(r, areq, cl, min_rank);
 	}
 	if (consent_needed(cl, areq, sess, ckey)) {
 		if (scope_has(prompt, "none")) {
@@ -487,22 +466,13 @@ static bool rate_limited(struct req *r, const char *username, bool count)
 	return n >= r->cfg->rl_user_failures;
 }
 
-static void identity_release(struct idp_identity *id)
-{
-	free(id->subject);
-	json_decref(id->claims);
-	free(id->acr);
-	free(id->amr);
-	memset(id, 0, sizeof(*id));
-}
-
 enum MHD_Result ep_login(struct req *r)
 {
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
 	const char *user = params_get(p, "username"), *pass = params_get(p, "password");
-	char key[128], name[64], sid[65], old_sid[65], ckey[80], *ntxn = NULL;
-	json_t *areq = NULL, *sess = NULL, *old;
+	char key[128], name[64];
+	json_t *areq = NULL;
 	const struct backend *b;
 	struct idp_identity id = {0};
 	struct idp_login lr;
@@ -543,6 +513,7 @@ enum MHD_Result ep_login(struct req *r)
 	lr.remote_addr = r->ip;
 	rc = b->ops->login(b->inst, &lr, &id);
 	if (rc == IDP_EUNAVAIL) {
+		backend_report((struct backend *)b, rc);
 		ret = login_page(r, txn, areq, 503, "unavailable", user);
 		goto out;
 	}
@@ -562,30 +533,10 @@ enum MHD_Result ep_login(struct req *r)
 		ret = http_error_page(r, 400, "expired");
 		goto out;
 	}
-	if ((old = session_load(r, old_sid)) != NULL) {
-		session_destroy(r, old_sid);
-		json_decref(old);
-	}
-	sess = session_create(r, b->id, id.acr ? id.acr : b->acr, &id, sid);
-	if (sess == NULL) {
-		ret = authz_fail(r, areq, "temporarily_unavailable", "the session could not be created");
-		goto out;
-	}
-	idp_log(LOG_INFO, "login: %s authenticated citizen via %s", cl->id, b->id);
-	if (consent_needed(cl, areq, sess, ckey)) {
-		json_object_set_new(areq, "sid", json_string(sid));
-		if (txn_save(r, areq, &ntxn) != IDP_OK) {
-			ret = authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
-			goto out;
-		}
-		ret = consent_page(r, ntxn, areq, sess, sid);
-		goto out;
-	}
-	ret = authz_complete(r, areq, sess, sid);
+	backend_report((struct backend *)b, IDP_OK);
+	ret = login_success(r, areq, b, &id);
 out:
 	identity_release(&id);
-	free(ntxn);
-	json_decref(sess);
 	json_decref(areq);
 	return ret;
 }

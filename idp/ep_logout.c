@@ -32,6 +32,41 @@ static enum MHD_Result finish(struct req *r, const char *ruri, const char *state
 	return ret;
 }
 
+/* Ends the SSO session; when it came from an upstream provider, the citizen
+ * is logged out there too before returning to the service. */
+static enum MHD_Result end_session(struct req *r, json_t *sess, const char *sid, const char *ruri,
+				   const char *state, const struct client *cl)
+{
+	const struct backend *b = backend_find(r->rt, json_string_value(json_object_get(sess, "backend")));
+	json_t *up = json_object_get(sess, "up");
+	char *url = NULL, *lstate = NULL, *ret_url = NULL, key[128], hash[65];
+	json_t *rec;
+	enum MHD_Result ret;
+
+	session_destroy(r, sid);
+	idp_log(LOG_INFO, "logout: session ended by %s", cl ? cl->id : "the citizen");
+	if (b == NULL || b->ops->logout == NULL || up == NULL || (lstate = rand_token(24)) == NULL ||
+	    asprintf(&ret_url, "%s/logout/return", r->cfg->issuer) < 0 ||
+	    b->ops->logout(b->inst, up, ret_url, lstate, &url) != 0 || url == NULL) {
+		free(lstate);
+		free(ret_url);
+		free(url);
+		return finish(r, ruri, state, cl);
+	}
+	sha256_hex(lstate, strlen(lstate), hash);
+	snprintf(key, sizeof(key), "lo:%s", hash);
+	rec = json_pack("{s:s?,s:s?}", "ruri", ruri, "state", state);
+	if (store_put_json(&g_idp.store, key, rec, r->cfg->login_ttl) == IDP_OK)
+		ret = http_redirect(r, url);
+	else
+		ret = finish(r, ruri, state, cl);
+	json_decref(rec);
+	free(lstate);
+	free(ret_url);
+	free(url);
+	return ret;
+}
+
 enum MHD_Result ep_logout(struct req *r)
 {
 	const struct params *p = req_params(r);
@@ -86,10 +121,9 @@ enum MHD_Result ep_logout(struct req *r)
 		const char *tok = params_get(p, "csrf");
 
 		if (r->is_post && confirm != NULL && csrf_check("logout", "x", sid, tok)) {
-			session_destroy(r, sid);
-			idp_log(LOG_INFO, "logout: session ended (confirmed)");
+			ret = end_session(r, sess, sid, ruri, state, cl);
 			json_decref(sess);
-			return finish(r, ruri, state, cl);
+			return ret;
 		}
 		csrf_token("logout", "x", sid, csrf);
 		{
@@ -109,8 +143,7 @@ enum MHD_Result ep_logout(struct req *r)
 		json_decref(sess);
 		return ret;
 	}
-	session_destroy(r, sid);
-	idp_log(LOG_INFO, "logout: session ended by %s", cl ? cl->id : "?");
+	ret = end_session(r, sess, sid, ruri, state, cl);
 	json_decref(sess);
-	return finish(r, ruri, state, cl);
+	return ret;
 }

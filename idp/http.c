@@ -275,7 +275,7 @@ enum MHD_Result http_page(struct req *r, unsigned status, const char *tmpl, json
 	static const char *const titles[][3] = {
 		{"login", "Connexion", "Log in"}, {"consent", "Vos informations", "Your information"},
 		{"error", "Erreur", "Error"}, {"logout", "Déconnexion", "Log out"},
-		{"logged_out", "Déconnecté", "Logged out"}};
+		{"logged_out", "Déconnecté", "Logged out"}, {"choice", "Choix du compte", "Choose your account"}};
 
 	buf_init(&b, 1 << 20);
 	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
@@ -337,6 +337,12 @@ static enum MHD_Result route(struct req *r)
 		return ep_login(r);
 	if (strcmp(p, "/consent") == 0 && post)
 		return ep_consent(r);
+	if (strcmp(p, "/choose") == 0 && post)
+		return ep_choose(r);
+	if (strncmp(p, "/callback/", 10) == 0 && get)
+		return ep_upstream_callback(r);
+	if (strcmp(p, "/logout/return") == 0 && get)
+		return ep_logout_return(r);
 	if (strcmp(p, "/token") == 0 && post)
 		return ep_token(r);
 	if (strcmp(p, "/userinfo") == 0 && (get || post))

@@ -23,9 +23,14 @@ struct backend {
 	char *id;
 	char *title;
 	char *acr;                      /* level this backend reaches */
+	char *logo;                     /* optional image URL for the choice page */
 	const struct idp_backend *ops;
 	void *inst;
 	void *dl;
+	/* Health (federation.c): consecutive failures and, while marked down,
+	 * until when the choice page greys it out. Atomics: shared by workers. */
+	int fails;
+	int64_t down_until;
 };
 
 /* Everything SIGHUP reloads. Requests hold a reference for their lifetime,
@@ -134,6 +139,23 @@ enum MHD_Result ep_token(struct req *r);
 enum MHD_Result ep_userinfo(struct req *r);
 enum MHD_Result ep_logout(struct req *r);
 char *discovery_render(const struct config *cfg, const struct rt *rt);
+
+/* federation.c: the citizen's path through identity backends. */
+enum MHD_Result federation_start(struct req *r, json_t *areq, const struct client *cl, int min_rank);
+enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend *b,
+			      struct idp_identity *id);
+enum MHD_Result ep_choose(struct req *r);
+enum MHD_Result ep_upstream_callback(struct req *r);
+enum MHD_Result ep_logout_return(struct req *r);
+void backend_report(struct backend *b, int rc);
+bool backend_up(const struct backend *b);
+/* Background prober: brings a failing backend back by itself. */
+void health_start(void);
+void health_stop(void);
+/* Refuses identities whose claims are malformed (format rules of the
+ * identity pivot); *why says which claim. */
+bool identity_valid(const json_t *claims, const char **why);
+void identity_release(struct idp_identity *id);
 
 /* plugin.c */
 int backends_load(struct rt *rt, const char *plugin_dir);

@@ -148,6 +148,7 @@ int main(int argc, char **argv)
 		rt_release(rt);
 		return 1;
 	}
+	health_start();
 	idp_log(LOG_INFO, "issuer %s ready", rt->cfg->issuer);
 	for (;;) {
 		/* Wake every second to follow key changes made by idpctl on this
@@ -172,6 +173,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	idp_log(LOG_INFO, "stopping");
+	health_stop();
 	MHD_stop_daemon(mhd);
 	store_close(&g_idp.store);
 	rt_release(g_idp.rt);

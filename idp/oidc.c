@@ -220,19 +220,21 @@ static unsigned session_ttl(const struct config *cfg, int64_t created)
 }
 
 json_t *session_create(struct req *r, const char *backend_id, const char *acr,
-		       struct idp_identity *id, char sid_hash[65])
+		       const char *local, struct idp_identity *id, char sid_hash[65])
 {
-	char *cookie = rand_token(32), key[80], *local = NULL;
+	char *cookie = rand_token(32), key[80];
 	json_t *s = NULL;
 	int64_t now = now_s();
 
-	if (cookie == NULL || asprintf(&local, "%s:%s", backend_id, id->subject) < 0)
+	if (cookie == NULL)
 		goto out;
 	sha256_hex(cookie, strlen(cookie), sid_hash);
 	s = json_pack("{s:s,s:s,s:O,s:s,s:[s],s:I,s:I,s:s%}", "sub", local, "backend", backend_id,
 		      "claims", id->claims ? id->claims : json_object(), "acr", acr, "amr",
 		      id->amr ? id->amr : "pwd", "auth_time", (json_int_t)now, "created",
 		      (json_int_t)now, "sid", sid_hash, (size_t)32);
+	if (s != NULL && id->session_data != NULL)
+		json_object_set(s, "up", id->session_data);
 	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
 	if (s == NULL || store_put_json(&g_idp.store, key, s, session_ttl(r->cfg, now)) != IDP_OK) {
 		json_decref(s);
@@ -242,7 +244,6 @@ json_t *session_create(struct req *r, const char *backend_id, const char *acr,
 	req_set_cookie(r, "idp_session", cookie, -1);
 out:
 	free_secret(cookie);
-	free(local);
 	return s;
 }
 

@@ -18,7 +18,7 @@
 json_t *session_load(struct req *r, char sid_hash[65]);
 /* Creates a session for identity and sets the cookie; returns its record. */
 json_t *session_create(struct req *r, const char *backend_id, const char *acr,
-		       struct idp_identity *id, char sid_hash[65]);
+		       const char *local_sub, struct idp_identity *id, char sid_hash[65]);
 void session_destroy(struct req *r, const char *sid_hash);
 
 /* CSRF token bound to purpose, an id and a browser secret (cookie). */
@@ -48,5 +48,15 @@ enum MHD_Result authz_fail(struct req *r, const json_t *areq, const char *error,
 /* Renders the login page for the stored transaction txn_id. */
 enum MHD_Result login_page(struct req *r, const char *txn_id, const json_t *areq,
 			   unsigned status, const char *error, const char *username);
+
+bool consent_needed(const struct client *cl, const json_t *areq, const json_t *sess, char key[80]);
+enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *areq,
+			     const json_t *sess, const char *sid);
+/* The browser-binding cookie (created when create and absent). */
+const char *bind_cookie(struct req *r, bool create);
+/* Adds uri's origin to the page's CSP form-action (a form that redirects there). */
+void set_form_origin(struct req *r, const char *uri);
+/* Saves areq under a fresh transaction id (*txn_id is the caller's). */
+int txn_save(struct req *r, const json_t *areq, char **txn_id);
 
 #endif

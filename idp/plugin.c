@@ -83,6 +83,7 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 		b->id = strdup(id);
 		b->title = strdup(title ? title : id);
 		b->acr = strdup(acr);
+		b->logo = xstrdup(json_string_value(json_object_get(e, "logo")));
 		rt->n_backends++;
 		if ((rc = b->ops->create(&host, e, &b->inst)) != IDP_OK)
 			return log_fail(IDP_EINVAL, "%s: backends[%zu] (%s): the %s plugin refused its configuration",
@@ -103,6 +104,7 @@ void backends_free(struct rt *rt)
 		free(b->id);
 		free(b->title);
 		free(b->acr);
+		free(b->logo);
 	}
 	free(rt->backends);
 	rt->backends = NULL;

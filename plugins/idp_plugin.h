@@ -58,6 +58,9 @@ struct idp_identity {
 	json_t *claims; /* given_name, family_name, birthdate, gender, ... */
 	char *acr;      /* level reached ("eidas1"...), NULL: the backend's level */
 	char *amr;      /* authentication method ("pwd", "mfa"...), NULL: "pwd" */
+	/* Kept with the SSO session and handed back to logout() (an upstream
+	 * ID token, say); NULL when the backend needs nothing. */
+	json_t *session_data;
 };
 
 struct idp_backend {
@@ -75,10 +78,18 @@ struct idp_backend {
 	/* Redirect backends (an upstream provider); NULL for form backends.
 	 * begin: the URL to send the browser to, and a transaction object the
 	 * daemon keeps in its store and hands back to callback with the query
-	 * string of the return. */
+	 * string of the return. The transaction must hold a string "state": the
+	 * state parameter sent upstream, by which the daemon finds it again. */
 	int (*begin)(void *inst, const char *callback_url, char **redirect_url, json_t **txn);
 	int (*callback)(void *inst, const json_t *txn, const char *query,
 			struct idp_identity *out);
+	/* Redirect backends: the URL that ends the citizen's session upstream,
+	 * coming back to return_url with state. NULL: nothing to end there. */
+	int (*logout)(void *inst, const json_t *session_data, const char *return_url,
+		      const char *state, char **url);
+	/* Health: 0 when the backend answers (called by a background prober
+	 * while the backend is marked down). NULL: no probe. */
+	int (*probe)(void *inst);
 };
 
 #endif

@@ -235,7 +235,8 @@ static char *form_decode(const char *s, size_t len)
 			d[o++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else {
-			rp_free_secret(d);
+			rp_wipe(d, len + 1); /* not terminated yet */
+			free(d);
 			return NULL;
 		}
 	}

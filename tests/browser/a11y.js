@@ -1,0 +1,238 @@
+// Accessibility of every page, in French and in English: Debian's chromium,
+// driven by playwright-core, runs axe-core (WCAG 2.0/2.1 A and AA) on the
+// login page, the login page with an error, the consent page, the error page,
+// the logout confirmation and the logged-out page; then a keyboard user logs
+// in with Tab, typing and Enter.
+//
+//   node tests/browser/a11y.js ISSUER TMPDIR
+//
+// Prints "PASS name" or "FAIL name: why" per check (t_a11y.sh counts them)
+// and exits non-zero on any failure. The npm packages come from tests/node.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { createRequire } = require('module');
+
+const nodeDir = path.join(__dirname, '..', 'node');
+const req = createRequire(path.join(nodeDir, 'package.json'));
+const { chromium } = req('playwright-core');
+const axeSource = fs.readFileSync(req.resolve('axe-core/axe.min.js'), 'utf8');
+
+const [issuer, tmp] = process.argv.slice(2);
+if (!issuer || !tmp) {
+	console.error('usage: node a11y.js ISSUER TMPDIR');
+	process.exit(2);
+}
+const STEP_MS = 10000; // any one wait
+const TOTAL_MS = 150000; // the whole run
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const R1 = 'http://127.0.0.1:8081/callback';
+let failed = 0;
+let passed = 0;
+
+function check(name, cond, why) {
+	if (cond) {
+		passed++;
+		console.log(`PASS ${name}`);
+	} else {
+		failed++;
+		console.log(`FAIL ${name}: ${why === undefined ? '' : why}`);
+	}
+	return cond;
+}
+
+function authorizeUrl(extra) {
+	// A fixed, valid S256 challenge: these pages never reach the token endpoint.
+	const q = new URLSearchParams({
+		response_type: 'code', client_id: 'demo-portal', redirect_uri: R1,
+		scope: 'openid profile email', state: 'a11y-state',
+		nonce: 'a11y-nonce-0123456789abcdef',
+		code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+		code_challenge_method: 'S256', ...extra,
+	});
+	return `${issuer}/authorize?${q}`;
+}
+
+function describe(v) {
+	const nodes = v.nodes.slice(0, 5).map((n) =>
+		`      ${n.target.join(' ')}\n        ${(n.failureSummary || '').replace(/\n/g, '\n        ')}`);
+	return `    [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})\n${nodes.join('\n')}`;
+}
+
+// Injects axe-core and runs it; one check per page, violations printed.
+async function audit(page, name, expect) {
+	const lang = await page.getAttribute('html', 'lang', { timeout: STEP_MS });
+	check(`${name}: html lang="${expect.lang}"`, lang === expect.lang, `lang="${lang}"`);
+	if (expect.text) {
+		const body = await page.textContent('body', { timeout: STEP_MS });
+		check(`${name}: is the expected page`, body.includes(expect.text),
+			`"${expect.text}" not in: ${body.replace(/\s+/g, ' ').slice(0, 200)}`);
+	}
+	await page.addScriptTag({ content: axeSource });
+	const res = await page.evaluate(async (tags) => {
+		// eslint-disable-next-line no-undef
+		const r = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+		return { violations: r.violations, url: r.url };
+	}, TAGS);
+	const ok = res.violations.length === 0;
+	if (!ok) {
+		console.log(`  ${name}: ${res.violations.length} axe violation(s) at ${res.url}`);
+		for (const v of res.violations)
+			console.log(describe(v));
+	}
+	check(`${name}: zero axe violations (${TAGS.join(', ')})`, ok,
+		res.violations.map((v) => v.id).join(', '));
+}
+
+async function goto(page, url) {
+	const resp = await page.goto(url, { waitUntil: 'load', timeout: STEP_MS });
+	return resp ? resp.status() : 0;
+}
+
+// Submits the form holding the element, and waits for the next page.
+async function submit(page, selector) {
+	await Promise.all([
+		page.waitForNavigation({ waitUntil: 'load', timeout: STEP_MS }),
+		page.click(selector, { timeout: STEP_MS }),
+	]);
+}
+
+const T = {
+	fr: {
+		error: "n'est pas reconnu", login: 'Connectez-vous', bad: 'Identifiant ou mot de passe incorrect',
+		consent: 'Transmettre vos informations', logout: 'Se déconnecter ?', out: 'Vous êtes déconnecté',
+	},
+	en: {
+		error: 'not recognised', login: 'Log in', bad: 'Wrong username or password',
+		consent: 'Share your information', logout: 'Log out?', out: 'You are logged out',
+	},
+};
+
+async function pagesIn(browserCtx, lang) {
+	const extra = lang === 'en' ? { ui_locales: 'en' } : {};
+	const t = T[lang];
+	await browserCtx.clearCookies();
+	const page = await browserCtx.newPage();
+	page.setDefaultTimeout(STEP_MS);
+	page.setDefaultNavigationTimeout(STEP_MS);
+	try {
+		let st = await goto(page, authorizeUrl({ ...extra, client_id: 'no-such-service' }));
+		check(`${lang} error page: status 400`, st === 400, st);
+		await audit(page, `${lang} error page (unknown client)`, { lang, text: t.error });
+
+		st = await goto(page, authorizeUrl(extra));
+		check(`${lang} login page: status 200`, st === 200, st);
+		await audit(page, `${lang} login page`, { lang, text: t.login });
+
+		await page.fill('#username', 'marianne');
+		await page.fill('#password', 'not-the-password');
+		await submit(page, 'form[action="/login"] button[type="submit"]');
+		const alert = await page.$('[role="alert"]');
+		check(`${lang} login error: announced (role=alert)`, alert !== null);
+		const inv = await page.getAttribute('#password', 'aria-invalid');
+		check(`${lang} login error: the field is marked aria-invalid and described`, inv === 'true' &&
+			(await page.getAttribute('#password', 'aria-describedby')) !== null, inv);
+		await audit(page, `${lang} login page with an error`, { lang, text: t.bad });
+
+		await page.fill('#username', 'marianne');
+		await page.fill('#password', 'Marianne-2026!');
+		await submit(page, 'form[action="/login"] button[type="submit"]');
+		await audit(page, `${lang} consent page`, { lang, text: t.consent });
+
+		st = await goto(page, `${issuer}/logout${lang === 'en' ? '?ui_locales=en' : ''}`);
+		check(`${lang} logout confirmation: status 200`, st === 200, st);
+		await audit(page, `${lang} logout confirmation page`, { lang, text: t.logout });
+
+		await submit(page, 'form[action="/logout"] button[type="submit"]');
+		await audit(page, `${lang} logged-out page (after confirming)`, { lang, text: t.out });
+
+		st = await goto(page, `${issuer}/logout${lang === 'en' ? '?ui_locales=en' : ''}`);
+		await audit(page, `${lang} logged-out page (no session)`, { lang, text: t.out });
+	} catch (e) {
+		check(`${lang} pages: the walk completed`, false, e.message.split('\n')[0]);
+	} finally {
+		await page.close();
+	}
+}
+
+// A keyboard user: Tab to the username, type, Tab to the password, type, Enter.
+async function keyboard(browserCtx) {
+	await browserCtx.clearCookies();
+	const page = await browserCtx.newPage();
+	page.setDefaultTimeout(STEP_MS);
+	try {
+		await goto(page, authorizeUrl({ scope: 'openid email' }));
+		let focused = '';
+		for (let i = 0; i < 10 && focused !== 'username'; i++) {
+			await page.keyboard.press('Tab');
+			focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+		}
+		check('keyboard: Tab reaches the username field', focused === 'username', `focus on "${focused}"`);
+		const ring = await page.evaluate(() => {
+			const s = getComputedStyle(document.activeElement);
+			return { outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0, shadow: s.boxShadow !== 'none' };
+		});
+		check('keyboard: the focused field shows a focus indicator', ring.outline || ring.shadow, JSON.stringify(ring));
+		await page.keyboard.type('marianne');
+		await page.keyboard.press('Tab');
+		focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+		check('keyboard: the next Tab reaches the password field', focused === 'password', `focus on "${focused}"`);
+		await page.keyboard.type('Marianne-2026!');
+		await Promise.all([
+			page.waitForNavigation({ waitUntil: 'load', timeout: STEP_MS }),
+			page.keyboard.press('Enter'),
+		]);
+		const decision = await page.$('button[name="decision"]');
+		check('keyboard: Enter logs in (the consent page follows)', decision !== null,
+			(await page.textContent('body')).replace(/\s+/g, ' ').slice(0, 200));
+		// The consent buttons are reachable by keyboard too.
+		let onButton = false;
+		for (let i = 0; i < 15 && !onButton; i++) {
+			await page.keyboard.press('Tab');
+			onButton = await page.evaluate(() => document.activeElement &&
+				document.activeElement.getAttribute('name') === 'decision');
+		}
+		check('keyboard: Tab reaches the consent buttons', onButton);
+	} catch (e) {
+		check('keyboard: the walk completed', false, e.message.split('\n')[0]);
+	} finally {
+		await page.close();
+	}
+}
+
+async function main() {
+	const watchdog = setTimeout(() => {
+		console.log(`FAIL the browser run ended within ${TOTAL_MS / 1000} s: timed out`);
+		process.exit(3);
+	}, TOTAL_MS);
+	const userDataDir = fs.mkdtempSync(path.join(tmp, 'chromium-'));
+	let ctx;
+	try {
+		ctx = await chromium.launchPersistentContext(userDataDir, {
+			executablePath: '/usr/bin/chromium',
+			headless: true,
+			timeout: 30000,
+			args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+				'--disable-component-update', '--disable-sync', '--no-first-run'],
+			// axe is injected as a script: the pages' CSP (default-src 'none') would refuse it.
+			bypassCSP: true,
+			locale: 'fr-FR',
+			viewport: { width: 1280, height: 900 },
+		});
+		check('chromium starts', true);
+		for (const lang of ['fr', 'en'])
+			await pagesIn(ctx, lang);
+		await keyboard(ctx);
+	} catch (e) {
+		check('the browser run', false, e.message.split('\n')[0]);
+	} finally {
+		if (ctx)
+			await ctx.close().catch(() => {});
+		clearTimeout(watchdog);
+	}
+	console.log(`a11y: ${passed} passed, ${failed} failed`);
+	process.exit(failed === 0 && passed > 0 ? 0 : 1);
+}
+
+main();
