@@ -388,6 +388,12 @@ enum MHD_Result ep_authorize(struct req *r)
 		    (json_object_get(claims, "id_token") && !json_is_object(json_object_get(claims, "id_token"))))
 			FAIL("invalid_request", "claims must be a JSON object (OpenID Core 5.5)");
 	}
+	if (params_get(p, "idp_hint") != NULL) {
+		const struct backend *hb = backend_find(r->rt, params_get(p, "idp_hint"));
+
+		if (hb == NULL || !client_allows_backend(cl, hb->id))
+			FAIL("invalid_request", "invalid_idp_hint: unknown identity provider, or not allowed for this service");
+	}
 	hint = params_get(p, "id_token_hint");
 	if (hint != NULL) {
 		json_t *pl = NULL;

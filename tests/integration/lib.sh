@@ -90,7 +90,7 @@ make_config() {
 	store=$1
 	mkdir -p "$TMP/keys"
 	if [ ! -f "$TMP/keys/state.json" ]; then
-		"$BUILD/idp/idpctl" --keys-dir "$TMP/keys" keys init >/dev/null || exit 1
+		"$BUILD/idp/idpctl" --keys-dir "$TMP/keys" keys init >"$TMP/keys-init.log" 2>&1 || { cat "$TMP/keys-init.log"; exit 1; }
 	fi
 	if [ ! -f "$TMP/users.json" ]; then
 		printf '%s\n' 'Marianne-2026!' | "$BUILD/idp/idpctl" --users "$TMP/users.json" users add marianne \

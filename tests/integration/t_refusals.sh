@@ -414,6 +414,7 @@ sec_headers() {
 		eq "$(hdr X-Content-Type-Options "$1")" nosniff &&
 		eq "$(hdr Referrer-Policy "$1")" no-referrer
 }
+resp=""
 for v in PAGE_LOGIN PAGE_ERR REDIR DISC JWKS CSS TOK_ERR TOK_OK UI_ERR UI_OK NOTFOUND LOGGED_OUT BIG; do
 	eval "resp=\$$v"
 	ok "security headers: $v" sec_headers "$resp"
@@ -427,7 +428,7 @@ done
 # conns URL...: the number of connections curl opened for the URLs.
 conns() {
 	_n=$(curl -s -w '%{num_connects}' "$@" -o /dev/null -o /dev/null -o /dev/null)
-	echo $(( $(printf %s "$_n" | sed 's/./&+/g') 0 ))
+	printf %s "$_n" | awk '{ n = 0; for (i = 1; i <= length($0); i++) n += substr($0, i, 1); print n }'
 }
 ok "keep-alive: discovery twice on one connection" eq "$(conns "$IDP/.well-known/openid-configuration" "$IDP/jwks")" 1
 ok "keep-alive: login page then 404" eq "$(conns "$IDP/authorize?$BASE" "$IDP/nowhere")" 1
