@@ -58,11 +58,11 @@ $(OBJ)/libidpcore.a: $(CORE_OBJ)
 
 $(IDP): $(OBJ)/idp/main.o $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDOPT) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(LDOPT) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
 $(IDPCTL): $(OBJ)/idp/idpctl.o $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDOPT) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(LDOPT) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
 $(OUT)/plugins/%.so:
 	@mkdir -p $(dir $@)
@@ -74,12 +74,12 @@ $(foreach p,$(PLUGINS),$(eval $(OUT)/plugins/$(p)/$(p).so: $(wildcard plugins/$(
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDOPT) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --cflags --libs check) $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDOPT) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) $(shell pkg-config --cflags --libs check) $(LDLIBS)
 
 # Fuzz targets: under gcc they are built with a replay main() that runs the corpus.
 $(OUT)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDOPT) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDOPT) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh
