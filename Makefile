@@ -43,7 +43,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(OUT)/tests/%)
 .PHONY: all run test bench fuzz deps clean install unit integration fuzz-replay
 all: $(IDP) $(IDPCTL) $(PLUGIN_SO)
 
-# Extra libraries per plugin (plugins/NAME/plugin.mk sets PLUGIN_LIBS_NAME).
+# Extra flags and libraries per plugin (plugins/NAME/plugin.mk sets
+# PLUGIN_CFLAGS_NAME and PLUGIN_LIBS_NAME).
 -include $(wildcard plugins/*/plugin.mk)
 # The relying-party library and its demo services.
 -include rp/rp.mk
@@ -66,7 +67,8 @@ $(IDPCTL): $(OBJ)/idp/idpctl.o $(OBJ)/libidpcore.a
 
 $(OUT)/plugins/%.so:
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -shared -o $@ $(wildcard plugins/$(notdir $(basename $@))/*.c) \
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(PLUGIN_CFLAGS_$(notdir $(basename $@))) -shared -o $@ \
+		$(wildcard plugins/$(notdir $(basename $@))/*.c) \
 		$(if $(filter build-san,$(OUT)),-fsanitize=address$(,)undefined) \
 		$(shell pkg-config --libs jansson libargon2 openssl) $(PLUGIN_LIBS_$(notdir $(basename $@)))
 $(foreach p,$(PLUGINS),$(eval $(OUT)/plugins/$(p)/$(p).so: $(wildcard plugins/$(p)/*.c) plugins/idp_plugin.h))

@@ -162,4 +162,5 @@ server.on('request', (req, res) => {
 // Written to a temporary name then renamed: the reader never sees half.
 writeFileSync(`${portFile}.tmp`, `${issuer}\n`);
 renameSync(`${portFile}.tmp`, portFile);
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// Stop at once: keep-alive connections would hold server.close() open.
+process.on('SIGTERM', () => process.exit(0));

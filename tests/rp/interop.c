@@ -1,0 +1,346 @@
+/* librp against an OpenID provider nobody here wrote (npm oidc-provider,
+ * started by tests/rp/run.sh): discovery, authorization URL, login through
+ * the provider's form, callback, code exchange with both client
+ * authentication methods, ID token verification, userinfo as JSON and as a
+ * signed JWT, code reuse refused, provider errors surfaced, logout.
+ *
+ *   rp_interop ISSUER REDIRECT_BASE          run the scenario, print one
+ *                                            "ok"/"not ok" line per check
+ *   rp_interop --login AUTH_URL REDIRECT_BASE
+ *                                            log citizen1 in, print the URL
+ *                                            the provider sends back */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include <rp.h>
+
+static int passed, failed;
+
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s - ", ok ? "ok" : "not ok");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+struct page {
+	char *data;
+	size_t len;
+};
+
+static size_t on_data(char *d, size_t size, size_t n, void *arg)
+{
+	struct page *p = arg;
+	size_t len = size * n;
+	char *m;
+
+	if (p->len + len > 1024 * 1024 || (m = realloc(p->data, p->len + len + 1)) == NULL)
+		return 0;
+	memcpy(m + p->len, d, len);
+	p->len += len;
+	m[p->len] = '\0';
+	p->data = m;
+	return len;
+}
+
+/* One request without following redirects. Returns the status; *next gets
+ * the absolute Location when there is one; *body the page. */
+static long request(CURL *curl, const char *url, const char *post, char **next, char **body)
+{
+	struct page page = { NULL, 0 };
+	char *loc = NULL;
+	long status = 0;
+
+	*next = NULL;
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &page);
+	if (post != NULL) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post);
+	} else {
+		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	}
+	if (curl_easy_perform(curl) != CURLE_OK) {
+		free(page.data);
+		return -1;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL)
+		*next = strdup(loc);
+	if (body != NULL)
+		*body = page.data;
+	else
+		free(page.data);
+	return status;
+}
+
+static CURL *browser(void)
+{
+	CURL *curl = curl_easy_init();
+
+	if (curl != NULL) {
+		curl_easy_setopt(curl, CURLOPT_COOKIEFILE, ""); /* cookies kept in memory */
+		curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
+	}
+	return curl;
+}
+
+/* Plays the citizen: follows redirects from url, fills the login form when
+ * it shows up, stops at the first redirect to redirect_base. */
+static char *browse_to(CURL *curl, const char *start, const char *redirect_base,
+		       const char *login, const char *password)
+{
+	char *url = strdup(start), *next = NULL, *body = NULL, form[256];
+	int hops;
+	long status;
+
+	for (hops = 0; hops < 20 && url != NULL; hops++) {
+		status = request(curl, url, NULL, &next, &body);
+		if (status == 200 && strstr(url, "/interaction/") != NULL && login != NULL) {
+			free(body);
+			body = NULL;
+			snprintf(form, sizeof(form), "login=%s&password=%s", login, password);
+			status = request(curl, url, form, &next, NULL);
+		}
+		free(body);
+		body = NULL;
+		free(url);
+		url = NULL;
+		if (status < 300 || status > 399 || next == NULL) {
+			free(next);
+			return NULL;
+		}
+		if (strncmp(next, redirect_base, strlen(redirect_base)) == 0)
+			return next;
+		url = next;
+		next = NULL;
+	}
+	free(url);
+	return NULL;
+}
+
+static char *login(const char *auth_url, const char *redirect_base)
+{
+	CURL *curl = browser();
+	char *cb = curl != NULL ? browse_to(curl, auth_url, redirect_base, "citizen1",
+					   "motdepasse") : NULL;
+
+	curl_easy_cleanup(curl);
+	return cb;
+}
+
+/* The provider's logout page: confirm it, and return where it sends us. */
+static char *logout(const char *logout_url, const char *redirect_base)
+{
+	CURL *curl = browser();
+	char *next = NULL, *body = NULL, *xsrf, *end, form[512], action[512];
+	const char *p;
+	long status;
+
+	if (curl == NULL)
+		return NULL;
+	status = request(curl, logout_url, NULL, &next, &body);
+	free(next);
+	next = NULL;
+	if (status != 200 || body == NULL || (xsrf = strstr(body, "name=\"xsrf\" value=\"")) == NULL)
+		goto out;
+	xsrf += strlen("name=\"xsrf\" value=\"");
+	if ((end = strchr(xsrf, '"')) == NULL)
+		goto out;
+	*end = '\0';
+	snprintf(form, sizeof(form), "xsrf=%s&logout=yes", xsrf);
+	/* the form posts to /session/end/confirm on the provider */
+	p = strstr(logout_url, "/session/end");
+	if (p == NULL)
+		goto out;
+	snprintf(action, sizeof(action), "%.*s/session/end/confirm", (int)(p - logout_url),
+		 logout_url);
+	status = request(curl, action, form, &next, NULL);
+	if (status < 300 || status > 399 || next == NULL ||
+	    strncmp(next, redirect_base, strlen(redirect_base)) != 0) {
+		free(next);
+		next = NULL;
+	}
+out:
+	free(body);
+	curl_easy_cleanup(curl);
+	return next;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s != NULL ? s : "(none)";
+}
+
+static void scenario(const char *issuer, const char *redirect_base, const char *client_id,
+		     const char *secret, enum rp_auth_method method, bool jwt_userinfo)
+{
+	struct rp_auth_params ap = { .scope = "openid profile email", .acr_values = "eidas2",
+				     .prompt = "login", .ui_locales = "fr" };
+	struct rp_auth_request req = { 0 };
+	struct rp_tokens tok = { 0 }, again;
+	struct rp_error err;
+	struct rp_config *cfg, *other;
+	json_t *claims = NULL, *info = NULL;
+	char redirect[256], bye[256], *cb = NULL, *code = NULL, *url = NULL, *back = NULL;
+	int rc;
+
+	snprintf(redirect, sizeof(redirect), "%s/cb", redirect_base);
+	snprintf(bye, sizeof(bye), "%s/bye", redirect_base);
+	printf("# %s (%s)\n", client_id, method == RP_AUTH_BASIC ? "client_secret_basic" :
+	       "client_secret_post");
+	cfg = rp_config_new(issuer, client_id, secret, redirect, &err);
+	check(cfg != NULL, "%s: config (%s)", client_id, cfg != NULL ? "" : err.message);
+	if (cfg == NULL)
+		return;
+	rp_config_set_http_loopback(cfg, true);
+	rp_config_set_auth_method(cfg, method);
+	rp_config_set_min_acr(cfg, "eidas2", NULL);
+
+	rc = rp_discover(cfg, &err);
+	check(rc == RP_OK, "%s: discovery %s", client_id, err.message);
+	rc = rp_auth_url(cfg, &ap, &req, &err);
+	check(rc == RP_OK && strlen(req.nonce) >= 22, "%s: authorization URL %s", client_id,
+	      err.message);
+	if (rc != RP_OK)
+		goto out;
+	cb = login(req.url, redirect_base);
+	check(cb != NULL, "%s: citizen logged in at the provider", client_id);
+	if (cb == NULL)
+		goto out;
+	rc = rp_parse_callback(cfg, cb, "not-this-login-state", &code, &err);
+	check(rc == RP_E_STATE, "%s: callback with another state refused (%d)", client_id, rc);
+	rc = rp_parse_callback(cfg, cb, req.state, &code, &err);
+	check(rc == RP_OK && code != NULL, "%s: callback state and iss %s", client_id, err.message);
+	if (rc != RP_OK)
+		goto out;
+	rc = rp_exchange_code(cfg, code, req.code_verifier, &tok, &err);
+	check(rc == RP_OK, "%s: code exchanged %s", client_id, err.message);
+	if (rc != RP_OK)
+		goto out;
+	rc = rp_verify_id_token(cfg, tok.id_token, req.nonce, &claims, &err);
+	check(rc == RP_OK && strcmp(str(claims, "sub"), "citizen1") == 0 &&
+		      strcmp(str(claims, "acr"), "eidas2") == 0,
+	      "%s: ID token verified, sub %s, acr %s %s", client_id, str(claims, "sub"),
+	      str(claims, "acr"), err.message);
+	rc = rp_verify_id_token(cfg, tok.id_token, "another-nonce-0123456789", NULL, &err);
+	check(rc == RP_E_NONCE, "%s: ID token with another nonce refused (%d)", client_id, rc);
+	other = rp_config_new(issuer, "svc-someone-else", "x", redirect, &err);
+	rp_config_set_http_loopback(other, true);
+	rc = rp_verify_id_token(other, tok.id_token, req.nonce, NULL, &err);
+	check(rc == RP_E_AUD, "%s: ID token refused by another client (%d)", client_id, rc);
+	rp_config_free(other);
+	rc = rp_check_acr(cfg, claims, "eidas3", &err);
+	check(rc == RP_E_ACR, "%s: eidas2 login refused where eidas3 is required", client_id);
+
+	rc = rp_userinfo(cfg, tok.access_token, str(claims, "sub"), &info, &err);
+	check(rc == RP_OK && strcmp(str(info, "given_name"), "Marianne") == 0 &&
+		      strcmp(str(info, "email"), "marianne.dupont@example.fr") == 0,
+	      "%s: userinfo given_name %s %s", client_id, str(info, "given_name"), err.message);
+	/* a signed userinfo carries iss and aud, a JSON one does not */
+	check((json_object_get(info, "aud") != NULL) == jwt_userinfo,
+	      "%s: userinfo came as %s", client_id, jwt_userinfo ? "a signed JWT" : "JSON");
+	json_decref(info);
+	info = NULL;
+	rc = rp_userinfo(cfg, tok.access_token, "someone-else", &info, &err);
+	check(rc == RP_E_SUB, "%s: userinfo about another sub refused (%d)", client_id, rc);
+
+	rc = rp_exchange_code(cfg, code, req.code_verifier, &again, &err);
+	rp_tokens_release(&again);
+	check(rc == RP_E_PROVIDER_ERROR && strcmp(err.oauth_error, "invalid_grant") == 0,
+	      "%s: code reuse refused by the provider (%s)", client_id, err.oauth_error);
+
+	rc = rp_logout_url(cfg, tok.id_token, bye, "ls-1", &url, &err);
+	check(rc == RP_OK, "%s: logout URL %s", client_id, err.message);
+	back = rc == RP_OK ? logout(url, bye) : NULL;
+	check(back != NULL && strstr(back, "state=ls-1") != NULL,
+	      "%s: logout confirmed, back at %s", client_id, back != NULL ? back : "(nowhere)");
+out:
+	free(back);
+	free(url);
+	free(cb);
+	free(code);
+	json_decref(claims);
+	json_decref(info);
+	rp_tokens_release(&tok);
+	rp_auth_request_release(&req);
+	rp_config_free(cfg);
+}
+
+/* prompt=none with no session: the provider answers login_required on the
+ * redirect URI, which librp surfaces as a provider error. */
+static void provider_error(const char *issuer, const char *redirect_base)
+{
+	struct rp_auth_params ap = { .prompt = "none" };
+	struct rp_auth_request req = { 0 };
+	struct rp_error err;
+	struct rp_config *cfg;
+	char redirect[256], *cb = NULL, *code = NULL;
+	CURL *curl;
+	int rc;
+
+	snprintf(redirect, sizeof(redirect), "%s/cb", redirect_base);
+	cfg = rp_config_new(issuer, "svc-basic", "b4sic:&=secret", redirect, &err);
+	rp_config_set_http_loopback(cfg, true);
+	if (cfg == NULL || rp_auth_url(cfg, &ap, &req, &err) != RP_OK) {
+		check(0, "prompt=none: authorization URL");
+		goto out;
+	}
+	curl = browser();
+	cb = browse_to(curl, req.url, redirect_base, NULL, NULL);
+	curl_easy_cleanup(curl);
+	rc = cb != NULL ? rp_parse_callback(cfg, cb, req.state, &code, &err) : RP_E_NETWORK;
+	check(rc == RP_E_PROVIDER_ERROR && strcmp(err.oauth_error, "login_required") == 0,
+	      "prompt=none without a session: error %s surfaced (%s)", err.oauth_error,
+	      err.message);
+out:
+	free(cb);
+	free(code);
+	rp_auth_request_release(&req);
+	rp_config_free(cfg);
+}
+
+int main(int argc, char **argv)
+{
+	char *cb;
+	int ok;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (argc == 4 && strcmp(argv[1], "--login") == 0) {
+		cb = login(argv[2], argv[3]);
+		if ((ok = cb != NULL))
+			printf("%s\n", cb);
+		free(cb);
+		curl_global_cleanup();
+		return ok ? 0 : 1;
+	}
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s ISSUER REDIRECT_BASE | --login AUTH_URL REDIRECT_BASE\n",
+			argv[0]);
+		return 2;
+	}
+	scenario(argv[1], argv[2], "svc-basic", "b4sic:&=secret", RP_AUTH_BASIC, false);
+	scenario(argv[1], argv[2], "svc-post", "p0st-secret-with-enough-length", RP_AUTH_POST,
+		 true);
+	provider_error(argv[1], argv[2]);
+	printf("# interop: %d passed, %d failed\n", passed, failed);
+	curl_global_cleanup();
+	return failed == 0 && passed > 0 ? 0 : 1;
+}
