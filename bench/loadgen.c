@@ -500,7 +500,7 @@ static int consent(struct vu *v, const char *decision)
 static bool full_login(struct vu *v, const char *client, const char *redirect, const char *decision,
 		       char *code, size_t cap, char *nonce, bool timing)
 {
-	char txn[128], csrf[128], body[1024], u[256], p[512];
+	char txn[128], csrf[128], body[2048], u[256], p[512];
 	double t0;
 	int st;
 
@@ -585,6 +585,7 @@ struct code_item {
 static struct code_item *g_codes;
 static atomic_long g_ncodes, g_next;
 static long g_codes_cap;
+static double g_t0;
 
 static void *run_login(void *arg)
 {
@@ -708,7 +709,7 @@ static void phase(const char *name, double t0)
 static int run_flow(void)
 {
 	struct vu vv = {.id = 0, .fd = -1}, *v = &vv;
-	char code[128], at[512], idt[4096], nonce[64], txn[128], csrf[128], body[1024], u[256], p[512];
+	char code[128], at[512], idt[4096], nonce[64], txn[128], csrf[128], body[2048], u[256], p[512];
 	double t0;
 	int st;
 
@@ -981,14 +982,17 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	/* Timed or counted modes. */
+	/* Timed or counted modes. A counted run measures from the start. */
+	if (O.count > 0) {
+		atomic_store(&g_phase, 1);
+		g_t0 = now_mono();
+	}
 	pthread_barrier_wait(&g_bar);
 	{
 		double t0, el;
 
 		if (O.count > 0) {
-			atomic_store(&g_phase, 1);
-			t0 = now_mono();
+			t0 = g_t0;
 			for (int i = 0; i < O.conc; i++)
 				pthread_join(th[i], NULL);
 			el = now_mono() - t0;

@@ -341,7 +341,7 @@ int config_load(const char *path, struct config **out)
 	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
 		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
 		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation",
-		"subject_derivation", NULL};
+		"subject_derivation", "cookie_prefix", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
 		"max_url_bytes", "max_params", NULL};
@@ -497,6 +497,10 @@ int config_load(const char *path, struct config **out)
 		if (c->clients[i].access_ttl > c->token_max_ttl)
 			c->token_max_ttl = c->clients[i].access_ttl;
 	}
+	s = get_str(&x, root, "(top)", "cookie_prefix", "idp");
+	if (strlen(s) > 24 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(s))
+		cerr(&x, "cookie_prefix", "must be 1 to 24 letters or digits");
+	c->cookie_prefix = strdup(s);
 	s = get_str(&x, root, "(top)", "subject_derivation", "backend");
 	c->sub_from_pivot = strcmp(s, "pivot") == 0;
 	if (!c->sub_from_pivot && strcmp(s, "backend") != 0)
@@ -531,6 +535,7 @@ void config_free(struct config *c)
 	free(c->plugin_dir);
 	free_secret(c->pairwise_secret);
 	free(c->default_acr);
+	free(c->cookie_prefix);
 	json_decref(c->root);
 	free(c);
 }

@@ -66,6 +66,7 @@ struct config {
 	char *default_acr;
 	struct client *clients;
 	size_t n_clients;
+	char *cookie_prefix; /* cookie names: PREFIX_session, PREFIX_b, PREFIX_last */
 	bool sub_from_pivot;  /* subject_derivation: "pivot" (FranceConnect's way) */
 	bool demo;
 	int log_level;

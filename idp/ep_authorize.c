@@ -131,7 +131,7 @@ bool consent_needed(const struct client *cl, const json_t *areq,
 const char *bind_cookie(struct req *r, bool create)
 {
 	char name[64];
-	const char *c = req_cookie(r, cookie_name(r->cfg, "idp_b", name));
+	const char *c = req_cookie(r, cookie_name(r->cfg, "b", name));
 	static __thread char fresh[64];
 	char *t;
 
@@ -141,7 +141,7 @@ const char *bind_cookie(struct req *r, bool create)
 		return NULL;
 	snprintf(fresh, sizeof(fresh), "%s", t);
 	free(t);
-	req_set_cookie(r, "idp_b", fresh, -1);
+	req_set_cookie(r, "b", fresh, -1);
 	return fresh;
 }
 
@@ -492,7 +492,7 @@ enum MHD_Result ep_login(struct req *r)
 	if (store_get_json(&g_idp.store, key, &areq) != IDP_OK)
 		return http_error_page(r, 400, "expired");
 	r->lang = areq_lang(areq);
-	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "idp_b", name)), csrf)) {
+	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
 		ret = http_error_page(r, 403, "csrf");
 		goto out;
 	}

@@ -266,7 +266,7 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 	if (sess == NULL)
 		return authz_fail(r, areq, "temporarily_unavailable", "the session could not be created");
 	/* Remember the choice for the next visit (not a secret). */
-	req_set_cookie(r, "idp_last", b->id, 180L * 86400);
+	req_set_cookie(r, "last", b->id, 180L * 86400);
 	idp_log(LOG_INFO, "login: %s authenticated citizen via %s (%s)", cl->id, b->id, acr);
 	if (consent_needed(cl, areq, sess, ckey)) {
 		json_object_set_new(areq, "sid", json_string(sid));
@@ -335,7 +335,7 @@ static bool eligible(const struct rt *rt, const struct backend *b, const struct 
 static enum MHD_Result choice_page(struct req *r, json_t *areq, const struct client *cl, int min_rank)
 {
 	char name[64], csrf[44], *txn = NULL;
-	const char *last = req_cookie(r, cookie_name(r->cfg, "idp_last", name));
+	const char *last = req_cookie(r, cookie_name(r->cfg, "last", name));
 	const char *bind = bind_cookie(r, true);
 	json_t *list = json_array(), *ctx;
 	enum MHD_Result ret;
@@ -410,7 +410,7 @@ enum MHD_Result ep_choose(struct req *r)
 	if (txn == NULL || strlen(txn) > 64 || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
 	snprintf(key, sizeof(key), K_TXN "%s", txn);
-	if (!csrf_check("choose", txn, req_cookie(r, cookie_name(r->cfg, "idp_b", name)), csrf))
+	if (!csrf_check("choose", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf))
 		return http_error_page(r, 403, "csrf");
 	if (store_take_json(&g_idp.store, key, &areq) != IDP_OK)
 		return http_error_page(r, 400, "expired");
@@ -436,7 +436,7 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 	const char *state = params_get(&r->query, "state");
 	const struct backend *b = backend_find(r->rt, bid);
 	char key[128], hash[65], name[64];
-	const char *bind = req_cookie(r, cookie_name(r->cfg, "idp_b", name));
+	const char *bind = req_cookie(r, cookie_name(r->cfg, "b", name));
 	json_t *rec = NULL, *areq;
 	struct idp_identity id = {0};
 	enum MHD_Result ret;

@@ -150,7 +150,9 @@ void req_add_header(struct req *r, const char *name, const char *value)
 
 const char *cookie_name(const struct config *cfg, const char *base, char out[64])
 {
-	snprintf(out, 64, "%s%s", cfg->issuer_https ? "__Host-" : "", base);
+	/* Cookies do not tell ports apart: two providers on one host (a hub and
+	 * its upstream) need different names, hence the configurable prefix. */
+	snprintf(out, 64, "%s%s_%s", cfg->issuer_https ? "__Host-" : "", cfg->cookie_prefix, base);
 	return out;
 }
 
@@ -374,7 +376,7 @@ static enum MHD_Result refuse(struct req *r, unsigned status, const char *what)
 {
 	if (json_endpoint(r->path))
 		return http_json_error(r, status, "invalid_request", what);
-	return http_error_page(r, status, status == 413 ? "too_big" : "bad_request");
+	return http_error_page(r, status, status == 413 || status == 414 ? "too_big" : "bad_request");
 }
 
 static enum MHD_Result dispatch(struct req *r)
@@ -419,12 +421,14 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	r->rt = rt_acquire();
 	r->cfg = r->rt->cfg;
 	max = r->cfg->max_url;
+	q = strchr(uri, '?');
 	if (strlen(uri) > max) {
+		/* Keep the path (bounded) so that the refusal speaks the
+		 * endpoint's language: JSON for /token and /userinfo. */
 		r->url_too_long = true;
-		r->path = strdup("/");
+		r->path = strndup(uri, q != NULL && (size_t)(q - uri) < 256 ? (size_t)(q - uri) : 256);
 		return r;
 	}
-	q = strchr(uri, '?');
 	r->path = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri);
 	if (q != NULL && q[1] != '\0')
 		r->raw_query = strdup(q + 1);

@@ -188,7 +188,7 @@ enum MHD_Result authz_fail(struct req *r, const json_t *areq, const char *error,
 json_t *session_load(struct req *r, char sid_hash[65])
 {
 	char name[64], key[80];
-	const char *c = req_cookie(r, cookie_name(r->cfg, "idp_session", name));
+	const char *c = req_cookie(r, cookie_name(r->cfg, "session", name));
 	json_t *s = NULL;
 	int64_t now = now_s();
 
@@ -241,7 +241,7 @@ json_t *session_create(struct req *r, const char *backend_id, const char *acr,
 		s = NULL;
 		goto out;
 	}
-	req_set_cookie(r, "idp_session", cookie, -1);
+	req_set_cookie(r, "session", cookie, -1);
 out:
 	free_secret(cookie);
 	return s;
@@ -255,7 +255,7 @@ void session_destroy(struct req *r, const char *sid_hash)
 		snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
 		store_del(&g_idp.store, key);
 	}
-	req_set_cookie(r, "idp_session", "", 0);
+	req_set_cookie(r, "session", "", 0);
 }
 
 enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *sess,

@@ -28,6 +28,8 @@ struct oidc_inst {
 	json_t *claims_map;
 	pthread_mutex_t lock;
 	struct rp_config *rp;   /* made at the first login: it needs the callback URL */
+	long check_s;           /* recheck the upstream before a login if silent this long */
+	int64_t last_ok;        /* last time the upstream answered (atomic) */
 };
 
 static char *read_secret_file(const struct idp_host *host, const char *path)
@@ -82,7 +84,7 @@ static int create(const struct idp_host *host, const json_t *conf, void **inst)
 {
 	static const char *const known[] = {"id", "plugin", "title", "acr", "logo", "issuer", "client_id",
 		"client_secret", "client_secret_file", "scope", "acr_values", "auth_method", "claims",
-		"allow_http_loopback", "timeout_ms", "ca_file", NULL};
+		"allow_http_loopback", "timeout_ms", "ca_file", "health_check_s", NULL};
 	struct oidc_inst *o = calloc(1, sizeof(*o));
 	const char *k, *am;
 	json_t *v;
@@ -128,6 +130,8 @@ static int create(const struct idp_host *host, const json_t *conf, void **inst)
 	o->loopback = json_is_true(json_object_get(conf, "allow_http_loopback"));
 	o->timeout_ms = json_is_integer(json_object_get(conf, "timeout_ms"))
 				? (long)json_integer_value(json_object_get(conf, "timeout_ms")) : 5000;
+	o->check_s = json_is_integer(json_object_get(conf, "health_check_s"))
+			     ? (long)json_integer_value(json_object_get(conf, "health_check_s")) : 10;
 	o->claims_map = json_incref(json_object_get(conf, "claims"));
 	if (o->claims_map != NULL && !json_is_object(o->claims_map)) {
 		host->log(0, "oidc: \"claims\" must map upstream claim names to ours");
@@ -181,6 +185,16 @@ static int begin(void *inst, const char *callback_url, char **redirect_url, json
 	*txn = NULL;
 	if ((rp = rp_get(o, callback_url, &rc)) == NULL)
 		return rc;
+	/* Do not send a citizen to an upstream that stopped answering: when it
+	 * has been silent for check_s, ask for its discovery document first
+	 * (at most one request per check_s per node when all is well). */
+	if (o->host->now() - __atomic_load_n(&o->last_ok, __ATOMIC_RELAXED) >= o->check_s) {
+		if (rp_discover(rp, &err) != RP_OK) {
+			o->host->log(1, "oidc: %s is not answering: %s", o->issuer, err.message);
+			return IDP_PLUGIN_EUNAVAIL;
+		}
+		__atomic_store_n(&o->last_ok, o->host->now(), __ATOMIC_RELAXED);
+	}
 	if ((rc = rp_auth_url(rp, &p, &ar, &err)) != RP_OK) {
 		o->host->log(0, "oidc: %s: %s", o->issuer, err.message);
 		return rc == RP_E_NETWORK || rc == RP_E_HTTP || rc == RP_E_DISCOVERY ? IDP_PLUGIN_EUNAVAIL
@@ -259,6 +273,7 @@ static int callback(void *inst, const json_t *txn, const char *query, struct idp
 		if (ui == NULL)
 			break;
 	}
+	__atomic_store_n(&o->last_ok, o->host->now(), __ATOMIC_RELAXED);
 	out->subject = strdup(json_string_value(json_object_get(claims, "sub")));
 	out->claims = mapped;
 	mapped = NULL;
@@ -305,7 +320,10 @@ static int probe(void *inst)
 
 	if ((rp = rp_get(o, NULL, &rc)) == NULL)
 		return -1;
-	return rp_discover(rp, &err) == RP_OK ? 0 : -1;
+	if (rp_discover(rp, &err) != RP_OK)
+		return -1;
+	__atomic_store_n(&o->last_ok, o->host->now(), __ATOMIC_RELAXED);
+	return 0;
 }
 
 IDP_EXPORT const struct idp_backend idp_backend_entry = {

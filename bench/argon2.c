@@ -1,0 +1,115 @@
+/* argon2: the raw argon2id rate beside the password login, and the users
+ * files of the bench, with libargon2 (the library the file backend uses).
+ *
+ *   argon2 rate T M_KIB P SECONDS
+ *       verifies one password against an argon2id hash with those
+ *       parameters, repeatedly, on this thread for SECONDS (libargon2 runs
+ *       its P lanes on P threads, as in the daemon): hashes per second.
+ *   argon2 users FILE PASSWORD NAME:T:M_KIB:P [NAME:T:M_KIB:P ...] [--bulk PREFIX N T M_KIB P]
+ *       writes a users file for the "file" backend: each NAME with its own
+ *       argon2id parameters and a fresh salt; --bulk adds N users PREFIX00000...
+ *       The claims are a demo citizen's. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <argon2.h>
+#include <openssl/rand.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int hash(const char *pw, unsigned t, unsigned m, unsigned p, char *out, size_t cap)
+{
+	unsigned char salt[16];
+
+	RAND_bytes(salt, sizeof(salt));
+	return argon2id_hash_encoded(t, m, p, pw, strlen(pw), salt, sizeof(salt), 32, out, cap);
+}
+
+static int rate(unsigned t, unsigned m, unsigned p, double secs)
+{
+	char enc[256];
+	const char *pw = "Bench-password-2026!";
+	long n = 0;
+	double t0, el;
+
+	if (hash(pw, t, m, p, enc, sizeof(enc)) != ARGON2_OK)
+		return 1;
+	t0 = now_s();
+	do {
+		if (argon2id_verify(enc, pw, strlen(pw)) != ARGON2_OK)
+			return 1;
+		n++;
+		el = now_s() - t0;
+	} while (el < secs);
+	printf("RESULT argon2id t=%u m_kib=%u p=%u hashes=%ld seconds=%.3f rate=%.2f\n", t, m, p, n, el,
+	       (double)n / el);
+	return 0;
+}
+
+static void user(FILE *f, bool *first, const char *name, const char *pw, unsigned t, unsigned m, unsigned p)
+{
+	char enc[256];
+
+	if (hash(pw, t, m, p, enc, sizeof(enc)) != ARGON2_OK) {
+		fprintf(stderr, "argon2: hash failed for %s\n", name);
+		exit(1);
+	}
+	fprintf(f, "%s\n  \"%s\": {\"password\": \"%s\", \"subject\": \"sub-%s\", \"claims\": "
+		   "{\"given_name\": \"Marianne\", \"family_name\": \"Dupont\", \"birthdate\": \"1990-07-14\", "
+		   "\"gender\": \"female\", \"birthplace\": \"75056\", \"birthcountry\": \"99100\", "
+		   "\"email\": \"marianne.dupont@example.fr\", \"email_verified\": true}}",
+		*first ? "" : ",", name, enc, name);
+	*first = false;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 6 && strcmp(argv[1], "rate") == 0)
+		return rate((unsigned)atoi(argv[2]), (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]), atof(argv[5]));
+	if (argc >= 4 && strcmp(argv[1], "users") == 0) {
+		FILE *f = fopen(argv[2], "w");
+		const char *pw = argv[3];
+		bool first = true;
+
+		if (f == NULL)
+			return 1;
+		fprintf(f, "{\"users\": {");
+		for (int i = 4; i < argc; i++) {
+			char name[64];
+			unsigned t, m, p;
+
+			if (strcmp(argv[i], "--bulk") == 0 && i + 5 < argc) {
+				long n = atol(argv[i + 2]);
+
+				t = (unsigned)atoi(argv[i + 3]);
+				m = (unsigned)atoi(argv[i + 4]);
+				p = (unsigned)atoi(argv[i + 5]);
+				for (long k = 0; k < n; k++) {
+					snprintf(name, sizeof(name), "%s%05ld", argv[i + 1], k);
+					user(f, &first, name, pw, t, m, p);
+				}
+				i += 5;
+				continue;
+			}
+			if (sscanf(argv[i], "%63[^:]:%u:%u:%u", name, &t, &m, &p) != 4) {
+				fprintf(stderr, "argon2: bad user spec %s\n", argv[i]);
+				return 2;
+			}
+			user(f, &first, name, pw, t, m, p);
+		}
+		fprintf(f, "\n}}\n");
+		return fclose(f) == 0 ? 0 : 1;
+	}
+	fprintf(stderr, "usage: argon2 rate T M_KIB P SECONDS | argon2 users FILE PASSWORD NAME:T:M:P ... "
+			"[--bulk PREFIX N T M P]\n");
+	return 2;
+}
