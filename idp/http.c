@@ -540,7 +540,6 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 			     MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-			     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 			     MHD_OPTION_END);
 	if (d == NULL)
 		return log_fail(IDP_EIO, "http: cannot listen on %s:%d", cfg->address,

@@ -1,17 +1,46 @@
 #!/bin/sh
-# make run: starts the provider on the demo configuration (memory store).
+# make run: the demo on 127.0.0.1, memory store: the hub (:8080), a demo
+# upstream identity provider (:8090) and, when built, two demo public
+# services (:8081, :8082). Ctrl-C stops them all.
 set -e
 cd "$(dirname "$0")/.."
 sh scripts/demo-setup.sh .
+PIDS=""
+stop() { for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
+./idp/idp --config conf/demo-upstream.json &
+PIDS="$PIDS $!"
+./idp/idp --config conf/demo.json &
+PIDS="$PIDS $!"
+PORTAL=rp/examples/portal
+if [ -x "$PORTAL" ]; then
+	"$PORTAL" --port 8081 --name "Impots demo" --issuer http://127.0.0.1:8080 \
+		--client-id demo-portal --client-secret demo-portal-secret &
+	PIDS="$PIDS $!"
+	"$PORTAL" --port 8082 --name "Assurance maladie demo" --issuer http://127.0.0.1:8080 \
+		--client-id demo-portal-2 --client-secret demo-portal-2-secret &
+	PIDS="$PIDS $!"
+fi
+sleep 1
 cat <<TXT
 
   Provider (issuer):   http://127.0.0.1:8080
   Discovery:           http://127.0.0.1:8080/.well-known/openid-configuration
   Demo clients:        demo-portal   / demo-portal-secret   -> http://127.0.0.1:8081/callback
                        demo-portal-2 / demo-portal-2-secret -> http://127.0.0.1:8082/callback
-  Demo citizen:        marianne / Marianne-2026!
-
-  Stop with Ctrl-C. The README walks through one login with curl.
-
+  Demo citizens:       marianne / Marianne-2026!   (local account of the hub)
+                       jean     / Jean-2026!       (at the demo upstream provider, :8090)
 TXT
-exec ./idp/idp --config conf/demo.json
+if [ -x "$PORTAL" ]; then
+	cat <<TXT
+
+  Single sign-on: open http://127.0.0.1:8081/ (Impots demo), click "Se connecter",
+  choose an account and log in; then open http://127.0.0.1:8082/ (Assurance maladie
+  demo): no password is asked. "Se déconnecter" ends the session everywhere.
+TXT
+fi
+echo
+echo "  Stop with Ctrl-C. The README walks through one login with curl."
+echo
+wait

@@ -288,8 +288,8 @@ static int search(const struct ldap_inst *li, LDAP *ld, const char *base, int sc
 }
 
 /* A new connection: TCP, TLS (ldaps:// or StartTLS), not bound yet. Logs
- * why it failed; EUNAVAIL then. */
-static int conn_open(const struct ldap_inst *li, int64_t deadline, LDAP **out)
+ * why it failed at loglevel; EUNAVAIL then. */
+static int conn_open(const struct ldap_inst *li, int64_t deadline, int loglevel, LDAP **out)
 {
 	struct timeval tv;
 	LDAPMessage *res;
@@ -345,24 +345,19 @@ static int conn_open(const struct ldap_inst *li, int64_t deadline, LDAP **out)
 	*out = ld;
 	return IDP_PLUGIN_OK;
 fail:
-	log_ldap(li, 1, ld, what, rc);
+	log_ldap(li, loglevel, ld, what, rc);
 	if (ld != NULL)
 		ldap_unbind_ext(ld, NULL, NULL);
 	return IDP_PLUGIN_EUNAVAIL;
 }
 
-/* A connection bound as the service account (or anonymous when there is
- * none): an idle one (*reused), else a new one. */
-static int svc_get(struct ldap_inst *li, int64_t deadline, LDAP **ld, bool *reused)
+/* A new connection bound as the service account (or anonymous when there is
+ * none). */
+static int svc_open(const struct ldap_inst *li, int64_t deadline, int loglevel, LDAP **ld)
 {
 	int rc;
 
-	if ((*ld = pool_take(&li->svc)) != NULL) {
-		*reused = true;
-		return IDP_PLUGIN_OK;
-	}
-	*reused = false;
-	if ((rc = conn_open(li, deadline, ld)) != IDP_PLUGIN_OK || li->bind_dn == NULL)
+	if ((rc = conn_open(li, deadline, loglevel, ld)) != IDP_PLUGIN_OK || li->bind_dn == NULL)
 		return rc;
 	rc = simple_bind(*ld, li->bind_dn, li->bind_pw, deadline);
 	if (rc == LDAP_SUCCESS)
@@ -370,10 +365,21 @@ static int svc_get(struct ldap_inst *li, int64_t deadline, LDAP **ld, bool *reus
 	if (rc == LDAP_INVALID_CREDENTIALS)
 		LOG(li, 0, "the directory refuses the service account: check \"bind_dn\" and \"bind_password\"");
 	else
-		log_ldap(li, 1, *ld, "bind as the service account", rc);
+		log_ldap(li, loglevel, *ld, "bind as the service account", rc);
 	ldap_unbind_ext(*ld, NULL, NULL);
 	*ld = NULL;
 	return IDP_PLUGIN_EUNAVAIL;
+}
+
+/* A service connection: an idle one (*reused), else a new one. */
+static int svc_get(struct ldap_inst *li, int64_t deadline, LDAP **ld, bool *reused)
+{
+	if ((*ld = pool_take(&li->svc)) != NULL) {
+		*reused = true;
+		return IDP_PLUGIN_OK;
+	}
+	*reused = false;
+	return svc_open(li, deadline, 1, ld);
 }
 
 /* ---- building DNs and filters from a username ---- */
@@ -607,7 +613,7 @@ static int user_bind(struct ldap_inst *li, const char *dn, const struct idp_logi
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		reused = (ld = pool_take(pool)) != NULL;
-		if (!reused && (rc = conn_open(li, deadline, &ld)) != IDP_PLUGIN_OK)
+		if (!reused && (rc = conn_open(li, deadline, 1, &ld)) != IDP_PLUGIN_OK)
 			return rc;
 		lrc = simple_bind(ld, dn, req->password, deadline);
 		if (lrc != LDAP_SERVER_DOWN || !reused)
@@ -663,6 +669,7 @@ static void identity_clear(struct idp_identity *out)
 	json_decref(out->claims);
 	free(out->acr);
 	free(out->amr);
+	json_decref(out->session_data);
 	memset(out, 0, sizeof(*out));
 }
 
@@ -860,7 +867,7 @@ static bool conf_int(const struct ldap_inst *li, const json_t *conf, const char 
 }
 
 static const char *const known_keys[] = {
-	"id", "plugin", "title", "acr", /* the daemon's */
+	"id", "plugin", "title", "acr", "logo", /* the daemon's */
 	"uri", "starttls", "ca_file", "tls_require_cert", "bind_dn", "bind_password", "user_dn_template",
 	"base_dn", "filter", "scope", "timeout_ms", "attributes", "subject_attribute", "pool_size", NULL};
 
@@ -1075,12 +1082,28 @@ static int tls_check(const struct ldap_inst *li)
 	return rc == LDAP_OPT_SUCCESS ? IDP_PLUGIN_OK : IDP_PLUGIN_EINVAL;
 }
 
+/* A new connection as logins use it (bound as the service account when
+ * there is one), kept in its pool for the next login. A connection from the
+ * pool would prove nothing: the server may have closed it since. */
+static int connect_once(struct ldap_inst *li, int loglevel)
+{
+	int64_t deadline = mono_ms() + li->timeout_ms;
+	LDAP *ld = NULL;
+	int rc;
+
+	if (li->dn_template == NULL) {
+		if ((rc = svc_open(li, deadline, loglevel, &ld)) == IDP_PLUGIN_OK)
+			pool_give(&li->svc, ld);
+	} else if ((rc = conn_open(li, deadline, loglevel, &ld)) == IDP_PLUGIN_OK) {
+		pool_give(&li->usr, ld);
+	}
+	return rc;
+}
+
 static int create(const struct idp_host *host, const json_t *conf, void **inst)
 {
 	struct ldap_inst *li = calloc(1, sizeof(*li));
 	const char *id = json_string_value(json_object_get(conf, "id"));
-	LDAP *ld = NULL;
-	bool reused;
 	int rc;
 
 	*inst = NULL;
@@ -1101,18 +1124,20 @@ static int create(const struct idp_host *host, const json_t *conf, void **inst)
 	/* One connection now, to report a wrong address, certificate or
 	 * service account early; a directory that is down is no reason to stop
 	 * the daemon: its logins answer "unavailable" until it comes back. */
-	if (li->dn_template == NULL)
-		rc = svc_get(li, mono_ms() + li->timeout_ms, &ld, &reused);
-	else
-		rc = conn_open(li, mono_ms() + li->timeout_ms, &ld);
-	if (rc == IDP_PLUGIN_OK) {
-		pool_give(li->dn_template == NULL ? &li->svc : &li->usr, ld);
+	if (connect_once(li, 1) == IDP_PLUGIN_OK)
 		LOG(li, 2, "%s answers (%s)", li->uri, li->dn_template ? "direct bind" : "search then bind");
-	} else {
+	else
 		LOG(li, 1, "%s does not answer now: its logins will be \"unavailable\" until it does", li->uri);
-	}
 	*inst = li;
 	return IDP_PLUGIN_OK;
+}
+
+/* The daemon's health prober, while the backend is marked down: 0 when the
+ * directory answers again. Failures are logged at debug level (the prober
+ * asks every few seconds; the logins that failed said why). */
+static int probe(void *inst)
+{
+	return connect_once(inst, 3) == IDP_PLUGIN_OK ? 0 : -1;
 }
 
 IDP_EXPORT const struct idp_backend idp_backend_entry = {
@@ -1122,4 +1147,5 @@ IDP_EXPORT const struct idp_backend idp_backend_entry = {
 	.create = create,
 	.destroy = destroy,
 	.login = login,
+	.probe = probe,
 };

@@ -103,6 +103,7 @@ c = json.load(open(src))
 c["issuer"] = "http://127.0.0.1:PORT"
 c["keys_dir"] = tmp + "/keys"
 c["templates_dir"] = root + "/templates"
+c["backends"] = [c["backends"][0]]  # the local file backend; tests add others via extra.json
 c["backends"][0]["users"] = tmp + "/users.json"
 c["store"] = {"driver": "memory"} if store == "memory" else {"driver": "redis", "host": "127.0.0.1", "port": int(rport), "prefix": "t:"}
 c["demo"] = False
