@@ -78,6 +78,12 @@ binds() { # binds DN-PREFIX: how many binds slapd has logged for it
 	grep -c "BIND dn=\"$1" "$TMP/slapd.log"
 }
 
+has() { # has FILE TEXT: FILE holds TEXT, taken literally
+	grep -qF -- "$2" "$1" && return 0
+	echo "  $1 does not contain [$2]" >&2
+	return 1
+}
+
 # ---- the daemon ----
 
 # write_extra LDAP_JSON: the configuration's backends are that ldap backend
@@ -114,11 +120,20 @@ idp_with() {
 	start_idp memory
 }
 
-# try_login USER PASS [CLIENT REDIRECT]: a new browser, authorize, then the
-# login form; sets RESP. Bounded: a hung directory must not hang the page.
+# choose ID: on the choice page in PAGE (demo-portal may use the directory
+# or the file backend), picks backend ID; PAGE is then its login form.
+choose() {
+	PAGE=$(curl -s -c "$CJ" -b "$CJ" --data-urlencode "txn=$(field txn "$PAGE")" \
+		--data-urlencode "csrf=$(field csrf "$PAGE")" --data-urlencode "backend=$1" "$IDP/choose")
+}
+
+# try_login USER PASS [CLIENT REDIRECT]: a new browser, authorize, the
+# directory on the choice page, then the login form; sets RESP. Bounded: a
+# hung directory must not hang the page.
 try_login() {
 	rm -f "$CJ"
 	authorize "${3:-demo-portal}" "${4:-$R1}"
+	case "$PAGE" in *'action="/choose"'*) choose annuaire ;; esac
 	RESP=$(curl -s -i --max-time 15 -c "$CJ" -b "$CJ" --data-urlencode "txn=$(field txn "$PAGE")" \
 		--data-urlencode "csrf=$(field csrf "$PAGE")" --data-urlencode "username=$1" \
 		--data-urlencode "password=$2" "$IDP/login")
@@ -135,6 +150,8 @@ logged_in() { # the last login got past the password form
 refused() { # the last login was refused like a wrong password
 	eq "$(status "$RESP")" 401 && contains "$RESP" 'role="alert"' && contains "$RESP" 'name="password"'
 }
+
+not() { ! "$@" 2>/dev/null; }
 
 unavailable() { # the last login answered "the directory is unavailable"
 	eq "$(status "$RESP")" 503 && contains "$RESP" 'role="alert"' &&
@@ -173,9 +190,13 @@ DIRECT="{\"uri\":\"ldap://127.0.0.1:$LP/\",\"user_dn_template\":\"uid=%s,ou=peop
 
 # ---- search then bind, with a service account ----
 idp_with search "$SEARCH"
-ok "search: the plugin reached the directory at startup" contains "$(cat "$TMP/idp.log")" "answers (search then bind)"
+ok "search: the plugin reached the directory at startup" has "$TMP/idp.log" "answers (search then bind)"
+rm -f "$CJ"
 authorize demo-portal "$R1"
-ok "search: login page names the directory" contains "$PAGE" "Annuaire de la ville (test)"
+ok "search: the choice page offers the directory" contains "$PAGE" 'value="annuaire"'
+choose annuaire
+ok "search: its login form names the directory" contains "$PAGE" "Annuaire de la ville (test)"
+ok "search: a login form" contains "$PAGE" 'name="password"'
 
 full_flow camille "$CAMILLE_PW"
 ok "search: code issued after login and consent" test -n "$CODE"
@@ -213,10 +234,10 @@ ok "search: username cam* finds nobody: 401" refused
 try_login 'camille)(|(uid=*' "$CAMILLE_PW"
 ok "search: username camille)(|(uid=* finds nobody: 401" refused
 ok "search: no injection reached camille's entry" eq "$(binds "uid=camille,")" "$N"
-ok "search: the escaped filter reached slapd" contains "$(cat "$TMP/slapd.log")" 'filter="(|(uid=\2A\29\28uid=\2A)(mail=\2A\29\28uid=\2A))"'
+ok "search: the escaped filter reached slapd" has "$TMP/slapd.log" 'filter="(|(uid=\2A\29\28uid=\2A)(mail=\2A\29\28uid=\2A))"'
 try_login famille.martin@example.fr "$CAMILLE_PW"
 ok "search: a username matching two entries: 401" refused
-ok "search: two entries logged as a warning" contains "$(cat "$TMP/idp.log")" "matches several entries"
+ok "search: two entries logged as a warning" has "$TMP/idp.log" "matches several entries"
 N=$(binds "uid=camille,")
 try_login camille ''
 ok "search: empty password: 401" refused
@@ -247,12 +268,23 @@ try_login camille "$CAMILLE_PW"
 ok "search: directory down: 503 unavailable" unavailable
 try_login camille "$CAMILLE_PW"
 ok "search: directory still down: 503 again" unavailable
+try_login camille "$CAMILLE_PW"
+ok "search: directory down a third time: 503" unavailable
+rm -f "$CJ"
+authorize demo-portal "$R1"
+ok "search: the choice page greys the directory out" contains "$PAGE" 'aria-describedby="indisponible-annuaire"'
 ok "search: daemon alive with the directory down" kill -0 "$IDP_PID"
 ok "search: discovery still answers" eq "$(curl -s --max-time 5 "$IDP/.well-known/openid-configuration" | jget issuer)" "$IDP"
 try_login marianne 'Marianne-2026!' city-file "$R3"
 ok "search: the file backend still logs citizens in" logged_in
-ok "search: the failure is logged" contains "$(cat "$TMP/idp.log")" "Can't contact LDAP server"
+ok "search: the failure is logged" has "$TMP/idp.log" "Can't contact LDAP server"
 start_slapd
+choice_up() {
+	rm -f "$CJ"
+	authorize demo-portal "$R1"
+	contains "$PAGE" 'value="annuaire"' && not_contains "$PAGE" 'indisponible-annuaire'
+}
+ok "search: directory back: the probe brings it back on the choice page" wait_for 150 choice_up
 try_login camille "$CAMILLE_PW"
 ok "search: directory back: login works again" logged_in
 
@@ -262,13 +294,13 @@ try_login camille "$CAMILLE_PW"
 ok "search: directory hung: 503 unavailable" unavailable
 try_login camille "$CAMILLE_PW"
 ok "search: directory still hung: 503 again" unavailable
-ok "search: the timeout is logged" contains "$(cat "$TMP/idp.log")" "Timed out"
+ok "search: the timeout is logged" has "$TMP/idp.log" "Timed out"
 kill -CONT "$SLAPD_PID"
 try_login camille "$CAMILLE_PW"
 ok "search: directory resumed: login works again" logged_in
 
-ok "search: no password in the daemon log" not_contains "$(cat "$TMP/idp.log")" "$CAMILLE_PW"
-ok "search: no service password in the daemon log" not_contains "$(cat "$TMP/idp.log")" "$SVC_PW"
+ok "search: no password in the daemon log" not has "$TMP/idp.log" "$CAMILLE_PW"
+ok "search: no service password in the daemon log" not has "$TMP/idp.log" "$SVC_PW"
 
 # ---- direct bind, no service account ----
 idp_with direct "$DIRECT"
@@ -278,7 +310,7 @@ ok "direct: userinfo email" eq "$(echo "$U" | jget email)" camille.martin@exampl
 ok "direct: same sub as search then bind (entryUUID)" eq "$(jwt_payload "$IDT" | jget sub)" "$SUB_SEARCH"
 try_login 'zoé+1' "$ZOE_PW"
 ok "direct: UTF-8 username with '+' escaped in the DN" logged_in
-ok "direct: the DN was escaped per RFC 4514" contains "$(cat "$TMP/slapd.log")" 'BIND dn="uid=zo\C3\A9\2B1,ou=people,dc=example,dc=org"'
+ok "direct: the DN was escaped per RFC 4514" has "$TMP/slapd.log" 'BIND dn="uid=zo\C3\A9\2B1,ou=people,dc=example,dc=org"'
 try_login camille 'wrong-Password-1'
 ok "direct: wrong password: 401" refused
 try_login nobody "$CAMILLE_PW"
@@ -302,7 +334,7 @@ ok "direct: directory back: login works again" logged_in
 idp_with starttls "{\"uri\":\"ldap://127.0.0.1:$LP/\",\"starttls\":true,\"ca_file\":\"$TMP/tls/ca.pem\",\"bind_dn\":\"cn=idp,ou=services,$BASE\",\"bind_password\":\"$SVC_PW\",\"base_dn\":\"$BASE\"}"
 try_login camille "$CAMILLE_PW"
 ok "starttls: login" logged_in
-ok "starttls: slapd saw StartTLS" contains "$(cat "$TMP/slapd.log")" 'EXT oid=1.3.6.1.4.1.1466.20037'
+ok "starttls: slapd saw StartTLS" has "$TMP/slapd.log" 'EXT oid=1.3.6.1.4.1.1466.20037'
 
 idp_with ldaps "{\"uri\":\"ldaps://127.0.0.1:$LPS/\",\"ca_file\":\"$TMP/tls/ca.pem\",\"user_dn_template\":\"uid=%s,ou=people,$BASE\"}"
 try_login camille "$CAMILLE_PW"
@@ -319,13 +351,13 @@ ok "starttls: an untrusted certificate: 503" unavailable
 idp_with ldaps-no-check "{\"uri\":\"ldaps://127.0.0.1:$LPS/\",\"ca_file\":\"$TMP/tls/other.pem\",\"tls_require_cert\":false,\"user_dn_template\":\"uid=%s,ou=people,$BASE\"}"
 try_login camille "$CAMILLE_PW"
 ok "ldaps: tls_require_cert false accepts it" logged_in
-ok "ldaps: tls_require_cert false is warned about" contains "$(cat "$TMP/idp.log")" '"tls_require_cert" is false'
+ok "ldaps: tls_require_cert false is warned about" has "$TMP/idp.log" '"tls_require_cert" is false'
 
 # ---- startup ----
 DEAD=$(free_port)
 idp_with down-at-start "{\"uri\":\"ldap://127.0.0.1:$DEAD/\",\"user_dn_template\":\"uid=%s,ou=people,$BASE\",\"timeout_ms\":500}"
 ok "startup: a directory that is down does not stop the daemon" kill -0 "$IDP_PID"
-ok "startup: it is reported" contains "$(cat "$TMP/idp.log")" "does not answer now"
+ok "startup: it is reported" has "$TMP/idp.log" "does not answer now"
 try_login camille "$CAMILLE_PW"
 ok "startup: its logins answer 503" unavailable
 stop_idp
@@ -340,6 +372,6 @@ ok "config: starttls with ldaps" bad_conf "{\"uri\":\"ldaps://127.0.0.1:$LPS/\",
 ok "config: ca_file must exist" bad_conf "{\"uri\":\"ldaps://127.0.0.1:$LPS/\",\"ca_file\":\"$TMP/nope.pem\",\"base_dn\":\"$BASE\"}" '"ca_file"'
 ok "config: timeout_ms range" bad_conf "{\"uri\":\"ldap://127.0.0.1:$LP/\",\"base_dn\":\"$BASE\",\"timeout_ms\":0}" '"timeout_ms" must be an integer'
 ok "config: reserved claim" bad_conf "{\"uri\":\"ldap://127.0.0.1:$LP/\",\"base_dn\":\"$BASE\",\"attributes\":{\"sub\":\"uid\"}}" 'not a claim a directory can supply'
-ok "config: the service password is never logged" not_contains "$(cat "$TMP/idp.log")" "$SVC_PW"
+ok "config: the service password is never logged" not has "$TMP/idp.log" "$SVC_PW"
 
 done_tests

@@ -275,7 +275,7 @@ START_TEST(json_matches_jansson)
 
 	for (i = 0; i < 30000; i++) {
 		const char *s = seeds[i % 3];
-		size_t len = strlen(s), n;
+		size_t len = strlen(s), n, k;
 		struct rp_jmember m[64];
 		json_t *strict, *loose, *mine;
 		int muts, rc;
@@ -290,13 +290,15 @@ START_TEST(json_matches_jansson)
 			case 0: /* replace */
 				buf[pos] = c;
 				break;
-			case 1: /* delete */
-				memmove(buf + pos, buf + pos + 1, len - pos);
+			case 1: /* delete (byte loops: valgrind misreads fortified memmove) */
+				for (k = pos; k < len; k++)
+					buf[k] = buf[k + 1];
 				len--;
 				break;
 			default: /* insert */
 				if (len + 2 < sizeof(buf)) {
-					memmove(buf + pos + 1, buf + pos, len - pos + 1);
+					for (k = len + 1; k > pos; k--)
+						buf[k] = buf[k - 1];
 					buf[pos] = c;
 					len++;
 				}
