@@ -95,9 +95,8 @@ $(OUT)/tests/rp/rp_example: $(OUT)/tests/rp/readme_example.c $(RP_SO)
 # Benchmark (not a test: it asserts nothing, it prints rates).
 $(OUT)/tests/rp/rp_bench: tests/rp/bench.c $(RP_TEST_COMMON) $(RP_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(RP_TEST_CFLAGS) $(shell pkg-config --cflags liboauth2) $(LDOPT) -o $@ \
-		tests/rp/bench.c $(filter %.c,$(RP_TEST_COMMON)) $(RP_A) $(RP_TEST_LIBS) \
-		$(shell pkg-config --libs liboauth2)
+	$(CC) $(CFLAGS) $(RP_TEST_CFLAGS) $(LDOPT) -o $@ \
+		tests/rp/bench.c $(filter %.c,$(RP_TEST_COMMON)) $(RP_A) $(RP_TEST_LIBS)
 
 rp-bench: $(OUT)/tests/rp/rp_bench
 	@sh tests/rp/bench.sh $(OUT)

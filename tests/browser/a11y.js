@@ -102,10 +102,12 @@ const T = {
 	fr: {
 		error: "n'est pas reconnu", login: 'Connectez-vous', bad: 'Identifiant ou mot de passe incorrect',
 		consent: 'Transmettre vos informations', logout: 'Se déconnecter ?', out: 'Vous êtes déconnecté',
+		choice: 'Choisissez comment vous connecter',
 	},
 	en: {
 		error: 'not recognised', login: 'Log in', bad: 'Wrong username or password',
 		consent: 'Share your information', logout: 'Log out?', out: 'You are logged out',
+		choice: 'Choose how to log in',
 	},
 };
 
@@ -120,6 +122,10 @@ async function pagesIn(browserCtx, lang) {
 		let st = await goto(page, authorizeUrl({ ...extra, client_id: 'no-such-service' }));
 		check(`${lang} error page: status 400`, st === 400, st);
 		await audit(page, `${lang} error page (unknown client)`, { lang, text: t.error });
+
+		st = await goto(page, authorizeUrl({ ...extra, prompt: 'select_account' }));
+		check(`${lang} choice page: status 200`, st === 200, st);
+		await audit(page, `${lang} identity provider choice page`, { lang, text: t.choice });
 
 		st = await goto(page, authorizeUrl(extra));
 		check(`${lang} login page: status 200`, st === 200, st);
