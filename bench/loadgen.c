@@ -52,7 +52,7 @@ struct opts {
 	int port;
 	int conc;
 	double duration, warmup, mint_seconds;
-	long count;
+	long count, mint_max;
 	int rounds;
 	const char *client, *secret, *redirect;
 	const char *client2, *secret2, *redirect2;
@@ -63,7 +63,7 @@ struct opts {
 
 static struct opts O = {
 	.host = "127.0.0.1", .conc = 16, .duration = 3, .warmup = 0.5, .mint_seconds = 2,
-	.rounds = 3, .scope = "openid profile email", .consent = "accept",
+	.rounds = 3, .mint_max = 2000000, .scope = "openid profile email", .consent = "accept",
 };
 
 struct cookie {
@@ -788,7 +788,7 @@ static void usage(void)
 		"usage: loadgen MODE -p PORT [-c CONC] [-d SECONDS] [-n COUNT] [-w WARMUP]\n"
 		"         --client ID --secret S --redirect URI [--client2 ID --secret2 S --redirect2 URI]\n"
 		"         --user NAME --password PW [--consent accept|refuse] [--scope S]\n"
-		"         [--mint-seconds S] [--rounds N]\n"
+		"         [--mint-seconds S] [--mint-max N] [--rounds N]\n"
 		"  MODE: login | sso | token | flow (see the comment at the top of loadgen.c)\n");
 	exit(2);
 }
@@ -847,7 +847,7 @@ int main(int argc, char **argv)
 		{"client2", 1, 0, 4}, {"secret2", 1, 0, 5}, {"redirect2", 1, 0, 6},
 		{"user", 1, 0, 7}, {"password", 1, 0, 8}, {"consent", 1, 0, 9},
 		{"scope", 1, 0, 10}, {"mint-seconds", 1, 0, 11}, {"rounds", 1, 0, 12},
-		{"host", 1, 0, 13}, {0, 0, 0, 0}};
+		{"host", 1, 0, 13}, {"mint-max", 1, 0, 14}, {0, 0, 0, 0}};
 	struct vu *vus;
 	pthread_t *th;
 	void *(*fn)(void *);
@@ -877,6 +877,7 @@ int main(int argc, char **argv)
 		case 11: O.mint_seconds = atof(optarg); break;
 		case 12: O.rounds = atoi(optarg); break;
 		case 13: O.host = optarg; break;
+		case 14: O.mint_max = atol(optarg); break;
 		default: usage();
 		}
 	}
@@ -900,7 +901,7 @@ int main(int argc, char **argv)
 	pthread_barrier_init(&g_bar, NULL, (unsigned)O.conc + 1);
 	atomic_store(&g_left, O.count);
 	if (fn == run_token) {
-		g_codes_cap = 2000000;
+		g_codes_cap = O.mint_max > 0 && O.mint_max < 2000000 ? O.mint_max : 2000000;
 		g_codes = calloc((size_t)g_codes_cap, sizeof(*g_codes));
 	}
 	for (int i = 0; i < O.conc; i++) {
@@ -922,7 +923,10 @@ int main(int argc, char **argv)
 			atomic_store(&g_next, 0);
 			atomic_store(&g_phase, 0);
 			pthread_barrier_wait(&g_bar); /* mint */
-			usleep((useconds_t)(O.mint_seconds * 1e6));
+			/* Mint for mint_seconds, or until the cap is reached. */
+			for (double m0 = now_mono(); now_mono() - m0 < O.mint_seconds &&
+						    atomic_load(&g_ncodes) < g_codes_cap;)
+				usleep(20000);
 			atomic_store(&g_phase, 1);
 			pthread_barrier_wait(&g_bar); /* minted */
 			ncodes = atomic_load(&g_ncodes);

@@ -19,12 +19,15 @@
  * LDAP_OPT_NETWORK_TIMEOUT set to the time left. Name resolution is the one
  * wait libldap cannot bound: use an address or a name in /etc/hosts.
  *
- * Connections are reused through two small pools: service connections
- * (already bound as the service account) and connections for citizens'
- * binds (every use starts with a bind, so what the previous citizen left
- * does not matter). A pooled connection found dead (the server restarted,
- * or closed it when idle) is dropped with the rest of its pool and the
- * request tried once more on a fresh connection.
+ * Connections are reused through two small pools of up to pool_size idle
+ * connections each: service connections (already bound as the service
+ * account) and connections for citizens' binds (every use starts with a
+ * bind, so what the previous citizen left does not matter). A pooled
+ * connection found dead (the server restarted, or closed it when idle) is
+ * dropped with the rest of its pool and the request tried once more on a
+ * fresh connection. Connections idle for more than a minute are not reused:
+ * a firewall may have forgotten them without a word, and a request on such
+ * a connection would wait for the whole timeout.
  *
  * Every call but create() and destroy() may come from several threads at
  * once: an LDAP handle is only ever used by the thread that took it from a
@@ -49,6 +52,7 @@
 #define LDAPB_POOL_MAX 64
 #define LDAPB_VALUE_MAX 4096    /* a longer attribute value is not a claim */
 #define LDAPB_MAP_MAX 64        /* entries in "attributes" */
+#define LDAPB_IDLE_MAX_MS 60000 /* an idle connection older is closed, not reused */
 
 #define LOG(li, level, fmt, ...) (li)->host->log((level), "ldap(%s): " fmt, (li)->id, ##__VA_ARGS__)
 
@@ -60,7 +64,10 @@ struct claim_map {
 /* Idle connections, most recently used last (the likeliest to be alive). */
 struct pool {
 	pthread_mutex_t lock;
-	LDAP **idle;
+	struct idle {
+		LDAP *ld;
+		int64_t since; /* mono_ms() when it was given back */
+	} *idle;
 	size_t n, max;
 };
 
@@ -124,8 +131,11 @@ static void log_ldap(const struct ldap_inst *li, int level, LDAP *ld, const char
 			clean[i] = (unsigned char)diag[i] < 0x20 || diag[i] == 0x7f ? '?' : diag[i];
 	}
 	clean[i] = '\0';
-	LOG(li, level, "%s: %s: %s%s%s%s", li->uri, what, ldap_err2string(rc), i ? " (" : "", clean,
-	    i ? ")" : "");
+	if (i > 0 && clean[0] == '(') /* "(unknown error code)" already has them */
+		LOG(li, level, "%s: %s: %s %s", li->uri, what, ldap_err2string(rc), clean);
+	else
+		LOG(li, level, "%s: %s: %s%s%s%s", li->uri, what, ldap_err2string(rc), i ? " (" : "", clean,
+		    i ? ")" : "");
 	ldap_memfree(diag);
 }
 
@@ -140,14 +150,26 @@ static int pool_init(struct pool *p, size_t max)
 	return p->idle != NULL ? IDP_PLUGIN_OK : IDP_PLUGIN_ENOMEM;
 }
 
+/* The most recently used idle connection, or NULL. When even that one has
+ * been idle too long, all of them have: they are closed (outside the lock:
+ * an unbind writes to a socket). */
 static LDAP *pool_take(struct pool *p)
 {
+	struct idle stale[LDAPB_POOL_MAX];
+	size_t n_stale = 0;
 	LDAP *ld = NULL;
 
 	pthread_mutex_lock(&p->lock);
+	if (p->n > 0 && p->idle[p->n - 1].since < mono_ms() - LDAPB_IDLE_MAX_MS) {
+		n_stale = p->n;
+		memcpy(stale, p->idle, n_stale * sizeof(*stale));
+		p->n = 0;
+	}
 	if (p->n > 0)
-		ld = p->idle[--p->n];
+		ld = p->idle[--p->n].ld;
 	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < n_stale; i++)
+		ldap_unbind_ext(stale[i].ld, NULL, NULL);
 	return ld;
 }
 
@@ -159,7 +181,8 @@ static void pool_give(struct pool *p, LDAP *ld)
 		return;
 	pthread_mutex_lock(&p->lock);
 	if (p->n < p->max) {
-		p->idle[p->n++] = ld;
+		p->idle[p->n].ld = ld;
+		p->idle[p->n++].since = mono_ms();
 		ld = NULL;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -324,12 +347,14 @@ static int conn_open(const struct ldap_inst *li, int64_t deadline, int loglevel,
 			rc = LDAP_LOCAL_ERROR;
 			goto fail;
 		}
-		what = "cannot connect";
+		/* An ldaps:// handshake fails as a connection does. */
+		what = li->starttls ? "cannot connect" : "cannot connect, or the TLS handshake failed "
+							  "(certificate: ca_file, tls_require_cert)";
 	}
 	if ((rc = ldap_connect(ld)) != LDAP_SUCCESS)
 		goto fail;
 	if (li->starttls) {
-		what = "StartTLS";
+		what = "StartTLS (certificate: ca_file, tls_require_cert)";
 		if ((rc = ldap_start_tls(ld, NULL, NULL, &msgid)) != LDAP_SUCCESS ||
 		    (rc = wait_result(ld, msgid, deadline, &res)) != LDAP_SUCCESS ||
 		    (rc = result_code(ld, res)) != LDAP_SUCCESS)

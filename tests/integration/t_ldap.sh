@@ -96,6 +96,7 @@ tmp, ldap = sys.argv[1], json.loads(sys.argv[2])
 b = {"id": "annuaire", "plugin": "ldap", "title": "Annuaire de la ville (test)", "acr": "eidas1"}
 b.update(ldap)
 print(json.dumps({
+    "subject_derivation": "backend",
     "rate_limits": {"login_failures_per_ip_per_minute": 100000,
                     "login_failures_per_user_per_15min": 100000},
     "backends": [b, {"id": "local", "plugin": "file", "title": "Compte local", "acr": "eidas1",
@@ -335,14 +336,20 @@ try_login camille "$CAMILLE_PW"
 ok "direct: directory back: login works again" logged_in
 
 # ---- TLS ----
-idp_with starttls "{\"uri\":\"ldap://127.0.0.1:$LP/\",\"starttls\":true,\"ca_file\":\"$TMP/tls/ca.pem\",\"bind_dn\":\"cn=idp,ou=services,$BASE\",\"bind_password\":\"$SVC_PW\",\"base_dn\":\"$BASE\"}"
+# StartTLS, and an anonymous search (no service account).
+idp_with starttls "{\"uri\":\"ldap://127.0.0.1:$LP/\",\"starttls\":true,\"ca_file\":\"$TMP/tls/ca.pem\",\"base_dn\":\"$BASE\"}"
 try_login camille "$CAMILLE_PW"
-ok "starttls: login" logged_in
+ok "starttls: login (anonymous search)" logged_in
+try_login camille 'wrong-Password-1'
+ok "starttls: wrong password: 401" refused
 ok "starttls: slapd saw StartTLS" has "$TMP/slapd.log" 'EXT oid=1.3.6.1.4.1.1466.20037'
 
-idp_with ldaps "{\"uri\":\"ldaps://127.0.0.1:$LPS/\",\"ca_file\":\"$TMP/tls/ca.pem\",\"user_dn_template\":\"uid=%s,ou=people,$BASE\"}"
-try_login camille "$CAMILLE_PW"
-ok "ldaps: login" logged_in
+# LDAPS, direct bind, the DN as the subject.
+idp_with ldaps "{\"uri\":\"ldaps://127.0.0.1:$LPS/\",\"ca_file\":\"$TMP/tls/ca.pem\",\"user_dn_template\":\"uid=%s,ou=people,$BASE\",\"subject_attribute\":\"dn\"}"
+full_flow camille "$CAMILLE_PW"
+ok "ldaps: login and userinfo" eq "$(echo "$U" | jget family_name)" Martin
+SUB_DN=$(jwt_payload "$IDT" | jget sub)
+ok "ldaps: the DN as the subject gives another sub" test -n "$SUB_DN" -a "$SUB_DN" != "$SUB_SEARCH"
 try_login camille 'wrong-Password-1'
 ok "ldaps: wrong password: 401" refused
 

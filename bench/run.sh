@@ -1,0 +1,782 @@
+#!/bin/sh
+# make bench: measures the provider beside the limits of this machine and
+# beside its peers, in one run, on loopback only; prints a table and writes
+# bench/results.json (one flat object). bench/README.md says what each figure
+# is and how it is made.
+#
+# Knobs (environment): BENCH_SECONDS (3) per timed run, BENCH_RUNS (3) runs
+# whose median is kept, BENCH_CONNECTIONS (16) wrk connections and loadgen
+# virtual users, BENCH_SESSIONS (100000) live sessions for the memory figure,
+# BENCH_SERVER_CPUS / BENCH_LOAD_CPUS (0 / 1 on two or more cores),
+# BENCH_PEERS (1; 0 skips Glewlwyd and node-oidc-provider), BENCH_PERF (0; 1
+# prints a perf profile of the token and SSO loads when perf is there),
+# BENCH_CACHE (~/.cache/idp-bench: npm packages of the node peer).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=$ROOT/bench
+DUR=${BENCH_SECONDS:-3}
+RUNS=${BENCH_RUNS:-3}
+CONC=${BENCH_CONNECTIONS:-16}
+SESSIONS=${BENCH_SESSIONS:-100000}
+PEERS=${BENCH_PEERS:-1}
+PERF=${BENCH_PERF:-0}
+START=$(date +%s)
+TMP=$(mktemp -d /tmp/idp-bench.XXXXXX) || exit 1
+RES=$TMP/results.tsv
+NOTES=$TMP/notes.txt
+PIDS=""
+PEER_DIRS=""
+: >"$RES"
+: >"$NOTES"
+
+cleanup() {
+	for d in $PEER_DIRS; do
+		case "$d" in
+		*/glewlwyd*) sh "$B/peers/glewlwyd.sh" stop "$d" 2>/dev/null ;;
+		*/node*) sh "$B/peers/node-oidc.sh" stop "$d" 2>/dev/null ;;
+		esac
+	done
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do
+		i=0
+		while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+		kill -9 "$p" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '[bench %4ss] %s\n' "$(($(date +%s) - START))" "$*" >&2; }
+put() { printf '%s\t%s\n' "$1" "${2:-null}" >>"$RES"; }
+note() { printf '%s\n' "$*" >>"$NOTES"; say "note: $*"; }
+field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1; }
+get() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print v }' "$RES"; }
+
+# median_line FIELD FILE: the line of FILE whose FIELD is the median.
+median_line() {
+	awk -v f="$1" '{ for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == f) print substr($i, n + 1) "\t" $0 } }' "$2" |
+		sort -g | awk -F'\t' '{ l[NR] = $2 } END { if (NR) print l[int((NR + 1) / 2)] }'
+}
+
+wait_for() { # TRIES CMD...: every 0.1 s
+	n=$1; shift
+	i=0
+	while [ $i -lt "$n" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i+1))
+	done
+	return 1
+}
+
+free_port() {
+	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
+}
+
+stop_pid() {
+	kill "$1" 2>/dev/null
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	PIDS=$(printf '%s\n' $PIDS | grep -vx "$1" | tr '\n' ' ')
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# ---- the machine and the cores ---------------------------------------------
+NPROC=$(nproc)
+if [ "$NPROC" -ge 2 ]; then
+	SCPUS=${BENCH_SERVER_CPUS:-0}
+	LCPUS=${BENCH_LOAD_CPUS:-1}
+else
+	SCPUS=${BENCH_SERVER_CPUS:-0}
+	LCPUS=${BENCH_LOAD_CPUS:-0}
+	note "one core only: server and load generator share it"
+fi
+SERVER_CORES=$(python3 -c '
+import sys
+n = 0
+for part in sys.argv[1].split(","):
+    a, _, b = part.partition("-")
+    n += (int(b) - int(a) + 1) if b else 1
+print(n)' "$SCPUS")
+CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)
+[ -n "$CPU_MODEL" ] || CPU_MODEL=$(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -n1)
+LOAD_AT_START=$(cut -d' ' -f1 /proc/loadavg)
+put server_cores "$SERVER_CORES"
+put machine_nproc "$NPROC"
+put machine_load_at_start "$LOAD_AT_START"
+say "machine: $CPU_MODEL, nproc $NPROC; server on CPU $SCPUS, load generator and redis on CPU $LCPUS"
+if awk -v l="$LOAD_AT_START" 'BEGIN { exit !(l > 0.5) }'; then
+	note "the machine was busy when the bench started (load average $LOAD_AT_START): figures are lower and noisier than on an idle machine"
+fi
+
+# ---- what the bench needs ---------------------------------------------------
+apt_install() { # PKG...: as root, quietly; false when it fails
+	[ "$(id -u)" = 0 ] || return 1
+	if [ -z "${APT_UPDATED:-}" ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1
+		APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$TMP/apt.log" 2>&1
+}
+missing=""
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v redis-benchmark >/dev/null 2>&1 || missing="$missing redis-tools"
+command -v taskset >/dev/null 2>&1 || missing="$missing util-linux"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+pkg-config --exists libmicrohttpd libargon2 openssl jansson libcurl 2>/dev/null ||
+	missing="$missing libmicrohttpd-dev libargon2-dev libssl-dev libjansson-dev libcurl4-openssl-dev pkg-config"
+if [ -n "$missing" ]; then
+	say "installing:$missing"
+	apt_install $missing || {
+		echo "bench: cannot install:$missing (run as root, or: apt-get install$missing)" >&2
+		exit 1
+	}
+fi
+if [ "$PEERS" = 1 ] && ! command -v glewlwyd >/dev/null 2>&1; then
+	say "installing glewlwyd (peer)"
+	apt_install glewlwyd || note "glewlwyd: apt-get install glewlwyd failed; that peer is skipped"
+fi
+if [ "$PERF" = 1 ] && ! command -v perf >/dev/null 2>&1; then
+	apt_install linux-perf || note "perf: not installed (linux-perf); no profile"
+fi
+for f in idp/idp idp/idpctl plugins/file/file.so; do
+	[ -x "$ROOT/$f" ] || [ -f "$ROOT/$f" ] || { echo "bench: $f is missing: run make first" >&2; exit 1; }
+done
+
+# The bench's own programs, built here (not part of make).
+mkdir -p "$TMP/bin"
+BCC=${CC:-cc}
+BFLAGS="-O2 -g -Wall -Wextra -D_GNU_SOURCE"
+# shellcheck disable=SC2046
+$BCC $BFLAGS -o "$TMP/bin/loadgen" "$B/loadgen.c" $(pkg-config --cflags --libs openssl) -lpthread &&
+$BCC $BFLAGS -o "$TMP/bin/hello" "$B/hello.c" $(pkg-config --cflags --libs libmicrohttpd) &&
+$BCC $BFLAGS -o "$TMP/bin/argon2" "$B/argon2.c" $(pkg-config --cflags --libs libargon2 openssl) || {
+	echo "bench: building the bench programs failed" >&2; exit 1; }
+RPV=""
+if [ -f "$ROOT/rp/include/rp.h" ] && [ -f "$ROOT/rp/librp.a" ]; then
+	if $BCC $BFLAGS -I"$ROOT/rp/include" -o "$TMP/bin/rpverify" "$B/rpverify.c" "$ROOT/rp/librp.a" \
+		$(pkg-config --cflags --libs jansson libcurl openssl) -lpthread 2>"$TMP/rpverify.log"; then
+		RPV=$TMP/bin/rpverify
+	else
+		note "librp: rpverify did not build against rp/librp.a ($(head -c 200 "$TMP/rpverify.log")); rp_verify_* are null"
+	fi
+else
+	note "librp: rp/librp.a or rp/include/rp.h is missing; rp_verify_* are null"
+fi
+LG=$TMP/bin/loadgen
+
+# ---- the limits ---------------------------------------------------------------
+say "openssl speed ecdsap256 rsa2048 (1 core, then -multi $NPROC)"
+ossl() { # OUTFILE ARGS...
+	out=$1; shift
+	taskset -c "$SCPUS" openssl speed "$@" ecdsap256 rsa2048 2>/dev/null >"$out"
+}
+parse_ossl() { # FILE SUFFIX
+	l=$(grep -E '^rsa +2048 bits' "$1" | tail -n1)
+	put "openssl_rs256_sign_$2" "$(echo "$l" | awk '{ print $(NF-1) }')"
+	put "openssl_rs256_verify_$2" "$(echo "$l" | awk '{ print $NF }')"
+	l=$(grep -E 'ecdsa \(nistp256\)' "$1" | tail -n1)
+	put "openssl_es256_sign_$2" "$(echo "$l" | awk '{ print $(NF-1) }')"
+	put "openssl_es256_verify_$2" "$(echo "$l" | awk '{ print $NF }')"
+}
+ossl "$TMP/ossl1" -seconds 2 && parse_ossl "$TMP/ossl1" 1core
+if [ "$NPROC" -gt 1 ]; then
+	openssl speed -seconds 2 -multi "$NPROC" ecdsap256 rsa2048 >"$TMP/osslm" 2>/dev/null &&
+		parse_ossl "$TMP/osslm" allcores
+fi
+if [ "$SERVER_CORES" -gt 1 ]; then
+	taskset -c "$SCPUS" openssl speed -seconds 2 -multi "$SERVER_CORES" ecdsap256 rsa2048 >"$TMP/ossls" 2>/dev/null &&
+		parse_ossl "$TMP/ossls" servercores
+fi
+
+say "argon2id raw rate (t=3, m=64 MiB, p=4; one thread, server core)"
+l=$(taskset -c "$SCPUS" "$TMP/bin/argon2" rate 3 65536 4 4)
+put argon2id_hash_per_s "$(field rate "$l")"
+l=$(taskset -c "$SCPUS" "$TMP/bin/argon2" rate 1 8 1 1)
+put argon2id_cheap_hash_per_s "$(field rate "$l")"
+
+# wrk_bench KEY URL [METHOD BODY AUTH]: RUNS runs of DUR seconds, wrk -t1
+# -cCONC on the load cores; KEY_rps (2xx only), KEY_p50_ms, KEY_p99_ms of the
+# median run.
+wrk_bench() {
+	key=$1 url=$2
+	: >"$TMP/wrk.$key"
+	r=0
+	while [ $r -lt "$RUNS" ]; do
+		WRK_METHOD=${3:-GET} WRK_BODY=${4:-} WRK_AUTH=${5:-} taskset -c "$LCPUS" \
+			wrk -t1 -c"$CONC" -d"${DUR}s" --timeout 10s -s "$B/request.lua" "$url" 2>&1 |
+			grep '^WRK ' | awk '{
+				for (i = 2; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }
+				printf "%s ok_rps=%.1f\n", $0, (v["requests"] - v["non2xx"]) / v["seconds"] }' >>"$TMP/wrk.$key"
+		r=$((r+1))
+	done
+	l=$(median_line ok_rps "$TMP/wrk.$key")
+	if [ -z "$l" ]; then
+		note "$key: wrk gave no result"
+		put "${key}_rps" null
+		return 1
+	fi
+	put "${key}_rps" "$(field ok_rps "$l")"
+	put "${key}_p50_ms" "$(field p50_ms "$l")"
+	put "${key}_p99_ms" "$(field p99_ms "$l")"
+	bad=$(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "non2xx" || a[1] == "errors") s += a[2] } } END { print s + 0 }' "$TMP/wrk.$key")
+	[ "$bad" -gt 0 ] && note "$key: $bad non-2xx answers or socket errors over $RUNS runs (not counted in the rate)"
+	say "$key: $(field ok_rps "$l")/s p50 $(field p50_ms "$l") ms p99 $(field p99_ms "$l") ms"
+	return 0
+}
+
+# keepalive URL: 1 when two requests share one connection.
+keepalive() {
+	n=$(curl -s -o /dev/null -o /dev/null -w '%{num_connects}\n' "$1" "$1" 2>/dev/null | awk '{ s += $1 } END { print s }')
+	[ "$n" = 1 ] && echo 1 || echo 0
+}
+
+# The HTTP ceiling: a bare libmicrohttpd server, as many threads as the
+# provider runs (listen.threads 0: one per core the system reports).
+HELLO_THREADS=$NPROC
+HP=$(free_port)
+taskset -c "$SCPUS" "$TMP/bin/hello" "$HP" "$HELLO_THREADS" "$TMP/hello.port" >"$TMP/hello.log" 2>&1 &
+HPID=$!
+PIDS="$PIDS $HPID"
+if wait_for 50 test -s "$TMP/hello.port"; then
+	say "libmicrohttpd hello ($HELLO_THREADS threads, epoll, CPU $SCPUS)"
+	wrk_bench http_hello "http://127.0.0.1:$HP/"
+	put http_hello_keepalive "$(keepalive "http://127.0.0.1:$HP/")"
+else
+	note "hello: did not start"
+fi
+stop_pid "$HPID"
+
+# ---- the provider: configuration, keys, users --------------------------------
+mkdir -p "$TMP/keys"
+"$ROOT/idp/idpctl" --keys-dir "$TMP/keys" keys init >/dev/null 2>&1 || { echo "bench: idpctl keys init failed" >&2; exit 1; }
+PW='Bench-pass-2026!'
+# citizen: RFC 9106's second recommended parameters, as idpctl writes them.
+# quick: a cheap parameter set for the figures that are not about the hash
+# (SSO setups, the 100,000 sessions). 98 more cheap users make 100 in all.
+"$TMP/bin/argon2" users "$TMP/users.json" "$PW" citizen:3:65536:4 quick:1:8:1 --bulk u 98 1 8 1 &&
+"$TMP/bin/argon2" users "$TMP/users-10k.json" "$PW" citizen:3:65536:4 quick:1:8:1 --bulk u 9998 1 8 1 || {
+	echo "bench: users files failed" >&2; exit 1; }
+chmod 600 "$TMP/users.json" "$TMP/users-10k.json"
+
+# mkconf OUT STORE [REDIS_PORT] [EXTRA_CLIENTS] [THREADS]: demo.json with the
+# bench's clients (secret: CLIENT_ID-secret-0123456789abcdef), codes that live
+# 600 s (they are minted before the timed part), the production log level.
+mkconf() {
+	python3 - "$ROOT" "$TMP" "$1" "$2" "${3:-0}" "${4:-0}" "${5:-0}" <<'PY'
+import hashlib, json, sys
+root, tmp, out, store, rport, extra, threads = sys.argv[1:8]
+def strip(o):
+    if isinstance(o, dict):
+        return {k: strip(v) for k, v in o.items() if not k.startswith("_comment")}
+    if isinstance(o, list):
+        return [strip(v) for v in o]
+    return o
+c = strip(json.load(open(root + "/conf/demo.json")))
+c["demo"] = False
+c["issuer"] = "http://127.0.0.1:PORT"
+c["keys_dir"] = tmp + "/keys"
+c["templates_dir"] = root + "/templates"
+c["backends"][0]["users"] = tmp + "/users.json"
+c["log_level"] = "info"
+c.setdefault("listen", {})["threads"] = int(threads)
+c.setdefault("tokens", {})["code_ttl_s"] = 600
+c["store"] = ({"driver": "memory"} if store == "memory" else
+              {"driver": "redis", "host": "127.0.0.1", "port": int(rport), "prefix": "bench:"})
+def client(cid, alg, grants):
+    return {"client_id": cid, "client_name": "Bench " + cid,
+            "client_secret_sha256": hashlib.sha256((cid + "-secret-0123456789abcdef").encode()).hexdigest(),
+            "redirect_uris": ["http://127.0.0.1:9/" + cid + "/callback"],
+            "post_logout_redirect_uris": ["http://127.0.0.1:9/" + cid + "/"],
+            "sector_identifier": cid + ".bench",
+            "token_endpoint_auth_methods": ["client_secret_basic"],
+            "grant_types": grants, "id_token_signed_response_alg": alg}
+c["clients"] = [client("bench-es", "ES256", ["authorization_code"]),
+                client("bench-rs", "RS256", ["authorization_code"]),
+                client("bench-sso", "ES256", ["authorization_code"]),
+                client("bench-consent", "ES256", ["authorization_code"]),
+                client("bench-cc-es", "ES256", ["client_credentials"]),
+                client("bench-cc-rs", "RS256", ["client_credentials"])]
+for i in range(int(extra)):
+    c["clients"].append(client("bench-x%05d" % i, "ES256" if i % 2 else "RS256",
+                               ["authorization_code", "client_credentials"]))
+json.dump(c, open(out, "w"), indent=1)
+PY
+}
+
+# start_idp NAME CONFIG: a fresh daemon on a free port, pinned to the server
+# cores; sets IDP_PID, IDP_PORT, IDP.
+start_idp() {
+	IDP_PORT=$(free_port)
+	sed "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$2" >"$TMP/$1.json"
+	rm -f "$TMP/$1.port"
+	taskset -c "$SCPUS" "$ROOT/idp/idp" --config "$TMP/$1.json" --port "$IDP_PORT" \
+		--port-file "$TMP/$1.port" --plugin-dir "$ROOT/plugins" >>"$TMP/$1.log" 2>&1 &
+	IDP_PID=$!
+	PIDS="$PIDS $IDP_PID"
+	IDP=http://127.0.0.1:$IDP_PORT
+	if ! wait_for 300 test -s "$TMP/$1.port" || ! wait_for 50 curl -sf -o /dev/null "$IDP/healthz"; then
+		echo "bench: the provider ($1) did not start:" >&2
+		tail -n 20 "$TMP/$1.log" >&2
+		exit 1
+	fi
+	IDP_THREADS=$(sed -n 's/.*listening on .*(\([0-9]*\) threads).*/\1/p' "$TMP/$1.log" | tail -n1)
+}
+
+cl() { # loadgen arguments for a client: --client ID --secret S --redirect URI
+	printf -- '--client %s --secret %s-secret-0123456789abcdef --redirect http://127.0.0.1:9/%s/callback' "$1" "$1" "$1"
+}
+cl2() {
+	printf -- '--client2 %s --secret2 %s-secret-0123456789abcdef --redirect2 http://127.0.0.1:9/%s/callback' "$1" "$1" "$1"
+}
+basic() { printf 'Basic %s' "$(printf '%s:%s-secret-0123456789abcdef' "$1" "$1" | base64 | tr -d '\n')"; }
+
+# lg_runs KEY RUNS LOADGEN-ARGS...: RUNS timed loadgen runs; KEY_per_s,
+# KEY_p50_ms, KEY_p99_ms of the median run.
+lg_runs() {
+	key=$1 n=$2
+	shift 2
+	: >"$TMP/lg.$key"
+	r=0
+	while [ $r -lt "$n" ]; do
+		taskset -c "$LCPUS" "$LG" "$@" 2>>"$TMP/lg.err" | grep '^RESULT' >>"$TMP/lg.$key"
+		r=$((r+1))
+	done
+	l=$(median_line rate "$TMP/lg.$key")
+	if [ -z "$l" ]; then
+		note "$key: loadgen gave no result ($(tail -n1 "$TMP/lg.err"))"
+		put "${key}_per_s" null
+		return 1
+	fi
+	put "${key}_per_s" "$(field rate "$l")"
+	put "${key}_p50_ms" "$(field p50_ms "$l")"
+	put "${key}_p99_ms" "$(field p99_ms "$l")"
+	errs=$(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "errors") s += a[2] } } END { print s + 0 }' "$TMP/lg.$key")
+	[ "$errs" -gt 0 ] && note "$key: $errs failed iterations (not counted; first: $(grep 'first:' "$TMP/lg.err" | tail -n1 | cut -c1-160))"
+	say "$key: $(field rate "$l")/s p50 $(field p50_ms "$l") ms p99 $(field p99_ms "$l") ms"
+	return 0
+}
+
+# token_exchange KEY CLIENT CAP: codes minted through /authorize with live
+# sessions (untimed, at most CAP a round), then all exchanged (timed).
+token_exchange() {
+	key=$1 client=$2 cap=$3
+	# shellcheck disable=SC2046
+	taskset -c "$LCPUS" "$LG" token -p "$IDP_PORT" -c "$CONC" $(cl "$client") --user quick --password "$PW" \
+		--mint-seconds 2 --mint-max "$cap" --rounds "$RUNS" 2>>"$TMP/lg.err" | grep '^RESULT' >"$TMP/lg.$key"
+	l=$(grep 'mode=token_median' "$TMP/lg.$key")
+	if [ -z "$l" ]; then
+		note "$key: loadgen gave no result ($(tail -n1 "$TMP/lg.err"))"
+		put "${key}_rps" null
+		return 1
+	fi
+	put "${key}_rps" "$(field rate "$l")"
+	put "${key}_p50_ms" "$(field p50_ms "$l")"
+	put "${key}_p99_ms" "$(field p99_ms "$l")"
+	put "${key}_codes_per_round" "$(grep 'mode=token ' "$TMP/lg.$key" | head -n1 | tr ' ' '\n' | sed -n 's/^minted=//p')"
+	errs=$(grep 'mode=token ' "$TMP/lg.$key" | awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "errors") s += a[2] } } END { print s + 0 }')
+	[ "$errs" -gt 0 ] && note "$key: $errs failed exchanges (not counted)"
+	say "$key: $(field rate "$l")/s p50 $(field p50_ms "$l") ms p99 $(field p99_ms "$l") ms"
+}
+
+# cap_for RATE: codes to mint per round so an exchange round lasts about DUR s.
+cap_for() { awk -v r="${1:-0}" -v d="$DUR" 'BEGIN { c = (r == "null" ? 0 : r) * d * 0.8; if (c < 500) c = 500; printf "%d", c }'; }
+
+perf_profile() { # LABEL SECONDS: the daemon's hottest symbols, when asked
+	[ "$PERF" = 1 ] && command -v perf >/dev/null 2>&1 || return 0
+	perf record -F 499 -g -p "$IDP_PID" -o "$TMP/perf.$1" -- sleep "$2" >/dev/null 2>&1 &&
+		{ echo "---- perf: $1 (top symbols, self) ----"
+		  perf report -i "$TMP/perf.$1" --stdio --no-children --sort symbol 2>/dev/null |
+			grep -E '^ +[0-9.]+%' | head -n 25; } >>"$TMP/perf.txt"
+}
+
+# ---- the provider with the memory store ---------------------------------------
+mkconf "$TMP/mem.tmpl" memory
+start_idp mem "$TMP/mem.tmpl"
+put idp_threads "$IDP_THREADS"
+sleep 1
+put rss_idle_kb "$(rss_kb "$IDP_PID")"
+say "provider (memory store) on $IDP, $IDP_THREADS HTTP threads, idle RSS $(get rss_idle_kb) kB"
+put discovery_keepalive "$(keepalive "$IDP/.well-known/openid-configuration")"
+[ "$(get discovery_keepalive)" = 1 ] || note "the provider closed the connection after a discovery answer (no keep-alive)"
+
+wrk_bench discovery "$IDP/.well-known/openid-configuration"
+wrk_bench jwks "$IDP/jwks"
+wrk_bench token_cc_es256 "$IDP/token" POST "grant_type=client_credentials&scope=api" "$(basic bench-cc-es)"
+wrk_bench token_cc_rs256 "$IDP/token" POST "grant_type=client_credentials&scope=api" "$(basic bench-cc-rs)"
+
+say "token endpoint, authorization_code (codes minted through real logins and /authorize)"
+PERFPID=""
+if [ "$PERF" = 1 ]; then (sleep 3; perf_profile token_es256 3) & PERFPID=$!; fi
+token_exchange token_es256 bench-es "$(cap_for "$(get token_cc_es256_rps)")"
+[ -n "$PERFPID" ] && wait "$PERFPID"
+token_exchange token_rs256 bench-rs "$(cap_for "$(get token_cc_rs256_rps)")"
+
+say "SSO login, memory store (authorize with a live session -> code -> token -> userinfo)"
+# shellcheck disable=SC2046
+lg_runs sso_login_memory "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) $(cl2 bench-sso) \
+	--user quick --password "$PW"
+put rss_under_load_kb "$(hwm_kb "$IDP_PID")"
+
+say "password login (t=3, m=64 MiB, p=4): login POSTs with the file backend"
+# shellcheck disable=SC2046
+lg_runs password_login 1 login -p "$IDP_PORT" -c 2 -w 1 -d $((DUR * 2)) $(cl bench-es) \
+	--user citizen --password "$PW"
+# shellcheck disable=SC2046
+lg_runs login_cheap_hash "$RUNS" login -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
+	--user quick --password "$PW"
+
+say "users 100x: the same login with a users file of 10,000 instead of 100"
+cp "$TMP/users-10k.json" "$TMP/users.json.new" && mv "$TMP/users.json.new" "$TMP/users.json"
+# shellcheck disable=SC2046
+lg_runs login_cheap_hash_10k_users "$RUNS" login -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
+	--user quick --password "$PW"
+
+if [ -n "$RPV" ]; then
+	say "librp: verifications per second (warm cache, one thread, server core)"
+	# shellcheck disable=SC2046
+	"$LG" flow -p "$IDP_PORT" $(cl bench-rs) $(cl2 bench-sso) --user quick --password "$PW" >"$TMP/flow.rp" 2>>"$TMP/lg.err"
+	for alg in rs256 es256; do
+		c=bench-rs
+		[ $alg = es256 ] && c=bench-sso
+		line=$(grep "^IDTOKEN $c " "$TMP/flow.rp" | head -n1)
+		if [ -z "$line" ]; then
+			note "librp: no ID token from the flow for $c"
+			put "rp_verify_${alg}_per_s" null
+			continue
+		fi
+		set -- $line
+		l=$(taskset -c "$SCPUS" "$RPV" "$IDP" "$2" "http://127.0.0.1:9/$2/callback" "$3" "$4" 2 2>>"$TMP/rp.err")
+		put "rp_verify_${alg}_per_s" "$(field rate "$l")"
+		[ -n "$(field rate "$l")" ] || note "librp: $alg verification failed: $(tail -n1 "$TMP/rp.err")"
+	done
+	say "rp_verify: ES256 $(get rp_verify_es256_per_s)/s, RS256 $(get rp_verify_rs256_per_s)/s"
+else
+	put rp_verify_es256_per_s null
+	put rp_verify_rs256_per_s null
+fi
+put rss_after_load_kb "$(rss_kb "$IDP_PID")"
+stop_pid "$IDP_PID"
+
+# ---- clients 100x: 606 clients instead of 6 ------------------------------------
+mkconf "$TMP/mem600.tmpl" memory 0 600
+start_idp mem600 "$TMP/mem600.tmpl"
+say "clients 100x: 606 clients"
+wrk_bench token_cc_es256_606_clients "$IDP/token" POST "grant_type=client_credentials&scope=api" "$(basic bench-cc-es)"
+wrk_bench discovery_606_clients "$IDP/.well-known/openid-configuration"
+stop_pid "$IDP_PID"
+
+# ---- 100,000 live sessions in the memory store ---------------------------------
+"$TMP/bin/argon2" users "$TMP/users.json" "$PW" citizen:3:65536:4 quick:1:8:1 --bulk u 98 1 8 1
+chmod 600 "$TMP/users.json"
+start_idp sess "$TMP/mem.tmpl"
+sleep 1
+RSS0=$(rss_kb "$IDP_PID")
+say "$SESSIONS live sessions: real logins (cheap hash), consent refused so that only the session stays"
+# shellcheck disable=SC2046
+l=$(taskset -c "$LCPUS" "$LG" login -p "$IDP_PORT" -c 32 -n "$SESSIONS" $(cl bench-consent) --user quick \
+	--password "$PW" --consent refuse 2>>"$TMP/lg.err" | grep '^RESULT')
+put sessions_created "$(field done "$l")"
+put sessions_login_per_s "$(field rate "$l")"
+[ "$(field errors "$l")" = 0 ] || note "sessions: $(field errors "$l") failed logins"
+sleep 1
+put rss_sessions_before_kb "$RSS0"
+put rss_100k_sessions_kb "$(rss_kb "$IDP_PID")"
+put bytes_per_session_memory "$(awk -v a="$RSS0" -v b="$(rss_kb "$IDP_PID")" -v n="$(field done "$l")" 'BEGIN { if (n > 0) printf "%d", (b - a) * 1024 / n }')"
+say "rss: $RSS0 kB before, $(get rss_100k_sessions_kb) kB with $(field done "$l") sessions ($(field rate "$l") logins/s)"
+say "sessions 100x: SSO logins with the 100,000 sessions in the store"
+# shellcheck disable=SC2046
+lg_runs sso_login_memory_100k_sessions "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) $(cl2 bench-sso) \
+	--user quick --password "$PW"
+stop_pid "$IDP_PID"
+
+# ---- the provider with the Redis store -----------------------------------------
+RP_=$(free_port)
+mkdir -p "$TMP/redis"
+taskset -c "$LCPUS" redis-server --bind 127.0.0.1 --port "$RP_" --dir "$TMP/redis" --save '' \
+	--appendonly no >"$TMP/redis.log" 2>&1 &
+RPID=$!
+PIDS="$PIDS $RPID"
+if wait_for 50 redis-cli -h 127.0.0.1 -p "$RP_" ping; then
+	say "redis-benchmark SET/GET (50 connections, store ceiling)"
+	taskset -c "$SCPUS" redis-benchmark -h 127.0.0.1 -p "$RP_" -t set,get -n 100000 -c 50 --csv >"$TMP/rb.csv" 2>/dev/null
+	put redis_set_rps "$(grep '^"SET"' "$TMP/rb.csv" | cut -d, -f2 | tr -d '"')"
+	put redis_get_rps "$(grep '^"GET"' "$TMP/rb.csv" | cut -d, -f2 | tr -d '"')"
+	redis-cli -p "$RP_" flushall >/dev/null
+
+	mkconf "$TMP/redis.tmpl" redis "$RP_"
+	start_idp redis "$TMP/redis.tmpl"
+	# Round trips: one warm-up flow, then one under MONITOR, split by phase.
+	# shellcheck disable=SC2046
+	"$LG" flow -p "$IDP_PORT" $(cl bench-es) $(cl2 bench-sso) --user citizen --password "$PW" >/dev/null 2>>"$TMP/lg.err"
+	redis-cli -p "$RP_" monitor >"$TMP/monitor.txt" 2>/dev/null &
+	MPID=$!
+	sleep 0.3
+	# shellcheck disable=SC2046
+	"$LG" flow -p "$IDP_PORT" $(cl bench-es) $(cl2 bench-sso) --user citizen --password "$PW" >"$TMP/flow.redis" 2>>"$TMP/lg.err"
+	sleep 0.3
+	kill "$MPID" 2>/dev/null
+	wait "$MPID" 2>/dev/null
+	python3 - "$TMP/flow.redis" "$TMP/monitor.txt" >"$TMP/rt.txt" <<'PY'
+import re, sys
+phases = []
+for line in open(sys.argv[1]):
+    p = line.split()
+    if p and p[0] == "PHASE":
+        phases.append((p[1], float(p[2]) - 0.05, float(p[3]) + 0.05))
+counts = {name: [] for name, _, _ in phases}
+for line in open(sys.argv[2], errors="replace"):
+    m = re.match(r'^(\d+\.\d+) \[\d+ ([^\]]+)\] "([A-Za-z]+)"', line)
+    if not m or m.group(2) == "lua":   # commands run inside a script are not round trips
+        continue
+    t = float(m.group(1))
+    for name, a, b in phases:
+        if a <= t <= b:
+            counts[name].append(m.group(3).upper())
+full = ["authorize", "login", "consent", "token", "userinfo"]
+sso = ["sso_authorize", "sso_consent", "sso_token", "sso_userinfo"]
+print("redis_roundtrips_per_login", sum(len(counts.get(n, [])) for n in full))
+print("redis_roundtrips_per_sso_login", sum(len(counts.get(n, [])) for n in sso))
+print("detail", "; ".join("%s %d (%s)" % (n, len(c), " ".join(c)) for n, c in counts.items()))
+PY
+	put redis_roundtrips_per_login "$(sed -n 's/^redis_roundtrips_per_login //p' "$TMP/rt.txt")"
+	put redis_roundtrips_per_sso_login "$(sed -n 's/^redis_roundtrips_per_sso_login //p' "$TMP/rt.txt")"
+	note "redis round trips by step (password login at bench-es with consent remembered, then SSO at bench-sso): $(sed -n 's/^detail //p' "$TMP/rt.txt")"
+	say "redis round trips: $(get redis_roundtrips_per_login) per full login, $(get redis_roundtrips_per_sso_login) per SSO login"
+
+	say "SSO login, redis store"
+	PERFPID=""
+	if [ "$PERF" = 1 ]; then (sleep 2; perf_profile sso_redis 2) & PERFPID=$!; fi
+	# shellcheck disable=SC2046
+	lg_runs sso_login "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) $(cl2 bench-sso) \
+		--user quick --password "$PW"
+	[ -n "$PERFPID" ] && wait "$PERFPID"
+	token_exchange token_es256_redis bench-es "$(cap_for "$(get token_es256_rps)")"
+	python3 - "$RP_" >"$TMP/mem.txt" <<'PY'
+import subprocess, sys
+port = sys.argv[1]
+def cli(*a):
+    return subprocess.run(["redis-cli", "-p", port] + list(a), capture_output=True, text=True).stdout
+keys = [k for k in cli("--scan", "--pattern", "bench:sess:*", "--count", "1000").split() if k][:500]
+sizes = [int(cli("memory", "usage", k, "samples", "0").strip() or 0) for k in keys]
+lens = [int(cli("strlen", k).strip() or 0) for k in keys]
+if sizes:
+    print(len(sizes), sum(sizes) // len(sizes), sum(lens) // len(lens))
+PY
+	set -- $(cat "$TMP/mem.txt") 0 0 0
+	put redis_bytes_per_session "$([ "$1" -gt 0 ] && echo "$2" || echo null)"
+	put redis_session_value_bytes "$([ "$1" -gt 0 ] && echo "$3" || echo null)"
+	say "redis: $(get redis_bytes_per_session) bytes per session (MEMORY USAGE over $1 sessions)"
+	stop_pid "$IDP_PID"
+
+	# The same with more HTTP threads than cores: with the blocking Redis
+	# driver a thread waits out every round trip.
+	mkconf "$TMP/redis16.tmpl" redis "$RP_" 0 16
+	start_idp redis16 "$TMP/redis16.tmpl"
+	say "SSO login, redis store, listen.threads 16"
+	# shellcheck disable=SC2046
+	lg_runs sso_login_redis_16_threads "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
+		$(cl2 bench-sso) --user quick --password "$PW"
+	stop_pid "$IDP_PID"
+else
+	note "redis: redis-server did not start; the redis figures are null"
+fi
+stop_pid "$RPID"
+
+# ---- the peers ------------------------------------------------------------------
+peer() { # NAME SCRIPT [MODE]: start, measure, stop
+	name=$1 script=$2 mode=${3:-}
+	dir=$TMP/$name
+	port=$(free_port)
+	PEER_DIRS="$PEER_DIRS $dir"
+	if ! sh "$B/peers/$script" start "$dir" "$port" "$SCPUS" $mode >"$TMP/$name.env" 2>"$TMP/$name.err"; then
+		note "$name: skipped: $(tail -n 2 "$TMP/$name.err" | tr '\n' ' ' | cut -c1-200)"
+		return 1
+	fi
+	PPID_=$(sed -n 's/^PID=//p' "$TMP/$name.env")
+	P_DISC=$(sed -n 's/^DISCOVERY=//p' "$TMP/$name.env")
+	P_JWKS=$(sed -n 's/^JWKS=//p' "$TMP/$name.env")
+	P_TES=$(sed -n 's/^TOKEN_ES=//p' "$TMP/$name.env")
+	P_TRS=$(sed -n 's/^TOKEN_RS=//p' "$TMP/$name.env")
+	P_BASIC=$(sed -n 's/^BASIC=//p' "$TMP/$name.env")
+	P_BES=$(sed -n 's/^BODY_ES=//p' "$TMP/$name.env")
+	P_BRS=$(sed -n 's/^BODY_RS=//p' "$TMP/$name.env")
+	P_VER=$(sed -n 's/^VERSION=//p' "$TMP/$name.env")
+	sleep 1
+	put "${name}_rss_idle_kb" "$(rss_kb "$PPID_")"
+	return 0
+}
+peer_stop() { sh "$B/peers/$2" stop "$TMP/$1" 2>/dev/null; }
+
+if [ "$PEERS" = 1 ]; then
+	if peer node_oidc_provider node-oidc.sh; then
+		say "node-oidc-provider $P_VER (NODE_ENV=production, one process, CPU $SCPUS)"
+		wrk_bench node_oidc_provider_discovery "$P_DISC"
+		wrk_bench node_oidc_provider_jwks "$P_JWKS"
+		wrk_bench node_oidc_provider_token "$P_TES" POST "$P_BES" "$P_BASIC"
+		wrk_bench node_oidc_provider_token_rs256 "$P_TRS" POST "$P_BRS" "$P_BASIC"
+		put node_oidc_provider_rss_under_load_kb "$(hwm_kb "$PPID_")"
+		peer_stop node_oidc_provider node-oidc.sh
+		NODE_VER=$P_VER
+	fi
+	if peer glewlwyd glewlwyd.sh; then
+		say "Glewlwyd $P_VER as shipped (PBKDF2 client secrets, SQLite on disk, CPU $SCPUS)"
+		wrk_bench glewlwyd_discovery "$P_DISC"
+		wrk_bench glewlwyd_jwks "$P_JWKS"
+		wrk_bench glewlwyd_token "$P_TES" POST "$P_BES" "$P_BASIC"
+		wrk_bench glewlwyd_token_rs256 "$P_TRS" POST "$P_BRS" "$P_BASIC"
+		put glewlwyd_rss_under_load_kb "$(hwm_kb "$PPID_")"
+		peer_stop glewlwyd glewlwyd.sh
+		GLEW_VER=$P_VER
+	fi
+	if peer glewlwyd_cheap glewlwyd.sh cheap; then
+		say "Glewlwyd turned down (pbkdf2-iterations 1, SQLite on tmpfs)"
+		wrk_bench glewlwyd_cheap_token "$P_TES" POST "$P_BES" "$P_BASIC"
+		peer_stop glewlwyd_cheap glewlwyd.sh
+	fi
+fi
+for k in node_oidc_provider_token glewlwyd_token glewlwyd_discovery node_oidc_provider_discovery; do
+	[ -n "$(get "${k}_rps")" ] || put "${k}_rps" null
+done
+
+# ---- the table and results.json ----------------------------------------------------
+ELAPSED=$(($(date +%s) - START))
+put bench_seconds "$ELAPSED"
+[ -f "$TMP/perf.txt" ] && cat "$TMP/perf.txt"
+python3 - "$RES" "$NOTES" "$B/results.json" "$CPU_MODEL" "$SCPUS" "$LCPUS" "$CONC" "$DUR" "$RUNS" \
+	"${NODE_VER:-}" "${GLEW_VER:-}" "$(openssl version | cut -d' ' -f2)" \
+	"$(pkg-config --modversion libmicrohttpd 2>/dev/null)" "$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" <<'PY'
+import datetime, json, sys
+res, notes_f, out, cpu, scpus, lcpus, conc, dur, runs, node_v, glew_v, ossl_v, mhd_v, redis_v = sys.argv[1:15]
+R = {}
+for line in open(res):
+    k, _, v = line.rstrip("\n").partition("\t")
+    if v in ("", "null"):
+        R[k] = None
+        continue
+    try:
+        f = float(v)
+        R[k] = int(f) if f.is_integer() and "." not in v else round(f, 2)
+    except ValueError:
+        R[k] = v
+notes = [l.rstrip("\n") for l in open(notes_f) if l.strip()]
+R["machine_cpu_model"] = cpu
+R["bench_date_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+for k in ["openssl_es256_sign_1core", "openssl_es256_verify_1core", "openssl_rs256_sign_1core",
+          "openssl_rs256_verify_1core", "http_hello_rps", "token_es256_rps", "token_rs256_rps",
+          "token_es256_p99_ms", "token_cc_es256_rps", "sso_login_per_s", "password_login_per_s",
+          "argon2id_hash_per_s", "discovery_rps", "jwks_rps", "rp_verify_es256_per_s",
+          "rp_verify_rs256_per_s", "glewlwyd_token_rps", "node_oidc_provider_token_rps",
+          "rss_idle_kb", "rss_under_load_kb", "rss_100k_sessions_kb", "redis_bytes_per_session",
+          "redis_roundtrips_per_login", "server_cores"]:
+    R.setdefault(k, None)
+R.pop("node_oidc_provider_version_note", None)
+json.dump(dict(sorted(R.items())), open(out, "w"), indent=1)
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and v < 100:
+        s = "%.2f" % v
+    else:
+        s = "{:,}".format(int(round(v)))
+    return s + unit
+cores = R.get("server_cores") or 1
+W = "wrk -t1 -c%s, median of %s x %s s" % (conc, runs, dur)
+L = "loadgen %s VUs, median of %s x %s s" % (conc, runs, dur)
+rows = [
+    ("Limits of this machine", None, None),
+    ("openssl ES256 sign / verify, 1 core", "%s / %s" % (fmt(R.get("openssl_es256_sign_1core")), fmt(R.get("openssl_es256_verify_1core"))), "openssl speed -seconds 2 ecdsap256, pinned"),
+    ("openssl RS256 sign / verify, 1 core", "%s / %s" % (fmt(R.get("openssl_rs256_sign_1core")), fmt(R.get("openssl_rs256_verify_1core"))), "openssl speed -seconds 2 rsa2048, pinned"),
+    ("openssl ES256 / RS256 sign, all %s cores" % R.get("machine_nproc"), "%s / %s" % (fmt(R.get("openssl_es256_sign_allcores")), fmt(R.get("openssl_rs256_sign_allcores"))), "openssl speed -multi"),
+    ("libmicrohttpd hello, req/s", fmt(R.get("http_hello_rps")), "%s; epoll, pool of %s, keep-alive %s" % (W, R.get("idp_threads"), "yes" if R.get("http_hello_keepalive") == 1 else "NO")),
+    ("redis SET / GET, req/s", "%s / %s" % (fmt(R.get("redis_set_rps")), fmt(R.get("redis_get_rps"))), "redis-benchmark -c 50 -n 100000"),
+    ("argon2id t=3 m=64MiB p=4, hashes/s", fmt(R.get("argon2id_hash_per_s")), "libargon2 verify, 1 thread on the server core"),
+    ("Our provider, memory store", None, None),
+    ("discovery, req/s", fmt(R.get("discovery_rps")), "%s; p99 %s ms" % (W, fmt(R.get("discovery_p99_ms")))),
+    ("JWKS, req/s", fmt(R.get("jwks_rps")), "%s; p99 %s ms" % (W, fmt(R.get("jwks_p99_ms")))),
+    ("token, code exchange, ES256 ID token, req/s", fmt(R.get("token_es256_rps")), "%s; p50 %s ms, p99 %s ms; codes from real logins" % (L.replace("median of", "median round of"), fmt(R.get("token_es256_p50_ms")), fmt(R.get("token_es256_p99_ms")))),
+    ("token, code exchange, RS256 ID token, req/s", fmt(R.get("token_rs256_rps")), "same; p50 %s ms, p99 %s ms" % (fmt(R.get("token_rs256_p50_ms")), fmt(R.get("token_rs256_p99_ms")))),
+    ("token, client_credentials, ES256 JWT, req/s", fmt(R.get("token_cc_es256_rps")), "%s; p99 %s ms" % (W, fmt(R.get("token_cc_es256_p99_ms")))),
+    ("token, client_credentials, RS256 JWT, req/s", fmt(R.get("token_cc_rs256_rps")), "%s; p99 %s ms" % (W, fmt(R.get("token_cc_rs256_p99_ms")))),
+    ("SSO login (authorize+token+userinfo), /s", fmt(R.get("sso_login_memory_per_s")), "%s; p99 %s ms" % (L, fmt(R.get("sso_login_memory_p99_ms")))),
+    ("password login (t=3, 64 MiB, p=4), /s", fmt(R.get("password_login_per_s")), "loadgen 2 VUs, %s s; authorize + login POST" % (int(dur) * 2)),
+    ("login with a cheap hash (t=1, 8 KiB, p=1), /s", fmt(R.get("login_cheap_hash_per_s")), "%s; what is not the hash" % L),
+    ("librp verify ES256 / RS256, /s", "%s / %s" % (fmt(R.get("rp_verify_es256_per_s")), fmt(R.get("rp_verify_rs256_per_s"))), "rp_verify_id_token, warm cache, 1 thread"),
+    ("RSS idle / under load, kB", "%s / %s" % (fmt(R.get("rss_idle_kb")), fmt(R.get("rss_under_load_kb"))), "VmRSS after start / VmHWM after the loads"),
+    ("RSS with %s sessions, kB" % fmt(R.get("sessions_created")), fmt(R.get("rss_100k_sessions_kb")), "from %s kB: %s bytes/session; real logins (cheap hash), consent refused" % (fmt(R.get("rss_sessions_before_kb")), fmt(R.get("bytes_per_session_memory")))),
+    ("Our provider, redis store", None, None),
+    ("SSO login, /s", fmt(R.get("sso_login_per_s")), "%s; p99 %s ms; %s HTTP threads" % (L, fmt(R.get("sso_login_p99_ms")), R.get("idp_threads"))),
+    ("SSO login, listen.threads 16, /s", fmt(R.get("sso_login_redis_16_threads_per_s")), "same, 16 HTTP threads"),
+    ("token, code exchange, ES256, req/s", fmt(R.get("token_es256_redis_rps")), "p99 %s ms" % fmt(R.get("token_es256_redis_p99_ms"))),
+    ("round trips per full login / SSO login", "%s / %s" % (fmt(R.get("redis_roundtrips_per_login")), fmt(R.get("redis_roundtrips_per_sso_login"))), "MONITOR; authorize+login+token+userinfo / authorize+token+userinfo"),
+    ("bytes per session", fmt(R.get("redis_bytes_per_session")), "MEMORY USAGE bench:sess:*; value %s bytes" % fmt(R.get("redis_session_value_bytes"))),
+    ("Costs as things grow 100x", None, None),
+    ("clients 6 -> 606: client_credentials ES256, req/s", "%s -> %s" % (fmt(R.get("token_cc_es256_rps")), fmt(R.get("token_cc_es256_606_clients_rps"))), W),
+    ("clients 6 -> 606: discovery, req/s", "%s -> %s" % (fmt(R.get("discovery_rps")), fmt(R.get("discovery_606_clients_rps"))), W),
+    ("users 100 -> 10,000: login (cheap hash), /s", "%s -> %s" % (fmt(R.get("login_cheap_hash_per_s")), fmt(R.get("login_cheap_hash_10k_users_per_s"))), L),
+    ("sessions ~%s -> %s: SSO login, /s" % (conc, fmt(R.get("sessions_created"))), "%s -> %s" % (fmt(R.get("sso_login_memory_per_s")), fmt(R.get("sso_login_memory_100k_sessions_per_s"))), L),
+    ("keys 4 -> 400", "not measured", "idpctl makes keys one rotation at a time"),
+    ("Peers, same core, same load generator", None, None),
+    ("node-oidc-provider %s: discovery / JWKS, req/s" % node_v, "%s / %s" % (fmt(R.get("node_oidc_provider_discovery_rps")), fmt(R.get("node_oidc_provider_jwks_rps"))), "NODE_ENV=production, 1 process; " + W),
+    ("node-oidc-provider: token cc ES256 / RS256, req/s", "%s / %s" % (fmt(R.get("node_oidc_provider_token_rps")), fmt(R.get("node_oidc_provider_token_rs256_rps"))), "at+jwt, resource indicators; RSS %s -> %s kB" % (fmt(R.get("node_oidc_provider_rss_idle_kb")), fmt(R.get("node_oidc_provider_rss_under_load_kb")))),
+    ("Glewlwyd %s: discovery / JWKS, req/s" % glew_v, "%s / %s" % (fmt(R.get("glewlwyd_discovery_rps")), fmt(R.get("glewlwyd_jwks_rps"))), W),
+    ("Glewlwyd as shipped: token cc ES256 / RS256, req/s", "%s / %s" % (fmt(R.get("glewlwyd_token_rps")), fmt(R.get("glewlwyd_token_rs256_rps"))), "PBKDF2 client secret, SQLite on disk; RSS %s -> %s kB" % (fmt(R.get("glewlwyd_rss_idle_kb")), fmt(R.get("glewlwyd_rss_under_load_kb")))),
+    ("Glewlwyd turned down: token cc ES256, req/s", fmt(R.get("glewlwyd_cheap_token_rps")), "pbkdf2-iterations 1, SQLite on tmpfs"),
+]
+def ratio(a, b):
+    a, b = R.get(a), b
+    return None if a is None or b in (None, 0) else a / b
+es1, rs1 = R.get("openssl_es256_sign_1core"), R.get("openssl_rs256_sign_1core")
+targets = [
+    ("token_es256_rps / (openssl_es256_sign_1core x server_cores)", ratio("token_es256_rps", es1 and es1 * cores), ">= 0.50"),
+    ("token_rs256_rps / (openssl_rs256_sign_1core x server_cores)", ratio("token_rs256_rps", rs1 and rs1 * cores), ">= 0.80"),
+    ("token_cc_es256_rps / node_oidc_provider_token_rps", ratio("token_cc_es256_rps", R.get("node_oidc_provider_token_rps")), ">= 5"),
+    ("token_cc_es256_rps / glewlwyd_token_rps", ratio("token_cc_es256_rps", R.get("glewlwyd_token_rps")), ">= 20"),
+    ("sso_login_per_s (redis) / (openssl_es256_sign_1core x server_cores)", ratio("sso_login_per_s", es1 and es1 * cores), ">= 0.15"),
+    ("password_login_per_s / argon2id_hash_per_s", ratio("password_login_per_s", R.get("argon2id_hash_per_s")), ">= 0.90"),
+    ("rp_verify_es256_per_s / openssl_es256_verify_1core", ratio("rp_verify_es256_per_s", R.get("openssl_es256_verify_1core")), ">= 0.90"),
+    ("rp_verify_rs256_per_s / openssl_rs256_verify_1core", ratio("rp_verify_rs256_per_s", R.get("openssl_rs256_verify_1core")), ">= 0.90"),
+    ("rss_idle_kb", R.get("rss_idle_kb"), "<= 10000"),
+    ("MB added by %s sessions" % fmt(R.get("sessions_created")),
+     None if R.get("rss_100k_sessions_kb") is None or R.get("rss_sessions_before_kb") is None else (R["rss_100k_sessions_kb"] - R["rss_sessions_before_kb"]) / 1024, "<= 100"),
+    ("redis_roundtrips_per_login", R.get("redis_roundtrips_per_login"), "<= 8"),
+]
+def met(v, goal):
+    if v is None:
+        return "n/a"
+    op, lim = goal.split()
+    lim = float(lim)
+    return "yes" if (v >= lim if op == ">=" else v <= lim) else "**no**"
+
+print()
+print("make bench, %s UTC: %s, nproc %s, server pinned to CPU %s (server_cores %s), load generator and redis on CPU %s; load average at start %s; %s s in all" % (
+    R["bench_date_utc"], cpu, R.get("machine_nproc"), scpus, cores, lcpus, R.get("machine_load_at_start"), R.get("bench_seconds")))
+print("OpenSSL %s, libmicrohttpd %s, redis %s; our provider with listen.threads 0 (%s HTTP threads), log level info" % (ossl_v, mhd_v, redis_v, R.get("idp_threads")))
+print()
+print("| what | figure | how |")
+print("| --- | ---: | --- |")
+for what, fig, how in rows:
+    if fig is None:
+        print("| **%s** | | |" % what)
+    else:
+        print("| %s | %s | %s |" % (what, fig, how))
+print()
+print("| target (ratios in this run) | value | goal | met |")
+print("| --- | ---: | --- | --- |")
+for what, v, goal in targets:
+    print("| %s | %s | %s | %s |" % (what, "n/a" if v is None else ("%.2f" % v if v < 100 else "{:,}".format(int(v))), goal, met(v, goal)))
+if notes:
+    print()
+    print("Notes:")
+    for n in notes:
+        print("- " + n)
+print()
+print("wrote %s" % out)
+PY
