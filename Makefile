@@ -95,7 +95,13 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 all test-bins
 	@sh tests/run-all.sh build-san
 
-test-bins: $(UNIT_BIN) $(FUZZ_BIN) $(RP_TEST_BINS)
+test-bins: $(UNIT_BIN) $(FUZZ_BIN) $(RP_TEST_BINS) $(OUT)/tests/rotation_load
+
+# The key-rotation load driver, a librp client (tests/integration/t_rotation.sh).
+$(OUT)/tests/rotation_load: tests/integration/rotation_load.c $(OUT)/rp/librp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Irp/include $(shell pkg-config --cflags jansson libcurl) $(LDOPT) -o $@ $< \
+		$(OUT)/rp/librp.a $(shell pkg-config --libs jansson libcurl openssl) -lpthread
 
 bench: deps
 	@$(MAKE) --no-print-directory all

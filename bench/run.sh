@@ -283,7 +283,9 @@ c["demo"] = False
 c["issuer"] = "http://127.0.0.1:PORT"
 c["keys_dir"] = tmp + "/keys"
 c["templates_dir"] = root + "/templates"
-c["backends"][0]["users"] = tmp + "/users.json"
+# One backend: the file plugin (what the password and SSO figures measure).
+c["backends"] = [{"id": "local", "plugin": "file", "title": "Bench", "acr": "eidas1",
+                  "users": tmp + "/users.json"}]
 c["log_level"] = "info"
 c.setdefault("listen", {})["threads"] = int(threads)
 c.setdefault("tokens", {})["code_ttl_s"] = 600

@@ -86,8 +86,27 @@ void rp_keyset_put(struct rp_keyset *ks)
 		return;
 	for (i = 0; i < ks->n; i++)
 		key_release(&ks->keys[i]);
+	for (i = 0; i < 3; i++)
+		EVP_MD_free(ks->md[i]);
 	free(ks->keys);
 	free(ks);
+}
+
+static int md_index(int alg)
+{
+	switch (rp_algs[alg].md_nid) {
+	case NID_sha384:
+		return 1;
+	case NID_sha512:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+const EVP_MD *rp_keyset_md(const struct rp_keyset *ks, int alg)
+{
+	return ks->md[md_index(alg)];
 }
 
 /* A base64url JWK member into a fresh buffer; exact_len > 0 demands that
@@ -284,6 +303,12 @@ int rp_keyset_parse(const char *body, size_t len, struct rp_keyset **out, struct
 	    (ks->keys = calloc(RP_MAX_KEYS, sizeof(*ks->keys))) == NULL)
 		goto out;
 	atomic_init(&ks->refs, 1);
+	if ((ks->md[0] = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (ks->md[1] = EVP_MD_fetch(NULL, "SHA384", NULL)) == NULL ||
+	    (ks->md[2] = EVP_MD_fetch(NULL, "SHA512", NULL)) == NULL) {
+		rc = rp_fail(err, RP_E_NOMEM, "jwks: SHA-2 unavailable in OpenSSL");
+		goto out;
+	}
 	json_array_foreach(keys, i, jwk) {
 		if (ks->n == RP_MAX_KEYS)
 			break;
@@ -310,10 +335,9 @@ out:
 	return rc;
 }
 
-static EVP_PKEY_CTX *ctx_new(struct rp_key *k, int alg)
+static EVP_PKEY_CTX *ctx_new(struct rp_key *k, int alg, const EVP_MD *md)
 {
 	const struct rp_alg_info *a = &rp_algs[alg];
-	const EVP_MD *md = EVP_get_digestbynid(a->md_nid);
 	EVP_PKEY_CTX *ctx;
 
 	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL)) == NULL)
@@ -372,8 +396,8 @@ static size_t ecdsa_der(unsigned char *out, const unsigned char *sig, size_t sle
 	return o + blen;
 }
 
-int rp_key_verify(struct rp_key *k, int alg, const unsigned char *digest, size_t dlen,
-		  const unsigned char *sig, size_t slen)
+int rp_key_verify(const struct rp_keyset *ks, struct rp_key *k, int alg,
+		  const unsigned char *digest, size_t dlen, const unsigned char *sig, size_t slen)
 {
 	unsigned char der[8 + 2 * (3 + 66)];
 	EVP_PKEY_CTX *ctx = NULL;
@@ -385,7 +409,7 @@ int rp_key_verify(struct rp_key *k, int alg, const unsigned char *digest, size_t
 	if (k->npool[alg] > 0)
 		ctx = k->pool[alg][--k->npool[alg]];
 	pthread_mutex_unlock(&k->lock);
-	if (ctx == NULL && (ctx = ctx_new(k, alg)) == NULL)
+	if (ctx == NULL && (ctx = ctx_new(k, alg, rp_keyset_md(ks, alg))) == NULL)
 		return RP_E_NOMEM;
 	if (k->kty == RP_KTY_EC) {
 		slen = ecdsa_der(der, sig, slen);

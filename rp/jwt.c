@@ -65,14 +65,14 @@ static int try_keys(struct rp_keyset *ks, const char *kid, size_t kidlen, int al
 		if (k == NULL)
 			return RP_E_KID;
 		*any_key = true;
-		return rp_key_verify((struct rp_key *)k, alg, digest, dlen, sig, slen);
+		return rp_key_verify(ks, (struct rp_key *)k, alg, digest, dlen, sig, slen);
 	}
 	*kid_seen = false;
 	for (i = 0; i < ks->n; i++) {
 		if (!rp_key_allows(&ks->keys[i], alg))
 			continue;
 		*any_key = true;
-		if ((rc = rp_key_verify(&ks->keys[i], alg, digest, dlen, sig, slen)) == RP_OK)
+		if ((rc = rp_key_verify(ks, &ks->keys[i], alg, digest, dlen, sig, slen)) == RP_OK)
 			return RP_OK;
 	}
 	return *any_key ? rc : RP_E_KID;
@@ -83,7 +83,6 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 			   const unsigned char *sig, size_t slen, struct rp_error *err)
 {
 	unsigned char digest[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
-	const EVP_MD *md = EVP_get_digestbynid(rp_algs[alg].md_nid);
 	struct rp_keyset *ks = NULL, *fresh = NULL;
 	unsigned int dlen = 0;
 	bool kid_seen, any_key;
@@ -96,18 +95,21 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 		if (cfg->client_secret == NULL)
 			return rp_fail(err, RP_E_ALG, "%s: %s needs a client secret", fn,
 				       rp_algs[alg].name);
-		if (HMAC(md, cfg->client_secret, (int)strlen(cfg->client_secret),
-			 (const unsigned char *)input, inlen, mac, &dlen) == NULL)
+		if (HMAC(EVP_get_digestbynid(rp_algs[alg].md_nid), cfg->client_secret,
+			 (int)strlen(cfg->client_secret), (const unsigned char *)input, inlen, mac,
+			 &dlen) == NULL)
 			return rp_fail(err, RP_E_NOMEM, "%s: HMAC failed", fn);
 		rc = slen == dlen && CRYPTO_memcmp(mac, sig, dlen) == 0;
 		OPENSSL_cleanse(mac, sizeof(mac));
 		return rc ? RP_OK : rp_fail(err, RP_E_SIGNATURE, "%s: bad %s signature", fn,
 					    rp_algs[alg].name);
 	}
-	if (EVP_Digest(input, inlen, digest, &dlen, md, NULL) != 1)
-		return rp_fail(err, RP_E_NOMEM, "%s: digest failed", fn);
 	if ((rc = rp_keys_get(cfg, &ks, err)) != RP_OK)
 		return rc;
+	if (EVP_Digest(input, inlen, digest, &dlen, rp_keyset_md(ks, alg), NULL) != 1) {
+		rc = rp_fail(err, RP_E_NOMEM, "%s: digest failed", fn);
+		goto out;
+	}
 	rc = try_keys(ks, kid, kidlen, alg, digest, dlen, sig, slen, &kid_seen, &any_key);
 	if (rc == RP_E_KID && !kid_seen) {
 		/* Unknown kid: maybe a key rotation. One refetch, which the
@@ -275,15 +277,64 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 	return RP_OK;
 }
 
+/* Decodes and scans the payload into m (n members), in stack buffers when
+ * the token is of the usual size, on the heap otherwise. */
+struct claims_buf {
+	char stack[4096];
+	struct rp_jmember mstack[64];
+	char *payload;
+	size_t cap;
+	struct rp_jmember *m;
+	size_t n;
+};
+
+static int read_claims(const char *fn, const char *b64, size_t len, struct claims_buf *cb,
+		       struct rp_error *err)
+{
+	size_t plen;
+	int rc;
+
+	cb->cap = len / 4 * 3 + 3;
+	cb->payload = cb->cap <= sizeof(cb->stack) ? cb->stack : malloc(cb->cap);
+	cb->m = cb->mstack;
+	if (cb->payload == NULL)
+		return rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
+	if (rp_b64url_decode(b64, len, (unsigned char *)cb->payload, cb->cap, &plen) != RP_OK)
+		return rp_fail(err, RP_E_MALFORMED, "%s: payload is not base64url", fn);
+	rc = rp_json_scan(cb->payload, plen, cb->m, 64, &cb->n);
+	if (rc == RP_E_TOO_BIG) {
+		/* Many claims: scan again into a bigger table. The scan
+		 * decoded escaped names in place, so decode afresh too. */
+		if ((cb->m = malloc(MAX_CLAIMS * sizeof(*cb->m))) == NULL)
+			return rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
+		rp_b64url_decode(b64, len, (unsigned char *)cb->payload, cb->cap, &plen);
+		rc = rp_json_scan(cb->payload, plen, cb->m, MAX_CLAIMS, &cb->n);
+	}
+	if (rc != RP_OK)
+		return rp_fail(err, rc, "%s: payload is not a JSON object%s", fn,
+			       rc == RP_E_TOO_BIG ? " of at most 256 claims" : "");
+	return RP_OK;
+}
+
+static void claims_release(struct claims_buf *cb)
+{
+	if (cb->payload != NULL)
+		OPENSSL_cleanse(cb->payload, cb->cap);
+	if (cb->payload != cb->stack)
+		free(cb->payload);
+	if (cb->m != cb->mstack)
+		free(cb->m);
+}
+
 static int verify(struct rp_config *cfg, const struct expect *ex, const char *token,
 		  json_t **claims, struct rp_error *err)
 {
-	struct rp_jmember *m = NULL;
+	struct claims_buf cb = { .payload = NULL };
 	unsigned char sig[MAX_SIG];
-	char hbuf[MAX_HEADER], *payload = NULL;
+	char hbuf[MAX_HEADER];
 	const char *dot1, *dot2, *kid;
 	const char *fn = ex->fn;
-	size_t len, plen, pcap = 0, slen, n, kidlen;
+	size_t len, slen, kidlen;
 	int alg = -1, rc;
 
 	if (claims != NULL)
@@ -309,34 +360,14 @@ static int verify(struct rp_config *cfg, const struct expect *ex, const char *to
 	if ((rc = check_signature(cfg, fn, alg, kid, kidlen, token, (size_t)(dot2 - token), sig,
 				  slen, err)) != RP_OK)
 		return rc;
-
-	plen = (size_t)(dot2 - dot1 - 1);
-	pcap = plen / 4 * 3 + 3;
-	if ((payload = malloc(pcap)) == NULL ||
-	    (m = malloc(MAX_CLAIMS * sizeof(*m))) == NULL) {
-		rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
+	if ((rc = read_claims(fn, dot1 + 1, (size_t)(dot2 - dot1 - 1), &cb, err)) != RP_OK)
 		goto out;
-	}
-	if (rp_b64url_decode(dot1 + 1, plen, (unsigned char *)payload, pcap, &plen) !=
-	    RP_OK) {
-		rc = rp_fail(err, RP_E_MALFORMED, "%s: payload is not base64url", fn);
+	if ((rc = check_claims(cfg, ex, cb.m, cb.n, err)) != RP_OK)
 		goto out;
-	}
-	if ((rc = rp_json_scan(payload, plen, m, MAX_CLAIMS, &n)) != RP_OK) {
-		rc = rp_fail(err, rc, "%s: payload is not a JSON object%s", fn,
-			     rc == RP_E_TOO_BIG ? " of at most 256 claims" : "");
-		goto out;
-	}
-	if ((rc = check_claims(cfg, ex, m, n, err)) != RP_OK)
-		goto out;
-	if (claims != NULL && (*claims = rp_json_build(m, n)) == NULL)
+	if (claims != NULL && (*claims = rp_json_build(cb.m, cb.n)) == NULL)
 		rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
 out:
-	if (payload != NULL) {
-		OPENSSL_cleanse(payload, pcap);
-		free(payload);
-	}
-	free(m);
+	claims_release(&cb);
 	return rc;
 }
 

@@ -93,15 +93,20 @@ struct rp_keyset {
 	atomic_int refs;
 	size_t n;
 	struct rp_key *keys;
+	/* SHA-256/384/512 fetched once: an EVP_sha256() passed to
+	 * EVP_Digest() is looked up in the provider on every call. */
+	EVP_MD *md[3];
 };
+/* The fetched digest of an algorithm's hash. */
+const EVP_MD *rp_keyset_md(const struct rp_keyset *ks, int alg);
 int rp_keyset_parse(const char *json, size_t len, struct rp_keyset **out,
 		    struct rp_error *err);
 void rp_keyset_put(struct rp_keyset *ks);
 bool rp_key_allows(const struct rp_key *k, int alg);
 /* RP_OK, or RP_E_SIGNATURE / RP_E_NOMEM. digest is the hash of the signing
  * input; sig is the JWS signature (raw r||s for ECDSA). */
-int rp_key_verify(struct rp_key *k, int alg, const unsigned char *digest, size_t dlen,
-		  const unsigned char *sig, size_t slen);
+int rp_key_verify(const struct rp_keyset *ks, struct rp_key *k, int alg,
+		  const unsigned char *digest, size_t dlen, const unsigned char *sig, size_t slen);
 /* The current keys, loaded or refreshed when needed (caller puts them). */
 int rp_keys_get(struct rp_config *cfg, struct rp_keyset **out, struct rp_error *err);
 /* After an unknown kid in seen: newer keys if another thread already got
