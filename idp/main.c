@@ -114,6 +114,9 @@ int main(int argc, char **argv)
 		}
 	}
 	g_idp.config_path = config;
+	/* libldap (the ldap backend) would read ldap.conf, ~/.ldaprc and LDAP*
+	 * variables: the backend's own settings are the only ones that count. */
+	setenv("LDAPNOINIT", "1", 1);
 
 	/* Signals go to this thread only: the HTTP threads inherit the mask. */
 	sigemptyset(&set);

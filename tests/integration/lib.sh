@@ -24,7 +24,7 @@ cleanup() {
 	done
 	[ -n "$TMP" ] && rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT INT TERM HUP PIPE
 
 setup_tmp() {
 	TMP=$(mktemp -d /tmp/idp-test.XXXXXX)
