@@ -152,7 +152,7 @@ done
 # The bench's own programs, built here (not part of make).
 mkdir -p "$TMP/bin"
 BCC=${CC:-cc}
-BFLAGS="-O2 -g -Wall -Wextra -D_GNU_SOURCE"
+BFLAGS="-O2 -g -Wall -Wextra"
 # shellcheck disable=SC2046
 $BCC $BFLAGS -o "$TMP/bin/loadgen" "$B/loadgen.c" $(pkg-config --cflags --libs openssl) -lpthread &&
 $BCC $BFLAGS -o "$TMP/bin/hello" "$B/hello.c" $(pkg-config --cflags --libs libmicrohttpd) &&
@@ -227,6 +227,7 @@ wrk_bench() {
 	put "${key}_p99_ms" "$(field p99_ms "$l")"
 	bad=$(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "non2xx" || a[1] == "errors") s += a[2] } } END { print s + 0 }' "$TMP/wrk.$key")
 	[ "$bad" -gt 0 ] && note "$key: $bad non-2xx answers or socket errors over $RUNS runs (not counted in the rate)"
+	grep -q 'requests=0 ' "$TMP/wrk.$key" && note "$key: a run completed no request at all"
 	say "$key: $(field ok_rps "$l")/s p50 $(field p50_ms "$l") ms p99 $(field p99_ms "$l") ms"
 	return 0
 }
@@ -361,6 +362,8 @@ lg_runs() {
 	put "${key}_p99_ms" "$(field p99_ms "$l")"
 	errs=$(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "errors") s += a[2] } } END { print s + 0 }' "$TMP/lg.$key")
 	[ "$errs" -gt 0 ] && note "$key: $errs failed iterations (not counted; first: $(grep 'first:' "$TMP/lg.err" | tail -n1 | cut -c1-160))"
+	rec=$(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "reconnects") s += a[2] } } END { print s + 0 }' "$TMP/lg.$key")
+	[ "$rec" -gt 0 ] && note "$key: the server closed $rec keep-alive connections during the runs"
 	say "$key: $(field rate "$l")/s p50 $(field p50_ms "$l") ms p99 $(field p99_ms "$l") ms"
 	return 0
 }
@@ -565,7 +568,7 @@ import subprocess, sys
 port = sys.argv[1]
 def cli(*a):
     return subprocess.run(["redis-cli", "-p", port] + list(a), capture_output=True, text=True).stdout
-keys = [k for k in cli("--scan", "--pattern", "bench:sess:*", "--count", "1000").split() if k][:500]
+keys = [k for k in cli("--scan", "--pattern", "bench:sess:*").split() if k][:500]
 sizes = [int(cli("memory", "usage", k, "samples", "0").strip() or 0) for k in keys]
 lens = [int(cli("strlen", k).strip() or 0) for k in keys]
 if sizes:

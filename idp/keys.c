@@ -1,6 +1,7 @@
 #include "keys.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,8 @@ void keyset_free(struct keyset *ks)
 	free(ks);
 }
 
+static uint64_t key_serial;
+
 static int key_setup(struct sign_key *k, const char *dir)
 {
 	char *path = NULL, kid[48];
@@ -187,6 +190,7 @@ static int key_setup(struct sign_key *k, const char *dir)
 
 	if (asprintf(&path, "%s/%s", dir, k->file) < 0)
 		return IDP_ENOMEM;
+	k->serial = __atomic_add_fetch(&key_serial, 1, __ATOMIC_RELAXED);
 	rc = load_pem(path, &k->pkey);
 	if (rc == IDP_OK && (k->alg == ALG_ES256) != (EVP_PKEY_is_a(k->pkey, "EC") != 0))
 		rc = log_fail(IDP_EINVAL, "keys: %s does not hold a key for %s", path, alg_name(k->alg));
@@ -453,13 +457,86 @@ out:
 	return rc;
 }
 
-/* Signs with the cached EVP_PKEY. libjwt 1.10's jwt_encode_str re-parses the
- * PEM on every call; signing the JWS here with the key parsed once is what
- * keeps the token endpoint near the CPU's signing limit (see make bench). */
+/* A signing context per thread and key, initialised once: OpenSSL 3 looks
+ * the algorithm up in its provider store (locks, hash tables) on every
+ * EVP_DigestSignInit, which cost a third of a token request. The context holds
+ * a reference to the key, so a key dropped by a reload stays valid until its
+ * slot is reused. */
+#define SIGNER_SLOTS 8
+
+struct signer {
+	uint64_t serial;
+	EVP_PKEY_CTX *ctx;
+};
+
+struct signers {
+	struct signer slot[SIGNER_SLOTS];
+	unsigned next;
+};
+
+static pthread_key_t signers_key;
+static pthread_once_t signers_once = PTHREAD_ONCE_INIT;
+
+/* Frees a thread's contexts when it exits (and the main thread's at exit). */
+static void signers_free(void *p)
+{
+	struct signers *ss = p;
+
+	for (unsigned i = 0; ss != NULL && i < SIGNER_SLOTS; i++)
+		EVP_PKEY_CTX_free(ss->slot[i].ctx);
+	free(ss);
+}
+
+static void signers_main_exit(void)
+{
+	struct signers *ss = pthread_getspecific(signers_key);
+
+	pthread_setspecific(signers_key, NULL);
+	signers_free(ss);
+}
+
+static void signers_init(void)
+{
+	pthread_key_create(&signers_key, signers_free);
+	atexit(signers_main_exit);
+}
+
+static EVP_PKEY_CTX *signer_get(const struct sign_key *k)
+{
+	struct signers *ss;
+	struct signer *s;
+	EVP_PKEY_CTX *ctx;
+
+	pthread_once(&signers_once, signers_init);
+	if ((ss = pthread_getspecific(signers_key)) == NULL) {
+		if ((ss = calloc(1, sizeof(*ss))) == NULL)
+			return NULL;
+		pthread_setspecific(signers_key, ss);
+	}
+	for (unsigned i = 0; i < SIGNER_SLOTS; i++)
+		if (ss->slot[i].serial == k->serial && ss->slot[i].ctx != NULL)
+			return ss->slot[i].ctx;
+	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL)) == NULL)
+		return NULL;
+	if (EVP_PKEY_sign_init(ctx) != 1 || EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
+	    (k->alg == ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	s = &ss->slot[ss->next++ % SIGNER_SLOTS];
+	EVP_PKEY_CTX_free(s->ctx);
+	s->serial = k->serial;
+	s->ctx = ctx;
+	return ctx;
+}
+
+/* Signs with the key parsed once. libjwt 1.10's jwt_encode_str re-parses the
+ * PEM on every call; signing the JWS here with the cached key is what keeps
+ * the token endpoint near the CPU's signing limit (see make bench). */
 int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char **out)
 {
-	EVP_MD_CTX *ctx = NULL;
-	unsigned char sig[1024], *der = NULL, raw[64];
+	EVP_PKEY_CTX *ctx;
+	unsigned char sig[1024], raw[64], md[SHA256_DIGEST_LENGTH];
 	size_t siglen = sizeof(sig);
 	char *body = NULL, *pb = NULL, *sb = NULL;
 	struct buf b;
@@ -473,9 +550,8 @@ int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char 
 	}
 	if (buf_adds(&b, typ_at ? k->hdr_at : k->hdr_jwt) || buf_adds(&b, ".") || buf_adds(&b, pb))
 		goto out;
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k->pkey) != 1 ||
-	    EVP_DigestSign(ctx, sig, &siglen, (unsigned char *)b.p, b.len) != 1)
+	SHA256((unsigned char *)b.p, b.len, md);
+	if ((ctx = signer_get(k)) == NULL || EVP_PKEY_sign(ctx, sig, &siglen, md, sizeof(md)) != 1)
 		goto out;
 	if (k->alg == ALG_ES256) {
 		/* JWS wants R || S, 32 bytes each (RFC 7518 3.4), not DER. */
@@ -500,8 +576,6 @@ int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char 
 	*out = buf_steal(&b);
 	rc = IDP_OK;
 out:
-	EVP_MD_CTX_free(ctx);
-	free(der);
 	free(body);
 	free(pb);
 	free(sb);

@@ -28,6 +28,7 @@ struct sign_key {
 	int64_t created, activated, remove_at;
 	char *hdr_jwt;      /* base64url of {"alg","kid","typ":"JWT"}: built once */
 	char *hdr_at;       /* same with "typ":"at+jwt" (RFC 9068) */
+	uint64_t serial;    /* unique per loaded key: the per-thread signer cache's key */
 };
 
 struct keyset {

@@ -53,7 +53,7 @@ static const struct rp_key *find_key(const struct rp_keyset *ks, const char *kid
  * that bears it; without one (allowed by RFC 7515), each key of the right
  * type, as a provider with a single key often omits the kid. */
 static int try_keys(struct rp_keyset *ks, const char *kid, size_t kidlen, int alg,
-		    const unsigned char *digest, size_t dlen, const unsigned char *sig, size_t slen,
+		    const char *input, size_t inlen, const unsigned char *sig, size_t slen,
 		    bool *kid_seen, bool *any_key)
 {
 	size_t i;
@@ -65,14 +65,14 @@ static int try_keys(struct rp_keyset *ks, const char *kid, size_t kidlen, int al
 		if (k == NULL)
 			return RP_E_KID;
 		*any_key = true;
-		return rp_key_verify(ks, (struct rp_key *)k, alg, digest, dlen, sig, slen);
+		return rp_key_verify(ks, (struct rp_key *)k, alg, input, inlen, sig, slen);
 	}
 	*kid_seen = false;
 	for (i = 0; i < ks->n; i++) {
 		if (!rp_key_allows(&ks->keys[i], alg))
 			continue;
 		*any_key = true;
-		if ((rc = rp_key_verify(ks, &ks->keys[i], alg, digest, dlen, sig, slen)) == RP_OK)
+		if ((rc = rp_key_verify(ks, &ks->keys[i], alg, input, inlen, sig, slen)) == RP_OK)
 			return RP_OK;
 	}
 	return *any_key ? rc : RP_E_KID;
@@ -82,7 +82,7 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 			   size_t kidlen, const char *input, size_t inlen,
 			   const unsigned char *sig, size_t slen, struct rp_error *err)
 {
-	unsigned char digest[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+	unsigned char mac[EVP_MAX_MD_SIZE];
 	struct rp_keyset *ks = NULL, *fresh = NULL;
 	unsigned int dlen = 0;
 	bool kid_seen, any_key;
@@ -106,11 +106,7 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 	}
 	if ((rc = rp_keys_get(cfg, &ks, err)) != RP_OK)
 		return rc;
-	if (EVP_Digest(input, inlen, digest, &dlen, rp_keyset_md(ks, alg), NULL) != 1) {
-		rc = rp_fail(err, RP_E_NOMEM, "%s: digest failed", fn);
-		goto out;
-	}
-	rc = try_keys(ks, kid, kidlen, alg, digest, dlen, sig, slen, &kid_seen, &any_key);
+	rc = try_keys(ks, kid, kidlen, alg, input, inlen, sig, slen, &kid_seen, &any_key);
 	if (rc == RP_E_KID && !kid_seen) {
 		/* Unknown kid: maybe a key rotation. One refetch, which the
 		 * config's interval bounds, so forged kids cannot make us
@@ -118,7 +114,7 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 		struct rp_error ferr;
 		rp_err_clear(&ferr);
 		if (rp_keys_refetch(cfg, ks, &fresh, &ferr) == RP_OK && fresh != NULL)
-			rc = try_keys(fresh, kid, kidlen, alg, digest, dlen, sig, slen, &kid_seen,
+			rc = try_keys(fresh, kid, kidlen, alg, input, inlen, sig, slen, &kid_seen,
 				      &any_key);
 		if (rc == RP_E_KID && !kid_seen) {
 			rp_sanitize(shown, sizeof(shown), kid != NULL ? kid : "(none)",
@@ -179,18 +175,57 @@ static int read_header(const struct rp_config *cfg, const char *fn, const char *
 	return RP_OK;
 }
 
+/* The registered claims we check, found in one pass over the members. */
+struct registered {
+	const struct rp_jval *iss, *aud, *azp, *exp, *iat, *nbf, *nonce, *sub, *acr;
+};
+
+static void find_registered(const struct rp_jmember *m, size_t n, struct registered *r)
+{
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < n; i++) {
+		const char *k = m[i].key;
+		const struct rp_jval *v = &m[i].v;
+
+		if (m[i].klen == 3) {
+			if (memcmp(k, "iss", 3) == 0)
+				r->iss = v;
+			else if (memcmp(k, "aud", 3) == 0)
+				r->aud = v;
+			else if (memcmp(k, "azp", 3) == 0)
+				r->azp = v;
+			else if (memcmp(k, "exp", 3) == 0)
+				r->exp = v;
+			else if (memcmp(k, "iat", 3) == 0)
+				r->iat = v;
+			else if (memcmp(k, "nbf", 3) == 0)
+				r->nbf = v;
+			else if (memcmp(k, "sub", 3) == 0)
+				r->sub = v;
+			else if (memcmp(k, "acr", 3) == 0)
+				r->acr = v;
+		} else if (m[i].klen == 5 && memcmp(k, "nonce", 5) == 0) {
+			r->nonce = v;
+		}
+	}
+}
+
 static int check_claims(struct rp_config *cfg, const struct expect *ex,
 			const struct rp_jmember *m, size_t n, struct rp_error *err)
 {
 	const struct rp_jval *iss, *aud, *azp, *exp, *iat, *nbf, *nonce, *sub, *acr;
 	const char *fn = ex->fn, *pos = NULL;
+	struct registered r;
 	struct rp_jval el;
 	int64_t now = rp_now(cfg), t;
 	size_t naud = 0;
 	bool us = false;
 	char shown[96];
 
-	iss = rp_json_get(m, n, "iss");
+	find_registered(m, n, &r);
+	iss = r.iss;
 	if ((ex->id_token || iss != NULL) && !rp_json_str_eq(iss, cfg->issuer, false)) {
 		if (iss != NULL && iss->type == RP_J_STRING)
 			rp_sanitize(shown, sizeof(shown), iss->p, iss->len);
@@ -199,7 +234,7 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 		return rp_fail(err, RP_E_ISS, "%s: iss \"%s\" is not the provider", fn, shown);
 	}
 
-	aud = rp_json_get(m, n, "aud");
+	aud = r.aud;
 	if (aud != NULL && aud->type == RP_J_ARRAY) {
 		while (rp_json_array_next(aud, &pos, &el)) {
 			if (el.type != RP_J_STRING)
@@ -216,13 +251,13 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 	if ((ex->id_token || aud != NULL) && !us)
 		return rp_fail(err, RP_E_AUD, "%s: this client is not an audience", fn);
 	/* OpenID Connect Core 3.1.3.7 items 4-5. */
-	azp = rp_json_get(m, n, "azp");
+	azp = r.azp;
 	if (azp != NULL && !rp_json_str_eq(azp, cfg->client_id, false))
 		return rp_fail(err, RP_E_AZP, "%s: azp is another client", fn);
 	if (azp == NULL && naud > 1)
 		return rp_fail(err, RP_E_AZP, "%s: %zu audiences and no azp", fn, naud);
 
-	exp = rp_json_get(m, n, "exp");
+	exp = r.exp;
 	if (exp != NULL || ex->id_token) {
 		if (!rp_json_time(exp, &t))
 			return rp_fail(err, RP_E_MALFORMED, "%s: %s exp", fn,
@@ -231,7 +266,7 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 			return rp_fail(err, RP_E_EXPIRED, "%s: expired %lld s ago", fn,
 				       (long long)(now - t));
 	}
-	nbf = rp_json_get(m, n, "nbf");
+	nbf = r.nbf;
 	if (nbf != NULL) {
 		if (!rp_json_time(nbf, &t))
 			return rp_fail(err, RP_E_MALFORMED, "%s: bad nbf", fn);
@@ -239,7 +274,7 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 			return rp_fail(err, RP_E_NOT_YET_VALID, "%s: valid only in %lld s", fn,
 				       (long long)(t - now));
 	}
-	iat = rp_json_get(m, n, "iat");
+	iat = r.iat;
 	if (iat != NULL || ex->id_token) {
 		if (!rp_json_time(iat, &t))
 			return rp_fail(err, RP_E_MALFORMED, "%s: %s iat", fn,
@@ -249,12 +284,12 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 				       fn, (long long)(t - now));
 	}
 
-	sub = rp_json_get(m, n, "sub");
+	sub = r.sub;
 	if ((ex->id_token || sub != NULL) && (sub == NULL || sub->type != RP_J_STRING || sub->len == 0))
 		return rp_fail(err, RP_E_MALFORMED, "%s: no sub", fn);
 
 	if (ex->id_token) {
-		nonce = rp_json_get(m, n, "nonce");
+		nonce = r.nonce;
 		if (ex->nonce != NULL && nonce == NULL)
 			return rp_fail(err, RP_E_NONCE, "%s: no nonce in the token", fn);
 		if (ex->nonce == NULL && nonce != NULL)
@@ -262,7 +297,7 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 		if (ex->nonce != NULL && !rp_json_str_eq(nonce, ex->nonce, true))
 			return rp_fail(err, RP_E_NONCE, "%s: nonce is not this login's", fn);
 		if (cfg->min_acr != NULL) {
-			acr = rp_json_get(m, n, "acr");
+			acr = r.acr;
 			if (acr == NULL || acr->type != RP_J_STRING)
 				return rp_fail(err, RP_E_ACR, "%s: no acr, %s required", fn,
 					       cfg->min_acr);

@@ -78,6 +78,12 @@ int rp_alg_lookup(const char *name, size_t len); /* -1 when unknown */
 /* ---- JWKS: keys parsed once, with verify contexts kept for reuse ---- */
 #define RP_CTX_POOL 16
 enum rp_kty { RP_KTY_RSA, RP_KTY_EC };
+/* Contexts ready for one verification: the hash of the signing input and
+ * the signature check, reused from token to token. */
+struct rp_vctx {
+	EVP_MD_CTX *md;
+	EVP_PKEY_CTX *pkey;
+};
 struct rp_key {
 	char *kid;              /* NULL when the JWK has none */
 	enum rp_kty kty;
@@ -86,7 +92,7 @@ struct rp_key {
 	size_t sig_len;         /* RSA: modulus bytes; EC: 2 * coordinate */
 	EVP_PKEY *pkey;
 	pthread_mutex_t lock;   /* guards the pools */
-	EVP_PKEY_CTX *pool[RP_ALG_COUNT][RP_CTX_POOL];
+	struct rp_vctx pool[RP_ALG_COUNT][RP_CTX_POOL];
 	unsigned npool[RP_ALG_COUNT];
 };
 struct rp_keyset {
@@ -103,10 +109,10 @@ int rp_keyset_parse(const char *json, size_t len, struct rp_keyset **out,
 		    struct rp_error *err);
 void rp_keyset_put(struct rp_keyset *ks);
 bool rp_key_allows(const struct rp_key *k, int alg);
-/* RP_OK, or RP_E_SIGNATURE / RP_E_NOMEM. digest is the hash of the signing
- * input; sig is the JWS signature (raw r||s for ECDSA). */
-int rp_key_verify(const struct rp_keyset *ks, struct rp_key *k, int alg,
-		  const unsigned char *digest, size_t dlen, const unsigned char *sig, size_t slen);
+/* RP_OK, or RP_E_SIGNATURE / RP_E_NOMEM. input is the JWS signing input
+ * (header.payload); sig the JWS signature (raw r||s for ECDSA). */
+int rp_key_verify(const struct rp_keyset *ks, struct rp_key *k, int alg, const char *input,
+		  size_t inlen, const unsigned char *sig, size_t slen);
 /* The current keys, loaded or refreshed when needed (caller puts them). */
 int rp_keys_get(struct rp_config *cfg, struct rp_keyset **out, struct rp_error *err);
 /* After an unknown kid in seen: newer keys if another thread already got

@@ -62,24 +62,24 @@ ok "a retiring key is not removed while its tokens are valid" eq "$RC" 3
 ok "the promoted key is active" eq "$(state_of "$NEXT")" active
 ok "the old key is retiring" eq "$(state_of "$ACTIVE")" retiring
 ok "the audit log records the rotation" grep -q "rotate: RS256 $NEXT next -> active" "$TMP/keys/audit.log"
-ok "node A signs with the new key within the bound" wait_for 30 sh -c "[ \"\$(curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $A/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -o $NEXT)\" = $NEXT ]"
-ok "node B signs with the new key within the bound" wait_for 30 sh -c "[ \"\$(curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $B/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -o $NEXT)\" = $NEXT ]"
+ok "node A signs with the new key within the bound" wait_for 150 sh -c "[ \"\$(curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $A/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -o $NEXT)\" = $NEXT ]"
+ok "node B signs with the new key within the bound" wait_for 150 sh -c "[ \"\$(curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $B/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -o $NEXT)\" = $NEXT ]"
 ok "node A kid" eq "$(kid_on "$A")" "$NEXT"
 ok "node B kid" eq "$(kid_on "$B")" "$NEXT"
 ok "the retiring key is still published" contains "$(curl -s "$A/jwks")" "$ACTIVE"
 ok "the retiring key leaves the JWKS once its tokens expired" wait_for 250 sh -c "! curl -s $A/jwks | grep -q $ACTIVE"
-ok "... on node B too" wait_for 30 sh -c "! curl -s $B/jwks | grep -q $ACTIVE"
+ok "... on node B too" wait_for 150 sh -c "! curl -s $B/jwks | grep -q $ACTIVE"
 
 # Emergency revocation: out of the JWKS at once, signing moves on.
 CUR=$(kid_in_state RS256 active)
 OUT=$(CTL keys revoke "$CUR"); RC=$?
 ok "revoke succeeds" eq "$RC" 0
-ok "revoked key is out of node A's JWKS" wait_for 30 sh -c "! curl -s $A/jwks | grep -q $CUR"
-ok "revoked key is out of node B's JWKS" wait_for 30 sh -c "! curl -s $B/jwks | grep -q $CUR"
+ok "revoked key is out of node A's JWKS" wait_for 150 sh -c "! curl -s $A/jwks | grep -q $CUR"
+ok "revoked key is out of node B's JWKS" wait_for 150 sh -c "! curl -s $B/jwks | grep -q $CUR"
 NEW=$(kid_in_state RS256 active)
 ok "a new key signs after revocation" test -n "$NEW" -a "$NEW" != "$CUR"
-ok "node A signs with it" wait_for 30 sh -c "curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $A/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -q $NEW"
-ok "node B signs with it" wait_for 30 sh -c "curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $B/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -q $NEW"
+ok "node A signs with it" wait_for 150 sh -c "curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $A/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -q $NEW"
+ok "node B signs with it" wait_for 150 sh -c "curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $B/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -q $NEW"
 ok "the revoked key's file is gone" sh -c "! ls $TMP/keys | grep -q \"rs256-$(printf %.16s "$CUR")\""
 OUT=$(CTL keys revoke "$CUR"); RC=$?
 ok "revoking twice is refused" test "$RC" -ne 0
@@ -91,7 +91,7 @@ ok "import of an EC key as RS256 refused" test "$RC" -ne 0
 OUT=$(CTL keys import "$TMP/ext.pem" --alg ES256); RC=$?
 ok "import of a P-256 key as ES256" eq "$RC" 0
 IMP=$(kid_in_state ES256 next)
-ok "the imported key is next and published" wait_for 30 sh -c "curl -s $A/jwks | grep -q $IMP"
+ok "the imported key is next and published" wait_for 150 sh -c "curl -s $A/jwks | grep -q $IMP"
 
 # A restart keeps the key states.
 BEFORE=$(curl -s "$A/jwks")

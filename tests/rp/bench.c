@@ -6,7 +6,7 @@
  * cache of results. Prints rates; asserts nothing.
  *
  *   rp_bench [SECONDS]       (default 3 per measurement)
- * Each measurement gets SECONDS in all, in 15 slices taken in turns with
+ * Each measurement gets SECONDS in all, in 60 slices taken in turns with
  * the others; the median slice is printed. Output lines: "<alg> <what>
  * <rate>/s", machine-readable. */
 #include <stdio.h>
@@ -153,12 +153,12 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-#define ROUNDS 15
+#define ROUNDS 60
 #define KINDS 4
 
-/* The four measurements take turns in short slices, and each reports its
- * median slice: a busy machine slows them all alike instead of skewing the
- * ratio towards whichever ran during the quiet moment. */
+/* The four measurements take turns in short slices (60 each), and each
+ * reports its median slice: a busy machine slows them all alike instead of
+ * skewing the ratio towards whichever ran during a quiet moment. */
 static void run(const char *alg, struct tkey *key, struct rp_config *cfg, const char *issuer)
 {
 	static const char *const names[KINDS] = { "openssl_evp_verify", "librp_verify",
