@@ -83,7 +83,7 @@ static const struct client *client_auth(struct req *r, enum MHD_Result *ret)
 	cl = config_client(r->cfg, id);
 	/* The secret is a long random string: SHA-256 suffices, compared in
 	 * constant time. A slow password KDF here would cap the endpoint. */
-	SHA256((unsigned char *)secret, strlen(secret), h);
+	sha256(secret, strlen(secret), h);
 	if (cl == NULL || !cl->has_secret ||
 	    !secret_equal(h, sizeof(h), cl->secret_sha256, sizeof(cl->secret_sha256)) ||
 	    (basic && !cl->auth_basic) || (!basic && !cl->auth_post)) {
@@ -119,7 +119,7 @@ static bool pkce_ok(const char *verifier, const char *challenge)
 		      c == '-' || c == '.' || c == '_' || c == '~'))
 			return false;
 	}
-	SHA256((const unsigned char *)verifier, n, d);
+	sha256(verifier, n, d);
 	if ((enc = b64url_encode(d, sizeof(d))) == NULL)
 		return false;
 	ok = secret_equal(enc, strlen(enc), challenge, strlen(challenge));
@@ -132,7 +132,7 @@ static char *at_hash(const char *at)
 {
 	unsigned char d[SHA256_DIGEST_LENGTH];
 
-	SHA256((const unsigned char *)at, strlen(at), d);
+	sha256(at, strlen(at), d);
 	return b64url_encode(d, sizeof(d) / 2);
 }
 

@@ -109,7 +109,7 @@ int jwk_thumbprint(const json_t *jwk, char out[48])
 	json_decref(req);
 	if (s == NULL)
 		return IDP_ENOMEM;
-	SHA256((unsigned char *)s, strlen(s), d);
+	sha256(s, strlen(s), d);
 	free(s);
 	if ((t = b64url_encode(d, sizeof(d))) == NULL)
 		return IDP_ENOMEM;
@@ -550,7 +550,7 @@ int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char 
 	}
 	if (buf_adds(&b, typ_at ? k->hdr_at : k->hdr_jwt) || buf_adds(&b, ".") || buf_adds(&b, pb))
 		goto out;
-	SHA256((unsigned char *)b.p, b.len, md);
+	sha256(b.p, b.len, md);
 	if ((ctx = signer_get(k)) == NULL || EVP_PKEY_sign(ctx, sig, &siglen, md, sizeof(md)) != 1)
 		goto out;
 	if (k->alg == ALG_ES256) {

@@ -43,7 +43,7 @@ static int csrf_key_init(void)
 	if ((rc = store_get(&g_idp.store, "csrf-key", &val, &len)) != IDP_OK)
 		return rc;
 	/* Whatever its text, hash it down to the key. */
-	SHA256((unsigned char *)val, len, g_idp.csrf_key);
+	sha256(val, len, g_idp.csrf_key);
 	free_secret(val);
 	return IDP_OK;
 }

@@ -89,6 +89,14 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+/* Bytes that may appear as they are inside a string: printable ASCII but
+ * the quote and the backslash. */
+#define PLAIN(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '"' && (c) != '\\')
+#define PLAIN4(c) PLAIN(c), PLAIN(c + 1), PLAIN(c + 2), PLAIN(c + 3)
+#define PLAIN16(c) PLAIN4(c), PLAIN4(c + 4), PLAIN4(c + 8), PLAIN4(c + 12)
+#define PLAIN64(c) PLAIN16(c), PLAIN16(c + 16), PLAIN16(c + 32), PLAIN16(c + 48)
+static const bool plain[256] = { PLAIN64(0), PLAIN64(64), PLAIN64(128), PLAIN64(192) };
+
 /* j->p is just past the opening quote; leaves it just past the closing one. */
 static int scan_string(struct jp *j, bool *esc)
 {
@@ -99,7 +107,7 @@ static int scan_string(struct jp *j, bool *esc)
 	*esc = false;
 	for (;;) {
 		/* Fast path: plain ASCII, the bulk of every token. */
-		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+		while (p < end && plain[*p])
 			p++;
 		if (p >= end)
 			return RP_E_MALFORMED;

@@ -188,25 +188,27 @@ char *rp_buf_steal(struct rp_buf *b)
 	return p;
 }
 
-static const signed char b64url_val[256] = {
-	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7,
-	['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
-	['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
-	['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
-	['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
-	['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
-	['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63,
-	['_'] = 64,
-}; /* value + 1; 0 means "not in the alphabet" */
+/* base64url decoding tables, one per position in a quad, the 6-bit value
+ * already shifted into place, and bit 31 set for bytes outside the
+ * alphabet: a quad is four loads and three ORs, one test for validity. */
+#define B64V(c)                                                                       \
+	((c) >= 'A' && (c) <= 'Z' ? (c) - 'A' :                                       \
+	 (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26 :                                  \
+	 (c) >= '0' && (c) <= '9' ? (c) - '0' + 52 :                                  \
+	 (c) == '-' ? 62 : (c) == '_' ? 63 : -1)
+#define B64E(c, shift) (B64V(c) < 0 ? 0x80000000u : (uint32_t)B64V(c) << (shift))
+#define B64R4(c, s) B64E(c, s), B64E(c + 1, s), B64E(c + 2, s), B64E(c + 3, s)
+#define B64R16(c, s) B64R4(c, s), B64R4(c + 4, s), B64R4(c + 8, s), B64R4(c + 12, s)
+#define B64R64(c, s) B64R16(c, s), B64R16(c + 16, s), B64R16(c + 32, s), B64R16(c + 48, s)
+#define B64TABLE(s) { B64R64(0, s), B64R64(64, s), B64R64(128, s), B64R64(192, s) }
+static const uint32_t b64d[4][256] = { B64TABLE(18), B64TABLE(12), B64TABLE(6), B64TABLE(0) };
 
 int rp_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap,
 		     size_t *outlen)
 {
+	const unsigned char *in = (const unsigned char *)s;
 	size_t i, o = 0, rem = len % 4;
 	uint32_t acc;
-	int v[4];
 
 	*outlen = 0;
 	if (rem == 1)
@@ -214,28 +216,20 @@ int rp_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap,
 	if (len / 4 * 3 + (rem != 0 ? rem - 1 : 0) > cap)
 		return RP_E_TOO_BIG;
 	for (i = 0; i + 4 <= len; i += 4) {
-		v[0] = b64url_val[(unsigned char)s[i]] - 1;
-		v[1] = b64url_val[(unsigned char)s[i + 1]] - 1;
-		v[2] = b64url_val[(unsigned char)s[i + 2]] - 1;
-		v[3] = b64url_val[(unsigned char)s[i + 3]] - 1;
-		if ((v[0] | v[1] | v[2] | v[3]) < 0)
+		acc = b64d[0][in[i]] | b64d[1][in[i + 1]] | b64d[2][in[i + 2]] | b64d[3][in[i + 3]];
+		if (acc & 0x80000000u)
 			return RP_E_MALFORMED;
-		acc = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-		      (uint32_t)v[3];
 		out[o++] = (unsigned char)(acc >> 16);
 		out[o++] = (unsigned char)(acc >> 8);
 		out[o++] = (unsigned char)acc;
 	}
 	if (rem != 0) {
-		v[0] = b64url_val[(unsigned char)s[i]] - 1;
-		v[1] = b64url_val[(unsigned char)s[i + 1]] - 1;
-		v[2] = rem == 3 ? b64url_val[(unsigned char)s[i + 2]] - 1 : 0;
-		if ((v[0] | v[1] | v[2]) < 0)
+		acc = b64d[0][in[i]] | b64d[1][in[i + 1]] | (rem == 3 ? b64d[2][in[i + 2]] : 0);
+		if (acc & 0x80000000u)
 			return RP_E_MALFORMED;
 		/* Unused low bits must be zero: one canonical text per value. */
-		if ((rem == 2 && (v[1] & 0x0f) != 0) || (rem == 3 && (v[2] & 0x03) != 0))
+		if ((rem == 2 && (acc & 0xffff) != 0) || (rem == 3 && (acc & 0xff) != 0))
 			return RP_E_MALFORMED;
-		acc = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6;
 		out[o++] = (unsigned char)(acc >> 16);
 		if (rem == 3)
 			out[o++] = (unsigned char)(acc >> 8);
