@@ -261,6 +261,55 @@ START_TEST(t_keys_jws)
 }
 END_TEST
 
+START_TEST(t_identity_valid)
+{
+	static const char *const good[] = {
+		"{\"given_name\":\"Marianne\",\"family_name\":\"Dupont\",\"birthdate\":\"1990-07-14\",\"gender\":\"female\",\"birthplace\":\"75056\",\"birthcountry\":\"99100\",\"email\":\"m.d@example.fr\"}",
+		"{\"birthdate\":\"1990-07\"}", "{\"birthdate\":\"1990\"}",
+		"{\"birthcountry\":\"99134\"}", "{\"birthplace\":\"2A004\",\"birthcountry\":\"99100\"}", "{}",
+	};
+	static const char *const bad[][2] = {
+		{"{\"birthdate\":\"14/07/1990\"}", "birthdate"}, {"{\"birthdate\":\"1990-13-01\"}", "birthdate"},
+		{"{\"birthdate\":\"1990-07-32\"}", "birthdate"}, {"{\"birthdate\":1990}", "birthdate"},
+		{"{\"gender\":\"F\"}", "gender"}, {"{\"birthcountry\":\"99100\"}", "birthplace"},
+		{"{\"birthcountry\":\"99100\",\"birthplace\":\"Paris\"}", "birthplace"},
+		{"{\"birthcountry\":\"France\"}", "birthcountry"}, {"{\"given_name\":\"\"}", "given_name"},
+		{"{\"email\":\"not an email\"}", "email"}, {"{\"email\":\"a@b\"}", "email"},
+	};
+	const char *why;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		json_t *c = json_loads(good[i], 0, NULL);
+
+		ck_assert_msg(identity_valid(c, &why), "%s refused", good[i]);
+		json_decref(c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *c = json_loads(bad[i][0], 0, NULL);
+
+		why = NULL;
+		ck_assert_msg(!identity_valid(c, &why), "%s accepted", bad[i][0]);
+		ck_assert_str_eq(why, bad[i][1]);
+		json_decref(c);
+	}
+	{
+		/* A 257-character name is refused, 256 accepted. */
+		char name[258];
+		json_t *c;
+
+		memset(name, 'a', 257);
+		name[257] = '\0';
+		c = json_pack("{s:s}", "family_name", name);
+		ck_assert(!identity_valid(c, &why));
+		json_decref(c);
+		name[256] = '\0';
+		c = json_pack("{s:s}", "family_name", name);
+		ck_assert(identity_valid(c, &why));
+		json_decref(c);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("core");
@@ -280,6 +329,7 @@ int main(void)
 	tcase_add_test(tc, t_tmpl);
 	tcase_add_test(tc, t_config_errors);
 	tcase_add_test(tc, t_keys_jws);
+	tcase_add_test(tc, t_identity_valid);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
