@@ -441,9 +441,10 @@ int config_load(const char *path, struct config **out)
 	c->rotation_deadline = (unsigned)get_int(&x, o, "key_rotation", "rotation_deadline_s", 86400, 0, 86400 * 90);
 	c->active_window = (unsigned)get_int(&x, o, "key_rotation", "active_client_window_s", 86400, 60, 86400 * 90);
 	c->retire_leeway = (unsigned)get_int(&x, o, "key_rotation", "retire_leeway_s", 60, 0, 86400);
+	c->auto_rotate_days = (unsigned)get_int(&x, o, "key_rotation", "auto_rotate_days", 0, 0, 3650);
 	if (o != NULL) {
 		static const char *const k[] = {"jwks_max_age_s", "min_publish_s", "rotation_deadline_s",
-			"active_client_window_s", "retire_leeway_s", NULL};
+			"active_client_window_s", "retire_leeway_s", "auto_rotate_days", NULL};
 		check_keys(&x, o, "key_rotation", k);
 	}
 	/* The rule that makes rotation invisible: every cache of the JWKS must

@@ -72,6 +72,32 @@ static void reload(const char *why)
 	idp_log(LOG_INFO, "reload (%s): configuration and keys reloaded", why);
 }
 
+/* Automatic rotation (key_rotation.auto_rotate_days): checked every ten seconds;
+ * one node of a deployment does it (a lock in the shared store), with the
+ * same rules as idpctl keys rotate: it waits for lagging services. */
+static void auto_rotate(void)
+{
+	struct rt *rt = rt_acquire();
+	const struct config *cfg = rt->cfg;
+	bool due = false;
+	int64_t now = now_s();
+
+	for (int a = ALG_ES256; cfg->auto_rotate_days > 0 && a <= ALG_RS256; a++) {
+		const struct sign_key *k = rt->keys->active[a];
+
+		if (k != NULL && k->activated + (int64_t)cfg->auto_rotate_days * 86400 <= now)
+			due = true;
+	}
+	if (due && store_add(&g_idp.store, "keys:auto-rotate", "1", 1, 300) == IDP_OK) {
+		bool redis = strcmp(json_string_value(json_object_get(cfg->store, "driver")) ?: "memory", "redis") == 0;
+
+		idp_log(LOG_INFO, "keys: automatic rotation due (every %u days)", cfg->auto_rotate_days);
+		if (keys_rotate(cfg, rt->keys->dir, redis ? &g_idp.store : NULL, ALG_NONE, false, stderr) != IDP_OK)
+			store_del(&g_idp.store, "keys:auto-rotate"); /* retry later */
+	}
+	rt_release(rt);
+}
+
 int main(int argc, char **argv)
 {
 	const char *config = "conf/demo.json", *port_file = NULL;
@@ -80,6 +106,7 @@ int main(int argc, char **argv)
 	struct MHD_Daemon *mhd = NULL;
 	struct rt *rt = NULL;
 	sigset_t set;
+	unsigned long ticks = 0;
 	int sig, rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -160,6 +187,8 @@ int main(int argc, char **argv)
 		struct timespec tick = {1, 0};
 
 		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig < 0 && ++ticks % 10 == 0)
+			auto_rotate();
 		if (sig < 0) {
 			struct rt *cur = rt_acquire();
 			bool changed = keyset_changed(cur->keys);
