@@ -51,7 +51,7 @@ struct opts {
 	const char *host;
 	int port;
 	int conc;
-	double duration, warmup, mint_seconds;
+	double duration, warmup, mint_seconds, max_seconds;
 	long count, mint_max;
 	int rounds;
 	const char *client, *secret, *redirect;
@@ -606,7 +606,7 @@ static void *run_login(void *arg)
 		vu_pkce(v);
 		t0 = now_mono();
 		ok = full_login(v, O.client, O.redirect, O.consent, code, sizeof(code), NULL, ph == 1);
-		if (ok && ph == 1 && atomic_load(&g_phase) == 1) {
+		if (ok && ph == 1 && (O.count > 0 || atomic_load(&g_phase) == 1)) {
 			v->done++;
 			lat_add(&v->lat, (now_mono() - t0) * 1e3);
 		}
@@ -788,7 +788,7 @@ static void usage(void)
 		"usage: loadgen MODE -p PORT [-c CONC] [-d SECONDS] [-n COUNT] [-w WARMUP]\n"
 		"         --client ID --secret S --redirect URI [--client2 ID --secret2 S --redirect2 URI]\n"
 		"         --user NAME --password PW [--consent accept|refuse] [--scope S]\n"
-		"         [--mint-seconds S] [--mint-max N] [--rounds N]\n"
+		"         [--mint-seconds S] [--mint-max N] [--rounds N] [--max-seconds S]\n"
 		"  MODE: login | sso | token | flow (see the comment at the top of loadgen.c)\n");
 	exit(2);
 }
@@ -847,7 +847,7 @@ int main(int argc, char **argv)
 		{"client2", 1, 0, 4}, {"secret2", 1, 0, 5}, {"redirect2", 1, 0, 6},
 		{"user", 1, 0, 7}, {"password", 1, 0, 8}, {"consent", 1, 0, 9},
 		{"scope", 1, 0, 10}, {"mint-seconds", 1, 0, 11}, {"rounds", 1, 0, 12},
-		{"host", 1, 0, 13}, {"mint-max", 1, 0, 14}, {0, 0, 0, 0}};
+		{"host", 1, 0, 13}, {"mint-max", 1, 0, 14}, {"max-seconds", 1, 0, 15}, {0, 0, 0, 0}};
 	struct vu *vus;
 	pthread_t *th;
 	void *(*fn)(void *);
@@ -878,6 +878,7 @@ int main(int argc, char **argv)
 		case 12: O.rounds = atoi(optarg); break;
 		case 13: O.host = optarg; break;
 		case 14: O.mint_max = atol(optarg); break;
+		case 15: O.max_seconds = atof(optarg); break;
 		default: usage();
 		}
 	}
@@ -996,7 +997,12 @@ int main(int argc, char **argv)
 		double t0, el;
 
 		if (O.count > 0) {
+			/* Counted: until done, or --max-seconds (a bound on the run). */
 			t0 = g_t0;
+			while (O.max_seconds > 0 && atomic_load(&g_left) > 0 && now_mono() - t0 < O.max_seconds)
+				usleep(50000);
+			if (atomic_load(&g_left) > 0)
+				atomic_store(&g_phase, 2);
 			for (int i = 0; i < O.conc; i++)
 				pthread_join(th[i], NULL);
 			el = now_mono() - t0;

@@ -110,7 +110,7 @@ static char *join_url(const char *endpoint, const struct rp_buf *query)
 	int rc;
 
 	if (strchr(endpoint, '?') != NULL)
-		sep = (elen > 0 && (endpoint[elen - 1] == '?' || endpoint[elen - 1] == '&')) ? "" : "&";
+		sep = endpoint[elen - 1] == '?' || endpoint[elen - 1] == '&' ? "" : "&";
 	rp_buf_init(&b, 64 * 1024);
 	if ((rc = rp_buf_adds(&b, endpoint)) != RP_OK || (rc = rp_buf_adds(&b, sep)) != RP_OK ||
 	    (rc = rp_buf_add(&b, query->p, query->len)) != RP_OK) {
@@ -264,8 +264,8 @@ static int parse_query(const char *q, size_t len, char *v[CB_COUNT], struct rp_e
 				continue;
 			/* RFC 6749 3.1: no parameter more than once. */
 			if (v[i] != NULL)
-				return rp_fail(err, RP_E_MALFORMED, "rp_parse_callback: %s repeated",
-					       cb_names[i]);
+				return rp_fail(err, RP_E_MALFORMED,
+					       "rp_parse_callback: %s repeated", cb_names[i]);
 			if ((v[i] = form_decode(eq != NULL ? eq + 1 : amp,
 						eq != NULL ? (size_t)(amp - eq - 1) : 0)) == NULL)
 				return rp_fail(err, RP_E_MALFORMED, "rp_parse_callback: bad "
@@ -290,7 +290,8 @@ int rp_parse_callback(struct rp_config *cfg, const char *query, const char *expe
 	rp_err_clear(err);
 	if (code != NULL)
 		*code = NULL;
-	if (cfg == NULL || query == NULL || code == NULL)
+	/* No expected state, no check: refused, as that is a login CSRF. */
+	if (cfg == NULL || query == NULL || expected_state == NULL || code == NULL)
 		return rp_fail(err, RP_E_INVAL, "rp_parse_callback: missing argument");
 	q = strchr(query, '?');
 	q = q != NULL ? q + 1 : query;
@@ -308,12 +309,11 @@ int rp_parse_callback(struct rp_config *cfg, const char *query, const char *expe
 	}
 	/* State first: an error that does not carry this login's state may
 	 * have been planted by a third party. */
-	if (expected_state != NULL &&
-	    (v[CB_STATE] == NULL || !rp_secret_equal(v[CB_STATE], strlen(v[CB_STATE]),
-						     expected_state, strlen(expected_state)))) {
-		rc = rp_fail(err, RP_E_STATE, "rp_parse_callback: state %s%s%s", v[CB_STATE] == NULL ?
-			     "missing" : "is not this login's", oerr[0] != '\0' ? "; provider said " : "",
-			     oerr);
+	if (v[CB_STATE] == NULL || !rp_secret_equal(v[CB_STATE], strlen(v[CB_STATE]),
+						    expected_state, strlen(expected_state))) {
+		rc = rp_fail(err, RP_E_STATE, "rp_parse_callback: state %s%s%s",
+			     v[CB_STATE] == NULL ? "missing" : "is not this login's",
+			     oerr[0] != '\0' ? "; provider said " : "", oerr);
 		goto out;
 	}
 	/* RFC 9207: the answer names its issuer; when the provider promises
@@ -322,7 +322,8 @@ int rp_parse_callback(struct rp_config *cfg, const char *query, const char *expe
 		rc = rp_fail(err, RP_E_ISS, "rp_parse_callback: answer from another issuer");
 		goto out;
 	}
-	if (v[CB_ISS] == NULL && rp_disc_get(cfg, &disc, &ignored) == RP_OK && disc->iss_parameter) {
+	if (v[CB_ISS] == NULL && rp_disc_get(cfg, &disc, &ignored) == RP_OK &&
+	    disc->iss_parameter) {
 		rc = rp_fail(err, RP_E_ISS, "rp_parse_callback: iss missing, the provider "
 			     "promised it");
 		goto out;

@@ -100,7 +100,8 @@ struct rp_config *rp_config_new(const char *issuer, const char *client_id,
 	}
 	for (s = client_secret; s != NULL && *s != '\0'; s++) {
 		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-			rp_fail(err, RP_E_INVAL, "rp_config_new: control character in client_secret");
+			rp_fail(err, RP_E_INVAL,
+				"rp_config_new: control character in client_secret");
 			return NULL;
 		}
 	}
@@ -115,7 +116,8 @@ struct rp_config *rp_config_new(const char *issuer, const char *client_id,
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto nomem;
 	curl_ok = true;
-	if ((cfg->issuer = strdup(issuer)) == NULL || (cfg->client_id = strdup(client_id)) == NULL ||
+	if ((cfg->issuer = strdup(issuer)) == NULL ||
+	    (cfg->client_id = strdup(client_id)) == NULL ||
 	    (cfg->redirect_uri = strdup(redirect_uri)) == NULL ||
 	    (client_secret != NULL && (cfg->client_secret = strdup(client_secret)) == NULL))
 		goto nomem;

@@ -71,8 +71,8 @@ static int disc_parse(const struct rp_config *cfg, const char *body, size_t len,
 	    (rc = endpoint(cfg, d->doc, "end_session_endpoint", false,
 			   &d->end_session_endpoint, err)) != RP_OK)
 		goto fail;
-	d->iss_parameter =
-		json_is_true(json_object_get(d->doc, "authorization_response_iss_parameter_supported"));
+	d->iss_parameter = json_is_true(
+		json_object_get(d->doc, "authorization_response_iss_parameter_supported"));
 	*out = d;
 	return RP_OK;
 fail:

@@ -238,7 +238,8 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 	if (aud != NULL && aud->type == RP_J_ARRAY) {
 		while (rp_json_array_next(aud, &pos, &el)) {
 			if (el.type != RP_J_STRING)
-				return rp_fail(err, RP_E_MALFORMED, "%s: aud holds a non-string", fn);
+				return rp_fail(err, RP_E_MALFORMED, "%s: aud holds a non-string",
+					       fn);
 			naud++;
 			us = us || rp_json_str_eq(&el, cfg->client_id, false);
 		}
@@ -285,7 +286,8 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 	}
 
 	sub = r.sub;
-	if ((ex->id_token || sub != NULL) && (sub == NULL || sub->type != RP_J_STRING || sub->len == 0))
+	if ((ex->id_token || sub != NULL) &&
+	    (sub == NULL || sub->type != RP_J_STRING || sub->len == 0))
 		return rp_fail(err, RP_E_MALFORMED, "%s: no sub", fn);
 
 	if (ex->id_token) {
@@ -297,12 +299,13 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 		if (ex->nonce != NULL && !rp_json_str_eq(nonce, ex->nonce, true))
 			return rp_fail(err, RP_E_NONCE, "%s: nonce is not this login's", fn);
 		if (cfg->min_acr != NULL) {
+			int want = rp_acr_rank(cfg, cfg->min_acr, strlen(cfg->min_acr));
+
 			acr = r.acr;
 			if (acr == NULL || acr->type != RP_J_STRING)
 				return rp_fail(err, RP_E_ACR, "%s: no acr, %s required", fn,
 					       cfg->min_acr);
-			if (acr->esc || rp_acr_rank(cfg, acr->p, acr->len) <
-						rp_acr_rank(cfg, cfg->min_acr, strlen(cfg->min_acr))) {
+			if (acr->esc || rp_acr_rank(cfg, acr->p, acr->len) < want) {
 				rp_sanitize(shown, sizeof(shown), acr->p, acr->len);
 				return rp_fail(err, RP_E_ACR, "%s: acr \"%s\" is below %s", fn,
 					       shown, cfg->min_acr);

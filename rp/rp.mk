@@ -1,7 +1,7 @@
 # librp, the relying-party library, and its tests. Included by the top
-# Makefile, whose OUT (". " or build-san), OBJ, CFLAGS and LDOPT it uses.
+# Makefile, whose OUT ("." or build-san), OBJ, CFLAGS and LDOPT it uses.
 #
-#   make                     $(OUT)/rp/librp.so (soname librp.so.1) and librp.a
+#   make                     $(OUT)/rp/librp.so (soname librp.so.1), librp.a, examples/rp-demo
 #   make install             rp.h, the libraries, librp.pc under $(DESTDIR)$(PREFIX)
 #   make SAN=1 test-bins     the C tests, under ASan + UBSan, run by tests/rp/run.sh
 #   make rp-bench            verify rates beside `openssl speed` (tests/rp/bench.sh)
@@ -13,6 +13,7 @@ RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o)
 RP_HDR     := rp/include/rp.h rp/rp_int.h
 RP_SO      := $(OUT)/rp/librp.so
 RP_A       := $(OUT)/rp/librp.a
+RP_DEMO    := $(OUT)/rp/examples/rp-demo
 RP_CFLAGS   = $(shell pkg-config --cflags $(RP_PKGS)) -Irp/include -Irp
 RP_LIBS     = $(shell pkg-config --libs $(RP_PKGS)) -lpthread
 # -pie is for executables; -z defs (no undefined symbol left) cannot hold
@@ -25,7 +26,7 @@ RP_LIBDIR  ?= $(PREFIX)/lib
 RP_INCDIR  ?= $(PREFIX)/include
 
 .PHONY: rp-install rp-clean rp-bench
-all: $(RP_SO) $(RP_A)
+all: $(RP_SO) $(RP_A) $(RP_DEMO)
 install: rp-install
 clean: rp-clean
 
@@ -43,6 +44,12 @@ $(RP_A): $(RP_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
+# The demo portal (two instances make the single sign-on demo of make run).
+$(RP_DEMO): rp/examples/demo.c rp/include/rp.h $(RP_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd jansson openssl) -Irp/include \
+		$(LDOPT) -o $@ $< $(RP_A) $(shell pkg-config --libs libmicrohttpd) $(RP_LIBS)
+
 rp-install: $(RP_SO) $(RP_A)
 	install -d $(DESTDIR)$(RP_LIBDIR)/pkgconfig $(DESTDIR)$(RP_INCDIR)
 	install -m 644 rp/include/rp.h $(DESTDIR)$(RP_INCDIR)/rp.h
@@ -56,15 +63,17 @@ rp-install: $(RP_SO) $(RP_A)
 	chmod 644 $(DESTDIR)$(RP_LIBDIR)/pkgconfig/librp.pc
 
 rp-clean:
-	rm -f rp/librp.so rp/librp.so.1 rp/librp.a tests/rp/rp_unit tests/rp/rp_interop tests/rp/rp_example \
-	      tests/rp/rp_bench tests/rp/readme_example.c
+	rm -f rp/librp.so rp/librp.so.1 rp/librp.a rp/examples/rp-demo rp/examples/rp-demo.d \
+	      $(addprefix tests/rp/,rp_unit rp_interop rp_example rp_bench readme_example.c) \
+	      $(addprefix tests/rp/,rp_unit.d rp_interop.d rp_example.d rp_bench.d)
 
 # ---- tests ----
 RP_TEST_PKGS  := check libmicrohttpd jansson libcurl openssl cjose
 RP_TEST_CFLAGS = $(shell pkg-config --cflags $(RP_TEST_PKGS)) -Irp/include -Irp -Itests/rp
 RP_TEST_LIBS   = $(shell pkg-config --libs $(RP_TEST_PKGS)) -lpthread
 RP_TEST_COMMON := tests/rp/tokens.c tests/rp/mockop.c tests/rp/tokens.h tests/rp/mockop.h
-RP_TEST_BINS  := $(OUT)/tests/rp/rp_unit $(OUT)/tests/rp/rp_interop $(OUT)/tests/rp/rp_example
+RP_TEST_BINS  := $(OUT)/tests/rp/rp_unit $(OUT)/tests/rp/rp_interop $(OUT)/tests/rp/rp_example \
+		 $(RP_DEMO)
 
 # Unit and refusal tests: linked with the static library, so they can also
 # reach the internal scanner and decoder.

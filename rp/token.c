@@ -33,7 +33,8 @@ static char *basic_header(const struct rp_config *cfg)
 	size_t cap;
 
 	rp_buf_init(&cred, 4096);
-	if (rp_buf_add_urlenc(&cred, cfg->client_id) != RP_OK || rp_buf_add(&cred, ":", 1) != RP_OK ||
+	if (rp_buf_add_urlenc(&cred, cfg->client_id) != RP_OK ||
+	    rp_buf_add(&cred, ":", 1) != RP_OK ||
 	    rp_buf_add_urlenc(&cred, cfg->client_secret) != RP_OK)
 		goto out;
 	cap = sizeof(prefix) + (cred.len + 2) / 3 * 4 + 1;

@@ -13,13 +13,14 @@ trap stop EXIT
 PIDS="$PIDS $!"
 ./idp/idp --config conf/demo.json &
 PIDS="$PIDS $!"
-PORTAL=rp/examples/portal
+PORTAL=rp/examples/rp-demo
+sleep 1
 if [ -x "$PORTAL" ]; then
-	"$PORTAL" --port 8081 --name "Impots demo" --issuer http://127.0.0.1:8080 \
-		--client-id demo-portal --client-secret demo-portal-secret &
+	RP_CLIENT_SECRET=demo-portal-secret "$PORTAL" --port 8081 --name "Impôts (démo)" \
+		--issuer http://127.0.0.1:8080 --client-id demo-portal --acr eidas1 --http-loopback &
 	PIDS="$PIDS $!"
-	"$PORTAL" --port 8082 --name "Assurance maladie demo" --issuer http://127.0.0.1:8080 \
-		--client-id demo-portal-2 --client-secret demo-portal-2-secret &
+	RP_CLIENT_SECRET=demo-portal-2-secret "$PORTAL" --port 8082 --name "Assurance maladie (démo)" \
+		--issuer http://127.0.0.1:8080 --client-id demo-portal-2 --acr eidas1 --http-loopback &
 	PIDS="$PIDS $!"
 fi
 sleep 1

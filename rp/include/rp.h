@@ -164,10 +164,10 @@ RP_API int rp_auth_url(struct rp_config *cfg, const struct rp_auth_params *param
 RP_API void rp_auth_request_release(struct rp_auth_request *req); /* wipes, frees, zeroes */
 
 /* Callback on redirect_uri. query: the query string, or the whole URL (the
- * part after '?' is used). Checks state against expected_state (constant
- * time), iss when present (RFC 9207), then surfaces error/error_description
- * as RP_E_PROVIDER_ERROR with err->oauth_error set. On RP_OK *code is the
- * authorization code (caller frees). */
+ * part after '?' is used). Checks state against expected_state (required;
+ * constant time), iss when present (RFC 9207), then surfaces
+ * error/error_description as RP_E_PROVIDER_ERROR with err->oauth_error set.
+ * On RP_OK *code is the authorization code (caller frees). */
 RP_API int rp_parse_callback(struct rp_config *cfg, const char *query,
 			     const char *expected_state, char **code, struct rp_error *err);
 

@@ -6,9 +6,9 @@
  * cache of results. Prints rates; asserts nothing.
  *
  *   rp_bench [SECONDS]       (default 3 per measurement)
- * Each measurement gets SECONDS in all, in 60 slices taken in turns with
- * the others; the median slice is printed. Output lines: "<alg> <what>
- * <rate>/s", machine-readable. */
+ * Each measurement gets SECONDS of CPU time in all, in 60 slices taken in
+ * turns with the others. Output lines, machine-readable:
+ *   <alg> <what> <rate>/s <median ratio to openssl_evp_verify>% */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,16 +156,17 @@ static int cmp_double(const void *a, const void *b)
 #define ROUNDS 60
 #define KINDS 4
 
-/* The four measurements take turns in short slices (60 each), and each
- * reports its median slice: a busy machine slows them all alike instead of
- * skewing the ratio towards whichever ran during a quiet moment. */
+/* The four measurements take turns in short slices (60 each). Each reports
+ * its rate over all its slices, and its median ratio to OpenSSL's rate in
+ * the same round: a busy machine slows neighbouring slices alike, so the
+ * ratio holds where the rates wander. */
 static void run(const char *alg, struct tkey *key, struct rp_config *cfg, const char *issuer)
 {
 	static const char *const names[KINDS] = { "openssl_evp_verify", "librp_verify",
 						  "librp_verify_claims_json",
 						  "cjose_verify_claims_json" };
 	char *tokens[NTOK], *p, *jwk_json;
-	double rates[KINDS][ROUNDS];
+	double rates[KINDS][ROUNDS], ratios[KINDS][ROUNDS], sum[KINDS] = { 0 };
 	verify_fn fns[KINDS] = { bare_verify, librp_bare, librp_claims, cjose_verify };
 	void *args[KINDS];
 	struct bare bare;
@@ -188,12 +189,18 @@ static void run(const char *alg, struct tkey *key, struct rp_config *cfg, const 
 	args[1] = args[2] = cfg;
 	args[3] = jwk;
 	printf("%s token_bytes %zu\n", alg, strlen(tokens[0]));
-	for (i = 0; i < ROUNDS; i++)
-		for (k = 0; k < KINDS; k++)
+	for (i = 0; i < ROUNDS; i++) {
+		for (k = 0; k < KINDS; k++) {
 			rates[k][i] = rate(fns[k], args[k], tokens, seconds / ROUNDS);
+			sum[k] += rates[k][i]; /* equal CPU time per slice */
+		}
+		for (k = 0; k < KINDS; k++)
+			ratios[k][i] = rates[k][i] / rates[0][i];
+	}
 	for (k = 0; k < KINDS; k++) {
-		qsort(rates[k], ROUNDS, sizeof(double), cmp_double);
-		printf("%s %s %.0f/s\n", alg, names[k], rates[k][ROUNDS / 2]);
+		qsort(ratios[k], ROUNDS, sizeof(double), cmp_double);
+		printf("%s %s %.0f/s %.1f%%\n", alg, names[k], sum[k] / ROUNDS,
+		       100 * ratios[k][ROUNDS / 2]);
 	}
 	fflush(stdout);
 	EVP_PKEY_CTX_free(bare.ctx);

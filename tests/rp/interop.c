@@ -8,7 +8,9 @@
  *                                            "ok"/"not ok" line per check
  *   rp_interop --login AUTH_URL REDIRECT_BASE
  *                                            log citizen1 in, print the URL
- *                                            the provider sends back */
+ *                                            the provider sends back
+ *   rp_interop --sso DEMO1_BASE DEMO2_BASE   single sign-on across two
+ *                                            rp-demo portals, then logout */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,6 +319,115 @@ out:
 	rp_config_free(cfg);
 }
 
+/* Plays a browser on the demo portals: follows redirects with its
+ * cookies, fills the provider's login form when it shows up (counting it),
+ * stops on the first page that is not a redirect. */
+static long browse_page(CURL *curl, const char *start, const char *post, int *logins,
+			char **final_url, char **body)
+{
+	char *url = strdup(start), *next = NULL, form[256];
+	long status = -1;
+	int hops;
+
+	*body = NULL;
+	*final_url = NULL;
+	for (hops = 0; hops < 20 && url != NULL; hops++) {
+		free(*body);
+		*body = NULL;
+		status = request(curl, url, hops == 0 ? post : NULL, &next, body);
+		if (status == 200 && strstr(url, "/interaction/") != NULL && *body != NULL &&
+		    strstr(*body, "name=\"password\"") != NULL) {
+			(*logins)++;
+			free(*body);
+			*body = NULL;
+			free(next);
+			snprintf(form, sizeof(form), "login=citizen1&password=motdepasse");
+			status = request(curl, url, form, &next, body);
+		}
+		if (status < 300 || status > 399 || next == NULL) {
+			free(next);
+			*final_url = url;
+			return status;
+		}
+		free(url);
+		url = next;
+		next = NULL;
+	}
+	free(url);
+	return -1;
+}
+
+static bool has(const char *body, const char *needle)
+{
+	return body != NULL && strstr(body, needle) != NULL;
+}
+
+/* The single sign-on promise on two demo portals: log in on the first, the
+ * second needs no password, logging out ends it for both. */
+static void sso(const char *demo1, const char *demo2)
+{
+	CURL *curl = browser();
+	char url[256], form[128], *final = NULL, *body = NULL, *csrf, *end;
+	int logins = 0;
+	long status;
+
+	snprintf(url, sizeof(url), "%s/login", demo1);
+	status = browse_page(curl, url, NULL, &logins, &final, &body);
+	check(status == 200 && logins == 1 && has(body, "Marianne") &&
+		      has(body, "id=\"acr\">eidas2<"),
+	      "demo1: login with the password shows the claims and acr (status %ld, %d logins)",
+	      status, logins);
+	csrf = body != NULL ? strstr(body, "name=\"csrf\" value=\"") : NULL;
+	if (csrf != NULL) {
+		csrf += strlen("name=\"csrf\" value=\"");
+		if ((end = strchr(csrf, '"')) != NULL)
+			*end = '\0';
+		snprintf(form, sizeof(form), "csrf=%s", csrf);
+	}
+	free(final);
+	free(body);
+
+	snprintf(url, sizeof(url), "%s/login", demo2);
+	logins = 0;
+	status = browse_page(curl, url, NULL, &logins, &final, &body);
+	check(status == 200 && logins == 0 && has(body, "Marianne"),
+	      "demo2: logged in without a password (single sign-on, %d logins)", logins);
+	free(final);
+	free(body);
+
+	/* Logout on demo1: the provider asks to confirm, then sends us back. */
+	snprintf(url, sizeof(url), "%s/logout", demo1);
+	status = browse_page(curl, url, csrf != NULL ? form : "", &logins, &final, &body);
+	if (status == 200 && has(body, "name=\"xsrf\" value=\"") && final != NULL) {
+		char *x = strstr(body, "name=\"xsrf\" value=\"") + strlen("name=\"xsrf\" value=\"");
+		char *p = strstr(final, "/session/end");
+		if ((end = strchr(x, '"')) != NULL)
+			*end = '\0';
+		snprintf(form, sizeof(form), "xsrf=%s&logout=yes", x);
+		if (p != NULL)
+			snprintf(url, sizeof(url), "%.*s/session/end/confirm", (int)(p - final), final);
+		free(final);
+		final = NULL;
+		free(body);
+		status = browse_page(curl, url, form, &logins, &final, &body);
+	}
+	check(status == 200 && final != NULL && strncmp(final, demo1, strlen(demo1)) == 0 &&
+		      has(body, "connecté(e)"),
+	      "demo1: logout confirmed at the provider, back on %s", final != NULL ? final : "?");
+	free(final);
+	free(body);
+
+	/* The provider's session is over: the next login asks the password. */
+	snprintf(url, sizeof(url), "%s/login", demo2);
+	logins = 0;
+	status = browse_page(curl, url, NULL, &logins, &final, &body);
+	check(status == 200 && logins == 1 && has(body, "Marianne"),
+	      "demo2: after logout the password is asked again (%d logins)", logins);
+	free(final);
+	free(body);
+	curl_easy_cleanup(curl);
+}
+
 int main(int argc, char **argv)
 {
 	char *cb;
@@ -331,9 +442,15 @@ int main(int argc, char **argv)
 		curl_global_cleanup();
 		return ok ? 0 : 1;
 	}
+	if (argc == 4 && strcmp(argv[1], "--sso") == 0) {
+		sso(argv[2], argv[3]);
+		printf("# sso: %d passed, %d failed\n", passed, failed);
+		curl_global_cleanup();
+		return failed == 0 && passed > 0 ? 0 : 1;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s ISSUER REDIRECT_BASE | --login AUTH_URL REDIRECT_BASE\n",
-			argv[0]);
+		fprintf(stderr, "usage: %s ISSUER REDIRECT_BASE | --login AUTH_URL REDIRECT_BASE |"
+			" --sso DEMO1_BASE DEMO2_BASE\n", argv[0]);
 		return 2;
 	}
 	scenario(argv[1], argv[2], "svc-basic", "b4sic:&=secret", RP_AUTH_BASIC, false);

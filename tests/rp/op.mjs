@@ -6,7 +6,10 @@
 //
 // Two clients: svc-basic (client_secret_basic, RS256 ID tokens, JSON
 // userinfo) and svc-post (client_secret_post, ES256 ID tokens, userinfo as
-// a signed JWT, as FranceConnect does). One citizen, citizen1/motdepasse,
+// a signed JWT, as FranceConnect does). Two more for the demo portals,
+// demo1 and demo2, registered as native clients so that any loopback port
+// is accepted in their redirect URIs (RFC 8252 7.3): the demos pick their
+// ports after this provider has started. One citizen, citizen1/motdepasse,
 // logged in through a plain HTML form at /interaction/UID; consent is
 // granted without a page.
 import { createServer } from 'node:http';
@@ -69,6 +72,17 @@ const provider = new Provider(issuer, {
       id_token_signed_response_alg: 'ES256',
       userinfo_signed_response_alg: 'ES256',
     },
+    ...['demo1', 'demo2'].map((id) => ({
+      client_id: id,
+      client_secret: `${id}-secret-with-enough-length`,
+      application_type: 'native',
+      redirect_uris: ['http://127.0.0.1/callback'],
+      post_logout_redirect_uris: ['http://127.0.0.1/logged-out'],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
+    })),
   ],
   jwks: {
     keys: [

@@ -14,6 +14,8 @@ BIN=$BUILD/tests/rp
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rp-tests.XXXXXX") || exit 1
 OP_PID=
 EX_PID=
+D1_PID=
+D2_PID=
 PASS=0
 FAIL=0
 
@@ -31,6 +33,8 @@ stop() { # $1: PID; TERM, up to 5 s, then KILL
 }
 cleanup() {
 	stop "$EX_PID"
+	stop "$D1_PID"
+	stop "$D2_PID"
 	stop "$OP_PID"
 	rm -rf "$TMP"
 }
@@ -204,6 +208,45 @@ else
 			fi
 		else
 			fail "$BIN/rp_example is not built"
+		fi
+
+		# Single sign-on across two demo portals, then logout.
+		DEMO=$BUILD/rp/examples/rp-demo
+		if [ -x "$DEMO" ]; then
+			RP_CLIENT_SECRET=demo1-secret-with-enough-length "$DEMO" --port 0 \
+				--port-file "$TMP/d1.url" --name "Impôts démo" --issuer "$ISSUER" \
+				--client-id demo1 --acr eidas2 --http-loopback 2>"$TMP/d1.log" &
+			D1_PID=$!
+			RP_CLIENT_SECRET=demo2-secret-with-enough-length "$DEMO" --port 0 \
+				--port-file "$TMP/d2.url" --name "Assurance maladie démo" \
+				--issuer "$ISSUER" --client-id demo2 --http-loopback 2>"$TMP/d2.log" &
+			D2_PID=$!
+			if wait_for 100 test -s "$TMP/d1.url" && wait_for 100 test -s "$TMP/d2.url"; then
+				"$BIN/rp_interop" --sso "$(cat "$TMP/d1.url")" "$(cat "$TMP/d2.url")" \
+					>"$TMP/sso.log" 2>&1
+				rc=$?
+				ok=$(grep -c '^ok - ' "$TMP/sso.log")
+				bad=$(grep -c '^not ok - ' "$TMP/sso.log")
+				sed 's/^/  /' "$TMP/sso.log"
+				PASS=$((PASS + ok))
+				FAIL=$((FAIL + bad))
+				[ $rc -ne 0 ] && [ "$bad" -eq 0 ] && fail "rp_interop --sso exited with $rc"
+			else
+				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log"
+				fail "the demo portals did not start"
+			fi
+			stop "$D1_PID"
+			stop "$D2_PID"
+			D1_PID=
+			D2_PID=
+			# a sanitizer report in a demo shows in its log
+			if grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' \
+				"$TMP/d1.log" "$TMP/d2.log"; then
+				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log"
+				fail "sanitizer report in a demo portal"
+			fi
+		else
+			fail "$DEMO is not built"
 		fi
 	fi
 	stop "$OP_PID"

@@ -725,6 +725,33 @@ START_TEST(refuses_huge_token)
 }
 END_TEST
 
+START_TEST(many_claims)
+{
+	struct rp_error err;
+	json_t *c = NULL;
+	char extra[8192], *t;
+	size_t o;
+	int i;
+
+	/* past the 64 claims scanned on the stack, up to the 256 allowed */
+	o = (size_t)snprintf(extra, sizeof(extra), "{");
+	for (i = 0; i < 150; i++)
+		o += (size_t)snprintf(extra + o, sizeof(extra) - o, "%s\"c%d\":%d", i ? "," : "", i, i);
+	snprintf(extra + o, sizeof(extra) - o, "}");
+	t = es256(extra);
+	ck_assert_int_eq(rp_verify_id_token(cfg, t, NONCE, &c, &err), RP_OK);
+	ck_assert_int_eq(json_integer_value(json_object_get(c, "c149")), 149);
+	ck_assert_uint_eq(json_object_size(c), 157);
+	json_decref(c);
+	free(t);
+	o = (size_t)snprintf(extra, sizeof(extra), "{");
+	for (i = 0; i < 300; i++)
+		o += (size_t)snprintf(extra + o, sizeof(extra) - o, "%s\"c%d\":%d", i ? "," : "", i, i);
+	snprintf(extra + o, sizeof(extra) - o, "}");
+	expect(es256(extra), NONCE, RP_E_TOO_BIG);
+}
+END_TEST
+
 START_TEST(distinct_codes_and_messages)
 {
 	int a, b;
@@ -1162,6 +1189,7 @@ START_TEST(callback_parsing)
 	ck_assert_int_eq(callback("code=abc&state=st2", "st1", &code, &err), RP_E_STATE);
 	ck_assert_ptr_null(code);
 	ck_assert_int_eq(callback("code=abc", "st1", &code, &err), RP_E_STATE);
+	ck_assert_int_eq(callback("code=abc&state=st1", NULL, &code, &err), RP_E_INVAL);
 	ck_assert_int_eq(callback("state=st1", "st1", &code, &err), RP_E_MALFORMED);
 	ck_assert_int_eq(callback("code=&state=st1", "st1", &code, &err), RP_E_MALFORMED);
 	ck_assert_int_eq(callback("code=a&code=b&state=st1", "st1", &code, &err), RP_E_MALFORMED);
@@ -1414,6 +1442,7 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, refuses_tampered_payload);
 	tcase_add_test(tc, refuses_malformed);
 	tcase_add_test(tc, refuses_huge_token);
+	tcase_add_test(tc, many_claims);
 	tcase_add_test(tc, distinct_codes_and_messages);
 	tcase_add_test(tc, verify_jwt_rules);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,672 @@
+/* rp-demo: a public service's portal, logging citizens in with librp.
+ *
+ *   rp-demo --port 8081 --name "Impôts démo" --issuer http://127.0.0.1:8080 \
+ *           --client-id impots-demo [--acr eidas1] [--http-loopback]
+ *   (client secret in RP_CLIENT_SECRET, never on the command line)
+ *
+ * Pages: "/" shows a "Se connecter" button, or, once logged in, the verified
+ * claims and the acr; "/login" sends the browser to the provider; "/callback"
+ * checks the answer, exchanges the code, verifies the ID token and fetches
+ * userinfo; "POST /logout" ends the local session and sends the browser to
+ * the provider's logout; "/logged-out" is where it comes back. Its own
+ * session is a random id in a cookie named after the port (cookies ignore
+ * ports: two demos on 127.0.0.1 must not share one), kept in memory. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <rp.h>
+
+#define MAX_SESSIONS 4096
+#define SESSION_TTL 1800        /* 30 minutes without a request */
+
+struct session {
+	char id[65];            /* 32 random bytes, hex; "" when the slot is free */
+	char csrf[65];          /* for the logout form */
+	time_t last;
+	struct rp_auth_request pending;  /* between /login and /callback */
+	char *id_token;         /* kept for the logout's id_token_hint */
+	json_t *claims;         /* verified ID token claims */
+	json_t *userinfo;
+};
+
+struct demo {
+	const char *name;
+	char base[64];          /* http://127.0.0.1:PORT */
+	char cookie[32];        /* cookie name, per port */
+	const char *acr;
+	const char *scope;
+	struct rp_config *rp;
+	pthread_mutex_t lock;   /* the session table */
+	struct session sessions[MAX_SESSIONS];
+};
+
+static void hex_random(char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[32];
+	int i;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		abort(); /* no randomness, no sessions */
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[64] = '\0';
+	OPENSSL_cleanse(raw, sizeof(raw));
+}
+
+static void session_clear(struct session *s)
+{
+	rp_auth_request_release(&s->pending);
+	if (s->id_token != NULL) {
+		OPENSSL_cleanse(s->id_token, strlen(s->id_token));
+		free(s->id_token);
+	}
+	json_decref(s->claims);
+	json_decref(s->userinfo);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The caller holds d->lock. */
+static struct session *session_find(struct demo *d, const char *id)
+{
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; id != NULL && i < MAX_SESSIONS; i++) {
+		struct session *s = &d->sessions[i];
+		if (s->id[0] == '\0')
+			continue;
+		if (now - s->last > SESSION_TTL) {
+			session_clear(s);
+			continue;
+		}
+		if (strlen(id) == 64 && CRYPTO_memcmp(s->id, id, 64) == 0) {
+			s->last = now;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static struct session *session_new(struct demo *d)
+{
+	time_t now = time(NULL);
+	struct session *oldest = &d->sessions[0];
+	size_t i;
+
+	for (i = 0; i < MAX_SESSIONS; i++) {
+		struct session *s = &d->sessions[i];
+		if (s->id[0] == '\0' || now - s->last > SESSION_TTL) {
+			oldest = s;
+			break;
+		}
+		if (s->last < oldest->last)
+			oldest = s;
+	}
+	session_clear(oldest);
+	hex_random(oldest->id);
+	hex_random(oldest->csrf);
+	oldest->last = now;
+	return oldest;
+}
+
+/* ---- HTML ---- */
+
+struct page {
+	char *p;
+	size_t len, cap;
+};
+
+static void add(struct page *pg, const char *s, size_t len)
+{
+	char *n;
+
+	if (pg->len + len + 1 > pg->cap) {
+		size_t cap = pg->cap ? pg->cap * 2 : 4096;
+		while (cap < pg->len + len + 1)
+			cap *= 2;
+		if ((n = realloc(pg->p, cap)) == NULL)
+			abort();
+		pg->p = n;
+		pg->cap = cap;
+	}
+	memcpy(pg->p + pg->len, s, len);
+	pg->len += len;
+	pg->p[pg->len] = '\0';
+}
+
+static void adds(struct page *pg, const char *s)
+{
+	add(pg, s, strlen(s));
+}
+
+/* Every value from the provider or the browser reaches HTML through here. */
+static void add_text(struct page *pg, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		switch (*s) {
+		case '&': adds(pg, "&amp;"); break;
+		case '<': adds(pg, "&lt;"); break;
+		case '>': adds(pg, "&gt;"); break;
+		case '"': adds(pg, "&quot;"); break;
+		case '\'': adds(pg, "&#39;"); break;
+		default: add(pg, s, 1);
+		}
+	}
+}
+
+static void page_start(struct page *pg, const struct demo *d, const char *title)
+{
+	adds(pg, "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
+		 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+		 "<title>");
+	add_text(pg, title);
+	adds(pg, " – ");
+	add_text(pg, d->name);
+	adds(pg, "</title><style>body{font:1.1rem/1.5 system-ui,sans-serif;max-width:40rem;"
+		 "margin:2rem auto;padding:0 1rem;color:#161616}"
+		 "button,.button{font:inherit;padding:.6rem 1.2rem;background:#000091;color:#fff;"
+		 "border:0;border-radius:.25rem;text-decoration:none;cursor:pointer}"
+		 "button:focus,.button:focus,a:focus{outline:3px solid #0a76f6;outline-offset:2px}"
+		 "table{border-collapse:collapse}th,td{text-align:left;padding:.3rem .8rem;"
+		 "border-bottom:1px solid #ddd}.acr{font-weight:bold}</style></head><body>"
+		 "<header><p><strong>");
+	add_text(pg, d->name);
+	adds(pg, "</strong> – service public de démonstration</p></header><main><h1>");
+	add_text(pg, title);
+	adds(pg, "</h1>");
+}
+
+static void page_end(struct page *pg)
+{
+	adds(pg, "</main></body></html>\n");
+}
+
+static enum MHD_Result send_page(struct MHD_Connection *c, unsigned status, struct page *pg,
+				 const char *cookie, const char *location)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(pg->len, pg->p, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(pg->p);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	/* The callback URL holds the code: never send it on as a Referer. */
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+				" http: https:; frame-ancestors 'none'");
+	if (cookie != NULL)
+		MHD_add_response_header(r, "Set-Cookie", cookie);
+	if (location != NULL)
+		MHD_add_response_header(r, "Location", location);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result redirect(struct MHD_Connection *c, const char *location,
+				const char *cookie)
+{
+	struct page pg = { 0 };
+
+	adds(&pg, "<!doctype html><html lang=\"fr\"><title>Redirection</title><a href=\"");
+	add_text(&pg, location);
+	adds(&pg, "\">Continuer</a></html>");
+	return send_page(c, MHD_HTTP_SEE_OTHER, &pg, cookie, location);
+}
+
+static void set_cookie(const struct demo *d, const struct session *s, char *out, size_t cap)
+{
+	/* No Secure flag: the demo runs on http://127.0.0.1. A real service
+	 * is on https and adds it. */
+	snprintf(out, cap, "%s=%s; Path=/; HttpOnly; SameSite=Lax", d->cookie, s->id);
+}
+
+/* ---- pages ---- */
+
+static const char *claim(const json_t *a, const json_t *b, const char *name)
+{
+	const char *v = json_string_value(json_object_get(a, name));
+
+	return v != NULL ? v : json_string_value(json_object_get(b, name));
+}
+
+static void add_claims(struct page *pg, const json_t *claims)
+{
+	const char *key;
+	json_t *v;
+	char *text;
+
+	adds(pg, "<table><tr><th scope=\"col\">Donnée</th><th scope=\"col\">Valeur</th></tr>");
+	json_object_foreach((json_t *)claims, key, v) {
+		adds(pg, "<tr><td>");
+		add_text(pg, key);
+		adds(pg, "</td><td>");
+		text = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		add_text(pg, text != NULL ? text : json_string_value(v));
+		free(text);
+		adds(pg, "</td></tr>");
+	}
+	adds(pg, "</table>");
+}
+
+static enum MHD_Result home(struct demo *d, struct MHD_Connection *c, struct session *s)
+{
+	struct page pg = { 0 };
+
+	if (s == NULL || s->claims == NULL) {
+		page_start(&pg, d, "Bienvenue");
+		adds(&pg, "<p>Pour accéder à vos démarches, connectez-vous avec votre compte "
+			  "d'identité numérique.</p><p><a class=\"button\" href=\"/login\">"
+			  "Se connecter</a></p>");
+		page_end(&pg);
+		return send_page(c, MHD_HTTP_OK, &pg, NULL, NULL);
+	}
+	page_start(&pg, d, "Votre espace");
+	adds(&pg, "<p>Bonjour ");
+	add_text(&pg, claim(s->userinfo, s->claims, "given_name"));
+	adds(&pg, " ");
+	add_text(&pg, claim(s->userinfo, s->claims, "family_name"));
+	adds(&pg, ", vous êtes connecté(e).</p><p>Niveau d'authentification (acr) : "
+		  "<span class=\"acr\" id=\"acr\">");
+	add_text(&pg, json_string_value(json_object_get(s->claims, "acr")));
+	adds(&pg, "</span></p><h2>Données vérifiées du jeton d'identité</h2>");
+	add_claims(&pg, s->claims);
+	if (s->userinfo != NULL) {
+		adds(&pg, "<h2>Données transmises par le fournisseur (userinfo)</h2>");
+		add_claims(&pg, s->userinfo);
+	}
+	adds(&pg, "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
+		  "value=\"");
+	add_text(&pg, s->csrf);
+	adds(&pg, "\"><p><button>Se déconnecter</button></p></form>");
+	page_end(&pg);
+	return send_page(c, MHD_HTTP_OK, &pg, NULL, NULL);
+}
+
+static enum MHD_Result error_page(struct demo *d, struct MHD_Connection *c, unsigned status,
+				  const char *text)
+{
+	struct page pg = { 0 };
+
+	page_start(&pg, d, "La connexion n'a pas abouti");
+	adds(&pg, "<p role=\"alert\">");
+	add_text(&pg, text);
+	adds(&pg, "</p><p><a href=\"/\">Revenir à l'accueil</a></p>");
+	page_end(&pg);
+	return send_page(c, status, &pg, NULL, NULL);
+}
+
+/* Plain words for the citizen; the details go to the log. */
+static const char *explain(const struct rp_error *err)
+{
+	if (err->code == RP_E_STATE)
+		return "Cette connexion n'a pas été demandée depuis ce navigateur, ou elle a "
+		       "expiré. Veuillez recommencer.";
+	if (err->code == RP_E_PROVIDER_ERROR && strcmp(err->oauth_error, "access_denied") == 0)
+		return "Vous avez annulé la connexion.";
+	if (err->code == RP_E_ACR)
+		return "Ce service demande un niveau d'authentification plus élevé.";
+	if (err->code == RP_E_NETWORK || err->code == RP_E_HTTP)
+		return "Le fournisseur d'identité ne répond pas. Veuillez réessayer dans "
+		       "quelques minutes.";
+	return "Une erreur technique est survenue. Veuillez recommencer.";
+}
+
+static enum MHD_Result login(struct demo *d, struct MHD_Connection *c, struct session *s)
+{
+	struct rp_auth_params params = { .scope = d->scope, .acr_values = d->acr,
+					 .ui_locales = "fr" };
+	struct rp_error err;
+	char cookie[160], *url;
+
+	pthread_mutex_lock(&d->lock);
+	if (s == NULL)
+		s = session_new(d);
+	rp_auth_request_release(&s->pending);
+	if (rp_auth_url(d->rp, &params, &s->pending, &err) != RP_OK) {
+		pthread_mutex_unlock(&d->lock);
+		fprintf(stderr, "rp-demo: %s\n", err.message);
+		return error_page(d, c, MHD_HTTP_BAD_GATEWAY, explain(&err));
+	}
+	url = strdup(s->pending.url);
+	set_cookie(d, s, cookie, sizeof(cookie));
+	pthread_mutex_unlock(&d->lock);
+	if (url == NULL)
+		return MHD_NO;
+	enum MHD_Result ret = redirect(c, url, cookie);
+	free(url);
+	return ret;
+}
+
+/* MHD hands the query back decoded, argument by argument: encode it again
+ * for rp_parse_callback(), which wants the raw form. */
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct page *q = cls;
+	const char *parts[2] = { key, value != NULL ? value : "" };
+	int i;
+
+	(void)kind;
+	if (q->len > 0)
+		adds(q, "&");
+	for (i = 0; i < 2; i++) {
+		const unsigned char *p = (const unsigned char *)parts[i];
+		for (; *p != '\0'; p++) {
+			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			    (*p >= '0' && *p <= '9') || strchr("-._~", *p) != NULL)
+				add(q, (const char *)p, 1);
+			else
+				add(q, e, 3);
+		}
+		if (i == 0)
+			adds(q, "=");
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct session *s)
+{
+	struct rp_auth_request pending;
+	struct rp_tokens tok = { 0 };
+	struct rp_error err = { 0 };
+	struct page q = { 0 };
+	json_t *claims = NULL, *info = NULL;
+	char *code = NULL, cookie[160];
+	int rc;
+
+	/* Take this browser's pending login out of the session: one use. */
+	pthread_mutex_lock(&d->lock);
+	if (s == NULL || s->pending.state == NULL) {
+		pthread_mutex_unlock(&d->lock);
+		err.code = RP_E_STATE;
+		return error_page(d, c, MHD_HTTP_BAD_REQUEST, explain(&err));
+	}
+	pending = s->pending;
+	memset(&s->pending, 0, sizeof(s->pending));
+	pthread_mutex_unlock(&d->lock);
+
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
+	if ((rc = rp_parse_callback(d->rp, q.p != NULL ? q.p : "", pending.state, &code,
+				    &err)) != RP_OK ||
+	    (rc = rp_exchange_code(d->rp, code, pending.code_verifier, &tok, &err)) != RP_OK ||
+	    (rc = rp_verify_id_token(d->rp, tok.id_token, pending.nonce, &claims, &err)) != RP_OK)
+		goto fail;
+	/* Userinfo is a bonus here: the ID token already says who it is. */
+	if (rp_userinfo(d->rp, tok.access_token, json_string_value(json_object_get(claims, "sub")),
+			&info, &err) != RP_OK)
+		fprintf(stderr, "rp-demo: userinfo: %s\n", err.message);
+
+	pthread_mutex_lock(&d->lock);
+	/* A new session id after login: a fixated one is worth nothing. */
+	session_clear(s);
+	s = session_new(d);
+	s->id_token = tok.id_token;
+	tok.id_token = NULL;
+	s->claims = claims;
+	s->userinfo = info;
+	claims = info = NULL;
+	set_cookie(d, s, cookie, sizeof(cookie));
+	pthread_mutex_unlock(&d->lock);
+	fprintf(stderr, "rp-demo: login ok\n");
+	free(q.p);
+	free(code);
+	rp_tokens_release(&tok);
+	rp_auth_request_release(&pending);
+	return redirect(c, "/", cookie);
+fail:
+	fprintf(stderr, "rp-demo: login refused: %s\n", err.message);
+	free(q.p);
+	free(code);
+	json_decref(claims);
+	rp_tokens_release(&tok);
+	rp_auth_request_release(&pending);
+	return error_page(d, c, rc == RP_E_STATE ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_BAD_GATEWAY,
+			  explain(&err));
+}
+
+static enum MHD_Result logout(struct demo *d, struct MHD_Connection *c, struct session *s,
+			      const char *csrf)
+{
+	struct rp_error err;
+	char back[96], *url = NULL, *hint = NULL;
+
+	pthread_mutex_lock(&d->lock);
+	if (s == NULL || s->claims == NULL || csrf == NULL || strlen(csrf) != 64 ||
+	    CRYPTO_memcmp(csrf, s->csrf, 64) != 0) {
+		pthread_mutex_unlock(&d->lock);
+		return redirect(c, "/", NULL);
+	}
+	hint = s->id_token;
+	s->id_token = NULL;
+	session_clear(s);       /* local session ends here, whatever the provider says */
+	pthread_mutex_unlock(&d->lock);
+	snprintf(back, sizeof(back), "%s/logged-out", d->base);
+	if (rp_logout_url(d->rp, hint, back, NULL, &url, &err) != RP_OK) {
+		fprintf(stderr, "rp-demo: logout: %s\n", err.message);
+		free(hint);
+		return redirect(c, "/logged-out", NULL);
+	}
+	free(hint);
+	enum MHD_Result ret = redirect(c, url, NULL);
+	free(url);
+	return ret;
+}
+
+struct upload {
+	char csrf[65];
+	struct MHD_PostProcessor *pp;
+};
+
+static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *filename, const char *content_type,
+				const char *transfer_encoding, const char *data, uint64_t off,
+				size_t size)
+{
+	struct upload *up = cls;
+
+	(void)kind;
+	(void)filename;
+	(void)content_type;
+	(void)transfer_encoding;
+	if (strcmp(key, "csrf") == 0 && off + size < sizeof(up->csrf)) {
+		memcpy(up->csrf + off, data, size);
+		up->csrf[off + size] = '\0';
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *data,
+			      size_t *size, void **req_cls)
+{
+	struct demo *d = cls;
+	struct upload *up = *req_cls;
+	struct session *s;
+	struct page pg = { 0 };
+	const char *id;
+
+	(void)version;
+	if (up == NULL) {
+		if ((up = calloc(1, sizeof(*up))) == NULL)
+			return MHD_NO;
+		if (strcmp(method, "POST") == 0)
+			up->pp = MHD_create_post_processor(c, 1024, on_field, up);
+		*req_cls = up;
+		return MHD_YES;
+	}
+	if (*size != 0) {
+		if (up->pp != NULL)
+			MHD_post_process(up->pp, data, *size);
+		*size = 0;
+		return MHD_YES;
+	}
+	id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, d->cookie);
+	pthread_mutex_lock(&d->lock);
+	s = session_find(d, id);
+	pthread_mutex_unlock(&d->lock);
+	/* s stays valid: sessions are only cleared by the request that owns them
+	 * or by expiry, and this is a demo with one browser per session. */
+	if (strcmp(url, "/") == 0 && strcmp(method, "GET") == 0) {
+		enum MHD_Result ret;
+		pthread_mutex_lock(&d->lock);
+		ret = home(d, c, s);
+		pthread_mutex_unlock(&d->lock);
+		return ret;
+	}
+	if (strcmp(url, "/login") == 0 && strcmp(method, "GET") == 0)
+		return login(d, c, s);
+	if (strcmp(url, "/callback") == 0 && strcmp(method, "GET") == 0)
+		return callback(d, c, s);
+	if (strcmp(url, "/logout") == 0 && strcmp(method, "POST") == 0)
+		return logout(d, c, s, up->csrf);
+	if (strcmp(url, "/logged-out") == 0 && strcmp(method, "GET") == 0) {
+		page_start(&pg, d, "Vous êtes déconnecté(e)");
+		adds(&pg, "<p>Votre session est terminée, ici et chez le fournisseur "
+			  "d'identité.</p><p><a href=\"/\">Revenir à l'accueil</a></p>");
+		page_end(&pg);
+		return send_page(c, MHD_HTTP_OK, &pg, NULL, NULL);
+	}
+	page_start(&pg, d, "Page introuvable");
+	adds(&pg, "<p><a href=\"/\">Revenir à l'accueil</a></p>");
+	page_end(&pg);
+	return send_page(c, MHD_HTTP_NOT_FOUND, &pg, NULL, NULL);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct upload *up = *req_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (up != NULL) {
+		if (up->pp != NULL)
+			MHD_destroy_post_processor(up->pp);
+		free(up);
+		*req_cls = NULL;
+	}
+}
+
+static void usage(const char *argv0)
+{
+	fprintf(stderr, "usage: %s --port N --name NAME --issuer URL --client-id ID\n"
+		"       [--acr eidas1] [--scope 'openid profile email'] [--http-loopback]\n"
+		"       [--port-file FILE]  (client secret in RP_CLIENT_SECRET)\n", argv0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' }, { "name", required_argument, NULL, 'n' },
+		{ "issuer", required_argument, NULL, 'i' },
+		{ "client-id", required_argument, NULL, 'c' },
+		{ "acr", required_argument, NULL, 'a' }, { "scope", required_argument, NULL, 's' },
+		{ "http-loopback", no_argument, NULL, 'l' },
+		{ "port-file", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 },
+	};
+	static struct demo d; /* big: the session table */
+	const char *issuer = NULL, *client_id = NULL, *port_file = NULL;
+	const union MHD_DaemonInfo *info;
+	struct MHD_Daemon *mhd;
+	sigset_t sigs;
+	struct sockaddr_in sa;
+	struct rp_error err;
+	char redirect_uri[96];
+	bool loopback = false;
+	long port = -1;
+	int opt;
+	size_t i;
+
+	d.name = "Service démo";
+	d.acr = "eidas1";
+	d.scope = "openid profile email";
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': port = strtol(optarg, NULL, 10); break;
+		case 'n': d.name = optarg; break;
+		case 'i': issuer = optarg; break;
+		case 'c': client_id = optarg; break;
+		case 'a': d.acr = optarg; break;
+		case 's': d.scope = optarg; break;
+		case 'l': loopback = true; break;
+		case 'f': port_file = optarg; break;
+		default: usage(argv[0]); return 2;
+		}
+	}
+	if (port < 0 || port > 65535 || issuer == NULL || client_id == NULL) {
+		usage(argv[0]);
+		return 2;
+	}
+	/* SIGINT and SIGTERM blocked in every thread MHD starts, and waited
+	 * for in this one: a handler could run on any thread. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	pthread_mutex_init(&d.lock, NULL);
+	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+			       handle, &d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			       MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_NOTIFY_COMPLETED,
+			       completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+			       MHD_OPTION_END);
+	if (mhd == NULL || (info = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT)) == NULL) {
+		fprintf(stderr, "rp-demo: cannot listen on 127.0.0.1:%ld\n", port);
+		return 1;
+	}
+	snprintf(d.base, sizeof(d.base), "http://127.0.0.1:%u", (unsigned)info->port);
+	snprintf(d.cookie, sizeof(d.cookie), "demo%u_sid", (unsigned)info->port);
+	snprintf(redirect_uri, sizeof(redirect_uri), "%s/callback", d.base);
+	d.rp = rp_config_new(issuer, client_id, getenv("RP_CLIENT_SECRET"), redirect_uri, &err);
+	if (d.rp == NULL) {
+		fprintf(stderr, "rp-demo: %s\n", err.message);
+		MHD_stop_daemon(mhd);
+		return 1;
+	}
+	rp_config_set_http_loopback(d.rp, loopback);
+	if (port_file != NULL) {
+		FILE *f = fopen(port_file, "w");
+		if (f == NULL || fprintf(f, "%s\n", d.base) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "rp-demo: cannot write %s\n", port_file);
+			return 1;
+		}
+	}
+	fprintf(stderr, "rp-demo: %s on %s, provider %s, client %s\n", d.name, d.base, issuer,
+		client_id);
+	sigwait(&sigs, &opt);
+	MHD_stop_daemon(mhd);
+	for (i = 0; i < MAX_SESSIONS; i++)
+		session_clear(&d.sessions[i]);
+	rp_config_free(d.rp);
+	pthread_mutex_destroy(&d.lock);
+	return 0;
+}

@@ -1,0 +1,97 @@
+// Single sign-on end to end in a real browser (Debian's chromium driven by
+// playwright-core): log in on the first demo portal, open the second and see
+// the verified claims without a password, log out, and see that the next
+// visit asks for the password again.
+//
+//   node tests/browser/sso.js PORTAL_A PORTAL_B TMPDIR
+//
+// Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { createRequire } = require('module');
+
+const req = createRequire(path.join(__dirname, '..', 'node', 'package.json'));
+const { chromium } = req('playwright-core');
+
+const [portalA, portalB, tmp] = process.argv.slice(2);
+const STEP_MS = 15000;
+let passed = 0;
+let failed = 0;
+
+function check(name, cond, why) {
+	if (cond) {
+		passed++;
+		console.log(`PASS ${name}`);
+	} else {
+		failed++;
+		console.log(`FAIL ${name}: ${why === undefined ? '' : why}`);
+	}
+}
+
+async function main() {
+	const watchdog = setTimeout(() => {
+		console.log('FAIL the browser run ended in time: timed out');
+		process.exit(3);
+	}, 150000);
+	const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(tmp, 'chromium-')), {
+		executablePath: '/usr/bin/chromium',
+		headless: true,
+		timeout: 30000,
+		args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+			'--disable-component-update', '--disable-sync', '--no-first-run'],
+		locale: 'fr-FR',
+	});
+	const page = await ctx.newPage();
+	page.setDefaultTimeout(STEP_MS);
+	try {
+		// The first portal: the citizen logs in with a password.
+		await page.goto(`${portalA}/`);
+		await page.click('text=Se connecter');
+		await page.waitForSelector('#password');
+		check('first portal: the provider asks for the password', true);
+		await page.fill('#username', 'marianne');
+		await page.fill('#password', 'Marianne-2026!');
+		await Promise.all([page.waitForNavigation(), page.click('form[action="/login"] button')]);
+		await Promise.all([page.waitForNavigation(), page.click('button[value="accept"]')]);
+		await page.waitForSelector('#acr');
+		check('first portal: logged in, the verified claims are shown',
+			(await page.content()).includes('Marianne'));
+		check('first portal: the acr is shown', (await page.textContent('#acr')) === 'eidas1',
+			await page.textContent('#acr'));
+
+		// The second portal: single sign-on, no password.
+		await page.goto(`${portalB}/`);
+		await page.click('text=Se connecter');
+		await page.waitForLoadState();
+		check('second portal: no password asked', (await page.$('#password')) === null, page.url());
+		if (await page.$('button[value="accept"]'))
+			await Promise.all([page.waitForNavigation(), page.click('button[value="accept"]')]);
+		await page.waitForSelector('#acr');
+		check('second portal: logged in with the same identity', (await page.content()).includes('Marianne'));
+		check('second portal: it is the second portal', page.url().startsWith(portalB), page.url());
+
+		// Logout from the second portal ends the SSO session at the provider.
+		await Promise.all([page.waitForNavigation(), page.click('text=Se déconnecter')]);
+		await page.waitForLoadState();
+		check('logout comes back to the portal', page.url().startsWith(portalB), page.url());
+
+		// The next visit asks for the password again.
+		await page.goto(`${portalB}/`);
+		await page.click('text=Se connecter');
+		await page.waitForLoadState();
+		check('after logout the provider asks for the password again', (await page.$('#password')) !== null,
+			page.url());
+	} catch (e) {
+		check('the single sign-on walk', false, e.message.split('\n')[0]);
+		fs.writeFileSync(path.join(tmp, 'last-page.html'), await page.content().catch(() => ''));
+	} finally {
+		await ctx.close().catch(() => {});
+		clearTimeout(watchdog);
+	}
+	console.log(`sso: ${passed} passed, ${failed} failed`);
+	process.exit(failed === 0 && passed > 0 ? 0 : 1);
+}
+
+main();
