@@ -90,11 +90,11 @@ $(OUT)/tests/rp/rp_interop: tests/rp/interop.c $(RP_SO)
 
 # The README's "Integrate a service" example, cut out of the README so the
 # two cannot drift apart, built with the strictest flags.
-$(OUT)/tests/rp/readme_example.c: rp/README.md
+$(OUT)/tests/rp/readme_example.c: README.md
 	@mkdir -p $(dir $@)
 	awk '/^<!-- rp-example-end -->/ { f = 0 } f && !/^```/ { print } \
 	     /^<!-- rp-example-begin -->/ { f = 1 }' $< >$@
-	@test -s $@ || { echo "rp/README.md: no example between the markers" >&2; exit 1; }
+	@test -s $@ || { echo "README.md: no example between the markers" >&2; exit 1; }
 
 $(OUT)/tests/rp/rp_example: $(OUT)/tests/rp/readme_example.c $(RP_SO)
 	$(CC) $(CFLAGS) -Werror -Irp/include $(shell pkg-config --cflags jansson) $(LDOPT) \
