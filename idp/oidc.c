@@ -98,9 +98,8 @@ static void hmac_hex(const void *key, size_t klen, const char *msg, char out[65]
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char d[32];
-	unsigned int dl = sizeof(d);
 
-	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), d, &dl);
+	hmac_sha256(key, klen, msg, strlen(msg), d);
 	for (int i = 0; i < 32; i++) {
 		out[2 * i] = hex[d[i] >> 4];
 		out[2 * i + 1] = hex[d[i] & 15];

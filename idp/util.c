@@ -314,6 +314,38 @@ void sha256(const void *data, size_t len, unsigned char out[32])
 		SHA256(data, len, out); /* fallback: same result, slower */
 }
 
+void hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, unsigned char out[32])
+{
+	unsigned char k[64] = {0}, pad[64], inner[32];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	pthread_once(&sha256_once, sha256_init);
+	if (klen > sizeof(k))
+		sha256(key, klen, k);
+	else
+		memcpy(k, key, klen);
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, 64) != 1 ||
+	    EVP_DigestUpdate(ctx, msg, mlen) != 1 || EVP_DigestFinal_ex(ctx, inner, NULL) != 1)
+		goto fail;
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	if (EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, 64) != 1 ||
+	    EVP_DigestUpdate(ctx, inner, 32) != 1 || EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		goto fail;
+	goto out;
+fail:
+	/* Never reached in practice; never leave out uninitialised. */
+	memset(out, 0, 32);
+	idp_log(LOG_ERR, "hmac_sha256: digest failed");
+out:
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+}
+
 /* Equal-time compare of secrets of any length: hash both, compare the digests. */
 bool secret_equal(const void *a, size_t alen, const void *b, size_t blen)
 {

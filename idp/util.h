@@ -44,6 +44,9 @@ char *rand_token(size_t nbytes);
 /* SHA-256 with a digest fetched once: OpenSSL 3's one-shot SHA256() looks
  * the algorithm up in its provider store on every call. */
 void sha256(const void *data, size_t len, unsigned char out[32]);
+/* HMAC-SHA256 (RFC 2104) on the digest fetched once: OpenSSL 3's one-shot
+ * HMAC() fetches its algorithms on every call. */
+void hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, unsigned char out[32]);
 bool secret_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* Lowercase hex SHA-256 of s (65 bytes buffer). */
 void sha256_hex(const void *data, size_t len, char out[65]);

@@ -119,6 +119,20 @@ START_TEST(t_buf_secret)
 	buf_add_urlenc(&b, "a b&c=é~");
 	ck_assert_str_eq(b.p, "a%20b%26c%3D%C3%A9~");
 	buf_release(&b);
+	{
+		/* RFC 4231 test cases 2 and 6 (a key longer than the block). */
+		unsigned char mac[32], key[131];
+		char hex[65];
+		hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac);
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+		ck_assert_str_eq(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+		memset(key, 0xaa, sizeof(key));
+		hmac_sha256(key, sizeof(key), "Test Using Larger Than Block-Size Key - Hash Key First", 54, mac);
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+		ck_assert_str_eq(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+	}
 	ck_assert(secret_equal("abc", 3, "abc", 3));
 	ck_assert(!secret_equal("abc", 3, "abd", 3));
 	ck_assert(!secret_equal("abc", 3, "abcd", 4));
