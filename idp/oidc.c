@@ -241,6 +241,8 @@ json_t *session_create(struct req *r, const char *backend_id, const char *acr,
 		goto out;
 	}
 	req_set_cookie(r, "session", cookie, -1);
+	/* Not stored: tells authz_complete that the TTL was just set. */
+	json_object_set_new(s, "fresh", json_true());
 out:
 	free_secret(cookie);
 	return s;
@@ -291,10 +293,13 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
 	if (rec == NULL || store_put_json(&g_idp.store, key, rec, cl->code_ttl) != IDP_OK)
 		goto fail;
-	/* Sliding idle lifetime of the SSO session. */
-	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
-	store_expire(&g_idp.store, key,
-		     session_ttl(r->cfg, json_integer_value(json_object_get(sess, "created"))));
+	/* Sliding idle lifetime of the SSO session (a session created by this
+	 * very request already has it: one store round trip saved). */
+	if (!json_is_true(json_object_get(sess, "fresh"))) {
+		snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
+		store_expire(&g_idp.store, key,
+			     session_ttl(r->cfg, json_integer_value(json_object_get(sess, "created"))));
+	}
 	buf_adds(&loc, ruri);
 	buf_adds(&loc, strchr(ruri, '?') ? "&code=" : "?code=");
 	buf_adds(&loc, code);
