@@ -1001,7 +1001,7 @@ int main(int argc, char **argv)
 			t0 = g_t0;
 			while (O.max_seconds > 0 && atomic_load(&g_left) > 0 && now_mono() - t0 < O.max_seconds)
 				usleep(50000);
-			if (atomic_load(&g_left) > 0)
+			if (O.max_seconds > 0 && atomic_load(&g_left) > 0)
 				atomic_store(&g_phase, 2);
 			for (int i = 0; i < O.conc; i++)
 				pthread_join(th[i], NULL);

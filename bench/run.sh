@@ -59,6 +59,17 @@ median_line() {
 		sort -g | awk -F'\t' '{ l[NR] = $2 } END { if (NR) print l[int((NR + 1) / 2)] }'
 }
 
+# pick_line FIELD FILE: the median line by FIELD among the runs in which the
+# server had its core (cpu >= 80 % of it); all runs when none had. Another
+# process on a shared machine only ever lowers a figure, and shows as a
+# server that waited.
+pick_line() {
+	awk '{ for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == "cpu" && substr($i, n + 1) + 0 >= 80) { print; next } } }' "$2" >"$2.ok"
+	if [ -s "$2.ok" ]; then median_line "$1" "$2.ok"; else median_line "$1" "$2"; fi
+	DISTURBED=$(( $(wc -l <"$2") - $(wc -l <"$2.ok") ))
+	[ -s "$2.ok" ] || DISTURBED=0
+}
+
 wait_for() { # TRIES CMD...: every 0.1 s
 	n=$1; shift
 	i=0
@@ -91,10 +102,14 @@ SRV_PID=""
 cpu_ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 now_s() { date +%s.%N; }
 cpu_begin() { CPU_T0=$(now_s); CPU_C0=$(cpu_ticks "$SRV_PID"); }
-cpu_end() { # KEY: KEY_server_cpu_pct, the server's CPU over the wall time, in % of one core
+cpu_pct() { # the server's CPU since cpu_begin, in % of one core ("" without a server)
 	[ -n "$SRV_PID" ] || return 0
-	put "${1}_server_cpu_pct" "$(awk -v t0="$CPU_T0" -v t1="$(now_s)" -v c0="$CPU_C0" -v c1="$(cpu_ticks "$SRV_PID")" -v hz="$CLK_TCK" \
-		'BEGIN { if (t1 > t0) printf "%.0f", 100 * (c1 - c0) / hz / (t1 - t0) }')"
+	awk -v t0="$CPU_T0" -v t1="$(now_s)" -v c0="$CPU_C0" -v c1="$(cpu_ticks "$SRV_PID")" -v hz="$CLK_TCK" \
+		'BEGIN { if (t1 > t0) printf "%.0f", 100 * (c1 - c0) / hz / (t1 - t0) }'
+}
+cpu_end() { # KEY: KEY_server_cpu_pct over everything since cpu_begin
+	[ -n "$SRV_PID" ] || return 0
+	put "${1}_server_cpu_pct" "$(cpu_pct)"
 }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
@@ -197,7 +212,14 @@ parse_ossl() { # FILE SUFFIX
 	put "openssl_es256_sign_$2" "$(echo "$l" | awk '{ print $(NF-1) }')"
 	put "openssl_es256_verify_$2" "$(echo "$l" | awk '{ print $NF }')"
 }
-ossl "$TMP/ossl1" -seconds 2 && parse_ossl "$TMP/ossl1" 1core
+# A limit is the best the machine does: another process can only lower it,
+# so the best of 3 one-second runs per figure (the targets get no easier).
+for r in 1 2 3; do ossl "$TMP/ossl.$r" -seconds 1; done
+cat "$TMP/ossl.1" "$TMP/ossl.2" "$TMP/ossl.3" | awk '
+	/^rsa +2048 bits/ { if ($(NF-1) > rs) rs = $(NF-1); if ($NF > rv) rv = $NF }
+	/ecdsa \(nistp256\)/ { if ($(NF-1) > es) es = $(NF-1); if ($NF > ev) ev = $NF }
+	END { printf "rsa 2048 bits x x %s %s\n 256 bits ecdsa (nistp256) x x %s %s\n", rs, rv, es, ev }' >"$TMP/ossl1"
+parse_ossl "$TMP/ossl1" 1core
 if [ "$NPROC" -gt 1 ]; then
 	openssl speed -seconds 1 -multi "$NPROC" ecdsap256 rsa2048 >"$TMP/osslm" 2>/dev/null &&
 		parse_ossl "$TMP/osslm" allcores
@@ -207,11 +229,6 @@ if [ "$SERVER_CORES" -gt 1 ]; then
 		parse_ossl "$TMP/ossls" servercores
 fi
 
-say "argon2id raw rate (t=3, m=64 MiB, p=4; one thread, server core)"
-l=$(taskset -c "$SCPUS" "$TMP/bin/argon2" rate 3 65536 4 4)
-put argon2id_hash_per_s "$(field rate "$l")"
-l=$(taskset -c "$SCPUS" "$TMP/bin/argon2" rate 1 8 1 1)
-put argon2id_cheap_hash_per_s "$(field rate "$l")"
 
 # wrk_bench KEY URL [METHOD BODY AUTH]: RUNS runs of DUR seconds, wrk -t1
 # -cCONC on the load cores; KEY_rps (2xx only), KEY_p50_ms, KEY_p99_ms of the
@@ -222,18 +239,19 @@ wrk_bench() {
 	# One second of warm-up, not counted.
 	WRK_METHOD=${3:-GET} WRK_BODY=${4:-} WRK_AUTH=${5:-} taskset -c "$LCPUS" \
 		wrk -t1 -c"$CONC" -d1s --timeout 10s -s "$B/request.lua" "$url" >/dev/null 2>&1
-	cpu_begin
 	r=0
 	while [ $r -lt "$RUNS" ]; do
-		WRK_METHOD=${3:-GET} WRK_BODY=${4:-} WRK_AUTH=${5:-} taskset -c "$LCPUS" \
+		cpu_begin
+		line=$(WRK_METHOD=${3:-GET} WRK_BODY=${4:-} WRK_AUTH=${5:-} taskset -c "$LCPUS" \
 			wrk -t1 -c"$CONC" -d"${DUR}s" --timeout 10s -s "$B/request.lua" "$url" 2>&1 |
 			grep '^WRK ' | awk '{
 				for (i = 2; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }
-				printf "%s ok_rps=%.1f\n", $0, (v["requests"] - v["non2xx"]) / v["seconds"] }' >>"$TMP/wrk.$key"
+				printf "%s ok_rps=%.1f", $0, (v["requests"] - v["non2xx"]) / v["seconds"] }')
+		[ -n "$line" ] && echo "$line cpu=$(cpu_pct)" >>"$TMP/wrk.$key"
 		r=$((r+1))
 	done
-	cpu_end "$key"
-	l=$(median_line ok_rps "$TMP/wrk.$key")
+	pick_line ok_rps "$TMP/wrk.$key" >/dev/null
+	l=$(pick_line ok_rps "$TMP/wrk.$key")
 	if [ -z "$l" ]; then
 		note "$key: wrk gave no result"
 		put "${key}_rps" null
@@ -242,6 +260,8 @@ wrk_bench() {
 	put "${key}_rps" "$(field ok_rps "$l")"
 	put "${key}_p50_ms" "$(field p50_ms "$l")"
 	put "${key}_p99_ms" "$(field p99_ms "$l")"
+	[ -n "$SRV_PID" ] && put "${key}_server_cpu_pct" "$(field cpu "$l")"
+	[ "$DISTURBED" -gt 0 ] && note "$key: $DISTURBED of $RUNS runs set aside (the server had less than 80% of its core: disturbed)"
 	bad=$(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "non2xx" || a[1] == "errors") s += a[2] } } END { print s + 0 }' "$TMP/wrk.$key")
 	[ "$bad" -gt 0 ] && note "$key: $bad non-2xx answers or socket errors over $RUNS runs (not counted in the rate)"
 	grep -q 'requests=0 ' "$TMP/wrk.$key" && note "$key: a run completed no request at all"
@@ -365,14 +385,15 @@ lg_runs() {
 	key=$1 n=$2
 	shift 2
 	: >"$TMP/lg.$key"
-	cpu_begin
 	r=0
 	while [ $r -lt "$n" ]; do
-		taskset -c "$LCPUS" "$LG" "$@" 2>>"$TMP/lg.err" | grep '^RESULT' >>"$TMP/lg.$key"
+		cpu_begin
+		line=$(taskset -c "$LCPUS" "$LG" "$@" 2>>"$TMP/lg.err" | grep '^RESULT' | head -n1)
+		[ -n "$line" ] && echo "$line cpu=$(cpu_pct)" >>"$TMP/lg.$key"
 		r=$((r+1))
 	done
-	cpu_end "$key"
-	l=$(median_line rate "$TMP/lg.$key")
+	pick_line rate "$TMP/lg.$key" >/dev/null
+	l=$(pick_line rate "$TMP/lg.$key")
 	if [ -z "$l" ]; then
 		note "$key: loadgen gave no result ($(tail -n1 "$TMP/lg.err"))"
 		put "${key}_per_s" null
@@ -381,6 +402,8 @@ lg_runs() {
 	put "${key}_per_s" "$(field rate "$l")"
 	put "${key}_p50_ms" "$(field p50_ms "$l")"
 	put "${key}_p99_ms" "$(field p99_ms "$l")"
+	[ -n "$SRV_PID" ] && put "${key}_server_cpu_pct" "$(field cpu "$l")"
+	[ "$DISTURBED" -gt 0 ] && note "$key: $DISTURBED of $n runs set aside (the server had less than 80% of its core: disturbed)"
 	errs=$(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "errors") s += a[2] } } END { print s + 0 }' "$TMP/lg.$key")
 	[ "$errs" -gt 0 ] && note "$key: $errs failed iterations (not counted; first: $(grep 'first:' "$TMP/lg.err" | tail -n1 | cut -c1-160))"
 	rec=$(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "reconnects") s += a[2] } } END { print s + 0 }' "$TMP/lg.$key")
@@ -455,14 +478,32 @@ lg_runs sso_login_memory "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl be
 	--user quick --password "$PW"
 put rss_under_load_kb "$(hwm_kb "$IDP_PID")"
 
+# argon2id is memory-bound: whatever else runs on the machine slows it, even
+# pinned; so it is measured right beside the password login it is compared with.
+say "argon2id raw rate (t=3, m=64 MiB, p=4; one thread, server core, the provider idle)"
+best=""
+for r in 1 2 3; do
+	l=$(taskset -c "$SCPUS" "$TMP/bin/argon2" rate 3 65536 4 1.5)
+	best=$(awk -v a="$best" -v b="$(field rate "$l")" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }')
+done
+put argon2id_hash_per_s "$best"
+l=$(taskset -c "$SCPUS" "$TMP/bin/argon2" rate 1 8 1 1)
+put argon2id_cheap_hash_per_s "$(field rate "$l")"
 say "password login (t=3, m=64 MiB, p=4): login POSTs with the file backend"
 # shellcheck disable=SC2046
-lg_runs password_login 1 login -p "$IDP_PORT" -c 2 -w 1 -d $((DUR * 2)) $(cl bench-es) \
+taskset -c "$LCPUS" "$LG" login -p "$IDP_PORT" -c 2 -n 2 $(cl bench-es) --user citizen --password "$PW" \
+	>/dev/null 2>>"$TMP/lg.err"  # warm-up; consent given once
+# A counted run: N logins, rate = N / time to the last one (a timed run
+# would drop the logins in flight at the end, 10 % at this rate).
+PWN=$(awk -v r="$(get argon2id_hash_per_s)" -v d="$DUR" 'BEGIN { n = int(r * d * 2 + 0.5); if (n < 8) n = 8; print n }')
+# shellcheck disable=SC2046
+lg_runs password_login 1 login -p "$IDP_PORT" -c 2 -n "$PWN" $(cl bench-es) \
 	--user citizen --password "$PW"
 # shellcheck disable=SC2046
 lg_runs login_cheap_hash "$RUNS" login -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
 	--user quick --password "$PW"
 
+put password_login_count "$PWN"
 say "users 100x: the same login with a users file of 10,000 instead of 100"
 cp "$TMP/users-10k.json" "$TMP/users.json.new" && mv "$TMP/users.json.new" "$TMP/users.json"
 # shellcheck disable=SC2046
@@ -730,12 +771,12 @@ W = "wrk -t1 -c%s, median of %s x %s s" % (conc, runs, dur)
 L = "loadgen %s VUs, median of %s x %s s" % (conc, runs, dur)
 rows = [
     ("Limits of this machine", None, None),
-    ("openssl ES256 sign / verify, 1 core", "%s / %s" % (fmt(R.get("openssl_es256_sign_1core")), fmt(R.get("openssl_es256_verify_1core"))), "openssl speed -seconds 2 ecdsap256, pinned"),
-    ("openssl RS256 sign / verify, 1 core", "%s / %s" % (fmt(R.get("openssl_rs256_sign_1core")), fmt(R.get("openssl_rs256_verify_1core"))), "openssl speed -seconds 2 rsa2048, pinned"),
+    ("openssl ES256 sign / verify, 1 core", "%s / %s" % (fmt(R.get("openssl_es256_sign_1core")), fmt(R.get("openssl_es256_verify_1core"))), "openssl speed ecdsap256 pinned, best of 3 x 1 s"),
+    ("openssl RS256 sign / verify, 1 core", "%s / %s" % (fmt(R.get("openssl_rs256_sign_1core")), fmt(R.get("openssl_rs256_verify_1core"))), "openssl speed rsa2048 pinned, best of 3 x 1 s"),
     ("openssl ES256 / RS256 sign, all %s cores" % R.get("machine_nproc"), "%s / %s" % (fmt(R.get("openssl_es256_sign_allcores")), fmt(R.get("openssl_rs256_sign_allcores"))), "openssl speed -multi"),
     ("libmicrohttpd hello, req/s", fmt(R.get("http_hello_rps")), "%s; epoll, pool of %s, keep-alive %s%s" % (W, R.get("idp_threads"), "yes" if R.get("http_hello_keepalive") == 1 else "NO", cpu("http_hello"))),
     ("redis SET / GET, req/s", "%s / %s" % (fmt(R.get("redis_set_rps")), fmt(R.get("redis_get_rps"))), "redis-benchmark -c 50 -n 100000 on the server core, redis on the load core (as the provider sees it)"),
-    ("argon2id t=3 m=64MiB p=4, hashes/s", fmt(R.get("argon2id_hash_per_s")), "libargon2 verify, 1 thread on the server core"),
+    ("argon2id t=3 m=64MiB p=4, hashes/s", fmt(R.get("argon2id_hash_per_s")), "libargon2 verify, 1 thread on the server core, best of 3 x 1.5 s"),
     ("HTTP + ES256 sign alone, req/s", fmt(R.get("ceiling_token_es256_rps")), "1 / (1/hello + 1/sign): a token endpoint that did nothing else"),
     ("Our provider, memory store", None, None),
     ("discovery, req/s", fmt(R.get("discovery_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("discovery_p99_ms")), cpu("discovery"))),
@@ -745,7 +786,7 @@ rows = [
     ("token, client_credentials, ES256 JWT, req/s", fmt(R.get("token_cc_es256_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("token_cc_es256_p99_ms")), cpu("token_cc_es256"))),
     ("token, client_credentials, RS256 JWT, req/s", fmt(R.get("token_cc_rs256_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("token_cc_rs256_p99_ms")), cpu("token_cc_rs256"))),
     ("SSO login (authorize+token+userinfo), /s", fmt(R.get("sso_login_memory_per_s")), "%s; p99 %s ms%s" % (L, fmt(R.get("sso_login_memory_p99_ms")), cpu("sso_login_memory"))),
-    ("password login (t=3, 64 MiB, p=4), /s", fmt(R.get("password_login_per_s")), "loadgen 2 VUs, %s s; authorize + login POST%s" % (int(dur) * 2, cpu("password_login"))),
+    ("password login (t=3, 64 MiB, p=4), /s", fmt(R.get("password_login_per_s")), "loadgen 2 VUs, %s logins counted; authorize + login POST%s" % (R.get("password_login_count"), cpu("password_login"))),
     ("login with a cheap hash (t=1, 8 KiB, p=1), /s", fmt(R.get("login_cheap_hash_per_s")), "%s; what is not the hash%s" % (L, cpu("login_cheap_hash"))),
     ("librp verify ES256 / RS256, /s", "%s / %s" % (fmt(R.get("rp_verify_es256_per_s")), fmt(R.get("rp_verify_rs256_per_s"))), "rp_verify_id_token, warm cache, 1 thread"),
     ("RSS idle / under load, kB", "%s / %s" % (fmt(R.get("rss_idle_kb")), fmt(R.get("rss_under_load_kb"))), "VmRSS after start / VmHWM after the loads"),

@@ -3,6 +3,7 @@
 #include "idp.h"
 
 #include <arpa/inet.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,10 +521,13 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *di;
 	unsigned threads = cfg->threads;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t cpus;
 
+	/* One thread per core this process may run on (taskset, cgroups),
+	 * not per core of the machine. */
 	if (threads == 0)
-		threads = ncpu > 0 ? (unsigned)ncpu : 1;
+		threads = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 0
+				  ? (unsigned)CPU_COUNT(&cpus) : 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)(port_override >= 0 ? port_override : cfg->port));

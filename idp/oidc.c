@@ -314,7 +314,7 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 		char tag[9];
 
 		secret_tag(code, tag);
-		idp_log(LOG_INFO, "authorize: code %s issued to %s", tag, cl->id);
+		idp_log(LOG_DEBUG, "authorize: code %s issued to %s", tag, cl->id);
 	}
 	ret = http_redirect(r, loc.p);
 	free_secret(code);
