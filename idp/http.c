@@ -536,7 +536,7 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
 			     0, NULL, NULL, on_request, NULL,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			     MHD_OPTION_THREAD_POOL_SIZE, threads,
+			     MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
 			     MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
 			     MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
