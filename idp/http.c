@@ -533,10 +533,17 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 	sa.sin_port = htons((uint16_t)(port_override >= 0 ? port_override : cfg->port));
 	if (inet_pton(AF_INET, cfg->address, &sa.sin_addr) != 1)
 		return log_fail(IDP_EINVAL, "http: listen.address %s is not an IPv4 address", cfg->address);
+	/* A pool of one is refused with a warning by libmicrohttpd: then the
+	 * internal polling thread alone serves. */
+	struct MHD_OptionItem pool[] = {
+		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
+		 threads > 1 ? (intptr_t)threads : (intptr_t)cfg->connection_limit, NULL},
+		{MHD_OPTION_END, 0, NULL}};
+
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
 			     0, NULL, NULL, on_request, NULL,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			     MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
+			     MHD_OPTION_ARRAY, pool,
 			     MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
 			     MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
