@@ -438,38 +438,37 @@ static enum lang areq_lang(const json_t *areq)
 
 /* A login failure counts against the address and the username; past the
  * limits the form answers "too many attempts" without checking anything. */
-static bool rate_limited(struct req *r, const char *username, bool count)
+struct rl_keys {
+	char ip[128], user[128];
+};
+
+static void rl_keys_make(const struct req *r, const char *username, struct rl_keys *k)
 {
-	char key[128], h[65];
-	long long n = 0;
+	char h[65];
 
-	snprintf(key, sizeof(key), "rl:ip:%s", r->ip);
-	if (count)
-		store_incr(&g_idp.store, key, 60, &n);
-	else {
-		char *v = NULL;
-		size_t l;
-
-		if (store_get(&g_idp.store, key, &v, &l) == IDP_OK)
-			parse_ll(v, 0, 1LL << 60, &n);
-		free(v);
-	}
-	if (n >= r->cfg->rl_ip_per_min)
-		return true;
+	snprintf(k->ip, sizeof(k->ip), "rl:ip:%s", r->ip);
 	sha256_hex(username, strlen(username), h);
-	snprintf(key, sizeof(key), "rl:user:%.32s", h);
-	n = 0;
-	if (count)
-		store_incr(&g_idp.store, key, 900, &n);
-	else {
-		char *v = NULL;
-		size_t l;
+	snprintf(k->user, sizeof(k->user), "rl:user:%.32s", h);
+}
 
-		if (store_get(&g_idp.store, key, &v, &l) == IDP_OK)
-			parse_ll(v, 0, 1LL << 60, &n);
-		free(v);
-	}
-	return n >= r->cfg->rl_user_failures;
+/* The counters as read (with the transaction, in one round trip). */
+static bool rl_over(const struct req *r, const char *ip_count, const char *user_count)
+{
+	long long nip = 0, nuser = 0;
+
+	if (ip_count != NULL)
+		parse_ll(ip_count, 0, 1LL << 60, &nip);
+	if (user_count != NULL)
+		parse_ll(user_count, 0, 1LL << 60, &nuser);
+	return nip >= r->cfg->rl_ip_per_min || nuser >= r->cfg->rl_user_failures;
+}
+
+static void rl_count_failure(const struct rl_keys *k)
+{
+	long long n;
+
+	store_incr(&g_idp.store, k->ip, 60, &n);
+	store_incr(&g_idp.store, k->user, 900, &n);
 }
 
 enum MHD_Result ep_login(struct req *r)
@@ -477,19 +476,37 @@ enum MHD_Result ep_login(struct req *r)
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
 	const char *user = params_get(p, "username"), *pass = params_get(p, "password");
-	char key[128], name[64];
+	char key[128], name[64], *vals[3] = {NULL, NULL, NULL};
+	const char *keys[3] = {key, NULL, NULL};
+	size_t lens[3];
+	struct rl_keys rk;
 	json_t *areq = NULL;
 	const struct backend *b;
 	struct idp_identity id = {0};
 	struct idp_login lr;
 	const struct client *cl;
 	enum MHD_Result ret;
+	bool limited;
 	int rc;
 
 	if (txn == NULL || strlen(txn) > 64 || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
 	snprintf(key, sizeof(key), K_TXN "%s", txn);
-	if (store_get_json(&g_idp.store, key, &areq) != IDP_OK)
+	/* The transaction and both failure counters: one round trip. */
+	if (user != NULL) {
+		rl_keys_make(r, user, &rk);
+		keys[1] = rk.ip;
+		keys[2] = rk.user;
+	}
+	if (store_mget(&g_idp.store, keys, user != NULL ? 3 : 1, vals, lens) != IDP_OK || vals[0] == NULL) {
+		for (int i = 0; i < 3; i++)
+			free(vals[i]);
+		return http_error_page(r, 400, "expired");
+	}
+	limited = user != NULL && rl_over(r, vals[1], vals[2]);
+	free(vals[1]);
+	free(vals[2]);
+	if (store_parse_json(key, vals[0], lens[0], &areq) != IDP_OK)
 		return http_error_page(r, 400, "expired");
 	r->lang = areq_lang(areq);
 	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
@@ -504,7 +521,7 @@ enum MHD_Result ep_login(struct req *r)
 		ret = login_page(r, txn, areq, 400, "bad_credentials", NULL);
 		goto out;
 	}
-	if (rate_limited(r, user, false)) {
+	if (limited) {
 		ret = login_page(r, txn, areq, 429, "too_many", user);
 		goto out;
 	}
@@ -528,19 +545,14 @@ enum MHD_Result ep_login(struct req *r)
 
 		secret_tag(user, tag);
 		idp_log(LOG_INFO, "login: failure for user %s from %s", tag, r->ip);
-		rate_limited(r, user, true);
+		rl_count_failure(&rk);
 		ret = login_page(r, txn, areq, 401, "bad_credentials", user);
 		goto out;
 	}
-	/* The transaction is single-use: of two concurrent posts, one wins. */
-	json_decref(areq);
-	areq = NULL;
-	if (store_take_json(&g_idp.store, key, &areq) != IDP_OK) {
-		ret = http_error_page(r, 400, "expired");
-		goto out;
-	}
 	backend_report((struct backend *)b, IDP_OK);
-	ret = login_success(r, areq, b, &id);
+	/* The transaction is single-use: consumed with the session's creation,
+	 * so that of two concurrent posts, one wins. */
+	ret = login_success(r, areq, b, &id, key);
 out:
 	identity_release(&id);
 	json_decref(areq);

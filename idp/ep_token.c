@@ -156,7 +156,9 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	const char *code = params_get(&r->form, "code");
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
-	char hash[65], key[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *sub = NULL;
+	char hash[65], key[80], ukey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *sub = NULL;
+	char *text = NULL;
+	size_t tlen = 0;
 	json_t *rec = NULL, *idc = NULL, *atrec = NULL, *resp = NULL, *uinfo = NULL, *v;
 	const char *challenge, *k;
 	const struct sign_key *sk;
@@ -223,19 +225,28 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 			  "claims", uinfo, "exp", (json_int_t)(now + cl->access_ttl));
 	sha256_hex(at, strlen(at), at_h);
 	snprintf(key, sizeof(key), K_AT "%s", at_h);
-	if (atrec == NULL || store_put_json(&g_idp.store, key, atrec, cl->access_ttl) != IDP_OK) {
+	/* With the access token, in the same round trip, what this code issued,
+	 * so that a replay can revoke it. */
+	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
+	if (atrec == NULL || (text = store_json_text(atrec, &tlen)) == NULL ||
+	    store_batch(&g_idp.store,
+			(const struct store_op[]){
+				{.kind = STORE_OP_PUT, .key = key, .val = text, .len = tlen, .ttl_s = cl->access_ttl},
+				{.kind = STORE_OP_PUT, .key = ukey, .val = at_h, .len = 64, .ttl_s = cl->access_ttl},
+			},
+			2) != IDP_OK) {
 		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
 		goto out;
 	}
-	/* Remember what this code issued, so that a replay can revoke it. */
-	snprintf(key, sizeof(key), K_USED "%s", hash);
-	store_put(&g_idp.store, key, at_h, 64, cl->access_ttl);
 	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
 	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", at, "token_type", "Bearer",
 			 "expires_in", (json_int_t)cl->access_ttl, "id_token", idt, "scope",
 			 json_object_get(rec, "scope"));
 	ret = http_json(r, 200, resp);
 out:
+	if (text != NULL)
+		wipe(text, tlen);
+	free(text);
 	free(sub);
 	free_secret(at);
 	free(ah);

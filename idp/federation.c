@@ -232,13 +232,14 @@ static enum MHD_Result deny_page(struct req *r, const json_t *areq, const char *
 }
 
 enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend *b,
-			      struct idp_identity *id)
+			      struct idp_identity *id, const char *txn_key)
 {
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
 	const char *why = NULL, *acr = id->acr ? id->acr : b->acr;
 	char sid[65], old_sid[65], ckey[80], *local = NULL, *ntxn = NULL;
 	json_t *sess = NULL, *old;
 	enum MHD_Result ret;
+	bool gone = false;
 	int min_rank = (int)json_integer_value(json_object_get(areq, "min_acr_rank"));
 
 	if (cl == NULL)
@@ -261,8 +262,10 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 		session_destroy(r, old_sid);
 		json_decref(old);
 	}
-	sess = session_create(r, b->id, acr, local, id, sid);
+	sess = session_create(r, b->id, acr, local, id, sid, txn_key, &gone);
 	free(local);
+	if (gone) /* another post of the same form won */
+		return http_error_page(r, 400, "expired");
 	if (sess == NULL)
 		return authz_fail(r, areq, "temporarily_unavailable", "the session could not be created");
 	/* Remember the choice for the next visit (not a secret). */
@@ -468,7 +471,7 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 		goto out;
 	}
 	backend_report((struct backend *)b, IDP_OK);
-	ret = login_success(r, areq, b, &id);
+	ret = login_success(r, areq, b, &id, NULL);
 out:
 	identity_release(&id);
 	json_decref(rec);

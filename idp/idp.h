@@ -142,8 +142,10 @@ char *discovery_render(const struct config *cfg, const struct rt *rt);
 
 /* federation.c: the citizen's path through identity backends. */
 enum MHD_Result federation_start(struct req *r, json_t *areq, const struct client *cl, int min_rank);
+/* txn_key: the login transaction to consume with the session's creation
+ * (NULL when the caller consumed it already). */
 enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend *b,
-			      struct idp_identity *id);
+			      struct idp_identity *id, const char *txn_key);
 enum MHD_Result ep_choose(struct req *r);
 enum MHD_Result ep_upstream_callback(struct req *r);
 enum MHD_Result ep_logout_return(struct req *r);

@@ -219,12 +219,18 @@ static unsigned session_ttl(const struct config *cfg, int64_t created)
 }
 
 json_t *session_create(struct req *r, const char *backend_id, const char *acr,
-		       const char *local, struct idp_identity *id, char sid_hash[65])
+		       const char *local, struct idp_identity *id, char sid_hash[65],
+		       const char *consume_key, bool *gone)
 {
-	char *cookie = rand_token(32), key[80];
+	char *cookie = rand_token(32), key[80], *text = NULL;
+	struct store_op ops[2];
 	json_t *s = NULL;
 	int64_t now = now_s();
+	size_t len = 0, n = 0;
+	int rc;
 
+	if (gone != NULL)
+		*gone = false;
 	if (cookie == NULL)
 		goto out;
 	sha256_hex(cookie, strlen(cookie), sid_hash);
@@ -235,7 +241,19 @@ json_t *session_create(struct req *r, const char *backend_id, const char *acr,
 	if (s != NULL && id->session_data != NULL)
 		json_object_set(s, "up", id->session_data);
 	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
-	if (s == NULL || store_put_json(&g_idp.store, key, s, session_ttl(r->cfg, now)) != IDP_OK) {
+	if (s == NULL || (text = store_json_text(s, &len)) == NULL) {
+		rc = IDP_ENOMEM;
+	} else {
+		/* One round trip: the transaction consumed, the session stored. */
+		if (consume_key != NULL)
+			ops[n++] = (struct store_op){.kind = STORE_OP_CONSUME, .key = consume_key};
+		ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
+					     .ttl_s = session_ttl(r->cfg, now)};
+		rc = store_batch(&g_idp.store, ops, n);
+	}
+	if (rc != IDP_OK) {
+		if (rc == IDP_ENOTFOUND && gone != NULL)
+			*gone = true;
 		json_decref(s);
 		s = NULL;
 		goto out;
@@ -244,6 +262,9 @@ json_t *session_create(struct req *r, const char *backend_id, const char *acr,
 	/* Not stored: tells authz_complete that the TTL was just set. */
 	json_object_set_new(s, "fresh", json_true());
 out:
+	if (text != NULL)
+		wipe(text, len);
+	free(text);
 	free_secret(cookie);
 	return s;
 }
@@ -263,8 +284,10 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 			       const char *sid_hash)
 {
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
-	char *code = NULL, hash[65], key[80];
+	char *code = NULL, hash[65], key[80], skey[80], *text = NULL;
+	struct store_op ops[2];
 	json_t *rec = NULL;
+	size_t len = 0, n = 0;
 	struct buf loc;
 	enum MHD_Result ret;
 	const char *state = json_string_value(json_object_get(areq, "state"));
@@ -291,15 +314,23 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 			"auth_time", json_object_get(sess, "auth_time"),
 			"identity", json_object_get(sess, "claims"));
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
-	if (rec == NULL || store_put_json(&g_idp.store, key, rec, cl->code_ttl) != IDP_OK)
+	if (rec == NULL || (text = store_json_text(rec, &len)) == NULL)
 		goto fail;
-	/* Sliding idle lifetime of the SSO session (a session created by this
-	 * very request already has it: one store round trip saved). */
+	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
+				     .ttl_s = cl->code_ttl};
+	/* Sliding idle lifetime of the SSO session, in the same round trip (a
+	 * session created by this very request already has it). */
 	if (!json_is_true(json_object_get(sess, "fresh"))) {
-		snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
-		store_expire(&g_idp.store, key,
-			     session_ttl(r->cfg, json_integer_value(json_object_get(sess, "created"))));
+		snprintf(skey, sizeof(skey), K_SESSION "%s", sid_hash);
+		ops[n++] = (struct store_op){
+			.kind = STORE_OP_EXPIRE, .key = skey,
+			.ttl_s = session_ttl(r->cfg, json_integer_value(json_object_get(sess, "created")))};
 	}
+	if (store_batch(&g_idp.store, ops, n) != IDP_OK)
+		goto fail;
+	wipe(text, len);
+	free(text);
+	text = NULL;
 	buf_adds(&loc, ruri);
 	buf_adds(&loc, strchr(ruri, '?') ? "&code=" : "?code=");
 	buf_adds(&loc, code);
@@ -322,6 +353,9 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 	buf_release(&loc);
 	return ret;
 fail:
+	if (text != NULL)
+		wipe(text, len);
+	free(text);
 	free_secret(code);
 	json_decref(rec);
 	buf_release(&loc);

@@ -16,9 +16,13 @@
 /* The SSO session of this browser, NULL when none (or expired). *sid_hash
  * receives the store key suffix. The caller owns *sess. */
 json_t *session_load(struct req *r, char sid_hash[65]);
-/* Creates a session for identity and sets the cookie; returns its record. */
+/* Creates a session for identity and sets the cookie; returns its record.
+ * consume_key: a store record (the login transaction) deleted in the same
+ * round trip; when it is already gone (a concurrent post won) no session is
+ * made and *gone is set. NULL: nothing to consume. */
 json_t *session_create(struct req *r, const char *backend_id, const char *acr,
-		       const char *local_sub, struct idp_identity *id, char sid_hash[65]);
+		       const char *local_sub, struct idp_identity *id, char sid_hash[65],
+		       const char *consume_key, bool *gone);
 void session_destroy(struct req *r, const char *sid_hash);
 
 /* CSRF token bound to purpose, an id and a browser secret (cookie). */

@@ -50,6 +50,17 @@ void store_close(struct store *s)
 	s->st = NULL;
 }
 
+char *store_json_text(const json_t *v, size_t *len)
+{
+	char *text;
+
+	/* ENCODE_ANY: a record may be a bare string or number, not only an object. */
+	if (v == NULL || (text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return NULL;
+	*len = strlen(text);
+	return text;
+}
+
 int store_put_json(struct store *s, const char *key, const json_t *v, unsigned ttl)
 {
 	char *text;
@@ -58,10 +69,8 @@ int store_put_json(struct store *s, const char *key, const json_t *v, unsigned t
 
 	if (v == NULL)
 		return IDP_EINVAL;
-	/* ENCODE_ANY: a record may be a bare string or number, not only an object. */
-	if ((text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+	if ((text = store_json_text(v, &len)) == NULL)
 		return IDP_ENOMEM;
-	len = strlen(text);
 	rc = store_put(s, key, text, len, ttl);
 	OPENSSL_cleanse(text, len); /* sessions and codes: secrets */
 	free(text);
@@ -69,7 +78,7 @@ int store_put_json(struct store *s, const char *key, const json_t *v, unsigned t
 }
 
 /* Parses a record fetched as text, then wipes and frees the text. */
-static int parse_record(const char *key, char *text, size_t len, json_t **out)
+int store_parse_json(const char *key, char *text, size_t len, json_t **out)
 {
 	json_error_t jerr;
 	char tag[9];
@@ -98,7 +107,7 @@ int store_get_json(struct store *s, const char *key, json_t **out)
 	*out = NULL;
 	if ((rc = store_get(s, key, &text, &len)) != IDP_OK)
 		return rc;
-	return parse_record(key, text, len, out);
+	return store_parse_json(key, text, len, out);
 }
 
 int store_take_json(struct store *s, const char *key, json_t **out)
@@ -110,5 +119,5 @@ int store_take_json(struct store *s, const char *key, json_t **out)
 	*out = NULL;
 	if ((rc = store_take(s, key, &text, &len)) != IDP_OK)
 		return rc;
-	return parse_record(key, text, len, out);
+	return store_parse_json(key, text, len, out);
 }

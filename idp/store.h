@@ -13,6 +13,22 @@
 
 #define STORE_KEY_MAX 256
 #define STORE_VAL_MAX (1024 * 1024)
+#define STORE_BATCH_MAX 8
+
+/* One write of a batch (store_ops.batch). */
+enum store_op_kind {
+	STORE_OP_PUT,     /* key = val for ttl_s seconds */
+	STORE_OP_EXPIRE,  /* the TTL of key, when it exists (absent: not an error) */
+	STORE_OP_CONSUME, /* deletes key; when it is absent the batch does nothing */
+};
+
+struct store_op {
+	enum store_op_kind kind;
+	const char *key;
+	const void *val;
+	size_t len;
+	unsigned ttl_s;
+};
 
 struct store_ops {
 	const char *name;
@@ -35,6 +51,14 @@ struct store_ops {
 	int (*incr)(void *st, const char *key, unsigned ttl_s, long long *out);
 	/* Changes the TTL of an existing key: IDP_ENOTFOUND when absent. */
 	int (*expire)(void *st, const char *key, unsigned ttl_s);
+	/* Gets n keys (n <= STORE_BATCH_MAX) in one round trip: vals[i] is
+	 * malloc'ed and the caller's, or NULL when keys[i] is absent. */
+	int (*mget)(void *st, const char *const *keys, size_t n, char **vals, size_t *lens);
+	/* Runs n ops (n <= STORE_BATCH_MAX, at most one CONSUME) in one round
+	 * trip. The CONSUME is done first: when its key is absent nothing else
+	 * is done and the answer is IDP_ENOTFOUND; of two batches consuming one
+	 * key, exactly one goes on. Then the PUTs and EXPIREs, in order. */
+	int (*batch)(void *st, const struct store_op *ops, size_t n);
 	/* Number of live records (for metrics and tests); may be approximate. */
 	long long (*count)(void *st);
 };
@@ -82,9 +106,23 @@ static inline int store_expire(struct store *s, const char *k, unsigned ttl)
 	return s->ops->expire(s->st, k, ttl);
 }
 
+static inline int store_mget(struct store *s, const char *const *k, size_t n, char **v, size_t *l)
+{
+	return s->ops->mget(s->st, k, n, v, l);
+}
+static inline int store_batch(struct store *s, const struct store_op *ops, size_t n)
+{
+	return s->ops->batch(s->st, ops, n);
+}
+
 /* JSON helpers: put a json_t (serialised compactly), get one back (parsed). */
 int store_put_json(struct store *s, const char *key, const json_t *v, unsigned ttl);
 int store_get_json(struct store *s, const char *key, json_t **out);
 int store_take_json(struct store *s, const char *key, json_t **out);
+/* The text a PUT op of a batch stores for v (compact JSON): malloc'ed, the
+ * caller's; wipe it after use (records hold secrets). NULL on failure. */
+char *store_json_text(const json_t *v, size_t *len);
+/* Parses a record's text (from store_mget), then wipes and frees it. */
+int store_parse_json(const char *key, char *text, size_t len, json_t **out);
 
 #endif

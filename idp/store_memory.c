@@ -574,6 +574,98 @@ static int mem_expire(void *p, const char *key, unsigned ttl_s)
 }
 
 /* Includes expired records that no access or sweep has met yet. */
+static void val_free(char *v, size_t len)
+{
+	if (v != NULL) {
+		wipe(v, len);
+		free(v);
+	}
+}
+
+/* Checks every op before the first write: a batch refused for a bad op
+ * has changed nothing. */
+static int batch_check(const struct store_op *ops, size_t n)
+{
+	size_t i, klen, consumes = 0;
+	int rc;
+
+	if (n == 0 || n > STORE_BATCH_MAX)
+		return IDP_EINVAL;
+	for (i = 0; i < n; i++) {
+		if ((rc = key_check(ops[i].key, &klen)) != IDP_OK)
+			return rc;
+		switch (ops[i].kind) {
+		case STORE_OP_PUT:
+			if ((rc = val_check(ops[i].val, ops[i].len, ops[i].ttl_s)) != IDP_OK)
+				return rc;
+			break;
+		case STORE_OP_EXPIRE:
+			if (ops[i].ttl_s == 0)
+				return IDP_EINVAL;
+			break;
+		case STORE_OP_CONSUME:
+			consumes++;
+			break;
+		default:
+			return IDP_EINVAL;
+		}
+	}
+	return consumes <= 1 ? IDP_OK : IDP_EINVAL;
+}
+
+/* The consume goes first, through take (of two takers, one finds the key);
+ * the writes follow. Readers may see the consumed key gone before the writes
+ * land, as they could between two separate calls. */
+static int mem_batch(void *p, const struct store_op *ops, size_t n)
+{
+	size_t i, len;
+	char *v;
+	int rc;
+
+	if ((rc = batch_check(ops, n)) != IDP_OK)
+		return rc;
+	for (i = 0; i < n; i++) {
+		if (ops[i].kind != STORE_OP_CONSUME)
+			continue;
+		if ((rc = mem_fetch(p, ops[i].key, &v, &len, true)) != IDP_OK)
+			return rc;
+		val_free(v, len);
+	}
+	for (i = 0; i < n; i++) {
+		if (ops[i].kind == STORE_OP_PUT)
+			rc = mem_put(p, ops[i].key, ops[i].val, ops[i].len, ops[i].ttl_s);
+		else if (ops[i].kind == STORE_OP_EXPIRE)
+			rc = mem_expire(p, ops[i].key, ops[i].ttl_s);
+		else
+			continue;
+		if (rc != IDP_OK && !(rc == IDP_ENOTFOUND && ops[i].kind == STORE_OP_EXPIRE))
+			return rc;
+	}
+	return IDP_OK;
+}
+
+static int mem_mget(void *p, const char *const *keys, size_t n, char **vals, size_t *lens)
+{
+	size_t i;
+	int rc = IDP_OK;
+
+	for (i = 0; i < n; i++) {
+		vals[i] = NULL;
+		lens[i] = 0;
+	}
+	if (n == 0 || n > STORE_BATCH_MAX)
+		return IDP_EINVAL;
+	for (i = 0; i < n && rc == IDP_OK; i++)
+		if ((rc = mem_get(p, keys[i], &vals[i], &lens[i])) == IDP_ENOTFOUND)
+			rc = IDP_OK;
+	if (rc != IDP_OK)
+		for (i = 0; i < n; i++) {
+			val_free(vals[i], lens[i]);
+			vals[i] = NULL;
+		}
+	return rc;
+}
+
 static long long mem_count(void *p)
 {
 	struct mstore *m = p;
@@ -684,5 +776,7 @@ const struct store_ops store_memory = {
 	.del = mem_del,
 	.incr = mem_incr,
 	.expire = mem_expire,
+	.mget = mem_mget,
+	.batch = mem_batch,
 	.count = mem_count,
 };

@@ -42,6 +42,18 @@ static const char take_script[] =
 	"if v then redis.call('DEL', KEYS[1]) end "
 	"return v";
 
+/* store_ops.batch: the consume first (a DEL that found nothing stops the
+ * script), then the writes in order; a script is atomic. ARGV holds three
+ * values per key: the op ('c' consume, 'p' put, 'e' expire), the value, the
+ * TTL. */
+static const char batch_script[] =
+	"for i = 1, #KEYS do "
+	"if ARGV[3*i-2] == 'c' and redis.call('DEL', KEYS[i]) == 0 then return 0 end end "
+	"for i = 1, #KEYS do local t = ARGV[3*i-2] "
+	"if t == 'p' then redis.call('SET', KEYS[i], ARGV[3*i-1], 'EX', ARGV[3*i]) "
+	"elseif t == 'e' then redis.call('EXPIRE', KEYS[i], ARGV[3*i]) end end "
+	"return 1";
+
 struct rstore;
 
 struct rconn {
@@ -510,6 +522,108 @@ out:
 	return rc;
 }
 
+static int rs_mget(void *p, const char *const *keys, size_t n, char **vals, size_t *lens)
+{
+	struct rstore *st = p;
+	struct rkey k[STORE_BATCH_MAX];
+	const char *argv[STORE_BATCH_MAX + 1] = {"MGET"};
+	size_t alen[STORE_BATCH_MAX + 1] = {4}, i;
+	redisReply *r = NULL;
+	int rc = IDP_OK;
+
+	for (i = 0; i < n && i < STORE_BATCH_MAX; i++) {
+		vals[i] = NULL;
+		lens[i] = 0;
+	}
+	if (n == 0 || n > STORE_BATCH_MAX)
+		return IDP_EINVAL;
+	for (i = 0; i < n; i++) {
+		if ((rc = rkey_make(st, keys[i], &k[i])) != IDP_OK)
+			return rc;
+		argv[i + 1] = k[i].s;
+		alen[i + 1] = k[i].len;
+	}
+	if ((rc = rs_command(st, (int)n + 1, argv, alen, &r)) != IDP_OK)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+		rc = rs_unexpected(st, "MGET", r);
+		goto out;
+	}
+	for (i = 0; i < n && rc == IDP_OK; i++) {
+		const redisReply *e = r->element[i];
+
+		if (e->type == REDIS_REPLY_NIL)
+			continue;
+		if (e->type != REDIS_REPLY_STRING)
+			rc = rs_unexpected(st, "MGET", r);
+		else if ((vals[i] = malloc(e->len + 1)) == NULL)
+			rc = IDP_ENOMEM;
+		else {
+			memcpy(vals[i], e->str, e->len);
+			vals[i][e->len] = '\0';
+			lens[i] = e->len;
+		}
+	}
+	if (rc != IDP_OK)
+		for (i = 0; i < n; i++) {
+			if (vals[i] != NULL)
+				OPENSSL_cleanse(vals[i], lens[i]);
+			free(vals[i]);
+			vals[i] = NULL;
+		}
+out:
+	reply_free(r);
+	return rc;
+}
+
+static int rs_batch(void *p, const struct store_op *ops, size_t n)
+{
+	static const char kind[] = {[STORE_OP_PUT] = 'p', [STORE_OP_EXPIRE] = 'e',
+				    [STORE_OP_CONSUME] = 'c'};
+	struct rstore *st = p;
+	struct rkey k[STORE_BATCH_MAX];
+	char ttl[STORE_BATCH_MAX][16], nk[8];
+	const char *argv[3 + 4 * STORE_BATCH_MAX];
+	size_t lens[3 + 4 * STORE_BATCH_MAX], i, consumes = 0;
+	redisReply *r = NULL;
+	int rc, argc = 0;
+
+	if (n == 0 || n > STORE_BATCH_MAX)
+		return IDP_EINVAL;
+	arg_add(argv, lens, &argc, "EVAL", 4);
+	arg_add(argv, lens, &argc, batch_script, sizeof(batch_script) - 1);
+	arg_add(argv, lens, &argc, nk, (size_t)snprintf(nk, sizeof(nk), "%zu", n));
+	for (i = 0; i < n; i++) {
+		if ((rc = rkey_make(st, ops[i].key, &k[i])) != IDP_OK)
+			return rc;
+		if ((unsigned)ops[i].kind > STORE_OP_CONSUME ||
+		    (ops[i].kind != STORE_OP_CONSUME && ops[i].ttl_s == 0) ||
+		    (ops[i].kind == STORE_OP_PUT && ops[i].val == NULL && ops[i].len > 0) ||
+		    (ops[i].kind == STORE_OP_CONSUME && ++consumes > 1))
+			return IDP_EINVAL;
+		if (ops[i].kind == STORE_OP_PUT && ops[i].len > STORE_VAL_MAX)
+			return IDP_ETOOBIG;
+		arg_add(argv, lens, &argc, k[i].s, k[i].len);
+	}
+	for (i = 0; i < n; i++) {
+		bool put = ops[i].kind == STORE_OP_PUT;
+
+		arg_add(argv, lens, &argc, &kind[ops[i].kind], 1);
+		/* Never a NULL pointer: hiredis memcpy()s it. */
+		arg_add(argv, lens, &argc, put && ops[i].val != NULL ? ops[i].val : "", put ? ops[i].len : 0);
+		arg_add(argv, lens, &argc, ttl[i], (size_t)snprintf(ttl[i], sizeof(ttl[i]), "%u", ops[i].ttl_s));
+	}
+	if ((rc = rs_command(st, argc, argv, lens, &r)) != IDP_OK)
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER)
+		rc = rs_unexpected(st, "EVAL batch", r);
+	else if (r->integer == 0)
+		rc = IDP_ENOTFOUND;
+out:
+	reply_free(r);
+	return rc;
+}
+
 /* DBSIZE: every key of the database, ours or not; -1 when Redis is down. */
 static long long rs_count(void *p)
 {
@@ -691,5 +805,7 @@ const struct store_ops store_redis = {
 	.del = rs_del,
 	.incr = rs_incr,
 	.expire = rs_expire,
+	.mget = rs_mget,
+	.batch = rs_batch,
 	.count = rs_count,
 };

@@ -347,6 +347,155 @@ START_TEST(take_race_one_winner)
 }
 END_TEST
 
+START_TEST(mget_present_and_absent)
+{
+	const char *keys[] = {"m1", "m-absent", "m2"};
+	char *v[3];
+	size_t n[3];
+
+	ck_assert_int_eq(store_put(&g_st, "m1", "one", 3, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "m2", "t\0o", 3, 60), IDP_OK);
+	ck_assert_int_eq(store_mget(&g_st, keys, 3, v, n), IDP_OK);
+	ck_assert_str_eq(v[0], "one");
+	ck_assert_uint_eq(n[0], 3);
+	ck_assert_ptr_null(v[1]);
+	ck_assert_uint_eq(n[2], 3);
+	ck_assert_mem_eq(v[2], "t\0o", 3);
+	free(v[0]);
+	free(v[2]);
+	ck_assert_int_eq(store_mget(&g_st, keys, 0, v, n), IDP_EINVAL);
+	keys[1] = "bad key\n";
+	ck_assert_int_eq(store_mget(&g_st, keys, 3, v, n), IDP_EINVAL);
+	ck_assert_ptr_null(v[0]);
+}
+END_TEST
+
+START_TEST(batch_consume_then_writes)
+{
+	const struct store_op ops[] = {
+		{.kind = STORE_OP_CONSUME, .key = "txn"},
+		{.kind = STORE_OP_PUT, .key = "sess", .val = "s1", .len = 2, .ttl_s = 60},
+		{.kind = STORE_OP_EXPIRE, .key = "keep", .ttl_s = 1},
+		{.kind = STORE_OP_EXPIRE, .key = "never-there", .ttl_s = 5},
+	};
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_put(&g_st, "txn", "t", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "keep", "k", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, ops, 4), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "txn", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_get(&g_st, "sess", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "s1");
+	free(v);
+	v = NULL;
+	ck_assert_int_eq(store_get(&g_st, "never-there", &v, &n), IDP_ENOTFOUND);
+	/* The consumed key is gone: a second batch does nothing at all. */
+	ck_assert_int_eq(store_del(&g_st, "sess"), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, ops, 2), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_get(&g_st, "sess", &v, &n), IDP_ENOTFOUND);
+	/* The EXPIRE shortened "keep" to one second. */
+	sleep_ms(2100);
+	ck_assert_int_eq(store_get(&g_st, "keep", &v, &n), IDP_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(batch_puts_only)
+{
+	const struct store_op ops[] = {
+		{.kind = STORE_OP_PUT, .key = "at", .val = "rec", .len = 3, .ttl_s = 60},
+		{.kind = STORE_OP_PUT, .key = "used", .val = "at-hash", .len = 7, .ttl_s = 60},
+	};
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_batch(&g_st, ops, 2), IDP_OK);
+	ck_assert_int_eq(store_take(&g_st, "at", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "rec");
+	free(v);
+	ck_assert_int_eq(store_take(&g_st, "used", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "at-hash");
+	free(v);
+}
+END_TEST
+
+START_TEST(batch_refuses_bad_ops)
+{
+	struct store_op two[] = {
+		{.kind = STORE_OP_CONSUME, .key = "a"},
+		{.kind = STORE_OP_CONSUME, .key = "b"},
+	};
+	struct store_op zero_ttl[] = {
+		{.kind = STORE_OP_PUT, .key = "z", .val = "v", .len = 1, .ttl_s = 0},
+	};
+	struct store_op bad_key[] = {
+		{.kind = STORE_OP_PUT, .key = "ok", .val = "v", .len = 1, .ttl_s = 60},
+		{.kind = STORE_OP_PUT, .key = "", .val = "v", .len = 1, .ttl_s = 60},
+	};
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_put(&g_st, "a", "1", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "b", "1", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, two, 2), IDP_EINVAL);
+	ck_assert_int_eq(store_get(&g_st, "a", &v, &n), IDP_OK);
+	free(v);
+	ck_assert_int_eq(store_batch(&g_st, zero_ttl, 1), IDP_EINVAL);
+	ck_assert_int_eq(store_batch(&g_st, bad_key, 2), IDP_EINVAL);
+	ck_assert_int_eq(store_get(&g_st, "ok", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_batch(&g_st, bad_key, 0), IDP_EINVAL);
+}
+END_TEST
+
+static void *batch_racer(void *arg)
+{
+	const struct store_op ops[] = {
+		{.kind = STORE_OP_CONSUME, .key = "race"},
+		{.kind = STORE_OP_PUT, .key = "race-winner", .val = "w", .len = 1, .ttl_s = 60},
+	};
+	int i, rc;
+
+	(void)arg;
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		pthread_barrier_wait(&race_go);
+		rc = store_batch(&g_st, ops, 2);
+		if (rc == IDP_OK)
+			atomic_fetch_add(&race_wins, 1);
+		else if (rc != IDP_ENOTFOUND)
+			atomic_fetch_add(&race_errors, 1);
+		pthread_barrier_wait(&race_done);
+	}
+	return NULL;
+}
+
+START_TEST(batch_consume_race_one_winner)
+{
+	pthread_t t[RACERS];
+	int i, bad_rounds = 0;
+
+	pthread_barrier_init(&race_go, NULL, RACERS + 1);
+	pthread_barrier_init(&race_done, NULL, RACERS + 1);
+	atomic_store(&race_errors, 0);
+	for (i = 0; i < RACERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, batch_racer, NULL), 0);
+	for (race_round = 0; race_round < RACE_ROUNDS; race_round++) {
+		if (store_put(&g_st, "race", "r", 1, 60) != IDP_OK)
+			bad_rounds++;
+		atomic_store(&race_wins, 0);
+		pthread_barrier_wait(&race_go);
+		pthread_barrier_wait(&race_done);
+		if (atomic_load(&race_wins) != 1)
+			bad_rounds++;
+	}
+	for (i = 0; i < RACERS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&race_go);
+	pthread_barrier_destroy(&race_done);
+	ck_assert_int_eq(bad_rounds, 0);
+	ck_assert_int_eq(atomic_load(&race_errors), 0);
+}
+END_TEST
+
 START_TEST(incr_creates_and_counts)
 {
 	long long v = -1;
@@ -900,6 +1049,11 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, take_then_deleted);
 	tcase_add_test(tc, del_missing_and_present);
 	tcase_add_test(tc, take_race_one_winner);
+	tcase_add_test(tc, mget_present_and_absent);
+	tcase_add_test(tc, batch_consume_then_writes);
+	tcase_add_test(tc, batch_puts_only);
+	tcase_add_test(tc, batch_refuses_bad_ops);
+	tcase_add_test(tc, batch_consume_race_one_winner);
 	tcase_add_test(tc, incr_creates_and_counts);
 	tcase_add_test(tc, incr_concurrent);
 	tcase_add_test(tc, incr_ttl_not_extended);
