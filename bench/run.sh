@@ -185,6 +185,16 @@ $BCC $BFLAGS -o "$TMP/bin/loadgen" "$B/loadgen.c" $(pkg-config --cflags --libs o
 $BCC $BFLAGS -o "$TMP/bin/hello" "$B/hello.c" $(pkg-config --cflags --libs libmicrohttpd) &&
 $BCC $BFLAGS -o "$TMP/bin/argon2" "$B/argon2.c" $(pkg-config --cflags --libs libargon2 openssl) || {
 	echo "bench: building the bench programs failed" >&2; exit 1; }
+# jwtsign links the provider's own objects (make all builds them into build/).
+JWTS=""
+if [ -f "$ROOT/build/libidpcore.a" ] &&
+	$BCC $BFLAGS -std=c11 -D_GNU_SOURCE -I"$ROOT/idp" -I"$ROOT/plugins" -o "$TMP/bin/jwtsign" "$B/jwtsign.c" \
+		"$ROOT/build/libidpcore.a" $(pkg-config --cflags --libs libmicrohttpd jansson hiredis libjwt openssl libcurl libargon2) \
+		-ldl -lpthread 2>"$TMP/jwtsign.log"; then
+	JWTS=$TMP/bin/jwtsign
+else
+	note "jwtsign did not build ($(head -c 200 "$TMP/jwtsign.log" 2>/dev/null)); sign_* figures are null"
+fi
 RPV=""
 if [ -f "$ROOT/rp/include/rp.h" ] && [ -f "$ROOT/rp/librp.a" ]; then
 	if $BCC $BFLAGS -I"$ROOT/rp/include" -o "$TMP/bin/rpverify" "$B/rpverify.c" "$ROOT/rp/librp.a" \
@@ -449,6 +459,16 @@ perf_profile() { # LABEL SECONDS: the daemon's hottest symbols, when asked
 		  perf report -i "$TMP/perf.$1" --stdio --no-children --sort dso,symbol 2>/dev/null |
 			grep -E '^ +[0-9.]+%' | head -n 25; } >>"$TMP/perf.txt"
 }
+
+# ---- signing an ID token: the key parsed once, or libjwt re-parsing the PEM ---
+if [ -n "$JWTS" ]; then
+	l=$(taskset -c "$SCPUS" "$JWTS" "$TMP/keys" 1 2>>"$TMP/jwtsign.log" | grep '^RESULT')
+	put sign_cached_es256_per_s "$(field cached_es256 "$l")"
+	put sign_libjwt_es256_per_s "$(field libjwt_es256 "$l")"
+	put sign_cached_rs256_per_s "$(field cached_rs256 "$l")"
+	put sign_libjwt_rs256_per_s "$(field libjwt_rs256 "$l")"
+	say "ID token signing, 1 thread: cached key ES256 $(get sign_cached_es256_per_s)/s, libjwt $(get sign_libjwt_es256_per_s)/s; RS256 $(get sign_cached_rs256_per_s)/s, libjwt $(get sign_libjwt_rs256_per_s)/s"
+fi
 
 # ---- the provider with the memory store ---------------------------------------
 mkconf "$TMP/mem.tmpl" memory
@@ -777,6 +797,8 @@ rows = [
     ("libmicrohttpd hello, req/s", fmt(R.get("http_hello_rps")), "%s; epoll, pool of %s, keep-alive %s%s" % (W, R.get("idp_threads"), "yes" if R.get("http_hello_keepalive") == 1 else "NO", cpu("http_hello"))),
     ("redis SET / GET, req/s", "%s / %s" % (fmt(R.get("redis_set_rps")), fmt(R.get("redis_get_rps"))), "redis-benchmark -c 50 -n 100000 on the server core, redis on the load core (as the provider sees it)"),
     ("argon2id t=3 m=64MiB p=4, hashes/s", fmt(R.get("argon2id_hash_per_s")), "libargon2 verify, 1 thread on the server core, best of 3 x 1.5 s"),
+    ("ID token signing ES256, cached key / libjwt 1.10, /s", "%s / %s" % (fmt(R.get("sign_cached_es256_per_s")), fmt(R.get("sign_libjwt_es256_per_s"))), "bench/jwtsign.c, 1 thread: jws_sign (EVP_PKEY parsed once) / jwt_encode_str (PEM parsed per call)"),
+    ("ID token signing RS256, cached key / libjwt 1.10, /s", "%s / %s" % (fmt(R.get("sign_cached_rs256_per_s")), fmt(R.get("sign_libjwt_rs256_per_s"))), "same"),
     ("HTTP + ES256 sign alone, req/s", fmt(R.get("ceiling_token_es256_rps")), "1 / (1/hello + 1/sign): a token endpoint that did nothing else"),
     ("Our provider, memory store", None, None),
     ("discovery, req/s", fmt(R.get("discovery_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("discovery_p99_ms")), cpu("discovery"))),
