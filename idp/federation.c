@@ -93,6 +93,35 @@ void health_stop(void)
 		pthread_join(prober, NULL);
 }
 
+/* Characters (code points) in a string already known to be valid UTF-8:
+ * every byte but the continuation bytes (10xxxxxx) starts one. */
+static size_t utf8_count(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* A YYYY-MM-DD that the regular expression let through names a real day
+ * (no 1990-02-31, 29 February only in leap years); YYYY and YYYY-MM have no
+ * day to check. */
+static bool date_exists(const char *v)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d;
+	bool leap;
+
+	if (strlen(v) != 10)
+		return true;
+	y = (v[0] - '0') * 1000 + (v[1] - '0') * 100 + (v[2] - '0') * 10 + (v[3] - '0');
+	m = (v[5] - '0') * 10 + (v[6] - '0');
+	d = (v[8] - '0') * 10 + (v[9] - '0');
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return d <= mdays[m - 1] + (m == 2 && leap);
+}
+
 /* Format rules for the identity pivot, as public services expect them. */
 bool identity_valid(const json_t *claims, const char **why)
 {
@@ -107,7 +136,7 @@ bool identity_valid(const json_t *claims, const char **why)
 		if (j == NULL)
 			continue;
 		v = json_string_value(j);
-		if (v == NULL || !utf8_valid(v, strlen(v)) || strlen(v) < 1 || strlen(v) > 256) {
+		if (v == NULL || !utf8_valid(v, strlen(v)) || utf8_count(v) < 1 || utf8_count(v) > 256) {
 			*why = *n;
 			return false;
 		}
@@ -120,7 +149,7 @@ bool identity_valid(const json_t *claims, const char **why)
 			*why = "birthdate";
 			return false;
 		}
-		ok = regexec(&re, v, 0, NULL, 0) == 0;
+		ok = regexec(&re, v, 0, NULL, 0) == 0 && date_exists(v);
 		regfree(&re);
 		if (!ok) {
 			*why = "birthdate";
@@ -167,23 +196,50 @@ bool identity_valid(const json_t *claims, const char **why)
 	return true;
 }
 
-/* The local subject: per backend ("backend:subject"), or from the identity
- * pivot, so the same citizen gets the same sub whichever backend they use. */
-static char *local_subject(const struct config *cfg, const struct backend *b,
-			   const struct idp_identity *id, const char **why)
+/* Appends a pivot value in a canonical spelling, so that two backends that
+ * write one citizen differently ("Marianne " and "marianne", "De  la Tour")
+ * give the same subject: surrounding whitespace dropped, inner runs of
+ * whitespace made one space, ASCII letters lower-cased. Other bytes are kept
+ * as sent: accented letters are compared as the backends encode them, since
+ * Unicode normalisation (NFC) and full case folding need a library the
+ * daemon does not link; a backend sending decomposed accents (NFD) or
+ * upper-case accented letters gives another subject. */
+static int pivot_add(struct buf *s, const char *v)
+{
+	bool space = false;
+	int rc = IDP_OK;
+
+	v += strspn(v, " \t\r\n\v\f");
+	for (; *v != '\0'; v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if (strchr(" \t\r\n\v\f", c) != NULL) {
+			space = true;
+			continue;
+		}
+		if (space && rc == IDP_OK)
+			rc = buf_add(s, " ", 1);
+		space = false;
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		if (rc == IDP_OK)
+			rc = buf_add(s, &c, 1);
+	}
+	return rc;
+}
+
+/* The subject derived from the identity pivot: the caller frees it. NULL
+ * with *why naming the missing claim. */
+char *pivot_subject(const json_t *c, const char **why)
 {
 	static const char *const pivot[] = {"given_name", "family_name", "birthdate", "gender",
 		"birthplace", "birthcountry", NULL};
-	const json_t *c = id->claims;
-	bool france;
 	struct buf s;
 	char hex[65], *out = NULL;
+	bool france;
+	int rc = IDP_OK;
 
-	if (!cfg->sub_from_pivot) {
-		if (asprintf(&out, "%s:%s", b->id, id->subject) < 0)
-			return NULL;
-		return out;
-	}
+	*why = NULL;
 	france = strcmp(json_string_value(json_object_get(c, "birthcountry")) ?: "", "99100") == 0;
 	buf_init(&s, 4096);
 	for (const char *const *n = pivot; *n; n++) {
@@ -196,12 +252,33 @@ static char *local_subject(const struct config *cfg, const struct backend *b,
 			buf_release(&s);
 			return NULL;
 		}
-		buf_adds(&s, v);
-		buf_adds(&s, "\x1f"); /* a separator no claim contains */
+		if (rc == IDP_OK)
+			rc = pivot_add(&s, v);
+		if (rc == IDP_OK)
+			rc = buf_adds(&s, "\x1f"); /* a separator no claim contains */
+	}
+	if (rc != IDP_OK) { /* past the buffer's maximum: claims too long */
+		*why = "given_name";
+		buf_release(&s);
+		return NULL;
 	}
 	sha256_hex(s.p, s.len, hex);
 	buf_release(&s);
 	if (asprintf(&out, "pivot:%s", hex) < 0)
+		return NULL;
+	return out;
+}
+
+/* The local subject: per backend ("backend:subject"), or from the identity
+ * pivot, so the same citizen gets the same sub whichever backend they use. */
+static char *local_subject(const struct config *cfg, const struct backend *b,
+			   const struct idp_identity *id, const char **why)
+{
+	char *out = NULL;
+
+	if (cfg->sub_from_pivot)
+		return pivot_subject(id->claims, why);
+	if (asprintf(&out, "%s:%s", b->id, id->subject) < 0)
 		return NULL;
 	return out;
 }
@@ -235,7 +312,7 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 			      struct idp_identity *id, const char *txn_key)
 {
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
-	const char *why = NULL, *acr = id->acr ? id->acr : b->acr;
+	const char *why = NULL, *acr = id->acr;
 	char sid[65], old_sid[65], ckey[80], *local = NULL, *ntxn = NULL;
 	json_t *sess = NULL, *old;
 	enum MHD_Result ret;
@@ -246,8 +323,19 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 		return http_error_page(r, 400, "bad_request");
 	if (id->claims == NULL)
 		id->claims = json_object();
-	/* A backend cannot claim more than it is configured to reach. */
-	if (config_acr_rank(r->cfg, acr) < 0 || config_acr_rank(r->cfg, acr) > config_acr_rank(r->cfg, b->acr))
+	/* The level reached. A form backend checked the credentials itself: no
+	 * acr means its configured level. An upstream provider that names no
+	 * level, or one we do not know, vouches for nothing more than the
+	 * weakest level: taking the backend's level would over-claim. Either
+	 * way a backend cannot claim more than it is configured to reach. */
+	if (acr == NULL && b->ops->login != NULL)
+		acr = b->acr;
+	if (config_acr_rank(r->cfg, acr) < 0) {
+		idp_log(LOG_INFO, "login: %s gave %s acr; taken as %s", b->id, acr ? "an unknown" : "no",
+			r->cfg->default_acr);
+		acr = r->cfg->default_acr;
+	}
+	if (config_acr_rank(r->cfg, acr) > config_acr_rank(r->cfg, b->acr))
 		acr = b->acr;
 	if (config_acr_rank(r->cfg, acr) < min_rank) {
 		idp_log(LOG_INFO, "login: %s reached %s, below what %s asks", b->id, acr, cl->id);
@@ -335,7 +423,10 @@ static bool eligible(const struct rt *rt, const struct backend *b, const struct 
 	return client_allows_backend(cl, b->id) && config_acr_rank(rt->cfg, b->acr) >= min_rank;
 }
 
-static enum MHD_Result choice_page(struct req *r, json_t *areq, const struct client *cl, int min_rank)
+/* unavailable: the backend the citizen just picked is down; the page says
+ * so above the list (status 503), the citizen stays on it. */
+static enum MHD_Result choice_page(struct req *r, json_t *areq, const struct client *cl, int min_rank,
+				   const struct backend *unavailable)
 {
 	char name[64], csrf[44], *txn = NULL;
 	const char *last = req_cookie(r, cookie_name(r->cfg, "last", name));
@@ -363,8 +454,9 @@ static enum MHD_Result choice_page(struct req *r, json_t *areq, const struct cli
 							      "input_id", b->id));
 		}
 	}
-	ctx = json_pack("{s:s,s:s,s:s,s:o}", "client_name", cl->name, "txn", txn, "csrf", csrf, "backends", list);
-	ret = http_page(r, 200, "choice", ctx);
+	ctx = json_pack("{s:s,s:s,s:s,s:o,s:s?}", "client_name", cl->name, "txn", txn, "csrf", csrf,
+			"backends", list, "unavailable", unavailable ? unavailable->title : NULL);
+	ret = http_page(r, unavailable ? 503 : 200, "choice", ctx);
 	json_decref(ctx);
 	free(txn);
 	return ret;
@@ -396,7 +488,7 @@ enum MHD_Result federation_start(struct req *r, json_t *areq, const struct clien
 				  "no identity provider reaches the requested assurance level");
 	if (n == 1 && !scope_has(json_string_value(json_object_get(areq, "prompt")), "select_account"))
 		return start_backend(r, areq, only);
-	return choice_page(r, areq, cl, min_rank);
+	return choice_page(r, areq, cl, min_rank, NULL);
 }
 
 enum MHD_Result ep_choose(struct req *r)
@@ -409,6 +501,7 @@ enum MHD_Result ep_choose(struct req *r)
 	const struct backend *b;
 	const struct client *cl;
 	enum MHD_Result ret;
+	int min_rank;
 
 	if (txn == NULL || strlen(txn) > 64 || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
@@ -420,10 +513,17 @@ enum MHD_Result ep_choose(struct req *r)
 	r->lang = areq_lang(areq);
 	cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
 	b = backend_find(r->rt, choice);
+	min_rank = (int)json_integer_value(json_object_get(areq, "min_acr_rank"));
 	/* Only a backend the page offered: eligible for this client and level. */
-	if (cl == NULL || b == NULL ||
-	    !eligible(r->rt, b, cl, (int)json_integer_value(json_object_get(areq, "min_acr_rank")))) {
+	if (cl == NULL || b == NULL || !eligible(r->rt, b, cl, min_rank)) {
 		ret = http_error_page(r, 400, "bad_request");
+		goto out;
+	}
+	/* Greyed out (a form posted before it went down, or forged): the
+	 * citizen is not walked into it, and chooses again. */
+	if (!backend_up(b)) {
+		idp_log(LOG_INFO, "choose: %s is marked unavailable; choice page again", b->id);
+		ret = choice_page(r, areq, cl, min_rank, b);
 		goto out;
 	}
 	ret = start_backend(r, areq, b);

@@ -157,6 +157,10 @@ void health_stop(void);
 /* Refuses identities whose claims are malformed (format rules of the
  * identity pivot); *why says which claim. */
 bool identity_valid(const json_t *claims, const char **why);
+/* "pivot:HEX", the local subject derived from the identity pivot after
+ * normalising its spelling; the caller frees it. NULL: *why names the
+ * missing claim. */
+char *pivot_subject(const json_t *claims, const char **why);
 void identity_release(struct idp_identity *id);
 
 /* plugin.c */

@@ -51,6 +51,29 @@ static int plugin_open(const char *dir, const char *name, void **dl, const struc
 			IDP_BACKEND_ABI);
 }
 
+#define LOGO_MAX (48 * 1024) /* bytes of the data: URI, inlined in every choice page */
+
+/* A backend's logo is a data: URI of a PNG, JPEG, WebP or SVG image in
+ * base64: the choice page inlines it (the CSP allows img-src data:), so
+ * there is no file route to serve, and no request leaves for a third-party
+ * host. An image in <img> runs no script, SVG included. */
+static bool logo_valid(const char *logo)
+{
+	static const char *const types[] = {"data:image/png;base64,", "data:image/jpeg;base64,",
+		"data:image/webp;base64,", "data:image/svg+xml;base64,", NULL};
+	const char *p = NULL;
+	size_t n, pad;
+
+	for (const char *const *t = types; *t && p == NULL; t++)
+		if (strncmp(logo, *t, strlen(*t)) == 0)
+			p = logo + strlen(*t);
+	if (p == NULL || strlen(logo) > LOGO_MAX)
+		return false;
+	n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+	pad = strspn(p + n, "=");
+	return n > 0 && pad <= 2 && p[n + pad] == '\0' && (n + pad) % 4 == 0;
+}
+
 int backends_load(struct rt *rt, const char *plugin_dir)
 {
 	const struct config *cfg = rt->cfg;
@@ -71,6 +94,12 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 		if (id == NULL || plugin == NULL || strlen(id) > 64 || strpbrk(id, " :/\"<>&") != NULL)
 			return log_fail(IDP_EINVAL, "%s: backends[%zu]: \"id\" (a short name) and \"plugin\" are required",
 					cfg->path, i);
+		if (json_object_get(e, "logo") != NULL &&
+		    (!json_is_string(json_object_get(e, "logo")) ||
+		     !logo_valid(json_string_value(json_object_get(e, "logo")))))
+			return log_fail(IDP_EINVAL, "%s: backends[%zu]: \"logo\" must be a data: URI "
+					"(data:image/png|jpeg|webp|svg+xml;base64,...) of at most %d bytes",
+					cfg->path, i, LOGO_MAX);
 		if (acr == NULL)
 			acr = cfg->default_acr;
 		if (config_acr_rank(cfg, acr) < 0)
