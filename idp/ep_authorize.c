@@ -3,6 +3,7 @@
  * good render a page and never redirect; later errors go back to the client
  * with error, state and iss (RFC 9207). */
 #include "oidc.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +276,7 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 		json_decref(sess);
 		return ret;
 	}
+	metrics_count(M_SSO_REUSED);
 	ret = authz_complete(r, areq, sess, sid);
 	json_decref(sess);
 	return ret;
@@ -522,6 +524,7 @@ enum MHD_Result ep_login(struct req *r)
 		goto out;
 	}
 	if (limited) {
+		metrics_count(M_LOGIN_THROTTLED);
 		ret = login_page(r, txn, areq, 429, "too_many", user);
 		goto out;
 	}
@@ -546,6 +549,7 @@ enum MHD_Result ep_login(struct req *r)
 		secret_tag(user, tag);
 		idp_log(LOG_INFO, "login: failure for user %s from %s", tag, r->ip);
 		rl_count_failure(&rk);
+		metrics_count(M_LOGIN_FAILED);
 		ret = login_page(r, txn, areq, 401, "bad_credentials", user);
 		goto out;
 	}

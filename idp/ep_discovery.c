@@ -1,6 +1,7 @@
 /* /.well-known/openid-configuration (OpenID Connect Discovery 1.0) and
  * /jwks (RFC 7517): both rendered once per configuration or key load. */
 #include "oidc.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,7 @@ static enum MHD_Result cached_json(struct req *r, const char *doc, size_t len, c
 	MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	ret = MHD_queue_response(r->conn, 200, resp);
+	metrics_request(r->path, 200);
 	MHD_destroy_response(resp);
 	return ret;
 }

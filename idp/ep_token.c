@@ -2,6 +2,7 @@
  * client_secret_basic or client_secret_post, PKCE S256 (RFC 7636) and the
  * revocation of what a code issued when it is presented twice (RFC 6749 4.1.2). */
 #include "oidc.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#define TOKEN_ERR(st, e, d) http_json_error(r, st, e, d)
+#define TOKEN_ERR(st, e, d) (metrics_count(M_TOKEN_REFUSED), http_json_error(r, st, e, d))
 
 /* RFC 6749 2.3.1: client_id and secret are form-encoded, then Base64. */
 static int parse_basic(const char *h, char **id, char **secret)
@@ -91,6 +92,7 @@ static const struct client *client_auth(struct req *r, enum MHD_Result *ret)
 
 		secret_tag(id, tag);
 		idp_log(LOG_INFO, "token: client authentication failed (client id hash %s)", tag);
+		metrics_count(M_CLIENT_AUTH_FAILED);
 		if (basic)
 			req_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"idp\"");
 		*ret = TOKEN_ERR(401, "invalid_client", "client authentication failed");
@@ -148,6 +150,7 @@ static void revoke_for_code(const char *code_hash)
 	snprintf(k2, sizeof(k2), K_AT "%.64s", at);
 	store_del(&g_idp.store, k2);
 	idp_log(LOG_WARN, "token: a code was replayed; its access token is revoked");
+	metrics_count(M_CODE_REPLAYED);
 	free(at);
 }
 
@@ -242,6 +245,7 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", at, "token_type", "Bearer",
 			 "expires_in", (json_int_t)cl->access_ttl, "id_token", idt, "scope",
 			 json_object_get(rec, "scope"));
+	metrics_count(M_TOKEN_CODE);
 	ret = http_json(r, 200, resp);
 out:
 	if (text != NULL)
@@ -288,6 +292,7 @@ static enum MHD_Result grant_cc(struct req *r, const struct client *cl)
 			 (json_int_t)cl->access_ttl);
 	if (scope != NULL)
 		json_object_set_new(resp, "scope", json_string(scope));
+	metrics_count(M_TOKEN_CC);
 	ret = http_json(r, 200, resp);
 	json_decref(resp);
 	json_decref(c);

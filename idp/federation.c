@@ -5,6 +5,7 @@
  * identity pivot as FranceConnect derives it), backend health, and logout
  * chained to an upstream provider. */
 #include "oidc.h"
+#include "metrics.h"
 
 #include <regex.h>
 #include <stdio.h>
@@ -359,6 +360,7 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 	/* Remember the choice for the next visit (not a secret). */
 	req_set_cookie(r, "last", b->id, 180L * 86400);
 	idp_log(LOG_INFO, "login: %s authenticated citizen via %s (%s)", cl->id, b->id, acr);
+	metrics_count(M_LOGIN_OK);
 	if (consent_needed(cl, areq, sess, ckey)) {
 		json_object_set_new(areq, "sid", json_string(sid));
 		if (txn_save(r, areq, &ntxn) != IDP_OK)

@@ -1,6 +1,7 @@
 /* The HTTP layer: libmicrohttpd with an internal epoll thread pool, strict
  * parameter parsing, and replies that always carry the security headers. */
 #include "idp.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <sched.h>
@@ -202,6 +203,7 @@ enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, co
 	for (size_t i = 0; i < r->n_hdrs; i++)
 		MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
 	ret = MHD_queue_response(r->conn, status, resp);
+	metrics_request(r->path, status);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -320,7 +322,21 @@ static enum MHD_Result serve_css(struct req *r)
 	MHD_add_response_header(resp, "Content-Security-Policy", CSP_BASE);
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	ret = MHD_queue_response(r->conn, 200, resp);
+	metrics_request(r->path, 200);
 	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result serve_metrics(struct req *r)
+{
+	size_t len = 0;
+	char *text = metrics_render(&len);
+	enum MHD_Result ret;
+
+	if (text == NULL)
+		return http_reply(r, 500, "text/plain", "metrics unavailable\n", 20, true);
+	ret = http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, true);
+	free(text);
 	return ret;
 }
 
@@ -356,6 +372,8 @@ static enum MHD_Result route(struct req *r)
 		return serve_css(r);
 	if (strcmp(p, "/healthz") == 0 && get)
 		return http_reply(r, 200, "text/plain", "ok\n", 3, true);
+	if (strcmp(p, "/metrics") == 0 && get && metrics_allowed(r->ip))
+		return serve_metrics(r);
 	if (strcmp(p, "/token") == 0 || strcmp(p, "/login") == 0 || strcmp(p, "/consent") == 0 ||
 	    strcmp(p, "/jwks") == 0 || strcmp(p, "/.well-known/openid-configuration") == 0) {
 		req_add_header(r, "Allow", strcmp(p, "/token") == 0 || strcmp(p, "/login") == 0 ||

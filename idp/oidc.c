@@ -1,4 +1,5 @@
 #include "oidc.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,6 +277,7 @@ void session_destroy(struct req *r, const char *sid_hash)
 	if (sid_hash[0] != '\0') {
 		snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
 		store_del(&g_idp.store, key);
+		metrics_count(M_LOGOUT);
 	}
 	req_set_cookie(r, "session", "", 0);
 }

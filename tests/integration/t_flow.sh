@@ -135,4 +135,23 @@ H=$(curl -s -i "$IDP/logout?id_token_hint=$IDT&post_logout_redirect_uri=https://
 ok "logout never redirects to an unregistered uri" eq "$(status "$H")" 400
 ok "logout: no Location to an unregistered uri" eq "$(location "$H")" ""
 
+# Operator metrics: Prometheus text, only for the machine itself.
+H=$(curl -s -i "$IDP/metrics")
+M=$(printf %s "$H" | tr -d '\r')
+mval() { printf '%s\n' "$M" | awk -v k="$1" '$1 == k { print $2 }'; }
+ok "metrics: 200 from the loopback" eq "$(status "$H")" 200
+ok "metrics: Prometheus text format" contains "$M" "Content-Type: text/plain; version=0.0.4"
+ok "metrics: no-store" contains "$M" "Cache-Control: no-store"
+ok "metrics: code exchanges counted" test "$(mval 'idp_tokens_issued_total{grant="authorization_code"}')" -ge 1
+ok "metrics: token 2xx counted by endpoint" test "$(mval 'idp_http_requests_total{endpoint="/token",code="2xx"}')" -ge 1
+ok "metrics: logout counted" test "$(mval idp_logouts_total)" -ge 1
+ok "metrics: SSO reuse counted" test "$(mval idp_sso_reuses_total)" -ge 1
+ok "metrics: the file backend is up" eq "$(mval 'idp_backend_up{backend="local"}')" 1
+ok "metrics: an active ES256 key listed" contains "$M" 'idp_signing_keys{alg="ES256",state="active"'
+ok "metrics: store records gauge" test "$(mval idp_store_records)" -ge 1
+if [ "$STORE" = memory ]; then
+	ok "metrics: password logins counted" test "$(mval 'idp_logins_total{result="success"}')" -ge 1
+fi
+ok "metrics: no secret in the exposition" not_contains "$M" "$CODE"
+
 done_tests

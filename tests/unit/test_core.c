@@ -10,6 +10,7 @@
 #include "config.h"
 #include "idp.h"
 #include "keys.h"
+#include "metrics.h"
 #include "tmpl.h"
 #include "util.h"
 
@@ -27,6 +28,20 @@ static void write_file(const char *name, const char *text, mode_t mode)
 	fclose(f);
 	chmod(p, mode);
 }
+
+/* /metrics answers the machine itself only. */
+START_TEST(t_metrics_allowed)
+{
+	ck_assert(metrics_allowed("127.0.0.1"));
+	ck_assert(metrics_allowed("127.1.2.3"));
+	ck_assert(metrics_allowed("::1"));
+	ck_assert(!metrics_allowed("10.0.0.1"));
+	ck_assert(!metrics_allowed("1.127.0.0"));
+	ck_assert(!metrics_allowed("::ffff:10.0.0.1"));
+	ck_assert(!metrics_allowed(""));
+	ck_assert(!metrics_allowed(NULL));
+}
+END_TEST
 
 START_TEST(t_b64url)
 {
@@ -451,6 +466,7 @@ int main(void)
 		return 1;
 	idp_log_set_level(-1);
 	tcase_add_test(tc, t_b64url);
+	tcase_add_test(tc, t_metrics_allowed);
 	tcase_add_test(tc, t_params);
 	tcase_add_test(tc, t_utf8_numbers);
 	tcase_add_test(tc, t_buf_secret);

@@ -1,0 +1,148 @@
+/* Operator metrics (Prometheus text exposition format 0.0.4). */
+#include "metrics.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idp.h"
+#include "keys.h"
+
+/* The endpoints counted one by one; everything else is "other", so that a
+ * scanner probing random paths cannot grow the label set. */
+static const char *const endpoints[] = {
+	"/.well-known/openid-configuration", "/jwks", "/authorize", "/login", "/consent", "/choose",
+	"/callback", "/token", "/userinfo", "/logout", "/logout/return", "/static", "/healthz",
+	"/metrics", "other",
+};
+#define N_EP (sizeof(endpoints) / sizeof(endpoints[0]))
+
+static _Atomic uint64_t requests[N_EP][5]; /* status 1xx..5xx */
+static _Atomic uint64_t counters[M_COUNT];
+static _Atomic int64_t started_at;
+
+static const char *const counter_names[M_COUNT][2] = {
+	[M_LOGIN_OK] = {"idp_logins_total{result=\"success\"}", "idp_logins_total"},
+	[M_LOGIN_FAILED] = {"idp_logins_total{result=\"failure\"}", NULL},
+	[M_LOGIN_THROTTLED] = {"idp_logins_total{result=\"throttled\"}", NULL},
+	[M_TOKEN_CODE] = {"idp_tokens_issued_total{grant=\"authorization_code\"}", "idp_tokens_issued_total"},
+	[M_TOKEN_CC] = {"idp_tokens_issued_total{grant=\"client_credentials\"}", NULL},
+	[M_TOKEN_REFUSED] = {"idp_token_errors_total", "idp_token_errors_total"},
+	[M_CODE_REPLAYED] = {"idp_codes_replayed_total", "idp_codes_replayed_total"},
+	[M_CLIENT_AUTH_FAILED] = {"idp_client_auth_failures_total", "idp_client_auth_failures_total"},
+	[M_SSO_REUSED] = {"idp_sso_reuses_total", "idp_sso_reuses_total"},
+	[M_LOGOUT] = {"idp_logouts_total", "idp_logouts_total"},
+};
+
+static const char *const counter_help[M_COUNT] = {
+	[M_LOGIN_OK] = "Citizen logins at an identity backend, by result.",
+	[M_TOKEN_CODE] = "Tokens issued by the token endpoint, by grant.",
+	[M_TOKEN_REFUSED] = "Token requests answered with an OAuth error.",
+	[M_CODE_REPLAYED] = "Authorization codes presented more than once (what they issued is revoked).",
+	[M_CLIENT_AUTH_FAILED] = "Token requests whose client authentication failed.",
+	[M_SSO_REUSED] = "Authorizations answered from a live single sign-on session, without a password.",
+	[M_LOGOUT] = "Single sign-on sessions ended by logout.",
+};
+
+static void mark_start(void)
+{
+	int64_t zero = 0;
+
+	if (atomic_load_explicit(&started_at, memory_order_relaxed) == 0)
+		atomic_compare_exchange_strong(&started_at, &zero, now_s());
+}
+
+void metrics_count(enum metric m)
+{
+	mark_start();
+	if ((unsigned)m < M_COUNT)
+		atomic_fetch_add_explicit(&counters[m], 1, memory_order_relaxed);
+}
+
+static size_t endpoint_index(const char *path)
+{
+	size_t i;
+
+	if (path == NULL)
+		return N_EP - 1;
+	if (strncmp(path, "/callback/", 10) == 0)
+		return 6;
+	if (strncmp(path, "/static/", 8) == 0)
+		return 11;
+	if (strcmp(path, "/session/end") == 0)
+		return 9;
+	for (i = 0; i < N_EP - 1; i++)
+		if (strcmp(path, endpoints[i]) == 0)
+			return i;
+	return N_EP - 1;
+}
+
+void metrics_request(const char *path, unsigned status)
+{
+	mark_start();
+	if (status < 100 || status > 599)
+		return;
+	atomic_fetch_add_explicit(&requests[endpoint_index(path)][status / 100 - 1], 1,
+				  memory_order_relaxed);
+}
+
+bool metrics_allowed(const char *ip)
+{
+	return ip != NULL && (strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0);
+}
+
+char *metrics_render(size_t *len)
+{
+	struct rt *rt = rt_acquire();
+	struct buf b;
+	size_t i, j;
+	int rc = IDP_OK;
+	long long records;
+
+	buf_init(&b, 1 << 20);
+	rc |= buf_adds(&b, "# HELP idp_http_requests_total HTTP requests answered, by endpoint and status class.\n"
+			   "# TYPE idp_http_requests_total counter\n");
+	for (i = 0; i < N_EP; i++)
+		for (j = 0; j < 5; j++) {
+			uint64_t v = atomic_load_explicit(&requests[i][j], memory_order_relaxed);
+
+			if (v > 0)
+				rc |= buf_printf(&b, "idp_http_requests_total{endpoint=\"%s\",code=\"%zuxx\"} %llu\n",
+						 endpoints[i], j + 1, (unsigned long long)v);
+		}
+	for (i = 0; i < M_COUNT; i++) {
+		if (counter_names[i][1] != NULL)
+			rc |= buf_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", counter_names[i][1],
+					 counter_help[i], counter_names[i][1]);
+		rc |= buf_printf(&b, "%s %llu\n", counter_names[i][0],
+				 (unsigned long long)atomic_load_explicit(&counters[i], memory_order_relaxed));
+	}
+	if (rt != NULL) {
+		rc |= buf_adds(&b, "# HELP idp_backend_up Whether an identity backend is offered to citizens (0: greyed out after failures).\n"
+				   "# TYPE idp_backend_up gauge\n");
+		for (i = 0; i < rt->n_backends; i++)
+			rc |= buf_printf(&b, "idp_backend_up{backend=\"%s\"} %d\n", rt->backends[i].id,
+					 backend_up(&rt->backends[i]) ? 1 : 0);
+		rc |= buf_adds(&b, "# HELP idp_signing_keys Keys of the key set, by algorithm and state.\n"
+				   "# TYPE idp_signing_keys gauge\n");
+		for (i = 0; rt->keys != NULL && i < rt->keys->n; i++)
+			rc |= buf_printf(&b, "idp_signing_keys{alg=\"%s\",state=\"%s\",kid=\"%s\"} 1\n",
+					 rt->keys->keys[i].alg == ALG_ES256 ? "ES256" : "RS256",
+					 key_state_name(rt->keys->keys[i].state), rt->keys->keys[i].kid);
+	}
+	/* The store's own count: memory exact, redis the whole database. */
+	records = g_idp.store.ops != NULL ? g_idp.store.ops->count(g_idp.store.st) : -1;
+	rc |= buf_printf(&b, "# HELP idp_store_records Live records in the store (sessions, codes, tokens, consents, counters); -1 when it does not answer.\n"
+			     "# TYPE idp_store_records gauge\nidp_store_records %lld\n", records);
+	rc |= buf_printf(&b, "# HELP idp_uptime_seconds Seconds since the first request was counted.\n"
+			     "# TYPE idp_uptime_seconds gauge\nidp_uptime_seconds %lld\n",
+			 (long long)(now_s() - atomic_load(&started_at)));
+	rt_release(rt);
+	if (rc != IDP_OK) {
+		buf_release(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return buf_steal(&b);
+}

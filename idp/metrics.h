@@ -1,0 +1,34 @@
+/* Counters for the operators: requests per endpoint and status class,
+ * logins, tokens issued, refusals that matter (replayed codes, failed client
+ * authentications), served at /metrics in the Prometheus text format.
+ * Counting is one relaxed atomic add: no lock on the request path. */
+#ifndef IDP_METRICS_H
+#define IDP_METRICS_H
+
+#include <stdbool.h>
+
+#include "util.h"
+
+enum metric {
+	M_LOGIN_OK,           /* a citizen authenticated (any backend) */
+	M_LOGIN_FAILED,       /* wrong password, unknown user */
+	M_LOGIN_THROTTLED,    /* refused by the failure rate limits */
+	M_TOKEN_CODE,         /* tokens issued for an authorization code */
+	M_TOKEN_CC,           /* client_credentials access tokens */
+	M_TOKEN_REFUSED,      /* /token answered an OAuth error */
+	M_CODE_REPLAYED,      /* a code presented twice (what it issued is revoked) */
+	M_CLIENT_AUTH_FAILED, /* bad client secret or method */
+	M_SSO_REUSED,         /* an authorization served from a live SSO session */
+	M_LOGOUT,             /* SSO sessions ended by /logout */
+	M_COUNT
+};
+
+void metrics_count(enum metric m);
+/* Called once per answered request with its path and status. */
+void metrics_request(const char *path, unsigned status);
+/* The Prometheus text exposition, malloc'ed (the caller's); NULL on failure. */
+char *metrics_render(size_t *len);
+/* /metrics answers only the machine itself (a local agent scrapes it). */
+bool metrics_allowed(const char *ip);
+
+#endif
