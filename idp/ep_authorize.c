@@ -70,8 +70,11 @@ static char *grant_scope(const struct client *cl, const char *requested)
 
 /* The minimum level the client asks for: the weakest known value of
  * acr_values (any listed level is acceptable to it, and a stronger one
- * satisfies a weaker), else of claims.id_token.acr.values. -1: none asked. */
-static int required_acr(const struct config *cfg, const char *acr_values, const json_t *claims)
+ * satisfies a weaker), else of claims.id_token.acr.values. In the
+ * franceconnect profile the highest listed known level, as FranceConnect
+ * does (its services list levels expecting the strongest). -1: none asked. */
+static int required_acr(const struct config *cfg, const char *acr_values, const json_t *claims,
+			bool highest)
 {
 	int best = -1;
 	json_t *vals, *v;
@@ -87,7 +90,7 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 			memcpy(one, p, n);
 			one[n] = '\0';
 			rk = config_acr_rank(cfg, one);
-			if (rk >= 0 && (best < 0 || rk < best))
+			if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
 				best = rk;
 		}
 		p += n;
@@ -98,7 +101,7 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 	json_array_foreach(vals, i, v) {
 		int rk = config_acr_rank(cfg, json_string_value(v));
 
-		if (rk >= 0 && (best < 0 || rk < best))
+		if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
 			best = rk;
 	}
 	return best;
@@ -108,15 +111,25 @@ bool consent_needed(const struct client *cl, const json_t *areq,
 			   const json_t *sess, char key[80])
 {
 	char *msg = NULL, hash[65];
-	char *val = NULL;
+	char *val = NULL, *names;
 	size_t len;
 	bool need;
-	char *claims = json_dumps(json_object_get(areq, "claims"), JSON_COMPACT | JSON_SORT_KEYS);
+	const char *k;
+	json_t *rel, *set = json_object(), *v;
 
-	if (asprintf(&msg, "%s|%s|%s|%s", json_string_value(json_object_get(sess, "sub")), cl->id,
-		     json_string_value(json_object_get(areq, "scope")), claims ? claims : "") < 0)
+	/* Consent covers exactly the claims the page listed: their names,
+	 * whichever scope or member of the claims parameter asked for them. */
+	rel = claims_released(json_object_get(sess, "claims"), json_string_value(json_object_get(areq, "scope")),
+			      json_object_get(areq, "claims"));
+	json_object_foreach(rel, k, v)
+		json_object_set_new(set, k, json_true());
+	names = json_dumps(set, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(set);
+	json_decref(rel);
+	if (names == NULL || asprintf(&msg, "%s|%s|%s", json_string_value(json_object_get(sess, "sub")), cl->id,
+				      names) < 0)
 		msg = NULL;
-	free(claims);
+	free(names);
 	sha256_hex(msg ? msg : "", msg ? strlen(msg) : 0, hash);
 	free(msg);
 	snprintf(key, 80, K_CONSENT "%s", hash);
@@ -198,10 +211,10 @@ enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *ar
 		return http_error_page(r, 400, "bad_request");
 	csrf_token("consent", txn_id, sid, csrf);
 	/* What will be released: every claim the scopes and the claims parameter
-	 * cover for this citizen, in plain words. */
-	rel = claims_for_scope(json_object_get(sess, "claims"),
-			       json_string_value(json_object_get(areq, "scope")),
-			       json_object_get(json_object_get(areq, "claims"), "userinfo"));
+	 * (for userinfo and for the ID token) cover for this citizen, in plain
+	 * words; consent_needed remembers exactly this set. */
+	rel = claims_released(json_object_get(sess, "claims"), json_string_value(json_object_get(areq, "scope")),
+			      json_object_get(areq, "claims"));
 	list = json_array();
 	json_object_foreach(rel, k, v) {
 		(void)v;
@@ -239,11 +252,16 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 	int min_rank = (int)json_integer_value(json_object_get(areq, "min_acr_rank"));
 	char sid[65], ckey[80], *txn = NULL;
 	json_t *sess = session_load(r, sid);
-	bool need_login = sess == NULL || scope_has(prompt, "login");
+	/* select_account: the citizen may pick a backend again, even with a
+	 * live session (the choice page is shown by federation_start). */
+	bool need_login = sess == NULL || scope_has(prompt, "login") || scope_has(prompt, "select_account");
+	const char *want_sub = json_string_value(json_object_get(areq, "want_sub"));
 	enum MHD_Result ret;
 
+	/* Whole seconds: an authentication of this very second is 0 s old, and
+	 * max_age=0 must still force a new one (like prompt=login). */
 	if (sess != NULL && json_object_get(areq, "max_age") != NULL &&
-	    now_s() - json_integer_value(json_object_get(sess, "auth_time")) >
+	    now_s() - json_integer_value(json_object_get(sess, "auth_time")) >=
 		    json_integer_value(json_object_get(areq, "max_age")))
 		need_login = true;
 	if (sess != NULL && config_acr_rank(r->cfg, json_string_value(json_object_get(sess, "acr"))) < min_rank)
@@ -252,6 +270,15 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
 
 		if (s == NULL || strcmp(s, json_string_value(json_object_get(areq, "hint_sub"))) != 0)
+			need_login = true;
+		free(s);
+	}
+	/* claims.id_token.sub.value (OpenID Core 5.5.1): another citizen's
+	 * session is no answer; authz_complete refuses a mismatch after login. */
+	if (sess != NULL && want_sub != NULL) {
+		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
+
+		if (s == NULL || strcmp(s, want_sub) != 0)
 			need_login = true;
 		free(s);
 	}
@@ -302,7 +329,7 @@ enum MHD_Result ep_authorize(struct req *r)
 	const char *ruri = params_get(p, "redirect_uri");
 	const char *rt, *scope, *state, *nonce, *cc, *ccm, *prompt, *max_age, *acr, *claims_s, *hint;
 	const struct client *cl;
-	json_t *areq = NULL, *claims = NULL;
+	json_t *areq = NULL, *claims = NULL, *v;
 	char *granted = NULL;
 	long long ma = -1;
 	enum MHD_Result ret;
@@ -389,6 +416,16 @@ enum MHD_Result ep_authorize(struct req *r)
 		    (json_object_get(claims, "userinfo") && !json_is_object(json_object_get(claims, "userinfo"))) ||
 		    (json_object_get(claims, "id_token") && !json_is_object(json_object_get(claims, "id_token"))))
 			FAIL("invalid_request", "claims must be a JSON object (OpenID Core 5.5)");
+		/* Never more than the client's scopes allow, however asked. */
+		v = claims_request_filter(cl, claims);
+		json_decref(claims);
+		if ((claims = v) == NULL)
+			FAIL("server_error", "out of memory");
+		v = json_object_get(json_object_get(json_object_get(claims, "id_token"), "sub"), "value");
+		if (v != NULL && (!json_is_string(v) || json_string_length(v) > 256))
+			FAIL("invalid_request", "claims.id_token.sub.value must be a string");
+		if (v != NULL && json_object_set(areq, "want_sub", v))
+			FAIL("server_error", "out of memory");
 	}
 	if (params_get(p, "idp_hint") != NULL) {
 		const struct backend *hb = backend_find(r->rt, params_get(p, "idp_hint"));
@@ -400,9 +437,12 @@ enum MHD_Result ep_authorize(struct req *r)
 	if (hint != NULL) {
 		json_t *pl = NULL;
 
-		/* An expired hint is still a hint (OpenID Core 3.1.2.1). */
-		if (jws_verify(r->rt->keys, hint, &pl) != IDP_OK ||
+		/* An expired hint is still a hint (OpenID Core 3.1.2.1). But only
+		 * an ID token: not an access token we signed (at+jwt), and only one
+		 * addressed to a registered client. */
+		if (jws_is_access_token(hint) || jws_verify(r->rt->keys, hint, &pl) != IDP_OK ||
 		    !json_is_string(json_object_get(pl, "sub")) ||
+		    config_client(r->cfg, json_string_value(json_object_get(pl, "aud"))) == NULL ||
 		    strcmp(json_string_value(json_object_get(pl, "iss")) ?: "", r->cfg->issuer) != 0) {
 			json_decref(pl);
 			FAIL("invalid_request", "id_token_hint is not an ID token of this provider");
@@ -420,7 +460,7 @@ enum MHD_Result ep_authorize(struct req *r)
 	    (params_get(p, "login_hint") && strlen(params_get(p, "login_hint")) <= 256 &&
 	     json_object_set_new(areq, "login_hint", json_string(params_get(p, "login_hint")))) ||
 	    json_object_set_new(areq, "lang", json_string(lang_code(r->lang))) ||
-	    json_object_set_new(areq, "min_acr_rank", json_integer(required_acr(r->cfg, acr, claims))))
+	    json_object_set_new(areq, "min_acr_rank", json_integer(required_acr(r->cfg, acr, claims, cl->franceconnect))))
 		FAIL("server_error", "out of memory");
 #undef FAIL
 	ret = authz_continue(r, areq);

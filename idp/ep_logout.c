@@ -88,7 +88,7 @@ enum MHD_Result ep_logout(struct req *r)
 		return http_error_page(r, 400, "bad_request");
 	if (hint != NULL) {
 		/* Expired hints are accepted: logging out late is still logging out. */
-		if (jws_verify(r->rt->keys, hint, &pl) != IDP_OK ||
+		if (jws_is_access_token(hint) || jws_verify(r->rt->keys, hint, &pl) != IDP_OK ||
 		    strcmp(json_string_value(json_object_get(pl, "iss")) ?: "", r->cfg->issuer) != 0) {
 			json_decref(pl);
 			return http_error_page(r, 400, "bad_hint");
@@ -109,8 +109,13 @@ enum MHD_Result ep_logout(struct req *r)
 		return http_error_page(r, 400, "bad_logout_uri");
 	}
 	sess = session_load(r, sid);
-	if (sess != NULL && pl != NULL)
-		hint_matches = strcmp(json_string_value(json_object_get(pl, "sid")) ?: "", sid) == 0;
+	if (sess != NULL && pl != NULL) {
+		char csid[65];
+
+		/* ID tokens carry the sid of their client (sid_for), not the hash. */
+		sid_for(r->cfg, cl, sid, csid);
+		hint_matches = strcmp(json_string_value(json_object_get(pl, "sid")) ?: "", csid) == 0;
+	}
 	json_decref(pl);
 	if (sess == NULL) {
 		ret = finish(r, ruri, state, cl);

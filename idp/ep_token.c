@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -160,9 +161,10 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
 	char hash[65], key[80], ukey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *sub = NULL;
-	char *text = NULL;
+	char *text = NULL, sid[65];
 	size_t tlen = 0;
-	json_t *rec = NULL, *idc = NULL, *atrec = NULL, *resp = NULL, *uinfo = NULL, *v;
+	json_t *rec = NULL, *idc = NULL, *atrec = NULL, *resp = NULL, *uinfo = NULL, *sess = NULL, *v;
+	int rc;
 	const char *challenge, *k;
 	const struct sign_key *sk;
 	enum MHD_Result ret;
@@ -194,6 +196,19 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		ret = TOKEN_ERR(400, "invalid_grant", "code_verifier without a code_challenge");
 		goto out;
 	}
+	/* The code is bound to its SSO session: after logout (or expiry) it is
+	 * worth nothing. One GET, after the checks that need no round trip. */
+	snprintf(key, sizeof(key), K_SESSION "%.64s", json_string_value(json_object_get(rec, "sid")) ?: "");
+	rc = store_get_json(&g_idp.store, key, &sess);
+	if (rc == IDP_ENOTFOUND || (rc == IDP_OK &&
+	    json_integer_value(json_object_get(sess, "created")) + r->cfg->session_max <= now)) {
+		ret = TOKEN_ERR(400, "invalid_grant", "the session in which the code was issued has ended");
+		goto out;
+	}
+	if (rc != IDP_OK) {
+		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
+		goto out;
+	}
 	sub = subject_for(r->cfg, cl, json_string_value(json_object_get(rec, "sub")));
 	at = rand_token(32);
 	sk = r->rt->keys->active[cl->id_token_alg];
@@ -202,19 +217,22 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		goto out;
 	}
 	ah = at_hash(at);
+	sid_for(r->cfg, cl, json_string_value(json_object_get(rec, "sid")) ?: "", sid);
 	idc = json_pack("{s:s,s:s,s:s,s:I,s:I,s:O,s:O,s:O,s:s,s:s}",
 			"iss", r->cfg->issuer, "sub", sub, "aud", cl->id,
 			"exp", (json_int_t)(now + cl->id_ttl), "iat", (json_int_t)now,
 			"auth_time", json_object_get(rec, "auth_time"),
 			"acr", json_object_get(rec, "acr"), "amr", json_object_get(rec, "amr"),
-			"at_hash", ah, "sid", json_string_value(json_object_get(rec, "sid")));
+			"at_hash", ah, "sid", sid);
 	if (json_is_string(v = json_object_get(rec, "nonce")))
 		json_object_set(idc, "nonce", v);
-	/* Claims asked for the ID token through the claims parameter. */
+	/* Claims asked for the ID token through the claims parameter: only
+	 * those of a scope the client may use (filtered at /authorize already;
+	 * checked again against the client as configured now). */
 	json_object_foreach(json_object_get(json_object_get(rec, "claims_req"), "id_token"), k, v) {
 		json_t *iv = json_object_get(json_object_get(rec, "identity"), k);
 
-		if (iv != NULL && json_object_get(idc, k) == NULL)
+		if (iv != NULL && json_object_get(idc, k) == NULL && client_may_claim(cl, k))
 			json_object_set(idc, k, iv);
 	}
 	if (jws_sign(sk, false, idc, &idt) != IDP_OK) {
@@ -256,10 +274,33 @@ out:
 	free(ah);
 	free(idt);
 	json_decref(rec);
+	json_decref(sess);
 	json_decref(idc);
 	json_decref(atrec);
 	json_decref(resp);
 	return ret;
+}
+
+/* RFC 8707 2: a resource is an absolute URI without fragment; here http or
+ * https, parsed by libcurl rather than by hand. */
+static bool resource_ok(const char *res)
+{
+	CURLU *u;
+	char *scheme = NULL, *host = NULL, *frag = NULL;
+	bool ok = false;
+
+	if (strlen(res) > 2048 || strpbrk(res, " \t\r\n#") != NULL || (u = curl_url()) == NULL)
+		return false;
+	if (curl_url_set(u, CURLUPART_URL, res, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] != '\0' &&
+	    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_NO_FRAGMENT)
+		ok = strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0;
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(frag);
+	curl_url_cleanup(u);
+	return ok;
 }
 
 /* client_credentials (RFC 6749 4.4): a service calling an API on its own
@@ -277,6 +318,16 @@ static enum MHD_Result grant_cc(struct req *r, const struct client *cl)
 	if (!cl->grant_cc) {
 		free(jti);
 		return TOKEN_ERR(400, "unauthorized_client", "this client may not use client_credentials");
+	}
+	/* Sign only what the client may ask: its own scopes, and an audience
+	 * that is a URI (never, say, another client's id). */
+	if (scope != NULL && !client_scope_ok(cl, scope)) {
+		free(jti);
+		return TOKEN_ERR(400, "invalid_scope", "a requested scope is unknown or not allowed to this client");
+	}
+	if (resource != NULL && !resource_ok(resource)) {
+		free(jti);
+		return TOKEN_ERR(400, "invalid_target", "resource must be an absolute http(s) URI without fragment");
 	}
 	c = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "iss", r->cfg->issuer, "sub", cl->id,
 		      "aud", resource ? resource : r->cfg->issuer, "client_id", cl->id,

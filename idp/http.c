@@ -340,6 +340,18 @@ static enum MHD_Result serve_metrics(struct req *r)
 	return ret;
 }
 
+static enum MHD_Result method_not_allowed(struct req *r, const char *allow, bool json)
+{
+	char d[64];
+
+	req_add_header(r, "Allow", allow);
+	if (json) {
+		snprintf(d, sizeof(d), "use %s", allow);
+		return http_json_error(r, 405, "invalid_request", d);
+	}
+	return http_error_page(r, 405, "method");
+}
+
 static enum MHD_Result route(struct req *r)
 {
 	const char *p = r->path;
@@ -374,14 +386,18 @@ static enum MHD_Result route(struct req *r)
 		return http_reply(r, 200, "text/plain", "ok\n", 3, true);
 	if (strcmp(p, "/metrics") == 0 && get && metrics_allowed(r->ip))
 		return serve_metrics(r);
-	if (strcmp(p, "/token") == 0 || strcmp(p, "/login") == 0 || strcmp(p, "/consent") == 0 ||
-	    strcmp(p, "/jwks") == 0 || strcmp(p, "/.well-known/openid-configuration") == 0) {
-		req_add_header(r, "Allow", strcmp(p, "/token") == 0 || strcmp(p, "/login") == 0 ||
-			       strcmp(p, "/consent") == 0 ? "POST" : "GET, HEAD");
-		if (strcmp(p, "/token") == 0)
-			return http_json_error(r, 405, "invalid_request", "use POST");
-		return http_error_page(r, 405, "method");
-	}
+	/* A known path with another method: 405 with Allow (RFC 9110 15.5.6),
+	 * in JSON for the JSON endpoints. */
+	if (strcmp(p, "/token") == 0)
+		return method_not_allowed(r, "POST", true);
+	if (strcmp(p, "/userinfo") == 0)
+		return method_not_allowed(r, "GET, HEAD, POST", true);
+	if (strcmp(p, "/login") == 0 || strcmp(p, "/consent") == 0 || strcmp(p, "/choose") == 0)
+		return method_not_allowed(r, "POST", false);
+	if (strcmp(p, "/authorize") == 0 || strcmp(p, "/logout") == 0 || strcmp(p, "/session/end") == 0)
+		return method_not_allowed(r, "GET, HEAD, POST", false);
+	if (strcmp(p, "/jwks") == 0 || strcmp(p, "/.well-known/openid-configuration") == 0)
+		return method_not_allowed(r, "GET, HEAD", false);
 	return http_error_page(r, 404, "not_found");
 }
 
@@ -415,9 +431,12 @@ static enum MHD_Result dispatch(struct req *r)
 	}
 	if (r->is_post) {
 		ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-		/* Only form posts: JSON or multipart bodies are refused, not guessed. */
-		if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
-		    (ct[33] != '\0' && ct[33] != ';'))
+		/* Only form posts: JSON or multipart bodies are refused, not guessed.
+		 * An empty body has no type to check (POST /userinfo with the
+		 * Bearer header, POST /logout): curl and most libraries send none. */
+		if (r->body.len > 0 &&
+		    (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
+		     (ct[33] != '\0' && ct[33] != ';')))
 			return refuse(r, 415, "Content-Type must be application/x-www-form-urlencoded");
 		rc = params_parse(r->body.p ? r->body.p : "", r->body.len, r->cfg->max_params, &r->form);
 		if (rc != IDP_OK)

@@ -88,11 +88,96 @@ json_t *claims_for_scope(const json_t *identity, const char *scope, const json_t
 			json_t *iv = json_object_get(identity, k);
 
 			(void)v;
-			if (iv != NULL && strcmp(k, "sub") != 0)
+			/* Only identity claims some scope covers: never a protocol
+			 * claim (sub, acr...) a backend happened to return. */
+			if (iv != NULL && claim_of_scope(k))
 				json_object_set(out, k, iv);
 		}
 	}
 	return out;
+}
+
+json_t *claims_released(const json_t *identity, const char *scope, const json_t *claims_req)
+{
+	json_t *out = claims_for_scope(identity, scope, json_object_get(claims_req, "userinfo"));
+	json_t *idt = claims_for_scope(identity, "", json_object_get(claims_req, "id_token"));
+
+	if (out != NULL && idt != NULL)
+		json_object_update(out, idt);
+	json_decref(idt);
+	return out;
+}
+
+static bool client_may_scope(const struct client *cl, const char *scope)
+{
+	if (cl->scopes_allowed == NULL || strcmp(scope, "openid") == 0)
+		return true;
+	for (size_t i = 0; i < cl->n_scopes_allowed; i++)
+		if (strcmp(cl->scopes_allowed[i], scope) == 0)
+			return true;
+	return false;
+}
+
+bool claim_of_scope(const char *claim)
+{
+	for (size_t i = 1; i < N_SCOPES; i++)
+		for (const char *const *c = scope_claims[i].claims; *c; c++)
+			if (strcmp(*c, claim) == 0)
+				return true;
+	return false;
+}
+
+bool client_may_claim(const struct client *cl, const char *claim)
+{
+	for (size_t i = 1; i < N_SCOPES; i++) {
+		if (!client_may_scope(cl, scope_claims[i].scope))
+			continue;
+		for (const char *const *c = scope_claims[i].claims; *c; c++)
+			if (strcmp(*c, claim) == 0)
+				return true;
+	}
+	return false;
+}
+
+json_t *claims_request_filter(const struct client *cl, const json_t *claims)
+{
+	static const char *const members[] = {"userinfo", "id_token"};
+	json_t *out = json_deep_copy(claims), *m, *v;
+	const char *k;
+	void *tmp;
+
+	for (size_t i = 0; out != NULL && i < 2; i++) {
+		if ((m = json_object_get(out, members[i])) == NULL)
+			continue;
+		/* sub (its value, OpenID Core 5.5.1) and acr (its values) steer
+		 * the request and release nothing of the citizen's. */
+		json_object_foreach_safe(m, tmp, k, v) {
+			(void)v;
+			if (strcmp(k, "sub") != 0 && strcmp(k, "acr") != 0 && !client_may_claim(cl, k))
+				json_object_del(m, k);
+		}
+	}
+	return out;
+}
+
+bool client_scope_ok(const struct client *cl, const char *scope)
+{
+	for (const char *p = scope; p != NULL && *p;) {
+		size_t n = strcspn(p, " ");
+		bool known = false;
+
+		if (n == 0 || n > 64)
+			return false;
+		for (size_t i = 0; !known && i < N_SCOPES; i++)
+			if (strlen(scope_claims[i].scope) == n && strncmp(scope_claims[i].scope, p, n) == 0)
+				known = client_may_scope(cl, scope_claims[i].scope);
+		if (!known)
+			return false;
+		p += n;
+		if (*p == ' ' && *++p == '\0')
+			return false;
+	}
+	return true;
 }
 
 static void hmac_hex(const void *key, size_t klen, const char *msg, char out[65])
@@ -120,6 +205,39 @@ char *subject_for(const struct config *cfg, const struct client *cl, const char 
 	hmac_hex(cfg->pairwise_secret, strlen(cfg->pairwise_secret), msg, out);
 	free(msg);
 	return strdup(out);
+}
+
+void sid_for(const struct config *cfg, const struct client *cl, const char *sid_hash, char out[65])
+{
+	char *msg;
+
+	if (asprintf(&msg, "%s|%s", sid_hash, cl->sector ? cl->sector : cl->id) < 0) {
+		out[0] = '\0';
+		return;
+	}
+	hmac_hex(cfg->pairwise_secret, strlen(cfg->pairwise_secret), msg, out);
+	free(msg);
+}
+
+bool jws_is_access_token(const char *jws)
+{
+	const char *dot = jws != NULL ? strchr(jws, '.') : NULL;
+	unsigned char *dec = NULL;
+	size_t len = 0;
+	json_t *h;
+	bool at = true; /* unreadable: treated as not an ID token */
+
+	if (dot == NULL || b64url_decode(jws, (size_t)(dot - jws), &dec, &len) != IDP_OK)
+		return true;
+	if ((h = json_loadb((const char *)dec, len, 0, NULL)) != NULL) {
+		const char *typ = json_string_value(json_object_get(h, "typ"));
+
+		/* RFC 9068 2.1: at+jwt, or application/at+jwt. */
+		at = typ != NULL && (strcasecmp(typ, "at+jwt") == 0 || strcasecmp(typ, "application/at+jwt") == 0);
+		json_decref(h);
+	}
+	free(dec);
+	return at;
 }
 
 void csrf_token(const char *purpose, const char *id, const char *bind, char out[44])
@@ -298,6 +416,19 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 	buf_init(&loc, 16384);
 	if (cl == NULL) /* the client was removed by a reload meanwhile */
 		return http_error_page(r, 400, "unknown_client");
+	/* claims.id_token.sub.value (OpenID Core 5.5.1): no code for another
+	 * citizen than the one asked for, even one who has just logged in. */
+	if (json_is_string(json_object_get(areq, "want_sub"))) {
+		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
+		bool same = s != NULL && strcmp(s, json_string_value(json_object_get(areq, "want_sub"))) == 0;
+
+		free(s);
+		if (!same) {
+			idp_log(LOG_INFO, "authorize: %s asked for another citizen (claims sub.value)", cl->id);
+			return authz_fail(r, areq, "login_required",
+					  "the citizen logged in is not the one the claims parameter names");
+		}
+	}
 	if ((code = rand_token(32)) == NULL)
 		goto fail;
 	sha256_hex(code, strlen(code), hash);

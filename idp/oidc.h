@@ -34,6 +34,27 @@ char *subject_for(const struct config *cfg, const struct client *cl, const char 
 /* The claims of identity released for scope, plus those named in requested
  * (a "userinfo" or "id_token" member of the claims parameter). */
 json_t *claims_for_scope(const json_t *identity, const char *scope, const json_t *requested);
+/* What the citizen releases to a client for a request: the claims of scope
+ * plus those named in claims_req's userinfo and id_token members (filtered by
+ * claims_request_filter at /authorize). The consent page lists exactly this
+ * and remembered consent covers exactly this. The caller owns it. */
+json_t *claims_released(const json_t *identity, const char *scope, const json_t *claims_req);
+/* True when some scope covers claim (an identity claim, not a protocol one). */
+bool claim_of_scope(const char *claim);
+/* True when claim belongs to a scope cl may use (all scopes when unrestricted). */
+bool client_may_claim(const struct client *cl, const char *claim);
+/* A copy of the claims parameter without the claims cl may not receive
+ * (sub and acr kept: they steer the request). The caller owns it. */
+json_t *claims_request_filter(const struct client *cl, const json_t *claims);
+/* True when every space-separated word of scope is a supported scope cl may use. */
+bool client_scope_ok(const struct client *cl, const char *scope);
+/* The sid cl sees for a session (OpenID Front/Back-Channel Logout): keyed
+ * hash of the session hash and cl's sector, so that two sectors cannot link
+ * a citizen by it. */
+void sid_for(const struct config *cfg, const struct client *cl, const char *sid_hash, char out[65]);
+/* True when the JWS header says typ at+jwt (RFC 9068) or cannot be read:
+ * such a token is no id_token_hint. */
+bool jws_is_access_token(const char *jws);
 bool scope_has(const char *scope, const char *word);
 /* Supported scopes as a JSON array and the claims they cover. */
 json_t *scopes_supported(void);
