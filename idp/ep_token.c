@@ -160,10 +160,10 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	const char *code = params_get(&r->form, "code");
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
-	char hash[65], key[80], ukey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *sub = NULL;
+	char hash[65], key[80], ukey[80], skey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *sub = NULL;
 	char *text = NULL, sid[65];
 	size_t tlen = 0;
-	json_t *rec = NULL, *idc = NULL, *atrec = NULL, *resp = NULL, *uinfo = NULL, *sess = NULL, *v;
+	json_t *rec = NULL, *idc = NULL, *atrec = NULL, *resp = NULL, *uinfo = NULL, *v;
 	int rc;
 	const char *challenge, *k;
 	const struct sign_key *sk;
@@ -197,18 +197,10 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		goto out;
 	}
 	/* The code is bound to its SSO session: after logout (or expiry) it is
-	 * worth nothing. One GET, after the checks that need no round trip. */
-	snprintf(key, sizeof(key), K_SESSION "%.64s", json_string_value(json_object_get(rec, "sid")) ?: "");
-	rc = store_get_json(&g_idp.store, key, &sess);
-	if (rc == IDP_ENOTFOUND || (rc == IDP_OK &&
-	    json_integer_value(json_object_get(sess, "created")) + r->cfg->session_max <= now)) {
-		ret = TOKEN_ERR(400, "invalid_grant", "the session in which the code was issued has ended");
-		goto out;
-	}
-	if (rc != IDP_OK) {
-		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
-		goto out;
-	}
+	 * worth nothing. The session must still exist when the tokens are
+	 * stored, in the same round trip (its TTL never outlives the absolute
+	 * lifetime: session_ttl()). */
+	snprintf(skey, sizeof(skey), K_SESSION "%.64s", json_string_value(json_object_get(rec, "sid")) ?: "");
 	sub = subject_for(r->cfg, cl, json_string_value(json_object_get(rec, "sub")));
 	at = rand_token(32);
 	sk = r->rt->keys->active[cl->id_token_alg];
@@ -249,13 +241,23 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	/* With the access token, in the same round trip, what this code issued,
 	 * so that a replay can revoke it. */
 	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
-	if (atrec == NULL || (text = store_json_text(atrec, &tlen)) == NULL ||
-	    store_batch(&g_idp.store,
-			(const struct store_op[]){
-				{.kind = STORE_OP_PUT, .key = key, .val = text, .len = tlen, .ttl_s = cl->access_ttl},
-				{.kind = STORE_OP_PUT, .key = ukey, .val = at_h, .len = 64, .ttl_s = cl->access_ttl},
-			},
-			2) != IDP_OK) {
+	if (atrec == NULL || (text = store_json_text(atrec, &tlen)) == NULL)
+		rc = IDP_ENOMEM;
+	else
+		rc = store_batch(&g_idp.store,
+				 (const struct store_op[]){
+					 {.kind = STORE_OP_REQUIRE, .key = skey},
+					 {.kind = STORE_OP_PUT, .key = key, .val = text, .len = tlen,
+					  .ttl_s = cl->access_ttl},
+					 {.kind = STORE_OP_PUT, .key = ukey, .val = at_h, .len = 64,
+					  .ttl_s = cl->access_ttl},
+				 },
+				 3);
+	if (rc == IDP_ENOTFOUND) {
+		ret = TOKEN_ERR(400, "invalid_grant", "the session in which the code was issued has ended");
+		goto out;
+	}
+	if (rc != IDP_OK) {
 		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
 		goto out;
 	}
@@ -274,7 +276,6 @@ out:
 	free(ah);
 	free(idt);
 	json_decref(rec);
-	json_decref(sess);
 	json_decref(idc);
 	json_decref(atrec);
 	json_decref(resp);

@@ -20,6 +20,7 @@ enum store_op_kind {
 	STORE_OP_PUT,     /* key = val for ttl_s seconds */
 	STORE_OP_EXPIRE,  /* the TTL of key, when it exists (absent: not an error) */
 	STORE_OP_CONSUME, /* deletes key; when it is absent the batch does nothing */
+	STORE_OP_REQUIRE, /* key must exist; when it is absent the batch does nothing */
 };
 
 struct store_op {
@@ -55,9 +56,10 @@ struct store_ops {
 	 * malloc'ed and the caller's, or NULL when keys[i] is absent. */
 	int (*mget)(void *st, const char *const *keys, size_t n, char **vals, size_t *lens);
 	/* Runs n ops (n <= STORE_BATCH_MAX, at most one CONSUME) in one round
-	 * trip. The CONSUME is done first: when its key is absent nothing else
-	 * is done and the answer is IDP_ENOTFOUND; of two batches consuming one
-	 * key, exactly one goes on. Then the PUTs and EXPIREs, in order. */
+	 * trip. The REQUIREs are checked first, then the CONSUME is done: when
+	 * one of their keys is absent nothing else is done and the answer is
+	 * IDP_ENOTFOUND; of two batches consuming one key, exactly one goes on.
+	 * Then the PUTs and EXPIREs, in order. */
 	int (*batch)(void *st, const struct store_op *ops, size_t n);
 	/* Number of live records (for metrics and tests); may be approximate. */
 	long long (*count)(void *st);

@@ -606,6 +606,8 @@ static int batch_check(const struct store_op *ops, size_t n)
 		case STORE_OP_CONSUME:
 			consumes++;
 			break;
+		case STORE_OP_REQUIRE:
+			break;
 		default:
 			return IDP_EINVAL;
 		}
@@ -613,9 +615,11 @@ static int batch_check(const struct store_op *ops, size_t n)
 	return consumes <= 1 ? IDP_OK : IDP_EINVAL;
 }
 
-/* The consume goes first, through take (of two takers, one finds the key);
- * the writes follow. Readers may see the consumed key gone before the writes
- * land, as they could between two separate calls. */
+/* The requires are read first, then the consume goes, through take (of two
+ * takers, one finds the key); the writes follow. Not isolated as the redis
+ * script is: readers may see the consumed key gone before the writes land,
+ * and a required key deleted meanwhile does not stop them, as between
+ * separate calls. */
 static int mem_batch(void *p, const struct store_op *ops, size_t n)
 {
 	size_t i, len;
@@ -624,6 +628,13 @@ static int mem_batch(void *p, const struct store_op *ops, size_t n)
 
 	if ((rc = batch_check(ops, n)) != IDP_OK)
 		return rc;
+	for (i = 0; i < n; i++) {
+		if (ops[i].kind != STORE_OP_REQUIRE)
+			continue;
+		if ((rc = mem_fetch(p, ops[i].key, &v, &len, false)) != IDP_OK)
+			return rc;
+		val_free(v, len);
+	}
 	for (i = 0; i < n; i++) {
 		if (ops[i].kind != STORE_OP_CONSUME)
 			continue;

@@ -42,11 +42,13 @@ static const char take_script[] =
 	"if v then redis.call('DEL', KEYS[1]) end "
 	"return v";
 
-/* store_ops.batch: the consume first (a DEL that found nothing stops the
- * script), then the writes in order; a script is atomic. ARGV holds three
- * values per key: the op ('c' consume, 'p' put, 'e' expire), the value, the
- * TTL. */
+/* store_ops.batch: the requires (an absent key stops the script), the
+ * consume (a DEL that found nothing stops it), then the writes in order; a
+ * script is atomic. ARGV holds three values per key: the op ('r' require,
+ * 'c' consume, 'p' put, 'e' expire), the value, the TTL. */
 static const char batch_script[] =
+	"for i = 1, #KEYS do "
+	"if ARGV[3*i-2] == 'r' and redis.call('EXISTS', KEYS[i]) == 0 then return 0 end end "
 	"for i = 1, #KEYS do "
 	"if ARGV[3*i-2] == 'c' and redis.call('DEL', KEYS[i]) == 0 then return 0 end end "
 	"for i = 1, #KEYS do local t = ARGV[3*i-2] "
@@ -579,7 +581,7 @@ out:
 static int rs_batch(void *p, const struct store_op *ops, size_t n)
 {
 	static const char kind[] = {[STORE_OP_PUT] = 'p', [STORE_OP_EXPIRE] = 'e',
-				    [STORE_OP_CONSUME] = 'c'};
+				    [STORE_OP_CONSUME] = 'c', [STORE_OP_REQUIRE] = 'r'};
 	struct rstore *st = p;
 	struct rkey k[STORE_BATCH_MAX];
 	char ttl[STORE_BATCH_MAX][16], nk[8];
@@ -596,8 +598,8 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n)
 	for (i = 0; i < n; i++) {
 		if ((rc = rkey_make(st, ops[i].key, &k[i])) != IDP_OK)
 			return rc;
-		if ((unsigned)ops[i].kind > STORE_OP_CONSUME ||
-		    (ops[i].kind != STORE_OP_CONSUME && ops[i].ttl_s == 0) ||
+		if ((unsigned)ops[i].kind > STORE_OP_REQUIRE ||
+		    ((ops[i].kind == STORE_OP_PUT || ops[i].kind == STORE_OP_EXPIRE) && ops[i].ttl_s == 0) ||
 		    (ops[i].kind == STORE_OP_PUT && ops[i].val == NULL && ops[i].len > 0) ||
 		    (ops[i].kind == STORE_OP_CONSUME && ++consumes > 1))
 			return IDP_EINVAL;

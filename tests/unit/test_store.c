@@ -400,6 +400,36 @@ START_TEST(batch_consume_then_writes)
 }
 END_TEST
 
+START_TEST(batch_require)
+{
+	const struct store_op ops[] = {
+		{.kind = STORE_OP_REQUIRE, .key = "session"},
+		{.kind = STORE_OP_CONSUME, .key = "once"},
+		{.kind = STORE_OP_PUT, .key = "token", .val = "t", .len = 1, .ttl_s = 60},
+	};
+	char *v = NULL;
+	size_t n;
+
+	/* The required key is absent: nothing consumed, nothing written. */
+	ck_assert_int_eq(store_put(&g_st, "once", "1", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, ops, 3), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_get(&g_st, "once", &v, &n), IDP_OK);
+	free(v);
+	v = NULL;
+	ck_assert_int_eq(store_get(&g_st, "token", &v, &n), IDP_ENOTFOUND);
+	/* Present: the batch runs, and leaves the required key alone. */
+	ck_assert_int_eq(store_put(&g_st, "session", "s", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, ops, 3), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "token", &v, &n), IDP_OK);
+	free(v);
+	v = NULL;
+	ck_assert_int_eq(store_get(&g_st, "session", &v, &n), IDP_OK);
+	free(v);
+	v = NULL;
+	ck_assert_int_eq(store_get(&g_st, "once", &v, &n), IDP_ENOTFOUND);
+}
+END_TEST
+
 START_TEST(batch_puts_only)
 {
 	const struct store_op ops[] = {
@@ -1052,6 +1082,7 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, mget_present_and_absent);
 	tcase_add_test(tc, batch_consume_then_writes);
 	tcase_add_test(tc, batch_puts_only);
+	tcase_add_test(tc, batch_require);
 	tcase_add_test(tc, batch_refuses_bad_ops);
 	tcase_add_test(tc, batch_consume_race_one_winner);
 	tcase_add_test(tc, incr_creates_and_counts);
