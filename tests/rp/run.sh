@@ -16,6 +16,7 @@ OP_PID=
 EX_PID=
 D1_PID=
 D2_PID=
+D3_PID=
 PASS=0
 FAIL=0
 
@@ -35,6 +36,7 @@ cleanup() {
 	stop "$EX_PID"
 	stop "$D1_PID"
 	stop "$D2_PID"
+	stop "$D3_PID"
 	stop "$OP_PID"
 	rm -rf "$TMP"
 }
@@ -221,9 +223,15 @@ else
 				--port-file "$TMP/d2.url" --name "Assurance maladie démo" \
 				--issuer "$ISSUER" --client-id demo2 --http-loopback 2>"$TMP/d2.log" &
 			D2_PID=$!
-			if wait_for 100 test -s "$TMP/d1.url" && wait_for 100 test -s "$TMP/d2.url"; then
+			# asks for more than the provider gives (eidas2): refused
+			RP_CLIENT_SECRET=demo2-secret-with-enough-length "$DEMO" --port 0 \
+				--port-file "$TMP/d3.url" --name "Démo eidas3" --acr eidas3 \
+				--issuer "$ISSUER" --client-id demo2 --http-loopback 2>"$TMP/d3.log" &
+			D3_PID=$!
+			if wait_for 100 test -s "$TMP/d1.url" && wait_for 100 test -s "$TMP/d2.url" &&
+				wait_for 100 test -s "$TMP/d3.url"; then
 				"$BIN/rp_interop" --sso "$(cat "$TMP/d1.url")" "$(cat "$TMP/d2.url")" \
-					>"$TMP/sso.log" 2>&1
+					"$(cat "$TMP/d3.url")" >"$TMP/sso.log" 2>&1
 				rc=$?
 				ok=$(grep -c '^ok - ' "$TMP/sso.log")
 				bad=$(grep -c '^not ok - ' "$TMP/sso.log")
@@ -232,17 +240,19 @@ else
 				FAIL=$((FAIL + bad))
 				[ $rc -ne 0 ] && [ "$bad" -eq 0 ] && fail "rp_interop --sso exited with $rc"
 			else
-				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log"
+				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log" "$TMP/d3.log"
 				fail "the demo portals did not start"
 			fi
 			stop "$D1_PID"
 			stop "$D2_PID"
+			stop "$D3_PID"
 			D1_PID=
 			D2_PID=
+			D3_PID=
 			# a sanitizer report in a demo shows in its log
 			if grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' \
-				"$TMP/d1.log" "$TMP/d2.log"; then
-				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log"
+				"$TMP/d1.log" "$TMP/d2.log" "$TMP/d3.log"; then
+				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log" "$TMP/d3.log"
 				fail "sanitizer report in a demo portal"
 			fi
 		else
