@@ -30,6 +30,7 @@
 struct expect {
 	const char *fn;         /* for messages */
 	bool id_token;          /* exp, iat, sub required; nonce rules apply */
+	bool iss_aud;           /* iss and aud required (signed userinfo) */
 	const char *nonce;
 };
 
@@ -248,7 +249,8 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 
 	find_registered(m, n, &r);
 	iss = r.iss;
-	if ((ex->id_token || iss != NULL) && !rp_json_str_eq(iss, cfg->issuer, false)) {
+	if ((ex->id_token || ex->iss_aud || iss != NULL) &&
+	    !rp_json_str_eq(iss, cfg->issuer, false)) {
 		if (iss != NULL && iss->type == RP_J_STRING)
 			rp_sanitize(shown, sizeof(shown), iss->p, iss->len);
 		else
@@ -271,7 +273,7 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 		naud = 1;
 		us = rp_json_str_eq(aud, cfg->client_id, false);
 	}
-	if ((ex->id_token || aud != NULL) && !us)
+	if ((ex->id_token || ex->iss_aud || aud != NULL) && !us)
 		return rp_fail(err, RP_E_AUD, "%s: this client is not an audience", fn);
 	/* OpenID Connect Core 3.1.3.7 items 4-5. */
 	azp = r.azp;
@@ -451,16 +453,16 @@ out:
 int rp_verify_id_token(struct rp_config *cfg, const char *token, const char *expected_nonce,
 		       json_t **claims, struct rp_error *err)
 {
-	struct expect ex = { "rp_verify_id_token", true, expected_nonce };
+	struct expect ex = { "rp_verify_id_token", true, true, expected_nonce };
 
 	rp_err_clear(err);
 	return verify(cfg, &ex, token, claims, err);
 }
 
-int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, json_t **claims,
-		     struct rp_error *err)
+int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, bool iss_aud,
+		     json_t **claims, struct rp_error *err)
 {
-	struct expect ex = { fn, false, NULL };
+	struct expect ex = { fn, false, iss_aud, NULL };
 
 	return verify(cfg, &ex, token, claims, err);
 }
@@ -469,5 +471,5 @@ int rp_verify_jwt(struct rp_config *cfg, const char *token, json_t **claims,
 		  struct rp_error *err)
 {
 	rp_err_clear(err);
-	return rp_verify_signed(cfg, "rp_verify_jwt", token, claims, err);
+	return rp_verify_signed(cfg, "rp_verify_jwt", token, false, claims, err);
 }

@@ -121,9 +121,10 @@ int rp_keys_get(struct rp_config *cfg, struct rp_keyset **out, struct rp_error *
 int rp_keys_refetch(struct rp_config *cfg, struct rp_keyset *seen, struct rp_keyset **out,
 		    struct rp_error *err);
 
-/* rp_verify_jwt() with fn naming the caller in messages (jwt.c). */
-int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, json_t **claims,
-		     struct rp_error *err);
+/* rp_verify_jwt() with fn naming the caller in messages (jwt.c); iss_aud:
+ * iss and aud are required, not only checked when present. */
+int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, bool iss_aud,
+		     json_t **claims, struct rp_error *err);
 
 /* ---- discovery (discovery.c) ---- */
 struct rp_disc {

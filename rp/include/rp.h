@@ -222,7 +222,8 @@ RP_API int rp_check_acr(const struct rp_config *cfg, const json_t *claims,
 
 /* GET the userinfo endpoint with the access token (in the Authorization
  * header). A JSON answer is parsed; an application/jwt answer (FranceConnect)
- * is verified with rp_verify_jwt(). When expected_sub is given (the ID
+ * is verified like an ID token minus the nonce: as rp_verify_jwt(), and iss
+ * and aud are required (RP_E_ISS, RP_E_AUD when missing). When expected_sub is given (the ID
  * token's sub), the answer's sub must match it (RP_E_SUB). */
 RP_API int rp_userinfo(struct rp_config *cfg, const char *access_token,
 		       const char *expected_sub, json_t **claims, struct rp_error *err);

@@ -1116,6 +1116,68 @@ START_TEST(discovery_checks)
 }
 END_TEST
 
+/* One discovery fetch serves every call; once a day it is refreshed, and
+ * if the provider is down then, the old document keeps working. */
+START_TEST(discovery_cached)
+{
+	struct rp_auth_request req;
+	struct rp_tokens t;
+	struct rp_error err;
+	json_t *c = NULL;
+	char *url = NULL, *p;
+	time_t later;
+
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	rp_auth_request_release(&req);
+	mockop_set_token(op, 200, "application/json",
+			 "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\","
+			 "\"id_token\":\"h.p.s\"}");
+	ck_assert_int_eq(rp_exchange_code(cfg, "code-1", "verifier-1", &t, &err), RP_OK);
+	rp_tokens_release(&t);
+	expect(es256(NULL), NONCE, RP_OK);
+	mockop_set_userinfo(op, 200, "application/json", "{\"sub\":\"citizen-42\"}");
+	ck_assert_int_eq(rp_userinfo(cfg, "at-1", "citizen-42", &c, &err), RP_OK);
+	json_decref(c);
+	ck_assert_int_eq(rp_logout_url(cfg, "h.p.s", NULL, NULL, &url, &err), RP_OK);
+	free(url);
+	ck_assert_int_eq(mockop_disc_fetches(op), 1);
+
+	/* a day later: one refresh */
+	fake_now += RP_DISC_MAX_AGE + 1;
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	rp_auth_request_release(&req);
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	rp_auth_request_release(&req);
+	ck_assert_int_eq(mockop_disc_fetches(op), 2);
+
+	/* another day, and the provider is down: the refresh fails, and the
+	 * cached document (and keys) go on serving every call that needs no
+	 * other request to the provider */
+	fake_now += RP_DISC_MAX_AGE + 1;
+	mockop_halt(op);
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	ck_assert_msg(strncmp(req.url, mockop_issuer(op), strlen(mockop_issuer(op))) == 0 &&
+			      strstr(req.url, "/authorize?") != NULL, "%s", req.url);
+	rp_auth_request_release(&req);
+	fake_now += RP_DISC_RETRY; /* and again, once the retry delay has passed */
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	rp_auth_request_release(&req);
+	ck_assert_int_eq(rp_logout_url(cfg, "h.p.s", NULL, NULL, &url, &err), RP_OK);
+	ck_assert(strstr(url, "/logout?") != NULL);
+	free(url);
+	later = fake_now;
+	p = malloc(128);
+	snprintf(p, 128, "{\"iat\":%lld,\"exp\":%lld}", (long long)later,
+		 (long long)later + 60);
+	expect(es256(p), NONCE, RP_OK);
+	free(p);
+	/* the token endpoint is down too: a network error, not a discovery one */
+	ck_assert_int_eq(rp_exchange_code(cfg, "code-2", "verifier-2", &t, &err), RP_E_NETWORK);
+	ck_assert_msg(strncmp(err.message, "rp_exchange_code", 16) == 0, "%s", err.message);
+	ck_assert_int_eq(mockop_disc_fetches(op), 2);
+}
+END_TEST
+
 START_TEST(discovery_down)
 {
 	struct rp_error err;
@@ -1452,6 +1514,39 @@ START_TEST(userinfo_json_and_jwt)
 }
 END_TEST
 
+/* Signed userinfo is verified like an ID token: iss and aud required. */
+START_TEST(userinfo_jwt_needs_iss_and_aud)
+{
+	static const char *const cases[][2] = {
+		{ "{\"iss\":null}", "no iss" },
+		{ "{\"aud\":null}", "no aud" },
+		{ "{\"iss\":null,\"aud\":null}", "neither" },
+	};
+	static const int want[] = { RP_E_ISS, RP_E_AUD, RP_E_ISS };
+	struct rp_error err;
+	json_t *c = NULL;
+	char *p, *jwt, over[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(over, sizeof(over), "{\"nonce\":null,\"exp\":null,\"iat\":null,%s",
+			 cases[i][0] + 1);
+		p = payload(over);
+		jwt = tok_sign(&k_ec, "ES256", NULL, p);
+		mockop_set_userinfo(op, 200, "application/jwt", jwt);
+		ck_assert_msg(rp_userinfo(cfg, "at-123", "citizen-42", &c, &err) == want[i],
+			      "%s: got %d (%s)", cases[i][1], err.code, err.message);
+		ck_assert_ptr_null(c);
+		/* rp_verify_jwt, for other JWTs, still checks them only when present */
+		ck_assert_int_eq(rp_verify_jwt(cfg, jwt, &c, &err), RP_OK);
+		json_decref(c);
+		c = NULL;
+		free(jwt);
+		free(p);
+	}
+}
+END_TEST
+
 START_TEST(verify_jwt_rules)
 {
 	struct rp_error err;
@@ -1537,6 +1632,7 @@ static Suite *rp_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, config_validation);
 	tcase_add_test(tc, discovery_checks);
+	tcase_add_test(tc, discovery_cached);
 	tcase_add_test(tc, discovery_down);
 	tcase_add_test(tc, auth_url_generates);
 	tcase_add_test(tc, auth_url_given_values);
@@ -1546,6 +1642,7 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, exchange_post);
 	tcase_add_test(tc, exchange_errors);
 	tcase_add_test(tc, userinfo_json_and_jwt);
+	tcase_add_test(tc, userinfo_jwt_needs_iss_and_aud);
 	suite_add_tcase(s, tc);
 	return s;
 }
