@@ -24,6 +24,11 @@ RP_SOFLAGS  = -shared -Wl,-soname,librp.so.1 -Wl,--version-script=rp/librp.map \
 PREFIX     ?= /usr/local
 RP_LIBDIR  ?= $(PREFIX)/lib
 RP_INCDIR  ?= $(PREFIX)/include
+# librp.pc names its directories from ${prefix} when they lie under it, so
+# the file stays right when the tree is moved (pkg-config --define-prefix)
+# or relocated under a sysroot.
+RP_PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(RP_LIBDIR))
+RP_PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(RP_INCDIR))
 
 .PHONY: rp-install rp-clean rp-bench
 all: $(RP_SO) $(RP_A) $(RP_DEMO)
@@ -57,8 +62,8 @@ rp-install: $(RP_SO) $(RP_A)
 	ln -sf librp.so.$(RP_VERSION) $(DESTDIR)$(RP_LIBDIR)/librp.so.1
 	ln -sf librp.so.1 $(DESTDIR)$(RP_LIBDIR)/librp.so
 	install -m 644 $(RP_A) $(DESTDIR)$(RP_LIBDIR)/librp.a
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(RP_LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(RP_INCDIR)|g' -e 's|@VERSION@|$(RP_VERSION)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(RP_PC_LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(RP_PC_INCDIR)|g' -e 's|@VERSION@|$(RP_VERSION)|g' \
 	    rp/librp.pc.in >$(DESTDIR)$(RP_LIBDIR)/pkgconfig/librp.pc
 	chmod 644 $(DESTDIR)$(RP_LIBDIR)/pkgconfig/librp.pc
 

@@ -125,6 +125,15 @@ if make -s --no-print-directory SAN=$SAN DESTDIR="$DEST" PREFIX=/opt/rp rp-insta
 	else
 		fail "make install did not install:$missing"
 	fi
+	# shellcheck disable=SC2016
+	if grep -qx 'libdir=${prefix}/lib' "$DEST/opt/rp/lib/pkgconfig/librp.pc" &&
+		grep -qx 'includedir=${prefix}/include' "$DEST/opt/rp/lib/pkgconfig/librp.pc" &&
+		grep -qx 'prefix=/opt/rp' "$DEST/opt/rp/lib/pkgconfig/librp.pc"; then
+		pass "librp.pc: libdir and includedir relative to \${prefix}"
+	else
+		sed 's/^/  /' "$DEST/opt/rp/lib/pkgconfig/librp.pc"
+		fail "librp.pc: libdir or includedir not relative to \${prefix}"
+	fi
 	export PKG_CONFIG_PATH="$DEST/opt/rp/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$DEST"
 	sanflags=
 	[ $SAN = 1 ] && sanflags=-fsanitize=address,undefined

@@ -1178,6 +1178,51 @@ START_TEST(discovery_cached)
 }
 END_TEST
 
+/* A new jwks_uri in a fresh discovery document: the keys cached from the
+ * old one are dropped and fetched from the new one at once; the same
+ * jwks_uri keeps them. */
+START_TEST(discovery_new_jwks_uri_drops_keys)
+{
+	static const char moved[] =
+		"{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/authorize\","
+		"\"token_endpoint\":\"%s/token\",\"jwks_uri\":\"%s/jwks?v=2\"}";
+	static const char gone[] =
+		"{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/authorize\","
+		"\"token_endpoint\":\"%s/token\",\"jwks_uri\":\"%s/nokeys\"}";
+	struct rp_error err;
+
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
+	expect(es256(NULL), NONCE, RP_OK);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 1);
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK); /* same jwks_uri */
+	expect(es256(NULL), NONCE, RP_OK);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 1);
+	mockop_set_discovery(op, moved);
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
+	expect(es256(NULL), NONCE, RP_OK);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 2); /* fetched anew, no interval wait */
+	/* a jwks_uri with nothing behind it: the old keys are not trusted */
+	mockop_set_discovery(op, gone);
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
+	expect(es256(NULL), NONCE, RP_E_HTTP);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 2);
+}
+END_TEST
+
+/* A refused rp_config_set_min_acr() changes nothing, levels included. */
+START_TEST(min_acr_refusal_changes_nothing)
+{
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, "eidas2", NULL), RP_OK);
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, "bogus", "low substantial high"), RP_E_INVAL);
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, "eidas1", "   "), RP_E_INVAL);
+	expect(es256("{\"acr\":\"eidas2\"}"), NONCE, RP_OK);
+	expect(es256("{\"acr\":\"eidas1\"}"), NONCE, RP_E_ACR);
+	expect(es256("{\"acr\":\"high\"}"), NONCE, RP_E_ACR);
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, NULL, "low high"), RP_OK);
+	expect(es256("{\"acr\":\"anything\"}"), NONCE, RP_OK); /* no minimum any more */
+}
+END_TEST
+
 START_TEST(discovery_down)
 {
 	struct rp_error err;
@@ -1633,6 +1678,8 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, config_validation);
 	tcase_add_test(tc, discovery_checks);
 	tcase_add_test(tc, discovery_cached);
+	tcase_add_test(tc, discovery_new_jwks_uri_drops_keys);
+	tcase_add_test(tc, min_acr_refusal_changes_nothing);
 	tcase_add_test(tc, discovery_down);
 	tcase_add_test(tc, auth_url_generates);
 	tcase_add_test(tc, auth_url_given_values);
