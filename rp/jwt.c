@@ -98,8 +98,8 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 		/* Only the client secret is an HMAC key: never a JWKS key,
 		 * whose public bytes anyone can read. */
 		if (cfg->client_secret == NULL)
-			return rp_fail(err, RP_E_ALG_KEY_MISMATCH, "%s: %s needs a client secret", fn,
-				       rp_algs[alg].name);
+			return rp_fail(err, RP_E_ALG_KEY_MISMATCH, "%s: %s needs a client secret",
+				       fn, rp_algs[alg].name);
 		if (HMAC(EVP_get_digestbynid(rp_algs[alg].md_nid), cfg->client_secret,
 			 (int)strlen(cfg->client_secret), (const unsigned char *)input, inlen, mac,
 			 &dlen) == NULL)
@@ -132,8 +132,8 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 	}
 	if (rc == RP_E_KID) {
 		rp_sanitize(shown, sizeof(shown), kid, kidlen);
-		rc = rp_fail(err, RP_E_ALG_KEY_MISMATCH, "%s: key \"%s\" does not allow %s", fn, shown,
-			     rp_algs[alg].name);
+		rc = rp_fail(err, RP_E_ALG_KEY_MISMATCH, "%s: key \"%s\" does not allow %s", fn,
+			     shown, rp_algs[alg].name);
 	} else if (rc == RP_E_SIGNATURE) {
 		rc = rp_fail(err, RP_E_SIGNATURE, "%s: bad %s signature", fn, rp_algs[alg].name);
 	} else if (rc != RP_OK) {

@@ -728,7 +728,8 @@ int main(int argc, char **argv)
 	 * a weaker one (acr_values is only a wish, OpenID Connect Core 3.1.2.1). */
 	if (rp_config_set_http_loopback(d.rp, loopback) != RP_OK ||
 	    rp_config_set_min_acr(d.rp, d.acr, NULL) != RP_OK) {
-		fprintf(stderr, "rp-demo: --acr \"%s\" is not one of eidas1 eidas2 eidas3\n", d.acr);
+		fprintf(stderr, "rp-demo: --acr \"%s\" is not one of eidas1 eidas2 eidas3\n",
+			d.acr);
 		rp_config_free(d.rp);
 		close(fd);
 		return 1;
