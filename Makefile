@@ -111,6 +111,6 @@ fuzz:
 	@sh tests/fuzz/run-libfuzzer.sh
 
 clean:
-	rm -rf build build-san idp/idp idp/idpctl plugins/*/*.so
+	rm -rf build build-san build-vg idp/idp idp/idpctl plugins/*/*.so
 
--include $(shell find build build-san -name '*.d' 2>/dev/null)
+-include $(shell find build build-san build-vg -name '*.d' 2>/dev/null)

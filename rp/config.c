@@ -45,8 +45,9 @@ static void free_levels(struct rp_config *cfg)
 	cfg->n_acr_levels = 0;
 }
 
-/* Splits a space-separated list into cfg->acr_levels. */
-static int set_levels(struct rp_config *cfg, const char *levels)
+/* Splits a space-separated list into *out (n entries); nothing is kept on
+ * failure. */
+static int parse_levels(const char *levels, char ***out, size_t *nout)
 {
 	char **v = NULL, **nv;
 	size_t n = 0, len;
@@ -68,15 +69,32 @@ static int set_levels(struct rp_config *cfg, const char *levels)
 	}
 	if (n == 0)
 		goto fail;
-	free_levels(cfg);
-	cfg->acr_levels = v;
-	cfg->n_acr_levels = n;
+	*out = v;
+	*nout = n;
 	return RP_OK;
 fail:
 	while (n > 0)
 		free(v[--n]);
 	free(v);
 	return RP_E_INVAL;
+}
+
+static void install_levels(struct rp_config *cfg, char **v, size_t n)
+{
+	free_levels(cfg);
+	cfg->acr_levels = v;
+	cfg->n_acr_levels = n;
+}
+
+static int set_levels(struct rp_config *cfg, const char *levels)
+{
+	char **v;
+	size_t n;
+
+	if (parse_levels(levels, &v, &n) != RP_OK)
+		return RP_E_INVAL;
+	install_levels(cfg, v, n);
+	return RP_OK;
 }
 
 struct rp_config *rp_config_new(const char *issuer, const char *client_id,
@@ -243,16 +261,24 @@ int rp_acr_rank(const struct rp_config *cfg, const char *acr, size_t len)
 
 int rp_config_set_min_acr(struct rp_config *cfg, const char *min_acr, const char *levels)
 {
-	char *copy = NULL;
+	char **v = NULL, *copy = NULL;
+	size_t n = 0, i;
+	bool known = min_acr == NULL;
 
-	if (cfg == NULL || set_levels(cfg, levels != NULL ? levels : default_acr_levels) != RP_OK)
+	/* Everything checked before anything changes: a refused call leaves
+	 * the config as it was, levels included. */
+	if (cfg == NULL || parse_levels(levels != NULL ? levels : default_acr_levels, &v, &n) !=
+				   RP_OK)
 		return RP_E_INVAL;
-	if (min_acr != NULL) {
-		if (rp_acr_rank(cfg, min_acr, strlen(min_acr)) < 0)
-			return RP_E_INVAL;
-		if ((copy = strdup(min_acr)) == NULL)
-			return RP_E_NOMEM;
+	for (i = 0; !known && i < n; i++)
+		known = strcmp(v[i], min_acr) == 0;
+	if (!known || (min_acr != NULL && (copy = strdup(min_acr)) == NULL)) {
+		while (n > 0)
+			free(v[--n]);
+		free(v);
+		return known ? RP_E_NOMEM : RP_E_INVAL;
 	}
+	install_levels(cfg, v, n);
 	free(cfg->min_acr);
 	cfg->min_acr = copy;
 	return RP_OK;

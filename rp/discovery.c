@@ -86,6 +86,7 @@ static int disc_fetch(struct rp_config *cfg, struct rp_error *err)
 	static const char *const headers[] = { "Accept: application/json", NULL };
 	struct rp_http_resp resp = { 0 };
 	struct rp_disc *d = NULL, *old;
+	struct rp_keyset *stale = NULL;
 	struct rp_buf url;
 	size_t ilen = strlen(cfg->issuer);
 	int rc;
@@ -116,7 +117,15 @@ static int disc_fetch(struct rp_config *cfg, struct rp_error *err)
 	old = cfg->disc;
 	cfg->disc = d;
 	cfg->disc_fetched = rp_mono(cfg);
+	/* Keys from another jwks_uri are not this document's: drop them,
+	 * and let the next verification fetch at once from the new one. */
+	if (old != NULL && strcmp(old->jwks_uri, d->jwks_uri) != 0) {
+		stale = cfg->keys;
+		cfg->keys = NULL;
+		cfg->jwks_tried = false;
+	}
 	pthread_mutex_unlock(&cfg->lock);
+	rp_keyset_put(stale);
 	rp_disc_put(old);
 out:
 	rp_buf_release(&url);

@@ -6,8 +6,9 @@
  * it to tell JSON from a signed JWT), cuts the body at the first NUL, logs
  * the request body and basic-auth password at debug level (the client
  * secret), and needs oauth2_init(), which keeps a process-wide curl handle
- * and mutex. Here: no redirects, https only (loopback http on request), a
- * size cap on every body, the media type returned, no logging. */
+ * and mutex (measured: rp/README.md, "Why not liboauth2"). Here: no
+ * redirects, https only (loopback http on request), a size cap on every
+ * body, the media type returned, no logging. */
 #include "rp_int.h"
 
 #include <ctype.h>

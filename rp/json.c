@@ -526,6 +526,24 @@ bool rp_json_str_eq(const struct rp_jval *v, const char *s, bool consttime)
 	return eq;
 }
 
+bool rp_json_str_copy(const struct rp_jval *v, char *out, size_t cap, size_t *outlen)
+{
+	size_t dlen;
+
+	/* Decoding never lengthens a string: len + 1 bytes always suffice. */
+	if (v == NULL || v->type != RP_J_STRING || v->len >= cap)
+		return false;
+	if (v->esc) {
+		dlen = decode_string(v->p, v->len, out);
+	} else {
+		memcpy(out, v->p, v->len);
+		dlen = v->len;
+	}
+	out[dlen] = '\0';
+	*outlen = dlen;
+	return true;
+}
+
 char *rp_json_str_dup(const struct rp_jval *v)
 {
 	char *d;

@@ -511,6 +511,14 @@ static int jwks_fetch(struct rp_config *cfg, struct rp_error *err)
 	if ((rc = rp_keyset_parse(resp.body, resp.len, &ks, err)) != RP_OK)
 		goto out;
 	pthread_mutex_lock(&cfg->lock);
+	if (cfg->disc != NULL && strcmp(cfg->disc->jwks_uri, disc->jwks_uri) != 0) {
+		/* Discovery moved the JWKS while we fetched: these keys are
+		 * the old endpoint's, and must not come back. */
+		pthread_mutex_unlock(&cfg->lock);
+		rp_keyset_put(ks);
+		rc = rp_fail(err, RP_E_JWKS, "jwks: jwks_uri changed during the fetch");
+		goto out;
+	}
 	old = cfg->keys;
 	cfg->keys = ks;
 	cfg->jwks_fetched = rp_mono(cfg);

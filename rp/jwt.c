@@ -2,8 +2,10 @@
  * userinfo.
  *
  * Order matters: the size is checked before anything is decoded, the
- * header is read only to pick the key and algorithm, the signature is
- * checked before the payload is even decoded, and the claims after that.
+ * header is read only to pick the key and algorithm, the payload's base64url
+ * is decoded (cheap, and it makes a malformed token RP_E_BASE64 rather than a
+ * bad signature), the signature is checked before the payload is parsed as
+ * JSON, and the claims after that.
  * The algorithm comes from the key: the header's alg must be allowed by the
  * config and by the key it names (kty, crv, and the JWK's own alg), so
  * "none", HS256 over a public key, or ES256 against an RSA key never reach
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -22,10 +25,12 @@
 #define MAX_HEADER_MEMBERS 16
 #define MAX_CLAIMS 256
 #define MAX_SIG 1024            /* an RSA-8192 signature */
+#define MAX_KID 256             /* decoded kid */
 
 struct expect {
 	const char *fn;         /* for messages */
 	bool id_token;          /* exp, iat, sub required; nonce rules apply */
+	bool iss_aud;           /* iss and aud required (signed userinfo) */
 	const char *nonce;
 };
 
@@ -93,8 +98,8 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 		/* Only the client secret is an HMAC key: never a JWKS key,
 		 * whose public bytes anyone can read. */
 		if (cfg->client_secret == NULL)
-			return rp_fail(err, RP_E_ALG, "%s: %s needs a client secret", fn,
-				       rp_algs[alg].name);
+			return rp_fail(err, RP_E_ALG_KEY_MISMATCH, "%s: %s needs a client secret",
+				       fn, rp_algs[alg].name);
 		if (HMAC(EVP_get_digestbynid(rp_algs[alg].md_nid), cfg->client_secret,
 			 (int)strlen(cfg->client_secret), (const unsigned char *)input, inlen, mac,
 			 &dlen) == NULL)
@@ -127,8 +132,8 @@ static int check_signature(struct rp_config *cfg, const char *fn, int alg, const
 	}
 	if (rc == RP_E_KID) {
 		rp_sanitize(shown, sizeof(shown), kid, kidlen);
-		rc = rp_fail(err, RP_E_ALG, "%s: key \"%s\" does not allow %s", fn, shown,
-			     rp_algs[alg].name);
+		rc = rp_fail(err, RP_E_ALG_KEY_MISMATCH, "%s: key \"%s\" does not allow %s", fn,
+			     shown, rp_algs[alg].name);
 	} else if (rc == RP_E_SIGNATURE) {
 		rc = rp_fail(err, RP_E_SIGNATURE, "%s: bad %s signature", fn, rp_algs[alg].name);
 	} else if (rc != RP_OK) {
@@ -141,36 +146,54 @@ out:
 }
 
 /* Reads the JOSE header: the alg (checked against the allow-list) and the
- * kid. Any crit extension is refused: we understand none (RFC 7515 4.1.11). */
+ * kid, both with their JSON escapes decoded ("kid":"a\/b" is the kid a/b;
+ * kid gets at least MAX_KID + 1 bytes). Any crit extension is refused: we
+ * understand none (RFC 7515 4.1.11). */
 static int read_header(const struct rp_config *cfg, const char *fn, const char *b64, size_t len,
-		       char *buf, int *alg, const char **kid, size_t *kidlen,
-		       struct rp_error *err)
+		       char *buf, int *alg, char *kid, size_t *kidlen, struct rp_error *err)
 {
 	struct rp_jmember m[MAX_HEADER_MEMBERS];
 	const struct rp_jval *v;
-	size_t n, blen;
-	char shown[32];
+	size_t n, blen, alen;
+	char name[16], shown[32];
 	int rc;
 
 	if (rp_b64url_decode(b64, len, (unsigned char *)buf, MAX_HEADER, &blen) != RP_OK)
-		return rp_fail(err, RP_E_MALFORMED, "%s: header is not base64url", fn);
+		return rp_fail(err, RP_E_BASE64, "%s: header is not base64url", fn);
 	if ((rc = rp_json_scan(buf, blen, m, MAX_HEADER_MEMBERS, &n)) != RP_OK)
 		return rp_fail(err, RP_E_MALFORMED, "%s: header is not a JSON object", fn);
 	if (rp_json_get(m, n, "crit") != NULL)
 		return rp_fail(err, RP_E_MALFORMED, "%s: critical header extension refused", fn);
-	if ((v = rp_json_get(m, n, "alg")) == NULL || v->type != RP_J_STRING || v->esc)
+	if ((v = rp_json_get(m, n, "alg")) == NULL || v->type != RP_J_STRING)
 		return rp_fail(err, RP_E_MALFORMED, "%s: header has no alg", fn);
-	if ((*alg = rp_alg_lookup(v->p, v->len)) < 0 || !(cfg->alg_mask & (1u << *alg))) {
+	if (!rp_json_str_copy(v, name, sizeof(name), &alen)) {
 		rp_sanitize(shown, sizeof(shown), v->p, v->len);
 		return rp_fail(err, RP_E_ALG, "%s: alg \"%s\" refused", fn, shown);
 	}
-	*kid = NULL;
+	/* alg names are case-sensitive (RFC 7515 4.1.1), but "None" is as
+	 * unsigned as "none": both get the code that says so. */
+	if (alen == 4 && strncasecmp(name, "none", 4) == 0)
+		return rp_fail(err, RP_E_ALG_NONE, "%s: unsigned token (alg \"%s\") refused", fn,
+			       name);
+	if ((*alg = rp_alg_lookup(name, alen)) < 0) {
+		rp_sanitize(shown, sizeof(shown), name, alen);
+		return rp_fail(err, RP_E_ALG, "%s: alg \"%s\" refused", fn, shown);
+	}
+	if (!(cfg->alg_mask & (1u << *alg))) {
+		/* Not allowed, so no client secret is trusted as an HMAC key:
+		 * the only keys are the JWKS's public ones, and an HMAC over
+		 * those is the key-confusion forgery. */
+		if (rp_algs[*alg].family == RP_FAM_HMAC)
+			return rp_fail(err, RP_E_ALG_KEY_MISMATCH, "%s: %s refused: only public "
+				       "keys are trusted, and an HMAC cannot use one", fn, name);
+		return rp_fail(err, RP_E_ALG, "%s: alg \"%s\" not allowed", fn, name);
+	}
 	*kidlen = 0;
+	kid[0] = '\0';
 	if ((v = rp_json_get(m, n, "kid")) != NULL) {
-		if (v->type != RP_J_STRING || v->esc || v->len == 0 || v->len > 256)
+		if (v->type != RP_J_STRING || !rp_json_str_copy(v, kid, MAX_KID + 1, kidlen) ||
+		    *kidlen == 0 || memchr(kid, '\0', *kidlen) != NULL)
 			return rp_fail(err, RP_E_MALFORMED, "%s: bad kid in header", fn);
-		*kid = v->p;
-		*kidlen = v->len;
 	}
 	return RP_OK;
 }
@@ -226,7 +249,8 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 
 	find_registered(m, n, &r);
 	iss = r.iss;
-	if ((ex->id_token || iss != NULL) && !rp_json_str_eq(iss, cfg->issuer, false)) {
+	if ((ex->id_token || ex->iss_aud || iss != NULL) &&
+	    !rp_json_str_eq(iss, cfg->issuer, false)) {
 		if (iss != NULL && iss->type == RP_J_STRING)
 			rp_sanitize(shown, sizeof(shown), iss->p, iss->len);
 		else
@@ -249,7 +273,7 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 		naud = 1;
 		us = rp_json_str_eq(aud, cfg->client_id, false);
 	}
-	if ((ex->id_token || aud != NULL) && !us)
+	if ((ex->id_token || ex->iss_aud || aud != NULL) && !us)
 		return rp_fail(err, RP_E_AUD, "%s: this client is not an audience", fn);
 	/* OpenID Connect Core 3.1.3.7 items 4-5. */
 	azp = r.azp;
@@ -301,11 +325,17 @@ static int check_claims(struct rp_config *cfg, const struct expect *ex,
 		if (cfg->min_acr != NULL) {
 			int want = rp_acr_rank(cfg, cfg->min_acr, strlen(cfg->min_acr));
 
+			char val[256];
+			size_t vlen = 0;
+
 			acr = r.acr;
 			if (acr == NULL || acr->type != RP_J_STRING)
 				return rp_fail(err, RP_E_ACR, "%s: no acr, %s required", fn,
 					       cfg->min_acr);
-			if (acr->esc || rp_acr_rank(cfg, acr->p, acr->len) < want) {
+			/* Escapes decoded: "eidas\u0032" is eidas2. One too long
+			 * for val is no level we know. */
+			if (!rp_json_str_copy(acr, val, sizeof(val), &vlen) ||
+			    rp_acr_rank(cfg, val, vlen) < want) {
 				rp_sanitize(shown, sizeof(shown), acr->p, acr->len);
 				return rp_fail(err, RP_E_ACR, "%s: acr \"%s\" is below %s", fn,
 					       shown, cfg->min_acr);
@@ -322,23 +352,32 @@ struct claims_buf {
 	struct rp_jmember mstack[64];
 	char *payload;
 	size_t cap;
+	size_t plen;            /* decoded bytes */
 	struct rp_jmember *m;
 	size_t n;
 };
 
-static int read_claims(const char *fn, const char *b64, size_t len, struct claims_buf *cb,
-		       struct rp_error *err)
+/* Step one, before the signature: the base64url only. */
+static int decode_claims(const char *fn, const char *b64, size_t len, struct claims_buf *cb,
+			 struct rp_error *err)
 {
-	size_t plen;
-	int rc;
-
 	cb->cap = len / 4 * 3 + 3;
 	cb->payload = cb->cap <= sizeof(cb->stack) ? cb->stack : malloc(cb->cap);
 	cb->m = cb->mstack;
 	if (cb->payload == NULL)
 		return rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
-	if (rp_b64url_decode(b64, len, (unsigned char *)cb->payload, cb->cap, &plen) != RP_OK)
-		return rp_fail(err, RP_E_MALFORMED, "%s: payload is not base64url", fn);
+	if (rp_b64url_decode(b64, len, (unsigned char *)cb->payload, cb->cap, &cb->plen) != RP_OK)
+		return rp_fail(err, RP_E_BASE64, "%s: payload is not base64url", fn);
+	return RP_OK;
+}
+
+/* Step two, once the signature is good: the JSON. */
+static int read_claims(const char *fn, const char *b64, size_t len, struct claims_buf *cb,
+		       struct rp_error *err)
+{
+	size_t plen = cb->plen;
+	int rc;
+
 	rc = rp_json_scan(cb->payload, plen, cb->m, 64, &cb->n);
 	if (rc == RP_E_TOO_BIG) {
 		/* Many claims: scan again into a bigger table. The scan
@@ -369,8 +408,8 @@ static int verify(struct rp_config *cfg, const struct expect *ex, const char *to
 {
 	struct claims_buf cb = { .payload = NULL };
 	unsigned char sig[MAX_SIG];
-	char hbuf[MAX_HEADER];
-	const char *dot1, *dot2, *kid;
+	char hbuf[MAX_HEADER], kid[MAX_KID + 1];
+	const char *dot1, *dot2;
 	const char *fn = ex->fn;
 	size_t len, slen, kidlen;
 	int alg = -1, rc;
@@ -389,15 +428,17 @@ static int verify(struct rp_config *cfg, const struct expect *ex, const char *to
 		return rp_fail(err, RP_E_MALFORMED, "%s: encrypted (JWE) tokens are not "
 			       "supported", fn);
 
-	if ((rc = read_header(cfg, fn, token, (size_t)(dot1 - token), hbuf, &alg, &kid, &kidlen,
+	if ((rc = read_header(cfg, fn, token, (size_t)(dot1 - token), hbuf, &alg, kid, &kidlen,
 			      err)) != RP_OK)
 		return rc;
 	if (rp_b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), sig, sizeof(sig),
 			     &slen) != RP_OK || slen == 0)
-		return rp_fail(err, RP_E_MALFORMED, "%s: signature is not base64url", fn);
-	if ((rc = check_signature(cfg, fn, alg, kid, kidlen, token, (size_t)(dot2 - token), sig,
-				  slen, err)) != RP_OK)
-		return rc;
+		return rp_fail(err, RP_E_BASE64, "%s: signature is not base64url", fn);
+	if ((rc = decode_claims(fn, dot1 + 1, (size_t)(dot2 - dot1 - 1), &cb, err)) != RP_OK)
+		goto out;
+	if ((rc = check_signature(cfg, fn, alg, kidlen > 0 ? kid : NULL, kidlen, token,
+				  (size_t)(dot2 - token), sig, slen, err)) != RP_OK)
+		goto out;
 	if ((rc = read_claims(fn, dot1 + 1, (size_t)(dot2 - dot1 - 1), &cb, err)) != RP_OK)
 		goto out;
 	if ((rc = check_claims(cfg, ex, cb.m, cb.n, err)) != RP_OK)
@@ -412,16 +453,16 @@ out:
 int rp_verify_id_token(struct rp_config *cfg, const char *token, const char *expected_nonce,
 		       json_t **claims, struct rp_error *err)
 {
-	struct expect ex = { "rp_verify_id_token", true, expected_nonce };
+	struct expect ex = { "rp_verify_id_token", true, true, expected_nonce };
 
 	rp_err_clear(err);
 	return verify(cfg, &ex, token, claims, err);
 }
 
-int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, json_t **claims,
-		     struct rp_error *err)
+int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, bool iss_aud,
+		     json_t **claims, struct rp_error *err)
 {
-	struct expect ex = { fn, false, NULL };
+	struct expect ex = { fn, false, iss_aud, NULL };
 
 	return verify(cfg, &ex, token, claims, err);
 }
@@ -430,5 +471,5 @@ int rp_verify_jwt(struct rp_config *cfg, const char *token, json_t **claims,
 		  struct rp_error *err)
 {
 	rp_err_clear(err);
-	return rp_verify_signed(cfg, "rp_verify_jwt", token, claims, err);
+	return rp_verify_signed(cfg, "rp_verify_jwt", token, false, claims, err);
 }

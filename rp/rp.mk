@@ -6,13 +6,17 @@
 #   make SAN=1 test-bins     the C tests, under ASan + UBSan, run by tests/rp/run.sh
 #   make rp-bench            verify rates beside `openssl speed` (tests/rp/bench.sh)
 
-RP_VERSION := 1.0.0
+RP_VERSION := 1.1.0
 RP_PKGS    := jansson libcurl openssl
 RP_SRC     := $(wildcard rp/*.c)
 RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o)
 RP_HDR     := rp/include/rp.h rp/rp_int.h
 RP_SO      := $(OUT)/rp/librp.so
 RP_A       := $(OUT)/rp/librp.a
+# Every object as is, internal rp_* names global: for the tests and the
+# benchmark, which call the scanner and decoder directly. Never installed.
+RP_A_INT   := $(OBJ)/rp/librp-internal.a
+OBJCOPY    ?= objcopy
 RP_DEMO    := $(OUT)/rp/examples/rp-demo
 RP_CFLAGS   = $(shell pkg-config --cflags $(RP_PKGS)) -Irp/include -Irp
 RP_LIBS     = $(shell pkg-config --libs $(RP_PKGS)) -lpthread
@@ -24,6 +28,11 @@ RP_SOFLAGS  = -shared -Wl,-soname,librp.so.1 -Wl,--version-script=rp/librp.map \
 PREFIX     ?= /usr/local
 RP_LIBDIR  ?= $(PREFIX)/lib
 RP_INCDIR  ?= $(PREFIX)/include
+# librp.pc names its directories from ${prefix} when they lie under it, so
+# the file stays right when the tree is moved (pkg-config --define-prefix)
+# or relocated under a sysroot.
+RP_PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(RP_LIBDIR))
+RP_PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(RP_INCDIR))
 
 .PHONY: rp-install rp-clean rp-bench
 all: $(RP_SO) $(RP_A) $(RP_DEMO)
@@ -39,7 +48,18 @@ $(RP_SO): $(RP_OBJ) rp/librp.map
 	$(CC) $(RP_SOFLAGS) -o $@ $(RP_OBJ) $(RP_LIBS)
 	ln -sf librp.so $(OUT)/rp/librp.so.1
 
-$(RP_A): $(RP_OBJ)
+# The installed static library: one relocatable object whose hidden
+# symbols (everything but the RP_API calls) are made local, so a program
+# linking librp.a statically cannot clash with, or reach, librp's internal
+# rp_* names (the shared library gets the same from its version script).
+$(RP_A): $(RP_OBJ) rp/rp.mk
+	@mkdir -p $(dir $@) $(OBJ)/rp
+	rm -f $@
+	$(LD) -r -o $(OBJ)/rp/librp-all.o $(RP_OBJ)
+	$(OBJCOPY) --localize-hidden $(OBJ)/rp/librp-all.o $(OBJ)/rp/librp.o
+	$(AR) rcs $@ $(OBJ)/rp/librp.o
+
+$(RP_A_INT): $(RP_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
@@ -57,8 +77,8 @@ rp-install: $(RP_SO) $(RP_A)
 	ln -sf librp.so.$(RP_VERSION) $(DESTDIR)$(RP_LIBDIR)/librp.so.1
 	ln -sf librp.so.1 $(DESTDIR)$(RP_LIBDIR)/librp.so
 	install -m 644 $(RP_A) $(DESTDIR)$(RP_LIBDIR)/librp.a
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(RP_LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(RP_INCDIR)|g' -e 's|@VERSION@|$(RP_VERSION)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(RP_PC_LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(RP_PC_INCDIR)|g' -e 's|@VERSION@|$(RP_VERSION)|g' \
 	    rp/librp.pc.in >$(DESTDIR)$(RP_LIBDIR)/pkgconfig/librp.pc
 	chmod 644 $(DESTDIR)$(RP_LIBDIR)/pkgconfig/librp.pc
 
@@ -75,12 +95,12 @@ RP_TEST_COMMON := tests/rp/tokens.c tests/rp/mockop.c tests/rp/tokens.h tests/rp
 RP_TEST_BINS  := $(OUT)/tests/rp/rp_unit $(OUT)/tests/rp/rp_interop $(OUT)/tests/rp/rp_example \
 		 $(RP_DEMO)
 
-# Unit and refusal tests: linked with the static library, so they can also
-# reach the internal scanner and decoder.
-$(OUT)/tests/rp/rp_unit: tests/rp/unit.c $(RP_TEST_COMMON) $(RP_A)
+# Unit and refusal tests: linked with the objects (librp-internal.a), so they
+# can also reach the internal scanner and decoder.
+$(OUT)/tests/rp/rp_unit: tests/rp/unit.c $(RP_TEST_COMMON) $(RP_A_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(RP_TEST_CFLAGS) $(LDOPT) -o $@ tests/rp/unit.c \
-		$(filter %.c,$(RP_TEST_COMMON)) $(RP_A) $(RP_TEST_LIBS)
+		$(filter %.c,$(RP_TEST_COMMON)) $(RP_A_INT) $(RP_TEST_LIBS)
 
 # Interoperability driver: linked with the shared library, as a service would.
 $(OUT)/tests/rp/rp_interop: tests/rp/interop.c $(RP_SO)
@@ -102,10 +122,10 @@ $(OUT)/tests/rp/rp_example: $(OUT)/tests/rp/readme_example.c $(RP_SO)
 		$(shell pkg-config --libs jansson)
 
 # Benchmark (not a test: it asserts nothing, it prints rates).
-$(OUT)/tests/rp/rp_bench: tests/rp/bench.c $(RP_TEST_COMMON) $(RP_A)
+$(OUT)/tests/rp/rp_bench: tests/rp/bench.c $(RP_TEST_COMMON) $(RP_A_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(RP_TEST_CFLAGS) $(LDOPT) -o $@ \
-		tests/rp/bench.c $(filter %.c,$(RP_TEST_COMMON)) $(RP_A) $(RP_TEST_LIBS)
+		tests/rp/bench.c $(filter %.c,$(RP_TEST_COMMON)) $(RP_A_INT) $(RP_TEST_LIBS)
 
 rp-bench: $(OUT)/tests/rp/rp_bench
 	@sh tests/rp/bench.sh $(OUT)

@@ -121,9 +121,10 @@ int rp_keys_get(struct rp_config *cfg, struct rp_keyset **out, struct rp_error *
 int rp_keys_refetch(struct rp_config *cfg, struct rp_keyset *seen, struct rp_keyset **out,
 		    struct rp_error *err);
 
-/* rp_verify_jwt() with fn naming the caller in messages (jwt.c). */
-int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, json_t **claims,
-		     struct rp_error *err);
+/* rp_verify_jwt() with fn naming the caller in messages (jwt.c); iss_aud:
+ * iss and aud are required, not only checked when present. */
+int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, bool iss_aud,
+		     json_t **claims, struct rp_error *err);
 
 /* ---- discovery (discovery.c) ---- */
 struct rp_disc {
@@ -178,6 +179,10 @@ const struct rp_jval *rp_json_get(const struct rp_jmember *m, size_t n, const ch
 /* The next element of a scanned array span; false at its end. */
 bool rp_json_array_next(const struct rp_jval *arr, const char **pos, struct rp_jval *out);
 bool rp_json_str_eq(const struct rp_jval *v, const char *s, bool consttime);
+/* A string value decoded into out (cap bytes, NUL-terminated, *outlen
+ * bytes before the NUL); false if not a string or if cap is not more than
+ * its encoded length. */
+bool rp_json_str_copy(const struct rp_jval *v, char *out, size_t cap, size_t *outlen);
 /* Decoded copy of a string value (caller frees); NULL if not a string. */
 char *rp_json_str_dup(const struct rp_jval *v);
 /* A NumericDate (integer or not) as whole seconds; false if not a number

@@ -223,13 +223,18 @@ int rp_userinfo(struct rp_config *cfg, const char *access_token, const char *exp
 	}
 	if (strcmp(resp.ctype, "application/jwt") == 0) {
 		/* Signed userinfo (FranceConnect): verified like an ID token,
-		 * minus the nonce. Trailing white space is tolerated. */
+		 * minus the nonce: iss and aud must be there and be the
+		 * provider and us (OpenID Connect Core 5.3.2), or a token the
+		 * provider signed for another client, or for nobody, would
+		 * pass. exp and iat are checked when present (userinfo
+		 * answers often carry neither). Trailing white space is
+		 * tolerated. */
 		for (end = resp.len; end > 0 && strchr(" \t\r\n", resp.body[end - 1]) != NULL &&
 				     resp.body[end - 1] != '\0'; end--)
 			;
 		tok = resp.body;
 		tok[end] = '\0';
-		if ((rc = rp_verify_signed(cfg, fn, tok, &got, err)) != RP_OK)
+		if ((rc = rp_verify_signed(cfg, fn, tok, true, &got, err)) != RP_OK)
 			goto out;
 	} else if (strcmp(resp.ctype, "application/json") == 0) {
 		got = json_loadb(resp.body, resp.len, JSON_REJECT_DUPLICATES, &jerr);

@@ -16,7 +16,7 @@ static const char *const rp_messages[] = {
 	[-RP_E_INVAL] = "invalid argument",
 	[-RP_E_MALFORMED] = "malformed input",
 	[-RP_E_TOO_BIG] = "input too big",
-	[-RP_E_ALG] = "signature algorithm refused",
+	[-RP_E_ALG] = "signature algorithm not allowed",
 	[-RP_E_KID] = "no key for this token",
 	[-RP_E_SIGNATURE] = "bad signature",
 	[-RP_E_EXPIRED] = "token expired",
@@ -35,6 +35,9 @@ static const char *const rp_messages[] = {
 	[-RP_E_DISCOVERY] = "unusable discovery document",
 	[-RP_E_JWKS] = "unusable JWKS",
 	[-RP_E_INSECURE] = "insecure URL refused",
+	[-RP_E_ALG_NONE] = "unsigned token (alg none) refused",
+	[-RP_E_ALG_KEY_MISMATCH] = "signature algorithm is not the key's",
+	[-RP_E_BASE64] = "token part is not base64url",
 };
 
 const char *rp_strerror(int code)

@@ -8,7 +8,10 @@
  * claims and the acr; "/login" sends the browser to the provider; "/callback"
  * checks the answer, exchanges the code, verifies the ID token and fetches
  * userinfo; "POST /logout" ends the local session and sends the browser to
- * the provider's logout; "/logged-out" is where it comes back. Its own
+ * the provider's logout with a fresh state; "/logged-out" is where it comes
+ * back, and checks that state against the one kept in the session. The acr
+ * asked with --acr is also the minimum accepted: a weaker answer is refused
+ * with a page that says so. Its own
  * session is a random id in a cookie named after the port (cookies ignore
  * ports: two demos on 127.0.0.1 must not share one), kept in memory. */
 #include <getopt.h>
@@ -22,6 +25,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -35,6 +40,7 @@
 struct session {
 	char id[65];            /* 32 random bytes, hex; "" when the slot is free */
 	char csrf[65];          /* for the logout form */
+	char logout_state[65];  /* sent with the logout, checked on /logged-out */
 	time_t last;
 	struct rp_auth_request pending;  /* between /login and /callback */
 	char *id_token;         /* kept for the logout's id_token_hint */
@@ -321,17 +327,36 @@ static enum MHD_Result error_page(struct demo *d, struct MHD_Connection *c, unsi
 /* Plain words for the citizen; the details go to the log. */
 static const char *explain(const struct rp_error *err)
 {
+	if (err->code == RP_E_ACR)
+		return "Ce service demande un niveau d'authentification plus élevé que celui "
+		       "de votre connexion. Veuillez vous connecter avec un moyen "
+		       "d'identification plus sûr.";
 	if (err->code == RP_E_STATE)
 		return "Cette connexion n'a pas été demandée depuis ce navigateur, ou elle a "
 		       "expiré. Veuillez recommencer.";
 	if (err->code == RP_E_PROVIDER_ERROR && strcmp(err->oauth_error, "access_denied") == 0)
 		return "Vous avez annulé la connexion.";
-	if (err->code == RP_E_ACR)
-		return "Ce service demande un niveau d'authentification plus élevé.";
 	if (err->code == RP_E_NETWORK || err->code == RP_E_HTTP)
 		return "Le fournisseur d'identité ne répond pas. Veuillez réessayer dans "
 		       "quelques minutes.";
 	return "Une erreur technique est survenue. Veuillez recommencer.";
+}
+
+/* The provider vouched for a weaker authentication than this service
+ * asked for (acr below --acr): no session, and a page that says why. */
+static enum MHD_Result acr_page(struct demo *d, struct MHD_Connection *c)
+{
+	struct page pg = { 0 };
+
+	page_start(&pg, d, "Niveau d'authentification insuffisant");
+	adds(&pg, "<p role=\"alert\" id=\"acr-refused\">Ce service demande un niveau "
+		  "d'authentification d'au moins <strong>");
+	add_text(&pg, d->acr);
+	adds(&pg, "</strong>. Le fournisseur d'identité a confirmé un niveau plus faible : "
+		  "vous n'êtes pas connecté(e). Veuillez vous reconnecter avec un moyen "
+		  "d'identification plus sûr.</p><p><a href=\"/\">Revenir à l'accueil</a></p>");
+	page_end(&pg);
+	return send_page(c, MHD_HTTP_FORBIDDEN, &pg, NULL, NULL);
 }
 
 static enum MHD_Result login(struct demo *d, struct MHD_Connection *c, struct session *s)
@@ -445,6 +470,8 @@ fail:
 	json_decref(claims);
 	rp_tokens_release(&tok);
 	rp_auth_request_release(&pending);
+	if (rc == RP_E_ACR)
+		return acr_page(d, c);
 	return error_page(d, c, rc == RP_E_STATE ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_BAD_GATEWAY,
 			  explain(&err));
 }
@@ -453,7 +480,8 @@ static enum MHD_Result logout(struct demo *d, struct MHD_Connection *c, struct s
 			      const char *csrf)
 {
 	struct rp_error err;
-	char back[96], *url = NULL, *hint = NULL;
+	char back[96], id[65], state[65], *url = NULL, *hint = NULL;
+	struct page pg = { 0 };
 
 	pthread_mutex_lock(&d->lock);
 	if (s == NULL || s->claims == NULL || csrf == NULL || strlen(csrf) != 64 ||
@@ -463,18 +491,65 @@ static enum MHD_Result logout(struct demo *d, struct MHD_Connection *c, struct s
 	}
 	hint = s->id_token;
 	s->id_token = NULL;
-	session_clear(s);       /* local session ends here, whatever the provider says */
+	/* The local session ends here, whatever the provider says; the slot
+	 * (same cookie) keeps only the state that /logged-out will check. */
+	memcpy(id, s->id, sizeof(id));
+	session_clear(s);
+	memcpy(s->id, id, sizeof(id));
+	hex_random(s->csrf);
+	hex_random(s->logout_state);
+	s->last = time(NULL);
+	memcpy(state, s->logout_state, sizeof(state));
 	pthread_mutex_unlock(&d->lock);
 	snprintf(back, sizeof(back), "%s/logged-out", d->base);
-	if (rp_logout_url(d->rp, hint, back, NULL, &url, &err) != RP_OK) {
+	if (rp_logout_url(d->rp, hint, back, state, &url, &err) != RP_OK) {
 		fprintf(stderr, "rp-demo: logout: %s\n", err.message);
 		free(hint);
-		return redirect(c, "/logged-out", NULL);
+		pthread_mutex_lock(&d->lock);
+		s->logout_state[0] = '\0';
+		pthread_mutex_unlock(&d->lock);
+		page_start(&pg, d, "Vous êtes déconnecté(e) de ce service");
+		adds(&pg, "<p>Votre session est terminée ici, mais le fournisseur d'identité n'a "
+			  "pas pu être joint : fermez votre navigateur pour terminer aussi la "
+			  "session chez lui.</p><p><a href=\"/\">Revenir à l'accueil</a></p>");
+		page_end(&pg);
+		return send_page(c, MHD_HTTP_BAD_GATEWAY, &pg, NULL, NULL);
 	}
 	free(hint);
 	enum MHD_Result ret = redirect(c, url, NULL);
 	free(url);
 	return ret;
+}
+
+/* Back from the provider's logout: the state must be the one this
+ * browser's logout sent, once, or the page was not reached through our
+ * logout (a forged link, a replay) and says nothing about the provider. */
+static enum MHD_Result logged_out(struct demo *d, struct MHD_Connection *c, struct session *s)
+{
+	const char *state = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state");
+	struct page pg = { 0 };
+	bool ok;
+
+	pthread_mutex_lock(&d->lock);
+	ok = s != NULL && s->logout_state[0] != '\0' && state != NULL && strlen(state) == 64 &&
+	     CRYPTO_memcmp(state, s->logout_state, 64) == 0;
+	if (s != NULL)
+		s->logout_state[0] = '\0'; /* one use, right or wrong */
+	pthread_mutex_unlock(&d->lock);
+	if (!ok) {
+		fprintf(stderr, "rp-demo: /logged-out with a %s state\n",
+			state == NULL ? "missing" : "wrong");
+		page_start(&pg, d, "Déconnexion non reconnue");
+		adds(&pg, "<p role=\"alert\">Cette page de fin de session n'a pas été demandée "
+			  "depuis ce navigateur.</p><p><a href=\"/\">Revenir à l'accueil</a></p>");
+		page_end(&pg);
+		return send_page(c, MHD_HTTP_BAD_REQUEST, &pg, NULL, NULL);
+	}
+	page_start(&pg, d, "Vous êtes déconnecté(e)");
+	adds(&pg, "<p>Votre session est terminée, ici et chez le fournisseur "
+		  "d'identité.</p><p><a href=\"/\">Revenir à l'accueil</a></p>");
+	page_end(&pg);
+	return send_page(c, MHD_HTTP_OK, &pg, NULL, NULL);
 }
 
 struct upload {
@@ -544,13 +619,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return callback(d, c, s);
 	if (strcmp(url, "/logout") == 0 && strcmp(method, "POST") == 0)
 		return logout(d, c, s, up->csrf);
-	if (strcmp(url, "/logged-out") == 0 && strcmp(method, "GET") == 0) {
-		page_start(&pg, d, "Vous êtes déconnecté(e)");
-		adds(&pg, "<p>Votre session est terminée, ici et chez le fournisseur "
-			  "d'identité.</p><p><a href=\"/\">Revenir à l'accueil</a></p>");
-		page_end(&pg);
-		return send_page(c, MHD_HTTP_OK, &pg, NULL, NULL);
-	}
+	if (strcmp(url, "/logged-out") == 0 && strcmp(method, "GET") == 0)
+		return logged_out(d, c, s);
 	page_start(&pg, d, "Page introuvable");
 	adds(&pg, "<p><a href=\"/\">Revenir à l'accueil</a></p>");
 	page_end(&pg);
@@ -592,10 +662,11 @@ int main(int argc, char **argv)
 	};
 	static struct demo d; /* big: the session table */
 	const char *issuer = NULL, *client_id = NULL, *port_file = NULL;
-	const union MHD_DaemonInfo *info;
 	struct MHD_Daemon *mhd;
 	sigset_t sigs;
 	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	int fd, one = 1;
 	struct rp_error err;
 	char redirect_uri[96];
 	bool loopback = false;
@@ -634,25 +705,46 @@ int main(int argc, char **argv)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sa.sin_port = htons((uint16_t)port);
 	pthread_mutex_init(&d.lock, NULL);
-	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-			       handle, &d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			       MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_NOTIFY_COMPLETED,
-			       completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-			       MHD_OPTION_END);
-	if (mhd == NULL || (info = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT)) == NULL) {
+	/* Bound here, not by MHD: the redirect URI needs the port (--port 0
+	 * lets the kernel pick it), and the rp config must be complete before
+	 * any MHD thread can read it (the setters are not thread-safe). */
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 64) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &salen) != 0) {
 		fprintf(stderr, "rp-demo: cannot listen on 127.0.0.1:%ld\n", port);
 		return 1;
 	}
-	snprintf(d.base, sizeof(d.base), "http://127.0.0.1:%u", (unsigned)info->port);
-	snprintf(d.cookie, sizeof(d.cookie), "demo%u_sid", (unsigned)info->port);
+	snprintf(d.base, sizeof(d.base), "http://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+	snprintf(d.cookie, sizeof(d.cookie), "demo%u_sid", (unsigned)ntohs(sa.sin_port));
 	snprintf(redirect_uri, sizeof(redirect_uri), "%s/callback", d.base);
 	d.rp = rp_config_new(issuer, client_id, getenv("RP_CLIENT_SECRET"), redirect_uri, &err);
 	if (d.rp == NULL) {
 		fprintf(stderr, "rp-demo: %s\n", err.message);
-		MHD_stop_daemon(mhd);
+		close(fd);
 		return 1;
 	}
-	rp_config_set_http_loopback(d.rp, loopback);
+	/* The acr asked for is also the least accepted: a provider may answer
+	 * a weaker one (acr_values is only a wish, OpenID Connect Core 3.1.2.1). */
+	if (rp_config_set_http_loopback(d.rp, loopback) != RP_OK ||
+	    rp_config_set_min_acr(d.rp, d.acr, NULL) != RP_OK) {
+		fprintf(stderr, "rp-demo: --acr \"%s\" is not one of eidas1 eidas2 eidas3\n",
+			d.acr);
+		rp_config_free(d.rp);
+		close(fd);
+		return 1;
+	}
+	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+			       handle, &d, MHD_OPTION_LISTEN_SOCKET, fd,
+			       MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_NOTIFY_COMPLETED,
+			       completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+			       MHD_OPTION_END);
+	if (mhd == NULL) {
+		fprintf(stderr, "rp-demo: cannot start the HTTP server on %s\n", d.base);
+		rp_config_free(d.rp);
+		close(fd);
+		return 1;
+	}
 	if (port_file != NULL) {
 		FILE *f = fopen(port_file, "w");
 		if (f == NULL || fprintf(f, "%s\n", d.base) < 0 || fclose(f) != 0) {

@@ -31,7 +31,7 @@ extern "C" {
 #define RP_API __attribute__((visibility("default")))
 
 #define RP_VERSION_MAJOR 1
-#define RP_VERSION_MINOR 0
+#define RP_VERSION_MINOR 1
 
 /* Tokens (ID token, signed userinfo) longer than this are refused before any
  * parsing, with RP_E_TOO_BIG. */
@@ -43,9 +43,13 @@ enum rp_code {
 	RP_E_INVAL = -2,          /* bad argument or setting */
 	RP_E_MALFORMED = -3,      /* token, document or callback not well formed */
 	RP_E_TOO_BIG = -4,        /* input or response over its limit */
-	RP_E_ALG = -5,            /* alg none, not allowed, or not the key's */
+	RP_E_ALG = -5,            /* alg unknown or not in the allow-list */
 	RP_E_KID = -6,            /* no key for the token, even after a refetch */
-	RP_E_SIGNATURE = -7,      /* signature does not verify */
+	/* The signature does not verify over header.payload. A tampered
+	 * payload (or header) with valid base64url is this same failure: a
+	 * signature check cannot tell a changed text from a changed
+	 * signature, so no separate code could be honest. */
+	RP_E_SIGNATURE = -7,
 	RP_E_EXPIRED = -8,        /* exp passed (beyond the leeway) */
 	RP_E_IAT_FUTURE = -9,     /* iat in the future (beyond the leeway) */
 	RP_E_NOT_YET_VALID = -10, /* nbf in the future (beyond the leeway) */
@@ -62,7 +66,16 @@ enum rp_code {
 	RP_E_DISCOVERY = -21,     /* discovery document unusable or endpoint missing */
 	RP_E_JWKS = -22,          /* JWKS unusable: no key we can verify with */
 	RP_E_INSECURE = -23,      /* URL not https (and not an allowed loopback) */
+	/* Since 1.1 (appended: the values above never change). */
+	RP_E_ALG_NONE = -24,      /* alg "none" (any case): an unsigned token */
+	RP_E_ALG_KEY_MISMATCH = -25, /* alg not the key's: ES256 on an RSA key, a
+				      * JWK alg other than the header's, or HMAC
+				      * where only public keys (or no client
+				      * secret) are trusted: HS256 "signed" with a
+				      * public key ends here */
+	RP_E_BASE64 = -26,        /* a token part is not strict base64url */
 };
+#define RP_E_LAST RP_E_BASE64   /* the lowest code, for tables and tests */
 
 struct rp_error {
 	int code;                 /* enum rp_code */
@@ -209,7 +222,8 @@ RP_API int rp_check_acr(const struct rp_config *cfg, const json_t *claims,
 
 /* GET the userinfo endpoint with the access token (in the Authorization
  * header). A JSON answer is parsed; an application/jwt answer (FranceConnect)
- * is verified with rp_verify_jwt(). When expected_sub is given (the ID
+ * is verified like an ID token minus the nonce: as rp_verify_jwt(), and iss
+ * and aud are required (RP_E_ISS, RP_E_AUD when missing). When expected_sub is given (the ID
  * token's sub), the answer's sub must match it (RP_E_SUB). */
 RP_API int rp_userinfo(struct rp_config *cfg, const char *access_token,
 		       const char *expected_sub, json_t **claims, struct rp_error *err);

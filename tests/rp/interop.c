@@ -9,8 +9,10 @@
  *   rp_interop --login AUTH_URL REDIRECT_BASE
  *                                            log citizen1 in, print the URL
  *                                            the provider sends back
- *   rp_interop --sso DEMO1_BASE DEMO2_BASE   single sign-on across two
- *                                            rp-demo portals, then logout */
+ *   rp_interop --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE]
+ *        single sign-on across two rp-demo portals, then logout (with its
+ *        state checked); DEMO3 asks for eidas3, more than the provider
+ *        gives: its login must be refused with a page that says so */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,7 +366,7 @@ static bool has(const char *body, const char *needle)
 
 /* The single sign-on promise on two demo portals: log in on the first, the
  * second needs no password, logging out ends it for both. */
-static void sso(const char *demo1, const char *demo2)
+static void sso(const char *demo1, const char *demo2, const char *demo3)
 {
 	CURL *curl = browser();
 	char url[256], form[128], *final = NULL, *body = NULL, *csrf, *end;
@@ -412,8 +414,25 @@ static void sso(const char *demo1, const char *demo2)
 		status = browse_page(curl, url, form, &logins, &final, &body);
 	}
 	check(status == 200 && final != NULL && strncmp(final, demo1, strlen(demo1)) == 0 &&
-		      has(body, "connecté(e)"),
-	      "demo1: logout confirmed at the provider, back on %s", final != NULL ? final : "?");
+		      strstr(final, "state=") != NULL && has(body, "Vous êtes déconnecté(e)"),
+	      "demo1: logout confirmed at the provider, back on %s with the state it sent",
+	      final != NULL ? final : "?");
+	/* The same state again (a replay), or none: not our logout. */
+	if (final != NULL) {
+		char *again = strdup(final);
+		free(final);
+		free(body);
+		status = browse_page(curl, again, NULL, &logins, &final, &body);
+		free(again);
+		check(status == 400 && has(body, "non reconnue"),
+		      "demo1: /logged-out with a used state refused (status %ld)", status);
+	}
+	free(final);
+	free(body);
+	snprintf(url, sizeof(url), "%s/logged-out?state=forged", demo1);
+	status = browse_page(curl, url, NULL, &logins, &final, &body);
+	check(status == 400 && has(body, "non reconnue"),
+	      "demo1: /logged-out with a forged state refused (status %ld)", status);
 	free(final);
 	free(body);
 
@@ -425,6 +444,26 @@ static void sso(const char *demo1, const char *demo2)
 	      "demo2: after logout the password is asked again (%d logins)", logins);
 	free(final);
 	free(body);
+
+	/* A portal that asks for eidas3 gets eidas2 (all this provider does):
+	 * no session, and a page naming the level it needed. */
+	if (demo3 != NULL) {
+		snprintf(url, sizeof(url), "%s/login", demo3);
+		logins = 0;
+		status = browse_page(curl, url, NULL, &logins, &final, &body);
+		check(status == 403 && has(body, "id=\"acr-refused\"") && has(body, "eidas3") &&
+			      !has(body, "Marianne"),
+		      "demo3: an eidas2 answer to an eidas3 request is refused (status %ld)",
+		      status);
+		free(final);
+		free(body);
+		snprintf(url, sizeof(url), "%s/", demo3);
+		status = browse_page(curl, url, NULL, &logins, &final, &body);
+		check(status == 200 && has(body, "Se connecter") && !has(body, "id=\"acr\""),
+		      "demo3: and no session was opened");
+		free(final);
+		free(body);
+	}
 	curl_easy_cleanup(curl);
 }
 
@@ -442,15 +481,15 @@ int main(int argc, char **argv)
 		curl_global_cleanup();
 		return ok ? 0 : 1;
 	}
-	if (argc == 4 && strcmp(argv[1], "--sso") == 0) {
-		sso(argv[2], argv[3]);
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "--sso") == 0) {
+		sso(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
 		printf("# sso: %d passed, %d failed\n", passed, failed);
 		curl_global_cleanup();
 		return failed == 0 && passed > 0 ? 0 : 1;
 	}
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s ISSUER REDIRECT_BASE | --login AUTH_URL REDIRECT_BASE |"
-			" --sso DEMO1_BASE DEMO2_BASE\n", argv[0]);
+			" --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE]\n", argv[0]);
 		return 2;
 	}
 	scenario(argv[1], argv[2], "svc-basic", "b4sic:&=secret", RP_AUTH_BASIC, false);

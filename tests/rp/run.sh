@@ -6,6 +6,14 @@
 # 127.0.0.1 only, are stopped by PID, and the temporary directory goes.
 #
 #   sh tests/rp/run.sh [BUILD_DIR]      (make SAN=1 test-bins first)
+#
+# When valgrind is installed, rp_unit and rp_interop also run under
+# `valgrind --leak-check=full --error-exitcode`, on binaries without the
+# sanitizers (valgrind cannot run those): BUILD_DIR's own when it is not
+# build-san, else a plain build made here in build-vg/ (OUT=build-vg, so
+# neither build-san nor the top-level build is touched). Each run is
+# bounded by RP_VALGRIND_TIMEOUT seconds (default 300). RP_VALGRIND=0
+# skips them.
 set -u
 BUILD=${1:-build-san}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd) || exit 1
@@ -16,6 +24,7 @@ OP_PID=
 EX_PID=
 D1_PID=
 D2_PID=
+D3_PID=
 PASS=0
 FAIL=0
 
@@ -35,6 +44,7 @@ cleanup() {
 	stop "$EX_PID"
 	stop "$D1_PID"
 	stop "$D2_PID"
+	stop "$D3_PID"
 	stop "$OP_PID"
 	rm -rf "$TMP"
 }
@@ -58,15 +68,32 @@ wait_for() { # $1 tries 0.1 s apart, then the command
 	return 1
 }
 
+# valgrind: the command prefix, or empty when it is not to be used.
+VG=
+VG_BIN=
+VG_RC=99
+if [ "${RP_VALGRIND:-1}" != 0 ] && command -v valgrind >/dev/null 2>&1; then
+	if [ "$BUILD" != build-san ]; then
+		VG_BIN=$BIN
+	elif make -s --no-print-directory OUT=build-vg build-vg/tests/rp/rp_unit \
+		build-vg/tests/rp/rp_interop >"$TMP/vg-build.log" 2>&1; then
+		VG_BIN=build-vg/tests/rp
+	else
+		sed 's/^/  /' "$TMP/vg-build.log" | tail -n 20
+		fail "building the valgrind binaries (make OUT=build-vg)"
+	fi
+	[ -n "$VG_BIN" ] && VG="timeout -k 10 ${RP_VALGRIND_TIMEOUT:-300} valgrind -q \
+		--error-exitcode=$VG_RC --leak-check=full --errors-for-leak-kinds=definite,indirect"
+else
+	echo "# valgrind is not installed (or RP_VALGRIND=0): no valgrind runs"
+fi
+
 # ---- 1. unit and refusal tests (Check) ----
 # CK_FORK=no: one process, so LeakSanitizer (or valgrind) sees all of it.
-if [ -x "$BIN/rp_unit" ]; then
-	if [ -n "${RP_VALGRIND:-}" ]; then
-		set -- valgrind -q --error-exitcode=99 --leak-check=full \
-			--errors-for-leak-kinds=definite,indirect "$BIN/rp_unit"
-	else
-		set -- "$BIN/rp_unit"
-	fi
+# $1: how to run it (a label), then the command.
+run_unit() {
+	label=$1
+	shift
 	CK_FORK=no "$@" >"$TMP/unit.log" 2>&1
 	rc=$?
 	line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$TMP/unit.log" | tail -n 1)
@@ -79,14 +106,23 @@ if [ -x "$BIN/rp_unit" ]; then
 	PASS=$((PASS + checks - bad))
 	FAIL=$((FAIL + bad))
 	if [ $rc -ne 0 ] && [ $bad -eq 0 ]; then
-		# a sanitizer or valgrind report, or a crash: show it
+		# a sanitizer or valgrind report, a timeout, or a crash: show it
 		tail -n 40 "$TMP/unit.log" | sed 's/^/  /'
-		fail "rp_unit exited with status $rc"
+		fail "rp_unit$label exited with status $rc"
 	else
-		echo "ok - rp_unit: $line"
+		echo "ok - rp_unit$label: $line"
 	fi
+}
+if [ -x "$BIN/rp_unit" ]; then
+	run_unit "" "$BIN/rp_unit"
 else
 	fail "$BIN/rp_unit is not built (make SAN=1 test-bins)"
+fi
+if [ -n "$VG" ]; then
+	t0=$(date +%s)
+	# shellcheck disable=SC2086
+	run_unit " under valgrind" $VG "$VG_BIN/rp_unit"
+	echo "# rp_unit under valgrind: $(($(date +%s) - t0)) s"
 fi
 
 # ---- 2. the shared library's face ----
@@ -107,6 +143,22 @@ if [ -f "$SO" ]; then
 else
 	fail "$SO is not built"
 fi
+# The static library: the same public names, every internal one local, so
+# a program linking it cannot clash with librp's internals.
+A=$BUILD/rp/librp.a
+if [ -f "$A" ] && [ -f "$SO" ]; then
+	nm -g --defined-only "$A" | awk 'NF == 3 { print $3 }' | sort >"$TMP/a.syms"
+	nm -D --defined-only "$SO" | awk '$3 ~ /^rp_/ { sub(/@.*/, "", $3); print $3 }' |
+		sort >"$TMP/so.syms"
+	if cmp -s "$TMP/a.syms" "$TMP/so.syms"; then
+		pass "librp.a defines $(wc -l <"$TMP/a.syms") global symbols, the same as librp.so"
+	else
+		diff "$TMP/so.syms" "$TMP/a.syms" | sed 's/^/  /' | head -n 20
+		fail "librp.a globals differ from librp.so's exports (> is librp.a only)"
+	fi
+else
+	fail "$A is not built"
+fi
 
 # ---- 3. make install, then a program built through pkg-config ----
 SAN=0
@@ -122,6 +174,15 @@ if make -s --no-print-directory SAN=$SAN DESTDIR="$DEST" PREFIX=/opt/rp rp-insta
 		pass "make install puts rp.h, librp.so.1, librp.a and librp.pc under DESTDIR/PREFIX"
 	else
 		fail "make install did not install:$missing"
+	fi
+	# shellcheck disable=SC2016
+	if grep -qx 'libdir=${prefix}/lib' "$DEST/opt/rp/lib/pkgconfig/librp.pc" &&
+		grep -qx 'includedir=${prefix}/include' "$DEST/opt/rp/lib/pkgconfig/librp.pc" &&
+		grep -qx 'prefix=/opt/rp' "$DEST/opt/rp/lib/pkgconfig/librp.pc"; then
+		pass "librp.pc: libdir and includedir relative to \${prefix}"
+	else
+		sed 's/^/  /' "$DEST/opt/rp/lib/pkgconfig/librp.pc"
+		fail "librp.pc: libdir or includedir not relative to \${prefix}"
 	fi
 	export PKG_CONFIG_PATH="$DEST/opt/rp/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$DEST"
 	sanflags=
@@ -178,6 +239,22 @@ else
 		else
 			fail "$BIN/rp_interop is not built"
 		fi
+		# The same scenarios under valgrind: the shared library, as a
+		# service uses it, with no leak and no invalid access.
+		if [ -n "$VG" ]; then
+			t0=$(date +%s)
+			# shellcheck disable=SC2086
+			$VG "$VG_BIN/rp_interop" "$ISSUER" "$BASE" >"$TMP/vg-interop.log" 2>&1
+			rc=$?
+			bad=$(grep -c '^not ok - ' "$TMP/vg-interop.log")
+			if [ $rc -eq 0 ]; then
+				pass "rp_interop under valgrind: $(grep -c '^ok - ' \
+					"$TMP/vg-interop.log") checks, no error, no leak ($(($(date +%s) - t0)) s)"
+			else
+				grep -v '^ok - ' "$TMP/vg-interop.log" | tail -n 40 | sed 's/^/  /'
+				fail "rp_interop under valgrind: status $rc, $bad failed checks"
+			fi
+		fi
 
 		# The README example, end to end: it prints the URL, the
 		# "browser" logs in, the example reads where it was sent back.
@@ -221,9 +298,15 @@ else
 				--port-file "$TMP/d2.url" --name "Assurance maladie démo" \
 				--issuer "$ISSUER" --client-id demo2 --http-loopback 2>"$TMP/d2.log" &
 			D2_PID=$!
-			if wait_for 100 test -s "$TMP/d1.url" && wait_for 100 test -s "$TMP/d2.url"; then
+			# asks for more than the provider gives (eidas2): refused
+			RP_CLIENT_SECRET=demo2-secret-with-enough-length "$DEMO" --port 0 \
+				--port-file "$TMP/d3.url" --name "Démo eidas3" --acr eidas3 \
+				--issuer "$ISSUER" --client-id demo2 --http-loopback 2>"$TMP/d3.log" &
+			D3_PID=$!
+			if wait_for 100 test -s "$TMP/d1.url" && wait_for 100 test -s "$TMP/d2.url" &&
+				wait_for 100 test -s "$TMP/d3.url"; then
 				"$BIN/rp_interop" --sso "$(cat "$TMP/d1.url")" "$(cat "$TMP/d2.url")" \
-					>"$TMP/sso.log" 2>&1
+					"$(cat "$TMP/d3.url")" >"$TMP/sso.log" 2>&1
 				rc=$?
 				ok=$(grep -c '^ok - ' "$TMP/sso.log")
 				bad=$(grep -c '^not ok - ' "$TMP/sso.log")
@@ -232,17 +315,19 @@ else
 				FAIL=$((FAIL + bad))
 				[ $rc -ne 0 ] && [ "$bad" -eq 0 ] && fail "rp_interop --sso exited with $rc"
 			else
-				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log"
+				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log" "$TMP/d3.log"
 				fail "the demo portals did not start"
 			fi
 			stop "$D1_PID"
 			stop "$D2_PID"
+			stop "$D3_PID"
 			D1_PID=
 			D2_PID=
+			D3_PID=
 			# a sanitizer report in a demo shows in its log
 			if grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' \
-				"$TMP/d1.log" "$TMP/d2.log"; then
-				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log"
+				"$TMP/d1.log" "$TMP/d2.log" "$TMP/d3.log"; then
+				sed 's/^/  /' "$TMP/d1.log" "$TMP/d2.log" "$TMP/d3.log"
 				fail "sanitizer report in a demo portal"
 			fi
 		else

@@ -429,11 +429,13 @@ START_TEST(refuses_alg_none)
 {
 	char *p = payload(NULL);
 
-	expect(tok_raw("{\"alg\":\"none\"}", p, ""), NONCE, RP_E_ALG); /* the unsigned form */
-	expect(tok_raw("{\"alg\":\"none\"}", p, "AAAA"), NONCE, RP_E_ALG);
-	expect(tok_raw("{\"alg\":\"none\",\"kid\":\"ec1\"}", p, "AAAA"), NONCE, RP_E_ALG);
-	expect(tok_raw("{\"alg\":\"None\"}", p, "AAAA"), NONCE, RP_E_ALG);
-	expect(tok_raw("{\"alg\":\"EdDSA\"}", p, "AAAA"), NONCE, RP_E_ALG);
+	/* the unsigned form has an empty signature: refused for its alg first */
+	expect(tok_raw("{\"alg\":\"none\"}", p, ""), NONCE, RP_E_ALG_NONE);
+	expect(tok_raw("{\"alg\":\"none\"}", p, "AAAA"), NONCE, RP_E_ALG_NONE);
+	expect(tok_raw("{\"alg\":\"none\",\"kid\":\"ec1\"}", p, "AAAA"), NONCE, RP_E_ALG_NONE);
+	expect(tok_raw("{\"alg\":\"None\"}", p, "AAAA"), NONCE, RP_E_ALG_NONE);
+	expect(tok_raw("{\"alg\":\"n\\u006fne\"}", p, "AAAA"), NONCE, RP_E_ALG_NONE);
+	expect(tok_raw("{\"alg\":\"EdDSA\"}", p, "AAAA"), NONCE, RP_E_ALG); /* unknown */
 	expect(tok_raw("{\"kid\":\"ec1\"}", p, "AAAA"), NONCE, RP_E_MALFORMED); /* no alg */
 	free(p);
 	ck_assert_int_eq(mockop_jwks_fetches(op), 0); /* refused before any key lookup */
@@ -446,11 +448,15 @@ START_TEST(refuses_hs256_with_public_key)
 	char *p = payload(NULL), *jwk = tkey_jwk(&k_rsa, NULL, NULL);
 	char hdr[] = "{\"alg\":\"HS256\",\"kid\":\"rsa1\"}";
 
-	expect(tok_hmac(k_rsa.pem, strlen(k_rsa.pem), "HS256", hdr, p), NONCE, RP_E_ALG);
-	expect(tok_hmac(jwk, strlen(jwk), "HS256", hdr, p), NONCE, RP_E_ALG);
-	expect(tok_hmac(k_ec.pem, strlen(k_ec.pem), "HS512", NULL, p), NONCE, RP_E_ALG);
+	expect(tok_hmac(k_rsa.pem, strlen(k_rsa.pem), "HS256", hdr, p), NONCE,
+	       RP_E_ALG_KEY_MISMATCH);
+	expect(tok_hmac(jwk, strlen(jwk), "HS256", hdr, p), NONCE, RP_E_ALG_KEY_MISMATCH);
+	expect(tok_hmac(k_ec.pem, strlen(k_ec.pem), "HS512", NULL, p), NONCE,
+	       RP_E_ALG_KEY_MISMATCH);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 0); /* refused from the header alone */
 	/* Even where HS256 is allowed (FranceConnect's legacy clients), the
-	 * key is the client secret, never a JWKS key. */
+	 * key is the client secret, never a JWKS key: an HMAC keyed with the
+	 * public key then simply does not verify with the secret. */
 	ck_assert_int_eq(rp_config_set_algs(cfg, "HS256 ES256"), RP_OK);
 	expect(tok_hmac(k_rsa.pem, strlen(k_rsa.pem), "HS256", hdr, p), NONCE, RP_E_SIGNATURE);
 	expect(tok_hmac(jwk, strlen(jwk), "HS256", hdr, p), NONCE, RP_E_SIGNATURE);
@@ -469,11 +475,14 @@ START_TEST(refuses_alg_not_allowed_or_not_the_keys)
 	expect(tok_sign(&k_rsa, "RS256", NULL, p), NONCE, RP_E_ALG);
 	ck_assert_int_eq(rp_config_set_algs(cfg, "ES256 RS256 PS256 ES384"), RP_OK);
 	/* the header's alg against the key's type and curve */
-	expect(tok_sign(&k_rsa, "RS256", "{\"alg\":\"ES256\",\"kid\":\"rsa1\"}", p), NONCE, RP_E_ALG);
-	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"RS256\",\"kid\":\"ec1\"}", p), NONCE, RP_E_ALG);
-	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"ES384\",\"kid\":\"ec1\"}", p), NONCE, RP_E_ALG);
+	expect(tok_sign(&k_rsa, "RS256", "{\"alg\":\"ES256\",\"kid\":\"rsa1\"}", p), NONCE,
+	       RP_E_ALG_KEY_MISMATCH);
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"RS256\",\"kid\":\"ec1\"}", p), NONCE,
+	       RP_E_ALG_KEY_MISMATCH);
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"ES384\",\"kid\":\"ec1\"}", p), NONCE,
+	       RP_E_ALG_KEY_MISMATCH);
 	expect(tok_sign(&k_ec384, "ES384", "{\"alg\":\"ES256\",\"kid\":\"ec384\"}", p), NONCE,
-	       RP_E_ALG);
+	       RP_E_ALG_KEY_MISMATCH);
 	free(p);
 	ck_assert_int_eq(rp_config_set_algs(cfg, "none"), RP_E_INVAL);
 	ck_assert_int_eq(rp_config_set_algs(cfg, ""), RP_E_INVAL);
@@ -490,7 +499,7 @@ START_TEST(refuses_alg_other_than_the_jwks_alg)
 	serve_keys(keys, 1);
 	expect(tok_sign(&k_rsa, "RS256", NULL, p), NONCE, RP_OK);
 	/* the JWK says RS256: the same key may not be used for PS256 */
-	expect(tok_sign(&k_rsa, "PS256", NULL, p), NONCE, RP_E_ALG);
+	expect(tok_sign(&k_rsa, "PS256", NULL, p), NONCE, RP_E_ALG_KEY_MISMATCH);
 	free(p);
 	free(rs);
 }
@@ -658,6 +667,8 @@ START_TEST(refuses_tampered_payload)
 	out = malloc(cap);
 	*dot1 = '\0';
 	snprintf(out, cap, "%s.%s%s", t, enc, dot2);
+	/* Valid base64url, valid JSON, someone else's sub: to a signature
+	 * check this is a bad signature, and it is refused as one (rp.h). */
 	expect(out, NONCE, RP_E_SIGNATURE);
 	free(t);
 	free(p);
@@ -671,14 +682,18 @@ START_TEST(refuses_malformed)
 	char *dot1 = strchr(t, '.');
 
 	c = strdup(t);
-	c[dot1 - t + 3] = '*';  /* payload */
-	expect(c, NONCE, RP_E_SIGNATURE); /* signature covers the text: checked first */
+	c[dot1 - t + 3] = '*';  /* payload: its base64url is checked first */
+	expect(c, NONCE, RP_E_BASE64);
+	c = strdup(t);
+	c[dot1 - t + 3] = '=';  /* padding is not base64url either */
+	expect(c, NONCE, RP_E_BASE64);
 	c = strdup(t);
 	c[2] = '*';             /* header */
-	expect(c, NONCE, RP_E_MALFORMED);
+	expect(c, NONCE, RP_E_BASE64);
 	c = strdup(t);
 	c[strlen(c) - 2] = '=';  /* signature */
-	expect(c, NONCE, RP_E_MALFORMED);
+	expect(c, NONCE, RP_E_BASE64);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 0); /* all refused before any key lookup */
 	expect(strdup("not a token"), NONCE, RP_E_MALFORMED);
 	expect(strdup("a.b"), NONCE, RP_E_MALFORMED);
 	expect(strdup(""), NONCE, RP_E_MALFORMED);
@@ -702,6 +717,58 @@ START_TEST(refuses_malformed)
 		free(p);
 	}
 	free(t);
+}
+END_TEST
+
+/* JSON escapes in alg, kid and acr are decoded, not taken for malformed:
+ * "a\/b" is the kid a/b, "eidas\u0032" the acr eidas2. */
+static char *with_acr(const char *acr_json)
+{
+	char *p = payload("{\"acr\":null}"), *out;
+	size_t len = strlen(p), cap = len + strlen(acr_json) + 16;
+
+	out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	p[len - 1] = '\0'; /* drop the closing brace */
+	snprintf(out, cap, "%s,\"acr\":%s}", p, acr_json);
+	free(p);
+	return out;
+}
+
+START_TEST(escapes_in_header_and_acr)
+{
+	struct tkey slash = k_ec; /* the same key pair under another kid */
+	char *jwk, *p;
+	const char *keys[1];
+
+	snprintf(slash.kid, sizeof(slash.kid), "a/b");
+	jwk = tkey_jwk(&slash, NULL, "sig");
+	keys[0] = jwk;
+	serve_keys(keys, 1);
+	p = payload(NULL);
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"a\\/b\"}", p), NONCE, RP_OK);
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"a/b\"}", p), NONCE, RP_OK);
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"E\\u00532\\u00356\",\"kid\":\"\\u0061/b\"}",
+			p), NONCE, RP_OK);
+	/* decoded, an unknown kid is still unknown, and a decoded alg still
+	 * meets the allow-list and the key */
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"a\\\\b\"}", p), NONCE,
+	       RP_E_KID);
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"\\u0052S256\",\"kid\":\"a/b\"}", p), NONCE,
+	       RP_E_ALG_KEY_MISMATCH);
+	free(p);
+	free(jwk);
+
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, "eidas2", NULL), RP_OK);
+	p = with_acr("\"eidas\\u0032\"");
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"a/b\"}", p), NONCE, RP_OK);
+	free(p);
+	p = with_acr("\"\\u0065idas3\"");
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"a/b\"}", p), NONCE, RP_OK);
+	free(p);
+	p = with_acr("\"eidas\\u0031\"");
+	expect(tok_sign(&k_ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"a/b\"}", p), NONCE, RP_E_ACR);
+	free(p);
 }
 END_TEST
 
@@ -756,9 +823,14 @@ START_TEST(distinct_codes_and_messages)
 {
 	int a, b;
 
-	for (a = RP_E_INSECURE; a <= RP_OK; a++) {
+	ck_assert_int_eq(RP_E_LAST, RP_E_BASE64);
+	/* the 1.0 values never move */
+	ck_assert_int_eq(RP_E_ALG, -5);
+	ck_assert_int_eq(RP_E_SIGNATURE, -7);
+	ck_assert_int_eq(RP_E_INSECURE, -23);
+	for (a = RP_E_LAST; a <= RP_OK; a++) {
 		ck_assert_str_ne(rp_strerror(a), "unknown error");
-		for (b = RP_E_INSECURE; b < a; b++)
+		for (b = RP_E_LAST; b < a; b++)
 			ck_assert_str_ne(rp_strerror(a), rp_strerror(b));
 	}
 	ck_assert_str_eq(rp_strerror(1), "unknown error");
@@ -1041,6 +1113,113 @@ START_TEST(discovery_checks)
 	/* the earlier good document is still cached and used */
 	ck_assert_int_eq(rp_config_set_http_loopback(cfg, true), RP_OK);
 	expect(es256(NULL), NONCE, RP_OK);
+}
+END_TEST
+
+/* One discovery fetch serves every call; once a day it is refreshed, and
+ * if the provider is down then, the old document keeps working. */
+START_TEST(discovery_cached)
+{
+	struct rp_auth_request req;
+	struct rp_tokens t;
+	struct rp_error err;
+	json_t *c = NULL;
+	char *url = NULL, *p;
+	time_t later;
+
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	rp_auth_request_release(&req);
+	mockop_set_token(op, 200, "application/json",
+			 "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\","
+			 "\"id_token\":\"h.p.s\"}");
+	ck_assert_int_eq(rp_exchange_code(cfg, "code-1", "verifier-1", &t, &err), RP_OK);
+	rp_tokens_release(&t);
+	expect(es256(NULL), NONCE, RP_OK);
+	mockop_set_userinfo(op, 200, "application/json", "{\"sub\":\"citizen-42\"}");
+	ck_assert_int_eq(rp_userinfo(cfg, "at-1", "citizen-42", &c, &err), RP_OK);
+	json_decref(c);
+	ck_assert_int_eq(rp_logout_url(cfg, "h.p.s", NULL, NULL, &url, &err), RP_OK);
+	free(url);
+	ck_assert_int_eq(mockop_disc_fetches(op), 1);
+
+	/* a day later: one refresh */
+	fake_now += RP_DISC_MAX_AGE + 1;
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	rp_auth_request_release(&req);
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	rp_auth_request_release(&req);
+	ck_assert_int_eq(mockop_disc_fetches(op), 2);
+
+	/* another day, and the provider is down: the refresh fails, and the
+	 * cached document (and keys) go on serving every call that needs no
+	 * other request to the provider */
+	fake_now += RP_DISC_MAX_AGE + 1;
+	mockop_halt(op);
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	ck_assert_msg(strncmp(req.url, mockop_issuer(op), strlen(mockop_issuer(op))) == 0 &&
+			      strstr(req.url, "/authorize?") != NULL, "%s", req.url);
+	rp_auth_request_release(&req);
+	fake_now += RP_DISC_RETRY; /* and again, once the retry delay has passed */
+	ck_assert_int_eq(rp_auth_url(cfg, NULL, &req, &err), RP_OK);
+	rp_auth_request_release(&req);
+	ck_assert_int_eq(rp_logout_url(cfg, "h.p.s", NULL, NULL, &url, &err), RP_OK);
+	ck_assert(strstr(url, "/logout?") != NULL);
+	free(url);
+	later = fake_now;
+	p = malloc(128);
+	snprintf(p, 128, "{\"iat\":%lld,\"exp\":%lld}", (long long)later,
+		 (long long)later + 60);
+	expect(es256(p), NONCE, RP_OK);
+	free(p);
+	/* the token endpoint is down too: a network error, not a discovery one */
+	ck_assert_int_eq(rp_exchange_code(cfg, "code-2", "verifier-2", &t, &err), RP_E_NETWORK);
+	ck_assert_msg(strncmp(err.message, "rp_exchange_code", 16) == 0, "%s", err.message);
+	ck_assert_int_eq(mockop_disc_fetches(op), 2);
+}
+END_TEST
+
+/* A new jwks_uri in a fresh discovery document: the keys cached from the
+ * old one are dropped and fetched from the new one at once; the same
+ * jwks_uri keeps them. */
+START_TEST(discovery_new_jwks_uri_drops_keys)
+{
+	static const char moved[] =
+		"{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/authorize\","
+		"\"token_endpoint\":\"%s/token\",\"jwks_uri\":\"%s/jwks?v=2\"}";
+	static const char gone[] =
+		"{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/authorize\","
+		"\"token_endpoint\":\"%s/token\",\"jwks_uri\":\"%s/nokeys\"}";
+	struct rp_error err;
+
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
+	expect(es256(NULL), NONCE, RP_OK);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 1);
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK); /* same jwks_uri */
+	expect(es256(NULL), NONCE, RP_OK);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 1);
+	mockop_set_discovery(op, moved);
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
+	expect(es256(NULL), NONCE, RP_OK);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 2); /* fetched anew, no interval wait */
+	/* a jwks_uri with nothing behind it: the old keys are not trusted */
+	mockop_set_discovery(op, gone);
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
+	expect(es256(NULL), NONCE, RP_E_HTTP);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 2);
+}
+END_TEST
+
+/* A refused rp_config_set_min_acr() changes nothing, levels included. */
+START_TEST(min_acr_refusal_changes_nothing)
+{
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, "eidas2", NULL), RP_OK);
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, "bogus", "low substantial high"), RP_E_INVAL);
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, "eidas1", "   "), RP_E_INVAL);
+	expect(es256("{\"acr\":\"eidas2\"}"), NONCE, RP_OK);
+	expect(es256("{\"acr\":\"eidas1\"}"), NONCE, RP_E_ACR);
+	expect(es256("{\"acr\":\"high\"}"), NONCE, RP_E_ACR);
+	ck_assert_int_eq(rp_config_set_min_acr(cfg, NULL, "low high"), RP_OK);
+	expect(es256("{\"acr\":\"anything\"}"), NONCE, RP_OK); /* no minimum any more */
 }
 END_TEST
 
@@ -1380,6 +1559,39 @@ START_TEST(userinfo_json_and_jwt)
 }
 END_TEST
 
+/* Signed userinfo is verified like an ID token: iss and aud required. */
+START_TEST(userinfo_jwt_needs_iss_and_aud)
+{
+	static const char *const cases[][2] = {
+		{ "{\"iss\":null}", "no iss" },
+		{ "{\"aud\":null}", "no aud" },
+		{ "{\"iss\":null,\"aud\":null}", "neither" },
+	};
+	static const int want[] = { RP_E_ISS, RP_E_AUD, RP_E_ISS };
+	struct rp_error err;
+	json_t *c = NULL;
+	char *p, *jwt, over[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(over, sizeof(over), "{\"nonce\":null,\"exp\":null,\"iat\":null,%s",
+			 cases[i][0] + 1);
+		p = payload(over);
+		jwt = tok_sign(&k_ec, "ES256", NULL, p);
+		mockop_set_userinfo(op, 200, "application/jwt", jwt);
+		ck_assert_msg(rp_userinfo(cfg, "at-123", "citizen-42", &c, &err) == want[i],
+			      "%s: got %d (%s)", cases[i][1], err.code, err.message);
+		ck_assert_ptr_null(c);
+		/* rp_verify_jwt, for other JWTs, still checks them only when present */
+		ck_assert_int_eq(rp_verify_jwt(cfg, jwt, &c, &err), RP_OK);
+		json_decref(c);
+		c = NULL;
+		free(jwt);
+		free(p);
+	}
+}
+END_TEST
+
 START_TEST(verify_jwt_rules)
 {
 	struct rp_error err;
@@ -1441,6 +1653,7 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, refuses_low_acr);
 	tcase_add_test(tc, refuses_tampered_payload);
 	tcase_add_test(tc, refuses_malformed);
+	tcase_add_test(tc, escapes_in_header_and_acr);
 	tcase_add_test(tc, refuses_huge_token);
 	tcase_add_test(tc, many_claims);
 	tcase_add_test(tc, distinct_codes_and_messages);
@@ -1464,6 +1677,9 @@ static Suite *rp_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, config_validation);
 	tcase_add_test(tc, discovery_checks);
+	tcase_add_test(tc, discovery_cached);
+	tcase_add_test(tc, discovery_new_jwks_uri_drops_keys);
+	tcase_add_test(tc, min_acr_refusal_changes_nothing);
 	tcase_add_test(tc, discovery_down);
 	tcase_add_test(tc, auth_url_generates);
 	tcase_add_test(tc, auth_url_given_values);
@@ -1473,6 +1689,7 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, exchange_post);
 	tcase_add_test(tc, exchange_errors);
 	tcase_add_test(tc, userinfo_json_and_jwt);
+	tcase_add_test(tc, userinfo_jwt_needs_iss_and_aud);
 	suite_add_tcase(s, tc);
 	return s;
 }
