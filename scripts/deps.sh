@@ -4,7 +4,7 @@
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev libhiredis-dev
 libssl-dev libcurl4-openssl-dev libargon2-dev liboauth2-dev libcjose-dev check redis-server
 libldap2-dev slapd ldap-utils
-curl python3 python3-authlib python3-requests chromium valgrind"
+curl python3 python3-authlib python3-requests python3-cryptography chromium valgrind"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
