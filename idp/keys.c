@@ -349,19 +349,84 @@ bool keyset_changed(const struct keyset *ks)
 	       (long long)sb.st_size != ks->size || (long long)sb.st_ino != ks->ino;
 }
 
-void keyset_mark_seen(struct keyset *ks)
+static json_t *state_entry(json_t *st, const char *kid)
 {
-	char sp[4096];
-	struct stat sb;
+	size_t i;
+	json_t *e;
 
-	snprintf(sp, sizeof(sp), "%s/state.json", ks->dir);
-	if (stat(sp, &sb) == 0) {
-		ks->mtime = sb.st_mtim;
-		ks->size = (long long)sb.st_size;
-		ks->ino = (long long)sb.st_ino;
+	json_array_foreach(json_object_get(st, "keys"), i, e)
+		if (strcmp(json_string_value(json_object_get(e, "kid")) ?: "", kid) == 0)
+			return e;
+	return NULL;
+}
+
+static int key_copy(struct sign_key *to, const struct sign_key *from)
+{
+	*to = *from; /* same serial: the same EVP_PKEY, so a cached signer stays right */
+	to->pkey = NULL;
+	to->jwk = NULL;
+	to->file = to->hdr_jwt = to->hdr_at = NULL;
+	if (EVP_PKEY_up_ref(from->pkey) != 1)
+		return IDP_ENOMEM;
+	to->pkey = from->pkey;
+	/* A deep copy: the two sets may be freed by two threads at once. */
+	to->jwk = json_deep_copy(from->jwk);
+	to->file = xstrdup(from->file);
+	to->hdr_jwt = xstrdup(from->hdr_jwt);
+	to->hdr_at = xstrdup(from->hdr_at);
+	if (to->jwk == NULL || to->file == NULL || to->hdr_jwt == NULL || to->hdr_at == NULL)
+		return IDP_ENOMEM;
+	return IDP_OK;
+}
+
+int keyset_without_revoked(const struct keyset *ks, struct keyset **out, size_t *dropped)
+{
+	struct keyset *nks = NULL;
+	json_t *st = NULL, *jwks = NULL;
+	int rc;
+
+	*out = NULL;
+	*dropped = 0;
+	if ((rc = state_read(ks->dir, &st)) != IDP_OK)
+		goto out; /* unreadable: nothing says which key to drop */
+	if ((nks = calloc(1, sizeof(*nks))) == NULL || (nks->keys = calloc(ks->n + 1, sizeof(*nks->keys))) == NULL ||
+	    (nks->dir = strdup(ks->dir)) == NULL || (jwks = json_pack("{s:[]}", "keys")) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
 	}
-	if (ks->next_expiry <= now_s())
-		ks->next_expiry = 0;
+	nks->mtime = ks->mtime;
+	nks->size = ks->size;
+	nks->ino = ks->ino;
+	nks->next_expiry = ks->next_expiry;
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct sign_key *k = &ks->keys[i];
+		json_t *e = state_entry(st, k->kid);
+		const char *s = json_string_value(json_object_get(e, "state"));
+
+		if (s == NULL || strcmp(s, key_state_name(KEY_REVOKED)) == 0) {
+			(*dropped)++;
+			continue;
+		}
+		/* Counted before the copy: key_release() must see whatever it holds. */
+		if ((rc = key_copy(&nks->keys[nks->n++], k)) != IDP_OK)
+			goto out;
+		if (ks->active[k->alg] == k)
+			nks->active[k->alg] = &nks->keys[nks->n - 1];
+		json_array_append(json_object_get(jwks, "keys"), nks->keys[nks->n - 1].jwk);
+	}
+	if ((nks->jwks = json_dumps(jwks, JSON_COMPACT)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	nks->jwks_len = strlen(nks->jwks);
+	*out = nks;
+	nks = NULL;
+	rc = IDP_OK;
+out:
+	json_decref(jwks);
+	json_decref(st);
+	keyset_free(nks);
+	return rc;
 }
 
 const struct sign_key *keyset_find(const struct keyset *ks, const char *kid)

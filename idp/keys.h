@@ -48,8 +48,11 @@ struct keyset {
 /* True when dir/state.json changed since ks was loaded, or a retiring key
  * of ks has reached its removal time: the daemon then reloads. */
 bool keyset_changed(const struct keyset *ks);
-/* Takes the current state.json as seen (after a reload that failed). */
-void keyset_mark_seen(struct keyset *ks);
+/* When dir/state.json cannot be loaded as a whole (a key file unreadable,
+ * say): a copy of ks without every key that state.json revokes or no longer
+ * lists, so that a revocation takes effect on a node all the same. *dropped:
+ * how many keys of ks the copy lacks. *out is the caller's. */
+int keyset_without_revoked(const struct keyset *ks, struct keyset **out, size_t *dropped);
 
 /* Loads dir/state.json and the key files. Refuses key files readable by group
  * or others, a kid that does not match its key, and a set with no active key
