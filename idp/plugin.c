@@ -25,7 +25,7 @@ static int host_random(void *buf, size_t len)
 	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
 }
 
-static struct idp_host host = {IDP_BACKEND_ABI, host_log, host_random, now_s, NULL};
+static struct idp_host host = {IDP_BACKEND_ABI, host_log, host_random, now_s, NULL, NULL};
 
 static int plugin_open(const char *dir, const char *name, void **dl, const struct idp_backend **out)
 {
@@ -59,6 +59,7 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 	int rc = IDP_OK;
 
 	host.conf_dir = cfg->dir;
+	host.issuer = cfg->issuer;
 	if ((rt->backends = calloc(n + 1, sizeof(*rt->backends))) == NULL)
 		return IDP_ENOMEM;
 	json_array_foreach(cfg->backends, i, e) {
