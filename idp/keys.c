@@ -685,39 +685,55 @@ static int verify_sig(const struct sign_key *k, const char *input, size_t inlen,
 	return ok ? IDP_OK : IDP_EDENIED;
 }
 
-int jws_verify(const struct keyset *ks, const char *token, json_t **payload)
+/* Splits a compact JWS and decodes its parts; *hdr is the header object.
+ * The caller frees *hdr, *body and *sig, also on error. */
+static int jws_split(const char *token, json_t **hdr, unsigned char **body, size_t *bl,
+		     unsigned char **sig, size_t *sl)
 {
 	const char *d1, *d2;
-	unsigned char *hdr = NULL, *body = NULL, *sig = NULL;
-	size_t hl, bl, sl, tl;
-	json_t *h = NULL;
-	const struct sign_key *k;
-	const char *alg;
-	int rc = IDP_EDENIED;
+	unsigned char *h = NULL;
+	size_t hl, tl = strlen(token);
+	int rc = IDP_EINVAL;
 
-	*payload = NULL;
-	tl = strlen(token);
+	*hdr = NULL;
+	*body = *sig = NULL;
 	if (tl > 16384)
 		return IDP_ETOOBIG;
 	if ((d1 = strchr(token, '.')) == NULL || (d2 = strchr(d1 + 1, '.')) == NULL ||
 	    strchr(d2 + 1, '.') != NULL)
 		return IDP_EINVAL;
-	if (b64url_decode(token, (size_t)(d1 - token), &hdr, &hl) != IDP_OK ||
-	    b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &body, &bl) != IDP_OK ||
-	    b64url_decode(d2 + 1, tl - (size_t)(d2 + 1 - token), &sig, &sl) != IDP_OK) {
-		rc = IDP_EINVAL;
+	if (b64url_decode(token, (size_t)(d1 - token), &h, &hl) != IDP_OK ||
+	    b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), body, bl) != IDP_OK ||
+	    b64url_decode(d2 + 1, tl - (size_t)(d2 + 1 - token), sig, sl) != IDP_OK)
 		goto out;
-	}
-	if ((h = json_loadb((char *)hdr, hl, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
-	    !json_is_object(h)) {
-		rc = IDP_EINVAL;
+	if ((*hdr = json_loadb((char *)h, hl, JSON_REJECT_DUPLICATES, NULL)) == NULL)
 		goto out;
-	}
+	rc = json_is_object(*hdr) ? IDP_OK : IDP_EINVAL;
+out:
+	free(h);
+	return rc;
+}
+
+int jws_verify(const struct keyset *ks, const char *token, json_t **payload)
+{
+	const char *d2;
+	unsigned char *body = NULL, *sig = NULL;
+	size_t bl = 0, sl = 0;
+	json_t *h = NULL;
+	const struct sign_key *k;
+	const char *alg;
+	int rc;
+
+	*payload = NULL;
+	if ((rc = jws_split(token, &h, &body, &bl, &sig, &sl)) != IDP_OK)
+		goto out;
+	rc = IDP_EDENIED;
 	k = keyset_find(ks, json_string_value(json_object_get(h, "kid")));
 	alg = json_string_value(json_object_get(h, "alg"));
 	if (k == NULL || alg == NULL || strcmp(alg, alg_name(k->alg)) != 0 ||
 	    json_object_get(h, "crit") != NULL)
 		goto out;
+	d2 = strrchr(token, '.');
 	if ((rc = verify_sig(k, token, (size_t)(d2 - token), sig, sl)) != IDP_OK)
 		goto out;
 	*payload = json_loadb((char *)body, bl, JSON_REJECT_DUPLICATES, NULL);
@@ -728,7 +744,38 @@ int jws_verify(const struct keyset *ks, const char *token, json_t **payload)
 	}
 out:
 	json_decref(h);
-	free(hdr);
+	free(body);
+	free(sig);
+	return rc;
+}
+
+int jws_unknown_kid(const struct keyset *ks, const char *token, json_t **payload)
+{
+	unsigned char *body = NULL, *sig = NULL;
+	size_t bl = 0, sl = 0;
+	json_t *h = NULL;
+	const char *kid, *alg;
+	int rc;
+
+	*payload = NULL;
+	if ((rc = jws_split(token, &h, &body, &bl, &sig, &sl)) != IDP_OK)
+		goto out;
+	rc = IDP_EINVAL;
+	kid = json_string_value(json_object_get(h, "kid"));
+	alg = json_string_value(json_object_get(h, "alg"));
+	/* Signed (never alg "none"), by a key this set does not hold. */
+	if (kid == NULL || alg == NULL || sl == 0 || strcmp(alg, "none") == 0 ||
+	    keyset_find(ks, kid) != NULL)
+		goto out;
+	*payload = json_loadb((char *)body, bl, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(*payload)) {
+		json_decref(*payload);
+		*payload = NULL;
+		goto out;
+	}
+	rc = IDP_OK;
+out:
+	json_decref(h);
 	free(body);
 	free(sig);
 	return rc;

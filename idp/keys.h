@@ -87,6 +87,11 @@ int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char 
  * kid decides the algorithm (the header's alg must match it, never chooses).
  * *payload is the caller's. */
 int jws_verify(const struct keyset *ks, const char *token, json_t **payload);
+/* For a token jws_verify refused: IDP_OK when it is a well-formed signed
+ * compact JWS whose kid ks does not hold (a key since revoked or retired),
+ * with its payload, NOT verified, in *payload (the caller's); IDP_EINVAL
+ * otherwise (malformed, or a key of ks: a bad signature). */
+int jws_unknown_kid(const struct keyset *ks, const char *token, json_t **payload);
 
 /* RFC 7638 thumbprint of a public JWK, base64url. */
 int jwk_thumbprint(const json_t *jwk, char out[48]);

@@ -42,6 +42,10 @@ ACTIVE=$(kid_in_state RS256 active)
 NEXT=$(kid_in_state RS256 next)
 ok "init made an active and a next key" test -n "$ACTIVE" -a -n "$NEXT"
 ok "node A signs with the active key" eq "$(kid_on "$A")" "$ACTIVE"
+# A citizen's session and an ID token signed by that key: logout hints below.
+full_login demo-portal demo-portal-secret http://127.0.0.1:8081/callback
+IDT1=$(echo "$TOK" | jget id_token)
+ok "an ID token signed by the first key" contains "$(printf %s "$IDT1" | cut -d. -f1 | base64 -d 2>/dev/null)" "$ACTIVE"
 # svc-b is active and has fetched the JWKS (it holds both next keys): ready.
 ok "svc-b gets a token" test -n "$(cc_token "$A" svc-b | jget access_token)"
 curl -s -H 'X-Client-Id: svc-b' "$A/jwks" >/dev/null
@@ -97,6 +101,33 @@ ok "the retiring key is still published" contains "$(curl -s "$A/jwks")" "$ACTIV
 ok "the retiring key leaves the JWKS once its tokens expired" wait_for 250 sh -c "! curl -s $A/jwks | grep -q $ACTIVE"
 ok "... on node B too" wait_for 150 sh -c "! curl -s $B/jwks | grep -q $ACTIVE"
 
+# Logout with a hint whose key has left the JWKS (retired): accepted, but
+# unverified: the citizen confirms, and a redirect needs client_id and a URI
+# registered for it. A hint with a bad signature is still refused.
+RURI=http://127.0.0.1:8081/
+H=$(curl -s -i -b "$CJ" "$A/logout?id_token_hint=$IDT1&post_logout_redirect_uri=$RURI&state=bye")
+ok "retired hint: not refused" eq "$(status "$H")" 200
+ok "retired hint: the citizen confirms" contains "$H" 'name="confirm"'
+ok "retired hint without client_id: no redirect" eq "$(location "$H")" ""
+ok "retired hint without client_id: the URI is not offered" not_contains "$H" 'name="post_logout_redirect_uri"'
+H=$(curl -s -i -b "$CJ" "$A/logout?id_token_hint=$IDT1&client_id=demo-portal&post_logout_redirect_uri=https://evil.example/")
+ok "retired hint, unregistered URI: no redirect" eq "$(location "$H")" ""
+ok "retired hint, unregistered URI: never offered" not_contains "$H" "evil.example"
+H=$(curl -s -i -b "$CJ" "$A/logout?id_token_hint=$IDT1&client_id=demo-portal-2&post_logout_redirect_uri=$RURI")
+ok "retired hint for another client_id: refused" eq "$(status "$H")" 400
+H=$(curl -s -i -b "$CJ" "$A/logout?id_token_hint=$IDT1&client_id=demo-portal&post_logout_redirect_uri=$RURI&state=bye")
+ok "retired hint with client_id: the citizen confirms" contains "$H" 'name="confirm"'
+ok "retired hint with client_id: the registered URI is kept" contains "$H" "value=\"$RURI\""
+H=$(curl -s -i -c "$CJ" -b "$CJ" --data-urlencode "csrf=$(field csrf "$H")" --data client_id=demo-portal \
+	--data-urlencode "post_logout_redirect_uri=$RURI" --data state=bye --data confirm=yes "$A/logout")
+ok "retired hint with client_id: back to the registered URI once confirmed" eq "$(location "$H")" "${RURI}?state=bye"
+AT=$(cc_token "$A" demo-portal | jget access_token)
+BAD=$(printf %s "$AT" | python3 -c 'import sys;t=sys.stdin.read().strip();h,p,s=t.split(".");m=len(s)//2;print(h+"."+p+"."+s[:m]+("A" if s[m]!="A" else "B")+s[m+1:])')
+H=$(curl -s -i "$A/logout?id_token_hint=$BAD")
+ok "a hint with a bad signature by a held key: refused" eq "$(status "$H")" 400
+H=$(curl -s -i "$A/logout?id_token_hint=x.y")
+ok "a malformed hint: refused" eq "$(status "$H")" 400
+
 # The deadline passed: ES256's next key (made by the forced rotation) was
 # published more than rotation_deadline_s ago and svc-b, active, has not
 # fetched a JWKS since: rotate goes on and names it (demo-portal fetched one
@@ -111,6 +142,9 @@ ok "the late next key is active" eq "$(state_of "$ES_NEXT2")" active
 
 # Emergency revocation: out of the JWKS at once, signing moves on.
 CUR=$(kid_in_state RS256 active)
+full_login demo-portal demo-portal-secret http://127.0.0.1:8081/callback
+IDT2=$(echo "$TOK" | jget id_token)
+ok "an ID token signed by the key about to be revoked" contains "$(printf %s "$IDT2" | cut -d. -f1 | base64 -d 2>/dev/null)" "$CUR"
 OUT=$(CTL keys revoke "$CUR"); RC=$?
 ok "revoke succeeds" eq "$RC" 0
 ok "revoked key is out of node A's JWKS" wait_for 150 sh -c "! curl -s $A/jwks | grep -q $CUR"
@@ -122,6 +156,14 @@ ok "node B signs with it" wait_for 150 sh -c "curl -s -u demo-portal:demo-portal
 ok "the revoked key's file is gone" sh -c "! ls $TMP/keys | grep -q \"rs256-$(printf %.16s "$CUR")\""
 OUT=$(CTL keys revoke "$CUR"); RC=$?
 ok "revoking twice is refused" test "$RC" -ne 0
+# Logout with a hint signed by the revoked key, no session left in this browser.
+H=$(curl -s -i "$B/logout?id_token_hint=$IDT2&post_logout_redirect_uri=$RURI&state=bye")
+ok "revoked hint without client_id, no session: the logged-out page" eq "$(status "$H")" 200
+ok "revoked hint without client_id: no redirect" eq "$(location "$H")" ""
+H=$(curl -s -i "$B/logout?id_token_hint=$IDT2&client_id=demo-portal&post_logout_redirect_uri=$RURI&state=bye")
+ok "revoked hint with client_id and its registered URI: back there" eq "$(location "$H")" "${RURI}?state=bye"
+H=$(curl -s -i "$B/logout?id_token_hint=$IDT2&client_id=demo-portal&post_logout_redirect_uri=https://evil.example/")
+ok "revoked hint, unregistered URI: no redirect" eq "$(location "$H")" ""
 
 # A key change reloads the keys only: an error elsewhere in the daemons'
 # configuration file (not yet SIGHUPed) does not keep a revoked key signing.
