@@ -142,6 +142,7 @@ ok "the late next key is active" eq "$(state_of "$ES_NEXT2")" active
 
 # Emergency revocation: out of the JWKS at once, signing moves on.
 CUR=$(kid_in_state RS256 active)
+rm -f "$CJ"
 full_login demo-portal demo-portal-secret http://127.0.0.1:8081/callback
 IDT2=$(echo "$TOK" | jget id_token)
 ok "an ID token signed by the key about to be revoked" contains "$(printf %s "$IDT2" | cut -d. -f1 | base64 -d 2>/dev/null)" "$CUR"
