@@ -448,10 +448,15 @@ int config_load(const char *path, struct config **out)
 		check_keys(&x, o, "key_rotation", k);
 	}
 	/* The rule that makes rotation invisible: every cache of the JWKS must
-	 * have expired at least once between a key's publication and its use. */
-	if (c->min_publish < c->jwks_max_age)
-		cerr(&x, "key_rotation", "min_publish_s (%u) must be at least jwks_max_age_s (%u)",
-		     c->min_publish, c->jwks_max_age);
+	 * have expired at least once between a key's publication and its use.
+	 * Nodes poll the keys folder every second, so the next key may reach a
+	 * node's JWKS up to a second after it was written: two seconds more than
+	 * the max-age cover that second and a client fetching just before it. */
+	if ((unsigned long long)c->min_publish < (unsigned long long)c->jwks_max_age + KEYS_POLL_SLACK_S)
+		cerr(&x, "key_rotation", "min_publish_s (%u) must be at least jwks_max_age_s + %d (%u): "
+		     "nodes see a new key up to a second late (they poll the keys folder every second), "
+		     "so a cached JWKS must have expired after every node published it",
+		     c->min_publish, KEYS_POLL_SLACK_S, c->jwks_max_age + KEYS_POLL_SLACK_S);
 
 	s = get_str(&x, root, "(top)", "pairwise_secret", NULL);
 	if (s == NULL || strlen(s) < 32)

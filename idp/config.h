@@ -12,6 +12,11 @@
 
 enum sign_alg { ALG_NONE = 0, ALG_ES256 = 1, ALG_RS256 = 2 };
 
+/* key_rotation.min_publish_s must exceed jwks_max_age_s by this much: nodes
+ * poll the keys folder every second (main.c), so a new key reaches a node's
+ * JWKS up to a second after it was written. */
+#define KEYS_POLL_SLACK_S 2
+
 struct client {
 	char *id;
 	char *name;

@@ -78,7 +78,8 @@ enum MHD_Result ep_logout(struct req *r)
 	const struct client *cl = NULL;
 	json_t *pl = NULL, *sess;
 	char sid[65];
-	bool hint_matches = false;
+	bool hint_matches = false, unverified = false;
+	const char *aud;
 	enum MHD_Result ret;
 
 	r->lang = req_lang(r, params_get(p, "ui_locales"));
@@ -87,16 +88,41 @@ enum MHD_Result ep_logout(struct req *r)
 	if (state != NULL && strlen(state) > 1024)
 		return http_error_page(r, 400, "bad_request");
 	if (hint != NULL) {
-		/* Expired hints are accepted: logging out late is still logging out. */
-		if (jws_is_access_token(hint) || jws_verify(r->rt->keys, hint, &pl) != IDP_OK ||
-		    strcmp(json_string_value(json_object_get(pl, "iss")) ?: "", r->cfg->issuer) != 0) {
+		/* Expired hints are accepted: logging out late is still logging out.
+		 * So is a hint signed by a key since revoked or retired (sessions
+		 * outlive retiring keys), but unverified: it names no client and
+		 * matches no session (the citizen confirms), and a redirect needs
+		 * client_id and a URI registered for that client. */
+		if (jws_is_access_token(hint)) /* an access token is no hint */
+			return http_error_page(r, 400, "bad_hint");
+		if (jws_verify(r->rt->keys, hint, &pl) != IDP_OK) {
+			if (jws_unknown_kid(r->rt->keys, hint, &pl) != IDP_OK)
+				return http_error_page(r, 400, "bad_hint");
+			unverified = true;
+		}
+		aud = json_string_value(json_object_get(pl, "aud"));
+		if (strcmp(json_string_value(json_object_get(pl, "iss")) ?: "", r->cfg->issuer) != 0 ||
+		    (client_id != NULL && strcmp(client_id, aud ?: "") != 0)) {
 			json_decref(pl);
 			return http_error_page(r, 400, "bad_hint");
 		}
-		cl = config_client(r->cfg, json_string_value(json_object_get(pl, "aud")));
-		if (cl == NULL || (client_id != NULL && strcmp(client_id, cl->id) != 0)) {
+		cl = config_client(r->cfg, unverified ? client_id : aud);
+		if (cl == NULL && !unverified) {
 			json_decref(pl);
 			return http_error_page(r, 400, "bad_hint");
+		}
+		if (unverified) {
+			json_decref(pl);
+			pl = NULL;
+			if (client_id != NULL && cl == NULL)
+				return http_error_page(r, 400, "unknown_client");
+			if (ruri != NULL && (cl == NULL || !client_has_post_logout_uri(cl, ruri))) {
+				idp_log(LOG_INFO, "logout: hint signed by a key no longer held; "
+						  "post_logout_redirect_uri ignored (%s)",
+					cl == NULL ? "no client_id" : "not registered for the client");
+				ruri = NULL;
+				state = NULL;
+			}
 		}
 	} else if (client_id != NULL) {
 		cl = config_client(r->cfg, client_id);

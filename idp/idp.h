@@ -33,17 +33,23 @@ struct backend {
 	int64_t down_until;
 };
 
+struct rt_base;
+
 /* Everything SIGHUP reloads. Requests hold a reference for their lifetime,
- * so a reload never pulls a key or a template from under a request. */
+ * so a reload never pulls a key or a template from under a request. A change
+ * of the keys folder makes a runtime with new keys that shares everything else
+ * (base) with the previous one: plugins keep their instances, upstream logins
+ * in progress and backend health. */
 struct rt {
 	int refs;
-	struct config *cfg;
-	struct keyset *keys;
+	struct rt_base *base;           /* owns cfg, tmpl, backends, discovery */
+	struct config *cfg;             /* these five: borrowed from base */
 	struct tmpl_set *tmpl;
 	struct backend *backends;
 	size_t n_backends;
 	char *discovery;
 	size_t discovery_len;
+	struct keyset *keys;            /* this runtime's own */
 };
 
 struct daemon {
@@ -62,6 +68,9 @@ struct rt *rt_acquire(void);
 void rt_release(struct rt *rt);
 /* Builds a runtime from the configuration file (used at start and on SIGHUP). */
 int rt_build(const char *config_path, struct rt **out);
+/* A runtime with the keys ks (taken over, also on error) and everything else
+ * of cur: a change of the keys folder reloads nothing more. */
+int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out);
 
 /* Parsed application/x-www-form-urlencoded or query parameters. */
 struct param {
@@ -165,7 +174,10 @@ void identity_release(struct idp_identity *id);
 
 /* plugin.c */
 int backends_load(struct rt *rt, const char *plugin_dir);
-void backends_free(struct rt *rt);
+void backends_free(struct backend *b, size_t n);
+/* Carries health (failures, down until) over to the backends of nrt that
+ * have the same id in old: a reload does not forget a backend is down. */
+void backends_keep_health(struct rt *nrt, const struct rt *old);
 const struct backend *backend_find(const struct rt *rt, const char *id);
 
 #endif

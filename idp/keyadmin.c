@@ -480,8 +480,24 @@ int keys_import(const char *dir, const char *pem_path, enum sign_alg alg, FILE *
 	int fd = -1, lfd, rc;
 	struct stat sb;
 
-	if (stat(pem_path, &sb) != 0 || (f = fopen(pem_path, "r")) == NULL)
-		return log_fail(IDP_EIO, "keys import: %s: %s", pem_path, strerror(errno));
+	if ((f = fopen(pem_path, "r")) == NULL || fstat(fileno(f), &sb) != 0) {
+		rc = log_fail(IDP_EIO, "keys import: %s: %s", pem_path, strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		return rc;
+	}
+	/* The daemon refuses a private key others may read (check_perm in
+	 * keys.c): one that was readable may have been copied, so import
+	 * refuses it too rather than make it a signing key. The mode is the
+	 * opened file's, not one a rename could change after a stat. */
+	if (!S_ISREG(sb.st_mode) || (sb.st_mode & 077) != 0) {
+		fclose(f);
+		if (!S_ISREG(sb.st_mode))
+			return log_fail(IDP_EINVAL, "keys import: %s is not a regular file", pem_path);
+		return log_fail(IDP_EDENIED, "keys import: %s is readable by group or others (mode %04o); "
+				"the daemon refuses such private keys: check who may have read it, then "
+				"run: chmod 600 %s", pem_path, (unsigned)(sb.st_mode & 07777), pem_path);
+	}
 	pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (pk == NULL)

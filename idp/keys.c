@@ -349,19 +349,84 @@ bool keyset_changed(const struct keyset *ks)
 	       (long long)sb.st_size != ks->size || (long long)sb.st_ino != ks->ino;
 }
 
-void keyset_mark_seen(struct keyset *ks)
+static json_t *state_entry(json_t *st, const char *kid)
 {
-	char sp[4096];
-	struct stat sb;
+	size_t i;
+	json_t *e;
 
-	snprintf(sp, sizeof(sp), "%s/state.json", ks->dir);
-	if (stat(sp, &sb) == 0) {
-		ks->mtime = sb.st_mtim;
-		ks->size = (long long)sb.st_size;
-		ks->ino = (long long)sb.st_ino;
+	json_array_foreach(json_object_get(st, "keys"), i, e)
+		if (strcmp(json_string_value(json_object_get(e, "kid")) ?: "", kid) == 0)
+			return e;
+	return NULL;
+}
+
+static int key_copy(struct sign_key *to, const struct sign_key *from)
+{
+	*to = *from; /* same serial: the same EVP_PKEY, so a cached signer stays right */
+	to->pkey = NULL;
+	to->jwk = NULL;
+	to->file = to->hdr_jwt = to->hdr_at = NULL;
+	if (EVP_PKEY_up_ref(from->pkey) != 1)
+		return IDP_ENOMEM;
+	to->pkey = from->pkey;
+	/* A deep copy: the two sets may be freed by two threads at once. */
+	to->jwk = json_deep_copy(from->jwk);
+	to->file = xstrdup(from->file);
+	to->hdr_jwt = xstrdup(from->hdr_jwt);
+	to->hdr_at = xstrdup(from->hdr_at);
+	if (to->jwk == NULL || to->file == NULL || to->hdr_jwt == NULL || to->hdr_at == NULL)
+		return IDP_ENOMEM;
+	return IDP_OK;
+}
+
+int keyset_without_revoked(const struct keyset *ks, struct keyset **out, size_t *dropped)
+{
+	struct keyset *nks = NULL;
+	json_t *st = NULL, *jwks = NULL;
+	int rc;
+
+	*out = NULL;
+	*dropped = 0;
+	if ((rc = state_read(ks->dir, &st)) != IDP_OK)
+		goto out; /* unreadable: nothing says which key to drop */
+	if ((nks = calloc(1, sizeof(*nks))) == NULL || (nks->keys = calloc(ks->n + 1, sizeof(*nks->keys))) == NULL ||
+	    (nks->dir = strdup(ks->dir)) == NULL || (jwks = json_pack("{s:[]}", "keys")) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
 	}
-	if (ks->next_expiry <= now_s())
-		ks->next_expiry = 0;
+	nks->mtime = ks->mtime;
+	nks->size = ks->size;
+	nks->ino = ks->ino;
+	nks->next_expiry = ks->next_expiry;
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct sign_key *k = &ks->keys[i];
+		json_t *e = state_entry(st, k->kid);
+		const char *s = json_string_value(json_object_get(e, "state"));
+
+		if (s == NULL || strcmp(s, key_state_name(KEY_REVOKED)) == 0) {
+			(*dropped)++;
+			continue;
+		}
+		/* Counted before the copy: key_release() must see whatever it holds. */
+		if ((rc = key_copy(&nks->keys[nks->n++], k)) != IDP_OK)
+			goto out;
+		if (ks->active[k->alg] == k)
+			nks->active[k->alg] = &nks->keys[nks->n - 1];
+		json_array_append(json_object_get(jwks, "keys"), nks->keys[nks->n - 1].jwk);
+	}
+	if ((nks->jwks = json_dumps(jwks, JSON_COMPACT)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	nks->jwks_len = strlen(nks->jwks);
+	*out = nks;
+	nks = NULL;
+	rc = IDP_OK;
+out:
+	json_decref(jwks);
+	json_decref(st);
+	keyset_free(nks);
+	return rc;
 }
 
 const struct sign_key *keyset_find(const struct keyset *ks, const char *kid)
@@ -620,39 +685,55 @@ static int verify_sig(const struct sign_key *k, const char *input, size_t inlen,
 	return ok ? IDP_OK : IDP_EDENIED;
 }
 
-int jws_verify(const struct keyset *ks, const char *token, json_t **payload)
+/* Splits a compact JWS and decodes its parts; *hdr is the header object.
+ * The caller frees *hdr, *body and *sig, also on error. */
+static int jws_split(const char *token, json_t **hdr, unsigned char **body, size_t *bl,
+		     unsigned char **sig, size_t *sl)
 {
 	const char *d1, *d2;
-	unsigned char *hdr = NULL, *body = NULL, *sig = NULL;
-	size_t hl, bl, sl, tl;
-	json_t *h = NULL;
-	const struct sign_key *k;
-	const char *alg;
-	int rc = IDP_EDENIED;
+	unsigned char *h = NULL;
+	size_t hl, tl = strlen(token);
+	int rc = IDP_EINVAL;
 
-	*payload = NULL;
-	tl = strlen(token);
+	*hdr = NULL;
+	*body = *sig = NULL;
 	if (tl > 16384)
 		return IDP_ETOOBIG;
 	if ((d1 = strchr(token, '.')) == NULL || (d2 = strchr(d1 + 1, '.')) == NULL ||
 	    strchr(d2 + 1, '.') != NULL)
 		return IDP_EINVAL;
-	if (b64url_decode(token, (size_t)(d1 - token), &hdr, &hl) != IDP_OK ||
-	    b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &body, &bl) != IDP_OK ||
-	    b64url_decode(d2 + 1, tl - (size_t)(d2 + 1 - token), &sig, &sl) != IDP_OK) {
-		rc = IDP_EINVAL;
+	if (b64url_decode(token, (size_t)(d1 - token), &h, &hl) != IDP_OK ||
+	    b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), body, bl) != IDP_OK ||
+	    b64url_decode(d2 + 1, tl - (size_t)(d2 + 1 - token), sig, sl) != IDP_OK)
 		goto out;
-	}
-	if ((h = json_loadb((char *)hdr, hl, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
-	    !json_is_object(h)) {
-		rc = IDP_EINVAL;
+	if ((*hdr = json_loadb((char *)h, hl, JSON_REJECT_DUPLICATES, NULL)) == NULL)
 		goto out;
-	}
+	rc = json_is_object(*hdr) ? IDP_OK : IDP_EINVAL;
+out:
+	free(h);
+	return rc;
+}
+
+int jws_verify(const struct keyset *ks, const char *token, json_t **payload)
+{
+	const char *d2;
+	unsigned char *body = NULL, *sig = NULL;
+	size_t bl = 0, sl = 0;
+	json_t *h = NULL;
+	const struct sign_key *k;
+	const char *alg;
+	int rc;
+
+	*payload = NULL;
+	if ((rc = jws_split(token, &h, &body, &bl, &sig, &sl)) != IDP_OK)
+		goto out;
+	rc = IDP_EDENIED;
 	k = keyset_find(ks, json_string_value(json_object_get(h, "kid")));
 	alg = json_string_value(json_object_get(h, "alg"));
 	if (k == NULL || alg == NULL || strcmp(alg, alg_name(k->alg)) != 0 ||
 	    json_object_get(h, "crit") != NULL)
 		goto out;
+	d2 = strrchr(token, '.');
 	if ((rc = verify_sig(k, token, (size_t)(d2 - token), sig, sl)) != IDP_OK)
 		goto out;
 	*payload = json_loadb((char *)body, bl, JSON_REJECT_DUPLICATES, NULL);
@@ -663,7 +744,38 @@ int jws_verify(const struct keyset *ks, const char *token, json_t **payload)
 	}
 out:
 	json_decref(h);
-	free(hdr);
+	free(body);
+	free(sig);
+	return rc;
+}
+
+int jws_unknown_kid(const struct keyset *ks, const char *token, json_t **payload)
+{
+	unsigned char *body = NULL, *sig = NULL;
+	size_t bl = 0, sl = 0;
+	json_t *h = NULL;
+	const char *kid, *alg;
+	int rc;
+
+	*payload = NULL;
+	if ((rc = jws_split(token, &h, &body, &bl, &sig, &sl)) != IDP_OK)
+		goto out;
+	rc = IDP_EINVAL;
+	kid = json_string_value(json_object_get(h, "kid"));
+	alg = json_string_value(json_object_get(h, "alg"));
+	/* Signed (never alg "none"), by a key this set does not hold. */
+	if (kid == NULL || alg == NULL || sl == 0 || strcmp(alg, "none") == 0 ||
+	    keyset_find(ks, kid) != NULL)
+		goto out;
+	*payload = json_loadb((char *)body, bl, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(*payload)) {
+		json_decref(*payload);
+		*payload = NULL;
+		goto out;
+	}
+	rc = IDP_OK;
+out:
+	json_decref(h);
 	free(body);
 	free(sig);
 	return rc;

@@ -48,8 +48,11 @@ struct keyset {
 /* True when dir/state.json changed since ks was loaded, or a retiring key
  * of ks has reached its removal time: the daemon then reloads. */
 bool keyset_changed(const struct keyset *ks);
-/* Takes the current state.json as seen (after a reload that failed). */
-void keyset_mark_seen(struct keyset *ks);
+/* When dir/state.json cannot be loaded as a whole (a key file unreadable,
+ * say): a copy of ks without every key that state.json revokes or no longer
+ * lists, so that a revocation takes effect on a node all the same. *dropped:
+ * how many keys of ks the copy lacks. *out is the caller's. */
+int keyset_without_revoked(const struct keyset *ks, struct keyset **out, size_t *dropped);
 
 /* Loads dir/state.json and the key files. Refuses key files readable by group
  * or others, a kid that does not match its key, and a set with no active key
@@ -84,6 +87,11 @@ int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char 
  * kid decides the algorithm (the header's alg must match it, never chooses).
  * *payload is the caller's. */
 int jws_verify(const struct keyset *ks, const char *token, json_t **payload);
+/* For a token jws_verify refused: IDP_OK when it is a well-formed signed
+ * compact JWS whose kid ks does not hold (a key since revoked or retired),
+ * with its payload, NOT verified, in *payload (the caller's); IDP_EINVAL
+ * otherwise (malformed, or a key of ks: a bad signature). */
+int jws_unknown_kid(const struct keyset *ks, const char *token, json_t **payload);
 
 /* RFC 7638 thumbprint of a public JWK, base64url. */
 int jwk_thumbprint(const json_t *jwk, char out[48]);

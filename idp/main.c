@@ -48,28 +48,81 @@ static int csrf_key_init(void)
 	return IDP_OK;
 }
 
-/* Builds a new runtime and swaps it in; requests in flight keep the old one
- * until they complete. A configuration or key set that fails to load is
- * refused and the previous one keeps serving. */
-static void reload(const char *why)
+static void rt_swap(struct rt *nrt)
 {
-	struct rt *nrt = NULL, *old;
+	struct rt *old;
 
-	if (rt_build(g_idp.config_path, &nrt) != IDP_OK) {
-		idp_log(LOG_ERR, "reload (%s): refused; still serving the previous configuration", why);
-		/* Do not retry a broken key change every second: remember it. */
-		pthread_mutex_lock(&g_idp.lock);
-		keyset_mark_seen(g_idp.rt->keys);
-		pthread_mutex_unlock(&g_idp.lock);
-		return;
-	}
 	pthread_mutex_lock(&g_idp.lock);
 	old = g_idp.rt;
 	g_idp.rt = nrt;
 	pthread_mutex_unlock(&g_idp.lock);
 	rt_release(old);
+}
+
+/* Set while the keys folder could not be loaded: retried every second until
+ * it loads, whatever state.json's time says. */
+static bool keys_retry;
+
+/* Builds a new runtime and swaps it in; requests in flight keep the old one
+ * until they complete. A configuration or key set that fails to load is
+ * refused and the previous one keeps serving. */
+static void reload(const char *why)
+{
+	struct rt *nrt = NULL, *cur;
+
+	if (rt_build(g_idp.config_path, &nrt) != IDP_OK) {
+		idp_log(LOG_ERR, "reload (%s): refused; still serving the previous configuration", why);
+		return;
+	}
+	cur = rt_acquire();
+	backends_keep_health(nrt, cur);
+	rt_release(cur);
+	rt_swap(nrt);
+	keys_retry = false;
 	idp_log_set_level(nrt->cfg->log_level);
 	idp_log(LOG_INFO, "reload (%s): configuration and keys reloaded", why);
+}
+
+/* The keys folder changed (idpctl on this node or another, or a retiring key
+ * reached its removal time): the keys alone are reloaded. The configuration
+ * file is not re-read (it may be half-edited: that is SIGHUP's business), and
+ * the backends keep their instances, so upstream logins in progress and
+ * backend health survive a rotation. When the keys cannot be loaded, the node
+ * keeps its keys minus those state.json revokes: a revoked key never signs
+ * again, whatever else is wrong. */
+static void reload_keys(void)
+{
+	struct rt *cur = rt_acquire(), *nrt = NULL;
+	struct keyset *ks = NULL;
+	size_t dropped = 0;
+	int rc;
+
+	if ((rc = keyset_load(cur->keys->dir, &ks)) == IDP_OK) {
+		if (keys_retry)
+			idp_log(LOG_INFO, "keys: %s loads again", cur->keys->dir);
+		keys_retry = false;
+	} else {
+		if (!keys_retry)
+			idp_log(LOG_ERR, "keys: reloading %s refused (%s); retrying every second", cur->keys->dir,
+				idp_strerror(rc));
+		keys_retry = true;
+		if (keyset_without_revoked(cur->keys, &ks, &dropped) != IDP_OK || dropped == 0) {
+			keyset_free(ks);
+			rt_release(cur);
+			return;
+		}
+		idp_log(LOG_WARN, "keys: %zu key(s) revoked or withdrawn in %s/state.json no longer published nor used",
+			dropped, cur->keys->dir);
+	}
+	rc = rt_with_keys(cur, ks, &nrt);
+	rt_release(cur);
+	if (rc != IDP_OK) {
+		keys_retry = true;
+		return;
+	}
+	rt_swap(nrt);
+	if (!keys_retry)
+		idp_log(LOG_INFO, "reload (keys changed): keys reloaded");
 }
 
 /* Automatic rotation (key_rotation.auto_rotate_days): checked every ten seconds;
@@ -194,8 +247,8 @@ int main(int argc, char **argv)
 			bool changed = keyset_changed(cur->keys);
 
 			rt_release(cur);
-			if (changed)
-				reload("keys changed");
+			if (changed || keys_retry)
+				reload_keys();
 			continue;
 		}
 		if (sig == SIGHUP) {

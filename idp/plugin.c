@@ -25,7 +25,7 @@ static int host_random(void *buf, size_t len)
 	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
 }
 
-static struct idp_host host = {IDP_BACKEND_ABI, host_log, host_random, now_s, NULL};
+static struct idp_host host = {IDP_BACKEND_ABI, host_log, host_random, now_s, NULL, NULL};
 
 static int plugin_open(const char *dir, const char *name, void **dl, const struct idp_backend **out)
 {
@@ -82,6 +82,7 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 	int rc = IDP_OK;
 
 	host.conf_dir = cfg->dir;
+	host.issuer = cfg->issuer;
 	if ((rt->backends = calloc(n + 1, sizeof(*rt->backends))) == NULL)
 		return IDP_ENOMEM;
 	json_array_foreach(cfg->backends, i, e) {
@@ -121,10 +122,10 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 	return IDP_OK;
 }
 
-void backends_free(struct rt *rt)
+void backends_free(struct backend *bs, size_t n)
 {
-	for (size_t i = 0; i < rt->n_backends; i++) {
-		struct backend *b = &rt->backends[i];
+	for (size_t i = 0; bs != NULL && i < n; i++) {
+		struct backend *b = &bs[i];
 
 		if (b->inst != NULL)
 			b->ops->destroy(b->inst);
@@ -135,9 +136,21 @@ void backends_free(struct rt *rt)
 		free(b->acr);
 		free(b->logo);
 	}
-	free(rt->backends);
-	rt->backends = NULL;
-	rt->n_backends = 0;
+	free(bs);
+}
+
+void backends_keep_health(struct rt *nrt, const struct rt *old)
+{
+	for (size_t i = 0; i < nrt->n_backends; i++) {
+		struct backend *b = &nrt->backends[i];
+		const struct backend *o = backend_find(old, b->id);
+
+		if (o == NULL)
+			continue;
+		__atomic_store_n(&b->fails, __atomic_load_n(&o->fails, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+		__atomic_store_n(&b->down_until, __atomic_load_n(&o->down_until, __ATOMIC_RELAXED),
+				 __ATOMIC_RELAXED);
+	}
 }
 
 const struct backend *backend_find(const struct rt *rt, const char *id)

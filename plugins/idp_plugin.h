@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-#define IDP_BACKEND_ABI 1 /* bump on any change to the structs below */
+#define IDP_BACKEND_ABI 2 /* bump on any change to the structs below (2: host->issuer) */
 
 #define IDP_EXPORT __attribute__((visibility("default")))
 
@@ -43,6 +43,10 @@ struct idp_host {
 	int64_t (*now)(void);
 	/* The directory relative paths in the configuration are resolved from. */
 	const char *conf_dir;
+	/* The provider's own issuer URL: a redirect backend's callback URL is
+	 * issuer + "/callback/" + its id, known from create() on. conf_dir and
+	 * issuer are valid during create(): copy what the instance keeps. */
+	const char *issuer;
 };
 
 /* A form login (username and password typed on the provider's page). */

@@ -27,7 +27,9 @@ struct oidc_inst {
 	long timeout_ms;
 	json_t *claims_map;
 	pthread_mutex_t lock;
-	struct rp_config *rp;   /* made at the first login: it needs the callback URL */
+	/* Made in create() from the hub's issuer, so that any instance, even
+	 * one created after the login began (a reload), finishes it. */
+	struct rp_config *rp;
 	long check_s;           /* recheck the upstream before a login if silent this long */
 	int64_t last_ok;        /* last time the upstream answered (atomic) */
 };
@@ -79,6 +81,8 @@ static const char *str(const json_t *conf, const char *k)
 {
 	return json_string_value(json_object_get(conf, k));
 }
+
+static struct rp_config *rp_get(struct oidc_inst *o, const char *callback_url, int *rc);
 
 static int create(const struct idp_host *host, const json_t *conf, void **inst)
 {
@@ -137,6 +141,17 @@ static int create(const struct idp_host *host, const json_t *conf, void **inst)
 		host->log(0, "oidc: \"claims\" must map upstream claim names to ours");
 		goto fail;
 	}
+	if (host->issuer != NULL && str(conf, "id") != NULL) {
+		char *cb = NULL;
+		int rc;
+
+		if (asprintf(&cb, "%s/callback/%s", host->issuer, str(conf, "id")) < 0)
+			goto fail;
+		rp_get(o, cb, &rc);
+		free(cb);
+		if (rc != IDP_PLUGIN_OK)
+			goto fail;
+	}
 	*inst = o;
 	return IDP_PLUGIN_OK;
 fail:
@@ -144,7 +159,8 @@ fail:
 	return IDP_PLUGIN_EINVAL;
 }
 
-/* The librp configuration, made once with the callback URL the daemon gives. */
+/* The librp configuration, made once with the callback URL: in create(), or
+ * (a daemon that gives no issuer) at the first begin(). */
 static struct rp_config *rp_get(struct oidc_inst *o, const char *callback_url, int *rc)
 {
 	struct rp_error err = {0};

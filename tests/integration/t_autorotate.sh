@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 setup_tmp
 cat >"$TMP/extra.json" <<'J'
-{"key_rotation": {"auto_rotate_days": 1, "jwks_max_age_s": 1, "min_publish_s": 1},
+{"key_rotation": {"auto_rotate_days": 1, "jwks_max_age_s": 1, "min_publish_s": 3},
  "clients+": [{"client_id": "cc-es", "client_secret_sha256": "17181b22d74645e892b4613a95907148c33a569d563596757d937bec51906e6d",
    "grant_types": ["client_credentials"], "id_token_signed_response_alg": "ES256"}]}
 J

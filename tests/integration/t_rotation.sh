@@ -6,7 +6,7 @@
 setup_tmp
 LSHA=$(printf %s 'load-secret-0123456789abcdef' | sha256sum | cut -d' ' -f1)
 cat >"$TMP/extra.json" <<J
-{"key_rotation": {"jwks_max_age_s": 1, "min_publish_s": 2, "rotation_deadline_s": 600, "retire_leeway_s": 1},
+{"key_rotation": {"jwks_max_age_s": 1, "min_publish_s": 3, "rotation_deadline_s": 600, "retire_leeway_s": 1},
  "clients+": [{"client_id": "load", "client_secret_sha256": "$LSHA", "first_party": true,
    "redirect_uris": ["http://127.0.0.1:8089/cb"]}]}
 J

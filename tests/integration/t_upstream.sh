@@ -101,6 +101,39 @@ ok "the hub returns to the service with its state" eq "$(location "$RESP")" "htt
 H=$(curl -s -i -b "$CJ" "$UP/authorize?response_type=code&client_id=hub&redirect_uri=http://127.0.0.1:$HUB_PORT/callback/upstream&scope=openid&state=s&code_challenge=$C&code_challenge_method=S256&prompt=none")
 ok "the upstream session is over" eq "$(qparam error "$(location "$H")")" login_required
 
+# A reload of the hub while a citizen is at the upstream: the login ends
+# well (the oidc backend finishes a login begun before the reload).
+upstream_login() { # up to the upstream's redirect back to the hub; sets CB
+	rm -f "$CJ"
+	choose_upstream
+	follow "$(location "$RESP")"
+	PAGE=$RESP
+	RESP=$(curl -s -i -c "$CJ" -b "$CJ" --data-urlencode "txn=$(field txn "$PAGE")" \
+		--data-urlencode "csrf=$(field csrf "$PAGE")" --data-urlencode "username=jean" \
+		--data-urlencode 'password=Jean-2026!xx' "$UP/login")
+	CB=$(location "$RESP")
+}
+login_ends() { # follow the callback in CB; true when the service gets a code
+	follow "$CB"
+	if [ "$(status "$RESP")" = 200 ] && contains "$RESP" 'name="decision"'; then consent accept; fi
+	case "$(location "$RESP")" in "$R1?code="*) return 0 ;; esac
+	echo "  [$(status "$RESP")] $(printf %s "$RESP" | grep -o 'upstream[^<]*' | head -n1)" >&2
+	return 1
+}
+# wait_log PATTERN N: until the hub's log has more than N lines with PATTERN.
+wait_log() { wait_for 50 sh -c "[ \$(grep -c '$1' '$TMP/idp.log') -gt $2 ]"; }
+upstream_login
+ok "an upstream login under way" contains "$CB" "/callback/upstream?code="
+N=$(grep -c 'reload (keys changed)' "$TMP/idp.log")
+touch "$TMP/keys/state.json"
+ok "the hub follows the keys folder" wait_log 'reload (keys changed)' "$N"
+ok "a keys reload during an upstream login: the login ends" login_ends
+upstream_login
+N=$(grep -c 'reload (SIGHUP): configuration' "$TMP/idp.log")
+kill -HUP "$IDP_PID"
+ok "the hub reloads on SIGHUP" wait_log 'reload (SIGHUP): configuration' "$N"
+ok "a SIGHUP during an upstream login: the login ends" login_ends
+
 # The upstream goes down: a clear page, then greyed out; back by itself.
 kill "$UP_PID"; wait "$UP_PID" 2>/dev/null
 rm -f "$CJ"
@@ -111,14 +144,21 @@ ok "upstream down: a link back to the service with access_denied" contains "$RES
 authorize demo-portal "$R1"
 ok "after repeated failures the upstream is greyed out" contains "$PAGE" "Indisponible pour le moment"
 ok "the local backend stays available" contains "$PAGE" 'value="local">'
+# A reload does not forget that a backend is down.
+N=$(grep -c 'reload (SIGHUP): configuration' "$TMP/idp.log")
+kill -HUP "$IDP_PID"
+wait_log 'reload (SIGHUP): configuration' "$N"
+authorize demo-portal "$R1"
+ok "after a SIGHUP the upstream is still greyed out" contains "$PAGE" "Indisponible pour le moment"
 rm -f "$TMP/upport"
 start_upstream
 ok "once back, the prober restores it" wait_for 150 sh -c "curl -s -c $CJ -b $CJ '$IDP/authorize?response_type=code&client_id=demo-portal&redirect_uri=$R1&scope=openid&state=s&code_challenge=$C&code_challenge_method=S256' | grep -q 'value=\"upstream\">'"
 
 # A wrong client secret upstream: the citizen is refused, nothing stored.
 printf '%s' 'wrong-secret-0123456789abcdef' >"$TMP/hub-secret"
+N=$(grep -c 'reload (SIGHUP): configuration' "$TMP/idp.log")
 kill -HUP "$IDP_PID"
-wait_for 50 sh -c "grep -q 'reload (SIGHUP): configuration' '$TMP/idp.log'"
+wait_log 'reload (SIGHUP): configuration' "$N"
 rm -f "$CJ"
 choose_upstream
 follow "$(location "$RESP")"
