@@ -347,7 +347,8 @@ def client(cid, alg, grants):
             "post_logout_redirect_uris": ["http://127.0.0.1:9/" + cid + "/"],
             "sector_identifier": cid + ".bench",
             "token_endpoint_auth_methods": ["client_secret_basic"],
-            "grant_types": grants, "id_token_signed_response_alg": alg}
+            "grant_types": grants, "id_token_signed_response_alg": alg,
+            **({"scopes": ["openid", "profile", "email", "api"]} if "client_credentials" in grants else {})}
 c["clients"] = [client("bench-es", "ES256", ["authorization_code"]),
                 client("bench-rs", "RS256", ["authorization_code"]),
                 client("bench-sso", "ES256", ["authorization_code"]),

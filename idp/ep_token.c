@@ -227,6 +227,10 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		if (iv != NULL && json_object_get(idc, k) == NULL && client_may_claim(cl, k))
 			json_object_set(idc, k, iv);
 	}
+	if (!keyset_may_sign(r->rt->keys, sk)) {
+		ret = TOKEN_ERR(503, "temporarily_unavailable", "the signing keys are changing: retry in a second");
+		goto out;
+	}
 	if (jws_sign(sk, false, idc, &idt) != IDP_OK) {
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
@@ -334,6 +338,11 @@ static enum MHD_Result grant_cc(struct req *r, const struct client *cl)
 		      "aud", resource ? resource : r->cfg->issuer, "client_id", cl->id,
 		      "exp", (json_int_t)(now + cl->access_ttl), "iat", (json_int_t)now,
 		      "jti", jti ? jti : "", "scope", scope ? scope : "");
+	if (sk != NULL && !keyset_may_sign(r->rt->keys, sk)) {
+		json_decref(c);
+		free(jti);
+		return TOKEN_ERR(503, "temporarily_unavailable", "the signing keys are changing: retry in a second");
+	}
 	if (c == NULL || jti == NULL || sk == NULL || jws_sign(sk, true, c, &tok) != IDP_OK) {
 		json_decref(c);
 		free(jti);

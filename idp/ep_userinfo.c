@@ -60,6 +60,11 @@ enum MHD_Result ep_userinfo(struct req *r)
 		json_object_set_new(claims, "iss", json_string(r->cfg->issuer));
 		json_object_set_new(claims, "aud", json_string(cl->id));
 		json_object_set_new(claims, "iat", json_integer(now_s()));
+		if (sk != NULL && !keyset_may_sign(r->rt->keys, sk)) {
+			json_decref(rec);
+			return http_json_error(r, 503, "temporarily_unavailable",
+					       "the signing keys are changing: retry in a second");
+		}
 		if (sk == NULL || jws_sign(sk, false, claims, &jwt) != IDP_OK) {
 			json_decref(rec);
 			return http_json_error(r, 500, "server_error", NULL);

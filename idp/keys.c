@@ -349,6 +349,32 @@ bool keyset_changed(const struct keyset *ks)
 	       (long long)sb.st_size != ks->size || (long long)sb.st_ino != ks->ino;
 }
 
+static json_t *state_entry(json_t *st, const char *kid);
+
+bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k)
+{
+	char sp[4096];
+	struct stat sb;
+	json_t *st = NULL;
+	const char *s;
+	bool ok;
+
+	snprintf(sp, sizeof(sp), "%s/state.json", ks->dir);
+	if (stat(sp, &sb) != 0 ||
+	    (sb.st_mtim.tv_sec == ks->mtime.tv_sec && sb.st_mtim.tv_nsec == ks->mtime.tv_nsec &&
+	     (long long)sb.st_size == ks->size && (long long)sb.st_ino == ks->ino))
+		return true; /* unchanged (or being replaced): what was loaded holds */
+	if (state_read(ks->dir, &st) != IDP_OK)
+		return true; /* unreadable: the poller says so and retries */
+	s = json_string_value(json_object_get(state_entry(st, k->kid), "state"));
+	ok = s != NULL && strcmp(s, key_state_name(KEY_REVOKED)) != 0;
+	json_decref(st);
+	if (!ok)
+		idp_log(LOG_WARN, "keys: %s was revoked or removed since this node loaded it: not signing",
+			k->kid);
+	return ok;
+}
+
 static json_t *state_entry(json_t *st, const char *kid)
 {
 	size_t i;

@@ -81,6 +81,10 @@ void keys_note_client_active(struct store *st, struct client *cl, unsigned windo
 const struct sign_key *keyset_find(const struct keyset *ks, const char *kid);
 const char *key_state_name(enum key_state s);
 
+/* False when state.json, changed since ks was loaded, says k is revoked or
+ * gone: in the second before this node's poller reloads, a key another node
+ * revoked must not sign. One stat() when nothing changed. */
+bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k);
 /* Signs payload as a compact JWS with k. typ_at selects "at+jwt". *out is the caller's. */
 int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char **out);
 /* Verifies a compact JWS against the published keys of ks: the key named by

@@ -171,6 +171,10 @@ bool client_scope_ok(const struct client *cl, const char *scope)
 		for (size_t i = 0; !known && i < N_SCOPES; i++)
 			if (strlen(scope_claims[i].scope) == n && strncmp(scope_claims[i].scope, p, n) == 0)
 				known = client_may_scope(cl, scope_claims[i].scope);
+		/* An API scope (client_credentials) exists when the client's
+		 * "scopes" names it. */
+		for (size_t i = 0; !known && i < cl->n_scopes_allowed; i++)
+			known = strlen(cl->scopes_allowed[i]) == n && strncmp(cl->scopes_allowed[i], p, n) == 0;
 		if (!known)
 			return false;
 		p += n;

@@ -26,7 +26,7 @@ cat >"$TMP/extra.json" <<EOF
   "post_logout_redirect_uris": ["http://127.0.0.1:8084/"],
   "sector_identifier": "narrow.test",
   "grant_types": ["authorization_code", "client_credentials"],
-  "scopes": ["openid", "profile"]
+  "scopes": ["openid", "profile", "api:read"]
  }, {
   "client_id": "fc-service",
   "client_name": "Service FranceConnect (test)",
@@ -185,6 +185,10 @@ ccd "narrow:$NARROW_SECRET" --data-urlencode "scope=openid profile"
 ok "cc: the client's own scopes: a token" eq "$(body "$H" | jget scope)" "openid profile"
 ccd demo-portal:demo-portal-secret -d scope=admin
 ok "cc: an unknown scope: invalid_scope" eq "$(body "$H" | jget error)" invalid_scope
+ccd "narrow:$NARROW_SECRET" -d scope=api:read
+ok "cc: an API scope the client's scopes name: a token for it" eq "$(jwt_payload "$(body "$H" | jget access_token)" | jget scope)" api:read
+ccd demo-portal:demo-portal-secret -d scope=api:read
+ok "cc: an API scope another client's scopes name: invalid_scope" eq "$(body "$H" | jget error)" invalid_scope
 ccd demo-portal:demo-portal-secret -d resource=demo-portal
 ok "cc: resource not an absolute URI: invalid_target" eq "$(status "$H") $(body "$H" | jget error)" "400 invalid_target"
 ccd demo-portal:demo-portal-secret --data-urlencode "resource=https://api.example/x#frag"

@@ -148,6 +148,17 @@ IDT2=$(echo "$TOK" | jget id_token)
 ok "an ID token signed by the key about to be revoked" contains "$(printf %s "$IDT2" | cut -d. -f1 | base64 -d 2>/dev/null)" "$CUR"
 OUT=$(CTL keys revoke "$CUR"); RC=$?
 ok "revoke succeeds" eq "$RC" 0
+# At once, before the nodes' pollers reload: no node signs with the revoked
+# key (a token request may be told to retry, never signed by it).
+LEAK=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	for N in "$A" "$B"; do
+		HDR=$(curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials "$N/token" |
+			cut -d'"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null)
+		case "$HDR" in *"$CUR"*) LEAK=$((LEAK+1)) ;; esac
+	done
+done
+ok "right after the revocation, no node signs with the revoked key" eq "$LEAK" 0
 ok "revoked key is out of node A's JWKS" wait_for 150 sh -c "! curl -s $A/jwks | grep -q $CUR"
 ok "revoked key is out of node B's JWKS" wait_for 150 sh -c "! curl -s $B/jwks | grep -q $CUR"
 NEW=$(kid_in_state RS256 active)
