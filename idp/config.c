@@ -124,8 +124,9 @@ static void strv_free(char **v)
 }
 
 /* Registered URIs: absolute http(s), no fragment, no userinfo; http only on
- * loopback (RFC 8252 7.3) or when the issuer itself is plain http (demo). */
-static bool uri_acceptable(const char *u)
+ * loopback (RFC 8252 7.3) or when the issuer itself is plain http (demo),
+ * which the callers check. */
+bool uri_acceptable(const char *u)
 {
 	const char *rest;
 

@@ -94,4 +94,8 @@ int config_acr_rank(const struct config *c, const char *acr);
 char *config_path(const struct config *c, const char *p);
 const char *alg_name(enum sign_alg a);
 
+/* An absolute http(s) URI with a host, no fragment, no userinfo, no
+ * whitespace or quotes, at most 2048 bytes (registered URIs, resources). */
+bool uri_acceptable(const char *u);
+
 #endif
