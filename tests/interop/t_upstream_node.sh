@@ -12,7 +12,8 @@ HUB_PORT=$(free_port)
 node "$ROOT/tests/rp/op.mjs" "$TMP/op-url" "http://127.0.0.1:$HUB_PORT/callback" >"$TMP/op.log" 2>&1 &
 OP_PID=$!
 PIDS="$PIDS $OP_PID"
-wait_for 150 test -s "$TMP/op-url" || { cat "$TMP/op.log"; exit 1; }
+# Node starts in about a second; a loaded CI machine may need far more.
+wait_for 600 test -s "$TMP/op-url" || { echo "oidc-provider did not start within 60 s:"; cat "$TMP/op.log"; FAIL=1; done_tests; exit 1; }
 OP=$(cat "$TMP/op-url")
 printf '%s' 'b4sic:&=secret' >"$TMP/op-secret"
 chmod 600 "$TMP/op-secret"

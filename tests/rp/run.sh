@@ -220,7 +220,7 @@ else
 	fi
 	node tests/rp/op.mjs "$TMP/op.url" "$BASE" >"$TMP/op.log" 2>&1 &
 	OP_PID=$!
-	if ! wait_for 150 test -s "$TMP/op.url"; then
+	if ! wait_for 600 test -s "$TMP/op.url"; then
 		sed 's/^/  /' "$TMP/op.log"
 		fail "oidc-provider did not start"
 	else
