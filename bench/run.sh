@@ -628,6 +628,7 @@ if wait_for 50 redis-cli -h 127.0.0.1 -p "$RP_" ping; then
 
 	mkconf "$TMP/redis.tmpl" redis "$RP_"
 	start_idp redis "$TMP/redis.tmpl"
+	put idp_threads_redis "$IDP_THREADS"
 	# Round trips: one warm-up flow, then one under MONITOR, split by phase.
 	# shellcheck disable=SC2046
 	"$LG" flow -p "$IDP_PORT" $(cl bench-es) $(cl2 bench-sso) --user citizen --password "$PW" >/dev/null 2>>"$TMP/lg.err"
@@ -837,7 +838,7 @@ rows = [
     ("RSS idle / under load, kB", "%s / %s" % (fmt(R.get("rss_idle_kb")), fmt(R.get("rss_under_load_kb"))), "VmRSS after start / VmHWM after the loads"),
     ("RSS with %s sessions, kB" % fmt(R.get("sessions_created")), fmt(R.get("rss_100k_sessions_kb")), "from %s kB: %s bytes/session; real logins (cheap hash), consent refused" % (fmt(R.get("rss_sessions_before_kb")), fmt(R.get("bytes_per_session_memory")))),
     ("Our provider, redis store", None, None),
-    ("SSO login, /s", fmt(R.get("sso_login_per_s")), "%s; p99 %s ms; %s HTTP threads%s" % (L, fmt(R.get("sso_login_p99_ms")), R.get("idp_threads"), cpu("sso_login"))),
+    ("SSO login, /s", fmt(R.get("sso_login_per_s")), "%s; p99 %s ms; %s HTTP threads (listen.threads 0)%s" % (L, fmt(R.get("sso_login_p99_ms")), R.get("idp_threads_redis"), cpu("sso_login"))),
     ("SSO login, listen.threads 16, /s", fmt(R.get("sso_login_redis_16_threads_per_s")), "same, 16 HTTP threads" + cpu("sso_login_redis_16_threads")),
     ("token, code exchange, ES256, req/s", fmt(R.get("token_es256_redis_rps")), "p99 %s ms%s" % (fmt(R.get("token_es256_redis_p99_ms")), cpu("token_es256_redis"))),
     ("round trips per full login / SSO login", "%s / %s" % (fmt(R.get("redis_roundtrips_per_login")), fmt(R.get("redis_roundtrips_per_sso_login"))), "MONITOR; authorize+login+token+userinfo / authorize+token+userinfo"),
@@ -891,7 +892,7 @@ def met(v, goal):
 print()
 print("make bench, %s UTC: %s, nproc %s, server pinned to CPU %s (server_cores %s), load generator and redis on CPU %s; load average at start %s; %s s in all" % (
     R["bench_date_utc"], cpu_model, R.get("machine_nproc"), scpus, cores, lcpus, R.get("machine_load_at_start"), R.get("bench_seconds")))
-print("OpenSSL %s, libmicrohttpd %s, redis %s; our provider with listen.threads 0 (%s HTTP threads), log level info" % (ossl_v, mhd_v, redis_v, R.get("idp_threads")))
+print("OpenSSL %s, libmicrohttpd %s, redis %s; our provider with listen.threads 0 (%s HTTP threads with the memory store, %s with redis), log level info" % (ossl_v, mhd_v, redis_v, R.get("idp_threads"), R.get("idp_threads_redis")))
 print()
 print("| what | figure | how |")
 print("| --- | ---: | --- |")
