@@ -127,16 +127,6 @@ static json_t *find_state(json_t *st, enum sign_alg alg, const char *state)
 	return NULL;
 }
 
-static json_t *find_kid(json_t *st, const char *kid)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(json_object_get(st, "keys"), i, e)
-		if (strcmp(json_string_value(json_object_get(e, "kid")) ?: "", kid) == 0)
-			return e;
-	return NULL;
-}
 
 static void set_state(json_t *e, enum key_state s)
 {
@@ -392,7 +382,7 @@ int keys_revoke(const struct config *cfg, const char *dir, const char *kid, FILE
 		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
 	if ((rc = state_load(dir, &st)) != IDP_OK)
 		goto out;
-	if ((e = find_kid(st, kid)) == NULL) {
+	if ((e = keys_state_entry(st, kid)) == NULL) {
 		fprintf(out, "no key %s (keys list)\n", kid);
 		rc = IDP_ENOTFOUND;
 		goto out;
@@ -448,7 +438,7 @@ int keys_remove(const char *dir, const char *kid, FILE *out)
 		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
 	if ((rc = state_load(dir, &st)) != IDP_OK)
 		goto out;
-	if ((e = find_kid(st, kid)) == NULL) {
+	if ((e = keys_state_entry(st, kid)) == NULL) {
 		fprintf(out, "no key %s\n", kid);
 		rc = IDP_ENOTFOUND;
 		goto out;
@@ -517,7 +507,7 @@ int keys_import(const char *dir, const char *pem_path, enum sign_alg alg, FILE *
 	rc = state_load(dir, &st);
 	if (st == NULL)
 		goto out;
-	if (find_kid(st, kid) != NULL) {
+	if (keys_state_entry(st, kid) != NULL) {
 		fprintf(out, "key %s is already in the set\n", kid);
 		rc = IDP_EEXIST;
 		goto out;

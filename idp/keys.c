@@ -335,38 +335,38 @@ out:
 	return rc;
 }
 
-bool keyset_changed(const struct keyset *ks)
+/* True when dir/state.json is not the file ks was loaded from; false too
+ * when it cannot be read (being replaced, or gone: keep what we have). */
+static bool state_file_changed(const struct keyset *ks)
 {
 	char sp[4096];
 	struct stat sb;
 
-	if (ks->next_expiry > 0 && ks->next_expiry <= now_s())
-		return true;
 	snprintf(sp, sizeof(sp), "%s/state.json", ks->dir);
 	if (stat(sp, &sb) != 0)
-		return false; /* being replaced, or gone: keep serving what we have */
+		return false;
 	return sb.st_mtim.tv_sec != ks->mtime.tv_sec || sb.st_mtim.tv_nsec != ks->mtime.tv_nsec ||
 	       (long long)sb.st_size != ks->size || (long long)sb.st_ino != ks->ino;
 }
 
-static json_t *state_entry(json_t *st, const char *kid);
+bool keyset_changed(const struct keyset *ks)
+{
+	if (ks->next_expiry > 0 && ks->next_expiry <= now_s())
+		return true;
+	return state_file_changed(ks);
+}
 
 bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k)
 {
-	char sp[4096];
-	struct stat sb;
 	json_t *st = NULL;
 	const char *s;
 	bool ok;
 
-	snprintf(sp, sizeof(sp), "%s/state.json", ks->dir);
-	if (stat(sp, &sb) != 0 ||
-	    (sb.st_mtim.tv_sec == ks->mtime.tv_sec && sb.st_mtim.tv_nsec == ks->mtime.tv_nsec &&
-	     (long long)sb.st_size == ks->size && (long long)sb.st_ino == ks->ino))
-		return true; /* unchanged (or being replaced): what was loaded holds */
+	if (!state_file_changed(ks))
+		return true; /* what was loaded holds */
 	if (state_read(ks->dir, &st) != IDP_OK)
 		return true; /* unreadable: the poller says so and retries */
-	s = json_string_value(json_object_get(state_entry(st, k->kid), "state"));
+	s = json_string_value(json_object_get(keys_state_entry(st, k->kid), "state"));
 	ok = s != NULL && strcmp(s, key_state_name(KEY_REVOKED)) != 0;
 	json_decref(st);
 	if (!ok)
@@ -375,7 +375,7 @@ bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k)
 	return ok;
 }
 
-static json_t *state_entry(json_t *st, const char *kid)
+json_t *keys_state_entry(json_t *st, const char *kid)
 {
 	size_t i;
 	json_t *e;
@@ -426,7 +426,7 @@ int keyset_without_revoked(const struct keyset *ks, struct keyset **out, size_t 
 	nks->next_expiry = ks->next_expiry;
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct sign_key *k = &ks->keys[i];
-		json_t *e = state_entry(st, k->kid);
+		json_t *e = keys_state_entry(st, k->kid);
 		const char *s = json_string_value(json_object_get(e, "state"));
 
 		if (s == NULL || strcmp(s, key_state_name(KEY_REVOKED)) == 0) {

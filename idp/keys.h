@@ -79,6 +79,8 @@ void keys_note_jwks_fetch(struct store *st, const struct keyset *ks, const char 
 void keys_note_client_active(struct store *st, struct client *cl, unsigned window);
 
 const struct sign_key *keyset_find(const struct keyset *ks, const char *kid);
+/* The entry of kid in a parsed state.json (borrowed), NULL when absent. */
+json_t *keys_state_entry(json_t *st, const char *kid);
 const char *key_state_name(enum key_state s);
 
 /* False when state.json, changed since ks was loaded, says k is revoked or
