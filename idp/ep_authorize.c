@@ -256,6 +256,7 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 	 * live session (the choice page is shown by federation_start). */
 	bool need_login = sess == NULL || scope_has(prompt, "login") || scope_has(prompt, "select_account");
 	const char *want_sub = json_string_value(json_object_get(areq, "want_sub"));
+	const char *hint_sub = json_string_value(json_object_get(areq, "hint_sub"));
 	enum MHD_Result ret;
 
 	/* Whole seconds: an authentication of this very second is 0 s old, and
@@ -266,19 +267,14 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 		need_login = true;
 	if (sess != NULL && config_acr_rank(r->cfg, json_string_value(json_object_get(sess, "acr"))) < min_rank)
 		need_login = true;
-	if (sess != NULL && json_object_get(areq, "hint_sub") != NULL) {
+	/* The subject of id_token_hint, and claims.id_token.sub.value (OpenID
+	 * Core 5.5.1): another citizen's session is no answer (authz_complete
+	 * refuses a sub.value mismatch after the login too). */
+	if (sess != NULL && !need_login && (hint_sub != NULL || want_sub != NULL)) {
 		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
 
-		if (s == NULL || strcmp(s, json_string_value(json_object_get(areq, "hint_sub"))) != 0)
-			need_login = true;
-		free(s);
-	}
-	/* claims.id_token.sub.value (OpenID Core 5.5.1): another citizen's
-	 * session is no answer; authz_complete refuses a mismatch after login. */
-	if (sess != NULL && want_sub != NULL) {
-		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
-
-		if (s == NULL || strcmp(s, want_sub) != 0)
+		if (s == NULL || (hint_sub != NULL && strcmp(s, hint_sub) != 0) ||
+		    (want_sub != NULL && strcmp(s, want_sub) != 0))
 			need_login = true;
 		free(s);
 	}
