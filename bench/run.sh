@@ -314,7 +314,7 @@ PW='Bench-pass-2026!'
 	echo "bench: users files failed" >&2; exit 1; }
 chmod 600 "$TMP/users.json" "$TMP/users-10k.json"
 
-# mkconf OUT STORE [REDIS_PORT] [EXTRA_CLIENTS] [THREADS]: demo.json with the
+# mkconf OUT STORE (memory, redis, redis-unix) [REDIS_PORT or socket path] [EXTRA_CLIENTS] [THREADS]: demo.json with the
 # bench's clients (secret: CLIENT_ID-secret-0123456789abcdef), codes that live
 # 600 s (they are minted before the timed part), the production log level.
 mkconf() {
@@ -339,6 +339,7 @@ c["log_level"] = "info"
 c.setdefault("listen", {})["threads"] = int(threads)
 c.setdefault("tokens", {})["code_ttl_s"] = 600
 c["store"] = ({"driver": "memory"} if store == "memory" else
+              {"driver": "redis", "socket": rport, "prefix": "bench:"} if store == "redis-unix" else
               {"driver": "redis", "host": "127.0.0.1", "port": int(rport), "prefix": "bench:"})
 def client(cid, alg, grants):
     return {"client_id": cid, "client_name": "Bench " + cid,
@@ -616,6 +617,7 @@ stop_pid "$IDP_PID"
 RP_=$(free_port)
 mkdir -p "$TMP/redis"
 taskset -c "$LCPUS" redis-server --bind 127.0.0.1 --port "$RP_" --dir "$TMP/redis" --save '' \
+	--unixsocket "$TMP/redis/redis.sock" --unixsocketperm 700 \
 	--appendonly no >"$TMP/redis.log" 2>&1 &
 RPID=$!
 PIDS="$PIDS $RPID"
@@ -699,6 +701,15 @@ PY
 	say "SSO login, redis store, listen.threads 16"
 	# shellcheck disable=SC2046
 	lg_runs sso_login_redis_16_threads "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
+		$(cl2 bench-sso) --user quick --password "$PW"
+	stop_pid "$IDP_PID"
+	# The same Redis over its Unix socket (store "socket"): no TCP stack
+	# on the path of each round trip.
+	mkconf "$TMP/redis-unix.tmpl" redis-unix "$TMP/redis/redis.sock"
+	start_idp redis-unix "$TMP/redis-unix.tmpl"
+	say "SSO login, redis store over its Unix socket"
+	# shellcheck disable=SC2046
+	lg_runs sso_login_redis_unix "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
 		$(cl2 bench-sso) --user quick --password "$PW"
 	stop_pid "$IDP_PID"
 else
@@ -840,6 +851,7 @@ rows = [
     ("Our provider, redis store", None, None),
     ("SSO login, /s", fmt(R.get("sso_login_per_s")), "%s; p99 %s ms; %s HTTP threads (listen.threads 0)%s" % (L, fmt(R.get("sso_login_p99_ms")), R.get("idp_threads_redis"), cpu("sso_login"))),
     ("SSO login, listen.threads 16, /s", fmt(R.get("sso_login_redis_16_threads_per_s")), "same, 16 HTTP threads" + cpu("sso_login_redis_16_threads")),
+    ("SSO login, redis over its Unix socket, /s", fmt(R.get("sso_login_redis_unix_per_s")), "same, store \"socket\"" + cpu("sso_login_redis_unix")),
     ("token, code exchange, ES256, req/s", fmt(R.get("token_es256_redis_rps")), "p99 %s ms%s" % (fmt(R.get("token_es256_redis_p99_ms")), cpu("token_es256_redis"))),
     ("round trips per full login / SSO login", "%s / %s" % (fmt(R.get("redis_roundtrips_per_login")), fmt(R.get("redis_roundtrips_per_sso_login"))), "MONITOR; authorize+login+token+userinfo / authorize+token+userinfo"),
     ("bytes per session", fmt(R.get("redis_bytes_per_session")), "MEMORY USAGE bench:sess:*; value %s bytes" % fmt(R.get("redis_session_value_bytes"))),

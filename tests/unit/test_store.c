@@ -88,12 +88,13 @@ static void redis_stop(void)
 
 static int redis_start(void)
 {
-	char port[16], logf[sizeof(redis_dir) + 16];
+	char port[16], logf[sizeof(redis_dir) + 16], sock[sizeof(redis_dir) + 16];
 	pid_t parent = getpid(), pid;
 	int i, fd;
 
 	snprintf(port, sizeof(port), "%d", redis_port);
 	snprintf(logf, sizeof(logf), "%s/redis.log", redis_dir);
+	snprintf(sock, sizeof(sock), "%s/redis.sock", redis_dir);
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
@@ -108,6 +109,7 @@ static int redis_start(void)
 			close(fd);
 		}
 		execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port,
+		       "--unixsocket", sock, "--unixsocketperm", "700",
 		       "--dir", redis_dir, "--save", "", "--appendonly", "no", (char *)NULL);
 		_exit(127);
 	}
@@ -995,6 +997,38 @@ START_TEST(redis_db_isolates)
 }
 END_TEST
 
+/* Redis on this machine, over its Unix socket: the same server as over TCP. */
+START_TEST(redis_unix_socket)
+{
+	char sock[sizeof(redis_dir) + 16];
+	json_t *conf = redis_conf("sock:");
+	struct store tcp, unix_s;
+	char *v = NULL;
+	size_t n;
+
+	snprintf(sock, sizeof(sock), "%s/redis.sock", redis_dir);
+	ck_assert_int_eq(store_open(conf, &tcp), IDP_OK);
+	json_decref(conf);
+	conf = json_pack("{s:s, s:s, s:s}", "driver", "redis", "socket", sock, "prefix", "sock:");
+	ck_assert_int_eq(store_open(conf, &unix_s), IDP_OK);
+	json_decref(conf);
+	ck_assert_int_eq(store_put(&unix_s, "k", "via-socket", 10, 60), IDP_OK);
+	ck_assert_int_eq(store_get(&tcp, "k", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "via-socket");
+	free(v);
+	v = NULL;
+	ck_assert_int_eq(store_batch(&unix_s, (const struct store_op[]){{.kind = STORE_OP_CONSUME, .key = "k"}}, 1),
+			 IDP_OK);
+	ck_assert_int_eq(store_get(&tcp, "k", &v, &n), IDP_ENOTFOUND);
+	store_close(&unix_s);
+	store_close(&tcp);
+	/* A socket nobody listens on: refused at open, like an unreachable port. */
+	conf = json_pack("{s:s, s:s, s:i}", "driver", "redis", "socket", "/nonexistent/redis.sock", "timeout_ms", 300);
+	ck_assert_int_eq(store_open(conf, &unix_s), IDP_ESTORE);
+	json_decref(conf);
+}
+END_TEST
+
 START_TEST(redis_unreachable)
 {
 	json_t *conf;
@@ -1020,6 +1054,10 @@ START_TEST(redis_bad_conf)
 		"{\"driver\":\"redis\",\"password\":\"\"}",
 		"{\"driver\":\"redis\",\"prefix\":\"a\\nb\"}",
 		"{\"driver\":\"redis\",\"hots\":\"127.0.0.1\"}",
+		"{\"driver\":\"redis\",\"socket\":\"redis.sock\"}",
+		"{\"driver\":\"redis\",\"socket\":\"\"}",
+		"{\"driver\":\"redis\",\"socket\":\"/run/redis.sock\",\"port\":6379}",
+		"{\"driver\":\"redis\",\"socket\":\"/run/redis.sock\",\"host\":\"127.0.0.1\"}",
 	};
 	struct store s;
 	size_t i;
@@ -1124,6 +1162,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, redis_prefix_isolates);
 	tcase_add_test(tc, redis_db_isolates);
 	tcase_add_test(tc, redis_auth);
+	tcase_add_test(tc, redis_unix_socket);
 	tcase_add_test(tc, redis_unreachable);
 	tcase_add_test(tc, redis_bad_conf);
 	tcase_add_test(tc, redis_reconnect);
