@@ -335,18 +335,40 @@ out:
 	return rc;
 }
 
-/* True when dir/state.json is not the file ks was loaded from; false too
- * when it cannot be read (being replaced, or gone: keep what we have). */
-static bool state_file_changed(const struct keyset *ks)
+/* What identifies one version of state.json. */
+struct state_id {
+	struct timespec mtime;
+	long long size, ino;
+};
+
+/* False when dir/state.json cannot be stat'ed (being replaced, or gone). */
+static bool state_file_id(const char *dir, struct state_id *id)
 {
 	char sp[4096];
 	struct stat sb;
 
-	snprintf(sp, sizeof(sp), "%s/state.json", ks->dir);
+	snprintf(sp, sizeof(sp), "%s/state.json", dir);
 	if (stat(sp, &sb) != 0)
 		return false;
-	return sb.st_mtim.tv_sec != ks->mtime.tv_sec || sb.st_mtim.tv_nsec != ks->mtime.tv_nsec ||
-	       (long long)sb.st_size != ks->size || (long long)sb.st_ino != ks->ino;
+	id->mtime = sb.st_mtim;
+	id->size = (long long)sb.st_size;
+	id->ino = (long long)sb.st_ino;
+	return true;
+}
+
+static bool state_id_eq(const struct state_id *a, const struct state_id *b)
+{
+	return a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->size == b->size && a->ino == b->ino;
+}
+
+/* True when dir/state.json is not the file ks was loaded from; false too
+ * when it cannot be read (keep what we have). */
+static bool state_file_changed(const struct keyset *ks)
+{
+	struct state_id now, loaded = {ks->mtime, ks->size, ks->ino};
+
+	return state_file_id(ks->dir, &now) && !state_id_eq(&now, &loaded);
 }
 
 bool keyset_changed(const struct keyset *ks)
@@ -358,17 +380,31 @@ bool keyset_changed(const struct keyset *ks)
 
 bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k)
 {
+	/* This thread's last answer for a changed state.json: until the poller
+	 * reloads, the file is read once per thread and version, not once per
+	 * signature. */
+	static __thread struct {
+		uint64_t serial;
+		struct state_id id;
+		bool ok;
+	} seen;
+	struct state_id now, loaded = {ks->mtime, ks->size, ks->ino};
 	json_t *st = NULL;
 	const char *s;
 	bool ok;
 
-	if (!state_file_changed(ks))
-		return true; /* what was loaded holds */
+	if (!state_file_id(ks->dir, &now) || state_id_eq(&now, &loaded))
+		return true; /* unchanged, or being replaced: what was loaded holds */
+	if (seen.serial == k->serial && state_id_eq(&seen.id, &now))
+		return seen.ok;
 	if (state_read(ks->dir, &st) != IDP_OK)
 		return true; /* unreadable: the poller says so and retries */
 	s = json_string_value(json_object_get(keys_state_entry(st, k->kid), "state"));
 	ok = s != NULL && strcmp(s, key_state_name(KEY_REVOKED)) != 0;
 	json_decref(st);
+	seen.serial = k->serial;
+	seen.id = now;
+	seen.ok = ok;
 	if (!ok)
 		idp_log(LOG_WARN, "keys: %s was revoked or removed since this node loaded it: not signing",
 			k->kid);
