@@ -159,14 +159,8 @@ printf '%s' 'wrong-secret-0123456789abcdef' >"$TMP/hub-secret"
 N=$(grep -c 'reload (SIGHUP): configuration' "$TMP/idp.log")
 kill -HUP "$IDP_PID"
 wait_log 'reload (SIGHUP): configuration' "$N"
-rm -f "$CJ"
-choose_upstream
-follow "$(location "$RESP")"
-PAGE=$RESP
-RESP=$(curl -s -i -c "$CJ" -b "$CJ" --data-urlencode "txn=$(field txn "$PAGE")" \
-	--data-urlencode "csrf=$(field csrf "$PAGE")" --data-urlencode "username=jean" \
-	--data-urlencode 'password=Jean-2026!xx' "$UP/login")
-follow "$(location "$RESP")"
+upstream_login
+follow "$CB"
 ok "a failed code exchange upstream: refused" eq "$(status "$RESP")" 403
 ok "no hub session after a failed upstream login" not_contains "$RESP" "idp_session="
 ok "the upstream's log names no secret" sh -c "! grep -q 'hub-secret-0123456789abcdef' '$TMP/up.log' '$TMP/idp.log'"

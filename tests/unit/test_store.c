@@ -319,7 +319,9 @@ static void *racer(void *arg)
 	return NULL;
 }
 
-START_TEST(take_race_one_winner)
+/* RACE_ROUNDS rounds: "race" is set, RACERS threads running fn race for it,
+ * exactly one must win each round. */
+static void race_one_winner(void *(*fn)(void *))
 {
 	pthread_t t[RACERS];
 	char val[32];
@@ -329,7 +331,7 @@ START_TEST(take_race_one_winner)
 	pthread_barrier_init(&race_done, NULL, RACERS + 1);
 	atomic_store(&race_errors, 0);
 	for (i = 0; i < RACERS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, racer, NULL), 0);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, fn, NULL), 0);
 	for (race_round = 0; race_round < RACE_ROUNDS; race_round++) {
 		n = snprintf(val, sizeof(val), "round-%d", race_round);
 		if (store_put(&g_st, "race", val, (size_t)n, 60) != IDP_OK)
@@ -346,6 +348,11 @@ START_TEST(take_race_one_winner)
 	pthread_barrier_destroy(&race_done);
 	ck_assert_int_eq(bad_rounds, 0);
 	ck_assert_int_eq(atomic_load(&race_errors), 0);
+}
+
+START_TEST(take_race_one_winner)
+{
+	race_one_winner(racer);
 }
 END_TEST
 
@@ -502,29 +509,7 @@ static void *batch_racer(void *arg)
 
 START_TEST(batch_consume_race_one_winner)
 {
-	pthread_t t[RACERS];
-	int i, bad_rounds = 0;
-
-	pthread_barrier_init(&race_go, NULL, RACERS + 1);
-	pthread_barrier_init(&race_done, NULL, RACERS + 1);
-	atomic_store(&race_errors, 0);
-	for (i = 0; i < RACERS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, batch_racer, NULL), 0);
-	for (race_round = 0; race_round < RACE_ROUNDS; race_round++) {
-		if (store_put(&g_st, "race", "r", 1, 60) != IDP_OK)
-			bad_rounds++;
-		atomic_store(&race_wins, 0);
-		pthread_barrier_wait(&race_go);
-		pthread_barrier_wait(&race_done);
-		if (atomic_load(&race_wins) != 1)
-			bad_rounds++;
-	}
-	for (i = 0; i < RACERS; i++)
-		pthread_join(t[i], NULL);
-	pthread_barrier_destroy(&race_go);
-	pthread_barrier_destroy(&race_done);
-	ck_assert_int_eq(bad_rounds, 0);
-	ck_assert_int_eq(atomic_load(&race_errors), 0);
+	race_one_winner(batch_racer);
 }
 END_TEST
 
