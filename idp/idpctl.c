@@ -333,11 +333,28 @@ int main(int argc, char **argv)
 	char *rest[8];
 	int n = 0;
 
+	bool opts = true;
+
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool has = i + 1 < argc;
 
-		if (strcmp(a, "--config") == 0 && has)
+		/* A kid is base64url and may begin with '-': only words beginning
+		 * with "--" (and -h) are options, and "--" ends them. */
+		if (!opts || strncmp(a, "--", 2) != 0) {
+			if (opts && strcmp(a, "-h") == 0) {
+				usage(stdout);
+				return 0;
+			}
+			if (n == 8) {
+				fprintf(stderr, "idpctl: too many arguments\n");
+				usage(stderr);
+				return 2;
+			}
+			rest[n++] = argv[i];
+		} else if (strcmp(a, "--") == 0)
+			opts = false;
+		else if (strcmp(a, "--config") == 0 && has)
 			opt_config = argv[++i];
 		else if (strcmp(a, "--keys-dir") == 0 && has)
 			opt_keys_dir = argv[++i];
@@ -356,15 +373,14 @@ int main(int argc, char **argv)
 			else
 				return fail("--alg must be ES256 or RS256");
 		}
-		else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+		else if (strcmp(a, "--help") == 0) {
 			usage(stdout);
 			return 0;
-		} else if (a[0] == '-' || n == 8) {
+		} else {
 			fprintf(stderr, "idpctl: unknown or incomplete argument \"%.64s\"\n", a);
 			usage(stderr);
 			return 2;
-		} else
-			rest[n++] = argv[i];
+		}
 	}
 	if (n == 0) {
 		usage(stderr);

@@ -22,5 +22,5 @@ ok "the node rotates by itself once the active key is older than auto_rotate_day
 	wait_for 300 grep -q "rotate: ES256 .* next -> active; $OLD active -> retiring" "$TMP/keys/audit.log"
 ok "the old key is retiring" wait_for 100 python3 -c 'import json,sys;assert [k["state"] for k in json.load(open(sys.argv[1]))["keys"] if k["kid"]==sys.argv[2]]==["retiring"]' "$TMP/keys/state.json" "$OLD"
 NEW=$(python3 -c 'import json,sys;print([k["kid"] for k in json.load(open(sys.argv[1]))["keys"] if k["alg"]=="ES256" and k["state"]=="active"][0])' "$TMP/keys/state.json")
-ok "the new ES256 key signs within the bound" wait_for 100 sh -c "curl -s -u cc-es:demo-portal-secret -d grant_type=client_credentials $IDP/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -q $NEW"
+ok "the new ES256 key signs within the bound" wait_for 100 sh -c "curl -s -u cc-es:demo-portal-secret -d grant_type=client_credentials $IDP/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -qe $NEW"
 done_tests
