@@ -138,6 +138,41 @@ static char *at_hash(const char *at)
 	return b64url_encode(d, sizeof(d) / 2);
 }
 
+/* ,"name":value for a value of a code record (a string, a number, an array
+ * or an object); IDP_EINVAL when the value is absent. */
+static int member_value(struct buf *b, const char *name, const json_t *v)
+{
+	char *t;
+	int rc;
+
+	if (json_is_string(v))
+		return buf_json_member_str(b, false, name, json_string_value(v));
+	if (json_is_integer(v))
+		return buf_json_member_int(b, false, name, json_integer_value(v));
+	/* Anything else, jansson writes. */
+	if (v == NULL)
+		return IDP_EINVAL;
+	if ((rc = buf_json_name(b, false, name)) != IDP_OK)
+		return rc;
+	if ((t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return IDP_ENOMEM;
+	rc = buf_adds(b, t);
+	free_secret(t);
+	return rc;
+}
+
+/* Claims the ID token sets itself: a claims request cannot override them. */
+static bool id_token_protocol_claim(const char *k)
+{
+	static const char *const names[] = {"iss", "sub", "aud", "exp", "iat", "auth_time", "acr",
+					    "amr", "at_hash", "sid", "nonce", "azp", "c_hash", NULL};
+
+	for (size_t i = 0; names[i] != NULL; i++)
+		if (strcmp(k, names[i]) == 0)
+			return true;
+	return false;
+}
+
 /* A code presented a second time: revoke what its first use issued. */
 static void revoke_for_code(const char *code_hash)
 {
@@ -161,8 +196,10 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	const char *verifier = params_get(&r->form, "code_verifier");
 	char hash[65], key[80], ukey[80], skey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *sub = NULL;
 	char *text = NULL, sid[65];
-	size_t tlen = 0;
-	json_t *rec = NULL, *idc = NULL, *atrec = NULL, *resp = NULL, *uinfo = NULL, *v;
+	size_t tlen = 0, tlen_resp;
+	struct buf idc = {0}, resp;
+	bool ok;
+	json_t *rec = NULL, *atrec = NULL, *uinfo = NULL, *v;
 	int rc;
 	const char *challenge, *k;
 	const struct sign_key *sk;
@@ -209,28 +246,33 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	}
 	ah = at_hash(at);
 	sid_for(r->cfg, cl, json_string_value(json_object_get(rec, "sid")) ?: "", sid);
-	idc = json_pack("{s:s,s:s,s:s,s:I,s:I,s:O,s:O,s:O,s:s,s:s}",
-			"iss", r->cfg->issuer, "sub", sub, "aud", cl->id,
-			"exp", (json_int_t)(now + cl->id_ttl), "iat", (json_int_t)now,
-			"auth_time", json_object_get(rec, "auth_time"),
-			"acr", json_object_get(rec, "acr"), "amr", json_object_get(rec, "amr"),
-			"at_hash", ah, "sid", sid);
-	if (json_is_string(v = json_object_get(rec, "nonce")))
-		json_object_set(idc, "nonce", v);
+	/* The ID token's claims (OpenID Core 2), written as text. */
+	buf_init(&idc, 256 * 1024);
+	ok = !buf_add(&idc, "{", 1) && !buf_json_member_str(&idc, true, "iss", r->cfg->issuer) &&
+	     !buf_json_member_str(&idc, false, "sub", sub) && !buf_json_member_str(&idc, false, "aud", cl->id) &&
+	     !buf_json_member_int(&idc, false, "exp", now + cl->id_ttl) &&
+	     !buf_json_member_int(&idc, false, "iat", now) &&
+	     !member_value(&idc, "auth_time", json_object_get(rec, "auth_time")) &&
+	     !member_value(&idc, "acr", json_object_get(rec, "acr")) &&
+	     !member_value(&idc, "amr", json_object_get(rec, "amr")) &&
+	     !buf_json_member_str(&idc, false, "at_hash", ah) && !buf_json_member_str(&idc, false, "sid", sid) &&
+	     (!json_is_string(v = json_object_get(rec, "nonce")) || !member_value(&idc, "nonce", v));
 	/* Claims asked for the ID token through the claims parameter: only
 	 * those of a scope the client may use (filtered at /authorize already;
-	 * checked again against the client as configured now). */
+	 * checked again against the client as configured now), never one of
+	 * the protocol claims above. */
 	json_object_foreach(json_object_get(json_object_get(rec, "claims_req"), "id_token"), k, v) {
 		json_t *iv = json_object_get(json_object_get(rec, "identity"), k);
 
-		if (iv != NULL && json_object_get(idc, k) == NULL && client_may_claim(cl, k))
-			json_object_set(idc, k, iv);
+		if (ok && iv != NULL && !id_token_protocol_claim(k) && client_may_claim(cl, k))
+			ok = !member_value(&idc, k, iv);
 	}
+	ok = ok && !buf_add(&idc, "}", 1);
 	if (!keyset_may_sign(r->rt->keys, sk)) {
 		ret = TOKEN_ERR(503, "temporarily_unavailable", "the signing keys are changing: retry in a second");
 		goto out;
 	}
-	if (jws_sign(sk, false, idc, &idt) != IDP_OK) {
+	if (!ok || jws_sign_text(sk, false, idc.p, idc.len, &idt) != IDP_OK) {
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
@@ -265,11 +307,19 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		goto out;
 	}
 	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
-	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", at, "token_type", "Bearer",
-			 "expires_in", (json_int_t)cl->access_ttl, "id_token", idt, "scope",
-			 json_object_get(rec, "scope"));
+	buf_init(&resp, 256 * 1024);
+	if (buf_add(&resp, "{", 1) || buf_json_member_str(&resp, true, "access_token", at) ||
+	    buf_json_member_str(&resp, false, "token_type", "Bearer") ||
+	    buf_json_member_int(&resp, false, "expires_in", cl->access_ttl) ||
+	    buf_json_member_str(&resp, false, "id_token", idt) ||
+	    member_value(&resp, "scope", json_object_get(rec, "scope")) || buf_add(&resp, "}", 1)) {
+		buf_release(&resp);
+		ret = TOKEN_ERR(500, "server_error", NULL);
+		goto out;
+	}
 	metrics_count(M_TOKEN_CODE);
-	ret = http_json(r, 200, resp);
+	tlen_resp = resp.len;
+	ret = http_json_text(r, 200, buf_steal(&resp), tlen_resp);
 out:
 	if (text != NULL)
 		wipe(text, tlen);
@@ -279,9 +329,8 @@ out:
 	free(ah);
 	free(idt);
 	json_decref(rec);
-	json_decref(idc);
+	buf_release(&idc);
 	json_decref(atrec);
-	json_decref(resp);
 	return ret;
 }
 
@@ -301,51 +350,48 @@ static enum MHD_Result grant_cc(struct req *r, const struct client *cl)
 	const char *scope = params_get(&r->form, "scope");
 	const char *resource = params_get(&r->form, "resource");
 	const struct sign_key *sk = r->rt->keys->active[cl->id_token_alg];
-	char *jti = rand_token(16), *tok = NULL;
-	json_t *c, *resp;
-	enum MHD_Result ret;
+	char jti[23], *tok = NULL;
+	struct buf c, resp;
 	int64_t now = now_s();
+	size_t len;
+	bool ok;
 
-	if (!cl->grant_cc) {
-		free(jti);
+	if (!cl->grant_cc)
 		return TOKEN_ERR(400, "unauthorized_client", "this client may not use client_credentials");
-	}
 	/* Sign only what the client may ask: its own scopes, and an audience
 	 * that is a URI (never, say, another client's id). */
-	if (scope != NULL && !client_scope_ok(cl, scope)) {
-		free(jti);
+	if (scope != NULL && !client_scope_ok(cl, scope))
 		return TOKEN_ERR(400, "invalid_scope", "a requested scope is unknown or not allowed to this client");
-	}
-	if (resource != NULL && !resource_ok(resource)) {
-		free(jti);
+	if (resource != NULL && !resource_ok(resource))
 		return TOKEN_ERR(400, "invalid_target", "resource must be an absolute http(s) URI without fragment");
-	}
-	c = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "iss", r->cfg->issuer, "sub", cl->id,
-		      "aud", resource ? resource : r->cfg->issuer, "client_id", cl->id,
-		      "exp", (json_int_t)(now + cl->access_ttl), "iat", (json_int_t)now,
-		      "jti", jti ? jti : "", "scope", scope ? scope : "");
-	if (sk != NULL && !keyset_may_sign(r->rt->keys, sk)) {
-		json_decref(c);
-		free(jti);
+	if (sk != NULL && !keyset_may_sign(r->rt->keys, sk))
 		return TOKEN_ERR(503, "temporarily_unavailable", "the signing keys are changing: retry in a second");
-	}
-	if (c == NULL || jti == NULL || sk == NULL || jws_sign(sk, true, c, &tok) != IDP_OK) {
-		json_decref(c);
-		free(jti);
+	/* The claims of RFC 9068 2.2, written as text: a flat object. */
+	buf_init(&c, 64 * 1024);
+	ok = sk != NULL && unique_id(jti) &&
+	     !buf_add(&c, "{", 1) && !buf_json_member_str(&c, true, "iss", r->cfg->issuer) &&
+	     !buf_json_member_str(&c, false, "sub", cl->id) &&
+	     !buf_json_member_str(&c, false, "aud", resource ? resource : r->cfg->issuer) &&
+	     !buf_json_member_str(&c, false, "client_id", cl->id) &&
+	     !buf_json_member_int(&c, false, "exp", now + cl->access_ttl) &&
+	     !buf_json_member_int(&c, false, "iat", now) && !buf_json_member_str(&c, false, "jti", jti) &&
+	     !buf_json_member_str(&c, false, "scope", scope ? scope : "") && !buf_add(&c, "}", 1) &&
+	     jws_sign_text(sk, true, c.p, c.len, &tok) == IDP_OK;
+	buf_release(&c);
+	buf_init(&resp, 64 * 1024);
+	ok = ok && !buf_add(&resp, "{", 1) && !buf_json_member_str(&resp, true, "access_token", tok) &&
+	     !buf_json_member_str(&resp, false, "token_type", "Bearer") &&
+	     !buf_json_member_int(&resp, false, "expires_in", cl->access_ttl) &&
+	     (scope == NULL || !buf_json_member_str(&resp, false, "scope", scope)) && !buf_add(&resp, "}", 1);
+	free_secret(tok);
+	if (!ok) {
+		buf_release(&resp);
 		return TOKEN_ERR(500, "server_error", NULL);
 	}
 	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
-	resp = json_pack("{s:s,s:s,s:I}", "access_token", tok, "token_type", "Bearer", "expires_in",
-			 (json_int_t)cl->access_ttl);
-	if (scope != NULL)
-		json_object_set_new(resp, "scope", json_string(scope));
 	metrics_count(M_TOKEN_CC);
-	ret = http_json(r, 200, resp);
-	json_decref(resp);
-	json_decref(c);
-	free(jti);
-	free(tok);
-	return ret;
+	len = resp.len;
+	return http_json_text(r, 200, buf_steal(&resp), len);
 }
 
 enum MHD_Result ep_token(struct req *r)

@@ -172,14 +172,12 @@ void req_set_cookie(struct req *r, const char *base, const char *value, long max
 	free(line);
 }
 
-enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, const void *body,
-			   size_t len, bool no_store)
+static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ctype,
+				  struct MHD_Response *resp, bool no_store)
 {
-	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char *csp = NULL;
 
-	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return MHD_NO;
 	if (ctype != NULL)
@@ -208,16 +206,35 @@ enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, co
 	return ret;
 }
 
+enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, const void *body,
+			   size_t len, bool no_store)
+{
+	return reply_with(r, status, ctype,
+			  MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY), no_store);
+}
+
+static void free_secret_cb(void *p)
+{
+	free_secret(p);
+}
+
+enum MHD_Result http_json_text(struct req *r, unsigned status, char *text, size_t len)
+{
+	/* The response owns the text, no copy; wiped when sent: it holds tokens. */
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free_secret_cb);
+
+	if (resp == NULL) {
+		free_secret(text);
+		return MHD_NO;
+	}
+	return reply_with(r, status, "application/json", resp, true);
+}
+
 enum MHD_Result http_json(struct req *r, unsigned status, const json_t *doc)
 {
 	char *s = json_dumps(doc, JSON_COMPACT);
-	enum MHD_Result ret;
 
-	if (s == NULL)
-		return MHD_NO;
-	ret = http_reply(r, status, "application/json", s, strlen(s), true);
-	free_secret(s); /* may hold tokens */
-	return ret;
+	return s == NULL ? MHD_NO : http_json_text(r, status, s, strlen(s));
 }
 
 enum MHD_Result http_json_error(struct req *r, unsigned status, const char *error,

@@ -129,6 +129,9 @@ const char *cookie_name(const struct config *cfg, const char *base, char out[64]
 enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, const void *body,
 			   size_t len, bool no_store);
 enum MHD_Result http_json(struct req *r, unsigned status, const json_t *doc);
+/* The same with the JSON already written: text (malloc'ed, NUL-ended) is
+ * the response's from now on, wiped and freed once sent, also on error. */
+enum MHD_Result http_json_text(struct req *r, unsigned status, char *text, size_t len);
 enum MHD_Result http_json_error(struct req *r, unsigned status, const char *error,
 				const char *description);
 enum MHD_Result http_redirect(struct req *r, const char *location);

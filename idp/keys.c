@@ -178,7 +178,16 @@ void keyset_free(struct keyset *ks)
 	free(ks->keys);
 	free(ks->jwks);
 	free(ks->dir);
+	if (ks->dirfd_1 > 0)
+		close(ks->dirfd_1 - 1);
 	free(ks);
+}
+
+static void keyset_open_dir(struct keyset *ks)
+{
+	int fd = ks->dir != NULL ? open(ks->dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	ks->dirfd_1 = fd >= 0 ? fd + 1 : 0;
 }
 
 static uint64_t key_serial;
@@ -258,6 +267,7 @@ int keyset_load(const char *dir, struct keyset **out)
 		return IDP_ENOMEM;
 	}
 	ks->dir = strdup(dir);
+	keyset_open_dir(ks);
 	arr = json_object_get(st, "keys");
 	ks->keys = calloc(json_array_size(arr) + 1, sizeof(*ks->keys));
 	jwks = json_pack("{s:[]}", "keys");
@@ -341,15 +351,21 @@ struct state_id {
 	long long size, ino;
 };
 
-/* False when dir/state.json cannot be stat'ed (being replaced, or gone). */
-static bool state_file_id(const char *dir, struct state_id *id)
+/* False when dir/state.json cannot be stat'ed (being replaced, or gone).
+ * With dirfd_1, through the open directory. */
+static bool state_file_id(const char *dir, int dirfd_1, struct state_id *id)
 {
 	char sp[4096];
 	struct stat sb;
 
-	snprintf(sp, sizeof(sp), "%s/state.json", dir);
-	if (stat(sp, &sb) != 0)
-		return false;
+	if (dirfd_1 > 0) {
+		if (fstatat(dirfd_1 - 1, "state.json", &sb, 0) != 0)
+			return false;
+	} else {
+		snprintf(sp, sizeof(sp), "%s/state.json", dir);
+		if (stat(sp, &sb) != 0)
+			return false;
+	}
 	id->mtime = sb.st_mtim;
 	id->size = (long long)sb.st_size;
 	id->ino = (long long)sb.st_ino;
@@ -368,7 +384,7 @@ static bool state_file_changed(const struct keyset *ks)
 {
 	struct state_id now, loaded = {ks->mtime, ks->size, ks->ino};
 
-	return state_file_id(ks->dir, &now) && !state_id_eq(&now, &loaded);
+	return state_file_id(ks->dir, 0, &now) && !state_id_eq(&now, &loaded);
 }
 
 bool keyset_changed(const struct keyset *ks)
@@ -393,7 +409,7 @@ bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k)
 	const char *s;
 	bool ok;
 
-	if (!state_file_id(ks->dir, &now) || state_id_eq(&now, &loaded))
+	if (!state_file_id(ks->dir, ks->dirfd_1, &now) || state_id_eq(&now, &loaded))
 		return true; /* unchanged, or being replaced: what was loaded holds */
 	if (seen.serial == k->serial && state_id_eq(&seen.id, &now))
 		return seen.ok;
@@ -456,6 +472,7 @@ int keyset_without_revoked(const struct keyset *ks, struct keyset **out, size_t 
 		rc = IDP_ENOMEM;
 		goto out;
 	}
+	keyset_open_dir(nks);
 	nks->mtime = ks->mtime;
 	nks->size = ks->size;
 	nks->ino = ks->ino;
@@ -662,20 +679,28 @@ static EVP_PKEY_CTX *signer_get(const struct sign_key *k)
  * the token endpoint near the CPU's signing limit (see make bench). */
 int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char **out)
 {
+	char *body = json_dumps(payload, JSON_COMPACT);
+	int rc;
+
+	*out = NULL;
+	if (body == NULL)
+		return IDP_ENOMEM;
+	rc = jws_sign_text(k, typ_at, body, strlen(body), out);
+	free_secret(body);
+	return rc;
+}
+
+int jws_sign_text(const struct sign_key *k, bool typ_at, const char *body, size_t blen, char **out)
+{
 	EVP_PKEY_CTX *ctx;
 	unsigned char sig[1024], raw[64], md[SHA256_DIGEST_LENGTH];
 	size_t siglen = sizeof(sig);
-	char *body = NULL, *pb = NULL, *sb = NULL;
 	struct buf b;
 	int rc = IDP_EINVAL;
 
 	*out = NULL;
 	buf_init(&b, 1 << 20);
-	if ((body = json_dumps(payload, JSON_COMPACT)) == NULL || (pb = b64url_encode(body, strlen(body))) == NULL) {
-		rc = IDP_ENOMEM;
-		goto out;
-	}
-	if (buf_adds(&b, typ_at ? k->hdr_at : k->hdr_jwt) || buf_adds(&b, ".") || buf_adds(&b, pb))
+	if (buf_adds(&b, typ_at ? k->hdr_at : k->hdr_jwt) || buf_adds(&b, ".") || buf_add_b64url(&b, body, blen))
 		goto out;
 	sha256(b.p, b.len, md);
 	if ((ctx = signer_get(k)) == NULL || EVP_PKEY_sign(ctx, sig, &siglen, md, sizeof(md)) != 1)
@@ -694,18 +719,13 @@ int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char 
 			goto out;
 		}
 		ECDSA_SIG_free(es);
-		sb = b64url_encode(raw, 64);
-	} else {
-		sb = b64url_encode(sig, siglen);
-	}
-	if (sb == NULL || buf_adds(&b, ".") || buf_adds(&b, sb))
+		if (buf_adds(&b, ".") || buf_add_b64url(&b, raw, 64))
+			goto out;
+	} else if (buf_adds(&b, ".") || buf_add_b64url(&b, sig, siglen))
 		goto out;
 	*out = buf_steal(&b);
 	rc = IDP_OK;
 out:
-	free(body);
-	free(pb);
-	free(sb);
 	buf_release(&b);
 	return rc;
 }

@@ -38,6 +38,9 @@ struct keyset {
 	char *jwks;                 /* the JWKS document, rendered once */
 	size_t jwks_len;
 	char *dir;
+	/* dir opened O_PATH, for the fstatat() of every signature (no walk of
+	 * the path each time); 0 when not open (keyset_may_sign stats the path). */
+	int dirfd_1; /* the descriptor + 1 */
 	/* What keyset_changed() compares: state.json as loaded, and the first
 	 * moment a retiring key must leave the JWKS. */
 	struct timespec mtime;
@@ -89,6 +92,8 @@ const char *key_state_name(enum key_state s);
 bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k);
 /* Signs payload as a compact JWS with k. typ_at selects "at+jwt". *out is the caller's. */
 int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char **out);
+/* The same with the payload JSON already written (blen bytes). */
+int jws_sign_text(const struct sign_key *k, bool typ_at, const char *body, size_t blen, char **out);
 /* Verifies a compact JWS against the published keys of ks: the key named by
  * kid decides the algorithm (the header's alg must match it, never chooses).
  * *payload is the caller's. */

@@ -33,14 +33,25 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 char *buf_steal(struct buf *b);
 int buf_add_html(struct buf *b, const char *s);       /* HTML-escaped */
 int buf_add_urlenc(struct buf *b, const char *s);     /* RFC 3986 unreserved kept */
+/* JSON output for flat objects (RFC 8259): a string with its quotes, and
+ * object members ,"name":value (no comma when first). IDP_EINVAL when the
+ * value is not UTF-8. */
+int buf_add_json_str(struct buf *b, const char *s);
+int buf_json_name(struct buf *b, bool first, const char *name); /* ,"name": */
+int buf_json_member_str(struct buf *b, bool first, const char *name, const char *value);
+int buf_json_member_int(struct buf *b, bool first, const char *name, long long value);
 
 /* base64url without padding. encode returns a malloc'ed string or NULL. */
 char *b64url_encode(const void *data, size_t len);
+/* Appends base64url of data to b. */
+int buf_add_b64url(struct buf *b, const void *data, size_t len);
 /* Strict: rejects padding, whitespace and non-alphabet bytes. out is malloc'ed. */
 int b64url_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
 
 /* nbytes of RAND_bytes, base64url-encoded; NULL on failure. */
 char *rand_token(size_t nbytes);
+/* A unique identifier, 22 base64url characters: for jti, never for secrets. */
+bool unique_id(char out[23]);
 /* SHA-256 with a digest fetched once: OpenSSL 3's one-shot SHA256() looks
  * the algorithm up in its provider store on every call. */
 void sha256(const void *data, size_t len, unsigned char out[32]);
