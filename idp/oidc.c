@@ -410,7 +410,7 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
 	char *code = NULL, hash[65], key[80], skey[80], *text = NULL;
 	struct store_op ops[2];
-	json_t *rec = NULL;
+	json_t *rec = NULL, *released;
 	size_t len = 0, n = 0;
 	struct buf loc;
 	enum MHD_Result ret;
@@ -436,7 +436,13 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 	if ((code = rand_token(32)) == NULL)
 		goto fail;
 	sha256_hex(code, strlen(code), hash);
-	rec = json_pack("{s:O,s:O,s:O?,s:O?,s:O?,s:O,s:O?,s:s,s:O,s:O,s:O,s:O,s:O}",
+	/* The code carries only the claims the service may receive (userinfo
+	 * and ID token), not the citizen's whole identity: less held in the
+	 * store, and less for /token to parse. */
+	if ((released = claims_released(json_object_get(sess, "claims"), json_string_value(json_object_get(areq, "scope")),
+					json_object_get(areq, "claims"))) == NULL)
+		goto fail;
+	rec = json_pack("{s:O,s:O,s:O?,s:O?,s:O?,s:O,s:O?,s:s,s:O,s:O,s:O,s:O,s:o}",
 			"client_id", json_object_get(areq, "client_id"),
 			"redirect_uri", json_object_get(areq, "redirect_uri"),
 			"code_challenge", json_object_get(areq, "code_challenge"),
@@ -449,7 +455,7 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 			"acr", json_object_get(sess, "acr"),
 			"amr", json_object_get(sess, "amr"),
 			"auth_time", json_object_get(sess, "auth_time"),
-			"identity", json_object_get(sess, "claims"));
+			"identity", released);
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
 	if (rec == NULL || (text = store_json_text(rec, &len)) == NULL)
 		goto fail;
