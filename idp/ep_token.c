@@ -194,8 +194,8 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	const char *code = params_get(&r->form, "code");
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
-	char hash[65], key[80], ukey[80], skey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *sub = NULL;
-	char *text = NULL, sid[65];
+	char hash[65], key[80], ukey[80], skey[80], lkey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL;
+	char *text = NULL, *sub = NULL, sid[65], entry[SESSION_AT_ENTRY + 1];
 	size_t tlen = 0, tlen_resp;
 	struct buf idc = {0}, resp;
 	bool ok;
@@ -237,6 +237,7 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	 * stored, in the same round trip (its TTL never outlives the absolute
 	 * lifetime: session_ttl()). */
 	snprintf(skey, sizeof(skey), K_SESSION "%.64s", json_string_value(json_object_get(rec, "sid")) ?: "");
+	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%.64s", json_string_value(json_object_get(rec, "sid")) ?: "");
 	sub = subject_for(r->cfg, cl, json_string_value(json_object_get(rec, "sub")));
 	at = rand_token(32);
 	sk = r->rt->keys->active[cl->id_token_alg];
@@ -284,8 +285,13 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	sha256_hex(at, strlen(at), at_h);
 	snprintf(key, sizeof(key), K_AT "%s", at_h);
 	/* With the access token, in the same round trip, what this code issued,
-	 * so that a replay can revoke it. */
+	 * so that a replay can revoke it, and its hash in the session's list, so
+	 * that ending the session revokes it (the newest SESSION_AT_MAX are
+	 * kept: a session that exchanged more codes within one token lifetime
+	 * leaves its oldest tokens to expire by themselves; no token is refused
+	 * for it). */
 	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
+	snprintf(entry, sizeof(entry), "%s ", at_h);
 	if (atrec == NULL || (text = store_json_text(atrec, &tlen)) == NULL)
 		rc = IDP_ENOMEM;
 	else
@@ -296,8 +302,11 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 					  .ttl_s = cl->access_ttl},
 					 {.kind = STORE_OP_PUT, .key = ukey, .val = at_h, .len = 64,
 					  .ttl_s = cl->access_ttl},
+					 {.kind = STORE_OP_APPEND, .key = lkey, .val = entry,
+					  .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
+					  .max = SESSION_AT_MAX * SESSION_AT_ENTRY},
 				 },
-				 3);
+				 4);
 	if (rc == IDP_ENOTFOUND) {
 		ret = TOKEN_ERR(400, "invalid_grant", "the session in which the code was issued has ended");
 		goto out;

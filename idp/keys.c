@@ -394,6 +394,20 @@ bool keyset_changed(const struct keyset *ks)
 	return state_file_changed(ks);
 }
 
+/* state_read for the callers that run while keyset_load fails (each
+ * signature, each retry of the poller): the poller's report of keyset_load's
+ * failure says what is wrong with the file, once, not once per call. */
+static int state_read_quiet(const char *dir, json_t **out)
+{
+	struct log_capture quiet;
+	int rc;
+
+	idp_log_capture(&quiet);
+	rc = state_read(dir, out);
+	idp_log_capture(NULL);
+	return rc;
+}
+
 bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k)
 {
 	/* This thread's last answer for a changed state.json: until the poller
@@ -407,16 +421,17 @@ bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k)
 	struct state_id now, loaded = {ks->mtime, ks->size, ks->ino};
 	json_t *st = NULL;
 	const char *s;
-	bool ok;
+	bool ok = true;
 
 	if (!state_file_id(ks->dir, ks->dirfd_1, &now) || state_id_eq(&now, &loaded))
 		return true; /* unchanged, or being replaced: what was loaded holds */
 	if (seen.serial == k->serial && state_id_eq(&seen.id, &now))
 		return seen.ok;
-	if (state_read(ks->dir, &st) != IDP_OK)
-		return true; /* unreadable: the poller says so and retries */
-	s = json_string_value(json_object_get(keys_state_entry(st, k->kid), "state"));
-	ok = s != NULL && strcmp(s, key_state_name(KEY_REVOKED)) != 0;
+	/* Unreadable: what was loaded holds, and the poller retries. */
+	if (state_read_quiet(ks->dir, &st) == IDP_OK) {
+		s = json_string_value(json_object_get(keys_state_entry(st, k->kid), "state"));
+		ok = s != NULL && strcmp(s, key_state_name(KEY_REVOKED)) != 0;
+	}
 	json_decref(st);
 	seen.serial = k->serial;
 	seen.id = now;
@@ -465,7 +480,7 @@ int keyset_without_revoked(const struct keyset *ks, struct keyset **out, size_t 
 
 	*out = NULL;
 	*dropped = 0;
-	if ((rc = state_read(ks->dir, &st)) != IDP_OK)
+	if ((rc = state_read_quiet(ks->dir, &st)) != IDP_OK)
 		goto out; /* unreadable: nothing says which key to drop */
 	if ((nks = calloc(1, sizeof(*nks))) == NULL || (nks->keys = calloc(ks->n + 1, sizeof(*nks->keys))) == NULL ||
 	    (nks->dir = strdup(ks->dir)) == NULL || (jwks = json_pack("{s:[]}", "keys")) == NULL) {

@@ -62,6 +62,10 @@ static void rt_swap(struct rt *nrt)
 /* Set while the keys folder could not be loaded: retried every second until
  * it loads, whatever state.json's time says. */
 static bool keys_retry;
+/* The retries' failures: logged the first time, when the error changes, and
+ * otherwise once a minute with a count, not every second. */
+static struct log_repeat keys_failures;
+#define KEYS_REPORT_S 60
 
 /* Builds a new runtime and swaps it in; requests in flight keep the old one
  * until they complete. A configuration or key set that fails to load is
@@ -69,6 +73,7 @@ static bool keys_retry;
 static void reload(const char *why)
 {
 	struct rt *nrt = NULL, *cur;
+	unsigned n;
 
 	if (rt_build(g_idp.config_path, &nrt) != IDP_OK) {
 		idp_log(LOG_ERR, "reload (%s): refused; still serving the previous configuration", why);
@@ -79,6 +84,7 @@ static void reload(const char *why)
 	rt_release(cur);
 	rt_swap(nrt);
 	keys_retry = false;
+	log_repeat_recovered(&keys_failures, &n); /* a new failure is news again */
 	idp_log_set_level(nrt->cfg->log_level);
 	idp_log(LOG_INFO, "reload (%s): configuration and keys reloaded", why);
 }
@@ -94,17 +100,29 @@ static void reload_keys(void)
 {
 	struct rt *cur = rt_acquire(), *nrt = NULL;
 	struct keyset *ks = NULL;
+	struct log_capture cap;
 	size_t dropped = 0;
+	unsigned n = 0;
+	bool changed, recovered = false;
+	char again[80] = "";
 	int rc;
 
-	if ((rc = keyset_load(cur->keys->dir, &ks)) == IDP_OK) {
-		if (keys_retry)
-			idp_log(LOG_INFO, "keys: %s loads again", cur->keys->dir);
+	/* What keyset_load says is held back until we know it is news. */
+	idp_log_capture(&cap);
+	rc = keyset_load(cur->keys->dir, &ks);
+	idp_log_capture(NULL);
+	if (rc == IDP_OK) {
+		recovered = log_repeat_recovered(&keys_failures, &n);
 		keys_retry = false;
 	} else {
-		if (!keys_retry)
-			idp_log(LOG_ERR, "keys: reloading %s refused (%s); retrying every second", cur->keys->dir,
-				idp_strerror(rc));
+		if (log_repeat_failed(&keys_failures, rc, &cap, now_s(), KEYS_REPORT_S, &n, &changed)) {
+			if (n > 0)
+				snprintf(again, sizeof(again), changed ? " (after %u more of the previous refusal)"
+								       : " (repeated %u times)", n);
+			idp_log_replay(&cap);
+			idp_log(LOG_ERR, "keys: reloading %s refused (%s); retrying every second%s",
+				cur->keys->dir, idp_strerror(rc), again);
+		}
 		keys_retry = true;
 		if (keyset_without_revoked(cur->keys, &ks, &dropped) != IDP_OK || dropped == 0) {
 			keyset_free(ks);
@@ -121,7 +139,10 @@ static void reload_keys(void)
 		return;
 	}
 	rt_swap(nrt);
-	if (!keys_retry)
+	if (recovered)
+		idp_log(LOG_INFO, "keys: %s loads again after %u failed attempt%s; keys reloaded",
+			nrt->keys->dir, n, n == 1 ? "" : "s");
+	else if (!keys_retry)
 		idp_log(LOG_INFO, "reload (keys changed): keys reloaded");
 }
 

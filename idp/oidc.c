@@ -307,6 +307,30 @@ enum MHD_Result authz_fail(struct req *r, const json_t *areq, const char *error,
 	return ret;
 }
 
+/* Deletes session sid_hash and the access tokens issued in it (K_SESSION_AT),
+ * atomically: a code exchange of this session either ran before, its token
+ * listed and deleted here, or after, and finds the session gone. */
+static int session_end(const char *sid_hash)
+{
+	char key[80], lkey[80], tag[9];
+	int rc;
+
+	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
+	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%s", sid_hash);
+	rc = store_batch(&g_idp.store,
+			 (const struct store_op[]){
+				 {.kind = STORE_OP_DEL, .key = key},
+				 {.kind = STORE_OP_DEL_LISTED, .key = lkey, .val = K_AT, .len = strlen(K_AT)},
+			 },
+			 2);
+	if (rc != IDP_OK) {
+		secret_tag(sid_hash, tag);
+		idp_log(LOG_ERR, "session: ending session %s failed (%s): it and its access tokens may "
+				 "live until they expire", tag, idp_strerror(rc));
+	}
+	return rc;
+}
+
 json_t *session_load(struct req *r, char sid_hash[65])
 {
 	char name[64], key[80];
@@ -323,7 +347,7 @@ json_t *session_load(struct req *r, char sid_hash[65])
 		return NULL;
 	/* The store's TTL is the idle limit; the absolute one is checked here. */
 	if (json_integer_value(json_object_get(s, "created")) + r->cfg->session_max <= now) {
-		store_del(&g_idp.store, key);
+		session_end(sid_hash);
 		json_decref(s);
 		return NULL;
 	}
@@ -394,11 +418,8 @@ out:
 
 void session_destroy(struct req *r, const char *sid_hash)
 {
-	char key[80];
-
 	if (sid_hash[0] != '\0') {
-		snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
-		store_del(&g_idp.store, key);
+		session_end(sid_hash);
 		metrics_count(M_LOGOUT);
 	}
 	req_set_cookie(r, "session", "", 0);

@@ -12,6 +12,13 @@
 #define K_USED "used:"
 #define K_AT "at:"
 #define K_CONSENT "consent:"
+/* K_SESSION_AT + session hash: the K_AT hashes its code exchanges issued,
+ * each followed by a space, so that ending the session revokes them. */
+#define K_SESSION_AT "sat:"
+/* The newest access tokens a session keeps track of; an older one is no
+ * longer revoked with its session and lives out its own lifetime. */
+#define SESSION_AT_MAX 256
+#define SESSION_AT_ENTRY 65 /* 64 hex digits and a space */
 
 /* The SSO session of this browser, NULL when none (or expired). *sid_hash
  * receives the store key suffix. The caller owns *sess. */
@@ -23,6 +30,8 @@ json_t *session_load(struct req *r, char sid_hash[65]);
 json_t *session_create(struct req *r, const char *backend_id, const char *acr,
 		       const char *local_sub, struct idp_identity *id, char sid_hash[65],
 		       const char *consume_key, bool *gone);
+/* Ends the session (logout, or a new login in this browser): deletes it and
+ * the access tokens issued in it, in one round trip, and drops the cookie. */
 void session_destroy(struct req *r, const char *sid_hash);
 
 /* CSRF token bound to purpose, an id and a browser secret (cookie). */

@@ -21,6 +21,18 @@ enum store_op_kind {
 	STORE_OP_EXPIRE,  /* the TTL of key, when it exists (absent: not an error) */
 	STORE_OP_CONSUME, /* deletes key; when it is absent the batch does nothing */
 	STORE_OP_REQUIRE, /* key must exist; when it is absent the batch does nothing */
+	/* Appends val to key's value (an absent key starts empty), then keeps
+	 * only the last max bytes of it (max >= len: callers append entries of
+	 * one width and take max a multiple of it, so whole entries drop, the
+	 * oldest first). The TTL becomes ttl_s unless it was longer: a list of
+	 * records lives as long as the longest-lived one it names. */
+	STORE_OP_APPEND,
+	STORE_OP_DEL,     /* deletes key; absent is not an error */
+	/* Deletes key and, for each space-separated word of its value, the
+	 * record named val (a key prefix, len bytes) followed by that word;
+	 * absent: not an error. The list is read and its records deleted in
+	 * the batch: one appended meanwhile is not missed. */
+	STORE_OP_DEL_LISTED,
 };
 
 struct store_op {
@@ -29,6 +41,7 @@ struct store_op {
 	const void *val;
 	size_t len;
 	unsigned ttl_s;
+	size_t max;       /* STORE_OP_APPEND: the longest value kept, in bytes */
 };
 
 struct store_ops {
@@ -59,7 +72,9 @@ struct store_ops {
 	 * trip. The REQUIREs are checked first, then the CONSUME is done: when
 	 * one of their keys is absent nothing else is done and the answer is
 	 * IDP_ENOTFOUND; of two batches consuming one key, exactly one goes on.
-	 * Then the PUTs and EXPIREs, in order. */
+	 * Then the other ops, in order. A batch that deletes (DEL, DEL_LISTED)
+	 * and one that requires never interleave: the second either ran before
+	 * the first or finds its required key gone. */
 	int (*batch)(void *st, const struct store_op *ops, size_t n);
 	/* Number of live records (for metrics and tests); may be approximate. */
 	long long (*count)(void *st);

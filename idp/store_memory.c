@@ -54,6 +54,12 @@ struct mstore {
 	long long max;
 	atomic_llong records;      /* linked records in all shards */
 	atomic_llong last_full_sweep;
+	/* Batches that require a key hold it shared, batches that delete hold it
+	 * alone: a token stored on the strength of a live session cannot slip
+	 * in between a logout's reading of the session's token list and the
+	 * session's deletion. Batches that do neither take no lock. */
+	pthread_rwlock_t batch_lock;
+	bool batch_lock_made;
 };
 
 enum set_mode { SET_PUT, SET_ADD };
@@ -158,24 +164,33 @@ static size_t rec_size(const struct rec *r)
 	return offsetof(struct rec, data) + r->klen + 1 + r->vlen + 1;
 }
 
-static struct rec *rec_new(const char *key, size_t klen, uint32_t hash, const void *val,
-			   size_t vlen, int64_t expires)
+/* A record whose value is a (alen bytes) then b (blen bytes). */
+static struct rec *rec_new2(const char *key, size_t klen, uint32_t hash, const void *a,
+			    size_t alen, const void *b, size_t blen, int64_t expires)
 {
 	struct rec *r;
 
-	if ((r = malloc(offsetof(struct rec, data) + klen + 1 + vlen + 1)) == NULL)
+	if ((r = malloc(offsetof(struct rec, data) + klen + 1 + alen + blen + 1)) == NULL)
 		return NULL;
 	r->next = NULL;
 	r->expires = expires;
 	r->hash = hash;
 	r->klen = (uint16_t)klen;
-	r->vlen = (uint32_t)vlen;
+	r->vlen = (uint32_t)(alen + blen);
 	memcpy(r->data, key, klen);
 	r->data[klen] = '\0';
-	if (vlen > 0)
-		memcpy(r->data + klen + 1, val, vlen);
-	r->data[klen + 1 + vlen] = '\0';
+	if (alen > 0)
+		memcpy(r->data + klen + 1, a, alen);
+	if (blen > 0)
+		memcpy(r->data + klen + 1 + alen, b, blen);
+	r->data[klen + 1 + alen + blen] = '\0';
 	return r;
+}
+
+static struct rec *rec_new(const char *key, size_t klen, uint32_t hash, const void *val,
+			   size_t vlen, int64_t expires)
+{
+	return rec_new2(key, klen, hash, val, vlen, NULL, 0, expires);
 }
 
 /* Values are codes, tokens and sessions, and some keys embed them too: wipe
@@ -573,6 +588,52 @@ static int mem_expire(void *p, const char *key, unsigned ttl_s)
 	return rc;
 }
 
+/* STORE_OP_APPEND (shard locked): the new record, old value and val with
+ * only the last max bytes kept, and the longer of the two lifetimes. */
+static int append_locked(struct mstore *m, struct shard *sh, uint32_t h, const char *key,
+			 size_t klen, const void *val, size_t len, unsigned ttl_s, size_t max,
+			 int64_t now)
+{
+	struct rec **pp = live_find(m, sh, h, key, klen, now), *nr;
+	size_t olen = pp != NULL ? (*pp)->vlen : 0, keep = olen + len < max ? olen + len : max;
+	size_t from_old = keep > len ? keep - len : 0;
+	int64_t expires = now + (int64_t)ttl_s * 1000;
+	int rc;
+
+	if (pp != NULL && (*pp)->expires > expires)
+		expires = (*pp)->expires;
+	nr = rec_new2(key, klen, h, from_old > 0 ? rec_val(*pp) + olen - from_old : NULL, from_old,
+		      (const char *)val + len - (keep - from_old), keep - from_old, expires);
+	if (nr == NULL)
+		return IDP_ENOMEM;
+	rc = set_locked(m, sh, &nr, SET_PUT, now);
+	rec_free(nr);
+	return rc;
+}
+
+static int mem_append(void *p, const struct store_op *op)
+{
+	struct mstore *m = p;
+	struct shard *sh;
+	uint64_t h;
+	size_t klen;
+	int rc, tries;
+
+	if ((rc = key_check(op->key, &klen)) != IDP_OK)
+		return rc;
+	h = key_hash(m->seed, op->key, klen);
+	sh = shard_of(m, h);
+	for (tries = 0;; tries++) {
+		pthread_mutex_lock(&sh->lock);
+		rc = append_locked(m, sh, (uint32_t)h, op->key, klen, op->val, op->len, op->ttl_s,
+				   op->max, mono_ms());
+		pthread_mutex_unlock(&sh->lock);
+		if (rc != IDP_ETOOBIG || tries > 0 || !full_sweep(m))
+			break;
+	}
+	return rc;
+}
+
 /* Includes expired records that no access or sweep has met yet. */
 static void val_free(char *v, size_t len)
 {
@@ -606,7 +667,22 @@ static int batch_check(const struct store_op *ops, size_t n)
 		case STORE_OP_CONSUME:
 			consumes++;
 			break;
+		case STORE_OP_APPEND:
+			if ((rc = val_check(ops[i].val, ops[i].len, ops[i].ttl_s)) != IDP_OK)
+				return rc;
+			if (ops[i].len == 0 || ops[i].max < ops[i].len)
+				return IDP_EINVAL;
+			if (ops[i].max > STORE_VAL_MAX)
+				return IDP_ETOOBIG;
+			break;
+		case STORE_OP_DEL_LISTED:
+			if (ops[i].len > STORE_KEY_MAX)
+				return IDP_ETOOBIG;
+			if (ops[i].val == NULL && ops[i].len > 0)
+				return IDP_EINVAL;
+			break;
 		case STORE_OP_REQUIRE:
+		case STORE_OP_DEL:
 			break;
 		default:
 			return IDP_EINVAL;
@@ -615,19 +691,43 @@ static int batch_check(const struct store_op *ops, size_t n)
 	return consumes <= 1 ? IDP_OK : IDP_EINVAL;
 }
 
+/* STORE_OP_DEL_LISTED: the list goes first (take), then what it names. */
+static int mem_del_listed(void *p, const struct store_op *op)
+{
+	char *list, *w, *end, key[STORE_KEY_MAX + 1];
+	size_t len, wlen, klen;
+	int rc;
+
+	if ((rc = mem_fetch(p, op->key, &list, &len, true)) != IDP_OK)
+		return rc == IDP_ENOTFOUND ? IDP_OK : rc;
+	for (w = list, end = list + len; w < end; w += wlen + 1) {
+		wlen = strcspn(w, " "); /* list[len] is a NUL: stops at the end too */
+		if (wlen == 0 || op->len + wlen > STORE_KEY_MAX)
+			continue; /* names no record we could have stored */
+		if (op->len > 0)
+			memcpy(key, op->val, op->len);
+		memcpy(key + op->len, w, wlen);
+		key[op->len + wlen] = '\0';
+		if (key_check(key, &klen) == IDP_OK)
+			mem_del(p, key);
+	}
+	val_free(list, len);
+	wipe(key, sizeof(key));
+	return IDP_OK;
+}
+
 /* The requires are read first, then the consume goes, through take (of two
  * takers, one finds the key); the writes follow. Not isolated as the redis
  * script is: readers may see the consumed key gone before the writes land,
- * and a required key deleted meanwhile does not stop them, as between
- * separate calls. */
-static int mem_batch(void *p, const struct store_op *ops, size_t n)
+ * and a required key deleted meanwhile by a call outside a batch does not
+ * stop them, as between separate calls (batches that delete are kept apart
+ * by mem_batch's lock). */
+static int batch_run(void *p, const struct store_op *ops, size_t n)
 {
 	size_t i, len;
 	char *v;
 	int rc;
 
-	if ((rc = batch_check(ops, n)) != IDP_OK)
-		return rc;
 	for (i = 0; i < n; i++) {
 		if (ops[i].kind != STORE_OP_REQUIRE)
 			continue;
@@ -643,16 +743,55 @@ static int mem_batch(void *p, const struct store_op *ops, size_t n)
 		val_free(v, len);
 	}
 	for (i = 0; i < n; i++) {
-		if (ops[i].kind == STORE_OP_PUT)
+		switch (ops[i].kind) {
+		case STORE_OP_PUT:
 			rc = mem_put(p, ops[i].key, ops[i].val, ops[i].len, ops[i].ttl_s);
-		else if (ops[i].kind == STORE_OP_EXPIRE)
-			rc = mem_expire(p, ops[i].key, ops[i].ttl_s);
-		else
+			break;
+		case STORE_OP_EXPIRE:
+			if ((rc = mem_expire(p, ops[i].key, ops[i].ttl_s)) == IDP_ENOTFOUND)
+				rc = IDP_OK;
+			break;
+		case STORE_OP_APPEND:
+			rc = mem_append(p, &ops[i]);
+			break;
+		case STORE_OP_DEL:
+			rc = mem_del(p, ops[i].key);
+			break;
+		case STORE_OP_DEL_LISTED:
+			rc = mem_del_listed(p, &ops[i]);
+			break;
+		default:
 			continue;
-		if (rc != IDP_OK && !(rc == IDP_ENOTFOUND && ops[i].kind == STORE_OP_EXPIRE))
+		}
+		if (rc != IDP_OK)
 			return rc;
 	}
 	return IDP_OK;
+}
+
+/* The lock a batch holds (struct mstore's batch_lock): alone when it deletes,
+ * shared when it requires, none otherwise. */
+static int mem_batch(void *p, const struct store_op *ops, size_t n)
+{
+	struct mstore *m = p;
+	bool del = false, req = false;
+	size_t i;
+	int rc;
+
+	if ((rc = batch_check(ops, n)) != IDP_OK)
+		return rc;
+	for (i = 0; i < n; i++) {
+		del |= ops[i].kind == STORE_OP_DEL || ops[i].kind == STORE_OP_DEL_LISTED;
+		req |= ops[i].kind == STORE_OP_REQUIRE;
+	}
+	if (del)
+		pthread_rwlock_wrlock(&m->batch_lock);
+	else if (req)
+		pthread_rwlock_rdlock(&m->batch_lock);
+	rc = batch_run(p, ops, n);
+	if (del || req)
+		pthread_rwlock_unlock(&m->batch_lock);
+	return rc;
 }
 
 static int mem_mget(void *p, const char *const *keys, size_t n, char **vals, size_t *lens)
@@ -707,6 +846,8 @@ static void mem_close(void *p)
 		free(sh->slots);
 		pthread_mutex_destroy(&sh->lock);
 	}
+	if (m->batch_lock_made)
+		pthread_rwlock_destroy(&m->batch_lock);
 	OPENSSL_cleanse(m->seed, sizeof(m->seed));
 	free(m);
 }
@@ -738,6 +879,7 @@ static int conf_read(const json_t *conf, long long *max)
 static int mem_open(const json_t *conf, void **st)
 {
 	struct mstore *m = NULL;
+	pthread_rwlockattr_t attr;
 	long long max;
 	unsigned i;
 	int rc;
@@ -758,6 +900,15 @@ static int mem_open(const json_t *conf, void **st)
 		rc = log_fail(IDP_EIO, "store_memory: RAND_bytes failed");
 		goto out;
 	}
+	/* Writers first: a logout must not wait behind a stream of token
+	 * exchanges (glibc's default lets readers overtake a waiting writer). */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&m->batch_lock, &attr) == 0 ? IDP_OK : IDP_ENOMEM;
+	pthread_rwlockattr_destroy(&attr);
+	if (rc != IDP_OK)
+		goto out;
+	m->batch_lock_made = true;
 	for (i = 0; i < SHARDS; i++) {
 		struct shard *sh = &m->shards[i];
 

@@ -44,16 +44,30 @@ static const char take_script[] =
 
 /* store_ops.batch: the requires (an absent key stops the script), the
  * consume (a DEL that found nothing stops it), then the writes in order; a
- * script is atomic. ARGV holds three values per key: the op ('r' require,
- * 'c' consume, 'p' put, 'e' expire), the value, the TTL. */
+ * script is atomic. ARGV holds four values per key: the op ('r' require,
+ * 'c' consume, 'p' put, 'e' expire, 'a' append, 'd' del, 'l' del listed),
+ * the value, the TTL, the longest value an append keeps. An append keeps the
+ * longer of the old and new lifetimes (PTTL is -2 for an absent key, -1 for
+ * one without TTL, and a trimming SET drops the TTL: PEXPIRE after either).
+ * A del listed builds its keys inside the script (ARGV: the driver's prefix
+ * and the op's): not cluster-safe, which this driver does not claim. */
 static const char batch_script[] =
 	"for i = 1, #KEYS do "
-	"if ARGV[3*i-2] == 'r' and redis.call('EXISTS', KEYS[i]) == 0 then return 0 end end "
+	"if ARGV[4*i-3] == 'r' and redis.call('EXISTS', KEYS[i]) == 0 then return 0 end end "
 	"for i = 1, #KEYS do "
-	"if ARGV[3*i-2] == 'c' and redis.call('DEL', KEYS[i]) == 0 then return 0 end end "
-	"for i = 1, #KEYS do local t = ARGV[3*i-2] "
-	"if t == 'p' then redis.call('SET', KEYS[i], ARGV[3*i-1], 'EX', ARGV[3*i]) "
-	"elseif t == 'e' then redis.call('EXPIRE', KEYS[i], ARGV[3*i]) end end "
+	"if ARGV[4*i-3] == 'c' and redis.call('DEL', KEYS[i]) == 0 then return 0 end end "
+	"for i = 1, #KEYS do local t, k, v = ARGV[4*i-3], KEYS[i], ARGV[4*i-2] "
+	"if t == 'p' then redis.call('SET', k, v, 'EX', ARGV[4*i-1]) "
+	"elseif t == 'e' then redis.call('EXPIRE', k, ARGV[4*i-1]) "
+	"elseif t == 'a' then "
+	"local keep = math.max(redis.call('PTTL', k), 1000 * tonumber(ARGV[4*i-1])) "
+	"local n, max = redis.call('APPEND', k, v), tonumber(ARGV[4*i]) "
+	"if n > max then redis.call('SET', k, redis.call('GETRANGE', k, n - max, -1)) end "
+	"redis.call('PEXPIRE', k, keep) "
+	"elseif t == 'd' then redis.call('DEL', k) "
+	"elseif t == 'l' then local list = redis.call('GET', k) "
+	"if list then for w in string.gmatch(list, '[^ ]+') do redis.call('DEL', v .. w) end "
+	"redis.call('DEL', k) end end end "
 	"return 1";
 
 struct rstore;
@@ -586,15 +600,36 @@ out:
 	return rc;
 }
 
+/* The checks of store_memory's batch_check, op by op. */
+static int batch_op_check(const struct store_op *op, size_t *consumes)
+{
+	enum store_op_kind t = op->kind;
+
+	if ((unsigned)t > STORE_OP_DEL_LISTED ||
+	    ((t == STORE_OP_PUT || t == STORE_OP_EXPIRE || t == STORE_OP_APPEND) && op->ttl_s == 0) ||
+	    ((t == STORE_OP_PUT || t == STORE_OP_DEL_LISTED) && op->val == NULL && op->len > 0) ||
+	    (t == STORE_OP_APPEND && (op->val == NULL || op->len == 0 || op->max < op->len)) ||
+	    (t == STORE_OP_CONSUME && ++*consumes > 1))
+		return IDP_EINVAL;
+	if ((t == STORE_OP_PUT && op->len > STORE_VAL_MAX) ||
+	    (t == STORE_OP_APPEND && op->max > STORE_VAL_MAX) ||
+	    (t == STORE_OP_DEL_LISTED && op->len > STORE_KEY_MAX))
+		return IDP_ETOOBIG;
+	return IDP_OK;
+}
+
 static int rs_batch(void *p, const struct store_op *ops, size_t n)
 {
 	static const char kind[] = {[STORE_OP_PUT] = 'p', [STORE_OP_EXPIRE] = 'e',
-				    [STORE_OP_CONSUME] = 'c', [STORE_OP_REQUIRE] = 'r'};
+				    [STORE_OP_CONSUME] = 'c', [STORE_OP_REQUIRE] = 'r',
+				    [STORE_OP_APPEND] = 'a', [STORE_OP_DEL] = 'd',
+				    [STORE_OP_DEL_LISTED] = 'l'};
 	struct rstore *st = p;
 	struct rkey k[STORE_BATCH_MAX];
-	char ttl[STORE_BATCH_MAX][16], nk[8];
-	const char *argv[3 + 4 * STORE_BATCH_MAX];
-	size_t lens[3 + 4 * STORE_BATCH_MAX], i, consumes = 0;
+	char ttl[STORE_BATCH_MAX][16], max[STORE_BATCH_MAX][24], nk[8];
+	char listed[STORE_BATCH_MAX][FULLKEY_MAX + 1];
+	const char *argv[3 + 5 * STORE_BATCH_MAX];
+	size_t lens[3 + 5 * STORE_BATCH_MAX], i, consumes = 0;
 	redisReply *r = NULL;
 	int rc, argc = 0;
 
@@ -604,24 +639,29 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n)
 	arg_add(argv, lens, &argc, batch_script, sizeof(batch_script) - 1);
 	arg_add(argv, lens, &argc, nk, (size_t)snprintf(nk, sizeof(nk), "%zu", n));
 	for (i = 0; i < n; i++) {
-		if ((rc = rkey_make(st, ops[i].key, &k[i])) != IDP_OK)
+		if ((rc = rkey_make(st, ops[i].key, &k[i])) != IDP_OK ||
+		    (rc = batch_op_check(&ops[i], &consumes)) != IDP_OK)
 			return rc;
-		if ((unsigned)ops[i].kind > STORE_OP_REQUIRE ||
-		    ((ops[i].kind == STORE_OP_PUT || ops[i].kind == STORE_OP_EXPIRE) && ops[i].ttl_s == 0) ||
-		    (ops[i].kind == STORE_OP_PUT && ops[i].val == NULL && ops[i].len > 0) ||
-		    (ops[i].kind == STORE_OP_CONSUME && ++consumes > 1))
-			return IDP_EINVAL;
-		if (ops[i].kind == STORE_OP_PUT && ops[i].len > STORE_VAL_MAX)
-			return IDP_ETOOBIG;
 		arg_add(argv, lens, &argc, k[i].s, k[i].len);
 	}
 	for (i = 0; i < n; i++) {
-		bool put = ops[i].kind == STORE_OP_PUT;
+		enum store_op_kind t = ops[i].kind;
+		bool has_val = t == STORE_OP_PUT || t == STORE_OP_APPEND;
 
-		arg_add(argv, lens, &argc, &kind[ops[i].kind], 1);
-		/* Never a NULL pointer: hiredis memcpy()s it. */
-		arg_add(argv, lens, &argc, put && ops[i].val != NULL ? ops[i].val : "", put ? ops[i].len : 0);
+		arg_add(argv, lens, &argc, &kind[t], 1);
+		if (t == STORE_OP_DEL_LISTED) {
+			/* The records it names carry the driver's prefix too. */
+			memcpy(listed[i], st->prefix, st->prefix_len);
+			if (ops[i].len > 0)
+				memcpy(listed[i] + st->prefix_len, ops[i].val, ops[i].len);
+			arg_add(argv, lens, &argc, listed[i], st->prefix_len + ops[i].len);
+		} else {
+			/* Never a NULL pointer: hiredis memcpy()s it. */
+			arg_add(argv, lens, &argc, has_val && ops[i].val != NULL ? ops[i].val : "",
+				has_val ? ops[i].len : 0);
+		}
 		arg_add(argv, lens, &argc, ttl[i], (size_t)snprintf(ttl[i], sizeof(ttl[i]), "%u", ops[i].ttl_s));
+		arg_add(argv, lens, &argc, max[i], (size_t)snprintf(max[i], sizeof(max[i]), "%zu", ops[i].max));
 	}
 	if ((rc = rs_command(st, argc, argv, lens, &r)) != IDP_OK)
 		goto out;

@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 
 static int log_level = LOG_INFO;
+static __thread struct log_capture *log_cap;
 
 void idp_log_set_level(int level)
 {
@@ -35,8 +36,70 @@ void idp_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (log_cap != NULL) {
+		struct log_capture *c = log_cap;
+		int n = snprintf(c->text + c->len, sizeof(c->text) - c->len, "%d%s\n",
+				 level < 0 ? 0 : level > 3 ? 3 : level, line);
+
+		if (n > 0 && (size_t)n < sizeof(c->text) - c->len) {
+			c->len += (size_t)n;
+		} else if (c->len + 1 < sizeof(c->text)) { /* cut short, still one line */
+			c->len = sizeof(c->text) - 1;
+			c->text[c->len - 1] = '\n';
+		}
+		return;
+	}
 	/* One write per line so that lines from several threads never mix. */
 	fprintf(stderr, "%s idp[%s] %s\n", ts, names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+}
+
+void idp_log_capture(struct log_capture *cap)
+{
+	if (cap != NULL) {
+		cap->len = 0;
+		cap->text[0] = '\0';
+	}
+	log_cap = cap;
+}
+
+void idp_log_replay(const struct log_capture *cap)
+{
+	const char *p = cap->text, *end = cap->text + cap->len, *nl;
+
+	for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL; p = nl + 1)
+		if (nl > p)
+			idp_log(*p - '0', "%.*s", (int)(nl - p - 1), p + 1);
+}
+
+bool log_repeat_failed(struct log_repeat *r, int code, const struct log_capture *cap, int64_t now,
+		       unsigned interval_s, unsigned *quiet, bool *changed)
+{
+	bool same = r->failures > 0 && r->code == code && r->last.len == cap->len &&
+		    memcmp(r->last.text, cap->text, cap->len) == 0;
+
+	r->failures++;
+	*changed = r->failures > 1 && !same;
+	/* A clock set back must not silence it until the clock catches up. */
+	if (same && now >= r->logged_at && now - r->logged_at < (int64_t)interval_s) {
+		r->quiet++;
+		*quiet = 0;
+		return false;
+	}
+	*quiet = r->quiet;
+	r->quiet = 0;
+	r->code = code;
+	r->last = *cap;
+	r->logged_at = now;
+	return true;
+}
+
+bool log_repeat_recovered(struct log_repeat *r, unsigned *failures)
+{
+	*failures = r->failures;
+	r->failures = 0;
+	r->quiet = 0;
+	r->last.len = 0;
+	return *failures > 0;
 }
 
 const char *idp_strerror(int code)

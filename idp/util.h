@@ -17,6 +17,35 @@ void idp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* Logs "func: message" at error level and returns code. */
 #define log_fail(code, ...) (idp_log(LOG_ERR, __VA_ARGS__), (code))
 
+/* While a capture is set, the lines this thread logs (those the level lets
+ * through) are kept in it instead of written, so that a caller retrying
+ * every second can tell whether it is failing the same way again. */
+struct log_capture {
+	char text[2048];  /* each line: its level as a digit, the message, '\n' */
+	size_t len;       /* a line that does not fit is cut short */
+};
+void idp_log_capture(struct log_capture *cap); /* NULL: written again */
+void idp_log_replay(const struct log_capture *cap); /* writes the lines kept */
+
+/* A failure retried every second, logged its first time, whenever its text
+ * changes, and otherwise once per interval with the number of attempts that
+ * failed the same way unlogged meanwhile. */
+struct log_repeat {
+	int code;                 /* the failure last logged: its code and text */
+	struct log_capture last;
+	unsigned failures;        /* in a row, the first included */
+	unsigned quiet;           /* failed attempts not logged since the last line */
+	int64_t logged_at;
+};
+/* One more failed attempt, with code, that logged cap: true when it is to be
+ * logged now; *quiet: the attempts not logged since the previous line;
+ * *changed: it differs from them (false for the first failure). */
+bool log_repeat_failed(struct log_repeat *r, int code, const struct log_capture *cap, int64_t now,
+		       unsigned interval_s, unsigned *quiet, bool *changed);
+/* A successful attempt: true when it ends a failure (log the recovery once);
+ * *failures: how many attempts had failed in a row. */
+bool log_repeat_recovered(struct log_repeat *r, unsigned *failures);
+
 /* Bounded growable buffer: an append past max fails with IDP_ETOOBIG. */
 struct buf {
 	char *p;    /* always NUL-terminated once anything was appended */

@@ -5,7 +5,8 @@
 # sid per sector, POST without a body, codes bound to a live session,
 # claims.id_token.sub.value, max_age=0, id_token_hint typed and addressed,
 # client_credentials scope and resource, prompt=select_account, 405 in JSON,
-# acr_values in the franceconnect profile. STORE=memory|redis.
+# acr_values in the franceconnect profile; access tokens revoked with their
+# session. STORE=memory|redis.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
 if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
@@ -220,5 +221,49 @@ ok "logout with the hint of this session (per-client sid): straight back" eq "$(
 token demo-portal demo-portal-secret "$CODE" "$R1" "$V"
 ok "a code issued before logout: invalid_grant" eq "$(echo "$TOK" | jget error)" invalid_grant
 ok "a code issued before logout: no ID token" eq "$(echo "$TOK" | jget id_token)" ""
+
+# ---- Access tokens die with their SSO session: at a confirmed logout, and
+# when a new login in the same browser replaces the session; another
+# browser's session keeps its own.
+ui() { H=$(curl -s -i -H "Authorization: Bearer $1" "$IDP/userinfo"); }
+CJ_A=$CJ
+CJ="$TMP/cookies-other"
+full_login demo-portal demo-portal-secret "$R1"
+AT_OTHER=$(echo "$TOK" | jget access_token)
+CJ=$CJ_A
+full_login demo-portal demo-portal-secret "$R1"
+AT_1=$(echo "$TOK" | jget access_token)
+azc narrow "$R4" "openid profile"
+RESP=$H
+if printf %s "$RESP" | grep -q 'name="decision"'; then consent accept; fi
+token narrow "$NARROW_SECRET" "$(qparam code "$(location "$RESP")")" "$R4" "$V"
+AT_2=$(echo "$TOK" | jget access_token)
+ui "$AT_1"
+ok "logout revokes: before, userinfo answers the access token" eq "$(status "$H") $(body "$H" | jget given_name)" "200 Marianne"
+ui "$AT_2"
+ok "logout revokes: before, the second service's token too" eq "$(status "$H")" 200
+H=$(curl -s -i -c "$CJ" -b "$CJ" "$IDP/logout")
+ok "logout without a hint: the citizen confirms" contains "$H" 'name="confirm"'
+H=$(curl -s -i -c "$CJ" -b "$CJ" --data-urlencode "csrf=$(field csrf "$H")" --data confirm=yes "$IDP/logout")
+ok "logout confirmed: the logged-out page" eq "$(status "$H")" 200
+ui "$AT_1"
+ok "after logout: the session's access token is refused (401)" eq "$(status "$H")" 401
+ok "after logout: invalid_token" eq "$(body "$H" | jget error)" invalid_token
+ok "after logout: invalid_token in WWW-Authenticate" contains "$(hdr WWW-Authenticate "$H")" 'error="invalid_token"'
+ui "$AT_2"
+ok "after logout: the token of the session's other service is refused too" eq "$(status "$H") $(body "$H" | jget error)" "401 invalid_token"
+ui "$AT_OTHER"
+ok "after logout: another browser's session keeps its token" eq "$(status "$H") $(body "$H" | jget given_name)" "200 Marianne"
+# A new login in the other browser (prompt=login) replaces its session.
+CJ="$TMP/cookies-other"
+authorize demo-portal "$R1" "&prompt=login"
+login marianne 'Marianne-2026!'
+token demo-portal demo-portal-secret "$(qparam code "$(location "$RESP")")" "$R1" "$V"
+AT_NEW=$(echo "$TOK" | jget access_token)
+ui "$AT_OTHER"
+ok "a new login replacing the session revokes the old session's token" eq "$(status "$H") $(body "$H" | jget error)" "401 invalid_token"
+ui "$AT_NEW"
+ok "... and the new session's token works" eq "$(status "$H")" 200
+CJ=$CJ_A
 
 done_tests

@@ -216,10 +216,29 @@ ok "revoke with an unreadable next key succeeds" eq "$RC" 0
 ok "load failure: the node says it retries" wait_for 50 grep -q "keys: reloading $TMP/keys refused" "$TMP/idp.log"
 ok "load failure: revoked key out of node A's JWKS" wait_for 150 sh -c "! curl -s $A/jwks | grep -qe $CUR"
 ok "load failure: node A does not sign with the revoked key" sh -c "! curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $A/token | grep -q access_token"
+# It retries every second but says so once (then once a minute, with a
+# count): after a few more seconds, still one line of each, on both nodes.
+sleep 4
+for f in idp.log idp-b.log; do
+	ok "load failure: $f says it once, not every second" eq \
+		"$(grep -c "keys: reloading $TMP/keys refused" "$TMP/$f") $(grep -c "$NXT_FILE is readable by group or others" "$TMP/$f")" "1 1"
+done
 chmod 600 "$TMP/keys/$NXT_FILE"
 ok "load failure: once fixed, node A signs with the promoted key" wait_for 150 sh -c "curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $A/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -qe $NXT"
 ok "load failure: ... and node B" wait_for 150 sh -c "curl -s -u demo-portal:demo-portal-secret -d grant_type=client_credentials $B/token | cut -d'\"' -f4 | cut -d. -f1 | base64 -d 2>/dev/null | grep -qe $NXT"
 ok "load failure: the promoted key is published" contains "$(curl -s "$A/jwks")" "$NXT"
+ok "load failure: the recovery is said once" eq "$(grep -c "keys: $TMP/keys loads again after [0-9]* failed attempts; keys reloaded" "$TMP/idp.log")" 1
+# A state.json cut short: read by the poller every second and on each
+# signature, its error is said once all the same.
+cp "$TMP/keys/state.json" "$TMP/state.good"
+printf '{"keys": [' >"$TMP/keys/state.json.tmp" && mv "$TMP/keys/state.json.tmp" "$TMP/keys/state.json"
+for i in 1 2 3 4 5 6 7 8 9 10; do cc_token "$A" demo-portal >/dev/null; cc_token "$B" demo-portal >/dev/null; sleep 0.3; done
+ok "truncated state.json: the nodes still sign" contains "$(cc_token "$A" demo-portal)" access_token
+for f in idp.log idp-b.log; do
+	ok "truncated state.json: $f says it once" eq "$(grep -c "state.json: line 1:" "$TMP/$f")" 1
+done
+cp "$TMP/state.good" "$TMP/keys/state.json.tmp" && mv "$TMP/keys/state.json.tmp" "$TMP/keys/state.json"
+ok "truncated state.json: once restored, the keys load again" wait_for 50 sh -c "test \$(grep -c 'keys: $TMP/keys loads again after' '$TMP/idp.log') = 2"
 NEW=$NXT
 
 # Import: a key made elsewhere becomes the next key; a wrong type is refused.
@@ -244,7 +263,10 @@ ok "import of a P-256 key as ES256" eq "$RC" 0
 IMP=$(kid_in_state ES256 next)
 ok "the imported key is next and published" wait_for 150 sh -c "curl -s $A/jwks | grep -qe $IMP"
 
-# A restart keeps the key states.
+# A restart keeps the key states. Not across a retiring key's removal time
+# (the JWKS then rightly changes): if one falls within the next seconds,
+# first wait until it has passed and node A has dropped it.
+wait_for 100 python3 -c 'import json,sys,time;t=time.time();sys.exit(1 if any(k["state"]=="retiring" and t-2<k.get("remove_at",0)<t+5 for k in json.load(open(sys.argv[1]))["keys"]) else 0)' "$TMP/keys/state.json"
 BEFORE=$(curl -s "$A/jwks")
 IDP_PID=$A_PID
 stop_idp

@@ -227,6 +227,62 @@ START_TEST(t_buf_secret)
 }
 END_TEST
 
+/* What a retried failure logs: its first time, a changed text, then once per
+ * interval with the count of the attempts kept quiet; the recovery once. */
+START_TEST(t_log_repeat)
+{
+	struct log_repeat r = {0};
+	struct log_capture a, b;
+	unsigned quiet = 99, failures = 99;
+	bool changed = true;
+
+	idp_log_set_level(LOG_INFO);
+	idp_log_capture(&a);
+	idp_log(LOG_ERR, "keys: %s is readable by others", "k.pem");
+	idp_log(LOG_DEBUG, "not kept: above the level");
+	idp_log_capture(&b);
+	idp_log(LOG_ERR, "keys: state.json: line %d", 3);
+	idp_log_capture(NULL);
+	idp_log_set_level(-1);
+	ck_assert_str_eq(a.text, "0keys: k.pem is readable by others\n");
+	ck_assert_uint_eq(a.len, strlen(a.text));
+	ck_assert_int_eq(log_repeat_failed(&r, IDP_EDENIED, &a, 1000, 60, &quiet, &changed), true);
+	ck_assert_uint_eq(quiet, 0);
+	ck_assert(!changed);
+	for (int t = 1001; t < 1060; t++)
+		ck_assert_int_eq(log_repeat_failed(&r, IDP_EDENIED, &a, t, 60, &quiet, &changed), false);
+	/* A minute after the last line: again, with the count. */
+	ck_assert_int_eq(log_repeat_failed(&r, IDP_EDENIED, &a, 1060, 60, &quiet, &changed), true);
+	ck_assert_uint_eq(quiet, 59);
+	ck_assert(!changed);
+	ck_assert_int_eq(log_repeat_failed(&r, IDP_EDENIED, &a, 1061, 60, &quiet, &changed), false);
+	/* Another text, or the same text with another code: at once. */
+	ck_assert_int_eq(log_repeat_failed(&r, IDP_EINVAL, &b, 1062, 60, &quiet, &changed), true);
+	ck_assert_uint_eq(quiet, 1);
+	ck_assert(changed);
+	ck_assert_int_eq(log_repeat_failed(&r, IDP_EDENIED, &b, 1063, 60, &quiet, &changed), true);
+	ck_assert(changed);
+	/* A clock set back does not silence it. */
+	ck_assert_int_eq(log_repeat_failed(&r, IDP_EDENIED, &b, 10, 60, &quiet, &changed), true);
+	ck_assert_int_eq(log_repeat_recovered(&r, &failures), true);
+	ck_assert_uint_eq(failures, 65);
+	ck_assert_int_eq(log_repeat_recovered(&r, &failures), false);
+	/* After a recovery, the same failure is news again. */
+	ck_assert_int_eq(log_repeat_failed(&r, IDP_EINVAL, &b, 11, 60, &quiet, &changed), true);
+	ck_assert(!changed);
+	/* A capture that overflows keeps whole lines, the last cut short. */
+	idp_log_set_level(LOG_INFO);
+	idp_log_capture(&a);
+	for (int i = 0; i < 40; i++)
+		idp_log(LOG_ERR, "%0100d", i);
+	idp_log_capture(NULL);
+	idp_log_set_level(-1);
+	ck_assert_uint_eq(a.len, sizeof(a.text) - 1);
+	ck_assert_int_eq(a.text[a.len - 1], '\n');
+	ck_assert_uint_eq(strlen(a.text), a.len);
+}
+END_TEST
+
 START_TEST(t_tmpl)
 {
 	struct tmpl_set *t;
@@ -544,6 +600,7 @@ int main(void)
 	tcase_add_test(tc, t_params);
 	tcase_add_test(tc, t_utf8_numbers);
 	tcase_add_test(tc, t_buf_secret);
+	tcase_add_test(tc, t_log_repeat);
 	tcase_add_test(tc, t_tmpl);
 	tcase_add_test(tc, t_config_errors);
 	tcase_add_test(tc, t_keys_jws);

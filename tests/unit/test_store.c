@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,6 +484,19 @@ START_TEST(batch_refuses_bad_ops)
 	ck_assert_int_eq(store_batch(&g_st, bad_key, 2), IDP_EINVAL);
 	ck_assert_int_eq(store_get(&g_st, "ok", &v, &n), IDP_ENOTFOUND);
 	ck_assert_int_eq(store_batch(&g_st, bad_key, 0), IDP_EINVAL);
+	{
+		const struct store_op bad[][1] = {
+			{{.kind = STORE_OP_APPEND, .key = "l", .val = "abc", .len = 3, .ttl_s = 60, .max = 2}},
+			{{.kind = STORE_OP_APPEND, .key = "l", .val = "", .len = 0, .ttl_s = 60, .max = 2}},
+			{{.kind = STORE_OP_APPEND, .key = "l", .val = "abc", .len = 3, .ttl_s = 0, .max = 3}},
+			{{.kind = STORE_OP_DEL_LISTED, .key = "l", .val = NULL, .len = 3}},
+			{{.kind = STORE_OP_DEL, .key = "bad key\n"}},
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			ck_assert_int_eq(store_batch(&g_st, bad[i], 1), IDP_EINVAL);
+		ck_assert_int_eq(store_get(&g_st, "l", &v, &n), IDP_ENOTFOUND);
+	}
 }
 END_TEST
 
@@ -510,6 +524,197 @@ static void *batch_racer(void *arg)
 START_TEST(batch_consume_race_one_winner)
 {
 	race_one_winner(batch_racer);
+}
+END_TEST
+
+/* One APPEND op: entries of 5 bytes, at most three kept. */
+static int append5(const char *key, const char *entry, unsigned ttl)
+{
+	const struct store_op op = {.kind = STORE_OP_APPEND, .key = key, .val = entry, .len = 5,
+				    .ttl_s = ttl, .max = 15};
+
+	return store_batch(&g_st, &op, 1);
+}
+
+static void assert_value(const char *key, const char *want)
+{
+	char *v = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(store_get(&g_st, key, &v, &n), IDP_OK);
+	ck_assert_uint_eq(n, strlen(want));
+	ck_assert_str_eq(v, want);
+	free(v);
+}
+
+START_TEST(batch_append_keeps_newest)
+{
+	const struct store_op with_put[] = {
+		{.kind = STORE_OP_PUT, .key = "other", .val = "o", .len = 1, .ttl_s = 60},
+		{.kind = STORE_OP_APPEND, .key = "list", .val = "e444 ", .len = 5, .ttl_s = 60, .max = 15},
+	};
+
+	/* An absent key starts empty. */
+	ck_assert_int_eq(append5("list", "e111 ", 60), IDP_OK);
+	assert_value("list", "e111 ");
+	ck_assert_int_eq(append5("list", "e222 ", 60), IDP_OK);
+	ck_assert_int_eq(append5("list", "e333 ", 60), IDP_OK);
+	assert_value("list", "e111 e222 e333 ");
+	/* Past max bytes, the oldest entries drop, whole. */
+	ck_assert_int_eq(store_batch(&g_st, with_put, 2), IDP_OK);
+	assert_value("list", "e222 e333 e444 ");
+	ck_assert_int_eq(append5("list", "e555 ", 60), IDP_OK);
+	assert_value("list", "e333 e444 e555 ");
+	assert_value("other", "o");
+	/* A value put by other means is appended to as well. */
+	ck_assert_int_eq(store_put(&g_st, "plain", "abc", 3, 60), IDP_OK);
+	ck_assert_int_eq(append5("plain", "e666 ", 60), IDP_OK);
+	assert_value("plain", "abce666 ");
+}
+END_TEST
+
+START_TEST(batch_append_ttl_never_shortens)
+{
+	char *v = NULL;
+	size_t n;
+
+	/* A later append with a shorter TTL leaves the longer one. */
+	ck_assert_int_eq(append5("long", "e111 ", 100), IDP_OK);
+	ck_assert_int_eq(append5("long", "e222 ", 1), IDP_OK);
+	/* So does one that trims. */
+	ck_assert_int_eq(append5("trimmed", "e111 ", 100), IDP_OK);
+	ck_assert_int_eq(append5("trimmed", "e222 ", 100), IDP_OK);
+	ck_assert_int_eq(append5("trimmed", "e333 ", 100), IDP_OK);
+	ck_assert_int_eq(append5("trimmed", "e444 ", 1), IDP_OK);
+	/* A longer one extends a record put for a second; a new list gets its TTL. */
+	ck_assert_int_eq(store_put(&g_st, "extended", "x", 1, 1), IDP_OK);
+	ck_assert_int_eq(append5("extended", "e111 ", 100), IDP_OK);
+	ck_assert_int_eq(append5("short", "e111 ", 1), IDP_OK);
+	sleep_ms(1100);
+	assert_value("long", "e111 e222 ");
+	assert_value("trimmed", "e222 e333 e444 ");
+	assert_value("extended", "xe111 ");
+	ck_assert_int_eq(store_get(&g_st, "short", &v, &n), IDP_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(batch_del_and_del_listed)
+{
+	const struct store_op ops[] = {
+		{.kind = STORE_OP_DEL, .key = "sess"},
+		{.kind = STORE_OP_DEL_LISTED, .key = "list", .val = "at:", .len = 3},
+	};
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_put(&g_st, "sess", "s", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "at:t1", "1", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "at:t2", "2", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "at:t3", "3", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "t1", "not listed with this prefix", 27, 60), IDP_OK);
+	/* t9 names nothing (expired, say): not an error. */
+	ck_assert_int_eq(store_put(&g_st, "list", "t1 t9 t2 ", 9, 60), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, ops, 2), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "sess", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_get(&g_st, "list", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_get(&g_st, "at:t1", &v, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_get(&g_st, "at:t2", &v, &n), IDP_ENOTFOUND);
+	assert_value("at:t3", "3");
+	assert_value("t1", "not listed with this prefix");
+	/* Everything absent: still IDP_OK, and nothing else is touched. */
+	ck_assert_int_eq(store_batch(&g_st, ops, 2), IDP_OK);
+	assert_value("at:t3", "3");
+	/* The list an APPEND made, deleted with what it names. */
+	ck_assert_int_eq(append5("list", "t3xx ", 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "at:t3xx", "4", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, &ops[1], 1), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "at:t3xx", &v, &n), IDP_ENOTFOUND);
+	assert_value("at:t3", "3");
+}
+END_TEST
+
+/* Round by round: a session, RACERS - 1 threads exchanging a code in it (a
+ * batch that requires it, stores a token and lists it), one thread ending it
+ * (a batch that deletes it and what it lists). Whatever the order, no token
+ * of the round may outlive the round: listed and deleted, or never stored. */
+static void *exchange_racer(void *arg)
+{
+	char at[32], entry[8];
+	int i, id = (int)(intptr_t)arg;
+
+	snprintf(entry, sizeof(entry), "%04d ", id);
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		pthread_barrier_wait(&race_go);
+		snprintf(at, sizeof(at), "at:%04d", id);
+		{
+			const struct store_op ops[] = {
+				{.kind = STORE_OP_REQUIRE, .key = "sess"},
+				{.kind = STORE_OP_PUT, .key = at, .val = "t", .len = 1, .ttl_s = 60},
+				{.kind = STORE_OP_APPEND, .key = "sess-at", .val = entry, .len = 5,
+				 .ttl_s = 60, .max = 5 * RACERS},
+			};
+			int rc = store_batch(&g_st, ops, 3);
+
+			if (rc != IDP_OK && rc != IDP_ENOTFOUND)
+				atomic_fetch_add(&race_errors, 1);
+		}
+		pthread_barrier_wait(&race_done);
+	}
+	return NULL;
+}
+
+static void *logout_racer(void *arg)
+{
+	const struct store_op ops[] = {
+		{.kind = STORE_OP_DEL, .key = "sess"},
+		{.kind = STORE_OP_DEL_LISTED, .key = "sess-at", .val = "at:", .len = 3},
+	};
+	int i;
+
+	(void)arg;
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		pthread_barrier_wait(&race_go);
+		if (store_batch(&g_st, ops, 2) != IDP_OK)
+			atomic_fetch_add(&race_errors, 1);
+		pthread_barrier_wait(&race_done);
+	}
+	return NULL;
+}
+
+START_TEST(batch_logout_race_leaves_no_token)
+{
+	pthread_t t[RACERS];
+	char at[32], *v = NULL;
+	size_t n;
+	int i, left = 0;
+
+	pthread_barrier_init(&race_go, NULL, RACERS + 1);
+	pthread_barrier_init(&race_done, NULL, RACERS + 1);
+	atomic_store(&race_errors, 0);
+	ck_assert_int_eq(pthread_create(&t[0], NULL, logout_racer, NULL), 0);
+	for (i = 1; i < RACERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, exchange_racer, (void *)(intptr_t)i), 0);
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		if (store_put(&g_st, "sess", "s", 1, 60) != IDP_OK)
+			left++;
+		pthread_barrier_wait(&race_go);
+		pthread_barrier_wait(&race_done);
+		for (i = 1; i < RACERS; i++) {
+			snprintf(at, sizeof(at), "at:%04d", i);
+			if (store_get(&g_st, at, &v, &n) == IDP_OK) {
+				left++;
+				free(v);
+				store_del(&g_st, at);
+			}
+		}
+		store_del(&g_st, "sess-at");
+	}
+	for (i = 0; i < RACERS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&race_go);
+	pthread_barrier_destroy(&race_done);
+	ck_assert_int_eq(atomic_load(&race_errors), 0);
+	ck_assert_int_eq(left, 0);
 }
 END_TEST
 
@@ -1108,6 +1313,10 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, batch_require);
 	tcase_add_test(tc, batch_refuses_bad_ops);
 	tcase_add_test(tc, batch_consume_race_one_winner);
+	tcase_add_test(tc, batch_append_keeps_newest);
+	tcase_add_test(tc, batch_append_ttl_never_shortens);
+	tcase_add_test(tc, batch_del_and_del_listed);
+	tcase_add_test(tc, batch_logout_race_leaves_no_token);
 	tcase_add_test(tc, incr_creates_and_counts);
 	tcase_add_test(tc, incr_concurrent);
 	tcase_add_test(tc, incr_ttl_not_extended);

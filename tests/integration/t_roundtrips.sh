@@ -1,0 +1,90 @@
+#!/bin/sh
+# Redis round trips per step, as make bench counts them (redis-cli MONITOR;
+# commands run inside a script are not round trips): a full login with
+# consent remembered is 8 (authorize 1, login 4, token 2, userinfo 1), an SSO
+# login at a second service 6 (authorize 3, token 2, userinfo 1), and a
+# logout that revokes the session's access tokens as many as before (the
+# session read, then one script). A feature that adds one shows here.
+. "$(dirname "$0")/lib.sh"
+STORE=redis
+setup_tmp
+start_idp redis
+R1=http://127.0.0.1:8081/callback
+R2=http://127.0.0.1:8082/callback
+RC() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# Warm-up, as the bench's: consent given and a token obtained at both
+# services; then a fresh browser.
+full_login demo-portal demo-portal-secret "$R1"
+pkce
+RESP=$(curl -s -i -c "$CJ" -b "$CJ" "$IDP/authorize?response_type=code&client_id=demo-portal-2&redirect_uri=$R2&scope=openid%20profile%20email&state=st4te&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256")
+if [ "$(status "$RESP")" = 200 ]; then consent accept; fi
+# (a first token per client and window is noted once: keys_note_client_active)
+token demo-portal-2 demo-portal-2-secret "$(qparam code "$(location "$RESP")")" "$R2" "$V"
+rm -f "$CJ"
+
+RC monitor >"$TMP/monitor.txt" 2>/dev/null &
+MPID=$!
+PIDS="$PIDS $MPID"
+wait_for 50 sh -c "RC() { redis-cli -h 127.0.0.1 -p $REDIS_PORT \"\$@\"; }; RC echo ready >/dev/null; grep -q ready '$TMP/monitor.txt'"
+mark() { RC echo "step-$1" >/dev/null; }
+mark authorize
+authorize demo-portal "$R1"
+mark login
+login marianne 'Marianne-2026!'
+CODE=$(qparam code "$(location "$RESP")")
+mark token
+token demo-portal demo-portal-secret "$CODE" "$R1" "$V"
+mark userinfo
+curl -s -H "Authorization: Bearer $(echo "$TOK" | jget access_token)" "$IDP/userinfo" >/dev/null
+mark sso_authorize
+pkce
+H=$(curl -s -i -c "$CJ" -b "$CJ" "$IDP/authorize?response_type=code&client_id=demo-portal-2&redirect_uri=$R2&scope=openid%20profile%20email&state=st4te&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256")
+mark sso_token
+token demo-portal-2 demo-portal-2-secret "$(qparam code "$(location "$H")")" "$R2" "$V"
+AT2=$(echo "$TOK" | jget access_token)
+mark sso_userinfo
+curl -s -H "Authorization: Bearer $AT2" "$IDP/userinfo" >/dev/null
+mark logout_page
+H=$(curl -s -i -c "$CJ" -b "$CJ" "$IDP/logout")
+mark logout
+curl -s -c "$CJ" -b "$CJ" --data-urlencode "csrf=$(field csrf "$H")" --data confirm=yes "$IDP/logout" >/dev/null
+mark end
+wait_for 50 grep -q '"step-end"' "$TMP/monitor.txt"
+kill "$MPID" 2>/dev/null
+
+# count STEP: commands sent by the provider between the markers of STEP and
+# of the next one; sets N and the command names in CMDS.
+count() {
+	CMDS=$(python3 - "$TMP/monitor.txt" "$1" <<'PY'
+import re, sys
+step, out = None, []
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r'^\d+\.\d+ \[\d+ ([^\]]+)\] "([A-Za-z]+)"(?: "([^"]*)")?', line)
+    if not m or m.group(1) == "lua":
+        continue
+    if m.group(2).upper() == "ECHO":
+        step = (m.group(3) or "")[len("step-"):]
+        continue
+    if step == sys.argv[2]:
+        out.append(m.group(2).upper())
+print(" ".join(out))
+PY
+)
+	N=$(echo "$CMDS" | wc -w)
+}
+for s in "authorize 1" "login 4" "token 2" "userinfo 1" "sso_authorize 3" "sso_token 2" "sso_userinfo 1" \
+	"logout_page 1" "logout 2"; do
+	set -- $s
+	count "$1"
+	ok "round trips, $1: $2 ($CMDS)" eq "$N" "$2"
+done
+FULL=0
+for s in authorize login token userinfo; do count $s; FULL=$((FULL+N)); done
+ok "round trips per full login: 8" eq "$FULL" 8
+SSO=0
+for s in sso_authorize sso_token sso_userinfo; do count $s; SSO=$((SSO+N)); done
+ok "round trips per SSO login: 6" eq "$SSO" 6
+H=$(curl -s -i -H "Authorization: Bearer $AT2" "$IDP/userinfo")
+ok "the logout revoked the access token all the same" eq "$(status "$H")" 401
+done_tests
