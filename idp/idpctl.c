@@ -46,7 +46,8 @@ static void usage(FILE *f)
 		"  users del USER [--users FILE]\n"
 		"  clients new-secret              print a new random client secret and its SHA-256\n"
 		"  clients hash-secret             read a secret on stdin, print its SHA-256\n"
-		"The users file defaults to the first \"file\" backend of the configuration.\n");
+		"The users file defaults to the first \"file\" backend of the configuration.\n"
+		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
