@@ -107,13 +107,9 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 	return best;
 }
 
-bool consent_needed(const struct client *cl, const json_t *areq,
-			   const json_t *sess, char key[80])
+enum consent consent_decide(const struct client *cl, const json_t *areq, const json_t *sess, char key[80])
 {
-	char *msg = NULL, hash[65];
-	char *val = NULL, *names;
-	size_t len;
-	bool need;
+	char *msg = NULL, hash[65], *names;
 	const char *k;
 	json_t *rel, *set = json_object(), *v;
 
@@ -134,12 +130,8 @@ bool consent_needed(const struct client *cl, const json_t *areq,
 	free(msg);
 	snprintf(key, 80, K_CONSENT "%s", hash);
 	if (scope_has(json_string_value(json_object_get(areq, "prompt")), "consent"))
-		return true;
-	if (cl->first_party)
-		return false;
-	need = store_get(&g_idp.store, key, &val, &len) != IDP_OK;
-	free(val);
-	return need;
+		return CONSENT_ASK;
+	return cl->first_party ? CONSENT_NONE : CONSENT_STORED;
 }
 
 const char *bind_cookie(struct req *r, bool create)
@@ -212,7 +204,7 @@ enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *ar
 	csrf_token("consent", txn_id, sid, csrf);
 	/* What will be released: every claim the scopes and the claims parameter
 	 * (for userinfo and for the ID token) cover for this citizen, in plain
-	 * words; consent_needed remembers exactly this set. */
+	 * words; consent_decide names exactly this set. */
 	rel = claims_released(json_object_get(sess, "claims"), json_string_value(json_object_get(areq, "scope")),
 			      json_object_get(areq, "claims"));
 	list = json_array();
@@ -257,6 +249,7 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 	bool need_login = sess == NULL || scope_has(prompt, "login") || scope_has(prompt, "select_account");
 	const char *want_sub = json_string_value(json_object_get(areq, "want_sub"));
 	const char *hint_sub = json_string_value(json_object_get(areq, "hint_sub"));
+	enum consent c;
 	enum MHD_Result ret;
 
 	/* Whole seconds: an authentication of this very second is 0 s old, and
@@ -284,23 +277,29 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 			return authz_fail(r, areq, "login_required", "the citizen is not logged in");
 		return federation_start(r, areq, cl, min_rank);
 	}
-	if (consent_needed(cl, areq, sess, ckey)) {
-		if (scope_has(prompt, "none")) {
+	/* With a session, the remembered consent is checked in the round trip
+	 * that stores the code (one round trip fewer per SSO login). */
+	if ((c = consent_decide(cl, areq, sess, ckey)) != CONSENT_ASK) {
+		bool missing = false;
+
+		ret = authz_complete_consented(r, areq, sess, sid, c == CONSENT_STORED ? ckey : NULL, &missing);
+		if (!missing) {
+			metrics_count(M_SSO_REUSED);
 			json_decref(sess);
-			return authz_fail(r, areq, "consent_required", "the citizen has not consented yet");
+			return ret;
 		}
-		json_object_set_new(areq, "sid", json_string(sid));
-		if (txn_save(r, areq, &txn) != IDP_OK) {
-			json_decref(sess);
-			return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
-		}
-		ret = consent_page(r, txn, areq, sess, sid);
-		free(txn);
-		json_decref(sess);
-		return ret;
 	}
-	metrics_count(M_SSO_REUSED);
-	ret = authz_complete(r, areq, sess, sid);
+	if (scope_has(prompt, "none")) {
+		json_decref(sess);
+		return authz_fail(r, areq, "consent_required", "the citizen has not consented yet");
+	}
+	json_object_set_new(areq, "sid", json_string(sid));
+	if (txn_save(r, areq, &txn) != IDP_OK) {
+		json_decref(sess);
+		return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
+	}
+	ret = consent_page(r, txn, areq, sess, sid);
+	free(txn);
 	json_decref(sess);
 	return ret;
 }
@@ -635,7 +634,7 @@ enum MHD_Result ep_consent(struct req *r)
 		ret = authz_fail(r, areq, "access_denied", "the citizen refused to share the data");
 		goto out;
 	}
-	consent_needed(cl, areq, sess, ckey);
+	consent_decide(cl, areq, sess, ckey);
 	store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
 	ret = authz_complete(r, areq, sess, sid);
 out:

@@ -315,8 +315,10 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
 	const char *why = NULL, *acr = id->acr;
 	char sid[65], old_sid[65], ckey[80], *local = NULL, *ntxn = NULL;
+	enum consent c;
+	bool missing;
 	json_t *sess = NULL, *old;
-	enum MHD_Result ret;
+	enum MHD_Result ret = MHD_NO;
 	bool gone = false;
 	int min_rank = (int)json_integer_value(json_object_get(areq, "min_acr_rank"));
 
@@ -361,15 +363,18 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 	req_set_cookie(r, "last", b->id, 180L * 86400);
 	idp_log(LOG_INFO, "login: %s authenticated citizen via %s (%s)", cl->id, b->id, acr);
 	metrics_count(M_LOGIN_OK);
-	if (consent_needed(cl, areq, sess, ckey)) {
+	/* A remembered consent is checked in the round trip that stores the code. */
+	c = consent_decide(cl, areq, sess, ckey);
+	missing = c == CONSENT_ASK;
+	if (!missing)
+		ret = authz_complete_consented(r, areq, sess, sid, c == CONSENT_STORED ? ckey : NULL, &missing);
+	if (missing) {
 		json_object_set_new(areq, "sid", json_string(sid));
 		if (txn_save(r, areq, &ntxn) != IDP_OK)
 			ret = authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
 		else
 			ret = consent_page(r, ntxn, areq, sess, sid);
 		free(ntxn);
-	} else {
-		ret = authz_complete(r, areq, sess, sid);
 	}
 	json_decref(sess);
 	return ret;

@@ -428,9 +428,16 @@ void session_destroy(struct req *r, const char *sid_hash)
 enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *sess,
 			       const char *sid_hash)
 {
+	return authz_complete_consented(r, areq, sess, sid_hash, NULL, NULL);
+}
+
+enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, const json_t *sess,
+					 const char *sid_hash, const char *consent_key, bool *missing)
+{
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
 	char *code = NULL, hash[65], key[80], skey[80], *text = NULL;
-	struct store_op ops[2];
+	struct store_op ops[3];
+	int rc;
 	json_t *rec = NULL, *released;
 	size_t len = 0, n = 0;
 	struct buf loc;
@@ -480,6 +487,10 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
 	if (rec == NULL || (text = store_json_text(rec, &len)) == NULL)
 		goto fail;
+	/* A remembered consent is checked in the round trip that stores the
+	 * code: without it, nothing is stored and the caller asks. */
+	if (consent_key != NULL)
+		ops[n++] = (struct store_op){.kind = STORE_OP_REQUIRE, .key = consent_key};
 	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
 				     .ttl_s = cl->code_ttl};
 	/* Sliding idle lifetime of the SSO session, in the same round trip (a
@@ -490,7 +501,16 @@ enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *
 			.kind = STORE_OP_EXPIRE, .key = skey,
 			.ttl_s = session_ttl(r->cfg, json_integer_value(json_object_get(sess, "created")))};
 	}
-	if (store_batch(&g_idp.store, ops, n) != IDP_OK)
+	if ((rc = store_batch(&g_idp.store, ops, n)) == IDP_ENOTFOUND && consent_key != NULL) {
+		*missing = true;
+		wipe(text, len);
+		free(text);
+		free_secret(code);
+		json_decref(rec);
+		buf_release(&loc);
+		return MHD_YES; /* nothing answered: the caller shows the consent page */
+	}
+	if (rc != IDP_OK)
 		goto fail;
 	wipe(text, len);
 	free(text);

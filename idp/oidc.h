@@ -77,13 +77,23 @@ char *error_location(const struct config *cfg, const char *redirect_uri, const c
  * redirect to the client. areq is the validated request, sess the session. */
 enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *sess,
 			       const char *sid_hash);
+/* The same when consent_key (a remembered consent) must exist: checked in
+ * the round trip that stores the code. When it does not, nothing is stored
+ * or answered and *missing is set: the caller asks for consent. */
+enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, const json_t *sess,
+					 const char *sid_hash, const char *consent_key, bool *missing);
 enum MHD_Result authz_fail(struct req *r, const json_t *areq, const char *error,
 			   const char *description);
 /* Renders the login page for the stored transaction txn_id. */
 enum MHD_Result login_page(struct req *r, const char *txn_id, const json_t *areq,
 			   unsigned status, const char *error, const char *username);
 
-bool consent_needed(const struct client *cl, const json_t *areq, const json_t *sess, char key[80]);
+/* Whether a consent is needed, and key: the store key of the consent to
+ * exactly the claims the page would list. CONSENT_ASK (prompt=consent),
+ * CONSENT_NONE (a first-party client), CONSENT_STORED (given when key is in
+ * the store: authz_complete_consented checks it). */
+enum consent { CONSENT_ASK, CONSENT_NONE, CONSENT_STORED };
+enum consent consent_decide(const struct client *cl, const json_t *areq, const json_t *sess, char key[80]);
 enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *areq,
 			     const json_t *sess, const char *sid);
 /* The browser-binding cookie (created when create and absent). */
