@@ -18,6 +18,7 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "util.h"
 
@@ -323,6 +324,53 @@ static int rs_command(struct rstore *st, int argc, const char **argv, const size
 	return rc;
 }
 
+/* The SHA-1 of each script, computed once. */
+static char batch_sha[41], incr_sha[41];
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+
+static void sha1_hex(const char *script, size_t len, char out[41])
+{
+	unsigned char md[20];
+
+	SHA1((const unsigned char *)script, len, md);
+	for (int i = 0; i < 20; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void shas_init(void)
+{
+	sha1_hex(batch_script, sizeof(batch_script) - 1, batch_sha);
+	sha1_hex(incr_script, sizeof(incr_script) - 1, incr_sha);
+}
+
+/* A script by its SHA-1 (EVALSHA), so that each call sends neither the
+ * script's text nor makes Redis hash it again; on NOSCRIPT (a Redis that
+ * restarted or flushed its script cache) once more with EVAL: the script
+ * did not run, so sending it again is safe. argv[0] and argv[1] are set
+ * here. */
+static int rs_eval(struct rstore *st, const char *script, size_t slen, const char *sha, int argc,
+		   const char **argv, size_t *lens, redisReply **reply)
+{
+	int rc;
+
+	pthread_once(&sha_once, shas_init);
+	argv[0] = "EVALSHA";
+	lens[0] = 7;
+	argv[1] = sha;
+	lens[1] = 40;
+	rc = rs_command(st, argc, argv, lens, reply);
+	if (rc != IDP_OK || (*reply)->type != REDIS_REPLY_ERROR || (*reply)->len < 8 ||
+	    strncmp((*reply)->str, "NOSCRIPT", 8) != 0)
+		return rc;
+	reply_free(*reply);
+	*reply = NULL;
+	argv[0] = "EVAL";
+	lens[0] = 4;
+	argv[1] = script;
+	lens[1] = slen;
+	return rs_command(st, argc, argv, lens, reply);
+}
+
 static void arg_add(const char **argv, size_t *lens, int *argc, const void *p, size_t n)
 {
 	argv[*argc] = p;
@@ -493,11 +541,11 @@ static int rs_incr(void *p, const char *key, unsigned ttl_s, long long *out)
 		goto out;
 	}
 	{
-		const char *argv[] = {"EVAL", incr_script, "1", k.s, ttl};
-		size_t lens[] = {4, sizeof(incr_script) - 1, 1, k.len, 0};
+		const char *argv[] = {NULL, NULL, "1", k.s, ttl};
+		size_t lens[] = {0, 0, 1, k.len, 0};
 
 		lens[4] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s);
-		if ((rc = rs_command(st, 5, argv, lens, &r)) != IDP_OK)
+		if ((rc = rs_eval(st, incr_script, sizeof(incr_script) - 1, incr_sha, 5, argv, lens, &r)) != IDP_OK)
 			goto out;
 	}
 	if (r->type == REDIS_REPLY_INTEGER) {
@@ -635,8 +683,8 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n)
 
 	if (n == 0 || n > STORE_BATCH_MAX)
 		return IDP_EINVAL;
-	arg_add(argv, lens, &argc, "EVAL", 4);
-	arg_add(argv, lens, &argc, batch_script, sizeof(batch_script) - 1);
+	arg_add(argv, lens, &argc, NULL, 0); /* EVALSHA and the script's SHA-1: rs_eval */
+	arg_add(argv, lens, &argc, NULL, 0);
 	arg_add(argv, lens, &argc, nk, (size_t)snprintf(nk, sizeof(nk), "%zu", n));
 	for (i = 0; i < n; i++) {
 		if ((rc = rkey_make(st, ops[i].key, &k[i])) != IDP_OK ||
@@ -663,7 +711,7 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n)
 		arg_add(argv, lens, &argc, ttl[i], (size_t)snprintf(ttl[i], sizeof(ttl[i]), "%u", ops[i].ttl_s));
 		arg_add(argv, lens, &argc, max[i], (size_t)snprintf(max[i], sizeof(max[i]), "%zu", ops[i].max));
 	}
-	if ((rc = rs_command(st, argc, argv, lens, &r)) != IDP_OK)
+	if ((rc = rs_eval(st, batch_script, sizeof(batch_script) - 1, batch_sha, argc, argv, lens, &r)) != IDP_OK)
 		goto out;
 	if (r->type != REDIS_REPLY_INTEGER)
 		rc = rs_unexpected(st, "EVAL batch", r);

@@ -1138,6 +1138,28 @@ out:
 	return ok;
 }
 
+/* Scripts go by their SHA-1 (EVALSHA); a Redis whose script cache was
+ * flushed (or that restarted) gets the script's text again, and the batch
+ * or counter runs once. */
+START_TEST(redis_script_cache_flushed)
+{
+	const char *flush[] = {"SCRIPT", "FLUSH"};
+	const struct store_op put = {.kind = STORE_OP_PUT, .key = "sf", .val = "v1", .len = 2, .ttl_s = 60};
+	const struct store_op put2 = {.kind = STORE_OP_PUT, .key = "sf2", .val = "v2", .len = 2, .ttl_s = 60};
+	long long n = 0;
+
+	ck_assert_int_eq(store_batch(&g_st, &put, 1), IDP_OK);
+	ck_assert_int_eq(store_incr(&g_st, "sfc", 60, &n), IDP_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert(redis_raw(NULL, 2, flush));
+	ck_assert_int_eq(store_batch(&g_st, &put2, 1), IDP_OK);
+	assert_value("sf", "v1");
+	assert_value("sf2", "v2");
+	ck_assert_int_eq(store_incr(&g_st, "sfc", 60, &n), IDP_OK);
+	ck_assert_int_eq(n, 2); /* once, not twice */
+}
+END_TEST
+
 START_TEST(redis_auth)
 {
 	const char *set_pw[] = {"CONFIG", "SET", "requirepass", "s3cret"};
@@ -1355,6 +1377,7 @@ static Suite *store_suite(void)
 	add_contract(tc);
 	tcase_add_test(tc, redis_prefix_isolates);
 	tcase_add_test(tc, redis_db_isolates);
+	tcase_add_test(tc, redis_script_cache_flushed);
 	tcase_add_test(tc, redis_auth);
 	tcase_add_test(tc, redis_unix_socket);
 	tcase_add_test(tc, redis_unreachable);
