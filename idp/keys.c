@@ -178,16 +178,14 @@ void keyset_free(struct keyset *ks)
 	free(ks->keys);
 	free(ks->jwks);
 	free(ks->dir);
-	if (ks->dirfd_1 > 0)
-		close(ks->dirfd_1 - 1);
+	if (ks->dirfd >= 0)
+		close(ks->dirfd);
 	free(ks);
 }
 
 static void keyset_open_dir(struct keyset *ks)
 {
-	int fd = ks->dir != NULL ? open(ks->dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-
-	ks->dirfd_1 = fd >= 0 ? fd + 1 : 0;
+	ks->dirfd = ks->dir != NULL ? open(ks->dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 }
 
 static uint64_t key_serial;
@@ -266,6 +264,7 @@ int keyset_load(const char *dir, struct keyset **out)
 		json_decref(st);
 		return IDP_ENOMEM;
 	}
+	ks->dirfd = -1;
 	ks->dir = strdup(dir);
 	keyset_open_dir(ks);
 	arr = json_object_get(st, "keys");
@@ -352,14 +351,14 @@ struct state_id {
 };
 
 /* False when dir/state.json cannot be stat'ed (being replaced, or gone).
- * With dirfd_1, through the open directory. */
-static bool state_file_id(const char *dir, int dirfd_1, struct state_id *id)
+ * With dirfd (>= 0), through the open directory. */
+static bool state_file_id(const char *dir, int dirfd, struct state_id *id)
 {
 	char sp[4096];
 	struct stat sb;
 
-	if (dirfd_1 > 0) {
-		if (fstatat(dirfd_1 - 1, "state.json", &sb, 0) != 0)
+	if (dirfd >= 0) {
+		if (fstatat(dirfd, "state.json", &sb, 0) != 0)
 			return false;
 	} else {
 		snprintf(sp, sizeof(sp), "%s/state.json", dir);
@@ -384,7 +383,7 @@ static bool state_file_changed(const struct keyset *ks)
 {
 	struct state_id now, loaded = {ks->mtime, ks->size, ks->ino};
 
-	return state_file_id(ks->dir, 0, &now) && !state_id_eq(&now, &loaded);
+	return state_file_id(ks->dir, -1, &now) && !state_id_eq(&now, &loaded);
 }
 
 bool keyset_changed(const struct keyset *ks)
@@ -423,7 +422,7 @@ bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k)
 	const char *s;
 	bool ok = true;
 
-	if (!state_file_id(ks->dir, ks->dirfd_1, &now) || state_id_eq(&now, &loaded))
+	if (!state_file_id(ks->dir, ks->dirfd, &now) || state_id_eq(&now, &loaded))
 		return true; /* unchanged, or being replaced: what was loaded holds */
 	if (seen.serial == k->serial && state_id_eq(&seen.id, &now))
 		return seen.ok;
@@ -482,8 +481,13 @@ int keyset_without_revoked(const struct keyset *ks, struct keyset **out, size_t 
 	*dropped = 0;
 	if ((rc = state_read_quiet(ks->dir, &st)) != IDP_OK)
 		goto out; /* unreadable: nothing says which key to drop */
-	if ((nks = calloc(1, sizeof(*nks))) == NULL || (nks->keys = calloc(ks->n + 1, sizeof(*nks->keys))) == NULL ||
-	    (nks->dir = strdup(ks->dir)) == NULL || (jwks = json_pack("{s:[]}", "keys")) == NULL) {
+	if ((nks = calloc(1, sizeof(*nks))) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	nks->dirfd = -1;
+	if ((nks->keys = calloc(ks->n + 1, sizeof(*nks->keys))) == NULL || (nks->dir = strdup(ks->dir)) == NULL ||
+	    (jwks = json_pack("{s:[]}", "keys")) == NULL) {
 		rc = IDP_ENOMEM;
 		goto out;
 	}

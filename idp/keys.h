@@ -39,8 +39,8 @@ struct keyset {
 	size_t jwks_len;
 	char *dir;
 	/* dir opened O_PATH, for the fstatat() of every signature (no walk of
-	 * the path each time); 0 when not open (keyset_may_sign stats the path). */
-	int dirfd_1; /* the descriptor + 1 */
+	 * the path each time); -1 when not open (keyset_may_sign stats the path). */
+	int dirfd;
 	/* What keyset_changed() compares: state.json as loaded, and the first
 	 * moment a retiring key must leave the JWKS. */
 	struct timespec mtime;
