@@ -3,6 +3,7 @@
  * revocation of what a code issued when it is presented twice (RFC 6749 4.1.2). */
 #include "oidc.h"
 #include "metrics.h"
+#include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,29 +139,6 @@ static char *at_hash(const char *at)
 	return b64url_encode(d, sizeof(d) / 2);
 }
 
-/* ,"name":value for a value of a code record (a string, a number, an array
- * or an object); IDP_EINVAL when the value is absent. */
-static int member_value(struct buf *b, const char *name, const json_t *v)
-{
-	char *t;
-	int rc;
-
-	if (json_is_string(v))
-		return buf_json_member_str(b, false, name, json_string_value(v));
-	if (json_is_integer(v))
-		return buf_json_member_int(b, false, name, json_integer_value(v));
-	/* Anything else, jansson writes. */
-	if (v == NULL)
-		return IDP_EINVAL;
-	if ((rc = buf_json_name(b, false, name)) != IDP_OK)
-		return rc;
-	if ((t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
-		return IDP_ENOMEM;
-	rc = buf_adds(b, t);
-	free_secret(t);
-	return rc;
-}
-
 /* Claims the ID token sets itself: a claims request cannot override them. */
 static bool id_token_protocol_claim(const char *k)
 {
@@ -189,19 +167,56 @@ static void revoke_for_code(const char *code_hash)
 	free(at);
 }
 
+/* The claims the claims parameter asked for in the ID token (a code
+ * record's x): only those of a scope the client may use (filtered at
+ * /authorize already; checked again against the client as configured now),
+ * never one of the protocol claims the ID token sets itself. */
+static int requested_id_claims(struct buf *idc, const struct client *cl, const char *x, size_t xlen)
+{
+	json_t *req = json_loadb(x, xlen, JSON_REJECT_DUPLICATES, NULL), *v;
+	const char *k;
+	int rc = json_is_object(req) ? IDP_OK : IDP_EINVAL;
+
+	json_object_foreach(req, k, v) {
+		if (rc == IDP_OK && !id_token_protocol_claim(k) && client_may_claim(cl, k) &&
+		    (rc = buf_json_name(idc, false, k)) == IDP_OK)
+			rc = buf_json_value(idc, v);
+	}
+	json_decref(req);
+	return rc;
+}
+
+/* The code's record (record.h), taken from the store: of two concurrent
+ * exchanges of one code, one finds it. */
+static int code_take(const char *key, char **text, size_t *len, struct record *rec)
+{
+	int rc;
+
+	*len = 0;
+	if ((rc = store_take(&g_idp.store, key, text, len)) != IDP_OK)
+		return rc;
+	if ((rc = record_parse(*text, *len, rec)) != IDP_OK) {
+		char tag[9];
+
+		secret_tag(key, tag);
+		idp_log(LOG_ERR, "token: the record of code %s is unreadable", tag);
+	}
+	return rc;
+}
+
 static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 {
 	const char *code = params_get(&r->form, "code");
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
 	char hash[65], key[80], ukey[80], skey[80], lkey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL;
-	char *text = NULL, *sub = NULL, sid[65], entry[SESSION_AT_ENTRY + 1];
-	size_t tlen = 0, tlen_resp;
-	struct buf idc = {0}, resp;
+	char *ctext = NULL, entry[SESSION_AT_ENTRY + 1];
+	size_t clen = 0;
+	struct buf idc = {0}, resp, atrec = {0};
+	struct record rec;
 	bool ok;
-	json_t *rec = NULL, *atrec = NULL, *uinfo = NULL, *v;
 	int rc;
-	const char *challenge, *k;
+	const char *challenge, *scope;
 	const struct sign_key *sk;
 	enum MHD_Result ret;
 	int64_t now = now_s();
@@ -210,20 +225,23 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		return TOKEN_ERR(400, "invalid_request", "code is required");
 	sha256_hex(code, strlen(code), hash);
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
-	/* Atomic: of two concurrent exchanges of one code, one wins. */
-	if (store_take_json(&g_idp.store, key, &rec) != IDP_OK) {
-		revoke_for_code(hash);
+	if ((rc = code_take(key, &ctext, &clen, &rec)) != IDP_OK) {
+		if (rc == IDP_ENOTFOUND)
+			revoke_for_code(hash);
+		if (ctext != NULL)
+			wipe(ctext, clen);
+		free(ctext);
 		return TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
 	}
-	if (strcmp(json_string_value(json_object_get(rec, "client_id")) ?: "", cl->id) != 0) {
+	if (strcmp(record_get(&rec, 'c') ?: "", cl->id) != 0) {
 		ret = TOKEN_ERR(400, "invalid_grant", "the code was issued to another client");
 		goto out;
 	}
-	if (ruri == NULL || strcmp(json_string_value(json_object_get(rec, "redirect_uri")) ?: "", ruri) != 0) {
+	if (ruri == NULL || strcmp(record_get(&rec, 'r') ?: "", ruri) != 0) {
 		ret = TOKEN_ERR(400, "invalid_grant", "redirect_uri does not match the authorization request");
 		goto out;
 	}
-	challenge = json_string_value(json_object_get(rec, "code_challenge"));
+	challenge = record_get(&rec, 'p');
 	if (challenge != NULL && (verifier == NULL || !pkce_ok(verifier, challenge))) {
 		ret = TOKEN_ERR(400, "invalid_grant", "code_verifier does not match the code_challenge");
 		goto out;
@@ -232,43 +250,37 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		ret = TOKEN_ERR(400, "invalid_grant", "code_verifier without a code_challenge");
 		goto out;
 	}
+	scope = record_get(&rec, 'o');
+	if (scope == NULL || record_get(&rec, 's') == NULL || record_get(&rec, 'i') == NULL ||
+	    record_get(&rec, 'a') == NULL) {
+		ret = TOKEN_ERR(500, "server_error", NULL);
+		goto out;
+	}
 	/* The code is bound to its SSO session: after logout (or expiry) it is
 	 * worth nothing. The session must still exist when the tokens are
 	 * stored, in the same round trip (its TTL never outlives the absolute
 	 * lifetime: session_ttl()). */
-	snprintf(skey, sizeof(skey), K_SESSION "%.64s", json_string_value(json_object_get(rec, "sid")) ?: "");
-	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%.64s", json_string_value(json_object_get(rec, "sid")) ?: "");
-	sub = subject_for(r->cfg, cl, json_string_value(json_object_get(rec, "sub")));
+	snprintf(skey, sizeof(skey), K_SESSION "%.64s", record_get(&rec, 's'));
+	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%.64s", record_get(&rec, 's'));
 	at = rand_token(32);
 	sk = r->rt->keys->active[cl->id_token_alg];
-	if (sub == NULL || at == NULL || sk == NULL) {
+	if (at == NULL || sk == NULL) {
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
 	ah = at_hash(at);
-	sid_for(r->cfg, cl, json_string_value(json_object_get(rec, "sid")) ?: "", sid);
-	/* The ID token's claims (OpenID Core 2), written as text. */
+	/* The ID token's claims (OpenID Core 2): those of this exchange, then
+	 * those the code's record holds written. */
 	buf_init(&idc, 256 * 1024);
-	ok = !buf_add(&idc, "{", 1) && !buf_json_member_str(&idc, true, "iss", r->cfg->issuer) &&
-	     !buf_json_member_str(&idc, false, "sub", sub) && !buf_json_member_str(&idc, false, "aud", cl->id) &&
+	ok = ah != NULL && !buf_add(&idc, "{", 1) && !buf_json_member_str(&idc, true, "iss", r->cfg->issuer) &&
+	     !buf_json_member_str(&idc, false, "aud", cl->id) &&
 	     !buf_json_member_int(&idc, false, "exp", now + cl->id_ttl) &&
 	     !buf_json_member_int(&idc, false, "iat", now) &&
-	     !member_value(&idc, "auth_time", json_object_get(rec, "auth_time")) &&
-	     !member_value(&idc, "acr", json_object_get(rec, "acr")) &&
-	     !member_value(&idc, "amr", json_object_get(rec, "amr")) &&
-	     !buf_json_member_str(&idc, false, "at_hash", ah) && !buf_json_member_str(&idc, false, "sid", sid) &&
-	     (!json_is_string(v = json_object_get(rec, "nonce")) || !member_value(&idc, "nonce", v));
-	/* Claims asked for the ID token through the claims parameter: only
-	 * those of a scope the client may use (filtered at /authorize already;
-	 * checked again against the client as configured now), never one of
-	 * the protocol claims above. */
-	json_object_foreach(json_object_get(json_object_get(rec, "claims_req"), "id_token"), k, v) {
-		json_t *iv = json_object_get(json_object_get(rec, "identity"), k);
-
-		if (ok && iv != NULL && !id_token_protocol_claim(k) && client_may_claim(cl, k))
-			ok = !member_value(&idc, k, iv);
-	}
-	ok = ok && !buf_add(&idc, "}", 1);
+	     !buf_json_member_str(&idc, false, "at_hash", ah) && !buf_add(&idc, ",", 1) &&
+	     !buf_add(&idc, record_get(&rec, 'i'), record_len(&rec, 'i')) &&
+	     (record_get(&rec, 'x') == NULL ||
+	      !requested_id_claims(&idc, cl, record_get(&rec, 'x'), record_len(&rec, 'x'))) &&
+	     !buf_add(&idc, "}", 1);
 	if (!keyset_may_sign(r->rt->keys, sk)) {
 		ret = TOKEN_ERR(503, "temporarily_unavailable", "the signing keys are changing: retry in a second");
 		goto out;
@@ -277,11 +289,9 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
-	uinfo = claims_for_scope(json_object_get(rec, "identity"), json_string_value(json_object_get(rec, "scope")),
-				 json_object_get(json_object_get(rec, "claims_req"), "userinfo"));
-	json_object_set_new(uinfo, "sub", json_string(sub));
-	atrec = json_pack("{s:s,s:O,s:o,s:I}", "client_id", cl->id, "scope", json_object_get(rec, "scope"),
-			  "claims", uinfo, "exp", (json_int_t)(now + cl->access_ttl));
+	/* The access token's record (record.h): what /userinfo answers, as the
+	 * code's record has it written. */
+	buf_init(&atrec, 256 * 1024);
 	sha256_hex(at, strlen(at), at_h);
 	snprintf(key, sizeof(key), K_AT "%s", at_h);
 	/* With the access token, in the same round trip, what this code issued,
@@ -292,13 +302,15 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	 * for it). */
 	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
 	snprintf(entry, sizeof(entry), "%s ", at_h);
-	if (atrec == NULL || (text = store_json_text(atrec, &tlen)) == NULL)
+	if (record_adds(&atrec, 'c', cl->id) != IDP_OK || record_adds(&atrec, 'o', scope) != IDP_OK ||
+	    record_add_int(&atrec, 'e', now + cl->access_ttl) != IDP_OK ||
+	    record_add(&atrec, 'a', record_get(&rec, 'a'), record_len(&rec, 'a')) != IDP_OK)
 		rc = IDP_ENOMEM;
 	else
 		rc = store_batch(&g_idp.store,
 				 (const struct store_op[]){
 					 {.kind = STORE_OP_REQUIRE, .key = skey},
-					 {.kind = STORE_OP_PUT, .key = key, .val = text, .len = tlen,
+					 {.kind = STORE_OP_PUT, .key = key, .val = atrec.p, .len = atrec.len,
 					  .ttl_s = cl->access_ttl},
 					 {.kind = STORE_OP_PUT, .key = ukey, .val = at_h, .len = 64,
 					  .ttl_s = cl->access_ttl},
@@ -321,25 +333,25 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	    buf_json_member_str(&resp, false, "token_type", "Bearer") ||
 	    buf_json_member_int(&resp, false, "expires_in", cl->access_ttl) ||
 	    buf_json_member_str(&resp, false, "id_token", idt) ||
-	    member_value(&resp, "scope", json_object_get(rec, "scope")) || buf_add(&resp, "}", 1)) {
+	    buf_json_member_str(&resp, false, "scope", scope) || buf_add(&resp, "}", 1)) {
 		buf_release(&resp);
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
 	metrics_count(M_TOKEN_CODE);
-	tlen_resp = resp.len;
-	ret = http_json_text(r, 200, buf_steal(&resp), tlen_resp);
+	{
+		size_t n = resp.len;
+
+		ret = http_json_text(r, 200, buf_steal(&resp), n);
+	}
 out:
-	if (text != NULL)
-		wipe(text, tlen);
-	free(text);
-	free(sub);
+	wipe(ctext, clen);
+	free(ctext);
 	free_secret(at);
 	free(ah);
 	free(idt);
-	json_decref(rec);
 	buf_release(&idc);
-	json_decref(atrec);
+	buf_release(&atrec);
 	return ret;
 }
 

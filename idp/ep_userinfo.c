@@ -1,6 +1,7 @@
 /* /userinfo (OpenID Core 5.3): the Bearer token in the Authorization header
  * (GET or POST) or in a form body (RFC 6750 2.2); never in the URL. */
 #include "oidc.h"
+#include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +21,42 @@ static enum MHD_Result bearer_error(struct req *r, unsigned status, const char *
 	return http_json_error(r, status, error ? error : "invalid_request", desc);
 }
 
+/* The userinfo answer signed (as FranceConnect answers): iss, aud and iat
+ * written before the claims of the access token's record. */
+static enum MHD_Result signed_answer(struct req *r, const struct client *cl, const char *claims, size_t n)
+{
+	const struct sign_key *sk = r->rt->keys->active[cl->userinfo_alg];
+	struct buf b;
+	char *jwt = NULL;
+	enum MHD_Result ret;
+
+	if (sk != NULL && !keyset_may_sign(r->rt->keys, sk))
+		return http_json_error(r, 503, "temporarily_unavailable",
+				       "the signing keys are changing: retry in a second");
+	buf_init(&b, 256 * 1024);
+	/* claims is an object that begins with its "sub" member. */
+	if (sk == NULL || n < 2 || claims[0] != '{' || buf_add(&b, "{", 1) ||
+	    buf_json_member_str(&b, true, "iss", r->cfg->issuer) || buf_json_member_str(&b, false, "aud", cl->id) ||
+	    buf_json_member_int(&b, false, "iat", now_s()) || buf_add(&b, ",", 1) ||
+	    buf_add(&b, claims + 1, n - 1) || jws_sign_text(sk, false, b.p, b.len, &jwt) != IDP_OK) {
+		buf_release(&b);
+		return http_json_error(r, 500, "server_error", NULL);
+	}
+	buf_release(&b);
+	ret = http_reply(r, 200, "application/jwt", jwt, strlen(jwt), true);
+	free(jwt);
+	return ret;
+}
+
 enum MHD_Result ep_userinfo(struct req *r)
 {
 	const char *auth = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 	const char *body_tok = r->is_post ? params_get(&r->form, "access_token") : NULL;
 	const char *tok = NULL;
-	char hash[65], key[80], *jwt = NULL;
-	json_t *rec = NULL, *claims;
+	char hash[65], key[80], *text = NULL;
+	size_t len = 0;
+	long long exp;
+	struct record rec;
 	const struct client *cl;
 	enum MHD_Result ret;
 
@@ -46,34 +76,29 @@ enum MHD_Result ep_userinfo(struct req *r)
 		return bearer_error(r, 401, "invalid_token", "the access token is invalid");
 	sha256_hex(tok, strlen(tok), hash);
 	snprintf(key, sizeof(key), K_AT "%s", hash);
-	if (store_get_json(&g_idp.store, key, &rec) != IDP_OK ||
-	    json_integer_value(json_object_get(rec, "exp")) <= now_s()) {
-		json_decref(rec);
+	/* The access token's record (record.h), as /token wrote it. */
+	if (store_get(&g_idp.store, key, &text, &len) != IDP_OK || record_parse(text, len, &rec) != IDP_OK ||
+	    !record_int(&rec, 'e', &exp) || exp <= now_s() || record_get(&rec, 'a') == NULL) {
+		if (text != NULL)
+			wipe(text, len);
+		free(text);
 		return bearer_error(r, 401, "invalid_token", "the access token is invalid or expired");
 	}
-	claims = json_object_get(rec, "claims");
-	cl = config_client(r->cfg, json_string_value(json_object_get(rec, "client_id")));
+	cl = config_client(r->cfg, record_get(&rec, 'c'));
 	if (cl != NULL && cl->userinfo_alg != ALG_NONE) {
-		/* Signed userinfo (as FranceConnect answers): iss and aud added. */
-		const struct sign_key *sk = r->rt->keys->active[cl->userinfo_alg];
-
-		json_object_set_new(claims, "iss", json_string(r->cfg->issuer));
-		json_object_set_new(claims, "aud", json_string(cl->id));
-		json_object_set_new(claims, "iat", json_integer(now_s()));
-		if (sk != NULL && !keyset_may_sign(r->rt->keys, sk)) {
-			json_decref(rec);
-			return http_json_error(r, 503, "temporarily_unavailable",
-					       "the signing keys are changing: retry in a second");
-		}
-		if (sk == NULL || jws_sign(sk, false, claims, &jwt) != IDP_OK) {
-			json_decref(rec);
-			return http_json_error(r, 500, "server_error", NULL);
-		}
-		ret = http_reply(r, 200, "application/jwt", jwt, strlen(jwt), true);
-		free(jwt);
+		ret = signed_answer(r, cl, record_get(&rec, 'a'), record_len(&rec, 'a'));
 	} else {
-		ret = http_json(r, 200, claims);
+		size_t n = record_len(&rec, 'a');
+		char *body = malloc(n + 1);
+
+		if (body != NULL) {
+			memcpy(body, record_get(&rec, 'a'), n + 1);
+			ret = http_json_text(r, 200, body, n);
+		} else {
+			ret = http_json_error(r, 500, "server_error", NULL);
+		}
 	}
-	json_decref(rec);
+	wipe(text, len);
+	free(text);
 	return ret;
 }

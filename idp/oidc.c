@@ -1,4 +1,5 @@
 #include "oidc.h"
+#include "record.h"
 #include "metrics.h"
 
 #include <stdio.h>
@@ -425,6 +426,112 @@ void session_destroy(struct req *r, const char *sid_hash)
 	req_set_cookie(r, "session", "", 0);
 }
 
+int buf_json_value(struct buf *b, const json_t *v)
+{
+	char *t;
+	int rc;
+
+	if (json_is_string(v))
+		return buf_add_json_str(b, json_string_value(v));
+	if (json_is_integer(v))
+		return buf_printf(b, "%lld", (long long)json_integer_value(v));
+	if (v == NULL)
+		return IDP_EINVAL;
+	/* Anything else (arrays, objects, booleans, reals), jansson writes. */
+	if ((t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return IDP_ENOMEM;
+	rc = buf_adds(b, t);
+	free_secret(t);
+	return rc;
+}
+
+int buf_json_members(struct buf *b, bool first, const json_t *obj)
+{
+	const char *k;
+	json_t *v;
+	int rc = IDP_OK;
+
+	json_object_foreach((json_t *)obj, k, v) {
+		if ((rc = buf_json_name(b, first, k)) != IDP_OK || (rc = buf_json_value(b, v)) != IDP_OK)
+			return rc;
+		first = false;
+	}
+	return rc;
+}
+
+/* The record of a code (record.h): the request's client, redirect_uri, PKCE
+ * challenge, session and scope, and, written as JSON text for /token to
+ * copy: the ID token's claims of the citizen and the request (i), the
+ * claims the claims parameter asked for in the ID token (x, an object; /token
+ * filters them again against the client as configured then), and the
+ * userinfo answer of the access token (a). */
+static int code_record(const struct config *cfg, const struct client *cl, const json_t *areq,
+		       const json_t *sess, const char *sid_hash, char **text, size_t *len)
+{
+	const json_t *claims_req = json_object_get(areq, "claims"), *identity = json_object_get(sess, "claims");
+	const char *scope = json_string_value(json_object_get(areq, "scope"));
+	const json_t *nonce = json_object_get(areq, "nonce"), *idreq = json_object_get(claims_req, "id_token");
+	json_t *uinfo = NULL, *idx = NULL;
+	char *sub = NULL, sid[65];
+	struct buf rec, t;
+	int rc = IDP_ENOMEM;
+
+	buf_init(&rec, 256 * 1024);
+	buf_init(&t, 128 * 1024);
+	*text = NULL;
+	*len = 0;
+	if ((sub = subject_for(cfg, cl, json_string_value(json_object_get(sess, "sub")))) == NULL)
+		goto out;
+	sid_for(cfg, cl, sid_hash, sid);
+	if ((rc = record_adds(&rec, 'c', cl->id)) != IDP_OK ||
+	    (rc = record_adds(&rec, 'r', json_string_value(json_object_get(areq, "redirect_uri")))) != IDP_OK ||
+	    (rc = record_adds(&rec, 'p', json_string_value(json_object_get(areq, "code_challenge")))) != IDP_OK ||
+	    (rc = record_adds(&rec, 's', sid_hash)) != IDP_OK || (rc = record_adds(&rec, 'o', scope)) != IDP_OK)
+		goto out;
+	/* OpenID Core 2: what the ID token says of this login. */
+	if ((rc = buf_json_member_str(&t, true, "sub", sub)) != IDP_OK ||
+	    (rc = buf_json_name(&t, false, "auth_time")) != IDP_OK ||
+	    (rc = buf_json_value(&t, json_object_get(sess, "auth_time"))) != IDP_OK ||
+	    (rc = buf_json_name(&t, false, "acr")) != IDP_OK ||
+	    (rc = buf_json_value(&t, json_object_get(sess, "acr"))) != IDP_OK ||
+	    (rc = buf_json_name(&t, false, "amr")) != IDP_OK ||
+	    (rc = buf_json_value(&t, json_object_get(sess, "amr"))) != IDP_OK ||
+	    (rc = buf_json_member_str(&t, false, "sid", sid)) != IDP_OK ||
+	    (json_is_string(nonce) && (rc = buf_json_member_str(&t, false, "nonce", json_string_value(nonce))) != IDP_OK) ||
+	    (rc = record_add(&rec, 'i', t.p, t.len)) != IDP_OK)
+		goto out;
+	if (json_is_object(idreq)) {
+		rc = IDP_ENOMEM;
+		if ((idx = claims_for_scope(identity, "", idreq)) == NULL)
+			goto out;
+		t.len = 0;
+		if (json_object_size(idx) > 0 &&
+		    ((rc = buf_add(&t, "{", 1)) != IDP_OK || (rc = buf_json_members(&t, true, idx)) != IDP_OK ||
+		     (rc = buf_add(&t, "}", 1)) != IDP_OK || (rc = record_add(&rec, 'x', t.p, t.len)) != IDP_OK))
+			goto out;
+	}
+	/* OpenID Core 5.3.2: the userinfo answer, sub first. */
+	rc = IDP_ENOMEM;
+	if ((uinfo = claims_for_scope(identity, scope, json_object_get(claims_req, "userinfo"))) == NULL)
+		goto out;
+	json_object_del(uinfo, "sub");
+	t.len = 0;
+	if ((rc = buf_add(&t, "{", 1)) != IDP_OK || (rc = buf_json_member_str(&t, true, "sub", sub)) != IDP_OK ||
+	    (rc = buf_json_members(&t, false, uinfo)) != IDP_OK || (rc = buf_add(&t, "}", 1)) != IDP_OK ||
+	    (rc = record_add(&rec, 'a', t.p, t.len)) != IDP_OK)
+		goto out;
+	*len = rec.len;
+	*text = buf_steal(&rec);
+	rc = *text != NULL ? IDP_OK : IDP_ENOMEM;
+out:
+	free(sub);
+	json_decref(uinfo);
+	json_decref(idx);
+	buf_release(&t);
+	buf_release(&rec);
+	return rc;
+}
+
 enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *sess,
 			       const char *sid_hash)
 {
@@ -438,7 +545,6 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 	char *code = NULL, hash[65], key[80], skey[80], *text = NULL;
 	struct store_op ops[3];
 	int rc;
-	json_t *rec = NULL, *released;
 	size_t len = 0, n = 0;
 	struct buf loc;
 	enum MHD_Result ret;
@@ -464,29 +570,13 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 	if ((code = rand_token(32)) == NULL)
 		goto fail;
 	sha256_hex(code, strlen(code), hash);
-	/* The code carries only the claims the service may receive (userinfo
-	 * and ID token), not the citizen's whole identity: less held in the
-	 * store, and less for /token to parse. */
-	if ((released = claims_released(json_object_get(sess, "claims"), json_string_value(json_object_get(areq, "scope")),
-					json_object_get(areq, "claims"))) == NULL)
+	/* The code's record (record.h) carries what /token needs, already
+	 * written: the ID token's claims of this citizen and request, and the
+	 * userinfo answer the access token will give, with only the claims the
+	 * service may receive, not the citizen's whole identity. */
+	if (code_record(r->cfg, cl, areq, sess, sid_hash, &text, &len) != IDP_OK)
 		goto fail;
-	rec = json_pack("{s:O,s:O,s:O?,s:O?,s:O?,s:O,s:O?,s:s,s:O,s:O,s:O,s:O,s:o}",
-			"client_id", json_object_get(areq, "client_id"),
-			"redirect_uri", json_object_get(areq, "redirect_uri"),
-			"code_challenge", json_object_get(areq, "code_challenge"),
-			"nonce", json_object_get(areq, "nonce"),
-			"claims_req", json_object_get(areq, "claims"),
-			"scope", json_object_get(areq, "scope"),
-			"acr_values", json_object_get(areq, "acr_values"),
-			"sid", sid_hash,
-			"sub", json_object_get(sess, "sub"),
-			"acr", json_object_get(sess, "acr"),
-			"amr", json_object_get(sess, "amr"),
-			"auth_time", json_object_get(sess, "auth_time"),
-			"identity", released);
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
-	if (rec == NULL || (text = store_json_text(rec, &len)) == NULL)
-		goto fail;
 	/* A remembered consent is checked in the round trip that stores the
 	 * code: without it, nothing is stored and the caller asks. */
 	if (consent_key != NULL)
@@ -506,7 +596,6 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 		wipe(text, len);
 		free(text);
 		free_secret(code);
-		json_decref(rec);
 		buf_release(&loc);
 		return MHD_YES; /* nothing answered: the caller shows the consent page */
 	}
@@ -533,7 +622,6 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 	}
 	ret = http_redirect(r, loc.p);
 	free_secret(code);
-	json_decref(rec);
 	buf_release(&loc);
 	return ret;
 fail:
@@ -541,7 +629,6 @@ fail:
 		wipe(text, len);
 	free(text);
 	free_secret(code);
-	json_decref(rec);
 	buf_release(&loc);
 	return authz_fail(r, areq, "server_error", "the authorization could not be recorded");
 }

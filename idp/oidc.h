@@ -51,6 +51,11 @@ json_t *claims_for_scope(const json_t *identity, const char *scope, const json_t
  * claims_request_filter at /authorize). The consent page lists exactly this
  * and remembered consent covers exactly this. The caller owns it. */
 json_t *claims_released(const json_t *identity, const char *scope, const json_t *claims_req);
+/* A jansson value written as JSON text (IDP_EINVAL when v is NULL), and an
+ * object's members as ,"name":value each (no comma before the first when
+ * first). */
+int buf_json_value(struct buf *b, const json_t *v);
+int buf_json_members(struct buf *b, bool first, const json_t *obj);
 /* True when some scope covers claim (an identity claim, not a protocol one). */
 bool claim_of_scope(const char *claim);
 /* True when claim belongs to a scope cl may use (all scopes when unrestricted). */
