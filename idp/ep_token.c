@@ -186,21 +186,60 @@ static int requested_id_claims(struct buf *idc, const struct client *cl, const c
 	return rc;
 }
 
-/* The code's record (record.h), taken from the store: of two concurrent
- * exchanges of one code, one finds it. */
-static int code_take(const char *key, char **text, size_t *len, struct record *rec)
+/* What an exchange stored before its checks failed: the access token's
+ * record and the code's use. The token was never handed out; its hash stays
+ * in the session's list, naming nothing. */
+static void unissue(const char *at_key, const char *used_key)
 {
+	store_batch(&g_idp.store,
+		    (const struct store_op[]){{.kind = STORE_OP_DEL, .key = at_key},
+					      {.kind = STORE_OP_DEL, .key = used_key}},
+		    2);
+}
+
+/* The exchange's one round trip: the code's record taken (of two concurrent
+ * exchanges of one code, one finds it); the code's session required (the
+ * code is worth nothing after logout or expiry); the access token's record
+ * moved in from the code's, with its exp; what this code issued, so that a
+ * replay can revoke it; and the token's hash in the session's list, so that
+ * ending the session revokes it (the newest SESSION_AT_MAX are kept: a
+ * session that exchanged more codes within one token lifetime leaves its
+ * oldest tokens to expire by themselves; no token is refused for it). The
+ * checks of the code against the request come after, on the taken record:
+ * should one fail, unissue() takes back what was stored. */
+static int exchange(const char *hash, const char *at_h, const struct client *cl, int64_t now, char **ctext,
+		    size_t *clen)
+{
+	char key[80], akey[80], atkey[80], ukey[80], entry[SESSION_AT_ENTRY + 1];
+	struct buf pre;
 	int rc;
 
-	*len = 0;
-	if ((rc = store_take(&g_idp.store, key, text, len)) != IDP_OK)
-		return rc;
-	if ((rc = record_parse(*text, *len, rec)) != IDP_OK) {
-		char tag[9];
-
-		secret_tag(key, tag);
-		idp_log(LOG_ERR, "token: the record of code %s is unreadable", tag);
+	snprintf(key, sizeof(key), K_CODE "%s", hash);
+	snprintf(akey, sizeof(akey), K_CODE_AT "%s", hash);
+	snprintf(atkey, sizeof(atkey), K_AT "%s", at_h);
+	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
+	snprintf(entry, sizeof(entry), "%s ", at_h);
+	buf_init(&pre, 64);
+	if (record_add_int(&pre, 'e', now + cl->access_ttl) != IDP_OK) {
+		buf_release(&pre);
+		return IDP_ENOMEM;
 	}
+	rc = store_batch_take(&g_idp.store,
+			      (const struct store_op[]){
+				      {.kind = STORE_OP_TAKE, .key = key},
+				      {.kind = STORE_OP_REQUIRE, .key = K_SESSION, .taken_off = CODE_SID_OFF,
+				       .taken_len = 64},
+				      {.kind = STORE_OP_MOVE, .key = akey, .to = atkey, .val = pre.p, .len = pre.len,
+				       .ttl_s = cl->access_ttl},
+				      {.kind = STORE_OP_PUT, .key = ukey, .val = at_h, .len = 64,
+				       .ttl_s = cl->access_ttl},
+				      {.kind = STORE_OP_APPEND, .key = K_SESSION_AT, .val = entry,
+				       .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
+				       .max = SESSION_AT_MAX * SESSION_AT_ENTRY, .taken_off = CODE_SID_OFF,
+				       .taken_len = 64},
+			      },
+			      5, ctext, clen);
+	buf_release(&pre);
 	return rc;
 }
 
@@ -209,12 +248,11 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	const char *code = params_get(&r->form, "code");
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
-	char hash[65], key[80], ukey[80], skey[80], lkey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL;
-	char *ctext = NULL, entry[SESSION_AT_ENTRY + 1];
+	char hash[65], atkey[80], ukey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *ctext = NULL;
 	size_t clen = 0;
-	struct buf idc = {0}, resp, atrec = {0};
+	struct buf idc = {0}, resp;
 	struct record rec;
-	bool ok;
+	bool ok, issued = false;
 	int rc;
 	const char *challenge, *scope;
 	const struct sign_key *sk;
@@ -223,15 +261,35 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 
 	if (code == NULL || strlen(code) > 256)
 		return TOKEN_ERR(400, "invalid_request", "code is required");
+	if ((at = rand_token(32)) == NULL)
+		return TOKEN_ERR(500, "server_error", NULL);
 	sha256_hex(code, strlen(code), hash);
-	snprintf(key, sizeof(key), K_CODE "%s", hash);
-	if ((rc = code_take(key, &ctext, &clen, &rec)) != IDP_OK) {
-		if (rc == IDP_ENOTFOUND)
-			revoke_for_code(hash);
-		if (ctext != NULL)
-			wipe(ctext, clen);
-		free(ctext);
-		return TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
+	sha256_hex(at, strlen(at), at_h);
+	snprintf(atkey, sizeof(atkey), K_AT "%s", at_h);
+	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
+	rc = exchange(hash, at_h, cl, now, &ctext, &clen);
+	if (ctext == NULL && rc == IDP_ENOTFOUND) {
+		revoke_for_code(hash);
+		ret = TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
+		goto out;
+	}
+	if (ctext == NULL || (rc != IDP_OK && rc != IDP_ENOTFOUND)) {
+		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
+		goto out;
+	}
+	issued = rc == IDP_OK;
+	if (record_parse(ctext, clen, &rec) != IDP_OK || record_get(&rec, 's') != ctext + CODE_SID_OFF ||
+	    record_len(&rec, 's') != 64) {
+		char tag[9];
+
+		secret_tag(hash, tag);
+		idp_log(LOG_ERR, "token: the record of code %s is unreadable", tag);
+		ret = TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
+		goto out;
+	}
+	if (!issued) {
+		ret = TOKEN_ERR(400, "invalid_grant", "the code has expired, or the session in which it was issued has ended");
+		goto out;
 	}
 	if (strcmp(record_get(&rec, 'c') ?: "", cl->id) != 0) {
 		ret = TOKEN_ERR(400, "invalid_grant", "the code was issued to another client");
@@ -251,28 +309,15 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		goto out;
 	}
 	scope = record_get(&rec, 'o');
-	if (scope == NULL || record_get(&rec, 's') == NULL || record_get(&rec, 'i') == NULL ||
-	    record_get(&rec, 'a') == NULL) {
-		ret = TOKEN_ERR(500, "server_error", NULL);
-		goto out;
-	}
-	/* The code is bound to its SSO session: after logout (or expiry) it is
-	 * worth nothing. The session must still exist when the tokens are
-	 * stored, in the same round trip (its TTL never outlives the absolute
-	 * lifetime: session_ttl()). */
-	snprintf(skey, sizeof(skey), K_SESSION "%.64s", record_get(&rec, 's'));
-	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%.64s", record_get(&rec, 's'));
-	at = rand_token(32);
 	sk = r->rt->keys->active[cl->id_token_alg];
-	if (at == NULL || sk == NULL) {
+	if (scope == NULL || record_get(&rec, 'i') == NULL || sk == NULL || (ah = at_hash(at)) == NULL) {
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
-	ah = at_hash(at);
 	/* The ID token's claims (OpenID Core 2): those of this exchange, then
 	 * those the code's record holds written. */
 	buf_init(&idc, 256 * 1024);
-	ok = ah != NULL && !buf_add(&idc, "{", 1) && !buf_json_member_str(&idc, true, "iss", r->cfg->issuer) &&
+	ok = !buf_add(&idc, "{", 1) && !buf_json_member_str(&idc, true, "iss", r->cfg->issuer) &&
 	     !buf_json_member_str(&idc, false, "aud", cl->id) &&
 	     !buf_json_member_int(&idc, false, "exp", now + cl->id_ttl) &&
 	     !buf_json_member_int(&idc, false, "iat", now) &&
@@ -289,44 +334,6 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
-	/* The access token's record (record.h): what /userinfo answers, as the
-	 * code's record has it written. */
-	buf_init(&atrec, 256 * 1024);
-	sha256_hex(at, strlen(at), at_h);
-	snprintf(key, sizeof(key), K_AT "%s", at_h);
-	/* With the access token, in the same round trip, what this code issued,
-	 * so that a replay can revoke it, and its hash in the session's list, so
-	 * that ending the session revokes it (the newest SESSION_AT_MAX are
-	 * kept: a session that exchanged more codes within one token lifetime
-	 * leaves its oldest tokens to expire by themselves; no token is refused
-	 * for it). */
-	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
-	snprintf(entry, sizeof(entry), "%s ", at_h);
-	if (record_adds(&atrec, 'c', cl->id) != IDP_OK || record_adds(&atrec, 'o', scope) != IDP_OK ||
-	    record_add_int(&atrec, 'e', now + cl->access_ttl) != IDP_OK ||
-	    record_add(&atrec, 'a', record_get(&rec, 'a'), record_len(&rec, 'a')) != IDP_OK)
-		rc = IDP_ENOMEM;
-	else
-		rc = store_batch(&g_idp.store,
-				 (const struct store_op[]){
-					 {.kind = STORE_OP_REQUIRE, .key = skey},
-					 {.kind = STORE_OP_PUT, .key = key, .val = atrec.p, .len = atrec.len,
-					  .ttl_s = cl->access_ttl},
-					 {.kind = STORE_OP_PUT, .key = ukey, .val = at_h, .len = 64,
-					  .ttl_s = cl->access_ttl},
-					 {.kind = STORE_OP_APPEND, .key = lkey, .val = entry,
-					  .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
-					  .max = SESSION_AT_MAX * SESSION_AT_ENTRY},
-				 },
-				 4);
-	if (rc == IDP_ENOTFOUND) {
-		ret = TOKEN_ERR(400, "invalid_grant", "the session in which the code was issued has ended");
-		goto out;
-	}
-	if (rc != IDP_OK) {
-		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
-		goto out;
-	}
 	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
 	buf_init(&resp, 256 * 1024);
 	if (buf_add(&resp, "{", 1) || buf_json_member_str(&resp, true, "access_token", at) ||
@@ -339,19 +346,21 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		goto out;
 	}
 	metrics_count(M_TOKEN_CODE);
+	issued = false; /* handed out */
 	{
 		size_t n = resp.len;
 
 		ret = http_json_text(r, 200, buf_steal(&resp), n);
 	}
 out:
+	if (issued)
+		unissue(atkey, ukey);
 	wipe(ctext, clen);
 	free(ctext);
 	free_secret(at);
 	free(ah);
 	free(idt);
 	buf_release(&idc);
-	buf_release(&atrec);
 	return ret;
 }
 

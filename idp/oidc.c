@@ -459,34 +459,42 @@ int buf_json_members(struct buf *b, bool first, const json_t *obj)
 	return rc;
 }
 
-/* The record of a code (record.h): the request's client, redirect_uri, PKCE
- * challenge, session and scope, and, written as JSON text for /token to
- * copy: the ID token's claims of the citizen and the request (i), the
- * claims the claims parameter asked for in the ID token (x, an object; /token
- * filters them again against the client as configured then), and the
- * userinfo answer of the access token (a). */
+/* The records of a code (record.h). The code's own: the request's client,
+ * redirect_uri, PKCE challenge, session and scope, and, written as JSON text
+ * for /token to copy, the ID token's claims of the citizen and the request
+ * (i) and the claims the claims parameter asked for in the ID token (x, an
+ * object; /token filters them again against the client as configured then).
+ * The access token's, less its exp and the record's tag (K_CODE_AT): the
+ * client and the userinfo answer (a). */
 static int code_record(const struct config *cfg, const struct client *cl, const json_t *areq,
-		       const json_t *sess, const char *sid_hash, char **text, size_t *len)
+		       const json_t *sess, const char *sid_hash, char **text, size_t *len, char **at_text,
+		       size_t *at_len)
 {
 	const json_t *claims_req = json_object_get(areq, "claims"), *identity = json_object_get(sess, "claims");
 	const char *scope = json_string_value(json_object_get(areq, "scope"));
 	const json_t *nonce = json_object_get(areq, "nonce"), *idreq = json_object_get(claims_req, "id_token");
 	json_t *uinfo = NULL, *idx = NULL;
 	char *sub = NULL, sid[65];
-	struct buf rec, t;
+	struct buf rec, t, atr;
 	int rc = IDP_ENOMEM;
 
 	buf_init(&rec, 256 * 1024);
 	buf_init(&t, 128 * 1024);
-	*text = NULL;
-	*len = 0;
+	buf_init(&atr, 128 * 1024);
+	*text = *at_text = NULL;
+	*len = *at_len = 0;
 	if ((sub = subject_for(cfg, cl, json_string_value(json_object_get(sess, "sub")))) == NULL)
 		goto out;
 	sid_for(cfg, cl, sid_hash, sid);
-	if ((rc = record_adds(&rec, 'c', cl->id)) != IDP_OK ||
+	/* The session first, at CODE_SID_OFF. */
+	if (strlen(sid_hash) != 64) {
+		rc = IDP_EINVAL;
+		goto out;
+	}
+	if ((rc = record_adds(&rec, 's', sid_hash)) != IDP_OK || (rc = record_adds(&rec, 'c', cl->id)) != IDP_OK ||
 	    (rc = record_adds(&rec, 'r', json_string_value(json_object_get(areq, "redirect_uri")))) != IDP_OK ||
 	    (rc = record_adds(&rec, 'p', json_string_value(json_object_get(areq, "code_challenge")))) != IDP_OK ||
-	    (rc = record_adds(&rec, 's', sid_hash)) != IDP_OK || (rc = record_adds(&rec, 'o', scope)) != IDP_OK)
+	    (rc = record_adds(&rec, 'o', scope)) != IDP_OK)
 		goto out;
 	/* OpenID Core 2: what the ID token says of this login. */
 	if ((rc = buf_json_member_str(&t, true, "sub", sub)) != IDP_OK ||
@@ -518,16 +526,26 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	t.len = 0;
 	if ((rc = buf_add(&t, "{", 1)) != IDP_OK || (rc = buf_json_member_str(&t, true, "sub", sub)) != IDP_OK ||
 	    (rc = buf_json_members(&t, false, uinfo)) != IDP_OK || (rc = buf_add(&t, "}", 1)) != IDP_OK ||
-	    (rc = record_add(&rec, 'a', t.p, t.len)) != IDP_OK)
+	    (rc = record_adds(&atr, 'c', cl->id)) != IDP_OK || (rc = record_add(&atr, 'a', t.p, t.len)) != IDP_OK)
 		goto out;
+	rc = IDP_ENOMEM;
+	if ((*at_text = malloc(atr.len - strlen(RECORD_TAG) + 1)) == NULL)
+		goto out;
+	*at_len = atr.len - strlen(RECORD_TAG);
+	memcpy(*at_text, atr.p + strlen(RECORD_TAG), *at_len + 1);
 	*len = rec.len;
-	*text = buf_steal(&rec);
-	rc = *text != NULL ? IDP_OK : IDP_ENOMEM;
+	if ((*text = buf_steal(&rec)) == NULL) {
+		free_secret(*at_text);
+		*at_text = NULL;
+		goto out;
+	}
+	rc = IDP_OK;
 out:
 	free(sub);
 	json_decref(uinfo);
 	json_decref(idx);
 	buf_release(&t);
+	buf_release(&atr);
 	buf_release(&rec);
 	return rc;
 }
@@ -542,10 +560,10 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 					 const char *sid_hash, const char *consent_key, bool *missing)
 {
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
-	char *code = NULL, hash[65], key[80], skey[80], *text = NULL;
-	struct store_op ops[3];
+	char *code = NULL, hash[65], key[80], akey[80], skey[80], *text = NULL, *at_text = NULL;
+	struct store_op ops[4];
 	int rc;
-	size_t len = 0, n = 0;
+	size_t len = 0, at_len = 0, n = 0;
 	struct buf loc;
 	enum MHD_Result ret;
 	const char *state = json_string_value(json_object_get(areq, "state"));
@@ -574,14 +592,17 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 	 * written: the ID token's claims of this citizen and request, and the
 	 * userinfo answer the access token will give, with only the claims the
 	 * service may receive, not the citizen's whole identity. */
-	if (code_record(r->cfg, cl, areq, sess, sid_hash, &text, &len) != IDP_OK)
+	if (code_record(r->cfg, cl, areq, sess, sid_hash, &text, &len, &at_text, &at_len) != IDP_OK)
 		goto fail;
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
+	snprintf(akey, sizeof(akey), K_CODE_AT "%s", hash);
 	/* A remembered consent is checked in the round trip that stores the
 	 * code: without it, nothing is stored and the caller asks. */
 	if (consent_key != NULL)
 		ops[n++] = (struct store_op){.kind = STORE_OP_REQUIRE, .key = consent_key};
 	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
+				     .ttl_s = cl->code_ttl};
+	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = akey, .val = at_text, .len = at_len,
 				     .ttl_s = cl->code_ttl};
 	/* Sliding idle lifetime of the SSO session, in the same round trip (a
 	 * session created by this very request already has it). */
@@ -595,6 +616,7 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 		*missing = true;
 		wipe(text, len);
 		free(text);
+		free_secret(at_text);
 		free_secret(code);
 		buf_release(&loc);
 		return MHD_YES; /* nothing answered: the caller shows the consent page */
@@ -604,6 +626,8 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 	wipe(text, len);
 	free(text);
 	text = NULL;
+	free_secret(at_text);
+	at_text = NULL;
 	buf_adds(&loc, ruri);
 	buf_adds(&loc, strchr(ruri, '?') ? "&code=" : "?code=");
 	buf_adds(&loc, code);
@@ -628,6 +652,7 @@ fail:
 	if (text != NULL)
 		wipe(text, len);
 	free(text);
+	free_secret(at_text);
 	free_secret(code);
 	buf_release(&loc);
 	return authz_fail(r, areq, "server_error", "the authorization could not be recorded");

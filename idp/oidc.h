@@ -9,6 +9,14 @@
 #define K_SESSION "sess:"
 #define K_TXN "txn:"
 #define K_CODE "code:"
+/* K_CODE_AT + code hash: the record the code's access token will have (less
+ * its exp), moved to K_AT by the exchange, in the round trip that takes the
+ * code. */
+#define K_CODE_AT "cat:"
+/* A code's record begins with its session's hash (record.h: "R1;s64:"),
+ * so that the exchange reaches the session in the round trip that takes
+ * the code (store_op.taken_off). */
+#define CODE_SID_OFF 7
 #define K_USED "used:"
 #define K_AT "at:"
 #define K_CONSENT "consent:"

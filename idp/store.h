@@ -33,6 +33,16 @@ enum store_op_kind {
 	 * absent: not an error. The list is read and its records deleted in
 	 * the batch: one appended meanwhile is not missed. */
 	STORE_OP_DEL_LISTED,
+	/* Reads and deletes key before anything else (a batch has at most one
+	 * TAKE or CONSUME): when it is absent nothing is done and the answer is
+	 * IDP_ENOTFOUND. Its value is the caller's (store_batch_take), also when
+	 * a REQUIRE or a MOVE then stops the batch. */
+	STORE_OP_TAKE,
+	/* Moves key's value, with val before it, to the key named by to for
+	 * ttl_s seconds (key is deleted). Done after the REQUIREs and before the
+	 * other writes: when key is absent, the batch stops there (IDP_ENOTFOUND;
+	 * a TAKE stays done). */
+	STORE_OP_MOVE,
 };
 
 struct store_op {
@@ -42,6 +52,12 @@ struct store_op {
 	size_t len;
 	unsigned ttl_s;
 	size_t max;       /* STORE_OP_APPEND: the longest value kept, in bytes */
+	const char *to;   /* STORE_OP_MOVE: where the value goes */
+	/* In a batch with a TAKE (not the TAKE itself): key is followed by bytes
+	 * taken_off to taken_off + taken_len of the taken value (when taken_len
+	 * > 0), so that one round trip reaches a record the taken one names. A
+	 * taken value too short for it stops the batch (IDP_ENOTFOUND). */
+	size_t taken_off, taken_len;
 };
 
 struct store_ops {
@@ -68,14 +84,18 @@ struct store_ops {
 	/* Gets n keys (n <= STORE_BATCH_MAX) in one round trip: vals[i] is
 	 * malloc'ed and the caller's, or NULL when keys[i] is absent. */
 	int (*mget)(void *st, const char *const *keys, size_t n, char **vals, size_t *lens);
-	/* Runs n ops (n <= STORE_BATCH_MAX, at most one CONSUME) in one round
-	 * trip. The REQUIREs are checked first, then the CONSUME is done: when
+	/* Runs n ops (n <= STORE_BATCH_MAX, at most one CONSUME or TAKE) in one
+	 * round trip. A TAKE goes first (see above). The REQUIREs are checked
+	 * next, then the CONSUME is done, then the MOVEs: when
 	 * one of their keys is absent nothing else is done and the answer is
 	 * IDP_ENOTFOUND; of two batches consuming one key, exactly one goes on.
 	 * Then the other ops, in order. A batch that deletes (DEL, DEL_LISTED)
 	 * and one that requires never interleave: the second either ran before
-	 * the first or finds its required key gone. */
-	int (*batch)(void *st, const struct store_op *ops, size_t n);
+	 * the first or finds its required key gone.
+	 * With a TAKE, *taken gets its value (malloc'ed, NUL-terminated, the
+	 * caller's; NULL when the key was absent); taken may be NULL otherwise.
+	 */
+	int (*batch)(void *st, const struct store_op *ops, size_t n, char **taken, size_t *tlen);
 	/* Number of live records (for metrics and tests); may be approximate. */
 	long long (*count)(void *st);
 };
@@ -129,7 +149,12 @@ static inline int store_mget(struct store *s, const char *const *k, size_t n, ch
 }
 static inline int store_batch(struct store *s, const struct store_op *ops, size_t n)
 {
-	return s->ops->batch(s->st, ops, n);
+	return s->ops->batch(s->st, ops, n, NULL, NULL);
+}
+static inline int store_batch_take(struct store *s, const struct store_op *ops, size_t n, char **taken,
+				   size_t *tlen)
+{
+	return s->ops->batch(s->st, ops, n, taken, tlen);
 }
 
 /* JSON helpers: put a json_t (serialised compactly), get one back (parsed). */

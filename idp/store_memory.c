@@ -647,14 +647,20 @@ static void val_free(char *v, size_t len)
  * has changed nothing. */
 static int batch_check(const struct store_op *ops, size_t n)
 {
-	size_t i, klen, consumes = 0;
+	size_t i, klen, consumes = 0, takes = 0;
 	int rc;
 
 	if (n == 0 || n > STORE_BATCH_MAX)
 		return IDP_EINVAL;
+	for (i = 0; i < n; i++)
+		takes += ops[i].kind == STORE_OP_TAKE;
 	for (i = 0; i < n; i++) {
 		if ((rc = key_check(ops[i].key, &klen)) != IDP_OK)
 			return rc;
+		if (ops[i].taken_len > 0 &&
+		    (takes == 0 || ops[i].kind == STORE_OP_TAKE || ops[i].taken_len > STORE_KEY_MAX - klen ||
+		     ops[i].taken_off > STORE_VAL_MAX))
+			return IDP_EINVAL;
 		switch (ops[i].kind) {
 		case STORE_OP_PUT:
 			if ((rc = val_check(ops[i].val, ops[i].len, ops[i].ttl_s)) != IDP_OK)
@@ -665,7 +671,16 @@ static int batch_check(const struct store_op *ops, size_t n)
 				return IDP_EINVAL;
 			break;
 		case STORE_OP_CONSUME:
+		case STORE_OP_TAKE:
 			consumes++;
+			break;
+		case STORE_OP_MOVE:
+			if (ops[i].ttl_s == 0 || (ops[i].val == NULL && ops[i].len > 0) || ops[i].to == NULL)
+				return IDP_EINVAL;
+			if ((rc = key_check(ops[i].to, &klen)) != IDP_OK)
+				return rc;
+			if (ops[i].len > STORE_VAL_MAX)
+				return IDP_ETOOBIG;
 			break;
 		case STORE_OP_APPEND:
 			if ((rc = val_check(ops[i].val, ops[i].len, ops[i].ttl_s)) != IDP_OK)
@@ -716,18 +731,69 @@ static int mem_del_listed(void *p, const struct store_op *op)
 	return IDP_OK;
 }
 
-/* The requires are read first, then the consume goes, through take (of two
- * takers, one finds the key); the writes follow. Not isolated as the redis
- * script is: readers may see the consumed key gone before the writes land,
- * and a required key deleted meanwhile by a call outside a batch does not
- * stop them, as between separate calls (batches that delete are kept apart
- * by mem_batch's lock). */
-static int batch_run(void *p, const struct store_op *ops, size_t n)
+/* STORE_OP_MOVE: key's value, after val, to op->to; IDP_ENOTFOUND when key is
+ * absent. The old key goes first (take): of two moves, one finds it. */
+static int mem_move(void *p, const struct store_op *op)
 {
-	size_t i, len;
+	char *v, *nv;
+	size_t len;
+	int rc;
+
+	if ((rc = mem_fetch(p, op->key, &v, &len, true)) != IDP_OK)
+		return rc;
+	if (len > STORE_VAL_MAX - op->len || (nv = malloc(op->len + len + 1)) == NULL) {
+		val_free(v, len);
+		return len > STORE_VAL_MAX - op->len ? IDP_ETOOBIG : IDP_ENOMEM;
+	}
+	if (op->len > 0)
+		memcpy(nv, op->val, op->len);
+	memcpy(nv + op->len, v, len);
+	rc = mem_put(p, op->to, nv, op->len + len, op->ttl_s);
+	val_free(v, len);
+	val_free(nv, op->len + len);
+	return rc;
+}
+
+/* The take goes first, then the requires are read, then the consume goes,
+ * through take (of two takers, one finds the key), then the moves; the
+ * writes follow. Not isolated as the redis script is: readers may see the
+ * consumed key gone before the writes land, and a required key deleted
+ * meanwhile by a call outside a batch does not stop them, as between
+ * separate calls (batches that delete are kept apart by mem_batch's lock). */
+static int batch_run(void *p, const struct store_op *in, size_t n, char **taken, size_t *tlen)
+{
+	struct store_op ops[STORE_BATCH_MAX];
+	char keys[STORE_BATCH_MAX][STORE_KEY_MAX + 1];
+	size_t i, len, tl = 0;
 	char *v;
 	int rc;
 
+	memcpy(ops, in, n * sizeof(*ops));
+	for (i = 0; i < n; i++) {
+		if (ops[i].kind != STORE_OP_TAKE)
+			continue;
+		if (taken == NULL)
+			return IDP_EINVAL;
+		if ((rc = mem_fetch(p, ops[i].key, taken, &tl, true)) != IDP_OK)
+			return rc;
+		if (tlen != NULL)
+			*tlen = tl;
+	}
+	/* Keys that end with bytes of the taken value (store_op.taken_off). */
+	for (i = 0; i < n; i++) {
+		size_t kl = strlen(ops[i].key);
+
+		if (ops[i].taken_len == 0)
+			continue;
+		if (ops[i].taken_off > tl || ops[i].taken_len > tl - ops[i].taken_off)
+			return IDP_ENOTFOUND;
+		memcpy(keys[i], ops[i].key, kl);
+		memcpy(keys[i] + kl, *taken + ops[i].taken_off, ops[i].taken_len);
+		keys[i][kl + ops[i].taken_len] = '\0';
+		if ((rc = key_check(keys[i], &len)) != IDP_OK)
+			return IDP_ENOTFOUND; /* names no record we could have stored */
+		ops[i].key = keys[i];
+	}
 	for (i = 0; i < n; i++) {
 		if (ops[i].kind != STORE_OP_REQUIRE)
 			continue;
@@ -742,6 +808,9 @@ static int batch_run(void *p, const struct store_op *ops, size_t n)
 			return rc;
 		val_free(v, len);
 	}
+	for (i = 0; i < n; i++)
+		if (ops[i].kind == STORE_OP_MOVE && (rc = mem_move(p, &ops[i])) != IDP_OK)
+			return rc;
 	for (i = 0; i < n; i++) {
 		switch (ops[i].kind) {
 		case STORE_OP_PUT:
@@ -771,24 +840,29 @@ static int batch_run(void *p, const struct store_op *ops, size_t n)
 
 /* The lock a batch holds (struct mstore's batch_lock): alone when it deletes,
  * shared when it requires, none otherwise. */
-static int mem_batch(void *p, const struct store_op *ops, size_t n)
+static int mem_batch(void *p, const struct store_op *ops, size_t n, char **taken, size_t *tlen)
 {
 	struct mstore *m = p;
 	bool del = false, req = false;
 	size_t i;
 	int rc;
 
+	if (taken != NULL) {
+		*taken = NULL;
+		if (tlen != NULL)
+			*tlen = 0;
+	}
 	if ((rc = batch_check(ops, n)) != IDP_OK)
 		return rc;
 	for (i = 0; i < n; i++) {
 		del |= ops[i].kind == STORE_OP_DEL || ops[i].kind == STORE_OP_DEL_LISTED;
-		req |= ops[i].kind == STORE_OP_REQUIRE;
+		req |= ops[i].kind == STORE_OP_REQUIRE || ops[i].kind == STORE_OP_TAKE;
 	}
 	if (del)
 		pthread_rwlock_wrlock(&m->batch_lock);
 	else if (req)
 		pthread_rwlock_rdlock(&m->batch_lock);
-	rc = batch_run(p, ops, n);
+	rc = batch_run(p, ops, n, taken, tlen);
 	if (del || req)
 		pthread_rwlock_unlock(&m->batch_lock);
 	return rc;

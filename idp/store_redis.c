@@ -43,32 +43,49 @@ static const char take_script[] =
 	"if v then redis.call('DEL', KEYS[1]) end "
 	"return v";
 
-/* store_ops.batch: the requires (an absent key stops the script), the
- * consume (a DEL that found nothing stops it), then the writes in order; a
- * script is atomic. ARGV holds four values per key: the op ('r' require,
- * 'c' consume, 'p' put, 'e' expire, 'a' append, 'd' del, 'l' del listed),
- * the value, the TTL, the longest value an append keeps. An append keeps the
- * longer of the old and new lifetimes (PTTL is -2 for an absent key, -1 for
- * one without TTL, and a trimming SET drops the TTL: PEXPIRE after either).
- * A del listed builds its keys inside the script (ARGV: the driver's prefix
- * and the op's): not cluster-safe, which this driver does not claim. */
+/* store_ops.batch: the take (an absent key stops the script), the requires
+ * (an absent key stops it), the consume (a DEL that found nothing stops it),
+ * the moves (an absent key stops it), then the writes in order; a script is
+ * atomic. ARGV holds seven values per key: the op ('t' take, 'r' require, 'c'
+ * consume, 'm' move, 'p' put, 'e' expire, 'a' append, 'd' del, 'l' del
+ * listed), the value, the TTL, the longest value an append keeps, a move's
+ * destination, and the offset and length of the bytes of the taken value
+ * that end the key (store_op.taken_off; length 0: none). An append keeps the longer of the old and new
+ * lifetimes (PTTL is -2 for an absent key, -1 for one without TTL, and a
+ * trimming SET drops the TTL: PEXPIRE after either). A del listed builds its
+ * keys inside the script (ARGV: the driver's prefix and the op's), as a move
+ * its destination: not cluster-safe, which this driver does not claim. The
+ * answer is 1 or 0 (stopped), and with a take {1 or 0, the value}. */
 static const char batch_script[] =
+	"local taken, K = nil, {} "
+	"local function stop() if taken then return {0, taken} end return 0 end "
+	"for i = 1, #KEYS do K[i] = KEYS[i] "
+	"if ARGV[7*i-6] == 't' then taken = redis.call('GET', KEYS[i]) "
+	"if not taken then return 0 end redis.call('DEL', KEYS[i]) end end "
+	"for i = 1, #KEYS do local off, n = tonumber(ARGV[7*i-1]), tonumber(ARGV[7*i]) "
+	"if n > 0 then if not taken or #taken < off + n then return stop() end "
+	"K[i] = KEYS[i] .. string.sub(taken, off + 1, off + n) end end "
 	"for i = 1, #KEYS do "
-	"if ARGV[4*i-3] == 'r' and redis.call('EXISTS', KEYS[i]) == 0 then return 0 end end "
+	"if ARGV[7*i-6] == 'r' and redis.call('EXISTS', K[i]) == 0 then return stop() end end "
 	"for i = 1, #KEYS do "
-	"if ARGV[4*i-3] == 'c' and redis.call('DEL', KEYS[i]) == 0 then return 0 end end "
-	"for i = 1, #KEYS do local t, k, v = ARGV[4*i-3], KEYS[i], ARGV[4*i-2] "
-	"if t == 'p' then redis.call('SET', k, v, 'EX', ARGV[4*i-1]) "
-	"elseif t == 'e' then redis.call('EXPIRE', k, ARGV[4*i-1]) "
+	"if ARGV[7*i-6] == 'c' and redis.call('DEL', K[i]) == 0 then return stop() end end "
+	"for i = 1, #KEYS do "
+	"if ARGV[7*i-6] == 'm' then local v = redis.call('GET', K[i]) "
+	"if not v then return stop() end redis.call('DEL', K[i]) "
+	"redis.call('SET', ARGV[7*i-2], ARGV[7*i-5] .. v, 'EX', ARGV[7*i-4]) end end "
+	"for i = 1, #KEYS do local t, k, v = ARGV[7*i-6], K[i], ARGV[7*i-5] "
+	"if t == 'p' then redis.call('SET', k, v, 'EX', ARGV[7*i-4]) "
+	"elseif t == 'e' then redis.call('EXPIRE', k, ARGV[7*i-4]) "
 	"elseif t == 'a' then "
-	"local keep = math.max(redis.call('PTTL', k), 1000 * tonumber(ARGV[4*i-1])) "
-	"local n, max = redis.call('APPEND', k, v), tonumber(ARGV[4*i]) "
+	"local keep = math.max(redis.call('PTTL', k), 1000 * tonumber(ARGV[7*i-4])) "
+	"local n, max = redis.call('APPEND', k, v), tonumber(ARGV[7*i-3]) "
 	"if n > max then redis.call('SET', k, redis.call('GETRANGE', k, n - max, -1)) end "
 	"redis.call('PEXPIRE', k, keep) "
 	"elseif t == 'd' then redis.call('DEL', k) "
 	"elseif t == 'l' then local list = redis.call('GET', k) "
 	"if list then for w in string.gmatch(list, '[^ ]+') do redis.call('DEL', v .. w) end "
 	"redis.call('DEL', k) end end end "
+	"if taken then return {1, taken} end "
 	"return 1";
 
 struct rstore;
@@ -139,12 +156,22 @@ static int rkey_make(const struct rstore *st, const char *key, struct rkey *k)
 
 /* Replies may carry secrets (codes, sessions): wipe before freeing. hiredis
  * keeps its own transient copies in its socket buffers, which we cannot reach. */
+/* Values may hold secrets: wiped, an array's elements too, before the free. */
+static void reply_wipe(redisReply *r)
+{
+	if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR) && r->str != NULL)
+		OPENSSL_cleanse(r->str, r->len);
+	if (r->type == REDIS_REPLY_ARRAY)
+		for (size_t i = 0; i < r->elements; i++)
+			if (r->element[i] != NULL)
+				reply_wipe(r->element[i]);
+}
+
 static void reply_free(redisReply *r)
 {
 	if (r == NULL)
 		return;
-	if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR) && r->str != NULL)
-		OPENSSL_cleanse(r->str, r->len);
+	reply_wipe(r);
 	freeReplyObject(r);
 }
 
@@ -653,34 +680,45 @@ static int batch_op_check(const struct store_op *op, size_t *consumes)
 {
 	enum store_op_kind t = op->kind;
 
-	if ((unsigned)t > STORE_OP_DEL_LISTED ||
-	    ((t == STORE_OP_PUT || t == STORE_OP_EXPIRE || t == STORE_OP_APPEND) && op->ttl_s == 0) ||
-	    ((t == STORE_OP_PUT || t == STORE_OP_DEL_LISTED) && op->val == NULL && op->len > 0) ||
+	if ((unsigned)t > STORE_OP_MOVE ||
+	    ((t == STORE_OP_PUT || t == STORE_OP_EXPIRE || t == STORE_OP_APPEND || t == STORE_OP_MOVE) &&
+	     op->ttl_s == 0) ||
+	    ((t == STORE_OP_PUT || t == STORE_OP_DEL_LISTED || t == STORE_OP_MOVE) && op->val == NULL &&
+	     op->len > 0) ||
 	    (t == STORE_OP_APPEND && (op->val == NULL || op->len == 0 || op->max < op->len)) ||
-	    (t == STORE_OP_CONSUME && ++*consumes > 1))
+	    (t == STORE_OP_MOVE && op->to == NULL) ||
+	    ((t == STORE_OP_CONSUME || t == STORE_OP_TAKE) && ++*consumes > 1))
 		return IDP_EINVAL;
-	if ((t == STORE_OP_PUT && op->len > STORE_VAL_MAX) ||
+	if (((t == STORE_OP_PUT || t == STORE_OP_MOVE) && op->len > STORE_VAL_MAX) ||
 	    (t == STORE_OP_APPEND && op->max > STORE_VAL_MAX) ||
 	    (t == STORE_OP_DEL_LISTED && op->len > STORE_KEY_MAX))
 		return IDP_ETOOBIG;
 	return IDP_OK;
 }
 
-static int rs_batch(void *p, const struct store_op *ops, size_t n)
+static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken, size_t *tlen)
 {
 	static const char kind[] = {[STORE_OP_PUT] = 'p', [STORE_OP_EXPIRE] = 'e',
 				    [STORE_OP_CONSUME] = 'c', [STORE_OP_REQUIRE] = 'r',
 				    [STORE_OP_APPEND] = 'a', [STORE_OP_DEL] = 'd',
-				    [STORE_OP_DEL_LISTED] = 'l'};
+				    [STORE_OP_DEL_LISTED] = 'l', [STORE_OP_TAKE] = 't',
+				    [STORE_OP_MOVE] = 'm'};
 	struct rstore *st = p;
-	struct rkey k[STORE_BATCH_MAX];
-	char ttl[STORE_BATCH_MAX][16], max[STORE_BATCH_MAX][24], nk[8];
+	struct rkey k[STORE_BATCH_MAX], to[STORE_BATCH_MAX];
+	bool takes = false;
+	char ttl[STORE_BATCH_MAX][16], max[STORE_BATCH_MAX][24], nk[8], off[STORE_BATCH_MAX][24],
+		tn[STORE_BATCH_MAX][24];
 	char listed[STORE_BATCH_MAX][FULLKEY_MAX + 1];
-	const char *argv[3 + 5 * STORE_BATCH_MAX];
-	size_t lens[3 + 5 * STORE_BATCH_MAX], i, consumes = 0;
+	const char *argv[3 + 8 * STORE_BATCH_MAX];
+	size_t lens[3 + 8 * STORE_BATCH_MAX], i, consumes = 0;
 	redisReply *r = NULL;
 	int rc, argc = 0;
 
+	if (taken != NULL) {
+		*taken = NULL;
+		if (tlen != NULL)
+			*tlen = 0;
+	}
 	if (n == 0 || n > STORE_BATCH_MAX)
 		return IDP_EINVAL;
 	arg_add(argv, lens, &argc, NULL, 0); /* EVALSHA and the script's SHA-1: rs_eval */
@@ -688,13 +726,22 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n)
 	arg_add(argv, lens, &argc, nk, (size_t)snprintf(nk, sizeof(nk), "%zu", n));
 	for (i = 0; i < n; i++) {
 		if ((rc = rkey_make(st, ops[i].key, &k[i])) != IDP_OK ||
-		    (rc = batch_op_check(&ops[i], &consumes)) != IDP_OK)
+		    (rc = batch_op_check(&ops[i], &consumes)) != IDP_OK ||
+		    (ops[i].kind == STORE_OP_MOVE && (rc = rkey_make(st, ops[i].to, &to[i])) != IDP_OK))
 			return rc;
+		takes |= ops[i].kind == STORE_OP_TAKE;
 		arg_add(argv, lens, &argc, k[i].s, k[i].len);
 	}
+	if (takes && taken == NULL)
+		return IDP_EINVAL;
+	for (i = 0; i < n; i++)
+		if (ops[i].taken_len > 0 && (!takes || ops[i].kind == STORE_OP_TAKE ||
+					     ops[i].taken_len > STORE_KEY_MAX - strlen(ops[i].key) ||
+					     ops[i].taken_off > STORE_VAL_MAX))
+			return IDP_EINVAL;
 	for (i = 0; i < n; i++) {
 		enum store_op_kind t = ops[i].kind;
-		bool has_val = t == STORE_OP_PUT || t == STORE_OP_APPEND;
+		bool has_val = t == STORE_OP_PUT || t == STORE_OP_APPEND || t == STORE_OP_MOVE;
 
 		arg_add(argv, lens, &argc, &kind[t], 1);
 		if (t == STORE_OP_DEL_LISTED) {
@@ -710,13 +757,32 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n)
 		}
 		arg_add(argv, lens, &argc, ttl[i], (size_t)snprintf(ttl[i], sizeof(ttl[i]), "%u", ops[i].ttl_s));
 		arg_add(argv, lens, &argc, max[i], (size_t)snprintf(max[i], sizeof(max[i]), "%zu", ops[i].max));
+		if (t == STORE_OP_MOVE)
+			arg_add(argv, lens, &argc, to[i].s, to[i].len);
+		else
+			arg_add(argv, lens, &argc, "", 0);
+		arg_add(argv, lens, &argc, off[i], (size_t)snprintf(off[i], sizeof(off[i]), "%zu", ops[i].taken_off));
+		arg_add(argv, lens, &argc, tn[i], (size_t)snprintf(tn[i], sizeof(tn[i]), "%zu", ops[i].taken_len));
 	}
 	if ((rc = rs_eval(st, batch_script, sizeof(batch_script) - 1, batch_sha, argc, argv, lens, &r)) != IDP_OK)
 		goto out;
-	if (r->type != REDIS_REPLY_INTEGER)
+	if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || !takes)) {
+		/* Nothing taken: the take's key was absent (or there is none). */
+		rc = r->integer == 0 ? IDP_ENOTFOUND : IDP_OK;
+	} else if (takes && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		   r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_STRING) {
+		if ((*taken = malloc(r->element[1]->len + 1)) == NULL) {
+			rc = IDP_ENOMEM;
+			goto out;
+		}
+		memcpy(*taken, r->element[1]->str, r->element[1]->len);
+		(*taken)[r->element[1]->len] = '\0';
+		if (tlen != NULL)
+			*tlen = r->element[1]->len;
+		rc = r->element[0]->integer == 0 ? IDP_ENOTFOUND : IDP_OK;
+	} else {
 		rc = rs_unexpected(st, "EVAL batch", r);
-	else if (r->integer == 0)
-		rc = IDP_ENOTFOUND;
+	}
 out:
 	reply_free(r);
 	return rc;

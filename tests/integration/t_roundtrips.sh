@@ -1,9 +1,10 @@
 #!/bin/sh
 # Redis round trips per step, as make bench counts them (redis-cli MONITOR;
 # commands run inside a script are not round trips): a full login with
-# consent remembered is 7 (authorize 1, login 3, token 2, userinfo 1), an SSO
-# login at a second service 5 (authorize 2, token 2, userinfo 1: the
-# remembered consent is checked in the script that stores the code), and a
+# consent remembered is 6 (authorize 1, login 3, token 1, userinfo 1), an SSO
+# login at a second service 4 (authorize 2, token 1, userinfo 1: the
+# remembered consent is checked in the script that stores the code, and the
+# code is taken in the script that stores the tokens), and a
 # logout that revokes the session's access tokens as many as before (the
 # session read, then one script). A feature that adds one shows here.
 . "$(dirname "$0")/lib.sh"
@@ -74,7 +75,7 @@ PY
 )
 	N=$(echo "$CMDS" | wc -w)
 }
-for s in "authorize 1" "login 3" "token 2" "userinfo 1" "sso_authorize 2" "sso_token 2" "sso_userinfo 1" \
+for s in "authorize 1" "login 3" "token 1" "userinfo 1" "sso_authorize 2" "sso_token 1" "sso_userinfo 1" \
 	"logout_page 1" "logout 2"; do
 	set -- $s
 	count "$1"
@@ -82,10 +83,10 @@ for s in "authorize 1" "login 3" "token 2" "userinfo 1" "sso_authorize 2" "sso_t
 done
 FULL=0
 for s in authorize login token userinfo; do count $s; FULL=$((FULL+N)); done
-ok "round trips per full login: 7" eq "$FULL" 7
+ok "round trips per full login: 6" eq "$FULL" 6
 SSO=0
 for s in sso_authorize sso_token sso_userinfo; do count $s; SSO=$((SSO+N)); done
-ok "round trips per SSO login: 5" eq "$SSO" 5
+ok "round trips per SSO login: 4" eq "$SSO" 4
 H=$(curl -s -i -H "Authorization: Bearer $AT2" "$IDP/userinfo")
 ok "the logout revoked the access token all the same" eq "$(status "$H")" 401
 done_tests

@@ -598,6 +598,147 @@ START_TEST(batch_append_ttl_never_shortens)
 }
 END_TEST
 
+/* The code exchange's batch: the code taken, its session required and its
+ * list appended to through bytes of the taken value, a record moved. */
+static int take_batch(char **taken, size_t *tlen)
+{
+	const struct store_op ops[] = {
+		{.kind = STORE_OP_TAKE, .key = "code"},
+		{.kind = STORE_OP_REQUIRE, .key = "sess:", .taken_off = 3, .taken_len = 3},
+		{.kind = STORE_OP_MOVE, .key = "cat", .to = "at", .val = "P:", .len = 2, .ttl_s = 60},
+		{.kind = STORE_OP_PUT, .key = "used", .val = "u", .len = 1, .ttl_s = 60},
+		{.kind = STORE_OP_APPEND, .key = "list:", .val = "e1 ", .len = 3, .ttl_s = 60, .max = 30,
+		 .taken_off = 3, .taken_len = 3},
+	};
+
+	return store_batch_take(&g_st, ops, 5, taken, tlen);
+}
+
+static void assert_absent(const char *key)
+{
+	char *v = NULL;
+	size_t n;
+
+	ck_assert_msg(store_get(&g_st, key, &v, &n) == IDP_ENOTFOUND, "%s is present", key);
+}
+
+START_TEST(batch_take_move)
+{
+	char *t = NULL;
+	size_t tl = 0;
+
+	/* Everything there: the value comes back, every write is done. */
+	ck_assert_int_eq(store_put(&g_st, "code", "s3:abc;rest", 11, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "cat", "tail", 4, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "sess:abc", "s", 1, 60), IDP_OK);
+	ck_assert_int_eq(take_batch(&t, &tl), IDP_OK);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(tl, 11);
+	ck_assert_str_eq(t, "s3:abc;rest");
+	free(t);
+	assert_absent("code");
+	assert_absent("cat");
+	assert_value("at", "P:tail");
+	assert_value("used", "u");
+	assert_value("list:abc", "e1 ");
+	assert_value("sess:abc", "s");
+	/* Taken once: the second batch finds nothing and does nothing. */
+	store_del(&g_st, "used");
+	ck_assert_int_eq(take_batch(&t, &tl), IDP_ENOTFOUND);
+	ck_assert_ptr_null(t);
+	assert_absent("used");
+
+	/* The session is gone: the code is taken all the same (one use), its
+	 * value comes back, nothing else is done. */
+	store_del(&g_st, "at");
+	ck_assert_int_eq(store_put(&g_st, "code", "s3:xyz", 6, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "cat", "tail", 4, 60), IDP_OK);
+	ck_assert_int_eq(take_batch(&t, &tl), IDP_ENOTFOUND);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t, "s3:xyz");
+	free(t);
+	assert_absent("code");
+	assert_value("cat", "tail");
+	assert_absent("at");
+	assert_absent("used");
+	assert_absent("list:xyz");
+
+	/* The moved record is gone: the batch stops at the move. */
+	store_del(&g_st, "cat");
+	ck_assert_int_eq(store_put(&g_st, "code", "s3:abc", 6, 60), IDP_OK);
+	ck_assert_int_eq(take_batch(&t, &tl), IDP_ENOTFOUND);
+	ck_assert_ptr_nonnull(t);
+	free(t);
+	assert_absent("at");
+	assert_absent("used");
+
+	/* A taken value too short to name the session: stopped. */
+	ck_assert_int_eq(store_put(&g_st, "code", "s3:a", 4, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "cat", "tail", 4, 60), IDP_OK);
+	ck_assert_int_eq(take_batch(&t, &tl), IDP_ENOTFOUND);
+	ck_assert_ptr_nonnull(t);
+	free(t);
+	assert_absent("at");
+	assert_value("cat", "tail");
+
+	/* Refused before anything is done. */
+	{
+		const struct store_op bad[][2] = {
+			/* a key from the taken value, without a take */
+			{{.kind = STORE_OP_REQUIRE, .key = "sess:", .taken_off = 0, .taken_len = 3},
+			 {.kind = STORE_OP_DEL, .key = "cat"}},
+			/* a take and a consume */
+			{{.kind = STORE_OP_TAKE, .key = "cat"}, {.kind = STORE_OP_CONSUME, .key = "cat"}},
+			/* a take whose key comes from itself */
+			{{.kind = STORE_OP_TAKE, .key = "cat", .taken_len = 2}, {.kind = STORE_OP_DEL, .key = "x"}},
+			/* a move without destination, or without TTL */
+			{{.kind = STORE_OP_MOVE, .key = "cat", .ttl_s = 60}, {.kind = STORE_OP_DEL, .key = "x"}},
+			{{.kind = STORE_OP_MOVE, .key = "cat", .to = "at"}, {.kind = STORE_OP_DEL, .key = "x"}},
+			{{.kind = STORE_OP_MOVE, .key = "cat", .to = "bad key\n", .ttl_s = 60},
+			 {.kind = STORE_OP_DEL, .key = "x"}},
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			ck_assert_msg(store_batch_take(&g_st, bad[i], 2, &t, &tl) == IDP_EINVAL, "bad batch %zu", i);
+			ck_assert_ptr_null(t);
+		}
+		/* A take whose value nobody would receive. */
+		ck_assert_int_eq(store_batch(&g_st, bad[1], 1), IDP_EINVAL);
+		assert_value("cat", "tail");
+	}
+}
+END_TEST
+
+static void *take_racer(void *arg)
+{
+	const struct store_op ops[] = {
+		{.kind = STORE_OP_TAKE, .key = "race"},
+		{.kind = STORE_OP_PUT, .key = "race-winner", .val = "w", .len = 1, .ttl_s = 60},
+	};
+	char *t;
+	size_t tl;
+	int i, rc;
+
+	(void)arg;
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		pthread_barrier_wait(&race_go);
+		rc = store_batch_take(&g_st, ops, 2, &t, &tl);
+		if (rc == IDP_OK && t != NULL && strncmp(t, "round-", 6) == 0)
+			atomic_fetch_add(&race_wins, 1);
+		else if (rc != IDP_ENOTFOUND || t != NULL)
+			atomic_fetch_add(&race_errors, 1);
+		free(t);
+		pthread_barrier_wait(&race_done);
+	}
+	return NULL;
+}
+
+START_TEST(batch_take_race_one_winner)
+{
+	race_one_winner(take_racer);
+}
+END_TEST
+
 START_TEST(batch_del_and_del_listed)
 {
 	const struct store_op ops[] = {
@@ -637,26 +778,33 @@ END_TEST
  * batch that requires it, stores a token and lists it), one thread ending it
  * (a batch that deletes it and what it lists). Whatever the order, no token
  * of the round may outlive the round: listed and deleted, or never stored. */
+/* An exchange as /token does it: its code taken, the session reached and
+ * its list appended to through the code's value (store_op.taken_off). */
 static void *exchange_racer(void *arg)
 {
-	char at[32], entry[8];
+	char at[32], code[32], cat[32], entry[8], *t;
+	size_t tl;
 	int i, id = (int)(intptr_t)arg;
 
 	snprintf(entry, sizeof(entry), "%04d ", id);
+	snprintf(at, sizeof(at), "at:%04d", id);
+	snprintf(code, sizeof(code), "code:%04d", id);
+	snprintf(cat, sizeof(cat), "cat:%04d", id);
 	for (i = 0; i < RACE_ROUNDS; i++) {
 		pthread_barrier_wait(&race_go);
-		snprintf(at, sizeof(at), "at:%04d", id);
 		{
 			const struct store_op ops[] = {
-				{.kind = STORE_OP_REQUIRE, .key = "sess"},
-				{.kind = STORE_OP_PUT, .key = at, .val = "t", .len = 1, .ttl_s = 60},
-				{.kind = STORE_OP_APPEND, .key = "sess-at", .val = entry, .len = 5,
-				 .ttl_s = 60, .max = 5 * RACERS},
+				{.kind = STORE_OP_TAKE, .key = code},
+				{.kind = STORE_OP_REQUIRE, .key = "sess", .taken_off = 0, .taken_len = 0},
+				{.kind = STORE_OP_MOVE, .key = cat, .to = at, .val = "", .len = 0, .ttl_s = 60},
+				{.kind = STORE_OP_APPEND, .key = "sess-", .val = entry, .len = 5, .ttl_s = 60,
+				 .max = 5 * RACERS, .taken_off = 0, .taken_len = 2},
 			};
-			int rc = store_batch(&g_st, ops, 3);
+			int rc = store_batch_take(&g_st, ops, 4, &t, &tl);
 
 			if (rc != IDP_OK && rc != IDP_ENOTFOUND)
 				atomic_fetch_add(&race_errors, 1);
+			free(t);
 		}
 		pthread_barrier_wait(&race_done);
 	}
@@ -697,6 +845,15 @@ START_TEST(batch_logout_race_leaves_no_token)
 	for (int round = 0; round < RACE_ROUNDS; round++) {
 		if (store_put(&g_st, "sess", "s", 1, 60) != IDP_OK)
 			left++;
+		for (i = 1; i < RACERS; i++) {
+			char k[32];
+
+			/* The code's value names the session's list: "at". */
+			snprintf(k, sizeof(k), "code:%04d", i);
+			store_put(&g_st, k, "at", 2, 60);
+			snprintf(k, sizeof(k), "cat:%04d", i);
+			store_put(&g_st, k, "t", 1, 60);
+		}
 		pthread_barrier_wait(&race_go);
 		pthread_barrier_wait(&race_done);
 		for (i = 1; i < RACERS; i++) {
@@ -1337,6 +1494,8 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, batch_consume_race_one_winner);
 	tcase_add_test(tc, batch_append_keeps_newest);
 	tcase_add_test(tc, batch_append_ttl_never_shortens);
+	tcase_add_test(tc, batch_take_move);
+	tcase_add_test(tc, batch_take_race_one_winner);
 	tcase_add_test(tc, batch_del_and_del_listed);
 	tcase_add_test(tc, batch_logout_race_leaves_no_token);
 	tcase_add_test(tc, incr_creates_and_counts);
