@@ -89,4 +89,22 @@ for s in sso_authorize sso_token sso_userinfo; do count $s; SSO=$((SSO+N)); done
 ok "round trips per SSO login: 4" eq "$SSO" 4
 H=$(curl -s -i -H "Authorization: Bearer $AT2" "$IDP/userinfo")
 ok "the logout revoked the access token all the same" eq "$(status "$H")" 401
+
+# A failed exchange stores the token's record in its round trip, then takes
+# it back: nothing of it stays, and the code is spent.
+nkeys() { RC --scan --pattern "t:$1*" | wc -l; }
+full_login demo-portal demo-portal-secret "$R1"
+pkce
+H=$(curl -s -i -c "$CJ" -b "$CJ" "$IDP/authorize?response_type=code&client_id=demo-portal&redirect_uri=$R1&scope=openid%20profile%20email&state=st4te&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256")
+CODE=$(qparam code "$(location "$H")")
+AT0=$(nkeys at:) USED0=$(nkeys used:)
+ok "a code to spend (pending: code and its token's record)" eq "$(nkeys code:) $(nkeys cat:)" "1 1"
+pkce_good=$V
+pkce
+token demo-portal demo-portal-secret "$CODE" "$R1" "$V"
+ok "wrong code_verifier: invalid_grant" eq "$(echo "$TOK" | jget error)" invalid_grant
+ok "wrong code_verifier: no token record left, no used-code marker" eq "$(nkeys at:) $(nkeys used:)" "$AT0 $USED0"
+ok "wrong code_verifier: the code and its token's record are gone" eq "$(nkeys code:) $(nkeys cat:)" "0 0"
+token demo-portal demo-portal-secret "$CODE" "$R1" "$pkce_good"
+ok "the spent code with the right verifier: invalid_grant" eq "$(echo "$TOK" | jget error)" invalid_grant
 done_tests
