@@ -107,27 +107,42 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 	return best;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 enum consent consent_decide(const struct client *cl, const json_t *areq, const json_t *sess, char key[80])
 {
-	char *msg = NULL, hash[65], *names;
-	const char *k;
-	json_t *rel, *set = json_object(), *v;
+	char hash[65];
+	const char *k, *names[128];
+	size_t n = 0;
+	json_t *rel, *v;
+	struct buf msg;
+	bool ok;
 
 	/* Consent covers exactly the claims the page listed: their names,
-	 * whichever scope or member of the claims parameter asked for them. */
+	 * whichever scope or member of the claims parameter asked for them,
+	 * written as the object {"name":true,...} with sorted names (as
+	 * jansson's JSON_SORT_KEYS wrote it before: remembered consents keep
+	 * their keys). */
 	rel = claims_released(json_object_get(sess, "claims"), json_string_value(json_object_get(areq, "scope")),
 			      json_object_get(areq, "claims"));
-	json_object_foreach(rel, k, v)
-		json_object_set_new(set, k, json_true());
-	names = json_dumps(set, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(set);
+	json_object_foreach(rel, k, v) {
+		(void)v;
+		if (n < sizeof(names) / sizeof(names[0]))
+			names[n++] = k;
+	}
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	buf_init(&msg, 64 * 1024);
+	ok = rel != NULL && json_object_size(rel) == n && !buf_adds(&msg, json_string_value(json_object_get(sess, "sub")) ?: "") &&
+	     !buf_printf(&msg, "|%s|{", cl->id);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = !buf_json_name(&msg, i == 0, names[i]) && !buf_adds(&msg, "true");
+	ok = ok && !buf_adds(&msg, "}");
+	sha256_hex(ok ? msg.p : "", ok ? msg.len : 0, hash);
+	buf_release(&msg);
 	json_decref(rel);
-	if (names == NULL || asprintf(&msg, "%s|%s|%s", json_string_value(json_object_get(sess, "sub")), cl->id,
-				      names) < 0)
-		msg = NULL;
-	free(names);
-	sha256_hex(msg ? msg : "", msg ? strlen(msg) : 0, hash);
-	free(msg);
 	snprintf(key, 80, K_CONSENT "%s", hash);
 	if (scope_has(json_string_value(json_object_get(areq, "prompt")), "consent"))
 		return CONSENT_ASK;

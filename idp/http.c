@@ -82,11 +82,11 @@ int params_parse(const char *s, size_t len, size_t max_params, struct params *ou
 {
 	const char *end = s + len;
 
+	size_t cap = 0;
+
 	memset(out, 0, sizeof(*out));
 	if (len == 0)
 		return IDP_OK;
-	if ((out->v = calloc(max_params, sizeof(*out->v))) == NULL)
-		return IDP_ENOMEM;
 	while (s < end) {
 		const char *amp = memchr(s, '&', (size_t)(end - s)), *eq;
 		const char *pend = amp ? amp : end;
@@ -98,6 +98,20 @@ int params_parse(const char *s, size_t len, size_t max_params, struct params *ou
 		}
 		if (out->n == max_params)
 			return IDP_ETOOBIG;
+		/* Grown as needed: a request has a few parameters, and an array
+		 * for max_params at once (1 kB) is an allocation glibc serves by
+		 * consolidating its free lists, on every request. */
+		if (out->n == cap) {
+			size_t ncap = cap == 0 ? 16 : cap * 2;
+			struct param *nv;
+
+			if (ncap > max_params)
+				ncap = max_params;
+			if ((nv = realloc(out->v, ncap * sizeof(*nv))) == NULL)
+				return IDP_ENOMEM;
+			out->v = nv;
+			cap = ncap;
+		}
 		eq = memchr(s, '=', (size_t)(pend - s));
 		name = form_decode(s, (size_t)((eq ? eq : pend) - s));
 		value = eq ? form_decode(eq + 1, (size_t)(pend - eq - 1)) : strdup("");
