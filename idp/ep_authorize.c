@@ -140,9 +140,16 @@ enum consent consent_decide(const struct client *cl, const json_t *areq, const j
 	for (size_t i = 0; ok && i < n; i++)
 		ok = !buf_json_name(&msg, i == 0, names[i]) && !buf_adds(&msg, "true");
 	ok = ok && !buf_adds(&msg, "}");
-	sha256_hex(ok ? msg.p : "", ok ? msg.len : 0, hash);
+	if (ok)
+		sha256_hex(msg.p, msg.len, hash);
 	buf_release(&msg);
 	json_decref(rel);
+	if (!ok) {
+		/* No key that could stand for another citizen's consent: ask,
+		 * and remember nothing (key empty). */
+		key[0] = '\0';
+		return CONSENT_ASK;
+	}
 	snprintf(key, 80, K_CONSENT "%s", hash);
 	if (scope_has(json_string_value(json_object_get(areq, "prompt")), "consent"))
 		return CONSENT_ASK;
@@ -650,7 +657,8 @@ enum MHD_Result ep_consent(struct req *r)
 		goto out;
 	}
 	consent_decide(cl, areq, sess, ckey);
-	store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
+	if (ckey[0] != '\0')
+		store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
 	ret = authz_complete(r, areq, sess, sid);
 out:
 	json_decref(sess);

@@ -248,7 +248,7 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	const char *code = params_get(&r->form, "code");
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
-	char hash[65], atkey[80], ukey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *ctext = NULL;
+	char hash[65], atkey[80], ukey[80], akey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *ctext = NULL;
 	size_t clen = 0;
 	struct buf idc = {0}, resp;
 	struct record rec;
@@ -267,17 +267,30 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	sha256_hex(at, strlen(at), at_h);
 	snprintf(atkey, sizeof(atkey), K_AT "%s", at_h);
 	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
+	snprintf(akey, sizeof(akey), K_CODE_AT "%s", hash);
 	rc = exchange(hash, at_h, cl, now, &ctext, &clen);
 	if (ctext == NULL && rc == IDP_ENOTFOUND) {
 		revoke_for_code(hash);
 		ret = TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
 		goto out;
 	}
-	if (ctext == NULL || (rc != IDP_OK && rc != IDP_ENOTFOUND)) {
+	if (ctext == NULL) {
 		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
 		goto out;
 	}
+	if (rc != IDP_OK && rc != IDP_ENOTFOUND) {
+		/* Taken, then the store failed: the code is spent, whatever was
+		 * written goes. Not "retry": the same code would not do. */
+		unissue(atkey, ukey);
+		store_del(&g_idp.store, akey);
+		ret = TOKEN_ERR(500, "server_error", "the code could not be exchanged");
+		goto out;
+	}
 	issued = rc == IDP_OK;
+	/* Stopped (the session has ended, or the code's token record expired):
+	 * the token record still pending holds the citizen's claims, it goes. */
+	if (!issued)
+		store_del(&g_idp.store, akey);
 	if (record_parse(ctext, clen, &rec) != IDP_OK || record_get(&rec, 's') != ctext + CODE_SID_OFF ||
 	    record_len(&rec, 's') != 64) {
 		char tag[9];
@@ -359,7 +372,7 @@ out:
 	free(ctext);
 	free_secret(at);
 	free(ah);
-	free(idt);
+	free_secret(idt);
 	buf_release(&idc);
 	return ret;
 }

@@ -22,13 +22,12 @@ static enum MHD_Result bearer_error(struct req *r, unsigned status, const char *
 }
 
 /* The userinfo answer signed (as FranceConnect answers): iss, aud and iat
- * written before the claims of the access token's record. */
+ * written before the claims of the access token's record (an object). */
 static enum MHD_Result signed_answer(struct req *r, const struct client *cl, const char *claims, size_t n)
 {
 	const struct sign_key *sk = r->rt->keys->active[cl->userinfo_alg];
 	struct buf b;
 	char *jwt = NULL;
-	enum MHD_Result ret;
 
 	if (sk != NULL && !keyset_may_sign(r->rt->keys, sk))
 		return http_json_error(r, 503, "temporarily_unavailable",
@@ -37,15 +36,49 @@ static enum MHD_Result signed_answer(struct req *r, const struct client *cl, con
 	/* claims is an object that begins with its "sub" member. */
 	if (sk == NULL || n < 2 || claims[0] != '{' || buf_add(&b, "{", 1) ||
 	    buf_json_member_str(&b, true, "iss", r->cfg->issuer) || buf_json_member_str(&b, false, "aud", cl->id) ||
-	    buf_json_member_int(&b, false, "iat", now_s()) || buf_add(&b, ",", 1) ||
+	    buf_json_member_int(&b, false, "iat", now_s()) || (n > 2 && buf_add(&b, ",", 1)) ||
 	    buf_add(&b, claims + 1, n - 1) || jws_sign_text(sk, false, b.p, b.len, &jwt) != IDP_OK) {
 		buf_release(&b);
 		return http_json_error(r, 500, "server_error", NULL);
 	}
 	buf_release(&b);
-	ret = http_reply(r, 200, "application/jwt", jwt, strlen(jwt), true);
-	free(jwt);
-	return ret;
+	return http_reply_owned(r, 200, "application/jwt", jwt, strlen(jwt));
+}
+
+/* An access token's record as versions before record.h wrote it (JSON, its
+ * claims an object), rewritten as a record: such tokens stay valid for their
+ * lifetime after an upgrade. *text is freed and replaced. */
+static int legacy_record(char **text, size_t *len)
+{
+	json_t *j = NULL, *exp, *cid;
+	char *claims = NULL;
+	struct buf b;
+	int rc;
+
+	rc = store_parse_json(K_AT, *text, *len, &j); /* frees *text */
+	*text = NULL;
+	*len = 0;
+	if (rc != IDP_OK)
+		return rc;
+	exp = json_object_get(j, "exp");
+	cid = json_object_get(j, "client_id");
+	buf_init(&b, 256 * 1024);
+	if (json_is_object(json_object_get(j, "claims")))
+		claims = json_dumps(json_object_get(j, "claims"), JSON_COMPACT);
+	rc = claims != NULL && json_is_integer(exp) && json_is_string(cid) &&
+		     record_add_int(&b, 'e', json_integer_value(exp)) == IDP_OK &&
+		     record_adds(&b, 'c', json_string_value(cid)) == IDP_OK && record_adds(&b, 'a', claims) == IDP_OK
+		     ? IDP_OK
+		     : IDP_EINVAL;
+	free_secret(claims);
+	json_decref(j);
+	if (rc != IDP_OK) {
+		buf_release(&b);
+		return rc;
+	}
+	*len = b.len;
+	*text = buf_steal(&b);
+	return *text != NULL ? IDP_OK : IDP_ENOMEM;
 }
 
 enum MHD_Result ep_userinfo(struct req *r)
@@ -77,7 +110,10 @@ enum MHD_Result ep_userinfo(struct req *r)
 	sha256_hex(tok, strlen(tok), hash);
 	snprintf(key, sizeof(key), K_AT "%s", hash);
 	/* The access token's record (record.h), as /token wrote it. */
-	if (store_get(&g_idp.store, key, &text, &len) != IDP_OK || record_parse(text, len, &rec) != IDP_OK ||
+	if (store_get(&g_idp.store, key, &text, &len) == IDP_OK && len > 0 && text[0] == '{' &&
+	    legacy_record(&text, &len) != IDP_OK)
+		return bearer_error(r, 401, "invalid_token", "the access token is invalid or expired");
+	if (text == NULL || record_parse(text, len, &rec) != IDP_OK ||
 	    !record_int(&rec, 'e', &exp) || exp <= now_s() || record_get(&rec, 'a') == NULL) {
 		if (text != NULL)
 			wipe(text, len);

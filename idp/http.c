@@ -232,7 +232,7 @@ static void free_secret_cb(void *p)
 	free_secret(p);
 }
 
-enum MHD_Result http_json_text(struct req *r, unsigned status, char *text, size_t len)
+enum MHD_Result http_reply_owned(struct req *r, unsigned status, const char *ctype, char *text, size_t len)
 {
 	/* The response owns the text, no copy; wiped when sent: it holds tokens. */
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free_secret_cb);
@@ -241,7 +241,12 @@ enum MHD_Result http_json_text(struct req *r, unsigned status, char *text, size_
 		free_secret(text);
 		return MHD_NO;
 	}
-	return reply_with(r, status, "application/json", resp, true);
+	return reply_with(r, status, ctype, resp, true);
+}
+
+enum MHD_Result http_json_text(struct req *r, unsigned status, char *text, size_t len)
+{
+	return http_reply_owned(r, status, "application/json", text, len);
 }
 
 enum MHD_Result http_json(struct req *r, unsigned status, const json_t *doc)

@@ -131,6 +131,9 @@ enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, co
 enum MHD_Result http_json(struct req *r, unsigned status, const json_t *doc);
 /* The same with the JSON already written: text (malloc'ed, NUL-ended) is
  * the response's from now on, wiped and freed once sent, also on error. */
+/* text (malloc'ed, NUL-terminated) goes to the response without a copy and is
+ * wiped once sent; ctype its Content-Type. */
+enum MHD_Result http_reply_owned(struct req *r, unsigned status, const char *ctype, char *text, size_t len);
 enum MHD_Result http_json_text(struct req *r, unsigned status, char *text, size_t len);
 enum MHD_Result http_json_error(struct req *r, unsigned status, const char *error,
 				const char *description);

@@ -41,7 +41,8 @@ enum store_op_kind {
 	/* Moves key's value, with val before it, to the key named by to for
 	 * ttl_s seconds (key is deleted). Done after the REQUIREs and before the
 	 * other writes: when key is absent, the batch stops there (IDP_ENOTFOUND;
-	 * a TAKE stays done). */
+	 * a TAKE stays done). A value that would outgrow STORE_VAL_MAX with val
+	 * before it is deleted and the batch stops (IDP_ETOOBIG). */
 	STORE_OP_MOVE,
 };
 
@@ -56,7 +57,8 @@ struct store_op {
 	/* In a batch with a TAKE (not the TAKE itself): key is followed by bytes
 	 * taken_off to taken_off + taken_len of the taken value (when taken_len
 	 * > 0), so that one round trip reaches a record the taken one names. A
-	 * taken value too short for it stops the batch (IDP_ENOTFOUND). */
+	 * taken value too short for it, or whose bytes there are not printable
+	 * ASCII (as keys are), stops the batch (IDP_ENOTFOUND). */
 	size_t taken_off, taken_len;
 };
 

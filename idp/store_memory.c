@@ -787,6 +787,14 @@ static int batch_run(void *p, const struct store_op *in, size_t n, char **taken,
 			continue;
 		if (ops[i].taken_off > tl || ops[i].taken_len > tl - ops[i].taken_off)
 			return IDP_ENOTFOUND;
+		/* Printable bytes only, as in every key (a NUL would cut it short):
+		 * anything else names no record, as in the redis driver. */
+		for (size_t j = 0; j < ops[i].taken_len; j++) {
+			unsigned char c = (unsigned char)(*taken)[ops[i].taken_off + j];
+
+			if (c < 0x20 || c > 0x7e)
+				return IDP_ENOTFOUND;
+		}
 		memcpy(keys[i], ops[i].key, kl);
 		memcpy(keys[i] + kl, *taken + ops[i].taken_off, ops[i].taken_len);
 		keys[i][kl + ops[i].taken_len] = '\0';

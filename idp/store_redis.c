@@ -64,7 +64,9 @@ static const char batch_script[] =
 	"if not taken then return 0 end redis.call('DEL', KEYS[i]) end end "
 	"for i = 1, #KEYS do local off, n = tonumber(ARGV[7*i-1]), tonumber(ARGV[7*i]) "
 	"if n > 0 then if not taken or #taken < off + n then return stop() end "
-	"K[i] = KEYS[i] .. string.sub(taken, off + 1, off + n) end end "
+	"local part = string.sub(taken, off + 1, off + n) "
+	"if string.find(part, '[^\\32-\\126]') then return stop() end "
+	"K[i] = KEYS[i] .. part end end "
 	"for i = 1, #KEYS do "
 	"if ARGV[7*i-6] == 'r' and redis.call('EXISTS', K[i]) == 0 then return stop() end end "
 	"for i = 1, #KEYS do "
@@ -72,6 +74,7 @@ static const char batch_script[] =
 	"for i = 1, #KEYS do "
 	"if ARGV[7*i-6] == 'm' then local v = redis.call('GET', K[i]) "
 	"if not v then return stop() end redis.call('DEL', K[i]) "
+	"if #ARGV[7*i-5] + #v > 1048576 then return redis.error_reply('ETOOBIG move') end "
 	"redis.call('SET', ARGV[7*i-2], ARGV[7*i-5] .. v, 'EX', ARGV[7*i-4]) end end "
 	"for i = 1, #KEYS do local t, k, v = ARGV[7*i-6], K[i], ARGV[7*i-5] "
 	"if t == 'p' then redis.call('SET', k, v, 'EX', ARGV[7*i-4]) "
@@ -780,6 +783,8 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken,
 		if (tlen != NULL)
 			*tlen = r->element[1]->len;
 		rc = r->element[0]->integer == 0 ? IDP_ENOTFOUND : IDP_OK;
+	} else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "ETOOBIG move") != NULL) {
+		rc = IDP_ETOOBIG; /* a moved value past STORE_VAL_MAX, as the memory driver says */
 	} else {
 		rc = rs_unexpected(st, "EVAL batch", r);
 	}

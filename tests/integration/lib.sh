@@ -179,6 +179,7 @@ consent() { # consent accept|refuse: posts the consent form in RESP
 
 location() { printf %s "$1" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p' | head -n1; }
 status() { printf %s "$1" | head -n1 | cut -d' ' -f2; }
+body() { printf %s "$1" | tr -d '\r' | sed '1,/^$/d'; } # the body of a curl -i answer
 qparam() { printf %s "$2" | tr '?&' '\n\n' | sed -n "s/^$1=//p" | head -n1; }
 jget() { python3 -c 'import json,sys
 try:

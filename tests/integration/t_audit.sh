@@ -42,7 +42,6 @@ start_idp "$STORE"
 
 enc() { python3 -c 'import urllib.parse,sys;print(urllib.parse.quote(sys.argv[1],safe=""))' "$1"; }
 hdr() { printf %s "$2" | tr -d '\r' | sed '/^$/q' | grep -i "^$1:" | head -n1 | cut -d' ' -f2-; }
-body() { printf %s "$1" | tr -d '\r' | sed '1,/^$/d'; }
 # azc CLIENT REDIRECT SCOPE [EXTRA]: GET /authorize with the cookie jar; sets
 # H (headers and body) and a fresh PKCE pair.
 azc() {

@@ -45,7 +45,6 @@ ISS_ENC=$(enc "$IDP")
 E1=$(enc "$R1")
 # hdr NAME RESP: the value of a response header (first block only).
 hdr() { printf %s "$2" | tr -d '\r' | sed '/^$/q' | grep -i "^$1:" | head -n1 | cut -d' ' -f2-; }
-body() { printf %s "$1" | tr -d '\r' | sed '1,/^$/d'; }
 
 # is_error_page RESP STATUS CODE: an HTML error page naming CODE, no Location.
 is_error_page() {

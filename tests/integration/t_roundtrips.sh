@@ -6,7 +6,10 @@
 # remembered consent is checked in the script that stores the code, and the
 # code is taken in the script that stores the tokens), and a
 # logout that revokes the session's access tokens as many as before (the
-# session read, then one script). A feature that adds one shows here.
+# session read, then one script). A feature that adds one shows here. Then
+# what the one-round-trip exchange leaves in Redis when it fails (a wrong
+# code_verifier, a session ended), and access-token records written as JSON
+# by earlier versions, still read.
 . "$(dirname "$0")/lib.sh"
 STORE=redis
 setup_tmp
@@ -107,4 +110,33 @@ ok "wrong code_verifier: no token record left, no used-code marker" eq "$(nkeys 
 ok "wrong code_verifier: the code and its token's record are gone" eq "$(nkeys code:) $(nkeys cat:)" "0 0"
 token demo-portal demo-portal-secret "$CODE" "$R1" "$pkce_good"
 ok "the spent code with the right verifier: invalid_grant" eq "$(echo "$TOK" | jget error)" invalid_grant
+
+# A code whose session has ended: spent, and the claims its token record
+# held do not stay behind.
+pkce
+H=$(curl -s -i -c "$CJ" -b "$CJ" "$IDP/authorize?response_type=code&client_id=demo-portal&redirect_uri=$R1&scope=openid%20profile%20email&state=st4te&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256")
+CODE=$(qparam code "$(location "$H")")
+ok "a code before logout (pending: its token record)" eq "$(nkeys cat:)" 1
+H=$(curl -s -i -c "$CJ" -b "$CJ" "$IDP/logout")
+curl -s -c "$CJ" -b "$CJ" --data-urlencode "csrf=$(field csrf "$H")" --data confirm=yes "$IDP/logout" >/dev/null
+token demo-portal demo-portal-secret "$CODE" "$R1" "$V"
+ok "the code after logout: invalid_grant" eq "$(echo "$TOK" | jget error)" invalid_grant
+ok "the code after logout: its token record is gone, no token stored" eq "$(nkeys cat:) $(nkeys code:)" "0 0"
+
+# An access token stored by a version before the field-list records (JSON)
+# stays valid for its lifetime; an expired or malformed one does not.
+legacy() { # legacy TOKEN JSON
+	RC set "t:at:$(printf %s "$1" | sha256sum | cut -d' ' -f1)" "$2" ex 300 >/dev/null
+}
+NOW=$(date +%s)
+legacy old-token-1 "{\"client_id\":\"demo-portal\",\"scope\":\"openid profile\",\"claims\":{\"sub\":\"s-legacy\",\"given_name\":\"Marianne\"},\"exp\":$((NOW + 300))}"
+H=$(curl -s -i -H "Authorization: Bearer old-token-1" "$IDP/userinfo")
+ok "a JSON access-token record: 200" eq "$(status "$H")" 200
+ok "a JSON access-token record: its claims" eq "$(body "$H" | jget sub) $(body "$H" | jget given_name)" "s-legacy Marianne"
+legacy old-token-2 "{\"client_id\":\"demo-portal\",\"claims\":{\"sub\":\"s\"},\"exp\":$((NOW - 1))}"
+ok "an expired JSON access-token record: 401" eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer old-token-2" "$IDP/userinfo")" 401
+legacy old-token-3 '{"client_id":"demo-portal","claims":'
+ok "a malformed JSON access-token record: 401" eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer old-token-3" "$IDP/userinfo")" 401
+legacy old-token-4 'R1;e3:abc;'
+ok "a malformed access-token record: 401" eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer old-token-4" "$IDP/userinfo")" 401
 done_tests

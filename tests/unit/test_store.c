@@ -681,6 +681,22 @@ START_TEST(batch_take_move)
 	assert_absent("at");
 	assert_value("cat", "tail");
 
+	/* Taken bytes that are no key's (a control byte, a NUL): stopped, in
+	 * both drivers alike; nothing is written under a truncated key. */
+	ck_assert_int_eq(store_put(&g_st, "sess:a", "s", 1, 60), IDP_OK);
+	ck_assert_int_eq(store_put(&g_st, "code", "s3:a\001c", 6, 60), IDP_OK);
+	ck_assert_int_eq(take_batch(&t, &tl), IDP_ENOTFOUND);
+	ck_assert_ptr_nonnull(t);
+	free(t);
+	ck_assert_int_eq(store_put(&g_st, "code", "s3:a\0c", 6, 60), IDP_OK);
+	ck_assert_int_eq(take_batch(&t, &tl), IDP_ENOTFOUND);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(tl, 6);
+	free(t);
+	assert_absent("at");
+	assert_absent("list:a");
+	assert_value("cat", "tail");
+
 	/* Refused before anything is done. */
 	{
 		const struct store_op bad[][2] = {
