@@ -717,6 +717,15 @@ else
 fi
 stop_pid "$RPID"
 
+# ---- the limits again, once the provider is measured ----------------------------
+# This machine's speed drifts within a run: the same openssl speed after the
+# provider's figures says how far (the ratios keep the start's best of 3).
+ossl "$TMP/ossl.end" -seconds 1
+parse_ossl "$TMP/ossl.end" 1core_end
+awk -v a="$(get openssl_es256_sign_1core)" -v b="$(get openssl_es256_sign_1core_end)" -v c="$(get openssl_rs256_verify_1core)" -v d="$(get openssl_rs256_verify_1core_end)" \
+	'BEGIN { if (a > 0 && b > 0 && c > 0 && d > 0 && (b / a < 0.9 || b / a > 1.1 || d / c < 0.9 || d / c > 1.1)) exit 0; exit 1 }' &&
+	note "the machine's speed moved during the run: openssl ES256 sign $(get openssl_es256_sign_1core)/s at the start, $(get openssl_es256_sign_1core_end)/s after the provider's figures; RS256 verify $(get openssl_rs256_verify_1core)/s, then $(get openssl_rs256_verify_1core_end)/s"
+
 # ---- the peers ------------------------------------------------------------------
 peer() { # NAME SCRIPT [MODE]: start, measure, stop
 	name=$1 script=$2 mode=${3:-}
@@ -834,6 +843,7 @@ rows = [
     ("argon2id t=3 m=64MiB p=4, hashes/s", fmt(R.get("argon2id_hash_per_s")), "libargon2 verify, 1 thread on the server core, best of 3 x 1.5 s"),
     ("ID token signing ES256, cached key / libjwt 1.10, /s", "%s / %s" % (fmt(R.get("sign_cached_es256_per_s")), fmt(R.get("sign_libjwt_es256_per_s"))), "bench/jwtsign.c, 1 thread: jws_sign (EVP_PKEY parsed once) / jwt_encode_str (PEM parsed per call)"),
     ("ID token signing RS256, cached key / libjwt 1.10, /s", "%s / %s" % (fmt(R.get("sign_cached_rs256_per_s")), fmt(R.get("sign_libjwt_rs256_per_s"))), "same"),
+    ("openssl ES256 sign / RS256 verify, 1 core, after the provider's figures", "%s / %s" % (fmt(R.get("openssl_es256_sign_1core_end")), fmt(R.get("openssl_rs256_verify_1core_end"))), "the same, 1 x 1 s: how far the machine's speed drifted during the run"),
     ("HTTP + ES256 sign alone, req/s", fmt(R.get("ceiling_token_es256_rps")), "1 / (1/hello + 1/sign): a token endpoint that did nothing else"),
     ("Our provider, memory store", None, None),
     ("discovery, req/s", fmt(R.get("discovery_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("discovery_p99_ms")), cpu("discovery"))),
