@@ -258,14 +258,16 @@ int txn_save(struct req *r, const json_t *areq, char **txn_id)
 	return rc;
 }
 
-/* Decides, for a validated request, between login, consent and the code. */
-static enum MHD_Result authz_continue(struct req *r, json_t *areq)
+/* Decides, for a validated request, between login, consent and the code;
+ * with use_cache, from the process's copy of the session when it has one. */
+static enum MHD_Result authz_decide(struct req *r, json_t *areq, bool use_cache)
 {
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
 	const char *prompt = json_string_value(json_object_get(areq, "prompt"));
 	int min_rank = (int)json_integer_value(json_object_get(areq, "min_acr_rank"));
 	char sid[65], ckey[80], *txn = NULL;
-	json_t *sess = session_load(r, sid);
+	json_t *sess = use_cache ? session_load_cached(r, sid) : session_load(r, sid);
+	bool cached = json_is_true(json_object_get(sess, "cached"));
 	/* select_account: the citizen may pick a backend again, even with a
 	 * live session (the choice page is shown by federation_start). */
 	bool need_login = sess == NULL || scope_has(prompt, "login") || scope_has(prompt, "select_account");
@@ -309,6 +311,13 @@ static enum MHD_Result authz_continue(struct req *r, json_t *areq)
 			metrics_count(M_SSO_REUSED);
 			json_decref(sess);
 			return ret;
+		}
+		/* From the copy: the session may have ended elsewhere (or the
+		 * consent be missing); the store says which. */
+		if (cached) {
+			json_decref(sess);
+			session_cache_drop(sid);
+			return authz_decide(r, areq, false);
 		}
 	}
 	if (scope_has(prompt, "none")) {
@@ -480,7 +489,7 @@ enum MHD_Result ep_authorize(struct req *r)
 	    json_object_set_new(areq, "min_acr_rank", json_integer(required_acr(r->cfg, acr, claims, cl->franceconnect))))
 		FAIL("server_error", "out of memory");
 #undef FAIL
-	ret = authz_continue(r, areq);
+	ret = authz_decide(r, areq, true);
 out:
 	free(granted);
 	json_decref(claims);

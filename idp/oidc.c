@@ -2,6 +2,7 @@
 #include "record.h"
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +309,93 @@ enum MHD_Result authz_fail(struct req *r, const json_t *areq, const char *error,
 	return ret;
 }
 
+/* Sessions as /authorize reads them, kept in the process: SESSION_CACHE
+ * slots, direct-mapped by the session's hash (a SHA-256, so evenly spread).
+ * A session's record never changes once stored (only its TTL, and its
+ * deletion), so a copy stays right for as long as the session lives; that it
+ * still lives is checked by the batch that stores the code (a REQUIRE), in
+ * the round trip it makes anyway: an SSO /authorize then makes one round
+ * trip, not two. A session ended by another instance is found so there, and
+ * read again from the store. The copies hold claims: wiped when replaced. */
+#define SESSION_CACHE 4096
+
+static struct {
+	char sid[65];
+	char *text;
+	size_t len;
+} scache[SESSION_CACHE];
+static pthread_mutex_t scache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t scache_slot(const char *sid)
+{
+	size_t v = 0;
+
+	for (int i = 0; i < 4 && sid[i] != '\0'; i++)
+		v = v * 16 + (size_t)(sid[i] >= 'a' ? sid[i] - 'a' + 10 : sid[i] - '0');
+	return v % SESSION_CACHE;
+}
+
+static void scache_put(const char *sid, const char *text, size_t len)
+{
+	size_t i = scache_slot(sid);
+	char *copy = malloc(len + 1), *old;
+	size_t old_len;
+
+	if (copy == NULL || strlen(sid) != 64) {
+		free(copy);
+		return;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	pthread_mutex_lock(&scache_lock);
+	old = scache[i].text;
+	old_len = scache[i].len;
+	memcpy(scache[i].sid, sid, 65);
+	scache[i].text = copy;
+	scache[i].len = len;
+	pthread_mutex_unlock(&scache_lock);
+	if (old != NULL) {
+		wipe(old, old_len);
+		free(old);
+	}
+}
+
+/* A copy of the cached text of session sid (malloc'ed), or NULL. */
+static char *scache_get(const char *sid, size_t *len)
+{
+	size_t i = scache_slot(sid);
+	char *copy = NULL;
+
+	pthread_mutex_lock(&scache_lock);
+	if (scache[i].text != NULL && strcmp(scache[i].sid, sid) == 0 &&
+	    (copy = malloc(scache[i].len + 1)) != NULL) {
+		memcpy(copy, scache[i].text, scache[i].len + 1);
+		*len = scache[i].len;
+	}
+	pthread_mutex_unlock(&scache_lock);
+	return copy;
+}
+
+void session_cache_drop(const char *sid)
+{
+	size_t i = scache_slot(sid);
+	char *old = NULL;
+	size_t old_len = 0;
+
+	pthread_mutex_lock(&scache_lock);
+	if (scache[i].text != NULL && strcmp(scache[i].sid, sid) == 0) {
+		old = scache[i].text;
+		old_len = scache[i].len;
+		scache[i].text = NULL;
+		scache[i].sid[0] = '\0';
+	}
+	pthread_mutex_unlock(&scache_lock);
+	if (old != NULL) {
+		wipe(old, old_len);
+		free(old);
+	}
+}
+
 /* Deletes session sid_hash and the access tokens issued in it (K_SESSION_AT),
  * atomically: a code exchange of this session either ran before, its token
  * listed and deleted here, or after, and finds the session gone. */
@@ -316,6 +404,7 @@ static int session_end(const char *sid_hash)
 	char key[80], lkey[80], tag[9];
 	int rc;
 
+	session_cache_drop(sid_hash);
 	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
 	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%s", sid_hash);
 	rc = store_batch(&g_idp.store,
@@ -332,11 +421,13 @@ static int session_end(const char *sid_hash)
 	return rc;
 }
 
-json_t *session_load(struct req *r, char sid_hash[65])
+static json_t *session_read(struct req *r, char sid_hash[65], bool use_cache)
 {
-	char name[64], key[80];
+	char name[64], key[80], *text = NULL;
 	const char *c = req_cookie(r, cookie_name(r->cfg, "session", name));
 	json_t *s = NULL;
+	size_t len = 0;
+	bool cached = false;
 	int64_t now = now_s();
 
 	sid_hash[0] = '\0';
@@ -344,7 +435,14 @@ json_t *session_load(struct req *r, char sid_hash[65])
 		return NULL;
 	sha256_hex(c, strlen(c), sid_hash);
 	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
-	if (store_get_json(&g_idp.store, key, &s) != IDP_OK)
+	if (use_cache && (text = scache_get(sid_hash, &len)) != NULL) {
+		cached = true;
+	} else {
+		if (store_get(&g_idp.store, key, &text, &len) != IDP_OK)
+			return NULL;
+		scache_put(sid_hash, text, len);
+	}
+	if (store_parse_json(key, text, len, &s) != IDP_OK) /* frees text */
 		return NULL;
 	/* The store's TTL is the idle limit; the absolute one is checked here. */
 	if (json_integer_value(json_object_get(s, "created")) + r->cfg->session_max <= now) {
@@ -352,7 +450,20 @@ json_t *session_load(struct req *r, char sid_hash[65])
 		json_decref(s);
 		return NULL;
 	}
+	/* Not stored: tells authz_complete to require the session in its batch. */
+	if (cached)
+		json_object_set_new(s, "cached", json_true());
 	return s;
+}
+
+json_t *session_load(struct req *r, char sid_hash[65])
+{
+	return session_read(r, sid_hash, false);
+}
+
+json_t *session_load_cached(struct req *r, char sid_hash[65])
+{
+	return session_read(r, sid_hash, true);
 }
 
 /* The remaining lifetime of a session: the idle timeout, capped by the
@@ -406,6 +517,7 @@ json_t *session_create(struct req *r, const char *backend_id, const char *acr,
 		s = NULL;
 		goto out;
 	}
+	scache_put(sid_hash, text, len);
 	req_set_cookie(r, "session", cookie, -1);
 	/* Not stored: tells authz_complete that the TTL was just set. */
 	json_object_set_new(s, "fresh", json_true());
@@ -561,7 +673,8 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 {
 	const struct client *cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
 	char *code = NULL, hash[65], key[80], akey[80], skey[80], *text = NULL, *at_text = NULL;
-	struct store_op ops[4];
+	struct store_op ops[5];
+	bool cached = json_is_true(json_object_get(sess, "cached"));
 	int rc;
 	size_t len = 0, at_len = 0, n = 0;
 	struct buf loc;
@@ -600,6 +713,10 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 	 * code: without it, nothing is stored and the caller asks. */
 	if (consent_key != NULL)
 		ops[n++] = (struct store_op){.kind = STORE_OP_REQUIRE, .key = consent_key};
+	/* A session read from the process's copy: it must still live. */
+	snprintf(skey, sizeof(skey), K_SESSION "%s", sid_hash);
+	if (cached)
+		ops[n++] = (struct store_op){.kind = STORE_OP_REQUIRE, .key = skey};
 	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
 				     .ttl_s = cl->code_ttl};
 	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = akey, .val = at_text, .len = at_len,
@@ -607,12 +724,12 @@ enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, cons
 	/* Sliding idle lifetime of the SSO session, in the same round trip (a
 	 * session created by this very request already has it). */
 	if (!json_is_true(json_object_get(sess, "fresh"))) {
-		snprintf(skey, sizeof(skey), K_SESSION "%s", sid_hash);
 		ops[n++] = (struct store_op){
 			.kind = STORE_OP_EXPIRE, .key = skey,
 			.ttl_s = session_ttl(r->cfg, json_integer_value(json_object_get(sess, "created")))};
 	}
-	if ((rc = store_batch(&g_idp.store, ops, n)) == IDP_ENOTFOUND && consent_key != NULL) {
+	if ((rc = store_batch(&g_idp.store, ops, n)) == IDP_ENOTFOUND && (consent_key != NULL || cached) &&
+	    missing != NULL) {
 		*missing = true;
 		wipe(text, len);
 		free(text);

@@ -34,6 +34,12 @@
 /* The SSO session of this browser, NULL when none (or expired). *sid_hash
  * receives the store key suffix. The caller owns *sess. */
 json_t *session_load(struct req *r, char sid_hash[65]);
+/* The same, from the process's copy when it has one (marked "cached": the
+ * batch that stores a code then requires the session, and a *missing answer
+ * of authz_complete_consented may mean it has ended: read it again with
+ * session_load). */
+json_t *session_load_cached(struct req *r, char sid_hash[65]);
+void session_cache_drop(const char *sid_hash);
 /* Creates a session for identity and sets the cookie; returns its record.
  * consume_key: a store record (the login transaction) deleted in the same
  * round trip; when it is already gone (a concurrent post won) no session is
