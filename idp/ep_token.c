@@ -186,15 +186,31 @@ static int requested_id_claims(struct buf *idc, const struct client *cl, const c
 	return rc;
 }
 
-/* What an exchange stored before its checks failed: the access token's
- * record and the code's use. The token was never handed out; its hash stays
- * in the session's list, naming nothing. */
-static void unissue(const char *at_key, const char *used_key)
+/* The store keys of one exchange: the code's record, its access token's
+ * record before (cat) and after (at) the move, and the used-code marker. */
+struct exchange_keys {
+	char code[80], cat[80], at[80], used[80];
+};
+
+static void exchange_keys(const char *hash, const char *at_h, struct exchange_keys *k)
+{
+	snprintf(k->code, sizeof(k->code), K_CODE "%s", hash);
+	snprintf(k->cat, sizeof(k->cat), K_CODE_AT "%s", hash);
+	snprintf(k->at, sizeof(k->at), K_AT "%s", at_h);
+	snprintf(k->used, sizeof(k->used), K_USED "%s", hash);
+}
+
+/* What an exchange stored, or left pending, before it failed: the access
+ * token's record (moved or not: it holds the citizen's claims) and the
+ * code's use. The token was never handed out; its hash stays in the
+ * session's list, naming nothing. Absent keys are no error. */
+static void take_back(const struct exchange_keys *k)
 {
 	store_batch(&g_idp.store,
-		    (const struct store_op[]){{.kind = STORE_OP_DEL, .key = at_key},
-					      {.kind = STORE_OP_DEL, .key = used_key}},
-		    2);
+		    (const struct store_op[]){{.kind = STORE_OP_DEL, .key = k->at},
+					      {.kind = STORE_OP_DEL, .key = k->used},
+					      {.kind = STORE_OP_DEL, .key = k->cat}},
+		    3);
 }
 
 /* The exchange's one round trip: the code's record taken (of two concurrent
@@ -206,18 +222,14 @@ static void unissue(const char *at_key, const char *used_key)
  * session that exchanged more codes within one token lifetime leaves its
  * oldest tokens to expire by themselves; no token is refused for it). The
  * checks of the code against the request come after, on the taken record:
- * should one fail, unissue() takes back what was stored. */
-static int exchange(const char *hash, const char *at_h, const struct client *cl, int64_t now, char **ctext,
-		    size_t *clen)
+ * should one fail, take_back() deletes what was stored. */
+static int exchange(const struct exchange_keys *k, const char *at_h, const struct client *cl, int64_t now,
+		    char **ctext, size_t *clen)
 {
-	char key[80], akey[80], atkey[80], ukey[80], entry[SESSION_AT_ENTRY + 1];
+	char entry[SESSION_AT_ENTRY + 1];
 	struct buf pre;
 	int rc;
 
-	snprintf(key, sizeof(key), K_CODE "%s", hash);
-	snprintf(akey, sizeof(akey), K_CODE_AT "%s", hash);
-	snprintf(atkey, sizeof(atkey), K_AT "%s", at_h);
-	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
 	snprintf(entry, sizeof(entry), "%s ", at_h);
 	buf_init(&pre, 64);
 	if (record_add_int(&pre, 'e', now + cl->access_ttl) != IDP_OK) {
@@ -226,12 +238,12 @@ static int exchange(const char *hash, const char *at_h, const struct client *cl,
 	}
 	rc = store_batch_take(&g_idp.store,
 			      (const struct store_op[]){
-				      {.kind = STORE_OP_TAKE, .key = key},
+				      {.kind = STORE_OP_TAKE, .key = k->code},
 				      {.kind = STORE_OP_REQUIRE, .key = K_SESSION, .taken_off = CODE_SID_OFF,
 				       .taken_len = 64},
-				      {.kind = STORE_OP_MOVE, .key = akey, .to = atkey, .val = pre.p, .len = pre.len,
+				      {.kind = STORE_OP_MOVE, .key = k->cat, .to = k->at, .val = pre.p, .len = pre.len,
 				       .ttl_s = cl->access_ttl},
-				      {.kind = STORE_OP_PUT, .key = ukey, .val = at_h, .len = 64,
+				      {.kind = STORE_OP_PUT, .key = k->used, .val = at_h, .len = 64,
 				       .ttl_s = cl->access_ttl},
 				      {.kind = STORE_OP_APPEND, .key = K_SESSION_AT, .val = entry,
 				       .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
@@ -248,11 +260,12 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	const char *code = params_get(&r->form, "code");
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
-	char hash[65], atkey[80], ukey[80], akey[80], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *ctext = NULL;
+	char hash[65], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *ctext = NULL;
+	struct exchange_keys keys;
 	size_t clen = 0;
 	struct buf idc = {0}, resp;
 	struct record rec;
-	bool ok, issued = false;
+	bool ok, pending = false; /* records to take back should the exchange fail */
 	int rc;
 	const char *challenge, *scope;
 	const struct sign_key *sk;
@@ -265,10 +278,8 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		return TOKEN_ERR(500, "server_error", NULL);
 	sha256_hex(code, strlen(code), hash);
 	sha256_hex(at, strlen(at), at_h);
-	snprintf(atkey, sizeof(atkey), K_AT "%s", at_h);
-	snprintf(ukey, sizeof(ukey), K_USED "%s", hash);
-	snprintf(akey, sizeof(akey), K_CODE_AT "%s", hash);
-	rc = exchange(hash, at_h, cl, now, &ctext, &clen);
+	exchange_keys(hash, at_h, &keys);
+	rc = exchange(&keys, at_h, cl, now, &ctext, &clen);
 	if (ctext == NULL && rc == IDP_ENOTFOUND) {
 		revoke_for_code(hash);
 		ret = TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
@@ -281,16 +292,14 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	if (rc != IDP_OK && rc != IDP_ENOTFOUND) {
 		/* Taken, then the store failed: the code is spent, whatever was
 		 * written goes. Not "retry": the same code would not do. */
-		unissue(atkey, ukey);
-		store_del(&g_idp.store, akey);
+		take_back(&keys);
 		ret = TOKEN_ERR(500, "server_error", "the code could not be exchanged");
 		goto out;
 	}
-	issued = rc == IDP_OK;
-	/* Stopped (the session has ended, or the code's token record expired):
-	 * the token record still pending holds the citizen's claims, it goes. */
-	if (!issued)
-		store_del(&g_idp.store, akey);
+	/* From here, a failure takes back what the batch stored; stopped (the
+	 * session has ended, or the code's token record expired), it stored
+	 * nothing, but the token record left pending goes too. */
+	pending = true;
 	if (record_parse(ctext, clen, &rec) != IDP_OK || record_get(&rec, 's') != ctext + CODE_SID_OFF ||
 	    record_len(&rec, 's') != 64) {
 		char tag[9];
@@ -300,7 +309,7 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		ret = TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
 		goto out;
 	}
-	if (!issued) {
+	if (rc == IDP_ENOTFOUND) {
 		ret = TOKEN_ERR(400, "invalid_grant", "the code has expired, or the session in which it was issued has ended");
 		goto out;
 	}
@@ -359,15 +368,15 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		goto out;
 	}
 	metrics_count(M_TOKEN_CODE);
-	issued = false; /* handed out */
+	pending = false; /* handed out */
 	{
 		size_t n = resp.len;
 
 		ret = http_json_text(r, 200, buf_steal(&resp), n);
 	}
 out:
-	if (issued)
-		unissue(atkey, ukey);
+	if (pending)
+		take_back(&keys);
 	wipe(ctext, clen);
 	free(ctext);
 	free_secret(at);

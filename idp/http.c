@@ -81,7 +81,6 @@ void params_clear(struct params *p)
 int params_parse(const char *s, size_t len, size_t max_params, struct params *out)
 {
 	const char *end = s + len;
-
 	size_t cap = 0;
 
 	memset(out, 0, sizeof(*out));

@@ -338,26 +338,19 @@ static size_t scache_slot(const char *sid)
 static void scache_put(const char *sid, const char *text, size_t len)
 {
 	size_t i = scache_slot(sid);
-	char *copy = malloc(len + 1), *old;
-	size_t old_len;
+	char *copy, *old;
 
-	if (copy == NULL || strlen(sid) != 64) {
-		free(copy);
+	if (strlen(sid) != 64 || (copy = malloc(len + 1)) == NULL)
 		return;
-	}
 	memcpy(copy, text, len);
 	copy[len] = '\0';
 	pthread_mutex_lock(&scache_lock);
 	old = scache[i].text;
-	old_len = scache[i].len;
 	memcpy(scache[i].sid, sid, 65);
 	scache[i].text = copy;
 	scache[i].len = len;
 	pthread_mutex_unlock(&scache_lock);
-	if (old != NULL) {
-		wipe(old, old_len);
-		free(old);
-	}
+	free_secret(old); /* JSON text: no NUL inside, strlen is its length */
 }
 
 /* A copy of the cached text of session sid (malloc'ed), or NULL. */
@@ -380,20 +373,15 @@ void session_cache_drop(const char *sid)
 {
 	size_t i = scache_slot(sid);
 	char *old = NULL;
-	size_t old_len = 0;
 
 	pthread_mutex_lock(&scache_lock);
 	if (scache[i].text != NULL && strcmp(scache[i].sid, sid) == 0) {
 		old = scache[i].text;
-		old_len = scache[i].len;
 		scache[i].text = NULL;
 		scache[i].sid[0] = '\0';
 	}
 	pthread_mutex_unlock(&scache_lock);
-	if (old != NULL) {
-		wipe(old, old_len);
-		free(old);
-	}
+	free_secret(old);
 }
 
 /* Deletes session sid_hash and the access tokens issued in it (K_SESSION_AT),
@@ -641,10 +629,11 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	    (rc = record_adds(&atr, 'c', cl->id)) != IDP_OK || (rc = record_add(&atr, 'a', t.p, t.len)) != IDP_OK)
 		goto out;
 	rc = IDP_ENOMEM;
-	if ((*at_text = malloc(atr.len - strlen(RECORD_TAG) + 1)) == NULL)
+	/* Without its tag: the exchange's MOVE puts the tag and exp before it.
+	 * (Record values hold no NUL: strdup copies it whole.) */
+	if ((*at_text = strdup(atr.p + strlen(RECORD_TAG))) == NULL)
 		goto out;
 	*at_len = atr.len - strlen(RECORD_TAG);
-	memcpy(*at_text, atr.p + strlen(RECORD_TAG), *at_len + 1);
 	*len = rec.len;
 	if ((*text = buf_steal(&rec)) == NULL) {
 		free_secret(*at_text);
