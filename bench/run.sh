@@ -424,14 +424,16 @@ lg_runs() {
 	return 0
 }
 
-# token_exchange KEY CLIENT CAP: codes minted through /authorize with live
-# sessions (untimed, at most CAP a round), then all exchanged (timed).
+# token_exchange KEY CLIENT CAP [LOADGEN-ARGS...]: codes minted through
+# /authorize with live sessions (untimed, at most CAP a round), then all
+# exchanged (timed).
 token_exchange() {
 	key=$1 client=$2 cap=$3
+	shift 3
 	cpu_begin
 	# shellcheck disable=SC2046
 	taskset -c "$LCPUS" "$LG" token -p "$IDP_PORT" -c "$CONC" $(cl "$client") --user quick --password "$PW" \
-		--mint-seconds 2 --mint-max "$cap" --rounds "$RUNS" 2>>"$TMP/lg.err" | grep '^RESULT' >"$TMP/lg.$key"
+		--mint-seconds 2 --mint-max "$cap" --rounds "$RUNS" "$@" 2>>"$TMP/lg.err" | grep '^RESULT' >"$TMP/lg.$key"
 	cpu_end "$key"
 	l=$(grep 'mode=token_median' "$TMP/lg.$key")
 	if [ -z "$l" ]; then
@@ -490,13 +492,16 @@ wrk_bench token_cc_rs256 "$IDP/token" POST "grant_type=client_credentials&scope=
 say "token endpoint, authorization_code (codes minted through real logins and /authorize)"
 PERFPID=""
 if [ "$PERF" = 1 ]; then (sleep 3; perf_profile token_es256 3) & PERFPID=$!; fi
-token_exchange token_es256 bench-es "$(cap_for "$(get token_cc_es256_rps)")"
+# Polling VUs on the memory-store runs: the load core has nothing else to
+# do, and the provider's core is not charged for waking them (loadgen.c, --spin).
+token_exchange token_es256 bench-es "$(cap_for "$(get token_cc_es256_rps)")" --spin
 [ -n "$PERFPID" ] && wait "$PERFPID"
-token_exchange token_rs256 bench-rs "$(cap_for "$(get token_cc_rs256_rps)")"
+token_exchange token_es256_sleeping_vus bench-es "$(cap_for "$(get token_cc_es256_rps)")"
+token_exchange token_rs256 bench-rs "$(cap_for "$(get token_cc_rs256_rps)")" --spin
 
 say "SSO login, memory store (authorize with a live session -> code -> token -> userinfo)"
 # shellcheck disable=SC2046
-lg_runs sso_login_memory "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) $(cl2 bench-sso) \
+lg_runs sso_login_memory "$RUNS" sso --spin -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) $(cl2 bench-sso) \
 	--user quick --password "$PW"
 put rss_under_load_kb "$(hwm_kb "$IDP_PID")"
 
@@ -522,14 +527,14 @@ PWN=$(awk -v r="$(get argon2id_hash_per_s)" -v d="$DUR" 'BEGIN { n = int(r * d *
 lg_runs password_login 1 login -p "$IDP_PORT" -c 2 -n "$PWN" $(cl bench-es) \
 	--user citizen --password "$PW"
 # shellcheck disable=SC2046
-lg_runs login_cheap_hash "$RUNS" login -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
+lg_runs login_cheap_hash "$RUNS" login --spin -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
 	--user quick --password "$PW"
 
 put password_login_count "$PWN"
 say "users 100x: the same login with a users file of 10,000 instead of 100"
 cp "$TMP/users-10k.json" "$TMP/users.json.new" && mv "$TMP/users.json.new" "$TMP/users.json"
 # shellcheck disable=SC2046
-lg_runs login_cheap_hash_10k_users "$RUNS" login -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
+lg_runs login_cheap_hash_10k_users "$RUNS" login --spin -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) \
 	--user quick --password "$PW"
 
 if [ -n "$RPV" ]; then
@@ -609,7 +614,7 @@ put bytes_per_session_memory "$(awk -v a="$RSS0" -v b="$(rss_kb "$IDP_PID")" -v 
 say "rss: $RSS0 kB before, $(get rss_100k_sessions_kb) kB with $(field done "$l") sessions ($(field rate "$l") logins/s)"
 say "sessions 100x: SSO logins with the 100,000 sessions in the store"
 # shellcheck disable=SC2046
-lg_runs sso_login_memory_100k_sessions "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) $(cl2 bench-sso) \
+lg_runs sso_login_memory_100k_sessions "$RUNS" sso --spin -p "$IDP_PORT" -c "$CONC" -d "$DUR" $(cl bench-es) $(cl2 bench-sso) \
 	--user quick --password "$PW"
 stop_pid "$IDP_PID"
 
@@ -832,7 +837,8 @@ def cpu(key):
     return "" if v is None else "; server CPU %s%%" % int(v)
 cores = R.get("server_cores") or 1
 W = "wrk -t1 -c%s, median of %s x %s s" % (conc, runs, dur)
-L = "loadgen %s VUs, median of %s x %s s" % (conc, runs, dur)
+L = "loadgen %s polling VUs (--spin), median of %s x %s s" % (conc, runs, dur)
+LR = "loadgen %s VUs sleeping in recv (redis shares their core), median of %s x %s s" % (conc, runs, dur)
 rows = [
     ("Limits of this machine", None, None),
     ("openssl ES256 sign / verify, 1 core", "%s / %s" % (fmt(R.get("openssl_es256_sign_1core")), fmt(R.get("openssl_es256_verify_1core"))), "openssl speed ecdsap256 pinned, best of 3 x 1 s"),
@@ -849,6 +855,7 @@ rows = [
     ("discovery, req/s", fmt(R.get("discovery_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("discovery_p99_ms")), cpu("discovery"))),
     ("JWKS, req/s", fmt(R.get("jwks_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("jwks_p99_ms")), cpu("jwks"))),
     ("token, code exchange, ES256 ID token, req/s", fmt(R.get("token_es256_rps")), "%s; p50 %s ms, p99 %s ms; codes from real logins%s (minting included)" % (L.replace("median of", "median round of"), fmt(R.get("token_es256_p50_ms")), fmt(R.get("token_es256_p99_ms")), cpu("token_es256"))),
+    ("token, code exchange, ES256, VUs sleeping in recv, req/s", fmt(R.get("token_es256_sleeping_vus_rps")), "same without --spin: the provider's core also pays for waking each VU; p99 %s ms%s" % (fmt(R.get("token_es256_sleeping_vus_p99_ms")), cpu("token_es256_sleeping_vus"))),
     ("token, code exchange, RS256 ID token, req/s", fmt(R.get("token_rs256_rps")), "same; p50 %s ms, p99 %s ms%s" % (fmt(R.get("token_rs256_p50_ms")), fmt(R.get("token_rs256_p99_ms")), cpu("token_rs256"))),
     ("token, client_credentials, ES256 JWT, req/s", fmt(R.get("token_cc_es256_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("token_cc_es256_p99_ms")), cpu("token_cc_es256"))),
     ("token, client_credentials, RS256 JWT, req/s", fmt(R.get("token_cc_rs256_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("token_cc_rs256_p99_ms")), cpu("token_cc_rs256"))),
@@ -859,7 +866,7 @@ rows = [
     ("RSS idle / under load, kB", "%s / %s" % (fmt(R.get("rss_idle_kb")), fmt(R.get("rss_under_load_kb"))), "VmRSS after start / VmHWM after the loads"),
     ("RSS with %s sessions, kB" % fmt(R.get("sessions_created")), fmt(R.get("rss_100k_sessions_kb")), "from %s kB: %s bytes/session; real logins (cheap hash), consent refused" % (fmt(R.get("rss_sessions_before_kb")), fmt(R.get("bytes_per_session_memory")))),
     ("Our provider, redis store", None, None),
-    ("SSO login, /s", fmt(R.get("sso_login_per_s")), "%s; p99 %s ms; %s HTTP threads (listen.threads 0)%s" % (L, fmt(R.get("sso_login_p99_ms")), R.get("idp_threads_redis"), cpu("sso_login"))),
+    ("SSO login, /s", fmt(R.get("sso_login_per_s")), "%s; p99 %s ms; %s HTTP threads (listen.threads 0)%s" % (LR, fmt(R.get("sso_login_p99_ms")), R.get("idp_threads_redis"), cpu("sso_login"))),
     ("SSO login, listen.threads 16, /s", fmt(R.get("sso_login_redis_16_threads_per_s")), "same, 16 HTTP threads" + cpu("sso_login_redis_16_threads")),
     ("SSO login, redis over its Unix socket, /s", fmt(R.get("sso_login_redis_unix_per_s")), "same, store \"socket\"" + cpu("sso_login_redis_unix")),
     ("token, code exchange, ES256, req/s", fmt(R.get("token_es256_redis_rps")), "p99 %s ms%s" % (fmt(R.get("token_es256_redis_p99_ms")), cpu("token_es256_redis"))),
