@@ -160,17 +160,19 @@ const char *bind_cookie(struct req *r, bool create)
 {
 	char name[64];
 	const char *c = req_cookie(r, cookie_name(r->cfg, "b", name));
-	static __thread char fresh[64];
 	char *t;
 
 	if (c != NULL && strlen(c) >= 22 && strlen(c) <= 64)
 		return c;
+	if (r->bind_fresh[0] != '\0')
+		return r->bind_fresh;
 	if (!create || (t = rand_token(24)) == NULL)
 		return NULL;
-	snprintf(fresh, sizeof(fresh), "%s", t);
+	/* In the request, not in a static: fibers of one thread interleave. */
+	snprintf(r->bind_fresh, sizeof(r->bind_fresh), "%s", t);
 	free(t);
-	req_set_cookie(r, "b", fresh, -1);
-	return fresh;
+	req_set_cookie(r, "b", r->bind_fresh, -1);
+	return r->bind_fresh;
 }
 
 void set_form_origin(struct req *r, const char *uri)
@@ -603,7 +605,7 @@ enum MHD_Result ep_login(struct req *r)
 	lr.username = user;
 	lr.password = pass;
 	lr.remote_addr = r->ip;
-	rc = b->ops->login(b->inst, &lr, &id);
+	rc = backend_login(b, &lr, &id);
 	if (rc == IDP_EUNAVAIL) {
 		backend_report((struct backend *)b, rc);
 		ret = login_page(r, txn, areq, 503, "unavailable", user);

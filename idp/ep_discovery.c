@@ -65,7 +65,6 @@ char *discovery_render(const struct config *cfg, const struct rt *rt)
 static enum MHD_Result cached_json(struct req *r, const char *doc, size_t len, const char *cache)
 {
 	struct MHD_Response *resp;
-	enum MHD_Result ret;
 
 	/* The document lives in the runtime, which this request holds. */
 	resp = MHD_create_response_from_buffer(len, (void *)doc, MHD_RESPMEM_PERSISTENT);
@@ -77,10 +76,7 @@ static enum MHD_Result cached_json(struct req *r, const char *doc, size_t len, c
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-	ret = MHD_queue_response(r->conn, 200, resp);
-	metrics_request(r->path, 200);
-	MHD_destroy_response(resp);
-	return ret;
+	return http_send(r, 200, resp);
 }
 
 enum MHD_Result ep_discovery(struct req *r)

@@ -47,7 +47,7 @@ static enum MHD_Result end_session(struct req *r, json_t *sess, const char *sid,
 	idp_log(LOG_INFO, "logout: session ended by %s", cl ? cl->id : "the citizen");
 	if (b == NULL || b->ops->logout == NULL || up == NULL || (lstate = rand_token(24)) == NULL ||
 	    asprintf(&ret_url, "%s/logout/return", r->cfg->issuer) < 0 ||
-	    b->ops->logout(b->inst, up, ret_url, lstate, &url) != 0 || url == NULL) {
+	    backend_logout(b, up, ret_url, lstate, &url) != 0 || url == NULL) {
 		free(lstate);
 		free(ret_url);
 		free(url);

@@ -399,7 +399,7 @@ static enum MHD_Result start_backend(struct req *r, json_t *areq, const struct b
 	}
 	if (b->ops->begin == NULL || asprintf(&cb, "%s/callback/%s", r->cfg->issuer, b->id) < 0)
 		return http_error_page(r, 500, "bad_request");
-	rc = b->ops->begin(b->inst, cb, &url, &ptxn);
+	rc = backend_begin(b, cb, &url, &ptxn);
 	free(cb);
 	backend_report((struct backend *)b, rc);
 	state = json_string_value(json_object_get(ptxn, "state"));
@@ -568,7 +568,7 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 		ret = http_error_page(r, 403, "csrf");
 		goto out;
 	}
-	rc = b->ops->callback(b->inst, json_object_get(rec, "ptxn"), r->raw_query ? r->raw_query : "", &id);
+	rc = backend_callback(b, json_object_get(rec, "ptxn"), r->raw_query ? r->raw_query : "", &id);
 	if (rc == IDP_EUNAVAIL)
 		backend_report((struct backend *)b, rc);
 	if (rc != IDP_OK || id.subject == NULL) {

@@ -1,14 +1,22 @@
-/* The HTTP layer: libmicrohttpd with an internal epoll thread pool, strict
- * parameter parsing, and replies that always carry the security headers. */
+/* The HTTP layer: event loops, each a libmicrohttpd daemon in external epoll
+ * mode whose requests run as fibers (fiber.h), strict parameter parsing, and
+ * replies that always carry the security headers. */
 #include "idp.h"
+#include "fiber.h"
 #include "metrics.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,7 +196,6 @@ void req_set_cookie(struct req *r, const char *base, const char *value, long max
 static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ctype,
 				  struct MHD_Response *resp, bool no_store)
 {
-	enum MHD_Result ret;
 	char *csp = NULL;
 
 	if (resp == NULL)
@@ -213,10 +220,21 @@ static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ct
 	}
 	for (size_t i = 0; i < r->n_hdrs; i++)
 		MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
-	ret = MHD_queue_response(r->conn, status, resp);
+	return http_send(r, status, resp);
+}
+
+enum MHD_Result http_send(struct req *r, unsigned status, struct MHD_Response *resp)
+{
+	if (resp == NULL)
+		return MHD_NO;
+	if (r->resp != NULL) { /* a second reply: the first one stands */
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	r->resp = resp;
+	r->status = status;
 	metrics_request(r->path, status);
-	MHD_destroy_response(resp);
-	return ret;
+	return MHD_YES;
 }
 
 enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, const void *body,
@@ -349,17 +367,15 @@ static enum MHD_Result serve_css(struct req *r)
 	size_t len;
 	const char *css = tmpl_css(r->rt->tmpl, &len);
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)css, MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret;
 
+	if (resp == NULL)
+		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/css; charset=utf-8");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Content-Security-Policy", CSP_BASE);
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-	ret = MHD_queue_response(r->conn, 200, resp);
-	metrics_request(r->path, 200);
-	MHD_destroy_response(resp);
-	return ret;
+	return http_send(r, 200, resp);
 }
 
 static enum MHD_Result serve_metrics(struct req *r)
@@ -508,6 +524,59 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	return r;
 }
 
+/* One event loop per thread: its own libmicrohttpd daemon in external epoll
+ * mode on the shared listening socket, its fibers, its store connection. */
+struct loop {
+	pthread_t th;
+	struct MHD_Daemon *d;
+	struct fiber_io mhd_io, stop_io;
+	int stop_fd;
+	bool resumed, stop, quiesced;
+	int state; /* 0 starting, 1 running, -1 failed */
+};
+
+static struct {
+	struct loop *loops;
+	unsigned n;
+	int listen_fd;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned limit, per_ip, timeout; /* listen settings, read at start */
+	size_t mem_limit;
+} H = {NULL, 0, -1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+
+static __thread struct loop *t_loop;
+
+static void run_request(void *arg)
+{
+	struct req *r = arg;
+
+	r->ret = dispatch(r);
+}
+
+/* The fiber of a suspended request ended (loop thread): back to MHD, which
+ * calls on_request once more to queue the reply. */
+static void request_resume(void *arg)
+{
+	struct req *r = arg;
+
+	MHD_resume_connection(r->conn);
+	if (t_loop != NULL)
+		t_loop->resumed = true;
+}
+
+static enum MHD_Result queue_reply(struct req *r)
+{
+	enum MHD_Result ret = r->ret;
+
+	if (r->resp != NULL) {
+		ret = MHD_queue_response(r->conn, r->status, r->resp);
+		MHD_destroy_response(r->resp);
+		r->resp = NULL;
+	}
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -548,7 +617,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	return dispatch(r);
+	if (r->fib != NULL) {
+		/* Called again after the resume: the fiber has ended. */
+		fiber_free(r->fib);
+		r->fib = NULL;
+		return queue_reply(r);
+	}
+	/* The request runs in a fiber; if it parks (a store round trip, a
+	 * password hash on a worker), the connection waits suspended and the
+	 * loop serves others. Without a fiber, it runs here. */
+	if ((r->fib = fiber_new(run_request, r, request_resume)) == NULL) {
+		r->ret = dispatch(r);
+		return queue_reply(r);
+	}
+	if (fiber_run(r->fib)) {
+		fiber_free(r->fib);
+		r->fib = NULL;
+		return queue_reply(r);
+	}
+	MHD_suspend_connection(conn);
+	return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -561,6 +649,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
+	if (r->resp != NULL)
+		MHD_destroy_response(r->resp);
+	/* r->fib is NULL here: a suspended connection is resumed only once its
+	 * fiber has ended, and the loops stop only when no fiber is left. */
 	params_clear(&r->query);
 	params_clear(&r->form);
 	buf_release(&r->body);
@@ -586,64 +678,201 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	idp_log(LOG_DEBUG, "http: %s", line);
 }
 
-int http_start(const struct config *cfg, int port_override, const char *port_file,
-	       struct MHD_Daemon **out)
+static void mhd_ready(struct fiber_io *io, uint32_t events)
+{
+	(void)io;
+	(void)events; /* MHD_run follows every poll */
+}
+
+static void stop_ready(struct fiber_io *io, uint32_t events)
+{
+	uint64_t n;
+
+	(void)events;
+	if (read(io->fd, &n, sizeof(n)) >= 0 && t_loop != NULL)
+		t_loop->stop = true;
+}
+
+static void loop_state(struct loop *l, int state)
+{
+	pthread_mutex_lock(&H.lock);
+	l->state = state;
+	pthread_cond_broadcast(&H.cond);
+	pthread_mutex_unlock(&H.lock);
+}
+
+static void *loop_main(void *arg)
+{
+	struct loop *l = arg;
+	const union MHD_DaemonInfo *di;
+
+	t_loop = l;
+	if (fiber_sched_init() != IDP_OK) {
+		loop_state(l, -1);
+		return NULL;
+	}
+	/* Limits are per daemon: each loop gets its share (rounded up). */
+	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+				0, NULL, NULL, on_request, NULL,
+				MHD_OPTION_LISTEN_SOCKET, H.listen_fd,
+				MHD_OPTION_CONNECTION_LIMIT, H.limit,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, H.per_ip,
+				MHD_OPTION_CONNECTION_TIMEOUT, H.timeout,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, H.mem_limit,
+				MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_END);
+	if (l->d == NULL || (di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
+		if (l->d != NULL)
+			MHD_stop_daemon(l->d);
+		fiber_sched_fini();
+		loop_state(l, -1);
+		return NULL;
+	}
+	l->mhd_io.fd = di->epoll_fd;
+	l->mhd_io.ready = mhd_ready;
+	l->stop_io.fd = l->stop_fd;
+	l->stop_io.ready = stop_ready;
+	if (fiber_io_add(&l->mhd_io, EPOLLIN) != IDP_OK || fiber_io_add(&l->stop_io, EPOLLIN) != IDP_OK) {
+		MHD_stop_daemon(l->d);
+		fiber_sched_fini();
+		loop_state(l, -1);
+		return NULL;
+	}
+	loop_state(l, 1);
+	/* On stop: accept no more, answer what is in progress (a fiber waits
+	 * at most the store's timeout), then close. */
+	while (!l->stop || fiber_count() > 0) {
+		MHD_UNSIGNED_LONG_LONG to = 0;
+		int t = -1;
+
+		if (l->stop && !l->quiesced) {
+			MHD_quiesce_daemon(l->d);
+			l->quiesced = true;
+		}
+		if (MHD_get_timeout(l->d, &to) == MHD_YES)
+			t = to > 1000 ? 1000 : (int)to;
+		if (l->resumed)
+			t = 0;
+		l->resumed = false;
+		fiber_poll(t);
+		MHD_run(l->d);
+	}
+	if (!l->quiesced)
+		MHD_quiesce_daemon(l->d);
+	MHD_stop_daemon(l->d);
+	fiber_sched_fini();
+	return NULL;
+}
+
+static int listen_socket(const struct config *cfg, int port, unsigned *bound)
 {
 	struct sockaddr_in sa;
-	struct MHD_Daemon *d;
-	const union MHD_DaemonInfo *di;
-	unsigned threads = cfg->threads;
-	cpu_set_t cpus;
+	socklen_t sl = sizeof(sa);
+	int fd, one = 1;
 
-	/* One thread per core this process may run on (taskset, cgroups),
-	 * not per core of the machine. With Redis a request waits on a few
-	 * store round trips, during which its thread holds no core: four
-	 * threads per core keep the core busy (measured with make bench's SSO
-	 * login: 1 thread per core 2,400/s, 4 threads 4,600/s, 8 threads 4,900/s). */
-	if (threads == 0) {
-		threads = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 0
-				  ? (unsigned)CPU_COUNT(&cpus) : 1;
-		if (strcmp(json_string_value(json_object_get(cfg->store, "driver")) ?: "memory", "redis") == 0)
-			threads *= 4;
-	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)(port_override >= 0 ? port_override : cfg->port));
+	sa.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, cfg->address, &sa.sin_addr) != 1)
 		return log_fail(IDP_EINVAL, "http: listen.address %s is not an IPv4 address", cfg->address);
-	/* A pool of one is refused with a warning by libmicrohttpd: then the
-	 * internal polling thread alone serves. */
-	struct MHD_OptionItem pool[] = {
-		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
-		 threads > 1 ? (intptr_t)threads : (intptr_t)cfg->connection_limit, NULL},
-		{MHD_OPTION_END, 0, NULL}};
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return log_fail(IDP_EIO, "http: socket: %s", strerror(errno));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, SOMAXCONN) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+		close(fd);
+		return log_fail(IDP_EIO, "http: cannot listen on %s:%d: %s", cfg->address, port, strerror(errno));
+	}
+	*bound = ntohs(sa.sin_port);
+	H.listen_fd = fd;
+	return IDP_OK;
+}
 
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-			     0, NULL, NULL, on_request, NULL,
-			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			     MHD_OPTION_ARRAY, pool,
-			     MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
-			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
-			     MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(cfg->max_url + 32768),
-			     MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-			     MHD_OPTION_END);
-	if (d == NULL)
-		return log_fail(IDP_EIO, "http: cannot listen on %s:%d", cfg->address,
-				port_override >= 0 ? port_override : cfg->port);
-	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	if (port_file != NULL && di != NULL) {
+int http_start(const struct config *cfg, int port_override, const char *port_file)
+{
+	unsigned threads = cfg->threads, port, started = 0;
+	cpu_set_t cpus;
+	int rc;
+
+	/* One loop per core this process may run on (taskset, cgroups), not
+	 * per core of the machine: a loop never waits, its fibers do. */
+	if (threads == 0)
+		threads = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 0
+				  ? (unsigned)CPU_COUNT(&cpus) : 1;
+	if ((rc = listen_socket(cfg, port_override >= 0 ? port_override : cfg->port, &port)) != IDP_OK)
+		return rc;
+	/* The blocking calls (password hashes, LDAP, upstream providers) run
+	 * on workers: two per loop, at least four. */
+	if ((H.loops = calloc(threads, sizeof(*H.loops))) == NULL ||
+	    fiber_workers_start(threads * 2 > 4 ? threads * 2 : 4) != IDP_OK) {
+		free(H.loops);
+		H.loops = NULL;
+		close(H.listen_fd);
+		H.listen_fd = -1;
+		return log_fail(IDP_ENOMEM, "http: cannot start the workers");
+	}
+	H.n = threads;
+	H.limit = (cfg->connection_limit + threads - 1) / threads;
+	H.per_ip = (cfg->per_ip_limit + threads - 1) / threads;
+	H.timeout = cfg->connection_timeout;
+	H.mem_limit = (size_t)(cfg->max_url + 32768);
+	for (unsigned i = 0; i < threads; i++) {
+		struct loop *l = &H.loops[i];
+
+		if ((l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+		    pthread_create(&l->th, NULL, loop_main, l) != 0) {
+			if (l->stop_fd >= 0)
+				close(l->stop_fd);
+			l->stop_fd = -1;
+			break;
+		}
+		pthread_mutex_lock(&H.lock);
+		while (l->state == 0)
+			pthread_cond_wait(&H.cond, &H.lock);
+		pthread_mutex_unlock(&H.lock);
+		if (l->state < 0) {
+			pthread_join(l->th, NULL);
+			close(l->stop_fd);
+			l->stop_fd = -1;
+			break;
+		}
+		started++;
+	}
+	if (started < threads) {
+		H.n = started;
+		http_stop();
+		return log_fail(IDP_EIO, "http: cannot start the event loops on %s:%u", cfg->address, port);
+	}
+	if (port_file != NULL) {
 		FILE *f = fopen(port_file, "w");
 
 		if (f != NULL) {
-			fprintf(f, "%u\n", (unsigned)di->port);
+			fprintf(f, "%u\n", port);
 			fclose(f);
 		}
 	}
-	idp_log(LOG_INFO, "listening on http://%s:%u (%u threads)", cfg->address,
-		di ? (unsigned)di->port : 0, threads);
-	*out = d;
+	idp_log(LOG_INFO, "listening on http://%s:%u (%u threads)", cfg->address, port, threads);
 	return IDP_OK;
+}
+
+void http_stop(void)
+{
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < H.n; i++)
+		if (write(H.loops[i].stop_fd, &one, sizeof(one)) < 0)
+			idp_log(LOG_ERR, "http: cannot stop a loop: %s", strerror(errno));
+	for (unsigned i = 0; i < H.n; i++) {
+		pthread_join(H.loops[i].th, NULL);
+		close(H.loops[i].stop_fd);
+	}
+	fiber_workers_stop();
+	free(H.loops);
+	H.loops = NULL;
+	H.n = 0;
+	if (H.listen_fd >= 0)
+		close(H.listen_fd);
+	H.listen_fd = -1;
 }

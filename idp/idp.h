@@ -107,11 +107,21 @@ struct req {
 	struct hdr hdrs[8];
 	size_t n_hdrs;
 	char *csp_extra;        /* origin added to form-action (redirect target) */
+	char bind_fresh[64];    /* a binding cookie made by this request */
+	/* The reply, queued once the request's fiber has ended (http_send). */
+	struct MHD_Response *resp;
+	unsigned status;
+	enum MHD_Result ret;
+	struct fiber *fib;      /* set while the request's fiber is parked */
 };
 
 /* http.c */
-int http_start(const struct config *cfg, int port_override, const char *port_file,
-	       struct MHD_Daemon **out);
+/* Starts the HTTP event loops (listen.threads, 0: one per core this process
+ * may run on); http_stop ends them once their requests are answered. */
+int http_start(const struct config *cfg, int port_override, const char *port_file);
+void http_stop(void);
+/* Takes resp as this request's reply (queued when the request ends). */
+enum MHD_Result http_send(struct req *r, unsigned status, struct MHD_Response *resp);
 /* Strict application/x-www-form-urlencoded decoding; NULL when malformed. */
 char *form_decode(const char *s, size_t len);
 const char *params_get(const struct params *p, const char *name);
@@ -185,5 +195,13 @@ void backends_free(struct backend *b, size_t n);
  * have the same id in old: a reload does not forget a backend is down. */
 void backends_keep_health(struct rt *nrt, const struct rt *old);
 const struct backend *backend_find(const struct rt *rt, const char *id);
+/* The backend's calls, on a worker thread while the request's fiber waits:
+ * they block (a password hash, LDAP, an upstream provider over HTTP). */
+int backend_login(const struct backend *b, const struct idp_login *req, struct idp_identity *out);
+int backend_begin(const struct backend *b, const char *callback_url, char **url, json_t **txn);
+int backend_callback(const struct backend *b, const json_t *txn, const char *query,
+		     struct idp_identity *out);
+int backend_logout(const struct backend *b, const json_t *data, const char *return_url,
+		   const char *state, char **url);
 
 #endif

@@ -177,7 +177,6 @@ int main(int argc, char **argv)
 	const char *config = "conf/demo.json", *port_file = NULL;
 	long long port = -1;
 	bool check = false;
-	struct MHD_Daemon *mhd = NULL;
 	struct rt *rt = NULL;
 	sigset_t set;
 	unsigned long ticks = 0;
@@ -247,7 +246,7 @@ int main(int argc, char **argv)
 		rt_release(rt);
 		return 1;
 	}
-	if (http_start(rt->cfg, (int)port, port_file, &mhd) != IDP_OK) {
+	if (http_start(rt->cfg, (int)port, port_file) != IDP_OK) {
 		store_close(&g_idp.store);
 		rt_release(rt);
 		return 1;
@@ -280,7 +279,7 @@ int main(int argc, char **argv)
 	}
 	idp_log(LOG_INFO, "stopping");
 	health_stop();
-	MHD_stop_daemon(mhd);
+	http_stop();
 	store_close(&g_idp.store);
 	rt_release(g_idp.rt);
 	return 0;

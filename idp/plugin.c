@@ -1,5 +1,6 @@
 /* Identity backends: plugins loaded with dlopen through one versioned ABI. */
 #include "idp.h"
+#include "fiber.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -159,4 +160,71 @@ const struct backend *backend_find(const struct rt *rt, const char *id)
 		if (strcmp(rt->backends[i].id, id) == 0)
 			return &rt->backends[i];
 	return NULL;
+}
+
+/* One backend call's arguments and answer, carried to a worker. */
+struct bcall {
+	const struct backend *b;
+	int op;
+	const void *a1;
+	const char *s1, *s2;
+	void *o1, *o2;
+	int rc;
+};
+
+static void bcall_run(void *p)
+{
+	struct bcall *c = p;
+	const struct idp_backend *ops = c->b->ops;
+
+	switch (c->op) {
+	case 0:
+		c->rc = ops->login(c->b->inst, c->a1, c->o1);
+		break;
+	case 1:
+		c->rc = ops->begin(c->b->inst, c->s1, c->o1, c->o2);
+		break;
+	case 2:
+		c->rc = ops->callback(c->b->inst, c->a1, c->s1, c->o1);
+		break;
+	default:
+		c->rc = ops->logout(c->b->inst, c->a1, c->s1, c->s2, c->o1);
+		break;
+	}
+}
+
+static int bcall(struct bcall *c)
+{
+	fiber_offload(bcall_run, c);
+	return c->rc;
+}
+
+int backend_login(const struct backend *b, const struct idp_login *req, struct idp_identity *out)
+{
+	struct bcall c = {.b = b, .op = 0, .a1 = req, .o1 = out};
+
+	return bcall(&c);
+}
+
+int backend_begin(const struct backend *b, const char *callback_url, char **url, json_t **txn)
+{
+	struct bcall c = {.b = b, .op = 1, .s1 = callback_url, .o1 = url, .o2 = txn};
+
+	return bcall(&c);
+}
+
+int backend_callback(const struct backend *b, const json_t *txn, const char *query,
+		     struct idp_identity *out)
+{
+	struct bcall c = {.b = b, .op = 2, .a1 = txn, .s1 = query, .o1 = out};
+
+	return bcall(&c);
+}
+
+int backend_logout(const struct backend *b, const json_t *data, const char *return_url,
+		   const char *state, char **url)
+{
+	struct bcall c = {.b = b, .op = 3, .a1 = data, .s1 = return_url, .s2 = state, .o1 = url};
+
+	return bcall(&c);
 }

@@ -1,16 +1,26 @@
-/* The Redis store driver (hiredis 0.14.1, blocking API). A hiredis context is
- * not thread-safe, so each calling thread gets its own connection, made on its
- * first command and freed when the thread exits. A connection that fails is
- * dropped; the command is sent once more on a new one when the failure cannot
- * have been a slow server, so that the daemon rides over a Redis restart. */
+/* The Redis store driver (hiredis 0.14.1). A hiredis context is not
+ * thread-safe, so each calling thread gets its own connection, made on its
+ * first command and freed when the thread exits. On a plain thread the
+ * connection blocks. On an HTTP loop thread (fiber.h) the commands of all its
+ * fibers are pipelined on one non-blocking connection: each fiber appends its
+ * command and parks; the loop writes what was appended once per turn and
+ * hands the replies, which come in order, to the fibers in order. A
+ * connection that fails is dropped; the command is sent once more on a new
+ * one when the failure cannot have been a slow server, so that the daemon
+ * rides over a Redis restart. */
 #include "store.h"
+#include "fiber.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <time.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +103,25 @@ static const char batch_script[] =
 
 struct rstore;
 
+/* A fiber waiting for its reply; lives on that fiber's stack. */
+struct rwait {
+	struct fiber *f;
+	redisReply *reply;         /* NULL: the connection failed */
+	int err, err_errno;        /* then hiredis's error and errno */
+	int64_t deadline;          /* CLOCK_MONOTONIC ms */
+	struct rwait *next;
+};
+
 struct rconn {
 	redisContext *c;           /* NULL after a failure, until the next command */
 	struct rstore *st;
 	struct rconn *prev, *next;
+	/* A loop thread's pipelined connection. */
+	redisContext *ac;
+	struct fiber_io io;        /* first: ready() finds the rconn from it */
+	struct rwait *head, *tail; /* in the order of the commands */
+	bool want_write, watch_out;
+	uint64_t sched;            /* the scheduler whose epoll watches ac */
 };
 
 #define SOCKET_MAX 107 /* sun_path holds 108 bytes with the NUL */
@@ -292,6 +317,8 @@ static void rs_conn_destroy(void *p)
 	pthread_mutex_unlock(&st->lock);
 	if (cn->c != NULL)
 		redisFree(cn->c);
+	if (cn->ac != NULL) /* the loop has ended: its epoll is gone */
+		redisFree(cn->ac);
 	free(cn);
 }
 
@@ -318,6 +345,181 @@ static struct rconn *rs_conn(struct rstore *st)
 	return cn;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct rconn *io_conn(struct fiber_io *io)
+{
+	return (struct rconn *)((char *)io - offsetof(struct rconn, io));
+}
+
+/* The pipelined connection failed: every waiting fiber gets the error. */
+static void ra_fail(struct rconn *cn, int err, int err_errno, const char *why)
+{
+	struct rwait *w;
+
+	rs_down(cn->st, "pipeline", why);
+	fiber_io_del(&cn->io);
+	redisFree(cn->ac);
+	cn->ac = NULL;
+	cn->want_write = cn->watch_out = false;
+	while ((w = cn->head) != NULL) {
+		cn->head = w->next;
+		w->err = err;
+		w->err_errno = err_errno;
+		fiber_wake(w->f);
+	}
+	cn->tail = NULL;
+}
+
+static void ra_flush(struct rconn *cn)
+{
+	int done = 0;
+
+	errno = 0;
+	if (redisBufferWrite(cn->ac, &done) != REDIS_OK) {
+		ra_fail(cn, cn->ac->err, errno, cn->ac->errstr);
+		return;
+	}
+	cn->want_write = !done;
+	if (cn->want_write != cn->watch_out &&
+	    fiber_io_mod(&cn->io, EPOLLIN | (cn->want_write ? EPOLLOUT : 0)) == IDP_OK)
+		cn->watch_out = cn->want_write;
+}
+
+static void ra_ready(struct fiber_io *io, uint32_t events)
+{
+	struct rconn *cn = io_conn(io);
+	struct rwait *w;
+	void *rep;
+
+	if ((events & EPOLLOUT) && cn->want_write) {
+		ra_flush(cn);
+		if (cn->ac == NULL)
+			return;
+	}
+	if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		return;
+	errno = 0;
+	if (redisBufferRead(cn->ac) != REDIS_OK) {
+		ra_fail(cn, cn->ac->err, errno, cn->ac->errstr);
+		return;
+	}
+	for (;;) {
+		rep = NULL;
+		if (redisGetReplyFromReader(cn->ac, &rep) != REDIS_OK) {
+			ra_fail(cn, cn->ac->err, 0, cn->ac->errstr);
+			return;
+		}
+		if (rep == NULL)
+			return;
+		if ((w = cn->head) == NULL) {
+			reply_free(rep);
+			ra_fail(cn, REDIS_ERR_PROTOCOL, 0, "a reply to no command");
+			return;
+		}
+		cn->head = w->next;
+		if (cn->head == NULL)
+			cn->tail = NULL;
+		w->reply = rep;
+		fiber_wake(w->f);
+	}
+}
+
+/* Before the loop waits: write what the fibers appended (one write for all
+ * of them), and wake up in time for the oldest command's deadline. */
+static int ra_before_wait(struct fiber_io *io)
+{
+	struct rconn *cn = io_conn(io);
+	int64_t now;
+
+	if (cn->want_write && !cn->watch_out)
+		ra_flush(cn);
+	if (cn->ac == NULL || cn->head == NULL)
+		return -1;
+	now = mono_ms();
+	if (now >= cn->head->deadline) {
+		/* A timeout: the server may have run the commands. */
+		ra_fail(cn, REDIS_ERR_IO, ETIMEDOUT, "timed out");
+		return -1;
+	}
+	return (int)(cn->head->deadline - now);
+}
+
+static int ra_connect(struct rstore *st, struct rconn *cn)
+{
+	redisContext *c;
+	int rc, fl;
+
+	/* Connecting blocks the loop, up to the timeout: once per loop, and
+	 * again after a failure only. */
+	if ((rc = rs_connect(st, &c)) != IDP_OK)
+		return rc;
+	if ((fl = fcntl(c->fd, F_GETFL)) < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		redisFree(c);
+		return IDP_ESTORE;
+	}
+	c->flags &= ~REDIS_BLOCK;
+	cn->io.fd = c->fd;
+	cn->io.ready = ra_ready;
+	cn->io.before_wait = ra_before_wait;
+	if (fiber_io_add(&cn->io, EPOLLIN) != IDP_OK) {
+		redisFree(c);
+		return IDP_ESTORE;
+	}
+	cn->ac = c;
+	cn->want_write = cn->watch_out = false;
+	cn->sched = fiber_sched_serial();
+	return IDP_OK;
+}
+
+/* rs_command on a loop thread, in a fiber: append, park, take the reply. */
+static int rs_command_fiber(struct rstore *st, struct rconn *cn, int argc, const char **argv,
+			    const size_t *lens, redisReply **reply)
+{
+	int rc = IDP_ESTORE;
+	int64_t timeout = (int64_t)st->tv.tv_sec * 1000 + st->tv.tv_usec / 1000;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct rwait w = {.f = fiber_self()};
+
+		if (cn->ac != NULL && cn->sched != fiber_sched_serial() && cn->head == NULL) {
+			/* made under a scheduler that has ended: not watched here */
+			redisFree(cn->ac);
+			cn->ac = NULL;
+		}
+		if (cn->ac == NULL && (rc = ra_connect(st, cn)) != IDP_OK)
+			break;
+		if (redisAppendCommandArgv(cn->ac, argc, argv, lens) != REDIS_OK) {
+			rc = IDP_ENOMEM;
+			break;
+		}
+		w.deadline = mono_ms() + (timeout > 0 ? timeout : TIMEOUT_MS_DEFAULT);
+		if (cn->tail != NULL)
+			cn->tail->next = &w;
+		else
+			cn->head = &w;
+		cn->tail = &w;
+		cn->want_write = true;
+		fiber_park();
+		if (w.reply != NULL) {
+			*reply = w.reply;
+			return IDP_OK;
+		}
+		rc = IDP_ESTORE;
+		if (w.err != REDIS_ERR_EOF &&
+		    (w.err != REDIS_ERR_IO || w.err_errno == EAGAIN || w.err_errno == EWOULDBLOCK ||
+		     w.err_errno == ETIMEDOUT))
+			break;
+	}
+	return rc;
+}
+
 /* Sends argv on this thread's connection. *reply is the caller's (reply_free).
  * A connection that fails is always dropped: the reply stream is out of step.
  * The command is sent once more on a new connection when the old one was
@@ -332,6 +534,8 @@ static int rs_command(struct rstore *st, int argc, const char **argv, const size
 	*reply = NULL;
 	if ((cn = rs_conn(st)) == NULL)
 		return IDP_ENOMEM;
+	if (fiber_in())
+		return rs_command_fiber(st, cn, argc, argv, lens, reply);
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (cn->c == NULL && (rc = rs_connect(st, &cn->c)) != IDP_OK)
 			break;
@@ -827,6 +1031,8 @@ static void rs_close(void *p)
 		next = cn->next;
 		if (cn->c != NULL)
 			redisFree(cn->c);
+		if (cn->ac != NULL)
+			redisFree(cn->ac);
 		free(cn);
 	}
 	if (st->lock_made)

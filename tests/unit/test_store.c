@@ -3,6 +3,7 @@
  * stopped by PID at exit), plus what only one driver has: memory limits and
  * compactness, Redis reconnection after a restart. */
 #include "store.h"
+#include "fiber.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1526,6 +1527,269 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, zero_ttl_refused);
 }
 
+
+/* ---- the pipelined path: store calls from fibers on a loop of our own ---- */
+
+#define NFIB 48
+
+struct fjob {
+	struct store *st;
+	int i, rc, step;
+	bool done;
+	void (*body)(struct fjob *);
+};
+
+static void fjob_run(void *p)
+{
+	struct fjob *j = p;
+
+	j->body(j);
+}
+
+static void fjob_done(void *p)
+{
+	((struct fjob *)p)->done = true;
+}
+
+/* Runs every job's body in its own fiber, all at once, until all have ended
+ * (at most 20 s). */
+static void run_fibers(struct fjob *jobs, int n)
+{
+	struct fiber *f[NFIB];
+	struct timespec t0, t;
+	int left = n;
+	bool own = fiber_sched_serial() == 0; /* else the caller's, kept */
+
+	ck_assert_int_le(n, NFIB);
+	if (own)
+		ck_assert_int_eq(fiber_sched_init(), IDP_OK);
+	for (int i = 0; i < n; i++) {
+		jobs[i].done = false;
+		ck_assert_ptr_nonnull(f[i] = fiber_new(fjob_run, &jobs[i], fjob_done));
+		if (fiber_run(f[i]))
+			jobs[i].done = true;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		left = 0;
+		for (int i = 0; i < n; i++)
+			left += !jobs[i].done;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (left == 0 || t.tv_sec - t0.tv_sec > 20)
+			break;
+		fiber_poll(100);
+	}
+	ck_assert_int_eq(left, 0);
+	for (int i = 0; i < n; i++)
+		fiber_free(f[i]);
+	ck_assert_uint_eq(fiber_count(), 0);
+	if (own)
+		fiber_sched_fini();
+}
+
+static void body_put_get(struct fjob *j)
+{
+	char key[32], val[32], *v = NULL;
+	size_t n = 0;
+
+	snprintf(key, sizeof(key), "f%d", j->i);
+	snprintf(val, sizeof(val), "value-%d-%d", j->i, j->step);
+	if ((j->rc = store_put(j->st, key, val, strlen(val), 60)) != IDP_OK)
+		return;
+	if ((j->rc = store_get(j->st, key, &v, &n)) != IDP_OK)
+		return;
+	if (n != strlen(val) || memcmp(v, val, n) != 0)
+		j->rc = IDP_EINVAL;
+	free(v);
+}
+
+/* Many fibers at once: their commands share one connection, and each gets
+ * its own answers, in order. */
+START_TEST(redis_fibers_pipelined)
+{
+	struct fjob jobs[NFIB];
+	char key[32], want[32], *v = NULL;
+	size_t n;
+
+	for (int i = 0; i < NFIB; i++)
+		jobs[i] = (struct fjob){.st = &g_st, .i = i, .step = 1, .body = body_put_get};
+	run_fibers(jobs, NFIB);
+	for (int i = 0; i < NFIB; i++) {
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+		/* seen the same from a plain thread's own connection */
+		snprintf(key, sizeof(key), "f%d", i);
+		snprintf(want, sizeof(want), "value-%d-1", i);
+		ck_assert_int_eq(store_get(&g_st, key, &v, &n), IDP_OK);
+		ck_assert_str_eq(v, want);
+		free(v);
+	}
+}
+END_TEST
+
+static void body_take(struct fjob *j)
+{
+	char *v = NULL;
+	size_t n;
+
+	j->rc = store_take(j->st, "once", &v, &n);
+	free(v);
+}
+
+/* Fibers racing to take one key on one pipelined connection: one wins. */
+START_TEST(redis_fibers_take_once)
+{
+	struct fjob jobs[NFIB];
+	int won = 0;
+
+	ck_assert_int_eq(store_put(&g_st, "once", "x", 1, 60), IDP_OK);
+	for (int i = 0; i < NFIB; i++)
+		jobs[i] = (struct fjob){.st = &g_st, .i = i, .body = body_take};
+	run_fibers(jobs, NFIB);
+	for (int i = 0; i < NFIB; i++) {
+		ck_assert(jobs[i].rc == IDP_OK || jobs[i].rc == IDP_ENOTFOUND);
+		won += jobs[i].rc == IDP_OK;
+	}
+	ck_assert_int_eq(won, 1);
+}
+END_TEST
+
+/* A Redis restart between two rounds: the pipelined connection is dead, and
+ * each fiber's command goes through on the transparent second try. */
+START_TEST(redis_fibers_restart)
+{
+	struct fjob jobs[8];
+
+	for (int i = 0; i < 8; i++)
+		jobs[i] = (struct fjob){.st = &g_st, .i = i, .step = 1, .body = body_put_get};
+	/* One scheduler for both rounds, as on a loop thread: the second round
+	 * meets the dead connection. */
+	ck_assert_int_eq(fiber_sched_init(), IDP_OK);
+	run_fibers(jobs, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	redis_stop();
+	ck_assert_int_eq(redis_start(), 0);
+	for (int i = 0; i < 8; i++)
+		jobs[i].step = 2;
+	run_fibers(jobs, 8);
+	fiber_sched_fini();
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+}
+END_TEST
+
+/* A server that stops answering: the fibers get an error once the timeout
+ * has passed (not a hang, not a retry), and the next round, once it answers
+ * again, succeeds on a new connection. */
+START_TEST(redis_fibers_hung)
+{
+	json_t *conf = json_pack("{s:s, s:s, s:i, s:s, s:i}", "driver", "redis", "host", "127.0.0.1",
+				 "port", redis_port, "prefix", "hung:", "timeout_ms", 300);
+	struct store s;
+	struct fjob jobs[8];
+
+	ck_assert_int_eq(store_open(conf, &s), IDP_OK);
+	json_decref(conf);
+	for (int i = 0; i < 8; i++)
+		jobs[i] = (struct fjob){.st = &s, .i = i, .step = 1, .body = body_put_get};
+	ck_assert_int_eq(fiber_sched_init(), IDP_OK);
+	run_fibers(jobs, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	ck_assert_int_eq(kill(redis_pid, SIGSTOP), 0);
+	run_fibers(jobs, 8);
+	ck_assert_int_eq(kill(redis_pid, SIGCONT), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_ESTORE);
+	sleep_ms(200);
+	run_fibers(jobs, 8);
+	fiber_sched_fini();
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	store_close(&s);
+}
+END_TEST
+
+/* ---- fibers themselves ---- */
+
+static pthread_t loop_thread;
+static atomic_int offload_on_loop;
+
+static void slow_call(void *p)
+{
+	if (pthread_equal(pthread_self(), loop_thread))
+		atomic_fetch_add(&offload_on_loop, 1);
+	sleep_ms(50);
+	(*(int *)p)++;
+}
+
+static void body_offload(struct fjob *j)
+{
+	int n = 0;
+
+	fiber_offload(slow_call, &n);
+	j->rc = n == 1 ? IDP_OK : IDP_EINVAL;
+}
+
+/* Blocking calls run on the workers while their fibers wait, never on the
+ * loop's thread; outside a fiber, the call runs where it is made. */
+START_TEST(fiber_offload_runs_on_workers)
+{
+	struct fjob jobs[16];
+	int n = 0;
+
+	loop_thread = pthread_self();
+	atomic_store(&offload_on_loop, 0);
+	ck_assert_int_eq(fiber_workers_start(4), IDP_OK);
+	for (int i = 0; i < 16; i++)
+		jobs[i] = (struct fjob){.i = i, .body = body_offload};
+	run_fibers(jobs, 16);
+	for (int i = 0; i < 16; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	ck_assert_int_eq(atomic_load(&offload_on_loop), 0);
+	/* outside a fiber: runs right here */
+	fiber_offload(slow_call, &n);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(atomic_load(&offload_on_loop), 1);
+	fiber_workers_stop();
+}
+END_TEST
+
+static int order[8], order_n;
+
+static void body_park(struct fjob *j)
+{
+	static struct fiber *parked[8];
+
+	parked[j->i] = fiber_self();
+	if (j->i < 7) {
+		fiber_park(); /* woken by the last one, in reverse */
+	} else {
+		for (int i = 6; i >= 0; i--)
+			fiber_wake(parked[i]);
+	}
+	order[order_n++] = j->i;
+	j->rc = IDP_OK;
+}
+
+/* Park and wake: fibers resume in the order they were woken; a fiber's
+ * locals survive its parks. */
+START_TEST(fiber_park_wake_order)
+{
+	struct fjob jobs[8];
+
+	order_n = 0;
+	for (int i = 0; i < 8; i++)
+		jobs[i] = (struct fjob){.i = i, .body = body_park};
+	run_fibers(jobs, 8);
+	ck_assert_int_eq(order_n, 8);
+	ck_assert_int_eq(order[0], 7);
+	for (int i = 1; i < 8; i++)
+		ck_assert_int_eq(order[i], 7 - i);
+	ck_assert(!fiber_in());
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1559,6 +1823,16 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, redis_bad_conf);
 	tcase_add_test(tc, redis_reconnect);
 	tcase_add_test(tc, redis_restart_while_idle);
+	tcase_add_test(tc, redis_fibers_pipelined);
+	tcase_add_test(tc, redis_fibers_take_once);
+	tcase_add_test(tc, redis_fibers_restart);
+	tcase_add_test(tc, redis_fibers_hung);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fibers");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, fiber_offload_runs_on_workers);
+	tcase_add_test(tc, fiber_park_wake_order);
 	suite_add_tcase(s, tc);
 	return s;
 }

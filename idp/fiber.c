@@ -1,0 +1,425 @@
+/* Fibers on ucontext (glibc's makecontext/swapcontext), one scheduler per
+ * loop thread, and a small pool of worker threads for blocking calls. See
+ * fiber.h. Hand-written: no Debian package offers fibers that fit inside
+ * libmicrohttpd's callbacks; ucontext is the C library's own primitive. */
+#include "fiber.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define SWITCH_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
+#define SWITCH_FINISH(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
+#else
+#define SWITCH_START(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#define SWITCH_FINISH(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#endif
+
+/* jansson parses up to 2,048 levels of nesting by recursion (a hostile
+ * "claims" parameter, a JWT payload): that takes 130 to 250 KiB of stack.
+ * Pages are committed only when touched. */
+#define STACK_SIZE (512u * 1024u)
+#define GUARD_SIZE 4096u
+#define STACKS_KEPT 16
+
+struct fiber {
+	ucontext_t ctx;
+	char *map;                  /* guard page, then the stack */
+	void (*fn)(void *);
+	void (*done_cb)(void *);
+	void *arg;
+	bool done, parked, queued;
+	void *fake;                 /* AddressSanitizer's fake stack, across a park */
+	struct fiber *next;         /* run queue, offload completions */
+};
+
+struct sched {
+	ucontext_t caller;          /* where fiber_run was called */
+	struct fiber *cur;
+	struct fiber *runq, *runq_tail;
+	char *stacks[STACKS_KEPT];
+	unsigned n_stacks, alive;
+	int ep, efd;
+	struct fiber_io efd_io;
+	struct fiber_io *ios;       /* those with before_wait */
+	const void *main_bottom;    /* the thread's own stack, for ASan */
+	size_t main_size;
+	pthread_mutex_t lock;       /* done: offloaded calls that returned */
+	struct fiber *done;
+	uint64_t serial;
+};
+
+static _Atomic uint64_t sched_serials;
+
+static __thread struct sched *t_sched;
+
+bool fiber_in(void)
+{
+	return t_sched != NULL && t_sched->cur != NULL;
+}
+
+uint64_t fiber_sched_serial(void)
+{
+	return t_sched != NULL ? t_sched->serial : 0;
+}
+
+struct fiber *fiber_self(void)
+{
+	return t_sched != NULL ? t_sched->cur : NULL;
+}
+
+unsigned fiber_count(void)
+{
+	return t_sched != NULL ? t_sched->alive : 0;
+}
+
+static void efd_ready(struct fiber_io *io, uint32_t events)
+{
+	struct sched *s = t_sched;
+	struct fiber *f, *next;
+	uint64_t n;
+
+	(void)events;
+	(void)io;
+	if (read(s->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&s->lock);
+	f = s->done;
+	s->done = NULL;
+	pthread_mutex_unlock(&s->lock);
+	for (; f != NULL; f = next) {
+		next = f->next;
+		fiber_wake(f);
+	}
+}
+
+int fiber_sched_init(void)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return IDP_ENOMEM;
+	s->ep = epoll_create1(EPOLL_CLOEXEC);
+	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&s->lock, NULL);
+	s->serial = ++sched_serials;
+	t_sched = s;
+	s->efd_io.fd = s->efd;
+	s->efd_io.ready = efd_ready;
+	if (s->ep < 0 || s->efd < 0 || fiber_io_add(&s->efd_io, EPOLLIN) != IDP_OK) {
+		fiber_sched_fini();
+		return IDP_EIO;
+	}
+	return IDP_OK;
+}
+
+void fiber_sched_fini(void)
+{
+	struct sched *s = t_sched;
+
+	if (s == NULL)
+		return;
+	for (unsigned i = 0; i < s->n_stacks; i++)
+		munmap(s->stacks[i], STACK_SIZE + GUARD_SIZE);
+	if (s->ep >= 0)
+		close(s->ep);
+	if (s->efd >= 0)
+		close(s->efd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	t_sched = NULL;
+}
+
+static void trampoline(void)
+{
+	struct sched *s = t_sched;
+	struct fiber *f = s->cur;
+
+	SWITCH_FINISH(NULL, &s->main_bottom, &s->main_size);
+	f->fn(f->arg);
+	f->done = true;
+	/* NULL: this fiber's stack frames are gone for good. */
+	SWITCH_START(NULL, s->main_bottom, s->main_size);
+	swapcontext(&f->ctx, &s->caller);
+}
+
+/* Apart: getcontext returns twice, which would clobber fiber_new's locals. */
+static __attribute__((noinline)) int ctx_make(struct fiber *f)
+{
+	if (getcontext(&f->ctx) != 0)
+		return -1;
+	f->ctx.uc_stack.ss_sp = f->map + GUARD_SIZE;
+	f->ctx.uc_stack.ss_size = STACK_SIZE;
+	f->ctx.uc_link = NULL;
+	makecontext(&f->ctx, trampoline, 0);
+	return 0;
+}
+
+struct fiber *fiber_new(void (*fn)(void *), void *arg, void (*done)(void *))
+{
+	struct sched *s = t_sched;
+	struct fiber *f;
+
+	if (s == NULL || (f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	if (s->n_stacks > 0) {
+		f->map = s->stacks[--s->n_stacks];
+	} else {
+		f->map = mmap(NULL, STACK_SIZE + GUARD_SIZE, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (f->map == MAP_FAILED || mprotect(f->map, GUARD_SIZE, PROT_NONE) != 0) {
+			if (f->map != MAP_FAILED)
+				munmap(f->map, STACK_SIZE + GUARD_SIZE);
+			free(f);
+			return NULL;
+		}
+	}
+	if (ctx_make(f) != 0) {
+		munmap(f->map, STACK_SIZE + GUARD_SIZE);
+		free(f);
+		return NULL;
+	}
+	f->fn = fn;
+	f->arg = arg;
+	f->done_cb = done;
+	s->alive++;
+	return f;
+}
+
+void fiber_free(struct fiber *f)
+{
+	struct sched *s = t_sched;
+
+	if (f == NULL)
+		return;
+	if (s != NULL && s->n_stacks < STACKS_KEPT)
+		s->stacks[s->n_stacks++] = f->map;
+	else
+		munmap(f->map, STACK_SIZE + GUARD_SIZE);
+	if (s != NULL)
+		s->alive--;
+	free(f);
+}
+
+bool fiber_run(struct fiber *f)
+{
+	struct sched *s = t_sched;
+	void *fake = NULL;
+
+	f->parked = false;
+	s->cur = f;
+	SWITCH_START(&fake, f->map + GUARD_SIZE, STACK_SIZE);
+	swapcontext(&s->caller, &f->ctx);
+	SWITCH_FINISH(fake, NULL, NULL);
+	s->cur = NULL;
+	return f->done;
+}
+
+void fiber_park(void)
+{
+	struct sched *s = t_sched;
+	struct fiber *f = s->cur;
+
+	f->parked = true;
+	SWITCH_START(&f->fake, s->main_bottom, s->main_size);
+	swapcontext(&f->ctx, &s->caller);
+	SWITCH_FINISH(f->fake, &s->main_bottom, &s->main_size);
+}
+
+void fiber_wake(struct fiber *f)
+{
+	struct sched *s = t_sched;
+
+	if (f->queued || !f->parked)
+		return;
+	f->queued = true;
+	f->next = NULL;
+	if (s->runq_tail != NULL)
+		s->runq_tail->next = f;
+	else
+		s->runq = f;
+	s->runq_tail = f;
+}
+
+static void run_ready(struct sched *s)
+{
+	struct fiber *f;
+
+	while ((f = s->runq) != NULL) {
+		s->runq = f->next;
+		if (s->runq == NULL)
+			s->runq_tail = NULL;
+		f->queued = false;
+		if (fiber_run(f) && f->done_cb != NULL)
+			f->done_cb(f->arg);
+	}
+}
+
+int fiber_io_add(struct fiber_io *io, uint32_t events)
+{
+	struct sched *s = t_sched;
+	struct epoll_event ev = {.events = events, .data.ptr = io};
+
+	if (s == NULL || epoll_ctl(s->ep, EPOLL_CTL_ADD, io->fd, &ev) != 0)
+		return IDP_EIO;
+	if (io->before_wait != NULL) {
+		io->next = s->ios;
+		s->ios = io;
+	}
+	return IDP_OK;
+}
+
+int fiber_io_mod(struct fiber_io *io, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = io};
+
+	return epoll_ctl(t_sched->ep, EPOLL_CTL_MOD, io->fd, &ev) == 0 ? IDP_OK : IDP_EIO;
+}
+
+void fiber_io_del(struct fiber_io *io)
+{
+	struct sched *s = t_sched;
+
+	if (s == NULL)
+		return;
+	epoll_ctl(s->ep, EPOLL_CTL_DEL, io->fd, NULL);
+	for (struct fiber_io **pp = &s->ios; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == io) {
+			*pp = io->next;
+			break;
+		}
+}
+
+void fiber_poll(int timeout_ms)
+{
+	struct sched *s = t_sched;
+	struct epoll_event ev[64];
+	int n, t;
+
+	run_ready(s);
+	for (struct fiber_io *io = s->ios, *next; io != NULL; io = next) {
+		next = io->next; /* before_wait may remove io */
+		if ((t = io->before_wait(io)) >= 0 && (timeout_ms < 0 || t < timeout_ms))
+			timeout_ms = t;
+	}
+	if (s->runq != NULL)
+		timeout_ms = 0; /* a before_wait woke a fiber (a failed flush) */
+	n = epoll_wait(s->ep, ev, 64, timeout_ms);
+	for (int i = 0; i < n; i++) {
+		struct fiber_io *io = ev[i].data.ptr;
+
+		io->ready(io, ev[i].events);
+	}
+	run_ready(s);
+}
+
+/* The worker pool. */
+struct job {
+	void (*fn)(void *);
+	void *arg;
+	struct fiber *f;
+	struct sched *s;
+	struct job *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *head, *tail;
+	pthread_t *th;
+	unsigned n;
+	bool stop;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, NULL, 0, false};
+
+static void *worker(void *unused)
+{
+	struct job *j;
+	uint64_t one = 1;
+
+	(void)unused;
+	for (;;) {
+		pthread_mutex_lock(&pool.lock);
+		while (pool.head == NULL && !pool.stop)
+			pthread_cond_wait(&pool.cond, &pool.lock);
+		if ((j = pool.head) == NULL) {
+			pthread_mutex_unlock(&pool.lock);
+			return NULL;
+		}
+		pool.head = j->next;
+		if (pool.head == NULL)
+			pool.tail = NULL;
+		pthread_mutex_unlock(&pool.lock);
+		j->fn(j->arg);
+		/* The job lives on the parked fiber's stack: last touch here. */
+		pthread_mutex_lock(&j->s->lock);
+		j->f->next = j->s->done;
+		j->s->done = j->f;
+		pthread_mutex_unlock(&j->s->lock);
+		if (write(j->s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			idp_log(LOG_ERR, "fiber: cannot wake a loop: %s", strerror(errno));
+	}
+}
+
+int fiber_workers_start(unsigned n)
+{
+	pool.stop = false;
+	if ((pool.th = calloc(n, sizeof(*pool.th))) == NULL)
+		return IDP_ENOMEM;
+	for (pool.n = 0; pool.n < n; pool.n++)
+		if (pthread_create(&pool.th[pool.n], NULL, worker, NULL) != 0)
+			break;
+	return pool.n > 0 ? IDP_OK : IDP_EIO;
+}
+
+void fiber_workers_stop(void)
+{
+	pthread_mutex_lock(&pool.lock);
+	pool.stop = true;
+	pthread_cond_broadcast(&pool.cond);
+	pthread_mutex_unlock(&pool.lock);
+	for (unsigned i = 0; i < pool.n; i++)
+		pthread_join(pool.th[i], NULL);
+	free(pool.th);
+	pool.th = NULL;
+	pool.n = 0;
+}
+
+void fiber_offload(void (*fn)(void *), void *arg)
+{
+	struct sched *s = t_sched;
+	struct job j = {fn, arg, NULL, s, NULL};
+	bool queued = false;
+
+	if (!fiber_in() || pool.n == 0) {
+		fn(arg);
+		return;
+	}
+	j.f = s->cur;
+	pthread_mutex_lock(&pool.lock);
+	if (!pool.stop) {
+		if (pool.tail != NULL)
+			pool.tail->next = &j;
+		else
+			pool.head = &j;
+		pool.tail = &j;
+		pthread_cond_signal(&pool.cond);
+		queued = true;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	if (!queued) {
+		fn(arg);
+		return;
+	}
+	fiber_park();
+}
