@@ -5,6 +5,7 @@
 #include "fiber.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -48,8 +49,8 @@ struct sched {
 	ucontext_t caller;          /* where fiber_run was called */
 	struct fiber *cur;
 	struct fiber *runq, *runq_tail;
-	char *stacks[STACKS_KEPT];
-	unsigned n_stacks, alive;
+	struct fiber *pool[STACKS_KEPT]; /* ended fibers, stack and all, for reuse */
+	unsigned n_pool, alive;
 	int ep, efd;
 	struct fiber_io efd_io;
 	struct fiber_io *ios;       /* those with before_wait */
@@ -130,8 +131,10 @@ void fiber_sched_fini(void)
 
 	if (s == NULL)
 		return;
-	for (unsigned i = 0; i < s->n_stacks; i++)
-		munmap(s->stacks[i], STACK_SIZE + GUARD_SIZE);
+	for (unsigned i = 0; i < s->n_pool; i++) {
+		munmap(s->pool[i]->map, STACK_SIZE + GUARD_SIZE);
+		free(s->pool[i]);
+	}
 	if (s->ep >= 0)
 		close(s->ep);
 	if (s->efd >= 0)
@@ -155,15 +158,34 @@ static void trampoline(void)
 }
 
 /* Apart: getcontext returns twice, which would clobber fiber_new's locals. */
-static __attribute__((noinline)) int ctx_make(struct fiber *f)
+static __attribute__((noinline)) int ctx_get(struct fiber *f)
 {
-	if (getcontext(&f->ctx) != 0)
-		return -1;
-	f->ctx.uc_stack.ss_sp = f->map + GUARD_SIZE;
-	f->ctx.uc_stack.ss_size = STACK_SIZE;
-	f->ctx.uc_link = NULL;
-	makecontext(&f->ctx, trampoline, 0);
-	return 0;
+	return getcontext(&f->ctx);
+}
+
+/* A fiber of the pool, or a new one with its stack; not yet started. */
+static struct fiber *fiber_get(struct sched *s)
+{
+	struct fiber *f;
+
+	if (s->n_pool > 0) {
+		f = s->pool[--s->n_pool];
+		/* A context that ran before is a context still: makecontext
+		 * sets it up again (no getcontext, no system call). */
+		memset(&f->fn, 0, sizeof(*f) - offsetof(struct fiber, fn));
+		return f;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	f->map = mmap(NULL, STACK_SIZE + GUARD_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (f->map == MAP_FAILED || mprotect(f->map, GUARD_SIZE, PROT_NONE) != 0 || ctx_get(f) != 0) {
+		if (f->map != MAP_FAILED)
+			munmap(f->map, STACK_SIZE + GUARD_SIZE);
+		free(f);
+		return NULL;
+	}
+	return f;
 }
 
 struct fiber *fiber_new(void (*fn)(void *), void *arg, void (*done)(void *))
@@ -171,25 +193,12 @@ struct fiber *fiber_new(void (*fn)(void *), void *arg, void (*done)(void *))
 	struct sched *s = t_sched;
 	struct fiber *f;
 
-	if (s == NULL || (f = calloc(1, sizeof(*f))) == NULL)
+	if (s == NULL || (f = fiber_get(s)) == NULL)
 		return NULL;
-	if (s->n_stacks > 0) {
-		f->map = s->stacks[--s->n_stacks];
-	} else {
-		f->map = mmap(NULL, STACK_SIZE + GUARD_SIZE, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-		if (f->map == MAP_FAILED || mprotect(f->map, GUARD_SIZE, PROT_NONE) != 0) {
-			if (f->map != MAP_FAILED)
-				munmap(f->map, STACK_SIZE + GUARD_SIZE);
-			free(f);
-			return NULL;
-		}
-	}
-	if (ctx_make(f) != 0) {
-		munmap(f->map, STACK_SIZE + GUARD_SIZE);
-		free(f);
-		return NULL;
-	}
+	f->ctx.uc_stack.ss_sp = f->map + GUARD_SIZE;
+	f->ctx.uc_stack.ss_size = STACK_SIZE;
+	f->ctx.uc_link = NULL;
+	makecontext(&f->ctx, trampoline, 0);
 	f->fn = fn;
 	f->arg = arg;
 	f->done_cb = done;
@@ -203,12 +212,13 @@ void fiber_free(struct fiber *f)
 
 	if (f == NULL)
 		return;
-	if (s != NULL && s->n_stacks < STACKS_KEPT)
-		s->stacks[s->n_stacks++] = f->map;
-	else
-		munmap(f->map, STACK_SIZE + GUARD_SIZE);
 	if (s != NULL)
 		s->alive--;
+	if (s != NULL && s->n_pool < STACKS_KEPT && f->done) {
+		s->pool[s->n_pool++] = f;
+		return;
+	}
+	munmap(f->map, STACK_SIZE + GUARD_SIZE);
 	free(f);
 }
 
