@@ -371,13 +371,18 @@ static void *worker(void *unused)
 			pool.tail = NULL;
 		pthread_mutex_unlock(&pool.lock);
 		j->fn(j->arg);
-		/* The job lives on the parked fiber's stack: last touch here. */
-		pthread_mutex_lock(&j->s->lock);
-		j->f->next = j->s->done;
-		j->s->done = j->f;
-		pthread_mutex_unlock(&j->s->lock);
-		if (write(j->s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		/* The job lives on the parked fiber's stack, and the fiber may
+		 * run again as soon as the loop can take it from done: everything
+		 * is read first, and the loop is woken before the lock is let go. */
+		struct sched *s = j->s;
+		struct fiber *f = j->f;
+
+		pthread_mutex_lock(&s->lock);
+		f->next = s->done;
+		s->done = f;
+		if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			idp_log(LOG_ERR, "fiber: cannot wake a loop: %s", strerror(errno));
+		pthread_mutex_unlock(&s->lock);
 	}
 }
 

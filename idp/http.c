@@ -623,6 +623,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->fib = NULL;
 		return queue_reply(r);
 	}
+	if (t_loop != NULL && t_loop->stop) {
+		/* Stopping: what is in progress is answered, nothing new starts
+		 * (keep-alive clients would otherwise hold the stop off). */
+		req_add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+		r->ret = json_endpoint(r->path) ? http_json_error(r, 503, "temporarily_unavailable", "the server is stopping")
+						: http_error_page(r, 503, "stopping");
+		return queue_reply(r);
+	}
 	/* The request runs in a fiber; if it parks (a store round trip, a
 	 * password hash on a worker), the connection waits suspended and the
 	 * loop serves others. Without a fiber, it runs here. */
@@ -651,8 +660,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		return;
 	if (r->resp != NULL)
 		MHD_destroy_response(r->resp);
-	/* r->fib is NULL here: a suspended connection is resumed only once its
-	 * fiber has ended, and the loops stop only when no fiber is left. */
+	/* A suspended connection is resumed only once its fiber has ended, and
+	 * resumed, on_request frees it: a fiber left here has ended too. */
+	fiber_free(r->fib);
 	params_clear(&r->query);
 	params_clear(&r->form);
 	buf_release(&r->body);
@@ -706,15 +716,22 @@ static void *loop_main(void *arg)
 	struct loop *l = arg;
 	const union MHD_DaemonInfo *di;
 
+	int lfd;
+
 	t_loop = l;
-	if (fiber_sched_init() != IDP_OK) {
+	/* Each daemon gets its own descriptor of the listening socket: one that
+	 * closes it (a failed start, a stop) leaves the others' intact. */
+	if ((lfd = fcntl(H.listen_fd, F_DUPFD_CLOEXEC, 0)) < 0 || fiber_sched_init() != IDP_OK) {
+		if (lfd >= 0)
+			close(lfd);
 		loop_state(l, -1);
 		return NULL;
 	}
-	/* Limits are per daemon: each loop gets its share (rounded up). */
+	/* The connection limit is per daemon: each loop gets its share (rounded
+	 * up); the per-IP limit holds in each (never refusing below it). */
 	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
 				0, NULL, NULL, on_request, NULL,
-				MHD_OPTION_LISTEN_SOCKET, H.listen_fd,
+				MHD_OPTION_LISTEN_SOCKET, lfd,
 				MHD_OPTION_CONNECTION_LIMIT, H.limit,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, H.per_ip,
 				MHD_OPTION_CONNECTION_TIMEOUT, H.timeout,
@@ -725,7 +742,9 @@ static void *loop_main(void *arg)
 				MHD_OPTION_END);
 	if (l->d == NULL || (di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
 		if (l->d != NULL)
-			MHD_stop_daemon(l->d);
+			MHD_stop_daemon(l->d); /* closes lfd */
+		else
+			close(lfd);
 		fiber_sched_fini();
 		loop_state(l, -1);
 		return NULL;
@@ -748,7 +767,10 @@ static void *loop_main(void *arg)
 		int t = -1;
 
 		if (l->stop && !l->quiesced) {
-			MHD_quiesce_daemon(l->d);
+			MHD_socket q = MHD_quiesce_daemon(l->d);
+
+			if (q != MHD_INVALID_SOCKET)
+				close(q); /* our duplicate: no new connections here */
 			l->quiesced = true;
 		}
 		if (MHD_get_timeout(l->d, &to) == MHD_YES)
@@ -759,8 +781,6 @@ static void *loop_main(void *arg)
 		fiber_poll(t);
 		MHD_run(l->d);
 	}
-	if (!l->quiesced)
-		MHD_quiesce_daemon(l->d);
 	MHD_stop_daemon(l->d);
 	fiber_sched_fini();
 	return NULL;
@@ -815,7 +835,7 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 	}
 	H.n = threads;
 	H.limit = (cfg->connection_limit + threads - 1) / threads;
-	H.per_ip = (cfg->per_ip_limit + threads - 1) / threads;
+	H.per_ip = cfg->per_ip_limit;
 	H.timeout = cfg->connection_timeout;
 	H.mem_limit = (size_t)(cfg->max_url + 32768);
 	for (unsigned i = 0; i < threads; i++) {

@@ -121,7 +121,9 @@ struct rconn {
 	struct fiber_io io;        /* first: ready() finds the rconn from it */
 	struct rwait *head, *tail; /* in the order of the commands */
 	bool want_write, watch_out;
+	bool got_reply;            /* a reply came since the queue was last empty */
 	uint64_t sched;            /* the scheduler whose epoll watches ac */
+	int64_t connect_after;     /* after a failed connect: not before (ms) */
 };
 
 #define SOCKET_MAX 107 /* sun_path holds 108 bytes with the NUL */
@@ -368,6 +370,13 @@ static void ra_fail(struct rconn *cn, int err, int err_errno, const char *why)
 	redisFree(cn->ac);
 	cn->ac = NULL;
 	cn->want_write = cn->watch_out = false;
+	/* Sent once more only when nothing came back since the queue was last
+	 * empty: the connection was dead from the start (a Redis restarted
+	 * while it sat idle). Once replies flowed, the server may have run
+	 * what was in flight (a take, an increment): an error, not a retry. */
+	if (cn->got_reply)
+		err = REDIS_ERR_OTHER;
+	cn->got_reply = false;
 	while ((w = cn->head) != NULL) {
 		cn->head = w->next;
 		w->err = err;
@@ -426,6 +435,7 @@ static void ra_ready(struct fiber_io *io, uint32_t events)
 		cn->head = w->next;
 		if (cn->head == NULL)
 			cn->tail = NULL;
+		cn->got_reply = cn->head != NULL;
 		w->reply = rep;
 		fiber_wake(w->f);
 	}
@@ -457,9 +467,15 @@ static int ra_connect(struct rstore *st, struct rconn *cn)
 	int rc, fl;
 
 	/* Connecting blocks the loop, up to the timeout: once per loop, and
-	 * again after a failure only. */
-	if ((rc = rs_connect(st, &c)) != IDP_OK)
+	 * after a failure at most once a second (meanwhile commands fail at
+	 * once), so that a Redis that does not answer does not stall every
+	 * request of the loop for a timeout each. */
+	if (mono_ms() < cn->connect_after)
+		return IDP_ESTORE;
+	if ((rc = rs_connect(st, &c)) != IDP_OK) {
+		cn->connect_after = mono_ms() + 1000;
 		return rc;
+	}
 	if ((fl = fcntl(c->fd, F_GETFL)) < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		redisFree(c);
 		return IDP_ESTORE;

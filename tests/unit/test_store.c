@@ -1710,6 +1710,32 @@ START_TEST(redis_fibers_hung)
 }
 END_TEST
 
+/* Redis stopped: each fiber gets an error, none hangs; after the first
+ * refused connect the others fail at once (no connect each). Once it is back
+ * (and the second of back-off has passed), the next round succeeds. */
+START_TEST(redis_fibers_unreachable)
+{
+	struct fjob jobs[8];
+
+	for (int i = 0; i < 8; i++)
+		jobs[i] = (struct fjob){.st = &g_st, .i = i, .step = 1, .body = body_put_get};
+	ck_assert_int_eq(fiber_sched_init(), IDP_OK);
+	run_fibers(jobs, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	redis_stop();
+	run_fibers(jobs, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_ESTORE);
+	ck_assert_int_eq(redis_start(), 0);
+	sleep_ms(1100);
+	run_fibers(jobs, 8);
+	fiber_sched_fini();
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+}
+END_TEST
+
 /* ---- fibers themselves ---- */
 
 static pthread_t loop_thread;
@@ -1827,6 +1853,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, redis_fibers_take_once);
 	tcase_add_test(tc, redis_fibers_restart);
 	tcase_add_test(tc, redis_fibers_hung);
+	tcase_add_test(tc, redis_fibers_unreachable);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fibers");
