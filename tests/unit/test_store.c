@@ -1653,28 +1653,37 @@ START_TEST(redis_fibers_take_once)
 }
 END_TEST
 
+/* Eight fibers putting and reading back their own keys on st. */
+static void jobs_init(struct fjob *jobs, struct store *st)
+{
+	for (int i = 0; i < 8; i++)
+		jobs[i] = (struct fjob){.st = st, .i = i, .step = 1, .body = body_put_get};
+}
+
+/* One round of the eight, under the caller's scheduler: each must end in rc. */
+static void round_expect(struct fjob *jobs, int rc)
+{
+	for (int i = 0; i < 8; i++)
+		jobs[i].step++;
+	run_fibers(jobs, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, rc);
+}
+
 /* A Redis restart between two rounds: the pipelined connection is dead, and
- * each fiber's command goes through on the transparent second try. */
+ * each fiber's command goes through on the transparent second try (one
+ * scheduler for both rounds, as on a loop thread). */
 START_TEST(redis_fibers_restart)
 {
 	struct fjob jobs[8];
 
-	for (int i = 0; i < 8; i++)
-		jobs[i] = (struct fjob){.st = &g_st, .i = i, .step = 1, .body = body_put_get};
-	/* One scheduler for both rounds, as on a loop thread: the second round
-	 * meets the dead connection. */
+	jobs_init(jobs, &g_st);
 	ck_assert_int_eq(fiber_sched_init(), IDP_OK);
-	run_fibers(jobs, 8);
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	round_expect(jobs, IDP_OK);
 	redis_stop();
 	ck_assert_int_eq(redis_start(), 0);
-	for (int i = 0; i < 8; i++)
-		jobs[i].step = 2;
-	run_fibers(jobs, 8);
+	round_expect(jobs, IDP_OK);
 	fiber_sched_fini();
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(jobs[i].rc, IDP_OK);
 }
 END_TEST
 
@@ -1690,22 +1699,17 @@ START_TEST(redis_fibers_hung)
 
 	ck_assert_int_eq(store_open(conf, &s), IDP_OK);
 	json_decref(conf);
-	for (int i = 0; i < 8; i++)
-		jobs[i] = (struct fjob){.st = &s, .i = i, .step = 1, .body = body_put_get};
+	jobs_init(jobs, &s);
 	ck_assert_int_eq(fiber_sched_init(), IDP_OK);
-	run_fibers(jobs, 8);
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	round_expect(jobs, IDP_OK);
 	ck_assert_int_eq(kill(redis_pid, SIGSTOP), 0);
 	run_fibers(jobs, 8);
 	ck_assert_int_eq(kill(redis_pid, SIGCONT), 0);
 	for (int i = 0; i < 8; i++)
 		ck_assert_int_eq(jobs[i].rc, IDP_ESTORE);
 	sleep_ms(200);
-	run_fibers(jobs, 8);
+	round_expect(jobs, IDP_OK);
 	fiber_sched_fini();
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(jobs[i].rc, IDP_OK);
 	store_close(&s);
 }
 END_TEST
@@ -1717,22 +1721,15 @@ START_TEST(redis_fibers_unreachable)
 {
 	struct fjob jobs[8];
 
-	for (int i = 0; i < 8; i++)
-		jobs[i] = (struct fjob){.st = &g_st, .i = i, .step = 1, .body = body_put_get};
+	jobs_init(jobs, &g_st);
 	ck_assert_int_eq(fiber_sched_init(), IDP_OK);
-	run_fibers(jobs, 8);
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	round_expect(jobs, IDP_OK);
 	redis_stop();
-	run_fibers(jobs, 8);
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(jobs[i].rc, IDP_ESTORE);
+	round_expect(jobs, IDP_ESTORE);
 	ck_assert_int_eq(redis_start(), 0);
 	sleep_ms(1100);
-	run_fibers(jobs, 8);
+	round_expect(jobs, IDP_OK);
 	fiber_sched_fini();
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(jobs[i].rc, IDP_OK);
 }
 END_TEST
 
