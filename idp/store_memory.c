@@ -25,7 +25,9 @@
 #define SHARD_BITS 6
 #define SHARDS (1u << SHARD_BITS)
 #define SLOTS_MIN 64u              /* buckets per shard at start, power of two */
-#define SWEEP_SLOTS 4u             /* buckets visited by each write */
+#define SWEEP_SLOTS 1u             /* buckets visited by each write (each record on
+                                    * the way is a cache miss: one is enough, dead
+                                    * records linger one pass of the table at most) */
 #define MAX_RECORDS_DEFAULT 5000000LL
 #define MAX_RECORDS_LIMIT 1000000000LL
 #define FULL_SWEEP_MS 1000         /* at the limit, at most one full sweep a second */
