@@ -32,7 +32,7 @@
  * Pages are committed only when touched. */
 #define STACK_SIZE (512u * 1024u)
 #define GUARD_SIZE 4096u
-#define STACKS_KEPT 16
+#define FIBERS_KEPT 16
 
 struct fiber {
 	ucontext_t ctx;
@@ -49,7 +49,7 @@ struct sched {
 	ucontext_t caller;          /* where fiber_run was called */
 	struct fiber *cur;
 	struct fiber *runq, *runq_tail;
-	struct fiber *pool[STACKS_KEPT]; /* ended fibers, stack and all, for reuse */
+	struct fiber *pool[FIBERS_KEPT]; /* ended fibers, stack and all, for reuse */
 	unsigned n_pool, alive;
 	int ep, efd;
 	struct fiber_io efd_io;
@@ -214,7 +214,7 @@ void fiber_free(struct fiber *f)
 		return;
 	if (s != NULL)
 		s->alive--;
-	if (s != NULL && s->n_pool < STACKS_KEPT && f->done) {
+	if (s != NULL && s->n_pool < FIBERS_KEPT && f->done) {
 		s->pool[s->n_pool++] = f;
 		return;
 	}

@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <netinet/in.h>
@@ -531,7 +530,7 @@ struct loop {
 	struct MHD_Daemon *d;
 	struct fiber_io mhd_io, stop_io;
 	int stop_fd;
-	bool resumed, stop, quiesced;
+	bool stop, quiesced;
 	int state; /* 0 starting, 1 running, -1 failed */
 };
 
@@ -560,15 +559,16 @@ static void request_resume(void *arg)
 {
 	struct req *r = arg;
 
-	MHD_resume_connection(r->conn);
-	if (t_loop != NULL)
-		t_loop->resumed = true;
+	MHD_resume_connection(r->conn); /* the MHD_run after this poll takes it */
 }
 
+/* Queues the request's reply; its fiber, if any, has ended. */
 static enum MHD_Result queue_reply(struct req *r)
 {
 	enum MHD_Result ret = r->ret;
 
+	fiber_free(r->fib);
+	r->fib = NULL;
 	if (r->resp != NULL) {
 		ret = MHD_queue_response(r->conn, r->status, r->resp);
 		MHD_destroy_response(r->resp);
@@ -617,12 +617,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (r->fib != NULL) {
-		/* Called again after the resume: the fiber has ended. */
-		fiber_free(r->fib);
-		r->fib = NULL;
+	if (r->fib != NULL) /* called again after the resume: the fiber has ended */
 		return queue_reply(r);
-	}
 	if (t_loop != NULL && t_loop->stop) {
 		/* Stopping: what is in progress is answered, nothing new starts
 		 * (keep-alive clients would otherwise hold the stop off). */
@@ -639,11 +635,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->ret = dispatch(r);
 		return queue_reply(r);
 	}
-	if (fiber_run(r->fib)) {
-		fiber_free(r->fib);
-		r->fib = NULL;
+	if (fiber_run(r->fib))
 		return queue_reply(r);
-	}
 	MHD_suspend_connection(conn);
 	return MHD_YES;
 }
@@ -715,17 +708,16 @@ static void *loop_main(void *arg)
 {
 	struct loop *l = arg;
 	const union MHD_DaemonInfo *di;
-
 	int lfd;
 
 	t_loop = l;
 	/* Each daemon gets its own descriptor of the listening socket: one that
 	 * closes it (a failed start, a stop) leaves the others' intact. */
-	if ((lfd = fcntl(H.listen_fd, F_DUPFD_CLOEXEC, 0)) < 0 || fiber_sched_init() != IDP_OK) {
-		if (lfd >= 0)
-			close(lfd);
-		loop_state(l, -1);
-		return NULL;
+	if ((lfd = fcntl(H.listen_fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		goto fail;
+	if (fiber_sched_init() != IDP_OK) {
+		close(lfd);
+		goto fail;
 	}
 	/* The connection limit is per daemon: each loop gets its share (rounded
 	 * up); the per-IP limit holds in each (never refusing below it). */
@@ -740,24 +732,19 @@ static void *loop_main(void *arg)
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
-	if (l->d == NULL || (di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
-		if (l->d != NULL)
-			MHD_stop_daemon(l->d); /* closes lfd */
-		else
-			close(lfd);
-		fiber_sched_fini();
-		loop_state(l, -1);
-		return NULL;
+	if (l->d == NULL) {
+		close(lfd);
+		goto fail_sched;
 	}
-	l->mhd_io.fd = di->epoll_fd;
-	l->mhd_io.ready = mhd_ready;
 	l->stop_io.fd = l->stop_fd;
 	l->stop_io.ready = stop_ready;
-	if (fiber_io_add(&l->mhd_io, EPOLLIN) != IDP_OK || fiber_io_add(&l->stop_io, EPOLLIN) != IDP_OK) {
-		MHD_stop_daemon(l->d);
-		fiber_sched_fini();
-		loop_state(l, -1);
-		return NULL;
+	l->mhd_io.ready = mhd_ready;
+	if ((di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD)) != NULL)
+		l->mhd_io.fd = di->epoll_fd;
+	if (di == NULL || fiber_io_add(&l->mhd_io, EPOLLIN) != IDP_OK ||
+	    fiber_io_add(&l->stop_io, EPOLLIN) != IDP_OK) {
+		MHD_stop_daemon(l->d); /* closes lfd */
+		goto fail_sched;
 	}
 	loop_state(l, 1);
 	/* On stop: accept no more, answer what is in progress (a fiber waits
@@ -775,14 +762,16 @@ static void *loop_main(void *arg)
 		}
 		if (MHD_get_timeout(l->d, &to) == MHD_YES)
 			t = to > 1000 ? 1000 : (int)to;
-		if (l->resumed)
-			t = 0;
-		l->resumed = false;
 		fiber_poll(t);
 		MHD_run(l->d);
 	}
 	MHD_stop_daemon(l->d);
 	fiber_sched_fini();
+	return NULL;
+fail_sched:
+	fiber_sched_fini();
+fail:
+	loop_state(l, -1);
 	return NULL;
 }
 

@@ -66,14 +66,6 @@ struct mstore {
 
 enum set_mode { SET_PUT, SET_ADD };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	/* Monotonic: a wall clock step must not expire or revive records. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t le64(const uint8_t *p)
 {

@@ -347,12 +347,15 @@ static struct rconn *rs_conn(struct rstore *st)
 	return cn;
 }
 
-static int64_t mono_ms(void)
+/* Whether a command that failed this way is sent once more on a new
+ * connection: after the server closed or reset it (a Redis restart), not
+ * after a timeout, when the server may have run it already (a second INCR or
+ * GETDEL would be wrong). */
+static bool worth_retry(int err, int err_errno)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return err == REDIS_ERR_EOF ||
+	       (err == REDIS_ERR_IO && err_errno != EAGAIN && err_errno != EWOULDBLOCK &&
+		err_errno != ETIMEDOUT);
 }
 
 static struct rconn *io_conn(struct fiber_io *io)
@@ -528,9 +531,7 @@ static int rs_command_fiber(struct rstore *st, struct rconn *cn, int argc, const
 			return IDP_OK;
 		}
 		rc = IDP_ESTORE;
-		if (w.err != REDIS_ERR_EOF &&
-		    (w.err != REDIS_ERR_IO || w.err_errno == EAGAIN || w.err_errno == EWOULDBLOCK ||
-		     w.err_errno == ETIMEDOUT))
+		if (!worth_retry(w.err, w.err_errno))
 			break;
 	}
 	return rc;
@@ -566,9 +567,7 @@ static int rs_command(struct rstore *st, int argc, const char **argv, const size
 		redisFree(cn->c);
 		cn->c = NULL;
 		rc = IDP_ESTORE;
-		if (err != REDIS_ERR_EOF &&
-		    (err != REDIS_ERR_IO || saved_errno == EAGAIN || saved_errno == EWOULDBLOCK ||
-		     saved_errno == ETIMEDOUT))
+		if (!worth_retry(err, saved_errno))
 			break;
 	}
 	return rc;

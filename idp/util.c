@@ -651,6 +651,14 @@ int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 char *xstrdup(const char *s)
 {
 	return s != NULL ? strdup(s) : NULL;

@@ -100,6 +100,9 @@ bool parse_ll(const char *s, long long min, long long max, long long *out);
 
 bool utf8_valid(const char *s, size_t len);
 int64_t now_s(void);
+/* CLOCK_MONOTONIC in milliseconds: for deadlines and TTLs that a wall-clock
+ * step must not move. */
+int64_t mono_ms(void);
 char *xstrdup(const char *s); /* NULL-safe strdup */
 
 #endif
