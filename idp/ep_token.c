@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -83,11 +84,12 @@ static const struct client *client_auth(struct req *r, enum MHD_Result *ret)
 		return NULL;
 	}
 	cl = config_client(r->cfg, id);
-	/* The secret is a long random string: SHA-256 suffices, compared in
-	 * constant time. A slow password KDF here would cap the endpoint. */
+	/* The secret is a long random string: SHA-256 suffices, the digests
+	 * (of one fixed length) compared in constant time. A slow password KDF
+	 * here would cap the endpoint. */
 	sha256(secret, strlen(secret), h);
 	if (cl == NULL || !cl->has_secret ||
-	    !secret_equal(h, sizeof(h), cl->secret_sha256, sizeof(cl->secret_sha256)) ||
+	    CRYPTO_memcmp(h, cl->secret_sha256, sizeof(h)) != 0 ||
 	    (basic && !cl->auth_basic) || (!basic && !cl->auth_post)) {
 		char tag[9];
 
@@ -125,7 +127,9 @@ static bool pkce_ok(const char *verifier, const char *challenge)
 	sha256(verifier, n, d);
 	if ((enc = b64url_encode(d, sizeof(d))) == NULL)
 		return false;
-	ok = secret_equal(enc, strlen(enc), challenge, strlen(challenge));
+	/* Both sides are an encoded SHA-256 (43 characters; the challenge's
+	 * length is the client's own, no secret): compared in constant time. */
+	ok = strlen(enc) == strlen(challenge) && CRYPTO_memcmp(enc, challenge, strlen(enc)) == 0;
 	free(enc);
 	return ok;
 }

@@ -1,6 +1,7 @@
 /* idp: the OpenID Connect provider daemon. */
 #include "idp.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,34 @@
 
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+
+#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
+/* glibc's calloc (2.36, Debian 12) skips the per-thread cache that malloc
+ * uses, and libmicrohttpd callocs every header of every reply (three
+ * allocations per header, eight headers a reply): perf on the token
+ * endpoint found 8 % of the provider's core in calloc's slow path,
+ * interleaved with cached frees of the same sizes. Small zeroed blocks are
+ * therefore taken through malloc; large ones still go to glibc's calloc,
+ * which knows when fresh pages need no zeroing (so idle memory stays
+ * untouched). Defined in the daemon only; sanitizer builds keep theirs. */
+extern void *__libc_calloc(size_t n, size_t size);
+
+__attribute__((visibility("default"))) void *calloc(size_t n, size_t size)
+{
+	size_t total;
+	void *p;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (total > 1024)
+		return __libc_calloc(n, size);
+	if ((p = malloc(total)) != NULL)
+		memset(p, 0, total);
+	return p;
+}
+#endif
 
 static void usage(FILE *f)
 {

@@ -182,6 +182,28 @@ START_TEST(t_utf8_numbers)
 	ck_assert(!utf8_valid("\xed\xa0\x80", 3));      /* surrogate */
 	ck_assert(!utf8_valid("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
 	ck_assert(!utf8_valid("\xe2\x82", 2));          /* truncated */
+	/* The eight-bytes-at-a-time ASCII path: a NUL, a stray byte or a
+	 * sequence at every offset of a long ASCII run is still seen. */
+	for (size_t at = 0; at < 40; at++) {
+		char b[48];
+
+		memset(b, 'a', sizeof(b));
+		ck_assert(utf8_valid(b, sizeof(b)));
+		b[at] = '\0';
+		ck_assert_msg(!utf8_valid(b, sizeof(b)), "NUL at %zu accepted", at);
+		b[at] = (char)0x80;
+		ck_assert_msg(!utf8_valid(b, sizeof(b)), "stray 0x80 at %zu accepted", at);
+		b[at] = (char)0xC3;
+		b[at + 1] = (char)0xA9;
+		ck_assert_msg(utf8_valid(b, sizeof(b)), "é at %zu refused", at);
+		ck_assert_msg(!utf8_valid(b, at + 1), "truncated é at %zu accepted", at);
+		b[at] = (char)0xC0;
+		b[at + 1] = (char)0xAF;
+		ck_assert_msg(!utf8_valid(b, sizeof(b)), "overlong at %zu accepted", at);
+		b[at] = (char)0x7F;
+		b[at + 1] = (char)0x01;
+		ck_assert(utf8_valid(b, sizeof(b))); /* DEL and controls are UTF-8 */
+	}
 	ck_assert(parse_ll("42", 0, 100, &v) && v == 42);
 	ck_assert(!parse_ll("42x", 0, 100, &v));
 	ck_assert(!parse_ll("", 0, 100, &v));
