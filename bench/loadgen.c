@@ -20,6 +20,13 @@
  *          each phase's wall-clock start and end printed (to split a Redis
  *          MONITOR capture by phase) and the ID tokens printed for librp.
  *
+ * --threads T: the VUs run as fibers on T threads (each VU on thread
+ * id % T), every thread waiting for all of its VUs' sockets in one epoll.
+ * Without it each VU is a thread sleeping in recv. A thread that is busy
+ * reading one answer needs no wake-up for the next, and the load core
+ * switches threads less: the Redis runs, where Redis shares the load core,
+ * use it. Not with --spin.
+ *
  * --spin: each VU waits for its answer by polling its socket (recv with
  * MSG_DONTWAIT, then sched_yield) instead of sleeping in recv. On loopback
  * the core that sends an answer also runs the receiver's wake-up: with
@@ -44,8 +51,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -69,6 +78,7 @@ struct opts {
 	const char *scope;
 	const char *consent; /* accept | refuse */
 	bool spin;           /* wait for answers by polling, not sleeping */
+	int threads;         /* > 0: VUs as fibers on this many threads */
 };
 
 static struct opts O = {
@@ -106,7 +116,161 @@ struct vu {
 	char first_error[256];
 	/* token mode */
 	char session_ok;
+	/* --threads: the VU's fiber */
+	ucontext_t uc;
+	void *stack;
+	void *(*fn)(void *);
+	struct vu *next;     /* in its thread's run queue or barrier list */
+	int reg_fd;          /* the descriptor registered in the thread's epoll */
+	bool wait_failed;
 };
+
+/* ---- VUs as fibers (--threads) ---- */
+#define FIBER_STACK (256u * 1024u)
+#define STALL_S 30 /* a server silent this long fails the VUs waiting on it */
+
+struct sched {
+	ucontext_t main;
+	int ep;
+	int alive;           /* VUs not yet returned */
+	int at_barrier;
+	struct vu *runq, *runq_tail, *barrier;
+	struct vu *cur;
+	struct vu **vus;
+	int nvus;
+	double quiet_since;  /* when epoll_wait last found nothing, or 0 */
+};
+
+static __thread struct sched *t_sched;
+static double now_mono(void);
+static pthread_barrier_t g_bar;
+
+static void run_later(struct sched *s, struct vu *v)
+{
+	v->next = NULL;
+	if (s->runq_tail != NULL)
+		s->runq_tail->next = v;
+	else
+		s->runq = v;
+	s->runq_tail = v;
+}
+
+/* Parks the VU until its socket is ready for events; false if the server
+ * stayed silent for STALL_S seconds. Only on a fiber. */
+static bool vu_wait(struct vu *v, uint32_t events)
+{
+	struct sched *s = t_sched;
+	struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.ptr = v};
+
+	if (v->reg_fd != v->fd) {
+		if (epoll_ctl(s->ep, EPOLL_CTL_ADD, v->fd, &ev) != 0 &&
+		    (errno != EEXIST || epoll_ctl(s->ep, EPOLL_CTL_MOD, v->fd, &ev) != 0))
+			return false;
+		v->reg_fd = v->fd;
+	} else if (epoll_ctl(s->ep, EPOLL_CTL_MOD, v->fd, &ev) != 0) {
+		return false;
+	}
+	v->wait_failed = false;
+	swapcontext(&v->uc, &s->main);
+	return !v->wait_failed;
+}
+
+/* All VUs meet the main thread here: with fibers, a thread joins the
+ * process-wide barrier once all of its VUs have reached it. */
+static void vu_barrier(struct vu *v)
+{
+	struct sched *s = t_sched;
+
+	if (s == NULL) {
+		pthread_barrier_wait(&g_bar);
+		return;
+	}
+	v->next = s->barrier;
+	s->barrier = v;
+	s->at_barrier++;
+	swapcontext(&v->uc, &s->main);
+}
+
+static void fiber_start(unsigned lo, unsigned hi)
+{
+	struct vu *v = (struct vu *)(((uintptr_t)hi << 32) | lo);
+
+	v->fn(v);
+	t_sched->alive--;
+	/* uc_link returns to the scheduler */
+}
+
+static void *sched_main(void *arg)
+{
+	struct sched *s = arg;
+	struct epoll_event ev[64];
+
+	t_sched = s;
+	for (int i = 0; i < s->nvus; i++) {
+		struct vu *v = s->vus[i];
+		uintptr_t p = (uintptr_t)v;
+
+		getcontext(&v->uc);
+		v->uc.uc_stack.ss_sp = v->stack;
+		v->uc.uc_stack.ss_size = FIBER_STACK;
+		v->uc.uc_link = &s->main;
+		makecontext(&v->uc, (void (*)(void))fiber_start, 2, (unsigned)(p & 0xffffffffu),
+			    (unsigned)(p >> 32));
+		run_later(s, v);
+	}
+	s->alive = s->nvus;
+	while (s->alive > 0) {
+		int n;
+
+		while (s->runq != NULL) {
+			struct vu *v = s->runq;
+
+			if ((s->runq = v->next) == NULL)
+				s->runq_tail = NULL;
+			s->cur = v;
+			swapcontext(&s->main, &v->uc);
+			s->cur = NULL;
+		}
+		if (s->alive == 0)
+			break;
+		if (s->at_barrier == s->alive) {
+			struct vu *b = s->barrier;
+
+			pthread_barrier_wait(&g_bar);
+			s->barrier = NULL;
+			s->at_barrier = 0;
+			while (b != NULL) {
+				struct vu *next = b->next;
+
+				run_later(s, b);
+				b = next;
+			}
+			continue;
+		}
+		n = epoll_wait(s->ep, ev, 64, 1000);
+		for (int i = 0; i < n; i++)
+			run_later(s, ev[i].data.ptr);
+		if (n > 0) {
+			s->quiet_since = 0;
+		} else if (s->quiet_since == 0) {
+			s->quiet_since = now_mono();
+		} else if (now_mono() - s->quiet_since > STALL_S) {
+			/* Every VU not at the barrier waits on a socket: fail them. */
+			for (int i = 0; i < s->nvus; i++) {
+				struct vu *v = s->vus[i], *b;
+
+				for (b = s->barrier; b != NULL && b != v; b = b->next)
+					;
+				if (b == NULL && v->fd >= 0 && v->reg_fd == v->fd) {
+					v->wait_failed = true;
+					run_later(s, v);
+				}
+			}
+			s->quiet_since = 0;
+		}
+	}
+	return NULL;
+}
 
 /* ---- time ---- */
 static double now_mono(void)
@@ -305,7 +469,7 @@ static int vu_connect(struct vu *v)
 
 	if (v->fd >= 0)
 		close(v->fd);
-	v->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	v->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (t_sched != NULL ? SOCK_NONBLOCK : 0), 0);
 	if (v->fd < 0)
 		return -1;
 	setsockopt(v->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -313,7 +477,9 @@ static int vu_connect(struct vu *v)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)O.port);
 	inet_pton(AF_INET, O.host, &sa.sin_addr);
-	if (connect(v->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	if (connect(v->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+	    (errno != EINPROGRESS || t_sched == NULL || !vu_wait(v, EPOLLOUT) ||
+	     getsockopt(v->fd, SOL_SOCKET, SO_ERROR, &one, &(socklen_t){sizeof(one)}) != 0 || one != 0)) {
 		close(v->fd);
 		v->fd = -1;
 		return -1;
@@ -321,13 +487,18 @@ static int vu_connect(struct vu *v)
 	return 0;
 }
 
-static bool write_all(int fd, const char *p, size_t n)
+static bool write_all(struct vu *v, const char *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = send(v->fd, p, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && errno == EAGAIN && t_sched != NULL) {
+			if (!vu_wait(v, EPOLLOUT))
+				return false;
+			continue;
+		}
 		if (w <= 0)
 			return false;
 		p += w;
@@ -373,6 +544,11 @@ static int read_response(struct vu *v, bool *close_after)
 		spin_since = 0;
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == EAGAIN && t_sched != NULL) {
+			if (!vu_wait(v, EPOLLIN))
+				return -2;
+			continue;
+		}
 		if (r <= 0)
 			return len == 0 ? -1 : -2;
 		len += (size_t)r;
@@ -454,7 +630,7 @@ static int http(struct vu *v, const char *method, const char *path, const char *
 		}
 		v->body = NULL;
 		v->body_len = 0;
-		if (!write_all(v->fd, req, (size_t)n)) {
+		if (!write_all(v, req, (size_t)n)) {
 			rc = -1;
 		} else {
 			rc = read_response(v, &close_after);
@@ -597,7 +773,6 @@ static bool userinfo(struct vu *v, const char *at)
 
 /* ---- run control ---- */
 static atomic_int g_phase;          /* 0 warm-up, 1 measuring, 2 stop */
-static pthread_barrier_t g_bar;
 static atomic_long g_left;           /* counted modes: iterations left */
 
 struct code_item {
@@ -614,7 +789,7 @@ static void *run_login(void *arg)
 	struct vu *v = arg;
 	char code[128];
 
-	pthread_barrier_wait(&g_bar);
+	vu_barrier(v);
 	for (;;) {
 		int ph = atomic_load(&g_phase);
 		double t0;
@@ -648,7 +823,7 @@ static void *run_sso(void *arg)
 		goto wait;
 	v->session_ok = 1;
 wait:
-	pthread_barrier_wait(&g_bar);
+	vu_barrier(v);
 	while (v->session_ok) {
 		int ph = atomic_load(&g_phase);
 		double t0 = now_mono();
@@ -686,7 +861,7 @@ static void *run_token(void *arg)
 	if (full_login(v, O.client, O.redirect, "accept", code, sizeof(code), NULL, false))
 		v->session_ok = 1;
 	for (int round = 0; round < O.rounds; round++) {
-		pthread_barrier_wait(&g_bar); /* mint */
+		vu_barrier(v); /* mint */
 		while (v->session_ok && atomic_load(&g_phase) == 0) {
 			int st = authorize(v, O.client, O.redirect, NULL);
 			long i;
@@ -701,8 +876,8 @@ static void *run_token(void *arg)
 			strcpy(g_codes[i].code, code);
 			g_codes[i].verifier = v->verifier;
 		}
-		pthread_barrier_wait(&g_bar); /* minted */
-		pthread_barrier_wait(&g_bar); /* exchange */
+		vu_barrier(v); /* minted */
+		vu_barrier(v); /* exchange */
 		for (;;) {
 			long i = atomic_fetch_add(&g_next, 1);
 			double t0;
@@ -716,7 +891,7 @@ static void *run_token(void *arg)
 				lat_add(&v->lat, (now_mono() - t0) * 1e3);
 			}
 		}
-		pthread_barrier_wait(&g_bar); /* exchanged */
+		vu_barrier(v); /* exchanged */
 	}
 	return NULL;
 }
@@ -810,7 +985,8 @@ static void usage(void)
 		"usage: loadgen MODE -p PORT [-c CONC] [-d SECONDS] [-n COUNT] [-w WARMUP]\n"
 		"         --client ID --secret S --redirect URI [--client2 ID --secret2 S --redirect2 URI]\n"
 		"         --user NAME --password PW [--consent accept|refuse] [--scope S]\n"
-		"         [--mint-seconds S] [--mint-max N] [--rounds N] [--max-seconds S] [--spin]\n"
+		"         [--mint-seconds S] [--mint-max N] [--rounds N] [--max-seconds S]\n"
+		"         [--spin | --threads T]\n"
 		"  MODE: login | sso | token | flow (see the comment at the top of loadgen.c)\n");
 	exit(2);
 }
@@ -870,11 +1046,11 @@ int main(int argc, char **argv)
 		{"user", 1, 0, 7}, {"password", 1, 0, 8}, {"consent", 1, 0, 9},
 		{"scope", 1, 0, 10}, {"mint-seconds", 1, 0, 11}, {"rounds", 1, 0, 12},
 		{"host", 1, 0, 13}, {"mint-max", 1, 0, 14}, {"max-seconds", 1, 0, 15},
-		{"spin", 0, 0, 16}, {0, 0, 0, 0}};
+		{"spin", 0, 0, 16}, {"threads", 1, 0, 17}, {0, 0, 0, 0}};
 	struct vu *vus;
 	pthread_t *th;
 	void *(*fn)(void *);
-	int c;
+	int c, nth;
 
 	if (argc < 2)
 		usage();
@@ -903,12 +1079,15 @@ int main(int argc, char **argv)
 		case 14: O.mint_max = atol(optarg); break;
 		case 15: O.max_seconds = atof(optarg); break;
 		case 16: O.spin = true; break;
+		case 17: O.threads = atoi(optarg); break;
 		default: usage();
 		}
 	}
 	if (O.port <= 0 || O.conc <= 0 || O.client == NULL || O.redirect == NULL || O.user == NULL ||
-	    O.password == NULL)
+	    O.password == NULL || O.threads < 0 || (O.threads > 0 && O.spin))
 		usage();
+	if (O.threads > O.conc)
+		O.threads = O.conc;
 	urlenc(O.scope, g_scope_enc, sizeof(g_scope_enc));
 	if (strcmp(O.mode, "flow") == 0)
 		return run_flow();
@@ -923,7 +1102,8 @@ int main(int argc, char **argv)
 
 	vus = calloc((size_t)O.conc, sizeof(*vus));
 	th = calloc((size_t)O.conc, sizeof(*th));
-	pthread_barrier_init(&g_bar, NULL, (unsigned)O.conc + 1);
+	nth = O.threads > 0 ? O.threads : O.conc;
+	pthread_barrier_init(&g_bar, NULL, (unsigned)nth + 1);
 	atomic_store(&g_left, O.count);
 	if (fn == run_token) {
 		g_codes_cap = O.mint_max > 0 && O.mint_max < 2000000 ? O.mint_max : 2000000;
@@ -934,7 +1114,29 @@ int main(int argc, char **argv)
 		vus[i].fd = -1;
 		vus[i].rcap = 65536;
 		vus[i].rbuf = malloc(vus[i].rcap);
-		pthread_create(&th[i], NULL, fn, &vus[i]);
+		vus[i].reg_fd = -1;
+		vus[i].fn = fn;
+		if (O.threads == 0)
+			pthread_create(&th[i], NULL, fn, &vus[i]);
+		else if ((vus[i].stack = malloc(FIBER_STACK)) == NULL) {
+			fprintf(stderr, "loadgen: out of memory\n");
+			return 1;
+		}
+	}
+	if (O.threads > 0) {
+		struct sched *sc = calloc((size_t)nth, sizeof(*sc));
+
+		for (int t = 0; t < nth; t++) {
+			sc[t].vus = calloc((size_t)O.conc / (size_t)nth + 1, sizeof(struct vu *));
+			if ((sc[t].ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+				perror("loadgen: epoll_create1");
+				return 1;
+			}
+		}
+		for (int i = 0; i < O.conc; i++)
+			sc[i % nth].vus[sc[i % nth].nvus++] = &vus[i];
+		for (int t = 0; t < nth; t++)
+			pthread_create(&th[t], NULL, sched_main, &sc[t]);
 	}
 	if (fn == run_token) {
 		double rates[64], p50s[64], p99s[64];
@@ -991,7 +1193,7 @@ int main(int argc, char **argv)
 				summary("token", vus, el, extra);
 			}
 		}
-		for (int i = 0; i < O.conc; i++)
+		for (int i = 0; i < nth; i++)
 			pthread_join(th[i], NULL);
 		if (nr > 0) {
 			/* The median round by rate, with its own latencies. */
@@ -1027,7 +1229,7 @@ int main(int argc, char **argv)
 				usleep(50000);
 			if (O.max_seconds > 0 && atomic_load(&g_left) > 0)
 				atomic_store(&g_phase, 2);
-			for (int i = 0; i < O.conc; i++)
+			for (int i = 0; i < nth; i++)
 				pthread_join(th[i], NULL);
 			el = now_mono() - t0;
 		} else {
@@ -1037,7 +1239,7 @@ int main(int argc, char **argv)
 			usleep((useconds_t)(O.duration * 1e6));
 			atomic_store(&g_phase, 2);
 			el = now_mono() - t0;
-			for (int i = 0; i < O.conc; i++)
+			for (int i = 0; i < nth; i++)
 				pthread_join(th[i], NULL);
 		}
 		summary(O.mode, vus, el, NULL);
