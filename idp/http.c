@@ -826,7 +826,10 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 	H.limit = (cfg->connection_limit + threads - 1) / threads;
 	H.per_ip = cfg->per_ip_limit;
 	H.timeout = cfg->connection_timeout;
-	H.mem_limit = (size_t)(cfg->max_url + 32768);
+	/* Each connection's pool holds the request head and the reply's
+	 * headers; libmicrohttpd zeroes all of it after every request (with
+	 * 32 KiB over max_url, 3 % of the core in SSO logins). */
+	H.mem_limit = (size_t)(cfg->max_url + 16384);
 	for (unsigned i = 0; i < threads; i++) {
 		struct loop *l = &H.loops[i];
 

@@ -331,6 +331,14 @@ H=$(curl -s -i -H "Authorization: Bearer $AT2" "$IDP/userinfo?pad=$LONG")
 ok "userinfo: 10 KB URL: 414 JSON" is_json_error "$H" 414 invalid_request
 H=$(curl -s -i -u demo-portal:demo-portal-secret -d grant_type=x "$IDP/token?pad=$LONG")
 ok "token: 10 KB URL: 414 JSON" is_json_error "$H" 414 invalid_request
+# The request head is read into a pool of max_url_bytes + 16 KiB: 8 KB of
+# cookies (more than a browser keeps for one host) pass, 16 KB get 431.
+PAD8=$(head -c 8192 /dev/zero | tr '\0' b)
+H=$(curl -s -i -H "Cookie: pad=$PAD8" "$IDP/.well-known/openid-configuration")
+ok "discovery: 8 KB of cookies: 200" sh -c 'printf %s "$1" | head -n1 | grep -q " 200"' _ "$H"
+H=$(curl -s -i -H "Cookie: pad=$PAD8$PAD8" "$IDP/.well-known/openid-configuration")
+ok "discovery: 16 KB of cookies: 431" sh -c 'printf %s "$1" | head -n1 | grep -q " 431"' _ "$H"
+ok "the daemon lives after the large heads" curl -sf -o /dev/null "$IDP/healthz"
 MANY=$(python3 -c 'print("&".join("p%d=%d" % (i, i) for i in range(200)))')
 az "$BASE&$MANY"
 ok "authorize: 200 parameters: 413 page" is_error_page "$H" 413 too_big
