@@ -25,7 +25,8 @@
  * Without it each VU is a thread sleeping in recv. A thread that is busy
  * reading one answer needs no wake-up for the next, and the load core
  * switches threads less: the Redis runs, where Redis shares the load core,
- * use it. Not with --spin.
+ * use it. With --spin, the threads poll their epoll (yielding the core
+ * between polls) instead of sleeping in it.
  *
  * --spin: each VU waits for its answer by polling its socket (recv with
  * MSG_DONTWAIT, then sched_yield) instead of sleeping in recv. On loopback
@@ -247,7 +248,10 @@ static void *sched_main(void *arg)
 			}
 			continue;
 		}
-		n = epoll_wait(s->ep, ev, 64, 1000);
+		/* --spin: the thread polls, so that no answer has to wake it. */
+		n = epoll_wait(s->ep, ev, 64, O.spin ? 0 : 1000);
+		if (n == 0 && O.spin)
+			sched_yield();
 		for (int i = 0; i < n; i++)
 			run_later(s, ev[i].data.ptr);
 		if (n > 0) {
@@ -531,6 +535,11 @@ static int read_response(struct vu *v, bool *close_after)
 			v->rcap = nc;
 		}
 		r = recv(v->fd, v->rbuf + len, v->rcap - len - 1, O.spin ? MSG_DONTWAIT : 0);
+		if (r < 0 && errno == EAGAIN && t_sched != NULL) {
+			if (!vu_wait(v, EPOLLIN))
+				return -2;
+			continue;
+		}
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && O.spin) {
 			/* A server that stopped answering ends the VU, as a closed
 			 * connection would, instead of spinning for ever. */
@@ -544,11 +553,6 @@ static int read_response(struct vu *v, bool *close_after)
 		spin_since = 0;
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && errno == EAGAIN && t_sched != NULL) {
-			if (!vu_wait(v, EPOLLIN))
-				return -2;
-			continue;
-		}
 		if (r <= 0)
 			return len == 0 ? -1 : -2;
 		len += (size_t)r;
@@ -1084,7 +1088,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (O.port <= 0 || O.conc <= 0 || O.client == NULL || O.redirect == NULL || O.user == NULL ||
-	    O.password == NULL || O.threads < 0 || (O.threads > 0 && O.spin))
+	    O.password == NULL || O.threads < 0)
 		usage();
 	if (O.threads > O.conc)
 		O.threads = O.conc;

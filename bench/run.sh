@@ -675,17 +675,19 @@ PY
 	say "redis round trips: $(get redis_roundtrips_per_login) per full login, $(get redis_roundtrips_per_sso_login) per SSO login"
 
 	# The Redis runs: the VUs are fibers on one loadgen thread (--threads
-	# 1), which leaves the load core to Redis, and enough of them (four
-	# times BENCH_CONNECTIONS) that requests waiting on Redis never leave
-	# the provider's core idle: the figure is its capacity.
+	# 1) that polls its epoll and yields the core between polls (--spin),
+	# which leaves the load core to Redis whenever it has work, and there
+	# are enough of them (four times BENCH_CONNECTIONS) that requests
+	# waiting on Redis never leave the provider's core idle: the figure is
+	# its capacity.
 	say "SSO login, redis store, $((CONC * 4)) VUs"
 	PERFPID=""
 	if [ "$PERF" = 1 ]; then (sleep 2; perf_profile sso_redis 2) & PERFPID=$!; fi
 	# shellcheck disable=SC2046
-	lg_runs sso_login "$RUNS" sso -p "$IDP_PORT" -c "$((CONC * 4))" -d "$DUR" --threads 1 $(cl bench-es) \
+	lg_runs sso_login "$RUNS" sso -p "$IDP_PORT" -c "$((CONC * 4))" -d "$DUR" --threads 1 --spin $(cl bench-es) \
 		$(cl2 bench-sso) --user quick --password "$PW"
 	[ -n "$PERFPID" ] && wait "$PERFPID"
-	token_exchange token_es256_redis bench-es "$(cap_for "$(get token_es256_rps)")" --threads 1
+	token_exchange token_es256_redis bench-es "$(cap_for "$(get token_es256_rps)")" --threads 1 --spin
 	python3 - "$RP_" >"$TMP/mem.txt" <<'PY'
 import subprocess, sys
 port = sys.argv[1]
@@ -709,7 +711,7 @@ PY
 	start_idp redis16 "$TMP/redis16.tmpl"
 	say "SSO login, redis store, $CONC VUs"
 	# shellcheck disable=SC2046
-	lg_runs sso_login_redis_1x_vus "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" --threads 1 $(cl bench-es) \
+	lg_runs sso_login_redis_1x_vus "$RUNS" sso -p "$IDP_PORT" -c "$CONC" -d "$DUR" --threads 1 --spin $(cl bench-es) \
 		$(cl2 bench-sso) --user quick --password "$PW"
 	stop_pid "$IDP_PID"
 	# The same Redis over its Unix socket (store "socket"): no TCP stack
@@ -718,7 +720,7 @@ PY
 	start_idp redis-unix "$TMP/redis-unix.tmpl"
 	say "SSO login, redis store over its Unix socket"
 	# shellcheck disable=SC2046
-	lg_runs sso_login_redis_unix "$RUNS" sso -p "$IDP_PORT" -c "$((CONC * 4))" -d "$DUR" --threads 1 $(cl bench-es) \
+	lg_runs sso_login_redis_unix "$RUNS" sso -p "$IDP_PORT" -c "$((CONC * 4))" -d "$DUR" --threads 1 --spin $(cl bench-es) \
 		$(cl2 bench-sso) --user quick --password "$PW"
 	stop_pid "$IDP_PID"
 else
@@ -842,7 +844,7 @@ def cpu(key):
 cores = R.get("server_cores") or 1
 W = "wrk -t1 -c%s, median of %s x %s s" % (conc, runs, dur)
 L = "loadgen %s polling VUs (--spin), median of %s x %s s" % (conc, runs, dur)
-LR = "loadgen %s VUs as fibers on 1 thread (--threads 1; redis shares the load core), median of %s x %s s" % (int(conc) * 4, runs, dur)
+LR = "loadgen %s VUs as fibers on 1 polling thread (--threads 1 --spin; redis shares the load core), median of %s x %s s" % (int(conc) * 4, runs, dur)
 rows = [
     ("Limits of this machine", None, None),
     ("openssl ES256 sign / verify, 1 core", "%s / %s" % (fmt(R.get("openssl_es256_sign_1core")), fmt(R.get("openssl_es256_verify_1core"))), "openssl speed ecdsap256 pinned, best of 3 x 1 s"),
