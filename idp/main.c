@@ -39,6 +39,27 @@ __attribute__((visibility("default"))) void *calloc(size_t n, size_t size)
 }
 #endif
 
+/* glibc keeps seven freed blocks of each size in each thread's cache. A
+ * loop with 64 requests in flight frees more than that of a size between
+ * two uses, and the rest goes through the arena's bins: in SSO logins with
+ * Redis, malloc and free took 14 % of the core, 8 % with a cache of 128
+ * (A/B 3 pairs: 4,872 -> 5,346 logins/s; RSS under load +2.3 MB). The
+ * length is a tunable that glibc reads from the environment at start only,
+ * so the daemon sets it and starts itself again, once, unless the
+ * administrator has set GLIBC_TUNABLES. */
+static void malloc_tune(char **argv)
+{
+#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
+	if (getenv("GLIBC_TUNABLES") != NULL ||
+	    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=128", 0) != 0)
+		return;
+	execv("/proc/self/exe", argv);
+	unsetenv("GLIBC_TUNABLES"); /* no /proc: go on as started */
+#else
+	(void)argv;
+#endif
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: idp [--config FILE] [--port N] [--port-file FILE] [--plugin-dir DIR]\n"
@@ -211,6 +232,7 @@ int main(int argc, char **argv)
 	unsigned long ticks = 0;
 	int sig, rc;
 
+	malloc_tune(argv);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool has = i + 1 < argc;
