@@ -339,7 +339,9 @@ void fiber_poll(int timeout_ms)
 	run_ready(s);
 }
 
-/* The worker pool. */
+/* Worker pools: one per identity backend (a slow LDAP server occupies its
+ * own workers, never those of the file backend), each started at its first
+ * job with the number of threads fiber_workers_start() set. */
 struct job {
 	void (*fn)(void *);
 	void *arg;
@@ -348,33 +350,35 @@ struct job {
 	struct job *next;
 };
 
-static struct {
+struct fiber_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *head, *tail;
 	pthread_t *th;
 	unsigned n;
 	bool stop;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, NULL, 0, false};
+};
 
-static void *worker(void *unused)
+static atomic_uint pool_threads; /* threads per pool; 0: jobs run in place */
+
+static void *worker(void *arg)
 {
+	struct fiber_pool *p = arg;
 	struct job *j;
 	uint64_t one = 1;
 
-	(void)unused;
 	for (;;) {
-		pthread_mutex_lock(&pool.lock);
-		while (pool.head == NULL && !pool.stop)
-			pthread_cond_wait(&pool.cond, &pool.lock);
-		if ((j = pool.head) == NULL) {
-			pthread_mutex_unlock(&pool.lock);
+		pthread_mutex_lock(&p->lock);
+		while (p->head == NULL && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if ((j = p->head) == NULL) {
+			pthread_mutex_unlock(&p->lock);
 			return NULL;
 		}
-		pool.head = j->next;
-		if (pool.head == NULL)
-			pool.tail = NULL;
-		pthread_mutex_unlock(&pool.lock);
+		p->head = j->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		pthread_mutex_unlock(&p->lock);
 		j->fn(j->arg);
 		/* The job lives on the parked fiber's stack, and the fiber may
 		 * run again as soon as the loop can take it from done: everything
@@ -391,52 +395,83 @@ static void *worker(void *unused)
 	}
 }
 
+struct fiber_pool *fiber_pool_new(void)
+{
+	struct fiber_pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	return p;
+}
+
+void fiber_pool_free(struct fiber_pool *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->n; i++)
+		pthread_join(p->th[i], NULL);
+	free(p->th);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+/* Pool locked: its threads, at the first job. */
+static void pool_start(struct fiber_pool *p)
+{
+	unsigned want = atomic_load(&pool_threads);
+
+	if (p->th != NULL || want == 0 || (p->th = calloc(want, sizeof(*p->th))) == NULL)
+		return;
+	for (p->n = 0; p->n < want; p->n++)
+		if (pthread_create(&p->th[p->n], NULL, worker, p) != 0)
+			break;
+	if (p->n == 0)
+		idp_log(LOG_ERR, "fiber: cannot start a backend's workers: its calls run on the loop");
+}
+
 int fiber_workers_start(unsigned n)
 {
-	pool.stop = false;
-	if ((pool.th = calloc(n, sizeof(*pool.th))) == NULL)
-		return IDP_ENOMEM;
-	for (pool.n = 0; pool.n < n; pool.n++)
-		if (pthread_create(&pool.th[pool.n], NULL, worker, NULL) != 0)
-			break;
-	return pool.n > 0 ? IDP_OK : IDP_EIO;
+	atomic_store(&pool_threads, n);
+	return n > 0 ? IDP_OK : IDP_EINVAL;
 }
 
 void fiber_workers_stop(void)
 {
-	pthread_mutex_lock(&pool.lock);
-	pool.stop = true;
-	pthread_cond_broadcast(&pool.cond);
-	pthread_mutex_unlock(&pool.lock);
-	for (unsigned i = 0; i < pool.n; i++)
-		pthread_join(pool.th[i], NULL);
-	free(pool.th);
-	pool.th = NULL;
-	pool.n = 0;
+	/* Pools already started keep their threads until freed; later jobs
+	 * run in place. */
+	atomic_store(&pool_threads, 0);
 }
 
-void fiber_offload(void (*fn)(void *), void *arg)
+void fiber_offload_on(struct fiber_pool *p, void (*fn)(void *), void *arg)
 {
 	struct sched *s = t_sched;
 	struct job j = {fn, arg, NULL, s, NULL};
 	bool queued = false;
 
-	if (!fiber_in() || pool.n == 0) {
+	if (!fiber_in() || p == NULL) {
 		fn(arg);
 		return;
 	}
 	j.f = s->cur;
-	pthread_mutex_lock(&pool.lock);
-	if (!pool.stop) {
-		if (pool.tail != NULL)
-			pool.tail->next = &j;
+	pthread_mutex_lock(&p->lock);
+	pool_start(p);
+	if (!p->stop && p->n > 0) {
+		if (p->tail != NULL)
+			p->tail->next = &j;
 		else
-			pool.head = &j;
-		pool.tail = &j;
-		pthread_cond_signal(&pool.cond);
+			p->head = &j;
+		p->tail = &j;
+		pthread_cond_signal(&p->cond);
 		queued = true;
 	}
-	pthread_mutex_unlock(&pool.lock);
+	pthread_mutex_unlock(&p->lock);
 	if (!queued) {
 		fn(arg);
 		return;

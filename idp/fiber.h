@@ -1,7 +1,7 @@
 /* Fibers: the requests of one HTTP event loop (http.c) run as cooperative
  * fibers on that loop's thread. A fiber parks while it waits for the store
  * (store_redis.c pipelines the commands of all the fibers of a loop on one
- * connection) or for a blocking call run on a worker thread (fiber_offload),
+ * connection) or for a blocking call run on a worker thread (fiber_offload_on),
  * and the loop serves other requests meanwhile: no thread per waiting request,
  * no thread switch for each store round trip (a fiber switch is a swapcontext:
  * registers and the signal mask).
@@ -59,10 +59,17 @@ int fiber_io_add(struct fiber_io *io, uint32_t events);
 int fiber_io_mod(struct fiber_io *io, uint32_t events);
 void fiber_io_del(struct fiber_io *io);
 
-/* Runs fn(arg) on a worker thread while the calling fiber is parked, for the
- * calls that block (a password hash, LDAP, an upstream provider). Outside a
- * fiber, or if no worker can take it, fn(arg) runs right here. */
-void fiber_offload(void (*fn)(void *), void *arg);
+/* Runs fn(arg) on a worker thread of pool p while the calling fiber is
+ * parked, for the calls that block (a password hash, LDAP, an upstream
+ * provider). Outside a fiber, or if no worker can take it, fn(arg) runs
+ * right here. A pool starts its threads at its first job;
+ * fiber_workers_start(n) sets how many (0 until then, or after
+ * fiber_workers_stop: jobs run in place). fiber_pool_free joins the
+ * threads: no job may be queued or running. */
+struct fiber_pool;
+struct fiber_pool *fiber_pool_new(void);
+void fiber_pool_free(struct fiber_pool *p);
+void fiber_offload_on(struct fiber_pool *p, void (*fn)(void *), void *arg);
 int fiber_workers_start(unsigned n);
 void fiber_workers_stop(void);
 

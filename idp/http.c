@@ -813,7 +813,7 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 	if ((rc = listen_socket(cfg, port_override >= 0 ? port_override : cfg->port, &port)) != IDP_OK)
 		return rc;
 	/* The blocking calls (password hashes, LDAP, upstream providers) run
-	 * on workers: two per loop, at least four. */
+	 * on workers, each backend on its own: two per loop, at least four. */
 	if ((H.loops = calloc(threads, sizeof(*H.loops))) == NULL ||
 	    fiber_workers_start(threads * 2 > 4 ? threads * 2 : 4) != IDP_OK) {
 		free(H.loops);

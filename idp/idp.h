@@ -31,6 +31,9 @@ struct backend {
 	 * until when the choice page greys it out. Atomics: shared by workers. */
 	int fails;
 	int64_t down_until;
+	/* Its own workers for its blocking calls: a backend that stops
+	 * answering holds only these (fiber.h). */
+	struct fiber_pool *pool;
 };
 
 struct rt_base;

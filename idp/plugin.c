@@ -116,6 +116,8 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 		b->acr = strdup(acr);
 		b->logo = xstrdup(json_string_value(json_object_get(e, "logo")));
 		rt->n_backends++;
+		if ((b->pool = fiber_pool_new()) == NULL)
+			return IDP_ENOMEM;
 		if ((rc = b->ops->create(&host, e, &b->inst)) != IDP_OK)
 			return log_fail(IDP_EINVAL, "%s: backends[%zu] (%s): the %s plugin refused its configuration",
 					cfg->path, i, id, plugin);
@@ -128,6 +130,9 @@ void backends_free(struct backend *bs, size_t n)
 	for (size_t i = 0; bs != NULL && i < n; i++) {
 		struct backend *b = &bs[i];
 
+		/* No call of this backend is running: the requests that make
+		 * them hold the runtime that holds it. */
+		fiber_pool_free(b->pool);
 		if (b->inst != NULL)
 			b->ops->destroy(b->inst);
 		/* The plugin stays mapped: a reload may reopen it, and dlclose of
@@ -195,7 +200,7 @@ static void bcall_run(void *p)
 
 static int bcall(struct bcall *c)
 {
-	fiber_offload(bcall_run, c);
+	fiber_offload_on(c->b->pool, bcall_run, c);
 	return c->rc;
 }
 

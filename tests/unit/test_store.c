@@ -1746,11 +1746,13 @@ static void slow_call(void *p)
 	(*(int *)p)++;
 }
 
+static struct fiber_pool *pool_a, *pool_b;
+
 static void body_offload(struct fjob *j)
 {
 	int n = 0;
 
-	fiber_offload(slow_call, &n);
+	fiber_offload_on(pool_a, slow_call, &n);
 	j->rc = n == 1 ? IDP_OK : IDP_EINVAL;
 }
 
@@ -1764,6 +1766,7 @@ START_TEST(fiber_offload_runs_on_workers)
 	loop_thread = pthread_self();
 	atomic_store(&offload_on_loop, 0);
 	ck_assert_int_eq(fiber_workers_start(4), IDP_OK);
+	ck_assert_ptr_nonnull(pool_a = fiber_pool_new());
 	for (int i = 0; i < 16; i++)
 		jobs[i] = (struct fjob){.i = i, .body = body_offload};
 	run_fibers(jobs, 16);
@@ -1771,10 +1774,63 @@ START_TEST(fiber_offload_runs_on_workers)
 		ck_assert_int_eq(jobs[i].rc, IDP_OK);
 	ck_assert_int_eq(atomic_load(&offload_on_loop), 0);
 	/* outside a fiber: runs right here */
-	fiber_offload(slow_call, &n);
+	fiber_offload_on(pool_a, slow_call, &n);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(atomic_load(&offload_on_loop), 1);
 	fiber_workers_stop();
+	fiber_pool_free(pool_a);
+}
+END_TEST
+
+/* Pools are bulkheads: calls that hold every worker of one pool (a backend
+ * that stopped answering) leave another pool's calls running at once. Here
+ * the stuck calls wait (at most 5 s) for a flag that only the other pool's
+ * call sets: with one shared pool, they would time out first (checked: with
+ * pool_b = pool_a this test fails). */
+static atomic_int released;
+
+static void stuck_call(void *p)
+{
+	for (int i = 0; i < 500 && !atomic_load(&released); i++)
+		sleep_ms(10);
+	*(int *)p = atomic_load(&released);
+}
+
+static void release_call(void *p)
+{
+	atomic_store(&released, 1);
+	*(int *)p = 1;
+}
+
+static void body_bulkhead(struct fjob *j)
+{
+	int seen = 0;
+
+	if (j->i < 4) {
+		fiber_offload_on(pool_a, stuck_call, &seen);
+	} else {
+		sleep_ms(100); /* the four stuck calls hold pool a's workers by now */
+		fiber_offload_on(pool_b, release_call, &seen);
+	}
+	j->rc = seen == 1 ? IDP_OK : IDP_EINVAL;
+}
+
+START_TEST(fiber_pools_are_separate)
+{
+	struct fjob jobs[5];
+
+	atomic_store(&released, 0);
+	ck_assert_int_eq(fiber_workers_start(4), IDP_OK);
+	ck_assert_ptr_nonnull(pool_a = fiber_pool_new());
+	ck_assert_ptr_nonnull(pool_b = fiber_pool_new());
+	for (int i = 0; i < 5; i++)
+		jobs[i] = (struct fjob){.i = i, .body = body_bulkhead};
+	run_fibers(jobs, 5);
+	for (int i = 0; i < 5; i++)
+		ck_assert_msg(jobs[i].rc == IDP_OK, "job %d: the other pool's call did not run while pool a was full", i);
+	fiber_workers_stop();
+	fiber_pool_free(pool_a);
+	fiber_pool_free(pool_b);
 }
 END_TEST
 
@@ -1856,6 +1912,7 @@ static Suite *store_suite(void)
 	tc = tcase_create("fibers");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, fiber_offload_runs_on_workers);
+	tcase_add_test(tc, fiber_pools_are_separate);
 	tcase_add_test(tc, fiber_park_wake_order);
 	suite_add_tcase(s, tc);
 	return s;
