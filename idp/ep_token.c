@@ -196,12 +196,20 @@ struct exchange_keys {
 	char code[80], cat[80], at[80], used[80];
 };
 
-static void exchange_keys(const char *hash, const char *at_h, struct exchange_keys *k)
+/* prefix + a 64-character hash (the keys below are 80 bytes: room for both) */
+#define KEY_OF(out, prefix, hash) \
+	(memcpy((out), prefix, sizeof(prefix) - 1), memcpy((out) + sizeof(prefix) - 1, (hash), 65))
+
+_Static_assert(sizeof(K_USED) - 1 + 65 <= 80 && sizeof(K_CODE) - 1 + 65 <= 80 &&
+		       sizeof(K_CODE_AT) - 1 + 65 <= 80 && sizeof(K_AT) - 1 + 65 <= 80,
+	       "exchange keys fit their buffers");
+
+static void exchange_keys(const char hash[65], const char at_h[65], struct exchange_keys *k)
 {
-	snprintf(k->code, sizeof(k->code), K_CODE "%s", hash);
-	snprintf(k->cat, sizeof(k->cat), K_CODE_AT "%s", hash);
-	snprintf(k->at, sizeof(k->at), K_AT "%s", at_h);
-	snprintf(k->used, sizeof(k->used), K_USED "%s", hash);
+	KEY_OF(k->code, K_CODE, hash);
+	KEY_OF(k->cat, K_CODE_AT, hash);
+	KEY_OF(k->at, K_AT, at_h);
+	KEY_OF(k->used, K_USED, hash);
 }
 
 /* What an exchange stored, or left pending, before it failed: the access

@@ -258,9 +258,26 @@ int buf_add_json_str(struct buf *b, const char *s)
 		return rc;
 	b->p[b->len++] = '"';
 	for (; s < end; s++) {
-		unsigned char c = (unsigned char)*s;
+		unsigned char c;
 		char esc[6];
 		size_t el = 2;
+
+		/* Eight bytes at a time while none is a control, '"' or '\\'
+		 * (a signed token is hundreds of plain bytes). */
+		while (end - s >= 8) {
+			const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+			uint64_t w, q, bs;
+
+			memcpy(&w, s, 8);
+			q = w ^ (ones * '"');
+			bs = w ^ (ones * '\\');
+			if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs)
+				break;
+			s += 8;
+		}
+		if (s == end)
+			break;
+		c = (unsigned char)*s;
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;

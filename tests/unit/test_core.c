@@ -119,6 +119,32 @@ START_TEST(t_json_writer)
 	ck_assert_str_eq(json_string_value(json_array_get(arr, 0)), (const char *)bin);
 	json_decref(arr);
 	buf_release(&b);
+	/* The eight-bytes-at-a-time path: each byte that needs escaping (and
+	 * some that do not: DEL, 0x80-0xff in UTF-8, the neighbours of '"' and
+	 * '\\') at every offset of a long plain run comes back as it went. */
+	{
+		static const char *const probes[] = {"\"", "\\", "\x01", "\x1f", "\n", "\x7f", "\xc3\xa9",
+						     "\x21", "\x23", "\x5b", "\x5d", " "};
+
+		for (size_t pi = 0; pi < sizeof(probes) / sizeof(probes[0]); pi++)
+			for (size_t at = 0; at < 24; at++) {
+				char str[64];
+				size_t pl = strlen(probes[pi]);
+
+				memset(str, 'x', sizeof(str));
+				memcpy(str + at, probes[pi], pl);
+				str[at + pl + 17] = '\0';
+				buf_init(&b, 1 << 16);
+				ck_assert_int_eq(buf_add(&b, "[", 1), IDP_OK);
+				ck_assert_int_eq(buf_add_json_str(&b, str), IDP_OK);
+				ck_assert_int_eq(buf_add(&b, "]", 1), IDP_OK);
+				arr = json_loadb(b.p, b.len, 0, &je);
+				ck_assert_msg(arr != NULL, "probe %zu at %zu: %s", pi, at, je.text);
+				ck_assert_str_eq(json_string_value(json_array_get(arr, 0)), str);
+				json_decref(arr);
+				buf_release(&b);
+			}
+	}
 	/* base64url into a buffer matches b64url_encode. */
 	buf_init(&b, 1 << 16);
 	for (size_t n = 0; n < sizeof(bin); n++)
