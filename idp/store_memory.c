@@ -365,25 +365,13 @@ static int set_locked(struct mstore *m, struct shard *sh, struct rec **nr, enum 
 	return IDP_OK;
 }
 
-static int mem_set(void *p, const char *key, const void *val, size_t len, unsigned ttl_s,
-		   enum set_mode mode)
+/* Links nr, built outside the lock (copying a large value must not stall
+ * the shard), under its key in shard sh; the record is the table's on
+ * IDP_OK, freed otherwise. */
+static int put_rec(struct mstore *m, struct shard *sh, struct rec *nr, unsigned ttl_s, enum set_mode mode)
 {
-	struct mstore *m = p;
-	struct shard *sh;
-	struct rec *nr = NULL;
-	uint64_t h;
-	size_t klen;
 	int rc, tries;
 
-	if ((rc = key_check(key, &klen)) != IDP_OK || (rc = val_check(val, len, ttl_s)) != IDP_OK)
-		goto out;
-	h = key_hash(m->seed, key, klen);
-	sh = shard_of(m, h);
-	/* Built outside the lock: copying a large value must not stall the shard. */
-	if ((nr = rec_new(key, klen, (uint32_t)h, val, len, 0)) == NULL) {
-		rc = IDP_ENOMEM;
-		goto out;
-	}
 	for (tries = 0;; tries++) {
 		int64_t now = mono_ms();
 
@@ -394,9 +382,25 @@ static int mem_set(void *p, const char *key, const void *val, size_t len, unsign
 		if (rc != IDP_ETOOBIG || tries > 0 || !full_sweep(m))
 			break;
 	}
-out:
 	rec_free(nr);
 	return rc;
+}
+
+static int mem_set(void *p, const char *key, const void *val, size_t len, unsigned ttl_s,
+		   enum set_mode mode)
+{
+	struct mstore *m = p;
+	struct rec *nr;
+	uint64_t h;
+	size_t klen;
+	int rc;
+
+	if ((rc = key_check(key, &klen)) != IDP_OK || (rc = val_check(val, len, ttl_s)) != IDP_OK)
+		return rc;
+	h = key_hash(m->seed, key, klen);
+	if ((nr = rec_new(key, klen, (uint32_t)h, val, len, 0)) == NULL)
+		return IDP_ENOMEM;
+	return put_rec(m, shard_of(m, h), nr, ttl_s, mode);
 }
 
 static int mem_put(void *p, const char *key, const void *val, size_t len, unsigned ttl_s)
@@ -409,18 +413,20 @@ static int mem_add(void *p, const char *key, const void *val, size_t len, unsign
 	return mem_set(p, key, val, len, ttl_s, SET_ADD);
 }
 
-static int mem_fetch(void *p, const char *key, char **val, size_t *len, bool take)
+enum fetch_mode { FETCH_COPY, FETCH_TAKE, FETCH_EXISTS };
+
+/* Key's live record: copied into *val (FETCH_COPY), unlinked and handed
+ * to *taken (FETCH_TAKE: of concurrent takers, one finds it), or only
+ * looked for (FETCH_EXISTS). */
+static int fetch_rec(struct mstore *m, const char *key, enum fetch_mode mode, char **val, size_t *len,
+		     struct rec **taken)
 {
-	struct mstore *m = p;
 	struct shard *sh;
-	struct rec **pp, *r = NULL;
+	struct rec **pp;
 	uint64_t h;
 	size_t klen;
-	int rc;
+	int rc = IDP_OK;
 
-	*val = NULL;
-	if (len != NULL)
-		*len = 0;
 	if ((rc = key_check(key, &klen)) != IDP_OK)
 		return rc;
 	h = key_hash(m->seed, key, klen);
@@ -429,19 +435,30 @@ static int mem_fetch(void *p, const char *key, char **val, size_t *len, bool tak
 	pp = live_find(m, sh, (uint32_t)h, key, klen, mono_ms());
 	if (pp == NULL) {
 		rc = IDP_ENOTFOUND;
-	} else if (take) {
-		/* Unlinked under the lock: of concurrent takers, one finds it. Should
-		 * the copy below fail, the record is gone all the same: for a
-		 * one-time code, lost beats usable twice. */
-		r = *pp;
-		*pp = r->next;
+	} else if (mode == FETCH_TAKE) {
+		*taken = *pp;
+		*pp = (*taken)->next;
 		sh->count--;
 		atomic_fetch_sub(&m->records, 1);
-	} else {
+	} else if (mode == FETCH_COPY) {
 		rc = rec_copy_val(*pp, val, len);
 	}
 	pthread_mutex_unlock(&sh->lock);
+	return rc;
+}
+
+static int mem_fetch(void *p, const char *key, char **val, size_t *len, bool take)
+{
+	struct rec *r = NULL;
+	int rc;
+
+	*val = NULL;
+	if (len != NULL)
+		*len = 0;
+	rc = fetch_rec(p, key, take ? FETCH_TAKE : FETCH_COPY, val, len, &r);
 	if (r != NULL) {
+		/* Should the copy fail, the record is gone all the same: for a
+		 * one-time code, lost beats usable twice. */
 		rc = rec_copy_val(r, val, len);
 		rec_free(r);
 	}
@@ -729,23 +746,23 @@ static int mem_del_listed(void *p, const struct store_op *op)
  * absent. The old key goes first (take): of two moves, one finds it. */
 static int mem_move(void *p, const struct store_op *op)
 {
-	char *v, *nv;
-	size_t len;
+	struct mstore *m = p;
+	struct rec *r = NULL, *nr;
+	uint64_t h;
+	size_t klen;
 	int rc;
 
-	if ((rc = mem_fetch(p, op->key, &v, &len, true)) != IDP_OK)
+	if ((rc = key_check(op->to, &klen)) != IDP_OK || (rc = val_check(op->val, op->len, op->ttl_s)) != IDP_OK ||
+	    (rc = fetch_rec(m, op->key, FETCH_TAKE, NULL, NULL, &r)) != IDP_OK)
 		return rc;
-	if (len > STORE_VAL_MAX - op->len || (nv = malloc(op->len + len + 1)) == NULL) {
-		val_free(v, len);
-		return len > STORE_VAL_MAX - op->len ? IDP_ETOOBIG : IDP_ENOMEM;
-	}
-	if (op->len > 0)
-		memcpy(nv, op->val, op->len);
-	memcpy(nv + op->len, v, len);
-	rc = mem_put(p, op->to, nv, op->len + len, op->ttl_s);
-	val_free(v, len);
-	val_free(nv, op->len + len);
-	return rc;
+	/* The new record straight from the taken one: no copy in between. */
+	h = key_hash(m->seed, op->to, klen);
+	nr = r->vlen > STORE_VAL_MAX - op->len ? NULL
+					       : rec_new2(op->to, klen, (uint32_t)h, op->val, op->len, rec_val(r),
+							  r->vlen, 0);
+	rc = r->vlen > STORE_VAL_MAX - op->len ? IDP_ETOOBIG : nr == NULL ? IDP_ENOMEM : IDP_OK;
+	rec_free(r);
+	return rc == IDP_OK ? put_rec(m, shard_of(m, h), nr, op->ttl_s, SET_PUT) : rc;
 }
 
 /* The take goes first, then the requires are read, then the consume goes,
@@ -799,9 +816,8 @@ static int batch_run(void *p, const struct store_op *in, size_t n, char **taken,
 	for (i = 0; i < n; i++) {
 		if (ops[i].kind != STORE_OP_REQUIRE)
 			continue;
-		if ((rc = mem_fetch(p, ops[i].key, &v, &len, false)) != IDP_OK)
+		if ((rc = fetch_rec(p, ops[i].key, FETCH_EXISTS, NULL, NULL, NULL)) != IDP_OK)
 			return rc;
-		val_free(v, len);
 	}
 	for (i = 0; i < n; i++) {
 		if (ops[i].kind != STORE_OP_CONSUME)
