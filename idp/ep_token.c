@@ -129,7 +129,8 @@ static bool pkce_ok(const char *verifier, const char *challenge)
 		return false;
 	/* Both sides are an encoded SHA-256 (43 characters; the challenge's
 	 * length is the client's own, no secret): compared in constant time. */
-	ok = strlen(enc) == strlen(challenge) && CRYPTO_memcmp(enc, challenge, strlen(enc)) == 0;
+	n = strlen(enc);
+	ok = n == strlen(challenge) && CRYPTO_memcmp(enc, challenge, n) == 0;
 	free(enc);
 	return ok;
 }

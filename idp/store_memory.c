@@ -747,7 +747,7 @@ static int mem_del_listed(void *p, const struct store_op *op)
 static int mem_move(void *p, const struct store_op *op)
 {
 	struct mstore *m = p;
-	struct rec *r = NULL, *nr;
+	struct rec *r = NULL, *nr = NULL;
 	uint64_t h;
 	size_t klen;
 	int rc;
@@ -757,10 +757,10 @@ static int mem_move(void *p, const struct store_op *op)
 		return rc;
 	/* The new record straight from the taken one: no copy in between. */
 	h = key_hash(m->seed, op->to, klen);
-	nr = r->vlen > STORE_VAL_MAX - op->len ? NULL
-					       : rec_new2(op->to, klen, (uint32_t)h, op->val, op->len, rec_val(r),
-							  r->vlen, 0);
-	rc = r->vlen > STORE_VAL_MAX - op->len ? IDP_ETOOBIG : nr == NULL ? IDP_ENOMEM : IDP_OK;
+	if (r->vlen > STORE_VAL_MAX - op->len)
+		rc = IDP_ETOOBIG;
+	else if ((nr = rec_new2(op->to, klen, (uint32_t)h, op->val, op->len, rec_val(r), r->vlen, 0)) == NULL)
+		rc = IDP_ENOMEM;
 	rec_free(r);
 	return rc == IDP_OK ? put_rec(m, shard_of(m, h), nr, op->ttl_s, SET_PUT) : rc;
 }
