@@ -8,6 +8,7 @@
 
 #include "idp.h"
 #include "keys.h"
+#include "pwhash.h"
 
 /* The endpoints counted one by one; everything else is "other", so that a
  * scanner probing random paths cannot grow the label set. */
@@ -99,6 +100,7 @@ char *metrics_render(size_t *len)
 	size_t i, j;
 	int rc = IDP_OK;
 	long long records;
+	size_t pw_buffers, pw_bytes;
 
 	buf_init(&b, 1 << 20);
 	rc |= buf_adds(&b, "# HELP idp_http_requests_total HTTP requests answered, by endpoint and status class.\n"
@@ -135,6 +137,9 @@ char *metrics_render(size_t *len)
 	records = g_idp.store.ops != NULL ? g_idp.store.ops->count(g_idp.store.st) : -1;
 	rc |= buf_printf(&b, "# HELP idp_store_records Live records in the store (sessions, codes, tokens, consents, counters); -1 when it does not answer.\n"
 			     "# TYPE idp_store_records gauge\nidp_store_records %lld\n", records);
+	pwhash_kept(&pw_buffers, &pw_bytes);
+	rc |= buf_printf(&b, "# HELP idp_password_hash_memory_bytes Memory kept for the next argon2id hashes (idle buffers; the kernel may reclaim it).\n"
+			     "# TYPE idp_password_hash_memory_bytes gauge\nidp_password_hash_memory_bytes %zu\n", pw_bytes);
 	rc |= buf_printf(&b, "# HELP idp_uptime_seconds Seconds since the first request was counted.\n"
 			     "# TYPE idp_uptime_seconds gauge\nidp_uptime_seconds %lld\n",
 			 (long long)(now_s() - atomic_load(&started_at)));

@@ -1,6 +1,7 @@
 /* Identity backends: plugins loaded with dlopen through one versioned ABI. */
 #include "idp.h"
 #include "fiber.h"
+#include "pwhash.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -26,7 +27,7 @@ static int host_random(void *buf, size_t len)
 	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
 }
 
-static struct idp_host host = {IDP_BACKEND_ABI, host_log, host_random, now_s, NULL, NULL};
+static struct idp_host host = {IDP_BACKEND_ABI, host_log, host_random, now_s, NULL, NULL, pwhash_verify};
 
 static int plugin_open(const char *dir, const char *name, void **dl, const struct idp_backend **out)
 {

@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-#define IDP_BACKEND_ABI 2 /* bump on any change to the structs below (2: host->issuer) */
+#define IDP_BACKEND_ABI 3 /* bump on any change to the structs below (2: host->issuer, 3: host->argon2id_verify) */
 
 #define IDP_EXPORT __attribute__((visibility("default")))
 
@@ -47,6 +47,11 @@ struct idp_host {
 	 * issuer + "/callback/" + its id, known from create() on. conf_dir and
 	 * issuer are valid during create(): copy what the instance keeps. */
 	const char *issuer;
+	/* Checks a password against an encoded argon2id hash, with the same
+	 * answers as libargon2's argon2id_verify (ARGON2_OK, ARGON2_VERIFY_MISMATCH,
+	 * another ARGON2_* error), but with the hash's memory kept between calls
+	 * (a fifth faster at 64 MiB). Any thread. */
+	int (*argon2id_verify)(const char *encoded, const char *password, size_t len);
 };
 
 /* A form login (username and password typed on the provider's page). */

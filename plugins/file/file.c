@@ -143,7 +143,7 @@ static int login(void *inst, const struct idp_login *req, struct idp_identity *o
 	}
 	pthread_mutex_unlock(&fi->lock);
 
-	rc = argon2id_verify(hash ? hash : fi->dummy, req->password, strlen(req->password));
+	rc = fi->host->argon2id_verify(hash ? hash : fi->dummy, req->password, strlen(req->password));
 	if (u == NULL || hash == NULL || rc != ARGON2_OK) {
 		if (rc != ARGON2_OK && rc != ARGON2_VERIFY_MISMATCH && u != NULL)
 			fi->host->log(0, "file: argon2: %s", argon2_error_message(rc));

@@ -150,7 +150,10 @@ ok "metrics: the file backend is up" eq "$(mval 'idp_backend_up{backend="local"}
 ok "metrics: an active ES256 key listed" contains "$M" 'idp_signing_keys{alg="ES256",state="active"'
 ok "metrics: store records gauge" test "$(mval idp_store_records)" -ge 1
 if [ "$STORE" = memory ]; then
+	# (with redis the daemon has restarted since the login)
 	ok "metrics: password logins counted" test "$(mval 'idp_logins_total{result="success"}')" -ge 1
+	# The login's argon2id memory stays for the next one (at least m = 8 KiB).
+	ok "metrics: password hash memory kept" test "$(mval idp_password_hash_memory_bytes)" -ge 8192
 fi
 ok "metrics: no secret in the exposition" not_contains "$M" "$CODE"
 
