@@ -41,10 +41,20 @@ struct rec {
 	char data[];               /* key, NUL, value, NUL */
 };
 
+/* A bucket: its chain, and a lower bound of the chain's expiry times, so
+ * that the sweep of each write passes a bucket with nothing expired without
+ * reading its records (each a cache miss: the sweep took 2.4 % of a code
+ * exchange). Raised to the exact minimum by the sweep that walks the chain;
+ * lowered by every record linked or given a shorter life. */
+struct slot {
+	struct rec *head;
+	int64_t min_exp;
+};
+
 struct shard {
 	/* One cache line per shard: neighbouring locks must not share one. */
 	_Alignas(64) pthread_mutex_t lock;
-	struct rec **slots;
+	struct slot *slots;
 	size_t mask;               /* number of buckets - 1 */
 	size_t count;              /* records linked here, expired or not */
 	size_t cursor;             /* next bucket the sweep visits */
@@ -226,7 +236,7 @@ static struct rec **slot_find(struct shard *sh, uint32_t h, const char *key, siz
 {
 	struct rec **pp;
 
-	for (pp = &sh->slots[h & sh->mask]; *pp != NULL; pp = &(*pp)->next)
+	for (pp = &sh->slots[h & sh->mask].head; *pp != NULL; pp = &(*pp)->next)
 		if ((*pp)->hash == h && (*pp)->klen == klen && memcmp((*pp)->data, key, klen) == 0)
 			return pp;
 	return NULL;
@@ -255,6 +265,24 @@ static struct rec **live_find(struct mstore *m, struct shard *sh, uint32_t h, co
 	return pp;
 }
 
+/* Links r at the head of bucket i (shard locked). */
+static void slot_link(struct shard *sh, size_t i, struct rec *r)
+{
+	r->next = sh->slots[i].head;
+	sh->slots[i].head = r;
+	if (r->expires < sh->slots[i].min_exp)
+		sh->slots[i].min_exp = r->expires;
+}
+
+/* Record r, linked, got the expiry time it now has (shard locked). */
+static void slot_note(struct shard *sh, const struct rec *r)
+{
+	struct slot *b = &sh->slots[r->hash & sh->mask];
+
+	if (r->expires < b->min_exp)
+		b->min_exp = r->expires;
+}
+
 /* Frees the expired records of the next nslots buckets (shard locked). */
 static void sweep(struct mstore *m, struct shard *sh, size_t nslots, int64_t now)
 {
@@ -262,29 +290,51 @@ static void sweep(struct mstore *m, struct shard *sh, size_t nslots, int64_t now
 	size_t i;
 
 	for (i = 0; i < nslots; i++) {
-		pp = &sh->slots[sh->cursor++ & sh->mask];
+		struct slot *b = &sh->slots[sh->cursor++ & sh->mask];
+		int64_t min = INT64_MAX;
+
+		if (b->min_exp > now)
+			continue; /* nothing in this chain has expired */
+		pp = &b->head;
 		while (*pp != NULL) {
-			if ((*pp)->expires <= now)
+			if ((*pp)->expires <= now) {
 				unlink_free(m, sh, pp);
-			else
+			} else {
+				if ((*pp)->expires < min)
+					min = (*pp)->expires;
 				pp = &(*pp)->next;
+			}
 		}
+		b->min_exp = min;
 	}
+}
+
+/* n buckets, empty; NULL when out of memory. */
+static struct slot *slots_new(size_t n)
+{
+	struct slot *slots = malloc(n * sizeof(*slots));
+
+	for (size_t i = 0; slots != NULL && i < n; i++)
+		slots[i] = (struct slot){NULL, INT64_MAX};
+	return slots;
 }
 
 /* Doubles the buckets of a shard past one record per bucket. A failed
  * allocation is not an error: chains just get longer until the next try. */
 static void grow(struct mstore *m, struct shard *sh, int64_t now)
 {
-	struct rec **slots, *r, *next;
+	struct slot *slots, *old = sh->slots;
+	struct rec *r, *next;
 	size_t n = sh->mask + 1, i;
 
 	if (sh->count <= n || n > SIZE_MAX / 2 / sizeof(*slots))
 		return;
-	if ((slots = calloc(n * 2, sizeof(*slots))) == NULL)
+	if ((slots = slots_new(n * 2)) == NULL)
 		return;
+	sh->slots = slots;
+	sh->mask = n * 2 - 1;
 	for (i = 0; i < n; i++) {
-		for (r = sh->slots[i]; r != NULL; r = next) {
+		for (r = old[i].head; r != NULL; r = next) {
 			next = r->next;
 			if (r->expires <= now) {
 				/* Every record is visited anyway: drop the dead. */
@@ -293,13 +343,10 @@ static void grow(struct mstore *m, struct shard *sh, int64_t now)
 				rec_free(r);
 				continue;
 			}
-			r->next = slots[r->hash & (n * 2 - 1)];
-			slots[r->hash & (n * 2 - 1)] = r;
+			slot_link(sh, r->hash & sh->mask, r);
 		}
 	}
-	free(sh->slots);
-	sh->slots = slots;
-	sh->mask = n * 2 - 1;
+	free(old);
 }
 
 /* Counts one more record against max_records; false at the limit. */
@@ -350,6 +397,7 @@ static int set_locked(struct mstore *m, struct shard *sh, struct rec **nr, enum 
 		old = *pp;
 		r->next = old->next;
 		*pp = r;
+		slot_note(sh, r);
 		rec_free(old);
 		*nr = NULL;
 		return IDP_OK;
@@ -357,8 +405,7 @@ static int set_locked(struct mstore *m, struct shard *sh, struct rec **nr, enum 
 	if (!reserve(m))
 		return IDP_ETOOBIG;
 	i = r->hash & sh->mask;
-	r->next = sh->slots[i];
-	sh->slots[i] = r;
+	slot_link(sh, i, r);
 	sh->count++;
 	*nr = NULL;
 	grow(m, sh, now);
@@ -513,8 +560,7 @@ static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const cha
 			atomic_fetch_sub(&m->records, 1);
 			return IDP_ENOMEM;
 		}
-		r->next = sh->slots[h & sh->mask];
-		sh->slots[h & sh->mask] = r;
+		slot_link(sh, h & sh->mask, r);
 		sh->count++;
 		grow(m, sh, now);
 		*out = 1;
@@ -591,9 +637,10 @@ static int mem_expire(void *p, const char *key, unsigned ttl_s)
 	sh = shard_of(m, h);
 	pthread_mutex_lock(&sh->lock);
 	now = mono_ms();
-	if ((pp = live_find(m, sh, (uint32_t)h, key, klen, now)) != NULL)
+	if ((pp = live_find(m, sh, (uint32_t)h, key, klen, now)) != NULL) {
 		(*pp)->expires = now + (int64_t)ttl_s * 1000;
-	else
+		slot_note(sh, *pp);
+	} else
 		rc = IDP_ENOTFOUND;
 	pthread_mutex_unlock(&sh->lock);
 	return rc;
@@ -930,7 +977,7 @@ static void mem_close(void *p)
 		if (sh->slots == NULL)
 			continue;
 		for (j = 0; j <= sh->mask; j++) {
-			for (r = sh->slots[j]; r != NULL; r = next) {
+			for (r = sh->slots[j].head; r != NULL; r = next) {
 				next = r->next;
 				rec_free(r);
 			}
@@ -1004,7 +1051,7 @@ static int mem_open(const json_t *conf, void **st)
 	for (i = 0; i < SHARDS; i++) {
 		struct shard *sh = &m->shards[i];
 
-		if ((sh->slots = calloc(SLOTS_MIN, sizeof(*sh->slots))) == NULL) {
+		if ((sh->slots = slots_new(SLOTS_MIN)) == NULL) {
 			rc = IDP_ENOMEM;
 			goto out;
 		}

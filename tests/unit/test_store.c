@@ -1167,6 +1167,38 @@ START_TEST(memory_sweep_reclaims)
 }
 END_TEST
 
+/* The sweep passes buckets whose lower bound of expiry times is still in the
+ * future: a record whose life was shortened (EXPIRE, or replaced by one with
+ * a shorter TTL) must lower its bucket's bound, or it would never be swept.
+ * The writes here replace keys only (no bucket is added, no growth, which
+ * would visit everything anyway), enough of them to pass every bucket. */
+START_TEST(memory_sweep_shortened)
+{
+	char key[32];
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "long-%d", i);
+		ck_assert_int_eq(store_put(&g_st, key, "x", 1, 100), IDP_OK);
+	}
+	for (i = 0; i < 500; i++) {
+		snprintf(key, sizeof(key), "long-%d", i);
+		ck_assert_int_eq(store_expire(&g_st, key, 1), IDP_OK);
+	}
+	for (i = 500; i < 1000; i++) {
+		snprintf(key, sizeof(key), "long-%d", i);
+		ck_assert_int_eq(store_put(&g_st, key, "z", 1, 1), IDP_OK);
+	}
+	ck_assert_int_eq(g_st.ops->count(g_st.st), 2000);
+	sleep_ms(1100);
+	for (i = 0; i < 40000; i++) {
+		snprintf(key, sizeof(key), "long-%d", 1000 + i % 1000);
+		ck_assert_int_eq(store_put(&g_st, key, "y", 1, 100), IDP_OK);
+	}
+	ck_assert_int_eq(g_st.ops->count(g_st.st), 1000);
+}
+END_TEST
+
 static long rss_kb(void)
 {
 	char line[256];
@@ -1886,6 +1918,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, memory_max_records);
 	tcase_add_test(tc, memory_bad_conf);
 	tcase_add_test(tc, memory_sweep_reclaims);
+	tcase_add_test(tc, memory_sweep_shortened);
 	tcase_add_test(tc, memory_compact);
 	suite_add_tcase(s, tc);
 
