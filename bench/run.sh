@@ -584,7 +584,14 @@ if [ -n "$RPV" ]; then
 			continue
 		fi
 		set -- $line
-		l=$(taskset -c "$SCPUS" "$RPV" "$IDP" "$2" "http://127.0.0.1:9/$2/callback" "$3" "$4" 2 2>>"$TMP/rp.err")
+		# Best of 3 x 1 s, as openssl speed's verify rate it is compared with.
+		: >"$TMP/rp.$alg"
+		for r in 1 2 3; do
+			taskset -c "$SCPUS" "$RPV" "$IDP" "$2" "http://127.0.0.1:9/$2/callback" "$3" "$4" 1 \
+				2>>"$TMP/rp.err" | grep '^RESULT' >>"$TMP/rp.$alg"
+		done
+		l=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^rate=/ && substr($i, 6) + 0 > best) { best = substr($i, 6) + 0; line = $0 } }
+			END { print line }' "$TMP/rp.$alg")
 		put "rp_verify_${alg}_per_s" "$(field rate "$l")"
 		[ -n "$(field rate "$l")" ] || note "librp: $alg verification failed: $(tail -n1 "$TMP/rp.err")"
 	done
@@ -902,7 +909,7 @@ rows = [
     ("SSO login (authorize+token+userinfo), /s", fmt(R.get("sso_login_memory_per_s")), "%s; p99 %s ms%s" % (L, fmt(R.get("sso_login_memory_p99_ms")), cpu("sso_login_memory"))),
     ("password login (t=3, 64 MiB, p=4), /s", fmt(R.get("password_login_per_s")), "loadgen 2 VUs, %s logins in 6 rounds; authorize + login POST%s" % (R.get("password_login_count"), cpu("password_login"))),
     ("login with a cheap hash (t=1, 8 KiB, p=1), /s", fmt(R.get("login_cheap_hash_per_s")), "%s; what is not the hash%s" % (L, cpu("login_cheap_hash"))),
-    ("librp verify ES256 / RS256, /s", "%s / %s" % (fmt(R.get("rp_verify_es256_per_s")), fmt(R.get("rp_verify_rs256_per_s"))), "rp_verify_id_token, warm cache, 1 thread"),
+    ("librp verify ES256 / RS256, /s", "%s / %s" % (fmt(R.get("rp_verify_es256_per_s")), fmt(R.get("rp_verify_rs256_per_s"))), "rp_verify_id_token, warm cache, 1 thread on the server core, best of 3 x 1 s (as its openssl limit)"),
     ("RSS idle / under load, kB", "%s / %s" % (fmt(R.get("rss_idle_kb")), fmt(R.get("rss_under_load_kb"))), "VmRSS after start / VmHWM after the loads"),
     ("RSS with %s sessions, kB" % fmt(R.get("sessions_created")), fmt(R.get("rss_100k_sessions_kb")), "from %s kB: %s bytes/session; real logins (cheap hash), consent refused" % (fmt(R.get("rss_sessions_before_kb")), fmt(R.get("bytes_per_session_memory")))),
     ("Our provider, redis store", None, None),

@@ -243,7 +243,9 @@ static int exchange(const struct exchange_keys *k, const char *at_h, const struc
 	struct buf pre;
 	int rc;
 
-	snprintf(entry, sizeof(entry), "%s ", at_h);
+	memcpy(entry, at_h, SESSION_AT_ENTRY - 1);
+	entry[SESSION_AT_ENTRY - 1] = ' ';
+	entry[SESSION_AT_ENTRY] = '\0';
 	buf_init(&pre, 64);
 	if (record_add_int(&pre, 'e', now + cl->access_ttl) != IDP_OK) {
 		buf_release(&pre);

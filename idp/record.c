@@ -8,7 +8,8 @@
 int record_add(struct buf *b, char tag, const char *value, size_t len)
 {
 	char head[32];
-	int n, rc;
+	size_t n;
+	int rc;
 
 	if (tag < 'a' || tag > 'z')
 		return IDP_EINVAL;
@@ -18,8 +19,10 @@ int record_add(struct buf *b, char tag, const char *value, size_t len)
 		return IDP_EINVAL;
 	if (b->len == 0 && (rc = buf_add(b, RECORD_TAG, sizeof(RECORD_TAG) - 1)) != IDP_OK)
 		return rc;
-	n = snprintf(head, sizeof(head), "%c%zu:", tag, len);
-	if ((rc = buf_add(b, head, (size_t)n)) != IDP_OK || (rc = buf_add(b, value, len)) != IDP_OK)
+	head[0] = tag;
+	n = 1 + fmt_u64(head + 1, len);
+	head[n++] = ':';
+	if ((rc = buf_add(b, head, n)) != IDP_OK || (rc = buf_add(b, value, len)) != IDP_OK)
 		return rc;
 	return buf_add(b, ";", 1);
 }
@@ -32,9 +35,9 @@ int record_adds(struct buf *b, char tag, const char *value)
 int record_add_int(struct buf *b, char tag, long long value)
 {
 	char d[24];
+	size_t n = fmt_i64(d, value);
 
-	snprintf(d, sizeof(d), "%lld", value);
-	return record_add(b, tag, d, strlen(d));
+	return record_add(b, tag, d, n);
 }
 
 int record_parse(char *text, size_t len, struct record *out)

@@ -633,7 +633,7 @@ static int rs_set(void *p, const char *key, const void *val, size_t len, unsigne
 	struct rstore *st = p;
 	struct rkey k;
 	redisReply *r = NULL;
-	char ttl[16];
+	char ttl[24];
 	const char *argv[6];
 	size_t lens[6];
 	int rc, argc = 0;
@@ -655,7 +655,7 @@ static int rs_set(void *p, const char *key, const void *val, size_t len, unsigne
 	if (nx)
 		arg_add(argv, lens, &argc, "NX", 2);
 	arg_add(argv, lens, &argc, "EX", 2);
-	arg_add(argv, lens, &argc, ttl, (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s));
+	arg_add(argv, lens, &argc, ttl, fmt_u64(ttl, ttl_s));
 	if ((rc = rs_command(st, argc, argv, lens, &r)) != IDP_OK)
 		goto out;
 	if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0)
@@ -778,7 +778,7 @@ static int rs_incr(void *p, const char *key, unsigned ttl_s, long long *out)
 	struct rstore *st = p;
 	struct rkey k;
 	redisReply *r = NULL;
-	char ttl[16];
+	char ttl[24];
 	int rc;
 
 	if (out != NULL)
@@ -793,7 +793,7 @@ static int rs_incr(void *p, const char *key, unsigned ttl_s, long long *out)
 		const char *argv[] = {NULL, NULL, "1", k.s, ttl};
 		size_t lens[] = {0, 0, 1, k.len, 0};
 
-		lens[4] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+		lens[4] = fmt_u64(ttl, ttl_s);
 		if ((rc = rs_eval(st, incr_script, sizeof(incr_script) - 1, incr_sha, 5, argv, lens, &r)) != IDP_OK)
 			goto out;
 	}
@@ -817,7 +817,7 @@ static int rs_expire(void *p, const char *key, unsigned ttl_s)
 	struct rstore *st = p;
 	struct rkey k;
 	redisReply *r = NULL;
-	char ttl[16];
+	char ttl[24];
 	int rc;
 
 	if ((rc = rkey_make(st, key, &k)) != IDP_OK)
@@ -830,7 +830,7 @@ static int rs_expire(void *p, const char *key, unsigned ttl_s)
 		const char *argv[] = {"EXPIRE", k.s, ttl};
 		size_t lens[] = {6, k.len, 0};
 
-		lens[2] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+		lens[2] = fmt_u64(ttl, ttl_s);
 		if ((rc = rs_command(st, 3, argv, lens, &r)) != IDP_OK)
 			goto out;
 	}
@@ -928,7 +928,7 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken,
 	struct rstore *st = p;
 	struct rkey k[STORE_BATCH_MAX], to[STORE_BATCH_MAX];
 	bool takes = false;
-	char ttl[STORE_BATCH_MAX][16], max[STORE_BATCH_MAX][24], nk[8], off[STORE_BATCH_MAX][24],
+	char ttl[STORE_BATCH_MAX][24], max[STORE_BATCH_MAX][24], nk[8], off[STORE_BATCH_MAX][24],
 		tn[STORE_BATCH_MAX][24];
 	char listed[STORE_BATCH_MAX][FULLKEY_MAX + 1];
 	const char *argv[3 + 8 * STORE_BATCH_MAX];
@@ -977,14 +977,14 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken,
 			arg_add(argv, lens, &argc, has_val && ops[i].val != NULL ? ops[i].val : "",
 				has_val ? ops[i].len : 0);
 		}
-		arg_add(argv, lens, &argc, ttl[i], (size_t)snprintf(ttl[i], sizeof(ttl[i]), "%u", ops[i].ttl_s));
-		arg_add(argv, lens, &argc, max[i], (size_t)snprintf(max[i], sizeof(max[i]), "%zu", ops[i].max));
+		arg_add(argv, lens, &argc, ttl[i], fmt_u64(ttl[i], ops[i].ttl_s));
+		arg_add(argv, lens, &argc, max[i], fmt_u64(max[i], ops[i].max));
 		if (t == STORE_OP_MOVE)
 			arg_add(argv, lens, &argc, to[i].s, to[i].len);
 		else
 			arg_add(argv, lens, &argc, "", 0);
-		arg_add(argv, lens, &argc, off[i], (size_t)snprintf(off[i], sizeof(off[i]), "%zu", ops[i].taken_off));
-		arg_add(argv, lens, &argc, tn[i], (size_t)snprintf(tn[i], sizeof(tn[i]), "%zu", ops[i].taken_len));
+		arg_add(argv, lens, &argc, off[i], fmt_u64(off[i], ops[i].taken_off));
+		arg_add(argv, lens, &argc, tn[i], fmt_u64(tn[i], ops[i].taken_len));
 	}
 	if ((rc = rs_eval(st, batch_script, sizeof(batch_script) - 1, batch_sha, argc, argv, lens, &r)) != IDP_OK)
 		goto out;

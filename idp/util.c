@@ -323,12 +323,36 @@ int buf_json_member_str(struct buf *b, bool first, const char *name, const char 
 	return rc != IDP_OK ? rc : buf_add_json_str(b, value);
 }
 
+size_t fmt_u64(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
+size_t fmt_i64(char *out, int64_t v)
+{
+	if (v >= 0)
+		return fmt_u64(out, (uint64_t)v);
+	out[0] = '-';
+	return 1 + fmt_u64(out + 1, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too */
+}
+
 int buf_json_member_int(struct buf *b, bool first, const char *name, long long value)
 {
 	char num[24];
-	int rc = buf_json_name(b, first, name), n = snprintf(num, sizeof(num), "%lld", value);
+	int rc = buf_json_name(b, first, name);
+	size_t n = fmt_i64(num, value);
 
-	return rc != IDP_OK ? rc : buf_add(b, num, (size_t)n);
+	return rc != IDP_OK ? rc : buf_add(b, num, n);
 }
 
 int buf_add_urlenc(struct buf *b, const char *s)

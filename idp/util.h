@@ -99,6 +99,12 @@ void free_secret(char *s); /* wipes a NUL-terminated string then frees it */
 bool parse_ll(const char *s, long long min, long long max, long long *out);
 
 bool utf8_valid(const char *s, size_t len);
+/* The decimal digits of v (a '-' first when negative) into out, which holds
+ * at least 21 bytes, NUL-terminated; returns their number. snprintf's "%llu"
+ * and "%lld" answers, without its cost (formatting took 4 % of an SSO
+ * login with the Redis store). */
+size_t fmt_u64(char *out, uint64_t v);
+size_t fmt_i64(char *out, int64_t v);
 int64_t now_s(void);
 /* CLOCK_MONOTONIC in milliseconds: for deadlines and TTLs that a wall-clock
  * step must not move. */

@@ -916,6 +916,41 @@ START_TEST(t_pwhash_threads)
 }
 END_TEST
 
+/* fmt_u64 / fmt_i64 write what snprintf writes, at the edges and between. */
+START_TEST(t_fmt_decimal)
+{
+	const uint64_t u[] = {0, 1, 9, 10, 99, 100, 4294967295u, 4294967296u, 999999999999999999u,
+			      1000000000000000000u, 9999999999999999999u, 10000000000000000000u, UINT64_MAX};
+	const int64_t v[] = {0, -1, 1, -9, -10, 10, INT32_MIN, INT32_MAX, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+	char got[24], want[24];
+	uint64_t x = 0x9e3779b97f4a7c15u;
+
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)u[i]);
+		ck_assert_uint_eq(fmt_u64(got, u[i]), strlen(want));
+		ck_assert_str_eq(got, want);
+	}
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+		ck_assert_uint_eq(fmt_i64(got, v[i]), strlen(want));
+		ck_assert_str_eq(got, want);
+	}
+	for (int i = 0; i < 10000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t w = x >> (i % 64);
+
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)w);
+		ck_assert_uint_eq(fmt_u64(got, w), strlen(want));
+		ck_assert_str_eq(got, want);
+		snprintf(want, sizeof(want), "%lld", (long long)(int64_t)w);
+		ck_assert_uint_eq(fmt_i64(got, (int64_t)w), strlen(want));
+		ck_assert_str_eq(got, want);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("core");
@@ -945,6 +980,7 @@ int main(void)
 	tcase_add_test(tc, t_pivot_subject);
 	tcase_add_test(tc, t_pwhash_same_answers);
 	tcase_add_test(tc, t_pwhash_threads);
+	tcase_add_test(tc, t_fmt_decimal);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
