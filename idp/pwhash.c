@@ -141,16 +141,6 @@ static void mem_put(uint8_t *p, size_t len)
 		munmap(p, len); /* not ours: cannot happen, but never leak 64 MiB */
 }
 
-static int cb_alloc(uint8_t **memory, size_t bytes)
-{
-	return mem_get(memory, bytes);
-}
-
-static void cb_free(uint8_t *memory, size_t bytes)
-{
-	mem_put(memory, bytes);
-}
-
 void pwhash_kept(size_t *buffers, size_t *bytes)
 {
 	size_t n = 0, b = 0;
@@ -273,8 +263,8 @@ int pwhash_verify(const char *encoded, const char *password, size_t len)
 	ctx.lanes = p;
 	ctx.threads = p; /* as argon2id_verify: a thread per lane */
 	ctx.version = ARGON2_VERSION_13;
-	ctx.allocate_cbk = cb_alloc;
-	ctx.free_cbk = cb_free;
+	ctx.allocate_cbk = mem_get;
+	ctx.free_cbk = mem_put;
 	ctx.flags = ARGON2_DEFAULT_FLAGS;
 	rc = argon2id_verify_ctx(&ctx, (const char *)want); /* compares in constant time */
 	OPENSSL_cleanse(got, sizeof(got));

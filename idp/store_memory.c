@@ -265,15 +265,6 @@ static struct rec **live_find(struct mstore *m, struct shard *sh, uint32_t h, co
 	return pp;
 }
 
-/* Links r at the head of bucket i (shard locked). */
-static void slot_link(struct shard *sh, size_t i, struct rec *r)
-{
-	r->next = sh->slots[i].head;
-	sh->slots[i].head = r;
-	if (r->expires < sh->slots[i].min_exp)
-		sh->slots[i].min_exp = r->expires;
-}
-
 /* Record r, linked, got the expiry time it now has (shard locked). */
 static void slot_note(struct shard *sh, const struct rec *r)
 {
@@ -281,6 +272,16 @@ static void slot_note(struct shard *sh, const struct rec *r)
 
 	if (r->expires < b->min_exp)
 		b->min_exp = r->expires;
+}
+
+/* Links r at the head of its bucket (shard locked). */
+static void slot_link(struct shard *sh, struct rec *r)
+{
+	struct slot *b = &sh->slots[r->hash & sh->mask];
+
+	r->next = b->head;
+	b->head = r;
+	slot_note(sh, r);
 }
 
 /* Frees the expired records of the next nslots buckets (shard locked). */
@@ -343,7 +344,7 @@ static void grow(struct mstore *m, struct shard *sh, int64_t now)
 				rec_free(r);
 				continue;
 			}
-			slot_link(sh, r->hash & sh->mask, r);
+			slot_link(sh, r);
 		}
 	}
 	free(old);
@@ -387,7 +388,6 @@ static int set_locked(struct mstore *m, struct shard *sh, struct rec **nr, enum 
 		      int64_t now)
 {
 	struct rec *r = *nr, **pp, *old;
-	size_t i;
 
 	sweep(m, sh, SWEEP_SLOTS, now);
 	pp = live_find(m, sh, r->hash, r->data, r->klen, now);
@@ -404,8 +404,7 @@ static int set_locked(struct mstore *m, struct shard *sh, struct rec **nr, enum 
 	}
 	if (!reserve(m))
 		return IDP_ETOOBIG;
-	i = r->hash & sh->mask;
-	slot_link(sh, i, r);
+	slot_link(sh, r);
 	sh->count++;
 	*nr = NULL;
 	grow(m, sh, now);
@@ -560,7 +559,7 @@ static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const cha
 			atomic_fetch_sub(&m->records, 1);
 			return IDP_ENOMEM;
 		}
-		slot_link(sh, h & sh->mask, r);
+		slot_link(sh, r);
 		sh->count++;
 		grow(m, sh, now);
 		*out = 1;
