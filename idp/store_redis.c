@@ -515,6 +515,15 @@ static int rs_command_fiber(struct rstore *st, struct rconn *cn, int argc, const
 		if (cn->ac == NULL && (rc = ra_connect(st, cn)) != IDP_OK)
 			break;
 		if (redisAppendCommandArgv(cn->ac, argc, argv, lens) != REDIS_OK) {
+			/* Out of memory formatting or appending this command: hiredis
+			 * left the output buffer as it was, so the commands of the
+			 * other fibers still in it (or in flight) are whole. Its error
+			 * flag would fail them all at the next write: cleared, and
+			 * only this command fails. */
+			if (cn->ac->err == REDIS_ERR_OOM) {
+				cn->ac->err = 0;
+				cn->ac->errstr[0] = '\0';
+			}
 			rc = IDP_ENOMEM;
 			break;
 		}

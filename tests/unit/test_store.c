@@ -1719,6 +1719,48 @@ START_TEST(redis_fibers_restart)
 }
 END_TEST
 
+static const char *g_big;       /* STORE_VAL_MAX bytes */
+
+static void body_put_oom(struct fjob *j)
+{
+	j->rc = store_put(j->st, "oom", g_big, STORE_VAL_MAX, 60);
+}
+
+/* One fiber's command cannot be formatted for want of memory while the
+ * others' sit in the same connection's buffer: that one fails with
+ * IDP_ENOMEM, the others are answered (not failed with it: hiredis's error
+ * flag would fail them all), nothing of the failed command reached Redis,
+ * and the connection goes on serving.
+ * The shortage is ASan's allocation cap: tests/run-all.sh runs this case
+ * alone with ASAN_OPTIONS max_allocation_size_mb=1 and
+ * allocator_may_return_null=1, so hiredis's buffer for a SET of a value of
+ * STORE_VAL_MAX (1 MiB, the largest the store takes) cannot be allocated. */
+START_TEST(redis_fibers_oom_fails_one)
+{
+	const char *opts = getenv("ASAN_OPTIONS");
+	struct fjob jobs[8];
+	char *big, *v = NULL;
+	size_t n;
+
+	ck_assert_msg(opts != NULL && strstr(opts, "max_allocation_size_mb=1") != NULL &&
+		      strstr(opts, "allocator_may_return_null=1") != NULL,
+		      "run with ASAN_OPTIONS max_allocation_size_mb=1:allocator_may_return_null=1");
+	ck_assert_ptr_nonnull(big = malloc(STORE_VAL_MAX));
+	memset(big, 'b', STORE_VAL_MAX);
+	g_big = big;
+	jobs_init(jobs, &g_st);
+	jobs[3].body = body_put_oom;
+	run_fibers(jobs, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, i == 3 ? IDP_ENOMEM : IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "oom", &v, &n), IDP_ENOTFOUND);
+	jobs[3].body = body_put_get;
+	round_expect(jobs, IDP_OK);
+	free(big);
+	g_big = NULL;
+}
+END_TEST
+
 /* A server that stops answering: the fibers get an error once the timeout
  * has passed (not a hang, not a retry), and the next round, once it answers
  * again, succeeds on a new connection. */
@@ -1941,6 +1983,17 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, redis_fibers_hung);
 	tcase_add_test(tc, redis_fibers_unreachable);
 	suite_add_tcase(s, tc);
+
+#ifdef __SANITIZE_ADDRESS__
+	/* Run apart, with its own ASAN_OPTIONS (tests/run-all.sh). */
+	if (getenv("IDP_TEST_REDIS_OOM") != NULL) {
+		tc = tcase_create("redis_oom");
+		tcase_set_timeout(tc, 60);
+		tcase_add_checked_fixture(tc, setup_redis, teardown);
+		tcase_add_test(tc, redis_fibers_oom_fails_one);
+		suite_add_tcase(s, tc);
+	}
+#endif
 
 	tc = tcase_create("fibers");
 	tcase_set_timeout(tc, 60);
