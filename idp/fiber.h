@@ -3,8 +3,8 @@
  * (store_redis.c pipelines the commands of all the fibers of a loop on one
  * connection) or for a blocking call run on a worker thread (fiber_offload_on),
  * and the loop serves other requests meanwhile: no thread per waiting request,
- * no thread switch for each store round trip (a fiber switch is a swapcontext:
- * registers and the signal mask).
+ * no thread switch for each store round trip (a fiber switch is a
+ * _setjmp/_longjmp pair: a few registers, no system call).
  *
  * A fiber never parks while it holds a lock, and nothing a fiber keeps in a
  * thread-local variable may be relied on across a park: another fiber of the
