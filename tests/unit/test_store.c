@@ -1719,7 +1719,7 @@ START_TEST(redis_fibers_restart)
 }
 END_TEST
 
-static const char *g_big;       /* STORE_VAL_MAX bytes */
+static char *g_big;             /* STORE_VAL_MAX bytes */
 
 static void body_put_oom(struct fjob *j)
 {
@@ -1739,15 +1739,14 @@ START_TEST(redis_fibers_oom_fails_one)
 {
 	const char *opts = getenv("ASAN_OPTIONS");
 	struct fjob jobs[8];
-	char *big, *v = NULL;
+	char *v = NULL;
 	size_t n;
 
 	ck_assert_msg(opts != NULL && strstr(opts, "max_allocation_size_mb=1") != NULL &&
 		      strstr(opts, "allocator_may_return_null=1") != NULL,
 		      "run with ASAN_OPTIONS max_allocation_size_mb=1:allocator_may_return_null=1");
-	ck_assert_ptr_nonnull(big = malloc(STORE_VAL_MAX));
-	memset(big, 'b', STORE_VAL_MAX);
-	g_big = big;
+	ck_assert_ptr_nonnull(g_big = malloc(STORE_VAL_MAX));
+	memset(g_big, 'b', STORE_VAL_MAX);
 	jobs_init(jobs, &g_st);
 	jobs[3].body = body_put_oom;
 	run_fibers(jobs, 8);
@@ -1756,7 +1755,7 @@ START_TEST(redis_fibers_oom_fails_one)
 	ck_assert_int_eq(store_get(&g_st, "oom", &v, &n), IDP_ENOTFOUND);
 	jobs[3].body = body_put_get;
 	round_expect(jobs, IDP_OK);
-	free(big);
+	free(g_big);
 	g_big = NULL;
 }
 END_TEST
