@@ -371,7 +371,7 @@ start_idp() {
 	IDP_PORT=$(free_port)
 	sed "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$2" >"$TMP/$1.json"
 	rm -f "$TMP/$1.port"
-	taskset -c "$SCPUS" "$ROOT/idp/idp" --config "$TMP/$1.json" --port "$IDP_PORT" \
+	GLIBC_TUNABLES=glibc.malloc.tcache_count=128 taskset -c "$SCPUS" "$ROOT/idp/idp" --config "$TMP/$1.json" --port "$IDP_PORT" \
 		--port-file "$TMP/$1.port" --plugin-dir "$ROOT/plugins" >>"$TMP/$1.log" 2>&1 &
 	IDP_PID=$!
 	PIDS="$PIDS $IDP_PID"

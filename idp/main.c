@@ -11,55 +11,6 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
-/* glibc's calloc (2.36, Debian 12) skips the per-thread cache that malloc
- * uses, and libmicrohttpd callocs every header of every reply (three
- * allocations per header, eight headers a reply): perf on the token
- * endpoint found 8 % of the provider's core in calloc's slow path,
- * interleaved with cached frees of the same sizes. Small zeroed blocks are
- * therefore taken through malloc; large ones still go to glibc's calloc,
- * which knows when fresh pages need no zeroing (so idle memory stays
- * untouched). Defined in the daemon only; sanitizer builds keep theirs. */
-extern void *__libc_calloc(size_t n, size_t size);
-
-__attribute__((visibility("default"))) void *calloc(size_t n, size_t size)
-{
-	size_t total;
-	void *p;
-
-	if (__builtin_mul_overflow(n, size, &total)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (total > 1024)
-		return __libc_calloc(n, size);
-	if ((p = malloc(total)) != NULL)
-		memset(p, 0, total);
-	return p;
-}
-#endif
-
-/* glibc keeps seven freed blocks of each size in each thread's cache. A
- * loop with 64 requests in flight frees more than that of a size between
- * two uses, and the rest goes through the arena's bins: in SSO logins with
- * Redis, malloc and free took 14 % of the core, 8 % with a cache of 128
- * (A/B 3 pairs: 4,872 -> 5,346 logins/s; RSS under load +2.3 MB). The
- * length is a tunable that glibc reads from the environment at start only,
- * so the daemon sets it and starts itself again, once, unless the
- * administrator has set GLIBC_TUNABLES. */
-static void malloc_tune(char **argv)
-{
-#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
-	if (getenv("GLIBC_TUNABLES") != NULL ||
-	    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=128", 0) != 0)
-		return;
-	execv("/proc/self/exe", argv);
-	unsetenv("GLIBC_TUNABLES"); /* no /proc: go on as started */
-#else
-	(void)argv;
-#endif
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: idp [--config FILE] [--port N] [--port-file FILE] [--plugin-dir DIR]\n"
@@ -232,7 +183,6 @@ int main(int argc, char **argv)
 	unsigned long ticks = 0;
 	int sig, rc;
 
-	malloc_tune(argv);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool has = i + 1 < argc;
