@@ -1,13 +1,13 @@
 /* The Redis store driver (hiredis 0.14.1). A hiredis context is not
  * thread-safe, so each calling thread gets its own connection, made on its
  * first command and freed when the thread exits. On a plain thread the
- * connection blocks. On an HTTP loop thread (fiber.h) the commands of all its
- * fibers are pipelined on one non-blocking connection: each fiber appends its
- * command and parks; the loop writes what was appended once per turn and
- * hands the replies, which come in order, to the fibers in order. A
- * connection that fails is dropped; the command is sent once more on a new
- * one when the failure cannot have been a slow server, so that the daemon
- * rides over a Redis restart. */
+ * connection blocks (redisContext). On an HTTP loop thread (fiber.h) it is
+ * hiredis's asynchronous context, driven by the loop's epoll through the small
+ * adapter below: each fiber appends its command and parks, the loop writes what
+ * the fibers appended once per turn, and hiredis hands each reply to its
+ * fiber's callback, in order. A connection that fails is dropped; the command
+ * is sent once more on a new one when the failure cannot have been a slow
+ * server, so that the daemon rides over a Redis restart. */
 #include "store.h"
 #include "fiber.h"
 
@@ -27,6 +27,7 @@
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
+#include <hiredis/async.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -116,12 +117,16 @@ struct rconn {
 	redisContext *c;           /* NULL after a failure, until the next command */
 	struct rstore *st;
 	struct rconn *prev, *next;
-	/* A loop thread's pipelined connection. */
-	redisContext *ac;
-	struct fiber_io io;        /* first: ready() finds the rconn from it */
-	struct rwait *head, *tail; /* in the order of the commands */
-	bool want_write, watch_out;
+	/* A loop thread's asynchronous connection (NULL until its first command,
+	 * and after a failure). */
+	redisAsyncContext *ac;
+	struct fiber_io io;        /* ready() finds the rconn from it */
+	uint32_t events;           /* what the loop's epoll watches */
+	bool want_write;           /* hiredis holds output: written before the wait */
+	bool flushing;             /* inside that write */
+	struct rwait *head, *tail; /* in the order of the commands: their deadlines */
 	bool got_reply;            /* a reply came since the queue was last empty */
+	bool timed_out;            /* the failure under way is our timeout */
 	uint64_t sched;            /* the scheduler whose epoll watches ac */
 	int64_t connect_after;     /* after a failed connect: not before (ms) */
 };
@@ -320,7 +325,7 @@ static void rs_conn_destroy(void *p)
 	if (cn->c != NULL)
 		redisFree(cn->c);
 	if (cn->ac != NULL) /* the loop has ended: its epoll is gone */
-		redisFree(cn->ac);
+		redisAsyncFree(cn->ac);
 	free(cn);
 }
 
@@ -363,85 +368,149 @@ static struct rconn *io_conn(struct fiber_io *io)
 	return (struct rconn *)((char *)io - offsetof(struct rconn, io));
 }
 
-/* The pipelined connection failed: every waiting fiber gets the error. */
-static void ra_fail(struct rconn *cn, int err, int err_errno, const char *why)
+/* The adapter: hiredis says when it wants to read or write; the loop's epoll
+ * watches the socket. A write hiredis asks for outside ra_before_wait waits
+ * for it (one write a turn for every fiber's command, no epoll change); only a
+ * write that could not finish, or a connect in progress, watches EPOLLOUT. The
+ * hooks touch the epoll only on the thread whose scheduler holds the socket:
+ * a context freed at close, from another thread, just goes. */
+static void ev_watch(struct rconn *cn, uint32_t events)
 {
-	struct rwait *w;
-
-	rs_down(cn->st, "pipeline", why);
-	fiber_io_del(&cn->io);
-	redisFree(cn->ac);
-	cn->ac = NULL;
-	cn->want_write = cn->watch_out = false;
-	/* Sent once more only when nothing came back since the queue was last
-	 * empty: the connection was dead from the start (a Redis restarted
-	 * while it sat idle). Once replies flowed, the server may have run
-	 * what was in flight (a take, an increment): an error, not a retry. */
-	if (cn->got_reply)
-		err = REDIS_ERR_OTHER;
-	cn->got_reply = false;
-	while ((w = cn->head) != NULL) {
-		cn->head = w->next;
-		w->err = err;
-		w->err_errno = err_errno;
-		fiber_wake(w->f);
-	}
-	cn->tail = NULL;
+	if (events == cn->events || cn->sched != fiber_sched_serial())
+		return;
+	if (fiber_io_mod(&cn->io, events) == IDP_OK)
+		cn->events = events;
 }
 
-static void ra_flush(struct rconn *cn)
+static void ev_add_read(void *p)
 {
-	int done = 0;
+	struct rconn *cn = p;
 
-	errno = 0;
-	if (redisBufferWrite(cn->ac, &done) != REDIS_OK) {
-		ra_fail(cn, cn->ac->err, errno, cn->ac->errstr);
-		return;
+	ev_watch(cn, cn->events | EPOLLIN);
+}
+
+static void ev_del_read(void *p)
+{
+	struct rconn *cn = p;
+
+	ev_watch(cn, cn->events & ~(uint32_t)EPOLLIN);
+}
+
+static void ev_add_write(void *p)
+{
+	struct rconn *cn = p;
+
+	cn->want_write = true;
+	if (cn->flushing || !(cn->ac->c.flags & REDIS_CONNECTED))
+		ev_watch(cn, cn->events | EPOLLOUT);
+}
+
+static void ev_del_write(void *p)
+{
+	struct rconn *cn = p;
+
+	cn->want_write = false;
+	ev_watch(cn, cn->events & ~(uint32_t)EPOLLOUT);
+}
+
+/* The context is being freed (a failure, our timeout, the thread's end):
+ * every waiting fiber has had its callback already. */
+static void ev_cleanup(void *p)
+{
+	struct rconn *cn = p;
+
+	if (cn->ac != NULL && (cn->ac->c.err != 0 || cn->timed_out))
+		rs_down(cn->st, "pipeline", cn->timed_out ? "timed out" : cn->ac->c.errstr);
+	if (cn->sched == fiber_sched_serial())
+		fiber_io_del(&cn->io);
+	cn->ac = NULL;
+	cn->events = 0;
+	cn->want_write = cn->got_reply = cn->timed_out = false;
+}
+
+static void rwait_unlink(struct rconn *cn, struct rwait *w)
+{
+	struct rwait **pp = &cn->head, *prev = NULL;
+
+	while (*pp != NULL && *pp != w) {
+		prev = *pp;
+		pp = &(*pp)->next;
 	}
-	cn->want_write = !done;
-	if (cn->want_write != cn->watch_out &&
-	    fiber_io_mod(&cn->io, EPOLLIN | (cn->want_write ? EPOLLOUT : 0)) == IDP_OK)
-		cn->watch_out = cn->want_write;
+	if (*pp == NULL)
+		return;
+	*pp = w->next;
+	if (cn->tail == w)
+		cn->tail = prev;
+}
+
+/* hiredis frees a reply once its callback returns: the fiber, which runs
+ * later, gets the reply's contents moved into a block of its own (strings and
+ * elements are handed over, the emptied shell is what hiredis frees). */
+static redisReply *reply_move(redisReply *r)
+{
+	redisReply *m = malloc(sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	*m = *r;
+	r->str = NULL;
+	r->len = 0;
+	r->element = NULL;
+	r->elements = 0;
+	return m;
+}
+
+/* A command's reply, or NULL when the connection failed (or was freed on
+ * our timeout) before it came. */
+static void ra_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn *cn = ac->ev.data;
+	struct rwait *w = privdata;
+
+	rwait_unlink(cn, w);
+	if (reply != NULL) {
+		cn->got_reply = cn->head != NULL;
+		if ((w->reply = reply_move(reply)) == NULL)
+			w->err = REDIS_ERR_OOM;
+	} else if (cn->timed_out) {
+		w->err = REDIS_ERR_IO;
+		w->err_errno = ETIMEDOUT;
+	} else {
+		/* Sent once more only when nothing came back since the queue was
+		 * last empty: the connection was dead from the start (a Redis
+		 * restarted while it sat idle). Once replies flowed, the server may
+		 * have run what was in flight (a take, an increment): an error, not
+		 * a retry. */
+		w->err = cn->got_reply ? REDIS_ERR_OTHER : ac->c.err;
+		w->err_errno = errno;
+	}
+	fiber_wake(w->f);
+}
+
+/* AUTH and SELECT go first on a new connection; a refusal is logged, and the
+ * commands behind them fail on Redis's own error. */
+static void ra_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn *cn = ac->ev.data;
+	redisReply *r = reply;
+
+	if (r != NULL && r->type == REDIS_REPLY_ERROR)
+		rs_log_error_reply(cn->st, privdata, r);
+	if (r != NULL)
+		reply_wipe(r);
 }
 
 static void ra_ready(struct fiber_io *io, uint32_t events)
 {
 	struct rconn *cn = io_conn(io);
-	struct rwait *w;
-	void *rep;
 
-	if ((events & EPOLLOUT) && cn->want_write) {
-		ra_flush(cn);
-		if (cn->ac == NULL)
-			return;
+	if ((events & EPOLLOUT) && cn->ac != NULL) {
+		cn->flushing = true;
+		redisAsyncHandleWrite(cn->ac);
+		cn->flushing = false;
 	}
-	if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-		return;
-	errno = 0;
-	if (redisBufferRead(cn->ac) != REDIS_OK) {
-		ra_fail(cn, cn->ac->err, errno, cn->ac->errstr);
-		return;
-	}
-	for (;;) {
-		rep = NULL;
-		if (redisGetReplyFromReader(cn->ac, &rep) != REDIS_OK) {
-			ra_fail(cn, cn->ac->err, 0, cn->ac->errstr);
-			return;
-		}
-		if (rep == NULL)
-			return;
-		if ((w = cn->head) == NULL) {
-			reply_free(rep);
-			ra_fail(cn, REDIS_ERR_PROTOCOL, 0, "a reply to no command");
-			return;
-		}
-		cn->head = w->next;
-		if (cn->head == NULL)
-			cn->tail = NULL;
-		cn->got_reply = cn->head != NULL;
-		w->reply = rep;
-		fiber_wake(w->f);
-	}
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && cn->ac != NULL)
+		redisAsyncHandleRead(cn->ac);
 }
 
 /* Before the loop waits: write what the fibers appended (one write for all
@@ -451,49 +520,76 @@ static int ra_before_wait(struct fiber_io *io)
 	struct rconn *cn = io_conn(io);
 	int64_t now;
 
-	if (cn->want_write && !cn->watch_out)
-		ra_flush(cn);
+	if (cn->ac != NULL && cn->want_write && !(cn->events & EPOLLOUT)) {
+		cn->flushing = true;
+		redisAsyncHandleWrite(cn->ac);
+		cn->flushing = false;
+	}
 	if (cn->ac == NULL || cn->head == NULL)
 		return -1;
 	now = mono_ms();
 	if (now >= cn->head->deadline) {
 		/* A timeout: the server may have run the commands. */
-		ra_fail(cn, REDIS_ERR_IO, ETIMEDOUT, "timed out");
+		cn->timed_out = true;
+		redisAsyncFree(cn->ac); /* each waiting fiber's callback, then cleanup */
 		return -1;
 	}
 	return (int)(cn->head->deadline - now);
 }
 
+static char what_auth[] = "AUTH", what_select[] = "SELECT";
+
 static int ra_connect(struct rstore *st, struct rconn *cn)
 {
-	redisContext *c;
-	int rc, fl;
+	redisAsyncContext *ac;
+	char db[24];
 
-	/* Connecting blocks the loop, up to the timeout: once per loop, and
-	 * after a failure at most once a second (meanwhile commands fail at
-	 * once), so that a Redis that does not answer does not stall every
-	 * request of the loop for a timeout each. */
+	/* The connect does not block the loop; a Redis that does not answer
+	 * fails the first command at its deadline. After a failure, commands
+	 * fail at once for a second. */
 	if (mono_ms() < cn->connect_after)
 		return IDP_ESTORE;
-	if ((rc = rs_connect(st, &c)) != IDP_OK) {
+	ac = st->socket[0] != '\0' ? redisAsyncConnectUnix(st->socket) : redisAsyncConnect(st->host, st->port);
+	if (ac == NULL)
+		return IDP_ENOMEM;
+	if (ac->err) {
+		rs_down(st, "connect", ac->errstr);
+		redisAsyncFree(ac);
 		cn->connect_after = mono_ms() + 1000;
-		return rc;
-	}
-	if ((fl = fcntl(c->fd, F_GETFL)) < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		redisFree(c);
 		return IDP_ESTORE;
 	}
-	c->flags &= ~REDIS_BLOCK;
-	cn->io.fd = c->fd;
+	cn->io.fd = ac->c.fd;
 	cn->io.ready = ra_ready;
 	cn->io.before_wait = ra_before_wait;
-	if (fiber_io_add(&cn->io, EPOLLIN) != IDP_OK) {
-		redisFree(c);
+	cn->events = EPOLLIN | EPOLLOUT; /* the connect completes on EPOLLOUT */
+	if (fiber_io_add(&cn->io, cn->events) != IDP_OK) {
+		redisAsyncFree(ac); /* no hooks set yet: nothing else to undo */
+		cn->events = 0;
 		return IDP_ESTORE;
 	}
-	cn->ac = c;
-	cn->want_write = cn->watch_out = false;
+	if (st->socket[0] == '\0')
+		redisEnableKeepAlive(&ac->c);
 	cn->sched = fiber_sched_serial();
+	cn->ac = ac;
+	ac->ev.data = cn;
+	ac->ev.addRead = ev_add_read;
+	ac->ev.delRead = ev_del_read;
+	ac->ev.addWrite = ev_add_write;
+	ac->ev.delWrite = ev_del_write;
+	ac->ev.cleanup = ev_cleanup;
+	if (st->password != NULL) {
+		const char *argv[] = {"AUTH", st->password};
+		size_t lens[] = {4, strlen(st->password)};
+
+		redisAsyncCommandArgv(ac, ra_setup_reply, what_auth, 2, argv, lens);
+	}
+	if (st->db != 0) {
+		const char *argv[] = {"SELECT", db};
+		size_t lens[] = {6, 0};
+
+		lens[1] = (size_t)snprintf(db, sizeof(db), "%lld", st->db);
+		redisAsyncCommandArgv(ac, ra_setup_reply, what_select, 2, argv, lens);
+	}
 	return IDP_OK;
 }
 
@@ -507,24 +603,16 @@ static int rs_command_fiber(struct rstore *st, struct rconn *cn, int argc, const
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct rwait w = {.f = fiber_self()};
 
-		if (cn->ac != NULL && cn->sched != fiber_sched_serial() && cn->head == NULL) {
-			/* made under a scheduler that has ended: not watched here */
-			redisFree(cn->ac);
-			cn->ac = NULL;
-		}
+		if (cn->ac != NULL && cn->sched != fiber_sched_serial() && cn->head == NULL)
+			redisAsyncFree(cn->ac); /* made under a scheduler that has ended */
 		if (cn->ac == NULL && (rc = ra_connect(st, cn)) != IDP_OK)
 			break;
-		if (redisAppendCommandArgv(cn->ac, argc, argv, lens) != REDIS_OK) {
-			/* Out of memory formatting or appending this command: hiredis
-			 * left the output buffer as it was, so the commands of the
-			 * other fibers still in it (or in flight) are whole. Its error
-			 * flag would fail them all at the next write: cleared, and
-			 * only this command fails. */
-			if (cn->ac->err == REDIS_ERR_OOM) {
-				cn->ac->err = 0;
-				cn->ac->errstr[0] = '\0';
-			}
-			rc = IDP_ENOMEM;
+		/* Out of memory formatting this command: hiredis appended nothing,
+		 * and the commands of the other fibers are whole; this one fails
+		 * alone. (Past the formatting, a failed append sets the context's
+		 * error, and the connection fails at its next write.) */
+		if (redisAsyncCommandArgv(cn->ac, ra_reply, &w, argc, argv, lens) != REDIS_OK) {
+			rc = cn->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING) ? IDP_ESTORE : IDP_ENOMEM;
 			break;
 		}
 		w.deadline = mono_ms() + (timeout > 0 ? timeout : TIMEOUT_MS_DEFAULT);
@@ -533,13 +621,12 @@ static int rs_command_fiber(struct rstore *st, struct rconn *cn, int argc, const
 		else
 			cn->head = &w;
 		cn->tail = &w;
-		cn->want_write = true;
 		fiber_park();
 		if (w.reply != NULL) {
 			*reply = w.reply;
 			return IDP_OK;
 		}
-		rc = IDP_ESTORE;
+		rc = w.err == REDIS_ERR_OOM ? IDP_ENOMEM : IDP_ESTORE;
 		if (!worth_retry(w.err, w.err_errno))
 			break;
 	}
@@ -1056,7 +1143,7 @@ static void rs_close(void *p)
 		if (cn->c != NULL)
 			redisFree(cn->c);
 		if (cn->ac != NULL)
-			redisFree(cn->ac);
+			redisAsyncFree(cn->ac);
 		free(cn);
 	}
 	if (st->lock_made)

@@ -1719,6 +1719,56 @@ START_TEST(redis_fibers_restart)
 }
 END_TEST
 
+/* The loop's asynchronous connection sends AUTH and SELECT before the fibers'
+ * commands: with a password and db 1, fibers read and write db 1 (not db 0,
+ * where the blocking store writes the same key), and a wrong password fails
+ * every fiber's command with the store's error, not a hang. */
+START_TEST(redis_fibers_auth_db)
+{
+	const char *set_pw[] = {"CONFIG", "SET", "requirepass", "s3cret"};
+	const char *unset_pw[] = {"CONFIG", "SET", "requirepass", ""};
+	json_t *conf = redis_conf("fad:");
+	struct store s0, s1;
+	struct fjob jobs[8];
+	char *v = NULL;
+	size_t n;
+
+	ck_assert(redis_raw(NULL, 4, set_pw));
+	json_object_set_new(conf, "password", json_string("s3cret"));
+	ck_assert_int_eq(store_open(conf, &s0), IDP_OK);
+	json_object_set_new(conf, "db", json_integer(1));
+	ck_assert_int_eq(store_open(conf, &s1), IDP_OK);
+	ck_assert_int_eq(store_put(&s0, "f0", "db0", 3, 60), IDP_OK);
+	jobs_init(jobs, &s1);
+	run_fibers(jobs, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_OK);
+	ck_assert_int_eq(store_get(&s0, "f0", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "db0"); /* the fibers wrote f0 in db 1 */
+	free(v);
+	v = NULL;
+	ck_assert_int_eq(store_get(&s1, "f0", &v, &n), IDP_OK);
+	ck_assert_str_eq(v, "value-0-1");
+	free(v);
+	store_close(&s1);
+	/* The password changes under the open store: its fibers' new
+	 * connection is refused, and each command fails. */
+	json_object_set_new(conf, "password", json_string("s3cret"));
+	ck_assert_int_eq(store_open(conf, &s1), IDP_OK);
+	ck_assert(redis_raw("s3cret", 4, unset_pw));
+	const char *set_other[] = {"CONFIG", "SET", "requirepass", "other"};
+	ck_assert(redis_raw(NULL, 4, set_other));
+	jobs_init(jobs, &s1);
+	run_fibers(jobs, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(jobs[i].rc, IDP_ESTORE);
+	ck_assert(redis_raw("other", 4, unset_pw));
+	store_close(&s1);
+	store_close(&s0);
+	json_decref(conf);
+}
+END_TEST
+
 static char *g_big;             /* STORE_VAL_MAX bytes */
 
 static void body_put_oom(struct fjob *j)
@@ -1979,6 +2029,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, redis_fibers_pipelined);
 	tcase_add_test(tc, redis_fibers_take_once);
 	tcase_add_test(tc, redis_fibers_restart);
+	tcase_add_test(tc, redis_fibers_auth_db);
 	tcase_add_test(tc, redis_fibers_hung);
 	tcase_add_test(tc, redis_fibers_unreachable);
 	suite_add_tcase(s, tc);
