@@ -421,6 +421,10 @@ static void ev_cleanup(void *p)
 
 	if (cn->ac != NULL && (cn->ac->c.err != 0 || cn->timed_out))
 		rs_down(cn->st, "pipeline", cn->timed_out ? "timed out" : cn->ac->c.errstr);
+	/* A connect that failed: the next one waits a second, and meanwhile
+	 * commands fail at once (a quick error page, not a connect each). */
+	if (cn->ac != NULL && !(cn->ac->c.flags & REDIS_CONNECTED))
+		cn->connect_after = mono_ms() + 1000;
 	if (cn->sched == fiber_sched_serial())
 		fiber_io_del(&cn->io);
 	cn->ac = NULL;
