@@ -4,7 +4,7 @@
 # make bench    measures (not part of make test)
 # make fuzz     runs the libFuzzer targets for a bounded time (clang)
 
-PKGS := libmicrohttpd jansson hiredis libjwt openssl libcurl libargon2
+PKGS := libmicrohttpd jansson hiredis openssl libcurl libargon2
 
 WARN   := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wwrite-strings -Wvla -Wimplicit-fallthrough -Wnull-dereference -Wundef

@@ -156,8 +156,8 @@ command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v redis-benchmark >/dev/null 2>&1 || missing="$missing redis-tools"
 command -v taskset >/dev/null 2>&1 || missing="$missing util-linux"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
-pkg-config --exists libmicrohttpd libargon2 openssl jansson libcurl 2>/dev/null ||
-	missing="$missing libmicrohttpd-dev libargon2-dev libssl-dev libjansson-dev libcurl4-openssl-dev pkg-config"
+pkg-config --exists libmicrohttpd libargon2 openssl jansson libcurl hiredis libjwt 2>/dev/null ||
+	missing="$missing libmicrohttpd-dev libargon2-dev libssl-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev libjwt-dev pkg-config"
 if [ -n "$missing" ]; then
 	say "installing:$missing"
 	apt_install $missing || {
