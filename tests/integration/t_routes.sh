@@ -52,6 +52,15 @@ for p in /nowhere /callback /callbackx /logout/ /token/ /static/other.css /Token
 	ok "GET $p: 404 page" eq "$(status "$H") $(hdr Allow "$H")" "404 "
 	ok "GET $p: not_found" contains "$(body "$H")" "not_found</p>"
 done
+# Each page sets its own title, in its language.
+req GET /nowhere
+ok "the French error page's title" contains "$H" "<title>Erreur - Connexion aux services publics</title>"
+H=$(curl -s -i -H 'Accept-Language: en' "$IDP/nowhere")
+ok "the English error page's title" contains "$H" "<title>Error - Public services login</title>"
+for f in "$ROOT"/templates/*/[!_]*.html; do
+	ok "$(basename "$(dirname "$f")")/$(basename "$f") has one title, after _page_start" \
+		eq "$(grep -c '^{{>_page_start}}<title>[^{}<]* - [^{}<]*</title>$' "$f")" 1
+done
 head_req /healthz
 ok "HEAD /healthz: 200, no body" eq "$(status "$H") $(body "$H")" "200 "
 H=$(curl -s -i "$IDP/static/style.css")
