@@ -1,5 +1,5 @@
 /* The daemon's shared state: the reloadable runtime (configuration, keys,
- * templates, backends) and the request context every endpoint receives. */
+ * templates, backends); the endpoints, and what they receive (http/http.h). */
 #ifndef IDP_IDP_H
 #define IDP_IDP_H
 
@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 
 #include "config.h"
+#include "http/http.h"
 #include "idp_plugin.h"
 #include "keys.h"
 #include "store.h"
@@ -74,9 +75,6 @@ int rt_build(const char *config_path, struct rt **out);
 /* A runtime with the keys ks (taken over, also on error) and everything else
  * of cur: a change of the keys folder reloads nothing more. */
 int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out);
-
-/* The HTTP layer: the request and the replies the endpoints use. */
-#include "http/http.h"
 
 /* Endpoints. */
 enum MHD_Result ep_discovery(struct req *r);
