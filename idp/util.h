@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "codec.h"
 
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -98,7 +99,11 @@ void free_secret(char *s); /* wipes a NUL-terminated string then frees it */
 /* Strict decimal parsing: whole string, no sign unless allowed, range checked. */
 bool parse_ll(const char *s, long long min, long long max, long long *out);
 
-bool utf8_valid(const char *s, size_t len);
+static inline bool utf8_valid(const char *s, size_t len)
+{
+	return codec_utf8_valid(s, len);
+}
+
 /* The decimal digits of v (a '-' first when negative) into out, which holds
  * at least 21 bytes, NUL-terminated; returns their number. snprintf's "%llu"
  * and "%lld" answers, without its cost (formatting took 4 % of an SSO
