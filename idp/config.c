@@ -419,9 +419,14 @@ int config_load(const char *path, struct config **out)
 	o = json_object_get(root, "rate_limits");
 	c->rl_ip_per_min = (unsigned)get_int(&x, o, "rate_limits", "login_failures_per_ip_per_minute", 30, 1, 1000000);
 	c->rl_user_failures = (unsigned)get_int(&x, o, "rate_limits", "login_failures_per_user_per_15min", 10, 1, 1000000);
+	/* Each transaction is kept login_form_ttl_s: without a bound, one
+	 * address could fill the store with them. 300 a minute lets a public
+	 * office's NAT start five logins a second. */
+	c->rl_txn_per_ip_min = (unsigned)get_int(&x, o, "rate_limits", "transactions_per_ip_per_minute", 300, 1,
+						 1000000);
 	if (o != NULL) {
 		static const char *const k[] = {"login_failures_per_ip_per_minute",
-			"login_failures_per_user_per_15min", NULL};
+			"login_failures_per_user_per_15min", "transactions_per_ip_per_minute", NULL};
 		check_keys(&x, o, "rate_limits", k);
 	}
 

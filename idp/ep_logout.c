@@ -87,6 +87,8 @@ enum MHD_Result ep_logout(struct req *r)
 		return http_error_page(r, 400, "bad_request");
 	if (state != NULL && strlen(state) > 1024)
 		return http_error_page(r, 400, "bad_request");
+	if (hint != NULL && strlen(hint) > ID_TOKEN_HINT_MAX)
+		return http_error_page(r, 400, "too_big"); /* before anything decodes it */
 	if (hint != NULL) {
 		/* Expired hints are accepted: logging out late is still logging out.
 		 * So is a hint signed by a key since revoked or retired (sessions
