@@ -2,7 +2,8 @@
 // playwright-core), in French and in English, with the pages' own CSP in
 // force: a form whose answer the browser refuses to follow must fail here,
 // as it fails for a citizen. Each path runs in a fresh context; every page
-// reached goes through axe-core (WCAG 2.0/2.1 A and AA); every step checks
+// reached goes through axe-core (WCAG 2.0/2.1 A and AA; each distinct page
+// once); every step checks
 // the URL it lands on. t_paths.sh starts the servers.
 //
 //   node paths.js TMPDIR HUB UPSTREAM fr=PORTAL_EIDAS1,PORTAL_EIDAS2 en=...
@@ -26,6 +27,7 @@ if (!tmp || !hub || !upstream || portalArgs.length === 0) {
 const STEP_MS = 10000; // any one wait
 const TOTAL_MS = 170000; // the whole run
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const AUDITED = new Set();
 let passed = 0;
 let failed = 0;
 
@@ -114,6 +116,13 @@ async function at(w, step, urlPrefix, expect = {}) {
 	}
 	if (expect.selector)
 		check(`${label}: shows ${expect.selector}`, (await page.$(expect.selector)) !== null);
+	// One audit per distinct page (origin, path, language, heading): the
+	// same page met again on another path is not audited twice.
+	const u = new URL(page.url());
+	const key = `${u.origin}${u.pathname}|${await page.getAttribute('html', 'lang')}|${await page.textContent('h1').catch(() => '')}`;
+	if (AUDITED.has(key))
+		return;
+	AUDITED.add(key);
 	await page.evaluate(axeSource);
 	const res = await page.evaluate(async (tags) => {
 		// eslint-disable-next-line no-undef
@@ -169,6 +178,7 @@ async function upstreamLogin(w, portal) {
 // Runs one path; a step that throws fails the path, not the run.
 async function path1(browser, lang, name, fn) {
 	let w;
+	const t0 = Date.now();
 	try {
 		w = await open(browser, lang, name);
 		await fn(w);
@@ -180,6 +190,7 @@ async function path1(browser, lang, name, fn) {
 	} finally {
 		if (w)
 			await close(w);
+		console.log(`  ${lang} ${name}: ${w ? w.audited : 0} pages audited, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 	}
 }
 
