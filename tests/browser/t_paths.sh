@@ -118,7 +118,7 @@ for p in $PORTS; do
 done
 
 # paths.js bounds each wait (10 s) and its whole run; timeout(1) is the last guard.
-timeout -k 10 200 node "$ROOT/tests/browser/paths.js" "$TMP" "$IDP" "http://127.0.0.1:$UP_PORT" \
+timeout -k 10 320 node "$ROOT/tests/browser/paths.js" "$TMP" "$IDP" "http://127.0.0.1:$UP_PORT" \
 	"fr=http://127.0.0.1:$PA_FR,http://127.0.0.1:$PC_FR" "en=http://127.0.0.1:$PA_EN,http://127.0.0.1:$PC_EN" \
 	>"$TMP/paths.out" 2>&1
 rc=$?
