@@ -210,6 +210,28 @@ void set_form_origin(struct req *r, const char *uri)
 	r->csp_extra = strndup(uri, n);
 }
 
+void add_form_origin(struct req *r, const char *uri)
+{
+	char *had = r->csp_extra, *both = NULL;
+
+	/* set_form_origin is the one origin parser: let it make the new
+	 * origin alone, then put back the ones the page already listed. */
+	r->csp_extra = NULL;
+	if (uri != NULL)
+		set_form_origin(r, uri);
+	if (had == NULL)
+		return;
+	if (r->csp_extra == NULL || scope_has(had, r->csp_extra) ||
+	    asprintf(&both, "%s %s", had, r->csp_extra) < 0) {
+		free(r->csp_extra);
+		r->csp_extra = had;
+		return;
+	}
+	free(had);
+	free(r->csp_extra);
+	r->csp_extra = both;
+}
+
 enum MHD_Result login_page(struct req *r, const char *txn_id, const json_t *areq,
 			   unsigned status, const char *error, const char *username)
 {

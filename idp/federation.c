@@ -466,8 +466,13 @@ static enum MHD_Result choice_page(struct req *r, json_t *areq, const struct cli
 							      "title", b->title, "logo", b->logo,
 							      "down", !backend_up(b), "last", is_last,
 							      "input_id", b->id));
+			/* The form's answer redirects to this provider, and with a
+			 * session there straight on through our callback to the
+			 * service: form-action must allow both or Chromium stops. */
+			add_form_origin(r, b->issuer);
 		}
 	}
+	add_form_origin(r, json_string_value(json_object_get(areq, "redirect_uri")));
 	ctx = json_pack("{s:s,s:s,s:s,s:o,s:s?}", "client_name", cl->name, "txn", txn, "csrf", csrf,
 			"backends", list, "unavailable", unavailable ? unavailable->title : NULL);
 	ret = http_page(r, unavailable ? 503 : 200, "choice", ctx);
@@ -559,6 +564,7 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 	enum MHD_Result ret;
 	int rc;
 
+	r->from_foreign_form = true;
 	if (b == NULL || b->ops->callback == NULL || state == NULL || strlen(state) > 512 ||
 	    r->query.dup != NULL)
 		return http_error_page(r, 400, "bad_request");
@@ -602,6 +608,7 @@ enum MHD_Result ep_logout_return(struct req *r)
 	struct buf b;
 	enum MHD_Result ret;
 
+	r->from_foreign_form = true;
 	if (state == NULL || strlen(state) > 128)
 		return http_error_page(r, 400, "bad_request");
 	sha256_hex(state, strlen(state), hash);

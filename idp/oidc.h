@@ -125,6 +125,10 @@ enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *ar
 const char *bind_cookie(struct req *r, bool create);
 /* Adds uri's origin to the page's CSP form-action (a form that redirects there). */
 void set_form_origin(struct req *r, const char *uri);
+/* Adds uri's origin beside those already listed: a form whose answer may
+ * redirect to one of several origins (the choice page, the logout page).
+ * NULL or a URI without an origin adds nothing. */
+void add_form_origin(struct req *r, const char *uri);
 /* Saves areq under a fresh transaction id (*txn_id is the caller's). */
 int txn_save(struct req *r, const json_t *areq, char **txn_id);
 /* Counts a transaction about to be made against the client address:

@@ -116,6 +116,8 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 		b->title = strdup(title ? title : id);
 		b->acr = strdup(acr);
 		b->logo = xstrdup(json_string_value(json_object_get(e, "logo")));
+		if (b->ops->begin != NULL)
+			b->issuer = xstrdup(json_string_value(json_object_get(e, "issuer")));
 		rt->n_backends++;
 		if ((b->pool = fiber_pool_new()) == NULL)
 			return IDP_ENOMEM;
@@ -142,6 +144,7 @@ void backends_free(struct backend *bs, size_t n)
 		free(b->title);
 		free(b->acr);
 		free(b->logo);
+		free(b->issuer);
 	}
 	free(bs);
 }
