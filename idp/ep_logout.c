@@ -162,12 +162,8 @@ enum MHD_Result ep_logout(struct req *r)
 						"client_name", cl ? cl->name : NULL, "client_id", cl ? cl->id : NULL,
 						"post_logout_redirect_uri", ruri, "state", state);
 
-			if (ruri != NULL) {
-				const char *h = strstr(ruri, "://");
-
-				free(r->csp_extra);
-				r->csp_extra = strndup(ruri, (size_t)(h + 3 - ruri) + strcspn(h + 3, "/?#"));
-			}
+			if (ruri != NULL)
+				set_form_origin(r, ruri);
 			ret = http_page(r, 200, "logout", ctx);
 			json_decref(ctx);
 		}
