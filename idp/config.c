@@ -337,7 +337,7 @@ int config_load(const char *path, struct config **out)
 	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
 		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
 		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation",
-		"subject_derivation", "cookie_prefix", NULL};
+		"subject_derivation", "cookie_prefix", "debug", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
 		"max_url_bytes", "max_params", NULL};
@@ -507,6 +507,15 @@ int config_load(const char *path, struct config **out)
 	c->sub_from_pivot = strcmp(s, "pivot") == 0;
 	if (!c->sub_from_pivot && strcmp(s, "backend") != 0)
 		cerr(&x, "subject_derivation", "must be \"backend\" or \"pivot\"");
+	o = json_object_get(root, "debug");
+	if (o != NULL && !json_is_object(o)) {
+		cerr(&x, "debug", "must be an object");
+	} else if (o != NULL) {
+		static const char *const k[] = {"allow_core_dumps", NULL};
+		check_keys(&x, o, "debug", k);
+	}
+	/* Off by default: a core dump holds the private keys and sessions. */
+	c->allow_core_dumps = get_bool(&x, json_is_object(o) ? o : NULL, "debug", "allow_core_dumps", false);
 	c->demo = get_bool(&x, root, "(top)", "demo", false);
 	s = get_str(&x, root, "(top)", "log_level", "info");
 	c->log_level = strcmp(s, "error") == 0 ? LOG_ERR : strcmp(s, "warn") == 0 ? LOG_WARN
