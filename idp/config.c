@@ -123,6 +123,17 @@ static void strv_free(char **v)
 	free(v);
 }
 
+/* Only text without control bytes is copied into a log line. */
+static bool log_safe(const char *s)
+{
+	if (s == NULL)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
 /* Registered URIs and resources: uri_problem (util.c) says what may be
  * registered; whether plain http is allowed depends on the issuer, which
  * load_client checks. */
@@ -140,15 +151,10 @@ static void check_uris(struct cctx *x, const struct config *c, const char *path,
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *why = uri_problem(uris[i], c->issuer_https);
-		bool printable = true;
 
-		if (why == NULL)
-			continue;
-		/* Only a URI without control bytes is copied into the log line. */
-		for (const unsigned char *p = (const unsigned char *)uris[i]; *p != '\0'; p++)
-			printable = printable && *p >= ' ' && *p != 0x7f;
-		cerr(x, path, "%s[%zu] \"%.200s\" of client \"%.128s\" %s", key, i,
-		     printable ? uris[i] : "(unprintable)", id ? id : "?", why);
+		if (why != NULL)
+			cerr(x, path, "%s[%zu] \"%.200s\" of client \"%.128s\" %s", key, i,
+			     log_safe(uris[i]) ? uris[i] : "(unprintable)", log_safe(id) ? id : "?", why);
 	}
 }
 
