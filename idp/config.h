@@ -76,6 +76,7 @@ struct config {
 	char *cookie_prefix; /* cookie names: PREFIX_session, PREFIX_b, PREFIX_last */
 	bool sub_from_pivot;  /* subject_derivation: "pivot" (FranceConnect's way) */
 	bool demo;
+	bool allow_core_dumps; /* debug.allow_core_dumps: main.c leaves dumps possible */
 	int log_level;
 	json_t *root;
 };
