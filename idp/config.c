@@ -123,38 +123,39 @@ static void strv_free(char **v)
 	free(v);
 }
 
-/* Registered URIs: absolute http(s), no fragment, no userinfo; http only on
- * loopback (RFC 8252 7.3) or when the issuer itself is plain http (demo),
- * which the callers check. */
-bool uri_acceptable(const char *u)
+/* Only text without control bytes is copied into a log line. */
+static bool log_safe(const char *s)
 {
-	const char *rest;
-
-	if (strlen(u) > 2048 || strchr(u, '#') != NULL || strpbrk(u, " \t\r\n\"<>\\") != NULL)
+	if (s == NULL)
 		return false;
-	if (strncmp(u, "https://", 8) == 0)
-		rest = u + 8;
-	else if (strncmp(u, "http://", 7) == 0)
-		rest = u + 7;
-	else
-		return false;
-	if (*rest == '\0' || *rest == '/')
-		return false;
-	for (const char *p = rest; *p && *p != '/' && *p != '?'; p++)
-		if (*p == '@')
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < ' ' || *p == 0x7f)
 			return false;
 	return true;
 }
 
-static char *uri_host(const char *u)
+/* Registered URIs and resources: uri_problem (util.c) says what may be
+ * registered; whether plain http is allowed depends on the issuer, which
+ * load_client checks. */
+bool uri_acceptable(const char *u)
 {
-	const char *h = strstr(u, "://"), *e;
+	return uri_problem(u, false) == NULL;
+}
 
-	if (h == NULL)
-		return NULL;
-	h += 3;
-	e = h + strcspn(h, ":/?");
-	return strndup(h, (size_t)(e - h));
+/* Checks one list of registered URIs; the message names the client and the
+ * URI, so that an operator finds it in a file of many services. Plain http
+ * under an https issuer only on loopback (RFC 8252 7.3): anyone on the path
+ * would read the code or the logout redirect. */
+static void check_uris(struct cctx *x, const struct config *c, const char *path, const char *id,
+		       const char *key, char **uris, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *why = uri_problem(uris[i], c->issuer_https);
+
+		if (why != NULL)
+			cerr(x, path, "%s[%zu] \"%.200s\" of client \"%.128s\" %s", key, i,
+			     log_safe(uris[i]) ? uris[i] : "(unprintable)", log_safe(id) ? id : "?", why);
+	}
 }
 
 static enum sign_alg parse_alg(struct cctx *x, const char *path, const char *key, const char *v,
@@ -168,17 +169,6 @@ static enum sign_alg parse_alg(struct cctx *x, const char *path, const char *key
 		return ALG_RS256;
 	cerr(x, path, "\"%s\" must be \"ES256\" or \"RS256\" (not \"%s\")", key, v);
 	return def;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static void load_client(struct cctx *x, struct config *c, const json_t *o, size_t idx,
@@ -214,7 +204,7 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 			cerr(x, path, "\"client_secret_sha256\" must be 64 hex digits (idpctl clients hash-secret)");
 		} else {
 			for (i = 0; i < 32; i++) {
-				int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+				int hi = codec_hexval((unsigned char)s[2 * i]), lo = codec_hexval((unsigned char)s[2 * i + 1]);
 
 				if (hi < 0 || lo < 0) {
 					cerr(x, path, "\"client_secret_sha256\" must be hex");
@@ -231,13 +221,9 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 		cerr(x, path, "a confidential client needs \"client_secret_sha256\"");
 
 	cl->redirect_uris = get_strv(x, o, path, "redirect_uris", &cl->n_redirect_uris);
-	for (i = 0; i < cl->n_redirect_uris; i++)
-		if (!uri_acceptable(cl->redirect_uris[i]))
-			cerr(x, path, "redirect_uris[%zu] must be an absolute http(s) URI without fragment or user info", i);
+	check_uris(x, c, path, cl->id, "redirect_uris", cl->redirect_uris, cl->n_redirect_uris);
 	cl->post_logout_uris = get_strv(x, o, path, "post_logout_redirect_uris", &cl->n_post_logout_uris);
-	for (i = 0; i < cl->n_post_logout_uris; i++)
-		if (!uri_acceptable(cl->post_logout_uris[i]))
-			cerr(x, path, "post_logout_redirect_uris[%zu] must be an absolute http(s) URI without fragment", i);
+	check_uris(x, c, path, cl->id, "post_logout_redirect_uris", cl->post_logout_uris, cl->n_post_logout_uris);
 
 	profile = get_str(x, o, path, "profile", "standard");
 	cl->franceconnect = strcmp(profile, "franceconnect") == 0;
@@ -283,12 +269,16 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	cl->pairwise = strcmp(s, "public") != 0;
 	if (cl->pairwise && strcmp(s, "pairwise") != 0)
 		cerr(x, path, "\"subject_type\" must be \"pairwise\" or \"public\"");
+	/* An explicit sector is kept as written; one taken from the redirect
+	 * URI is its host in canonical form (uri_host), so that the pairwise
+	 * sub does not change with how the service spells its host. */
 	s = get_str(x, o, path, "sector_identifier", NULL);
 	if (s != NULL)
 		cl->sector = strdup(s);
-	else if (cl->n_redirect_uris > 0)
-		cl->sector = uri_host(cl->redirect_uris[0]);
-	else
+	else if (cl->n_redirect_uris > 0 && uri_acceptable(cl->redirect_uris[0]) &&
+		 (cl->sector = uri_host(cl->redirect_uris[0])) == NULL)
+		cerr(x, path, "redirect_uris[0]: no pairwise sector could be taken from its host");
+	else if (cl->n_redirect_uris == 0)
 		cl->sector = xstrdup(cl->id);
 
 	cl->id_token_alg = parse_alg(x, path, "id_token_signed_response_alg",
@@ -342,7 +332,7 @@ int config_load(const char *path, struct config **out)
 	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
 		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
 		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation",
-		"subject_derivation", "cookie_prefix", NULL};
+		"subject_derivation", "cookie_prefix", "debug", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
 		"max_url_bytes", "max_params", NULL};
@@ -430,9 +420,14 @@ int config_load(const char *path, struct config **out)
 	o = json_object_get(root, "rate_limits");
 	c->rl_ip_per_min = (unsigned)get_int(&x, o, "rate_limits", "login_failures_per_ip_per_minute", 30, 1, 1000000);
 	c->rl_user_failures = (unsigned)get_int(&x, o, "rate_limits", "login_failures_per_user_per_15min", 10, 1, 1000000);
+	/* Each transaction is kept login_form_ttl_s: without a bound, one
+	 * address could fill the store with them. 300 a minute lets a public
+	 * office's NAT start five logins a second. */
+	c->rl_txn_per_ip_min = (unsigned)get_int(&x, o, "rate_limits", "transactions_per_ip_per_minute", 300, 1,
+						 1000000);
 	if (o != NULL) {
 		static const char *const k[] = {"login_failures_per_ip_per_minute",
-			"login_failures_per_user_per_15min", NULL};
+			"login_failures_per_user_per_15min", "transactions_per_ip_per_minute", NULL};
 		check_keys(&x, o, "rate_limits", k);
 	}
 
@@ -512,6 +507,15 @@ int config_load(const char *path, struct config **out)
 	c->sub_from_pivot = strcmp(s, "pivot") == 0;
 	if (!c->sub_from_pivot && strcmp(s, "backend") != 0)
 		cerr(&x, "subject_derivation", "must be \"backend\" or \"pivot\"");
+	o = json_object_get(root, "debug");
+	if (o != NULL && !json_is_object(o)) {
+		cerr(&x, "debug", "must be an object");
+	} else if (o != NULL) {
+		static const char *const k[] = {"allow_core_dumps", NULL};
+		check_keys(&x, o, "debug", k);
+	}
+	/* Off by default: a core dump holds the private keys and sessions. */
+	c->allow_core_dumps = get_bool(&x, json_is_object(o) ? o : NULL, "debug", "allow_core_dumps", false);
 	c->demo = get_bool(&x, root, "(top)", "demo", false);
 	s = get_str(&x, root, "(top)", "log_level", "info");
 	c->log_level = strcmp(s, "error") == 0 ? LOG_ERR : strcmp(s, "warn") == 0 ? LOG_WARN

@@ -59,6 +59,7 @@ struct config {
 	unsigned session_idle, session_max;
 	unsigned code_ttl, access_ttl, id_ttl, login_ttl;
 	unsigned rl_ip_per_min, rl_user_failures;
+	unsigned rl_txn_per_ip_min; /* /authorize transactions stored per address a minute */
 	/* Key rotation timing (README "Key rotation"). */
 	unsigned jwks_max_age;      /* Cache-Control max-age of /jwks */
 	unsigned min_publish;       /* a next key is published this long before it may sign */
@@ -75,6 +76,7 @@ struct config {
 	char *cookie_prefix; /* cookie names: PREFIX_session, PREFIX_b, PREFIX_last */
 	bool sub_from_pivot;  /* subject_derivation: "pivot" (FranceConnect's way) */
 	bool demo;
+	bool allow_core_dumps; /* debug.allow_core_dumps: main.c leaves dumps possible */
 	int log_level;
 	json_t *root;
 };

@@ -9,9 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every parameter a transaction keeps has a cap, and the stored record one
+ * as a whole (TXN_MAX): an unauthenticated request is kept for
+ * login_form_ttl_s, so what one can store is bounded, and what exceeds it
+ * is refused with the parameter's name, never cut short. The caps are far
+ * above what services send (OpenID and FranceConnect values are short). */
 #define STATE_MAX 1024
 #define NONCE_MAX 1024
 #define CLAIMS_MAX 4096
+#define ACR_VALUES_MAX 512
+#define LOGIN_HINT_MAX 256
+#define PROMPT_MAX 64
+#define SCOPE_MAX 1024
+#define UI_LOCALES_MAX 128
+#define IDP_HINT_MAX 64
+/* A transaction at every cap above is about 7.5 KB with a long redirect_uri;
+ * what is added later (backend, sid) fits in the rest. */
+#define TXN_MAX (12 * 1024)
+
+static const struct {
+	const char *name;
+	size_t max;
+} param_caps[] = {
+	{"state", STATE_MAX}, {"nonce", NONCE_MAX}, {"scope", SCOPE_MAX}, {"claims", CLAIMS_MAX},
+	{"acr_values", ACR_VALUES_MAX}, {"login_hint", LOGIN_HINT_MAX}, {"prompt", PROMPT_MAX},
+	{"ui_locales", UI_LOCALES_MAX}, {"idp_hint", IDP_HINT_MAX}, {"id_token_hint", ID_TOKEN_HINT_MAX},
+};
 
 static const char *const claim_labels[][3] = {
 	{"given_name", "Prénom(s)", "Given name(s)"},
@@ -175,16 +198,40 @@ const char *bind_cookie(struct req *r, bool create)
 	return r->bind_fresh;
 }
 
+/* The form's answer redirects to uri, and Chromium applies form-action to
+ * that redirect: its origin joins the policy. Taken apart by libcurl, so
+ * an IPv6 literal or an internationalised host (in punycode, as CSP wants
+ * it) gives the whole origin; a URI it cannot read adds nothing. */
 void set_form_origin(struct req *r, const char *uri)
 {
-	const char *h = strstr(uri, "://");
-	size_t n;
+	char *origin = uri_origin(uri);
 
-	if (h == NULL)
+	if (origin == NULL)
 		return;
-	n = (size_t)(h + 3 - uri) + strcspn(h + 3, "/?#");
 	free(r->csp_extra);
-	r->csp_extra = strndup(uri, n);
+	r->csp_extra = origin;
+}
+
+void add_form_origin(struct req *r, const char *uri)
+{
+	char *had = r->csp_extra, *both = NULL;
+
+	/* set_form_origin is the one origin parser: let it make the new
+	 * origin alone, then put back the ones the page already listed. */
+	r->csp_extra = NULL;
+	if (uri != NULL)
+		set_form_origin(r, uri);
+	if (had == NULL)
+		return;
+	if (r->csp_extra == NULL || scope_has(had, r->csp_extra) ||
+	    asprintf(&both, "%s %s", had, r->csp_extra) < 0) {
+		free(r->csp_extra);
+		r->csp_extra = had;
+		return;
+	}
+	free(had);
+	free(r->csp_extra);
+	r->csp_extra = both;
 }
 
 enum MHD_Result login_page(struct req *r, const char *txn_id, const json_t *areq,
@@ -245,19 +292,60 @@ enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *ar
 	return ret;
 }
 
-int txn_save(struct req *r, const json_t *areq, char **txn_id)
+int txn_admit(struct req *r)
 {
 	char key[128];
+	long long n = 0;
+
+	/* Counted where the transaction is made: an SSO /authorize stores
+	 * none, and pays no round trip for this. A store that does not answer
+	 * fails the save that follows. */
+	snprintf(key, sizeof(key), "rl:txn:%s", r->ip);
+	if (store_incr(&g_idp.store, key, 60, &n) == IDP_OK && n > (long long)r->cfg->rl_txn_per_ip_min) {
+		if (n == (long long)r->cfg->rl_txn_per_ip_min + 1)
+			idp_log(LOG_WARN, "authorize: %s reached %u transactions a minute", r->ip,
+				r->cfg->rl_txn_per_ip_min);
+		return IDP_ELIMIT;
+	}
+	return IDP_OK;
+}
+
+int txn_save(struct req *r, const json_t *areq, char **txn_id)
+{
+	char key[128], *text = NULL;
+	size_t len = 0;
 	int rc;
 
-	if ((*txn_id = rand_token(24)) == NULL)
-		return IDP_ENOMEM;
+	*txn_id = NULL;
+	if ((rc = txn_admit(r)) != IDP_OK)
+		return rc;
+	if (!json_value_bounded(areq, JSON_STORED_DEPTH, TXN_MAX))
+		return IDP_ETOOBIG;
+	if ((text = store_json_text(areq, &len)) == NULL || (*txn_id = rand_token(24)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
 	snprintf(key, sizeof(key), K_TXN "%s", *txn_id);
-	if ((rc = store_put_json(&g_idp.store, key, areq, r->cfg->login_ttl)) != IDP_OK) {
+	if ((rc = store_put(&g_idp.store, key, text, len, r->cfg->login_ttl)) != IDP_OK) {
 		free(*txn_id);
 		*txn_id = NULL;
 	}
+out:
+	if (text != NULL)
+		wipe(text, len);
+	free(text);
 	return rc;
+}
+
+enum MHD_Result txn_refused(struct req *r, const json_t *areq, int rc)
+{
+	if (rc == IDP_ELIMIT) {
+		req_add_header(r, "Retry-After", "60");
+		return http_error_page(r, 429, "too_many");
+	}
+	if (rc == IDP_ETOOBIG)
+		return authz_fail(r, areq, "invalid_request", "the request is too large to keep");
+	return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
 }
 
 /* Decides, for a validated request, between login, consent and the code;
@@ -277,6 +365,7 @@ static enum MHD_Result authz_decide(struct req *r, json_t *areq, bool use_cache)
 	const char *hint_sub = json_string_value(json_object_get(areq, "hint_sub"));
 	enum consent c;
 	enum MHD_Result ret;
+	int rc;
 
 	/* Whole seconds: an authentication of this very second is 0 s old, and
 	 * max_age=0 must still force a new one (like prompt=login). */
@@ -327,9 +416,9 @@ static enum MHD_Result authz_decide(struct req *r, json_t *areq, bool use_cache)
 		return authz_fail(r, areq, "consent_required", "the citizen has not consented yet");
 	}
 	json_object_set_new(areq, "sid", json_string(sid));
-	if (txn_save(r, areq, &txn) != IDP_OK) {
+	if ((rc = txn_save(r, areq, &txn)) != IDP_OK) {
 		json_decref(sess);
-		return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
+		return txn_refused(r, areq, rc);
 	}
 	ret = consent_page(r, txn, areq, sess, sid);
 	free(txn);
@@ -386,8 +475,16 @@ enum MHD_Result ep_authorize(struct req *r)
 		FAIL("request_not_supported", "request objects are not supported");
 	if (params_get(p, "request_uri") != NULL)
 		FAIL("request_uri_not_supported", "request_uri is not supported");
-	if (state != NULL && strlen(state) > STATE_MAX)
-		FAIL("invalid_request", "state is too long");
+	for (size_t i = 0; i < sizeof(param_caps) / sizeof(param_caps[0]); i++) {
+		const char *val = params_get(p, param_caps[i].name);
+		char d[96];
+
+		if (val != NULL && strlen(val) > param_caps[i].max) {
+			snprintf(d, sizeof(d), "%s is too long (at most %zu bytes)", param_caps[i].name,
+				 param_caps[i].max);
+			FAIL("invalid_request", d);
+		}
+	}
 	if ((rt = params_get(p, "response_type")) == NULL)
 		FAIL("invalid_request", "response_type is required");
 	if (strcmp(rt, "code") != 0)
@@ -409,8 +506,6 @@ enum MHD_Result ep_authorize(struct req *r)
 	if (cc != NULL && !pkce_challenge_ok(cc))
 		FAIL("invalid_request", "code_challenge must be 43 base64url characters");
 	nonce = params_get(p, "nonce");
-	if (nonce != NULL && strlen(nonce) > NONCE_MAX)
-		FAIL("invalid_request", "nonce is too long");
 	acr = params_get(p, "acr_values");
 	if (cl->franceconnect) {
 		if (state == NULL)
@@ -438,8 +533,11 @@ enum MHD_Result ep_authorize(struct req *r)
 		FAIL("invalid_request", "max_age must be a non-negative integer");
 	claims_s = params_get(p, "claims");
 	if (claims_s != NULL) {
-		if (strlen(claims_s) > CLAIMS_MAX ||
-		    (claims = json_loads(claims_s, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+		/* Bounded before jansson recurses over it (util.h). */
+		if (json_text_depth(claims_s, strlen(claims_s), JSON_IN_DEPTH) > JSON_IN_DEPTH)
+			FAIL("invalid_request", "claims is nested too deep");
+		if (json_parse_bounded(claims_s, strlen(claims_s), CLAIMS_MAX, JSON_IN_DEPTH,
+				       JSON_REJECT_DUPLICATES, &claims) != IDP_OK ||
 		    !json_is_object(claims) ||
 		    (json_object_get(claims, "userinfo") && !json_is_object(json_object_get(claims, "userinfo"))) ||
 		    (json_object_get(claims, "id_token") && !json_is_object(json_object_get(claims, "id_token"))))
@@ -485,7 +583,7 @@ enum MHD_Result ep_authorize(struct req *r)
 	    (acr && json_object_set_new(areq, "acr_values", json_string(acr))) ||
 	    (claims && json_object_set(areq, "claims", claims)) ||
 	    (ma >= 0 && json_object_set_new(areq, "max_age", json_integer(ma))) ||
-	    (params_get(p, "login_hint") && strlen(params_get(p, "login_hint")) <= 256 &&
+	    (params_get(p, "login_hint") &&
 	     json_object_set_new(areq, "login_hint", json_string(params_get(p, "login_hint")))) ||
 	    json_object_set_new(areq, "lang", json_string(lang_code(r->lang))) ||
 	    json_object_set_new(areq, "min_acr_rank", json_integer(required_acr(r->cfg, acr, claims, cl->franceconnect))))

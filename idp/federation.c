@@ -320,6 +320,7 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 	json_t *sess = NULL, *old;
 	enum MHD_Result ret = MHD_NO;
 	bool gone = false;
+	int rc;
 	int min_rank = (int)json_integer_value(json_object_get(areq, "min_acr_rank"));
 
 	if (cl == NULL)
@@ -370,8 +371,8 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 		ret = authz_complete_consented(r, areq, sess, sid, c == CONSENT_STORED ? ckey : NULL, &missing);
 	if (missing) {
 		json_object_set_new(areq, "sid", json_string(sid));
-		if (txn_save(r, areq, &ntxn) != IDP_OK)
-			ret = authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
+		if ((rc = txn_save(r, areq, &ntxn)) != IDP_OK)
+			ret = txn_refused(r, areq, rc);
 		else
 			ret = consent_page(r, ntxn, areq, sess, sid);
 		free(ntxn);
@@ -391,14 +392,19 @@ static enum MHD_Result start_backend(struct req *r, json_t *areq, const struct b
 
 	json_object_set_new(areq, "backend", json_string(b->id));
 	if (b->ops->login != NULL) {
-		if (txn_save(r, areq, &txn) != IDP_OK)
-			return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
+		if ((rc = txn_save(r, areq, &txn)) != IDP_OK)
+			return txn_refused(r, areq, rc);
 		ret = login_page(r, txn, areq, 200, NULL, NULL);
 		free(txn);
 		return ret;
 	}
 	if (b->ops->begin == NULL || asprintf(&cb, "%s/callback/%s", r->cfg->issuer, b->id) < 0)
 		return http_error_page(r, 500, "bad_request");
+	/* The record stored below is a transaction too: counted the same. */
+	if ((rc = txn_admit(r)) != IDP_OK) {
+		free(cb);
+		return txn_refused(r, areq, rc);
+	}
 	rc = backend_begin(b, cb, &url, &ptxn);
 	free(cb);
 	backend_report((struct backend *)b, rc);
@@ -440,11 +446,12 @@ static enum MHD_Result choice_page(struct req *r, json_t *areq, const struct cli
 	const char *bind = bind_cookie(r, true);
 	json_t *list = json_array(), *ctx;
 	enum MHD_Result ret;
+	int rc;
 
-	if (txn_save(r, areq, &txn) != IDP_OK || bind == NULL) {
+	if (bind == NULL || (rc = txn_save(r, areq, &txn)) != IDP_OK) {
 		json_decref(list);
 		free(txn);
-		return authz_fail(r, areq, "temporarily_unavailable", "the store is not answering");
+		return txn_refused(r, areq, bind == NULL ? IDP_ENOMEM : rc);
 	}
 	csrf_token("choose", txn, bind, csrf);
 	for (int pass = 0; pass < 2; pass++) {
@@ -459,8 +466,13 @@ static enum MHD_Result choice_page(struct req *r, json_t *areq, const struct cli
 							      "title", b->title, "logo", b->logo,
 							      "down", !backend_up(b), "last", is_last,
 							      "input_id", b->id));
+			/* The form's answer redirects to this provider, and with a
+			 * session there straight on through our callback to the
+			 * service: form-action must allow both or Chromium stops. */
+			add_form_origin(r, b->issuer);
 		}
 	}
+	add_form_origin(r, json_string_value(json_object_get(areq, "redirect_uri")));
 	ctx = json_pack("{s:s,s:s,s:s,s:o,s:s?}", "client_name", cl->name, "txn", txn, "csrf", csrf,
 			"backends", list, "unavailable", unavailable ? unavailable->title : NULL);
 	ret = http_page(r, unavailable ? 503 : 200, "choice", ctx);
@@ -552,6 +564,7 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 	enum MHD_Result ret;
 	int rc;
 
+	r->from_foreign_form = true;
 	if (b == NULL || b->ops->callback == NULL || state == NULL || strlen(state) > 512 ||
 	    r->query.dup != NULL)
 		return http_error_page(r, 400, "bad_request");
@@ -595,6 +608,7 @@ enum MHD_Result ep_logout_return(struct req *r)
 	struct buf b;
 	enum MHD_Result ret;
 
+	r->from_foreign_form = true;
 	if (state == NULL || strlen(state) > 128)
 		return http_error_page(r, 400, "bad_request");
 	sha256_hex(state, strlen(state), hash);

@@ -25,6 +25,10 @@ struct backend {
 	char *title;
 	char *acr;                      /* level this backend reaches */
 	char *logo;                     /* optional image URL for the choice page */
+	/* Redirect backends: their "issuer", whose origin the choice page's
+	 * form-action lists (Chromium applies form-action to the redirect
+	 * that follows /choose). NULL for form backends. */
+	char *issuer;
 	const struct idp_backend *ops;
 	void *inst;
 	void *dl;

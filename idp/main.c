@@ -6,10 +6,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+
+/* A core dump would hold the private keys, the CSRF key, sessions and
+ * tokens, and lands where the system says (a crash collector, a folder
+ * others read). Off from the start, before any key is read: the soft
+ * RLIMIT_CORE goes to 0 and the process becomes non-dumpable, which also
+ * closes /proc/PID/mem, environ and ptrace to other processes of the same
+ * user. debug.allow_core_dumps gives back the limit the daemon was started
+ * with (the hard limit is never lowered, so that stays possible). */
+static struct rlimit core_limit_at_start;
+static bool core_limit_known;
+
+static void core_dumps_allow(bool allow)
+{
+	struct rlimit lim = core_limit_at_start;
+
+	if (!core_limit_known)
+		return;
+	if (!allow)
+		lim.rlim_cur = 0;
+	if (setrlimit(RLIMIT_CORE, &lim) != 0 || prctl(PR_SET_DUMPABLE, allow ? 1 : 0, 0, 0, 0) != 0)
+		idp_log(LOG_ERR, "core dumps could not be turned %s: %s", allow ? "on" : "off", strerror(errno));
+	else if (allow)
+		idp_log(LOG_WARN, "debug.allow_core_dumps: a crash may write a core dump holding the private "
+				  "keys and sessions (core size limit %s)",
+			lim.rlim_cur == RLIM_INFINITY ? "unlimited" : lim.rlim_cur == 0 ? "0: none until raised" : "as started");
+}
+
+static void core_dumps_init(void)
+{
+	core_limit_known = getrlimit(RLIMIT_CORE, &core_limit_at_start) == 0;
+	if (!core_limit_known)
+		idp_log(LOG_ERR, "getrlimit(RLIMIT_CORE): %s; core dumps left as they are", strerror(errno));
+	core_dumps_allow(false);
+}
 
 static void usage(FILE *f)
 {
@@ -82,6 +118,8 @@ static void reload(const char *why)
 	}
 	cur = rt_acquire();
 	backends_keep_health(nrt, cur);
+	if (nrt->cfg->allow_core_dumps != cur->cfg->allow_core_dumps)
+		core_dumps_allow(nrt->cfg->allow_core_dumps);
 	rt_release(cur);
 	rt_swap(nrt);
 	keys_retry = false;
@@ -183,6 +221,7 @@ int main(int argc, char **argv)
 	unsigned long ticks = 0;
 	int sig, rc;
 
+	core_dumps_init();
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool has = i + 1 < argc;
@@ -232,6 +271,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	idp_log_set_level(rt->cfg->log_level);
+	if (rt->cfg->allow_core_dumps && !check)
+		core_dumps_allow(true);
 	if (check) {
 		printf("idp: %s is valid\n", config);
 		rt_release(rt);

@@ -86,6 +86,9 @@ void sid_for(const struct config *cfg, const struct client *cl, const char *sid_
 /* True when the JWS header says typ at+jwt (RFC 9068) or cannot be read:
  * such a token is no id_token_hint. */
 bool jws_is_access_token(const char *jws);
+/* The longest id_token_hint taken (/authorize, /logout), checked before it
+ * is decoded: our ID tokens are about 1 KB. */
+#define ID_TOKEN_HINT_MAX 8192
 bool scope_has(const char *scope, const char *word);
 /* Supported scopes as a JSON array and the claims they cover. */
 json_t *scopes_supported(void);
@@ -122,7 +125,19 @@ enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *ar
 const char *bind_cookie(struct req *r, bool create);
 /* Adds uri's origin to the page's CSP form-action (a form that redirects there). */
 void set_form_origin(struct req *r, const char *uri);
+/* Adds uri's origin beside those already listed: a form whose answer may
+ * redirect to one of several origins (the choice page, the logout page).
+ * NULL or a URI without an origin adds nothing. */
+void add_form_origin(struct req *r, const char *uri);
 /* Saves areq under a fresh transaction id (*txn_id is the caller's). */
 int txn_save(struct req *r, const json_t *areq, char **txn_id);
+/* Counts a transaction about to be made against the client address:
+ * IDP_ELIMIT past rate_limits.transactions_per_ip_per_minute. txn_save
+ * calls it; a path storing a transaction otherwise calls it first. */
+int txn_admit(struct req *r);
+/* The answer to a failed txn_save or txn_admit (rc): 429 with Retry-After
+ * past the rate limit, invalid_request when too large, else
+ * temporarily_unavailable. */
+enum MHD_Result txn_refused(struct req *r, const json_t *areq, int rc);
 
 #endif

@@ -1,6 +1,8 @@
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -116,6 +119,7 @@ const char *idp_strerror(int code)
 	case IDP_ESTORE: return "store unavailable";
 	case IDP_EEXIST: return "already exists";
 	case IDP_EUNAVAIL: return "temporarily unavailable";
+	case IDP_ELIMIT: return "rate limit reached";
 	}
 	return "unknown error";
 }
@@ -357,125 +361,53 @@ int buf_json_member_int(struct buf *b, bool first, const char *name, long long v
 
 int buf_add_urlenc(struct buf *b, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	int rc = IDP_OK;
+	int rc;
 
-	for (; *s && rc == IDP_OK; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			rc = buf_add(b, s, 1);
-		} else {
-			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-			rc = buf_add(b, e, 3);
-		}
-	}
-	return rc;
-}
-
-static const char b64url_alpha[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Writes base64url of data at out ((len + 2) / 3 * 4 + 1 bytes), NUL-ended;
- * returns the length. */
-static size_t b64url_into(char *out, const void *data, size_t len)
-{
-	const unsigned char *in = data;
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64url_alpha[v >> 18 & 63];
-		out[o++] = b64url_alpha[v >> 12 & 63];
-		out[o++] = b64url_alpha[v >> 6 & 63];
-		out[o++] = b64url_alpha[v & 63];
-	}
-	if (len - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		out[o++] = b64url_alpha[v >> 18 & 63];
-		out[o++] = b64url_alpha[v >> 12 & 63];
-	} else if (len - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = b64url_alpha[v >> 18 & 63];
-		out[o++] = b64url_alpha[v >> 12 & 63];
-		out[o++] = b64url_alpha[v >> 6 & 63];
-	}
-	out[o] = '\0';
-	return o;
+	if ((rc = buf_reserve(b, codec_urlenc_len(s))) != IDP_OK)
+		return rc;
+	b->len += codec_urlenc(b->p + b->len, s);
+	b->p[b->len] = '\0';
+	return IDP_OK;
 }
 
 char *b64url_encode(const void *data, size_t len)
 {
+	size_t n = codec_b64url_len(len);
 	char *out;
 
-	if (len > (SIZE_MAX / 4) * 3 - 3 || (out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+	if (n == SIZE_MAX || (out = malloc(n + 1)) == NULL)
 		return NULL;
-	b64url_into(out, data, len);
+	codec_b64url_encode(out, data, len);
 	return out;
 }
 
 int buf_add_b64url(struct buf *b, const void *data, size_t len)
 {
+	size_t n = codec_b64url_len(len);
 	int rc;
 
-	if (len > (SIZE_MAX / 4) * 3 - 3)
+	if (n == SIZE_MAX)
 		return IDP_ETOOBIG;
-	if ((rc = buf_reserve(b, (len + 2) / 3 * 4)) != IDP_OK)
+	if ((rc = buf_reserve(b, n)) != IDP_OK)
 		return rc;
-	b->len += b64url_into(b->p + b->len, data, len);
+	b->len += codec_b64url_encode(b->p + b->len, data, len);
 	return IDP_OK;
-}
-
-static int b64url_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
 }
 
 int b64url_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen)
 {
+	size_t cap = codec_b64url_max(slen);
 	unsigned char *o;
-	size_t i, n = 0;
-	uint32_t acc = 0;
-	int bits = 0;
 
 	*out = NULL;
 	*outlen = 0;
-	if (slen % 4 == 1)
-		return IDP_EINVAL;
-	if ((o = malloc(slen / 4 * 3 + 3)) == NULL)
+	if ((o = malloc(cap + 1)) == NULL)
 		return IDP_ENOMEM;
-	for (i = 0; i < slen; i++) {
-		int v = b64url_val((unsigned char)s[i]);
-
-		if (v < 0) {
-			free(o);
-			return IDP_EINVAL;
-		}
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			o[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	/* Leftover bits must be zero (canonical encoding). */
-	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+	if (codec_b64url_decode(s, slen, o, cap, outlen) != CODEC_OK) {
 		free(o);
 		return IDP_EINVAL;
 	}
 	*out = o;
-	*outlen = n;
 	return IDP_OK;
 }
 
@@ -535,7 +467,7 @@ bool unique_id(char out[23])
 	t.n++;
 	memcpy(in + 32, &t.n, 8);
 	sha256(in, sizeof(in), md);
-	b64url_into(out, md, 16);
+	codec_b64url_encode(out, md, 16);
 	wipe(in, sizeof(in));
 	return true;
 }
@@ -668,60 +600,6 @@ bool parse_ll(const char *s, long long min, long long max, long long *out)
 	return true;
 }
 
-bool utf8_valid(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		uint32_t cp;
-
-		/* ASCII without NUL, eight bytes at a time (tokens, ids, URLs:
-		 * nearly everything the provider writes into JSON). */
-		while (i + 8 <= len) {
-			uint64_t w;
-
-			memcpy(&w, s + i, 8);
-			if ((w & 0x8080808080808080u) != 0 ||
-			    ((w - 0x0101010101010101u) & ~w & 0x8080808080808080u) != 0)
-				break;
-			i += 8;
-		}
-		if (i == len)
-			break;
-		c = s[i];
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			n = 1;
-			cp = c & 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			n = 2;
-			cp = c & 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3F);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
 int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
@@ -738,4 +616,299 @@ int64_t mono_ms(void)
 char *xstrdup(const char *s)
 {
 	return s != NULL ? strdup(s) : NULL;
+}
+
+unsigned json_text_depth(const char *text, size_t len, unsigned limit)
+{
+	unsigned depth = 0, deepest = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++; /* the escaped byte cannot end the string */
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > deepest && (deepest = depth) > limit)
+				return limit + 1;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--; /* unbalanced text: jansson refuses it */
+		}
+	}
+	return deepest;
+}
+
+int json_parse_bounded(const char *text, size_t len, size_t max_len, unsigned max_depth,
+		       size_t flags, json_t **out)
+{
+	*out = NULL;
+	if (text == NULL)
+		return IDP_EINVAL;
+	if (len > max_len || json_text_depth(text, len, max_depth) > max_depth)
+		return IDP_ETOOBIG;
+	*out = json_loadb(text, len, flags, NULL);
+	return *out != NULL ? IDP_OK : IDP_EINVAL;
+}
+
+/* An upper bound of the bytes jansson writes for the string s in compact
+ * form (JSON_ENSURE_ASCII unset): quotes, two for '"' and '\\', six for a
+ * control character. */
+static size_t json_str_cost(const char *s, size_t len)
+{
+	size_t n = 2 + len;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20)
+			n += 5;
+		else if (c == '"' || c == '\\')
+			n++;
+	}
+	return n;
+}
+
+bool json_value_bounded(const json_t *v, unsigned max_depth, size_t max_bytes)
+{
+	/* One frame per open container: the array index or object iterator. */
+	struct {
+		const json_t *c;
+		size_t i;
+		void *it;
+	} st[JSON_STORED_DEPTH];
+	unsigned n = 0;
+	size_t bytes = 0;
+
+	if (max_depth > JSON_STORED_DEPTH)
+		max_depth = JSON_STORED_DEPTH;
+	for (;;) {
+		if (v != NULL) {
+			bytes += 1; /* the comma before it */
+			if (json_is_string(v))
+				bytes += json_str_cost(json_string_value(v), json_string_length(v));
+			else if (json_is_array(v) || json_is_object(v))
+				bytes += 2;
+			else
+				bytes += 24; /* %.17g, a 64-bit integer, true, false, null */
+			if (bytes > max_bytes)
+				return false;
+			if (json_is_array(v) || json_is_object(v)) {
+				if (n == max_depth)
+					return false;
+				st[n].c = v;
+				st[n].i = 0;
+				st[n].it = json_is_object(v) ? json_object_iter((json_t *)v) : NULL;
+				n++;
+			}
+		}
+		if (n == 0)
+			return true;
+		/* The next value: the top container's next child, or pop it. */
+		v = NULL;
+		if (json_is_array(st[n - 1].c)) {
+			if (st[n - 1].i < json_array_size(st[n - 1].c))
+				v = json_array_get(st[n - 1].c, st[n - 1].i++);
+		} else if (st[n - 1].it != NULL) {
+			const char *k = json_object_iter_key(st[n - 1].it);
+
+			bytes += json_str_cost(k, strlen(k)) + 1; /* "name": */
+			v = json_object_iter_value(st[n - 1].it);
+			st[n - 1].it = json_object_iter_next((json_t *)st[n - 1].c, st[n - 1].it);
+		}
+		if (v == NULL)
+			n--;
+	}
+}
+
+/* u parsed by libcurl when it is an absolute http or https URI; NULL
+ * otherwise. The caller frees it with curl_url_cleanup. */
+static CURLU *uri_parse(const char *u)
+{
+	CURLU *h = NULL;
+	char *scheme = NULL;
+
+	if (u == NULL || (h = curl_url()) == NULL)
+		return NULL;
+	if (curl_url_set(h, CURLUPART_URL, u, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
+		curl_url_cleanup(h);
+		h = NULL;
+	}
+	curl_free(scheme);
+	return h;
+}
+
+/* libidn2, which libcurl calls to turn a host into punycode, reads the host
+ * in the charset of the thread's locale: under the "C" locale the daemon
+ * runs in, every non-ASCII host would be refused. C.UTF-8 is set for that
+ * one call on this thread only (uselocale), nothing else in the process. */
+static locale_t utf8_locale;
+static pthread_once_t utf8_locale_once = PTHREAD_ONCE_INIT;
+
+static void utf8_locale_init(void)
+{
+	utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* The host of a parsed URI, canonical as uri_host documents; drop_dot:
+ * one trailing dot removed. NULL for a host that cannot be made ASCII. */
+static char *uri_host_of(CURLU *h, bool drop_dot)
+{
+	char *raw = NULL, *out = NULL;
+	unsigned flags = 0;
+	locale_t prev = (locale_t)0;
+	CURLUcode uc;
+	size_t n;
+
+#ifdef CURLU_PUNYCODE
+	flags = CURLU_PUNYCODE;
+	pthread_once(&utf8_locale_once, utf8_locale_init);
+	if (utf8_locale != (locale_t)0)
+		prev = uselocale(utf8_locale);
+#endif
+	uc = curl_url_get(h, CURLUPART_HOST, &raw, flags);
+	if (prev != (locale_t)0)
+		uselocale(prev);
+	if (uc != CURLUE_OK)
+		goto out;
+	/* Without punycode support a non-ASCII host stays as written: refused
+	 * rather than compared in a form another spelling would not match. */
+	for (unsigned char *p = (unsigned char *)raw; *p != '\0'; p++) {
+		if (*p <= ' ' || *p >= 0x7f)
+			goto out;
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (unsigned char)(*p - 'A' + 'a');
+	}
+	n = strlen(raw);
+	if (raw[0] == '[' && n > 2 && n < INET6_ADDRSTRLEN + 2 && raw[n - 1] == ']') {
+		/* libcurl leaves some IPv6 forms as written ([::ffff:7f00:1] and
+		 * [::ffff:127.0.0.1]); glibc writes every one the RFC 5952 way. */
+		char text[INET6_ADDRSTRLEN];
+		struct in6_addr a6;
+
+		memcpy(text, raw + 1, n - 2);
+		text[n - 2] = '\0';
+		if (inet_pton(AF_INET6, text, &a6) != 1 || inet_ntop(AF_INET6, &a6, text, sizeof(text)) == NULL)
+			goto out;
+		if (asprintf(&out, "[%s]", text) < 0)
+			out = NULL;
+		goto out;
+	}
+	if (drop_dot && n > 1 && raw[n - 1] == '.')
+		raw[--n] = '\0';
+	if (n == 0 || strcmp(raw, ".") == 0)
+		goto out;
+	out = strdup(raw);
+out:
+	curl_free(raw);
+	return out;
+}
+
+char *uri_host(const char *u)
+{
+	CURLU *h = uri_parse(u);
+	char *host = h != NULL ? uri_host_of(h, true) : NULL;
+
+	curl_url_cleanup(h);
+	return host;
+}
+
+char *uri_origin(const char *u)
+{
+	CURLU *h = uri_parse(u);
+	char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+
+	if (h == NULL || (host = uri_host_of(h, false)) == NULL ||
+	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+		goto out;
+	/* No port part is no error: the scheme's default port (or none given). */
+	if (curl_url_get(h, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT) != CURLUE_OK)
+		port = NULL;
+	if (asprintf(&out, "%s://%s%s%s", scheme, host, port != NULL ? ":" : "", port != NULL ? port : "") < 0)
+		out = NULL;
+out:
+	curl_free(scheme);
+	curl_free(port);
+	free(host);
+	curl_url_cleanup(h);
+	return out;
+}
+
+bool uri_host_is_loopback(const char *host)
+{
+	struct in_addr a;
+
+	if (host == NULL)
+		return false;
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+		return true;
+	/* libcurl writes every IPv4 form (127.1, 0x7f.0.0.1) in dotted decimal. */
+	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+/* True when libcurl finds the part in h (an empty user "@host" counts). */
+static bool uri_has(CURLU *h, CURLUPart what)
+{
+	char *v = NULL;
+	bool has = curl_url_get(h, what, &v, 0) == CURLUE_OK;
+
+	curl_free(v);
+	return has;
+}
+
+const char *uri_problem(const char *u, bool http_loopback_only)
+{
+	const char *why = NULL, *rest;
+	CURLU *h = NULL;
+	char *host = NULL;
+	size_t len = u != NULL ? strlen(u) : 0;
+	bool http;
+
+	if (len == 0)
+		return "is empty";
+	if (len > 2048)
+		return "is longer than 2048 bytes";
+	for (const unsigned char *p = (const unsigned char *)u; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f || strchr("\"<>\\", *p) != NULL)
+			return "holds a control character, a space, a quote, '<', '>' or a backslash";
+	if (!utf8_valid(u, len))
+		return "is not UTF-8";
+	/* Spelled out: libcurl also reads "https:/host" and "https:///host",
+	 * which no browser sends back to match them. */
+	http = strncmp(u, "http://", 7) == 0;
+	rest = http ? u + 7 : strncmp(u, "https://", 8) == 0 ? u + 8 : NULL;
+	if (rest == NULL || *rest == '/' || *rest == '\0')
+		return "must be an absolute http or https URI (https://host/path)";
+	if (strchr(u, '#') != NULL)
+		return "has a fragment ('#'), which a redirect cannot carry";
+	if ((h = uri_parse(u)) == NULL) {
+		why = "is not a valid URI (libcurl refuses it)";
+		goto out;
+	}
+	if (uri_has(h, CURLUPART_USER) || uri_has(h, CURLUPART_PASSWORD) ||
+	    uri_has(h, CURLUPART_OPTIONS)) {
+		why = "has user info ('user@' before the host)";
+		goto out;
+	}
+	if (uri_has(h, CURLUPART_ZONEID)) {
+		why = "has an IPv6 zone ('%' in the address)";
+		goto out;
+	}
+	if ((host = uri_host_of(h, true)) == NULL) {
+		why = "has a host that is not a valid name (an internationalised one must be valid IDNA)";
+		goto out;
+	}
+	if (http && http_loopback_only && !uri_host_is_loopback(host))
+		why = "uses http on a host that is not loopback: use https (the issuer is https; "
+		      "http is kept for 127.0.0.0/8, [::1] and localhost, RFC 8252 7.3)";
+out:
+	free(host);
+	curl_url_cleanup(h);
+	return why;
 }

@@ -58,6 +58,10 @@ struct req {
 	struct hdr hdrs[8];
 	size_t n_hdrs;
 	char *csp_extra;        /* origin added to form-action (redirect target) */
+	/* A return from another site, maybe the answer to its form (an upstream
+	 * provider's login or logout): http_redirect goes on to a third origin
+	 * by a page, since that site's form-action cannot list it. */
+	bool from_foreign_form;
 	char bind_fresh[64];    /* a binding cookie made by this request */
 	/* The reply, queued once the request's fiber has ended (http_send). */
 	struct MHD_Response *resp;
@@ -73,9 +77,10 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 void http_stop(void);
 
 /* request.c */
-/* Strict application/x-www-form-urlencoded decoding; NULL when malformed. */
-char *form_decode(const char *s, size_t len);
 const char *params_get(const struct params *p, const char *name);
+/* Strict application/x-www-form-urlencoded parsing (each name and value
+ * through codec_form_decode): IDP_EINVAL when malformed, IDP_ETOOBIG past
+ * max_params. A name seen twice is kept and named in out->dup. */
 int params_parse(const char *s, size_t len, size_t max_params, struct params *out);
 void params_clear(struct params *p);
 const char *req_header(struct req *r, const char *name);

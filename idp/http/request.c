@@ -14,59 +14,6 @@
 
 #include "idp.h"
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Strict percent-decoding: a '%' not followed by two hex digits, an encoded
- * NUL or a result that is not UTF-8 is refused, never repaired. */
-char *form_decode(const char *s, size_t len)
-{
-	char *out = malloc(len + 1);
-	size_t o = 0;
-
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '+') {
-			out[o++] = ' ';
-		} else if (s[i] == '%') {
-			int hi, lo;
-
-			if (i + 2 >= len) {
-				free(out);
-				return NULL;
-			}
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-				free(out);
-				return NULL;
-			}
-			out[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (s[i] == '\0') {
-			free(out);
-			return NULL;
-		} else {
-			out[o++] = s[i];
-		}
-	}
-	out[o] = '\0';
-	if (!utf8_valid(out, o)) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
 void params_clear(struct params *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
@@ -111,8 +58,8 @@ int params_parse(const char *s, size_t len, size_t max_params, struct params *ou
 			cap = ncap;
 		}
 		eq = memchr(s, '=', (size_t)(pend - s));
-		name = form_decode(s, (size_t)((eq ? eq : pend) - s));
-		value = eq ? form_decode(eq + 1, (size_t)(pend - eq - 1)) : strdup("");
+		name = codec_form_decode(s, (size_t)((eq ? eq : pend) - s));
+		value = eq ? codec_form_decode(eq + 1, (size_t)(pend - eq - 1)) : strdup("");
 		if (name == NULL || value == NULL || name[0] == '\0') {
 			free(name);
 			free_secret(value);
