@@ -523,6 +523,23 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	return r;
 }
 
+/* The longest a loop sleeps. At its connection limit libmicrohttpd 0.9.75
+ * stops watching the listening socket and watches it again only on its next
+ * run after a connection closed, and MHD_get_timeout may then say "no
+ * timeout": an unbounded wait would never accept again. 100 ms lets a full
+ * daemon take new connections well within a second of a slot freeing, for
+ * ten idle wake-ups a second. */
+#define LOOP_WAIT_MAX_MS 100
+
+/* A connection's deadline to finish sending its request. libmicrohttpd's
+ * connection timeout counts idle time only: a head or a body trickled a byte
+ * at a time would hold a slot for ever. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	MHD_socket fd;
+	int64_t deadline; /* mono_ms; 0 while its request is being answered */
+};
+
 /* One event loop per thread: its own libmicrohttpd daemon in external epoll
  * mode on the shared listening socket, its fibers, its store connection. */
 struct loop {
@@ -532,6 +549,8 @@ struct loop {
 	int stop_fd;
 	bool stop, quiesced;
 	int state; /* 0 starting, 1 running, -1 failed */
+	struct conn_watch watched; /* list head of this loop's connections */
+	int64_t next_sweep;
 };
 
 static struct {
@@ -545,6 +564,72 @@ static struct {
 } H = {NULL, 0, -1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
 
 static __thread struct loop *t_loop;
+
+static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* A request must arrive whole within connection_timeout_s of its connection
+ * opening; on a kept-alive connection, within twice that of the previous
+ * answer (the idle time libmicrohttpd allows, then the request itself). */
+static void conn_watch_arm(struct MHD_Connection *conn, unsigned periods)
+{
+	struct conn_watch *w = conn_watch_of(conn);
+
+	if (w != NULL)
+		w->deadline = periods == 0 ? 0 : mono_ms() + (int64_t)H.timeout * 1000 * periods;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct conn_watch *w = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (w != NULL) {
+			w->prev->next = w->next;
+			w->next->prev = w->prev;
+			free(w);
+		}
+		*socket_context = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (t_loop == NULL || ci == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+		return; /* unwatched: libmicrohttpd's idle timeout still holds */
+	w->fd = ci->connect_fd;
+	w->deadline = mono_ms() + (int64_t)H.timeout * 1000;
+	w->next = &t_loop->watched;
+	w->prev = t_loop->watched.prev;
+	w->prev->next = w;
+	t_loop->watched.prev = w;
+	*socket_context = w;
+}
+
+/* Ends the connections past their deadline. shutdown, not close: the socket
+ * stays libmicrohttpd's, which sees the end of the stream and closes it
+ * through its usual path (callbacks, counters). */
+static void conn_watch_sweep(struct loop *l)
+{
+	int64_t now = mono_ms();
+
+	if (now < l->next_sweep)
+		return;
+	l->next_sweep = now + LOOP_WAIT_MAX_MS;
+	for (struct conn_watch *w = l->watched.next; w != &l->watched; w = w->next) {
+		if (w->deadline != 0 && now >= w->deadline) {
+			w->deadline = 0;
+			shutdown(w->fd, SHUT_RDWR);
+			idp_log(LOG_DEBUG, "http: a request not received within %u s: connection closed", H.timeout);
+		}
+	}
+}
 
 static void run_request(void *arg)
 {
@@ -619,6 +704,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->fib != NULL) /* called again after the resume: the fiber has ended */
 		return queue_reply(r);
+	conn_watch_arm(conn, 0); /* received whole: no deadline while it is answered */
 	if (t_loop != NULL && t_loop->stop) {
 		/* Stopping: what is in progress is answered, nothing new starts
 		 * (keep-alive clients would otherwise hold the stop off). */
@@ -647,8 +733,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *r = *req_cls;
 
 	(void)cls;
-	(void)conn;
-	(void)toe;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conn_watch_arm(conn, 2);
 	if (r == NULL)
 		return;
 	if (r->resp != NULL)
@@ -711,6 +797,7 @@ static void *loop_main(void *arg)
 	int lfd;
 
 	t_loop = l;
+	l->watched.next = l->watched.prev = &l->watched;
 	/* Each daemon gets its own descriptor of the listening socket: one that
 	 * closes it (a failed start, a stop) leaves the others' intact. */
 	if ((lfd = fcntl(H.listen_fd, F_DUPFD_CLOEXEC, 0)) < 0)
@@ -730,6 +817,7 @@ static void *loop_main(void *arg)
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, H.mem_limit,
 				MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
 	if (l->d == NULL) {
@@ -751,7 +839,7 @@ static void *loop_main(void *arg)
 	 * at most the store's timeout), then close. */
 	while (!l->stop || fiber_count() > 0) {
 		MHD_UNSIGNED_LONG_LONG to = 0;
-		int t = -1;
+		int t = LOOP_WAIT_MAX_MS;
 
 		if (l->stop && !l->quiesced) {
 			MHD_socket q = MHD_quiesce_daemon(l->d);
@@ -760,10 +848,11 @@ static void *loop_main(void *arg)
 				close(q); /* our duplicate: no new connections here */
 			l->quiesced = true;
 		}
-		if (MHD_get_timeout(l->d, &to) == MHD_YES)
-			t = to > 1000 ? 1000 : (int)to;
+		if (MHD_get_timeout(l->d, &to) == MHD_YES && to < LOOP_WAIT_MAX_MS)
+			t = (int)to;
 		fiber_poll(t);
 		MHD_run(l->d);
+		conn_watch_sweep(l);
 	}
 	MHD_stop_daemon(l->d);
 	fiber_sched_fini();
