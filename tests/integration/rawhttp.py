@@ -144,6 +144,40 @@ def slow(port, timeout, head, trickle):
     print("others_not_200=%d" % len([x for x in served if not x.startswith("HTTP/1.1 200")]))
 
 
+def request_of(kind, n):
+    """A request whose request line (kind "line", the URL padded) or header
+    block (kind "header": one long header; "headers": 100-byte headers) is
+    exactly n bytes, CRLFs included."""
+    if kind == "line":
+        base = "GET /authorize?x= HTTP/1.1\r\n"
+        return ("GET /authorize?x=" + "a" * (n - len(base)) + " HTTP/1.1\r\n").encode() + b"Host: t\r\nConnection: close\r\n\r\n"
+    line = b"GET /healthz HTTP/1.1\r\n"
+    fixed = b"Host: t\r\nConnection: close\r\n"
+    left = n - len(line) - len(fixed) - 2
+    if kind == "header":
+        hdrs = b"X-Pad: " + b"a" * (left - 9) + b"\r\n"
+    else:
+        hdrs = b""
+        i = 0
+        while left - len(hdrs) > 0:
+            room = left - len(hdrs)
+            h = b"X-P%04d: " % i
+            body = min(100 - len(h) - 2, room - len(h) - 2)
+            if body < 1:  # the rest does not fit a header: lengthen the last
+                hdrs = hdrs[:-2] + b"a" * room + b"\r\n"
+                break
+            hdrs += h + b"a" * body + b"\r\n"
+            i += 1
+    req = line + fixed + hdrs + b"\r\n"
+    assert kind == "line" or len(req) - 0 == n, (len(req), n)
+    return req
+
+
+def sizes(port, kind, sizes_):
+    for n in sizes_:
+        print("%s %d %s" % (kind, n, exchange(port, request_of(kind, n), 5.0)))
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "burst":
@@ -155,6 +189,16 @@ def main():
         slow(port, float(sys.argv[3]),
              b"POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
              b"Content-Length: 4000\r\n\r\ngrant_type=", b"abcdefghijklmnopqrstuvwxyz")
+    elif cmd == "sizes":
+        kind = sys.argv[3]
+        ns = []
+        for a in sys.argv[4:]:
+            if ":" in a:
+                lo, hi, st = (int(x) for x in a.split(":"))
+                ns.extend(range(lo, hi + 1, st))
+            else:
+                ns.append(int(a))
+        sizes(port, kind, ns)
     elif cmd == "get":
         src = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
         hdrs = "".join(h + "\r\n" for h in sys.argv[5:])
