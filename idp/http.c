@@ -17,10 +17,40 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define CSP_BASE "default-src 'none'; style-src 'self'; img-src 'self' data:; " \
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/* The longest a loop sleeps. At its connection limit libmicrohttpd 0.9.75
+ * stops watching the listening socket and watches it again only on its next
+ * run after a connection closed, and MHD_get_timeout may then say "no
+ * timeout": an unbounded wait would never accept again. 100 ms lets a full
+ * daemon take new connections well within a second of a slot freeing, for
+ * ten idle wake-ups a second. */
+#define LOOP_WAIT_MAX_MS 100
+
+/* Room kept in each connection's pool for the answer's headers. */
+#define HEAD_REPLY_RESERVE 4096
+
+/* A connection's deadline to finish sending its request. libmicrohttpd's
+ * connection timeout counts idle time only: a head or a body trickled a byte
+ * at a time would hold a slot for ever. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	MHD_socket fd;
+	int64_t deadline; /* mono_ms; 0 while its request is being answered */
+	struct req *req;  /* the request whose head is being read, if any */
+};
+
+static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
 
 static int hexval(int c)
 {
@@ -654,6 +684,9 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	r->rt = rt_acquire();
 	r->cfg = r->rt->cfg;
 	max = r->cfg->max_url;
+	r->head_bytes = strlen(uri);
+	if ((r->watch = conn_watch_of(conn)) != NULL)
+		r->watch->req = r;
 	q = strchr(uri, '?');
 	if (strlen(uri) > max) {
 		/* Keep the path (bounded) so that the refusal speaks the
@@ -667,23 +700,6 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 		r->raw_query = strdup(q + 1);
 	return r;
 }
-
-/* The longest a loop sleeps. At its connection limit libmicrohttpd 0.9.75
- * stops watching the listening socket and watches it again only on its next
- * run after a connection closed, and MHD_get_timeout may then say "no
- * timeout": an unbounded wait would never accept again. 100 ms lets a full
- * daemon take new connections well within a second of a slot freeing, for
- * ten idle wake-ups a second. */
-#define LOOP_WAIT_MAX_MS 100
-
-/* A connection's deadline to finish sending its request. libmicrohttpd's
- * connection timeout counts idle time only: a head or a body trickled a byte
- * at a time would hold a slot for ever. */
-struct conn_watch {
-	struct conn_watch *prev, *next;
-	MHD_socket fd;
-	int64_t deadline; /* mono_ms; 0 while its request is being answered */
-};
 
 /* One event loop per thread: its own libmicrohttpd daemon in external epoll
  * mode on the shared listening socket, its fibers, its store connection. */
@@ -710,13 +726,36 @@ static struct {
 
 static __thread struct loop *t_loop;
 
-static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+static bool json_endpoint(const char *path);
 
-	return ci != NULL ? ci->socket_context : NULL;
+/* A refusal written straight to the socket, for a head too large to leave
+ * room in libmicrohttpd's pool for any answer: a status line, four headers
+ * and a short body, never a reset. The connection closes after it. */
+static void send_refusal(MHD_socket fd, const struct req *r, unsigned status)
+{
+	static const char page[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
+		"<p>La demande est trop longue. / The request is too long.</p></html>\n";
+	const char *reason = status == 414 ? "URI Too Long" : "Request Header Fields Too Large";
+	bool json = r != NULL && r->path != NULL && json_endpoint(r->path);
+	const char *body = json ? "{\"error\":\"invalid_request\",\"error_description\":\"the request is too large\"}"
+				: page;
+	char head[512];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+			 "Content-Security-Policy: default-src 'none'\r\nConnection: close\r\n\r\n",
+			 status, reason, json ? "application/json" : "text/html; charset=utf-8", strlen(body));
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+
+	/* The send buffer is empty (nothing of this request was answered):
+	 * these few hundred bytes go in one call, or the client is gone. */
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		idp_log(LOG_DEBUG, "http: a too large request could not be answered: %s", strerror(errno));
 }
+
+static void req_free(struct req *r);
+
 
 /* A request must arrive whole within connection_timeout_s of its connection
  * opening; on a kept-alive connection, within twice that of the previous
@@ -737,6 +776,15 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 	(void)cls;
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (w != NULL && w->req != NULL) {
+			/* A head libmicrohttpd refused itself (its pool full) without
+			 * being able to answer: it closes, nothing was sent. Where it
+			 * did answer, the socket is shut for writing already and this
+			 * send fails harmlessly. */
+			if (!w->req->started)
+				send_refusal(w->fd, w->req, w->req->url_too_long ? 414 : 431);
+			req_free(w->req);
+		}
 		if (w != NULL) {
 			w->prev->next = w->next;
 			w->next->prev = w->prev;
@@ -807,6 +855,40 @@ static enum MHD_Result queue_reply(struct req *r)
 	return ret;
 }
 
+/* What the head took of the connection's pool, over-estimated: its bytes
+ * (the request line, header names and values with their separators, in the
+ * read buffer), a copy of the Cookie header (libmicrohttpd parses a copy),
+ * and a 64-byte record per header, cookie and query argument. */
+struct head_use {
+	size_t bytes, values;
+};
+
+static enum MHD_Result head_use_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct head_use *u = cls;
+
+	u->values++;
+	if (kind == MHD_HEADER_KIND) {
+		u->bytes += strlen(key) + 4 + (value != NULL ? strlen(value) : 0);
+		if (value != NULL && strcasecmp(key, MHD_HTTP_HEADER_COOKIE) == 0)
+			u->bytes += strlen(value) + 16;
+	}
+	return MHD_YES;
+}
+
+/* Whether the pool has HEAD_REPLY_RESERVE left for the answer's headers
+ * (the largest, a page with its security headers and cookies, is under
+ * 2 KiB). A head past that is refused with a short answer written straight
+ * to the socket: libmicrohttpd 0.9.75, when an answer's headers do not fit
+ * in what is left, closes the connection without a byte. */
+static bool head_fits(struct req *r, struct MHD_Connection *conn)
+{
+	struct head_use u = {r->head_bytes + 32, 0};
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND, head_use_cb, &u);
+	return u.bytes + 64 * u.values + HEAD_REPLY_RESERVE <= H.mem_limit;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -825,6 +907,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->method = method;
 		r->is_post = strcmp(method, "POST") == 0;
 		buf_init(&r->body, r->cfg->max_body);
+		if (!head_fits(r, conn)) {
+			if (r->watch != NULL)
+				send_refusal(r->watch->fd, r, r->url_too_long ? 414 : 431);
+			return MHD_NO; /* closes the connection */
+		}
 		req_set_ip(r, conn);
 		r->lang = req_lang(r, NULL);
 		return MHD_YES;
@@ -870,8 +957,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)cls;
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		conn_watch_arm(conn, 2);
+	req_free(r);
+	*req_cls = NULL;
+}
+
+static void req_free(struct req *r)
+{
 	if (r == NULL)
 		return;
+	if (r->watch != NULL)
+		r->watch->req = NULL;
 	if (r->resp != NULL)
 		MHD_destroy_response(r->resp);
 	/* A suspended connection is resumed only once its fiber has ended, and
@@ -889,7 +984,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	free(r->csp_extra);
 	rt_release(r->rt);
 	free(r);
-	*req_cls = NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

@@ -98,6 +98,8 @@ struct req {
 	char *path;             /* without the query */
 	char *raw_query;        /* NULL when there is none */
 	bool url_too_long;
+	size_t head_bytes;      /* the request line's URI, for the pool budget */
+	struct conn_watch *watch; /* its connection's deadline (http.c) */
 	struct buf body;
 	bool body_too_big;
 	bool started;

@@ -148,6 +148,14 @@ def request_of(kind, n):
     """A request whose request line (kind "line", the URL padded) or header
     block (kind "header": one long header; "headers": 100-byte headers) is
     exactly n bytes, CRLFs included."""
+    if kind == "args":  # a request line of many tiny query arguments
+        base = "GET /healthz? HTTP/1.1\r\n"
+        q = ("a=1&" * n)[: n - len(base)]
+        return ("GET /healthz?" + q + " HTTP/1.1\r\n").encode() + b"Host: t\r\nConnection: close\r\n\r\n"
+    if kind == "cookies":  # one Cookie header of many tiny cookies
+        line = b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+        left = n - len(line) - 2 - len(b"Cookie: \r\n")
+        return line + b"Cookie: " + (b"c=1; " * n)[:left] + b"\r\n\r\n"
     if kind == "line":
         base = "GET /authorize?x= HTTP/1.1\r\n"
         return ("GET /authorize?x=" + "a" * (n - len(base)) + " HTTP/1.1\r\n").encode() + b"Host: t\r\nConnection: close\r\n\r\n"
@@ -199,6 +207,14 @@ def main():
             else:
                 ns.append(int(a))
         sizes(port, kind, ns)
+    elif cmd == "raw":  # raw PORT KIND SIZE: the finding's cases, far past
+        kind, n = sys.argv[3], int(sys.argv[4])
+        if kind == "slashes":  # an authorization URL with n encoded slashes
+            raw = ("GET /authorize?response_type=code&client_id=demo-portal&redirect_uri=" + "%2F" * n +
+                   " HTTP/1.1\r\nHost: t\r\n\r\n").encode()
+        else:
+            raw = request_of(kind, n)
+        print(exchange(port, raw, 5.0))
     elif cmd == "get":
         src = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
         hdrs = "".join(h + "\r\n" for h in sys.argv[5:])
