@@ -752,6 +752,8 @@ static void send_refusal(MHD_socket fd, const struct req *r, unsigned status)
 	 * these few hundred bytes go in one call, or the client is gone. */
 	if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		idp_log(LOG_DEBUG, "http: a too large request could not be answered: %s", strerror(errno));
+	else
+		metrics_request(r != NULL ? r->path : NULL, status);
 }
 
 static void req_free(struct req *r);

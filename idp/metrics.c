@@ -206,7 +206,9 @@ int metrics_start(const struct config *cfg)
 	struct sockaddr_storage ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	/* Its own thread, polled with epoll where there is one: the daemon's
+	 * descriptors go well past select's 1024. */
+	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 
 	if (cfg->metrics_address == NULL)
 		return IDP_OK;
