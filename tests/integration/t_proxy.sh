@@ -88,12 +88,17 @@ attempt() { # attempt BASE SRC USER PASS [curl args]
 # counts), sent 10 at a time to stay within the limit's minute under the
 # sanitizers: all wrong passwords, then that client is throttled.
 i=1
-: >"$TMP/batch"
+BATCH=""
 while [ $i -le 30 ]; do
-	prepare "$PROXY" 127.0.0.2 "$CJ.$i" -H "X-Forwarded-For: 198.51.100.$i"
-	echo "$i $TXN $CSRF" >>"$TMP/batch"
+	(prepare "$PROXY" 127.0.0.2 "$CJ.$i" -H "X-Forwarded-For: 198.51.100.$i"
+	 echo "$i $TXN $CSRF" >"$TMP/prep.$i") &
+	BATCH="$BATCH $!"
 	i=$((i+1))
 done
+for p in $BATCH; do wait "$p"; done
+i=1
+: >"$TMP/batch"
+while [ $i -le 30 ]; do cat "$TMP/prep.$i" >>"$TMP/batch"; i=$((i+1)); done
 BATCH=""
 while read -r i txn csrf; do
 	post_login "$PROXY" 127.0.0.2 "$CJ.$i" "$txn" "$csrf" "nobody$i" wrong -H "X-Forwarded-For: 198.51.100.$i" >"$TMP/st.$i" &
