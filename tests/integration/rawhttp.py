@@ -3,6 +3,7 @@ t_proxy): what a client really sees (a status line, a clean close, a reset or
 nothing at all), which curl hides. Every wait is bounded.
 
   python3 rawhttp.py burst PORT LIMIT HOLD_S        fill the loops, release, probe
+  python3 rawhttp.py siege PORT LIMIT TIMEOUT_S     fill the loops, never release
   python3 rawhttp.py slowloris PORT TIMEOUT_S       a head sent byte by byte
   python3 rawhttp.py slowbody PORT TIMEOUT_S        a body sent byte by byte
   python3 rawhttp.py sizes PORT                     request lines and headers by size
@@ -102,6 +103,25 @@ def burst(port, limit, hold):
     print("healthz_ms=%d" % ((time.monotonic() - t0) * 1000))
 
 
+def siege(port, limit, timeout):
+    """Fills the daemon with idle connections the client never releases and
+    sends one request over the limit: libmicrohttpd closes the idle ones at
+    the connection timeout, and the waiting request must then be answered."""
+    conns = []
+    srcs = ["127.0.0.%d" % i for i in range(2, 6)]
+    for i in range(limit):
+        conns.append(connect(port, srcs[i % len(srcs)]))
+    time.sleep(0.3)
+    over = connect(port, "127.0.0.6", timeout + 3)
+    send_all(over, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    t0 = time.monotonic()
+    print("over_held=" + read_answer(over, timeout + 3))
+    print("over_held_ds=%d" % round((time.monotonic() - t0) * 10))
+    over.close()
+    for c in conns:
+        c.close()
+
+
 def slow(port, timeout, head, trickle):
     """Sends head, then trickle one byte every 0.25 s; meanwhile other
     clients must be served. Prints how the slow connection ended and when."""
@@ -190,6 +210,8 @@ def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "burst":
         burst(port, int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "siege":
+        siege(port, int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "slowloris":
         slow(port, float(sys.argv[3]), b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ",
              b"abcdefghijklmnopqrstuvwxyz")

@@ -33,6 +33,13 @@ for th in 1 2; do
 		eq "$r" answered-or-refused
 	ok "flood threads=$th: the daemon still runs" kill -0 "$IDP_PID"
 done
+# Idle connections the client never releases: they are closed at the
+# connection timeout (4 s here), and the request waiting over the limit (in
+# the kernel's queue) is then answered.
+$RAW siege "$IDP_PORT" 40 4 >"$TMP/siege" 2>&1
+cat "$TMP/siege" >&2
+ok "siege: the request over the limit is answered once the idle ones time out" \
+	contains "$(val over_held "$TMP/siege")" "HTTP/1.1 200"
 
 # Slow clients, with a short connection timeout.
 flood_daemon 1 2
