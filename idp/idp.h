@@ -102,6 +102,8 @@ struct req {
 	char *path;             /* without the query */
 	char *raw_query;        /* NULL when there is none */
 	bool url_too_long;
+	size_t head_bytes;      /* the request line's URI, for the pool budget */
+	struct conn_watch *watch; /* its connection's deadline (http.c) */
 	struct buf body;
 	bool body_too_big;
 	bool started;
@@ -131,6 +133,12 @@ struct req {
  * may run on); http_stop ends them once their requests are answered. */
 int http_start(const struct config *cfg, int port_override, const char *port_file);
 void http_stop(void);
+/* The client's address: peer (the TCP peer) unless it is one of
+ * listen.trusted_proxies, then the rightmost hop of xff (X-Forwarded-For) or,
+ * without it, of fwd (RFC 7239 Forwarded) that is not itself a trusted proxy.
+ * IDP_EINVAL (and out = peer) when the header is malformed. */
+int http_client_address(const struct config *cfg, const char *peer, const char *xff, const char *fwd,
+			char out[64]);
 /* Takes resp as this request's reply (queued when the request ends). */
 enum MHD_Result http_send(struct req *r, unsigned status, struct MHD_Response *resp);
 /* Strict application/x-www-form-urlencoded decoding; NULL when malformed. */
