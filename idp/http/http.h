@@ -5,6 +5,7 @@
  *   route.c    the routing table: dispatch, 404 and 405, JSON or page errors,
  *              the endpoints' metrics labels
  *   request.c  parsing what the client sent
+ *   address.c  who the client is (the peer, or the client a trusted proxy names)
  *   reply.c    building what goes back
  * The endpoints (ep_*.c) call request.c and reply.c, never loop.c or route.c. */
 #ifndef IDP_HTTP_H
@@ -22,6 +23,7 @@
 
 struct rt;
 struct fiber;
+struct conn_watch;
 
 /* Parsed application/x-www-form-urlencoded or query parameters. */
 struct param {
@@ -46,6 +48,8 @@ struct req {
 	char *path;             /* without the query */
 	char *raw_query;        /* NULL when there is none */
 	bool url_too_long;
+	size_t head_bytes;      /* the request line's URI, for the pool budget */
+	struct conn_watch *watch; /* its connection's deadline (loop.c) */
 	struct buf body;
 	bool body_too_big;
 	bool started;
@@ -93,6 +97,14 @@ void req_add_header(struct req *r, const char *name, const char *value);
 void req_set_cookie(struct req *r, const char *name, const char *value, long max_age);
 const char *cookie_name(const struct config *cfg, const char *base, char out[64]);
 enum lang req_lang(struct req *r, const char *ui_locales);
+
+/* address.c */
+/* The client's address: peer (the TCP peer) unless it is one of
+ * listen.trusted_proxies, then the rightmost hop of xff (X-Forwarded-For) or,
+ * without it, of fwd (RFC 7239 Forwarded) that is not itself a trusted proxy.
+ * IDP_EINVAL (and out = peer) when the header is malformed. */
+int http_client_address(const struct config *cfg, const char *peer, const char *xff, const char *fwd,
+			char out[64]);
 
 /* reply.c */
 /* Takes resp as this request's reply (queued when the request ends). */

@@ -11,6 +11,9 @@ void http_routes_init(void);
 enum MHD_Result http_dispatch(struct req *r);
 /* The answer while stopping: 503, in the route's language (JSON or page). */
 enum MHD_Result http_refuse_stopping(struct req *r);
+/* Looks r's route up, which sets its metrics label (r->metric); true when
+ * that route writes its errors in JSON (the OAuth endpoints). */
+bool http_route_json(struct req *r);
 
 /* request.c, called by loop.c (the request's life) and route.c (parsing). */
 /* A request from its URI (libmicrohttpd's URI log callback); NULL without memory. */
@@ -21,6 +24,9 @@ void req_begin(struct req *r, struct MHD_Connection *conn, const char *method);
 void req_add_body(struct req *r, const char *data, size_t len);
 /* The query and form parameters; on error *status and *why say what to answer. */
 int req_parse(struct req *r, unsigned *status, const char **why);
+/* address.c, called by req_begin: r->ip, the peer or the client a trusted
+ * proxy names (malformed headers: the peer, logged at debug). */
+void req_set_ip(struct req *r, struct MHD_Connection *conn);
 /* Frees r, wiping what may be secret (parameters, Location, the query). */
 void req_free(struct req *r);
 

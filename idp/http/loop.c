@@ -18,11 +18,43 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fiber.h"
 #include "idp.h"
+#include "metrics.h"
 
+/* The longest a loop sleeps. At its connection limit libmicrohttpd 0.9.75
+ * stops watching the listening socket and watches it again only on its next
+ * run after a connection closed, and MHD_get_timeout may then say "no
+ * timeout": an unbounded wait would never accept again. 100 ms lets a full
+ * daemon take new connections well within a second of a slot freeing, for
+ * ten idle wake-ups a second. */
+#define LOOP_WAIT_MAX_MS 100
+
+/* Room kept in each connection's pool for the answer's headers. */
+#define HEAD_REPLY_RESERVE 4096
+
+/* A connection's deadline to finish sending its request. libmicrohttpd's
+ * connection timeout counts idle time only: a head or a body trickled a byte
+ * at a time would hold a slot for ever. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	MHD_socket fd;
+	int64_t deadline; /* mono_ms; 0 while its request is being answered */
+	struct req *req;  /* the request whose head is being read, if any */
+};
+
+static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* One event loop per thread. */
 struct loop {
 	pthread_t th;
 	struct MHD_Daemon *d;
@@ -30,6 +62,8 @@ struct loop {
 	int stop_fd;
 	bool stop, quiesced;
 	int state; /* 0 starting, 1 running, -1 failed */
+	struct conn_watch watched; /* list head of this loop's connections */
+	int64_t next_sweep;
 };
 
 static struct {
@@ -44,10 +78,123 @@ static struct {
 
 static __thread struct loop *t_loop;
 
+/* A refusal written straight to the socket, for a head too large to leave
+ * room in libmicrohttpd's pool for any answer: a status line, four headers
+ * and a short body, never a reset. The connection closes after it. */
+static void send_refusal(MHD_socket fd, struct req *r, unsigned status)
+{
+	static const char page[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
+		"<p>La demande est trop longue. / The request is too long.</p></html>\n";
+	const char *reason = status == 414 ? "URI Too Long" : "Request Header Fields Too Large";
+	bool json = r != NULL && r->path != NULL && http_route_json(r);
+	const char *body = json ? "{\"error\":\"invalid_request\",\"error_description\":\"the request is too large\"}"
+				: page;
+	char head[512];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+			 "Content-Security-Policy: default-src 'none'\r\nConnection: close\r\n\r\n",
+			 status, reason, json ? "application/json" : "text/html; charset=utf-8", strlen(body));
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+
+	/* The send buffer is empty (nothing of this request was answered):
+	 * these few hundred bytes go in one call, or the client is gone. */
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		idp_log(LOG_DEBUG, "http: a too large request could not be answered: %s", strerror(errno));
+	else
+		metrics_request(r != NULL ? r->metric : 0, status);
+}
+
+/* The end of a request: its fiber (ended), then the request. */
+static void request_end(struct req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->watch != NULL)
+		r->watch->req = NULL;
+	/* A suspended connection is resumed only once its fiber has ended, and
+	 * resumed, on_request frees it: a fiber left here has ended too. */
+	fiber_free(r->fib);
+	r->fib = NULL;
+	req_free(r);
+}
+
+/* A request must arrive whole within connection_timeout_s of its connection
+ * opening; on a kept-alive connection, within twice that of the previous
+ * answer (the idle time libmicrohttpd allows, then the request itself). */
+static void conn_watch_arm(struct MHD_Connection *conn, unsigned periods)
+{
+	struct conn_watch *w = conn_watch_of(conn);
+
+	if (w != NULL)
+		w->deadline = periods == 0 ? 0 : mono_ms() + (int64_t)H.timeout * 1000 * periods;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct conn_watch *w = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (w != NULL && w->req != NULL) {
+			/* A head libmicrohttpd refused itself (its pool full) without
+			 * being able to answer: it closes, nothing was sent. Where it
+			 * did answer, the socket is shut for writing already and this
+			 * send fails harmlessly. */
+			if (!w->req->started)
+				send_refusal(w->fd, w->req, w->req->url_too_long ? 414 : 431);
+			request_end(w->req);
+		}
+		if (w != NULL) {
+			w->prev->next = w->next;
+			w->next->prev = w->prev;
+			free(w);
+		}
+		*socket_context = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (t_loop == NULL || ci == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+		return; /* unwatched: libmicrohttpd's idle timeout still holds */
+	w->fd = ci->connect_fd;
+	w->deadline = mono_ms() + (int64_t)H.timeout * 1000;
+	w->next = &t_loop->watched;
+	w->prev = t_loop->watched.prev;
+	w->prev->next = w;
+	t_loop->watched.prev = w;
+	*socket_context = w;
+}
+
+/* Ends the connections past their deadline. shutdown, not close: the socket
+ * stays libmicrohttpd's, which sees the end of the stream and closes it
+ * through its usual path (callbacks, counters). */
+static void conn_watch_sweep(struct loop *l)
+{
+	int64_t now = mono_ms();
+
+	if (now < l->next_sweep)
+		return;
+	l->next_sweep = now + LOOP_WAIT_MAX_MS;
+	for (struct conn_watch *w = l->watched.next; w != &l->watched; w = w->next) {
+		if (w->deadline != 0 && now >= w->deadline) {
+			w->deadline = 0;
+			shutdown(w->fd, SHUT_RDWR);
+			idp_log(LOG_DEBUG, "http: a request not received within %u s: connection closed", H.timeout);
+		}
+	}
+}
+
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	struct req *r = req_new(uri, conn);
+
 	(void)cls;
-	return req_new(uri, conn);
+	if (r != NULL && (r->watch = conn_watch_of(conn)) != NULL)
+		r->watch->req = r;
+	return r;
 }
 
 static void run_request(void *arg)
@@ -81,6 +228,41 @@ static enum MHD_Result queue_reply(struct req *r)
 	return ret;
 }
 
+/* What the head took of the connection's pool, over-estimated: its bytes
+ * (the request line, header names and values with their separators, in the
+ * read buffer), a copy of the Cookie header (libmicrohttpd parses a copy),
+ * and a 64-byte record per header, cookie and query argument. */
+struct head_use {
+	size_t bytes, values;
+};
+
+static enum MHD_Result head_use_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct head_use *u = cls;
+
+	u->values++;
+	if (kind == MHD_HEADER_KIND) {
+		u->bytes += strlen(key) + 4 + (value != NULL ? strlen(value) : 0);
+		if (value != NULL && strcasecmp(key, MHD_HTTP_HEADER_COOKIE) == 0)
+			u->bytes += strlen(value) + 16;
+	}
+	return MHD_YES;
+}
+
+/* Whether the pool has HEAD_REPLY_RESERVE left for the answer's headers
+ * (a page with its security headers and cookies takes under 2 KiB; a
+ * redirect echoing a 7.7 KB state was seen answered at the cap too). A
+ * head past that is refused with a short answer written straight
+ * to the socket: libmicrohttpd 0.9.75, when an answer's headers do not fit
+ * in what is left, closes the connection without a byte. */
+static bool head_fits(struct req *r, struct MHD_Connection *conn)
+{
+	struct head_use u = {r->head_bytes + 32, 0};
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND, head_use_cb, &u);
+	return u.bytes + 64 * u.values + HEAD_REPLY_RESERVE <= H.mem_limit;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -96,6 +278,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* Never queue a reply on the first call: libmicrohttpd 0.9.75 then
 		 * closes the connection, and keep-alive is worth 6x under load. */
 		req_begin(r, conn, method);
+		if (!head_fits(r, conn)) {
+			if (r->watch != NULL)
+				send_refusal(r->watch->fd, r, r->url_too_long ? 414 : 431);
+			return MHD_NO; /* closes the connection */
+		}
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -105,6 +292,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->fib != NULL) /* called again after the resume: the fiber has ended */
 		return queue_reply(r);
+	conn_watch_arm(conn, 0); /* received whole: no deadline while it is answered */
 	if (t_loop != NULL && t_loop->stop) {
 		r->ret = http_refuse_stopping(r);
 		return queue_reply(r);
@@ -126,15 +314,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *r = *req_cls;
 
 	(void)cls;
-	(void)conn;
-	(void)toe;
-	if (r == NULL)
-		return;
-	/* A suspended connection is resumed only once its fiber has ended, and
-	 * resumed, on_request frees it: a fiber left here has ended too. */
-	fiber_free(r->fib);
-	r->fib = NULL;
-	req_free(r);
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conn_watch_arm(conn, 2);
+	request_end(r);
 	*req_cls = NULL;
 }
 
@@ -178,6 +360,7 @@ static void *loop_main(void *arg)
 	int lfd;
 
 	t_loop = l;
+	l->watched.next = l->watched.prev = &l->watched;
 	/* Each daemon gets its own descriptor of the listening socket: one that
 	 * closes it (a failed start, a stop) leaves the others' intact. */
 	if ((lfd = fcntl(H.listen_fd, F_DUPFD_CLOEXEC, 0)) < 0)
@@ -197,6 +380,7 @@ static void *loop_main(void *arg)
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, H.mem_limit,
 				MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
 	if (l->d == NULL) {
@@ -218,7 +402,7 @@ static void *loop_main(void *arg)
 	 * at most the store's timeout), then close. */
 	while (!l->stop || fiber_count() > 0) {
 		MHD_UNSIGNED_LONG_LONG to = 0;
-		int t = -1;
+		int t = LOOP_WAIT_MAX_MS;
 
 		if (l->stop && !l->quiesced) {
 			MHD_socket q = MHD_quiesce_daemon(l->d);
@@ -227,10 +411,11 @@ static void *loop_main(void *arg)
 				close(q); /* our duplicate: no new connections here */
 			l->quiesced = true;
 		}
-		if (MHD_get_timeout(l->d, &to) == MHD_YES)
-			t = to > 1000 ? 1000 : (int)to;
+		if (MHD_get_timeout(l->d, &to) == MHD_YES && to < LOOP_WAIT_MAX_MS)
+			t = (int)to;
 		fiber_poll(t);
 		MHD_run(l->d);
+		conn_watch_sweep(l);
 	}
 	MHD_stop_daemon(l->d);
 	fiber_sched_fini();
@@ -325,6 +510,10 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 		http_stop();
 		return log_fail(IDP_EIO, "http: cannot start the event loops on %s:%u", cfg->address, port);
 	}
+	if ((rc = metrics_start(cfg)) != IDP_OK) {
+		http_stop();
+		return rc;
+	}
 	if (port_file != NULL) {
 		FILE *f = fopen(port_file, "w");
 
@@ -341,6 +530,7 @@ void http_stop(void)
 {
 	uint64_t one = 1;
 
+	metrics_stop();
 	for (unsigned i = 0; i < H.n; i++)
 		if (write(H.loops[i].stop_fd, &one, sizeof(one)) < 0)
 			idp_log(LOG_ERR, "http: cannot stop a loop: %s", strerror(errno));

@@ -1,16 +1,13 @@
 /* What the client sent: the request's life (made from its URI, freed once
  * answered), strict parameter parsing, headers, cookies, the client's
- * address and language. Nothing here answers: route.c decides what a
+ * language (its address: address.c). Nothing here answers: route.c decides what a
  * malformed request gets. */
 #include "http_int.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 
 #include "idp.h"
 
@@ -162,21 +159,6 @@ enum lang req_lang(struct req *r, const char *ui_locales)
 	return LANG_FR;
 }
 
-/* r->ip: the TCP peer. */
-static void req_set_ip(struct req *r, struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-	if (ci != NULL && ci->client_addr != NULL) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof(r->ip));
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof(r->ip));
-	}
-}
-
 struct req *req_new(const char *uri, struct MHD_Connection *conn)
 {
 	struct req *r = calloc(1, sizeof(*r));
@@ -189,6 +171,7 @@ struct req *req_new(const char *uri, struct MHD_Connection *conn)
 	r->rt = rt_acquire();
 	r->cfg = r->rt->cfg;
 	max = r->cfg->max_url;
+	r->head_bytes = strlen(uri);
 	q = strchr(uri, '?');
 	if (strlen(uri) > max) {
 		/* Keep the path (bounded) so that the refusal speaks the

@@ -5,27 +5,25 @@
 #include "http_int.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "idp.h"
 #include "metrics.h"
 
-enum { GET = 1, POST = 2 }; /* GET also answers HEAD */
-enum { EXACT, PREFIX };
-enum { PAGE, JSON };
+enum { GET = 1, POST = 2 };             /* methods, a mask; GET also answers HEAD */
+enum route_match { EXACT, PREFIX };     /* PREFIX: the path and anything after it */
+enum route_errors { PAGE, JSON };       /* how refusals are written (OAuth: JSON) */
 
 struct route {
 	const char *path;
-	int match;
+	enum route_match match;
 	unsigned methods;
 	enum MHD_Result (*handler)(struct req *r);
-	int errors;
-	const char *label;
+	enum route_errors errors;
+	const char *label;                  /* metrics: two paths of one endpoint share it */
 };
 
 static enum MHD_Result healthz(struct req *r);
-static enum MHD_Result metrics_page(struct req *r);
 
 static const struct route routes[] = {
 	/* path                                match   methods     handler               errors label */
@@ -43,7 +41,6 @@ static const struct route routes[] = {
 	{"/logout/return",                    EXACT,  GET,        ep_logout_return,     PAGE, "/logout/return"},
 	{"/static/style.css",                 EXACT,  GET,        http_css,             PAGE, "/static"},
 	{"/healthz",                          EXACT,  GET,        healthz,              PAGE, "/healthz"},
-	{"/metrics",                          EXACT,  GET,        metrics_page,         PAGE, "/metrics"},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -53,22 +50,6 @@ static unsigned route_metric[N_ROUTES];
 static enum MHD_Result healthz(struct req *r)
 {
 	return http_reply(r, 200, "text/plain", "ok\n", 3, true);
-}
-
-/* /metrics answers only the machine itself (a local agent scrapes it). */
-static enum MHD_Result metrics_page(struct req *r)
-{
-	size_t len = 0;
-	char *text;
-	enum MHD_Result ret;
-
-	if (!metrics_allowed(r->ip))
-		return http_error_page(r, 404, "not_found");
-	if ((text = metrics_render(&len)) == NULL)
-		return http_reply(r, 500, "text/plain", "metrics unavailable\n", 20, true);
-	ret = http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, true);
-	free(text);
-	return ret;
 }
 
 void http_routes_init(void)
@@ -129,6 +110,13 @@ enum MHD_Result http_dispatch(struct req *r)
 	if ((ro->methods & method) == 0)
 		return method_not_allowed(r, ro);
 	return ro->handler(r);
+}
+
+bool http_route_json(struct req *r)
+{
+	const struct route *ro = route_find(r);
+
+	return ro != NULL && ro->errors == JSON;
 }
 
 enum MHD_Result http_refuse_stopping(struct req *r)

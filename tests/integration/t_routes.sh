@@ -6,6 +6,8 @@
 # stores: memory
 . "$(dirname "$0")/lib.sh"
 setup_tmp
+METRICS_PORT=$(free_port)
+echo "{\"metrics\": {\"listen\": \"127.0.0.1:$METRICS_PORT\"}}" >"$TMP/extra.json"
 start_idp memory
 
 hdr() { printf %s "$2" | tr -d '\r' | sed '/^$/q' | grep -i "^$1:" | head -n1 | cut -d' ' -f2-; }
@@ -46,6 +48,8 @@ route /session/end "GET, HEAD, POST" page
 route /logout/return "GET, HEAD" page
 route /static/style.css "GET, HEAD" page
 route /healthz "GET, HEAD" page
+req GET /metrics
+ok "GET /metrics: 404 on the citizens' listener" eq "$(status "$H")" 404
 
 for p in /nowhere /callback /callbackx /logout/ /token/ /static/other.css /Token; do
 	req GET "$p"
@@ -70,20 +74,20 @@ ok "the stylesheet has the CSP" contains "$(hdr Content-Security-Policy "$H")" "
 # The metrics labels come from the same table: two paths of one endpoint
 # share a label, a prefix route counts its whole subtree, anything unknown
 # is "other", refusals count under the route they were sent to.
-M=$(curl -s "$IDP/metrics")
+M=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
 mval() { printf '%s\n' "$M" | grep -F "$1 " | head -n1 | awk '{print $2}'; }
 msum() { printf '%s\n' "$M" | grep -F "idp_http_requests_total{endpoint=\"$1\"," | awk '{s += $2} END {print s + 0}'; }
 ok "metrics: /logout and /session/end counted as /logout" test "$(msum /logout)" -ge 14
 ok "metrics: /session/end has no label of its own" not_contains "$M" 'endpoint="/session/end"'
 ok "metrics: /callback/ID counted as /callback" test "$(mval 'idp_http_requests_total{endpoint="/callback",code="4xx"}')" -ge 6
 ok "metrics: the stylesheet counted as /static" test "$(mval 'idp_http_requests_total{endpoint="/static",code="2xx"}')" -ge 2
-ok "metrics: unknown paths are other" test "$(mval 'idp_http_requests_total{endpoint="other",code="4xx"}')" -ge 7
+ok "metrics: unknown paths are other" test "$(mval 'idp_http_requests_total{endpoint="other",code="4xx"}')" -ge 8
 ok "metrics: no label for an unknown path" not_contains "$M" 'endpoint="/nowhere"'
 ok "metrics: token 405s counted as /token" test "$(mval 'idp_http_requests_total{endpoint="/token",code="4xx"}')" -ge 6
 LONG=$(python3 -c 'print("a" * 9000)')
 H=$(curl -s -i -X POST "$IDP/token?x=$LONG")
 ok "a URL past max_url on /token: 414 in JSON" eq "$(status "$H") $(body "$H" | jget error)" "414 invalid_request"
-M=$(curl -s "$IDP/metrics")
+M=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
 ok "metrics: the 414 counted as /token" test "$(mval 'idp_http_requests_total{endpoint="/token",code="4xx"}')" -ge 7
 
 done_tests
