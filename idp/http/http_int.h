@@ -24,10 +24,11 @@ void req_begin(struct req *r, struct MHD_Connection *conn, const char *method);
 void req_add_body(struct req *r, const char *data, size_t len);
 /* The query and form parameters; on error *status and *why say what to answer. */
 int req_parse(struct req *r, unsigned *status, const char **why);
+/* Frees r, wiping what may be secret (parameters, Location, the query). */
+void req_free(struct req *r);
+
 /* address.c, called by req_begin: r->ip, the peer or the client a trusted
  * proxy names (malformed headers: the peer, logged at debug). */
 void req_set_ip(struct req *r, struct MHD_Connection *conn);
-/* Frees r, wiping what may be secret (parameters, Location, the query). */
-void req_free(struct req *r);
 
 #endif
