@@ -22,6 +22,10 @@
  *                         verifier FUZZ_VERIFIER below)
  *   @CTXN@ @CCSRF@        a consent form of demo-portal-2 for that session
  *   @AT@                  a fresh access token of demo-portal for that session
+ *   @LEN@                 (last) the number of bytes after the end of the
+ *                         head it is in, to the end of the input: a
+ *                         Content-Length that stays true once the others
+ *                         are filled in
  *
  * Environment: IDP_FUZZ_PLUGIN_DIR (default: ../plugins beside this
  * binary's folder), IDP_FUZZ_TIMEOUT_MS (default 10000), IDP_FUZZ_VERBOSE=1
@@ -72,6 +76,7 @@ static struct {
 	unsigned port;
 	int timeout_ms;
 	bool verbose;
+	bool early_shutdown;
 	char challenge[64];
 	char *pairwise_secret;
 	json_t *allowed;        /* registered redirect and post-logout URIs */
@@ -216,14 +221,20 @@ static int answers_complete(const char *buf, size_t len, const struct reqs *q)
 	return n;
 }
 
-/* Sends len bytes on a new connection, half-closes it, and reads until
- * every complete request has its answer, the daemon closes, or the bound
- * passes. A connection whose every answer came is not waited on to close
- * (the daemon keeps a half-closed keep-alive connection until its idle
- * timeout), nor one that answered some requests and then stays silent for
- * QUIET_MS (a request counted that the daemon read otherwise). The daemon
- * may answer and close before it has read everything (a 413): sending then
- * stops. */
+/* Sends len bytes on a new connection and reads until every complete
+ * request has its answer, the daemon closes, or the bound passes. The
+ * connection is half-closed (shutdown SHUT_WR) at once when no request is
+ * complete, so that the daemon sees the end; otherwise only once the answers
+ * came, or after HALF_CLOSE_MS without a byte (a request this target counts
+ * as complete that the daemon reads as unfinished): the daemon drops the
+ * answer of a request whose client half-closed while it was being served
+ * (IDP_FUZZ_EARLY_SHUTDOWN=1 half-closes at once and shows it). A
+ * connection whose every answer came is not waited on to close (the daemon
+ * keeps a half-closed keep-alive connection until its idle timeout), nor one
+ * that answered some requests and then stays silent for QUIET_MS (a request
+ * counted that the daemon read otherwise). The daemon may answer and close
+ * before it has read everything (a 413): sending then stops. */
+#define HALF_CLOSE_MS 5000
 #define QUIET_MS 1500
 #define OWED_NONE_MS 100
 static void exchange(const void *data, size_t len, struct answer *a)
@@ -241,12 +252,14 @@ static void exchange(const void *data, size_t len, struct answer *a)
 	if ((a->p = malloc(RESP_KEEP + 1)) == NULL)
 		die("out of memory");
 	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN | (wr_open ? POLLOUT : 0)};
+		struct pollfd pfd = {.fd = fd, .events = POLLIN | (wr_open && sent < len ? POLLOUT : 0)};
 		int64_t left = deadline - ms_now();
 		char buf[16384];
 		ssize_t n;
 
-		if (wr_open && sent == len) {
+		if (wr_open && sent == len &&
+		    (q.n == 0 || F.early_shutdown || (done > 0 && (size_t)done >= q.n) ||
+		     ms_now() - last >= HALF_CLOSE_MS)) {
 			shutdown(fd, SHUT_WR);
 			wr_open = false;
 			last = ms_now();
@@ -256,7 +269,7 @@ static void exchange(const void *data, size_t len, struct answer *a)
 			a->timeout = true;
 			break;
 		}
-		if (done > 0 && (size_t)done >= q.n)
+		if (done > 0 && (size_t)done >= q.n && !wr_open)
 			break;
 		if (done > 0 && ms_now() - last >= QUIET_MS)
 			break;
@@ -268,12 +281,16 @@ static void exchange(const void *data, size_t len, struct answer *a)
 			break;
 		if (q.n == 0 && !wr_open && left > OWED_NONE_MS)
 			left = OWED_NONE_MS;
+		if (wr_open && sent == len && left > HALF_CLOSE_MS - (ms_now() - last))
+			left = HALF_CLOSE_MS - (ms_now() - last);
+		if (left < 0)
+			left = 0;
 		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 			die("poll");
-		if (wr_open && (pfd.revents & (POLLOUT | POLLERR | POLLHUP))) {
+		if (wr_open && sent < len && (pfd.revents & (POLLOUT | POLLERR | POLLHUP))) {
 			n = send(fd, (const char *)data + sent, len - sent, MSG_NOSIGNAL);
-			if (n > 0)
-				sent += (size_t)n;
+			if (n > 0 && (sent += (size_t)n) == len)
+				last = ms_now();
 			else if (n < 0 && errno != EAGAIN && errno != EINTR)
 				wr_open = false; /* the daemon stopped reading: read its answer */
 		}
@@ -549,16 +566,35 @@ static void substitute(uint8_t **buf, size_t *len, const char *key, const char *
 
 	while ((p = memmem(*buf, *len, key, kl)) != NULL) {
 		size_t off = (size_t)(p - *buf);
-		uint8_t *nb = malloc(*len - kl + vl + 1);
+		uint8_t *nb = malloc(*len - kl + vl + 1); /* NUL-ended, as the input's copy */
 
 		if (nb == NULL)
 			die("out of memory");
 		memcpy(nb, *buf, off);
 		memcpy(nb + off, val, vl);
 		memcpy(nb + off + vl, *buf + off + kl, *len - off - kl);
+		nb[*len - kl + vl] = '\0';
 		free(*buf);
 		*buf = nb;
 		*len = *len - kl + vl;
+	}
+}
+
+static void fill_lengths(uint8_t **buf, size_t *len)
+{
+	uint8_t *p;
+
+	while ((p = memmem(*buf, *len, "@LEN@", 5)) != NULL) {
+		size_t off = (size_t)(p - *buf), rest = *len - off - 5;
+		const uint8_t *e1 = memmem(p, rest + 5, "\r\n\r\n", 4), *e2 = memmem(p, rest + 5, "\n\n", 2);
+		const uint8_t *end = e1 == NULL ? (e2 == NULL ? NULL : e2 + 2)
+				     : e2 == NULL ? e1 + 4 : e1 < e2 ? e1 + 4 : e2 + 2;
+		char num[24];
+
+		/* The number replaces the token, so it counts from after it. */
+		snprintf(num, sizeof(num), "%zu", end == NULL ? 0 : (size_t)(*buf + *len - end));
+		memcpy(p, "@len@", 5); /* this one only */
+		substitute(buf, len, "@len@", num);
 	}
 }
 
@@ -601,6 +637,7 @@ static void fill(uint8_t **buf, size_t *len)
 		}
 		substitute(buf, len, "@SID@", F.sid);
 	}
+	fill_lengths(buf, len);
 }
 
 /* A redirect goes to the issuer, a relative path, or a registered URI. */
@@ -764,6 +801,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	signal(SIGPIPE, SIG_IGN);
 	setenv("LDAPNOINIT", "1", 1);
 	F.verbose = getenv("IDP_FUZZ_VERBOSE") != NULL;
+	F.early_shutdown = getenv("IDP_FUZZ_EARLY_SHUTDOWN") != NULL;
 	F.timeout_ms = to != NULL ? atoi(to) : 10000;
 	if (F.timeout_ms <= 0)
 		F.timeout_ms = 10000;
@@ -773,8 +811,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			die("readlink /proc/self/exe");
 		exe[n] = '\0';
 		snprintf(plugins, sizeof(plugins), "%s/../plugins", dirname(exe));
-		pd = plugins;
+		snprintf(exe, sizeof(exe), "%s", plugins);
+		pd = exe;
 	}
+	/* The configuration resolves relative paths from its own folder. */
+	if (realpath(pd, plugins) == NULL)
+		die("the plugin folder does not exist (IDP_FUZZ_PLUGIN_DIR)");
+	pd = plugins;
 	snprintf(F.dir, sizeof(F.dir), "/tmp/idp-fuzz.XXXXXX");
 	if (mkdtemp(F.dir) == NULL)
 		die("mkdtemp");

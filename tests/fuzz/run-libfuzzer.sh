@@ -9,14 +9,14 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install clang libclang-rt-14-dev" >&2; exit 1; }
 PKGS="libmicrohttpd jansson hiredis libjwt openssl libcurl libargon2"
-SAN="-fsanitize=address,undefined"
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 mkdir -p build-fuzz
 SRC=$(ls idp/*.c | grep -v -e idp/main.c -e idp/idpctl.c)
 # The request target starts the daemon in-process: it loads the file
 # backend's plugin, built here with the same sanitizers and coverage (the
 # sanitizer runtimes are the fuzzer binary's).
 mkdir -p build-fuzz/plugins/file
-clang -std=c11 -D_GNU_SOURCE -g -O1 -fPIC -shared -fsanitize=fuzzer-no-link,address,undefined -Iplugins \
+clang -std=c11 -D_GNU_SOURCE -g -O1 -fPIC -shared -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Iplugins \
 	$(pkg-config --cflags jansson libargon2 openssl) -o build-fuzz/plugins/file/file.so plugins/file/*.c \
 	$(pkg-config --libs jansson libargon2 openssl)
 for t in tests/fuzz/fuzz_*.c; do
