@@ -523,7 +523,9 @@ static bool consent_form(char *ctxn, size_t tcap, char *ccsrf, size_t ccap)
 	struct answer a;
 	bool ok;
 
+	/* prompt=consent: an input may have given demo-portal-2 its consent. */
 	authorize_target(target, sizeof(target), "demo-portal-2", PORTAL2_CB);
+	strncat(target, "&prompt=consent", sizeof(target) - strlen(target) - 1);
 	a = get(target, F.sid);
 	ok = answer_status(&a) == 200 && answer_field(&a, "txn", ctxn, tcap) && answer_field(&a, "csrf", ccsrf, ccap);
 	answer_free(&a);

@@ -37,6 +37,6 @@ for t in tests/fuzz/fuzz_*.c; do
 		export IDP_FUZZ_PLUGIN_DIR=build-fuzz/plugins
 	fi
 	# shellcheck disable=SC2086
-	"build-fuzz/$n" -max_total_time="$SECONDS_EACH" $opts ${FUZZ_ARGS:-} \
+	"build-fuzz/$n" -max_total_time="$SECONDS_EACH" -artifact_prefix=build-fuzz/ $opts ${FUZZ_ARGS:-} \
 		"build-fuzz/corpus/$name" "tests/fuzz/corpus/$name"
 done
