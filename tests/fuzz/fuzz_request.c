@@ -118,7 +118,8 @@ static int dial(void)
 /* The requests of an input, as far as they are complete: a header block
  * that ends, and the body it declares (a chunked body needs its last
  * chunk). An incomplete request may be dropped without an answer; counting
- * stops at the first one, or at a head holding a NUL (which must be refused,
+ * stops at the first one, at a line that is not a request line, or at a
+ * head holding a NUL (which must be refused,
  * and ends the connection). A body larger than max_body_bytes is refused
  * once the daemon has read past the limit, not from its Content-Length:
  * a short one is incomplete. */
@@ -126,6 +127,18 @@ struct reqs {
 	size_t n;                       /* complete requests */
 	bool head[MAX_PIPELINED];       /* HEAD: its answer has no body */
 };
+
+/* "METHOD SP TARGET SP HTTP/": what the daemon must answer; a line that is
+ * not a request at all may be dropped. */
+static bool request_line_ok(const char *h)
+{
+	size_t m = strspn(h, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), t;
+
+	if (m == 0 || h[m] != ' ')
+		return false;
+	t = strcspn(h + m + 1, " \r\n");
+	return t > 0 && strncmp(h + m + 1 + t, " HTTP/", 6) == 0;
+}
 
 static void requests_scan(const uint8_t *d, size_t n, struct reqs *q)
 {
@@ -149,6 +162,10 @@ static void requests_scan(const uint8_t *d, size_t n, struct reqs *q)
 		if ((h = strndup((const char *)p, head)) == NULL)
 			die("out of memory");
 		nul = strlen(h) != head;
+		if (!nul && !request_line_ok(h)) {
+			free(h);
+			return; /* not HTTP: nothing can be owed from here on */
+		}
 		q->head[q->n] = strncmp(h, "HEAD ", 5) == 0;
 		chunked = strcasestr(h, "\ntransfer-encoding:") != NULL && strcasestr(h, "chunked") != NULL;
 		if ((cl = strcasestr(h, "\ncontent-length:")) != NULL) {
@@ -236,7 +253,7 @@ static int answers_complete(const char *buf, size_t len, const struct reqs *q)
  * before it has read everything (a 413): sending then stops. */
 #define HALF_CLOSE_MS 5000
 #define QUIET_MS 1500
-#define OWED_NONE_MS 100
+#define OWED_NONE_MS 30
 static void exchange(const void *data, size_t len, struct answer *a)
 {
 	int fd = dial();
