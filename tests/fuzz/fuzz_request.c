@@ -162,7 +162,7 @@ static void requests_scan(const uint8_t *d, size_t n, struct reqs *q)
 		if ((h = strndup((const char *)p, head)) == NULL)
 			die("out of memory");
 		nul = strlen(h) != head;
-		if (!nul && !request_line_ok(h)) {
+		if (!request_line_ok(h)) { /* (with a NUL: the line before it) */
 			free(h);
 			return; /* not HTTP: nothing can be owed from here on */
 		}
