@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -763,7 +764,8 @@ static void write_users(const char *path)
 		die("argon2id");
 	root = json_pack("{s:{s:{s:s,s:s,s:o}}}", "users", FUZZ_USER, "password", enc, "subject", "fuzz-marianne",
 			 "claims", json_loads(claims, 0, NULL));
-	if (root == NULL || json_dump_file(root, path, 0) != 0)
+	/* The plugin refuses a users file others may read, as for the keys. */
+	if (root == NULL || json_dump_file(root, path, 0) != 0 || chmod(path, 0600) != 0)
 		die("cannot write users.json");
 	json_decref(root);
 }
