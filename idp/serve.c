@@ -48,7 +48,7 @@ int idp_serve_start(int port_override, const char *port_file)
 		store_close(&g_idp.store);
 	return rc;
 fail:
-	idp_log(LOG_ERR, "idp: the store could not be opened (%s)", idp_strerror(rc));
+	idp_log(LOG_ERR, "idp_serve_start: the store could not be opened (%s)", idp_strerror(rc));
 	return rc;
 }
 
