@@ -119,11 +119,9 @@ static int dial(void)
 /* The requests of an input, as far as they are complete: a header block
  * that ends, and the body it declares (a chunked body needs its last
  * chunk). An incomplete request may be dropped without an answer; counting
- * stops at the first one, at a line that is not a request line, or at a
- * head holding a NUL (which must be refused,
- * and ends the connection). A body larger than max_body_bytes is refused
- * once the daemon has read past the limit, not from its Content-Length:
- * a short one is incomplete. */
+ * stops at the first one, or at a line that is not a request line. A body
+ * larger than max_body_bytes is refused once the daemon has read past the
+ * limit, not from its Content-Length: a short one is incomplete. */
 struct reqs {
 	size_t n;                       /* complete requests */
 	bool head[MAX_PIPELINED];       /* HEAD: its answer has no body */
@@ -151,7 +149,7 @@ static void requests_scan(const uint8_t *d, size_t n, struct reqs *q)
 		size_t left = n - off, head, body, need = 0;
 		const char *cl;
 		char *h;
-		bool chunked, nul;
+		bool chunked;
 
 		e1 = memmem(p, left, "\r\n\r\n", 4);
 		e2 = memmem(p, left, "\n\n", 2);
@@ -160,10 +158,14 @@ static void requests_scan(const uint8_t *d, size_t n, struct reqs *q)
 		end = e1 == NULL ? e2 + 2 : e2 == NULL ? e1 + 4 : e1 < e2 ? e1 + 4 : e2 + 2;
 		head = (size_t)(end - p);
 		body = left - head;
-		if ((h = strndup((const char *)p, head)) == NULL)
+		/* The head as a string: a NUL (which the daemon may take in a
+		 * header value) read as any other byte. */
+		if ((h = malloc(head + 1)) == NULL)
 			die("out of memory");
-		nul = strlen(h) != head;
-		if (!request_line_ok(h)) { /* (with a NUL: the line before it) */
+		for (size_t i = 0; i < head; i++)
+			h[i] = p[i] == '\0' ? '\x7f' : (char)p[i];
+		h[head] = '\0';
+		if (!request_line_ok(h)) {
 			free(h);
 			return; /* not HTTP: nothing can be owed from here on */
 		}
@@ -182,10 +184,6 @@ static void requests_scan(const uint8_t *d, size_t n, struct reqs *q)
 				need = v > SIZE_MAX ? SIZE_MAX : (size_t)v;
 		}
 		free(h);
-		if (nul) {
-			q->n++;
-			return;
-		}
 		if (chunked) {
 			const uint8_t *z = memmem(end, body, "0\r\n\r\n", 5);
 
@@ -604,8 +602,16 @@ static void fill_lengths(uint8_t **buf, size_t *len)
 {
 	uint8_t *p;
 
+	/* The last one first: each counts the bytes after it as they will be
+	 * sent, with the later ones filled in. */
 	while ((p = memmem(*buf, *len, "@LEN@", 5)) != NULL) {
-		size_t off = (size_t)(p - *buf), rest = *len - off - 5;
+		uint8_t *next;
+		size_t off, rest;
+
+		while ((next = memmem(p + 5, *len - (size_t)(p + 5 - *buf), "@LEN@", 5)) != NULL)
+			p = next;
+		off = (size_t)(p - *buf);
+		rest = *len - off - 5;
 		const uint8_t *e1 = memmem(p, rest + 5, "\r\n\r\n", 4), *e2 = memmem(p, rest + 5, "\n\n", 2);
 		const uint8_t *end = e1 == NULL ? (e2 == NULL ? NULL : e2 + 2)
 				     : e2 == NULL ? e1 + 4 : e1 < e2 ? e1 + 4 : e2 + 2;
