@@ -117,8 +117,8 @@ static int dial(void)
 #define MAX_PIPELINED 64
 
 /* The requests of an input, as far as they are complete: a header block
- * that ends, and the body it declares (a chunked body needs its last
- * chunk). An incomplete request may be dropped without an answer; counting
+ * that ends, and the body it declares (a chunked body up to its last
+ * chunk; a malformed one is owed a refusal). An incomplete request may be dropped without an answer; counting
  * stops at the first one, or at a line that is not a request line. A body
  * larger than max_body_bytes is refused once the daemon has read past the
  * limit, not from its Content-Length: a short one is incomplete. */
@@ -137,6 +137,45 @@ static bool request_line_ok(const char *h)
 		return false;
 	t = strcspn(h + m + 1, " \r\n");
 	return t > 0 && strncmp(h + m + 1 + t, " HTTP/", 6) == 0;
+}
+
+/* The end of a chunked body (RFC 9112 7.1) in b: 1 with its length in
+ * *used, 0 when it is not all there, -1 when it is malformed (a size line
+ * that is not hex, a size past 2^60, chunk data not followed by CRLF). */
+static int chunked_end(const uint8_t *b, size_t n, size_t *used)
+{
+	size_t pos = 0;
+
+	for (;;) {
+		const uint8_t *eol = memmem(b + pos, n - pos, "\r\n", 2);
+		unsigned long long size = 0;
+		size_t i = pos, digits = 0;
+
+		if (eol == NULL)
+			return 0;
+		for (; b + i < eol && strchr("0123456789abcdefABCDEF", b[i]) != NULL && b[i] != '\0'; i++, digits++)
+			size = size * 16 + (unsigned long long)(b[i] <= '9' ? b[i] - '0' : (b[i] | 0x20) - 'a' + 10);
+		if (digits == 0 || digits > 15 || (b + i < eol && b[i] != ';' && b[i] != ' ' && b[i] != '\t'))
+			return -1;
+		pos = (size_t)(eol - b) + 2;
+		if (size == 0) { /* trailers, then an empty line */
+			const uint8_t *e;
+
+			if (n - pos >= 2 && b[pos] == '\r' && b[pos + 1] == '\n') {
+				*used = pos + 2;
+				return 1;
+			}
+			if ((e = memmem(b + pos, n - pos, "\r\n\r\n", 4)) == NULL)
+				return 0;
+			*used = (size_t)(e - b) + 4;
+			return 1;
+		}
+		if (n - pos < size + 2)
+			return 0;
+		if (b[pos + size] != '\r' || b[pos + size + 1] != '\n')
+			return -1;
+		pos += size + 2;
+	}
 }
 
 static void requests_scan(const uint8_t *d, size_t n, struct reqs *q)
@@ -185,11 +224,14 @@ static void requests_scan(const uint8_t *d, size_t n, struct reqs *q)
 		}
 		free(h);
 		if (chunked) {
-			const uint8_t *z = memmem(end, body, "0\r\n\r\n", 5);
+			int c = chunked_end(end, body, &need);
 
-			if (z == NULL)
+			if (c == 0)
 				return;
-			need = (size_t)(z + 5 - end);
+			if (c < 0) { /* malformed: owed a refusal, and the end */
+				q->n++;
+				return;
+			}
 		}
 		if (body < need)
 			return;
