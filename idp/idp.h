@@ -128,6 +128,13 @@ struct req {
 	struct fiber *fib;      /* set while the request's fiber is parked */
 };
 
+/* serve.c: with g_idp.rt set, opens the store, makes the CSRF key and
+ * starts the HTTP loops (port_override < 0: the configured port); on error
+ * nothing is left open. The daemon and the request fuzzer both start so. */
+int idp_serve_start(int port_override, const char *port_file);
+/* Stops the loops once their requests are answered, then closes the store. */
+void idp_serve_stop(void);
+
 /* http.c */
 /* Starts the HTTP event loops (listen.threads, 0: one per core this process
  * may run on); http_stop ends them once their requests are answered. */
