@@ -68,25 +68,41 @@ static char *grant_scope(const struct client *cl, const char *requested)
 	return buf_steal(&b);
 }
 
+/* The lowest known level among an acr member's "value" and "values" of a
+ * claims request (OpenID Core 5.5.1): any of them is acceptable, and a
+ * stronger level satisfies a weaker. -1: none known. */
+static int claims_acr_rank(const struct config *cfg, const json_t *acr, bool highest)
+{
+	json_t *vals = json_object_get(acr, "values"), *v;
+	int best = config_acr_rank(cfg, json_string_value(json_object_get(acr, "value")));
+	size_t i;
+
+	json_array_foreach(vals, i, v) {
+		int rk = config_acr_rank(cfg, json_string_value(v));
+
+		if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
+			best = rk;
+	}
+	return best;
+}
+
 /* The minimum level the client asks for: the weakest known value of
  * acr_values (any listed level is acceptable to it, and a stronger one
- * satisfies a weaker), else of claims.id_token.acr.values. In the
- * franceconnect profile the highest listed known level, as FranceConnect
- * does (its services list levels expecting the strongest). -1: none asked. */
+ * satisfies a weaker), else of claims.id_token.acr. In the franceconnect
+ * profile the highest listed known level, as FranceConnect does (its
+ * services list levels expecting the strongest). An essential acr (OpenID
+ * Core 5.5.1.1) is a floor the voluntary values cannot lower. -1: none. */
 static int required_acr(const struct config *cfg, const char *acr_values, const json_t *claims,
 			bool highest)
 {
-	int best = -1;
-	json_t *vals, *v;
-	size_t i;
+	const json_t *acr = json_object_get(json_object_get(claims, "id_token"), "acr");
+	int best = -1, rk;
 
 	for (const char *p = acr_values; p != NULL && *p;) {
 		size_t n = strcspn(p, " ");
 		char one[64];
 
 		if (n < sizeof(one)) {
-			int rk;
-
 			memcpy(one, p, n);
 			one[n] = '\0';
 			rk = config_acr_rank(cfg, one);
@@ -97,13 +113,11 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 		while (*p == ' ')
 			p++;
 	}
-	vals = json_object_get(json_object_get(json_object_get(claims, "id_token"), "acr"), "values");
-	json_array_foreach(vals, i, v) {
-		int rk = config_acr_rank(cfg, json_string_value(v));
-
-		if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
-			best = rk;
-	}
+	rk = claims_acr_rank(cfg, acr, highest);
+	if (acr_essential(claims))
+		return rk > best ? rk : best;
+	if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
+		best = rk;
 	return best;
 }
 
@@ -275,9 +289,28 @@ static enum MHD_Result authz_decide(struct req *r, json_t *areq, bool use_cache)
 	bool need_login = sess == NULL || scope_has(prompt, "login") || scope_has(prompt, "select_account");
 	const char *want_sub = json_string_value(json_object_get(areq, "want_sub"));
 	const char *hint_sub = json_string_value(json_object_get(areq, "hint_sub"));
+	const char *acr_values = json_string_value(json_object_get(areq, "acr_values"));
+	const json_t *claims = json_object_get(areq, "claims");
 	enum consent c;
 	enum MHD_Result ret;
 
+	/* A level the provider cannot even name cannot be met: refused, never
+	 * silently ignored (OpenID Core 5.5.1.1 for an essential acr; and the
+	 * franceconnect profile, whose services rely on acr_values, errs too). */
+	if (cl->franceconnect && acr_values != NULL && required_acr(r->cfg, acr_values, NULL, true) < 0) {
+		json_decref(sess);
+		return authz_fail(r, areq, "invalid_request", "acr_values names no known level");
+	}
+	if (acr_essential(claims) &&
+	    claims_acr_rank(r->cfg, json_object_get(json_object_get(claims, "id_token"), "acr"), false) < 0) {
+		json_decref(sess);
+		return authz_fail(r, areq, "unmet_authentication_requirements",
+				  "the essential acr names no level this provider knows");
+	}
+	/* A session is reused only as a login this client could have made now:
+	 * through a backend it allows (then at the level it asks, below). */
+	if (sess != NULL && !client_allows_backend(cl, json_string_value(json_object_get(sess, "backend")) ?: ""))
+		need_login = true;
 	/* Whole seconds: an authentication of this very second is 0 s old, and
 	 * max_age=0 must still force a new one (like prompt=login). */
 	if (sess != NULL && json_object_get(areq, "max_age") != NULL &&

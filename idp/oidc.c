@@ -162,6 +162,12 @@ json_t *claims_request_filter(const struct client *cl, const json_t *claims)
 	return out;
 }
 
+bool acr_essential(const json_t *claims)
+{
+	return json_is_true(json_object_get(json_object_get(json_object_get(claims, "id_token"), "acr"),
+					    "essential"));
+}
+
 bool client_scope_ok(const struct client *cl, const char *scope)
 {
 	for (const char *p = scope; p != NULL && *p;) {

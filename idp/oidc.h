@@ -77,6 +77,9 @@ bool client_may_claim(const struct client *cl, const char *claim);
 /* A copy of the claims parameter without the claims cl may not receive
  * (sub and acr kept: they steer the request). The caller owns it. */
 json_t *claims_request_filter(const struct client *cl, const json_t *claims);
+/* claims.id_token.acr is asked as essential (OpenID Core 5.5.1.1): a level
+ * not reached is an error, never silently ignored. */
+bool acr_essential(const json_t *claims);
 /* True when every space-separated word of scope is a supported scope cl may use. */
 bool client_scope_ok(const struct client *cl, const char *scope);
 /* The sid cl sees for a session (OpenID Front/Back-Channel Logout): keyed
