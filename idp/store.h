@@ -81,6 +81,10 @@ struct store_ops {
 	/* Increments an integer counter; creates it at 1 with ttl_s when absent
 	 * (the TTL is not extended by later increments). */
 	int (*incr)(void *st, const char *key, unsigned ttl_s, long long *out);
+	/* Gives back one increment: decrements an existing counter, never below
+	 * zero, its TTL unchanged; an absent or expired key stays absent (a
+	 * give-back never opens a window). IDP_OK either way. */
+	int (*decr)(void *st, const char *key);
 	/* Changes the TTL of an existing key: IDP_ENOTFOUND when absent. */
 	int (*expire)(void *st, const char *key, unsigned ttl_s);
 	/* Gets n keys (n <= STORE_BATCH_MAX) in one round trip: vals[i] is
@@ -139,6 +143,10 @@ static inline int store_del(struct store *s, const char *k)
 static inline int store_incr(struct store *s, const char *k, unsigned ttl, long long *out)
 {
 	return s->ops->incr(s->st, k, ttl, out);
+}
+static inline int store_decr(struct store *s, const char *k)
+{
+	return s->ops->decr(s->st, k);
 }
 static inline int store_expire(struct store *s, const char *k, unsigned ttl)
 {

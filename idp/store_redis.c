@@ -47,6 +47,13 @@ static const char incr_script[] =
 	"redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
 	"return v";
 
+/* DECR of a counter that exists and is above zero (DECR keeps the TTL):
+ * never one created at -1 without a TTL. */
+static const char decr_script[] =
+	"if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then "
+	"return redis.call('DECR', KEYS[1]) end "
+	"return 0";
+
 /* GETDEL for servers older than 6.2: a script is atomic as well. */
 static const char take_script[] =
 	"local v = redis.call('GET', KEYS[1]) "
@@ -583,7 +590,7 @@ static int rs_command(struct rstore *st, int argc, const char **argv, const size
 }
 
 /* The SHA-1 of each script, computed once. */
-static char batch_sha[41], incr_sha[41];
+static char batch_sha[41], incr_sha[41], decr_sha[41];
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
 static void sha1_hex(const char *script, size_t len, char out[41])
@@ -599,6 +606,7 @@ static void shas_init(void)
 {
 	sha1_hex(batch_script, sizeof(batch_script) - 1, batch_sha);
 	sha1_hex(incr_script, sizeof(incr_script) - 1, incr_sha);
+	sha1_hex(decr_script, sizeof(decr_script) - 1, decr_sha);
 }
 
 /* A script by its SHA-1 (EVALSHA), so that each call sends neither the
@@ -816,6 +824,32 @@ static int rs_incr(void *p, const char *key, unsigned ttl_s, long long *out)
 	} else {
 		rc = rs_unexpected(st, "EVAL incr", r);
 	}
+out:
+	reply_free(r);
+	return rc;
+}
+
+static int rs_decr(void *p, const char *key)
+{
+	struct rstore *st = p;
+	struct rkey k;
+	redisReply *r = NULL;
+	int rc;
+
+	if ((rc = rkey_make(st, key, &k)) != IDP_OK)
+		goto out;
+	{
+		const char *argv[] = {NULL, NULL, "1", k.s};
+		size_t lens[] = {0, 0, 1, k.len};
+
+		if ((rc = rs_eval(st, decr_script, sizeof(decr_script) - 1, decr_sha, 4, argv, lens, &r)) != IDP_OK)
+			goto out;
+	}
+	if (r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+	    (strstr(r->str, "not an integer") != NULL || strstr(r->str, "compare") != NULL))
+		rc = IDP_EINVAL; /* the key holds something else than a counter */
+	else if (r->type != REDIS_REPLY_INTEGER)
+		rc = rs_unexpected(st, "EVAL decr", r);
 out:
 	reply_free(r);
 	return rc;
@@ -1217,6 +1251,7 @@ const struct store_ops store_redis = {
 	.take = rs_take,
 	.del = rs_del,
 	.incr = rs_incr,
+	.decr = rs_decr,
 	.expire = rs_expire,
 	.mget = rs_mget,
 	.batch = rs_batch,
