@@ -77,6 +77,21 @@ bool client_may_claim(const struct client *cl, const char *claim);
 /* A copy of the claims parameter without the claims cl may not receive
  * (sub and acr kept: they steer the request). The caller owns it. */
 json_t *claims_request_filter(const struct client *cl, const json_t *claims);
+/* Why client_authenticate refused: the answer /token gives (basic: the
+ * request used HTTP Basic, so a 401 names the Basic scheme). */
+struct client_auth_fail {
+	unsigned status;
+	const char *error, *description;
+	bool basic;
+};
+
+/* The client a request authenticates as (RFC 6749 2.3.1): HTTP Basic, or,
+ * with form, client_secret_post, as the client registered for /token.
+ * Answers nothing: IDP_OK and *out, else *f says why (IDP_ENOTFOUND: no
+ * credentials at all). A failed secret is logged and counted. */
+int client_authenticate(struct req *r, const struct params *form, const struct client **out,
+			struct client_auth_fail *f);
+
 /* claims.id_token.acr is asked as essential (OpenID Core 5.5.1.1): a level
  * not reached is an error, never silently ignored. */
 bool acr_essential(const json_t *claims);
