@@ -564,19 +564,21 @@ static void rl_keys_make(const struct req *r, const char *username, struct rl_ke
  * the store failed, and nothing that cannot be counted is checked. */
 static int rl_take_attempt(const struct req *r, const struct rl_keys *k)
 {
-	long long nip = 0, nuser = 0;
+	const char *keys[2] = {k->ip, k->user};
+	const unsigned ttls[2] = {60, 900};
+	long long n[2] = {0, 0};
 	int rc;
 
-	if ((rc = store_incr(&g_idp.store, k->ip, 60, &nip)) != IDP_OK ||
-	    (rc = store_incr(&g_idp.store, k->user, 900, &nuser)) != IDP_OK)
+	if ((rc = store_incr_n(&g_idp.store, keys, ttls, 2, n)) != IDP_OK)
 		return rc;
-	return nip > r->cfg->rl_ip_per_min || nuser > r->cfg->rl_user_failures ? IDP_EDENIED : IDP_OK;
+	return n[0] > r->cfg->rl_ip_per_min || n[1] > r->cfg->rl_user_failures ? IDP_EDENIED : IDP_OK;
 }
 
 static void rl_give_back(const struct rl_keys *k)
 {
-	store_decr(&g_idp.store, k->ip);
-	store_decr(&g_idp.store, k->user);
+	const char *keys[2] = {k->ip, k->user};
+
+	store_decr_n(&g_idp.store, keys, 2);
 }
 
 enum MHD_Result ep_login(struct req *r)

@@ -588,7 +588,7 @@ static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const cha
 	return IDP_OK;
 }
 
-static int mem_incr(void *p, const char *key, unsigned ttl_s, long long *out)
+static int mem_incr1(void *p, const char *key, unsigned ttl_s, long long *out)
 {
 	struct mstore *m = p;
 	struct shard *sh;
@@ -618,7 +618,18 @@ out:
 	return rc;
 }
 
-static int mem_decr(void *p, const char *key)
+static int mem_incr(void *p, const char *const *keys, const unsigned *ttls, size_t n, long long *out)
+{
+	int rc = n >= 1 && n <= STORE_BATCH_MAX ? IDP_OK : IDP_EINVAL;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = 0;
+	for (size_t i = 0; rc == IDP_OK && i < n; i++)
+		rc = mem_incr1(p, keys[i], ttls[i], &out[i]);
+	return rc;
+}
+
+static int mem_decr1(void *p, const char *key)
 {
 	struct mstore *m = p;
 	struct shard *sh;
@@ -659,6 +670,15 @@ static int mem_decr(void *p, const char *key)
 		}
 	}
 	pthread_mutex_unlock(&sh->lock);
+	return rc;
+}
+
+static int mem_decr(void *p, const char *const *keys, size_t n)
+{
+	int rc = n >= 1 && n <= STORE_BATCH_MAX ? IDP_OK : IDP_EINVAL;
+
+	for (size_t i = 0; rc == IDP_OK && i < n; i++)
+		rc = mem_decr1(p, keys[i]);
 	return rc;
 }
 

@@ -979,6 +979,29 @@ START_TEST(decr_gives_back)
 }
 END_TEST
 
+START_TEST(incr_decr_several)
+{
+	const char *keys[3] = {"multi-a", "multi-b", "multi-a"};
+	const unsigned ttls[3] = {60, 60, 60};
+	long long v[3] = {0, 0, 0};
+
+	ck_assert_int_eq(store_incr_n(&g_st, keys, ttls, 2, v), IDP_OK);
+	ck_assert_int_eq(v[0], 1);
+	ck_assert_int_eq(v[1], 1);
+	/* one key twice in a call counts twice */
+	ck_assert_int_eq(store_incr_n(&g_st, keys, ttls, 3, v), IDP_OK);
+	ck_assert_int_eq(v[0], 2);
+	ck_assert_int_eq(v[1], 2);
+	ck_assert_int_eq(v[2], 3);
+	ck_assert_int_eq(store_decr_n(&g_st, keys, 2), IDP_OK);
+	ck_assert_int_eq(store_incr_n(&g_st, keys, ttls, 2, v), IDP_OK);
+	ck_assert_int_eq(v[0], 3);
+	ck_assert_int_eq(v[1], 2);
+	ck_assert_int_eq(store_incr_n(&g_st, keys, ttls, 0, v), IDP_EINVAL);
+	ck_assert_int_eq(store_decr_n(&g_st, keys, 0), IDP_EINVAL);
+}
+END_TEST
+
 START_TEST(decr_ttl_kept)
 {
 	long long v = 0;
@@ -1599,6 +1622,7 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, incr_concurrent);
 	tcase_add_test(tc, incr_ttl_not_extended);
 	tcase_add_test(tc, decr_gives_back);
+	tcase_add_test(tc, incr_decr_several);
 	tcase_add_test(tc, decr_ttl_kept);
 	tcase_add_test(tc, expire_missing);
 	tcase_add_test(tc, json_helpers);
