@@ -313,9 +313,13 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 
 	if (code == NULL || strlen(code) > 256)
 		return TOKEN_ERR(400, "invalid_request", "code is required");
-	if ((at = rand_token(32)) == NULL)
+	/* The code's records are named for the client (code_hash): the
+	 * client is authenticated already, and a code presented by another one
+	 * is found nowhere, so that no one but its client can spend it. */
+	if ((at = rand_token(32)) == NULL || code_hash(cl->id, code, hash) != IDP_OK) {
+		free_secret(at);
 		return TOKEN_ERR(500, "server_error", NULL);
-	sha256_hex(code, strlen(code), hash);
+	}
 	sha256_hex(at, strlen(at), at_h);
 	exchange_keys(hash, at_h, &keys);
 	rc = exchange(&keys, at_h, cl, now, &ctext, &clen);

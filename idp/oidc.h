@@ -8,6 +8,7 @@
 /* Store key prefixes. Secrets are keyed by their SHA-256, never in clear. */
 #define K_SESSION "sess:"
 #define K_TXN "txn:"
+/* K_CODE + code_hash(client, code): the code's record. */
 #define K_CODE "code:"
 /* K_CODE_AT + code hash: the record the code's access token will have (less
  * its exp), moved to K_AT by the exchange, in the round trip that takes the
@@ -77,6 +78,11 @@ bool client_may_claim(const struct client *cl, const char *claim);
 /* A copy of the claims parameter without the claims cl may not receive
  * (sub and acr kept: they steer the request). The caller owns it. */
 json_t *claims_request_filter(const struct client *cl, const json_t *claims);
+/* The hash that names code's records in the store, bound to the client it
+ * is issued to: another client presenting the code finds nothing, so it can
+ * neither use nor burn it. */
+int code_hash(const char *client_id, const char *code, char out[65]);
+
 /* Why client_authenticate refused: the answer /token gives (basic: the
  * request used HTTP Basic, so a 401 names the Basic scheme). */
 struct client_auth_fail {
