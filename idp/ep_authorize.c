@@ -113,7 +113,8 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 		while (*p == ' ')
 			p++;
 	}
-	rk = claims_acr_rank(cfg, acr, highest);
+	/* Essential: any listed level is acceptable, whatever the profile. */
+	rk = claims_acr_rank(cfg, acr, highest && !acr_essential(claims));
 	if (acr_essential(claims))
 		return rk > best ? rk : best;
 	if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
