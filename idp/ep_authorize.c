@@ -91,25 +91,41 @@ static char *grant_scope(const struct client *cl, const char *requested)
 	return buf_steal(&b);
 }
 
+/* The lowest known level among an acr member's "value" and "values" of a
+ * claims request (OpenID Core 5.5.1): any of them is acceptable, and a
+ * stronger level satisfies a weaker. -1: none known. */
+static int claims_acr_rank(const struct config *cfg, const json_t *acr, bool highest)
+{
+	json_t *vals = json_object_get(acr, "values"), *v;
+	int best = config_acr_rank(cfg, json_string_value(json_object_get(acr, "value")));
+	size_t i;
+
+	json_array_foreach(vals, i, v) {
+		int rk = config_acr_rank(cfg, json_string_value(v));
+
+		if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
+			best = rk;
+	}
+	return best;
+}
+
 /* The minimum level the client asks for: the weakest known value of
  * acr_values (any listed level is acceptable to it, and a stronger one
- * satisfies a weaker), else of claims.id_token.acr.values. In the
- * franceconnect profile the highest listed known level, as FranceConnect
- * does (its services list levels expecting the strongest). -1: none asked. */
+ * satisfies a weaker), else of claims.id_token.acr. In the franceconnect
+ * profile the highest listed known level, as FranceConnect does (its
+ * services list levels expecting the strongest). An essential acr (OpenID
+ * Core 5.5.1.1) is a floor the voluntary values cannot lower. -1: none. */
 static int required_acr(const struct config *cfg, const char *acr_values, const json_t *claims,
 			bool highest)
 {
-	int best = -1;
-	json_t *vals, *v;
-	size_t i;
+	const json_t *acr = json_object_get(json_object_get(claims, "id_token"), "acr");
+	int best = -1, rk;
 
 	for (const char *p = acr_values; p != NULL && *p;) {
 		size_t n = strcspn(p, " ");
 		char one[64];
 
 		if (n < sizeof(one)) {
-			int rk;
-
 			memcpy(one, p, n);
 			one[n] = '\0';
 			rk = config_acr_rank(cfg, one);
@@ -120,13 +136,12 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 		while (*p == ' ')
 			p++;
 	}
-	vals = json_object_get(json_object_get(json_object_get(claims, "id_token"), "acr"), "values");
-	json_array_foreach(vals, i, v) {
-		int rk = config_acr_rank(cfg, json_string_value(v));
-
-		if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
-			best = rk;
-	}
+	/* Essential: any listed level is acceptable, whatever the profile. */
+	rk = claims_acr_rank(cfg, acr, highest && !acr_essential(claims));
+	if (acr_essential(claims))
+		return rk > best ? rk : best;
+	if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
+		best = rk;
 	return best;
 }
 
@@ -363,10 +378,29 @@ static enum MHD_Result authz_decide(struct req *r, json_t *areq, bool use_cache)
 	bool need_login = sess == NULL || scope_has(prompt, "login") || scope_has(prompt, "select_account");
 	const char *want_sub = json_string_value(json_object_get(areq, "want_sub"));
 	const char *hint_sub = json_string_value(json_object_get(areq, "hint_sub"));
+	const char *acr_values = json_string_value(json_object_get(areq, "acr_values"));
+	const json_t *claims = json_object_get(areq, "claims");
 	enum consent c;
 	enum MHD_Result ret;
 	int rc;
 
+	/* A level the provider cannot even name cannot be met: refused, never
+	 * silently ignored (OpenID Core 5.5.1.1 for an essential acr; and the
+	 * franceconnect profile, whose services rely on acr_values, errs too). */
+	if (cl->franceconnect && acr_values != NULL && required_acr(r->cfg, acr_values, NULL, true) < 0) {
+		json_decref(sess);
+		return authz_fail(r, areq, "invalid_request", "acr_values names no known level");
+	}
+	if (acr_essential(claims) &&
+	    claims_acr_rank(r->cfg, json_object_get(json_object_get(claims, "id_token"), "acr"), false) < 0) {
+		json_decref(sess);
+		return authz_fail(r, areq, "unmet_authentication_requirements",
+				  "the essential acr names no level this provider knows");
+	}
+	/* A session is reused only as a login this client could have made now:
+	 * through a backend it allows (then at the level it asks, below). */
+	if (sess != NULL && !client_allows_backend(cl, json_string_value(json_object_get(sess, "backend")) ?: ""))
+		need_login = true;
 	/* Whole seconds: an authentication of this very second is 0 s old, and
 	 * max_age=0 must still force a new one (like prompt=login). */
 	if (sess != NULL && json_object_get(areq, "max_age") != NULL &&
@@ -604,8 +638,13 @@ static enum lang areq_lang(const json_t *areq)
 	return l != NULL && strcmp(l, "en") == 0 ? LANG_EN : LANG_FR;
 }
 
-/* A login failure counts against the address and the username; past the
- * limits the form answers "too many attempts" without checking anything. */
+/* Login throttling. Every password about to be checked is first counted,
+ * atomically, against the address (per minute) and the username (per
+ * 15 minutes); past either limit nothing is checked. Counting before the
+ * check, not after a failure, bounds the passwords verified per window
+ * whatever the concurrency: of N simultaneous posts, only those the counter
+ * admitted reach the backend. A success gives its attempt back (the limits
+ * count failures): only someone who knows the password can do so. */
 struct rl_keys {
 	char ip[128], user[128];
 };
@@ -619,24 +658,26 @@ static void rl_keys_make(const struct req *r, const char *username, struct rl_ke
 	snprintf(k->user, sizeof(k->user), "rl:user:%.32s", h);
 }
 
-/* The counters as read (with the transaction, in one round trip). */
-static bool rl_over(const struct req *r, const char *ip_count, const char *user_count)
+/* IDP_OK: this attempt may check a password; IDP_EDENIED: over a limit
+ * (its count stays: a refused attempt is still an attempt); another code:
+ * the store failed, and nothing that cannot be counted is checked. */
+static int rl_take_attempt(const struct req *r, const struct rl_keys *k)
 {
-	long long nip = 0, nuser = 0;
+	const char *keys[2] = {k->ip, k->user};
+	const unsigned ttls[2] = {60, 900};
+	long long n[2] = {0, 0};
+	int rc;
 
-	if (ip_count != NULL)
-		parse_ll(ip_count, 0, 1LL << 60, &nip);
-	if (user_count != NULL)
-		parse_ll(user_count, 0, 1LL << 60, &nuser);
-	return nip >= r->cfg->rl_ip_per_min || nuser >= r->cfg->rl_user_failures;
+	if ((rc = store_incr_n(&g_idp.store, keys, ttls, 2, n)) != IDP_OK)
+		return rc;
+	return n[0] > r->cfg->rl_ip_per_min || n[1] > r->cfg->rl_user_failures ? IDP_EDENIED : IDP_OK;
 }
 
-static void rl_count_failure(const struct rl_keys *k)
+static void rl_give_back(const struct rl_keys *k)
 {
-	long long n;
+	const char *keys[2] = {k->ip, k->user};
 
-	store_incr(&g_idp.store, k->ip, 60, &n);
-	store_incr(&g_idp.store, k->user, 900, &n);
+	store_decr_n(&g_idp.store, keys, 2);
 }
 
 enum MHD_Result ep_login(struct req *r)
@@ -644,9 +685,8 @@ enum MHD_Result ep_login(struct req *r)
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
 	const char *user = params_get(p, "username"), *pass = params_get(p, "password");
-	char key[128], name[64], *vals[3] = {NULL, NULL, NULL};
-	const char *keys[3] = {key, NULL, NULL};
-	size_t lens[3];
+	char key[128], name[64], *text = NULL;
+	size_t len = 0;
 	struct rl_keys rk;
 	json_t *areq = NULL;
 	const struct backend *b;
@@ -654,27 +694,13 @@ enum MHD_Result ep_login(struct req *r)
 	struct idp_login lr;
 	const struct client *cl;
 	enum MHD_Result ret;
-	bool limited;
 	int rc;
 
 	if (txn == NULL || strlen(txn) > 64 || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
 	snprintf(key, sizeof(key), K_TXN "%s", txn);
-	/* The transaction and both failure counters: one round trip. */
-	if (user != NULL) {
-		rl_keys_make(r, user, &rk);
-		keys[1] = rk.ip;
-		keys[2] = rk.user;
-	}
-	if (store_mget(&g_idp.store, keys, user != NULL ? 3 : 1, vals, lens) != IDP_OK || vals[0] == NULL) {
-		for (int i = 0; i < 3; i++)
-			free(vals[i]);
-		return http_error_page(r, 400, "expired");
-	}
-	limited = user != NULL && rl_over(r, vals[1], vals[2]);
-	free(vals[1]);
-	free(vals[2]);
-	if (store_parse_json(key, vals[0], lens[0], &areq) != IDP_OK)
+	if (store_get(&g_idp.store, key, &text, &len) != IDP_OK ||
+	    store_parse_json(key, text, len, &areq) != IDP_OK) /* frees text */
 		return http_error_page(r, 400, "expired");
 	r->lang = areq_lang(areq);
 	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
@@ -689,15 +715,21 @@ enum MHD_Result ep_login(struct req *r)
 		ret = login_page(r, txn, areq, 400, "bad_credentials", NULL);
 		goto out;
 	}
-	if (limited) {
-		metrics_count(M_LOGIN_THROTTLED);
-		ret = login_page(r, txn, areq, 429, "too_many", user);
-		goto out;
-	}
 	b = backend_find(r->rt, json_string_value(json_object_get(areq, "backend")));
 	cl = config_client(r->cfg, json_string_value(json_object_get(areq, "client_id")));
 	if (b == NULL || cl == NULL || b->ops->login == NULL) {
 		ret = http_error_page(r, 400, "bad_request");
+		goto out;
+	}
+	rl_keys_make(r, user, &rk);
+	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
+		metrics_count(M_LOGIN_THROTTLED);
+		ret = login_page(r, txn, areq, 429, "too_many", user);
+		goto out;
+	}
+	if (rc != IDP_OK) {
+		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
+		ret = login_page(r, txn, areq, 503, "unavailable", user);
 		goto out;
 	}
 	lr.username = user;
@@ -705,6 +737,8 @@ enum MHD_Result ep_login(struct req *r)
 	lr.remote_addr = r->ip;
 	rc = backend_login(b, &lr, &id);
 	if (rc == IDP_EUNAVAIL) {
+		/* No answer about the password: nothing learnt, nothing counted. */
+		rl_give_back(&rk);
 		backend_report((struct backend *)b, rc);
 		ret = login_page(r, txn, areq, 503, "unavailable", user);
 		goto out;
@@ -714,12 +748,12 @@ enum MHD_Result ep_login(struct req *r)
 
 		secret_tag(user, tag);
 		idp_log(LOG_INFO, "login: failure for user %s from %s", tag, r->ip);
-		rl_count_failure(&rk);
 		metrics_count(M_LOGIN_FAILED);
 		ret = login_page(r, txn, areq, 401, "bad_credentials", user);
 		goto out;
 	}
 	backend_report((struct backend *)b, IDP_OK);
+	rl_give_back(&rk);
 	/* The transaction is single-use: consumed with the session's creation,
 	 * so that of two concurrent posts, one wins. */
 	ret = login_success(r, areq, b, &id, key);

@@ -325,6 +325,13 @@ enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend 
 
 	if (cl == NULL)
 		return http_error_page(r, 400, "bad_request");
+	/* Whatever the transaction says (the configuration may have changed
+	 * since the form or the redirect), a backend the client does not allow
+	 * never logs a citizen in for it. */
+	if (!client_allows_backend(cl, b->id)) {
+		idp_log(LOG_INFO, "login: %s is not allowed for %s; refused", b->id, cl->id);
+		return deny_page(r, areq, "backend_not_allowed", "this identity provider is not allowed for this service");
+	}
 	if (id->claims == NULL)
 		id->claims = json_object();
 	/* The level reached. A form backend checked the credentials itself: no
@@ -502,6 +509,12 @@ enum MHD_Result federation_start(struct req *r, json_t *areq, const struct clien
 			only = &r->rt->backends[i];
 			n++;
 		}
+	/* An essential acr gets the error registered for it (OpenID Connect
+	 * Core Unmet Authentication Requirements 1.0), telling the service
+	 * that no login here can reach it, not that the citizen refused. */
+	if (n == 0 && acr_essential(json_object_get(areq, "claims")))
+		return authz_fail(r, areq, "unmet_authentication_requirements",
+				  "no identity provider reaches the essential assurance level");
 	if (n == 0)
 		return authz_fail(r, areq, "access_denied",
 				  "no identity provider reaches the requested assurance level");

@@ -80,6 +80,13 @@ int rt_build(const char *config_path, struct rt **out);
  * of cur: a change of the keys folder reloads nothing more. */
 int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out);
 
+/* serve.c: with g_idp.rt set, opens the store, makes the CSRF key and
+ * starts the HTTP loops (port_override < 0: the configured port); on error
+ * nothing is left open. The daemon and the request fuzzer both start so. */
+int idp_serve_start(int port_override, const char *port_file);
+/* Stops the loops once their requests are answered, then closes the store. */
+void idp_serve_stop(void);
+
 /* Endpoints. */
 enum MHD_Result ep_discovery(struct req *r);
 enum MHD_Result ep_jwks(struct req *r);

@@ -10,9 +10,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-#include <openssl/sha.h>
-
 /* A core dump would hold the private keys, the CSRF key, sessions and
  * tokens, and lands where the system says (a crash collector, a folder
  * others read). Off from the start, before any key is read: the soft
@@ -58,31 +55,6 @@ static void usage(FILE *f)
 		   "  --keys-dir DIR    where signing keys are (overrides keys_dir)\n"
 		   "  --check           load the configuration, keys, templates and plugins, then exit\n"
 		   "Signals: SIGHUP reloads configuration and keys; SIGTERM stops cleanly.\n");
-}
-
-/* The CSRF key is shared by every node through the store: a form served by
- * one node may be posted to another. */
-static int csrf_key_init(void)
-{
-	unsigned char k[32];
-	char *hex = NULL, *val = NULL;
-	size_t len;
-	int rc;
-
-	if (RAND_bytes(k, sizeof(k)) != 1)
-		return IDP_EINVAL;
-	hex = b64url_encode(k, sizeof(k));
-	wipe(k, sizeof(k));
-	rc = store_add(&g_idp.store, "csrf-key", hex, strlen(hex), 10u * 365 * 86400);
-	free_secret(hex);
-	if (rc != IDP_OK && rc != IDP_EEXIST)
-		return rc;
-	if ((rc = store_get(&g_idp.store, "csrf-key", &val, &len)) != IDP_OK)
-		return rc;
-	/* Whatever its text, hash it down to the key. */
-	sha256(val, len, g_idp.csrf_key);
-	free_secret(val);
-	return IDP_OK;
 }
 
 static void rt_swap(struct rt *nrt)
@@ -282,14 +254,7 @@ int main(int argc, char **argv)
 		idp_log(LOG_WARN, "running with the DEMO configuration and its published secrets: "
 				  "never expose it beyond this machine");
 	g_idp.rt = rt;
-	if ((rc = store_open(rt->cfg->store, &g_idp.store)) != IDP_OK ||
-	    (rc = csrf_key_init()) != IDP_OK) {
-		fprintf(stderr, "idp: the store could not be opened (%s)\n", idp_strerror(rc));
-		rt_release(rt);
-		return 1;
-	}
-	if (http_start(rt->cfg, (int)port, port_file) != IDP_OK) {
-		store_close(&g_idp.store);
+	if (idp_serve_start((int)port, port_file) != IDP_OK) {
 		rt_release(rt);
 		return 1;
 	}
@@ -321,8 +286,7 @@ int main(int argc, char **argv)
 	}
 	idp_log(LOG_INFO, "stopping");
 	health_stop();
-	http_stop();
-	store_close(&g_idp.store);
+	idp_serve_stop();
 	rt_release(g_idp.rt);
 	return 0;
 }
