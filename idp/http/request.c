@@ -1,7 +1,7 @@
 /* What the client sent: the request's life (made from its URI, freed once
  * answered), strict parameter parsing, headers, cookies, the client's
- * language (its address: address.c). Nothing here answers: route.c decides what a
- * malformed request gets. */
+ * language (its address: address.c). Nothing here answers: route.c decides
+ * what a malformed request gets. */
 #include "http_int.h"
 
 #include <stdio.h>
