@@ -705,8 +705,12 @@ enum MHD_Result ep_login(struct req *r)
 	if (txn == NULL || strlen(txn) > 64 || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
 	snprintf(key, sizeof(key), K_TXN "%s", txn);
-	if (store_get(&g_idp.store, key, &text, &len) != IDP_OK ||
-	    store_parse_json(key, text, len, &areq) != IDP_OK) /* frees text */
+	/* A store that does not answer is not an expired form: 503, try again. */
+	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK && rc != IDP_ENOTFOUND) {
+		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+		return http_error_page(r, 503, "unavailable");
+	}
+	if (rc != IDP_OK || store_parse_json(key, text, len, &areq) != IDP_OK) /* frees text */
 		return http_error_page(r, 400, "expired");
 	r->lang = areq_lang(areq);
 	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
