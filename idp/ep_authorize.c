@@ -327,21 +327,27 @@ int txn_admit(struct req *r)
 
 int txn_save(struct req *r, const json_t *areq, char **txn_id)
 {
-	char key[128], *text = NULL;
+	char key[128], counter[128], *text = NULL;
 	size_t len = 0;
+	long long n = 0;
 	int rc;
 
 	*txn_id = NULL;
-	if ((rc = txn_admit(r)) != IDP_OK)
-		return rc;
 	if (!json_value_bounded(areq, JSON_STORED_DEPTH, TXN_MAX))
 		return IDP_ETOOBIG;
 	if ((text = store_json_text(areq, &len)) == NULL || (*txn_id = rand_token(24)) == NULL) {
 		rc = IDP_ENOMEM;
 		goto out;
 	}
+	/* Counted against the address in the round trip that stores it (as
+	 * txn_admit counts): an SSO /authorize stores none and pays nothing. */
 	snprintf(key, sizeof(key), K_TXN "%s", *txn_id);
-	if ((rc = store_put(&g_idp.store, key, text, len, r->cfg->login_ttl)) != IDP_OK) {
+	snprintf(counter, sizeof(counter), "rl:txn:%s", r->ip);
+	rc = store_put_counted(&g_idp.store, counter, 60, (long long)r->cfg->rl_txn_per_ip_min, key, text, len,
+			       r->cfg->login_ttl, &n);
+	if (rc == IDP_ELIMIT && n == (long long)r->cfg->rl_txn_per_ip_min + 1)
+		idp_log(LOG_WARN, "authorize: %s reached %u transactions a minute", r->ip, r->cfg->rl_txn_per_ip_min);
+	if (rc != IDP_OK) {
 		free(*txn_id);
 		*txn_id = NULL;
 	}
@@ -699,8 +705,12 @@ enum MHD_Result ep_login(struct req *r)
 	if (txn == NULL || strlen(txn) > 64 || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
 	snprintf(key, sizeof(key), K_TXN "%s", txn);
-	if (store_get(&g_idp.store, key, &text, &len) != IDP_OK ||
-	    store_parse_json(key, text, len, &areq) != IDP_OK) /* frees text */
+	/* A store that does not answer is not an expired form: 503, try again. */
+	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK && rc != IDP_ENOTFOUND) {
+		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+		return http_error_page(r, 503, "unavailable");
+	}
+	if (rc != IDP_OK || store_parse_json(key, text, len, &areq) != IDP_OK) /* frees text */
 		return http_error_page(r, 400, "expired");
 	r->lang = areq_lang(areq);
 	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
