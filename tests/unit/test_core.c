@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "flow.h"
 #include "idp.h"
 #include "keys.h"
 #include "metrics.h"
@@ -448,7 +449,8 @@ START_TEST(t_consent_key_stable)
 	json_t *areq = json_loads("{\"scope\":\"openid profile email\",\"claims\":{\"id_token\":{\"phone_number\":null}}}",
 				  0, NULL);
 	json_t *rel, *set = json_object(), *v;
-	char svc[] = "svc";
+	struct authz_req a;
+	char svc[] = "svc", scope[] = "openid profile email";
 	struct client cl = {.id = svc};
 	char key[80], want[80], hash[65], *names, *msg;
 	const char *k;
@@ -463,7 +465,10 @@ START_TEST(t_consent_key_stable)
 	ck_assert_int_gt(asprintf(&msg, "local:x|svc|%s", names), 0);
 	sha256_hex(msg, strlen(msg), hash);
 	snprintf(want, sizeof(want), "consent:%s", hash);
-	ck_assert_int_eq(consent_decide(&cl, areq, sess, key), CONSENT_STORED);
+	authz_req_init(&a);
+	a.scope = scope;
+	a.claims = json_object_get(areq, "claims");
+	ck_assert_int_eq(consent_decide(&cl, &a, sess, key), CONSENT_STORED);
 	ck_assert_str_eq(key, want);
 	free(msg);
 	free(names);
