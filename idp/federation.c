@@ -1,7 +1,6 @@
-/* The endpoints of the backend steps of a login: the choice page's answer,
- * the return from an upstream provider, and the return from an upstream
- * provider's logout. They read their input and hand over to the flow
- * (flow.h). */
+/* The endpoints of the backend steps of a login: the choice page's answer
+ * and the return from an upstream provider. They read their input and hand
+ * over to the flow (flow.h). */
 #include "flow.h"
 #include "oidc.h"
 #include "pages.h"
@@ -10,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define K_LOGOUT "lo:"
 
 enum MHD_Result ep_choose(struct req *r)
 {
@@ -72,37 +69,5 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 out:
 	identity_release(&id);
 	upstream_txn_release(&u);
-	return ret;
-}
-
-/* GET /logout/return: back from the upstream provider's logout. */
-enum MHD_Result ep_logout_return(struct req *r)
-{
-	const char *state = params_get(&r->query, "state");
-	char key[128], hash[65];
-	json_t *rec = NULL, *ctx;
-	const char *ruri, *rstate;
-	char *loc;
-	enum MHD_Result ret;
-
-	if (state == NULL || strlen(state) > 128)
-		return http_error_page(r, 400, "bad_request");
-	sha256_hex(state, strlen(state), hash);
-	snprintf(key, sizeof(key), K_LOGOUT "%s", hash);
-	if (store_take_json(&g_idp.store, key, &rec) != IDP_OK)
-		return http_error_page(r, 400, "expired");
-	ruri = json_string_value(json_object_get(rec, "ruri"));
-	rstate = json_string_value(json_object_get(rec, "state"));
-	if (ruri == NULL) {
-		ctx = json_object();
-		ret = http_page(r, 200, "logged_out", ctx);
-		json_decref(ctx);
-		json_decref(rec);
-		return ret;
-	}
-	loc = uri_with_params(ruri, (const char *const[]){"state", rstate}, 2);
-	ret = loc != NULL ? http_redirect(r, loc) : http_error_page(r, 400, "bad_request");
-	free(loc);
-	json_decref(rec);
 	return ret;
 }

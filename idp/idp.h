@@ -168,10 +168,10 @@ enum MHD_Result ep_userinfo(struct req *r);
 enum MHD_Result ep_logout(struct req *r);
 char *discovery_render(const struct config *cfg, const struct rt *rt);
 
-/* federation.c: the choice page's answer, the upstream provider's return,
- * the upstream logout's return. */
+/* federation.c: the choice page's answer, the upstream provider's return. */
 enum MHD_Result ep_choose(struct req *r);
 enum MHD_Result ep_upstream_callback(struct req *r);
+/* ep_logout.c: back from an upstream provider's logout. */
 enum MHD_Result ep_logout_return(struct req *r);
 
 /* health.c */
