@@ -25,10 +25,10 @@ OBJ := $(if $(filter .,$(OUT)),build,$(OUT)/obj)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 CFLAGS  ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP -Iidp -Iplugins
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP -Iidp -Icommon -Iplugins
 LDLIBS  += -ldl -lpthread
 
-CORE_SRC := $(filter-out idp/main.c idp/idpctl.c,$(wildcard idp/*.c))
+CORE_SRC := $(filter-out idp/main.c idp/idpctl.c,$(wildcard idp/*.c)) common/codec.c
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 IDP      := $(OUT)/idp/idp
 IDPCTL   := $(OUT)/idp/idpctl

@@ -61,6 +61,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include "codec.h"
 
 #define MAX_COOKIES 8
 #define REQ_MAX 16384
@@ -325,39 +326,13 @@ static double pct(float *v, size_t n, double p)
 }
 
 /* ---- small helpers ---- */
-static void b64url(const unsigned char *in, size_t n, char *out)
-{
-	char tmp[256];
-	int len = EVP_EncodeBlock((unsigned char *)tmp, in, (int)n), o = 0;
-
-	for (int i = 0; i < len; i++) {
-		char c = tmp[i];
-
-		if (c == '=')
-			break;
-		out[o++] = c == '+' ? '-' : c == '/' ? '_' : c;
-	}
-	out[o] = '\0';
-}
-
 static void urlenc(const char *s, char *out, size_t cap)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; *s && o + 4 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
+	if (codec_urlenc_len(s) >= cap) {
+		fprintf(stderr, "loadgen: a value is too long to send: %.40s\n", s);
+		exit(2);
 	}
-	out[o] = '\0';
+	out[codec_urlenc(out, s)] = '\0';
 }
 
 /* The value of the hidden input NAME in an HTML page. */
@@ -662,9 +637,9 @@ static void vu_pkce(struct vu *v)
 	unsigned char r[32], d[SHA256_DIGEST_LENGTH];
 
 	RAND_bytes(r, sizeof(r));
-	b64url(r, sizeof(r), v->verifier);
+	codec_b64url_encode(v->verifier, r, sizeof(r));
 	SHA256((unsigned char *)v->verifier, strlen(v->verifier), d);
-	b64url(d, sizeof(d), v->challenge);
+	codec_b64url_encode(v->challenge, d, sizeof(d));
 }
 
 static char g_scope_enc[256];

@@ -181,7 +181,7 @@ mkdir -p "$TMP/bin"
 BCC=${CC:-cc}
 BFLAGS="-O2 -g -Wall -Wextra"
 # shellcheck disable=SC2046
-$BCC $BFLAGS -o "$TMP/bin/loadgen" "$B/loadgen.c" $(pkg-config --cflags --libs openssl) -lpthread &&
+$BCC $BFLAGS -I"$ROOT/common" -o "$TMP/bin/loadgen" "$B/loadgen.c" "$ROOT/common/codec.c" $(pkg-config --cflags --libs openssl) -lpthread &&
 $BCC $BFLAGS -o "$TMP/bin/hello" "$B/hello.c" $(pkg-config --cflags --libs libmicrohttpd) &&
 # argon2 hashes through the provider's own pwhash_verify (make all builds it into build/).
 $BCC $BFLAGS -std=c11 -D_GNU_SOURCE -I"$ROOT/idp" -o "$TMP/bin/argon2" "$B/argon2.c" "$ROOT/build/libidpcore.a" \

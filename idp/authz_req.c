@@ -96,6 +96,22 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 	return best;
 }
 
+/* Every parameter a transaction keeps has a cap, and the stored record one
+ * as a whole (TXN_MAX, txn.c): an unauthenticated request is kept for
+ * login_form_ttl_s, so what one can store is bounded, and what exceeds it
+ * is refused with the parameter's name, never cut short. The caps are far
+ * above what services send (OpenID and FranceConnect values are short). */
+static const struct {
+	const char *name;
+	size_t max;
+} param_caps[] = {
+	{"state", AUTHZ_STATE_MAX}, {"nonce", AUTHZ_NONCE_MAX}, {"scope", AUTHZ_SCOPE_MAX},
+	{"claims", AUTHZ_CLAIMS_MAX}, {"acr_values", AUTHZ_ACR_VALUES_MAX},
+	{"login_hint", AUTHZ_LOGIN_HINT_MAX}, {"prompt", AUTHZ_PROMPT_MAX},
+	{"ui_locales", AUTHZ_UI_LOCALES_MAX}, {"idp_hint", AUTHZ_IDP_HINT_MAX},
+	{"id_token_hint", ID_TOKEN_HINT_MAX},
+};
+
 static bool pkce_challenge_ok(const char *c)
 {
 	size_t n = strlen(c);
@@ -191,8 +207,15 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 		FAIL("request_not_supported", "request objects are not supported");
 	if (params_get(p, "request_uri") != NULL)
 		FAIL("request_uri_not_supported", "request_uri is not supported");
-	if (state != NULL && strlen(state) > AUTHZ_STATE_MAX)
-		FAIL("invalid_request", "state is too long");
+	for (size_t i = 0; i < sizeof(param_caps) / sizeof(param_caps[0]); i++) {
+		const char *val = params_get(p, param_caps[i].name);
+
+		if (val != NULL && strlen(val) > param_caps[i].max) {
+			snprintf(why->text, sizeof(why->text), "%s is too long (at most %zu bytes)",
+				 param_caps[i].name, param_caps[i].max);
+			FAIL("invalid_request", why->text);
+		}
+	}
 	if ((rtype = params_get(p, "response_type")) == NULL)
 		FAIL("invalid_request", "response_type is required");
 	if (strcmp(rtype, "code") != 0)
@@ -217,8 +240,6 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 	if (!dup_to(&a->code_challenge, cc) || !dup_to(&a->nonce, params_get(p, "nonce")) ||
 	    !dup_to(&a->acr_values, params_get(p, "acr_values")))
 		goto nomem;
-	if (a->nonce != NULL && strlen(a->nonce) > AUTHZ_NONCE_MAX)
-		FAIL("invalid_request", "nonce is too long");
 	if (cl->franceconnect) {
 		if (state == NULL)
 			FAIL("invalid_request", "state is required");
@@ -237,8 +258,11 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 		FAIL("invalid_request", "max_age must be a non-negative integer");
 	claims_s = params_get(p, "claims");
 	if (claims_s != NULL) {
-		if (strlen(claims_s) > AUTHZ_CLAIMS_MAX ||
-		    (claims = json_loads(claims_s, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+		/* Bounded before jansson recurses over it (util.h). */
+		if (json_text_depth(claims_s, strlen(claims_s), JSON_IN_DEPTH) > JSON_IN_DEPTH)
+			FAIL("invalid_request", "claims is nested too deep");
+		if (json_parse_bounded(claims_s, strlen(claims_s), AUTHZ_CLAIMS_MAX, JSON_IN_DEPTH,
+				       JSON_REJECT_DUPLICATES, &claims) != IDP_OK ||
 		    !json_is_object(claims) ||
 		    (json_object_get(claims, "userinfo") && !json_is_object(json_object_get(claims, "userinfo"))) ||
 		    (json_object_get(claims, "id_token") && !json_is_object(json_object_get(claims, "id_token")))) {
@@ -286,7 +310,7 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 		json_decref(pl);
 	}
 	lh = params_get(p, "login_hint");
-	if (lh != NULL && strlen(lh) <= AUTHZ_LOGIN_HINT_MAX && !dup_to(&a->login_hint, lh))
+	if (lh != NULL && !dup_to(&a->login_hint, lh))
 		goto nomem;
 	a->min_acr_rank = required_acr(cfg, a->acr_values, a->claims, cl->franceconnect);
 	return IDP_OK;
@@ -352,14 +376,14 @@ int authz_req_decode(const json_t *j, struct authz_req *a)
 	authz_req_init(a);
 	ok = json_is_object(j) && get_str(j, "client_id", AUTHZ_TEXT_MAX, &a->client_id) &&
 	     get_str(j, "redirect_uri", AUTHZ_URI_MAX, &a->redirect_uri) &&
-	     get_str(j, "state", AUTHZ_STATE_MAX, &a->state) && get_str(j, "scope", AUTHZ_TEXT_MAX, &a->scope) &&
+	     get_str(j, "state", AUTHZ_STATE_MAX, &a->state) && get_str(j, "scope", AUTHZ_SCOPE_MAX, &a->scope) &&
 	     get_str(j, "nonce", AUTHZ_NONCE_MAX, &a->nonce) &&
 	     get_str(j, "code_challenge", 43, &a->code_challenge) &&
-	     get_str(j, "acr_values", AUTHZ_TEXT_MAX, &a->acr_values) &&
+	     get_str(j, "acr_values", AUTHZ_ACR_VALUES_MAX, &a->acr_values) &&
 	     get_str(j, "login_hint", AUTHZ_LOGIN_HINT_MAX, &a->login_hint) &&
 	     get_str(j, "want_sub", AUTHZ_SUB_MAX, &a->want_sub) &&
 	     get_str(j, "hint_sub", AUTHZ_TEXT_MAX, &a->hint_sub) &&
-	     get_str(j, "backend", AUTHZ_BACKEND_MAX, &a->backend) &&
+	     get_str(j, "backend", AUTHZ_IDP_HINT_MAX, &a->backend) &&
 	     get_str(j, "prompt", 64, &prompt) && get_str(j, "lang", 8, &lang) && get_str(j, "sid", 64, &sid) &&
 	     a->client_id != NULL && a->redirect_uri != NULL && a->scope != NULL &&
 	     prompt_parse(prompt, &a->prompt) == IDP_OK && (claims == NULL || json_is_object(claims)) &&

@@ -11,9 +11,13 @@
 #define AUTHZ_STATE_MAX 1024
 #define AUTHZ_NONCE_MAX 1024
 #define AUTHZ_CLAIMS_MAX 4096
+#define AUTHZ_ACR_VALUES_MAX 512
 #define AUTHZ_LOGIN_HINT_MAX 256
+#define AUTHZ_PROMPT_MAX 64
+#define AUTHZ_SCOPE_MAX 1024
+#define AUTHZ_UI_LOCALES_MAX 128
+#define AUTHZ_IDP_HINT_MAX 64   /* and a backend's id */
 #define AUTHZ_SUB_MAX 256
-#define AUTHZ_BACKEND_MAX 64
 /* Bounds checked again when a stored request is read back. */
 #define AUTHZ_URI_MAX 8192
 #define AUTHZ_TEXT_MAX 4096

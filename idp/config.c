@@ -170,17 +170,6 @@ static enum sign_alg parse_alg(struct cctx *x, const char *path, const char *key
 	return def;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void load_client(struct cctx *x, struct config *c, const json_t *o, size_t idx,
 			struct client *cl)
 {
@@ -214,7 +203,7 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 			cerr(x, path, "\"client_secret_sha256\" must be 64 hex digits (idpctl clients hash-secret)");
 		} else {
 			for (i = 0; i < 32; i++) {
-				int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+				int hi = codec_hexval((unsigned char)s[2 * i]), lo = codec_hexval((unsigned char)s[2 * i + 1]);
 
 				if (hi < 0 || lo < 0) {
 					cerr(x, path, "\"client_secret_sha256\" must be hex");
@@ -430,9 +419,14 @@ int config_load(const char *path, struct config **out)
 	o = json_object_get(root, "rate_limits");
 	c->rl_ip_per_min = (unsigned)get_int(&x, o, "rate_limits", "login_failures_per_ip_per_minute", 30, 1, 1000000);
 	c->rl_user_failures = (unsigned)get_int(&x, o, "rate_limits", "login_failures_per_user_per_15min", 10, 1, 1000000);
+	/* Each transaction is kept login_form_ttl_s: without a bound, one
+	 * address could fill the store with them. 300 a minute lets a public
+	 * office's NAT start five logins a second. */
+	c->rl_txn_per_ip_min = (unsigned)get_int(&x, o, "rate_limits", "transactions_per_ip_per_minute", 300, 1,
+						 1000000);
 	if (o != NULL) {
 		static const char *const k[] = {"login_failures_per_ip_per_minute",
-			"login_failures_per_user_per_15min", NULL};
+			"login_failures_per_user_per_15min", "transactions_per_ip_per_minute", NULL};
 		check_keys(&x, o, "rate_limits", k);
 	}
 

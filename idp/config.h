@@ -59,6 +59,7 @@ struct config {
 	unsigned session_idle, session_max;
 	unsigned code_ttl, access_ttl, id_ttl, login_ttl;
 	unsigned rl_ip_per_min, rl_user_failures;
+	unsigned rl_txn_per_ip_min; /* /authorize transactions stored per address a minute */
 	/* Key rotation timing (README "Key rotation"). */
 	unsigned jwks_max_age;      /* Cache-Control max-age of /jwks */
 	unsigned min_publish;       /* a next key is published this long before it may sign */

@@ -51,9 +51,11 @@ char *discovery_render(const struct config *cfg, const struct rt *rt)
 	json_object_set_new(d, "acr_values_supported", backends_acr);
 	json_object_set_new(d, "prompt_values_supported",
 			    json_pack("[ssss]", "none", "login", "consent", "select_account"));
-	json_object_set_new(d, "display_values_supported", json_pack("[ss]", "page", "popup"));
+	/* Only what the code does: every page is a full page (display is
+	 * ignored, so no "popup"), and claims come in the one language the
+	 * backend gives them (no claims_locales_supported). */
+	json_object_set_new(d, "display_values_supported", json_pack("[s]", "page"));
 	json_object_set_new(d, "ui_locales_supported", json_pack("[ss]", "fr", "en"));
-	json_object_set_new(d, "claims_locales_supported", json_pack("[ss]", "fr", "en"));
 	json_object_set_new(d, "authorization_response_iss_parameter_supported", json_true());
 	json_object_set_new(d, "frontchannel_logout_supported", json_false());
 	json_object_set_new(d, "backchannel_logout_supported", json_false());

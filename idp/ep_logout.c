@@ -3,6 +3,7 @@
  * hint that matches the session, the citizen confirms on a page (CSRF-bound
  * to the session) so that a third-party page cannot log them out. */
 #include "oidc.h"
+#include "pages.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,25 @@ static enum MHD_Result end_session(struct req *r, json_t *sess, const char *sid,
 	return ret;
 }
 
+/* The confirmation form's answer goes on to the upstream provider's logout
+ * when the session came from one (end_session), and Chromium applies the
+ * page's form-action to every redirect of that chain: list the origin of the
+ * very URL end_session will use (the state is a placeholder). */
+static void allow_upstream_logout(struct req *r, const json_t *sess)
+{
+	const struct backend *b = backend_find(r->rt, json_string_value(json_object_get(sess, "backend")));
+	json_t *up = json_object_get(sess, "up");
+	char *url = NULL, *ret_url = NULL;
+
+	if (b == NULL || b->ops->logout == NULL || up == NULL ||
+	    asprintf(&ret_url, "%s/logout/return", r->cfg->issuer) < 0)
+		return;
+	if (backend_logout(b, up, ret_url, "x", &url) == 0)
+		add_form_origin(r, url);
+	free(url);
+	free(ret_url);
+}
+
 enum MHD_Result ep_logout(struct req *r)
 {
 	const struct params *p = req_params(r);
@@ -85,6 +105,8 @@ enum MHD_Result ep_logout(struct req *r)
 		return http_error_page(r, 400, "bad_request");
 	if (state != NULL && strlen(state) > 1024)
 		return http_error_page(r, 400, "bad_request");
+	if (hint != NULL && strlen(hint) > ID_TOKEN_HINT_MAX)
+		return http_error_page(r, 400, "too_big"); /* before anything decodes it */
 	if (hint != NULL) {
 		/* Expired hints are accepted: logging out late is still logging out.
 		 * So is a hint signed by a key since revoked or retired (sessions
@@ -160,12 +182,9 @@ enum MHD_Result ep_logout(struct req *r)
 						"client_name", cl ? cl->name : NULL, "client_id", cl ? cl->id : NULL,
 						"post_logout_redirect_uri", ruri, "state", state);
 
-			if (ruri != NULL) {
-				const char *h = strstr(ruri, "://");
-
-				free(r->csp_extra);
-				r->csp_extra = strndup(ruri, (size_t)(h + 3 - ruri) + strcspn(h + 3, "/?#"));
-			}
+			if (ruri != NULL)
+				set_form_origin(r, ruri);
+			allow_upstream_logout(r, sess);
 			ret = http_page(r, 200, "logout", ctx);
 			json_decref(ctx);
 		}
@@ -185,6 +204,7 @@ enum MHD_Result ep_logout_return(struct req *r)
 	json_t *rec = NULL;
 	enum MHD_Result ret;
 
+	r->from_foreign_form = true;
 	if (state == NULL || strlen(state) > 128)
 		return http_error_page(r, 400, "bad_request");
 	sha256_hex(state, strlen(state), hash);

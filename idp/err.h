@@ -13,6 +13,7 @@ enum idp_err {
 	IDP_ESTORE = -7,   /* the store could not answer */
 	IDP_EEXIST = -8,   /* already exists */
 	IDP_EUNAVAIL = -9, /* a backend is down or timed out */
+	IDP_ELIMIT = -10,  /* a rate limit is reached */
 };
 
 const char *idp_strerror(int code);

@@ -43,6 +43,7 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 	enum MHD_Result ret;
 	int rc;
 
+	r->from_foreign_form = true;
 	if (b == NULL || b->ops->callback == NULL || state == NULL || strlen(state) > 512 ||
 	    r->query.dup != NULL)
 		return http_error_page(r, 400, "bad_request");

@@ -13,6 +13,7 @@
 #define IDP_FIBER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct fiber;
@@ -45,6 +46,9 @@ struct fiber *fiber_new(void (*fn)(void *), void *arg, void (*done)(void *));
 /* Runs f until it parks or ends; true when it ended. */
 bool fiber_run(struct fiber *f);
 void fiber_free(struct fiber *f);
+/* The most of f's stack its jobs ever used, in bytes (the deepest byte
+ * written, counted from the top): what tests measure the budget with. */
+size_t fiber_stack_peak(const struct fiber *f);
 /* Parks the calling fiber until fiber_wake. */
 void fiber_park(void);
 /* Makes f runnable (loop thread only). */

@@ -26,6 +26,20 @@ enum MHD_Result flow_refuse(struct req *r, const struct authz_req *a, const char
 	return ret;
 }
 
+/* The answer to a failed txn_save or txn_admit (rc): 429 with Retry-After
+ * past the rate limit, invalid_request when too large, else
+ * temporarily_unavailable. */
+static enum MHD_Result txn_refused(struct req *r, const struct authz_req *a, int rc)
+{
+	if (rc == IDP_ELIMIT) {
+		req_add_header(r, "Retry-After", "60");
+		return http_error_page(r, 429, "too_many");
+	}
+	if (rc == IDP_ETOOBIG)
+		return flow_refuse(r, a, "invalid_request", "the request is too large to keep");
+	return flow_refuse(r, a, "temporarily_unavailable", "the store is not answering");
+}
+
 /* ---- Choosing a backend ---------------------------------------------- */
 
 /* A backend this client allows that reaches the level it asks for. */
@@ -47,14 +61,19 @@ static enum MHD_Result start_backend(struct req *r, struct authz_req *a, const s
 	if ((a->backend = strdup(b->id)) == NULL)
 		return flow_refuse(r, a, "server_error", "out of memory");
 	if (b->ops->login != NULL) {
-		if (txn_save(r, a, &txn) != IDP_OK)
-			return flow_refuse(r, a, "temporarily_unavailable", "the store is not answering");
+		if ((rc = txn_save(r, a, &txn)) != IDP_OK)
+			return txn_refused(r, a, rc);
 		ret = page_login(r, txn, a, b, 200, NULL, NULL);
 		free(txn);
 		return ret;
 	}
 	if (b->ops->begin == NULL || asprintf(&cb, "%s/callback/%s", r->cfg->issuer, b->id) < 0)
 		return http_error_page(r, 500, "bad_request");
+	/* The record stored below is a transaction too: counted the same. */
+	if ((rc = txn_admit(r)) != IDP_OK) {
+		free(cb);
+		return txn_refused(r, a, rc);
+	}
 	rc = backend_begin(b, cb, &url, &ptxn);
 	free(cb);
 	backend_report((struct backend *)b, rc);
@@ -86,10 +105,11 @@ static enum MHD_Result show_choice(struct req *r, struct authz_req *a, const str
 	char *txn = NULL;
 	size_t n = 0;
 	enum MHD_Result ret;
+	int rc = IDP_ENOMEM;
 
-	if (offered == NULL || bind_cookie(r, true) == NULL || txn_save(r, a, &txn) != IDP_OK) {
+	if (offered == NULL || bind_cookie(r, true) == NULL || (rc = txn_save(r, a, &txn)) != IDP_OK) {
 		free(offered);
-		return flow_refuse(r, a, "temporarily_unavailable", "the store is not answering");
+		return txn_refused(r, a, rc);
 	}
 	for (size_t i = 0; i < r->rt->n_backends; i++)
 		if (eligible(r->rt, &r->rt->backends[i], cl, a->min_acr_rank))
@@ -243,6 +263,7 @@ static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const
 	enum consent c;
 	enum MHD_Result ret;
 	bool missing = true;
+	int rc;
 
 	*issued = *stale = false;
 	/* A remembered consent is checked in the round trip that stores the
@@ -261,8 +282,8 @@ static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const
 	if (authz_prompt_has(a, PROMPT_NONE))
 		return flow_refuse(r, a, "consent_required", "the citizen has not consented yet");
 	memcpy(a->sid, sid, sizeof(a->sid));
-	if (txn_save(r, a, &txn) != IDP_OK)
-		return flow_refuse(r, a, "temporarily_unavailable", "the store is not answering");
+	if ((rc = txn_save(r, a, &txn)) != IDP_OK)
+		return txn_refused(r, a, rc);
 	{
 		json_t *rel = claims_released(json_object_get(sess, "claims"), a->scope, a->claims);
 

@@ -285,8 +285,35 @@ enum MHD_Result http_json_error(struct req *r, unsigned status, const char *erro
 	return ret;
 }
 
+/* Whether location is on our own origin (the issuer's). */
+static bool is_own_origin(const struct config *cfg, const char *location)
+{
+	size_t n = strlen(cfg->issuer);
+
+	return strncmp(location, cfg->issuer, n) == 0 && strchr("/?#", location[n]) != NULL;
+}
+
 enum MHD_Result http_redirect(struct req *r, const char *location)
 {
+	/* Chromium checks each redirect that follows a form post against the
+	 * form page's form-action: another site's form cannot list the
+	 * services we send its answer on to. A Refresh is a new navigation of
+	 * ours, not the form's; the link is there for any browser without it. */
+	if (r->from_foreign_form && !is_own_origin(r->cfg, location)) {
+		json_t *ctx = json_pack("{s:s}", "location", location);
+		char *refresh = NULL;
+		enum MHD_Result ret;
+
+		if (ctx == NULL || asprintf(&refresh, "0; url=%s", location) < 0) {
+			json_decref(ctx);
+			return http_error_page(r, 500, "bad_request");
+		}
+		req_add_header(r, "Refresh", refresh);
+		ret = http_page(r, 200, "continue", ctx);
+		json_decref(ctx);
+		free(refresh);
+		return ret;
+	}
 	req_add_header(r, MHD_HTTP_HEADER_LOCATION, location);
 	/* 303 after a POST so that the browser follows with a GET. */
 	return http_reply(r, r->is_post ? MHD_HTTP_SEE_OTHER : MHD_HTTP_FOUND, "text/plain", "", 0, true);
@@ -332,7 +359,8 @@ enum MHD_Result http_page(struct req *r, unsigned status, const char *tmpl, json
 	static const char *const titles[][3] = {
 		{"login", "Connexion", "Log in"}, {"consent", "Vos informations", "Your information"},
 		{"error", "Erreur", "Error"}, {"logout", "Déconnexion", "Log out"},
-		{"logged_out", "Déconnecté", "Logged out"}, {"choice", "Choix du compte", "Choose your account"}};
+		{"logged_out", "Déconnecté", "Logged out"}, {"choice", "Choix du compte", "Choose your account"},
+		{"continue", "Retour au service", "Back to the service"}};
 
 	buf_init(&b, 1 << 20);
 	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)

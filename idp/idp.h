@@ -24,6 +24,10 @@ struct backend {
 	char *title;
 	char *acr;                      /* level this backend reaches */
 	char *logo;                     /* optional image URL for the choice page */
+	/* Redirect backends: their "issuer", whose origin the choice page's
+	 * form-action lists (Chromium applies form-action to the redirect
+	 * that follows /choose). NULL for form backends. */
+	char *issuer;
 	const struct idp_backend *ops;
 	void *inst;
 	void *dl;
@@ -110,6 +114,10 @@ struct req {
 	struct hdr hdrs[8];
 	size_t n_hdrs;
 	char *csp_extra;        /* origin added to form-action (redirect target) */
+	/* A return from another site, maybe the answer to its form (an upstream
+	 * provider's login or logout): http_redirect goes on to a third origin
+	 * by a page, since that site's form-action cannot list it. */
+	bool from_foreign_form;
 	char bind_fresh[64];    /* a binding cookie made by this request */
 	/* The reply, queued once the request's fiber has ended (http_send). */
 	struct MHD_Response *resp;

@@ -807,7 +807,8 @@ static int jws_split(const char *token, json_t **hdr, unsigned char **body, size
 	    b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), body, bl) != IDP_OK ||
 	    b64url_decode(d2 + 1, tl - (size_t)(d2 + 1 - token), sig, sl) != IDP_OK)
 		goto out;
-	if ((*hdr = json_loadb((char *)h, hl, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+	/* Read before any signature is checked: bounded (util.h). */
+	if (json_parse_bounded((char *)h, hl, hl, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES, hdr) != IDP_OK)
 		goto out;
 	rc = json_is_object(*hdr) ? IDP_OK : IDP_EINVAL;
 out:
@@ -837,7 +838,7 @@ int jws_verify(const struct keyset *ks, const char *token, json_t **payload)
 	d2 = strrchr(token, '.');
 	if ((rc = verify_sig(k, token, (size_t)(d2 - token), sig, sl)) != IDP_OK)
 		goto out;
-	*payload = json_loadb((char *)body, bl, JSON_REJECT_DUPLICATES, NULL);
+	json_parse_bounded((char *)body, bl, bl, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES, payload);
 	rc = json_is_object(*payload) ? IDP_OK : IDP_EINVAL;
 	if (rc != IDP_OK) {
 		json_decref(*payload);
@@ -868,7 +869,8 @@ int jws_unknown_kid(const struct keyset *ks, const char *token, json_t **payload
 	if (kid == NULL || alg == NULL || sl == 0 || strcmp(alg, "none") == 0 ||
 	    keyset_find(ks, kid) != NULL)
 		goto out;
-	*payload = json_loadb((char *)body, bl, JSON_REJECT_DUPLICATES, NULL);
+	/* Unverified: bounded like any document from outside (util.h). */
+	json_parse_bounded((char *)body, bl, bl, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES, payload);
 	if (!json_is_object(*payload)) {
 		json_decref(*payload);
 		*payload = NULL;

@@ -234,7 +234,7 @@ bool jws_is_access_token(const char *jws)
 
 	if (dot == NULL || b64url_decode(jws, (size_t)(dot - jws), &dec, &len) != IDP_OK)
 		return true;
-	if ((h = json_loadb((const char *)dec, len, 0, NULL)) != NULL) {
+	if (json_parse_bounded((const char *)dec, len, len, JSON_IN_DEPTH, 0, &h) == IDP_OK) {
 		const char *typ = json_string_value(json_object_get(h, "typ"));
 
 		/* RFC 9068 2.1: at+jwt, or application/at+jwt. */

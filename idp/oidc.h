@@ -89,6 +89,9 @@ void sid_for(const struct config *cfg, const struct client *cl, const char *sid_
 /* True when the JWS header says typ at+jwt (RFC 9068) or cannot be read:
  * such a token is no id_token_hint. */
 bool jws_is_access_token(const char *jws);
+/* The longest id_token_hint taken (/authorize, /logout), checked before it
+ * is decoded: our ID tokens are about 1 KB. */
+#define ID_TOKEN_HINT_MAX 8192
 bool scope_has(const char *scope, const char *word);
 /* Supported scopes as a JSON array and the claims they cover. */
 json_t *scopes_supported(void);

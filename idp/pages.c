@@ -26,9 +26,7 @@ const char *bind_cookie(struct req *r, bool create)
 	return r->bind_fresh;
 }
 
-/* Adds uri's origin to the page's CSP form-action: the form's answer
- * redirects there, and Chromium applies form-action to that redirect. */
-static void set_form_origin(struct req *r, const char *uri)
+void set_form_origin(struct req *r, const char *uri)
 {
 	const char *h = strstr(uri, "://");
 	size_t n;
@@ -38,6 +36,28 @@ static void set_form_origin(struct req *r, const char *uri)
 	n = (size_t)(h + 3 - uri) + strcspn(h + 3, "/?#");
 	free(r->csp_extra);
 	r->csp_extra = strndup(uri, n);
+}
+
+void add_form_origin(struct req *r, const char *uri)
+{
+	char *had = r->csp_extra, *both = NULL;
+
+	/* set_form_origin is the one origin parser: let it make the new
+	 * origin alone, then put back the ones the page already listed. */
+	r->csp_extra = NULL;
+	if (uri != NULL)
+		set_form_origin(r, uri);
+	if (had == NULL)
+		return;
+	if (r->csp_extra == NULL || scope_has(had, r->csp_extra) ||
+	    asprintf(&both, "%s %s", had, r->csp_extra) < 0) {
+		free(r->csp_extra);
+		r->csp_extra = had;
+		return;
+	}
+	free(had);
+	free(r->csp_extra);
+	r->csp_extra = both;
 }
 
 static const char *client_name(const struct req *r, const struct authz_req *a)
@@ -125,8 +145,13 @@ enum MHD_Result page_choice(struct req *r, const char *txn_id, const struct auth
 							      "title", b->title, "logo", b->logo,
 							      "down", !backend_up(b), "last", is_last,
 							      "input_id", b->id));
+			/* The form's answer redirects to this provider, and with a
+			 * session there straight on through our callback to the
+			 * service: form-action must allow both or Chromium stops. */
+			add_form_origin(r, b->issuer);
 		}
 	}
+	add_form_origin(r, a->redirect_uri);
 	ctx = json_pack("{s:s,s:s,s:s,s:o,s:s?}", "client_name", cname, "txn", txn_id, "csrf", csrf,
 			"backends", list, "unavailable", unavailable ? unavailable->title : NULL);
 	ret = http_page(r, unavailable ? 503 : 200, "choice", ctx);

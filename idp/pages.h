@@ -29,6 +29,13 @@ enum MHD_Result page_choice(struct req *r, const char *txn_id, const struct auth
 enum MHD_Result page_denied(struct req *r, const struct authz_req *a, const char *code,
 			    const char *description);
 
+/* Adds uri's origin to the page's CSP form-action: the form's answer
+ * redirects there, and Chromium applies form-action to that redirect. */
+void set_form_origin(struct req *r, const char *uri);
+/* Adds uri's origin beside those already listed: a form whose answer may
+ * redirect to one of several origins (the choice page, the logout page).
+ * NULL or a URI without an origin adds nothing. */
+void add_form_origin(struct req *r, const char *uri);
 /* The browser-binding cookie (created when create and absent). */
 const char *bind_cookie(struct req *r, bool create);
 

@@ -116,6 +116,8 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 		b->title = strdup(title ? title : id);
 		b->acr = strdup(acr);
 		b->logo = xstrdup(json_string_value(json_object_get(e, "logo")));
+		if (b->ops->begin != NULL)
+			b->issuer = xstrdup(json_string_value(json_object_get(e, "issuer")));
 		rt->n_backends++;
 		if ((b->pool = fiber_pool_new()) == NULL)
 			return IDP_ENOMEM;
@@ -142,6 +144,7 @@ void backends_free(struct backend *bs, size_t n)
 		free(b->title);
 		free(b->acr);
 		free(b->logo);
+		free(b->issuer);
 	}
 	free(bs);
 }
@@ -205,11 +208,28 @@ static int bcall(struct bcall *c)
 	return c->rc;
 }
 
+/* The claims of an identity come from outside (an upstream provider's
+ * userinfo and ID token, a directory) and go into the session record and the
+ * tokens: bounded like any outside JSON (util.h) before the daemon's
+ * recursive jansson calls see them. A citizen's claims are well under 1 KB. */
+#define IDENTITY_JSON_MAX (32 * 1024)
+
+static int identity_bounded(const struct backend *b, int rc, const struct idp_identity *id)
+{
+	if (rc != IDP_OK)
+		return rc;
+	if (json_value_bounded(id->claims, JSON_IN_DEPTH, IDENTITY_JSON_MAX) &&
+	    json_value_bounded(id->session_data, JSON_IN_DEPTH, IDENTITY_JSON_MAX))
+		return IDP_OK;
+	return log_fail(IDP_EINVAL, "backend %s: its identity's claims are nested deeper than %d "
+			"or larger than %d bytes: refused", b->id, JSON_IN_DEPTH, IDENTITY_JSON_MAX);
+}
+
 int backend_login(const struct backend *b, const struct idp_login *req, struct idp_identity *out)
 {
 	struct bcall c = {.b = b, .op = 0, .a1 = req, .o1 = out};
 
-	return bcall(&c);
+	return identity_bounded(b, bcall(&c), out);
 }
 
 int backend_begin(const struct backend *b, const char *callback_url, char **url, json_t **txn)
@@ -224,7 +244,7 @@ int backend_callback(const struct backend *b, const json_t *txn, const char *que
 {
 	struct bcall c = {.b = b, .op = 2, .a1 = txn, .s1 = query, .o1 = out};
 
-	return bcall(&c);
+	return identity_bounded(b, bcall(&c), out);
 }
 
 int backend_logout(const struct backend *b, const json_t *data, const char *return_url,

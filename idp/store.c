@@ -54,8 +54,10 @@ char *store_json_text(const json_t *v, size_t *len)
 {
 	char *text;
 
-	/* ENCODE_ANY: a record may be a bare string or number, not only an object. */
-	if (v == NULL || (text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+	/* ENCODE_ANY: a record may be a bare string or number, not only an
+	 * object. json_dumps recurses: the depth is checked first. */
+	if (v == NULL || !json_value_bounded(v, JSON_STORED_DEPTH, STORE_JSON_MAX) ||
+	    (text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
 		return NULL;
 	*len = strlen(text);
 	return text;
@@ -69,8 +71,11 @@ int store_put_json(struct store *s, const char *key, const json_t *v, unsigned t
 
 	if (v == NULL)
 		return IDP_EINVAL;
-	if ((text = store_json_text(v, &len)) == NULL)
+	if (!json_value_bounded(v, JSON_STORED_DEPTH, STORE_JSON_MAX))
+		return log_fail(IDP_ETOOBIG, "store_put_json: the record is too deep or too large");
+	if ((text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
 		return IDP_ENOMEM;
+	len = strlen(text);
 	rc = store_put(s, key, text, len, ttl);
 	OPENSSL_cleanse(text, len); /* sessions and codes: secrets */
 	free(text);
@@ -80,18 +85,18 @@ int store_put_json(struct store *s, const char *key, const json_t *v, unsigned t
 /* Parses a record fetched as text, then wipes and frees the text. */
 int store_parse_json(const char *key, char *text, size_t len, json_t **out)
 {
-	json_error_t jerr;
 	char tag[9];
-	int rc = IDP_OK;
+	int rc;
 
 	/* No JSON_ALLOW_NUL: a "\u0000" inside a string would cut it short for
 	 * every reader using json_string_value(). */
-	*out = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-	if (*out == NULL) {
+	rc = json_parse_bounded(text, len, STORE_JSON_MAX, JSON_STORED_DEPTH,
+				JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, out);
+	if (rc != IDP_OK) {
 		/* Keys may embed codes or session ids: log a tag of the key, not it. */
 		secret_tag(key, tag);
-		rc = log_fail(IDP_EINVAL, "store_get_json: record %s is not JSON (column %d)", tag,
-			      jerr.column);
+		rc = log_fail(IDP_EINVAL, "store_get_json: record %s is %s", tag,
+			      rc == IDP_ETOOBIG ? "too deep or too large" : "not JSON");
 	}
 	OPENSSL_cleanse(text, len);
 	free(text);

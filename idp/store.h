@@ -159,7 +159,13 @@ static inline int store_batch_take(struct store *s, const struct store_op *ops, 
 	return s->ops->batch(s->st, ops, n, taken, tlen);
 }
 
-/* JSON helpers: put a json_t (serialised compactly), get one back (parsed). */
+/* JSON helpers: put a json_t (serialised compactly), get one back (parsed).
+ * Both sides bound what jansson recurses over (util.h): a record nested
+ * deeper than JSON_STORED_DEPTH or longer than STORE_JSON_MAX is neither
+ * written (IDP_ETOOBIG) nor parsed (IDP_EINVAL, as for a record not JSON),
+ * so a store someone else can write to cannot overflow a fiber's stack. A
+ * session with its claims is a few KB. */
+#define STORE_JSON_MAX (1024 * 1024)
 int store_put_json(struct store *s, const char *key, const json_t *v, unsigned ttl);
 int store_get_json(struct store *s, const char *key, json_t **out);
 int store_take_json(struct store *s, const char *key, json_t **out);

@@ -14,22 +14,59 @@ void txn_key(const char *txn_id, char key[128])
 	snprintf(key, 128, K_TXN "%s", txn_id);
 }
 
-int txn_save(struct req *r, const struct authz_req *a, char **txn_id)
+/* A transaction at every cap of authz_req.h is about 7.5 KB with a long
+ * redirect_uri; what is added later (backend, sid) fits in the rest. */
+#define TXN_MAX (12 * 1024)
+
+int txn_admit(struct req *r)
 {
 	char key[128];
-	json_t *j;
+	long long n = 0;
+
+	/* Counted where the transaction is made: an SSO /authorize stores
+	 * none, and pays no round trip for this. A store that does not answer
+	 * fails the save that follows. */
+	snprintf(key, sizeof(key), "rl:txn:%s", r->ip);
+	if (store_incr(&g_idp.store, key, 60, &n) == IDP_OK && n > (long long)r->cfg->rl_txn_per_ip_min) {
+		if (n == (long long)r->cfg->rl_txn_per_ip_min + 1)
+			idp_log(LOG_WARN, "authorize: %s reached %u transactions a minute", r->ip,
+				r->cfg->rl_txn_per_ip_min);
+		return IDP_ELIMIT;
+	}
+	return IDP_OK;
+}
+
+int txn_save(struct req *r, const struct authz_req *a, char **txn_id)
+{
+	char key[128], *text = NULL;
+	size_t len = 0;
+	json_t *j = NULL;
 	int rc;
 
 	*txn_id = NULL;
-	if ((j = authz_req_encode(a)) == NULL || (*txn_id = rand_token(24)) == NULL) {
-		json_decref(j);
-		return IDP_ENOMEM;
+	if ((rc = txn_admit(r)) != IDP_OK)
+		return rc;
+	if ((j = authz_req_encode(a)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	if (!json_value_bounded(j, JSON_STORED_DEPTH, TXN_MAX)) {
+		rc = IDP_ETOOBIG;
+		goto out;
+	}
+	if ((text = store_json_text(j, &len)) == NULL || (*txn_id = rand_token(24)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
 	}
 	txn_key(*txn_id, key);
-	if ((rc = store_put_json(&g_idp.store, key, j, r->cfg->login_ttl)) != IDP_OK) {
+	if ((rc = store_put(&g_idp.store, key, text, len, r->cfg->login_ttl)) != IDP_OK) {
 		free(*txn_id);
 		*txn_id = NULL;
 	}
+out:
+	if (text != NULL)
+		wipe(text, len);
+	free(text);
 	json_decref(j);
 	return rc;
 }

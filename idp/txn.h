@@ -9,7 +9,12 @@
 /* The store key of transaction txn_id (at most 64 characters). */
 #define TXN_ID_MAX 64
 void txn_key(const char *txn_id, char key[128]);
-/* Saves a under a fresh transaction id (*txn_id is the caller's). */
+/* Counts a transaction about to be made against the client address:
+ * IDP_ELIMIT past rate_limits.transactions_per_ip_per_minute. txn_save
+ * calls it; a path storing a transaction otherwise calls it first. */
+int txn_admit(struct req *r);
+/* Saves a under a fresh transaction id (*txn_id is the caller's), counted
+ * by txn_admit; IDP_ETOOBIG past the transaction's cap. */
 int txn_save(struct req *r, const struct authz_req *a, char **txn_id);
 /* Takes (reads and deletes) transaction txn_id into a. */
 int txn_take(const char *txn_id, struct authz_req *a);

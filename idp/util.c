@@ -116,6 +116,7 @@ const char *idp_strerror(int code)
 	case IDP_ESTORE: return "store unavailable";
 	case IDP_EEXIST: return "already exists";
 	case IDP_EUNAVAIL: return "temporarily unavailable";
+	case IDP_ELIMIT: return "rate limit reached";
 	}
 	return "unknown error";
 }
@@ -357,21 +358,13 @@ int buf_json_member_int(struct buf *b, bool first, const char *name, long long v
 
 int buf_add_urlenc(struct buf *b, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	int rc = IDP_OK;
+	int rc;
 
-	for (; *s && rc == IDP_OK; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			rc = buf_add(b, s, 1);
-		} else {
-			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-			rc = buf_add(b, e, 3);
-		}
-	}
-	return rc;
+	if ((rc = buf_reserve(b, codec_urlenc_len(s))) != IDP_OK)
+		return rc;
+	b->len += codec_urlenc(b->p + b->len, s);
+	b->p[b->len] = '\0';
+	return IDP_OK;
 }
 
 char *uri_with_params(const char *uri, const char *const *kv, size_t n)
@@ -397,108 +390,44 @@ char *uri_with_params(const char *uri, const char *const *kv, size_t n)
 	return buf_steal(&b);
 }
 
-static const char b64url_alpha[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Writes base64url of data at out ((len + 2) / 3 * 4 + 1 bytes), NUL-ended;
- * returns the length. */
-static size_t b64url_into(char *out, const void *data, size_t len)
-{
-	const unsigned char *in = data;
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64url_alpha[v >> 18 & 63];
-		out[o++] = b64url_alpha[v >> 12 & 63];
-		out[o++] = b64url_alpha[v >> 6 & 63];
-		out[o++] = b64url_alpha[v & 63];
-	}
-	if (len - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		out[o++] = b64url_alpha[v >> 18 & 63];
-		out[o++] = b64url_alpha[v >> 12 & 63];
-	} else if (len - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = b64url_alpha[v >> 18 & 63];
-		out[o++] = b64url_alpha[v >> 12 & 63];
-		out[o++] = b64url_alpha[v >> 6 & 63];
-	}
-	out[o] = '\0';
-	return o;
-}
-
 char *b64url_encode(const void *data, size_t len)
 {
+	size_t n = codec_b64url_len(len);
 	char *out;
 
-	if (len > (SIZE_MAX / 4) * 3 - 3 || (out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+	if (n == SIZE_MAX || (out = malloc(n + 1)) == NULL)
 		return NULL;
-	b64url_into(out, data, len);
+	codec_b64url_encode(out, data, len);
 	return out;
 }
 
 int buf_add_b64url(struct buf *b, const void *data, size_t len)
 {
+	size_t n = codec_b64url_len(len);
 	int rc;
 
-	if (len > (SIZE_MAX / 4) * 3 - 3)
+	if (n == SIZE_MAX)
 		return IDP_ETOOBIG;
-	if ((rc = buf_reserve(b, (len + 2) / 3 * 4)) != IDP_OK)
+	if ((rc = buf_reserve(b, n)) != IDP_OK)
 		return rc;
-	b->len += b64url_into(b->p + b->len, data, len);
+	b->len += codec_b64url_encode(b->p + b->len, data, len);
 	return IDP_OK;
-}
-
-static int b64url_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
 }
 
 int b64url_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen)
 {
+	size_t cap = codec_b64url_max(slen);
 	unsigned char *o;
-	size_t i, n = 0;
-	uint32_t acc = 0;
-	int bits = 0;
 
 	*out = NULL;
 	*outlen = 0;
-	if (slen % 4 == 1)
-		return IDP_EINVAL;
-	if ((o = malloc(slen / 4 * 3 + 3)) == NULL)
+	if ((o = malloc(cap + 1)) == NULL)
 		return IDP_ENOMEM;
-	for (i = 0; i < slen; i++) {
-		int v = b64url_val((unsigned char)s[i]);
-
-		if (v < 0) {
-			free(o);
-			return IDP_EINVAL;
-		}
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			o[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	/* Leftover bits must be zero (canonical encoding). */
-	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+	if (codec_b64url_decode(s, slen, o, cap, outlen) != CODEC_OK) {
 		free(o);
 		return IDP_EINVAL;
 	}
 	*out = o;
-	*outlen = n;
 	return IDP_OK;
 }
 
@@ -558,7 +487,7 @@ bool unique_id(char out[23])
 	t.n++;
 	memcpy(in + 32, &t.n, 8);
 	sha256(in, sizeof(in), md);
-	b64url_into(out, md, 16);
+	codec_b64url_encode(out, md, 16);
 	wipe(in, sizeof(in));
 	return true;
 }
@@ -691,60 +620,6 @@ bool parse_ll(const char *s, long long min, long long max, long long *out)
 	return true;
 }
 
-bool utf8_valid(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		uint32_t cp;
-
-		/* ASCII without NUL, eight bytes at a time (tokens, ids, URLs:
-		 * nearly everything the provider writes into JSON). */
-		while (i + 8 <= len) {
-			uint64_t w;
-
-			memcpy(&w, s + i, 8);
-			if ((w & 0x8080808080808080u) != 0 ||
-			    ((w - 0x0101010101010101u) & ~w & 0x8080808080808080u) != 0)
-				break;
-			i += 8;
-		}
-		if (i == len)
-			break;
-		c = s[i];
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			n = 1;
-			cp = c & 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			n = 2;
-			cp = c & 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3F);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
 int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
@@ -761,4 +636,111 @@ int64_t mono_ms(void)
 char *xstrdup(const char *s)
 {
 	return s != NULL ? strdup(s) : NULL;
+}
+
+unsigned json_text_depth(const char *text, size_t len, unsigned limit)
+{
+	unsigned depth = 0, deepest = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++; /* the escaped byte cannot end the string */
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > deepest && (deepest = depth) > limit)
+				return limit + 1;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--; /* unbalanced text: jansson refuses it */
+		}
+	}
+	return deepest;
+}
+
+int json_parse_bounded(const char *text, size_t len, size_t max_len, unsigned max_depth,
+		       size_t flags, json_t **out)
+{
+	*out = NULL;
+	if (text == NULL)
+		return IDP_EINVAL;
+	if (len > max_len || json_text_depth(text, len, max_depth) > max_depth)
+		return IDP_ETOOBIG;
+	*out = json_loadb(text, len, flags, NULL);
+	return *out != NULL ? IDP_OK : IDP_EINVAL;
+}
+
+/* An upper bound of the bytes jansson writes for the string s in compact
+ * form (JSON_ENSURE_ASCII unset): quotes, two for '"' and '\\', six for a
+ * control character. */
+static size_t json_str_cost(const char *s, size_t len)
+{
+	size_t n = 2 + len;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20)
+			n += 5;
+		else if (c == '"' || c == '\\')
+			n++;
+	}
+	return n;
+}
+
+bool json_value_bounded(const json_t *v, unsigned max_depth, size_t max_bytes)
+{
+	/* One frame per open container: the array index or object iterator. */
+	struct {
+		const json_t *c;
+		size_t i;
+		void *it;
+	} st[JSON_STORED_DEPTH];
+	unsigned n = 0;
+	size_t bytes = 0;
+
+	if (max_depth > JSON_STORED_DEPTH)
+		max_depth = JSON_STORED_DEPTH;
+	for (;;) {
+		if (v != NULL) {
+			bytes += 1; /* the comma before it */
+			if (json_is_string(v))
+				bytes += json_str_cost(json_string_value(v), json_string_length(v));
+			else if (json_is_array(v) || json_is_object(v))
+				bytes += 2;
+			else
+				bytes += 24; /* %.17g, a 64-bit integer, true, false, null */
+			if (bytes > max_bytes)
+				return false;
+			if (json_is_array(v) || json_is_object(v)) {
+				if (n == max_depth)
+					return false;
+				st[n].c = v;
+				st[n].i = 0;
+				st[n].it = json_is_object(v) ? json_object_iter((json_t *)v) : NULL;
+				n++;
+			}
+		}
+		if (n == 0)
+			return true;
+		/* The next value: the top container's next child, or pop it. */
+		v = NULL;
+		if (json_is_array(st[n - 1].c)) {
+			if (st[n - 1].i < json_array_size(st[n - 1].c))
+				v = json_array_get(st[n - 1].c, st[n - 1].i++);
+		} else if (st[n - 1].it != NULL) {
+			const char *k = json_object_iter_key(st[n - 1].it);
+
+			bytes += json_str_cost(k, strlen(k)) + 1; /* "name": */
+			v = json_object_iter_value(st[n - 1].it);
+			st[n - 1].it = json_object_iter_next((json_t *)st[n - 1].c, st[n - 1].it);
+		}
+		if (v == NULL)
+			n--;
+	}
 }

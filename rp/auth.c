@@ -204,46 +204,6 @@ out:
 	return rc;
 }
 
-static int hexdigit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* application/x-www-form-urlencoded value into a fresh string; NULL when
- * malformed (bad escape, or a NUL that would cut it short). */
-static char *form_decode(const char *s, size_t len)
-{
-	char *d = malloc(len + 1);
-	size_t i, o = 0;
-	int hi, lo;
-
-	if (d == NULL)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '+') {
-			d[o++] = ' ';
-		} else if (s[i] != '%') {
-			d[o++] = s[i];
-		} else if (i + 2 < len && (hi = hexdigit(s[i + 1])) >= 0 &&
-			   (lo = hexdigit(s[i + 2])) >= 0 && (hi | lo) != 0) {
-			d[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			rp_wipe(d, len + 1); /* not terminated yet */
-			free(d);
-			return NULL;
-		}
-	}
-	d[o] = '\0';
-	return d;
-}
-
 enum { CB_CODE, CB_STATE, CB_ERROR, CB_DESC, CB_ISS, CB_COUNT };
 static const char *const cb_names[CB_COUNT] = { "code", "state", "error", "error_description",
 						 "iss" };
@@ -266,7 +226,7 @@ static int parse_query(const char *q, size_t len, char *v[CB_COUNT], struct rp_e
 			if (v[i] != NULL)
 				return rp_fail(err, RP_E_MALFORMED,
 					       "rp_parse_callback: %s repeated", cb_names[i]);
-			if ((v[i] = form_decode(eq != NULL ? eq + 1 : amp,
+			if ((v[i] = codec_form_decode(eq != NULL ? eq + 1 : amp,
 						eq != NULL ? (size_t)(amp - eq - 1) : 0)) == NULL)
 				return rp_fail(err, RP_E_MALFORMED, "rp_parse_callback: bad "
 					       "encoding in %s", cb_names[i]);

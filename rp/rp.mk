@@ -9,8 +9,8 @@
 RP_VERSION := 1.1.0
 RP_PKGS    := jansson libcurl openssl
 RP_SRC     := $(wildcard rp/*.c)
-RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o)
-RP_HDR     := rp/include/rp.h rp/rp_int.h
+RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o) $(OBJ)/common/codec.o
+RP_HDR     := rp/include/rp.h rp/rp_int.h common/codec.h
 RP_SO      := $(OUT)/rp/librp.so
 RP_A       := $(OUT)/rp/librp.a
 # Every object as is, internal rp_* names global: for the tests and the
@@ -18,7 +18,7 @@ RP_A       := $(OUT)/rp/librp.a
 RP_A_INT   := $(OBJ)/rp/librp-internal.a
 OBJCOPY    ?= objcopy
 RP_DEMO    := $(OUT)/rp/examples/rp-demo
-RP_CFLAGS   = $(shell pkg-config --cflags $(RP_PKGS)) -Irp/include -Irp
+RP_CFLAGS   = $(shell pkg-config --cflags $(RP_PKGS)) -Irp/include -Irp -Icommon
 RP_LIBS     = $(shell pkg-config --libs $(RP_PKGS)) -lpthread
 # -pie is for executables; -z defs (no undefined symbol left) cannot hold
 # when the sanitizers' runtime is resolved at load time.

@@ -3,6 +3,7 @@
 #define RP_INT_H
 
 #include "rp.h"
+#include "codec.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -143,29 +143,16 @@ int rp_buf_adds(struct rp_buf *b, const char *s)
 
 int rp_buf_add_urlenc(struct rp_buf *b, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	char tmp[96];
-	size_t n = 0;
+	size_t n = codec_urlenc_len(s);
+	char *tmp = malloc(n + 1);
 	int rc;
 
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
-			tmp[n++] = (char)c;
-		} else {
-			tmp[n++] = '%';
-			tmp[n++] = hex[c >> 4];
-			tmp[n++] = hex[c & 15];
-		}
-		if (n > sizeof(tmp) - 3) {
-			if ((rc = rp_buf_add(b, tmp, n)) != RP_OK)
-				return rc;
-			n = 0;
-		}
-	}
+	if (tmp == NULL)
+		return RP_E_NOMEM;
+	codec_urlenc(tmp, s);
 	rc = rp_buf_add(b, tmp, n);
-	OPENSSL_cleanse(tmp, sizeof(tmp));
+	OPENSSL_cleanse(tmp, n + 1); /* may be a secret (client_secret_post) */
+	free(tmp);
 	return rc;
 }
 
@@ -191,87 +178,27 @@ char *rp_buf_steal(struct rp_buf *b)
 	return p;
 }
 
-/* base64url decoding tables, one per position in a quad, the 6-bit value
- * already shifted into place, and bit 31 set for bytes outside the
- * alphabet: a quad is four loads and three ORs, one test for validity. */
-#define B64V(c)                                                                       \
-	((c) >= 'A' && (c) <= 'Z' ? (c) - 'A' :                                       \
-	 (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26 :                                  \
-	 (c) >= '0' && (c) <= '9' ? (c) - '0' + 52 :                                  \
-	 (c) == '-' ? 62 : (c) == '_' ? 63 : -1)
-#define B64E(c, shift) (B64V(c) < 0 ? 0x80000000u : (uint32_t)B64V(c) << (shift))
-#define B64R4(c, s) B64E(c, s), B64E(c + 1, s), B64E(c + 2, s), B64E(c + 3, s)
-#define B64R16(c, s) B64R4(c, s), B64R4(c + 4, s), B64R4(c + 8, s), B64R4(c + 12, s)
-#define B64R64(c, s) B64R16(c, s), B64R16(c + 16, s), B64R16(c + 32, s), B64R16(c + 48, s)
-#define B64TABLE(s) { B64R64(0, s), B64R64(64, s), B64R64(128, s), B64R64(192, s) }
-static const uint32_t b64d[4][256] = { B64TABLE(18), B64TABLE(12), B64TABLE(6), B64TABLE(0) };
-
 int rp_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap,
 		     size_t *outlen)
 {
-	const unsigned char *in = (const unsigned char *)s;
-	size_t i, o = 0, rem = len % 4;
-	uint32_t acc;
-
-	*outlen = 0;
-	if (rem == 1)
-		return RP_E_MALFORMED;
-	if (len / 4 * 3 + (rem != 0 ? rem - 1 : 0) > cap)
+	switch (codec_b64url_decode(s, len, out, cap, outlen)) {
+	case CODEC_OK:
+		return RP_OK;
+	case CODEC_TOO_BIG:
 		return RP_E_TOO_BIG;
-	for (i = 0; i + 4 <= len; i += 4) {
-		acc = b64d[0][in[i]] | b64d[1][in[i + 1]] | b64d[2][in[i + 2]] | b64d[3][in[i + 3]];
-		if (acc & 0x80000000u)
-			return RP_E_MALFORMED;
-		out[o++] = (unsigned char)(acc >> 16);
-		out[o++] = (unsigned char)(acc >> 8);
-		out[o++] = (unsigned char)acc;
+	default:
+		return RP_E_MALFORMED;
 	}
-	if (rem != 0) {
-		acc = b64d[0][in[i]] | b64d[1][in[i + 1]] | (rem == 3 ? b64d[2][in[i + 2]] : 0);
-		if (acc & 0x80000000u)
-			return RP_E_MALFORMED;
-		/* Unused low bits must be zero: one canonical text per value. */
-		if ((rem == 2 && (acc & 0xffff) != 0) || (rem == 3 && (acc & 0xff) != 0))
-			return RP_E_MALFORMED;
-		out[o++] = (unsigned char)(acc >> 16);
-		if (rem == 3)
-			out[o++] = (unsigned char)(acc >> 8);
-	}
-	*outlen = o;
-	return RP_OK;
 }
 
 char *rp_b64url_encode(const void *data, size_t len)
 {
-	static const char alpha[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const unsigned char *in = data;
-	size_t i, o = 0;
-	uint32_t acc;
+	size_t n = codec_b64url_len(len);
 	char *out;
 
-	if (len > (SIZE_MAX - 4) / 4 * 3)
+	if (n == SIZE_MAX || (out = malloc(n + 1)) == NULL)
 		return NULL;
-	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
-		return NULL;
-	for (i = 0; i + 3 <= len; i += 3) {
-		acc = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = alpha[acc >> 18];
-		out[o++] = alpha[(acc >> 12) & 63];
-		out[o++] = alpha[(acc >> 6) & 63];
-		out[o++] = alpha[acc & 63];
-	}
-	if (len - i == 1) {
-		acc = (uint32_t)in[i] << 16;
-		out[o++] = alpha[acc >> 18];
-		out[o++] = alpha[(acc >> 12) & 63];
-	} else if (len - i == 2) {
-		acc = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = alpha[acc >> 18];
-		out[o++] = alpha[(acc >> 12) & 63];
-		out[o++] = alpha[(acc >> 6) & 63];
-	}
-	out[o] = '\0';
+	codec_b64url_encode(out, data, len);
 	return out;
 }
 

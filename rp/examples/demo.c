@@ -5,7 +5,8 @@
  *   (client secret in RP_CLIENT_SECRET, never on the command line)
  *
  * Pages: "/" shows a "Se connecter" button, or, once logged in, the verified
- * claims and the acr; "/login" sends the browser to the provider; "/callback"
+ * claims and the acr; "/login" sends the browser to the provider (with
+ * ?prompt=none|login and ?ui_locales=fr|en passed on); "/callback"
  * checks the answer, exchanges the code, verifies the ID token and fetches
  * userinfo; "POST /logout" ends the local session and sends the browser to
  * the provider's logout with a fresh state; "/logged-out" is where it comes
@@ -311,15 +312,23 @@ static enum MHD_Result home(struct demo *d, struct MHD_Connection *c, struct ses
 	return send_page(c, MHD_HTTP_OK, &pg, NULL, NULL);
 }
 
+/* code: the provider's error code, shown beside the text so that a citizen
+ * can quote it to the help desk; NULL when the provider sent none. */
 static enum MHD_Result error_page(struct demo *d, struct MHD_Connection *c, unsigned status,
-				  const char *text)
+				  const char *text, const char *code)
 {
 	struct page pg = { 0 };
 
 	page_start(&pg, d, "La connexion n'a pas abouti");
 	adds(&pg, "<p role=\"alert\">");
 	add_text(&pg, text);
-	adds(&pg, "</p><p><a href=\"/\">Revenir à l'accueil</a></p>");
+	adds(&pg, "</p>");
+	if (code != NULL && code[0] != '\0') {
+		adds(&pg, "<p>Code d'erreur : <code id=\"oauth-error\">");
+		add_text(&pg, code);
+		adds(&pg, "</code></p>");
+	}
+	adds(&pg, "<p><a href=\"/\">Revenir à l'accueil</a></p>");
 	page_end(&pg);
 	return send_page(c, status, &pg, NULL, NULL);
 }
@@ -336,6 +345,9 @@ static const char *explain(const struct rp_error *err)
 		       "expiré. Veuillez recommencer.";
 	if (err->code == RP_E_PROVIDER_ERROR && strcmp(err->oauth_error, "access_denied") == 0)
 		return "Vous avez annulé la connexion.";
+	if (err->code == RP_E_PROVIDER_ERROR && strcmp(err->oauth_error, "login_required") == 0)
+		return "Vous n'êtes pas connecté(e) auprès du fournisseur d'identité. "
+		       "Veuillez vous connecter.";
 	if (err->code == RP_E_NETWORK || err->code == RP_E_HTTP)
 		return "Le fournisseur d'identité ne répond pas. Veuillez réessayer dans "
 		       "quelques minutes.";
@@ -359,10 +371,27 @@ static enum MHD_Result acr_page(struct demo *d, struct MHD_Connection *c)
 	return send_page(c, MHD_HTTP_FORBIDDEN, &pg, NULL, NULL);
 }
 
+/* v if it is one of allowed (NULL-terminated), else NULL. */
+static const char *one_of(const char *v, const char *const *allowed)
+{
+	for (; v != NULL && *allowed != NULL; allowed++)
+		if (strcmp(v, *allowed) == 0)
+			return v;
+	return NULL;
+}
+
+/* GET /login[?prompt=none|login][&ui_locales=fr|en]: a portal may try a
+ * silent login (prompt=none) or show the provider in the citizen's language;
+ * only these known values are passed on. */
 static enum MHD_Result login(struct demo *d, struct MHD_Connection *c, struct session *s)
 {
+	const char *prompt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "prompt");
+	const char *lang = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ui_locales");
+	static const char *const prompts[] = { "none", "login", NULL };
+	static const char *const langs[] = { "fr", "en", NULL };
 	struct rp_auth_params params = { .scope = d->scope, .acr_values = d->acr,
-					 .ui_locales = "fr" };
+					 .prompt = one_of(prompt, prompts),
+					 .ui_locales = one_of(lang, langs) != NULL ? lang : "fr" };
 	struct rp_error err;
 	char cookie[160], *url;
 
@@ -373,7 +402,7 @@ static enum MHD_Result login(struct demo *d, struct MHD_Connection *c, struct se
 	if (rp_auth_url(d->rp, &params, &s->pending, &err) != RP_OK) {
 		pthread_mutex_unlock(&d->lock);
 		fprintf(stderr, "rp-demo: %s\n", err.message);
-		return error_page(d, c, MHD_HTTP_BAD_GATEWAY, explain(&err));
+		return error_page(d, c, MHD_HTTP_BAD_GATEWAY, explain(&err), NULL);
 	}
 	url = strdup(s->pending.url);
 	set_cookie(d, s, cookie, sizeof(cookie));
@@ -429,7 +458,7 @@ static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct
 	if (s == NULL || s->pending.state == NULL) {
 		pthread_mutex_unlock(&d->lock);
 		err.code = RP_E_STATE;
-		return error_page(d, c, MHD_HTTP_BAD_REQUEST, explain(&err));
+		return error_page(d, c, MHD_HTTP_BAD_REQUEST, explain(&err), NULL);
 	}
 	pending = s->pending;
 	memset(&s->pending, 0, sizeof(s->pending));
@@ -473,7 +502,7 @@ fail:
 	if (rc == RP_E_ACR)
 		return acr_page(d, c);
 	return error_page(d, c, rc == RP_E_STATE ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_BAD_GATEWAY,
-			  explain(&err));
+			  explain(&err), rc == RP_E_PROVIDER_ERROR ? err.oauth_error : NULL);
 }
 
 static enum MHD_Result logout(struct demo *d, struct MHD_Connection *c, struct session *s,

@@ -177,7 +177,9 @@ consent() { # consent accept|refuse: posts the consent form in RESP
 		--data-urlencode "csrf=$(field csrf "$RESP")" --data "decision=$1" "$IDP/consent")
 }
 
-location() { printf %s "$1" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p' | head -n1; }
+# The Location of a redirect, or the URL of a "Refresh: 0; url=" page (how
+# the hub goes on from an upstream provider's answer to a service).
+location() { printf %s "$1" | tr -d '\r' | sed -n -e 's/^[Ll]ocation: //p' -e 's/^[Rr]efresh: 0; url=//p' | head -n1; }
 status() { printf %s "$1" | head -n1 | cut -d' ' -f2; }
 body() { printf %s "$1" | tr -d '\r' | sed '1,/^$/d'; } # the body of a curl -i answer
 qparam() { printf %s "$2" | tr '?&' '\n\n' | sed -n "s/^$1=//p" | head -n1; }

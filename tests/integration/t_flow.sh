@@ -13,6 +13,10 @@ D=$(curl -s "$IDP/.well-known/openid-configuration")
 ok "discovery issuer" eq "$(echo "$D" | jget issuer)" "$IDP"
 ok "discovery S256 only" eq "$(echo "$D" | jget code_challenge_methods_supported)" '["S256"]'
 ok "discovery end_session" eq "$(echo "$D" | jget end_session_endpoint)" "$IDP/logout"
+# Only what is implemented: no popup display, no claims locales.
+ok "discovery display: page only" eq "$(echo "$D" | jget display_values_supported)" '["page"]'
+ok "discovery: no claims_locales_supported" eq "$(echo "$D" | jget claims_locales_supported)" ""
+ok "discovery: UI in fr and en" eq "$(echo "$D" | jget ui_locales_supported)" '["fr", "en"]'
 J=$(curl -s "$IDP/jwks")
 ok "jwks kids are RFC 7638 thumbprints" python3 -c '
 import json,sys,hashlib,base64
