@@ -1,6 +1,8 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,38 +125,39 @@ static void strv_free(char **v)
 	free(v);
 }
 
-/* Registered URIs: absolute http(s), no fragment, no userinfo; http only on
- * loopback (RFC 8252 7.3) or when the issuer itself is plain http (demo),
- * which the callers check. */
-bool uri_acceptable(const char *u)
+/* Only text without control bytes is copied into a log line. */
+static bool log_safe(const char *s)
 {
-	const char *rest;
-
-	if (strlen(u) > 2048 || strchr(u, '#') != NULL || strpbrk(u, " \t\r\n\"<>\\") != NULL)
+	if (s == NULL)
 		return false;
-	if (strncmp(u, "https://", 8) == 0)
-		rest = u + 8;
-	else if (strncmp(u, "http://", 7) == 0)
-		rest = u + 7;
-	else
-		return false;
-	if (*rest == '\0' || *rest == '/')
-		return false;
-	for (const char *p = rest; *p && *p != '/' && *p != '?'; p++)
-		if (*p == '@')
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < ' ' || *p == 0x7f)
 			return false;
 	return true;
 }
 
-static char *uri_host(const char *u)
+/* Registered URIs and resources: uri_problem (util.c) says what may be
+ * registered; whether plain http is allowed depends on the issuer, which
+ * load_client checks. */
+bool uri_acceptable(const char *u)
 {
-	const char *h = strstr(u, "://"), *e;
+	return uri_problem(u, false) == NULL;
+}
 
-	if (h == NULL)
-		return NULL;
-	h += 3;
-	e = h + strcspn(h, ":/?");
-	return strndup(h, (size_t)(e - h));
+/* Checks one list of registered URIs; the message names the client and the
+ * URI, so that an operator finds it in a file of many services. Plain http
+ * under an https issuer only on loopback (RFC 8252 7.3): anyone on the path
+ * would read the code or the logout redirect. */
+static void check_uris(struct cctx *x, const struct config *c, const char *path, const char *id,
+		       const char *key, char **uris, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *why = uri_problem(uris[i], c->issuer_https);
+
+		if (why != NULL)
+			cerr(x, path, "%s[%zu] \"%.200s\" of client \"%.128s\" %s", key, i,
+			     log_safe(uris[i]) ? uris[i] : "(unprintable)", log_safe(id) ? id : "?", why);
+	}
 }
 
 static enum sign_alg parse_alg(struct cctx *x, const char *path, const char *key, const char *v,
@@ -220,13 +223,9 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 		cerr(x, path, "a confidential client needs \"client_secret_sha256\"");
 
 	cl->redirect_uris = get_strv(x, o, path, "redirect_uris", &cl->n_redirect_uris);
-	for (i = 0; i < cl->n_redirect_uris; i++)
-		if (!uri_acceptable(cl->redirect_uris[i]))
-			cerr(x, path, "redirect_uris[%zu] must be an absolute http(s) URI without fragment or user info", i);
+	check_uris(x, c, path, cl->id, "redirect_uris", cl->redirect_uris, cl->n_redirect_uris);
 	cl->post_logout_uris = get_strv(x, o, path, "post_logout_redirect_uris", &cl->n_post_logout_uris);
-	for (i = 0; i < cl->n_post_logout_uris; i++)
-		if (!uri_acceptable(cl->post_logout_uris[i]))
-			cerr(x, path, "post_logout_redirect_uris[%zu] must be an absolute http(s) URI without fragment", i);
+	check_uris(x, c, path, cl->id, "post_logout_redirect_uris", cl->post_logout_uris, cl->n_post_logout_uris);
 
 	profile = get_str(x, o, path, "profile", "standard");
 	cl->franceconnect = strcmp(profile, "franceconnect") == 0;
@@ -272,12 +271,16 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	cl->pairwise = strcmp(s, "public") != 0;
 	if (cl->pairwise && strcmp(s, "pairwise") != 0)
 		cerr(x, path, "\"subject_type\" must be \"pairwise\" or \"public\"");
+	/* An explicit sector is kept as written; one taken from the redirect
+	 * URI is its host in canonical form (uri_host), so that the pairwise
+	 * sub does not change with how the service spells its host. */
 	s = get_str(x, o, path, "sector_identifier", NULL);
 	if (s != NULL)
 		cl->sector = strdup(s);
-	else if (cl->n_redirect_uris > 0)
-		cl->sector = uri_host(cl->redirect_uris[0]);
-	else
+	else if (cl->n_redirect_uris > 0 && uri_acceptable(cl->redirect_uris[0]) &&
+		 (cl->sector = uri_host(cl->redirect_uris[0])) == NULL)
+		cerr(x, path, "redirect_uris[0]: no pairwise sector could be taken from its host");
+	else if (cl->n_redirect_uris == 0)
 		cl->sector = xstrdup(cl->id);
 
 	cl->id_token_alg = parse_alg(x, path, "id_token_signed_response_alg",
@@ -294,6 +297,139 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	cl->id_ttl = (unsigned)get_int(x, o, path, "id_token_ttl_s", cl->franceconnect ? 60 : c->id_ttl, 1, 86400);
 	cl->scopes_allowed = get_strv(x, o, path, "scopes", &cl->n_scopes_allowed);
 	cl->backends = get_strv(x, o, path, "backends", &cl->n_backends);
+}
+
+bool cidr_parse(const char *s, struct cidr *out)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	long long bits;
+
+	memset(out, 0, sizeof(*out));
+	if (alen == 0 || alen >= sizeof(addr))
+		return false;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, out->addr) == 1) {
+		out->family = AF_INET;
+		out->bits = 32;
+	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+		out->family = AF_INET6;
+		out->bits = 128;
+	} else {
+		return false;
+	}
+	if (slash != NULL) {
+		if (!parse_ll(slash + 1, 0, out->bits, &bits))
+			return false;
+		out->bits = (unsigned)bits;
+	}
+	return true;
+}
+
+static bool cidr_match(const struct cidr *c, int family, const unsigned char *a)
+{
+	unsigned full = c->bits / 8, rest = c->bits % 8;
+
+	if (c->family != family || memcmp(c->addr, a, full) != 0)
+		return false;
+	return rest == 0 || ((c->addr[full] ^ a[full]) & (0xff00 >> rest)) == 0;
+}
+
+bool cidr_list_has(const struct cidr *list, size_t n, const char *ip)
+{
+	unsigned char a[16];
+	int family;
+
+	if (ip == NULL || n == 0)
+		return false;
+	if (inet_pton(AF_INET, ip, a) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, a) == 1)
+		family = AF_INET6;
+	else
+		return false;
+	/* An IPv4 peer seen through an IPv6 socket (::ffff:a.b.c.d) is that
+	 * IPv4 address: a list of IPv4 blocks must still match it. */
+	if (family == AF_INET6 && memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+		memmove(a, a + 12, 4);
+		family = AF_INET;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (cidr_match(&list[i], family, a))
+			return true;
+	return false;
+}
+
+/* listen.trusted_proxies: the proxies whose X-Forwarded-For or Forwarded
+ * header names the client. */
+static void load_trusted_proxies(struct cctx *x, const json_t *o, struct config *c)
+{
+	json_t *a = json_object_get(o, "trusted_proxies"), *v;
+	size_t i;
+
+	if (a == NULL)
+		return;
+	if (!json_is_array(a)) {
+		cerr(x, "listen", "\"trusted_proxies\" must be an array of addresses or CIDR blocks");
+		return;
+	}
+	if (json_array_size(a) == 0 || (c->trusted_proxies = calloc(json_array_size(a), sizeof(*c->trusted_proxies))) == NULL)
+		return;
+	json_array_foreach(a, i, v) {
+		if (!json_is_string(v) || !cidr_parse(json_string_value(v), &c->trusted_proxies[c->n_trusted_proxies])) {
+			cerr(x, "listen", "trusted_proxies[%zu] must be an IPv4 or IPv6 address, or a CIDR block "
+			     "such as \"10.0.0.0/8\" or \"fd00::/8\"", i);
+			continue;
+		}
+		c->n_trusted_proxies++;
+	}
+}
+
+/* metrics.listen: "IPv4:PORT" or "[IPv6]:PORT", a listener of its own for
+ * /metrics, off by default. */
+static void load_metrics(struct cctx *x, const json_t *root, struct config *c)
+{
+	static const char *const keys[] = {"listen", NULL};
+	const json_t *o = json_object_get(root, "metrics");
+	const char *s, *colon;
+	char addr[INET6_ADDRSTRLEN];
+	unsigned char bin[16];
+	long long port;
+	size_t alen;
+
+	if (o == NULL)
+		return;
+	if (!json_is_object(o)) {
+		cerr(x, "metrics", "must be an object");
+		return;
+	}
+	check_keys(x, o, "metrics", keys);
+	if ((s = get_str(x, o, "metrics", "listen", NULL)) == NULL)
+		return;
+	if (s[0] == '[') { /* [IPv6]:PORT */
+		const char *close = strchr(s, ']');
+
+		colon = close != NULL && close[1] == ':' ? close + 1 : NULL;
+		alen = close != NULL ? (size_t)(close - s - 1) : 0;
+		s++;
+	} else { /* IPv4:PORT: one colon only */
+		colon = strchr(s, ':');
+		alen = colon != NULL && strchr(colon + 1, ':') == NULL ? (size_t)(colon - s) : 0;
+	}
+	if (colon == NULL || alen == 0 || alen >= sizeof(addr) || !parse_ll(colon + 1, 1, 65535, &port)) {
+		cerr(x, "metrics", "\"listen\" must be \"ADDRESS:PORT\" (\"127.0.0.1:9100\", \"[::1]:9100\")");
+		return;
+	}
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1) {
+		cerr(x, "metrics", "\"listen\": \"%s\" is not an IPv4 or IPv6 address", addr);
+		return;
+	}
+	c->metrics_address = strdup(addr);
+	c->metrics_port = (int)port;
 }
 
 static void client_release(struct client *cl)
@@ -331,10 +467,10 @@ int config_load(const char *path, struct config **out)
 	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
 		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
 		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation",
-		"subject_derivation", "cookie_prefix", NULL};
+		"subject_derivation", "cookie_prefix", "debug", "metrics", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
-		"max_url_bytes", "max_params", NULL};
+		"max_url_bytes", "max_params", "trusted_proxies", NULL};
 	struct cctx x = {path, 0};
 	struct config *c;
 	json_error_t jerr;
@@ -391,6 +527,8 @@ int config_load(const char *path, struct config **out)
 	c->max_body = (size_t)get_int(&x, o, "listen", "max_body_bytes", 65536, 1024, 16777216);
 	c->max_url = (size_t)get_int(&x, o, "listen", "max_url_bytes", 8192, 512, 65536);
 	c->max_params = (size_t)get_int(&x, o, "listen", "max_params", 64, 8, 1024);
+	load_trusted_proxies(&x, o, c);
+	load_metrics(&x, root, c);
 
 	c->keys_dir = resolve(c->dir, get_str(&x, root, "(top)", "keys_dir", "keys"));
 	c->templates_dir = resolve(c->dir, get_str(&x, root, "(top)", "templates_dir", "templates"));
@@ -506,6 +644,15 @@ int config_load(const char *path, struct config **out)
 	c->sub_from_pivot = strcmp(s, "pivot") == 0;
 	if (!c->sub_from_pivot && strcmp(s, "backend") != 0)
 		cerr(&x, "subject_derivation", "must be \"backend\" or \"pivot\"");
+	o = json_object_get(root, "debug");
+	if (o != NULL && !json_is_object(o)) {
+		cerr(&x, "debug", "must be an object");
+	} else if (o != NULL) {
+		static const char *const k[] = {"allow_core_dumps", NULL};
+		check_keys(&x, o, "debug", k);
+	}
+	/* Off by default: a core dump holds the private keys and sessions. */
+	c->allow_core_dumps = get_bool(&x, json_is_object(o) ? o : NULL, "debug", "allow_core_dumps", false);
 	c->demo = get_bool(&x, root, "(top)", "demo", false);
 	s = get_str(&x, root, "(top)", "log_level", "info");
 	c->log_level = strcmp(s, "error") == 0 ? LOG_ERR : strcmp(s, "warn") == 0 ? LOG_WARN
@@ -531,6 +678,8 @@ void config_free(struct config *c)
 	free(c->dir);
 	free(c->issuer);
 	free(c->address);
+	free(c->trusted_proxies);
+	free(c->metrics_address);
 	free(c->keys_dir);
 	free(c->templates_dir);
 	free(c->plugin_dir);

@@ -43,6 +43,14 @@ struct client {
 	int64_t active_marked;          /* last "client-active" write (atomic; throttles it) */
 };
 
+/* An address block of listen.trusted_proxies: an IPv4 or IPv6 address and
+ * the number of leading bits that must match (32 or 128: one address). */
+struct cidr {
+	int family;                     /* AF_INET or AF_INET6 */
+	unsigned char addr[16];         /* network order; 4 bytes used for IPv4 */
+	unsigned bits;
+};
+
 struct config {
 	char *path;        /* as given */
 	char *dir;         /* its directory: relative paths resolve from here */
@@ -53,6 +61,10 @@ struct config {
 	unsigned threads;
 	unsigned connection_limit, per_ip_limit, connection_timeout;
 	size_t max_body, max_url, max_params;
+	struct cidr *trusted_proxies;   /* listen.trusted_proxies; none by default */
+	size_t n_trusted_proxies;
+	char *metrics_address;          /* metrics.listen; NULL: no metrics listener */
+	int metrics_port;
 	char *keys_dir, *templates_dir, *plugin_dir;
 	json_t *store;     /* the "store" object (borrowed from root) */
 	json_t *backends;  /* the "backends" array (borrowed from root) */
@@ -76,6 +88,7 @@ struct config {
 	char *cookie_prefix; /* cookie names: PREFIX_session, PREFIX_b, PREFIX_last */
 	bool sub_from_pivot;  /* subject_derivation: "pivot" (FranceConnect's way) */
 	bool demo;
+	bool allow_core_dumps; /* debug.allow_core_dumps: main.c leaves dumps possible */
 	int log_level;
 	json_t *root;
 };
@@ -94,6 +107,11 @@ int config_acr_rank(const struct config *c, const char *acr);
 /* Resolves a path relative to the configuration's directory (malloc'ed). */
 char *config_path(const struct config *c, const char *p);
 const char *alg_name(enum sign_alg a);
+
+/* Parses "ADDRESS" or "ADDRESS/BITS" (IPv4 or IPv6); false when malformed. */
+bool cidr_parse(const char *s, struct cidr *out);
+/* Whether the address (text, IPv4 or IPv6) lies in one of the n blocks. */
+bool cidr_list_has(const struct cidr *list, size_t n, const char *ip);
 
 /* An absolute http(s) URI with a host, no fragment, no userinfo, no
  * whitespace or quotes, at most 2048 bytes (registered URIs, resources). */

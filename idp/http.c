@@ -17,10 +17,40 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define CSP_BASE "default-src 'none'; style-src 'self'; img-src 'self' data:; " \
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/* The longest a loop sleeps. At its connection limit libmicrohttpd 0.9.75
+ * stops watching the listening socket and watches it again only on its next
+ * run after a connection closed, and MHD_get_timeout may then say "no
+ * timeout": an unbounded wait would never accept again. 100 ms lets a full
+ * daemon take new connections well within a second of a slot freeing, for
+ * ten idle wake-ups a second. */
+#define LOOP_WAIT_MAX_MS 100
+
+/* Room kept in each connection's pool for the answer's headers. */
+#define HEAD_REPLY_RESERVE 4096
+
+/* A connection's deadline to finish sending its request. libmicrohttpd's
+ * connection timeout counts idle time only: a head or a body trickled a byte
+ * at a time would hold a slot for ever. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	MHD_socket fd;
+	int64_t deadline; /* mono_ms; 0 while its request is being answered */
+	struct req *req;  /* the request whose head is being read, if any */
+};
+
+static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
 
 static int hexval(int c)
 {
@@ -405,19 +435,6 @@ static enum MHD_Result serve_css(struct req *r)
 	return http_send(r, 200, resp);
 }
 
-static enum MHD_Result serve_metrics(struct req *r)
-{
-	size_t len = 0;
-	char *text = metrics_render(&len);
-	enum MHD_Result ret;
-
-	if (text == NULL)
-		return http_reply(r, 500, "text/plain", "metrics unavailable\n", 20, true);
-	ret = http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, true);
-	free(text);
-	return ret;
-}
-
 static enum MHD_Result method_not_allowed(struct req *r, const char *allow, bool json)
 {
 	char d[64];
@@ -462,8 +479,6 @@ static enum MHD_Result route(struct req *r)
 		return serve_css(r);
 	if (strcmp(p, "/healthz") == 0 && get)
 		return http_reply(r, 200, "text/plain", "ok\n", 3, true);
-	if (strcmp(p, "/metrics") == 0 && get && metrics_allowed(r->ip))
-		return serve_metrics(r);
 	/* A known path with another method: 405 with Allow (RFC 9110 15.5.6),
 	 * in JSON for the JSON endpoints. */
 	if (strcmp(p, "/token") == 0)
@@ -524,6 +539,166 @@ static enum MHD_Result dispatch(struct req *r)
 	return route(r);
 }
 
+/* One address of a forwarding header, canonical (inet_ntop of inet_pton);
+ * false when it is not a plain IPv4 or IPv6 address. */
+static bool fwd_addr(const char *s, size_t len, char out[64])
+{
+	char tmp[INET6_ADDRSTRLEN];
+	unsigned char bin[16];
+
+	if (len == 0 || len >= sizeof(tmp))
+		return false;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	if (inet_pton(AF_INET, tmp, bin) == 1)
+		return inet_ntop(AF_INET, bin, out, 64) != NULL;
+	if (inet_pton(AF_INET6, tmp, bin) == 1)
+		return inet_ntop(AF_INET6, bin, out, 64) != NULL;
+	return false;
+}
+
+/* The for= value of one RFC 7239 element: "192.0.2.1", "192.0.2.1:80" or
+ * "[2001:db8::1]:80" (quoted, the latter two must be). "unknown" and
+ * obfuscated names are not addresses: they count as malformed. */
+static bool fwd_for_value(const char *v, size_t len, char out[64])
+{
+	const char *close, *colon;
+
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+		v++;
+		len -= 2;
+	}
+	if (len > 0 && v[0] == '[') {
+		if ((close = memchr(v, ']', len)) == NULL)
+			return false;
+		if ((size_t)(close - v) + 1 != len && close[1] != ':')
+			return false;
+		return fwd_addr(v + 1, (size_t)(close - v - 1), out);
+	}
+	colon = memchr(v, ':', len);
+	return fwd_addr(v, colon != NULL ? (size_t)(colon - v) : len, out);
+}
+
+/* Splits list on ',' and takes, from the right, the first hop that is not a
+ * trusted proxy (a client may write anything to the left of what our proxies
+ * appended). forwarded: RFC 7239 elements, else X-Forwarded-For addresses. */
+static int fwd_client(const struct config *cfg, const char *list, bool forwarded, char out[64])
+{
+	const char *end = list + strlen(list);
+	char hop[64];
+	bool any = false;
+
+	while (end > list) {
+		const char *start = end;
+		const char *s, *e;
+
+		while (start > list && start[-1] != ',')
+			start--;
+		s = start;
+		e = end;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (forwarded) {
+			const char *p = s, *v = NULL;
+			size_t vlen = 0;
+
+			while (p < e) { /* pairs separated by ';' */
+				const char *q = memchr(p, ';', (size_t)(e - p));
+				const char *pe = q != NULL ? q : e;
+
+				while (p < pe && *p == ' ')
+					p++;
+				if (pe - p > 4 && strncasecmp(p, "for=", 4) == 0) {
+					v = p + 4;
+					vlen = (size_t)(pe - v);
+					while (vlen > 0 && v[vlen - 1] == ' ')
+						vlen--;
+				}
+				p = q != NULL ? q + 1 : e;
+			}
+			if (v == NULL || !fwd_for_value(v, vlen, hop))
+				return IDP_EINVAL;
+		} else if (!fwd_addr(s, (size_t)(e - s), hop)) {
+			return IDP_EINVAL;
+		}
+		any = true;
+		snprintf(out, 64, "%s", hop); /* all trusted: the leftmost is the client */
+		if (!cidr_list_has(cfg->trusted_proxies, cfg->n_trusted_proxies, hop))
+			return IDP_OK;
+		end = start > list ? start - 1 : list;
+	}
+	return any ? IDP_OK : IDP_EINVAL;
+}
+
+struct hdr_join {
+	const char *name;
+	struct buf b;
+	bool seen, bad;
+};
+
+/* Several headers of one name are one comma-separated list (RFC 9110 5.3). */
+static enum MHD_Result hdr_join_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct hdr_join *j = cls;
+
+	(void)kind;
+	if (strcasecmp(key, j->name) != 0 || value == NULL)
+		return MHD_YES;
+	if ((j->seen && buf_adds(&j->b, ",") != IDP_OK) || buf_adds(&j->b, value) != IDP_OK)
+		j->bad = true;
+	j->seen = true;
+	return MHD_YES;
+}
+
+int http_client_address(const struct config *cfg, const char *peer, const char *xff, const char *fwd,
+			char out[64])
+{
+	int rc = IDP_OK;
+
+	snprintf(out, 64, "%s", peer);
+	if (!cidr_list_has(cfg->trusted_proxies, cfg->n_trusted_proxies, peer))
+		return IDP_OK; /* from anyone else, the headers are ignored */
+	if (xff != NULL)
+		rc = fwd_client(cfg, xff, false, out);
+	else if (fwd != NULL)
+		rc = fwd_client(cfg, fwd, true, out);
+	if (rc != IDP_OK)
+		snprintf(out, 64, "%s", peer);
+	return rc;
+}
+
+/* r->ip: the TCP peer, or behind a trusted proxy the client it names. */
+static void req_set_ip(struct req *r, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct hdr_join xff = {"X-Forwarded-For", {0}, false, false};
+	struct hdr_join fwd = {"Forwarded", {0}, false, false};
+	char peer[64] = "";
+
+	if (ci != NULL && ci->client_addr != NULL) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
+	}
+	snprintf(r->ip, sizeof(r->ip), "%s", peer);
+	if (r->cfg->n_trusted_proxies == 0 || !cidr_list_has(r->cfg->trusted_proxies, r->cfg->n_trusted_proxies, peer))
+		return;
+	buf_init(&xff.b, 8192);
+	buf_init(&fwd.b, 8192);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, hdr_join_cb, &xff);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, hdr_join_cb, &fwd);
+	if (xff.bad || fwd.bad ||
+	    http_client_address(r->cfg, peer, xff.seen ? xff.b.p : NULL, fwd.seen ? fwd.b.p : NULL, r->ip) != IDP_OK)
+		idp_log(LOG_DEBUG, "http: malformed X-Forwarded-For or Forwarded from proxy %s: its address is used", peer);
+	buf_release(&xff.b);
+	buf_release(&fwd.b);
+}
+
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct req *r = calloc(1, sizeof(*r));
@@ -537,6 +712,9 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	r->rt = rt_acquire();
 	r->cfg = r->rt->cfg;
 	max = r->cfg->max_url;
+	r->head_bytes = strlen(uri);
+	if ((r->watch = conn_watch_of(conn)) != NULL)
+		r->watch->req = r;
 	q = strchr(uri, '?');
 	if (strlen(uri) > max) {
 		/* Keep the path (bounded) so that the refusal speaks the
@@ -560,6 +738,8 @@ struct loop {
 	int stop_fd;
 	bool stop, quiesced;
 	int state; /* 0 starting, 1 running, -1 failed */
+	struct conn_watch watched; /* list head of this loop's connections */
+	int64_t next_sweep;
 };
 
 static struct {
@@ -573,6 +753,106 @@ static struct {
 } H = {NULL, 0, -1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
 
 static __thread struct loop *t_loop;
+
+static bool json_endpoint(const char *path);
+
+/* A refusal written straight to the socket, for a head too large to leave
+ * room in libmicrohttpd's pool for any answer: a status line, four headers
+ * and a short body, never a reset. The connection closes after it. */
+static void send_refusal(MHD_socket fd, const struct req *r, unsigned status)
+{
+	static const char page[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
+		"<p>La demande est trop longue. / The request is too long.</p></html>\n";
+	const char *reason = status == 414 ? "URI Too Long" : "Request Header Fields Too Large";
+	bool json = r != NULL && r->path != NULL && json_endpoint(r->path);
+	const char *body = json ? "{\"error\":\"invalid_request\",\"error_description\":\"the request is too large\"}"
+				: page;
+	char head[512];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+			 "Content-Security-Policy: default-src 'none'\r\nConnection: close\r\n\r\n",
+			 status, reason, json ? "application/json" : "text/html; charset=utf-8", strlen(body));
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+
+	/* The send buffer is empty (nothing of this request was answered):
+	 * these few hundred bytes go in one call, or the client is gone. */
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		idp_log(LOG_DEBUG, "http: a too large request could not be answered: %s", strerror(errno));
+	else
+		metrics_request(r != NULL ? r->path : NULL, status);
+}
+
+static void req_free(struct req *r);
+
+
+/* A request must arrive whole within connection_timeout_s of its connection
+ * opening; on a kept-alive connection, within twice that of the previous
+ * answer (the idle time libmicrohttpd allows, then the request itself). */
+static void conn_watch_arm(struct MHD_Connection *conn, unsigned periods)
+{
+	struct conn_watch *w = conn_watch_of(conn);
+
+	if (w != NULL)
+		w->deadline = periods == 0 ? 0 : mono_ms() + (int64_t)H.timeout * 1000 * periods;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct conn_watch *w = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (w != NULL && w->req != NULL) {
+			/* A head libmicrohttpd refused itself (its pool full) without
+			 * being able to answer: it closes, nothing was sent. Where it
+			 * did answer, the socket is shut for writing already and this
+			 * send fails harmlessly. */
+			if (!w->req->started)
+				send_refusal(w->fd, w->req, w->req->url_too_long ? 414 : 431);
+			req_free(w->req);
+		}
+		if (w != NULL) {
+			w->prev->next = w->next;
+			w->next->prev = w->prev;
+			free(w);
+		}
+		*socket_context = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (t_loop == NULL || ci == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+		return; /* unwatched: libmicrohttpd's idle timeout still holds */
+	w->fd = ci->connect_fd;
+	w->deadline = mono_ms() + (int64_t)H.timeout * 1000;
+	w->next = &t_loop->watched;
+	w->prev = t_loop->watched.prev;
+	w->prev->next = w;
+	t_loop->watched.prev = w;
+	*socket_context = w;
+}
+
+/* Ends the connections past their deadline. shutdown, not close: the socket
+ * stays libmicrohttpd's, which sees the end of the stream and closes it
+ * through its usual path (callbacks, counters). */
+static void conn_watch_sweep(struct loop *l)
+{
+	int64_t now = mono_ms();
+
+	if (now < l->next_sweep)
+		return;
+	l->next_sweep = now + LOOP_WAIT_MAX_MS;
+	for (struct conn_watch *w = l->watched.next; w != &l->watched; w = w->next) {
+		if (w->deadline != 0 && now >= w->deadline) {
+			w->deadline = 0;
+			shutdown(w->fd, SHUT_RDWR);
+			idp_log(LOG_DEBUG, "http: a request not received within %u s: connection closed", H.timeout);
+		}
+	}
+}
 
 static void run_request(void *arg)
 {
@@ -605,6 +885,41 @@ static enum MHD_Result queue_reply(struct req *r)
 	return ret;
 }
 
+/* What the head took of the connection's pool, over-estimated: its bytes
+ * (the request line, header names and values with their separators, in the
+ * read buffer), a copy of the Cookie header (libmicrohttpd parses a copy),
+ * and a 64-byte record per header, cookie and query argument. */
+struct head_use {
+	size_t bytes, values;
+};
+
+static enum MHD_Result head_use_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct head_use *u = cls;
+
+	u->values++;
+	if (kind == MHD_HEADER_KIND) {
+		u->bytes += strlen(key) + 4 + (value != NULL ? strlen(value) : 0);
+		if (value != NULL && strcasecmp(key, MHD_HTTP_HEADER_COOKIE) == 0)
+			u->bytes += strlen(value) + 16;
+	}
+	return MHD_YES;
+}
+
+/* Whether the pool has HEAD_REPLY_RESERVE left for the answer's headers
+ * (a page with its security headers and cookies takes under 2 KiB; a
+ * redirect echoing a 7.7 KB state was seen answered at the cap too). A
+ * head past that is refused with a short answer written straight
+ * to the socket: libmicrohttpd 0.9.75, when an answer's headers do not fit
+ * in what is left, closes the connection without a byte. */
+static bool head_fits(struct req *r, struct MHD_Connection *conn)
+{
+	struct head_use u = {r->head_bytes + 32, 0};
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND, head_use_cb, &u);
+	return u.bytes + 64 * u.values + HEAD_REPLY_RESERVE <= H.mem_limit;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -619,21 +934,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!r->started) {
 		/* Never queue a reply on the first call: libmicrohttpd 0.9.75 then
 		 * closes the connection, and keep-alive is worth 6x under load. */
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
 		r->started = true;
 		r->method = method;
 		r->is_post = strcmp(method, "POST") == 0;
 		buf_init(&r->body, r->cfg->max_body);
-		if (ci != NULL && ci->client_addr != NULL) {
-			const struct sockaddr *sa = ci->client_addr;
-
-			if (sa->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof(r->ip));
-			else if (sa->sa_family == AF_INET6)
-				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof(r->ip));
+		if (!head_fits(r, conn)) {
+			if (r->watch != NULL)
+				send_refusal(r->watch->fd, r, r->url_too_long ? 414 : 431);
+			return MHD_NO; /* closes the connection */
 		}
+		req_set_ip(r, conn);
 		r->lang = req_lang(r, NULL);
 		return MHD_YES;
 	}
@@ -647,6 +957,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->fib != NULL) /* called again after the resume: the fiber has ended */
 		return queue_reply(r);
+	conn_watch_arm(conn, 0); /* received whole: no deadline while it is answered */
 	if (t_loop != NULL && t_loop->stop) {
 		/* Stopping: what is in progress is answered, nothing new starts
 		 * (keep-alive clients would otherwise hold the stop off). */
@@ -675,10 +986,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *r = *req_cls;
 
 	(void)cls;
-	(void)conn;
-	(void)toe;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conn_watch_arm(conn, 2);
+	req_free(r);
+	*req_cls = NULL;
+}
+
+static void req_free(struct req *r)
+{
 	if (r == NULL)
 		return;
+	if (r->watch != NULL)
+		r->watch->req = NULL;
 	if (r->resp != NULL)
 		MHD_destroy_response(r->resp);
 	/* A suspended connection is resumed only once its fiber has ended, and
@@ -696,7 +1015,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	free(r->csp_extra);
 	rt_release(r->rt);
 	free(r);
-	*req_cls = NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -739,6 +1057,7 @@ static void *loop_main(void *arg)
 	int lfd;
 
 	t_loop = l;
+	l->watched.next = l->watched.prev = &l->watched;
 	/* Each daemon gets its own descriptor of the listening socket: one that
 	 * closes it (a failed start, a stop) leaves the others' intact. */
 	if ((lfd = fcntl(H.listen_fd, F_DUPFD_CLOEXEC, 0)) < 0)
@@ -758,6 +1077,7 @@ static void *loop_main(void *arg)
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, H.mem_limit,
 				MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
 	if (l->d == NULL) {
@@ -779,7 +1099,7 @@ static void *loop_main(void *arg)
 	 * at most the store's timeout), then close. */
 	while (!l->stop || fiber_count() > 0) {
 		MHD_UNSIGNED_LONG_LONG to = 0;
-		int t = -1;
+		int t = LOOP_WAIT_MAX_MS;
 
 		if (l->stop && !l->quiesced) {
 			MHD_socket q = MHD_quiesce_daemon(l->d);
@@ -788,10 +1108,11 @@ static void *loop_main(void *arg)
 				close(q); /* our duplicate: no new connections here */
 			l->quiesced = true;
 		}
-		if (MHD_get_timeout(l->d, &to) == MHD_YES)
-			t = to > 1000 ? 1000 : (int)to;
+		if (MHD_get_timeout(l->d, &to) == MHD_YES && to < LOOP_WAIT_MAX_MS)
+			t = (int)to;
 		fiber_poll(t);
 		MHD_run(l->d);
+		conn_watch_sweep(l);
 	}
 	MHD_stop_daemon(l->d);
 	fiber_sched_fini();
@@ -885,6 +1206,10 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 		http_stop();
 		return log_fail(IDP_EIO, "http: cannot start the event loops on %s:%u", cfg->address, port);
 	}
+	if ((rc = metrics_start(cfg)) != IDP_OK) {
+		http_stop();
+		return rc;
+	}
 	if (port_file != NULL) {
 		FILE *f = fopen(port_file, "w");
 
@@ -901,6 +1226,7 @@ void http_stop(void)
 {
 	uint64_t one = 1;
 
+	metrics_stop();
 	for (unsigned i = 0; i < H.n; i++)
 		if (write(H.loops[i].stop_fd, &one, sizeof(one)) < 0)
 			idp_log(LOG_ERR, "http: cannot stop a loop: %s", strerror(errno));

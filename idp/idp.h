@@ -102,6 +102,8 @@ struct req {
 	char *path;             /* without the query */
 	char *raw_query;        /* NULL when there is none */
 	bool url_too_long;
+	size_t head_bytes;      /* the request line's URI, for the pool budget */
+	struct conn_watch *watch; /* its connection's deadline (http.c) */
 	struct buf body;
 	bool body_too_big;
 	bool started;
@@ -126,11 +128,24 @@ struct req {
 	struct fiber *fib;      /* set while the request's fiber is parked */
 };
 
+/* serve.c: with g_idp.rt set, opens the store, makes the CSRF key and
+ * starts the HTTP loops (port_override < 0: the configured port); on error
+ * nothing is left open. The daemon and the request fuzzer both start so. */
+int idp_serve_start(int port_override, const char *port_file);
+/* Stops the loops once their requests are answered, then closes the store. */
+void idp_serve_stop(void);
+
 /* http.c */
 /* Starts the HTTP event loops (listen.threads, 0: one per core this process
  * may run on); http_stop ends them once their requests are answered. */
 int http_start(const struct config *cfg, int port_override, const char *port_file);
 void http_stop(void);
+/* The client's address: peer (the TCP peer) unless it is one of
+ * listen.trusted_proxies, then the rightmost hop of xff (X-Forwarded-For) or,
+ * without it, of fwd (RFC 7239 Forwarded) that is not itself a trusted proxy.
+ * IDP_EINVAL (and out = peer) when the header is malformed. */
+int http_client_address(const struct config *cfg, const char *peer, const char *xff, const char *fwd,
+			char out[64]);
 /* Takes resp as this request's reply (queued when the request ends). */
 enum MHD_Result http_send(struct req *r, unsigned status, struct MHD_Response *resp);
 /* Strict application/x-www-form-urlencoded decoding; NULL when malformed. */

@@ -33,7 +33,7 @@ static int lock_dir(const char *dir)
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return -1;
 	snprintf(p, sizeof(p), "%s/.lock", dir);
-	if ((fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+	if ((fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		return -1;
 	if (flock(fd, LOCK_EX) != 0) {
 		close(fd);
@@ -56,23 +56,44 @@ static void audit(const char *dir, const char *fmt, ...)
 	time_t t = time(NULL);
 	struct tm tm;
 	FILE *f;
+	int fd;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 	snprintf(p, sizeof(p), "%s/audit.log", dir);
-	if ((f = fopen(p, "a")) != NULL) {
+	/* Appended to the folder's own file, never through a planted link. */
+	fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || (f = fdopen(fd, "a")) == NULL) {
+		idp_log(LOG_ERR, "keys: %s: %s: this change is not in the audit log", p, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	} else {
 		fprintf(f, "%s uid=%u %s\n", ts, (unsigned)getuid(), line);
 		fclose(f);
 	}
 	idp_log(LOG_INFO, "keys audit: %s", line);
 }
 
+/* A key's file as state.json names it: a plain name of the keys folder as
+ * keyadmin and keys.c write them ("es256-<kid>.pem"): letters, digits, '-',
+ * '_' and '.', not starting with '.', ending in ".pem". Anything else ("../x",
+ * "/etc/x", "state.json") would make revoke or prune unlink another file. */
+static bool key_file_name_ok(const char *f)
+{
+	size_t n = f != NULL ? strlen(f) : 0;
+
+	return n > 4 && n <= 128 && f[0] != '.' && strcmp(f + n - 4, ".pem") == 0 &&
+	       strspn(f, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
 static int state_load(const char *dir, json_t **st)
 {
 	char p[4096];
 	json_error_t e;
+	json_t *k;
+	size_t i;
 
 	snprintf(p, sizeof(p), "%s/state.json", dir);
 	if (access(p, F_OK) != 0) {
@@ -84,6 +105,25 @@ static int state_load(const char *dir, json_t **st)
 		json_decref(*st);
 		*st = NULL;
 		return log_fail(IDP_EINVAL, "keys: %s: line %d: %s", p, e.line, e.text);
+	}
+	/* The whole state is refused, not the one entry: an edited or forged
+	 * state.json is for a person to look at before any file goes. */
+	json_array_foreach(json_object_get(*st, "keys"), i, k) {
+		const char *f = json_string_value(json_object_get(k, "file"));
+
+		if (!key_file_name_ok(f)) {
+			bool printable = f != NULL && strlen(f) <= 200;
+
+			for (const unsigned char *c = (const unsigned char *)f; printable && *c; c++)
+				printable = *c >= ' ' && *c < 0x7f;
+			idp_log(LOG_ERR, "keys: %s: entry %zu: \"file\" %s%s%s is not a plain file name of the "
+				"keys folder (like es256-<kid>.pem): refusing the whole state, nothing changed; "
+				"correct state.json", p, i, printable ? "\"" : "",
+				printable ? f : "(missing or unprintable)", printable ? "\"" : "");
+			json_decref(*st); /* f was in it */
+			*st = NULL;
+			return IDP_EINVAL;
+		}
 	}
 	return IDP_OK;
 }
@@ -100,7 +140,13 @@ static int state_save(const char *dir, json_t *st)
 	snprintf(p, sizeof(p), "%s/state.json", dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", p, (int)getpid());
 	len = strlen(doc);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* Created here or not at all: never through a link planted at the
+	 * name. One found there (a crash's leftover, or planted) is removed,
+	 * the link itself, not what it points to, and creation tried once more;
+	 * writers hold the folder's lock, so no other keyadmin races us. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, doc, len) != (ssize_t)len || fsync(fd) != 0)
 		rc = IDP_EIO;
 	if (fd >= 0)
@@ -173,6 +219,14 @@ static int add_key(const char *dir, json_t *st, enum sign_alg alg, enum key_stat
 	snprintf(sub, sizeof(sub), "%s/.new", dir);
 	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
 		return IDP_EIO;
+	{
+		/* A fresh private key is written there: a link planted at the
+		 * name would send it to another folder. */
+		struct stat sb;
+
+		if (lstat(sub, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+			return log_fail(IDP_EDENIED, "keys: %s is not a folder of ours: remove it", sub);
+	}
 	{
 		char sp[4300];
 

@@ -6,10 +6,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-#include <openssl/sha.h>
+/* A core dump would hold the private keys, the CSRF key, sessions and
+ * tokens, and lands where the system says (a crash collector, a folder
+ * others read). Off from the start, before any key is read: the soft
+ * RLIMIT_CORE goes to 0 and the process becomes non-dumpable, which also
+ * closes /proc/PID/mem, environ and ptrace to other processes of the same
+ * user. debug.allow_core_dumps gives back the limit the daemon was started
+ * with (the hard limit is never lowered, so that stays possible). */
+static struct rlimit core_limit_at_start;
+static bool core_limit_known;
+
+static void core_dumps_allow(bool allow)
+{
+	struct rlimit lim = core_limit_at_start;
+
+	if (!core_limit_known)
+		return;
+	if (!allow)
+		lim.rlim_cur = 0;
+	if (setrlimit(RLIMIT_CORE, &lim) != 0 || prctl(PR_SET_DUMPABLE, allow ? 1 : 0, 0, 0, 0) != 0)
+		idp_log(LOG_ERR, "core dumps could not be turned %s: %s", allow ? "on" : "off", strerror(errno));
+	else if (allow)
+		idp_log(LOG_WARN, "debug.allow_core_dumps: a crash may write a core dump holding the private "
+				  "keys and sessions (core size limit %s)",
+			lim.rlim_cur == RLIM_INFINITY ? "unlimited" : lim.rlim_cur == 0 ? "0: none until raised" : "as started");
+}
+
+static void core_dumps_init(void)
+{
+	core_limit_known = getrlimit(RLIMIT_CORE, &core_limit_at_start) == 0;
+	if (!core_limit_known)
+		idp_log(LOG_ERR, "getrlimit(RLIMIT_CORE): %s; core dumps left as they are", strerror(errno));
+	core_dumps_allow(false);
+}
 
 static void usage(FILE *f)
 {
@@ -22,31 +55,6 @@ static void usage(FILE *f)
 		   "  --keys-dir DIR    where signing keys are (overrides keys_dir)\n"
 		   "  --check           load the configuration, keys, templates and plugins, then exit\n"
 		   "Signals: SIGHUP reloads configuration and keys; SIGTERM stops cleanly.\n");
-}
-
-/* The CSRF key is shared by every node through the store: a form served by
- * one node may be posted to another. */
-static int csrf_key_init(void)
-{
-	unsigned char k[32];
-	char *hex = NULL, *val = NULL;
-	size_t len;
-	int rc;
-
-	if (RAND_bytes(k, sizeof(k)) != 1)
-		return IDP_EINVAL;
-	hex = b64url_encode(k, sizeof(k));
-	wipe(k, sizeof(k));
-	rc = store_add(&g_idp.store, "csrf-key", hex, strlen(hex), 10u * 365 * 86400);
-	free_secret(hex);
-	if (rc != IDP_OK && rc != IDP_EEXIST)
-		return rc;
-	if ((rc = store_get(&g_idp.store, "csrf-key", &val, &len)) != IDP_OK)
-		return rc;
-	/* Whatever its text, hash it down to the key. */
-	sha256(val, len, g_idp.csrf_key);
-	free_secret(val);
-	return IDP_OK;
 }
 
 static void rt_swap(struct rt *nrt)
@@ -82,6 +90,8 @@ static void reload(const char *why)
 	}
 	cur = rt_acquire();
 	backends_keep_health(nrt, cur);
+	if (nrt->cfg->allow_core_dumps != cur->cfg->allow_core_dumps)
+		core_dumps_allow(nrt->cfg->allow_core_dumps);
 	rt_release(cur);
 	rt_swap(nrt);
 	keys_retry = false;
@@ -183,6 +193,7 @@ int main(int argc, char **argv)
 	unsigned long ticks = 0;
 	int sig, rc;
 
+	core_dumps_init();
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool has = i + 1 < argc;
@@ -232,6 +243,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	idp_log_set_level(rt->cfg->log_level);
+	if (rt->cfg->allow_core_dumps && !check)
+		core_dumps_allow(true);
 	if (check) {
 		printf("idp: %s is valid\n", config);
 		rt_release(rt);
@@ -241,14 +254,7 @@ int main(int argc, char **argv)
 		idp_log(LOG_WARN, "running with the DEMO configuration and its published secrets: "
 				  "never expose it beyond this machine");
 	g_idp.rt = rt;
-	if ((rc = store_open(rt->cfg->store, &g_idp.store)) != IDP_OK ||
-	    (rc = csrf_key_init()) != IDP_OK) {
-		fprintf(stderr, "idp: the store could not be opened (%s)\n", idp_strerror(rc));
-		rt_release(rt);
-		return 1;
-	}
-	if (http_start(rt->cfg, (int)port, port_file) != IDP_OK) {
-		store_close(&g_idp.store);
+	if (idp_serve_start((int)port, port_file) != IDP_OK) {
 		rt_release(rt);
 		return 1;
 	}
@@ -280,8 +286,7 @@ int main(int argc, char **argv)
 	}
 	idp_log(LOG_INFO, "stopping");
 	health_stop();
-	http_stop();
-	store_close(&g_idp.store);
+	idp_serve_stop();
 	rt_release(g_idp.rt);
 	return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "config.h"
 #include "util.h"
 
 enum metric {
@@ -28,7 +29,10 @@ void metrics_count(enum metric m);
 void metrics_request(const char *path, unsigned status);
 /* The Prometheus text exposition, malloc'ed (the caller's); NULL on failure. */
 char *metrics_render(size_t *len);
-/* /metrics answers only the machine itself (a local agent scrapes it). */
-bool metrics_allowed(const char *ip);
+/* The operators' listener (metrics.listen): GET /metrics and nothing else,
+ * on its own address, never on the citizens' one (behind a local proxy the
+ * TCP peer says nothing of who asks). No-op when metrics.listen is unset. */
+int metrics_start(const struct config *cfg);
+void metrics_stop(void);
 
 #endif

@@ -26,16 +26,17 @@ const char *bind_cookie(struct req *r, bool create)
 	return r->bind_fresh;
 }
 
+/* Taken apart by libcurl, so an IPv6 literal or an internationalised host
+ * (in punycode, as CSP wants it) gives the whole origin; a URI it cannot
+ * read adds nothing. */
 void set_form_origin(struct req *r, const char *uri)
 {
-	const char *h = strstr(uri, "://");
-	size_t n;
+	char *origin = uri_origin(uri);
 
-	if (h == NULL)
+	if (origin == NULL)
 		return;
-	n = (size_t)(h + 3 - uri) + strcspn(h + 3, "/?#");
 	free(r->csp_extra);
-	r->csp_extra = strndup(uri, n);
+	r->csp_extra = origin;
 }
 
 void add_form_origin(struct req *r, const char *uri)

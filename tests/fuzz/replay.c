@@ -8,6 +8,8 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional, as under libFuzzer: a target that starts something once. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int replay_file(const char *path)
 {
@@ -35,6 +37,9 @@ static int replay_file(const char *path)
 int main(int argc, char **argv)
 {
 	int count = 0, failed = 0;
+
+	if (LLVMFuzzerInitialize != NULL)
+		LLVMFuzzerInitialize(&argc, &argv);
 
 	for (int i = 1; i < argc; i++) {
 		DIR *d = opendir(argv[i]);

@@ -5,6 +5,9 @@
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
 setup_tmp
+# /metrics has its own listener (metrics.listen), never the citizens' one.
+METRICS_PORT=$(free_port)
+echo "{\"metrics\": {\"listen\": \"127.0.0.1:$METRICS_PORT\"}}" >"$TMP/extra.json"
 start_idp "$STORE"
 R1=http://127.0.0.1:8081/callback
 R2=http://127.0.0.1:8082/callback
@@ -139,11 +142,12 @@ H=$(curl -s -i "$IDP/logout?id_token_hint=$IDT&post_logout_redirect_uri=https://
 ok "logout never redirects to an unregistered uri" eq "$(status "$H")" 400
 ok "logout: no Location to an unregistered uri" eq "$(location "$H")" ""
 
-# Operator metrics: Prometheus text, only for the machine itself.
-H=$(curl -s -i "$IDP/metrics")
+# Operator metrics: Prometheus text, on metrics.listen only.
+ok "metrics: not served on the citizens' listener" eq "$(curl -s -o /dev/null -w '%{http_code}' "$IDP/metrics")" 404
+H=$(curl -s -i "http://127.0.0.1:$METRICS_PORT/metrics")
 M=$(printf %s "$H" | tr -d '\r')
 mval() { printf '%s\n' "$M" | awk -v k="$1" '$1 == k { print $2 }'; }
-ok "metrics: 200 from the loopback" eq "$(status "$H")" 200
+ok "metrics: 200 on metrics.listen" eq "$(status "$H")" 200
 ok "metrics: Prometheus text format" contains "$M" "Content-Type: text/plain; version=0.0.4"
 ok "metrics: no-store" contains "$M" "Cache-Control: no-store"
 ok "metrics: code exchanges counted" test "$(mval 'idp_tokens_issued_total{grant="authorization_code"}')" -ge 1

@@ -44,17 +44,56 @@ static void unlink_file(const char *name)
 	unlink(p);
 }
 
-/* /metrics answers the machine itself only. */
-START_TEST(t_metrics_allowed)
+/* listen.trusted_proxies: only a trusted peer's forwarding headers count,
+ * the rightmost untrusted hop is the client, malformed falls back to the peer. */
+START_TEST(t_client_address)
 {
-	ck_assert(metrics_allowed("127.0.0.1"));
-	ck_assert(metrics_allowed("127.1.2.3"));
-	ck_assert(metrics_allowed("::1"));
-	ck_assert(!metrics_allowed("10.0.0.1"));
-	ck_assert(!metrics_allowed("1.127.0.0"));
-	ck_assert(!metrics_allowed("::ffff:10.0.0.1"));
-	ck_assert(!metrics_allowed(""));
-	ck_assert(!metrics_allowed(NULL));
+	struct cidr px[3], bad;
+	struct config cfg = {0};
+	char out[64];
+
+	ck_assert(cidr_parse("10.0.0.0/8", &px[0]));
+	ck_assert(cidr_parse("127.0.0.1", &px[1]));
+	ck_assert(cidr_parse("fd00::/8", &px[2]));
+	ck_assert(!cidr_parse("10.0.0.0/33", &bad));
+	ck_assert(!cidr_parse("10.0.0/8", &bad));
+	ck_assert(!cidr_parse("fd00::/129", &bad));
+	ck_assert(!cidr_parse("10.0.0.1/", &bad));
+	ck_assert(!cidr_parse("example.org", &bad));
+	cfg.trusted_proxies = px;
+	cfg.n_trusted_proxies = 3;
+	ck_assert(cidr_list_has(px, 3, "10.200.1.2"));
+	ck_assert(cidr_list_has(px, 3, "::ffff:127.0.0.1"));
+	ck_assert(cidr_list_has(px, 3, "fdff::1"));
+	ck_assert(!cidr_list_has(px, 3, "11.0.0.1"));
+	ck_assert(!cidr_list_has(px, 3, "127.0.0.2"));
+	ck_assert(!cidr_list_has(px, 3, "fe00::1"));
+	/* From anyone else, ignored. */
+	ck_assert_int_eq(http_client_address(&cfg, "192.0.2.9", "198.51.100.1", NULL, out), IDP_OK);
+	ck_assert_str_eq(out, "192.0.2.9");
+	/* The rightmost hop that is not a trusted proxy; what the client forged
+	 * to its left is never read. */
+	ck_assert_int_eq(http_client_address(&cfg, "127.0.0.1", "6.6.6.6, 198.51.100.1, 10.1.1.1", NULL, out), IDP_OK);
+	ck_assert_str_eq(out, "198.51.100.1");
+	ck_assert_int_eq(http_client_address(&cfg, "127.0.0.1", "2001:DB8::1", NULL, out), IDP_OK);
+	ck_assert_str_eq(out, "2001:db8::1");
+	ck_assert_int_eq(http_client_address(&cfg, "127.0.0.1", "10.0.0.5,127.0.0.1", NULL, out), IDP_OK);
+	ck_assert_str_eq(out, "10.0.0.5"); /* all trusted: the leftmost */
+	/* Forwarded (RFC 7239), used when there is no X-Forwarded-For. */
+	ck_assert_int_eq(http_client_address(&cfg, "127.0.0.1", NULL,
+					     "for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https;by=10.0.0.1", out), IDP_OK);
+	ck_assert_str_eq(out, "2001:db8::7");
+	ck_assert_int_eq(http_client_address(&cfg, "127.0.0.1", NULL, "proto=https;For=198.51.100.3:80", out), IDP_OK);
+	ck_assert_str_eq(out, "198.51.100.3");
+	/* Malformed from a trusted proxy: the peer, and an error to log. */
+	ck_assert_int_ne(http_client_address(&cfg, "127.0.0.1", "198.51.100.1, not-an-ip", NULL, out), IDP_OK);
+	ck_assert_str_eq(out, "127.0.0.1");
+	ck_assert_int_ne(http_client_address(&cfg, "127.0.0.1", "", NULL, out), IDP_OK);
+	ck_assert_int_ne(http_client_address(&cfg, "127.0.0.1", "198.51.100.1:80", NULL, out), IDP_OK);
+	ck_assert_int_ne(http_client_address(&cfg, "127.0.0.1", NULL, "for=unknown", out), IDP_OK);
+	ck_assert_int_ne(http_client_address(&cfg, "127.0.0.1", NULL, "for=\"[2001:db8::1\"", out), IDP_OK);
+	ck_assert_int_ne(http_client_address(&cfg, "127.0.0.1", NULL, "proto=https", out), IDP_OK);
+	ck_assert_str_eq(out, "127.0.0.1");
 }
 END_TEST
 
@@ -1111,7 +1150,7 @@ int main(void)
 	idp_log_set_level(-1);
 	tcase_add_test(tc, t_b64url);
 	tcase_add_test(tc, t_json_writer);
-	tcase_add_test(tc, t_metrics_allowed);
+	tcase_add_test(tc, t_client_address);
 	tcase_add_test(tc, t_params);
 	tcase_add_test(tc, t_utf8_numbers);
 	tcase_add_test(tc, t_buf_secret);
