@@ -11,36 +11,84 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Defined below, in the order a login meets them. */
 static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache);
+static bool session_usable(struct req *r, const struct authz_req *a, const struct client *cl,
+			   const json_t *sess);
+static enum MHD_Result choose_backend(struct req *r, struct authz_req *a, const struct client *cl);
+static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const struct client *cl,
+				       const json_t *sess, const char *sid, bool *issued, bool *stale);
+static enum MHD_Result issue_code(struct req *r, const struct authz_req *a, const struct client *cl,
+				  const json_t *sess, const char *sid, const char *consent_key, bool *missing);
+static enum MHD_Result txn_refused(struct req *r, const struct authz_req *a, int rc);
 
-enum MHD_Result flow_refuse(struct req *r, const struct authz_req *a, const char *error,
-			    const char *description)
+/* ---- 1. /authorize: is the session usable? ------------------------------ */
+
+enum MHD_Result flow_authorize(struct req *r, struct authz_req *a)
 {
-	char *loc = authz_req_error_uri(r->cfg, a, error, description);
-	enum MHD_Result ret;
+	return decide(r, a, true);
+}
 
-	if (loc == NULL)
-		return http_error_page(r, 400, "bad_request");
-	ret = http_redirect(r, loc);
-	free(loc);
+/* Between login, consent and the code; with use_cache, from the process's
+ * copy of the session when it has one. */
+static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache)
+{
+	const struct client *cl = config_client(r->cfg, a->client_id);
+	char sid[65];
+	json_t *sess = use_cache ? session_load_cached(r, sid) : session_load(r, sid);
+	enum MHD_Result ret;
+	bool issued, stale;
+
+	if (!session_usable(r, a, cl, sess)) {
+		json_decref(sess);
+		if (authz_prompt_has(a, PROMPT_NONE))
+			return flow_refuse(r, a, "login_required", "the citizen is not logged in");
+		return choose_backend(r, a, cl);
+	}
+	ret = code_or_consent(r, a, cl, sess, sid, &issued, &stale);
+	json_decref(sess);
+	if (issued)
+		metrics_count(M_SSO_REUSED);
+	if (stale) {
+		/* From the copy: the session may have ended elsewhere (or the
+		 * consent be missing); the store says which. */
+		session_cache_drop(sid);
+		return decide(r, a, false);
+	}
 	return ret;
 }
 
-/* The answer to a failed txn_save or txn_admit (rc): 429 with Retry-After
- * past the rate limit, invalid_request when too large, else
- * temporarily_unavailable. */
-static enum MHD_Result txn_refused(struct req *r, const struct authz_req *a, int rc)
+/* Whether the session answers this request as it is: no prompt to log in
+ * again, young enough for max_age, at the level asked, and the citizen the
+ * request names (id_token_hint, claims sub.value). */
+static bool session_usable(struct req *r, const struct authz_req *a, const struct client *cl,
+			   const json_t *sess)
 {
-	if (rc == IDP_ELIMIT) {
-		req_add_header(r, "Retry-After", "60");
-		return http_error_page(r, 429, "too_many");
+	bool ok = true;
+
+	/* select_account: the citizen may pick a backend again, even with a
+	 * live session (choose_backend shows the choice page). */
+	if (sess == NULL || authz_prompt_has(a, PROMPT_LOGIN) || authz_prompt_has(a, PROMPT_SELECT_ACCOUNT))
+		return false;
+	/* Whole seconds: an authentication of this very second is 0 s old, and
+	 * max_age=0 must still force a new one (like prompt=login). */
+	if (a->max_age >= 0 && now_s() - json_integer_value(json_object_get(sess, "auth_time")) >= a->max_age)
+		return false;
+	if (config_acr_rank(r->cfg, json_string_value(json_object_get(sess, "acr"))) < a->min_acr_rank)
+		return false;
+	/* Another citizen's session is no answer (issue_code refuses a
+	 * sub.value mismatch after the login too). */
+	if (a->hint_sub != NULL || a->want_sub != NULL) {
+		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
+
+		ok = s != NULL && (a->hint_sub == NULL || strcmp(s, a->hint_sub) == 0) &&
+		     (a->want_sub == NULL || strcmp(s, a->want_sub) == 0);
+		free(s);
 	}
-	if (rc == IDP_ETOOBIG)
-		return flow_refuse(r, a, "invalid_request", "the request is too large to keep");
-	return flow_refuse(r, a, "temporarily_unavailable", "the store is not answering");
+	return ok;
 }
 
-/* ---- Choosing a backend ---------------------------------------------- */
+/* ---- 2. No: choose a backend --------------------------------------------- */
 
 /* A backend this client allows that reaches the level it asks for. */
 static bool eligible(const struct rt *rt, const struct backend *b, const struct client *cl, int min_rank)
@@ -165,7 +213,134 @@ enum MHD_Result flow_backend_chosen(struct req *r, struct authz_req *a, const ch
 	return start_backend(r, a, b);
 }
 
-/* ---- Consent and the code -------------------------------------------- */
+/* ---- 3. Authenticated: the session ---------------------------------------- */
+
+/* The level a login through b reached. A form backend checked the
+ * credentials itself: no acr means its configured level. An upstream
+ * provider that names no level, or one we do not know, vouches for nothing
+ * more than the weakest level: taking the backend's level would over-claim.
+ * Either way a backend cannot claim more than it is configured to reach. */
+static const char *acr_reached(const struct config *cfg, const struct backend *b, const char *acr)
+{
+	if (acr == NULL && b->ops->login != NULL)
+		acr = b->acr;
+	if (config_acr_rank(cfg, acr) < 0) {
+		idp_log(LOG_INFO, "login: %s gave %s acr; taken as %s", b->id, acr ? "an unknown" : "no",
+			cfg->default_acr);
+		acr = cfg->default_acr;
+	}
+	if (config_acr_rank(cfg, acr) > config_acr_rank(cfg, b->acr))
+		acr = b->acr;
+	return acr;
+}
+
+enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const struct backend *b,
+				   struct idp_identity *id, const char *txn_key)
+{
+	const struct client *cl = config_client(r->cfg, a->client_id);
+	const char *why = NULL, *acr;
+	char sid[65], old_sid[65], *local = NULL;
+	json_t *sess, *old;
+	enum MHD_Result ret;
+	bool gone = false, issued, stale;
+
+	if (cl == NULL)
+		return http_error_page(r, 400, "bad_request");
+	if (id->claims == NULL)
+		id->claims = json_object();
+	acr = acr_reached(r->cfg, b, id->acr);
+	if (config_acr_rank(r->cfg, acr) < a->min_acr_rank) {
+		idp_log(LOG_INFO, "login: %s reached %s, below what %s asks", b->id, acr, cl->id);
+		return page_denied(r, a, "acr_too_low", "the identity provider did not reach the requested level");
+	}
+	if (!identity_valid(id->claims, &why) || (local = identity_local_subject(r->cfg, b, id, &why)) == NULL) {
+		idp_log(LOG_WARN, "login: identity from %s refused: claim %s is malformed or missing", b->id,
+			why ? why : "?");
+		return page_denied(r, a, "identity_invalid",
+				   "the identity returned by the identity provider is incomplete or malformed");
+	}
+	/* A new login in this browser ends the session it had. */
+	if ((old = session_load(r, old_sid)) != NULL) {
+		session_destroy(r, old_sid);
+		json_decref(old);
+	}
+	sess = session_create(r, b->id, acr, local, id, sid, txn_key, &gone);
+	free(local);
+	if (gone) /* another post of the same form won */
+		return http_error_page(r, 400, "expired");
+	if (sess == NULL)
+		return flow_refuse(r, a, "temporarily_unavailable", "the session could not be created");
+	/* Remember the choice for the next visit (not a secret). */
+	req_set_cookie(r, "last", b->id, 180L * 86400);
+	idp_log(LOG_INFO, "login: %s authenticated citizen via %s (%s)", cl->id, b->id, acr);
+	metrics_count(M_LOGIN_OK);
+	ret = code_or_consent(r, a, cl, sess, sid, &issued, &stale);
+	json_decref(sess);
+	return ret;
+}
+
+/* ---- 4. Consent, then the code ------------------------------------------ */
+
+/* A usable session: the code when consent is given or not needed, else the
+ * consent page. *issued: the code went out. *stale: the session came from
+ * the process's copy and the store no longer has it (or the consent): read
+ * it again; nothing was answered. */
+static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const struct client *cl,
+				       const json_t *sess, const char *sid, bool *issued, bool *stale)
+{
+	char ckey[80], *txn = NULL;
+	enum consent c;
+	enum MHD_Result ret;
+	bool missing = true;
+	int rc;
+
+	*issued = *stale = false;
+	/* A remembered consent is checked in the round trip that stores the
+	 * code (one round trip fewer per login). */
+	if ((c = consent_decide(cl, a, sess, ckey)) != CONSENT_ASK) {
+		ret = issue_code(r, a, cl, sess, sid, c == CONSENT_STORED ? ckey : NULL, &missing);
+		if (!missing) {
+			*issued = true;
+			return ret;
+		}
+		if (json_is_true(json_object_get(sess, "cached"))) {
+			*stale = true;
+			return MHD_NO;
+		}
+	}
+	if (authz_prompt_has(a, PROMPT_NONE))
+		return flow_refuse(r, a, "consent_required", "the citizen has not consented yet");
+	memcpy(a->sid, sid, sizeof(a->sid));
+	if ((rc = txn_save(r, a, &txn)) != IDP_OK)
+		return txn_refused(r, a, rc);
+	{
+		json_t *rel = claims_released(json_object_get(sess, "claims"), a->scope, a->claims);
+
+		ret = page_consent(r, txn, a, rel, sid);
+		json_decref(rel);
+	}
+	free(txn);
+	return ret;
+}
+
+enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const json_t *sess,
+			       const char *sid_hash, bool accepted)
+{
+	const struct client *cl = config_client(r->cfg, a->client_id);
+	char ckey[80];
+	bool missing;
+
+	if (cl == NULL)
+		return http_error_page(r, 400, "bad_request");
+	if (!accepted) {
+		idp_log(LOG_INFO, "consent: refused for %s", cl->id);
+		return flow_refuse(r, a, "access_denied", "the citizen refused to share the data");
+	}
+	consent_decide(cl, a, sess, ckey);
+	if (ckey[0] != '\0')
+		store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
+	return issue_code(r, a, cl, sess, sid_hash, NULL, &missing);
+}
 
 static int name_cmp(const void *x, const void *y)
 {
@@ -252,195 +427,31 @@ static enum MHD_Result issue_code(struct req *r, const struct authz_req *a, cons
 	return ret;
 }
 
-/* A usable session: the code when consent is given or not needed, else the
- * consent page. *issued: the code went out. *stale: the session came from
- * the process's copy and the store no longer has it (or the consent): read
- * it again; nothing was answered. */
-static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const struct client *cl,
-				       const json_t *sess, const char *sid, bool *issued, bool *stale)
+/* ---- Answers ------------------------------------------------------------ */
+
+enum MHD_Result flow_refuse(struct req *r, const struct authz_req *a, const char *error,
+			    const char *description)
 {
-	char ckey[80], *txn = NULL;
-	enum consent c;
+	char *loc = authz_req_error_uri(r->cfg, a, error, description);
 	enum MHD_Result ret;
-	bool missing = true;
-	int rc;
 
-	*issued = *stale = false;
-	/* A remembered consent is checked in the round trip that stores the
-	 * code (one round trip fewer per login). */
-	if ((c = consent_decide(cl, a, sess, ckey)) != CONSENT_ASK) {
-		ret = issue_code(r, a, cl, sess, sid, c == CONSENT_STORED ? ckey : NULL, &missing);
-		if (!missing) {
-			*issued = true;
-			return ret;
-		}
-		if (json_is_true(json_object_get(sess, "cached"))) {
-			*stale = true;
-			return MHD_NO;
-		}
-	}
-	if (authz_prompt_has(a, PROMPT_NONE))
-		return flow_refuse(r, a, "consent_required", "the citizen has not consented yet");
-	memcpy(a->sid, sid, sizeof(a->sid));
-	if ((rc = txn_save(r, a, &txn)) != IDP_OK)
-		return txn_refused(r, a, rc);
-	{
-		json_t *rel = claims_released(json_object_get(sess, "claims"), a->scope, a->claims);
-
-		ret = page_consent(r, txn, a, rel, sid);
-		json_decref(rel);
-	}
-	free(txn);
-	return ret;
-}
-
-enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const json_t *sess,
-			       const char *sid_hash, bool accepted)
-{
-	const struct client *cl = config_client(r->cfg, a->client_id);
-	char ckey[80];
-	bool missing;
-
-	if (cl == NULL)
+	if (loc == NULL)
 		return http_error_page(r, 400, "bad_request");
-	if (!accepted) {
-		idp_log(LOG_INFO, "consent: refused for %s", cl->id);
-		return flow_refuse(r, a, "access_denied", "the citizen refused to share the data");
-	}
-	consent_decide(cl, a, sess, ckey);
-	if (ckey[0] != '\0')
-		store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
-	return issue_code(r, a, cl, sess, sid_hash, NULL, &missing);
-}
-
-/* ---- /authorize -------------------------------------------------------- */
-
-/* Whether the session answers this request as it is: no prompt to log in
- * again, young enough for max_age, at the level asked, and the citizen the
- * request names (id_token_hint, claims sub.value). */
-static bool session_usable(struct req *r, const struct authz_req *a, const struct client *cl,
-			   const json_t *sess)
-{
-	bool ok = true;
-
-	/* select_account: the citizen may pick a backend again, even with a
-	 * live session (choose_backend shows the choice page). */
-	if (sess == NULL || authz_prompt_has(a, PROMPT_LOGIN) || authz_prompt_has(a, PROMPT_SELECT_ACCOUNT))
-		return false;
-	/* Whole seconds: an authentication of this very second is 0 s old, and
-	 * max_age=0 must still force a new one (like prompt=login). */
-	if (a->max_age >= 0 && now_s() - json_integer_value(json_object_get(sess, "auth_time")) >= a->max_age)
-		return false;
-	if (config_acr_rank(r->cfg, json_string_value(json_object_get(sess, "acr"))) < a->min_acr_rank)
-		return false;
-	/* Another citizen's session is no answer (issue_code refuses a
-	 * sub.value mismatch after the login too). */
-	if (a->hint_sub != NULL || a->want_sub != NULL) {
-		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
-
-		ok = s != NULL && (a->hint_sub == NULL || strcmp(s, a->hint_sub) == 0) &&
-		     (a->want_sub == NULL || strcmp(s, a->want_sub) == 0);
-		free(s);
-	}
-	return ok;
-}
-
-/* Between login, consent and the code; with use_cache, from the process's
- * copy of the session when it has one. */
-static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache)
-{
-	const struct client *cl = config_client(r->cfg, a->client_id);
-	char sid[65];
-	json_t *sess = use_cache ? session_load_cached(r, sid) : session_load(r, sid);
-	enum MHD_Result ret;
-	bool issued, stale;
-
-	if (!session_usable(r, a, cl, sess)) {
-		json_decref(sess);
-		if (authz_prompt_has(a, PROMPT_NONE))
-			return flow_refuse(r, a, "login_required", "the citizen is not logged in");
-		return choose_backend(r, a, cl);
-	}
-	ret = code_or_consent(r, a, cl, sess, sid, &issued, &stale);
-	json_decref(sess);
-	if (issued)
-		metrics_count(M_SSO_REUSED);
-	if (stale) {
-		/* From the copy: the session may have ended elsewhere (or the
-		 * consent be missing); the store says which. */
-		session_cache_drop(sid);
-		return decide(r, a, false);
-	}
+	ret = http_redirect(r, loc);
+	free(loc);
 	return ret;
 }
 
-enum MHD_Result flow_authorize(struct req *r, struct authz_req *a)
+/* The answer to a failed txn_save or txn_admit (rc): 429 with Retry-After
+ * past the rate limit, invalid_request when too large, else
+ * temporarily_unavailable. */
+static enum MHD_Result txn_refused(struct req *r, const struct authz_req *a, int rc)
 {
-	return decide(r, a, true);
-}
-
-/* ---- After authentication ---------------------------------------------- */
-
-/* The level a login through b reached. A form backend checked the
- * credentials itself: no acr means its configured level. An upstream
- * provider that names no level, or one we do not know, vouches for nothing
- * more than the weakest level: taking the backend's level would over-claim.
- * Either way a backend cannot claim more than it is configured to reach. */
-static const char *acr_reached(const struct config *cfg, const struct backend *b, const char *acr)
-{
-	if (acr == NULL && b->ops->login != NULL)
-		acr = b->acr;
-	if (config_acr_rank(cfg, acr) < 0) {
-		idp_log(LOG_INFO, "login: %s gave %s acr; taken as %s", b->id, acr ? "an unknown" : "no",
-			cfg->default_acr);
-		acr = cfg->default_acr;
+	if (rc == IDP_ELIMIT) {
+		req_add_header(r, "Retry-After", "60");
+		return http_error_page(r, 429, "too_many");
 	}
-	if (config_acr_rank(cfg, acr) > config_acr_rank(cfg, b->acr))
-		acr = b->acr;
-	return acr;
-}
-
-enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const struct backend *b,
-				   struct idp_identity *id, const char *txn_key)
-{
-	const struct client *cl = config_client(r->cfg, a->client_id);
-	const char *why = NULL, *acr;
-	char sid[65], old_sid[65], *local = NULL;
-	json_t *sess, *old;
-	enum MHD_Result ret;
-	bool gone = false, issued, stale;
-
-	if (cl == NULL)
-		return http_error_page(r, 400, "bad_request");
-	if (id->claims == NULL)
-		id->claims = json_object();
-	acr = acr_reached(r->cfg, b, id->acr);
-	if (config_acr_rank(r->cfg, acr) < a->min_acr_rank) {
-		idp_log(LOG_INFO, "login: %s reached %s, below what %s asks", b->id, acr, cl->id);
-		return page_denied(r, a, "acr_too_low", "the identity provider did not reach the requested level");
-	}
-	if (!identity_valid(id->claims, &why) || (local = identity_local_subject(r->cfg, b, id, &why)) == NULL) {
-		idp_log(LOG_WARN, "login: identity from %s refused: claim %s is malformed or missing", b->id,
-			why ? why : "?");
-		return page_denied(r, a, "identity_invalid",
-				   "the identity returned by the identity provider is incomplete or malformed");
-	}
-	/* A new login in this browser ends the session it had. */
-	if ((old = session_load(r, old_sid)) != NULL) {
-		session_destroy(r, old_sid);
-		json_decref(old);
-	}
-	sess = session_create(r, b->id, acr, local, id, sid, txn_key, &gone);
-	free(local);
-	if (gone) /* another post of the same form won */
-		return http_error_page(r, 400, "expired");
-	if (sess == NULL)
-		return flow_refuse(r, a, "temporarily_unavailable", "the session could not be created");
-	/* Remember the choice for the next visit (not a secret). */
-	req_set_cookie(r, "last", b->id, 180L * 86400);
-	idp_log(LOG_INFO, "login: %s authenticated citizen via %s (%s)", cl->id, b->id, acr);
-	metrics_count(M_LOGIN_OK);
-	ret = code_or_consent(r, a, cl, sess, sid, &issued, &stale);
-	json_decref(sess);
-	return ret;
+	if (rc == IDP_ETOOBIG)
+		return flow_refuse(r, a, "invalid_request", "the request is too large to keep");
+	return flow_refuse(r, a, "temporarily_unavailable", "the store is not answering");
 }
