@@ -57,25 +57,41 @@ static char *grant_scope(const struct client *cl, const char *requested)
 	return buf_steal(&b);
 }
 
+/* The lowest known level among an acr member's "value" and "values" of a
+ * claims request (OpenID Core 5.5.1): any of them is acceptable, and a
+ * stronger level satisfies a weaker. -1: none known. */
+static int claims_acr_rank(const struct config *cfg, const json_t *acr, bool highest)
+{
+	json_t *vals = json_object_get(acr, "values"), *v;
+	int best = config_acr_rank(cfg, json_string_value(json_object_get(acr, "value")));
+	size_t i;
+
+	json_array_foreach(vals, i, v) {
+		int rk = config_acr_rank(cfg, json_string_value(v));
+
+		if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
+			best = rk;
+	}
+	return best;
+}
+
 /* The minimum level the client asks for: the weakest known value of
  * acr_values (any listed level is acceptable to it, and a stronger one
- * satisfies a weaker), else of claims.id_token.acr.values. In the
- * franceconnect profile the highest listed known level, as FranceConnect
- * does (its services list levels expecting the strongest). -1: none asked. */
+ * satisfies a weaker), else of claims.id_token.acr. In the franceconnect
+ * profile the highest listed known level, as FranceConnect does (its
+ * services list levels expecting the strongest). An essential acr (OpenID
+ * Core 5.5.1.1) is a floor the voluntary values cannot lower. -1: none. */
 static int required_acr(const struct config *cfg, const char *acr_values, const json_t *claims,
 			bool highest)
 {
-	int best = -1;
-	json_t *vals, *v;
-	size_t i;
+	const json_t *acr = json_object_get(json_object_get(claims, "id_token"), "acr");
+	int best = -1, rk;
 
 	for (const char *p = acr_values; p != NULL && *p;) {
 		size_t n = strcspn(p, " ");
 		char one[64];
 
 		if (n < sizeof(one)) {
-			int rk;
-
 			memcpy(one, p, n);
 			one[n] = '\0';
 			rk = config_acr_rank(cfg, one);
@@ -86,13 +102,12 @@ static int required_acr(const struct config *cfg, const char *acr_values, const 
 		while (*p == ' ')
 			p++;
 	}
-	vals = json_object_get(json_object_get(json_object_get(claims, "id_token"), "acr"), "values");
-	json_array_foreach(vals, i, v) {
-		int rk = config_acr_rank(cfg, json_string_value(v));
-
-		if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
-			best = rk;
-	}
+	/* Essential: any listed level is acceptable, whatever the profile. */
+	rk = claims_acr_rank(cfg, acr, highest && !acr_essential(claims));
+	if (acr_essential(claims))
+		return rk > best ? rk : best;
+	if (rk >= 0 && (best < 0 || (highest ? rk > best : rk < best)))
+		best = rk;
 	return best;
 }
 
@@ -312,6 +327,14 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 	lh = params_get(p, "login_hint");
 	if (lh != NULL && !dup_to(&a->login_hint, lh))
 		goto nomem;
+	/* A level the provider cannot even name cannot be met: refused, never
+	 * silently ignored (OpenID Core 5.5.1.1 for an essential acr; and the
+	 * franceconnect profile, whose services rely on acr_values, errs too). */
+	if (cl->franceconnect && a->acr_values != NULL && required_acr(cfg, a->acr_values, NULL, true) < 0)
+		FAIL("invalid_request", "acr_values names no known level");
+	if (acr_essential(a->claims) &&
+	    claims_acr_rank(cfg, json_object_get(json_object_get(a->claims, "id_token"), "acr"), false) < 0)
+		FAIL("unmet_authentication_requirements", "the essential acr names no level this provider knows");
 	a->min_acr_rank = required_acr(cfg, a->acr_values, a->claims, cl->franceconnect);
 	return IDP_OK;
 nomem:

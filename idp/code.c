@@ -106,11 +106,10 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 	int rc;
 
 	*location = NULL;
-	if ((code = rand_token(32)) == NULL) {
+	if ((code = rand_token(32)) == NULL || code_hash(cl->id, code, hash) != IDP_OK) {
 		rc = IDP_ENOMEM;
 		goto out;
 	}
-	sha256_hex(code, strlen(code), hash);
 	/* The code's record (record.h) carries what /token needs, already
 	 * written: the ID token's claims of this citizen and request, and the
 	 * userinfo answer the access token will give, with only the claims the

@@ -30,8 +30,13 @@ enum MHD_Result ep_authorize(struct req *r)
 	return ret;
 }
 
-/* A login failure counts against the address and the username; past the
- * limits the form answers "too many attempts" without checking anything. */
+/* Login throttling. Every password about to be checked is first counted,
+ * atomically, against the address (per minute) and the username (per
+ * 15 minutes); past either limit nothing is checked. Counting before the
+ * check, not after a failure, bounds the passwords verified per window
+ * whatever the concurrency: of N simultaneous posts, only those the counter
+ * admitted reach the backend. A success gives its attempt back (the limits
+ * count failures): only someone who knows the password can do so. */
 struct rl_keys {
 	char ip[128], user[128];
 };
@@ -45,24 +50,26 @@ static void rl_keys_make(const struct req *r, const char *username, struct rl_ke
 	snprintf(k->user, sizeof(k->user), "rl:user:%.32s", h);
 }
 
-/* The counters as read (with the transaction, in one round trip). */
-static bool rl_over(const struct req *r, const char *ip_count, const char *user_count)
+/* IDP_OK: this attempt may check a password; IDP_EDENIED: over a limit
+ * (its count stays: a refused attempt is still an attempt); another code:
+ * the store failed, and nothing that cannot be counted is checked. */
+static int rl_take_attempt(const struct req *r, const struct rl_keys *k)
 {
-	long long nip = 0, nuser = 0;
+	const char *keys[2] = {k->ip, k->user};
+	const unsigned ttls[2] = {60, 900};
+	long long n[2] = {0, 0};
+	int rc;
 
-	if (ip_count != NULL)
-		parse_ll(ip_count, 0, 1LL << 60, &nip);
-	if (user_count != NULL)
-		parse_ll(user_count, 0, 1LL << 60, &nuser);
-	return nip >= r->cfg->rl_ip_per_min || nuser >= r->cfg->rl_user_failures;
+	if ((rc = store_incr_n(&g_idp.store, keys, ttls, 2, n)) != IDP_OK)
+		return rc;
+	return n[0] > r->cfg->rl_ip_per_min || n[1] > r->cfg->rl_user_failures ? IDP_EDENIED : IDP_OK;
 }
 
-static void rl_count_failure(const struct rl_keys *k)
+static void rl_give_back(const struct rl_keys *k)
 {
-	long long n;
+	const char *keys[2] = {k->ip, k->user};
 
-	store_incr(&g_idp.store, k->ip, 60, &n);
-	store_incr(&g_idp.store, k->user, 900, &n);
+	store_decr_n(&g_idp.store, keys, 2);
 }
 
 enum MHD_Result ep_login(struct req *r)
@@ -70,36 +77,21 @@ enum MHD_Result ep_login(struct req *r)
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
 	const char *user = params_get(p, "username"), *pass = params_get(p, "password");
-	char key[128], name[64], *vals[3] = {NULL, NULL, NULL};
-	const char *keys[3] = {key, NULL, NULL};
-	size_t lens[3];
+	char key[128], name[64], *text = NULL;
+	size_t len = 0;
 	struct rl_keys rk;
 	struct authz_req a;
 	const struct backend *b;
 	struct idp_identity id = {0};
 	struct idp_login lr;
 	enum MHD_Result ret;
-	bool limited;
 	int rc;
 
 	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
 	txn_key(txn, key);
-	/* The transaction and both failure counters: one round trip. */
-	if (user != NULL) {
-		rl_keys_make(r, user, &rk);
-		keys[1] = rk.ip;
-		keys[2] = rk.user;
-	}
-	if (store_mget(&g_idp.store, keys, user != NULL ? 3 : 1, vals, lens) != IDP_OK || vals[0] == NULL) {
-		for (int i = 0; i < 3; i++)
-			free(vals[i]);
-		return http_error_page(r, 400, "expired");
-	}
-	limited = user != NULL && rl_over(r, vals[1], vals[2]);
-	free(vals[1]);
-	free(vals[2]);
-	if (txn_from_text(key, vals[0], lens[0], &a) != IDP_OK)
+	if (store_get(&g_idp.store, key, &text, &len) != IDP_OK ||
+	    txn_from_text(key, text, len, &a) != IDP_OK) /* frees text */
 		return http_error_page(r, 400, "expired");
 	r->lang = a.lang;
 	b = backend_find(r->rt, a.backend);
@@ -115,13 +107,19 @@ enum MHD_Result ep_login(struct req *r)
 		ret = page_login(r, txn, &a, b, 400, "bad_credentials", NULL);
 		goto out;
 	}
-	if (limited) {
+	if (b == NULL || config_client(r->cfg, a.client_id) == NULL || b->ops->login == NULL) {
+		ret = http_error_page(r, 400, "bad_request");
+		goto out;
+	}
+	rl_keys_make(r, user, &rk);
+	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
 		metrics_count(M_LOGIN_THROTTLED);
 		ret = page_login(r, txn, &a, b, 429, "too_many", user);
 		goto out;
 	}
-	if (b == NULL || config_client(r->cfg, a.client_id) == NULL || b->ops->login == NULL) {
-		ret = http_error_page(r, 400, "bad_request");
+	if (rc != IDP_OK) {
+		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
+		ret = page_login(r, txn, &a, b, 503, "unavailable", user);
 		goto out;
 	}
 	lr.username = user;
@@ -129,6 +127,8 @@ enum MHD_Result ep_login(struct req *r)
 	lr.remote_addr = r->ip;
 	rc = backend_login(b, &lr, &id);
 	if (rc == IDP_EUNAVAIL) {
+		/* No answer about the password: nothing learnt, nothing counted. */
+		rl_give_back(&rk);
 		backend_report((struct backend *)b, rc);
 		ret = page_login(r, txn, &a, b, 503, "unavailable", user);
 		goto out;
@@ -138,12 +138,12 @@ enum MHD_Result ep_login(struct req *r)
 
 		secret_tag(user, tag);
 		idp_log(LOG_INFO, "login: failure for user %s from %s", tag, r->ip);
-		rl_count_failure(&rk);
 		metrics_count(M_LOGIN_FAILED);
 		ret = page_login(r, txn, &a, b, 401, "bad_credentials", user);
 		goto out;
 	}
 	backend_report((struct backend *)b, IDP_OK);
+	rl_give_back(&rk);
 	/* The transaction is single-use: consumed with the session's creation,
 	 * so that of two concurrent posts, one wins. */
 	ret = flow_authenticated(r, &a, b, &id, key);

@@ -88,16 +88,22 @@ enum MHD_Result ep_discovery(struct req *r)
 
 enum MHD_Result ep_jwks(struct req *r)
 {
-	const char *id = req_header(r, "X-Client-Id");
+	const struct client *cl = NULL;
+	struct client_auth_fail f;
 	char cache[64];
 
-	/* A service that says who it is (librp does) is recorded as having
-	 * seen these keys: rotation waits for the services still lagging. */
-	if (id == NULL)
-		id = params_get(&r->query, "client_id");
-	if (id != NULL && config_client(r->cfg, id) != NULL)
-		keys_note_jwks_fetch(&g_idp.store, r->rt->keys, id);
-	/* Shorter than min_publish_s: a next key reaches every cache before it signs. */
-	snprintf(cache, sizeof(cache), "public, max-age=%u", r->cfg->jwks_max_age);
+	/* A service that proves who it is (HTTP Basic with its client secret,
+	 * as at /token; librp does so) is recorded as having seen these keys:
+	 * rotation waits for the services still lagging. Anyone may fetch the
+	 * keys, but an anonymous or failed fetch writes nothing, or anyone
+	 * could mark a service ready and defeat that wait. */
+	if (req_header(r, MHD_HTTP_HEADER_AUTHORIZATION) != NULL &&
+	    client_authenticate(r, NULL, &cl, &f) == IDP_OK)
+		keys_note_jwks_fetch(&g_idp.store, r->rt->keys, cl->id);
+	/* Shorter than min_publish_s: a next key reaches every cache before it
+	 * signs. An authenticated fetch is private: a shared cache answering
+	 * the next one would hide it from the readiness record. */
+	snprintf(cache, sizeof(cache), "%s, max-age=%u", cl != NULL ? "private" : "public",
+		 r->cfg->jwks_max_age);
 	return cached_json(r, r->rt->keys->jwks, r->rt->keys->jwks_len, cache);
 }

@@ -50,62 +50,86 @@ static int parse_basic(const char *h, char **id, char **secret)
 	return IDP_OK;
 }
 
-/* Authenticates the client; on failure it has already answered. */
-static const struct client *client_auth(struct req *r, enum MHD_Result *ret)
+int client_authenticate(struct req *r, const struct params *form, const struct client **out,
+			struct client_auth_fail *f)
 {
 	const char *auth = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-	const char *pid = params_get(&r->form, "client_id");
-	const char *psecret = params_get(&r->form, "client_secret");
+	const char *pid = form != NULL ? params_get(form, "client_id") : NULL;
+	const char *psecret = form != NULL ? params_get(form, "client_secret") : NULL;
 	char *id = NULL, *secret = NULL;
 	const struct client *cl = NULL;
 	bool basic = false;
 	unsigned char h[SHA256_DIGEST_LENGTH];
+	int rc = IDP_EDENIED;
 
+	*out = NULL;
+	*f = (struct client_auth_fail){401, "invalid_client", "client authentication failed", false};
 	if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
-		basic = true;
+		basic = f->basic = true;
 		if (psecret != NULL) {
-			*ret = TOKEN_ERR(400, "invalid_request", "use one client authentication method, not two");
-			return NULL;
+			*f = (struct client_auth_fail){400, "invalid_request",
+						       "use one client authentication method, not two", false};
+			return IDP_EINVAL;
 		}
 		if (parse_basic(auth + 6, &id, &secret) != IDP_OK) {
-			req_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"idp\"");
-			*ret = TOKEN_ERR(401, "invalid_client", "malformed Basic credentials");
-			return NULL;
+			f->description = "malformed Basic credentials";
+			return IDP_EINVAL;
 		}
 		if (pid != NULL && strcmp(pid, id) != 0) {
-			*ret = TOKEN_ERR(400, "invalid_request", "client_id differs from the authenticated client");
+			*f = (struct client_auth_fail){400, "invalid_request",
+						       "client_id differs from the authenticated client", false};
+			rc = IDP_EINVAL;
 			goto out;
 		}
 	} else if (psecret != NULL && pid != NULL) {
 		id = strdup(pid);
 		secret = strdup(psecret);
+		if (id == NULL || secret == NULL) {
+			rc = IDP_ENOMEM;
+			goto out;
+		}
 	} else {
-		*ret = TOKEN_ERR(401, "invalid_client", "client authentication is required");
-		return NULL;
+		f->description = "client authentication is required";
+		return IDP_ENOTFOUND;
 	}
 	cl = config_client(r->cfg, id);
 	/* The secret is a long random string: SHA-256 suffices, the digests
 	 * (of one fixed length) compared in constant time. A slow password KDF
-	 * here would cap the endpoint. */
+	 * here would cap the endpoint. Without a form (a GET, as at /jwks),
+	 * Basic is the only way to send a secret, whatever methods the client
+	 * registered for /token. */
 	sha256(secret, strlen(secret), h);
 	if (cl == NULL || !cl->has_secret ||
 	    CRYPTO_memcmp(h, cl->secret_sha256, sizeof(h)) != 0 ||
-	    (basic && !cl->auth_basic) || (!basic && !cl->auth_post)) {
+	    (form != NULL && ((basic && !cl->auth_basic) || (!basic && !cl->auth_post)))) {
 		char tag[9];
 
 		secret_tag(id, tag);
-		idp_log(LOG_INFO, "token: client authentication failed (client id hash %s)", tag);
+		idp_log(LOG_INFO, "%s: client authentication failed (client id hash %s)", r->path, tag);
 		metrics_count(M_CLIENT_AUTH_FAILED);
-		if (basic)
-			req_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"idp\"");
-		*ret = TOKEN_ERR(401, "invalid_client", "client authentication failed");
-		cl = NULL;
+		goto out;
 	}
+	*out = cl;
+	rc = IDP_OK;
 out:
 	wipe(h, sizeof(h));
 	free(id);
 	free_secret(secret);
-	return cl;
+	return rc;
+}
+
+/* Authenticates the client at /token; on failure it has already answered. */
+static const struct client *client_auth(struct req *r, enum MHD_Result *ret)
+{
+	const struct client *cl;
+	struct client_auth_fail f;
+
+	if (client_authenticate(r, &r->form, &cl, &f) == IDP_OK)
+		return cl;
+	if (f.status == 401 && f.basic)
+		req_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"idp\"");
+	*ret = TOKEN_ERR(f.status, f.error, f.description);
+	return NULL;
 }
 
 static bool pkce_ok(const char *verifier, const char *challenge)
@@ -289,9 +313,13 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 
 	if (code == NULL || strlen(code) > 256)
 		return TOKEN_ERR(400, "invalid_request", "code is required");
-	if ((at = rand_token(32)) == NULL)
+	/* The code's records are named for the client (code_hash): the
+	 * client is authenticated already, and a code presented by another one
+	 * is found nowhere, so that no one but its client can spend it. */
+	if ((at = rand_token(32)) == NULL || code_hash(cl->id, code, hash) != IDP_OK) {
+		free_secret(at);
 		return TOKEN_ERR(500, "server_error", NULL);
-	sha256_hex(code, strlen(code), hash);
+	}
 	sha256_hex(at, strlen(at), at_h);
 	exchange_keys(hash, at_h, &keys);
 	rc = exchange(&keys, at_h, cl, now, &ctext, &clen);

@@ -70,6 +70,10 @@ static bool session_usable(struct req *r, const struct authz_req *a, const struc
 	 * live session (choose_backend shows the choice page). */
 	if (sess == NULL || authz_prompt_has(a, PROMPT_LOGIN) || authz_prompt_has(a, PROMPT_SELECT_ACCOUNT))
 		return false;
+	/* Reused only as a login this client could have made now: through a
+	 * backend it allows (then at the level it asks, below). */
+	if (!client_allows_backend(cl, json_string_value(json_object_get(sess, "backend")) ?: ""))
+		return false;
 	/* Whole seconds: an authentication of this very second is 0 s old, and
 	 * max_age=0 must still force a new one (like prompt=login). */
 	if (a->max_age >= 0 && now_s() - json_integer_value(json_object_get(sess, "auth_time")) >= a->max_age)
@@ -189,6 +193,12 @@ static enum MHD_Result choose_backend(struct req *r, struct authz_req *a, const 
 			only = &r->rt->backends[i];
 			n++;
 		}
+	/* An essential acr gets the error registered for it (OpenID Connect
+	 * Core Unmet Authentication Requirements 1.0), telling the service
+	 * that no login here can reach it, not that the citizen refused. */
+	if (n == 0 && acr_essential(a->claims))
+		return flow_refuse(r, a, "unmet_authentication_requirements",
+				   "no identity provider reaches the essential assurance level");
 	if (n == 0)
 		return flow_refuse(r, a, "access_denied", "no identity provider reaches the requested assurance level");
 	if (n == 1 && !authz_prompt_has(a, PROMPT_SELECT_ACCOUNT))
@@ -246,6 +256,13 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 
 	if (cl == NULL)
 		return http_error_page(r, 400, "bad_request");
+	/* Whatever the transaction says (the configuration may have changed
+	 * since the form or the redirect), a backend the client does not allow
+	 * never logs a citizen in for it. */
+	if (!client_allows_backend(cl, b->id)) {
+		idp_log(LOG_INFO, "login: %s is not allowed for %s; refused", b->id, cl->id);
+		return page_denied(r, a, "backend_not_allowed", "this identity provider is not allowed for this service");
+	}
 	if (id->claims == NULL)
 		id->claims = json_object();
 	acr = acr_reached(r->cfg, b, id->acr);

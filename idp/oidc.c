@@ -161,6 +161,12 @@ json_t *claims_request_filter(const struct client *cl, const json_t *claims)
 	return out;
 }
 
+bool acr_essential(const json_t *claims)
+{
+	return json_is_true(json_object_get(json_object_get(json_object_get(claims, "id_token"), "acr"),
+					    "essential"));
+}
+
 bool client_scope_ok(const struct client *cl, const char *scope)
 {
 	for (const char *p = scope; p != NULL && *p;) {
@@ -222,6 +228,19 @@ void sid_for(const struct config *cfg, const struct client *cl, const char *sid_
 	}
 	hmac_hex(cfg->pairwise_secret, strlen(cfg->pairwise_secret), msg, out);
 	free(msg);
+}
+
+int code_hash(const char *client_id, const char *code, char out[65])
+{
+	char *msg;
+
+	if (asprintf(&msg, "%s|%s", client_id, code) < 0) {
+		out[0] = '\0';
+		return IDP_ENOMEM;
+	}
+	sha256_hex(msg, strlen(msg), out);
+	free_secret(msg);
+	return IDP_OK;
 }
 
 bool jws_is_access_token(const char *jws)

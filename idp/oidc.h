@@ -8,6 +8,7 @@
 /* Store key prefixes. Secrets are keyed by their SHA-256, never in clear. */
 #define K_SESSION "sess:"
 #define K_TXN "txn:"
+/* K_CODE + code_hash(client, code): the code's record. */
 #define K_CODE "code:"
 /* K_CODE_AT + code hash: the record the code's access token will have (less
  * its exp), moved to K_AT by the exchange, in the round trip that takes the
@@ -80,6 +81,29 @@ bool client_may_claim(const struct client *cl, const char *claim);
 /* A copy of the claims parameter without the claims cl may not receive
  * (sub and acr kept: they steer the request). The caller owns it. */
 json_t *claims_request_filter(const struct client *cl, const json_t *claims);
+/* The hash that names code's records in the store, bound to the client it
+ * is issued to: another client presenting the code finds nothing, so it can
+ * neither use nor burn it. */
+int code_hash(const char *client_id, const char *code, char out[65]);
+
+/* Why client_authenticate refused: the answer /token gives (basic: the
+ * request used HTTP Basic, so a 401 names the Basic scheme). */
+struct client_auth_fail {
+	unsigned status;
+	const char *error, *description;
+	bool basic;
+};
+
+/* The client a request authenticates as (RFC 6749 2.3.1): HTTP Basic, or,
+ * with form, client_secret_post, as the client registered for /token.
+ * Answers nothing: IDP_OK and *out, else *f says why (IDP_ENOTFOUND: no
+ * credentials at all). A failed secret is logged and counted. */
+int client_authenticate(struct req *r, const struct params *form, const struct client **out,
+			struct client_auth_fail *f);
+
+/* claims.id_token.acr is asked as essential (OpenID Core 5.5.1.1): a level
+ * not reached is an error, never silently ignored. */
+bool acr_essential(const json_t *claims);
 /* True when every space-separated word of scope is a supported scope cl may use. */
 bool client_scope_ok(const struct client *cl, const char *scope);
 /* The sid cl sees for a session (OpenID Front/Back-Channel Logout): keyed

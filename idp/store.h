@@ -78,9 +78,17 @@ struct store_ops {
 	int (*take)(void *st, const char *key, char **val, size_t *len);
 	/* IDP_OK whether or not the key existed. */
 	int (*del)(void *st, const char *key);
-	/* Increments an integer counter; creates it at 1 with ttl_s when absent
-	 * (the TTL is not extended by later increments). */
-	int (*incr)(void *st, const char *key, unsigned ttl_s, long long *out);
+	/* Increments n integer counters (1 <= n <= STORE_BATCH_MAX) in one round
+	 * trip, each atomically (not the n together): keys[i] is created at 1
+	 * with ttls[i] when absent (the TTL is not extended by later
+	 * increments); out[i] gets its new value. On an error, counters before
+	 * the failing one may have counted. */
+	int (*incr)(void *st, const char *const *keys, const unsigned *ttls, size_t n, long long *out);
+	/* Gives back one increment of n counters (1 <= n <= STORE_BATCH_MAX) in
+	 * one round trip: decrements each existing one, never below zero, its
+	 * TTL unchanged; an absent or expired key stays absent (a give-back
+	 * never opens a window). */
+	int (*decr)(void *st, const char *const *keys, size_t n);
 	/* Changes the TTL of an existing key: IDP_ENOTFOUND when absent. */
 	int (*expire)(void *st, const char *key, unsigned ttl_s);
 	/* Gets n keys (n <= STORE_BATCH_MAX) in one round trip: vals[i] is
@@ -138,7 +146,25 @@ static inline int store_del(struct store *s, const char *k)
 }
 static inline int store_incr(struct store *s, const char *k, unsigned ttl, long long *out)
 {
-	return s->ops->incr(s->st, k, ttl, out);
+	long long v = 0;
+	int rc = s->ops->incr(s->st, &k, &ttl, 1, &v);
+
+	if (out != NULL)
+		*out = v;
+	return rc;
+}
+static inline int store_incr_n(struct store *s, const char *const *k, const unsigned *ttls, size_t n,
+			       long long *out)
+{
+	return s->ops->incr(s->st, k, ttls, n, out);
+}
+static inline int store_decr(struct store *s, const char *k)
+{
+	return s->ops->decr(s->st, &k, 1);
+}
+static inline int store_decr_n(struct store *s, const char *const *k, size_t n)
+{
+	return s->ops->decr(s->st, k, n);
 }
 static inline int store_expire(struct store *s, const char *k, unsigned ttl)
 {

@@ -588,7 +588,7 @@ static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const cha
 	return IDP_OK;
 }
 
-static int mem_incr(void *p, const char *key, unsigned ttl_s, long long *out)
+static int mem_incr1(void *p, const char *key, unsigned ttl_s, long long *out)
 {
 	struct mstore *m = p;
 	struct shard *sh;
@@ -615,6 +615,70 @@ static int mem_incr(void *p, const char *key, unsigned ttl_s, long long *out)
 out:
 	if (out != NULL)
 		*out = rc == IDP_OK ? v : 0;
+	return rc;
+}
+
+static int mem_incr(void *p, const char *const *keys, const unsigned *ttls, size_t n, long long *out)
+{
+	int rc = n >= 1 && n <= STORE_BATCH_MAX ? IDP_OK : IDP_EINVAL;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = 0;
+	for (size_t i = 0; rc == IDP_OK && i < n; i++)
+		rc = mem_incr1(p, keys[i], ttls[i], &out[i]);
+	return rc;
+}
+
+static int mem_decr1(void *p, const char *key)
+{
+	struct mstore *m = p;
+	struct shard *sh;
+	struct rec **pp, *old;
+	uint64_t h;
+	size_t klen;
+	long long v;
+	int rc;
+
+	if ((rc = key_check(key, &klen)) != IDP_OK)
+		return rc;
+	h = key_hash(m->seed, key, klen);
+	sh = shard_of(m, h);
+	pthread_mutex_lock(&sh->lock);
+	pp = live_find(m, sh, (uint32_t)h, key, klen, mono_ms());
+	if (pp != NULL) {
+		old = *pp;
+		if (old->vlen > 20 || strlen(rec_val(old)) != old->vlen ||
+		    !parse_ll(rec_val(old), LLONG_MIN, LLONG_MAX, &v)) {
+			rc = IDP_EINVAL;
+		} else if (v > 0) {
+			char num[24];
+			int n = snprintf(num, sizeof(num), "%lld", v - 1);
+
+			if ((uint32_t)n == old->vlen) {
+				memcpy(old->data + old->klen + 1, num, (size_t)n);
+			} else {
+				struct rec *r = rec_new(key, klen, (uint32_t)h, num, (size_t)n, old->expires);
+
+				if (r == NULL) {
+					rc = IDP_ENOMEM;
+				} else {
+					r->next = old->next;
+					*pp = r;
+					rec_free(old);
+				}
+			}
+		}
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return rc;
+}
+
+static int mem_decr(void *p, const char *const *keys, size_t n)
+{
+	int rc = n >= 1 && n <= STORE_BATCH_MAX ? IDP_OK : IDP_EINVAL;
+
+	for (size_t i = 0; rc == IDP_OK && i < n; i++)
+		rc = mem_decr1(p, keys[i]);
 	return rc;
 }
 
@@ -1075,6 +1139,7 @@ const struct store_ops store_memory = {
 	.take = mem_take,
 	.del = mem_del,
 	.incr = mem_incr,
+	.decr = mem_decr,
 	.expire = mem_expire,
 	.mget = mem_mget,
 	.batch = mem_batch,

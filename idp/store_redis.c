@@ -39,14 +39,24 @@
 #define TIMEOUT_MS_DEFAULT 2000
 #define TIMEOUT_MS_MAX 600000
 
-/* INCR, and an EXPIRE only when the counter was just created, atomically and
- * in one round trip. A counter found without a TTL (written by hand, say) gets
- * one too, or it would never expire. */
+/* For each key, INCR, and an EXPIRE only when the counter was just created,
+ * atomically and in one round trip. A counter found without a TTL (written
+ * by hand, say) gets one too, or it would never expire. */
 static const char incr_script[] =
-	"local v = redis.call('INCR', KEYS[1]) "
-	"if v == 1 or redis.call('TTL', KEYS[1]) == -1 then "
-	"redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-	"return v";
+	"local out = {} "
+	"for i, k in ipairs(KEYS) do "
+	"local v = redis.call('INCR', k) "
+	"if v == 1 or redis.call('TTL', k) == -1 then "
+	"redis.call('EXPIRE', k, ARGV[i]) end "
+	"out[i] = v end "
+	"return out";
+
+/* DECR of each counter that exists and is above zero (DECR keeps the TTL):
+ * never one created at -1 without a TTL. */
+static const char decr_script[] =
+	"for _, k in ipairs(KEYS) do "
+	"if tonumber(redis.call('GET', k) or '0') > 0 then redis.call('DECR', k) end end "
+	"return 0";
 
 /* GETDEL for servers older than 6.2: a script is atomic as well. */
 static const char take_script[] =
@@ -674,7 +684,7 @@ static int rs_command(struct rstore *st, int argc, const char **argv, const size
 }
 
 /* The SHA-1 of each script, computed once. */
-static char batch_sha[41], incr_sha[41];
+static char batch_sha[41], incr_sha[41], decr_sha[41];
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
 static void sha1_hex(const char *script, size_t len, char out[41])
@@ -690,6 +700,7 @@ static void shas_init(void)
 {
 	sha1_hex(batch_script, sizeof(batch_script) - 1, batch_sha);
 	sha1_hex(incr_script, sizeof(incr_script) - 1, incr_sha);
+	sha1_hex(decr_script, sizeof(decr_script) - 1, decr_sha);
 }
 
 /* A script by its SHA-1 (EVALSHA), so that each call sends neither the
@@ -873,40 +884,89 @@ out:
 	return rc;
 }
 
-static int rs_incr(void *p, const char *key, unsigned ttl_s, long long *out)
+/* The argument vector of a counter script: EVALSHA, sha, numkeys, the n
+ * keys, then ttls when given. */
+struct counter_args {
+	struct rkey k[STORE_BATCH_MAX];
+	char nkeys[24], ttl[STORE_BATCH_MAX][24];
+	const char *argv[3 + 2 * STORE_BATCH_MAX];
+	size_t lens[3 + 2 * STORE_BATCH_MAX];
+	int argc;
+};
+
+static int counter_args(struct rstore *st, const char *const *keys, const unsigned *ttls, size_t n,
+			struct counter_args *a)
 {
-	struct rstore *st = p;
-	struct rkey k;
-	redisReply *r = NULL;
-	char ttl[24];
 	int rc;
 
-	if (out != NULL)
-		*out = 0;
-	if ((rc = rkey_make(st, key, &k)) != IDP_OK)
-		goto out;
-	if (ttl_s == 0) {
-		rc = IDP_EINVAL;
-		goto out;
+	if (n < 1 || n > STORE_BATCH_MAX)
+		return IDP_EINVAL;
+	a->argc = 2;
+	arg_add(a->argv, a->lens, &a->argc, a->nkeys, fmt_u64(a->nkeys, n));
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = rkey_make(st, keys[i], &a->k[i])) != IDP_OK)
+			return rc;
+		arg_add(a->argv, a->lens, &a->argc, a->k[i].s, a->k[i].len);
 	}
-	{
-		const char *argv[] = {NULL, NULL, "1", k.s, ttl};
-		size_t lens[] = {0, 0, 1, k.len, 0};
+	for (size_t i = 0; ttls != NULL && i < n; i++) {
+		if (ttls[i] == 0)
+			return IDP_EINVAL;
+		arg_add(a->argv, a->lens, &a->argc, a->ttl[i], fmt_u64(a->ttl[i], ttls[i]));
+	}
+	return IDP_OK;
+}
 
-		lens[4] = fmt_u64(ttl, ttl_s);
-		if ((rc = rs_eval(st, incr_script, sizeof(incr_script) - 1, incr_sha, 5, argv, lens, &r)) != IDP_OK)
-			goto out;
-	}
-	if (r->type == REDIS_REPLY_INTEGER) {
-		if (out != NULL)
-			*out = r->integer;
-	} else if (r->type == REDIS_REPLY_ERROR && r->str != NULL &&
-		   strstr(r->str, "not an integer") != NULL) {
-		/* The key holds something else than a counter: the caller's mistake. */
+/* A script error about a value that is no counter: the caller's mistake. */
+static bool not_a_counter(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+	       (strstr(r->str, "not an integer") != NULL || strstr(r->str, "compare") != NULL);
+}
+
+static int rs_incr(void *p, const char *const *keys, const unsigned *ttls, size_t n, long long *out)
+{
+	struct rstore *st = p;
+	struct counter_args a;
+	redisReply *r = NULL;
+	int rc;
+
+	for (size_t i = 0; i < n && i < STORE_BATCH_MAX; i++)
+		out[i] = 0;
+	if ((rc = counter_args(st, keys, ttls, n, &a)) != IDP_OK ||
+	    (rc = rs_eval(st, incr_script, sizeof(incr_script) - 1, incr_sha, a.argc, a.argv, a.lens, &r)) != IDP_OK)
+		goto out;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
+		for (size_t i = 0; i < n; i++) {
+			if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+				rc = rs_unexpected(st, "EVAL incr", r);
+				goto out;
+			}
+			out[i] = r->element[i]->integer;
+		}
+	} else if (not_a_counter(r)) {
 		rc = IDP_EINVAL;
 	} else {
 		rc = rs_unexpected(st, "EVAL incr", r);
 	}
+out:
+	reply_free(r);
+	return rc;
+}
+
+static int rs_decr(void *p, const char *const *keys, size_t n)
+{
+	struct rstore *st = p;
+	struct counter_args a;
+	redisReply *r = NULL;
+	int rc;
+
+	if ((rc = counter_args(st, keys, NULL, n, &a)) != IDP_OK ||
+	    (rc = rs_eval(st, decr_script, sizeof(decr_script) - 1, decr_sha, a.argc, a.argv, a.lens, &r)) != IDP_OK)
+		goto out;
+	if (not_a_counter(r))
+		rc = IDP_EINVAL;
+	else if (r->type != REDIS_REPLY_INTEGER)
+		rc = rs_unexpected(st, "EVAL decr", r);
 out:
 	reply_free(r);
 	return rc;
@@ -1308,6 +1368,7 @@ const struct store_ops store_redis = {
 	.take = rs_take,
 	.del = rs_del,
 	.incr = rs_incr,
+	.decr = rs_decr,
 	.expire = rs_expire,
 	.mget = rs_mget,
 	.batch = rs_batch,

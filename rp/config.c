@@ -140,7 +140,7 @@ struct rp_config *rp_config_new(const char *issuer, const char *client_id,
 	    (client_secret != NULL && (cfg->client_secret = strdup(client_secret)) == NULL))
 		goto nomem;
 	cfg->auth_method = RP_AUTH_BASIC;
-	cfg->jwks_client_id = RP_JWKS_ID_HEADER;
+	cfg->jwks_client_id = RP_JWKS_ID_AUTH;
 	cfg->leeway = 60;
 	cfg->jwks_min_interval = 60;
 	cfg->jwks_max_age = 3600;
@@ -217,9 +217,10 @@ int rp_config_set_jwks_cache(struct rp_config *cfg, int min_interval, int max_ag
 int rp_config_set_jwks_client_id(struct rp_config *cfg, enum rp_jwks_client_id how)
 {
 	if (cfg == NULL || (how != RP_JWKS_ID_HEADER && how != RP_JWKS_ID_QUERY &&
-			    how != RP_JWKS_ID_NONE))
+			    how != RP_JWKS_ID_NONE && how != RP_JWKS_ID_AUTH))
 		return RP_E_INVAL;
-	cfg->jwks_client_id = how;
+	/* The deprecated modes announced nothing a provider could trust. */
+	cfg->jwks_client_id = how == RP_JWKS_ID_NONE ? RP_JWKS_ID_NONE : RP_JWKS_ID_AUTH;
 	return RP_OK;
 }
 

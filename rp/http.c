@@ -179,3 +179,33 @@ out:
 	curl_slist_free_all(list);
 	return rc;
 }
+
+/* One part of a parsed URL, lower-cased by libcurl where it normalises; the
+ * default port filled in, so that https://h and https://h:443 are one. */
+static char *url_part(CURLU *u, CURLUPart what)
+{
+	char *v = NULL;
+
+	if (curl_url_get(u, what, &v, what == CURLUPART_PORT ? CURLU_DEFAULT_PORT : 0) != CURLUE_OK)
+		return NULL;
+	return v;
+}
+
+bool rp_same_origin(const char *a, const char *b)
+{
+	static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
+	CURLU *ua = curl_url(), *ub = curl_url();
+	bool same = ua != NULL && ub != NULL && curl_url_set(ua, CURLUPART_URL, a, 0) == CURLUE_OK &&
+		    curl_url_set(ub, CURLUPART_URL, b, 0) == CURLUE_OK;
+
+	for (size_t i = 0; same && i < sizeof(parts) / sizeof(parts[0]); i++) {
+		char *pa = url_part(ua, parts[i]), *pb = url_part(ub, parts[i]);
+
+		same = pa != NULL && pb != NULL && strcasecmp(pa, pb) == 0;
+		curl_free(pa);
+		curl_free(pb);
+	}
+	curl_url_cleanup(ua);
+	curl_url_cleanup(ub);
+	return same;
+}

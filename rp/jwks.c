@@ -449,32 +449,6 @@ out:
 	return ok ? RP_OK : RP_E_SIGNATURE;
 }
 
-/* The JWKS URL, naming this client so the provider can tell which services
- * have seen a key before it signs with it. */
-static char *jwks_url(const struct rp_config *cfg, const char *jwks_uri)
-{
-	struct rp_buf b;
-	CURLU *u;
-	char *url = NULL;
-
-	if (cfg->jwks_client_id != RP_JWKS_ID_QUERY)
-		return strdup(jwks_uri);
-	rp_buf_init(&b, 4096);
-	if ((u = curl_url()) == NULL)
-		return NULL;
-	if (rp_buf_add_param(&b, "client_id", cfg->client_id) == RP_OK &&
-	    curl_url_set(u, CURLUPART_URL, jwks_uri, 0) == CURLUE_OK &&
-	    curl_url_set(u, CURLUPART_QUERY, b.p, CURLU_APPENDQUERY) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK) {
-		char *copy = strdup(url);
-		curl_free(url);
-		url = copy;
-	}
-	curl_url_cleanup(u);
-	rp_buf_release(&b);
-	return url;
-}
-
 /* One JWKS fetch; the caller holds cfg->jwks_fetch. On success the new
  * keys replace the cached ones. */
 static int jwks_fetch(struct rp_config *cfg, struct rp_error *err)
@@ -482,7 +456,7 @@ static int jwks_fetch(struct rp_config *cfg, struct rp_error *err)
 	struct rp_http_resp resp = { 0 };
 	struct rp_keyset *ks = NULL, *old;
 	struct rp_disc *disc = NULL;
-	char hdr[300], *url = NULL;
+	char *auth = NULL;
 	const char *headers[3] = { "Accept: application/jwk-set+json, application/json", NULL,
 				   NULL };
 	int rc;
@@ -494,15 +468,19 @@ static int jwks_fetch(struct rp_config *cfg, struct rp_error *err)
 
 	if ((rc = rp_disc_get(cfg, &disc, err)) != RP_OK)
 		goto out;
-	if ((url = jwks_url(cfg, disc->jwks_uri)) == NULL) {
-		rc = rp_fail(err, RP_E_NOMEM, "jwks: cannot build the JWKS URL");
-		goto out;
+	/* The service authenticates as at the token endpoint, so that the
+	 * provider can trust that it holds the keys it just fetched (readiness
+	 * for a key rotation). The secret goes only where it already goes: to
+	 * the token endpoint's origin; a JWKS elsewhere is fetched anonymously. */
+	if (cfg->jwks_client_id != RP_JWKS_ID_NONE && cfg->client_secret != NULL &&
+	    rp_same_origin(disc->jwks_uri, disc->token_endpoint)) {
+		if ((auth = rp_basic_header(cfg)) == NULL) {
+			rc = rp_fail(err, RP_E_NOMEM, "jwks: out of memory");
+			goto out;
+		}
+		headers[1] = auth;
 	}
-	if (cfg->jwks_client_id == RP_JWKS_ID_HEADER) {
-		snprintf(hdr, sizeof(hdr), "X-Client-Id: %s", cfg->client_id);
-		headers[1] = hdr;
-	}
-	if ((rc = rp_http(cfg, "jwks", url, headers, NULL, RP_MAX_DOC, &resp, err)) != RP_OK)
+	if ((rc = rp_http(cfg, "jwks", disc->jwks_uri, headers, NULL, RP_MAX_DOC, &resp, err)) != RP_OK)
 		goto out;
 	if (resp.status != 200) {
 		rc = rp_fail(err, RP_E_HTTP, "jwks: HTTP %ld from the JWKS endpoint", resp.status);
@@ -527,7 +505,7 @@ static int jwks_fetch(struct rp_config *cfg, struct rp_error *err)
 out:
 	rp_http_resp_release(&resp);
 	rp_disc_put(disc);
-	free(url);
+	rp_free_secret(auth);
 	return rc;
 }
 

@@ -154,6 +154,13 @@ int rp_http(const struct rp_config *cfg, const char *fn, const char *url,
 	    const char *const *headers, const char *post, size_t max,
 	    struct rp_http_resp *resp, struct rp_error *err);
 void rp_http_resp_release(struct rp_http_resp *r);      /* wipes the body */
+/* "Authorization: Basic base64(urlenc(id):urlenc(secret))" (RFC 6749
+ * 2.3.1), malloc'ed, the caller wipes and frees it; NULL without a secret
+ * or memory. */
+char *rp_basic_header(const struct rp_config *cfg);
+/* a and b have one origin (scheme, host, port; RFC 6454), as libcurl's URL
+ * parser reads them. */
+bool rp_same_origin(const char *a, const char *b);
 int rp_url_check(const struct rp_config *cfg, const char *fn, const char *url,
 		 struct rp_error *err);
 

@@ -24,8 +24,7 @@ void rp_tokens_release(struct rp_tokens *t)
 	t->expires_in = -1;
 }
 
-/* "Authorization: Basic base64(urlenc(id):urlenc(secret))", RFC 6749 2.3.1. */
-static char *basic_header(const struct rp_config *cfg)
+char *rp_basic_header(const struct rp_config *cfg)
 {
 	static const char prefix[] = "Authorization: Basic ";
 	struct rp_buf cred;
@@ -33,7 +32,7 @@ static char *basic_header(const struct rp_config *cfg)
 	size_t cap;
 
 	rp_buf_init(&cred, 4096);
-	if (rp_buf_add_urlenc(&cred, cfg->client_id) != RP_OK ||
+	if (cfg->client_secret == NULL || rp_buf_add_urlenc(&cred, cfg->client_id) != RP_OK ||
 	    rp_buf_add(&cred, ":", 1) != RP_OK ||
 	    rp_buf_add_urlenc(&cred, cfg->client_secret) != RP_OK)
 		goto out;
@@ -155,7 +154,7 @@ int rp_exchange_code(struct rp_config *cfg, const char *code, const char *code_v
 		goto out;
 	}
 	if (cfg->auth_method == RP_AUTH_BASIC) {
-		if ((auth = basic_header(cfg)) == NULL) {
+		if ((auth = rp_basic_header(cfg)) == NULL) {
 			rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
 			goto out;
 		}

@@ -31,7 +31,7 @@ extern "C" {
 #define RP_API __attribute__((visibility("default")))
 
 #define RP_VERSION_MAJOR 1
-#define RP_VERSION_MINOR 1
+#define RP_VERSION_MINOR 2
 
 /* Tokens (ID token, signed userinfo) longer than this are refused before any
  * parsing, with RP_E_TOO_BIG. */
@@ -89,12 +89,18 @@ enum rp_auth_method {
 	RP_AUTH_POST = 1,  /* client_secret_post (FranceConnect) */
 };
 
-/* How JWKS fetches name this client to the provider, so it can tell which
- * services already saw a new key before it starts signing with it. */
+/* Whether JWKS fetches authenticate this client, so that the provider can
+ * tell which services already hold a new key before it signs with it. */
 enum rp_jwks_client_id {
-	RP_JWKS_ID_HEADER = 0, /* "X-Client-Id: <client_id>" (default) */
-	RP_JWKS_ID_QUERY = 1,  /* "<jwks_uri>?client_id=<client_id>" */
-	RP_JWKS_ID_NONE = 2,
+	/* Deprecated since 1.2 (anyone could send these, so the provider no
+	 * longer trusts them): both now mean RP_JWKS_ID_AUTH. */
+	RP_JWKS_ID_HEADER = 0,
+	RP_JWKS_ID_QUERY = 1,
+	RP_JWKS_ID_NONE = 2,   /* anonymous fetches */
+	/* HTTP Basic with client_id and client_secret, as at the token endpoint
+	 * (the default); only with a secret, and only when the JWKS is at the
+	 * token endpoint's origin; otherwise anonymous. */
+	RP_JWKS_ID_AUTH = 3,
 };
 
 struct rp_config;

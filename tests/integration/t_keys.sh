@@ -59,7 +59,7 @@ IDT1=$(echo "$TOK" | jget id_token)
 ok "an ID token signed by the first key" contains "$(printf %s "$IDT1" | cut -d. -f1 | base64 -d 2>/dev/null)" "$ACTIVE"
 # svc-b is active and has fetched the JWKS (it holds both next keys): ready.
 ok "svc-b gets a token" test -n "$(cc_token "$A" svc-b | jget access_token)"
-curl -s -H 'X-Client-Id: svc-b' "$A/jwks" >/dev/null
+curl -s -u svc-b:demo-portal-secret "$A/jwks" >/dev/null
 
 # --force rotates at once, even a next key younger than min_publish_s, and
 # names the active service it leaves behind (demo-portal), not the ready one.
@@ -91,7 +91,7 @@ ok "rotate says until when it waits" contains "$OUT" "waiting for them"
 ok "the next key is still next" eq "$(state_of "$NEXT")" next
 ok "status shows demo-portal not ready" contains "$(status_of demo-portal)" "RS256:not-ready"
 ok "status shows svc-b ready" contains "$(status_of svc-b)" "RS256:ready"
-curl -s -H 'X-Client-Id: demo-portal' "$B/jwks" >/dev/null
+curl -s -u demo-portal:demo-portal-secret "$B/jwks" >/dev/null
 ok "status shows demo-portal ready after its JWKS fetch" contains "$(status_of demo-portal)" "RS256:ready"
 OUT=$(CTL keys rotate --alg RS256); RC=$?
 ok "rotate goes on once the service has the next key" eq "$RC" 0

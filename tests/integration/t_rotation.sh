@@ -27,8 +27,8 @@ PIDS="$PIDS $LPID"
 rotations=0
 for n in 1 2 3; do
 	sleep 3
-	# rotate refuses until the next key is old enough and librp (which says
-	# who it is) has fetched a JWKS that holds it; retry, bounded.
+	# rotate refuses until the next key is old enough and librp (which
+	# authenticates as its client) has fetched a JWKS that holds it; retry, bounded.
 	i=0
 	while [ $i -lt 60 ]; do
 		if CTL keys rotate --alg RS256 >>"$TMP/rotate.out"; then

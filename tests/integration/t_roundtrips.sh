@@ -1,7 +1,9 @@
 #!/bin/sh
 # Redis round trips per step, as make bench counts them (redis-cli MONITOR;
 # commands run inside a script are not round trips): a full login with
-# consent remembered is 6 (authorize 1, login 3, token 1, userinfo 1), an SSO
+# consent remembered is 8 (authorize 1, login 5, token 1, userinfo 1: the
+# login's attempt is counted in a script of its own before the password is
+# checked, and a success gives it back in another; issue 15 finding 5), an SSO
 # login at a second service 3 (authorize 1, token 1, userinfo 1: the session
 # is the process's copy, the remembered consent and that the session lives
 # are checked in the script that stores the code, and the code is taken in
@@ -79,7 +81,7 @@ PY
 )
 	N=$(echo "$CMDS" | wc -w)
 }
-for s in "authorize 1" "login 3" "token 1" "userinfo 1" "sso_authorize 1" "sso_token 1" "sso_userinfo 1" \
+for s in "authorize 1" "login 5" "token 1" "userinfo 1" "sso_authorize 1" "sso_token 1" "sso_userinfo 1" \
 	"logout_page 1" "logout 2"; do
 	set -- $s
 	count "$1"
@@ -87,7 +89,7 @@ for s in "authorize 1" "login 3" "token 1" "userinfo 1" "sso_authorize 1" "sso_t
 done
 FULL=0
 for s in authorize login token userinfo; do count $s; FULL=$((FULL+N)); done
-ok "round trips per full login: 6" eq "$FULL" 6
+ok "round trips per full login: 8" eq "$FULL" 8
 SSO=0
 for s in sso_authorize sso_token sso_userinfo; do count $s; SSO=$((SSO+N)); done
 ok "round trips per SSO login: 3" eq "$SSO" 3

@@ -28,7 +28,7 @@ struct mockop {
 	int jwks_status;
 	struct answer token, userinfo;
 	int disc_fetches, jwks_fetches;
-	char *jwks_header, *jwks_query, *token_body, *token_auth, *userinfo_auth;
+	char *jwks_header, *jwks_query, *jwks_auth, *token_body, *token_auth, *userinfo_auth;
 };
 
 struct upload {
@@ -174,6 +174,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		free(op->jwks_query);
 		op->jwks_header = dup_or_null(h);
 		op->jwks_query = dup_or_null(q);
+		free(op->jwks_auth);
+		op->jwks_auth = dup_or_null(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
 		doc = dup_or_null(op->jwks != NULL ? op->jwks : "{\"keys\":[]}");
 		status = op->jwks_status;
 		pthread_mutex_unlock(&op->lock);
@@ -258,6 +260,7 @@ void mockop_free(struct mockop *op)
 	free(op->userinfo.body);
 	free(op->jwks_header);
 	free(op->jwks_query);
+	free(op->jwks_auth);
 	free(op->token_body);
 	free(op->token_auth);
 	free(op->userinfo_auth);
@@ -332,6 +335,11 @@ int mockop_jwks_fetches(struct mockop *op)
 char *mockop_last_jwks_header(struct mockop *op)
 {
 	return get_str(op, &op->jwks_header);
+}
+
+char *mockop_last_jwks_auth(struct mockop *op)
+{
+	return get_str(op, &op->jwks_auth);
 }
 
 char *mockop_last_jwks_query(struct mockop *op)

@@ -884,30 +884,54 @@ START_TEST(first_fetch_failure_is_rate_limited)
 }
 END_TEST
 
-START_TEST(jwks_names_the_client)
+/* JWKS fetches authenticate the client (HTTP Basic, as at the token
+ * endpoint): the provider trusts no X-Client-Id or ?client_id= for key
+ * readiness. The deprecated modes mean the same; NONE fetches anonymously. */
+START_TEST(jwks_authenticates_the_client)
 {
-	char *h, *q;
+	const char *cred = "svc-a:s3cret%3A%26%3D%20with%20spaces";
+	unsigned char b64[256];
+	char want[512], *a;
 
+	EVP_EncodeBlock(b64, (const unsigned char *)cred, (int)strlen(cred));
+	snprintf(want, sizeof(want), "Basic %s", b64);
 	expect(es256(NULL), NONCE, RP_OK);
-	h = mockop_last_jwks_header(op);
-	q = mockop_last_jwks_query(op);
-	ck_assert_str_eq(h, "svc-a");
-	ck_assert_ptr_null(q);
-	free(h);
-	ck_assert_int_eq(rp_config_set_jwks_client_id(cfg, RP_JWKS_ID_QUERY), RP_OK);
-	fake_now += 61;
-	expect(es256_kid("other", "{\"iat\":1700000061,\"exp\":1700000121}"), NONCE, RP_E_KID);
-	h = mockop_last_jwks_header(op);
-	q = mockop_last_jwks_query(op);
-	ck_assert_ptr_null(h);
-	ck_assert_str_eq(q, "svc-a");
-	free(q);
+	a = mockop_last_jwks_auth(op);
+	ck_assert_str_eq(a, want);
+	free(a);
+	ck_assert_ptr_null(mockop_last_jwks_header(op));
+	ck_assert_ptr_null(mockop_last_jwks_query(op));
+	for (int how = RP_JWKS_ID_HEADER; how <= RP_JWKS_ID_QUERY; how++) {
+		ck_assert_int_eq(rp_config_set_jwks_client_id(cfg, (enum rp_jwks_client_id)how), RP_OK);
+		fake_now += 61;
+		expect(es256_kid("other", "{\"iat\":1700000061,\"exp\":1700000121}"), NONCE, RP_E_KID);
+		a = mockop_last_jwks_auth(op);
+		ck_assert_str_eq(a, want);
+		free(a);
+		ck_assert_ptr_null(mockop_last_jwks_header(op));
+		ck_assert_ptr_null(mockop_last_jwks_query(op));
+	}
 	ck_assert_int_eq(rp_config_set_jwks_client_id(cfg, RP_JWKS_ID_NONE), RP_OK);
 	fake_now += 61;
 	expect(es256_kid("other", "{\"iat\":1700000122,\"exp\":1700000182}"), NONCE, RP_E_KID);
+	ck_assert_ptr_null(mockop_last_jwks_auth(op));
 	ck_assert_ptr_null(mockop_last_jwks_header(op));
 	ck_assert_ptr_null(mockop_last_jwks_query(op));
-	ck_assert_int_eq(mockop_jwks_fetches(op), 3);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 4);
+}
+END_TEST
+
+/* The secret goes only to the origin it already goes to (the token
+ * endpoint's): a JWKS published elsewhere is fetched anonymously. */
+START_TEST(jwks_secret_stays_at_the_token_origin)
+{
+	mockop_set_discovery(op, "{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/authorize\","
+				 "\"token_endpoint\":\"http://localhost:9/token\",\"jwks_uri\":\"%s/jwks\","
+				 "\"response_types_supported\":[\"code\"],\"subject_types_supported\":[\"pairwise\"],"
+				 "\"id_token_signing_alg_values_supported\":[\"ES256\"]}");
+	expect(es256(NULL), NONCE, RP_OK);
+	ck_assert_int_eq(mockop_jwks_fetches(op), 1);
+	ck_assert_ptr_null(mockop_last_jwks_auth(op));
 }
 END_TEST
 
@@ -1666,7 +1690,8 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, cache_survives_jwks_down);
 	tcase_add_test(tc, cache_refreshes_when_stale);
 	tcase_add_test(tc, first_fetch_failure_is_rate_limited);
-	tcase_add_test(tc, jwks_names_the_client);
+	tcase_add_test(tc, jwks_authenticates_the_client);
+	tcase_add_test(tc, jwks_secret_stays_at_the_token_origin);
 	tcase_add_test(tc, jwks_skips_unusable_keys);
 	tcase_add_test(tc, interop_with_cjose);
 	tcase_add_test(tc, threads_share_one_config);

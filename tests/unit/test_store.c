@@ -948,6 +948,77 @@ START_TEST(incr_concurrent)
 }
 END_TEST
 
+START_TEST(decr_gives_back)
+{
+	long long v = 0;
+	char *s = NULL;
+	size_t n;
+
+	/* absent: stays absent (a give-back opens no window) */
+	ck_assert_int_eq(store_decr(&g_st, "giveback"), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "giveback", &s, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_incr(&g_st, "giveback", 60, &v), IDP_OK);
+	ck_assert_int_eq(store_incr(&g_st, "giveback", 60, &v), IDP_OK);
+	ck_assert_int_eq(store_decr(&g_st, "giveback"), IDP_OK);
+	ck_assert_int_eq(store_incr(&g_st, "giveback", 60, &v), IDP_OK);
+	ck_assert_int_eq(v, 2);
+	ck_assert_int_eq(store_decr(&g_st, "giveback"), IDP_OK);
+	ck_assert_int_eq(store_decr(&g_st, "giveback"), IDP_OK);
+	ck_assert_int_eq(store_decr(&g_st, "giveback"), IDP_OK);
+	/* never below zero */
+	ck_assert_int_eq(store_get(&g_st, "giveback", &s, &n), IDP_OK);
+	ck_assert_str_eq(s, "0");
+	free(s);
+	/* 10 -> 9 changes the width of the stored digits */
+	ck_assert_int_eq(store_put(&g_st, "giveback", "10", 2, 60), IDP_OK);
+	ck_assert_int_eq(store_decr(&g_st, "giveback"), IDP_OK);
+	ck_assert_int_eq(store_incr(&g_st, "giveback", 60, &v), IDP_OK);
+	ck_assert_int_eq(v, 10);
+	ck_assert_int_eq(store_put(&g_st, "text", "abc", 3, 60), IDP_OK);
+	ck_assert_int_eq(store_decr(&g_st, "text"), IDP_EINVAL);
+}
+END_TEST
+
+START_TEST(incr_decr_several)
+{
+	const char *keys[3] = {"multi-a", "multi-b", "multi-a"};
+	const unsigned ttls[3] = {60, 60, 60};
+	long long v[3] = {0, 0, 0};
+
+	ck_assert_int_eq(store_incr_n(&g_st, keys, ttls, 2, v), IDP_OK);
+	ck_assert_int_eq(v[0], 1);
+	ck_assert_int_eq(v[1], 1);
+	/* one key twice in a call counts twice */
+	ck_assert_int_eq(store_incr_n(&g_st, keys, ttls, 3, v), IDP_OK);
+	ck_assert_int_eq(v[0], 2);
+	ck_assert_int_eq(v[1], 2);
+	ck_assert_int_eq(v[2], 3);
+	ck_assert_int_eq(store_decr_n(&g_st, keys, 2), IDP_OK);
+	ck_assert_int_eq(store_incr_n(&g_st, keys, ttls, 2, v), IDP_OK);
+	ck_assert_int_eq(v[0], 3);
+	ck_assert_int_eq(v[1], 2);
+	ck_assert_int_eq(store_incr_n(&g_st, keys, ttls, 0, v), IDP_EINVAL);
+	ck_assert_int_eq(store_decr_n(&g_st, keys, 0), IDP_EINVAL);
+}
+END_TEST
+
+START_TEST(decr_ttl_kept)
+{
+	long long v = 0;
+	char *s = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_incr(&g_st, "dwindow", 1, &v), IDP_OK);
+	ck_assert_int_eq(store_incr(&g_st, "dwindow", 1, &v), IDP_OK);
+	ck_assert_int_eq(store_decr(&g_st, "dwindow"), IDP_OK);
+	sleep_ms(1200);
+	/* the window ended on time: the give-back did not extend it */
+	ck_assert_int_eq(store_get(&g_st, "dwindow", &s, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_decr(&g_st, "dwindow"), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "dwindow", &s, &n), IDP_ENOTFOUND);
+}
+END_TEST
+
 START_TEST(incr_ttl_not_extended)
 {
 	long long v = 0;
@@ -1550,6 +1621,9 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, incr_creates_and_counts);
 	tcase_add_test(tc, incr_concurrent);
 	tcase_add_test(tc, incr_ttl_not_extended);
+	tcase_add_test(tc, decr_gives_back);
+	tcase_add_test(tc, incr_decr_several);
+	tcase_add_test(tc, decr_ttl_kept);
 	tcase_add_test(tc, expire_missing);
 	tcase_add_test(tc, json_helpers);
 	tcase_add_test(tc, json_get_not_json);
