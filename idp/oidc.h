@@ -1,5 +1,7 @@
-/* Protocol helpers shared by the endpoints: sessions, codes, subjects,
- * claims by scope, CSRF tokens, error redirects. */
+/* Protocol helpers shared by the endpoints and the flow: sessions,
+ * subjects, claims by scope, CSRF tokens, the store's key prefixes. The
+ * login's steps are in flow.h, the request in authz_req.h, the code in
+ * code.h, the pages in pages.h. */
 #ifndef IDP_OIDC_H
 #define IDP_OIDC_H
 
