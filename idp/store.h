@@ -89,6 +89,13 @@ struct store_ops {
 	 * TTL unchanged; an absent or expired key stays absent (a give-back
 	 * never opens a window). */
 	int (*decr)(void *st, const char *const *keys, size_t n);
+	/* Counts one against counter (as incr: created at 1 with counter_ttl_s
+	 * when absent), then sets key to val for ttl_s only when the count is at
+	 * most limit (IDP_ELIMIT otherwise, nothing set), in one round trip:
+	 * a rate-limited write costs what the write costs. *count gets the
+	 * count (0 on an error). */
+	int (*put_counted)(void *st, const char *counter, unsigned counter_ttl_s, long long limit,
+			   const char *key, const void *val, size_t len, unsigned ttl_s, long long *count);
 	/* Changes the TTL of an existing key: IDP_ENOTFOUND when absent. */
 	int (*expire)(void *st, const char *key, unsigned ttl_s);
 	/* Gets n keys (n <= STORE_BATCH_MAX) in one round trip: vals[i] is
@@ -165,6 +172,12 @@ static inline int store_decr(struct store *s, const char *k)
 static inline int store_decr_n(struct store *s, const char *const *k, size_t n)
 {
 	return s->ops->decr(s->st, k, n);
+}
+static inline int store_put_counted(struct store *s, const char *counter, unsigned counter_ttl,
+				    long long limit, const char *k, const void *v, size_t n, unsigned ttl,
+				    long long *count)
+{
+	return s->ops->put_counted(s->st, counter, counter_ttl, limit, k, v, n, ttl, count);
 }
 static inline int store_expire(struct store *s, const char *k, unsigned ttl)
 {

@@ -629,6 +629,26 @@ static int mem_incr(void *p, const char *const *keys, const unsigned *ttls, size
 	return rc;
 }
 
+/* Two steps, each atomic: the count decides, so at most limit writes go
+ * through per window however many arrive at once. */
+static int mem_put_counted(void *p, const char *counter, unsigned counter_ttl_s, long long limit,
+			   const char *key, const void *val, size_t len, unsigned ttl_s, long long *count)
+{
+	size_t klen;
+	int rc;
+
+	*count = 0;
+	if ((rc = key_check(key, &klen)) != IDP_OK)
+		return rc;
+	if (ttl_s == 0 || len > STORE_VAL_MAX)
+		return ttl_s == 0 ? IDP_EINVAL : IDP_ETOOBIG;
+	if ((rc = mem_incr1(p, counter, counter_ttl_s, count)) != IDP_OK)
+		return rc;
+	if (*count > limit)
+		return IDP_ELIMIT;
+	return mem_put(p, key, val, len, ttl_s);
+}
+
 static int mem_decr1(void *p, const char *key)
 {
 	struct mstore *m = p;
@@ -1139,6 +1159,7 @@ const struct store_ops store_memory = {
 	.take = mem_take,
 	.del = mem_del,
 	.incr = mem_incr,
+	.put_counted = mem_put_counted,
 	.decr = mem_decr,
 	.expire = mem_expire,
 	.mget = mem_mget,

@@ -51,6 +51,15 @@ static const char incr_script[] =
 	"out[i] = v end "
 	"return out";
 
+/* store_ops.put_counted: the counter as incr_script counts it, then the SET
+ * only within the limit; the count is the answer. */
+static const char put_counted_script[] =
+	"local v = redis.call('INCR', KEYS[1]) "
+	"if v == 1 or redis.call('TTL', KEYS[1]) == -1 then "
+	"redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+	"if v <= tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end "
+	"return v";
+
 /* DECR of each counter that exists and is above zero (DECR keeps the TTL):
  * never one created at -1 without a TTL. */
 static const char decr_script[] =
@@ -684,7 +693,7 @@ static int rs_command(struct rstore *st, int argc, const char **argv, const size
 }
 
 /* The SHA-1 of each script, computed once. */
-static char batch_sha[41], incr_sha[41], decr_sha[41];
+static char batch_sha[41], incr_sha[41], decr_sha[41], put_counted_sha[41];
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
 static void sha1_hex(const char *script, size_t len, char out[41])
@@ -701,6 +710,7 @@ static void shas_init(void)
 	sha1_hex(batch_script, sizeof(batch_script) - 1, batch_sha);
 	sha1_hex(incr_script, sizeof(incr_script) - 1, incr_sha);
 	sha1_hex(decr_script, sizeof(decr_script) - 1, decr_sha);
+	sha1_hex(put_counted_script, sizeof(put_counted_script) - 1, put_counted_sha);
 }
 
 /* A script by its SHA-1 (EVALSHA), so that each call sends neither the
@@ -947,6 +957,47 @@ static int rs_incr(void *p, const char *const *keys, const unsigned *ttls, size_
 		rc = IDP_EINVAL;
 	} else {
 		rc = rs_unexpected(st, "EVAL incr", r);
+	}
+out:
+	reply_free(r);
+	return rc;
+}
+
+static int rs_put_counted(void *p, const char *counter, unsigned counter_ttl_s, long long limit,
+			  const char *key, const void *val, size_t len, unsigned ttl_s, long long *count)
+{
+	struct rstore *st = p;
+	struct rkey ck, k;
+	char nkeys[] = "2", cttl[24], lim[24], ttl[24];
+	const char *argv[9];
+	size_t lens[9];
+	int argc = 2, rc;
+	redisReply *r = NULL;
+
+	*count = 0;
+	if (counter_ttl_s == 0 || ttl_s == 0 || limit < 0)
+		return IDP_EINVAL;
+	if (len > STORE_VAL_MAX)
+		return IDP_ETOOBIG;
+	if ((rc = rkey_make(st, counter, &ck)) != IDP_OK || (rc = rkey_make(st, key, &k)) != IDP_OK)
+		return rc;
+	arg_add(argv, lens, &argc, nkeys, 1);
+	arg_add(argv, lens, &argc, ck.s, ck.len);
+	arg_add(argv, lens, &argc, k.s, k.len);
+	arg_add(argv, lens, &argc, cttl, fmt_u64(cttl, counter_ttl_s));
+	arg_add(argv, lens, &argc, lim, fmt_u64(lim, (uint64_t)limit));
+	arg_add(argv, lens, &argc, val, len);
+	arg_add(argv, lens, &argc, ttl, fmt_u64(ttl, ttl_s));
+	if ((rc = rs_eval(st, put_counted_script, sizeof(put_counted_script) - 1, put_counted_sha, argc, argv,
+			  lens, &r)) != IDP_OK)
+		goto out;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		*count = r->integer;
+		rc = *count > limit ? IDP_ELIMIT : IDP_OK;
+	} else if (not_a_counter(r)) {
+		rc = IDP_EINVAL;
+	} else {
+		rc = rs_unexpected(st, "EVAL put_counted", r);
 	}
 out:
 	reply_free(r);
@@ -1368,6 +1419,7 @@ const struct store_ops store_redis = {
 	.take = rs_take,
 	.del = rs_del,
 	.incr = rs_incr,
+	.put_counted = rs_put_counted,
 	.decr = rs_decr,
 	.expire = rs_expire,
 	.mget = rs_mget,

@@ -38,14 +38,13 @@ int txn_admit(struct req *r)
 
 int txn_save(struct req *r, const struct authz_req *a, char **txn_id)
 {
-	char key[128], *text = NULL;
+	char key[128], counter[128], *text = NULL;
 	size_t len = 0;
+	long long n = 0;
 	json_t *j = NULL;
 	int rc;
 
 	*txn_id = NULL;
-	if ((rc = txn_admit(r)) != IDP_OK)
-		return rc;
 	if ((j = authz_req_encode(a)) == NULL) {
 		rc = IDP_ENOMEM;
 		goto out;
@@ -58,8 +57,15 @@ int txn_save(struct req *r, const struct authz_req *a, char **txn_id)
 		rc = IDP_ENOMEM;
 		goto out;
 	}
+	/* Counted against the address in the round trip that stores it (as
+	 * txn_admit counts): an SSO /authorize stores none and pays nothing. */
 	txn_key(*txn_id, key);
-	if ((rc = store_put(&g_idp.store, key, text, len, r->cfg->login_ttl)) != IDP_OK) {
+	snprintf(counter, sizeof(counter), "rl:txn:%s", r->ip);
+	rc = store_put_counted(&g_idp.store, counter, 60, (long long)r->cfg->rl_txn_per_ip_min, key, text, len,
+			       r->cfg->login_ttl, &n);
+	if (rc == IDP_ELIMIT && n == (long long)r->cfg->rl_txn_per_ip_min + 1)
+		idp_log(LOG_WARN, "authorize: %s reached %u transactions a minute", r->ip, r->cfg->rl_txn_per_ip_min);
+	if (rc != IDP_OK) {
 		free(*txn_id);
 		*txn_id = NULL;
 	}

@@ -14,7 +14,8 @@ void txn_key(const char *txn_id, char key[128]);
  * calls it; a path storing a transaction otherwise calls it first. */
 int txn_admit(struct req *r);
 /* Saves a under a fresh transaction id (*txn_id is the caller's), counted
- * by txn_admit; IDP_ETOOBIG past the transaction's cap. */
+ * as txn_admit counts in the same round trip (IDP_ELIMIT past the limit);
+ * IDP_ETOOBIG past the transaction's cap. */
 int txn_save(struct req *r, const struct authz_req *a, char **txn_id);
 /* Takes (reads and deletes) transaction txn_id into a. */
 int txn_take(const char *txn_id, struct authz_req *a);

@@ -6,10 +6,11 @@
 . "$(dirname "$0")/lib.sh"
 setup_tmp
 # svc-b: a second service (client_credentials) whose readiness is followed
-# beside demo-portal's. rotation_deadline_s leaves room for the waiting checks
-# of the first RS256 rotation and has passed by the ES256 one at the end.
+# beside demo-portal's. rotation_deadline_s (60 s) leaves room for the waiting checks
+# of the first RS256 rotation on a loaded machine (ASan, argon2id logins), and
+# the ES256 one at the end waits for it to pass.
 cat >"$TMP/extra.json" <<'J'
-{"key_rotation": {"jwks_max_age_s": 1, "min_publish_s": 8, "rotation_deadline_s": 25, "retire_leeway_s": 1},
+{"key_rotation": {"jwks_max_age_s": 1, "min_publish_s": 8, "rotation_deadline_s": 60, "retire_leeway_s": 1},
  "tokens": {"code_ttl_s": 60, "access_token_ttl_s": 10, "id_token_ttl_s": 10},
  "clients+": [{"client_id": "svc-b", "client_secret_sha256": "17181b22d74645e892b4613a95907148c33a569d563596757d937bec51906e6d",
    "grant_types": ["client_credentials"]}]}
@@ -143,7 +144,7 @@ ok "a malformed hint: refused" eq "$(status "$H")" 400
 # published more than rotation_deadline_s ago and svc-b, active, has not
 # fetched a JWKS since: rotate goes on and names it (demo-portal fetched one
 # holding the key above).
-wait_for 300 sh -c "python3 -c 'import json,sys,time;s=json.load(open(sys.argv[1]));sys.exit(0 if all(time.time()>k[\"created\"]+25.5 for k in s[\"keys\"] if k[\"kid\"]==sys.argv[2]) else 1)' $TMP/keys/state.json $ES_NEXT2"
+wait_for 700 sh -c "python3 -c 'import json,sys,time;s=json.load(open(sys.argv[1]));sys.exit(0 if all(time.time()>k[\"created\"]+60.5 for k in s[\"keys\"] if k[\"kid\"]==sys.argv[2]) else 1)' $TMP/keys/state.json $ES_NEXT2"
 OUT=$(CTL keys rotate --alg ES256); RC=$?
 ok "rotate after the deadline goes on" eq "$RC" 0
 ok "rotate after the deadline names the lagging service" contains "$OUT" "this active service has not yet fetched a JWKS holding $ES_NEXT2: svc-b"

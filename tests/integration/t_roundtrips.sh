@@ -1,7 +1,8 @@
 #!/bin/sh
 # Redis round trips per step, as make bench counts them (redis-cli MONITOR;
 # commands run inside a script are not round trips): a full login with
-# consent remembered is 8 (authorize 1, login 5, token 1, userinfo 1: the
+# consent remembered is 8 (authorize 1: the transaction counted against the
+# address in the script that stores it; login 5, token 1, userinfo 1: the
 # login's attempt is counted in a script of its own before the password is
 # checked, and a success gives it back in another; issue 15 finding 5), an SSO
 # login at a second service 3 (authorize 1, token 1, userinfo 1: the session

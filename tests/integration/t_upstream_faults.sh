@@ -53,7 +53,8 @@ up_login() {
 	RESP=$(curl -s -i -c "$CJ" -b "$CJ" "$CB")
 }
 finish() { # consent if asked, then the code exchange; sets P (ID token payload), TOK
-	[ "$(status "$RESP")" = 200 ] && consent accept
+	# (a 200 without the consent form is the continue page after an upstream's form)
+	case "$RESP" in *'name="decision"'*) consent accept ;; esac
 	CODE=$(qparam code "$(location "$RESP")")
 	token demo-portal demo-portal-secret "$CODE" "$R1" "$V"
 	P=$(jwt_payload "$(echo "$TOK" | jget id_token)" 2>/dev/null)

@@ -948,6 +948,30 @@ START_TEST(incr_concurrent)
 }
 END_TEST
 
+/* A counted write: within the limit each write lands and the count goes up;
+ * past it nothing is written (IDP_ELIMIT), while the count still goes up. */
+START_TEST(put_counted_limits)
+{
+	long long n = -1;
+	char key[16], *v = NULL;
+	size_t len;
+
+	for (int i = 1; i <= 4; i++) {
+		snprintf(key, sizeof(key), "pc%d", i);
+		ck_assert_int_eq(store_put_counted(&g_st, "pc-count", 60, 3, key, "v", 1, 60, &n),
+				 i <= 3 ? IDP_OK : IDP_ELIMIT);
+		ck_assert_int_eq(n, i);
+		ck_assert_int_eq(store_get(&g_st, key, &v, &len), i <= 3 ? IDP_OK : IDP_ENOTFOUND);
+		if (i <= 3)
+			ck_assert_str_eq(v, "v");
+		free(v);
+		v = NULL;
+	}
+	ck_assert_int_eq(store_put_counted(&g_st, "pc-count", 0, 3, "pcx", "v", 1, 60, &n), IDP_EINVAL);
+	ck_assert_int_eq(store_put_counted(&g_st, "pc-count", 60, 3, "bad key\n", "v", 1, 60, &n), IDP_EINVAL);
+}
+END_TEST
+
 START_TEST(decr_gives_back)
 {
 	long long v = 0;
@@ -1622,6 +1646,7 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, incr_concurrent);
 	tcase_add_test(tc, incr_ttl_not_extended);
 	tcase_add_test(tc, decr_gives_back);
+	tcase_add_test(tc, put_counted_limits);
 	tcase_add_test(tc, incr_decr_several);
 	tcase_add_test(tc, decr_ttl_kept);
 	tcase_add_test(tc, expire_missing);
