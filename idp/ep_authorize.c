@@ -90,8 +90,12 @@ enum MHD_Result ep_login(struct req *r)
 	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
 	txn_key(txn, key);
-	if (store_get(&g_idp.store, key, &text, &len) != IDP_OK ||
-	    txn_from_text(key, text, len, &a) != IDP_OK) /* frees text */
+	/* A store that does not answer is not an expired form: 503, try again. */
+	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK && rc != IDP_ENOTFOUND) {
+		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+		return http_error_page(r, 503, "unavailable");
+	}
+	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) /* frees text */
 		return http_error_page(r, 400, "expired");
 	r->lang = a.lang;
 	b = backend_find(r->rt, a.backend);
