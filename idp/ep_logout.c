@@ -3,17 +3,21 @@
  * hint that matches the session, the citizen confirms on a page (CSRF-bound
  * to the session) so that a third-party page cannot log them out. */
 #include "oidc.h"
+#include "pages.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* An upstream logout in progress, by the hash of its state. */
+#define K_LOGOUT "lo:"
+
 static enum MHD_Result finish(struct req *r, const char *ruri, const char *state,
 			      const struct client *cl)
 {
-	struct buf b;
 	enum MHD_Result ret;
 	json_t *ctx;
+	char *loc;
 
 	if (ruri == NULL) {
 		ctx = json_pack("{s:s?}", "client_name", cl ? cl->name : NULL);
@@ -21,14 +25,9 @@ static enum MHD_Result finish(struct req *r, const char *ruri, const char *state
 		json_decref(ctx);
 		return ret;
 	}
-	buf_init(&b, 16384);
-	buf_adds(&b, ruri);
-	if (state != NULL) {
-		buf_adds(&b, strchr(ruri, '?') ? "&state=" : "?state=");
-		buf_add_urlenc(&b, state);
-	}
-	ret = http_redirect(r, b.p);
-	buf_release(&b);
+	loc = uri_with_params(ruri, (const char *const[]){"state", state}, 2);
+	ret = loc != NULL ? http_redirect(r, loc) : http_error_page(r, 400, "bad_request");
+	free(loc);
 	return ret;
 }
 
@@ -54,7 +53,7 @@ static enum MHD_Result end_session(struct req *r, json_t *sess, const char *sid,
 		return finish(r, ruri, state, cl);
 	}
 	sha256_hex(lstate, strlen(lstate), hash);
-	snprintf(key, sizeof(key), "lo:%s", hash);
+	snprintf(key, sizeof(key), K_LOGOUT "%s", hash);
 	rec = json_pack("{s:s?,s:s?}", "ruri", ruri, "state", state);
 	if (store_put_json(&g_idp.store, key, rec, r->cfg->login_ttl) == IDP_OK)
 		ret = http_redirect(r, url);
@@ -194,5 +193,26 @@ enum MHD_Result ep_logout(struct req *r)
 	}
 	ret = end_session(r, sess, sid, ruri, state, cl);
 	json_decref(sess);
+	return ret;
+}
+
+/* GET /logout/return: back from the upstream provider's logout. */
+enum MHD_Result ep_logout_return(struct req *r)
+{
+	const char *state = params_get(&r->query, "state");
+	char key[128], hash[65];
+	json_t *rec = NULL;
+	enum MHD_Result ret;
+
+	r->from_foreign_form = true;
+	if (state == NULL || strlen(state) > 128)
+		return http_error_page(r, 400, "bad_request");
+	sha256_hex(state, strlen(state), hash);
+	snprintf(key, sizeof(key), K_LOGOUT "%s", hash);
+	if (store_take_json(&g_idp.store, key, &rec) != IDP_OK)
+		return http_error_page(r, 400, "expired");
+	ret = finish(r, json_string_value(json_object_get(rec, "ruri")),
+		     json_string_value(json_object_get(rec, "state")), NULL);
+	json_decref(rec);
 	return ret;
 }

@@ -98,20 +98,20 @@ enum MHD_Result ep_userinfo(struct req *r);
 enum MHD_Result ep_logout(struct req *r);
 char *discovery_render(const struct config *cfg, const struct rt *rt);
 
-/* federation.c: the citizen's path through identity backends. */
-enum MHD_Result federation_start(struct req *r, json_t *areq, const struct client *cl, int min_rank);
-/* txn_key: the login transaction to consume with the session's creation
- * (NULL when the caller consumed it already). */
-enum MHD_Result login_success(struct req *r, json_t *areq, const struct backend *b,
-			      struct idp_identity *id, const char *txn_key);
+/* federation.c: the choice page's answer, the upstream provider's return. */
 enum MHD_Result ep_choose(struct req *r);
 enum MHD_Result ep_upstream_callback(struct req *r);
+/* ep_logout.c: back from an upstream provider's logout. */
 enum MHD_Result ep_logout_return(struct req *r);
+
+/* health.c */
 void backend_report(struct backend *b, int rc);
 bool backend_up(const struct backend *b);
 /* Background prober: brings a failing backend back by itself. */
 void health_start(void);
 void health_stop(void);
+
+/* identity.c */
 /* Refuses identities whose claims are malformed (format rules of the
  * identity pivot); *why says which claim. */
 bool identity_valid(const json_t *claims, const char **why);
@@ -119,6 +119,11 @@ bool identity_valid(const json_t *claims, const char **why);
  * normalising its spelling; the caller frees it. NULL: *why names the
  * missing claim. */
 char *pivot_subject(const json_t *claims, const char **why);
+/* The local subject of id: per backend ("backend:subject"), or from the
+ * identity pivot, so the same citizen gets the same sub whichever backend
+ * they use. The caller frees it. */
+char *identity_local_subject(const struct config *cfg, const struct backend *b,
+			     const struct idp_identity *id, const char **why);
 void identity_release(struct idp_identity *id);
 
 /* plugin.c */

@@ -1,5 +1,7 @@
-/* Protocol helpers shared by the endpoints: sessions, codes, subjects,
- * claims by scope, CSRF tokens, error redirects. */
+/* Protocol helpers shared by the endpoints and the flow: sessions,
+ * subjects, claims by scope, CSRF tokens, the store's key prefixes. The
+ * login's steps are in flow.h, the request in authz_req.h, the code in
+ * code.h, the pages in pages.h. */
 #ifndef IDP_OIDC_H
 #define IDP_OIDC_H
 
@@ -37,7 +39,7 @@
 json_t *session_load(struct req *r, char sid_hash[65]);
 /* The same, from the process's copy when it has one (marked "cached": the
  * batch that stores a code then requires the session, and a *missing answer
- * of authz_complete_consented may mean it has ended: read it again with
+ * of code_issue may mean it has ended: read it again with
  * session_load). */
 json_t *session_load_cached(struct req *r, char sid_hash[65]);
 void session_cache_drop(const char *sid_hash);
@@ -51,6 +53,9 @@ json_t *session_create(struct req *r, const char *backend_id, const char *acr,
 /* Ends the session (logout, or a new login in this browser): deletes it and
  * the access tokens issued in it, in one round trip, and drops the cookie. */
 void session_destroy(struct req *r, const char *sid_hash);
+/* The remaining lifetime of a session created at created: the idle timeout,
+ * capped by the absolute lifetime. */
+unsigned session_ttl(const struct config *cfg, int64_t created);
 
 /* CSRF token bound to purpose, an id and a browser secret (cookie). */
 void csrf_token(const char *purpose, const char *id, const char *bind, char out[44]);
@@ -117,51 +122,5 @@ bool scope_has(const char *scope, const char *word);
 /* Supported scopes as a JSON array and the claims they cover. */
 json_t *scopes_supported(void);
 json_t *claims_supported(void);
-
-/* redirect_uri with error, error_description, state and iss (RFC 9207). */
-char *error_location(const struct config *cfg, const char *redirect_uri, const char *error,
-		     const char *description, const char *state);
-
-/* After authentication (and consent): mints the code and answers with the
- * redirect to the client. areq is the validated request, sess the session. */
-enum MHD_Result authz_complete(struct req *r, const json_t *areq, const json_t *sess,
-			       const char *sid_hash);
-/* The same when consent_key (a remembered consent) must exist: checked in
- * the round trip that stores the code. When it does not, nothing is stored
- * or answered and *missing is set: the caller asks for consent. */
-enum MHD_Result authz_complete_consented(struct req *r, const json_t *areq, const json_t *sess,
-					 const char *sid_hash, const char *consent_key, bool *missing);
-enum MHD_Result authz_fail(struct req *r, const json_t *areq, const char *error,
-			   const char *description);
-/* Renders the login page for the stored transaction txn_id. */
-enum MHD_Result login_page(struct req *r, const char *txn_id, const json_t *areq,
-			   unsigned status, const char *error, const char *username);
-
-/* Whether a consent is needed, and key: the store key of the consent to
- * exactly the claims the page would list. CONSENT_ASK (prompt=consent),
- * CONSENT_NONE (a first-party client), CONSENT_STORED (given when key is in
- * the store: authz_complete_consented checks it). */
-enum consent { CONSENT_ASK, CONSENT_NONE, CONSENT_STORED };
-enum consent consent_decide(const struct client *cl, const json_t *areq, const json_t *sess, char key[80]);
-enum MHD_Result consent_page(struct req *r, const char *txn_id, const json_t *areq,
-			     const json_t *sess, const char *sid);
-/* The browser-binding cookie (created when create and absent). */
-const char *bind_cookie(struct req *r, bool create);
-/* Adds uri's origin to the page's CSP form-action (a form that redirects there). */
-void set_form_origin(struct req *r, const char *uri);
-/* Adds uri's origin beside those already listed: a form whose answer may
- * redirect to one of several origins (the choice page, the logout page).
- * NULL or a URI without an origin adds nothing. */
-void add_form_origin(struct req *r, const char *uri);
-/* Saves areq under a fresh transaction id (*txn_id is the caller's). */
-int txn_save(struct req *r, const json_t *areq, char **txn_id);
-/* Counts a transaction about to be made against the client address:
- * IDP_ELIMIT past rate_limits.transactions_per_ip_per_minute. txn_save
- * calls it; a path storing a transaction otherwise calls it first. */
-int txn_admit(struct req *r);
-/* The answer to a failed txn_save or txn_admit (rc): 429 with Retry-After
- * past the rate limit, invalid_request when too large, else
- * temporarily_unavailable. */
-enum MHD_Result txn_refused(struct req *r, const json_t *areq, int rc);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct tmpl {
 	char *name;
@@ -15,6 +16,7 @@ struct tmpl {
 struct tmpl_set {
 	struct tmpl *t[LANG_COUNT];
 	size_t n[LANG_COUNT];
+	json_t *labels[LANG_COUNT];     /* LANG/labels.json: words for citizens the code shows */
 	char *css;
 	size_t css_len;
 };
@@ -61,8 +63,49 @@ void tmpl_free(struct tmpl_set *t)
 		}
 		free(t->t[l]);
 	}
+	for (int l = 0; l < LANG_COUNT; l++)
+		json_decref(t->labels[l]);
 	free(t->css);
 	free(t);
+}
+
+/* dir/LANG/labels.json: an object of strings. A template folder written
+ * before it existed has none: the code then shows its own names. */
+static int labels_load(const char *dir, enum lang l, json_t **out)
+{
+	char path[4096];
+	json_error_t jerr;
+	const char *k;
+	json_t *v;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/%s/labels.json", dir, lang_codes[l]);
+	if (access(path, F_OK) != 0) {
+		idp_log(LOG_WARN, "templates: %s missing: pages show the claims' own names", path);
+		return IDP_OK;
+	}
+	if ((*out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+		return log_fail(IDP_EINVAL, "templates: %s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return log_fail(IDP_EINVAL, "templates: %s: not a JSON object", path);
+	}
+	json_object_foreach(*out, k, v) {
+		if (!json_is_string(v)) {
+			json_decref(*out);
+			*out = NULL;
+			return log_fail(IDP_EINVAL, "templates: %s: %s is not a string", path, k);
+		}
+	}
+	return IDP_OK;
+}
+
+const char *tmpl_label(const struct tmpl_set *t, enum lang lang, const char *key)
+{
+	if ((unsigned)lang >= LANG_COUNT)
+		lang = LANG_FR;
+	return json_string_value(json_object_get(t->labels[lang], key));
 }
 
 int tmpl_load(const char *dir, struct tmpl_set **out)
@@ -104,6 +147,8 @@ int tmpl_load(const char *dir, struct tmpl_set **out)
 				free(nt->name);
 		}
 		closedir(d);
+		if (rc == IDP_OK)
+			rc = labels_load(dir, (enum lang)l, &t->labels[l]);
 	}
 	if (rc == IDP_OK) {
 		snprintf(path, sizeof(path), "%s/style.css", dir);

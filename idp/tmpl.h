@@ -22,6 +22,9 @@ void tmpl_free(struct tmpl_set *t);
 /* Renders template name (e.g. "login") in lang with ctx into out. */
 int tmpl_render(const struct tmpl_set *t, enum lang lang, const char *name, const json_t *ctx,
 		struct buf *out);
+/* The text for citizens named key in lang's labels.json ("claim.email"...),
+ * NULL when it has none. Borrowed from t. */
+const char *tmpl_label(const struct tmpl_set *t, enum lang lang, const char *key);
 /* The CSS shared by every page (served at /static/style.css). */
 const char *tmpl_css(const struct tmpl_set *t, size_t *len);
 const char *lang_code(enum lang l);

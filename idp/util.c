@@ -370,6 +370,29 @@ int buf_add_urlenc(struct buf *b, const char *s)
 	return IDP_OK;
 }
 
+char *uri_with_params(const char *uri, const char *const *kv, size_t n)
+{
+	struct buf b;
+	bool query = strchr(uri, '?') != NULL;
+	int rc;
+
+	buf_init(&b, 16384);
+	rc = buf_adds(&b, uri);
+	for (size_t i = 0; i + 1 < n && rc == IDP_OK; i += 2) {
+		if (kv[i + 1] == NULL)
+			continue;
+		if ((rc = buf_adds(&b, query ? "&" : "?")) == IDP_OK && (rc = buf_adds(&b, kv[i])) == IDP_OK &&
+		    (rc = buf_adds(&b, "=")) == IDP_OK)
+			rc = buf_add_urlenc(&b, kv[i + 1]);
+		query = true;
+	}
+	if (rc != IDP_OK) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}
+
 char *b64url_encode(const void *data, size_t len)
 {
 	size_t n = codec_b64url_len(len);

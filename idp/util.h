@@ -65,6 +65,11 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 char *buf_steal(struct buf *b);
 int buf_add_html(struct buf *b, const char *s);       /* HTML-escaped */
 int buf_add_urlenc(struct buf *b, const char *s);     /* RFC 3986 unreserved kept */
+/* uri with name=value parameters added to its query (kv: n/2 pairs of
+ * names and values, values URL-encoded, NULL values left out): the
+ * redirects that carry a code, an error or a state back. NULL when out of
+ * memory or too long. The caller frees it. */
+char *uri_with_params(const char *uri, const char *const *kv, size_t n);
 /* JSON output for flat objects (RFC 8259): a string with its quotes, and
  * object members ,"name":value (no comma when first). IDP_EINVAL when the
  * value is not UTF-8. */

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "authz_req.h"
 #include "config.h"
+#include "flow.h"
 #include "idp.h"
 #include "keys.h"
 #include "metrics.h"
@@ -32,6 +34,14 @@ static void write_file(const char *name, const char *text, mode_t mode)
 	fputs(text, f);
 	fclose(f);
 	chmod(p, mode);
+}
+
+static void unlink_file(const char *name)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	unlink(p);
 }
 
 /* listen.trusted_proxies: only a trusted peer's forwarding headers count,
@@ -487,7 +497,8 @@ START_TEST(t_consent_key_stable)
 	json_t *areq = json_loads("{\"scope\":\"openid profile email\",\"claims\":{\"id_token\":{\"phone_number\":null}}}",
 				  0, NULL);
 	json_t *rel, *set = json_object(), *v;
-	char svc[] = "svc";
+	struct authz_req a;
+	char svc[] = "svc", scope[] = "openid profile email";
 	struct client cl = {.id = svc};
 	char key[80], want[80], hash[65], *names, *msg;
 	const char *k;
@@ -502,7 +513,10 @@ START_TEST(t_consent_key_stable)
 	ck_assert_int_gt(asprintf(&msg, "local:x|svc|%s", names), 0);
 	sha256_hex(msg, strlen(msg), hash);
 	snprintf(want, sizeof(want), "consent:%s", hash);
-	ck_assert_int_eq(consent_decide(&cl, areq, sess, key), CONSENT_STORED);
+	authz_req_init(&a);
+	a.scope = scope;
+	a.claims = json_object_get(areq, "claims");
+	ck_assert_int_eq(consent_decide(&cl, &a, sess, key), CONSENT_STORED);
 	ck_assert_str_eq(key, want);
 	free(msg);
 	free(names);
@@ -510,6 +524,122 @@ START_TEST(t_consent_key_stable)
 	json_decref(rel);
 	json_decref(areq);
 	json_decref(sess);
+}
+END_TEST
+
+/* The transaction's stored form: every field comes back as it went, a
+ * record written before the struct existed (same member names) is read, and
+ * a record out of bounds or of the wrong types is refused. */
+START_TEST(t_authz_req_stored)
+{
+	struct authz_req a, b;
+	json_t *j, *old;
+	char cid[] = "svc", ruri[] = "https://svc.example/cb?x=1", state[] = "st", scope[] = "openid email",
+	     nonce[] = "n0123456789012345678901", cc[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+	     acr[] = "eidas2 eidas1", lh[] = "marianne", ws[] = "abc", hs[] = "def", be[] = "file";
+	char *big;
+
+	authz_req_init(&a);
+	a.client_id = cid;
+	a.redirect_uri = ruri;
+	a.state = state;
+	a.scope = scope;
+	a.nonce = nonce;
+	a.code_challenge = cc;
+	a.acr_values = acr;
+	a.login_hint = lh;
+	a.want_sub = ws;
+	a.hint_sub = hs;
+	a.backend = be;
+	a.claims = json_pack("{s:{s:n}}", "id_token", "email");
+	a.prompt = PROMPT_LOGIN | PROMPT_CONSENT;
+	a.max_age = 0;
+	a.min_acr_rank = 1;
+	a.lang = LANG_EN;
+	memset(a.sid, 'a', 64);
+	j = authz_req_encode(&a);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "prompt")), "login consent");
+	ck_assert_int_eq(authz_req_decode(j, &b), IDP_OK);
+	ck_assert_str_eq(b.client_id, cid);
+	ck_assert_str_eq(b.redirect_uri, ruri);
+	ck_assert_str_eq(b.state, state);
+	ck_assert_str_eq(b.scope, scope);
+	ck_assert_str_eq(b.nonce, nonce);
+	ck_assert_str_eq(b.code_challenge, cc);
+	ck_assert_str_eq(b.acr_values, acr);
+	ck_assert_str_eq(b.login_hint, lh);
+	ck_assert_str_eq(b.want_sub, ws);
+	ck_assert_str_eq(b.hint_sub, hs);
+	ck_assert_str_eq(b.backend, be);
+	ck_assert(json_equal(b.claims, a.claims));
+	ck_assert_uint_eq(b.prompt, PROMPT_LOGIN | PROMPT_CONSENT);
+	ck_assert(authz_prompt_has(&b, PROMPT_CONSENT) && !authz_prompt_has(&b, PROMPT_NONE));
+	ck_assert_int_eq(b.max_age, 0);
+	ck_assert_int_eq(b.min_acr_rank, 1);
+	ck_assert_int_eq(b.lang, LANG_EN);
+	ck_assert_str_eq(b.sid, a.sid);
+	ck_assert_ptr_null(b.idp_hint);
+	authz_req_release(&b);
+	ck_assert_ptr_null(b.client_id);
+	ck_assert_int_eq(b.max_age, -1);
+	json_decref(a.claims);
+
+	/* As the transaction was written when it was a plain object. */
+	old = json_loads("{\"client_id\":\"svc\",\"redirect_uri\":\"https://svc.example/cb\",\"scope\":\"openid\","
+			 "\"lang\":\"fr\",\"min_acr_rank\":-1,\"backend\":\"file\"}", 0, NULL);
+	ck_assert_int_eq(authz_req_decode(old, &b), IDP_OK);
+	ck_assert_ptr_null(b.state);
+	ck_assert_uint_eq(b.prompt, 0);
+	ck_assert_int_eq(b.max_age, -1);
+	ck_assert_int_eq(b.min_acr_rank, -1);
+	ck_assert_int_eq(b.lang, LANG_FR);
+	ck_assert_str_eq(b.sid, "");
+	authz_req_release(&b);
+
+	/* Refused, and nothing left behind. */
+	json_object_set_new(old, "prompt", json_string("login nope"));
+	ck_assert_int_eq(authz_req_decode(old, &b), IDP_EINVAL);
+	ck_assert_ptr_null(b.client_id);
+	json_object_del(old, "prompt");
+	json_object_set_new(old, "max_age", json_integer(-5));
+	ck_assert_int_eq(authz_req_decode(old, &b), IDP_EINVAL);
+	json_object_del(old, "max_age");
+	json_object_set_new(old, "claims", json_string("x"));
+	ck_assert_int_eq(authz_req_decode(old, &b), IDP_EINVAL);
+	json_object_del(old, "claims");
+	big = calloc(1, AUTHZ_STATE_MAX + 2);
+	memset(big, 's', AUTHZ_STATE_MAX + 1);
+	json_object_set_new(old, "state", json_string(big));
+	ck_assert_int_eq(authz_req_decode(old, &b), IDP_EINVAL);
+	json_object_del(old, "state");
+	free(big);
+	json_object_set_new(old, "sid", json_integer(3));
+	ck_assert_int_eq(authz_req_decode(old, &b), IDP_EINVAL);
+	json_object_del(old, "sid");
+	json_object_del(old, "client_id");
+	ck_assert_int_eq(authz_req_decode(old, &b), IDP_EINVAL);
+	ck_assert_int_eq(authz_req_decode(NULL, &b), IDP_EINVAL);
+	json_decref(old);
+	json_decref(j);
+}
+END_TEST
+
+/* The one redirect builder: ? or & as the URI has a query, values encoded,
+ * absent values left out. */
+START_TEST(t_uri_with_params)
+{
+	char *u;
+
+	u = uri_with_params("https://a.example/cb", (const char *const[]){"code", "abc-_", "state", NULL, "iss", "https://op.example"}, 6);
+	ck_assert_str_eq(u, "https://a.example/cb?code=abc-_&iss=https%3A%2F%2Fop.example");
+	free(u);
+	u = uri_with_params("https://a.example/cb?x=1", (const char *const[]){"state", "a b&c"}, 2);
+	ck_assert_str_eq(u, "https://a.example/cb?x=1&state=a%20b%26c");
+	free(u);
+	u = uri_with_params("https://a.example/cb", (const char *const[]){"state", NULL}, 2);
+	ck_assert_str_eq(u, "https://a.example/cb");
+	free(u);
 }
 END_TEST
 
@@ -542,8 +672,24 @@ START_TEST(t_tmpl)
 	buf_init(&b, 4096);
 	ck_assert_int_eq(tmpl_render(t, LANG_FR, "missing", ctx, &b), IDP_ENOTFOUND);
 	buf_release(&b);
-	json_decref(ctx);
+	/* No labels.json: no label, the page shows the code's own name. */
+	ck_assert_ptr_null(tmpl_label(t, LANG_FR, "claim.email"));
 	tmpl_free(t);
+	/* Words for citizens come from LANG/labels.json; one that is not an
+	 * object of strings stops the load. */
+	write_file("fr/labels.json", "{\"claim.email\": \"Adresse électronique\"}", 0600);
+	ck_assert_int_eq(tmpl_load(tmpdir, &t), IDP_OK);
+	ck_assert_str_eq(tmpl_label(t, LANG_FR, "claim.email"), "Adresse électronique");
+	ck_assert_ptr_null(tmpl_label(t, LANG_EN, "claim.email"));
+	ck_assert_ptr_null(tmpl_label(t, LANG_FR, "claim.gender"));
+	tmpl_free(t);
+	write_file("en/labels.json", "{\"claim.email\": 3}", 0600);
+	ck_assert_int_ne(tmpl_load(tmpdir, &t), IDP_OK);
+	write_file("en/labels.json", "[\"claim.email\"]", 0600);
+	ck_assert_int_ne(tmpl_load(tmpdir, &t), IDP_OK);
+	unlink_file("fr/labels.json");
+	unlink_file("en/labels.json");
+	json_decref(ctx);
 }
 END_TEST
 
@@ -1048,6 +1194,8 @@ int main(void)
 	tcase_add_test(tc, t_record);
 	tcase_add_test(tc, t_json_value_text);
 	tcase_add_test(tc, t_consent_key_stable);
+	tcase_add_test(tc, t_authz_req_stored);
+	tcase_add_test(tc, t_uri_with_params);
 	tcase_add_test(tc, t_config_errors);
 	tcase_add_test(tc, t_keys_jws);
 	tcase_add_test(tc, t_identity_valid);
