@@ -28,7 +28,7 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP -Iidp -Icommon -Iplugins
 LDLIBS  += -ldl -lpthread
 
-CORE_SRC := $(filter-out idp/main.c idp/idpctl.c,$(wildcard idp/*.c)) common/codec.c
+CORE_SRC := $(filter-out idp/main.c idp/idpctl.c,$(wildcard idp/*.c idp/http/*.c)) common/codec.c
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 IDP      := $(OUT)/idp/idp
 IDPCTL   := $(OUT)/idp/idpctl

@@ -38,8 +38,8 @@ static int parse_basic(const char *h, char **id, char **secret)
 		wipe(dec, sizeof(dec));
 		return IDP_EINVAL;
 	}
-	*id = form_decode((char *)dec, (size_t)(colon - (char *)dec));
-	*secret = form_decode(colon + 1, len - (size_t)(colon + 1 - (char *)dec));
+	*id = codec_form_decode((char *)dec, (size_t)(colon - (char *)dec));
+	*secret = codec_form_decode(colon + 1, len - (size_t)(colon + 1 - (char *)dec));
 	wipe(dec, sizeof(dec));
 	if (*id == NULL || *secret == NULL || **id == '\0') {
 		free(*id);

@@ -1,4 +1,4 @@
-/* Fibers: the requests of one HTTP event loop (http.c) run as cooperative
+/* Fibers: the requests of one HTTP event loop (http/loop.c) run as cooperative
  * fibers on that loop's thread. A fiber parks while it waits for the store
  * (store_redis.c pipelines the commands of all the fibers of a loop on one
  * connection) or for a blocking call run on a worker thread (fiber_offload_on),

@@ -1,5 +1,5 @@
 /* The daemon's shared state: the reloadable runtime (configuration, keys,
- * templates, backends) and the request context every endpoint receives. */
+ * templates, backends); the endpoints, and what they receive (http/http.h). */
 #ifndef IDP_IDP_H
 #define IDP_IDP_H
 
@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 
 #include "config.h"
+#include "http/http.h"
 #include "idp_plugin.h"
 #include "keys.h"
 #include "store.h"
@@ -79,106 +80,12 @@ int rt_build(const char *config_path, struct rt **out);
  * of cur: a change of the keys folder reloads nothing more. */
 int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out);
 
-/* Parsed application/x-www-form-urlencoded or query parameters. */
-struct param {
-	char *name;
-	char *value;
-};
-struct params {
-	struct param *v;
-	size_t n;
-	const char *dup;  /* the first parameter seen twice, NULL if none */
-};
-
-struct hdr {
-	char *name, *value;
-};
-
-struct req {
-	struct MHD_Connection *conn;
-	struct rt *rt;
-	const struct config *cfg;
-	const char *method;
-	char *path;             /* without the query */
-	char *raw_query;        /* NULL when there is none */
-	bool url_too_long;
-	size_t head_bytes;      /* the request line's URI, for the pool budget */
-	struct conn_watch *watch; /* its connection's deadline (http.c) */
-	struct buf body;
-	bool body_too_big;
-	bool started;
-	bool is_post;
-	struct params query;
-	struct params form;
-	bool params_bad;        /* malformed encoding, NUL, bad UTF-8, too many */
-	char ip[64];
-	enum lang lang;
-	struct hdr hdrs[8];
-	size_t n_hdrs;
-	char *csp_extra;        /* origin added to form-action (redirect target) */
-	/* A return from another site, maybe the answer to its form (an upstream
-	 * provider's login or logout): http_redirect goes on to a third origin
-	 * by a page, since that site's form-action cannot list it. */
-	bool from_foreign_form;
-	char bind_fresh[64];    /* a binding cookie made by this request */
-	/* The reply, queued once the request's fiber has ended (http_send). */
-	struct MHD_Response *resp;
-	unsigned status;
-	enum MHD_Result ret;
-	struct fiber *fib;      /* set while the request's fiber is parked */
-};
-
 /* serve.c: with g_idp.rt set, opens the store, makes the CSRF key and
  * starts the HTTP loops (port_override < 0: the configured port); on error
  * nothing is left open. The daemon and the request fuzzer both start so. */
 int idp_serve_start(int port_override, const char *port_file);
 /* Stops the loops once their requests are answered, then closes the store. */
 void idp_serve_stop(void);
-
-/* http.c */
-/* Starts the HTTP event loops (listen.threads, 0: one per core this process
- * may run on); http_stop ends them once their requests are answered. */
-int http_start(const struct config *cfg, int port_override, const char *port_file);
-void http_stop(void);
-/* The client's address: peer (the TCP peer) unless it is one of
- * listen.trusted_proxies, then the rightmost hop of xff (X-Forwarded-For) or,
- * without it, of fwd (RFC 7239 Forwarded) that is not itself a trusted proxy.
- * IDP_EINVAL (and out = peer) when the header is malformed. */
-int http_client_address(const struct config *cfg, const char *peer, const char *xff, const char *fwd,
-			char out[64]);
-/* Takes resp as this request's reply (queued when the request ends). */
-enum MHD_Result http_send(struct req *r, unsigned status, struct MHD_Response *resp);
-/* Strict application/x-www-form-urlencoded decoding; NULL when malformed. */
-char *form_decode(const char *s, size_t len);
-const char *params_get(const struct params *p, const char *name);
-int params_parse(const char *s, size_t len, size_t max_params, struct params *out);
-void params_clear(struct params *p);
-const char *req_header(struct req *r, const char *name);
-const char *req_cookie(struct req *r, const char *name);
-/* The parameters of this request: the query for GET, the form body for POST. */
-const struct params *req_params(struct req *r);
-void req_add_header(struct req *r, const char *name, const char *value);
-/* Adds a cookie (HttpOnly, SameSite=Lax, Path=/; Secure and __Host- when the
- * issuer is https). max_age < 0: a session cookie; 0: deletes it. */
-void req_set_cookie(struct req *r, const char *name, const char *value, long max_age);
-const char *cookie_name(const struct config *cfg, const char *base, char out[64]);
-enum MHD_Result http_reply(struct req *r, unsigned status, const char *ctype, const void *body,
-			   size_t len, bool no_store);
-enum MHD_Result http_json(struct req *r, unsigned status, const json_t *doc);
-/* The same with the JSON already written: text (malloc'ed, NUL-ended) is
- * the response's from now on, wiped and freed once sent, also on error. */
-/* text (malloc'ed, NUL-terminated) goes to the response without a copy and is
- * wiped once sent; ctype its Content-Type. */
-enum MHD_Result http_reply_owned(struct req *r, unsigned status, const char *ctype, char *text, size_t len);
-enum MHD_Result http_json_text(struct req *r, unsigned status, char *text, size_t len);
-enum MHD_Result http_json_error(struct req *r, unsigned status, const char *error,
-				const char *description);
-enum MHD_Result http_redirect(struct req *r, const char *location);
-/* Renders a page with the common context (lang, issuer); no-store. */
-enum MHD_Result http_page(struct req *r, unsigned status, const char *tmpl, json_t *ctx);
-/* The citizen-facing error page: a plain message, never a redirect. */
-enum MHD_Result http_error_page(struct req *r, unsigned status, const char *code);
-enum lang req_lang(struct req *r, const char *ui_locales);
 
 /* Endpoints. */
 enum MHD_Result ep_discovery(struct req *r);

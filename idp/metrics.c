@@ -15,16 +15,14 @@
 #include "keys.h"
 #include "pwhash.h"
 
-/* The endpoints counted one by one; everything else is "other", so that a
+/* The endpoints counted one by one, their labels given by the routing table
+ * (http/route.c) at start; everything else is "other" (index 0), so that a
  * scanner probing random paths cannot grow the label set. */
-static const char *const endpoints[] = {
-	"/.well-known/openid-configuration", "/jwks", "/authorize", "/login", "/consent", "/choose",
-	"/callback", "/token", "/userinfo", "/logout", "/logout/return", "/static", "/healthz",
-	"other",
-};
-#define N_EP (sizeof(endpoints) / sizeof(endpoints[0]))
+#define MAX_EP 32
+static const char *endpoints[MAX_EP] = {"other"};
+static size_t n_ep = 1;
 
-static _Atomic uint64_t requests[N_EP][5]; /* status 1xx..5xx */
+static _Atomic uint64_t requests[MAX_EP][5]; /* status 1xx..5xx */
 static _Atomic uint64_t counters[M_COUNT];
 static _Atomic int64_t started_at;
 
@@ -66,33 +64,28 @@ void metrics_count(enum metric m)
 		atomic_fetch_add_explicit(&counters[m], 1, memory_order_relaxed);
 }
 
-static size_t endpoint_index(const char *path)
+unsigned metrics_endpoint(const char *label)
 {
 	size_t i;
 
-	if (path == NULL)
-		return N_EP - 1;
-	if (strncmp(path, "/callback/", 10) == 0)
-		return 6;
-	if (strncmp(path, "/static/", 8) == 0)
-		return 11;
-	if (strcmp(path, "/session/end") == 0)
-		return 9;
-	for (i = 0; i < N_EP - 1; i++)
-		if (strcmp(path, endpoints[i]) == 0)
-			return i;
-	return N_EP - 1;
+	for (i = 0; i < n_ep; i++)
+		if (strcmp(endpoints[i], label) == 0)
+			return (unsigned)i;
+	if (n_ep == MAX_EP)
+		return 0;
+	endpoints[n_ep] = label;
+	return (unsigned)n_ep++;
 }
 
-void metrics_request(const char *path, unsigned status)
+void metrics_request(unsigned endpoint, unsigned status)
 {
 	mark_start();
 	if (status < 100 || status > 599)
 		return;
-	atomic_fetch_add_explicit(&requests[endpoint_index(path)][status / 100 - 1], 1,
-				  memory_order_relaxed);
+	if (endpoint >= n_ep)
+		endpoint = 0;
+	atomic_fetch_add_explicit(&requests[endpoint][status / 100 - 1], 1, memory_order_relaxed);
 }
-
 
 char *metrics_render(size_t *len)
 {
@@ -106,13 +99,14 @@ char *metrics_render(size_t *len)
 	buf_init(&b, 1 << 20);
 	rc |= buf_adds(&b, "# HELP idp_http_requests_total HTTP requests answered, by endpoint and status class.\n"
 			   "# TYPE idp_http_requests_total counter\n");
-	for (i = 0; i < N_EP; i++)
+	for (i = 1; i <= n_ep; i++) /* "other" last */
 		for (j = 0; j < 5; j++) {
-			uint64_t v = atomic_load_explicit(&requests[i][j], memory_order_relaxed);
+			size_t e = i % n_ep;
+			uint64_t v = atomic_load_explicit(&requests[e][j], memory_order_relaxed);
 
 			if (v > 0)
 				rc |= buf_printf(&b, "idp_http_requests_total{endpoint=\"%s\",code=\"%zuxx\"} %llu\n",
-						 endpoints[i], j + 1, (unsigned long long)v);
+						 endpoints[e], j + 1, (unsigned long long)v);
 		}
 	for (i = 0; i < M_COUNT; i++) {
 		if (counter_names[i][1] != NULL)

@@ -25,8 +25,11 @@ enum metric {
 };
 
 void metrics_count(enum metric m);
-/* Called once per answered request with its path and status. */
-void metrics_request(const char *path, unsigned status);
+/* The index of an endpoint's label, registered on first use (before the
+ * loops start: registering is not thread-safe); 0, "other", past 31 labels. */
+unsigned metrics_endpoint(const char *label);
+/* Called once per answered request with its endpoint's index and status. */
+void metrics_request(unsigned endpoint, unsigned status);
 /* The Prometheus text exposition, malloc'ed (the caller's); NULL on failure. */
 char *metrics_render(size_t *len);
 /* The operators' listener (metrics.listen): GET /metrics and nothing else,
