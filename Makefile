@@ -55,6 +55,7 @@ $(OBJ)/%.o: %.c
 
 $(OBJ)/libidpcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(IDP): $(OBJ)/idp/main.o $(OBJ)/libidpcore.a

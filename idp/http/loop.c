@@ -83,12 +83,17 @@ static __thread struct loop *t_loop;
  * and a short body, never a reset. The connection closes after it. */
 static void send_refusal(MHD_socket fd, struct req *r, unsigned status)
 {
-	static const char page[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
+	static const char page_long[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
 		"<p>La demande est trop longue. / The request is too long.</p></html>\n";
-	const char *reason = status == 414 ? "URI Too Long" : "Request Header Fields Too Large";
+	static const char page_framing[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
+		"<p>Cette forme de demande n'est pas prise en charge. / This kind of request is not supported.</p></html>\n";
+	const char *reason = status == 414 ? "URI Too Long" : status == 501 ? "Not Implemented"
+					     : "Request Header Fields Too Large";
 	bool json = r != NULL && r->path != NULL && http_route_json(r);
-	const char *body = json ? "{\"error\":\"invalid_request\",\"error_description\":\"the request is too large\"}"
-				: page;
+	const char *body = json ? (status == 501 ? "{\"error\":\"invalid_request\",\"error_description\":"
+						   "\"only chunked or Content-Length bodies are accepted\"}"
+						 : "{\"error\":\"invalid_request\",\"error_description\":\"the request is too large\"}")
+				: status == 501 ? page_framing : page_long;
 	char head[512];
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -263,6 +268,18 @@ static bool head_fits(struct req *r, struct MHD_Connection *conn)
 	return u.bytes + 64 * u.values + HEAD_REPLY_RESERVE <= H.mem_limit;
 }
 
+/* A body framed by Content-Length or "Transfer-Encoding: chunked" only (RFC
+ * 9112 6.1): libmicrohttpd 0.9.75 reads any other coding to the end of the
+ * stream and then closes without a status, and a coding beside a
+ * Content-Length is how requests are smuggled past a proxy. Refused at once
+ * (501), the connection closed. */
+static bool framing_known(struct MHD_Connection *conn)
+{
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+	return te == NULL || strcasecmp(te, "chunked") == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -278,6 +295,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* Never queue a reply on the first call: libmicrohttpd 0.9.75 then
 		 * closes the connection, and keep-alive is worth 6x under load. */
 		req_begin(r, conn, method);
+		if (!framing_known(conn)) {
+			if (r->watch != NULL)
+				send_refusal(r->watch->fd, r, 501);
+			return MHD_NO;
+		}
 		if (!head_fits(r, conn)) {
 			if (r->watch != NULL)
 				send_refusal(r->watch->fd, r, r->url_too_long ? 414 : 431);
