@@ -8,10 +8,12 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 passed=0
 failed=0
-run() { # run NAME CMD...
+run() { # run NAME CMD...: and how long it took, to keep the whole run short
 	echo "== $1"
 	shift
+	t0=$(date +%s)
 	if "$@"; then passed=$((passed+1)); else failed=$((failed+1)); echo "!! suite failed: $*"; fi
+	echo "   ($(($(date +%s) - t0)) s)"
 }
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] && run "unit $(basename "$t")" "$t"
