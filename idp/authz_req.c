@@ -2,6 +2,7 @@
  * stored form. Errors before the client and its redirect_uri are known to be
  * good are answered with a page, later ones go back to the client. */
 #include "authz_req.h"
+#include "claims.h"
 #include "oidc.h"
 
 #include <stdio.h>
