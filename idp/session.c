@@ -318,7 +318,7 @@ unsigned session_ttl(const struct config *cfg, int64_t created)
 }
 
 struct session *session_create(struct req *r, const char *backend_id, const char *acr,
-			       const char *local, struct idp_identity *id,
+			       const char *local, const struct idp_identity *id,
 			       const char *consume_key, bool *gone)
 {
 	char *cookie = rand_token(32), key[80], *text = NULL;
@@ -339,11 +339,14 @@ struct session *session_create(struct req *r, const char *backend_id, const char
 	s->acr = xstrdup(acr);
 	s->amr = xstrdup(id->amr ? id->amr : "pwd");
 	s->auth_time = s->created = now_s();
-	s->claims = id->claims != NULL ? id->claims : json_object();
-	s->up = json_is_null(id->session_data) ? NULL : id->session_data;
-	if (s->up == NULL)
-		json_decref(id->session_data);
-	id->claims = id->session_data = NULL;
+	/* Copies: a backend may share its values with its own tables (the file
+	 * backend's users), and session_free wipes the session's. */
+	s->claims = id->claims != NULL ? json_deep_copy(id->claims) : json_object();
+	if (id->session_data != NULL && !json_is_null(id->session_data) &&
+	    (s->up = json_deep_copy(id->session_data)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
 	/* Out of memory above leaves a field NULL: the encoder refuses it. */
 	if ((rc = session_encode(s, &text, &len)) != IDP_OK) {
 		idp_log(LOG_ERR, "session: not created (%s): a field missing or out of bounds",

@@ -67,13 +67,13 @@ struct session *session_load(struct req *r);
 struct session *session_load_cached(struct req *r);
 void session_cache_drop(const char *sid_hash);
 /* Creates a session for identity id, authenticated by backend_id at acr as
- * local_sub, and sets the cookie; returns it (s->fresh). The session takes
- * id->claims and id->session_data (they are NULL after). consume_key: a
+ * local_sub, and sets the cookie; returns it (s->fresh), holding copies of
+ * id's claims and session data. consume_key: a
  * store record (the login transaction) deleted in the same round trip; when
  * it is already gone (a concurrent post won) no session is made and *gone
  * is set. NULL: nothing to consume. */
 struct session *session_create(struct req *r, const char *backend_id, const char *acr,
-			       const char *local_sub, struct idp_identity *id,
+			       const char *local_sub, const struct idp_identity *id,
 			       const char *consume_key, bool *gone);
 /* Ends the session (logout, or a new login in this browser): deletes it and
  * the access tokens issued in it, in one round trip, and drops the cookie. */
