@@ -5,6 +5,7 @@
 #define IDP_CODE_H
 
 #include "authz_req.h"
+#include "record.h"
 #include "session.h"
 
 /* Store key prefixes. Secrets are keyed by their SHA-256, never in clear.
@@ -16,8 +17,8 @@
 #define K_CODE_AT "cat:"
 /* A code's record begins with its session's hash (record.h: "R1;s64:"),
  * so that the exchange reaches the session in the round trip that takes
- * the code (store_op.taken_off). */
-#define CODE_SID_OFF 7
+ * the code (store_op.taken_off): the offset of those 64 hex digits. */
+#define CODE_SID_OFF (sizeof(RECORD_TAG) - 1 + sizeof("s64:") - 1)
 /* K_USED + code hash: a code already exchanged (its replay revokes the
  * tokens); K_AT + token hash: an access token's record. */
 #define K_USED "used:"
