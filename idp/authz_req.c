@@ -3,7 +3,7 @@
  * good are answered with a page, later ones go back to the client. */
 #include "authz_req.h"
 #include "claims.h"
-#include "oidc.h"
+#include "id_token_hint.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * to the session) so that a third-party page cannot log them out. */
 #include "claims.h"
 #include "csrf.h"
-#include "oidc.h"
+#include "id_token_hint.h"
 #include "pages.h"
 #include "session.h"
 

@@ -1,5 +1,5 @@
-/* The id_token_hint check (oidc.h): a hint is never an access token. */
-#include "oidc.h"
+/* The id_token_hint check (id_token_hint.h). */
+#include "id_token_hint.h"
 
 #include <stdlib.h>
 #include <string.h>
