@@ -45,8 +45,9 @@ static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache
 		return choose_backend(r, a, cl);
 	}
 	ret = code_or_consent(r, a, cl, sess, &issued, &stale);
-	if (stale) /* From the copy: the session may have ended elsewhere (or
-		    * the consent be missing); the store says which. */
+	/* From the copy: the session may have ended elsewhere (or the consent
+	 * be missing); the store says which. */
+	if (stale)
 		session_cache_drop(sess->sid_hash);
 	session_free(sess);
 	if (issued)
