@@ -2,7 +2,8 @@
  * stored form. Errors before the client and its redirect_uri are known to be
  * good are answered with a page, later ones go back to the client. */
 #include "authz_req.h"
-#include "oidc.h"
+#include "claims.h"
+#include "id_token_hint.h"
 
 #include <stdio.h>
 #include <stdlib.h>

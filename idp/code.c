@@ -1,5 +1,5 @@
 #include "code.h"
-#include "oidc.h"
+#include "claims.h"
 #include "record.h"
 
 #include <stdio.h>
@@ -14,10 +14,9 @@
  * The access token's, less its exp and the record's tag (K_CODE_AT): the
  * client and the userinfo answer (a). */
 static int code_record(const struct config *cfg, const struct client *cl, const struct authz_req *a,
-		       const json_t *sess, const char *sid_hash, char **text, size_t *len, char **at_text,
-		       size_t *at_len)
+		       const struct session *sess, char **text, size_t *len, char **at_text, size_t *at_len)
 {
-	const json_t *identity = json_object_get(sess, "claims");
+	const char *sid_hash = sess->sid_hash;
 	const json_t *idreq = json_object_get(a->claims, "id_token");
 	json_t *uinfo = NULL, *idx = NULL;
 	char *sub = NULL, sid[65];
@@ -29,7 +28,7 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	buf_init(&atr, 128 * 1024);
 	*text = *at_text = NULL;
 	*len = *at_len = 0;
-	if ((sub = subject_for(cfg, cl, json_string_value(json_object_get(sess, "sub")))) == NULL)
+	if ((sub = subject_for(cfg, cl, sess->sub)) == NULL)
 		goto out;
 	sid_for(cfg, cl, sid_hash, sid);
 	/* The session first, at CODE_SID_OFF. */
@@ -44,19 +43,17 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 		goto out;
 	/* OpenID Core 2: what the ID token says of this login. */
 	if ((rc = buf_json_member_str(&t, true, "sub", sub)) != IDP_OK ||
-	    (rc = buf_json_name(&t, false, "auth_time")) != IDP_OK ||
-	    (rc = buf_json_value(&t, json_object_get(sess, "auth_time"))) != IDP_OK ||
-	    (rc = buf_json_name(&t, false, "acr")) != IDP_OK ||
-	    (rc = buf_json_value(&t, json_object_get(sess, "acr"))) != IDP_OK ||
-	    (rc = buf_json_name(&t, false, "amr")) != IDP_OK ||
-	    (rc = buf_json_value(&t, json_object_get(sess, "amr"))) != IDP_OK ||
+	    (rc = buf_json_member_int(&t, false, "auth_time", sess->auth_time)) != IDP_OK ||
+	    (rc = buf_json_member_str(&t, false, "acr", sess->acr)) != IDP_OK ||
+	    (rc = buf_json_name(&t, false, "amr")) != IDP_OK || (rc = buf_add(&t, "[", 1)) != IDP_OK ||
+	    (rc = buf_add_json_str(&t, sess->amr)) != IDP_OK || (rc = buf_add(&t, "]", 1)) != IDP_OK ||
 	    (rc = buf_json_member_str(&t, false, "sid", sid)) != IDP_OK ||
 	    (a->nonce != NULL && (rc = buf_json_member_str(&t, false, "nonce", a->nonce)) != IDP_OK) ||
 	    (rc = record_add(&rec, 'i', t.p, t.len)) != IDP_OK)
 		goto out;
 	if (json_is_object(idreq)) {
 		rc = IDP_ENOMEM;
-		if ((idx = claims_for_scope(identity, "", idreq)) == NULL)
+		if ((idx = claims_for_scope(sess->claims, "", idreq)) == NULL)
 			goto out;
 		t.len = 0;
 		if (json_object_size(idx) > 0 &&
@@ -66,7 +63,7 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	}
 	/* OpenID Core 5.3.2: the userinfo answer, sub first. */
 	rc = IDP_ENOMEM;
-	if ((uinfo = claims_for_scope(identity, a->scope, json_object_get(a->claims, "userinfo"))) == NULL)
+	if ((uinfo = claims_for_scope(sess->claims, a->scope, json_object_get(a->claims, "userinfo"))) == NULL)
 		goto out;
 	json_object_del(uinfo, "sub");
 	t.len = 0;
@@ -98,7 +95,7 @@ out:
 }
 
 int code_issue(const struct config *cfg, const struct client *cl, const struct authz_req *a,
-	       const json_t *sess, const char *sid_hash, const char *consent_key, char **location)
+	       const struct session *sess, const char *consent_key, char **location)
 {
 	char *code = NULL, hash[65], key[80], akey[80], skey[80], *text = NULL, *at_text = NULL, tag[9];
 	struct store_op ops[5];
@@ -114,7 +111,7 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 	 * written: the ID token's claims of this citizen and request, and the
 	 * userinfo answer the access token will give, with only the claims the
 	 * service may receive, not the citizen's whole identity. */
-	if ((rc = code_record(cfg, cl, a, sess, sid_hash, &text, &len, &at_text, &at_len)) != IDP_OK)
+	if ((rc = code_record(cfg, cl, a, sess, &text, &len, &at_text, &at_len)) != IDP_OK)
 		goto out;
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
 	snprintf(akey, sizeof(akey), K_CODE_AT "%s", hash);
@@ -123,8 +120,8 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 	if (consent_key != NULL)
 		ops[n++] = (struct store_op){.kind = STORE_OP_REQUIRE, .key = consent_key};
 	/* A session read from the process's copy: it must still live. */
-	snprintf(skey, sizeof(skey), K_SESSION "%s", sid_hash);
-	if (json_is_true(json_object_get(sess, "cached")))
+	snprintf(skey, sizeof(skey), K_SESSION "%s", sess->sid_hash);
+	if (sess->cached)
 		ops[n++] = (struct store_op){.kind = STORE_OP_REQUIRE, .key = skey};
 	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
 				     .ttl_s = cl->code_ttl};
@@ -132,11 +129,9 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 				     .ttl_s = cl->code_ttl};
 	/* Sliding idle lifetime of the SSO session, in the same round trip (a
 	 * session created by this very request already has it). */
-	if (!json_is_true(json_object_get(sess, "fresh"))) {
-		ops[n++] = (struct store_op){
-			.kind = STORE_OP_EXPIRE, .key = skey,
-			.ttl_s = session_ttl(cfg, json_integer_value(json_object_get(sess, "created")))};
-	}
+	if (!sess->fresh)
+		ops[n++] = (struct store_op){.kind = STORE_OP_EXPIRE, .key = skey,
+					     .ttl_s = session_ttl(cfg, sess->created)};
 	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK)
 		goto out;
 	if ((*location = uri_with_params(a->redirect_uri,
@@ -154,4 +149,17 @@ out:
 	free_secret(at_text);
 	free_secret(code);
 	return rc;
+}
+
+int code_hash(const char *client_id, const char *code, char out[65])
+{
+	char *msg;
+
+	if (asprintf(&msg, "%s|%s", client_id, code) < 0) {
+		out[0] = '\0';
+		return IDP_ENOMEM;
+	}
+	sha256_hex(msg, strlen(msg), out);
+	free_secret(msg);
+	return IDP_OK;
 }

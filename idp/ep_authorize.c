@@ -2,7 +2,7 @@
  * page's POST: each reads its input and hands over to the flow (flow.h). */
 #include "flow.h"
 #include "metrics.h"
-#include "oidc.h"
+#include "csrf.h"
 #include "pages.h"
 #include "txn.h"
 
@@ -162,32 +162,31 @@ enum MHD_Result ep_consent(struct req *r)
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
 	const char *decision = params_get(p, "decision");
-	char sid[65];
 	struct authz_req a;
-	json_t *sess;
+	struct session *sess;
 	enum MHD_Result ret;
 
 	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL || decision == NULL)
 		return http_error_page(r, 400, "bad_request");
-	sess = session_load(r, sid);
+	sess = session_load(r);
 	if (sess == NULL)
 		return http_error_page(r, 400, "expired");
 	/* Bound to the session: the sid is a hash of the session cookie. */
-	if (!csrf_check("consent", txn, sid, csrf)) {
-		json_decref(sess);
+	if (!csrf_check("consent", txn, sess->sid_hash, csrf)) {
+		session_free(sess);
 		return http_error_page(r, 403, "csrf");
 	}
 	if (txn_take(txn, &a) != IDP_OK) {
-		json_decref(sess);
+		session_free(sess);
 		return http_error_page(r, 400, "expired");
 	}
 	r->lang = a.lang;
 	/* The transaction was saved for this very session. */
-	if (strcmp(a.sid, sid) != 0)
+	if (strcmp(a.sid, sess->sid_hash) != 0)
 		ret = http_error_page(r, 400, "bad_request");
 	else
-		ret = flow_consented(r, &a, sess, sid, strcmp(decision, "accept") == 0);
-	json_decref(sess);
+		ret = flow_consented(r, &a, sess, strcmp(decision, "accept") == 0);
+	session_free(sess);
 	authz_req_release(&a);
 	return ret;
 }

@@ -1,6 +1,7 @@
 /* /.well-known/openid-configuration (OpenID Connect Discovery 1.0) and
  * /jwks (RFC 7517): both rendered once per configuration or key load. */
-#include "oidc.h"
+#include "claims.h"
+#include "client_auth.h"
 #include "metrics.h"
 
 #include <stdio.h>

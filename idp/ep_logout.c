@@ -2,8 +2,11 @@
  * post_logout_redirect_uri (registered, exact), state, client_id. Without a
  * hint that matches the session, the citizen confirms on a page (CSRF-bound
  * to the session) so that a third-party page cannot log them out. */
-#include "oidc.h"
+#include "claims.h"
+#include "csrf.h"
+#include "id_token_hint.h"
 #include "pages.h"
+#include "session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,16 +36,16 @@ static enum MHD_Result finish(struct req *r, const char *ruri, const char *state
 
 /* Ends the SSO session; when it came from an upstream provider, the citizen
  * is logged out there too before returning to the service. */
-static enum MHD_Result end_session(struct req *r, json_t *sess, const char *sid, const char *ruri,
+static enum MHD_Result end_session(struct req *r, const struct session *sess, const char *ruri,
 				   const char *state, const struct client *cl)
 {
-	const struct backend *b = backend_find(r->rt, json_string_value(json_object_get(sess, "backend")));
-	json_t *up = json_object_get(sess, "up");
+	const struct backend *b = backend_find(r->rt, sess->backend);
+	const json_t *up = sess->up;
 	char *url = NULL, *lstate = NULL, *ret_url = NULL, key[128], hash[65];
 	json_t *rec;
 	enum MHD_Result ret;
 
-	session_destroy(r, sid);
+	session_destroy(r, sess->sid_hash);
 	idp_log(LOG_INFO, "logout: session ended by %s", cl ? cl->id : "the citizen");
 	if (b == NULL || b->ops->logout == NULL || up == NULL || (lstate = rand_token(24)) == NULL ||
 	    asprintf(&ret_url, "%s/logout/return", r->cfg->issuer) < 0 ||
@@ -70,10 +73,10 @@ static enum MHD_Result end_session(struct req *r, json_t *sess, const char *sid,
  * when the session came from one (end_session), and Chromium applies the
  * page's form-action to every redirect of that chain: list the origin of the
  * very URL end_session will use (the state is a placeholder). */
-static void allow_upstream_logout(struct req *r, const json_t *sess)
+static void allow_upstream_logout(struct req *r, const struct session *sess)
 {
-	const struct backend *b = backend_find(r->rt, json_string_value(json_object_get(sess, "backend")));
-	json_t *up = json_object_get(sess, "up");
+	const struct backend *b = backend_find(r->rt, sess->backend);
+	const json_t *up = sess->up;
 	char *url = NULL, *ret_url = NULL;
 
 	if (b == NULL || b->ops->logout == NULL || up == NULL ||
@@ -94,8 +97,8 @@ enum MHD_Result ep_logout(struct req *r)
 	const char *client_id = params_get(p, "client_id");
 	const char *confirm = params_get(p, "confirm");
 	const struct client *cl = NULL;
-	json_t *pl = NULL, *sess;
-	char sid[65];
+	json_t *pl = NULL;
+	struct session *sess;
 	bool hint_matches = false, unverified = false;
 	const char *aud;
 	enum MHD_Result ret;
@@ -154,12 +157,12 @@ enum MHD_Result ep_logout(struct req *r)
 		json_decref(pl);
 		return http_error_page(r, 400, "bad_logout_uri");
 	}
-	sess = session_load(r, sid);
+	sess = session_load(r);
 	if (sess != NULL && pl != NULL) {
 		char csid[65];
 
 		/* ID tokens carry the sid of their client (sid_for), not the hash. */
-		sid_for(r->cfg, cl, sid, csid);
+		sid_for(r->cfg, cl, sess->sid_hash, csid);
 		hint_matches = strcmp(json_string_value(json_object_get(pl, "sid")) ?: "", csid) == 0;
 	}
 	json_decref(pl);
@@ -171,12 +174,12 @@ enum MHD_Result ep_logout(struct req *r)
 		char csrf[44];
 		const char *tok = params_get(p, "csrf");
 
-		if (r->is_post && confirm != NULL && csrf_check("logout", "x", sid, tok)) {
-			ret = end_session(r, sess, sid, ruri, state, cl);
-			json_decref(sess);
+		if (r->is_post && confirm != NULL && csrf_check("logout", "x", sess->sid_hash, tok)) {
+			ret = end_session(r, sess, ruri, state, cl);
+			session_free(sess);
 			return ret;
 		}
-		csrf_token("logout", "x", sid, csrf);
+		csrf_token("logout", "x", sess->sid_hash, csrf);
 		{
 			json_t *ctx = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?}", "csrf", csrf,
 						"client_name", cl ? cl->name : NULL, "client_id", cl ? cl->id : NULL,
@@ -188,11 +191,11 @@ enum MHD_Result ep_logout(struct req *r)
 			ret = http_page(r, 200, "logout", ctx);
 			json_decref(ctx);
 		}
-		json_decref(sess);
+		session_free(sess);
 		return ret;
 	}
-	ret = end_session(r, sess, sid, ruri, state, cl);
-	json_decref(sess);
+	ret = end_session(r, sess, ruri, state, cl);
+	session_free(sess);
 	return ret;
 }
 

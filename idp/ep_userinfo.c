@@ -1,6 +1,6 @@
 /* /userinfo (OpenID Core 5.3): the Bearer token in the Authorization header
  * (GET or POST) or in a form body (RFC 6750 2.2); never in the URL. */
-#include "oidc.h"
+#include "code.h"
 #include "record.h"
 
 #include <stdio.h>

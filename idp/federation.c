@@ -2,7 +2,7 @@
  * and the return from an upstream provider. They read their input and hand
  * over to the flow (flow.h). */
 #include "flow.h"
-#include "oidc.h"
+#include "csrf.h"
 #include "pages.h"
 #include "txn.h"
 

@@ -1,9 +1,9 @@
 /* The life of a login (flow.h), top to bottom: the session check, the
  * choice of backend, what follows an authentication, consent, the code. */
 #include "flow.h"
+#include "claims.h"
 #include "code.h"
 #include "metrics.h"
-#include "oidc.h"
 #include "pages.h"
 #include "txn.h"
 
@@ -14,12 +14,12 @@
 /* Defined below, in the order a login meets them. */
 static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache);
 static bool session_usable(struct req *r, const struct authz_req *a, const struct client *cl,
-			   const json_t *sess);
+			   const struct session *sess);
 static enum MHD_Result choose_backend(struct req *r, struct authz_req *a, const struct client *cl);
 static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const struct client *cl,
-				       const json_t *sess, const char *sid, bool *issued, bool *stale);
+				       const struct session *sess, bool *issued, bool *stale);
 static enum MHD_Result issue_code(struct req *r, const struct authz_req *a, const struct client *cl,
-				  const json_t *sess, const char *sid, const char *consent_key, bool *missing);
+				  const struct session *sess, const char *consent_key, bool *missing);
 static enum MHD_Result txn_refused(struct req *r, const struct authz_req *a, int rc);
 
 /* ---- 1. /authorize: is the session usable? ------------------------------ */
@@ -34,27 +34,26 @@ enum MHD_Result flow_authorize(struct req *r, struct authz_req *a)
 static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache)
 {
 	const struct client *cl = config_client(r->cfg, a->client_id);
-	char sid[65];
-	json_t *sess = use_cache ? session_load_cached(r, sid) : session_load(r, sid);
+	struct session *sess = use_cache ? session_load_cached(r) : session_load(r);
 	enum MHD_Result ret;
 	bool issued, stale;
 
 	if (!session_usable(r, a, cl, sess)) {
-		json_decref(sess);
+		session_free(sess);
 		if (authz_prompt_has(a, PROMPT_NONE))
 			return flow_refuse(r, a, "login_required", "the citizen is not logged in");
 		return choose_backend(r, a, cl);
 	}
-	ret = code_or_consent(r, a, cl, sess, sid, &issued, &stale);
-	json_decref(sess);
+	ret = code_or_consent(r, a, cl, sess, &issued, &stale);
+	/* From the copy: the session may have ended elsewhere (or the consent
+	 * be missing); the store says which. */
+	if (stale)
+		session_cache_drop(sess->sid_hash);
+	session_free(sess);
 	if (issued)
 		metrics_count(M_SSO_REUSED);
-	if (stale) {
-		/* From the copy: the session may have ended elsewhere (or the
-		 * consent be missing); the store says which. */
-		session_cache_drop(sid);
+	if (stale)
 		return decide(r, a, false);
-	}
 	return ret;
 }
 
@@ -62,7 +61,7 @@ static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache
  * again, young enough for max_age, at the level asked, and the citizen the
  * request names (id_token_hint, claims sub.value). */
 static bool session_usable(struct req *r, const struct authz_req *a, const struct client *cl,
-			   const json_t *sess)
+			   const struct session *sess)
 {
 	bool ok = true;
 
@@ -72,18 +71,18 @@ static bool session_usable(struct req *r, const struct authz_req *a, const struc
 		return false;
 	/* Reused only as a login this client could have made now: through a
 	 * backend it allows (then at the level it asks, below). */
-	if (!client_allows_backend(cl, json_string_value(json_object_get(sess, "backend")) ?: ""))
+	if (!client_allows_backend(cl, sess->backend))
 		return false;
 	/* Whole seconds: an authentication of this very second is 0 s old, and
 	 * max_age=0 must still force a new one (like prompt=login). */
-	if (a->max_age >= 0 && now_s() - json_integer_value(json_object_get(sess, "auth_time")) >= a->max_age)
+	if (a->max_age >= 0 && now_s() - sess->auth_time >= a->max_age)
 		return false;
-	if (config_acr_rank(r->cfg, json_string_value(json_object_get(sess, "acr"))) < a->min_acr_rank)
+	if (config_acr_rank(r->cfg, sess->acr) < a->min_acr_rank)
 		return false;
 	/* Another citizen's session is no answer (issue_code refuses a
 	 * sub.value mismatch after the login too). */
 	if (a->hint_sub != NULL || a->want_sub != NULL) {
-		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
+		char *s = subject_for(r->cfg, cl, sess->sub);
 
 		ok = s != NULL && (a->hint_sub == NULL || strcmp(s, a->hint_sub) == 0) &&
 		     (a->want_sub == NULL || strcmp(s, a->want_sub) == 0);
@@ -249,8 +248,8 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 {
 	const struct client *cl = config_client(r->cfg, a->client_id);
 	const char *why = NULL, *acr;
-	char sid[65], old_sid[65], *local = NULL;
-	json_t *sess, *old;
+	char *local = NULL;
+	struct session *sess, *old;
 	enum MHD_Result ret;
 	bool gone = false, issued, stale;
 
@@ -277,11 +276,11 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 				   "the identity returned by the identity provider is incomplete or malformed");
 	}
 	/* A new login in this browser ends the session it had. */
-	if ((old = session_load(r, old_sid)) != NULL) {
-		session_destroy(r, old_sid);
-		json_decref(old);
+	if ((old = session_load(r)) != NULL) {
+		session_destroy(r, old->sid_hash);
+		session_free(old);
 	}
-	sess = session_create(r, b->id, acr, local, id, sid, txn_key, &gone);
+	sess = session_create(r, b->id, acr, local, id, txn_key, &gone);
 	free(local);
 	if (gone) /* another post of the same form won */
 		return http_error_page(r, 400, "expired");
@@ -291,8 +290,8 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 	req_set_cookie(r, "last", b->id, 180L * 86400);
 	idp_log(LOG_INFO, "login: %s authenticated citizen via %s (%s)", cl->id, b->id, acr);
 	metrics_count(M_LOGIN_OK);
-	ret = code_or_consent(r, a, cl, sess, sid, &issued, &stale);
-	json_decref(sess);
+	ret = code_or_consent(r, a, cl, sess, &issued, &stale);
+	session_free(sess);
 	return ret;
 }
 
@@ -303,7 +302,7 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
  * the process's copy and the store no longer has it (or the consent): read
  * it again; nothing was answered. */
 static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const struct client *cl,
-				       const json_t *sess, const char *sid, bool *issued, bool *stale)
+				       const struct session *sess, bool *issued, bool *stale)
 {
 	char ckey[80], *txn = NULL;
 	enum consent c;
@@ -315,33 +314,33 @@ static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const
 	/* A remembered consent is checked in the round trip that stores the
 	 * code (one round trip fewer per login). */
 	if ((c = consent_decide(cl, a, sess, ckey)) != CONSENT_ASK) {
-		ret = issue_code(r, a, cl, sess, sid, c == CONSENT_STORED ? ckey : NULL, &missing);
+		ret = issue_code(r, a, cl, sess, c == CONSENT_STORED ? ckey : NULL, &missing);
 		if (!missing) {
 			*issued = true;
 			return ret;
 		}
-		if (json_is_true(json_object_get(sess, "cached"))) {
+		if (sess->cached) {
 			*stale = true;
 			return MHD_NO;
 		}
 	}
 	if (authz_prompt_has(a, PROMPT_NONE))
 		return flow_refuse(r, a, "consent_required", "the citizen has not consented yet");
-	memcpy(a->sid, sid, sizeof(a->sid));
+	memcpy(a->sid, sess->sid_hash, sizeof(a->sid));
 	if ((rc = txn_save(r, a, &txn)) != IDP_OK)
 		return txn_refused(r, a, rc);
 	{
-		json_t *rel = claims_released(json_object_get(sess, "claims"), a->scope, a->claims);
+		json_t *rel = claims_released(sess->claims, a->scope, a->claims);
 
-		ret = page_consent(r, txn, a, rel, sid);
+		ret = page_consent(r, txn, a, rel, sess->sid_hash);
 		json_decref(rel);
 	}
 	free(txn);
 	return ret;
 }
 
-enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const json_t *sess,
-			       const char *sid_hash, bool accepted)
+enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const struct session *sess,
+			       bool accepted)
 {
 	const struct client *cl = config_client(r->cfg, a->client_id);
 	char ckey[80];
@@ -356,7 +355,7 @@ enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const json_t 
 	consent_decide(cl, a, sess, ckey);
 	if (ckey[0] != '\0')
 		store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
-	return issue_code(r, a, cl, sess, sid_hash, NULL, &missing);
+	return issue_code(r, a, cl, sess, NULL, &missing);
 }
 
 static int name_cmp(const void *x, const void *y)
@@ -364,7 +363,8 @@ static int name_cmp(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-enum consent consent_decide(const struct client *cl, const struct authz_req *a, const json_t *sess, char key[80])
+enum consent consent_decide(const struct client *cl, const struct authz_req *a, const struct session *sess,
+			    char key[80])
 {
 	char hash[65];
 	const char *k, *names[128];
@@ -378,7 +378,7 @@ enum consent consent_decide(const struct client *cl, const struct authz_req *a, 
 	 * written as the object {"name":true,...} with sorted names (as
 	 * jansson's JSON_SORT_KEYS wrote it before: remembered consents keep
 	 * their keys). */
-	rel = claims_released(json_object_get(sess, "claims"), a->scope, a->claims);
+	rel = claims_released(sess->claims, a->scope, a->claims);
 	json_object_foreach(rel, k, v) {
 		(void)v;
 		if (n < sizeof(names) / sizeof(names[0]))
@@ -387,7 +387,7 @@ enum consent consent_decide(const struct client *cl, const struct authz_req *a, 
 	qsort(names, n, sizeof(names[0]), name_cmp);
 	buf_init(&msg, 64 * 1024);
 	ok = rel != NULL && json_object_size(rel) == n &&
-	     !buf_adds(&msg, json_string_value(json_object_get(sess, "sub")) ?: "") &&
+	     !buf_adds(&msg, sess->sub) &&
 	     !buf_printf(&msg, "|%s|{", cl->id);
 	for (size_t i = 0; ok && i < n; i++)
 		ok = !buf_json_name(&msg, i == 0, names[i]) && !buf_adds(&msg, "true");
@@ -412,7 +412,7 @@ enum consent consent_decide(const struct client *cl, const struct authz_req *a, 
  * consent required in the same round trip; when it (or a session read from
  * the process's copy) is missing, nothing is answered and *missing is set. */
 static enum MHD_Result issue_code(struct req *r, const struct authz_req *a, const struct client *cl,
-				  const json_t *sess, const char *sid, const char *consent_key, bool *missing)
+				  const struct session *sess, const char *consent_key, bool *missing)
 {
 	char *loc = NULL;
 	enum MHD_Result ret;
@@ -422,7 +422,7 @@ static enum MHD_Result issue_code(struct req *r, const struct authz_req *a, cons
 	/* claims.id_token.sub.value (OpenID Core 5.5.1): no code for another
 	 * citizen than the one asked for, even one who has just logged in. */
 	if (a->want_sub != NULL) {
-		char *s = subject_for(r->cfg, cl, json_string_value(json_object_get(sess, "sub")));
+		char *s = subject_for(r->cfg, cl, sess->sub);
 		bool same = s != NULL && strcmp(s, a->want_sub) == 0;
 
 		free(s);
@@ -432,8 +432,8 @@ static enum MHD_Result issue_code(struct req *r, const struct authz_req *a, cons
 					   "the citizen logged in is not the one the claims parameter names");
 		}
 	}
-	rc = code_issue(r->cfg, cl, a, sess, sid, consent_key, &loc);
-	if (rc == IDP_ENOTFOUND && (consent_key != NULL || json_is_true(json_object_get(sess, "cached")))) {
+	rc = code_issue(r->cfg, cl, a, sess, consent_key, &loc);
+	if (rc == IDP_ENOTFOUND && (consent_key != NULL || sess->cached)) {
 		*missing = true;
 		return MHD_YES; /* nothing answered: the caller asks for consent */
 	}

@@ -15,6 +15,11 @@
 #define IDP_FLOW_H
 
 #include "authz_req.h"
+#include "session.h"
+
+/* K_CONSENT + hash of the subject, the client and the claims released:
+ * a remembered consent (consent_decide). */
+#define K_CONSENT "consent:"
 
 /* /authorize: a request just validated. */
 enum MHD_Result flow_authorize(struct req *r, struct authz_req *a);
@@ -26,16 +31,17 @@ enum MHD_Result flow_backend_chosen(struct req *r, struct authz_req *a, const ch
  * caller consumed it already). */
 enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const struct backend *b,
 				   struct idp_identity *id, const char *txn_key);
-/* The consent page's answer for session sess (sid_hash), a's transaction
- * already taken. */
-enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const json_t *sess,
-			       const char *sid_hash, bool accepted);
+/* The consent page's answer for session sess, a's transaction already
+ * taken. */
+enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const struct session *sess,
+			       bool accepted);
 /* Whether consent is needed, and key: the store key of the consent to
  * exactly the claims the page would list. CONSENT_ASK (prompt=consent),
  * CONSENT_NONE (a first-party client), CONSENT_STORED (given when key is in
  * the store: code_issue checks it in the round trip that stores the code). */
 enum consent { CONSENT_ASK, CONSENT_NONE, CONSENT_STORED };
-enum consent consent_decide(const struct client *cl, const struct authz_req *a, const json_t *sess, char key[80]);
+enum consent consent_decide(const struct client *cl, const struct authz_req *a, const struct session *sess,
+			    char key[80]);
 /* Sends the citizen back to the client with error and description. */
 enum MHD_Result flow_refuse(struct req *r, const struct authz_req *a, const char *error,
 			    const char *description);

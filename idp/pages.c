@@ -1,7 +1,8 @@
 /* The pages of a login (pages.h). Values reach the HTML only through the
  * template's escaper; the words for citizens are in templates/LANG/. */
 #include "pages.h"
-#include "oidc.h"
+#include "claims.h"
+#include "csrf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,13 @@
 /* The login transaction and the upstream return in the store: the only
  * places their records are written and read. */
 #include "txn.h"
-#include "oidc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Store key prefixes: a login transaction, an upstream login in progress. */
+#define K_TXN "txn:"
 #define K_UP "up:"
 
 void txn_key(const char *txn_id, char key[128])

@@ -15,7 +15,7 @@
 #include "idp.h"
 #include "keys.h"
 #include "metrics.h"
-#include "oidc.h"
+#include "claims.h"
 #include "pwhash.h"
 #include "record.h"
 #include "tmpl.h"
@@ -483,47 +483,6 @@ START_TEST(t_json_value_text)
 	json_decref(back);
 	json_decref(doc);
 	buf_release(&b);
-}
-END_TEST
-
-/* A remembered consent's key is the SHA-256 of "sub|client|names", the
- * names as jansson wrote them (compact, sorted keys): keys written by an
- * earlier version stay valid. */
-START_TEST(t_consent_key_stable)
-{
-	json_t *sess = json_loads("{\"sub\":\"local:x\",\"claims\":{\"given_name\":\"A\",\"email\":\"e@x.fr\","
-				  "\"family_name\":\"B\",\"birthdate\":\"1990-07-14\",\"phone_number\":\"+33612345678\"}}",
-				  0, NULL);
-	json_t *areq = json_loads("{\"scope\":\"openid profile email\",\"claims\":{\"id_token\":{\"phone_number\":null}}}",
-				  0, NULL);
-	json_t *rel, *set = json_object(), *v;
-	struct authz_req a;
-	char svc[] = "svc", scope[] = "openid profile email";
-	struct client cl = {.id = svc};
-	char key[80], want[80], hash[65], *names, *msg;
-	const char *k;
-
-	ck_assert_ptr_nonnull(sess);
-	ck_assert_ptr_nonnull(areq);
-	rel = claims_released(json_object_get(sess, "claims"), "openid profile email", json_object_get(areq, "claims"));
-	ck_assert_int_ge(json_object_size(rel), 4);
-	json_object_foreach(rel, k, v)
-		json_object_set_new(set, k, json_true());
-	names = json_dumps(set, JSON_COMPACT | JSON_SORT_KEYS);
-	ck_assert_int_gt(asprintf(&msg, "local:x|svc|%s", names), 0);
-	sha256_hex(msg, strlen(msg), hash);
-	snprintf(want, sizeof(want), "consent:%s", hash);
-	authz_req_init(&a);
-	a.scope = scope;
-	a.claims = json_object_get(areq, "claims");
-	ck_assert_int_eq(consent_decide(&cl, &a, sess, key), CONSENT_STORED);
-	ck_assert_str_eq(key, want);
-	free(msg);
-	free(names);
-	json_decref(set);
-	json_decref(rel);
-	json_decref(areq);
-	json_decref(sess);
 }
 END_TEST
 
@@ -1193,7 +1152,6 @@ int main(void)
 	tcase_add_test(tc, t_metrics_labels);
 	tcase_add_test(tc, t_record);
 	tcase_add_test(tc, t_json_value_text);
-	tcase_add_test(tc, t_consent_key_stable);
 	tcase_add_test(tc, t_authz_req_stored);
 	tcase_add_test(tc, t_uri_with_params);
 	tcase_add_test(tc, t_config_errors);

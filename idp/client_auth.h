@@ -1,0 +1,24 @@
+/* How a client proves who it is (RFC 6749 2.3.1): HTTP Basic or
+ * client_secret_post, against the SHA-256 of its registered secret. /token
+ * requires it; discovery's probe accepts Basic. */
+#ifndef IDP_CLIENT_AUTH_H
+#define IDP_CLIENT_AUTH_H
+
+#include "idp.h"
+
+/* Why client_authenticate refused: the answer /token gives (basic: the
+ * request used HTTP Basic, so a 401 names the Basic scheme). */
+struct client_auth_fail {
+	unsigned status;
+	const char *error, *description;
+	bool basic;
+};
+
+/* The client a request authenticates as: HTTP Basic, or, with form,
+ * client_secret_post, as the client registered for /token. Answers nothing:
+ * IDP_OK and *out, else *f says why (IDP_ENOTFOUND: no credentials at all).
+ * A failed secret is logged and counted. */
+int client_authenticate(struct req *r, const struct params *form, const struct client **out,
+			struct client_auth_fail *f);
+
+#endif

@@ -1,0 +1,389 @@
+/* The SSO session (session.h): its stored form, the process's copy of
+ * recent sessions, and its life from the login to the logout. */
+#include "session.h"
+#include "code.h"
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- The stored form ------------------------------------------------------ */
+
+/* jansson frees without wiping: the strings of a value the session alone
+ * holds (claims, an upstream token) are wiped in place first. Depth-bounded
+ * like every stored record, so the recursion stays small. */
+static void json_wipe(json_t *v, unsigned depth)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (depth > JSON_STORED_DEPTH)
+		return;
+	if (json_is_string(v))
+		wipe((char *)json_string_value(v), json_string_length(v));
+	else if (json_is_object(v))
+		json_object_foreach(v, k, m) json_wipe(m, depth + 1);
+	else if (json_is_array(v))
+		json_array_foreach(v, i, m) json_wipe(m, depth + 1);
+}
+
+static void session_clear(struct session *s)
+{
+	free_secret(s->sub);
+	free(s->backend);
+	free(s->acr);
+	free(s->amr);
+	json_wipe(s->claims, 0);
+	json_decref(s->claims);
+	json_wipe(s->up, 0);
+	json_decref(s->up);
+	wipe(s, sizeof(*s));
+}
+
+void session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	session_clear(s);
+	free(s);
+}
+
+static bool text_ok(const char *t)
+{
+	size_t n = t != NULL ? strlen(t) : 0;
+
+	return n > 0 && n <= SESSION_TEXT_MAX;
+}
+
+/* The bounds both the encoder and the decoder keep: what one writes, the
+ * other reads. */
+static bool session_valid(const struct session *s)
+{
+	return strlen(s->sid_hash) == 64 && strspn(s->sid_hash, "0123456789abcdef") == 64 &&
+	       text_ok(s->sub) && text_ok(s->backend) && text_ok(s->acr) && text_ok(s->amr) &&
+	       json_is_object(s->claims) && s->auth_time >= 0 && s->created >= 0;
+}
+
+int session_encode(const struct session *s, char **text, size_t *len)
+{
+	json_t *j;
+
+	*text = NULL;
+	*len = 0;
+	if (!session_valid(s))
+		return IDP_EINVAL;
+	/* "sid": half the hash, as the daemon always wrote it; the decoder
+	 * checks it against the key the record was read under. */
+	j = json_pack("{s:s,s:s,s:O,s:s,s:[s],s:I,s:I,s:s%}", "sub", s->sub, "backend", s->backend,
+		      "claims", s->claims, "acr", s->acr, "amr", s->amr, "auth_time",
+		      (json_int_t)s->auth_time, "created", (json_int_t)s->created, "sid", s->sid_hash,
+		      (size_t)32);
+	if (j == NULL || (s->up != NULL && json_object_set(j, "up", s->up) != 0)) {
+		json_decref(j);
+		return IDP_ENOMEM;
+	}
+	*text = store_json_text(j, len);
+	/* Only the members written above are wiped: claims and up are s's. */
+	json_object_del(j, "claims");
+	json_object_del(j, "up");
+	json_wipe(j, 0);
+	json_decref(j);
+	return *text != NULL ? IDP_OK : IDP_ETOOBIG;
+}
+
+/* A copy of string member name of j, NULL when absent or not a string. */
+static char *member_dup(const json_t *j, const char *name)
+{
+	const json_t *v = json_object_get(j, name);
+
+	return json_is_string(v) && json_string_length(v) <= SESSION_TEXT_MAX ? strdup(json_string_value(v))
+									       : NULL;
+}
+
+int session_decode(const char *text, size_t len, const char *sid_hash, struct session *out)
+{
+	const json_t *sid, *amr, *at, *cr, *claims, *up;
+	json_t *j = NULL;
+	char tag[9];
+	bool ok;
+
+	memset(out, 0, sizeof(*out));
+	if (sid_hash == NULL || strlen(sid_hash) != 64 ||
+	    json_parse_bounded(text, len, STORE_JSON_MAX, JSON_STORED_DEPTH, JSON_REJECT_DUPLICATES, &j) != IDP_OK ||
+	    !json_is_object(j)) {
+		ok = false;
+		goto out;
+	}
+	memcpy(out->sid_hash, sid_hash, 65);
+	sid = json_object_get(j, "sid");
+	amr = json_object_get(j, "amr");
+	at = json_object_get(j, "auth_time");
+	cr = json_object_get(j, "created");
+	claims = json_object_get(j, "claims");
+	up = json_object_get(j, "up");
+	out->sub = member_dup(j, "sub");
+	out->backend = member_dup(j, "backend");
+	out->acr = member_dup(j, "acr");
+	/* One method, in an array (OpenID Core 2, as the ID token carries it). */
+	if (json_is_array(amr) && json_array_size(amr) == 1 && json_is_string(json_array_get(amr, 0)) &&
+	    json_string_length(json_array_get(amr, 0)) <= SESSION_TEXT_MAX)
+		out->amr = strdup(json_string_value(json_array_get(amr, 0)));
+	ok = json_is_integer(at) && json_is_integer(cr) && json_is_object(claims) &&
+	     (sid == NULL || (json_is_string(sid) && json_string_length(sid) == 32 &&
+			      memcmp(json_string_value(sid), sid_hash, 32) == 0));
+	if (ok) {
+		out->auth_time = (int64_t)json_integer_value(at);
+		out->created = (int64_t)json_integer_value(cr);
+		out->claims = json_incref((json_t *)claims);
+		out->up = json_is_null(up) ? NULL : json_incref((json_t *)up);
+		json_object_del(j, "claims");
+		json_object_del(j, "up");
+		ok = session_valid(out);
+	}
+out:
+	json_wipe(j, 0);
+	json_decref(j);
+	if (ok)
+		return IDP_OK;
+	session_clear(out);
+	secret_tag(sid_hash != NULL ? sid_hash : "", tag);
+	return log_fail(IDP_EINVAL, "session: record %s is not a session this daemon wrote: ignored", tag);
+}
+
+/* ---- The process's copy ---------------------------------------------------- */
+
+/* Sessions as /authorize reads them, kept in the process: SESSION_CACHE
+ * slots, direct-mapped by the session's hash (a SHA-256, so evenly spread).
+ * A session's record never changes once stored (only its TTL, and its
+ * deletion), so a copy stays right for as long as the session lives; that it
+ * still lives is checked by the batch that stores the code (a REQUIRE), in
+ * the round trip it makes anyway: an SSO /authorize then makes one round
+ * trip, not two. A session ended by another instance is found so there, and
+ * read again from the store. The copies hold claims: wiped when replaced. */
+#define SESSION_CACHE 4096
+
+static struct {
+	char sid[65];
+	char *text;
+	size_t len;
+} scache[SESSION_CACHE];
+static pthread_mutex_t scache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t scache_slot(const char *sid)
+{
+	size_t v = 0;
+
+	for (int i = 0; i < 4 && sid[i] != '\0'; i++)
+		v = v * 16 + (size_t)(sid[i] >= 'a' ? sid[i] - 'a' + 10 : sid[i] - '0');
+	return v % SESSION_CACHE;
+}
+
+static void scache_put(const char *sid, const char *text, size_t len)
+{
+	size_t i = scache_slot(sid);
+	char *copy, *old;
+
+	if (strlen(sid) != 64 || (copy = malloc(len + 1)) == NULL)
+		return;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	pthread_mutex_lock(&scache_lock);
+	old = scache[i].text;
+	memcpy(scache[i].sid, sid, 65);
+	scache[i].text = copy;
+	scache[i].len = len;
+	pthread_mutex_unlock(&scache_lock);
+	free_secret(old); /* JSON text: no NUL inside, strlen is its length */
+}
+
+/* A copy of the cached text of session sid (malloc'ed), or NULL. */
+static char *scache_get(const char *sid, size_t *len)
+{
+	size_t i = scache_slot(sid);
+	char *copy = NULL;
+
+	pthread_mutex_lock(&scache_lock);
+	if (scache[i].text != NULL && strcmp(scache[i].sid, sid) == 0 &&
+	    (copy = malloc(scache[i].len + 1)) != NULL) {
+		memcpy(copy, scache[i].text, scache[i].len + 1);
+		*len = scache[i].len;
+	}
+	pthread_mutex_unlock(&scache_lock);
+	return copy;
+}
+
+void session_cache_drop(const char *sid)
+{
+	size_t i = scache_slot(sid);
+	char *old = NULL;
+
+	pthread_mutex_lock(&scache_lock);
+	if (scache[i].text != NULL && strcmp(scache[i].sid, sid) == 0) {
+		old = scache[i].text;
+		scache[i].text = NULL;
+		scache[i].sid[0] = '\0';
+	}
+	pthread_mutex_unlock(&scache_lock);
+	free_secret(old);
+}
+
+/* ---- Its life ------------------------------------------------------------- */
+
+/* Deletes session sid_hash and the access tokens issued in it (K_SESSION_AT),
+ * atomically: a code exchange of this session either ran before, its token
+ * listed and deleted here, or after, and finds the session gone. */
+static int session_end(const char *sid_hash)
+{
+	char key[80], lkey[80], tag[9];
+	int rc;
+
+	session_cache_drop(sid_hash);
+	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
+	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%s", sid_hash);
+	rc = store_batch(&g_idp.store,
+			 (const struct store_op[]){
+				 {.kind = STORE_OP_DEL, .key = key},
+				 {.kind = STORE_OP_DEL_LISTED, .key = lkey, .val = K_AT, .len = strlen(K_AT)},
+			 },
+			 2);
+	if (rc != IDP_OK) {
+		secret_tag(sid_hash, tag);
+		idp_log(LOG_ERR, "session: ending session %s failed (%s): it and its access tokens may "
+				 "live until they expire", tag, idp_strerror(rc));
+	}
+	return rc;
+}
+
+static struct session *session_read(struct req *r, bool use_cache)
+{
+	char name[64], sid[65], key[80], *text = NULL;
+	const char *c = req_cookie(r, cookie_name(r->cfg, "session", name));
+	struct session *s = NULL;
+	size_t len = 0;
+	bool cached = false;
+	int rc;
+
+	if (c == NULL || strlen(c) < 32 || strlen(c) > 64)
+		return NULL;
+	sha256_hex(c, strlen(c), sid);
+	snprintf(key, sizeof(key), K_SESSION "%s", sid);
+	if (use_cache && (text = scache_get(sid, &len)) != NULL) {
+		cached = true;
+	} else {
+		if (store_get(&g_idp.store, key, &text, &len) != IDP_OK)
+			return NULL;
+		scache_put(sid, text, len);
+	}
+	if ((s = malloc(sizeof(*s))) == NULL)
+		rc = IDP_ENOMEM;
+	else
+		rc = session_decode(text, len, sid, s);
+	wipe(text, len);
+	free(text);
+	if (rc != IDP_OK) {
+		session_cache_drop(sid);
+		free(s);
+		return NULL;
+	}
+	/* The store's TTL is the idle limit; the absolute one is checked here. */
+	if (s->created + r->cfg->session_max <= now_s()) {
+		session_end(sid);
+		session_free(s);
+		return NULL;
+	}
+	s->cached = cached;
+	return s;
+}
+
+struct session *session_load(struct req *r)
+{
+	return session_read(r, false);
+}
+
+struct session *session_load_cached(struct req *r)
+{
+	return session_read(r, true);
+}
+
+unsigned session_ttl(const struct config *cfg, int64_t created)
+{
+	int64_t left = created + cfg->session_max - now_s();
+
+	if (left < 1)
+		left = 1;
+	return (unsigned)(left < cfg->session_idle ? left : cfg->session_idle);
+}
+
+struct session *session_create(struct req *r, const char *backend_id, const char *acr,
+			       const char *local, const struct idp_identity *id,
+			       const char *consume_key, bool *gone)
+{
+	char *cookie = rand_token(32), key[80], *text = NULL;
+	struct session *s = calloc(1, sizeof(*s));
+	struct store_op ops[2];
+	size_t len = 0, n = 0;
+	int rc;
+
+	if (gone != NULL)
+		*gone = false;
+	if (cookie == NULL || s == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	sha256_hex(cookie, strlen(cookie), s->sid_hash);
+	s->sub = xstrdup(local);
+	s->backend = xstrdup(backend_id);
+	s->acr = xstrdup(acr);
+	s->amr = xstrdup(id->amr ? id->amr : "pwd");
+	s->auth_time = s->created = now_s();
+	/* Copies: a backend may share its values with its own tables (the file
+	 * backend's users), and session_free wipes the session's. */
+	s->claims = id->claims != NULL ? json_deep_copy(id->claims) : json_object();
+	if (id->session_data != NULL && !json_is_null(id->session_data) &&
+	    (s->up = json_deep_copy(id->session_data)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	/* Out of memory above leaves a field NULL: the encoder refuses it. */
+	if ((rc = session_encode(s, &text, &len)) != IDP_OK) {
+		idp_log(LOG_ERR, "session: not created (%s): a field missing or out of bounds",
+			idp_strerror(rc));
+		goto out;
+	}
+	snprintf(key, sizeof(key), K_SESSION "%s", s->sid_hash);
+	/* One round trip: the transaction consumed, the session stored. */
+	if (consume_key != NULL)
+		ops[n++] = (struct store_op){.kind = STORE_OP_CONSUME, .key = consume_key};
+	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
+				     .ttl_s = session_ttl(r->cfg, s->created)};
+	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK) {
+		if (rc == IDP_ENOTFOUND && gone != NULL)
+			*gone = true;
+		goto out;
+	}
+	scache_put(s->sid_hash, text, len);
+	req_set_cookie(r, "session", cookie, -1);
+	s->fresh = true;
+out:
+	if (text != NULL)
+		wipe(text, len);
+	free(text);
+	free_secret(cookie);
+	if (rc != IDP_OK) {
+		session_free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+void session_destroy(struct req *r, const char *sid_hash)
+{
+	if (sid_hash[0] != '\0') {
+		session_end(sid_hash);
+		metrics_count(M_LOGOUT);
+	}
+	req_set_cookie(r, "session", "", 0);
+}

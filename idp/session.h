@@ -1,0 +1,85 @@
+/* The SSO session of a browser: one typed struct, its stored form written by
+ * session_encode and read back only by session_decode, the process's copy
+ * of recent sessions, and the session's life (created at a login, slid by
+ * each code, ended by logout or a new login). */
+#ifndef IDP_SESSION_H
+#define IDP_SESSION_H
+
+#include "idp.h"
+
+/* Store key prefixes. A session is keyed by the SHA-256 of its cookie, never
+ * by the cookie itself. */
+#define K_SESSION "sess:"
+/* K_SESSION_AT + session hash: the K_AT hashes its code exchanges issued,
+ * each followed by a space, so that ending the session revokes them. */
+#define K_SESSION_AT "sat:"
+/* The newest access tokens a session keeps track of; an older one is no
+ * longer revoked with its session and lives out its own lifetime. 32: more
+ * services than a citizen visits within one token lifetime, and a list
+ * small enough to rewrite on every exchange (at 256, the 16 kB rewrite
+ * halved a looping service's code exchanges with Redis in make bench). */
+#define SESSION_AT_MAX 32
+#define SESSION_AT_ENTRY 65 /* 64 hex digits and a space */
+
+/* The longest subject, backend id, acr or amr a session holds: what a
+ * backend returns is refused past it when the session is made, so that the
+ * decoder never refuses what the encoder wrote. */
+#define SESSION_TEXT_MAX 4096
+
+struct session {
+	char sid_hash[65];  /* SHA-256 of the cookie: the store key's suffix */
+	char *sub;          /* the local subject (identity_local_subject) */
+	char *backend;      /* the backend that authenticated the citizen */
+	char *acr;          /* the level reached */
+	char *amr;          /* the authentication method */
+	int64_t auth_time;  /* when the citizen authenticated */
+	int64_t created;    /* when the session was made (its absolute limit) */
+	json_t *claims;     /* the backend's identity claims: an object, bounded when they entered */
+	json_t *up;         /* the backend's session data (an upstream ID token...), NULL: none */
+	/* Not stored: how this copy was obtained. */
+	bool cached;        /* from the process's copy: the batch storing a code requires it */
+	bool fresh;         /* made by this request: its idle lifetime was just set */
+};
+
+/* The stored form of s (JSON text, the caller wipes and frees it), the one
+ * the daemon always wrote: {"sub","backend","claims","acr","amr":[one],
+ * "auth_time","created","sid":32 hex digits of sid_hash,"up"?}.
+ * IDP_EINVAL when a field is missing or out of bounds, IDP_ETOOBIG when the
+ * record would be. */
+int session_encode(const struct session *s, char **text, size_t *len);
+/* The one reader of that form: text (len bytes, left as it is) read as the
+ * session whose key suffix is sid_hash. IDP_EINVAL (logged with a tag of the
+ * key) for anything else: not JSON, too large or deep, a member missing, of
+ * the wrong type or out of bounds, a "sid" naming another session. Unknown
+ * members are ignored, for a newer daemon's records. *out is zeroed first
+ * and on error. */
+int session_decode(const char *text, size_t len, const char *sid_hash, struct session *out);
+/* Frees s and what it holds, wiping the session's hash, subject, claims and
+ * backend data first. NULL: nothing. */
+void session_free(struct session *s);
+
+/* The SSO session of this browser, NULL when none (or expired). The
+ * caller frees it (session_free). */
+struct session *session_load(struct req *r);
+/* The same, from the process's copy when it has one (s->cached: the batch
+ * that stores a code then requires the session, and a missing answer of
+ * code_issue may mean it has ended: read it again with session_load). */
+struct session *session_load_cached(struct req *r);
+void session_cache_drop(const char *sid_hash);
+/* Creates a session for identity id, authenticated by backend_id at acr as
+ * local_sub, and sets the cookie; returns it (s->fresh), holding copies of
+ * id's claims and session data. consume_key: a
+ * store record (the login transaction) deleted in the same round trip; when
+ * it is already gone (a concurrent post won) no session is made and *gone
+ * is set. NULL: nothing to consume. */
+struct session *session_create(struct req *r, const char *backend_id, const char *acr,
+			       const char *local_sub, const struct idp_identity *id,
+			       const char *consume_key, bool *gone);
+/* Ends the session (logout, or a new login in this browser): deletes it and
+ * the access tokens issued in it, in one round trip, and drops the cookie. */
+void session_destroy(struct req *r, const char *sid_hash);
+/* The remaining lifetime of a session created at created: the idle timeout,
+ * capped by the absolute lifetime. */
+unsigned session_ttl(const struct config *cfg, int64_t created);
+
+#endif
