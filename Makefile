@@ -3,6 +3,7 @@
 # make test     builds everything with AddressSanitizer + UBSan and runs every test
 # make bench    measures (not part of make test)
 # make fuzz     runs the libFuzzer targets for a bounded time (clang)
+# make install  installs under PREFIX (/usr/local) and DESTDIR, see the install part below
 
 PKGS := libmicrohttpd jansson hiredis openssl libcurl libargon2
 
@@ -51,7 +52,7 @@ all: $(IDP) $(IDPCTL) $(PLUGIN_SO)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(OBJ)/libidpcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -60,15 +61,15 @@ $(OBJ)/libidpcore.a: $(CORE_OBJ)
 
 $(IDP): $(OBJ)/idp/main.o $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDOPT) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(LDOPT) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
 $(IDPCTL): $(OBJ)/idp/idpctl.o $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDOPT) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(LDOPT) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
 $(OUT)/plugins/%.so:
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(PLUGIN_CFLAGS_$(notdir $(basename $@))) -shared -o $@ \
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(PLUGIN_CFLAGS_$(notdir $(basename $@))) $(LDFLAGS) -shared -o $@ \
 		$(wildcard plugins/$(notdir $(basename $@))/*.c) \
 		$(if $(filter build-san,$(OUT)),-fsanitize=address$(,)undefined) \
 		$(shell pkg-config --libs jansson libargon2 openssl) $(PLUGIN_LIBS_$(notdir $(basename $@)))
