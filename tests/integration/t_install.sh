@@ -35,6 +35,16 @@ ok "a second install keeps an existing configuration" eq "$(cat "$DEST/etc/idp/i
 ok "and says so" contains "$OUT" "kept the existing"
 cp "$P/share/doc/idp/idp.json.example" "$DEST/etc/idp/idp.json"
 
+# The build honours the packager's flags: every compile line carries
+# CPPFLAGS, every link of the daemon, idpctl, a plugin or librp.so LDFLAGS
+# (make -n: nothing is built).
+CMDS=$(cd "$ROOT" && make -n -B SAN=0 CPPFLAGS=-DPKG_CPPFLAGS_MARK LDFLAGS=-Wl,--pkg-ldflags-mark all 2>&1)
+ok "make -n lists the compile lines" test "$(printf '%s\n' "$CMDS" | grep -c ' -c ')" -gt 40
+ok "every compile line carries CPPFLAGS" eq "$(printf '%s\n' "$CMDS" | grep ' -c ' | grep -vc PKG_CPPFLAGS_MARK)" 0
+for bin in idp/idp idp/idpctl plugins/file/file.so plugins/oidc/oidc.so rp/librp.so; do
+	ok "the link of $bin carries LDFLAGS" sh -c 'printf "%s\n" "$1" | grep -- "-o \(\./\)\?$2 " | grep -q pkg-ldflags-mark' - "$CMDS" "$bin"
+done
+
 # ---- man pages ----
 for m in man8/idp.8 man8/idpctl.8 man5/idp.json.5 man3/librp.3; do
 	W=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$P/share/man/$m" 2>&1)
