@@ -1,8 +1,10 @@
 #!/bin/sh
-# make install into a fresh DESTDIR: the tree, the man pages rendered without
-# a warning, the systemd unit verified and its hardening, the installed daemon
-# started from DESTDIR with the installed example configuration (adapted to a
-# temporary folder) answering /healthz, and the Grafana dashboard naming only
+# make install into a fresh DESTDIR: the tree, the packager's flags, the man
+# pages rendered without a warning and naming every setting, the systemd unit
+# verified and its hardening, then the installed daemon started from DESTDIR
+# with the installed example configuration (adapted to a temporary folder):
+# /healthz, a full login, a reload, a stop, each system call of them allowed
+# by the unit's filter (under strace); and the Grafana dashboard naming only
 # metrics the daemon serves.
 . "$(dirname "$0")/lib.sh"
 setup_tmp
@@ -101,11 +103,14 @@ PORT=$(free_port)
 MPORT=$(free_port)
 "$P/sbin/idpctl" --keys-dir "$TMP/keys" keys init >"$TMP/keys.log" 2>&1
 ok "installed idpctl makes keys" eq "$?" 0
-printf '%s\n' 'Marianne-2026!' | "$P/sbin/idpctl" --users "$TMP/users.json" users add marianne >/dev/null 2>&1
+printf '%s\n' 'Marianne-2026!' | "$P/sbin/idpctl" --users "$TMP/users.json" users add marianne \
+	--claims '{"given_name":"Marianne","family_name":"Dupont"}' >/dev/null 2>&1
 ok "installed idpctl adds a citizen" test -s "$TMP/users.json"
-python3 - "$DEST/etc/idp/idp.json" "$TMP/idp.json" "$TMP" "$DEST" "$PORT" "$MPORT" <<'PY'
+SECRET=$("$P/sbin/idpctl" clients new-secret | sed -n 's/^client_secret (.*: //p')
+HASH=$(printf '%s\n' "$SECRET" | "$P/sbin/idpctl" clients hash-secret | sed -n 's/^client_secret_sha256 .*: //p')
+python3 - "$DEST/etc/idp/idp.json" "$TMP/idp.json" "$TMP" "$DEST" "$PORT" "$MPORT" "$HASH" <<'PY'
 import json, secrets, sys
-src, dst, tmp, dest, port, mport = sys.argv[1:7]
+src, dst, tmp, dest, port, mport, hash = sys.argv[1:8]
 c = json.load(open(src))
 c["issuer"] = "http://127.0.0.1:" + port
 c["listen"]["port"] = int(port)
@@ -117,22 +122,76 @@ c["templates_dir"] = dest + c["templates_dir"]
 c["store"] = {"driver": "memory"}
 c["pairwise_secret"] = secrets.token_hex(32)
 c["backends"][0]["users"] = tmp + "/users.json"
+c["clients"] = [{"client_id": "portal", "client_secret_sha256": hash,
+                 "redirect_uris": ["http://127.0.0.1:9/callback"]}]
 json.dump(c, open(dst, "w"), indent=1)
 PY
-"$P/sbin/idp" --check --config "$TMP/idp.json" >"$TMP/check.log" 2>&1
-ok "installed daemon accepts the adapted example (--check)" eq "$?" 0
-"$P/sbin/idp" --config "$TMP/idp.json" --port-file "$TMP/port" >>"$TMP/idp.log" 2>&1 &
+# Under strace when it is there: every system call of a start, a login, a
+# reload and a stop must pass the unit's SystemCallFilter.
+TRACE=""
+if command -v strace >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1; then
+	# LeakSanitizer cannot run under ptrace; the other suites look for leaks.
+	# The busiest calls are left out of the trace (--seccomp-bpf then stops
+	# the daemon only for the others): the check below counts them as used.
+	BUSY=futex,mmap,munmap,madvise,mprotect,brk,read,write,epoll_wait,clock_nanosleep
+	TRACE="env ASAN_OPTIONS=${ASAN_OPTIONS}:detect_leaks=0 strace -f -qq --seccomp-bpf -e trace=!$BUSY -o $TMP/strace.log"
+else
+	echo "SKIP: strace or systemd-analyze missing: the daemon's system calls are not checked against the unit" >&2
+fi
+$TRACE "$P/sbin/idp" --config "$TMP/idp.json" --port-file "$TMP/port" >>"$TMP/idp.log" 2>&1 &
 IDP_PID=$!
 PIDS="$PIDS $IDP_PID"
 IDP="http://127.0.0.1:$PORT"
-if wait_for 100 test -s "$TMP/port"; then
+if wait_for 300 test -s "$TMP/port"; then
 	ok "installed daemon: /healthz answers ok" eq "$(curl -s --max-time 5 "$IDP/healthz")" ok
-	ok "installed daemon: JWKS from the keys idpctl made" contains "$(curl -s --max-time 5 "$IDP/jwks")" '"kty"'
+	full_login portal "$SECRET" http://127.0.0.1:9/callback
+	ok "installed daemon: a full login gets an ID token" contains "$TOK" '"id_token":"ey'
 	ok "installed daemon: metrics on their own listener" contains \
-		"$(curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics")" "idp_backend_up{backend=\"local\"} 1"
+		"$(curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics")" 'idp_logins_total{result="success"} 1'
+	DPID=$(pgrep -P "$IDP_PID" 2>/dev/null || true)
+	[ -n "$TRACE" ] && [ -n "$DPID" ] || DPID=$IDP_PID
+	kill -HUP "$DPID"
+	ok "installed daemon: reloads on SIGHUP" wait_for 50 grep -q "reload (SIGHUP): configuration and keys reloaded" "$TMP/idp.log"
+	kill "$DPID"
+	wait_for 100 sh -c '! kill -0 "$1"' - "$IDP_PID"
+	ok "installed daemon: stops on SIGTERM" grep -q stopping "$TMP/idp.log"
 else
 	ok "installed daemon starts" false
 	cat "$TMP/idp.log" >&2
+fi
+if [ -n "$TRACE" ] && [ -s "$TMP/strace.log" ]; then
+	ok "every system call made is allowed by the unit's SystemCallFilter" python3 - "$TMP/strace.log" "$UNIT" "$BUSY" <<'PY'
+import re, subprocess, sys
+def members(group):
+    out = subprocess.run(["systemd-analyze", "syscall-filter", group], capture_output=True, text=True).stdout
+    names = set()
+    for line in out.splitlines()[1:]:
+        line = line.strip()
+        if line.startswith("@"):
+            names |= members(line)
+        elif line and not line.startswith("#"):
+            names.add(line)
+    return names
+allowed = set()
+for line in open(sys.argv[2]):
+    if line.startswith("SystemCallFilter="):
+        v = line.split("=", 1)[1].split()
+        if v[0].startswith("~"):
+            allowed -= set().union(*(members(g.lstrip("~")) for g in v))
+        else:
+            allowed |= set().union(*(members(g) for g in v))
+used = set(sys.argv[3].split(","))
+for line in open(sys.argv[1]):
+    m = re.match(r"\d+\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]", line)
+    if m and m.group(1) not in ("exited", "killed", "resumed"):
+        used.add(m.group(1))
+# The sanitizers' runtime makes calls the daemon does not: names only what it adds.
+san = {"personality", "sigaltstack", "readlink", "sched_yield"}
+bad = sorted(used - allowed - san)
+if bad or len(used) < 20:
+    print("  outside the filter: %s (%d calls seen)" % (bad, len(used)), file=sys.stderr)
+    sys.exit(1)
+PY
 fi
 
 # ---- contrib/grafana-idp.json ----
