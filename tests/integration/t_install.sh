@@ -150,6 +150,8 @@ if wait_for 300 test -s "$TMP/port"; then
 		"$(curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics")" 'idp_logins_total{result="success"} 1'
 	DPID=$(pgrep -P "$IDP_PID" 2>/dev/null || true)
 	[ -n "$TRACE" ] && [ -n "$DPID" ] || DPID=$IDP_PID
+	# MemoryDenyWriteExecute=yes: no mapping may be writable and executable.
+	ok "installed daemon: no writable and executable memory" eq "$(grep -c '^[^ ]* rwx' "/proc/$DPID/maps")" 0
 	kill -HUP "$DPID"
 	ok "installed daemon: reloads on SIGHUP" wait_for 50 grep -q "reload (SIGHUP): configuration and keys reloaded" "$TMP/idp.log"
 	kill "$DPID"
