@@ -94,6 +94,10 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 	W=$(systemd-analyze security --offline=yes --threshold=20 "$TMP/unit/idp.service" 2>&1); RC=$?
 	ok "systemd-analyze security: exposure at most 2.0" eq "$RC" 0
 	[ "$RC" -eq 0 ] || printf '%s\n' "$W" | grep -E '✗|Overall' >&2
+	# The unit's user, from the installed sysusers file, in DESTDIR's own /etc.
+	touch "$DEST/etc/passwd" "$DEST/etc/group"
+	systemd-sysusers --root="$DEST" >/dev/null 2>&1
+	ok "systemd-sysusers makes the user idp from the installed file" grep -q '^idp:x:[0-9]*:[0-9]*:.*:/var/lib/idp:' "$DEST/etc/passwd"
 else
 	echo "SKIP: systemd-analyze is not installed (Debian package systemd): the unit is not verified" >&2
 fi
