@@ -36,6 +36,11 @@ OUT=$(cd "$ROOT" && make -s "$SANFLAG" install DESTDIR="$DEST" 2>&1)
 ok "a second install keeps an existing configuration" eq "$(cat "$DEST/etc/idp/idp.json")" '{"edited": true}'
 ok "and says so" contains "$OUT" "kept the existing"
 cp "$P/share/doc/idp/idp.json.example" "$DEST/etc/idp/idp.json"
+# Left as installed, the example does not start: its pairwise secret is a
+# placeholder shorter than a real one.
+OUT=$("$P/sbin/idp" --check --config "$DEST/etc/idp/idp.json" 2>&1); RC=$?
+ok "the example as installed is refused" test "$RC" -ne 0
+ok "... naming its placeholder pairwise_secret" contains "$OUT" "pairwise_secret: required"
 
 # The build honours the packager's flags: every compile line carries
 # CPPFLAGS, every link of the daemon, idpctl, a plugin or librp.so LDFLAGS
