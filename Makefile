@@ -3,6 +3,7 @@
 # make test     builds everything with AddressSanitizer + UBSan and runs every test
 # make bench    measures (not part of make test)
 # make fuzz     runs the libFuzzer targets for a bounded time (clang)
+# make install  installs under PREFIX (/usr/local) and DESTDIR, see the install part below
 
 PKGS := libmicrohttpd jansson hiredis openssl libcurl libargon2
 
@@ -51,7 +52,7 @@ all: $(IDP) $(IDPCTL) $(PLUGIN_SO)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(OBJ)/libidpcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -60,15 +61,15 @@ $(OBJ)/libidpcore.a: $(CORE_OBJ)
 
 $(IDP): $(OBJ)/idp/main.o $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDOPT) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(LDOPT) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
 $(IDPCTL): $(OBJ)/idp/idpctl.o $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDOPT) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(LDOPT) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
 $(OUT)/plugins/%.so:
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(PLUGIN_CFLAGS_$(notdir $(basename $@))) -shared -o $@ \
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(PLUGIN_CFLAGS_$(notdir $(basename $@))) $(LDFLAGS) -shared -o $@ \
 		$(wildcard plugins/$(notdir $(basename $@))/*.c) \
 		$(if $(filter build-san,$(OUT)),-fsanitize=address$(,)undefined) \
 		$(shell pkg-config --libs jansson libargon2 openssl) $(PLUGIN_LIBS_$(notdir $(basename $@)))
@@ -113,5 +114,43 @@ fuzz:
 
 clean:
 	rm -rf build build-san build-vg idp/idp idp/idpctl plugins/*/*.so
+
+# ---- make install: PREFIX, DESTDIR and the directories below may be set ----
+# The configuration goes to /etc whatever the prefix (the unit names it);
+# an existing one is never overwritten. The example configuration is written
+# with this prefix's plugin and template folders; librp installs itself
+# (rp-install, in rp/rp.mk).
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+IDP_LIBDIR  ?= $(PREFIX)/lib/idp
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+IDP_CONF    := $(DESTDIR)$(SYSCONFDIR)/idp/idp.json
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/idp/templates \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/idp \
+		$(DESTDIR)$(DATADIR)/doc/idp $(addprefix $(DESTDIR)$(MANDIR)/man,3 5 8)
+	install -m 755 $(IDP) $(IDPCTL) $(DESTDIR)$(SBINDIR)/
+	$(foreach p,$(sort $(PLUGINS)),install -D -m 644 $(OUT)/plugins/$(p)/$(p).so \
+		$(DESTDIR)$(IDP_LIBDIR)/plugins/$(p)/$(p).so &&) true
+	cp -R templates/. $(DESTDIR)$(DATADIR)/idp/templates/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/idp/templates
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		packaging/idp.service.in >$(DESTDIR)$(UNITDIR)/idp.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/idp.service
+	install -m 644 packaging/idp.sysusers $(DESTDIR)$(SYSUSERSDIR)/idp.conf
+	sed -e 's|"/usr/share/idp/templates"|"$(DATADIR)/idp/templates"|' \
+	    -e 's|"/usr/lib/idp/plugins"|"$(IDP_LIBDIR)/plugins"|' \
+		conf/production.example.json >$(DESTDIR)$(DATADIR)/doc/idp/idp.json.example
+	chmod 644 $(DESTDIR)$(DATADIR)/doc/idp/idp.json.example
+	@if [ -e $(IDP_CONF) ]; then echo "install: kept the existing $(IDP_CONF)"; \
+	else install -m 640 $(DESTDIR)$(DATADIR)/doc/idp/idp.json.example $(IDP_CONF); fi
+	install -m 644 man/idp.8 man/idpctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 man/idp.json.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 man/librp.3 $(DESTDIR)$(MANDIR)/man3/
 
 -include $(shell find build build-san build-vg -name '*.d' 2>/dev/null)

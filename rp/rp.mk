@@ -41,11 +41,11 @@ clean: rp-clean
 
 $(OBJ)/rp/%.o: rp/%.c $(RP_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(RP_CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(RP_CFLAGS) -c $< -o $@
 
 $(RP_SO): $(RP_OBJ) rp/librp.map
 	@mkdir -p $(dir $@)
-	$(CC) $(RP_SOFLAGS) -o $@ $(RP_OBJ) $(RP_LIBS)
+	$(CC) $(RP_SOFLAGS) $(LDFLAGS) -o $@ $(RP_OBJ) $(RP_LIBS)
 	ln -sf librp.so $(OUT)/rp/librp.so.1
 
 # The installed static library: one relocatable object whose hidden
