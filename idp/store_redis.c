@@ -1972,6 +1972,20 @@ static int conf_read(const json_t *conf, struct rstore *st)
 	return IDP_OK;
 }
 
+int store_redis_check(const json_t *conf)
+{
+	struct rstore *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (st == NULL)
+		return IDP_ENOMEM;
+	rc = conf_read(conf, st);
+	free_secret(st->password);
+	free_secret(st->sentinel_password);
+	free(st);
+	return rc;
+}
+
 static int rs_open(const json_t *conf, void **out)
 {
 	struct rstore *st;

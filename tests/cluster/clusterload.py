@@ -11,7 +11,8 @@ each request's time and each session's cookie, hence this small driver.
 
   clusterload.py HOST PORT SECONDS VUS LOG CONF
 CONF (JSON): user, password, clients [[id, secret, redirect], [id, secret, redirect]].
-LOG gets one JSON line per request: {"t", "vu", "step", "status", "ok"};
+LOG gets one JSON line per request: {"t", "d" (seconds it took), "vu", "step", "status", "ok"},
+and one {"client_retry": true} for each request sent again on a new connection;
 then one per session checked: {"t": created, "session": "alive"|"lost"}."""
 import base64
 import hashlib
@@ -59,21 +60,30 @@ class VU:
             body = urllib.parse.urlencode(body)
             h["Content-Type"] = "application/x-www-form-urlencoded"
         t = time.time()
-        try:
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(HOST, PORT, timeout=15)
-            self.conn.request(method, path, body=body, headers=h)
-            r = self.conn.getresponse()
-            data = r.read().decode("utf-8", "replace")
-            if r.getheader("Connection", "").lower() == "close":
-                self.conn.close()
+        for attempt in (1, 2):
+            reused = self.conn is not None
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(HOST, PORT, timeout=15)
+                self.conn.request(method, path, body=body, headers=h)
+                r = self.conn.getresponse()
+                data = r.read().decode("utf-8", "replace")
+                if r.getheader("Connection", "").lower() == "close":
+                    self.conn.close()
+                    self.conn = None
+                break
+            except (OSError, http.client.HTTPException) as e:
+                if self.conn is not None:
+                    self.conn.close()
                 self.conn = None
-        except (OSError, http.client.HTTPException) as e:
-            if self.conn is not None:
-                self.conn.close()
-            self.conn = None
-            log(t=t, vu=self.n, step=step, status=0, ok=False, why=type(e).__name__)
-            raise Flow(step)
+                # A kept-alive connection closed without a byte of answer: the
+                # balancer's way (HAProxy) of saying "not processed, retry",
+                # which browsers do once on a new connection; so does this.
+                if attempt == 1 and reused and isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError)):
+                    log(t=t, d=time.time() - t, vu=self.n, step=step, status=0, ok=True, client_retry=True)
+                    continue
+                log(t=t, d=time.time() - t, vu=self.n, step=step, status=0, ok=False, why=type(e).__name__)
+                raise Flow(step)
         for v in r.headers.get_all("Set-Cookie") or []:
             nv = v.split(";", 1)[0]
             if "=" in nv:
@@ -82,12 +92,13 @@ class VU:
                     self.jar[k.strip()] = val
                 else:
                     self.jar.pop(k.strip(), None)
+        self.took = time.time() - t
         return t, r.status, r.getheader("Location") or "", data
 
     def expect(self, step, res, good):
         t, status, loc, data = res
         ok = good(status, loc, data)
-        log(t=t, vu=self.n, step=step, status=status, ok=ok)
+        log(t=t, d=self.took, vu=self.n, step=step, status=status, ok=ok)
         if not ok:
             raise Flow(step)
         return res
