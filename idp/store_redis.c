@@ -142,7 +142,17 @@ struct rwait {
 	int err, err_errno;        /* then hiredis's error and errno */
 	int64_t deadline;          /* CLOCK_MONOTONIC ms */
 	bool nowake;               /* a WAIT follows: its reply wakes the fiber */
+	long long acks;            /* then the replicas that acknowledged (-1: unknown) */
+	struct rwait *gnext;       /* the writes the next WAIT covers (rconn.group) */
 	struct rwait *next;
+};
+
+/* One WAIT for every write the fibers of a loop appended in one turn: WAIT
+ * covers all the writes before it on its connection, so one per turn does
+ * what one per write would, and the pipeline holds up once, not per write. */
+struct rgroup {
+	struct rwait w;            /* its place among the deadlines */
+	struct rwait *members;
 };
 
 /* A fiber waiting for a new primary (sentinel mode); on its stack. */
@@ -164,6 +174,7 @@ struct rconn {
 	bool want_write;           /* hiredis holds output: written before the wait */
 	bool flushing;             /* inside that write */
 	struct rwait *head, *tail; /* in the order of the commands: their deadlines */
+	struct rwait *group;       /* writes appended this turn, waiting for a WAIT */
 	bool got_reply;            /* a reply came since the queue was last empty */
 	bool timed_out;            /* the failure under way is our timeout */
 	uint64_t sched;            /* the scheduler whose epoll watches ac */
@@ -574,6 +585,9 @@ static void ev_cleanup(void *p)
 	 * commands fail at once (a quick error page, not a connect each). */
 	if (cn->ac != NULL && !(cn->ac->c.flags & REDIS_CONNECTED))
 		cn->connect_after = mono_ms() + 1000;
+	for (struct rwait *m = cn->group; m != NULL; m = m->gnext)
+		fiber_wake(m->f); /* their commands had their callbacks: no WAIT will come */
+	cn->group = NULL;
 	if (cn->sched == fiber_sched_serial())
 		fiber_io_del(&cn->io);
 	cn->ac = NULL;
@@ -693,13 +707,68 @@ static void ra_ready(struct fiber_io *io, uint32_t events)
 		redisAsyncHandleRead(cn->ac);
 }
 
-/* Before the loop waits: write what the fibers appended (one write for all
- * of them), and wake up in time for the oldest command's deadline. */
+static void wait_args(struct rstore *st, char (*nrep)[24], char (*ms)[24], const char **argv, size_t *lens);
+static int64_t rs_timeout_ms(const struct rstore *st);
+
+static void group_wake(struct rwait *m, long long acks)
+{
+	for (; m != NULL; m = m->gnext) {
+		m->acks = acks;
+		fiber_wake(m->f);
+	}
+}
+
+static void ra_group_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn *cn = ac->ev.data;
+	struct rgroup *g = privdata;
+	const redisReply *r = reply;
+
+	rwait_unlink(cn, &g->w);
+	group_wake(g->members, r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
+	free(g);
+}
+
+/* The turn's WAIT, behind the writes of cn->group. */
+static void group_send(struct rstore *st, struct rconn *cn)
+{
+	struct rgroup *g = malloc(sizeof(*g));
+	char nrep[24], ms[24];
+	const char *argv[3];
+	size_t lens[3];
+
+	if (g == NULL) {
+		group_wake(cn->group, -1); /* the writes are done, only unacknowledged */
+		cn->group = NULL;
+		return;
+	}
+	memset(&g->w, 0, sizeof(g->w));
+	g->members = cn->group;
+	cn->group = NULL;
+	wait_args(st, &nrep, &ms, argv, lens);
+	if (redisAsyncCommandArgv(cn->ac, ra_group_reply, g, 3, argv, lens) != REDIS_OK) {
+		group_wake(g->members, -1);
+		free(g);
+		return;
+	}
+	g->w.deadline = mono_ms() + rs_timeout_ms(st) + st->wait_ms;
+	if (cn->tail != NULL)
+		cn->tail->next = &g->w;
+	else
+		cn->head = &g->w;
+	cn->tail = &g->w;
+}
+
+/* Before the loop waits: the turn's WAIT, then write what the fibers
+ * appended (one write for all of them), and wake up in time for the oldest
+ * command's deadline. */
 static int ra_before_wait(struct fiber_io *io)
 {
 	struct rconn *cn = io_conn(io);
 	int64_t now;
 
+	if (cn->ac != NULL && cn->group != NULL)
+		group_send(cn->st, cn);
 	if (cn->ac != NULL && cn->want_write && !(cn->events & EPOLLOUT)) {
 		cn->flushing = true;
 		redisAsyncHandleWrite(cn->ac);
@@ -824,9 +893,9 @@ static bool wait_on(struct rstore *st, enum cmd_kind kind)
 
 /* WAIT's answer: fewer replicas than asked stops the WAITs for a while (one
  * slow replica must not add wait_ms to every write of the pipeline). */
-static void wait_note(struct rstore *st, const redisReply *r)
+static void wait_note(struct rstore *st, long long acks)
 {
-	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= st->wait_replicas) {
+	if (acks >= st->wait_replicas) {
 		if (atomic_exchange(&st->wait_short, false))
 			idp_log(LOG_INFO, "store_redis: %s: replicas acknowledge writes again", st->label);
 		return;
@@ -922,15 +991,12 @@ static int64_t rs_timeout_ms(const struct rstore *st)
 	return t > 0 ? t : TIMEOUT_MS_DEFAULT;
 }
 
-/* One attempt on a loop thread, in a fiber: append (and the WAIT after a
- * write), park, take the reply. */
+/* One attempt on a loop thread, in a fiber: append (a write joins the
+ * turn's WAIT), park, take the reply. */
 static int ra_attempt(struct rstore *st, struct rconn *cn, enum cmd_kind kind, int argc, const char **argv,
 		      const size_t *lens, redisReply **reply, int *err, int *err_errno)
 {
-	struct rwait w = {.f = fiber_self()}, ww = {.f = fiber_self()};
-	char nrep[24], ms[24];
-	const char *wargv[3];
-	size_t wlens[3];
+	struct rwait w = {.f = fiber_self(), .acks = -1};
 	bool waits;
 	int rc;
 
@@ -957,20 +1023,13 @@ static int ra_attempt(struct rstore *st, struct rconn *cn, enum cmd_kind kind, i
 		cn->head = &w;
 	cn->tail = &w;
 	if ((waits = wait_on(st, kind))) {
-		wait_args(st, &nrep, &ms, wargv, wlens);
-		if ((waits = redisAsyncCommandArgv(cn->ac, ra_reply, &ww, 3, wargv, wlens) == REDIS_OK)) {
-			w.nowake = true;
-			ww.deadline = w.deadline + st->wait_ms;
-			cn->tail->next = &ww;
-			cn->tail = &ww;
-		}
+		w.nowake = true; /* the turn's WAIT (group_send) wakes it */
+		w.gnext = cn->group;
+		cn->group = &w;
 	}
 	fiber_park();
-	if (waits) {
-		if (w.reply != NULL)
-			wait_note(st, ww.reply);
-		reply_free(ww.reply);
-	}
+	if (waits && w.reply != NULL)
+		wait_note(st, w.acks);
 	*err = w.err;
 	*err_errno = w.err_errno;
 	if (w.reply == NULL)
@@ -1005,7 +1064,8 @@ static int rc_attempt(struct rstore *st, struct rconn *cn, enum cmd_kind kind, i
 			redisReply *wr;
 
 			wait_args(st, &nrep, &ms, wargv, wlens);
-			wait_note(st, wr = redisCommandArgv(cn->c, 3, wargv, wlens));
+			wr = redisCommandArgv(cn->c, 3, wargv, wlens);
+			wait_note(st, wr != NULL && wr->type == REDIS_REPLY_INTEGER ? wr->integer : -1);
 			if (wr != NULL)
 				reply_free(wr);
 		}

@@ -61,7 +61,7 @@ wait_for 300 sentinels_ready || { echo "t_cluster: sentinels did not see the rep
 HP=$(free_port)
 make_config memory
 python3 "$HERE/conf.py" "$TMP/idp.json" "$HP" \
-	"{\"driver\": \"redis\", \"sentinels\": [$SENTINELS], \"master_name\": \"idp\", \"prefix\": \"t:\", \"timeout_ms\": 3000}" \
+	"{\"driver\": \"redis\", \"sentinels\": [$SENTINELS], \"master_name\": \"idp\", \"prefix\": \"t:\", \"timeout_ms\": 3000, \"wait_replicas\": 1, \"wait_timeout_ms\": 100}" \
 	'{"listen": {"trusted_proxies": ["127.0.0.1/32"]}}'
 node_start() { # N: node N on its port NPORT_N, its own log
 	n=$1
@@ -199,6 +199,8 @@ ok "the failover was followed: logins after it succeed" \
 ok "no session lost that was made more than 1 s before the failover" \
 	eq "$(sed -n 's/.*lost of those \([0-9]*\).*/\1/p' "$TMP/report")" 0
 ok "the nodes logged the new primary" grep -q "the primary is 127.0.0.1:$RR now" "$TMP/node1.log"
+ok "with the replica promoted and none left, writes went on unacknowledged (logged)" \
+	grep -q "not acknowledged by 1 replica" "$TMP/node1.log"
 ok "the old primary came back as a replica" wait_for 100 sh -c "redis-cli -p $RP role | head -n1 | grep -qx slave"
 
 # ---- readiness: no Redis answers -> 503 ------------------------------------------
