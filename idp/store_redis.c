@@ -1004,6 +1004,8 @@ static int ra_attempt(struct rstore *st, struct rconn *cn, enum cmd_kind kind, i
 	*err_errno = 0;
 	if (cn->ac != NULL && cn->head == NULL && (cn->sched != fiber_sched_serial() || conn_stale(st, cn)))
 		redisAsyncFree(cn->ac); /* made under a scheduler that has ended, or to a past primary */
+	else if (cn->ac != NULL && conn_stale(st, cn))
+		return IDP_ESTORE; /* nothing more on it: it drains, then goes (ERR_NOT_SENT: wait) */
 	if (cn->ac == NULL && (rc = ra_connect(st, cn)) != IDP_OK) {
 		*err = st->n_sentinels > 0 ? ERR_NOT_SENT : 0; /* one Redis: fail at once */
 		return rc;
