@@ -98,7 +98,10 @@ class VU:
     def expect(self, step, res, good):
         t, status, loc, data = res
         ok = good(status, loc, data)
-        log(t=t, d=self.took, vu=self.n, step=step, status=status, ok=ok)
+        if ok:
+            log(t=t, d=self.took, vu=self.n, step=step, status=status, ok=ok)
+        else:  # where a failed step was sent (an error redirect says why; a code is cut off)
+            log(t=t, d=self.took, vu=self.n, step=step, status=status, ok=ok, loc=loc.split("code=")[0][:300])
         if not ok:
             raise Flow(step)
         return res
