@@ -7,7 +7,12 @@
  * the fibers appended once per turn, and hiredis hands each reply to its
  * fiber's callback, in order. A connection that fails is dropped; the command
  * is sent once more on a new one when the failure cannot have been a slow
- * server, so that the daemon rides over a Redis restart. */
+ * server, so that the daemon rides over a Redis restart.
+ *
+ * With "sentinels", a thread of the driver asks them for the primary and
+ * checks its ROLE; connections follow the primary it publishes, a command
+ * that may be sent again waits for the next primary within its deadline
+ * (rs_command_kind), and nothing is written to a replica. */
 #include "store.h"
 #include "fiber.h"
 
@@ -230,7 +235,8 @@ struct rstore {
 	bool disc_made, disc_started, disc_stop, disc_kick;
 	pthread_t disc;
 	atomic_bool lost;          /* no sentinel names a reachable primary: logged once */
-	/* WAIT after each write: replicas to wait for (0: none), and how long. */
+	/* WAIT after the writes (one per loop turn, or after each write on a
+	 * plain thread): replicas to wait for (0: none), and how long. */
 	long long wait_replicas, wait_ms;
 	atomic_llong wait_off_until; /* replicas did not acknowledge: no WAIT until then */
 	atomic_bool wait_short;      /* logged once per episode */

@@ -201,6 +201,8 @@ ok "no session lost that was made more than 1 s before the failover" \
 ok "the nodes logged the new primary" grep -q "the primary is 127.0.0.1:$RR now" "$TMP/node1.log"
 ok "with the replica promoted and none left, writes went on unacknowledged (logged)" \
 	grep -q "not acknowledged by 1 replica" "$TMP/node1.log"
+ok "idpctl (blocking connections) finds the new primary through the sentinels" \
+	sh -c "'$BUILD/idp/idpctl' --config '$TMP/idp.json' keys status >'$TMP/status.out' 2>&1"
 ok "the old primary came back as a replica" wait_for 100 sh -c "redis-cli -p $RP role | head -n1 | grep -qx slave"
 
 # ---- readiness: no Redis answers -> 503 ------------------------------------------
