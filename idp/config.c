@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
 #include "util.h"
 
 /* A loading context collects every problem before refusing, so an operator
@@ -537,6 +538,10 @@ int config_load(const char *path, struct config **out)
 	c->store = json_object_get(root, "store");
 	if (c->store != NULL && !json_is_object(c->store))
 		cerr(&x, "store", "must be an object");
+	else if (c->store != NULL && json_is_string(json_object_get(c->store, "driver")) &&
+		 strcmp(json_string_value(json_object_get(c->store, "driver")), "redis") == 0 &&
+		 store_redis_check(c->store) != IDP_OK)
+		cerr(&x, "store", "the Redis settings are not valid (the line above says why)");
 
 	o = json_object_get(root, "session");
 	c->session_idle = (unsigned)get_int(&x, o, "session", "idle_timeout_s", 1800, 60, 86400 * 30);

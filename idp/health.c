@@ -59,6 +59,14 @@ static void *prober_main(void *arg)
 	return NULL;
 }
 
+/* A node whose store does not answer cannot serve a login: the load
+ * balancer's check on /healthz takes it out of rotation meanwhile. DBSIZE
+ * for Redis (O(1)), a counter for the memory store. */
+bool health_store_ready(void)
+{
+	return g_idp.store.ops != NULL && g_idp.store.ops->count(g_idp.store.st) >= 0;
+}
+
 void health_start(void)
 {
 	prober_started = pthread_create(&prober, NULL, prober_main, NULL) == 0;

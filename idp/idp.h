@@ -110,6 +110,9 @@ bool backend_up(const struct backend *b);
 /* Background prober: brings a failing backend back by itself. */
 void health_start(void);
 void health_stop(void);
+/* Readiness (/healthz): whether the store answers now (one bounded round
+ * trip; false while it is unreachable). */
+bool health_store_ready(void);
 
 /* identity.c */
 /* Refuses identities whose claims are malformed (format rules of the

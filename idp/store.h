@@ -119,6 +119,9 @@ struct store_ops {
 
 extern const struct store_ops store_memory;
 extern const struct store_ops store_redis;
+/* Checks the redis driver's settings (conf: the "store" object) without
+ * connecting: configuration load (and idp --check) reports them. */
+int store_redis_check(const json_t *conf);
 
 /* A store handle: the driver and its instance. */
 struct store {

@@ -7,13 +7,20 @@
  * the fibers appended once per turn, and hiredis hands each reply to its
  * fiber's callback, in order. A connection that fails is dropped; the command
  * is sent once more on a new one when the failure cannot have been a slow
- * server, so that the daemon rides over a Redis restart. */
+ * server, so that the daemon rides over a Redis restart.
+ *
+ * With "sentinels", a thread of the driver asks them for the primary and
+ * checks its ROLE; connections follow the primary it publishes, a command
+ * that may be sent again waits for the next primary within its deadline
+ * (rs_command_kind), and nothing is written to a replica. */
 #include "store.h"
 #include "fiber.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <time.h>
 #include <limits.h>
 #include <pthread.h>
@@ -38,6 +45,10 @@
 #define FULLKEY_MAX (PREFIX_MAX + STORE_KEY_MAX)
 #define TIMEOUT_MS_DEFAULT 2000
 #define TIMEOUT_MS_MAX 600000
+#define RETRY_PAUSE_MS 100     /* between two attempts while sentinels name a new primary */
+#define SENTINEL_POLL_MS 1000  /* sentinels are asked this often, and at once on a failure */
+#define SENTINEL_TIMEOUT_MS 500 /* each sentinel, and the ROLE check, at most (or timeout_ms) */
+#define WAIT_OFF_MS 5000       /* after an unacknowledged WAIT, writes go without one this long */
 
 /* For each key, INCR, and an EXPIRE only when the counter was just created,
  * atomically and in one round trip. A counter found without a TTL (written
@@ -123,13 +134,37 @@ static const char batch_script[] =
 
 struct rstore;
 
+/* rwait.err beyond hiredis's codes: the connect failed before anything was
+ * written; the connection's ROLE said replica. Either way nothing ran on a
+ * primary, so any command may be sent again. */
+#define ERR_NOT_SENT 100
+#define ERR_NOT_MASTER 101
+
 /* A fiber waiting for its reply; lives on that fiber's stack. */
 struct rwait {
 	struct fiber *f;
 	redisReply *reply;         /* NULL: the connection failed */
 	int err, err_errno;        /* then hiredis's error and errno */
 	int64_t deadline;          /* CLOCK_MONOTONIC ms */
+	bool nowake;               /* a WAIT follows: its reply wakes the fiber */
+	long long acks;            /* then the replicas that acknowledged (-1: unknown) */
+	struct rwait *gnext;       /* the writes the next WAIT covers (rconn.group) */
 	struct rwait *next;
+};
+
+/* One WAIT for every write the fibers of a loop appended in one turn: WAIT
+ * covers all the writes before it on its connection, so one per turn does
+ * what one per write would, and the pipeline holds up once, not per write. */
+struct rgroup {
+	struct rwait w;            /* its place among the deadlines */
+	struct rwait *members;
+};
+
+/* A fiber waiting for a new primary (sentinel mode); on its stack. */
+struct rsleep {
+	struct fiber *f;
+	int64_t at;                /* CLOCK_MONOTONIC ms */
+	struct rsleep *next;
 };
 
 struct rconn {
@@ -144,16 +179,35 @@ struct rconn {
 	bool want_write;           /* hiredis holds output: written before the wait */
 	bool flushing;             /* inside that write */
 	struct rwait *head, *tail; /* in the order of the commands: their deadlines */
+	struct rwait *group;       /* writes appended this turn, waiting for a WAIT */
 	bool got_reply;            /* a reply came since the queue was last empty */
 	bool timed_out;            /* the failure under way is our timeout */
 	uint64_t sched;            /* the scheduler whose epoll watches ac */
 	int64_t connect_after;     /* after a failed connect: not before (ms) */
+	unsigned gen;              /* the primary's generation it connected to */
+	bool not_master;           /* ROLE said replica: every reply on it is refused */
+	/* Fibers waiting for a new primary are woken from this io's
+	 * before_wait (its fd, an eventfd, only gives it a place in epoll). */
+	struct fiber_io sio;
+	bool sio_made;
+	uint64_t sio_sched;
+	struct rsleep *sleepers;
 };
 
 #define SOCKET_MAX 107 /* sun_path holds 108 bytes with the NUL */
+#define SENTINELS_MAX 8
+#define MASTER_NAME_MAX 64
+#define LABEL_MAX (HOST_MAX + 32)
+
+struct raddr {
+	char host[HOST_MAX + 1];
+	int port;
+	unsigned gen;              /* bumped each time sentinels name a new primary */
+};
 
 struct rstore {
-	char host[HOST_MAX + 1];   /* with a socket: "unix:" and its path (for log lines) */
+	char label[LABEL_MAX + 1]; /* how log lines name the server */
+	char host[HOST_MAX + 1];   /* with a socket: "unix:" and its path */
 	char socket[SOCKET_MAX + 1]; /* empty: TCP to host:port */
 	int port;
 	long long db;
@@ -168,7 +222,27 @@ struct rstore {
 	struct rconn *conns;       /* every thread's, so that close frees them all */
 	atomic_bool down;          /* an outage is logged once, not on every call */
 	atomic_bool no_getdel;     /* server older than 6.2 */
+	/* Sentinel mode (n_sentinels > 0): the primary is what the discovery
+	 * thread last checked (disc_lock guards primary and the thread's state). */
+	struct raddr sentinels[SENTINELS_MAX];
+	size_t n_sentinels, disc_next;
+	char master_name[MASTER_NAME_MAX + 1];
+	char *sentinel_password;
+	struct raddr primary;
+	atomic_uint gen;           /* primary.gen, read without the lock */
+	pthread_mutex_t disc_lock;
+	pthread_cond_t disc_cond;
+	bool disc_made, disc_started, disc_stop, disc_kick;
+	pthread_t disc;
+	atomic_bool lost;          /* no sentinel names a reachable primary: logged once */
+	/* WAIT after the writes (one per loop turn, or after each write on a
+	 * plain thread): replicas to wait for (0: none), and how long. */
+	long long wait_replicas, wait_ms;
+	atomic_llong wait_off_until; /* replicas did not acknowledge: no WAIT until then */
+	atomic_bool wait_short;      /* logged once per episode */
 };
+
+static bool printable(const char *s);
 
 struct rkey {
 	char s[FULLKEY_MAX + 1];
@@ -233,7 +307,7 @@ static void rs_down(struct rstore *st, const char *what, const char *why)
 {
 	int level = atomic_exchange(&st->down, true) ? LOG_DEBUG : LOG_ERR;
 
-	idp_log(level, "store_redis: %s:%d: %s: %s", st->host, st->port, what, why);
+	idp_log(level, "store_redis: %s: %s: %s", st->label, what, why);
 }
 
 /* Redis error replies may quote the command's arguments, and keys hold codes
@@ -245,7 +319,7 @@ static void rs_log_error_reply(const struct rstore *st, const char *cmd, const r
 
 	while (n < r->len && n < 120 && strchr("'`\"\n", r->str[n]) == NULL)
 		n++;
-	idp_log(LOG_ERR, "store_redis: %s:%d: %s: %.*s", st->host, st->port, cmd, (int)n, r->str);
+	idp_log(LOG_ERR, "store_redis: %s: %s: %.*s", st->label, cmd, (int)n, r->str);
 }
 
 static int rs_unexpected(const struct rstore *st, const char *cmd, const redisReply *r)
@@ -253,8 +327,8 @@ static int rs_unexpected(const struct rstore *st, const char *cmd, const redisRe
 	if (r->type == REDIS_REPLY_ERROR)
 		rs_log_error_reply(st, cmd, r);
 	else
-		idp_log(LOG_ERR, "store_redis: %s:%d: %s: unexpected reply type %d", st->host,
-			st->port, cmd, r->type);
+		idp_log(LOG_ERR, "store_redis: %s: %s: unexpected reply type %d", st->label, cmd,
+			r->type);
 	return IDP_ESTORE;
 }
 
@@ -277,7 +351,45 @@ static int rs_setup_command(struct rstore *st, redisContext *c, const char *what
 	return rc;
 }
 
-static int rs_connect(struct rstore *st, redisContext **out)
+/* The server to connect to: the configured one, or in sentinel mode the
+ * primary last checked (an empty host until one is). */
+static void primary_get(struct rstore *st, struct raddr *a)
+{
+	if (st->n_sentinels == 0) {
+		memcpy(a->host, st->host, sizeof(a->host));
+		a->port = st->port;
+		a->gen = 0;
+		return;
+	}
+	pthread_mutex_lock(&st->disc_lock);
+	*a = st->primary;
+	pthread_mutex_unlock(&st->disc_lock);
+}
+
+/* Asks the discovery thread to ask the sentinels again (a connection lost,
+ * a READONLY answer, a ROLE that says replica). */
+static void primary_suspect(struct rstore *st)
+{
+	if (st->n_sentinels == 0)
+		return;
+	pthread_mutex_lock(&st->disc_lock);
+	st->disc_kick = true;
+	pthread_cond_signal(&st->disc_cond);
+	pthread_mutex_unlock(&st->disc_lock);
+}
+
+/* ROLE's first element is "master" (Redis >= 2.8.12). */
+static bool role_is_master(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	       r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len == 6 &&
+	       memcmp(r->element[0]->str, "master", 6) == 0;
+}
+
+/* A blocking connection to host:port (socket when host is NULL), with AUTH
+ * and SELECT done. */
+static int rs_connect_to(struct rstore *st, const char *host, int port, struct timeval tv,
+			 redisContext **out)
 {
 	redisContext *c;
 	char db[24];
@@ -286,20 +398,19 @@ static int rs_connect(struct rstore *st, redisContext **out)
 	*out = NULL;
 	/* A Unix socket when Redis runs on this machine: no TCP stack on the
 	 * path of each round trip. */
-	c = st->socket[0] != '\0' ? redisConnectUnixWithTimeout(st->socket, st->tv)
-				  : redisConnectWithTimeout(st->host, st->port, st->tv);
+	c = host == NULL ? redisConnectUnixWithTimeout(st->socket, tv) : redisConnectWithTimeout(host, port, tv);
 	if (c == NULL)
 		return IDP_ENOMEM;
 	if (c->err) {
 		rs_down(st, "connect", c->errstr);
 		goto out;
 	}
-	if (redisSetTimeout(c, st->tv) != REDIS_OK) {
+	if (redisSetTimeout(c, tv) != REDIS_OK) {
 		rs_down(st, "set timeout", c->errstr);
 		goto out;
 	}
 	/* Keep-alive: a peer that vanished without a FIN is noticed eventually. */
-	if (st->socket[0] == '\0')
+	if (host != NULL)
 		redisEnableKeepAlive(c);
 	if (st->password != NULL) {
 		const char *argv[] = {"AUTH", st->password};
@@ -316,8 +427,6 @@ static int rs_connect(struct rstore *st, redisContext **out)
 		if ((rc = rs_setup_command(st, c, "SELECT", 2, argv, lens)) != IDP_OK)
 			goto out;
 	}
-	if (atomic_exchange(&st->down, false))
-		idp_log(LOG_INFO, "store_redis: %s:%d: connected again", st->host, st->port);
 	*out = c;
 	c = NULL;
 	rc = IDP_OK;
@@ -325,6 +434,42 @@ out:
 	if (c != NULL)
 		redisFree(c);
 	return rc;
+}
+
+/* This thread's blocking connection to the server; in sentinel mode only
+ * when it says it is the primary (never a write to a replica). */
+static int rs_connect(struct rstore *st, redisContext **out, unsigned *gen)
+{
+	struct raddr a;
+	redisReply *r = NULL;
+	int rc;
+
+	primary_get(st, &a);
+	*gen = a.gen;
+	if (st->n_sentinels > 0 && a.host[0] == '\0') {
+		*out = NULL;
+		return IDP_ESTORE;
+	}
+	if ((rc = rs_connect_to(st, st->socket[0] != '\0' ? NULL : a.host, a.port, st->tv, out)) != IDP_OK)
+		return rc;
+	if (st->n_sentinels > 0) {
+		const char *argv[] = {"ROLE"};
+		size_t lens[] = {4};
+
+		if (!role_is_master(r = redisCommandArgv(*out, 1, argv, lens))) {
+			rs_down(st, "ROLE", "not the primary");
+			primary_suspect(st);
+			rc = IDP_ESTORE;
+			redisFree(*out);
+			*out = NULL;
+		}
+		reply_free(r);
+		if (rc != IDP_OK)
+			return rc;
+	}
+	if (atomic_exchange(&st->down, false))
+		idp_log(LOG_INFO, "store_redis: %s: connected again", st->label);
+	return IDP_OK;
 }
 
 /* Thread exit: the thread's connection goes with it. */
@@ -345,6 +490,8 @@ static void rs_conn_destroy(void *p)
 		redisFree(cn->c);
 	if (cn->ac != NULL) /* the loop has ended: its epoll is gone */
 		redisAsyncFree(cn->ac);
+	if (cn->sio_made)
+		close(cn->sio.fd);
 	free(cn);
 }
 
@@ -444,6 +591,9 @@ static void ev_cleanup(void *p)
 	 * commands fail at once (a quick error page, not a connect each). */
 	if (cn->ac != NULL && !(cn->ac->c.flags & REDIS_CONNECTED))
 		cn->connect_after = mono_ms() + 1000;
+	for (struct rwait *m = cn->group; m != NULL; m = m->gnext)
+		fiber_wake(m->f); /* their commands had their callbacks: no WAIT will come */
+	cn->group = NULL;
 	if (cn->sched == fiber_sched_serial())
 		fiber_io_del(&cn->io);
 	cn->ac = NULL;
@@ -491,10 +641,16 @@ static void ra_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	struct rwait *w = privdata;
 
 	rwait_unlink(cn, w);
-	if (reply != NULL) {
+	if (reply != NULL && cn->not_master) {
+		/* Run on a replica: a read may be stale, a write was refused. */
+		cn->got_reply = cn->head != NULL;
+		w->err = ERR_NOT_MASTER;
+	} else if (reply != NULL) {
 		cn->got_reply = cn->head != NULL;
 		if ((w->reply = reply_move(reply)) == NULL)
 			w->err = REDIS_ERR_OOM;
+	} else if (!(ac->c.flags & REDIS_CONNECTED)) {
+		w->err = ERR_NOT_SENT; /* the connect failed: nothing was written */
 	} else if (cn->timed_out) {
 		w->err = REDIS_ERR_IO;
 		w->err_errno = ETIMEDOUT;
@@ -507,7 +663,8 @@ static void ra_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		w->err = cn->got_reply ? REDIS_ERR_OTHER : ac->c.err;
 		w->err_errno = errno;
 	}
-	fiber_wake(w->f);
+	if (!w->nowake)
+		fiber_wake(w->f);
 }
 
 /* AUTH and SELECT go first on a new connection; a refusal is logged, and the
@@ -523,6 +680,26 @@ static void ra_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		reply_wipe(r);
 }
 
+/* Sentinel mode: ROLE goes after AUTH and SELECT on a new connection. A
+ * server that is not the primary (the sentinels moved on since) gets none
+ * of the commands queued behind it: their replies are refused (ra_reply),
+ * and they wait for the next primary. */
+static void ra_role_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn *cn = ac->ev.data;
+
+	(void)privdata;
+	if (reply == NULL)
+		return;
+	if (!role_is_master(reply)) {
+		cn->not_master = true;
+		rs_down(cn->st, "ROLE", "not the primary");
+		primary_suspect(cn->st);
+	} else if (atomic_exchange(&cn->st->down, false)) {
+		idp_log(LOG_INFO, "store_redis: %s: connected again", cn->st->label);
+	}
+}
+
 static void ra_ready(struct fiber_io *io, uint32_t events)
 {
 	struct rconn *cn = io_conn(io);
@@ -536,13 +713,68 @@ static void ra_ready(struct fiber_io *io, uint32_t events)
 		redisAsyncHandleRead(cn->ac);
 }
 
-/* Before the loop waits: write what the fibers appended (one write for all
- * of them), and wake up in time for the oldest command's deadline. */
+static void wait_args(struct rstore *st, char (*nrep)[24], char (*ms)[24], const char **argv, size_t *lens);
+static int64_t rs_timeout_ms(const struct rstore *st);
+
+static void group_wake(struct rwait *m, long long acks)
+{
+	for (; m != NULL; m = m->gnext) {
+		m->acks = acks;
+		fiber_wake(m->f);
+	}
+}
+
+static void ra_group_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn *cn = ac->ev.data;
+	struct rgroup *g = privdata;
+	const redisReply *r = reply;
+
+	rwait_unlink(cn, &g->w);
+	group_wake(g->members, r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
+	free(g);
+}
+
+/* The turn's WAIT, behind the writes of cn->group. */
+static void group_send(struct rstore *st, struct rconn *cn)
+{
+	struct rgroup *g = malloc(sizeof(*g));
+	char nrep[24], ms[24];
+	const char *argv[3];
+	size_t lens[3];
+
+	if (g == NULL) {
+		group_wake(cn->group, -1); /* the writes are done, only unacknowledged */
+		cn->group = NULL;
+		return;
+	}
+	memset(&g->w, 0, sizeof(g->w));
+	g->members = cn->group;
+	cn->group = NULL;
+	wait_args(st, &nrep, &ms, argv, lens);
+	if (redisAsyncCommandArgv(cn->ac, ra_group_reply, g, 3, argv, lens) != REDIS_OK) {
+		group_wake(g->members, -1);
+		free(g);
+		return;
+	}
+	g->w.deadline = mono_ms() + rs_timeout_ms(st) + st->wait_ms;
+	if (cn->tail != NULL)
+		cn->tail->next = &g->w;
+	else
+		cn->head = &g->w;
+	cn->tail = &g->w;
+}
+
+/* Before the loop waits: the turn's WAIT, then write what the fibers
+ * appended (one write for all of them), and wake up in time for the oldest
+ * command's deadline. */
 static int ra_before_wait(struct fiber_io *io)
 {
 	struct rconn *cn = io_conn(io);
 	int64_t now;
 
+	if (cn->ac != NULL && cn->group != NULL)
+		group_send(cn->st, cn);
 	if (cn->ac != NULL && cn->want_write && !(cn->events & EPOLLOUT)) {
 		cn->flushing = true;
 		redisAsyncHandleWrite(cn->ac);
@@ -565,14 +797,18 @@ static char what_auth[] = "AUTH", what_select[] = "SELECT";
 static int ra_connect(struct rstore *st, struct rconn *cn)
 {
 	redisAsyncContext *ac;
+	struct raddr a;
 	char db[24];
 
 	/* The connect does not block the loop; a Redis that does not answer
 	 * fails the first command at its deadline. After a failure, commands
-	 * fail at once for a second. */
-	if (mono_ms() < cn->connect_after)
+	 * fail at once for a second, unless sentinels named a new primary. */
+	primary_get(st, &a);
+	if (mono_ms() < cn->connect_after && a.gen == cn->gen)
 		return IDP_ESTORE;
-	ac = st->socket[0] != '\0' ? redisAsyncConnectUnix(st->socket) : redisAsyncConnect(st->host, st->port);
+	if (st->n_sentinels > 0 && a.host[0] == '\0')
+		return IDP_ESTORE;
+	ac = st->socket[0] != '\0' ? redisAsyncConnectUnix(st->socket) : redisAsyncConnect(a.host, a.port);
 	if (ac == NULL)
 		return IDP_ENOMEM;
 	if (ac->err) {
@@ -593,6 +829,8 @@ static int ra_connect(struct rstore *st, struct rconn *cn)
 	if (st->socket[0] == '\0')
 		redisEnableKeepAlive(&ac->c);
 	cn->sched = fiber_sched_serial();
+	cn->gen = a.gen;
+	cn->not_master = false;
 	cn->ac = ac;
 	ac->ev.data = cn;
 	ac->ev.addRead = ev_add_read;
@@ -613,83 +851,453 @@ static int ra_connect(struct rstore *st, struct rconn *cn)
 		lens[1] = (size_t)snprintf(db, sizeof(db), "%lld", st->db);
 		redisAsyncCommandArgv(ac, ra_setup_reply, what_select, 2, argv, lens);
 	}
+	if (st->n_sentinels > 0) {
+		const char *argv[] = {"ROLE"};
+		size_t lens[] = {4};
+
+		redisAsyncCommandArgv(ac, ra_role_reply, NULL, 1, argv, lens);
+	}
 	return IDP_OK;
 }
 
-/* rs_command on a loop thread, in a fiber: append, park, take the reply. */
-static int rs_command_fiber(struct rstore *st, struct rconn *cn, int argc, const char **argv,
-			    const size_t *lens, redisReply **reply)
+/* What a command does, for the choice to send it again after a failure. */
+enum cmd_kind {
+	CMD_READ,       /* GET, MGET, DBSIZE */
+	CMD_IDEMPOTENT, /* a write whose second run changes nothing more (SET, DEL, EXPIRE) */
+	CMD_WRITE,      /* a second run could count twice or lose a take (INCR, GETDEL) */
+};
+
+static bool is_readonly(const redisReply *r)
 {
-	int rc = IDP_ESTORE;
-	int64_t timeout = (int64_t)st->tv.tv_sec * 1000 + st->tv.tv_usec / 1000;
-
-	for (int attempt = 0; attempt < 2; attempt++) {
-		struct rwait w = {.f = fiber_self()};
-
-		if (cn->ac != NULL && cn->sched != fiber_sched_serial() && cn->head == NULL)
-			redisAsyncFree(cn->ac); /* made under a scheduler that has ended */
-		if (cn->ac == NULL && (rc = ra_connect(st, cn)) != IDP_OK)
-			break;
-		/* Out of memory formatting this command: hiredis appended nothing,
-		 * and the commands of the other fibers are whole; this one fails
-		 * alone. (Past the formatting, a failed append sets the context's
-		 * error, and the connection fails at its next write.) */
-		if (redisAsyncCommandArgv(cn->ac, ra_reply, &w, argc, argv, lens) != REDIS_OK) {
-			rc = cn->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING) ? IDP_ESTORE : IDP_ENOMEM;
-			break;
-		}
-		w.deadline = mono_ms() + (timeout > 0 ? timeout : TIMEOUT_MS_DEFAULT);
-		if (cn->tail != NULL)
-			cn->tail->next = &w;
-		else
-			cn->head = &w;
-		cn->tail = &w;
-		fiber_park();
-		if (w.reply != NULL) {
-			*reply = w.reply;
-			return IDP_OK;
-		}
-		rc = w.err == REDIS_ERR_OOM ? IDP_ENOMEM : IDP_ESTORE;
-		if (!worth_retry(w.err, w.err_errno))
-			break;
-	}
-	return rc;
+	return r->type == REDIS_REPLY_ERROR && r->len >= 8 && strncmp(r->str, "READONLY", 8) == 0;
 }
 
-/* Sends argv on this thread's connection. *reply is the caller's (reply_free).
- * A connection that fails is always dropped: the reply stream is out of step.
- * The command is sent once more on a new connection when the old one was
- * closed or reset, as after a Redis restart; not after a timeout, when the
- * server may have run it already (a second INCR or GETDEL would be wrong). */
-static int rs_command(struct rstore *st, int argc, const char **argv, const size_t *lens,
-		      redisReply **reply)
+/* Whether a failed attempt may be sent again. What never ran on a primary
+ * may always be (ERR_NOT_SENT, ERR_NOT_MASTER, a READONLY answer: a replica
+ * refuses writes). A connection lost before any reply since it was idle
+ * (worth_retry): a read or an idempotent write only, as the server may
+ * have run it. After a timeout, nothing. */
+static bool may_resend(enum cmd_kind kind, int err, int err_errno)
+{
+	if (err == ERR_NOT_SENT || err == ERR_NOT_MASTER)
+		return true;
+	return kind != CMD_WRITE && worth_retry(err, err_errno);
+}
+
+/* The primary this connection reached is no longer the one sentinels name,
+ * or it said it is a replica. */
+static bool conn_stale(struct rstore *st, const struct rconn *cn)
+{
+	return st->n_sentinels > 0 && (cn->not_master || cn->gen != atomic_load(&st->gen));
+}
+
+/* The WAIT after a write: on unless replicas recently did not answer it. */
+static bool wait_on(struct rstore *st, enum cmd_kind kind)
+{
+	return st->wait_replicas > 0 && kind != CMD_READ && mono_ms() >= atomic_load(&st->wait_off_until);
+}
+
+/* WAIT's answer: fewer replicas than asked stops the WAITs for a while (one
+ * slow replica must not add wait_ms to every write of the pipeline). */
+static void wait_note(struct rstore *st, long long acks)
+{
+	if (acks >= st->wait_replicas) {
+		if (atomic_exchange(&st->wait_short, false))
+			idp_log(LOG_INFO, "store_redis: %s: replicas acknowledge writes again", st->label);
+		return;
+	}
+	atomic_store(&st->wait_off_until, mono_ms() + WAIT_OFF_MS);
+	if (!atomic_exchange(&st->wait_short, true))
+		idp_log(LOG_WARN, "store_redis: %s: a write was not acknowledged by %lld replica(s) within %lld ms; "
+			"writes go on unacknowledged (a failover now may lose them)", st->label,
+			st->wait_replicas, st->wait_ms);
+}
+
+static void wait_args(struct rstore *st, char (*nrep)[24], char (*ms)[24], const char **argv, size_t *lens)
+{
+	argv[0] = "WAIT";
+	lens[0] = 4;
+	argv[1] = *nrep;
+	lens[1] = fmt_u64(*nrep, (uint64_t)st->wait_replicas);
+	argv[2] = *ms;
+	lens[2] = fmt_u64(*ms, (uint64_t)st->wait_ms);
+}
+
+static struct rconn *sio_conn(struct fiber_io *io)
+{
+	return (struct rconn *)((char *)io - offsetof(struct rconn, sio));
+}
+
+/* Wakes the fibers whose wait for a new primary is over. */
+static int sio_before_wait(struct fiber_io *io)
+{
+	struct rconn *cn = sio_conn(io);
+	struct rsleep **pp = &cn->sleepers;
+	int64_t now = mono_ms(), next = -1;
+
+	while (*pp != NULL) {
+		struct rsleep *s = *pp;
+
+		if (s->at <= now) {
+			*pp = s->next;
+			fiber_wake(s->f);
+		} else {
+			if (next < 0 || s->at - now < next)
+				next = s->at - now;
+			pp = &s->next;
+		}
+	}
+	return (int)next;
+}
+
+/* Parks the calling fiber for ms milliseconds without holding the loop. */
+static int fiber_sleep(struct rconn *cn, int64_t ms)
+{
+	struct rsleep s = {.f = fiber_self(), .at = mono_ms() + ms};
+
+	if (!cn->sio_made) {
+		if ((cn->sio.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+			return IDP_ESTORE;
+		cn->sio.before_wait = sio_before_wait;
+		cn->sio_made = true;
+		cn->sio_sched = 0;
+	}
+	if (cn->sio_sched != fiber_sched_serial()) {
+		cn->sleepers = NULL; /* the old scheduler has ended, and its fibers */
+		if (fiber_io_add(&cn->sio, 0) != IDP_OK)
+			return IDP_ESTORE;
+		cn->sio_sched = fiber_sched_serial();
+	}
+	s.next = cn->sleepers;
+	cn->sleepers = &s;
+	fiber_park();
+	return IDP_OK;
+}
+
+/* Between two attempts in sentinel mode: ask for a new primary and wait a
+ * little, within the command's deadline. false: the deadline has passed. */
+static bool pause_for_primary(struct rstore *st, struct rconn *cn, int64_t end)
+{
+	int64_t left = end - mono_ms();
+
+	if (st->n_sentinels == 0 || left <= 0)
+		return false;
+	primary_suspect(st);
+	left = left < RETRY_PAUSE_MS ? left : RETRY_PAUSE_MS;
+	if (fiber_in())
+		return fiber_sleep(cn, left) == IDP_OK;
+	usleep((useconds_t)left * 1000);
+	return true;
+}
+
+static int64_t rs_timeout_ms(const struct rstore *st)
+{
+	int64_t t = (int64_t)st->tv.tv_sec * 1000 + st->tv.tv_usec / 1000;
+
+	return t > 0 ? t : TIMEOUT_MS_DEFAULT;
+}
+
+/* One attempt on a loop thread, in a fiber: append (a write joins the
+ * turn's WAIT), park, take the reply. */
+static int ra_attempt(struct rstore *st, struct rconn *cn, enum cmd_kind kind, int argc, const char **argv,
+		      const size_t *lens, redisReply **reply, int *err, int *err_errno)
+{
+	struct rwait w = {.f = fiber_self(), .acks = -1};
+	bool waits;
+	int rc;
+
+	*err = ERR_NOT_SENT;
+	*err_errno = 0;
+	if (cn->ac != NULL && cn->head == NULL && (cn->sched != fiber_sched_serial() || conn_stale(st, cn)))
+		redisAsyncFree(cn->ac); /* made under a scheduler that has ended, or to a past primary */
+	else if (cn->ac != NULL && conn_stale(st, cn))
+		return IDP_ESTORE; /* nothing more on it: it drains, then goes (ERR_NOT_SENT: wait) */
+	if (cn->ac == NULL && (rc = ra_connect(st, cn)) != IDP_OK) {
+		*err = st->n_sentinels > 0 ? ERR_NOT_SENT : 0; /* one Redis: fail at once */
+		return rc;
+	}
+	/* Out of memory formatting this command: hiredis appended nothing,
+	 * and the commands of the other fibers are whole; this one fails
+	 * alone. (Past the formatting, a failed append sets the context's
+	 * error, and the connection fails at its next write.) */
+	if (redisAsyncCommandArgv(cn->ac, ra_reply, &w, argc, argv, lens) != REDIS_OK) {
+		*err = 0;
+		return cn->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING) ? IDP_ESTORE : IDP_ENOMEM;
+	}
+	w.deadline = mono_ms() + rs_timeout_ms(st);
+	if (cn->tail != NULL)
+		cn->tail->next = &w;
+	else
+		cn->head = &w;
+	cn->tail = &w;
+	if ((waits = wait_on(st, kind))) {
+		w.nowake = true; /* the turn's WAIT (group_send) wakes it */
+		w.gnext = cn->group;
+		cn->group = &w;
+	}
+	fiber_park();
+	if (waits && w.reply != NULL)
+		wait_note(st, w.acks);
+	*err = w.err;
+	*err_errno = w.err_errno;
+	if (w.reply == NULL)
+		return w.err == REDIS_ERR_OOM ? IDP_ENOMEM : IDP_ESTORE;
+	*reply = w.reply;
+	return IDP_OK;
+}
+
+/* One attempt on a plain thread: the blocking connection. */
+static int rc_attempt(struct rstore *st, struct rconn *cn, enum cmd_kind kind, int argc, const char **argv,
+		      const size_t *lens, redisReply **reply, int *err, int *err_errno)
+{
+	int rc;
+
+	*err = ERR_NOT_SENT;
+	*err_errno = 0;
+	if (cn->c != NULL && conn_stale(st, cn)) {
+		redisFree(cn->c);
+		cn->c = NULL;
+	}
+	if (cn->c == NULL && (rc = rs_connect(st, &cn->c, &cn->gen)) != IDP_OK) {
+		*err = st->n_sentinels > 0 ? ERR_NOT_SENT : 0; /* one Redis: fail at once */
+		return rc;
+	}
+	cn->not_master = false;
+	errno = 0;
+	if ((*reply = redisCommandArgv(cn->c, argc, argv, lens)) != NULL) {
+		if (wait_on(st, kind) && !is_readonly(*reply)) {
+			char nrep[24], ms[24];
+			const char *wargv[3];
+			size_t wlens[3];
+			redisReply *wr;
+
+			wait_args(st, &nrep, &ms, wargv, wlens);
+			wr = redisCommandArgv(cn->c, 3, wargv, wlens);
+			wait_note(st, wr != NULL && wr->type == REDIS_REPLY_INTEGER ? wr->integer : -1);
+			if (wr != NULL)
+				reply_free(wr);
+		}
+		return IDP_OK;
+	}
+	*err_errno = errno;
+	*err = cn->c->err;
+	rs_down(st, argv[0], cn->c->errstr);
+	redisFree(cn->c);
+	cn->c = NULL;
+	return IDP_ESTORE;
+}
+
+/* Sends argv on this thread's connection (a fiber's pipelined one on a loop
+ * thread). *reply is the caller's (reply_free). A connection that fails is
+ * always dropped: the reply stream is out of step. What may be sent again
+ * (may_resend) is sent once more on a new connection, as after a Redis
+ * restart; in sentinel mode, also after a READONLY answer, and as long as the
+ * command's deadline allows, while the sentinels name the next primary.
+ * Never after a timeout, when the server may have run it already. */
+static int rs_command_kind(struct rstore *st, enum cmd_kind kind, int argc, const char **argv,
+			   const size_t *lens, redisReply **reply)
 {
 	struct rconn *cn;
-	int rc = IDP_ESTORE, attempt, err, saved_errno;
+	int64_t end = mono_ms() + rs_timeout_ms(st);
+	int rc, err, err_errno;
 
 	*reply = NULL;
 	if ((cn = rs_conn(st)) == NULL)
 		return IDP_ENOMEM;
-	if (fiber_in())
-		return rs_command_fiber(st, cn, argc, argv, lens, reply);
-	for (attempt = 0; attempt < 2; attempt++) {
-		if (cn->c == NULL && (rc = rs_connect(st, &cn->c)) != IDP_OK)
-			break;
-		errno = 0;
-		if ((*reply = redisCommandArgv(cn->c, argc, argv, lens)) != NULL) {
-			rc = IDP_OK;
-			break;
+	for (int attempt = 0;; attempt++) {
+		rc = fiber_in() ? ra_attempt(st, cn, kind, argc, argv, lens, reply, &err, &err_errno)
+				: rc_attempt(st, cn, kind, argc, argv, lens, reply, &err, &err_errno);
+		if (rc == IDP_OK && st->n_sentinels > 0 && is_readonly(*reply)) {
+			/* A primary demoted since we connected: the write did not run. */
+			reply_free(*reply);
+			*reply = NULL;
+			cn->not_master = true;
+			rc = IDP_ESTORE;
+			err = ERR_NOT_MASTER;
 		}
-		saved_errno = errno;
-		err = cn->c->err;
-		rs_down(st, argv[0], cn->c->errstr);
-		redisFree(cn->c);
-		cn->c = NULL;
-		rc = IDP_ESTORE;
-		if (!worth_retry(err, saved_errno))
-			break;
+		if (rc != IDP_ESTORE || !may_resend(kind, err, err_errno))
+			return rc;
+		if (st->n_sentinels == 0 ? attempt > 0 : !pause_for_primary(st, cn, end))
+			return rc;
 	}
+}
+
+static int rs_command(struct rstore *st, int argc, const char **argv, const size_t *lens,
+		      redisReply **reply)
+{
+	return rs_command_kind(st, CMD_READ, argc, argv, lens, reply);
+}
+
+static struct timeval ms_tv(int64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000 * 1000)};
+
+	return tv;
+}
+
+/* Asks one sentinel for the primary of master_name, then asks the server it
+ * names for its ROLE: IDP_OK when that server says it is the primary (a
+ * sentinel that has not yet seen a failover names a server that is down or
+ * has become a replica). Runs on the discovery thread: it may block, each
+ * step bounded. */
+static int sentinel_ask(struct rstore *st, const struct raddr *s, struct raddr *out)
+{
+	int64_t ms = rs_timeout_ms(st) < SENTINEL_TIMEOUT_MS ? rs_timeout_ms(st) : SENTINEL_TIMEOUT_MS;
+	const char *argv[] = {"SENTINEL", "get-master-addr-by-name", st->master_name};
+	size_t lens[] = {8, 23, strlen(st->master_name)};
+	redisContext *c = redisConnectWithTimeout(s->host, s->port, ms_tv(ms));
+	redisReply *r = NULL;
+	const redisReply *h, *p;
+	char *end;
+	long port;
+	int rc = IDP_ESTORE;
+
+	if (c == NULL)
+		return IDP_ENOMEM;
+	if (c->err || redisSetTimeout(c, ms_tv(ms)) != REDIS_OK) {
+		idp_log(LOG_DEBUG, "store_redis: sentinel %s:%d: %s", s->host, s->port, c->errstr);
+		goto out;
+	}
+	if (st->sentinel_password != NULL) {
+		const char *a[] = {"AUTH", st->sentinel_password};
+		size_t l[] = {4, strlen(st->sentinel_password)};
+
+		if (rs_setup_command(st, c, "sentinel AUTH", 2, a, l) != IDP_OK)
+			goto out;
+	}
+	r = redisCommandArgv(c, 3, argv, lens);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    (h = r->element[0])->type != REDIS_REPLY_STRING || (p = r->element[1])->type != REDIS_REPLY_STRING ||
+	    h->len == 0 || h->len > HOST_MAX || !printable(h->str) || (port = strtol(p->str, &end, 10)) < 1 ||
+	    port > 65535 || *end != '\0') {
+		idp_log(LOG_DEBUG, "store_redis: sentinel %s:%d: no primary named \"%s\"", s->host, s->port,
+			st->master_name);
+		goto out;
+	}
+	memcpy(out->host, h->str, h->len + 1);
+	out->port = (int)port;
+	reply_free(r);
+	r = NULL;
+	redisFree(c);
+	if ((rc = rs_connect_to(st, out->host, out->port, ms_tv(ms), &c)) != IDP_OK)
+		goto out;
+	{
+		const char *a[] = {"ROLE"};
+		size_t l[] = {4};
+
+		rc = role_is_master(r = redisCommandArgv(c, 1, a, l)) ? IDP_OK : IDP_ESTORE;
+	}
+	if (rc != IDP_OK)
+		idp_log(LOG_DEBUG, "store_redis: %s:%d, named by sentinel %s:%d, is not a primary", out->host,
+			out->port, s->host, s->port);
+out:
+	reply_free(r);
+	if (c != NULL)
+		redisFree(c);
 	return rc;
+}
+
+/* Asks the sentinels in turn, the last one that answered first, and
+ * publishes the primary the first good answer names. */
+static int discover(struct rstore *st)
+{
+	struct raddr a = {.port = 0};
+
+	for (size_t i = 0; i < st->n_sentinels; i++) {
+		size_t k = (st->disc_next + i) % st->n_sentinels;
+
+		if (sentinel_ask(st, &st->sentinels[k], &a) != IDP_OK)
+			continue;
+		st->disc_next = k;
+		pthread_mutex_lock(&st->disc_lock);
+		if (strcmp(a.host, st->primary.host) != 0 || a.port != st->primary.port) {
+			idp_log(st->primary.host[0] == '\0' ? LOG_INFO : LOG_WARN, "store_redis: %s: the primary is %s:%d%s",
+				st->label, a.host, a.port, st->primary.host[0] == '\0' ? "" : " now (failover)");
+			a.gen = st->primary.gen + 1;
+			st->primary = a;
+			atomic_store(&st->gen, a.gen);
+		}
+		pthread_mutex_unlock(&st->disc_lock);
+		if (atomic_exchange(&st->lost, false))
+			idp_log(LOG_INFO, "store_redis: %s: the sentinels name a primary again", st->label);
+		return IDP_OK;
+	}
+	if (!atomic_exchange(&st->lost, true))
+		idp_log(LOG_ERR, "store_redis: %s: none of the %zu sentinels names a primary that says it is one",
+			st->label, st->n_sentinels);
+	return IDP_ESTORE;
+}
+
+/* The discovery thread: asks the sentinels every SENTINEL_POLL_MS, and at
+ * once when a command found the primary gone or demoted (primary_suspect),
+ * at most once per RETRY_PAUSE_MS. A thread because hiredis 0.14 has no
+ * Sentinel support and its blocking calls, bounded, are simplest here: the
+ * loops never wait for it, they read the address it publishes. */
+static void *disc_main(void *p)
+{
+	struct rstore *st = p;
+
+	pthread_mutex_lock(&st->disc_lock);
+	while (!st->disc_stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += SENTINEL_POLL_MS / 1000;
+		ts.tv_nsec += (long)(SENTINEL_POLL_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!st->disc_stop && !st->disc_kick &&
+		       pthread_cond_timedwait(&st->disc_cond, &st->disc_lock, &ts) == 0)
+			;
+		if (st->disc_stop)
+			break;
+		st->disc_kick = false;
+		pthread_mutex_unlock(&st->disc_lock);
+		discover(st);
+		usleep(RETRY_PAUSE_MS * 1000);
+		pthread_mutex_lock(&st->disc_lock);
+	}
+	pthread_mutex_unlock(&st->disc_lock);
+	return NULL;
+}
+
+/* Sentinel mode at open: the lock, a first answer (or open fails), the thread. */
+static int disc_start(struct rstore *st)
+{
+	pthread_condattr_t ca;
+
+	if (pthread_mutex_init(&st->disc_lock, NULL) != 0)
+		return IDP_ENOMEM;
+	if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&st->disc_cond, &ca) != 0) {
+		pthread_mutex_destroy(&st->disc_lock);
+		return IDP_ENOMEM;
+	}
+	pthread_condattr_destroy(&ca);
+	st->disc_made = true;
+	if (discover(st) != IDP_OK)
+		return log_fail(IDP_ESTORE, "store_redis: no sentinel names a primary for \"%s\"", st->master_name);
+	if (pthread_create(&st->disc, NULL, disc_main, st) != 0)
+		return log_fail(IDP_ENOMEM, "store_redis: cannot start the sentinel thread");
+	st->disc_started = true;
+	return IDP_OK;
+}
+
+static void disc_stop(struct rstore *st)
+{
+	if (!st->disc_made)
+		return;
+	if (st->disc_started) {
+		pthread_mutex_lock(&st->disc_lock);
+		st->disc_stop = true;
+		pthread_cond_signal(&st->disc_cond);
+		pthread_mutex_unlock(&st->disc_lock);
+		pthread_join(st->disc, NULL);
+	}
+	pthread_cond_destroy(&st->disc_cond);
+	pthread_mutex_destroy(&st->disc_lock);
 }
 
 /* The SHA-1 of each script, computed once. */
@@ -718,8 +1326,8 @@ static void shas_init(void)
  * restarted or flushed its script cache) once more with EVAL: the script
  * did not run, so sending it again is safe. argv[0] and argv[1] are set
  * here. */
-static int rs_eval(struct rstore *st, const char *script, size_t slen, const char *sha, int argc,
-		   const char **argv, size_t *lens, redisReply **reply)
+static int rs_eval(struct rstore *st, enum cmd_kind kind, const char *script, size_t slen, const char *sha,
+		   int argc, const char **argv, size_t *lens, redisReply **reply)
 {
 	int rc;
 
@@ -728,7 +1336,7 @@ static int rs_eval(struct rstore *st, const char *script, size_t slen, const cha
 	lens[0] = 7;
 	argv[1] = sha;
 	lens[1] = 40;
-	rc = rs_command(st, argc, argv, lens, reply);
+	rc = rs_command_kind(st, kind, argc, argv, lens, reply);
 	if (rc != IDP_OK || (*reply)->type != REDIS_REPLY_ERROR || (*reply)->len < 8 ||
 	    strncmp((*reply)->str, "NOSCRIPT", 8) != 0)
 		return rc;
@@ -738,7 +1346,7 @@ static int rs_eval(struct rstore *st, const char *script, size_t slen, const cha
 	lens[0] = 4;
 	argv[1] = script;
 	lens[1] = slen;
-	return rs_command(st, argc, argv, lens, reply);
+	return rs_command_kind(st, kind, argc, argv, lens, reply);
 }
 
 static void arg_add(const char **argv, size_t *lens, int *argc, const void *p, size_t n)
@@ -777,7 +1385,8 @@ static int rs_set(void *p, const char *key, const void *val, size_t len, unsigne
 		arg_add(argv, lens, &argc, "NX", 2);
 	arg_add(argv, lens, &argc, "EX", 2);
 	arg_add(argv, lens, &argc, ttl, fmt_u64(ttl, ttl_s));
-	if ((rc = rs_command(st, argc, argv, lens, &r)) != IDP_OK)
+	/* SET NX sent twice would find its own first write: not idempotent. */
+	if ((rc = rs_command_kind(st, nx ? CMD_WRITE : CMD_IDEMPOTENT, argc, argv, lens, &r)) != IDP_OK)
 		goto out;
 	if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0)
 		rc = IDP_OK;
@@ -825,15 +1434,15 @@ static int rs_fetch(void *p, const char *key, char **val, size_t *len, bool take
 		size_t lens[] = {4, sizeof(take_script) - 1, 1, k.len};
 
 		cmd = "EVAL take";
-		rc = rs_command(st, 4, argv, lens, &r);
+		rc = rs_command_kind(st, CMD_WRITE, 4, argv, lens, &r);
 	} else {
 		const char *argv[] = {cmd, k.s};
 		size_t lens[] = {strlen(cmd), k.len};
 
-		rc = rs_command(st, 2, argv, lens, &r);
+		rc = rs_command_kind(st, take ? CMD_WRITE : CMD_READ, 2, argv, lens, &r);
 		if (rc == IDP_OK && take && is_unknown_command(r)) {
-			idp_log(LOG_WARN, "store_redis: %s:%d: no GETDEL (Redis < 6.2), using a script",
-				st->host, st->port);
+			idp_log(LOG_WARN, "store_redis: %s: no GETDEL (Redis < 6.2), using a script",
+				st->label);
 			atomic_store(&st->no_getdel, true);
 			reply_free(r);
 			r = NULL;
@@ -884,7 +1493,7 @@ static int rs_del(void *p, const char *key)
 		const char *argv[] = {"DEL", k.s};
 		size_t lens[] = {3, k.len};
 
-		if ((rc = rs_command(st, 2, argv, lens, &r)) != IDP_OK)
+		if ((rc = rs_command_kind(st, CMD_IDEMPOTENT, 2, argv, lens, &r)) != IDP_OK)
 			goto out;
 	}
 	if (r->type != REDIS_REPLY_INTEGER)
@@ -943,7 +1552,7 @@ static int rs_incr(void *p, const char *const *keys, const unsigned *ttls, size_
 	for (size_t i = 0; i < n && i < STORE_BATCH_MAX; i++)
 		out[i] = 0;
 	if ((rc = counter_args(st, keys, ttls, n, &a)) != IDP_OK ||
-	    (rc = rs_eval(st, incr_script, sizeof(incr_script) - 1, incr_sha, a.argc, a.argv, a.lens, &r)) != IDP_OK)
+	    (rc = rs_eval(st, CMD_WRITE, incr_script, sizeof(incr_script) - 1, incr_sha, a.argc, a.argv, a.lens, &r)) != IDP_OK)
 		goto out;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
 		for (size_t i = 0; i < n; i++) {
@@ -988,7 +1597,7 @@ static int rs_put_counted(void *p, const char *counter, unsigned counter_ttl_s, 
 	arg_add(argv, lens, &argc, lim, fmt_u64(lim, (uint64_t)limit));
 	arg_add(argv, lens, &argc, val, len);
 	arg_add(argv, lens, &argc, ttl, fmt_u64(ttl, ttl_s));
-	if ((rc = rs_eval(st, put_counted_script, sizeof(put_counted_script) - 1, put_counted_sha, argc, argv,
+	if ((rc = rs_eval(st, CMD_WRITE, put_counted_script, sizeof(put_counted_script) - 1, put_counted_sha, argc, argv,
 			  lens, &r)) != IDP_OK)
 		goto out;
 	if (r->type == REDIS_REPLY_INTEGER) {
@@ -1012,7 +1621,7 @@ static int rs_decr(void *p, const char *const *keys, size_t n)
 	int rc;
 
 	if ((rc = counter_args(st, keys, NULL, n, &a)) != IDP_OK ||
-	    (rc = rs_eval(st, decr_script, sizeof(decr_script) - 1, decr_sha, a.argc, a.argv, a.lens, &r)) != IDP_OK)
+	    (rc = rs_eval(st, CMD_WRITE, decr_script, sizeof(decr_script) - 1, decr_sha, a.argc, a.argv, a.lens, &r)) != IDP_OK)
 		goto out;
 	if (not_a_counter(r))
 		rc = IDP_EINVAL;
@@ -1042,7 +1651,7 @@ static int rs_expire(void *p, const char *key, unsigned ttl_s)
 		size_t lens[] = {6, k.len, 0};
 
 		lens[2] = fmt_u64(ttl, ttl_s);
-		if ((rc = rs_command(st, 3, argv, lens, &r)) != IDP_OK)
+		if ((rc = rs_command_kind(st, CMD_IDEMPOTENT, 3, argv, lens, &r)) != IDP_OK)
 			goto out;
 	}
 	if (r->type != REDIS_REPLY_INTEGER)
@@ -1129,6 +1738,17 @@ static int batch_op_check(const struct store_op *op, size_t *consumes)
 	return IDP_OK;
 }
 
+/* A batch of puts, expires and deletes (required keys or not) ends in the
+ * same state when run twice; a take, a consume, an append or a move does not. */
+static enum cmd_kind batch_kind(const struct store_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].kind == STORE_OP_TAKE || ops[i].kind == STORE_OP_CONSUME ||
+		    ops[i].kind == STORE_OP_APPEND || ops[i].kind == STORE_OP_MOVE)
+			return CMD_WRITE;
+	return CMD_IDEMPOTENT;
+}
+
 static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken, size_t *tlen)
 {
 	static const char kind[] = {[STORE_OP_PUT] = 'p', [STORE_OP_EXPIRE] = 'e',
@@ -1197,7 +1817,8 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken,
 		arg_add(argv, lens, &argc, off[i], fmt_u64(off[i], ops[i].taken_off));
 		arg_add(argv, lens, &argc, tn[i], fmt_u64(tn[i], ops[i].taken_len));
 	}
-	if ((rc = rs_eval(st, batch_script, sizeof(batch_script) - 1, batch_sha, argc, argv, lens, &r)) != IDP_OK)
+	if ((rc = rs_eval(st, batch_kind(ops, n), batch_script, sizeof(batch_script) - 1, batch_sha, argc, argv,
+			  lens, &r)) != IDP_OK)
 		goto out;
 	if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || !takes)) {
 		/* Nothing taken: the take's key was absent (or there is none). */
@@ -1251,6 +1872,7 @@ static void rs_close(void *p)
 
 	if (st == NULL)
 		return;
+	disc_stop(st);
 	if (st->key_made)
 		pthread_key_delete(st->key); /* no destructor runs after this */
 	for (cn = st->conns; cn != NULL; cn = next) {
@@ -1259,11 +1881,14 @@ static void rs_close(void *p)
 			redisFree(cn->c);
 		if (cn->ac != NULL)
 			redisAsyncFree(cn->ac);
+		if (cn->sio_made)
+			close(cn->sio.fd);
 		free(cn);
 	}
 	if (st->lock_made)
 		pthread_mutex_destroy(&st->lock);
 	free_secret(st->password);
+	free_secret(st->sentinel_password);
 	free(st);
 }
 
@@ -1285,9 +1910,48 @@ static int conf_int(const json_t *v, const char *name, long long min, long long 
 	return IDP_OK;
 }
 
+/* "sentinels": ["host:port", ...] ("[v6]:port" too). */
+static int conf_sentinels(const json_t *v, struct rstore *st)
+{
+	size_t i;
+	const json_t *e;
+
+	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > SENTINELS_MAX)
+		return log_fail(IDP_EINVAL, "store_redis: \"sentinels\" must be a list of 1 to %d \"host:port\"",
+				SENTINELS_MAX);
+	json_array_foreach(v, i, e) {
+		const char *s = json_string_value(e), *colon = s != NULL ? strrchr(s, ':') : NULL, *h = s;
+		struct raddr *a = &st->sentinels[i];
+		size_t hlen;
+		char *end;
+		long port;
+
+		if (colon == NULL || !printable(s))
+			goto bad;
+		hlen = (size_t)(colon - s);
+		if (s[0] == '[' && hlen >= 2 && s[hlen - 1] == ']') {
+			h++;
+			hlen -= 2;
+		}
+		port = strtol(colon + 1, &end, 10);
+		if (hlen == 0 || hlen > HOST_MAX || colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+			goto bad;
+		memcpy(a->host, h, hlen);
+		a->host[hlen] = '\0';
+		a->port = (int)port;
+		continue;
+bad:
+		return log_fail(IDP_EINVAL, "store_redis: \"sentinels\"[%zu] must be \"host:port\" (port 1 to 65535)", i);
+	}
+	st->n_sentinels = json_array_size(v);
+	return IDP_OK;
+}
+
 static int conf_read(const json_t *conf, struct rstore *st)
 {
 	long long port = 6379, timeout = TIMEOUT_MS_DEFAULT;
+
+	st->wait_ms = 100;
 	const char *k, *s;
 	json_t *v;
 	int rc = IDP_OK;
@@ -1323,6 +1987,23 @@ static int conf_read(const json_t *conf, struct rstore *st)
 				free_secret(st->password);
 				if ((st->password = strdup(s)) == NULL)
 					return IDP_ENOMEM;
+			} else if (strcmp(k, "sentinels") == 0) {
+				rc = conf_sentinels(v, st);
+			} else if (strcmp(k, "master_name") == 0) {
+				if (s == NULL || *s == '\0' || strlen(s) > MASTER_NAME_MAX || !printable(s) || strchr(s, ' ') != NULL)
+					return log_fail(IDP_EINVAL, "store_redis: \"master_name\" must be a name of 1 to %d printable characters",
+							MASTER_NAME_MAX);
+				memcpy(st->master_name, s, strlen(s) + 1);
+			} else if (strcmp(k, "sentinel_password") == 0) {
+				if (s == NULL || *s == '\0')
+					return log_fail(IDP_EINVAL, "store_redis: \"sentinel_password\" must be a non-empty string");
+				free_secret(st->sentinel_password);
+				if ((st->sentinel_password = strdup(s)) == NULL)
+					return IDP_ENOMEM;
+			} else if (strcmp(k, "wait_replicas") == 0) {
+				rc = conf_int(v, "wait_replicas", 0, 16, &st->wait_replicas);
+			} else if (strcmp(k, "wait_timeout_ms") == 0) {
+				rc = conf_int(v, "wait_timeout_ms", 1, 10000, &st->wait_ms);
 			} else if (strcmp(k, "prefix") == 0) {
 				if (s == NULL || strlen(s) > PREFIX_MAX || !printable(s))
 					return log_fail(IDP_EINVAL, "store_redis: \"prefix\" must be printable ASCII of at most %d bytes",
@@ -1338,15 +2019,39 @@ static int conf_read(const json_t *conf, struct rstore *st)
 	}
 	if (tcp && st->socket[0] != '\0')
 		return log_fail(IDP_EINVAL, "store_redis: \"socket\" or \"host\"/\"port\", not both");
+	if (st->n_sentinels > 0 && (tcp || st->socket[0] != '\0'))
+		return log_fail(IDP_EINVAL, "store_redis: with \"sentinels\", the sentinels name the server: no \"host\", \"port\" or \"socket\"");
+	if ((st->n_sentinels > 0) != (st->master_name[0] != '\0'))
+		return log_fail(IDP_EINVAL, "store_redis: \"sentinels\" and \"master_name\" go together");
+	if (st->sentinel_password != NULL && st->n_sentinels == 0)
+		return log_fail(IDP_EINVAL, "store_redis: \"sentinel_password\" without \"sentinels\"");
 	st->port = (int)port;
 	if (st->socket[0] != '\0') {
 		snprintf(st->host, sizeof(st->host), "unix:%s", st->socket);
 		st->port = 0;
 	}
+	if (st->n_sentinels > 0)
+		snprintf(st->label, sizeof(st->label), "primary \"%s\"", st->master_name);
+	else
+		snprintf(st->label, sizeof(st->label), st->port > 0 ? "%s:%d" : "%s", st->host, st->port);
 	st->prefix_len = strlen(st->prefix);
 	st->tv.tv_sec = (time_t)(timeout / 1000);
 	st->tv.tv_usec = (suseconds_t)(timeout % 1000 * 1000);
 	return IDP_OK;
+}
+
+int store_redis_check(const json_t *conf)
+{
+	struct rstore *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (st == NULL)
+		return IDP_ENOMEM;
+	rc = conf_read(conf, st);
+	free_secret(st->password);
+	free_secret(st->sentinel_password);
+	free(st);
+	return rc;
 }
 
 static int rs_open(const json_t *conf, void **out)
@@ -1358,6 +2063,7 @@ static int rs_open(const json_t *conf, void **out)
 	redisReply *r = NULL;
 	const char *argv[] = {"PING"};
 	size_t lens[] = {4};
+	unsigned gen;
 	int rc;
 
 	*out = NULL;
@@ -1379,15 +2085,17 @@ static int rs_open(const json_t *conf, void **out)
 		goto out;
 	}
 	st->key_made = true;
-	if ((rc = rs_connect(st, &c)) != IDP_OK) {
+	if (st->n_sentinels > 0 && (rc = disc_start(st)) != IDP_OK)
+		goto out;
+	if ((rc = rs_connect(st, &c, &gen)) != IDP_OK) {
 		/* rs_connect logged why; open always says which server it tried. */
-		rc = log_fail(IDP_ESTORE, "store_redis: cannot use Redis at %s:%d", st->host, st->port);
+		rc = log_fail(IDP_ESTORE, "store_redis: cannot use Redis at %s", st->label);
 		goto out;
 	}
 	if ((r = redisCommandArgv(c, 1, argv, lens)) == NULL || r->type != REDIS_REPLY_STATUS ||
 	    strcmp(r->str, "PONG") != 0) {
-		rc = log_fail(IDP_ESTORE, "store_redis: %s:%d does not answer PING: %s", st->host,
-			      st->port, r == NULL ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		rc = log_fail(IDP_ESTORE, "store_redis: %s does not answer PING: %s", st->label,
+			      r == NULL ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		goto out;
 	}
 	/* The checked connection serves the opening thread from now on. */
@@ -1396,9 +2104,9 @@ static int rs_open(const json_t *conf, void **out)
 		goto out;
 	}
 	cn->c = c;
+	cn->gen = gen;
 	c = NULL;
-	idp_log(LOG_INFO, "store_redis: using %s:%d db %lld, prefix \"%s\"", st->host, st->port,
-		st->db, st->prefix);
+	idp_log(LOG_INFO, "store_redis: using %s db %lld, prefix \"%s\"", st->label, st->db, st->prefix);
 	*out = st;
 	st = NULL;
 out:

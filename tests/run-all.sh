@@ -38,7 +38,7 @@ for t in tests/integration/t_*.sh; do
 	fi
 done
 [ -f tests/rp/run.sh ] && run "librp" sh tests/rp/run.sh "$BUILD"
-for t in tests/interop/t_*.sh tests/browser/t_*.sh; do
+for t in tests/cluster/t_*.sh tests/interop/t_*.sh tests/browser/t_*.sh; do
 	[ -f "$t" ] && run "$(basename "$t")" sh "$t"
 done
 echo "all suites: $passed passed, $failed failed"

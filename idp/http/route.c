@@ -49,6 +49,8 @@ static unsigned route_metric[N_ROUTES];
 
 static enum MHD_Result healthz(struct req *r)
 {
+	if (!health_store_ready())
+		return http_reply(r, 503, "text/plain", "store unreachable\n", 18, true);
 	return http_reply(r, 200, "text/plain", "ok\n", 3, true);
 }
 

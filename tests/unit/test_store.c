@@ -33,6 +33,8 @@
 static struct store g_st;          /* the store under test, opened by the fixture */
 static int redis_port;
 static pid_t redis_pid = -1;
+static int sentinel_port;
+static pid_t sentinel_pid = -1;
 static char redis_dir[] = "/tmp/test_store.XXXXXX";
 static bool redis_dir_made;
 static unsigned prefix_seq;        /* a fresh key prefix per Redis test */
@@ -79,24 +81,29 @@ static bool redis_pings(int port)
 	return ok;
 }
 
-static void redis_stop(void)
+static void server_stop(pid_t *pid)
 {
-	if (redis_pid > 0) {
-		kill(redis_pid, SIGTERM);
-		waitpid(redis_pid, NULL, 0);
-		redis_pid = -1;
+	if (*pid > 0) {
+		kill(*pid, SIGTERM);
+		waitpid(*pid, NULL, 0);
+		*pid = -1;
 	}
 }
 
-static int redis_start(void)
+static void redis_stop(void)
 {
-	char port[16], logf[sizeof(redis_dir) + 16], sock[sizeof(redis_dir) + 16];
+	server_stop(&redis_pid);
+}
+
+/* Starts argv (a redis-server, or one in sentinel mode), its output in
+ * redis_dir/NAME.log, and waits until it answers PING on port. */
+static int server_start(const char *const argv[], const char *name, int port, pid_t *out)
+{
+	char logf[sizeof(redis_dir) + 32];
 	pid_t parent = getpid(), pid;
 	int i, fd;
 
-	snprintf(port, sizeof(port), "%d", redis_port);
-	snprintf(logf, sizeof(logf), "%s/redis.log", redis_dir);
-	snprintf(sock, sizeof(sock), "%s/redis.sock", redis_dir);
+	snprintf(logf, sizeof(logf), "%s/%s.log", redis_dir, name);
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
@@ -110,25 +117,51 @@ static int redis_start(void)
 			dup2(fd, 2);
 			close(fd);
 		}
-		execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port,
-		       "--unixsocket", sock, "--unixsocketperm", "700",
-		       "--dir", redis_dir, "--save", "", "--appendonly", "no", (char *)NULL);
+		execvp(argv[0], (char *const *)argv); /* execvp does not write to them */
 		_exit(127);
 	}
-	redis_pid = pid;
+	*out = pid;
 	for (i = 0; i < 50; i++) {
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			redis_pid = -1;
-			fprintf(stderr, "redis-server exited early, see %s\n", logf);
+			*out = -1;
+			fprintf(stderr, "%s exited early, see %s\n", name, logf);
 			return -1;
 		}
-		if (redis_pings(redis_port))
+		if (redis_pings(port))
 			return 0;
 		sleep_ms(100);
 	}
-	fprintf(stderr, "redis-server does not answer on port %d\n", redis_port);
-	redis_stop();
+	fprintf(stderr, "%s does not answer on port %d\n", name, port);
+	server_stop(out);
 	return -1;
+}
+
+static int redis_start(void)
+{
+	char port[16], sock[sizeof(redis_dir) + 16];
+	const char *argv[] = {"redis-server", "--bind", "127.0.0.1", "--port", port, "--unixsocket", sock,
+			"--unixsocketperm", "700", "--dir", redis_dir, "--save", "", "--appendonly", "no", NULL};
+
+	snprintf(port, sizeof(port), "%d", redis_port);
+	snprintf(sock, sizeof(sock), "%s/redis.sock", redis_dir);
+	return server_start(argv, "redis", redis_port, &redis_pid);
+}
+
+/* One sentinel watching our redis-server as the primary "idp" (quorum 1):
+ * the Sentinel mode's contract runs through it. */
+static int sentinel_start(void)
+{
+	char conf[sizeof(redis_dir) + 16];
+	const char *argv[] = {"redis-server", conf, "--sentinel", NULL};
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/sentinel.conf", redis_dir);
+	if ((sentinel_port = free_port()) <= 0 || (f = fopen(conf, "w")) == NULL)
+		return -1;
+	fprintf(f, "bind 127.0.0.1\nport %d\ndir %s\nsentinel monitor idp 127.0.0.1 %d 1\n", sentinel_port,
+		redis_dir, redis_port);
+	fclose(f);
+	return server_start(argv, "sentinel", sentinel_port, &sentinel_pid);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -141,6 +174,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 static void cleanup(void)
 {
+	server_stop(&sentinel_pid);
 	redis_stop();
 	if (redis_dir_made)
 		nftw(redis_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -173,6 +207,33 @@ static void setup_redis(void)
 	ck_assert_int_eq(store_open(conf, &g_st), IDP_OK);
 	json_decref(conf);
 }
+
+/* Sentinel mode: the first sentinel listed does not answer (a port
+ * nothing listens on), the second names our redis-server. */
+static void setup_sentinel(void)
+{
+	char prefix[48];
+	json_t *conf;
+
+	snprintf(prefix, sizeof(prefix), "s%d.%u:", (int)getpid(), ++prefix_seq);
+	conf = json_pack("{s:s, s:[s,s], s:s, s:s, s:i}", "driver", "redis", "sentinels", "127.0.0.1:1",
+			 "", "master_name", "idp", "prefix", prefix, "timeout_ms", 2000);
+	json_array_set_new(json_object_get(conf, "sentinels"), 1, json_sprintf("127.0.0.1:%d", sentinel_port));
+	ck_assert_int_eq(store_open(conf, &g_st), IDP_OK);
+	json_decref(conf);
+}
+
+/* A master name no sentinel knows: open says so, it does not hang. */
+START_TEST(sentinel_unknown_master)
+{
+	json_t *conf = json_pack("{s:s, s:[o], s:s}", "driver", "redis", "sentinels",
+				 json_sprintf("127.0.0.1:%d", sentinel_port), "master_name", "nope");
+	struct store s;
+
+	ck_assert_int_eq(store_open(conf, &s), IDP_ESTORE);
+	json_decref(conf);
+}
+END_TEST
 
 static void teardown(void)
 {
@@ -1571,6 +1632,16 @@ START_TEST(redis_bad_conf)
 		"{\"driver\":\"redis\",\"socket\":\"\"}",
 		"{\"driver\":\"redis\",\"socket\":\"/run/redis.sock\",\"port\":6379}",
 		"{\"driver\":\"redis\",\"socket\":\"/run/redis.sock\",\"host\":\"127.0.0.1\"}",
+		"{\"driver\":\"redis\",\"sentinels\":[\"127.0.0.1:26379\"]}",
+		"{\"driver\":\"redis\",\"master_name\":\"idp\"}",
+		"{\"driver\":\"redis\",\"sentinels\":[],\"master_name\":\"idp\"}",
+		"{\"driver\":\"redis\",\"sentinels\":[\"127.0.0.1\"],\"master_name\":\"idp\"}",
+		"{\"driver\":\"redis\",\"sentinels\":[\"127.0.0.1:0\"],\"master_name\":\"idp\"}",
+		"{\"driver\":\"redis\",\"sentinels\":[\"127.0.0.1:26379\"],\"master_name\":\"a b\"}",
+		"{\"driver\":\"redis\",\"sentinels\":[\"127.0.0.1:26379\"],\"master_name\":\"idp\",\"port\":6379}",
+		"{\"driver\":\"redis\",\"sentinel_password\":\"x\"}",
+		"{\"driver\":\"redis\",\"wait_replicas\":-1}",
+		"{\"driver\":\"redis\",\"wait_timeout_ms\":0}",
 	};
 	struct store s;
 	size_t i;
@@ -2091,6 +2162,17 @@ START_TEST(fiber_park_wake_order)
 }
 END_TEST
 
+/* A test case that runs the whole contract on the store setup opens. */
+static TCase *contract_case(const char *name, void (*setup)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	add_contract(tc);
+	return tc;
+}
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -2101,10 +2183,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, open_unknown_driver);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("memory");
-	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, setup_memory, teardown);
-	add_contract(tc);
+	tc = contract_case("memory", setup_memory);
 	tcase_add_test(tc, memory_max_records);
 	tcase_add_test(tc, memory_bad_conf);
 	tcase_add_test(tc, memory_sweep_reclaims);
@@ -2112,10 +2191,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, memory_compact);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("redis");
-	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, setup_redis, teardown);
-	add_contract(tc);
+	tc = contract_case("redis", setup_redis);
 	tcase_add_test(tc, redis_prefix_isolates);
 	tcase_add_test(tc, redis_db_isolates);
 	tcase_add_test(tc, redis_script_cache_flushed);
@@ -2131,6 +2207,10 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, redis_fibers_auth_db);
 	tcase_add_test(tc, redis_fibers_hung);
 	tcase_add_test(tc, redis_fibers_unreachable);
+	suite_add_tcase(s, tc);
+
+	tc = contract_case("sentinel", setup_sentinel);
+	tcase_add_test(tc, sentinel_unknown_master);
 	suite_add_tcase(s, tc);
 
 #ifdef __SANITIZE_ADDRESS__
@@ -2166,8 +2246,8 @@ int main(void)
 	}
 	redis_dir_made = true;
 	atexit(cleanup);
-	if ((redis_port = free_port()) <= 0 || redis_start() != 0) {
-		fprintf(stderr, "test_store: cannot start redis-server\n");
+	if ((redis_port = free_port()) <= 0 || redis_start() != 0 || sentinel_start() != 0) {
+		fprintf(stderr, "test_store: cannot start redis-server and its sentinel\n");
 		return EXIT_FAILURE;
 	}
 	sr = srunner_create(store_suite());
