@@ -1,6 +1,7 @@
 #include "code.h"
 #include "oidc.h"
 #include "record.h"
+#include "uri.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,6 +4,7 @@
  * to the session) so that a third-party page cannot log them out. */
 #include "oidc.h"
 #include "pages.h"
+#include "uri.h"
 
 #include <stdio.h>
 #include <stdlib.h>

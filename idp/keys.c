@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 
 #include "util.h"
+#include "json_bounded.h"
 
 static const char *const state_names[] = {"next", "active", "retiring", "revoked"};
 
@@ -807,7 +808,7 @@ static int jws_split(const char *token, json_t **hdr, unsigned char **body, size
 	    b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), body, bl) != IDP_OK ||
 	    b64url_decode(d2 + 1, tl - (size_t)(d2 + 1 - token), sig, sl) != IDP_OK)
 		goto out;
-	/* Read before any signature is checked: bounded (util.h). */
+	/* Read before any signature is checked: bounded (json_bounded.h). */
 	if (json_parse_bounded((char *)h, hl, hl, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES, hdr) != IDP_OK)
 		goto out;
 	rc = json_is_object(*hdr) ? IDP_OK : IDP_EINVAL;
@@ -869,7 +870,7 @@ int jws_unknown_kid(const struct keyset *ks, const char *token, json_t **payload
 	if (kid == NULL || alg == NULL || sl == 0 || strcmp(alg, "none") == 0 ||
 	    keyset_find(ks, kid) != NULL)
 		goto out;
-	/* Unverified: bounded like any document from outside (util.h). */
+	/* Unverified: bounded like any document from outside (json_bounded.h). */
 	json_parse_bounded((char *)body, bl, bl, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES, payload);
 	if (!json_is_object(*payload)) {
 		json_decref(*payload);

@@ -1,5 +1,6 @@
 #include "oidc.h"
 #include "metrics.h"
+#include "json_bounded.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -2,6 +2,7 @@
  * template's escaper; the words for citizens are in templates/LANG/. */
 #include "pages.h"
 #include "oidc.h"
+#include "uri.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,6 +2,7 @@
  * places their records are written and read. */
 #include "txn.h"
 #include "oidc.h"
+#include "json_bounded.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,6 +20,7 @@
 #include "record.h"
 #include "tmpl.h"
 #include "util.h"
+#include "uri.h"
 
 static char tmpdir[64];
 

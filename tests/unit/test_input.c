@@ -10,6 +10,7 @@
 #include "fiber.h"
 #include "store.h"
 #include "util.h"
+#include "json_bounded.h"
 
 /* n nested arrays around inner ("" for none): "[[...inner...]]". */
 static char *nested(unsigned n, const char *inner)

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "util.h"
+#include "uri.h"
 
 static char tmpdir[64];
 
