@@ -5,6 +5,7 @@
 #include "oidc.h"
 #include "uri.h"
 #include "json_bounded.h"
+#include "jws.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,6 +5,7 @@
 #include "oidc.h"
 #include "pages.h"
 #include "uri.h"
+#include "jws.h"
 
 #include <stdio.h>
 #include <stdlib.h>

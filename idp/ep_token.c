@@ -4,6 +4,7 @@
 #include "oidc.h"
 #include "metrics.h"
 #include "record.h"
+#include "jws.h"
 
 #include <stdio.h>
 #include <stdlib.h>
