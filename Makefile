@@ -75,7 +75,15 @@ $(OUT)/plugins/%.so:
 $(foreach p,$(PLUGINS),$(eval $(OUT)/plugins/$(p)/$(p).so: $(wildcard plugins/$(p)/*.c) plugins/idp_plugin.h))
 , := ,
 
-$(OUT)/tests/test_%: tests/unit/test_%.c $(OBJ)/libidpcore.a
+# The unit tests' shared main() (tests/unit/check_main.c) in an archive after
+# the test: the linker takes it only for a test without a main() of its own.
+$(OBJ)/tests/libcheckmain.a: tests/unit/check_main.c tests/unit/check_main.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) -c $< -o $(@:.a=.o)
+	rm -f $@
+	$(AR) rcs $@ $(@:.a=.o)
+
+$(OUT)/tests/test_%: tests/unit/test_%.c $(OBJ)/tests/libcheckmain.a $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDOPT) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) $(shell pkg-config --cflags --libs check) $(LDLIBS)
 

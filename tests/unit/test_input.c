@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "fiber.h"
 #include "store.h"
 #include "util.h"
@@ -237,14 +238,11 @@ START_TEST(t_stack_budget)
 }
 END_TEST
 
-int main(void)
+Suite *test_suite(void)
 {
 	Suite *s = suite_create("input");
 	TCase *tc = tcase_create("input");
-	SRunner *sr;
-	int failed;
 
-	idp_log_set_level(-1);
 	tcase_add_test(tc, t_text_depth);
 	tcase_add_test(tc, t_parse_limits);
 	tcase_add_test(tc, t_parse_far_past);
@@ -253,10 +251,5 @@ int main(void)
 	tcase_add_test(tc, t_stack_budget);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return s;
 }

@@ -25,6 +25,7 @@
 #include <check.h>
 #include <hiredis/hiredis.h>
 
+#include "check_main.h"
 #include "util.h"
 
 #define RACERS 8
@@ -1658,7 +1659,6 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, zero_ttl_refused);
 }
 
-
 /* ---- the pipelined path: store calls from fibers on a loop of our own ---- */
 
 #define NFIB 48
@@ -2091,10 +2091,28 @@ START_TEST(fiber_park_wake_order)
 }
 END_TEST
 
-static Suite *store_suite(void)
+Suite *test_suite(void)
 {
-	Suite *s = suite_create("store");
+	Suite *s;
 	TCase *tc;
+
+	/* What the store logs is part of what some tests check. */
+	idp_log_set_level(LOG_INFO);
+	/* A dead server's socket must give an error, not kill the tests. */
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(redis_dir) == NULL) {
+		perror("mkdtemp");
+		return NULL;
+	}
+	redis_dir_made = true;
+	atexit(cleanup);
+	if ((redis_port = free_port()) <= 0 || redis_start() != 0) {
+		fprintf(stderr, "test_store: cannot start redis-server\n");
+		return NULL;
+	}
+	/* check_main runs it without fork: the redis-server and its fixture
+	 * live in this one process. */
+	s = suite_create("store");
 
 	tc = tcase_create("open");
 	tcase_add_test(tc, open_default_is_memory);
@@ -2151,31 +2169,4 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, fiber_park_wake_order);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr;
-	int failed, run;
-
-	/* A dead server's socket must give an error, not kill the tests. */
-	signal(SIGPIPE, SIG_IGN);
-	if (mkdtemp(redis_dir) == NULL) {
-		perror("mkdtemp");
-		return EXIT_FAILURE;
-	}
-	redis_dir_made = true;
-	atexit(cleanup);
-	if ((redis_port = free_port()) <= 0 || redis_start() != 0) {
-		fprintf(stderr, "test_store: cannot start redis-server\n");
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(store_suite());
-	/* No fork: the redis-server and its fixture live in this one process. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	run = srunner_ntests_run(sr);
-	srunner_free(sr);
-	return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
