@@ -108,11 +108,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("authz_req");
-	TCase *tc = tcase_create("authz_req");
-
-	tcase_add_test(tc, t_authz_req_stored);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("authz_req", t_authz_req_stored);
 }

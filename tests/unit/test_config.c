@@ -51,11 +51,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("config");
-
-	tcase_add_test(tc, t_config_errors);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("config", t_config_errors);
 }

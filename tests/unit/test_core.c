@@ -55,11 +55,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("core");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, t_consent_key_stable);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("core", t_consent_key_stable);
 }

@@ -98,12 +98,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("http");
-	TCase *tc = tcase_create("http");
-
-	tcase_add_test(tc, t_client_address);
-	tcase_add_test(tc, t_params);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("http", t_client_address, t_params);
 }

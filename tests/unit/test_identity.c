@@ -174,12 +174,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("identity");
-	TCase *tc = tcase_create("identity");
-
-	tcase_add_test(tc, t_identity_valid);
-	tcase_add_test(tc, t_pivot_subject);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("identity", t_identity_valid, t_pivot_subject);
 }

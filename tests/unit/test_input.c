@@ -240,16 +240,6 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("input");
-	TCase *tc = tcase_create("input");
-
-	tcase_add_test(tc, t_text_depth);
-	tcase_add_test(tc, t_parse_limits);
-	tcase_add_test(tc, t_parse_far_past);
-	tcase_add_test(tc, t_value_bounded);
-	tcase_add_test(tc, t_store_records);
-	tcase_add_test(tc, t_stack_budget);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("input", t_text_depth, t_parse_limits, t_parse_far_past,
+			     t_value_bounded, t_store_records, t_stack_budget);
 }

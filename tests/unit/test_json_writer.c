@@ -132,12 +132,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("json_writer");
-	TCase *tc = tcase_create("json_writer");
-
-	tcase_add_test(tc, t_json_writer);
-	tcase_add_test(tc, t_json_value_text);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("json_writer", t_json_writer, t_json_value_text);
 }

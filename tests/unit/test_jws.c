@@ -76,11 +76,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("jws");
-	TCase *tc = tcase_create("jws");
-
-	tcase_add_test(tc, t_keys_jws);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("jws", t_keys_jws);
 }

@@ -178,17 +178,9 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("keyadmin");
-	TCase *tc = tcase_create("keyadmin");
-
 	snprintf(dir, sizeof(dir), "%s/keys", test_tmpdir);
 	snprintf(victim, sizeof(victim), "%s/victim", test_tmpdir);
 	idp_log_set_level(LOG_ERR);
-	tcase_add_test(tc, t_tmp_symlink_not_followed);
-	tcase_add_test(tc, t_audit_and_scratch_links);
-	tcase_add_test(tc, t_state_names_outside);
-	tcase_add_test(tc, t_state_plain_name_ok);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("keyadmin", t_tmp_symlink_not_followed, t_audit_and_scratch_links,
+			     t_state_names_outside, t_state_plain_name_ok);
 }

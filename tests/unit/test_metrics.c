@@ -45,11 +45,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("metrics");
-	TCase *tc = tcase_create("metrics");
-
-	tcase_add_test(tc, t_metrics_labels);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("metrics", t_metrics_labels);
 }

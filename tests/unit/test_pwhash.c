@@ -156,12 +156,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("pwhash");
-	TCase *tc = tcase_create("pwhash");
-
-	tcase_add_test(tc, t_pwhash_same_answers);
-	tcase_add_test(tc, t_pwhash_threads);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("pwhash", t_pwhash_same_answers, t_pwhash_threads);
 }

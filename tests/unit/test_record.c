@@ -89,11 +89,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("record");
-	TCase *tc = tcase_create("record");
-
-	tcase_add_test(tc, t_record);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("record", t_record);
 }

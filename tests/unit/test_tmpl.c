@@ -62,11 +62,5 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("tmpl");
-	TCase *tc = tcase_create("tmpl");
-
-	tcase_add_test(tc, t_tmpl);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("tmpl", t_tmpl);
 }

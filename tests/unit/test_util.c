@@ -201,15 +201,6 @@ END_TEST
 
 Suite *test_suite(void)
 {
-	Suite *s = suite_create("util");
-	TCase *tc = tcase_create("util");
-
-	tcase_add_test(tc, t_b64url);
-	tcase_add_test(tc, t_utf8_numbers);
-	tcase_add_test(tc, t_buf_secret);
-	tcase_add_test(tc, t_log_repeat);
-	tcase_add_test(tc, t_fmt_decimal);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return TEST_SUITE_OF("util", t_b64url, t_utf8_numbers, t_buf_secret, t_log_repeat,
+			     t_fmt_decimal);
 }
