@@ -176,8 +176,7 @@ full_flow() {
 # bad_conf LDAP_JSON TEXT: the daemon refuses to start, and says TEXT.
 bad_conf() {
 	write_extra "$1"
-	make_config memory
-	sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:1#" "$TMP/idp.json"
+	make_config memory 1
 	OUT=$(timeout 20 "$BUILD/idp/idp" --config "$TMP/idp.json" --port 0 --port-file "$TMP/port.bad" \
 		--plugin-dir "$BUILD/plugins" 2>&1)
 	BAD_RC=$?
