@@ -155,12 +155,20 @@ spawn_idp() {
 	wait_for 100 test -s "$sp_pf" || { echo "the daemon of $sp_cfg did not start:" >&2; cat "$sp_log" >&2; exit 1; }
 }
 
+# await_exit PID: waits (10 s at most) for PID, a child of this shell, to
+# end; EXIT_RC is its exit status.
+await_exit() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+	wait "$1" 2>/dev/null
+	EXIT_RC=$?
+}
+
+# stop_idp: SIGTERM to the daemon; IDP_RC is its exit status.
 stop_idp() {
 	kill "$IDP_PID" 2>/dev/null
-	i=0
-	while kill -0 "$IDP_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-	wait "$IDP_PID" 2>/dev/null
-	IDP_RC=$?
+	await_exit "$IDP_PID"
+	IDP_RC=$EXIT_RC
 }
 
 # PKCE pair in V (verifier) and C (challenge).

@@ -69,9 +69,7 @@ start_slapd() {
 
 stop_slapd() {
 	kill "$SLAPD_PID" 2>/dev/null
-	i=0
-	while kill -0 "$SLAPD_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-	wait "$SLAPD_PID" 2>/dev/null
+	await_exit "$SLAPD_PID"
 }
 
 binds() { # binds DN-PREFIX: how many binds slapd has logged for it
