@@ -76,7 +76,19 @@ $(OUT)/plugins/%.so:
 $(foreach p,$(PLUGINS),$(eval $(OUT)/plugins/$(p)/$(p).so: $(wildcard plugins/$(p)/*.c) plugins/idp_plugin.h))
 , := ,
 
-$(OUT)/tests/test_%: tests/unit/test_%.c $(OBJ)/libidpcore.a
+# What the unit tests share (tests/unit/check_main.c: main(); fiber_jobs.c) in
+# an archive after the test: the linker takes from it only what the test
+# lacks, so a test with a main() of its own keeps it.
+UNIT_LIB_SRC := tests/unit/check_main.c tests/unit/fiber_jobs.c
+$(OBJ)/tests/libunit.a: $(UNIT_LIB_SRC) $(UNIT_LIB_SRC:.c=.h)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	for s in $(UNIT_LIB_SRC); do \
+		$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) -c $$s -o $(dir $@)$$(basename $$s .c).o || exit 1; \
+	done
+	$(AR) rcs $@ $(patsubst tests/unit/%.c,$(dir $@)%.o,$(UNIT_LIB_SRC))
+
+$(OUT)/tests/test_%: tests/unit/test_%.c $(OBJ)/tests/libunit.a $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDOPT) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) $(shell pkg-config --cflags --libs check) $(LDLIBS)
 

@@ -19,6 +19,7 @@
 
 #include "keys.h"
 #include "util.h"
+#include "jws.h"
 
 static const char claims[] =
 	"{\"iss\":\"http://127.0.0.1:8080\",\"sub\":\"7bdd19e0f1b0c5d2a4e3f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f7a8b9\","

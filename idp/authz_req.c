@@ -4,6 +4,9 @@
 #include "authz_req.h"
 #include "claims.h"
 #include "id_token_hint.h"
+#include "uri.h"
+#include "json_bounded.h"
+#include "jws.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,7 +277,7 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 		FAIL("invalid_request", "max_age must be a non-negative integer");
 	claims_s = params_get(p, "claims");
 	if (claims_s != NULL) {
-		/* Bounded before jansson recurses over it (util.h). */
+		/* Bounded before jansson recurses over it (json_bounded.h). */
 		if (json_text_depth(claims_s, strlen(claims_s), JSON_IN_DEPTH) > JSON_IN_DEPTH)
 			FAIL("invalid_request", "claims is nested too deep");
 		if (json_parse_bounded(claims_s, strlen(claims_s), AUTHZ_CLAIMS_MAX, JSON_IN_DEPTH,

@@ -1,6 +1,7 @@
 #include "code.h"
 #include "claims.h"
 #include "record.h"
+#include "uri.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,6 +10,7 @@
 
 #include "store.h"
 #include "util.h"
+#include "uri.h"
 
 /* A loading context collects every problem before refusing, so an operator
  * fixes a file in one pass. */
@@ -137,7 +138,7 @@ static bool log_safe(const char *s)
 	return true;
 }
 
-/* Registered URIs and resources: uri_problem (util.c) says what may be
+/* Registered URIs and resources: uri_problem (uri.c) says what may be
  * registered; whether plain http is allowed depends on the issuer, which
  * load_client checks. */
 bool uri_acceptable(const char *u)

@@ -7,6 +7,8 @@
 #include "id_token_hint.h"
 #include "pages.h"
 #include "session.h"
+#include "uri.h"
+#include "jws.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,6 +6,7 @@
 #include "code.h"
 #include "metrics.h"
 #include "record.h"
+#include "jws.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,6 +2,7 @@
  * (GET or POST) or in a form body (RFC 6750 2.2); never in the URL. */
 #include "code.h"
 #include "record.h"
+#include "jws.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -41,7 +41,7 @@
 
 /* The stack budget. The only recursion on a fiber is jansson's (parse,
  * copy, compare, dump, free: about 300 bytes a level), and it only ever
- * sees JSON bounded where it enters (util.h): JSON_IN_DEPTH (16) from
+ * sees JSON bounded where it enters (json_bounded.h): JSON_IN_DEPTH (16) from
  * outside, JSON_STORED_DEPTH (32) for records read back from the store.
  * Deepest path: a 32-deep record parsed, copied, compared and dumped;
  * tests/unit/test_input.c (t_stack_budget) measures its high-water mark at

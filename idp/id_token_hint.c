@@ -1,5 +1,6 @@
 /* The id_token_hint check (id_token_hint.h). */
 #include "id_token_hint.h"
+#include "json_bounded.h"
 
 #include <stdlib.h>
 #include <string.h>

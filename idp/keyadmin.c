@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 
 #include "util.h"
+#include "jwk.h"
 
 #define K_SEEN "jwks-seen:"
 #define K_ACTIVE "client-active:"

@@ -1,6 +1,7 @@
 /* Signing keys: loaded once at start or reload into EVP_PKEYs that every
  * request reuses. keys_dir holds one PEM file per key (mode 0600) and
- * state.json, the state of each key (next, active, retiring, revoked). */
+ * state.json, the state of each key (next, active, retiring, revoked).
+ * Signing with them is in jws.h, their public JWKs in jwk.h. */
 #ifndef IDP_KEYS_H
 #define IDP_KEYS_H
 
@@ -90,23 +91,5 @@ const char *key_state_name(enum key_state s);
  * gone: in the second before this node's poller reloads, a key another node
  * revoked must not sign. One stat() when nothing changed. */
 bool keyset_may_sign(const struct keyset *ks, const struct sign_key *k);
-/* Signs payload as a compact JWS with k. typ_at selects "at+jwt". *out is the caller's. */
-int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char **out);
-/* The same with the payload JSON already written (blen bytes). */
-int jws_sign_text(const struct sign_key *k, bool typ_at, const char *body, size_t blen, char **out);
-/* Verifies a compact JWS against the published keys of ks: the key named by
- * kid decides the algorithm (the header's alg must match it, never chooses).
- * *payload is the caller's. */
-int jws_verify(const struct keyset *ks, const char *token, json_t **payload);
-/* For a token jws_verify refused: IDP_OK when it is a well-formed signed
- * compact JWS whose kid ks does not hold (a key since revoked or retired),
- * with its payload, NOT verified, in *payload (the caller's); IDP_EINVAL
- * otherwise (malformed, or a key of ks: a bad signature). */
-int jws_unknown_kid(const struct keyset *ks, const char *token, json_t **payload);
-
-/* RFC 7638 thumbprint of a public JWK, base64url. */
-int jwk_thumbprint(const json_t *jwk, char out[48]);
-/* Public JWK of pkey (kty + params only). */
-int jwk_from_pkey(EVP_PKEY *pkey, json_t **out);
 
 #endif

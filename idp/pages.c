@@ -3,6 +3,7 @@
 #include "pages.h"
 #include "claims.h"
 #include "csrf.h"
+#include "uri.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,6 +2,7 @@
 #include "idp.h"
 #include "fiber.h"
 #include "pwhash.h"
+#include "json_bounded.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -210,7 +211,7 @@ static int bcall(struct bcall *c)
 
 /* The claims of an identity come from outside (an upstream provider's
  * userinfo and ID token, a directory) and go into the session record and the
- * tokens: bounded like any outside JSON (util.h) before the daemon's
+ * tokens: bounded like any outside JSON (json_bounded.h) before the daemon's
  * recursive jansson calls see them. A citizen's claims are well under 1 KB. */
 #define IDENTITY_JSON_MAX (32 * 1024)
 

@@ -3,6 +3,7 @@
 #include "session.h"
 #include "code.h"
 #include "metrics.h"
+#include "json_bounded.h"
 
 #include <pthread.h>
 #include <stdio.h>

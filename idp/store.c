@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "util.h"
+#include "json_bounded.h"
 
 int store_open(const json_t *conf, struct store *out)
 {

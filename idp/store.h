@@ -202,7 +202,7 @@ static inline int store_batch_take(struct store *s, const struct store_op *ops, 
 }
 
 /* JSON helpers: put a json_t (serialised compactly), get one back (parsed).
- * Both sides bound what jansson recurses over (util.h): a record nested
+ * Both sides bound what jansson recurses over (json_bounded.h): a record nested
  * deeper than JSON_STORED_DEPTH or longer than STORE_JSON_MAX is neither
  * written (IDP_ETOOBIG) nor parsed (IDP_EINVAL, as for a record not JSON),
  * so a store someone else can write to cannot overflow a fiber's stack. A

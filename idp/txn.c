@@ -1,6 +1,7 @@
 /* The login transaction and the upstream return in the store: the only
  * places their records are written and read. */
 #include "txn.h"
+#include "json_bounded.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
-/* Small helpers used everywhere: logging, base64url, random tokens,
- * constant-time comparison, bounded buffers, strict number parsing. */
+/* Small helpers used everywhere: logging, bounded buffers, base64url,
+ * random tokens, hashing and constant-time comparison, strict number
+ * parsing, clocks. Bounded JSON is in json_bounded.h, URIs in uri.h. */
 #ifndef IDP_UTIL_H
 #define IDP_UTIL_H
 
@@ -65,11 +66,6 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 char *buf_steal(struct buf *b);
 int buf_add_html(struct buf *b, const char *s);       /* HTML-escaped */
 int buf_add_urlenc(struct buf *b, const char *s);     /* RFC 3986 unreserved kept */
-/* uri with name=value parameters added to its query (kv: n/2 pairs of
- * names and values, values URL-encoded, NULL values left out): the
- * redirects that carry a code, an error or a state back. NULL when out of
- * memory or too long. The caller frees it. */
-char *uri_with_params(const char *uri, const char *const *kv, size_t n);
 /* JSON output for flat objects (RFC 8259): a string with its quotes, and
  * object members ,"name":value (no comma when first). IDP_EINVAL when the
  * value is not UTF-8. */
@@ -122,57 +118,5 @@ int64_t now_s(void);
  * step must not move. */
 int64_t mono_ms(void);
 char *xstrdup(const char *s); /* NULL-safe strdup */
-
-/* JSON from outside the process (request parameters, token headers and
- * payloads, upstream and plugin answers, records read back from the store)
- * is bounded before jansson sees it: jansson parses, copies and writes by
- * recursion, about 300 bytes of stack a level, and allows 2,048 levels, far
- * more than a 512 KiB fiber stack holds (see fiber.c for the budget).
- * JSON_IN_DEPTH: what enters from outside. OpenID claims requests are 4
- * levels ({"userinfo":{"name":{"values":[...]}}}), userinfo answers 2
- * (address), token payloads 2 or 3: 16 is four times the deepest seen.
- * JSON_STORED_DEPTH: our records embed such documents at most two levels
- * down (a transaction's "claims", a session's "claims"); 32 leaves room. */
-#define JSON_IN_DEPTH 16
-#define JSON_STORED_DEPTH 32
-/* The deepest nesting of text[0..len) counted by brackets outside strings,
- * without recursion; stops counting once past limit (returns limit + 1).
- * Not a validation: jansson still parses what passes. */
-unsigned json_text_depth(const char *text, size_t len, unsigned limit);
-/* json_loadb with flags, refused before parsing when len > max_len
- * (IDP_ETOOBIG) or nesting is deeper than max_depth (IDP_ETOOBIG); IDP_EINVAL
- * when jansson refuses it. *out is the caller's, NULL on error. */
-int json_parse_bounded(const char *text, size_t len, size_t max_len, unsigned max_depth,
-		       size_t flags, json_t **out);
-/* A value built elsewhere (a plugin's answer, a record about to be written)
- * checked without recursion: nesting at most max_depth (JSON_STORED_DEPTH at
- * most), and at most max_bytes written by json_dumps(JSON_COMPACT) (an upper
- * bound is counted: 24 bytes for any number). */
-bool json_value_bounded(const json_t *v, unsigned max_depth, size_t max_bytes);
-
-/* URIs are taken apart by libcurl's URL API (curl_url), never by hand. */
-/* Why u may not be registered as a redirect, post-logout or resource URI
- * (a static English phrase to follow the URI in a message), or NULL when
- * it may: an absolute http or https URI written "scheme://host...", with a
- * host that is a valid name or address, at most 2048 bytes of UTF-8 without
- * control characters, spaces, quotes, '<', '>' or backslashes, and no fragment,
- * user info or IPv6 zone. With http_loopback_only, plain http is accepted
- * on loopback hosts only (RFC 8252 7.3; uri_host_is_loopback). */
-const char *uri_problem(const char *u, bool http_loopback_only);
-/* The host of an http(s) URI in one canonical form, so that two spellings
- * of one host give one pairwise sector: IPv4 in dotted decimal, IPv6
- * compressed in lower case between brackets and without its zone, an
- * internationalised name in punycode (IDNA2008 with UTS 46 mapping, which
- * also folds its case: libidn2 through libcurl), ASCII in lower case, and
- * one trailing dot dropped ("example.fr." is "example.fr"). NULL when u is
- * not such a URI or its host is not a valid name. The caller frees it. */
-char *uri_host(const char *u);
-/* "scheme://host[:port]" of an http(s) URI, the origin a browser sees
- * (host as uri_host gives it, its trailing dot kept; the scheme's default
- * port left out), for a Content-Security-Policy source. NULL when u is not
- * such a URI. The caller frees it. */
-char *uri_origin(const char *u);
-/* host as uri_host returns it: true for 127.0.0.0/8, [::1] and localhost. */
-bool uri_host_is_loopback(const char *host);
 
 #endif

@@ -10,14 +10,7 @@
 // and exits non-zero on any failure. The npm packages come from tests/node.
 'use strict';
 
-const fs = require('fs');
-const path = require('path');
-const { createRequire } = require('module');
-
-const nodeDir = path.join(__dirname, '..', 'node');
-const req = createRequire(path.join(nodeDir, 'package.json'));
-const { chromium } = req('playwright-core');
-const axeSource = fs.readFileSync(req.resolve('axe-core/axe.min.js'), 'utf8');
+const { AXE_TAGS, axeViolations, launchContext, run } = require('./lib');
 
 const [issuer, tmp] = process.argv.slice(2);
 if (!issuer || !tmp) {
@@ -26,21 +19,8 @@ if (!issuer || !tmp) {
 }
 const STEP_MS = 10000; // any one wait
 const TOTAL_MS = 150000; // the whole run
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const R1 = 'http://127.0.0.1:8081/callback';
-let failed = 0;
-let passed = 0;
-
-function check(name, cond, why) {
-	if (cond) {
-		passed++;
-		console.log(`PASS ${name}`);
-	} else {
-		failed++;
-		console.log(`FAIL ${name}: ${why === undefined ? '' : why}`);
-	}
-	return cond;
-}
+const { check, finish } = run('a11y', TOTAL_MS);
 
 function authorizeUrl(extra) {
 	// A fixed, valid S256 challenge: these pages never reach the token endpoint.
@@ -69,20 +49,15 @@ async function audit(page, name, expect) {
 		check(`${name}: is the expected page`, body.includes(expect.text),
 			`"${expect.text}" not in: ${body.replace(/\s+/g, ' ').slice(0, 200)}`);
 	}
-	await page.addScriptTag({ content: axeSource });
-	const res = await page.evaluate(async (tags) => {
-		// eslint-disable-next-line no-undef
-		const r = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
-		return { violations: r.violations, url: r.url };
-	}, TAGS);
-	const ok = res.violations.length === 0;
+	const violations = await axeViolations(page);
+	const ok = violations.length === 0;
 	if (!ok) {
-		console.log(`  ${name}: ${res.violations.length} axe violation(s) at ${res.url}`);
-		for (const v of res.violations)
+		console.log(`  ${name}: ${violations.length} axe violation(s) at ${page.url()}`);
+		for (const v of violations)
 			console.log(describe(v));
 	}
-	check(`${name}: zero axe violations (${TAGS.join(', ')})`, ok,
-		res.violations.map((v) => v.id).join(', '));
+	check(`${name}: zero axe violations (${AXE_TAGS.join(', ')})`, ok,
+		violations.map((v) => v.id).join(', '));
 }
 
 async function goto(page, url) {
@@ -208,20 +183,11 @@ async function keyboard(browserCtx) {
 }
 
 async function main() {
-	const watchdog = setTimeout(() => {
-		console.log(`FAIL the browser run ended within ${TOTAL_MS / 1000} s: timed out`);
-		process.exit(3);
-	}, TOTAL_MS);
-	const userDataDir = fs.mkdtempSync(path.join(tmp, 'chromium-'));
 	let ctx;
 	try {
-		ctx = await chromium.launchPersistentContext(userDataDir, {
-			executablePath: '/usr/bin/chromium',
-			headless: true,
-			timeout: 30000,
-			args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-				'--disable-component-update', '--disable-sync', '--no-first-run'],
-			// axe is injected as a script: the pages' CSP (default-src 'none') would refuse it.
+		ctx = await launchContext(tmp, {
+			// The pages' CSP (default-src 'none') stays out of the way of
+			// what this test looks at: the pages as rendered.
 			bypassCSP: true,
 			locale: 'fr-FR',
 			viewport: { width: 1280, height: 900 },
@@ -235,10 +201,8 @@ async function main() {
 	} finally {
 		if (ctx)
 			await ctx.close().catch(() => {});
-		clearTimeout(watchdog);
 	}
-	console.log(`a11y: ${passed} passed, ${failed} failed`);
-	process.exit(failed === 0 && passed > 0 ? 0 : 1);
+	finish();
 }
 
 main();

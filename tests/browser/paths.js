@@ -13,11 +13,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { createRequire } = require('module');
-
-const req = createRequire(path.join(__dirname, '..', 'node', 'package.json'));
-const { chromium } = req('playwright-core');
-const axeSource = fs.readFileSync(req.resolve('axe-core/axe.min.js'), 'utf8');
+const { axeViolations, launchBrowser, run } = require('./lib');
 
 const [tmp, hub, upstream, ...portalArgs] = process.argv.slice(2);
 if (!tmp || !hub || !upstream || portalArgs.length === 0) {
@@ -26,21 +22,8 @@ if (!tmp || !hub || !upstream || portalArgs.length === 0) {
 }
 const STEP_MS = 10000; // any one wait
 const TOTAL_MS = 280000; // the whole run (a loaded machine: three times the quiet one)
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const AUDITED = new Set();
-let passed = 0;
-let failed = 0;
-
-function check(name, cond, why) {
-	if (cond) {
-		passed++;
-		console.log(`PASS ${name}`);
-	} else {
-		failed++;
-		console.log(`FAIL ${name}: ${why === undefined ? '' : why}`);
-	}
-	return cond;
-}
+const { check, finish } = run('paths', TOTAL_MS);
 
 // What the hub and the upstream provider say, per language; the portals
 // (rp-demo) speak French only.
@@ -94,9 +77,8 @@ function body(page) {
 	return page.textContent('body').then((t) => t.replace(/\s+/g, ' ').trim());
 }
 
-// The page is the one expected: its URL, its language, a text; then axe.
-// axe is evaluated through the DevTools protocol, which the page's CSP does
-// not govern: the CSP stays in force for everything the page itself does.
+// The page is the one expected: its URL, its language, a text; then axe
+// (lib.js: the page's CSP stays in force for what the page itself does).
 async function at(w, step, urlPrefix, expect = {}) {
 	const { page } = w;
 	const label = `${w.lang} ${w.name}: ${step}`;
@@ -127,12 +109,8 @@ async function at(w, step, urlPrefix, expect = {}) {
 	if (AUDITED.has(key))
 		return;
 	AUDITED.add(key);
-	await page.evaluate(axeSource);
-	const res = await page.evaluate(async (tags) => {
-		// eslint-disable-next-line no-undef
-		const r = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
-		return r.violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-	}, TAGS);
+	const res = (await axeViolations(page)).map((v) =>
+		({ id: v.id, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
 	w.audited++;
 	check(`${label}: zero axe violations`, res.length === 0,
 		res.map((v) => `${v.id} (${v.help}) at ${v.nodes.join(', ')}`).join('; '));
@@ -324,19 +302,9 @@ function clientOf(portal) {
 }
 
 async function main() {
-	const watchdog = setTimeout(() => {
-		console.log(`FAIL the browser run ended within ${TOTAL_MS / 1000} s: timed out`);
-		process.exit(3);
-	}, TOTAL_MS);
 	let browser;
 	try {
-		browser = await chromium.launch({
-			executablePath: '/usr/bin/chromium',
-			headless: true,
-			timeout: 30000,
-			args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-				'--disable-component-update', '--disable-sync', '--no-first-run'],
-		});
+		browser = await launchBrowser();
 		for (const arg of portalArgs) {
 			const [lang, list] = arg.split('=');
 			const [portalA, portalC] = list.split(',');
@@ -349,10 +317,8 @@ async function main() {
 	} finally {
 		if (browser)
 			await browser.close().catch(() => {});
-		clearTimeout(watchdog);
 	}
-	console.log(`paths: ${passed} passed, ${failed} failed`);
-	process.exit(failed === 0 && passed > 0 ? 0 : 1);
+	finish();
 }
 
 main();

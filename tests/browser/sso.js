@@ -10,25 +10,11 @@
 
 const fs = require('fs');
 const path = require('path');
-const { createRequire } = require('module');
-
-const req = createRequire(path.join(__dirname, '..', 'node', 'package.json'));
-const { chromium } = req('playwright-core');
+const { launchContext, run } = require('./lib');
 
 const [portalA, portalB, tmp] = process.argv.slice(2);
 const STEP_MS = 15000;
-let passed = 0;
-let failed = 0;
-
-function check(name, cond, why) {
-	if (cond) {
-		passed++;
-		console.log(`PASS ${name}`);
-	} else {
-		failed++;
-		console.log(`FAIL ${name}: ${why === undefined ? '' : why}`);
-	}
-}
+const { check, finish } = run('sso', 150000);
 
 // After a click that leaves the page: waits for a landmark that only the
 // next pages have (the provider's password field, its consent button, the
@@ -43,18 +29,7 @@ async function landing(page) {
 }
 
 async function main() {
-	const watchdog = setTimeout(() => {
-		console.log('FAIL the browser run ended in time: timed out');
-		process.exit(3);
-	}, 150000);
-	const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(tmp, 'chromium-')), {
-		executablePath: '/usr/bin/chromium',
-		headless: true,
-		timeout: 30000,
-		args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-			'--disable-component-update', '--disable-sync', '--no-first-run'],
-		locale: 'fr-FR',
-	});
+	const ctx = await launchContext(tmp, { locale: 'fr-FR' });
 	const page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
 	try {
@@ -105,10 +80,8 @@ async function main() {
 		fs.writeFileSync(path.join(tmp, 'last-page.html'), await page.content().catch(() => ''));
 	} finally {
 		await ctx.close().catch(() => {});
-		clearTimeout(watchdog);
 	}
-	console.log(`sso: ${passed} passed, ${failed} failed`);
-	process.exit(failed === 0 && passed > 0 ? 0 : 1);
+	finish();
 }
 
 main();

@@ -6,26 +6,12 @@
 # on librp) at eidas1 and at eidas2, one pair per language so that each
 # language meets the consent page. All on 127.0.0.1 free ports, stopped by
 # PID; every wait is bounded.
-. "$(dirname "$0")/../integration/lib.sh"
-SUITE=t_paths
-NODE_DIR="$ROOT/tests/node"
-give_up() {
-	echo "$SUITE: $*" >&2
-	echo "$SUITE: 0 passed, 1 failed"
-	exit 1
-}
-command -v node >/dev/null 2>&1 || give_up "node is not installed (apt-get install nodejs npm)"
-[ -x /usr/bin/chromium ] || give_up "/usr/bin/chromium is missing (apt-get install chromium)"
+. "$(dirname "$0")/lib.sh"
+browser_needs
 for c in slapd slapadd slappasswd ldapsearch; do
 	command -v "$c" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin"
 	command -v "$c" >/dev/null 2>&1 || give_up "$c is missing (apt-get install slapd ldap-utils)"
 done
-if [ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ] ||
-	[ ! -f "$NODE_DIR/node_modules/axe-core/axe.min.js" ]; then
-	command -v npm >/dev/null 2>&1 || give_up "npm is not installed (apt-get install npm)"
-	(cd "$NODE_DIR" && timeout 600 npm ci --no-audit --no-fund) >&2 ||
-		give_up "npm ci in tests/node failed: the browser test cannot run"
-fi
 setup_tmp
 
 # ---- the directory: camille (tests/integration/ldap), without TLS ----
@@ -90,48 +76,25 @@ json.dump({"backends": [
      "attributes": {"given_name": "givenName", "family_name": "sn", "email": "mail"}}],
     "clients+": portals}, open(tmp + "/extra.json", "w"))
 PY
-"$BUILD/idp/idp" --config "$TMP/up.json" --port "$UP_PORT" --port-file "$TMP/upport" \
-	--plugin-dir "$BUILD/plugins" >>"$TMP/up.log" 2>&1 &
-UP_PID=$!
-PIDS="$PIDS $UP_PID"
-wait_for 100 test -s "$TMP/upport" || { cat "$TMP/up.log" >&2; give_up "the upstream provider did not start"; }
+spawn_idp "$TMP/up.json" "$UP_PORT" "$TMP/up.log" "$TMP/upport"
 
 # ---- the hub ----
 IDP_PORT=$HUB_PORT
-make_config memory
-sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$TMP/idp.json"
+make_config memory "$IDP_PORT"
 run_idp
 
 # ---- the portals ----
-DEMO="$BUILD/rp/examples/rp-demo"
-portal() { # portal CLIENT PORT ACR
-	RP_CLIENT_SECRET=portal-secret-0123456789 "$DEMO" --port "$2" --name "Portail $1" --issuer "$IDP" \
-		--client-id "$1" --acr "$3" --http-loopback >"$TMP/$1.log" 2>&1 &
-	PIDS="$PIDS $!"
-}
-portal pa-fr "$PA_FR" eidas1
-portal pa-en "$PA_EN" eidas1
-portal pc-fr "$PC_FR" eidas2
-portal pc-en "$PC_EN" eidas2
+rp_portal pa-fr "$PA_FR" eidas1 portal-secret-0123456789 "Portail pa-fr"
+rp_portal pa-en "$PA_EN" eidas1 portal-secret-0123456789 "Portail pa-en"
+rp_portal pc-fr "$PC_FR" eidas2 portal-secret-0123456789 "Portail pc-fr"
+rp_portal pc-en "$PC_EN" eidas2 portal-secret-0123456789 "Portail pc-en"
 for p in $PORTS; do
 	wait_for 100 curl -sf "http://127.0.0.1:$p/" || { cat "$TMP"/p*.log >&2; give_up "a portal did not start"; }
 done
 
-# paths.js bounds each wait (10 s) and its whole run; timeout(1) is the last guard.
-timeout -k 10 320 node "$ROOT/tests/browser/paths.js" "$TMP" "$IDP" "http://127.0.0.1:$UP_PORT" \
-	"fr=http://127.0.0.1:$PA_FR,http://127.0.0.1:$PC_FR" "en=http://127.0.0.1:$PA_EN,http://127.0.0.1:$PC_EN" \
-	>"$TMP/paths.out" 2>&1
-rc=$?
-while IFS= read -r line; do
-	case "$line" in
-	"PASS "*) ok "${line#PASS }" true ;;
-	"FAIL "*) echo "  ${line#FAIL }" >&2; ok "${line#FAIL }" false ;;
-	"paths: "*) ;;
-	*) echo "$line" >&2 ;;
-	esac
-done <"$TMP/paths.out"
-ok "the browser run ended normally (exit $rc)" test "$rc" -eq 0 -o "$rc" -eq 1
-ok "the browser run checked something" grep -q '^PASS ' "$TMP/paths.out"
+# paths.js bounds each wait (10 s) and its whole run.
+browser_run paths.js 320 "$TMP" "$IDP" "http://127.0.0.1:$UP_PORT" \
+	"fr=http://127.0.0.1:$PA_FR,http://127.0.0.1:$PC_FR" "en=http://127.0.0.1:$PA_EN,http://127.0.0.1:$PC_EN"
 if grep -q -E "ERROR: AddressSanitizer|runtime error:" "$TMP/up.log"; then
 	ok "no sanitizer report from the upstream provider" false
 	grep -A20 -E "ERROR: AddressSanitizer|runtime error:" "$TMP/up.log" >&2

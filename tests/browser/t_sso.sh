@@ -2,12 +2,8 @@
 # Single sign-on in a real browser across the two demo portals (rp-demo, on
 # librp): log in once, reach the second portal without a password, log out,
 # and the next login asks for the password again.
-. "$(dirname "$0")/../integration/lib.sh"
-NODE_DIR="$ROOT/tests/node"
-if [ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ]; then
-	(cd "$NODE_DIR" && timeout 600 npm ci --no-audit --no-fund) >&2 || { echo "t_sso: npm ci failed"; echo "t_sso: 0 passed, 1 failed"; exit 1; }
-fi
-[ -x /usr/bin/chromium ] || { echo "t_sso: /usr/bin/chromium is missing"; echo "t_sso: 0 passed, 1 failed"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+browser_needs
 setup_tmp
 PA=$(free_port)
 PB=$(free_port)
@@ -21,24 +17,9 @@ cat >"$TMP/extra.json" <<J
   "redirect_uris": ["http://127.0.0.1:$PB/callback"], "post_logout_redirect_uris": ["http://127.0.0.1:$PB/logged-out"]}]}
 J
 start_idp memory
-DEMO="$BUILD/rp/examples/rp-demo"
-RP_CLIENT_SECRET=portal-a-secret-0123456789 "$DEMO" --port "$PA" --name "Impots demo" --issuer "$IDP" \
-	--client-id portal-a --acr eidas1 --http-loopback >"$TMP/pa.log" 2>&1 &
-PIDS="$PIDS $!"
-RP_CLIENT_SECRET=portal-b-secret-0123456789 "$DEMO" --port "$PB" --name "Assurance maladie demo" --issuer "$IDP" \
-	--client-id portal-b --acr eidas1 --http-loopback >"$TMP/pb.log" 2>&1 &
-PIDS="$PIDS $!"
-wait_for 100 curl -sf "http://127.0.0.1:$PA/" || { cat "$TMP/pa.log"; exit 1; }
-wait_for 100 curl -sf "http://127.0.0.1:$PB/" || { cat "$TMP/pb.log"; exit 1; }
-timeout -k 10 200 node "$ROOT/tests/browser/sso.js" "http://127.0.0.1:$PA" "http://127.0.0.1:$PB" "$TMP" >"$TMP/sso.out" 2>&1
-rc=$?
-while IFS= read -r line; do
-	case "$line" in
-	"PASS "*) ok "${line#PASS }" true ;;
-	"FAIL "*) echo "  ${line#FAIL }" >&2; ok "${line#FAIL }" false ;;
-	"sso: "*) ;;
-	*) echo "$line" >&2 ;;
-	esac
-done <"$TMP/sso.out"
-ok "the browser run ended normally (exit $rc)" test "$rc" -eq 0 -o "$rc" -eq 1
+rp_portal portal-a "$PA" eidas1 portal-a-secret-0123456789 "Impots demo"
+rp_portal portal-b "$PB" eidas1 portal-b-secret-0123456789 "Assurance maladie demo"
+wait_for 100 curl -sf "http://127.0.0.1:$PA/" || give_up "portal-a did not start: $(cat "$TMP/portal-a.log")"
+wait_for 100 curl -sf "http://127.0.0.1:$PB/" || give_up "portal-b did not start: $(cat "$TMP/portal-b.log")"
+browser_run sso.js 200 "http://127.0.0.1:$PA" "http://127.0.0.1:$PB" "$TMP"
 done_tests

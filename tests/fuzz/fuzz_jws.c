@@ -8,6 +8,7 @@
 
 #include "keys.h"
 #include "util.h"
+#include "jws.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

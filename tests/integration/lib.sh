@@ -85,7 +85,9 @@ start_redis() {
 	wait_for 50 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping || { echo "redis did not start" >&2; exit 1; }
 }
 
-# make_config STORE [extra jq-free JSON snippets are edited with python]
+# make_config STORE [PORT]: $TMP/idp.json from conf/demo.json, $TMP/extra.json
+# merged in; its issuer's port is PORT when given ("PORT", to be replaced
+# with sed, otherwise).
 make_config() {
 	store=$1
 	mkdir -p "$TMP/keys"
@@ -120,33 +122,53 @@ except FileNotFoundError:
     pass
 json.dump(c, open(dst, "w"), indent=1)
 PY
+	[ -z "${2:-}" ] || sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$2#" "$TMP/idp.json"
 }
 
 # start_idp STORE: a fresh daemon on a free port; sets IDP (base URL), IDP_PID.
 start_idp() {
 	[ "$1" = redis ] && [ -z "${REDIS_PID:-}" ] && start_redis
 	IDP_PORT=$(free_port)
-	make_config "$1"
-	sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$TMP/idp.json"
+	make_config "$1" "$IDP_PORT"
 	run_idp
 }
 
+# run_idp [WRAPPER...]: the daemon of $TMP/idp.json on $IDP_PORT, run under
+# WRAPPER when given; sets IDP, IDP_PID.
 run_idp() {
-	rm -f "$TMP/port"
-	"$BUILD/idp/idp" --config "$TMP/idp.json" --port "$IDP_PORT" --port-file "$TMP/port" \
-		--plugin-dir "$BUILD/plugins" >>"$TMP/idp.log" 2>&1 &
-	IDP_PID=$!
-	PIDS="$PIDS $IDP_PID"
+	spawn_idp "$TMP/idp.json" "$IDP_PORT" "$TMP/idp.log" "$TMP/port" "$@"
+	IDP_PID=$SPAWNED
 	IDP="http://127.0.0.1:$IDP_PORT"
-	wait_for 100 test -s "$TMP/port" || { echo "idp did not start:" >&2; cat "$TMP/idp.log" >&2; exit 1; }
 }
 
+# spawn_idp CONFIG PORT LOG PORT_FILE [WRAPPER...]: a daemon (a second node,
+# an upstream provider...) stopped at exit; SPAWNED is its PID. The test
+# ends when it has not written PORT_FILE within 10 s.
+spawn_idp() {
+	sp_cfg=$1 sp_port=$2 sp_log=$3 sp_pf=$4 # sp_: shell variables are global
+	shift 4
+	rm -f "$sp_pf"
+	"$@" "$BUILD/idp/idp" --config "$sp_cfg" --port "$sp_port" --port-file "$sp_pf" \
+		--plugin-dir "$BUILD/plugins" >>"$sp_log" 2>&1 &
+	SPAWNED=$!
+	PIDS="$PIDS $SPAWNED"
+	wait_for 100 test -s "$sp_pf" || { echo "the daemon of $sp_cfg did not start:" >&2; cat "$sp_log" >&2; exit 1; }
+}
+
+# await_exit PID: waits (10 s at most) for PID, a child of this shell, to
+# end; EXIT_RC is its exit status.
+await_exit() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+	wait "$1" 2>/dev/null
+	EXIT_RC=$?
+}
+
+# stop_idp: SIGTERM to the daemon; IDP_RC is its exit status.
 stop_idp() {
 	kill "$IDP_PID" 2>/dev/null
-	i=0
-	while kill -0 "$IDP_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-	wait "$IDP_PID" 2>/dev/null
-	IDP_RC=$?
+	await_exit "$IDP_PID"
+	IDP_RC=$EXIT_RC
 }
 
 # PKCE pair in V (verifier) and C (challenge).

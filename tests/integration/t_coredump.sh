@@ -15,21 +15,16 @@ not() { ! "$@"; }
 as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$@"; }
 
 IDP_PORT=$(free_port)
-make_config memory
-sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$TMP/idp.json"
+make_config memory "$IDP_PORT"
 chown -R $NOBODY:$NOBODY "$TMP"
 
 # start_nobody CONFIG: the daemon as nobody, its core limit soft 1 MiB
 # (hard unlimited) as a shell with `ulimit -c` would hand it over.
 start_nobody() {
-	rm -f "$TMP/port"
-	prlimit --core=1048576:unlimited setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
-		"$BUILD/idp/idp" --config "$1" --port "$IDP_PORT" --port-file "$TMP/port" \
-		--plugin-dir "$BUILD/plugins" >>"$TMP/idp.log" 2>&1 &
-	IDP_PID=$!
-	PIDS="$PIDS $IDP_PID"
+	spawn_idp "$1" "$IDP_PORT" "$TMP/idp.log" "$TMP/port" \
+		prlimit --core=1048576:unlimited setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups
+	IDP_PID=$SPAWNED
 	IDP="http://127.0.0.1:$IDP_PORT"
-	wait_for 100 test -s "$TMP/port" || { echo "idp did not start:" >&2; cat "$TMP/idp.log" >&2; exit 1; }
 }
 core_soft() { awk '/^Max core file size/ { print $5 }' "/proc/$1/limits"; }
 

@@ -20,12 +20,9 @@ A="$IDP"; A_PID=$IDP_PID
 CTL() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" "$@"; }
 # A second node: same configuration, same store, same keys folder.
 B_PORT=$(free_port)
-"$BUILD/idp/idp" --config "$TMP/idp.json" --port "$B_PORT" --port-file "$TMP/portb" \
-	--plugin-dir "$BUILD/plugins" >"$TMP/idp-b.log" 2>&1 &
-B_PID=$!
-PIDS="$PIDS $B_PID"
+spawn_idp "$TMP/idp.json" "$B_PORT" "$TMP/idp-b.log" "$TMP/portb"
+B_PID=$SPAWNED
 B="http://127.0.0.1:$B_PORT"
-wait_for 100 test -s "$TMP/portb" || { cat "$TMP/idp-b.log"; exit 1; }
 
 # The kid that signs on a node: a client_credentials token's header.
 kid_on() {

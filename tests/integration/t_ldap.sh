@@ -69,9 +69,7 @@ start_slapd() {
 
 stop_slapd() {
 	kill "$SLAPD_PID" 2>/dev/null
-	i=0
-	while kill -0 "$SLAPD_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-	wait "$SLAPD_PID" 2>/dev/null
+	await_exit "$SLAPD_PID"
 }
 
 binds() { # binds DN-PREFIX: how many binds slapd has logged for it
@@ -176,8 +174,7 @@ full_flow() {
 # bad_conf LDAP_JSON TEXT: the daemon refuses to start, and says TEXT.
 bad_conf() {
 	write_extra "$1"
-	make_config memory
-	sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:1#" "$TMP/idp.json"
+	make_config memory 1
 	OUT=$(timeout 20 "$BUILD/idp/idp" --config "$TMP/idp.json" --port 0 --port-file "$TMP/port.bad" \
 		--plugin-dir "$BUILD/plugins" 2>&1)
 	BAD_RC=$?

@@ -103,8 +103,7 @@ rm -f "$CJ"
 az agents-only "$RA"
 ok "setup: agents-only shows the agents form" contains "$H" "Annuaire des agents"
 config '["local"]'
-make_config "$STORE"
-sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$TMP/idp.json"
+make_config "$STORE" "$IDP_PORT"
 N=$(grep -c 'reload (SIGHUP): configuration and keys reloaded' "$TMP/idp.log")
 kill -HUP "$IDP_PID"
 wait_for 50 sh -c "[ \$(grep -c 'reload (SIGHUP): configuration and keys reloaded' '$TMP/idp.log') -gt $N ]"

@@ -94,10 +94,7 @@ ok "... with Retry-After" eq "$(val stopping_retry_after)" 1
 ok "... a JSON error saying so" contains "$(val stopping_body)" '"error":"temporarily_unavailable"'
 ok "no new connection is taken while stopping" test "$(val new_connection)" != answered
 ok "the waiting request is answered (not dropped)" test -n "$(val waiting_answer)" -a "$(val waiting_answer)" != none
-i=0
-while kill -0 "$IDP_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-wait "$IDP_PID" 2>/dev/null
-RC=$?
-ok "the daemon exits 0 after the last answer" eq "$RC" 0
+await_exit "$IDP_PID"
+ok "the daemon exits 0 after the last answer" eq "$EXIT_RC" 0
 ok "the log says it stopped" contains "$(cat "$TMP/idp.log")" "stop"
 done_tests

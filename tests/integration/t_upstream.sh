@@ -34,16 +34,12 @@ json.dump({"backends": [
     open(tmp + "/extra.json", "w"))
 PY
 start_upstream() {
-	"$BUILD/idp/idp" --config "$TMP/up.json" --port "$UP_PORT" --port-file "$TMP/upport" \
-		--plugin-dir "$BUILD/plugins" >>"$TMP/up.log" 2>&1 &
-	UP_PID=$!
-	PIDS="$PIDS $UP_PID"
-	wait_for 100 test -s "$TMP/upport" || { cat "$TMP/up.log"; exit 1; }
+	spawn_idp "$TMP/up.json" "$UP_PORT" "$TMP/up.log" "$TMP/upport"
+	UP_PID=$SPAWNED
 }
 start_upstream
 IDP_PORT=$HUB_PORT
-make_config memory
-sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$TMP/idp.json"
+make_config memory "$IDP_PORT"
 run_idp
 UP="http://127.0.0.1:$UP_PORT"
 R1=http://127.0.0.1:8081/callback

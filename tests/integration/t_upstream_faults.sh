@@ -32,8 +32,7 @@ json.dump({"backends": [
     up("up", "Compte impots", op1), up("up2", "Compte sante", op2)]}, open(tmp + "/extra.json", "w"))
 PY
 IDP_PORT=$HUB_PORT
-make_config memory
-sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$TMP/idp.json"
+make_config memory "$IDP_PORT"
 run_idp
 R1=http://127.0.0.1:8081/callback
 ISS_ENC="http%3A%2F%2F127.0.0.1%3A$HUB_PORT"

@@ -25,8 +25,7 @@ cat >"$TMP/extra.json" <<J
    "scope": "openid profile email", "acr_values": "eidas2", "allow_http_loopback": true, "timeout_ms": 5000}]}
 J
 IDP_PORT=$HUB_PORT
-make_config memory
-sed -i "s#http://127.0.0.1:PORT#http://127.0.0.1:$IDP_PORT#" "$TMP/idp.json"
+make_config memory "$IDP_PORT"
 run_idp
 R1=http://127.0.0.1:8081/callback
 

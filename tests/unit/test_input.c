@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "fiber.h"
 #include "store.h"
 #include "util.h"
+#include "json_bounded.h"
 
 /* n nested arrays around inner ("" for none): "[[...inner...]]". */
 static char *nested(unsigned n, const char *inner)
@@ -236,26 +238,8 @@ START_TEST(t_stack_budget)
 }
 END_TEST
 
-int main(void)
+Suite *test_suite(void)
 {
-	Suite *s = suite_create("input");
-	TCase *tc = tcase_create("input");
-	SRunner *sr;
-	int failed;
-
-	idp_log_set_level(-1);
-	tcase_add_test(tc, t_text_depth);
-	tcase_add_test(tc, t_parse_limits);
-	tcase_add_test(tc, t_parse_far_past);
-	tcase_add_test(tc, t_value_bounded);
-	tcase_add_test(tc, t_store_records);
-	tcase_add_test(tc, t_stack_budget);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return TEST_SUITE_OF("input", t_text_depth, t_parse_limits, t_parse_far_past,
+			     t_value_bounded, t_store_records, t_stack_budget);
 }

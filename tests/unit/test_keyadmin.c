@@ -10,13 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "config.h"
 #include "keys.h"
 #include "util.h"
 
-static char tmpdir[64];
-static char dir[128];     /* the keys folder, tmpdir/keys */
-static char victim[128];  /* a file beside it, tmpdir/victim */
+static char dir[128];     /* the keys folder, test_tmpdir/keys */
+static char victim[128];  /* a file beside it, test_tmpdir/victim */
 
 static void put(const char *path, const char *text)
 {
@@ -100,10 +100,10 @@ START_TEST(t_audit_and_scratch_links)
 	ck_assert_int_eq(keys_init(dir, stdout), IDP_OK);
 	ck_assert_str_eq(slurp(victim), "not a key\n");
 
-	snprintf(cmd, sizeof(cmd), "rm -rf %s %s/elsewhere && mkdir -m 700 %s %s/elsewhere", dir, tmpdir,
-		 dir, tmpdir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s/elsewhere && mkdir -m 700 %s %s/elsewhere", dir, test_tmpdir,
+		 dir, test_tmpdir);
 	ck_assert_int_eq(system(cmd), 0);
-	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", tmpdir);
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", test_tmpdir);
 	snprintf(p, sizeof(p), "%s/.new", dir);
 	ck_assert_int_eq(symlink(elsewhere, p), 0);
 	ck_assert_int_ne(keys_init(dir, stdout), IDP_OK);
@@ -176,33 +176,11 @@ START_TEST(t_state_plain_name_ok)
 }
 END_TEST
 
-int main(void)
+Suite *test_suite(void)
 {
-	Suite *s = suite_create("keyadmin");
-	TCase *tc = tcase_create("keyadmin");
-	SRunner *sr;
-	int failed;
-	char cmd[128];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/idp-keyadmin.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
-		return 1;
-	snprintf(dir, sizeof(dir), "%s/keys", tmpdir);
-	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/keys", test_tmpdir);
+	snprintf(victim, sizeof(victim), "%s/victim", test_tmpdir);
 	idp_log_set_level(LOG_ERR);
-	tcase_add_test(tc, t_tmp_symlink_not_followed);
-	tcase_add_test(tc, t_audit_and_scratch_links);
-	tcase_add_test(tc, t_state_names_outside);
-	tcase_add_test(tc, t_state_plain_name_ok);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	if (system(cmd) != 0)
-		return 1;
-	return failed == 0 ? 0 : 1;
+	return TEST_SUITE_OF("keyadmin", t_tmp_symlink_not_followed, t_audit_and_scratch_links,
+			     t_state_names_outside, t_state_plain_name_ok);
 }

@@ -14,6 +14,7 @@
 #include "session.h"
 #include "store.h"
 #include "util.h"
+#include "json_bounded.h"
 
 #define SID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define SID2 "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -25,6 +25,8 @@
 #include <check.h>
 #include <hiredis/hiredis.h>
 
+#include "check_main.h"
+#include "fiber_jobs.h"
 #include "util.h"
 
 #define RACERS 8
@@ -38,14 +40,6 @@ static pid_t sentinel_pid = -1;
 static char redis_dir[] = "/tmp/test_store.XXXXXX";
 static bool redis_dir_made;
 static unsigned prefix_seq;        /* a fresh key prefix per Redis test */
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* ---- our own redis-server ---- */
 
@@ -1729,65 +1723,7 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, zero_ttl_refused);
 }
 
-
 /* ---- the pipelined path: store calls from fibers on a loop of our own ---- */
-
-#define NFIB 48
-
-struct fjob {
-	struct store *st;
-	int i, rc, step;
-	bool done;
-	void (*body)(struct fjob *);
-};
-
-static void fjob_run(void *p)
-{
-	struct fjob *j = p;
-
-	j->body(j);
-}
-
-static void fjob_done(void *p)
-{
-	((struct fjob *)p)->done = true;
-}
-
-/* Runs every job's body in its own fiber, all at once, until all have ended
- * (at most 20 s). */
-static void run_fibers(struct fjob *jobs, int n)
-{
-	struct fiber *f[NFIB];
-	struct timespec t0, t;
-	int left = n;
-	bool own = fiber_sched_serial() == 0; /* else the caller's, kept */
-
-	ck_assert_int_le(n, NFIB);
-	if (own)
-		ck_assert_int_eq(fiber_sched_init(), IDP_OK);
-	for (int i = 0; i < n; i++) {
-		jobs[i].done = false;
-		ck_assert_ptr_nonnull(f[i] = fiber_new(fjob_run, &jobs[i], fjob_done));
-		if (fiber_run(f[i]))
-			jobs[i].done = true;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		left = 0;
-		for (int i = 0; i < n; i++)
-			left += !jobs[i].done;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (left == 0 || t.tv_sec - t0.tv_sec > 20)
-			break;
-		fiber_poll(100);
-	}
-	ck_assert_int_eq(left, 0);
-	for (int i = 0; i < n; i++)
-		fiber_free(f[i]);
-	ck_assert_uint_eq(fiber_count(), 0);
-	if (own)
-		fiber_sched_fini();
-}
 
 static void body_put_get(struct fjob *j)
 {
@@ -2026,142 +1962,6 @@ START_TEST(redis_fibers_unreachable)
 }
 END_TEST
 
-/* ---- fibers themselves ---- */
-
-static pthread_t loop_thread;
-static atomic_int offload_on_loop;
-
-static void slow_call(void *p)
-{
-	if (pthread_equal(pthread_self(), loop_thread))
-		atomic_fetch_add(&offload_on_loop, 1);
-	sleep_ms(50);
-	(*(int *)p)++;
-}
-
-static struct fiber_pool *pool_a, *pool_b;
-
-static void body_offload(struct fjob *j)
-{
-	int n = 0;
-
-	fiber_offload_on(pool_a, slow_call, &n);
-	j->rc = n == 1 ? IDP_OK : IDP_EINVAL;
-}
-
-/* Blocking calls run on the workers while their fibers wait, never on the
- * loop's thread; outside a fiber, the call runs where it is made. */
-START_TEST(fiber_offload_runs_on_workers)
-{
-	struct fjob jobs[16];
-	int n = 0;
-
-	loop_thread = pthread_self();
-	atomic_store(&offload_on_loop, 0);
-	ck_assert_int_eq(fiber_workers_start(4), IDP_OK);
-	ck_assert_ptr_nonnull(pool_a = fiber_pool_new());
-	for (int i = 0; i < 16; i++)
-		jobs[i] = (struct fjob){.i = i, .body = body_offload};
-	run_fibers(jobs, 16);
-	for (int i = 0; i < 16; i++)
-		ck_assert_int_eq(jobs[i].rc, IDP_OK);
-	ck_assert_int_eq(atomic_load(&offload_on_loop), 0);
-	/* outside a fiber: runs right here */
-	fiber_offload_on(pool_a, slow_call, &n);
-	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(atomic_load(&offload_on_loop), 1);
-	fiber_workers_stop();
-	fiber_pool_free(pool_a);
-}
-END_TEST
-
-/* Pools are bulkheads: calls that hold every worker of one pool (a backend
- * that stopped answering) leave another pool's calls running at once. Here
- * the stuck calls wait (at most 5 s) for a flag that only the other pool's
- * call sets: with one shared pool, they would time out first (checked: with
- * pool_b = pool_a this test fails). */
-static atomic_int released;
-
-static void stuck_call(void *p)
-{
-	for (int i = 0; i < 500 && !atomic_load(&released); i++)
-		sleep_ms(10);
-	*(int *)p = atomic_load(&released);
-}
-
-static void release_call(void *p)
-{
-	atomic_store(&released, 1);
-	*(int *)p = 1;
-}
-
-static void body_bulkhead(struct fjob *j)
-{
-	int seen = 0;
-
-	if (j->i < 4) {
-		fiber_offload_on(pool_a, stuck_call, &seen);
-	} else {
-		sleep_ms(100); /* the four stuck calls hold pool a's workers by now */
-		fiber_offload_on(pool_b, release_call, &seen);
-	}
-	j->rc = seen == 1 ? IDP_OK : IDP_EINVAL;
-}
-
-START_TEST(fiber_pools_are_separate)
-{
-	struct fjob jobs[5];
-
-	atomic_store(&released, 0);
-	ck_assert_int_eq(fiber_workers_start(4), IDP_OK);
-	ck_assert_ptr_nonnull(pool_a = fiber_pool_new());
-	ck_assert_ptr_nonnull(pool_b = fiber_pool_new());
-	for (int i = 0; i < 5; i++)
-		jobs[i] = (struct fjob){.i = i, .body = body_bulkhead};
-	run_fibers(jobs, 5);
-	for (int i = 0; i < 5; i++)
-		ck_assert_msg(jobs[i].rc == IDP_OK, "job %d: the other pool's call did not run while pool a was full", i);
-	fiber_workers_stop();
-	fiber_pool_free(pool_a);
-	fiber_pool_free(pool_b);
-}
-END_TEST
-
-static int order[8], order_n;
-
-static void body_park(struct fjob *j)
-{
-	static struct fiber *parked[8];
-
-	parked[j->i] = fiber_self();
-	if (j->i < 7) {
-		fiber_park(); /* woken by the last one, in reverse */
-	} else {
-		for (int i = 6; i >= 0; i--)
-			fiber_wake(parked[i]);
-	}
-	order[order_n++] = j->i;
-	j->rc = IDP_OK;
-}
-
-/* Park and wake: fibers resume in the order they were woken; a fiber's
- * locals survive its parks. */
-START_TEST(fiber_park_wake_order)
-{
-	struct fjob jobs[8];
-
-	order_n = 0;
-	for (int i = 0; i < 8; i++)
-		jobs[i] = (struct fjob){.i = i, .body = body_park};
-	run_fibers(jobs, 8);
-	ck_assert_int_eq(order_n, 8);
-	ck_assert_int_eq(order[0], 7);
-	for (int i = 1; i < 8; i++)
-		ck_assert_int_eq(order[i], 7 - i);
-	ck_assert(!fiber_in());
-}
-END_TEST
-
 /* A test case that runs the whole contract on the store setup opens. */
 static TCase *contract_case(const char *name, void (*setup)(void))
 {
@@ -2173,10 +1973,28 @@ static TCase *contract_case(const char *name, void (*setup)(void))
 	return tc;
 }
 
-static Suite *store_suite(void)
+Suite *test_suite(void)
 {
-	Suite *s = suite_create("store");
+	Suite *s;
 	TCase *tc;
+
+	/* What the store logs is part of what some tests check. */
+	idp_log_set_level(LOG_INFO);
+	/* A dead server's socket must give an error, not kill the tests. */
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(redis_dir) == NULL) {
+		perror("mkdtemp");
+		return NULL;
+	}
+	redis_dir_made = true;
+	atexit(cleanup);
+	if ((redis_port = free_port()) <= 0 || redis_start() != 0 || sentinel_start() != 0) {
+		fprintf(stderr, "test_store: cannot start redis-server and its sentinel\n");
+		return NULL;
+	}
+	/* check_main runs it without fork: the redis-server and its fixture
+	 * live in this one process. */
+	s = suite_create("store");
 
 	tc = tcase_create("open");
 	tcase_add_test(tc, open_default_is_memory);
@@ -2224,38 +2042,5 @@ static Suite *store_suite(void)
 	}
 #endif
 
-	tc = tcase_create("fibers");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, fiber_offload_runs_on_workers);
-	tcase_add_test(tc, fiber_pools_are_separate);
-	tcase_add_test(tc, fiber_park_wake_order);
-	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr;
-	int failed, run;
-
-	/* A dead server's socket must give an error, not kill the tests. */
-	signal(SIGPIPE, SIG_IGN);
-	if (mkdtemp(redis_dir) == NULL) {
-		perror("mkdtemp");
-		return EXIT_FAILURE;
-	}
-	redis_dir_made = true;
-	atexit(cleanup);
-	if ((redis_port = free_port()) <= 0 || redis_start() != 0 || sentinel_start() != 0) {
-		fprintf(stderr, "test_store: cannot start redis-server and its sentinel\n");
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(store_suite());
-	/* No fork: the redis-server and its fixture live in this one process. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	run = srunner_ntests_run(sr);
-	srunner_free(sr);
-	return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

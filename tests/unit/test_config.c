@@ -1,0 +1,55 @@
+/* Unit tests of configuration loading (config.c): what is refused, and
+ * the defaults a valid file gets. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "config.h"
+#include "util.h"
+
+START_TEST(t_config_errors)
+{
+	struct config *c = NULL;
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/c.json", test_tmpdir);
+	test_write_file("c.json", "{\n \"issuer\": \"http://x\",\n \"issuer\": 1\n}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* duplicate key, line 3 */
+	test_write_file("c.json", "{\n \"issuer\": \n", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* syntax */
+	test_write_file("c.json", "{\"issuer\":\"http://127.0.0.1:1\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+			     "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"isuer\":1}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* unknown setting */
+	test_write_file("c.json", "{\"issuer\":\"http://127.0.0.1:1\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+			     "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"clients\":[{\"client_id\":\"a\","
+			     "\"client_secret\":\"x\",\"redirect_uris\":[\"http://h/cb\"]}]}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* secret in clear */
+	test_write_file("c.json", "{\"issuer\":\"http://127.0.0.1:1\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+			     "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"clients\":[{\"client_id\":\"a\","
+			     "\"client_secret_sha256\":\"17181b22d74645e892b4613a95907148c33a569d563596757d937bec51906e6d\","
+			     "\"redirect_uris\":[\"http://h/cb#frag\"]}]}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_EINVAL); /* fragment in redirect URI */
+	test_write_file("c.json", "{\"issuer\":\"http://127.0.0.1:1/\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+			     "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"clients\":[{\"client_id\":\"a\","
+			     "\"client_secret_sha256\":\"17181b22d74645e892b4613a95907148c33a569d563596757d937bec51906e6d\","
+			     "\"redirect_uris\":[\"http://h/cb\"],\"profile\":\"franceconnect\"}]}", 0600);
+	ck_assert_int_eq(config_load(p, &c), IDP_OK);
+	ck_assert_str_eq(c->issuer, "http://127.0.0.1:1"); /* trailing slash dropped */
+	ck_assert(c->clients[0].franceconnect);
+	ck_assert_int_eq(c->clients[0].id_token_alg, ALG_ES256);
+	ck_assert_uint_eq(c->clients[0].code_ttl, 30);
+	ck_assert(client_has_redirect_uri(&c->clients[0], "http://h/cb"));
+	ck_assert(!client_has_redirect_uri(&c->clients[0], "http://h/cb/"));
+	ck_assert(!client_has_redirect_uri(&c->clients[0], "http://h/c"));
+	ck_assert(!client_has_redirect_uri(&c->clients[0], "HTTP://h/cb"));
+	ck_assert_str_eq(c->clients[0].sector, "h");
+	config_free(c);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+	return TEST_SUITE_OF("config", t_config_errors);
+}
