@@ -25,11 +25,15 @@ OBJ := $(if $(filter .,$(OUT)),build,$(OUT)/obj)
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+# The daemon's layers, one folder each (ARCHITECTURE.md); headers are named
+# without their folder.
+IDP_DIRS := idp idp/net idp/oidc idp/store idp/keys idp/base
+IDP_INC  := $(addprefix -I,$(IDP_DIRS))
 CFLAGS  ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP -Iidp -Icommon -Iplugins
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP $(IDP_INC) -Icommon -Iplugins
 LDLIBS  += -ldl -lpthread
 
-CORE_SRC := $(filter-out idp/main.c idp/idpctl.c,$(wildcard idp/*.c idp/http/*.c)) common/codec.c
+CORE_SRC := $(filter-out idp/main.c idp/idpctl.c,$(wildcard $(addsuffix /*.c,$(IDP_DIRS)))) common/codec.c
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 IDP      := $(OUT)/idp/idp
 IDPCTL   := $(OUT)/idp/idpctl

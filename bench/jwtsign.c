@@ -4,7 +4,7 @@
  *     EVP_PKEY at start, a per-thread EVP_PKEY_CTX reused;
  *   - libjwt 1.10's jwt_encode_str(), which takes the PEM bytes and parses
  *     them again on every call.
- * The faster one is what the token endpoint uses (idp/keys.c).
+ * The faster one is what the token endpoint uses (idp/keys/keys.c).
  *
  *   jwtsign KEYS_DIR SECONDS
  * prints "RESULT cached_es256=N libjwt_es256=N cached_rs256=N libjwt_rs256=N"

@@ -184,13 +184,13 @@ BFLAGS="-O2 -g -Wall -Wextra"
 $BCC $BFLAGS -I"$ROOT/common" -o "$TMP/bin/loadgen" "$B/loadgen.c" "$ROOT/common/codec.c" $(pkg-config --cflags --libs openssl) -lpthread &&
 $BCC $BFLAGS -o "$TMP/bin/hello" "$B/hello.c" $(pkg-config --cflags --libs libmicrohttpd) &&
 # argon2 hashes through the provider's own pwhash_verify (make all builds it into build/).
-$BCC $BFLAGS -std=c11 -D_GNU_SOURCE -I"$ROOT/idp" -I"$ROOT/common" -o "$TMP/bin/argon2" "$B/argon2.c" "$ROOT/build/libidpcore.a" \
+$BCC $BFLAGS -std=c11 -D_GNU_SOURCE -I"$ROOT/idp" -I"$ROOT/idp/base" -I"$ROOT/idp/keys" -I"$ROOT/idp/store" -I"$ROOT/idp/net" -I"$ROOT/idp/oidc" -I"$ROOT/common" -o "$TMP/bin/argon2" "$B/argon2.c" "$ROOT/build/libidpcore.a" \
 	$(pkg-config --cflags --libs libmicrohttpd jansson hiredis libjwt openssl libcurl libargon2) -ldl -lpthread || {
 	echo "bench: building the bench programs failed" >&2; exit 1; }
 # jwtsign links the provider's own objects (make all builds them into build/).
 JWTS=""
 if [ -f "$ROOT/build/libidpcore.a" ] &&
-	$BCC $BFLAGS -std=c11 -D_GNU_SOURCE -I"$ROOT/idp" -I"$ROOT/common" -I"$ROOT/plugins" -o "$TMP/bin/jwtsign" "$B/jwtsign.c" \
+	$BCC $BFLAGS -std=c11 -D_GNU_SOURCE -I"$ROOT/idp" -I"$ROOT/idp/base" -I"$ROOT/idp/keys" -I"$ROOT/idp/store" -I"$ROOT/idp/net" -I"$ROOT/idp/oidc" -I"$ROOT/common" -I"$ROOT/plugins" -o "$TMP/bin/jwtsign" "$B/jwtsign.c" \
 		"$ROOT/build/libidpcore.a" $(pkg-config --cflags --libs libmicrohttpd jansson hiredis libjwt openssl libcurl libargon2) \
 		-ldl -lpthread 2>"$TMP/jwtsign.log"; then
 	JWTS=$TMP/bin/jwtsign

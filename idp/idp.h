@@ -11,7 +11,7 @@
 #include <microhttpd.h>
 
 #include "config.h"
-#include "http/http.h"
+#include "http.h"
 #include "idp_plugin.h"
 #include "keys.h"
 #include "store.h"

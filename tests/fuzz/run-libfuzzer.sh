@@ -11,7 +11,7 @@ command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install cl
 PKGS="libmicrohttpd jansson hiredis openssl libcurl libargon2"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 mkdir -p build-fuzz
-SRC="$(ls idp/*.c idp/http/*.c | grep -v -e idp/main.c -e idp/idpctl.c) common/codec.c"
+SRC="$(ls idp/*.c idp/*/*.c | grep -v -e idp/main.c -e idp/idpctl.c) common/codec.c"
 # The request target starts the daemon in-process: it loads the file
 # backend's plugin, built here with the same sanitizers and coverage (the
 # sanitizer runtimes are the fuzzer binary's).
@@ -25,7 +25,7 @@ for t in tests/fuzz/fuzz_*.c; do
 	if [ -n "${FUZZ_TARGETS:-}" ]; then
 		case " $FUZZ_TARGETS " in *" $name "*) ;; *) continue ;; esac
 	fi
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer $SAN -Iidp -Icommon -Iplugins \
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer $SAN -Iidp -Iidp/net -Iidp/oidc -Iidp/store -Iidp/keys -Iidp/base -Icommon -Iplugins \
 		$(pkg-config --cflags $PKGS) -o "build-fuzz/$n" "$t" $SRC $(pkg-config --libs $PKGS) -ldl -lpthread
 	mkdir -p "build-fuzz/corpus/$name"
 	opts="-max_len=4096"

@@ -65,11 +65,11 @@ ok "idp.json(5) names every setting the code accepts" python3 - "$ROOT" "$P/shar
 import re, sys
 root, man = sys.argv[1], open(sys.argv[2]).read()
 keys = set()
-for f in ["idp/config.c", "plugins/oidc/oidc.c", "plugins/ldap/ldap.c"]:
+for f in ["idp/base/config.c", "plugins/oidc/oidc.c", "plugins/ldap/ldap.c"]:
     for name, block in re.findall(r"static const char \*const (\w+)\[\]\s*=\s*\{(.*?)NULL\}", open(root + "/" + f).read(), re.S):
         if name not in ("reserved", "technical"):  # claim names, not settings
             keys |= set(re.findall(r'"([a-z_]+)"', block))
-for f in ["idp/store_redis.c", "idp/store_memory.c"]:
+for f in ["idp/store/store_redis.c", "idp/store/store_memory.c"]:
     keys |= set(re.findall(r'strcmp\(k, "([a-z_]+)"\)', open(root + "/" + f).read()))
 missing = sorted(k for k in keys if not re.search(r"^\.BR?\b.*\b%s\b" % re.escape(k), man, re.M))
 if missing or len(keys) < 60:
@@ -207,7 +207,7 @@ fi
 
 # ---- contrib/grafana-idp.json ----
 ok "the dashboard queries name only metrics the daemon serves" python3 - "$ROOT/contrib/grafana-idp.json" \
-	"$ROOT/idp/metrics.c" <<'PY'
+	"$ROOT/idp/base/metrics.c" <<'PY'
 import json, re, sys
 d = json.load(open(sys.argv[1]))
 served = set(re.findall(r"\bidp_[a-z_]+", open(sys.argv[2]).read()))

@@ -8,7 +8,7 @@
 # + 16 KiB = 24576 bytes per connection, 4 KiB of it kept for the answer):
 #   request line: the URI up to 8192 bytes; "GET " + URI + " HTTP/1.1\r\n"
 #     is 8207 bytes then; one more byte: 414.
-#   header block: the line, headers and cookies as counted in idp/http/loop.c
+#   header block: the line, headers and cookies as counted in idp/net/loop.c
 #     (head_fits): with the three headers sent here, a head of 20273 bytes
 #     passes, 20274 gets 431.
 #   the pool itself (24576): past it libmicrohttpd refuses on its own.

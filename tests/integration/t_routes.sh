@@ -1,5 +1,5 @@
 #!/bin/sh
-# The routing table (idp/http/route.c): each path answers its methods, any
+# The routing table (idp/net/route.c): each path answers its methods, any
 # other method gets 405 with Allow (JSON for the OAuth endpoints, a page for
 # the citizens'), an unknown path a 404 page, and each answer is counted
 # under its route's metrics label.
