@@ -64,6 +64,7 @@ struct loop {
 	int state; /* 0 starting, 1 running, -1 failed */
 	struct conn_watch watched; /* list head of this loop's connections */
 	int64_t next_sweep;
+	struct req *parked; /* whose connections suspend_parked suspends */
 };
 
 static struct {
@@ -118,6 +119,12 @@ static void request_end(struct req *r)
 		return;
 	if (r->watch != NULL)
 		r->watch->req = NULL;
+	if (r->suspend_pending && t_loop != NULL)
+		for (struct req **pp = &t_loop->parked; *pp != NULL; pp = &(*pp)->suspend_next)
+			if (*pp == r) {
+				*pp = r->suspend_next;
+				break;
+			}
 	/* A suspended connection is resumed only once its fiber has ended, and
 	 * resumed, on_request frees it: a fiber left here has ended too. */
 	fiber_free(r->fib);
@@ -326,8 +333,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (fiber_run(r->fib))
 		return queue_reply(r);
-	MHD_suspend_connection(conn);
+	if (t_loop == NULL) {
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
+	r->suspend_pending = true;
+	r->suspend_next = t_loop->parked;
+	t_loop->parked = r;
 	return MHD_YES;
+}
+
+/* Suspends the connections of the requests parked during MHD_run, once it
+ * has returned. Suspended from inside the request's last call,
+ * libmicrohttpd 0.9.75 keeps what the connection waited for before
+ * (input), and on resume reads the socket before it queues the answer: a
+ * client that half-closed meanwhile gets its end of stream read, and the
+ * connection closed without the answer. Returned from that call first, the
+ * connection waits for its answer, and reads nothing more until it is sent. */
+static void suspend_parked(struct loop *l)
+{
+	struct req *r;
+
+	while ((r = l->parked) != NULL) {
+		l->parked = r->suspend_next;
+		r->suspend_next = NULL;
+		r->suspend_pending = false;
+		MHD_suspend_connection(r->conn);
+	}
+}
+
+/* A client that half-closed (sent its request, then shut its side for
+ * writing) sends nothing more. libmicrohttpd 0.9.75 watches the socket
+ * edge-triggered: an end of stream that arrived with the request woke it
+ * once, with the request, and nothing wakes it again, so the connection
+ * would wait out its idle timeout after the answer. When nothing but the end
+ * is left to read, shutting our reading side wakes it: it reads the end and
+ * closes. (One peek per answer; pipelined requests already read are still
+ * answered.) */
+static void close_if_half_closed(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char c;
+
+	if (ci != NULL && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		shutdown(ci->connect_fd, SHUT_RD);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -336,8 +385,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *r = *req_cls;
 
 	(void)cls;
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		conn_watch_arm(conn, 2);
+		close_if_half_closed(conn);
+	}
 	request_end(r);
 	*req_cls = NULL;
 }
@@ -437,6 +488,7 @@ static void *loop_main(void *arg)
 			t = (int)to;
 		fiber_poll(t);
 		MHD_run(l->d);
+		suspend_parked(l);
 		conn_watch_sweep(l);
 	}
 	MHD_stop_daemon(l->d);

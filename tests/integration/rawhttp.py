@@ -8,7 +8,11 @@ nothing at all), which curl hides. Every wait is bounded.
   python3 rawhttp.py slowbody PORT TIMEOUT_S        a body sent byte by byte
   python3 rawhttp.py sizes PORT                     request lines and headers by size
   python3 rawhttp.py get PORT PATH [SRC] [HDR...]   one GET; prints the status line
+  python3 rawhttp.py halfclose PORT KIND N          N requests, each half-closed
+                                                    once sent (KIND: healthz,
+                                                    authorize, login)
 """
+import re
 import socket
 import sys
 import threading
@@ -206,6 +210,119 @@ def sizes(port, kind, sizes_):
         print("%s %d %s" % (kind, n, exchange(port, request_of(kind, n), 5.0)))
 
 
+def read_whole(s, timeout):
+    """Reads one answer to its end (Content-Length) and then to the server's
+    close. Returns (status line or EOF/RESET/TIMEOUT/PARTIAL, head, body,
+    seconds from the answer's last byte to the close, or None if the server
+    never closed within timeout)."""
+    data = b""
+    end = time.monotonic() + timeout
+    whole_at = None
+    need = None
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if need is None and b"\r\n\r\n" in data:
+                head = data.split(b"\r\n\r\n", 1)[0]
+                m = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                need = len(head) + 4 + (int(m[0].split(b":", 1)[1]) if m else 0)
+            if need is not None and len(data) >= need and whole_at is None:
+                whole_at = time.monotonic()
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        return ("RESET", b"", b"", None)
+    closed_at = time.monotonic() if time.monotonic() < end else None
+    if not data:
+        return ("EOF" if closed_at else "TIMEOUT", b"", b"", None)
+    if need is None or len(data) < need:
+        return ("PARTIAL", data, b"", None)
+    head, body = data.split(b"\r\n\r\n", 1)
+    status = head.split(b"\r\n", 1)[0].decode("latin-1")
+    if len(data) > need:
+        status = "EXTRA " + status
+    return (status, head, body, None if closed_at is None else closed_at - whole_at)
+
+
+def cookies_of(head):
+    return "; ".join(l.split(b":", 1)[1].split(b";", 1)[0].strip().decode()
+                     for l in head.split(b"\r\n") if l.lower().startswith(b"set-cookie:"))
+
+
+def form_field(body, name):
+    m = re.search(rb'name="' + name.encode() + rb'" value="([^"]*)"', body)
+    return m.group(1).decode() if m else ""
+
+
+AUTHZ = ("/authorize?response_type=code&client_id=demo-portal&redirect_uri=http%3A%2F%2F127.0.0.1%3A8081%2Fcallback"
+         "&scope=openid&state=st4te&nonce=n0nce-0123456789abcdefghij"
+         "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEb-pEkRc&code_challenge_method=S256")
+
+
+def half_closed(port, raw, timeout):
+    """Sends raw, shuts the connection for writing at once, reads the answer."""
+    s = connect(port, None, timeout)
+    try:
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)
+        return read_whole(s, timeout)
+    finally:
+        s.close()
+
+
+def halfclose(port, kind, n, user, password):
+    """n requests of kind, each from a client that half-closes once it has
+    sent it (HTTP/1.0 tools, some proxies): each must get its whole answer,
+    then the server's close within a second. Prints one line per failure and
+    a summary."""
+    bad = {"lost": 0, "partial": 0, "status": 0, "slow_close": 0, "setup": 0}
+    worst = 0.0
+    # A login answers with its consent page, or a redirect once consented.
+    want = {"healthz": ["200"], "authorize": ["200"], "login": ["200", "302", "303"]}[kind]
+    for i in range(n):
+        if kind == "healthz":
+            raw = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        elif kind == "authorize":
+            raw = ("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % AUTHZ).encode()
+        else:
+            # The login form of a fresh transaction, fetched normally; then
+            # the form posted by a half-closing client (a slow argon2 check).
+            st, head, body, _ = half_closed(port, ("GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                                                   % AUTHZ).encode(), 5.0)
+            if not st.endswith(" 200 OK"):
+                bad["setup"] += 1
+                print("setup %d: %s" % (i, st))
+                continue
+            form = "txn=%s&csrf=%s&username=%s&password=%s" % (
+                form_field(body, "txn"), form_field(body, "csrf"), user, password)
+            raw = ("POST /login HTTP/1.1\r\nHost: t\r\nCookie: %s\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
+                   % (cookies_of(head), len(form), form)).encode()
+        st, head, body, close_s = half_closed(port, raw, 2.0)
+        if st in ("EOF", "RESET", "TIMEOUT"):
+            bad["lost"] += 1
+        elif st == "PARTIAL" or st.startswith("EXTRA"):
+            bad["partial"] += 1
+        elif st.split(" ")[1] not in want:
+            bad["status"] += 1
+        elif close_s is None or close_s > 1.0:
+            bad["slow_close"] += 1
+        else:
+            worst = max(worst, close_s)
+            continue
+        print("%s %d: %s%s" % (kind, i, st, "" if close_s is None else " (closed %.2f s after)" % close_s))
+    for k, v in bad.items():
+        print("%s=%d" % (k, v))
+    print("worst_close_ms=%d" % (worst * 1000))
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "burst":
@@ -237,6 +354,8 @@ def main():
         else:
             raw = request_of(kind, n)
         print(exchange(port, raw, 5.0))
+    elif cmd == "halfclose":
+        halfclose(port, sys.argv[3], int(sys.argv[4]), "marianne", "Marianne-2026%21")
     elif cmd == "get":
         src = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
         hdrs = "".join(h + "\r\n" for h in sys.argv[5:])
