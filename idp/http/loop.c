@@ -79,37 +79,54 @@ static struct {
 
 static __thread struct loop *t_loop;
 
-/* A refusal written straight to the socket, for a head too large to leave
- * room in libmicrohttpd's pool for any answer: a status line, four headers
- * and a short body, never a reset. The connection closes after it. */
+/* What send_refusal writes for each status: the page's sentence, and the
+ * JSON error's description (the OAuth endpoints). */
+static const struct refusal {
+	unsigned status;
+	const char *reason, *page, *json;
+} refusals[] = {
+	{400, "Bad Request", "La demande est incomplète. / The request is incomplete.",
+	 "the request ended before its body"},
+	{414, "URI Too Long", "La demande est trop longue. / The request is too long.", "the request is too large"},
+	{431, "Request Header Fields Too Large", "La demande est trop longue. / The request is too long.",
+	 "the request is too large"},
+	{501, "Not Implemented",
+	 "Cette forme de demande n'est pas prise en charge. / This kind of request is not supported.",
+	 "only chunked or Content-Length bodies are accepted"},
+};
+
+/* A refusal written straight to the socket, where libmicrohttpd cannot
+ * answer: a head too large to leave room in its pool for any answer, a
+ * framing it would mishandle, a body cut off by the end of the stream. A
+ * status line, a few headers and a short body, never a reset or a silent
+ * close. The connection closes after it. */
 static void send_refusal(MHD_socket fd, struct req *r, unsigned status)
 {
-	static const char page_long[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
-		"<p>La demande est trop longue. / The request is too long.</p></html>\n";
-	static const char page_framing[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
-		"<p>Cette forme de demande n'est pas prise en charge. / This kind of request is not supported.</p></html>\n";
-	const char *reason = status == 414 ? "URI Too Long" : status == 501 ? "Not Implemented"
-					     : "Request Header Fields Too Large";
+	const struct refusal *f = &refusals[0];
 	bool json = r != NULL && r->path != NULL && http_route_json(r);
-	const char *body = json ? (status == 501 ? "{\"error\":\"invalid_request\",\"error_description\":"
-						   "\"only chunked or Content-Length bodies are accepted\"}"
-						 : "{\"error\":\"invalid_request\",\"error_description\":\"the request is too large\"}")
-				: status == 501 ? page_framing : page_long;
-	char head[512];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-			 "Content-Security-Policy: default-src 'none'\r\nConnection: close\r\n\r\n",
-			 status, reason, json ? "application/json" : "text/html; charset=utf-8", strlen(body));
-	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+	char head[512], body[320];
+	int n, bn;
+
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+		if (refusals[i].status == status)
+			f = &refusals[i];
+	bn = json ? snprintf(body, sizeof(body), "{\"error\":\"invalid_request\",\"error_description\":\"%s\"}", f->json)
+		  : snprintf(body, sizeof(body), "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\">"
+			     "<title>Erreur</title><p>%s</p></html>\n", f->page);
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+		     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+		     "Content-Security-Policy: default-src 'none'\r\nConnection: close\r\n\r\n",
+		     f->status, f->reason, json ? "application/json" : "text/html; charset=utf-8", bn);
+	struct iovec iov[2] = {{head, (size_t)n}, {body, (size_t)bn}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
 
 	/* The send buffer is empty (nothing of this request was answered):
 	 * these few hundred bytes go in one call, or the client is gone. */
 	if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		idp_log(LOG_DEBUG, "http: a too large request could not be answered: %s", strerror(errno));
+		idp_log(LOG_DEBUG, "http: a refused request could not be answered: %s", strerror(errno));
 	else
-		metrics_request(r != NULL ? r->metric : 0, status);
+		metrics_request(r != NULL ? r->metric : 0, f->status);
 }
 
 /* The end of a request: its fiber (ended), then the request. */
@@ -199,11 +216,27 @@ static void conn_watch_sweep(struct loop *l)
 	}
 }
 
+/* While a head is read, its connection is on libmicrohttpd's list of
+ * connections with their own timeout, which every MHD_run visits whole; the
+ * others' list is visited from the oldest, and only up to the first that is
+ * still open. libmicrohttpd 0.9.75, when a head's query arguments fill the
+ * connection's pool after its read buffer grew (a request line past half
+ * the pool, some 200 arguments), answers twice with an error and leaves the
+ * connection marked closed but not cleaned up, nor closed: on the usual
+ * list, behind any older connection (an idle keep-alive one), it would wait
+ * out that one's timeout without a byte. Visited, it is cleaned up at once
+ * and on_connection answers 414. Back on the usual list at the head's end. */
+static void head_watch(struct MHD_Connection *conn, bool reading)
+{
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, reading ? H.timeout + 1 : H.timeout);
+}
+
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct req *r = req_new(uri, conn);
 
 	(void)cls;
+	head_watch(conn, true);
 	if (r != NULL && (r->watch = conn_watch_of(conn)) != NULL)
 		r->watch->req = r;
 	return r;
@@ -287,6 +320,25 @@ static bool framing_known(struct MHD_Connection *conn)
 	return te == NULL || strcasecmp(te, "chunked") == 0;
 }
 
+/* A client that half-closed (sent its request, then shut its side for
+ * writing) sends nothing more. libmicrohttpd 0.9.75 watches the socket
+ * edge-triggered: an end of stream that arrived with the data woke it
+ * once, with the data, and nothing wakes it again, so the connection would
+ * wait out its idle timeout after the answer (or, the body cut short, its
+ * deadline without a word). When nothing but the end is left to read,
+ * shutting our reading side wakes it: it reads the end and closes (with a
+ * 400 for a cut body, on_completed). One peek after each answer and each
+ * piece of a body; what it had read already (pipelined requests, the rest
+ * of a body) is still handled first. */
+static void wake_if_half_closed(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char c;
+
+	if (ci != NULL && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		shutdown(ci->connect_fd, SHUT_RD);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -301,6 +353,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!r->started) {
 		/* Never queue a reply on the first call: libmicrohttpd 0.9.75 then
 		 * closes the connection, and keep-alive is worth 6x under load. */
+		head_watch(conn, false);
 		req_begin(r, conn, method);
 		if (!framing_known(conn)) {
 			if (r->watch != NULL)
@@ -317,6 +370,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_size > 0) {
 		req_add_body(r, upload, *upload_size);
 		*upload_size = 0;
+		wake_if_half_closed(conn);
 		return MHD_YES;
 	}
 	if (r->fib != NULL) /* called again after the resume: the fiber has ended */
@@ -362,23 +416,6 @@ static void suspend_parked(struct loop *l)
 	}
 }
 
-/* A client that half-closed (sent its request, then shut its side for
- * writing) sends nothing more. libmicrohttpd 0.9.75 watches the socket
- * edge-triggered: an end of stream that arrived with the request woke it
- * once, with the request, and nothing wakes it again, so the connection
- * would wait out its idle timeout after the answer. When nothing but the end
- * is left to read, shutting our reading side wakes it: it reads the end and
- * closes. (One peek per answer; pipelined requests already read are still
- * answered.) */
-static void close_if_half_closed(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	char c;
-
-	if (ci != NULL && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
-		shutdown(ci->connect_fd, SHUT_RD);
-}
-
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -387,8 +424,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)cls;
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		conn_watch_arm(conn, 2);
-		close_if_half_closed(conn);
+		wake_if_half_closed(conn);
 	}
+	/* The stream ended (the client half-closed) after the head, before the
+	 * body did (libmicrohttpd 0.9.75 ends a request so only then):
+	 * it closes without a word; the client, still reading, is told why
+	 * (RFC 9112 8). The socket is still open for writing here. */
+	if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT && r != NULL && r->started && r->watch != NULL)
+		send_refusal(r->watch->fd, r, 400);
 	request_end(r);
 	*req_cls = NULL;
 }

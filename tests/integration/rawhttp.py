@@ -6,11 +6,13 @@ nothing at all), which curl hides. Every wait is bounded.
   python3 rawhttp.py siege PORT LIMIT TIMEOUT_S     fill the loops, never release
   python3 rawhttp.py slowloris PORT TIMEOUT_S       a head sent byte by byte
   python3 rawhttp.py slowbody PORT TIMEOUT_S        a body sent byte by byte
-  python3 rawhttp.py sizes PORT                     request lines and headers by size
+  python3 rawhttp.py sizes PORT KIND SIZES...       request lines and headers by size
+  python3 rawhttp.py sizes-behind-idle PORT KIND SIZES...   the same, older
+                                                    idle connections held open
   python3 rawhttp.py get PORT PATH [SRC] [HDR...]   one GET; prints the status line
   python3 rawhttp.py halfclose PORT KIND N          N requests, each half-closed
                                                     once sent (KIND: healthz,
-                                                    authorize, login)
+                                                    authorize, login, cutbody)
 """
 import re
 import socket
@@ -176,6 +178,10 @@ def request_of(kind, n):
         base = "GET /healthz? HTTP/1.1\r\n"
         q = ("a=1&" * n)[: n - len(base)]
         return ("GET /healthz?" + q + " HTTP/1.1\r\n").encode() + b"Host: t\r\nConnection: close\r\n\r\n"
+    if kind == "manyargs":  # a line of n bytes: 200 query arguments, then padding
+        base = "GET /authorize?" + "&".join("a%d=1" % i for i in range(200)) + "&x= HTTP/1.1\r\n"
+        return ((base[:-11] + "a" * (n - len(base)) + " HTTP/1.1\r\n").encode() +
+                b"Host: t\r\nX-Pad: " + b"p" * 8000 + b"\r\nConnection: close\r\n\r\n")
     if kind == "cookies":  # one Cookie header of many tiny cookies
         line = b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
         left = n - len(line) - 2 - len(b"Cookie: \r\n")
@@ -205,14 +211,20 @@ def request_of(kind, n):
     return req
 
 
-def sizes(port, kind, sizes_):
+def sizes(port, kind, sizes_, idle=0):
+    """Each size's answer. idle: that many idle connections opened first
+    and held meanwhile (older connections on the same loops)."""
+    held = [connect(port) for _ in range(idle)]
+    time.sleep(0.2 if idle else 0)
     for n in sizes_:
-        print("%s %d %s" % (kind, n, exchange(port, request_of(kind, n), 5.0)))
+        print("%s %d %s" % (kind, n, exchange(port, request_of(kind, n), 3.0)))
+    for c in held:
+        c.close()
 
 
 def read_whole(s, timeout):
-    """Reads one answer to its end (Content-Length) and then to the server's
-    close. Returns (status line or EOF/RESET/TIMEOUT/PARTIAL, head, body,
+    """Reads one answer to its end (Content-Length, within timeout) and then
+    to the server's close (within 2 s more). Returns (status line or EOF/RESET/TIMEOUT/PARTIAL, head, body,
     seconds from the answer's last byte to the close, or None if the server
     never closed within timeout)."""
     data = b""
@@ -235,6 +247,7 @@ def read_whole(s, timeout):
                 need = len(head) + 4 + (int(m[0].split(b":", 1)[1]) if m else 0)
             if need is not None and len(data) >= need and whole_at is None:
                 whole_at = time.monotonic()
+                end = min(end, whole_at + 2.0)  # the close, 2 s at most
     except socket.timeout:
         pass
     except ConnectionResetError:
@@ -285,10 +298,15 @@ def halfclose(port, kind, n, user, password):
     bad = {"lost": 0, "partial": 0, "status": 0, "slow_close": 0, "setup": 0}
     worst = 0.0
     # A login answers with its consent page, or a redirect once consented.
-    want = {"healthz": ["200"], "authorize": ["200"], "login": ["200", "302", "303"]}[kind]
+    # A body cut off by the end of the stream (a chunk of 2^64-1 bytes
+    # declared, 12 sent): a 400, not a silent close.
+    want = {"healthz": ["200"], "authorize": ["200"], "login": ["200", "302", "303"], "cutbody": ["400"]}[kind]
     for i in range(n):
         if kind == "healthz":
             raw = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        elif kind == "cutbody":
+            raw = (b"POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabcde\r\n0\r\n\r\n")
         elif kind == "authorize":
             raw = ("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % AUTHZ).encode()
         else:
@@ -305,7 +323,7 @@ def halfclose(port, kind, n, user, password):
             raw = ("POST /login HTTP/1.1\r\nHost: t\r\nCookie: %s\r\n"
                    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
                    % (cookies_of(head), len(form), form)).encode()
-        st, head, body, close_s = half_closed(port, raw, 2.0)
+        st, head, body, close_s = half_closed(port, raw, 10.0)
         if st in ("EOF", "RESET", "TIMEOUT"):
             bad["lost"] += 1
         elif st == "PARTIAL" or st.startswith("EXTRA"):
@@ -336,7 +354,7 @@ def main():
         slow(port, float(sys.argv[3]),
              b"POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
              b"Content-Length: 4000\r\n\r\ngrant_type=", b"abcdefghijklmnopqrstuvwxyz")
-    elif cmd == "sizes":
+    elif cmd in ("sizes", "sizes-behind-idle"):
         kind = sys.argv[3]
         ns = []
         for a in sys.argv[4:]:
@@ -345,7 +363,7 @@ def main():
                 ns.extend(range(lo, hi + 1, st))
             else:
                 ns.append(int(a))
-        sizes(port, kind, ns)
+        sizes(port, kind, ns, 4 if cmd == "sizes-behind-idle" else 0)
     elif cmd == "raw":  # raw PORT KIND SIZE: the finding's cases, far past
         kind, n = sys.argv[3], int(sys.argv[4])
         if kind == "slashes":  # an authorization URL with n encoded slashes
