@@ -44,6 +44,7 @@ struct conn_watch {
 	MHD_socket fd;
 	int64_t deadline; /* mono_ms; 0 while its request is being answered */
 	struct req *req;  /* the request whose head is being read, if any */
+	bool answered;    /* since the last sweep (wake_if_half_closed) */
 };
 
 static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
@@ -197,9 +198,31 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = w;
 }
 
-/* Ends the connections past their deadline. shutdown, not close: the socket
- * stays libmicrohttpd's, which sees the end of the stream and closes it
- * through its usual path (callbacks, counters). */
+/* A client that half-closed (sent its request, then shut its side for
+ * writing) sends nothing more. libmicrohttpd 0.9.75 watches the socket
+ * edge-triggered: an end of stream that arrived with the data woke it
+ * once, with the data, and nothing wakes it again, so the connection would
+ * wait out its idle timeout after the answer (or, the body cut short, its
+ * deadline without a word). When nothing but the end is left to read,
+ * shutting our reading side wakes it: it reads the end and closes (with a
+ * 400 for a cut body, on_completed). Looked at by the sweep, not at each
+ * answer: one peek per connection answered (or waiting for its body) per
+ * sweep, rather than a system call more per request. What libmicrohttpd
+ * had read already (pipelined requests, the rest of a body) goes first. */
+static void wake_if_half_closed(struct conn_watch *w)
+{
+	bool body_pending = w->req != NULL && w->req->started && w->deadline != 0;
+	char c;
+
+	if ((w->answered || body_pending) && recv(w->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		shutdown(w->fd, SHUT_RD);
+	w->answered = false;
+}
+
+/* Ends the connections past their deadline, and wakes libmicrohttpd for
+ * those whose client half-closed. shutdown, not close: the socket stays
+ * libmicrohttpd's, which sees the end of the stream and closes it through
+ * its usual path (callbacks, counters). */
 static void conn_watch_sweep(struct loop *l)
 {
 	int64_t now = mono_ms();
@@ -212,6 +235,8 @@ static void conn_watch_sweep(struct loop *l)
 			w->deadline = 0;
 			shutdown(w->fd, SHUT_RDWR);
 			idp_log(LOG_DEBUG, "http: a request not received within %u s: connection closed", H.timeout);
+		} else {
+			wake_if_half_closed(w);
 		}
 	}
 }
@@ -320,25 +345,6 @@ static bool framing_known(struct MHD_Connection *conn)
 	return te == NULL || strcasecmp(te, "chunked") == 0;
 }
 
-/* A client that half-closed (sent its request, then shut its side for
- * writing) sends nothing more. libmicrohttpd 0.9.75 watches the socket
- * edge-triggered: an end of stream that arrived with the data woke it
- * once, with the data, and nothing wakes it again, so the connection would
- * wait out its idle timeout after the answer (or, the body cut short, its
- * deadline without a word). When nothing but the end is left to read,
- * shutting our reading side wakes it: it reads the end and closes (with a
- * 400 for a cut body, on_completed). One peek after each answer and each
- * piece of a body; what it had read already (pipelined requests, the rest
- * of a body) is still handled first. */
-static void wake_if_half_closed(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	char c;
-
-	if (ci != NULL && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
-		shutdown(ci->connect_fd, SHUT_RD);
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -370,7 +376,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_size > 0) {
 		req_add_body(r, upload, *upload_size);
 		*upload_size = 0;
-		wake_if_half_closed(conn);
 		return MHD_YES;
 	}
 	if (r->fib != NULL) /* called again after the resume: the fiber has ended */
@@ -423,8 +428,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	(void)cls;
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		struct conn_watch *w = conn_watch_of(conn);
+
 		conn_watch_arm(conn, 2);
-		wake_if_half_closed(conn);
+		if (w != NULL)
+			w->answered = true;
 	}
 	/* The stream ended (the client half-closed) after the head, before the
 	 * body did (libmicrohttpd 0.9.75 ends a request so only then):
