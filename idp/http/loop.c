@@ -88,6 +88,7 @@ static const struct refusal {
 } refusals[] = {
 	{400, "Bad Request", "La demande est incomplète. / The request is incomplete.",
 	 "the request ended before its body"},
+	{413, "Content Too Large", "La demande est trop longue. / The request is too long.", "the request body is too large"},
 	{414, "URI Too Long", "La demande est trop longue. / The request is too long.", "the request is too large"},
 	{431, "Request Header Fields Too Large", "La demande est trop longue. / The request is too long.",
 	 "the request is too large"},
@@ -250,7 +251,8 @@ static void conn_watch_sweep(struct loop *l)
  * connection marked closed but not cleaned up, nor closed: on the usual
  * list, behind any older connection (an idle keep-alive one), it would wait
  * out that one's timeout without a byte. Visited, it is cleaned up at once
- * and on_connection answers 414. Back on the usual list at the head's end. */
+ * and on_connection answers (414 or 431). Back on the usual list at the
+ * head's end. */
 static void head_watch(struct MHD_Connection *conn, bool reading)
 {
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, reading ? H.timeout + 1 : H.timeout);
@@ -439,7 +441,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	 * it closes without a word; the client, still reading, is told why
 	 * (RFC 9112 8). The socket is still open for writing here. */
 	if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT && r != NULL && r->started && r->watch != NULL)
-		send_refusal(r->watch->fd, r, 400);
+		send_refusal(r->watch->fd, r, r->body_too_big ? 413 : 400);
 	request_end(r);
 	*req_cls = NULL;
 }

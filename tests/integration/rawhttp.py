@@ -12,7 +12,8 @@ nothing at all), which curl hides. Every wait is bounded.
   python3 rawhttp.py get PORT PATH [SRC] [HDR...]   one GET; prints the status line
   python3 rawhttp.py halfclose PORT KIND N          N requests, each half-closed
                                                     once sent (KIND: healthz,
-                                                    authorize, login, cutbody)
+                                                    authorize, login, cutbody,
+                                                    cutbig)
 """
 import re
 import socket
@@ -299,14 +300,18 @@ def halfclose(port, kind, n, user, password):
     worst = 0.0
     # A login answers with its consent page, or a redirect once consented.
     # A body cut off by the end of the stream (a chunk of 2^64-1 bytes
-    # declared, 12 sent): a 400, not a silent close.
-    want = {"healthz": ["200"], "authorize": ["200"], "login": ["200", "302", "303"], "cutbody": ["400"]}[kind]
+    # declared, 12 sent): a 400, not a silent close; past max_body_bytes, 413.
+    want = {"healthz": ["200"], "authorize": ["200"], "login": ["200", "302", "303"], "cutbody": ["400"],
+            "cutbig": ["413"]}[kind]
     for i in range(n):
         if kind == "healthz":
             raw = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
         elif kind == "cutbody":
             raw = (b"POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                    b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabcde\r\n0\r\n\r\n")
+        elif kind == "cutbig":  # 70,000 of 100,000 bytes declared: past max_body_bytes
+            raw = (b"POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   b"Content-Length: 100000\r\n\r\n" + b"a" * 70000)
         elif kind == "authorize":
             raw = ("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % AUTHZ).encode()
         else:
