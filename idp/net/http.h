@@ -72,6 +72,8 @@ struct req {
 	unsigned status;
 	enum MHD_Result ret;
 	struct fiber *fib;      /* set while the request's fiber is parked */
+	bool suspend_pending;   /* parked: its connection is suspended after MHD_run (loop.c) */
+	struct req *suspend_next;
 };
 
 /* loop.c */

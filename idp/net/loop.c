@@ -44,6 +44,7 @@ struct conn_watch {
 	MHD_socket fd;
 	int64_t deadline; /* mono_ms; 0 while its request is being answered */
 	struct req *req;  /* the request whose head is being read, if any */
+	bool answered;    /* since the last sweep (wake_if_half_closed) */
 };
 
 static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
@@ -64,6 +65,7 @@ struct loop {
 	int state; /* 0 starting, 1 running, -1 failed */
 	struct conn_watch watched; /* list head of this loop's connections */
 	int64_t next_sweep;
+	struct req *parked; /* whose connections suspend_parked suspends */
 };
 
 static struct {
@@ -78,37 +80,55 @@ static struct {
 
 static __thread struct loop *t_loop;
 
-/* A refusal written straight to the socket, for a head too large to leave
- * room in libmicrohttpd's pool for any answer: a status line, four headers
- * and a short body, never a reset. The connection closes after it. */
+/* What send_refusal writes for each status: the page's sentence, and the
+ * JSON error's description (the OAuth endpoints). */
+static const struct refusal {
+	unsigned status;
+	const char *reason, *page, *json;
+} refusals[] = {
+	{400, "Bad Request", "La demande est incomplète. / The request is incomplete.",
+	 "the request ended before its body"},
+	{413, "Content Too Large", "La demande est trop longue. / The request is too long.", "the request body is too large"},
+	{414, "URI Too Long", "La demande est trop longue. / The request is too long.", "the request is too large"},
+	{431, "Request Header Fields Too Large", "La demande est trop longue. / The request is too long.",
+	 "the request is too large"},
+	{501, "Not Implemented",
+	 "Cette forme de demande n'est pas prise en charge. / This kind of request is not supported.",
+	 "only chunked or Content-Length bodies are accepted"},
+};
+
+/* A refusal written straight to the socket, where libmicrohttpd cannot
+ * answer: a head too large to leave room in its pool for any answer, a
+ * framing it would mishandle, a body cut off by the end of the stream. A
+ * status line, a few headers and a short body, never a reset or a silent
+ * close. The connection closes after it. */
 static void send_refusal(MHD_socket fd, struct req *r, unsigned status)
 {
-	static const char page_long[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
-		"<p>La demande est trop longue. / The request is too long.</p></html>\n";
-	static const char page_framing[] = "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Erreur</title>"
-		"<p>Cette forme de demande n'est pas prise en charge. / This kind of request is not supported.</p></html>\n";
-	const char *reason = status == 414 ? "URI Too Long" : status == 501 ? "Not Implemented"
-					     : "Request Header Fields Too Large";
+	const struct refusal *f = &refusals[0];
 	bool json = r != NULL && r->path != NULL && http_route_json(r);
-	const char *body = json ? (status == 501 ? "{\"error\":\"invalid_request\",\"error_description\":"
-						   "\"only chunked or Content-Length bodies are accepted\"}"
-						 : "{\"error\":\"invalid_request\",\"error_description\":\"the request is too large\"}")
-				: status == 501 ? page_framing : page_long;
-	char head[512];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-			 "Content-Security-Policy: default-src 'none'\r\nConnection: close\r\n\r\n",
-			 status, reason, json ? "application/json" : "text/html; charset=utf-8", strlen(body));
-	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+	char head[512], body[320];
+	int n, bn;
+
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+		if (refusals[i].status == status)
+			f = &refusals[i];
+	bn = json ? snprintf(body, sizeof(body), "{\"error\":\"invalid_request\",\"error_description\":\"%s\"}", f->json)
+		  : snprintf(body, sizeof(body), "<!DOCTYPE html><html lang=\"fr\"><meta charset=\"utf-8\">"
+			     "<title>Erreur</title><p>%s</p></html>\n", f->page);
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+		     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+		     "Content-Security-Policy: default-src 'none'\r\nConnection: close\r\n\r\n",
+		     f->status, f->reason, json ? "application/json" : "text/html; charset=utf-8", bn);
+	struct iovec iov[2] = {{head, (size_t)n}, {body, (size_t)bn}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
 
 	/* The send buffer is empty (nothing of this request was answered):
 	 * these few hundred bytes go in one call, or the client is gone. */
 	if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		idp_log(LOG_DEBUG, "http: a too large request could not be answered: %s", strerror(errno));
+		idp_log(LOG_DEBUG, "http: a refused request could not be answered: %s", strerror(errno));
 	else
-		metrics_request(r != NULL ? r->metric : 0, status);
+		metrics_request(r != NULL ? r->metric : 0, f->status);
 }
 
 /* The end of a request: its fiber (ended), then the request. */
@@ -118,6 +138,12 @@ static void request_end(struct req *r)
 		return;
 	if (r->watch != NULL)
 		r->watch->req = NULL;
+	if (r->suspend_pending && t_loop != NULL)
+		for (struct req **pp = &t_loop->parked; *pp != NULL; pp = &(*pp)->suspend_next)
+			if (*pp == r) {
+				*pp = r->suspend_next;
+				break;
+			}
 	/* A suspended connection is resumed only once its fiber has ended, and
 	 * resumed, on_request frees it: a fiber left here has ended too. */
 	fiber_free(r->fib);
@@ -173,9 +199,31 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = w;
 }
 
-/* Ends the connections past their deadline. shutdown, not close: the socket
- * stays libmicrohttpd's, which sees the end of the stream and closes it
- * through its usual path (callbacks, counters). */
+/* A client that half-closed (sent its request, then shut its side for
+ * writing) sends nothing more. libmicrohttpd 0.9.75 watches the socket
+ * edge-triggered: an end of stream that arrived with the data woke it
+ * once, with the data, and nothing wakes it again, so the connection would
+ * wait out its idle timeout after the answer (or, the body cut short, its
+ * deadline without a word). When nothing but the end is left to read,
+ * shutting our reading side wakes it: it reads the end and closes (with a
+ * 400 for a cut body, on_completed). Looked at by the sweep, not at each
+ * answer: one peek per connection answered (or waiting for its body) per
+ * sweep, rather than a system call more per request. What libmicrohttpd
+ * had read already (pipelined requests, the rest of a body) goes first. */
+static void wake_if_half_closed(struct conn_watch *w)
+{
+	bool body_pending = w->req != NULL && w->req->started && w->deadline != 0;
+	char c;
+
+	if ((w->answered || body_pending) && recv(w->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		shutdown(w->fd, SHUT_RD);
+	w->answered = false;
+}
+
+/* Ends the connections past their deadline, and wakes libmicrohttpd for
+ * those whose client half-closed. shutdown, not close: the socket stays
+ * libmicrohttpd's, which sees the end of the stream and closes it through
+ * its usual path (callbacks, counters). */
 static void conn_watch_sweep(struct loop *l)
 {
 	int64_t now = mono_ms();
@@ -188,8 +236,26 @@ static void conn_watch_sweep(struct loop *l)
 			w->deadline = 0;
 			shutdown(w->fd, SHUT_RDWR);
 			idp_log(LOG_DEBUG, "http: a request not received within %u s: connection closed", H.timeout);
+		} else {
+			wake_if_half_closed(w);
 		}
 	}
+}
+
+/* While a head is read, its connection is on libmicrohttpd's list of
+ * connections with their own timeout, which every MHD_run visits whole; the
+ * others' list is visited from the oldest, and only up to the first that is
+ * still open. libmicrohttpd 0.9.75, when a head's query arguments fill the
+ * connection's pool after its read buffer grew (a request line past half
+ * the pool, some 200 arguments), answers twice with an error and leaves the
+ * connection marked closed but not cleaned up, nor closed: on the usual
+ * list, behind any older connection (an idle keep-alive one), it would wait
+ * out that one's timeout without a byte. Visited, it is cleaned up at once
+ * and on_connection answers (414 or 431). Back on the usual list at the
+ * head's end. */
+static void head_watch(struct MHD_Connection *conn, bool reading)
+{
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, reading ? H.timeout + 1 : H.timeout);
 }
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -197,6 +263,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct req *r = req_new(uri, conn);
 
 	(void)cls;
+	head_watch(conn, true);
 	if (r != NULL && (r->watch = conn_watch_of(conn)) != NULL)
 		r->watch->req = r;
 	return r;
@@ -294,6 +361,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!r->started) {
 		/* Never queue a reply on the first call: libmicrohttpd 0.9.75 then
 		 * closes the connection, and keep-alive is worth 6x under load. */
+		head_watch(conn, false);
 		req_begin(r, conn, method);
 		if (!framing_known(conn)) {
 			if (r->watch != NULL)
@@ -326,8 +394,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (fiber_run(r->fib))
 		return queue_reply(r);
-	MHD_suspend_connection(conn);
+	if (t_loop == NULL) {
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
+	r->suspend_pending = true;
+	r->suspend_next = t_loop->parked;
+	t_loop->parked = r;
 	return MHD_YES;
+}
+
+/* Suspends the connections of the requests parked during MHD_run, once it
+ * has returned. Suspended from inside the request's last call,
+ * libmicrohttpd 0.9.75 keeps what the connection waited for before
+ * (input), and on resume reads the socket before it queues the answer: a
+ * client that half-closed meanwhile gets its end of stream read, and the
+ * connection closed without the answer. Returned from that call first, the
+ * connection waits for its answer, and reads nothing more until it is sent. */
+static void suspend_parked(struct loop *l)
+{
+	struct req *r;
+
+	while ((r = l->parked) != NULL) {
+		l->parked = r->suspend_next;
+		r->suspend_next = NULL;
+		r->suspend_pending = false;
+		MHD_suspend_connection(r->conn);
+	}
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -336,8 +429,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *r = *req_cls;
 
 	(void)cls;
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		struct conn_watch *w = conn_watch_of(conn);
+
 		conn_watch_arm(conn, 2);
+		if (w != NULL)
+			w->answered = true;
+	}
+	/* The stream ended (the client half-closed) after the head, before the
+	 * body did (libmicrohttpd 0.9.75 ends a request so only then):
+	 * it closes without a word; the client, still reading, is told why
+	 * (RFC 9112 8). The socket is still open for writing here. */
+	if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT && r != NULL && r->started && r->watch != NULL)
+		send_refusal(r->watch->fd, r, r->body_too_big ? 413 : 400);
 	request_end(r);
 	*req_cls = NULL;
 }
@@ -437,6 +541,7 @@ static void *loop_main(void *arg)
 			t = (int)to;
 		fiber_poll(t);
 		MHD_run(l->d);
+		suspend_parked(l);
 		conn_watch_sweep(l);
 	}
 	MHD_stop_daemon(l->d);

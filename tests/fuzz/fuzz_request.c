@@ -70,6 +70,7 @@ struct answer {
 	bool eof;       /* the daemon closed its side */
 	bool reset;
 	bool timeout;
+	bool held;      /* half-closed, answered, and not closed within CLOSE_MS */
 };
 
 static struct {
@@ -282,25 +283,28 @@ static int answers_complete(const char *buf, size_t len, const struct reqs *q)
 /* Sends len bytes on a new connection and reads until every complete
  * request has its answer, the daemon closes, or the bound passes. The
  * connection is half-closed (shutdown SHUT_WR) at once when no request is
- * complete, so that the daemon sees the end; otherwise only once the answers
+ * complete, so that the daemon sees the end, and for every other input (an
+ * odd length; all with IDP_FUZZ_EARLY_SHUTDOWN=1), as HTTP/1.0 tools and
+ * some proxies do: then every request must still be answered, and the
+ * connection closed within CLOSE_MS of the last answer (a->held otherwise).
+ * Otherwise, as a browser keeps its connection open, only once the answers
  * came, or after HALF_CLOSE_MS without a byte (a request this target counts
- * as complete that the daemon reads as unfinished): the daemon drops the
- * answer of a request whose client half-closed while it was being served
- * (IDP_FUZZ_EARLY_SHUTDOWN=1 half-closes at once and shows it). A
- * connection whose every answer came is not waited on to close (the daemon
- * keeps a half-closed keep-alive connection until its idle timeout), nor one
- * that answered some requests and then stays silent for QUIET_MS (a request
- * counted that the daemon read otherwise). The daemon may answer and close
- * before it has read everything (a 413): sending then stops. */
+ * as complete that the daemon reads as unfinished); such a connection is
+ * not waited on to close, nor one that answered some requests and then
+ * stays silent for QUIET_MS (a request counted that the daemon read
+ * otherwise). The daemon may answer and close before it has read
+ * everything (a 413): sending then stops. */
 #define HALF_CLOSE_MS 5000
 #define QUIET_MS 1500
+#define CLOSE_MS 1000
 #define OWED_NONE_MS 30
 static void exchange(const void *data, size_t len, struct answer *a)
 {
 	int fd = dial();
 	int64_t deadline = ms_now() + F.timeout_ms, last = ms_now();
 	size_t sent = 0;
-	bool wr_open = true;
+	bool wr_open = true, early = F.early_shutdown || (len & 1) != 0;
+	int64_t all_done_at = 0;
 	struct reqs q;
 	int done = 0;
 
@@ -316,7 +320,7 @@ static void exchange(const void *data, size_t len, struct answer *a)
 		ssize_t n;
 
 		if (wr_open && sent == len &&
-		    (q.n == 0 || F.early_shutdown || (done > 0 && (size_t)done >= q.n) ||
+		    (q.n == 0 || early || (done > 0 && (size_t)done >= q.n) ||
 		     ms_now() - last >= HALF_CLOSE_MS)) {
 			shutdown(fd, SHUT_WR);
 			wr_open = false;
@@ -327,8 +331,18 @@ static void exchange(const void *data, size_t len, struct answer *a)
 			a->timeout = true;
 			break;
 		}
-		if (done > 0 && (size_t)done >= q.n && !wr_open)
-			break;
+		if (done > 0 && (size_t)done >= q.n && !wr_open) {
+			if (!early)
+				break;
+			if (all_done_at == 0)
+				all_done_at = ms_now();
+			if (ms_now() - all_done_at >= CLOSE_MS) {
+				a->held = true;
+				break;
+			}
+			if (left > CLOSE_MS - (ms_now() - all_done_at))
+				left = CLOSE_MS - (ms_now() - all_done_at);
+		}
 		if (done > 0 && ms_now() - last >= QUIET_MS)
 			break;
 		if (done > 0 && left > QUIET_MS)
@@ -762,6 +776,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(long long)(ms_now() - t0));
 	if (a.timeout && q.n > 0)
 		report("no end of the answer within the bound (a hang)", buf, len, &a);
+	if (a.held)
+		report("a half-closed connection left open after its answers", buf, len, &a);
 	if (q.n > 0 && st == 0)
 		report(a.reset ? "a complete request got a reset, not a status" : "a complete request got no status line",
 		       buf, len, &a);

@@ -6,9 +6,16 @@ nothing at all), which curl hides. Every wait is bounded.
   python3 rawhttp.py siege PORT LIMIT TIMEOUT_S     fill the loops, never release
   python3 rawhttp.py slowloris PORT TIMEOUT_S       a head sent byte by byte
   python3 rawhttp.py slowbody PORT TIMEOUT_S        a body sent byte by byte
-  python3 rawhttp.py sizes PORT                     request lines and headers by size
+  python3 rawhttp.py sizes PORT KIND SIZES...       request lines and headers by size
+  python3 rawhttp.py sizes-behind-idle PORT KIND SIZES...   the same, older
+                                                    idle connections held open
   python3 rawhttp.py get PORT PATH [SRC] [HDR...]   one GET; prints the status line
+  python3 rawhttp.py halfclose PORT KIND N          N requests, each half-closed
+                                                    once sent (KIND: healthz,
+                                                    authorize, login, cutbody,
+                                                    cutbig)
 """
+import re
 import socket
 import sys
 import threading
@@ -172,6 +179,10 @@ def request_of(kind, n):
         base = "GET /healthz? HTTP/1.1\r\n"
         q = ("a=1&" * n)[: n - len(base)]
         return ("GET /healthz?" + q + " HTTP/1.1\r\n").encode() + b"Host: t\r\nConnection: close\r\n\r\n"
+    if kind == "manyargs":  # a line of n bytes: 200 query arguments, then padding
+        base = "GET /authorize?" + "&".join("a%d=1" % i for i in range(200)) + "&x= HTTP/1.1\r\n"
+        return ((base[:-11] + "a" * (n - len(base)) + " HTTP/1.1\r\n").encode() +
+                b"Host: t\r\nX-Pad: " + b"p" * 8000 + b"\r\nConnection: close\r\n\r\n")
     if kind == "cookies":  # one Cookie header of many tiny cookies
         line = b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
         left = n - len(line) - 2 - len(b"Cookie: \r\n")
@@ -201,9 +212,138 @@ def request_of(kind, n):
     return req
 
 
-def sizes(port, kind, sizes_):
+def sizes(port, kind, sizes_, idle=0):
+    """Each size's answer. idle: that many idle connections opened first
+    and held meanwhile (older connections on the same loops)."""
+    held = [connect(port) for _ in range(idle)]
+    time.sleep(0.2 if idle else 0)
     for n in sizes_:
-        print("%s %d %s" % (kind, n, exchange(port, request_of(kind, n), 5.0)))
+        print("%s %d %s" % (kind, n, exchange(port, request_of(kind, n), 3.0)))
+    for c in held:
+        c.close()
+
+
+def read_whole(s, timeout):
+    """Reads one answer to its end (Content-Length, within timeout) and then
+    to the server's close (within 2 s more). Returns (status line or EOF/RESET/TIMEOUT/PARTIAL, head, body,
+    seconds from the answer's last byte to the close, or None if the server
+    never closed within timeout)."""
+    data = b""
+    end = time.monotonic() + timeout
+    whole_at = None
+    need = None
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if need is None and b"\r\n\r\n" in data:
+                head = data.split(b"\r\n\r\n", 1)[0]
+                m = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                need = len(head) + 4 + (int(m[0].split(b":", 1)[1]) if m else 0)
+            if need is not None and len(data) >= need and whole_at is None:
+                whole_at = time.monotonic()
+                end = min(end, whole_at + 2.0)  # the close, 2 s at most
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        return ("RESET", b"", b"", None)
+    closed_at = time.monotonic() if time.monotonic() < end else None
+    if not data:
+        return ("EOF" if closed_at else "TIMEOUT", b"", b"", None)
+    if need is None or len(data) < need:
+        return ("PARTIAL", data, b"", None)
+    head, body = data.split(b"\r\n\r\n", 1)
+    status = head.split(b"\r\n", 1)[0].decode("latin-1")
+    if len(data) > need:
+        status = "EXTRA " + status
+    return (status, head, body, None if closed_at is None else closed_at - whole_at)
+
+
+def cookies_of(head):
+    return "; ".join(l.split(b":", 1)[1].split(b";", 1)[0].strip().decode()
+                     for l in head.split(b"\r\n") if l.lower().startswith(b"set-cookie:"))
+
+
+def form_field(body, name):
+    m = re.search(rb'name="' + name.encode() + rb'" value="([^"]*)"', body)
+    return m.group(1).decode() if m else ""
+
+
+AUTHZ = ("/authorize?response_type=code&client_id=demo-portal&redirect_uri=http%3A%2F%2F127.0.0.1%3A8081%2Fcallback"
+         "&scope=openid&state=st4te&nonce=n0nce-0123456789abcdefghij"
+         "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEb-pEkRc&code_challenge_method=S256")
+
+
+def half_closed(port, raw, timeout):
+    """Sends raw, shuts the connection for writing at once, reads the answer."""
+    s = connect(port, None, timeout)
+    try:
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)
+        return read_whole(s, timeout)
+    finally:
+        s.close()
+
+
+def halfclose(port, kind, n, user, password):
+    """n requests of kind, each from a client that half-closes once it has
+    sent it (HTTP/1.0 tools, some proxies): each must get its whole answer,
+    then the server's close within a second. Prints one line per failure and
+    a summary."""
+    bad = {"lost": 0, "partial": 0, "status": 0, "slow_close": 0, "setup": 0}
+    worst = 0.0
+    # A login answers with its consent page, or a redirect once consented.
+    # A body cut off by the end of the stream (a chunk of 2^64-1 bytes
+    # declared, 12 sent): a 400, not a silent close; past max_body_bytes, 413.
+    want = {"healthz": ["200"], "authorize": ["200"], "login": ["200", "302", "303"], "cutbody": ["400"],
+            "cutbig": ["413"]}[kind]
+    for i in range(n):
+        if kind == "healthz":
+            raw = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        elif kind == "cutbody":
+            raw = (b"POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabcde\r\n0\r\n\r\n")
+        elif kind == "cutbig":  # 70,000 of 100,000 bytes declared: past max_body_bytes
+            raw = (b"POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   b"Content-Length: 100000\r\n\r\n" + b"a" * 70000)
+        elif kind == "authorize":
+            raw = ("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % AUTHZ).encode()
+        else:
+            # The login form of a fresh transaction, fetched normally; then
+            # the form posted by a half-closing client (a slow argon2 check).
+            st, head, body, _ = half_closed(port, ("GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                                                   % AUTHZ).encode(), 5.0)
+            if not st.endswith(" 200 OK"):
+                bad["setup"] += 1
+                print("setup %d: %s" % (i, st))
+                continue
+            form = "txn=%s&csrf=%s&username=%s&password=%s" % (
+                form_field(body, "txn"), form_field(body, "csrf"), user, password)
+            raw = ("POST /login HTTP/1.1\r\nHost: t\r\nCookie: %s\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
+                   % (cookies_of(head), len(form), form)).encode()
+        st, head, body, close_s = half_closed(port, raw, 10.0)
+        if st in ("EOF", "RESET", "TIMEOUT"):
+            bad["lost"] += 1
+        elif st == "PARTIAL" or st.startswith("EXTRA"):
+            bad["partial"] += 1
+        elif st.split(" ")[1] not in want:
+            bad["status"] += 1
+        elif close_s is None or close_s > 1.0:
+            bad["slow_close"] += 1
+        else:
+            worst = max(worst, close_s)
+            continue
+        print("%s %d: %s%s" % (kind, i, st, "" if close_s is None else " (closed %.2f s after)" % close_s))
+    for k, v in bad.items():
+        print("%s=%d" % (k, v))
+    print("worst_close_ms=%d" % (worst * 1000))
 
 
 def main():
@@ -219,7 +359,7 @@ def main():
         slow(port, float(sys.argv[3]),
              b"POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
              b"Content-Length: 4000\r\n\r\ngrant_type=", b"abcdefghijklmnopqrstuvwxyz")
-    elif cmd == "sizes":
+    elif cmd in ("sizes", "sizes-behind-idle"):
         kind = sys.argv[3]
         ns = []
         for a in sys.argv[4:]:
@@ -228,7 +368,7 @@ def main():
                 ns.extend(range(lo, hi + 1, st))
             else:
                 ns.append(int(a))
-        sizes(port, kind, ns)
+        sizes(port, kind, ns, 4 if cmd == "sizes-behind-idle" else 0)
     elif cmd == "raw":  # raw PORT KIND SIZE: the finding's cases, far past
         kind, n = sys.argv[3], int(sys.argv[4])
         if kind == "slashes":  # an authorization URL with n encoded slashes
@@ -237,6 +377,8 @@ def main():
         else:
             raw = request_of(kind, n)
         print(exchange(port, raw, 5.0))
+    elif cmd == "halfclose":
+        halfclose(port, sys.argv[3], int(sys.argv[4]), "marianne", "Marianne-2026%21")
     elif cmd == "get":
         src = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
         hdrs = "".join(h + "\r\n" for h in sys.argv[5:])
