@@ -7,7 +7,7 @@
 
 #include "check_main.h"
 #include "config.h"
-#include "http/http.h"
+#include "http.h"
 #include "util.h"
 
 /* listen.trusted_proxies: only a trusted peer's forwarding headers count,
