@@ -2,8 +2,10 @@
  * client secrets). Passwords and secrets are read from stdin or a prompt,
  * never from the command line (argv is visible to every local user). */
 #include "idp.h"
+#include "audit.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +48,7 @@ static void usage(FILE *f)
 		"  users del USER [--users FILE]\n"
 		"  clients new-secret              print a new random client secret and its SHA-256\n"
 		"  clients hash-secret             read a secret on stdin, print its SHA-256\n"
+		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
 		"The users file defaults to the first \"file\" backend of the configuration.\n"
 		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
 }
@@ -61,6 +64,24 @@ static int fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 1;
+}
+
+/* An admin action in the audit trail of cfg (nothing when it has none or
+ * cfg is NULL): who ran it (the login of the uid), what, on what, and how
+ * it ended. */
+static void audit_admin(const struct config *cfg, const char *action, const char *kid, const char *sub,
+			const char *sid, int rc)
+{
+	const struct passwd *pw = getpwuid(getuid());
+	char uid[24];
+
+	if (cfg == NULL || audit_open(cfg) != IDP_OK)
+		return;
+	snprintf(uid, sizeof(uid), "uid %u", (unsigned)getuid());
+	audit_event("admin", NULL, "action", action, "actor", pw != NULL ? pw->pw_name : uid, "kid", kid,
+		    "sub", sub, "sid", sid, "result", rc == IDP_OK ? "done" : rc == IDP_EDENIED ? "refused" : "failed",
+		    NULL);
+	audit_close();
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -108,6 +129,12 @@ static int cmd_keys(int argc, char **argv)
 		usage(stderr);
 		rc = 2;
 		goto out;
+	}
+	if (strcmp(cmd, "rotate") == 0 || strcmp(cmd, "revoke") == 0) {
+		char action[16];
+
+		snprintf(action, sizeof(action), "keys.%s", cmd);
+		audit_admin(cfg, action, argc == 2 ? argv[1] : NULL, NULL, NULL, rc);
 	}
 	/* Exit codes: 0 done, 3 refused or waiting (see the message), 1 error. */
 	rc = rc == IDP_OK ? 0 : rc == IDP_EDENIED ? 3 : 1;
@@ -329,6 +356,29 @@ static int cmd_clients(int argc, char **argv)
 	return 0;
 }
 
+/* The value on stdin, not argv: a citizen's name is not for ps to show. */
+static int cmd_audit_hash(void)
+{
+	struct config *cfg = NULL;
+	struct config off;
+	char *v, h[33];
+
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("cannot read the configuration %s (give --config FILE)", opt_config);
+	/* The key only: no file opened, nothing written. */
+	off = *cfg;
+	off.audit_file = NULL;
+	off.audit_stderr = false;
+	audit_open(&off);
+	v = read_secret("Username or subject: ");
+	audit_hash(v != NULL ? v : "", h);
+	printf("%s\n", h);
+	audit_close();
+	free_secret(v);
+	config_free(cfg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char *rest[8];
@@ -393,6 +443,8 @@ int main(int argc, char **argv)
 		return cmd_users(n - 1, rest + 1);
 	if (strcmp(rest[0], "clients") == 0)
 		return cmd_clients(n - 1, rest + 1);
+	if (strcmp(rest[0], "audit-hash") == 0 && n == 1)
+		return cmd_audit_hash();
 	usage(stderr);
 	return 2;
 }
