@@ -12,7 +12,8 @@ R1=http://127.0.0.1:8081/callback
 AUDIT="$TMP/audit.jsonl"
 printf '{"audit": {"file": "%s"}}\n' "$AUDIT" >"$TMP/extra.json"
 start_idp "$STORE"
-CTL() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" "$@"; }
+CTL() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" "$@" 2>>"$TMP/idpctl.log"; }
+CTLE() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" "$@"; } # stderr kept
 
 # ---- Audit events -----------------------------------------------------------
 authorize demo-portal "$R1"
@@ -57,4 +58,44 @@ ok "idpctl audit-hash gives the user's hash in the lines" contains "$CHECK" "$UH
 for s in marianne Marianne-2026 Wrong-password-42 "$CODE" "$AT" "$SESSION" demo-portal-secret; do
 	ok "audit: no secret or name in the file (${s%"${s#????}"}...)" sh -c "! grep -qF -- '$s' '$AUDIT'"
 done
+# ---- idpctl sessions ----------------------------------------------------------
+userinfo() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$IDP/userinfo"; }
+CJ="$TMP/cj1"; full_login demo-portal demo-portal-secret "$R1"; AT1=$(echo "$TOK" | jget access_token)
+CJ="$TMP/cj2"; full_login demo-portal demo-portal-secret "$R1"; AT2=$(echo "$TOK" | jget access_token)
+ok "two browsers' access tokens work" eq "$(userinfo "$AT1")$(userinfo "$AT2")" 200200
+if [ "$STORE" = memory ]; then
+	OUT=$(CTLE sessions list --user marianne 2>&1); RC=$?
+	ok "memory store: sessions list refused (exit 3)" eq "$RC" 3
+	ok "... saying why" contains "$OUT" "needs the redis store"
+	OUT=$(CTLE sessions revoke --user marianne 2>&1); RC=$?
+	ok "memory store: sessions revoke refused (exit 3)" eq "$RC" 3
+	ok "... and the sessions still live" eq "$(userinfo "$AT1")$(userinfo "$AT2")" 200200
+else
+	OUT=$(CTL sessions list --user marianne)
+	# the logged-out session of the audit part is not listed
+	ok "sessions list: the two live sessions" contains "$OUT" "2 live sessions"
+	SUB=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["users"]["marianne"]["subject"])' "$TMP/users.json")
+	OUT2=$(CTL sessions list --user "local:$SUB")
+	ok "... the same by local subject" eq "$OUT2" "$OUT"
+	ok "... no other citizen's" contains "$(CTL sessions list --user nobody)" "0 live sessions"
+	# the session of the second browser, by its cookie's hash
+	S2=$(awk '$6 ~ /_session$/ {print $7}' "$TMP/cj2" | tail -n1)
+	H2=$(printf %s "$S2" | sha256sum | cut -d' ' -f1)
+	ok "... listed by the hash of its cookie" contains "$OUT" "$H2"
+	OUT=$(CTL sessions revoke --sid "$H2"); RC=$?
+	ok "sessions revoke --sid: done" eq "$RC" 0
+	ok "... its access token is revoked" eq "$(userinfo "$AT2")" 401
+	ok "... the other session's still works" eq "$(userinfo "$AT1")" 200
+	ok "... one session left" contains "$(CTL sessions list --user marianne)" "1 live session"
+	OUT=$(CTL sessions revoke --user marianne)
+	ok "sessions revoke --user: one ended" contains "$OUT" "1 session ended"
+	ok "... its access token is revoked" eq "$(userinfo "$AT1")" 401
+	ok "... none left" contains "$(CTL sessions list --user marianne)" "0 live sessions"
+	CJ="$TMP/cj1"; authorize demo-portal "$R1"
+	ok "... the browser must log in again" contains "$PAGE" 'name="password"'
+	ok "audit: sessions.revoke by sid and by user" eq "$(grep -c '"action":"sessions.revoke".*"result":"done"' "$AUDIT")" 2
+fi
+OUT=$(CTLE sessions revoke --user a --sid b 2>&1); RC=$?
+ok "sessions: --user and --sid together is a usage error" eq "$RC" 2
+
 done_tests
