@@ -107,8 +107,17 @@ enum MHD_Result ep_logout_return(struct req *r);
 /* health.c */
 void backend_report(struct backend *b, int rc);
 bool backend_up(const struct backend *b);
-/* Background prober: brings a failing backend back by itself. */
-void health_start(void);
+/* Background prober: brings a failing backend back by itself, and writes
+ * this node's heartbeat (K_NODE) to the store every HEARTBEAT_S seconds;
+ * listen: "ADDRESS:PORT" as the node serves, which names it. */
+void health_start(const char *listen);
+/* The nodes listed in the store (idpctl status): a line each, with its
+ * heartbeat's age; the count of those heard within HEARTBEAT_TTL_S. */
+int nodes_print(struct store *st, FILE *out, size_t *alive);
+#define K_NODE "node:"
+#define K_NODES "nodes"
+#define HEARTBEAT_S 5
+#define HEARTBEAT_TTL_S 15
 void health_stop(void);
 
 /* identity.c */

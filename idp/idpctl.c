@@ -54,6 +54,7 @@ static void usage(FILE *f)
 		"  sessions list --user U          a citizen's live sessions on every node (redis store)\n"
 		"  sessions revoke --user U | --sid HASH   ends them and their access tokens\n"
 		"  (U: a local subject, BACKEND:SUBJECT or pivot:HEX, or a username of a file backend)\n"
+		"  status                          nodes (heartbeats), the store's role, keys and readiness, backends\n"
 		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
 		"The users file defaults to the first \"file\" backend of the configuration.\n"
 		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
@@ -471,6 +472,39 @@ static int cmd_sessions(int argc, char **argv)
 	return rc == IDP_OK ? 0 : 1;
 }
 
+/* What every node reports through the store: with the memory store, only
+ * the keys (the rest lives inside the daemon). Exit 3 when no node is heard. */
+static int cmd_status(void)
+{
+	struct config *cfg = NULL;
+	struct store st = {0};
+	char *role = NULL;
+	size_t alive = 0;
+	int rc;
+
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("cannot read the configuration %s (give --config FILE)", opt_config);
+	if ((rc = open_shared_store(cfg, &st, "status of the nodes")) != 0) {
+		printf("keys (%s):\n", cfg->keys_dir);
+		keys_status(cfg, cfg->keys_dir, NULL, stdout);
+		config_free(cfg);
+		return rc;
+	}
+	rc = store_role(&st, &role);
+	printf("store: %s\n", rc == IDP_OK ? role : "not answering");
+	free(role);
+	if (rc == IDP_OK) {
+		printf("\nnodes (a heartbeat every %d s):\n", HEARTBEAT_S);
+		rc = nodes_print(&st, stdout, &alive);
+	}
+	printf("\nkeys (%s):\n", cfg->keys_dir);
+	if (keys_status(cfg, cfg->keys_dir, rc == IDP_OK ? &st : NULL, stdout) != IDP_OK && rc == IDP_OK)
+		rc = IDP_EIO;
+	store_close(&st);
+	config_free(cfg);
+	return rc != IDP_OK ? 1 : alive == 0 ? 3 : 0;
+}
+
 /* The value on stdin, not argv: a citizen's name is not for ps to show. */
 static int cmd_audit_hash(void)
 {
@@ -562,6 +596,8 @@ int main(int argc, char **argv)
 		return cmd_users(n - 1, rest + 1);
 	if (strcmp(rest[0], "clients") == 0)
 		return cmd_clients(n - 1, rest + 1);
+	if (strcmp(rest[0], "status") == 0 && n == 1)
+		return cmd_status();
 	if (strcmp(rest[0], "sessions") == 0)
 		return cmd_sessions(n - 1, rest + 1);
 	if (strcmp(rest[0], "audit-hash") == 0 && n == 1)

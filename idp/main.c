@@ -265,7 +265,12 @@ int main(int argc, char **argv)
 		rt_release(rt);
 		return 1;
 	}
-	health_start();
+	{
+		char listen[300];
+
+		snprintf(listen, sizeof(listen), "%s:%lld", rt->cfg->address, port >= 0 ? port : (long long)rt->cfg->port);
+		health_start(listen);
+	}
 	idp_log(LOG_INFO, "issuer %s ready", rt->cfg->issuer);
 	for (;;) {
 		/* Wake every second to follow key changes made by idpctl on this

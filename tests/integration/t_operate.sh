@@ -98,4 +98,33 @@ fi
 OUT=$(CTLE sessions revoke --user a --sid b 2>&1); RC=$?
 ok "sessions: --user and --sid together is a usage error" eq "$RC" 2
 
+# ---- idpctl status --------------------------------------------------------------
+if [ "$STORE" = memory ]; then
+	OUT=$(CTLE status 2>&1); RC=$?
+	ok "memory store: status says the nodes are out of reach (exit 3)" eq "$RC" 3
+	ok "... why" contains "$OUT" "needs the redis store"
+	ok "... and still lists the keys" contains "$OUT" "active"
+else
+	# a second node on the same store, and a replica of the store
+	P2=$(free_port)
+	"$BUILD/idp/idp" --config "$TMP/idp.json" --port "$P2" --plugin-dir "$BUILD/plugins" >>"$TMP/idp2.log" 2>&1 &
+	IDP2_PID=$!
+	PIDS="$PIDS $IDP2_PID"
+	RP2=$(free_port)
+	mkdir -p "$TMP/replica"
+	redis-server --bind 127.0.0.1 --port "$RP2" --dir "$TMP/replica" --save '' --appendonly no \
+		--replicaof 127.0.0.1 "$REDIS_PORT" >"$TMP/replica.log" 2>&1 &
+	PIDS="$PIDS $!"
+	ok "status: two nodes heard" wait_for 100 sh -c "'$BUILD/idp/idpctl' --config '$TMP/idp.json' status 2>/dev/null | grep -q '^2 nodes heard'"
+	ok "... and the replica" wait_for 100 sh -c "'$BUILD/idp/idpctl' --config '$TMP/idp.json' status 2>/dev/null | grep -q '^store: redis primary, offset [0-9]*, 1 replica: 127.0.0.1:$RP2'"
+	OUT=$(CTL status); RC=$?
+	ok "... exit status 0" eq "$RC" 0
+	ok "... each node's listening address and version" contains "$OUT" "127.0.0.1:$P2"
+	ok "... and the first's" contains "$OUT" "127.0.0.1:$IDP_PORT"
+	ok "... the backends' health" contains "$OUT" "local:up"
+	ok "... the keys and the services' readiness" contains "$OUT" "readiness of services"
+	kill "$IDP2_PID"; wait "$IDP2_PID" 2>/dev/null
+	ok "a node stopped leaves the status" contains "$(CTL status)" "1 node heard"
+fi
+
 done_tests
