@@ -84,7 +84,8 @@ int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out);
  * starts the HTTP loops (port_override < 0: the configured port); on error
  * nothing is left open. The daemon and the request fuzzer both start so. */
 int idp_serve_start(int port_override, const char *port_file);
-/* Stops the loops once their requests are answered, then closes the store. */
+/* Stops the loops once their requests are answered, then the prober
+ * (health_stop), then closes the store. */
 void idp_serve_stop(void);
 
 /* Endpoints. */

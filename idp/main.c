@@ -297,8 +297,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	idp_log(LOG_INFO, "stopping");
-	health_stop();
-	idp_serve_stop();
+	idp_serve_stop(); /* health_stop too, once the loops are stopped */
 	rt_release(g_idp.rt);
 	return 0;
 }

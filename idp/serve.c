@@ -63,6 +63,9 @@ fail:
 void idp_serve_stop(void)
 {
 	http_stop();
+	/* After the loops: the prober may be waiting on the store for a
+	 * heartbeat, which must not hold new requests off their 503. */
+	health_stop();
 	store_close(&g_idp.store);
 	audit_close();
 }
