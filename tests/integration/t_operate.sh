@@ -53,6 +53,14 @@ PY
 for e in login-failure login-success consent token logout admin user-hashed-same; do
 	ok "audit: $e" contains " $(echo "$CHECK" | head -n1) " " $e "
 done
+# the other output: prefixed lines on stderr; and exactly one of the two
+python3 -c 'import json,sys;c=json.load(open(sys.argv[1]));c["audit"]={"stderr":True};json.dump(c,open(sys.argv[2],"w"))' "$TMP/idp.json" "$TMP/stderr.json"
+"$BUILD/idp/idpctl" --config "$TMP/stderr.json" keys revoke -- -dzNoSuchKid 2>"$TMP/stderr.out" >/dev/null
+ok "audit.stderr: a line prefixed IDP-AUDIT" eq "$(sed -n 's/^IDP-AUDIT //p' "$TMP/stderr.out" | jget action)" keys.revoke
+python3 -c 'import json,sys;c=json.load(open(sys.argv[1]));c["audit"]={"stderr":True,"file":"x"};json.dump(c,open(sys.argv[2],"w"))' "$TMP/idp.json" "$TMP/both.json"
+OUT=$("$BUILD/idp/idp" --check --config "$TMP/both.json" 2>&1); RC=$?
+ok "audit: file and stderr together refused" eq "$RC" 1
+ok "... saying so" contains "$OUT" "exactly one"
 UH=$(printf 'marianne\n' | CTL audit-hash)
 ok "idpctl audit-hash gives the user's hash in the lines" contains "$CHECK" "$UH"
 for s in marianne Marianne-2026 Wrong-password-42 "$CODE" "$AT" "$SESSION" demo-portal-secret; do
