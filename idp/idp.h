@@ -84,7 +84,8 @@ int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out);
  * starts the HTTP loops (port_override < 0: the configured port); on error
  * nothing is left open. The daemon and the request fuzzer both start so. */
 int idp_serve_start(int port_override, const char *port_file);
-/* Stops the loops once their requests are answered, then closes the store. */
+/* Stops the loops once their requests are answered, then the prober
+ * (health_stop), then closes the store. */
 void idp_serve_stop(void);
 
 /* Endpoints. */
@@ -107,8 +108,17 @@ enum MHD_Result ep_logout_return(struct req *r);
 /* health.c */
 void backend_report(struct backend *b, int rc);
 bool backend_up(const struct backend *b);
-/* Background prober: brings a failing backend back by itself. */
-void health_start(void);
+/* Background prober: brings a failing backend back by itself, and writes
+ * this node's heartbeat (K_NODE) to the store every HEARTBEAT_S seconds;
+ * listen: "ADDRESS:PORT" as the node serves, which names it. */
+void health_start(const char *listen);
+/* The nodes listed in the store (idpctl status): a line each, with its
+ * heartbeat's age; the count of those heard within HEARTBEAT_TTL_S. */
+int nodes_print(struct store *st, FILE *out, size_t *alive);
+#define K_NODE "node:"
+#define K_NODES "nodes"
+#define HEARTBEAT_S 5
+#define HEARTBEAT_TTL_S 15
 void health_stop(void);
 /* Readiness (/healthz): whether the store answers now (one bounded round
  * trip; false while it is unreachable). */

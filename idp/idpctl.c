@@ -2,8 +2,11 @@
  * client secrets). Passwords and secrets are read from stdin or a prompt,
  * never from the command line (argv is visible to every local user). */
 #include "idp.h"
+#include "audit.h"
+#include "session.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +29,8 @@ static const char *opt_config = "conf/demo.json";
 static const char *opt_keys_dir;
 static const char *opt_users;
 static const char *opt_claims;
+static const char *opt_user;
+static const char *opt_sid;
 static bool opt_force;
 static enum sign_alg opt_alg = ALG_NONE;
 
@@ -46,6 +51,11 @@ static void usage(FILE *f)
 		"  users del USER [--users FILE]\n"
 		"  clients new-secret              print a new random client secret and its SHA-256\n"
 		"  clients hash-secret             read a secret on stdin, print its SHA-256\n"
+		"  sessions list --user U          a citizen's live sessions on every node (redis store)\n"
+		"  sessions revoke --user U | --sid HASH   ends them and their access tokens\n"
+		"  (U: a local subject, BACKEND:SUBJECT or pivot:HEX, or a username of a file backend)\n"
+		"  status                          nodes (heartbeats), the store's role, keys and readiness, backends\n"
+		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
 		"The users file defaults to the first \"file\" backend of the configuration.\n"
 		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
 }
@@ -61,6 +71,24 @@ static int fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 1;
+}
+
+/* An admin action in the audit trail of cfg (nothing when it has none or
+ * cfg is NULL): who ran it (the login of the uid), what, on what, and how
+ * it ended. */
+static void audit_admin(const struct config *cfg, const char *action, const char *kid, const char *sub,
+			const char *sid, int rc)
+{
+	const struct passwd *pw = getpwuid(getuid());
+	char uid[24];
+
+	if (cfg == NULL || audit_open(cfg) != IDP_OK)
+		return;
+	snprintf(uid, sizeof(uid), "uid %u", (unsigned)getuid());
+	audit_event("admin", NULL, "action", action, "actor", pw != NULL ? pw->pw_name : uid, "kid", kid,
+		    "sub", sub, "sid", sid, "result", rc == IDP_OK ? "done" : rc == IDP_EDENIED ? "refused" : "failed",
+		    NULL);
+	audit_close();
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -108,6 +136,12 @@ static int cmd_keys(int argc, char **argv)
 		usage(stderr);
 		rc = 2;
 		goto out;
+	}
+	if (strcmp(cmd, "rotate") == 0 || strcmp(cmd, "revoke") == 0) {
+		char action[16];
+
+		snprintf(action, sizeof(action), "keys.%s", cmd);
+		audit_admin(cfg, action, argc == 2 ? argv[1] : NULL, NULL, NULL, rc);
 	}
 	/* Exit codes: 0 done, 3 refused or waiting (see the message), 1 error. */
 	rc = rc == IDP_OK ? 0 : rc == IDP_EDENIED ? 3 : 1;
@@ -329,6 +363,171 @@ static int cmd_clients(int argc, char **argv)
 	return 0;
 }
 
+/* cfg's store, when other processes can see it: the memory store lives in
+ * the daemon's own process, out of idpctl's reach (an admin endpoint on the
+ * daemon would be a new door into it: the shared store is the way). */
+static int open_shared_store(const struct config *cfg, struct store *st, const char *what)
+{
+	if (strcmp(json_string_value(json_object_get(cfg->store, "driver")) ?: "memory", "redis") != 0) {
+		fprintf(stderr, "idpctl: %s needs the redis store: the memory store lives inside the daemon's "
+				"process, out of idpctl's reach (restarting the daemon ends every session)\n", what);
+		return 3;
+	}
+	if (store_open(cfg->store, st) != IDP_OK)
+		return fail("the store of %s does not answer", opt_config);
+	return 0;
+}
+
+/* The local subject --user names: as sessions hold it (BACKEND:SUBJECT or
+ * pivot:HEX), or a username of a "file" backend, turned into it. */
+static char *local_subject(const struct config *cfg, const char *user)
+{
+	json_t *b, *root, *u;
+	size_t i;
+	char *path, *out = NULL;
+	const char *why = NULL;
+
+	json_array_foreach(cfg->backends, i, b) {
+		if (out != NULL || strcmp(json_string_value(json_object_get(b, "plugin")) ?: "", "file") != 0)
+			continue;
+		path = config_path(cfg, json_string_value(json_object_get(b, "users")));
+		root = path != NULL ? json_load_file(path, JSON_REJECT_DUPLICATES, NULL) : NULL;
+		u = json_object_get(json_object_get(root, "users"), user);
+		if (u != NULL && cfg->sub_from_pivot)
+			out = pivot_subject(json_object_get(u, "claims"), &why);
+		else if (json_is_string(json_object_get(u, "subject")) &&
+			 asprintf(&out, "%s:%s", json_string_value(json_object_get(b, "id")),
+				  json_string_value(json_object_get(u, "subject"))) < 0)
+			out = NULL;
+		json_decref(root);
+		free(path);
+	}
+	return out != NULL ? out : strdup(user);
+}
+
+static const char *fmt_time(int64_t t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+	return buf;
+}
+
+static int cmd_sessions(int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	struct store st = {0};
+	struct session **list = NULL;
+	char *sub = NULL, tag[9], at[32], cr[32];
+	size_t n = 0;
+	bool revoke = argc == 1 && strcmp(argv[0], "revoke") == 0;
+	int rc;
+
+	if (argc != 1 || (!revoke && strcmp(argv[0], "list") != 0) || (opt_user != NULL) == (opt_sid != NULL) ||
+	    (!revoke && opt_sid != NULL)) {
+		usage(stderr);
+		return 2;
+	}
+	if (opt_sid != NULL && (strlen(opt_sid) != 64 || strspn(opt_sid, "0123456789abcdef") != 64))
+		return fail("--sid takes the 64 hex digits idpctl sessions list shows");
+	if (opt_user != NULL && (strlen(opt_user) == 0 || strlen(opt_user) > SESSION_TEXT_MAX))
+		return fail("--user must be 1 to %d characters", SESSION_TEXT_MAX);
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("cannot read the configuration %s (give --config FILE)", opt_config);
+	if ((rc = open_shared_store(cfg, &st, revoke ? "sessions revoke" : "sessions list")) != 0) {
+		config_free(cfg);
+		return rc;
+	}
+	if (opt_user != NULL)
+		sub = local_subject(cfg, opt_user);
+	if (opt_sid != NULL) {
+		rc = session_end_in(&st, opt_sid);
+		secret_tag(opt_sid, tag);
+		if (rc == IDP_OK)
+			printf("session %s ended (with its access tokens), if it was live\n", tag);
+		audit_admin(cfg, "sessions.revoke", NULL, NULL, tag, rc);
+	} else if (revoke) {
+		rc = session_end_subject(&st, sub, &n);
+		if (rc == IDP_OK)
+			printf("%zu session%s ended, with their access tokens\n", n, n == 1 ? "" : "s");
+		audit_admin(cfg, "sessions.revoke", NULL, sub, NULL, rc);
+	} else if ((rc = session_list_subject(&st, sub, &list, &n)) == IDP_OK) {
+		printf("%-64s %-8s %-12s %-10s %-20s %s\n", "session (for --sid)", "log tag", "backend", "acr",
+		       "authenticated", "created");
+		for (size_t i = 0; i < n; i++) {
+			secret_tag(list[i]->sid_hash, tag);
+			printf("%-64s %-8s %-12s %-10s %-20s %s\n", list[i]->sid_hash, tag, list[i]->backend,
+			       list[i]->acr, fmt_time(list[i]->auth_time, at), fmt_time(list[i]->created, cr));
+			session_free(list[i]);
+		}
+		free(list);
+		printf("%zu live session%s\n", n, n == 1 ? "" : "s");
+	}
+	if (rc != IDP_OK)
+		fail("the store did not answer (%s)", idp_strerror(rc));
+	free_secret(sub);
+	store_close(&st);
+	config_free(cfg);
+	return rc == IDP_OK ? 0 : 1;
+}
+
+/* What every node reports through the store: with the memory store, only
+ * the keys (the rest lives inside the daemon). Exit 3 when no node is heard. */
+static int cmd_status(void)
+{
+	struct config *cfg = NULL;
+	struct store st = {0};
+	char *role = NULL;
+	size_t alive = 0;
+	int rc;
+
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("cannot read the configuration %s (give --config FILE)", opt_config);
+	if ((rc = open_shared_store(cfg, &st, "status of the nodes")) != 0) {
+		printf("keys (%s):\n", cfg->keys_dir);
+		keys_status(cfg, cfg->keys_dir, NULL, stdout);
+		config_free(cfg);
+		return rc;
+	}
+	rc = store_role(&st, &role);
+	printf("store: %s\n", rc == IDP_OK ? role : "not answering");
+	free(role);
+	if (rc == IDP_OK) {
+		printf("\nnodes (a heartbeat every %d s):\n", HEARTBEAT_S);
+		rc = nodes_print(&st, stdout, &alive);
+	}
+	printf("\nkeys (%s):\n", cfg->keys_dir);
+	if (keys_status(cfg, cfg->keys_dir, rc == IDP_OK ? &st : NULL, stdout) != IDP_OK && rc == IDP_OK)
+		rc = IDP_EIO;
+	store_close(&st);
+	config_free(cfg);
+	return rc != IDP_OK ? 1 : alive == 0 ? 3 : 0;
+}
+
+/* The value on stdin, not argv: a citizen's name is not for ps to show. */
+static int cmd_audit_hash(void)
+{
+	struct config *cfg = NULL;
+	struct config off;
+	char *v, h[33];
+
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("cannot read the configuration %s (give --config FILE)", opt_config);
+	/* The key only: no file opened, nothing written. */
+	off = *cfg;
+	off.audit_file = NULL;
+	off.audit_stderr = false;
+	audit_open(&off);
+	v = read_secret("Username or subject: ");
+	audit_hash(v != NULL ? v : "", h);
+	printf("%s\n", h);
+	audit_close();
+	free_secret(v);
+	config_free(cfg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char *rest[8];
@@ -363,6 +562,10 @@ int main(int argc, char **argv)
 			opt_users = argv[++i];
 		else if (strcmp(a, "--claims") == 0 && has)
 			opt_claims = argv[++i];
+		else if (strcmp(a, "--user") == 0 && has)
+			opt_user = argv[++i];
+		else if (strcmp(a, "--sid") == 0 && has)
+			opt_sid = argv[++i];
 		else if (strcmp(a, "--force") == 0)
 			opt_force = true;
 		else if (strcmp(a, "--alg") == 0 && has) {
@@ -393,6 +596,12 @@ int main(int argc, char **argv)
 		return cmd_users(n - 1, rest + 1);
 	if (strcmp(rest[0], "clients") == 0)
 		return cmd_clients(n - 1, rest + 1);
+	if (strcmp(rest[0], "status") == 0 && n == 1)
+		return cmd_status();
+	if (strcmp(rest[0], "sessions") == 0)
+		return cmd_sessions(n - 1, rest + 1);
+	if (strcmp(rest[0], "audit-hash") == 0 && n == 1)
+		return cmd_audit_hash();
 	usage(stderr);
 	return 2;
 }

@@ -1,5 +1,6 @@
 /* idp: the OpenID Connect provider daemon. */
 #include "idp.h"
+#include "audit.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -94,6 +95,8 @@ static void reload(const char *why)
 		core_dumps_allow(nrt->cfg->allow_core_dumps);
 	rt_release(cur);
 	rt_swap(nrt);
+	/* Reopened: the file may have been rotated (logrotate's postrotate). */
+	audit_open(nrt->cfg);
 	keys_retry = false;
 	log_repeat_recovered(&keys_failures, &n); /* a new failure is news again */
 	idp_log_set_level(nrt->cfg->log_level);
@@ -177,7 +180,11 @@ static void auto_rotate(void)
 		bool redis = strcmp(json_string_value(json_object_get(cfg->store, "driver")) ?: "memory", "redis") == 0;
 
 		idp_log(LOG_INFO, "keys: automatic rotation due (every %u days)", cfg->auto_rotate_days);
-		if (keys_rotate(cfg, rt->keys->dir, redis ? &g_idp.store : NULL, ALG_NONE, false, stderr) != IDP_OK)
+		int rc = keys_rotate(cfg, rt->keys->dir, redis ? &g_idp.store : NULL, ALG_NONE, false, stderr);
+
+		audit_event("admin", NULL, "action", "keys.rotate", "actor", "auto_rotate_days", "result",
+			    rc == IDP_OK ? "done" : "refused", NULL);
+		if (rc != IDP_OK)
 			store_del(&g_idp.store, "keys:auto-rotate"); /* retry later */
 	}
 	rt_release(rt);
@@ -258,7 +265,12 @@ int main(int argc, char **argv)
 		rt_release(rt);
 		return 1;
 	}
-	health_start();
+	{
+		char listen[300];
+
+		snprintf(listen, sizeof(listen), "%s:%lld", rt->cfg->address, port >= 0 ? port : (long long)rt->cfg->port);
+		health_start(listen);
+	}
 	idp_log(LOG_INFO, "issuer %s ready", rt->cfg->issuer);
 	for (;;) {
 		/* Wake every second to follow key changes made by idpctl on this
@@ -285,8 +297,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	idp_log(LOG_INFO, "stopping");
-	health_stop();
-	idp_serve_stop();
+	idp_serve_stop(); /* health_stop too, once the loops are stopped */
 	rt_release(g_idp.rt);
 	return 0;
 }

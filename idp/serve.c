@@ -2,6 +2,7 @@
  * (tests/fuzz/fuzz_request.c), so that the fuzzer runs the daemon's own
  * path: store, CSRF key, HTTP loops. */
 #include "idp.h"
+#include "audit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,14 +39,21 @@ int idp_serve_start(int port_override, const char *port_file)
 	const struct config *cfg = g_idp.rt->cfg;
 	int rc;
 
-	if ((rc = store_open(cfg->store, &g_idp.store)) != IDP_OK)
-		goto fail;
-	if ((rc = csrf_key_init()) != IDP_OK) {
-		store_close(&g_idp.store);
+	if ((rc = audit_open(cfg)) != IDP_OK)
+		return rc;
+	if ((rc = store_open(cfg->store, &g_idp.store)) != IDP_OK) {
+		audit_close();
 		goto fail;
 	}
-	if ((rc = http_start(cfg, port_override, port_file)) != IDP_OK)
+	if ((rc = csrf_key_init()) != IDP_OK) {
 		store_close(&g_idp.store);
+		audit_close();
+		goto fail;
+	}
+	if ((rc = http_start(cfg, port_override, port_file)) != IDP_OK) {
+		store_close(&g_idp.store);
+		audit_close();
+	}
 	return rc;
 fail:
 	idp_log(LOG_ERR, "idp_serve_start: the store could not be opened (%s)", idp_strerror(rc));
@@ -55,5 +63,9 @@ fail:
 void idp_serve_stop(void)
 {
 	http_stop();
+	/* After the loops: the prober may be waiting on the store for a
+	 * heartbeat, which must not hold new requests off their 503. */
+	health_stop();
 	store_close(&g_idp.store);
+	audit_close();
 }

@@ -389,6 +389,33 @@ static void load_trusted_proxies(struct cctx *x, const json_t *o, struct config 
 	}
 }
 
+/* audit: {"file": PATH} (relative to the configuration) or {"stderr": true}
+ * (lines prefixed, for journald); off without it. */
+static void load_audit(struct cctx *x, const json_t *root, struct config *c)
+{
+	static const char *const keys[] = {"file", "stderr", NULL};
+	const json_t *o = json_object_get(root, "audit"), *e;
+	const char *f;
+
+	if (o == NULL || json_is_null(o))
+		return;
+	if (!json_is_object(o)) {
+		cerr(x, "audit", "must be an object: {\"file\": PATH} or {\"stderr\": true}");
+		return;
+	}
+	check_keys(x, o, "audit", keys);
+	f = get_str(x, o, "audit", "file", NULL);
+	e = json_object_get(o, "stderr");
+	if (e != NULL && !json_is_boolean(e))
+		cerr(x, "audit", "\"stderr\" must be true or false");
+	if ((f != NULL) == json_is_true(e))
+		cerr(x, "audit", "give exactly one of \"file\" and \"stderr\": true");
+	else if (f != NULL)
+		c->audit_file = config_path(c, f);
+	else
+		c->audit_stderr = true;
+}
+
 /* metrics.listen: "IPv4:PORT" or "[IPv6]:PORT", a listener of its own for
  * /metrics, off by default. */
 static void load_metrics(struct cctx *x, const json_t *root, struct config *c)
@@ -469,7 +496,7 @@ int config_load(const char *path, struct config **out)
 	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
 		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
 		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation",
-		"subject_derivation", "cookie_prefix", "debug", "metrics", NULL};
+		"subject_derivation", "cookie_prefix", "debug", "metrics", "audit", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
 		"max_url_bytes", "max_params", "trusted_proxies", NULL};
@@ -531,6 +558,7 @@ int config_load(const char *path, struct config **out)
 	c->max_params = (size_t)get_int(&x, o, "listen", "max_params", 64, 8, 1024);
 	load_trusted_proxies(&x, o, c);
 	load_metrics(&x, root, c);
+	load_audit(&x, root, c);
 
 	c->keys_dir = resolve(c->dir, get_str(&x, root, "(top)", "keys_dir", "keys"));
 	c->templates_dir = resolve(c->dir, get_str(&x, root, "(top)", "templates_dir", "templates"));
@@ -686,6 +714,7 @@ void config_free(struct config *c)
 	free(c->address);
 	free(c->trusted_proxies);
 	free(c->metrics_address);
+	free(c->audit_file);
 	free(c->keys_dir);
 	free(c->templates_dir);
 	free(c->plugin_dir);

@@ -65,6 +65,8 @@ struct config {
 	size_t n_trusted_proxies;
 	char *metrics_address;          /* metrics.listen; NULL: no metrics listener */
 	int metrics_port;
+	char *audit_file;               /* audit.file, resolved; NULL: none */
+	bool audit_stderr;              /* audit.stderr: prefixed lines on stderr */
 	char *keys_dir, *templates_dir, *plugin_dir;
 	json_t *store;     /* the "store" object (borrowed from root) */
 	json_t *backends;  /* the "backends" array (borrowed from root) */

@@ -1,5 +1,6 @@
 /* /authorize (OpenID Core 3.1.2), the login form's POST and the consent
  * page's POST: each reads its input and hands over to the flow (flow.h). */
+#include "audit.h"
 #include "flow.h"
 #include "metrics.h"
 #include "csrf.h"
@@ -118,6 +119,8 @@ enum MHD_Result ep_login(struct req *r)
 	rl_keys_make(r, user, &rk);
 	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
 		metrics_count(M_LOGIN_THROTTLED);
+		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
+			    "user", user, "cause", "throttled", NULL);
 		ret = page_login(r, txn, &a, b, 429, "too_many", user);
 		goto out;
 	}
@@ -142,6 +145,8 @@ enum MHD_Result ep_login(struct req *r)
 
 		secret_tag(user, tag);
 		idp_log(LOG_INFO, "login: failure for user %s from %s", tag, r->ip);
+		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
+			    "user", user, "cause", "bad_credentials", NULL);
 		metrics_count(M_LOGIN_FAILED);
 		ret = page_login(r, txn, &a, b, 401, "bad_credentials", user);
 		goto out;
@@ -150,7 +155,7 @@ enum MHD_Result ep_login(struct req *r)
 	rl_give_back(&rk);
 	/* The transaction is single-use: consumed with the session's creation,
 	 * so that of two concurrent posts, one wins. */
-	ret = flow_authenticated(r, &a, b, &id, key);
+	ret = flow_authenticated(r, &a, b, &id, key, user);
 out:
 	identity_release(&id);
 	authz_req_release(&a);

@@ -2,6 +2,7 @@
  * post_logout_redirect_uri (registered, exact), state, client_id. Without a
  * hint that matches the session, the citizen confirms on a page (CSRF-bound
  * to the session) so that a third-party page cannot log them out. */
+#include "audit.h"
 #include "claims.h"
 #include "csrf.h"
 #include "id_token_hint.h"
@@ -49,6 +50,12 @@ static enum MHD_Result end_session(struct req *r, const struct session *sess, co
 
 	session_destroy(r, sess->sid_hash);
 	idp_log(LOG_INFO, "logout: session ended by %s", cl ? cl->id : "the citizen");
+	{
+		char tag[9];
+
+		secret_tag(sess->sid_hash, tag);
+		audit_event("logout", r->ip, "client", cl ? cl->id : NULL, "sub", sess->sub, "sid", tag, NULL);
+	}
 	if (b == NULL || b->ops->logout == NULL || up == NULL || (lstate = rand_token(24)) == NULL ||
 	    asprintf(&ret_url, "%s/logout/return", r->cfg->issuer) < 0 ||
 	    backend_logout(b, up, ret_url, lstate, &url) != 0 || url == NULL) {

@@ -1,6 +1,7 @@
 /* /token (RFC 6749 4.1.3, OpenID Core 3.1.3): the code exchange, with
  * client_secret_basic or client_secret_post, PKCE S256 (RFC 7636) and the
  * revocation of what a code issued when it is presented twice (RFC 6749 4.1.2). */
+#include "audit.h"
 #include "claims.h"
 #include "client_auth.h"
 #include "code.h"
@@ -309,6 +310,15 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
+	{
+		char sid[65], tag[9];
+
+		memcpy(sid, record_get(&rec, 's'), 64);
+		sid[64] = '\0';
+		secret_tag(sid, tag);
+		audit_event("token", r->ip, "grant", "authorization_code", "client", cl->id, "sid", tag,
+			    "scope", scope, NULL);
+	}
 	metrics_count(M_TOKEN_CODE);
 	pending = false; /* handed out */
 	{
@@ -383,6 +393,7 @@ static enum MHD_Result grant_cc(struct req *r, const struct client *cl)
 		return TOKEN_ERR(500, "server_error", NULL);
 	}
 	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
+	audit_event("token", r->ip, "grant", "client_credentials", "client", cl->id, "scope", scope, NULL);
 	metrics_count(M_TOKEN_CC);
 	len = resp.len;
 	return http_json_text(r, 200, buf_steal(&resp), len);

@@ -1,6 +1,7 @@
 /* The endpoints of the backend steps of a login: the choice page's answer
  * and the return from an upstream provider. They read their input and hand
  * over to the flow (flow.h). */
+#include "audit.h"
 #include "flow.h"
 #include "csrf.h"
 #include "pages.h"
@@ -61,12 +62,14 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 		backend_report((struct backend *)b, rc);
 	if (rc != IDP_OK || id.subject == NULL) {
 		idp_log(LOG_WARN, "callback: %s refused the login (%s)", b->id, idp_strerror(rc));
+		audit_event("login", r->ip, "result", "failure", "client", u.areq.client_id, "backend", b->id,
+			    "cause", rc == IDP_EUNAVAIL ? "backend_unavailable" : "upstream_refused", NULL);
 		ret = page_denied(r, &u.areq, rc == IDP_EUNAVAIL ? "upstream_down" : "upstream_refused",
 				  "the identity provider did not authenticate the citizen");
 		goto out;
 	}
 	backend_report((struct backend *)b, IDP_OK);
-	ret = flow_authenticated(r, &u.areq, b, &id, NULL);
+	ret = flow_authenticated(r, &u.areq, b, &id, NULL, NULL);
 out:
 	identity_release(&id);
 	upstream_txn_release(&u);

@@ -1,5 +1,6 @@
 /* The life of a login (flow.h), top to bottom: the session check, the
  * choice of backend, what follows an authentication, consent, the code. */
+#include "audit.h"
 #include "flow.h"
 #include "claims.h"
 #include "code.h"
@@ -244,7 +245,7 @@ static const char *acr_reached(const struct config *cfg, const struct backend *b
 }
 
 enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const struct backend *b,
-				   struct idp_identity *id, const char *txn_key)
+				   struct idp_identity *id, const char *txn_key, const char *username)
 {
 	const struct client *cl = config_client(r->cfg, a->client_id);
 	const char *why = NULL, *acr;
@@ -289,6 +290,13 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 	/* Remember the choice for the next visit (not a secret). */
 	req_set_cookie(r, "last", b->id, 180L * 86400);
 	idp_log(LOG_INFO, "login: %s authenticated citizen via %s (%s)", cl->id, b->id, acr);
+	{
+		char tag[9];
+
+		secret_tag(sess->sid_hash, tag);
+		audit_event("login", r->ip, "result", "success", "client", cl->id, "backend", b->id,
+			    "acr", acr, "user", username, "sub", sess->sub, "sid", tag, NULL);
+	}
 	metrics_count(M_LOGIN_OK);
 	ret = code_or_consent(r, a, cl, sess, &issued, &stale);
 	session_free(sess);
@@ -350,11 +358,14 @@ enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const struct 
 		return http_error_page(r, 400, "bad_request");
 	if (!accepted) {
 		idp_log(LOG_INFO, "consent: refused for %s", cl->id);
+		audit_event("consent", r->ip, "result", "refused", "client", cl->id, "sub", sess->sub, NULL);
 		return flow_refuse(r, a, "access_denied", "the citizen refused to share the data");
 	}
 	consent_decide(cl, a, sess, ckey);
 	if (ckey[0] != '\0')
 		store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
+	audit_event("consent", r->ip, "result", "given", "client", cl->id, "sub", sess->sub,
+		    "scope", a->scope, NULL);
 	return issue_code(r, a, cl, sess, NULL, &missing);
 }
 

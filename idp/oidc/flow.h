@@ -30,7 +30,8 @@ enum MHD_Result flow_backend_chosen(struct req *r, struct authz_req *a, const ch
  * session's creation, so that of two concurrent posts one wins (NULL: the
  * caller consumed it already). */
 enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const struct backend *b,
-				   struct idp_identity *id, const char *txn_key);
+				   struct idp_identity *id, const char *txn_key,
+				   const char *username);
 /* The consent page's answer for session sess, a's transaction already
  * taken. */
 enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const struct session *sess,

@@ -236,7 +236,7 @@ void session_cache_drop(const char *sid)
 /* Deletes session sid_hash and the access tokens issued in it (K_SESSION_AT),
  * atomically: a code exchange of this session either ran before, its token
  * listed and deleted here, or after, and finds the session gone. */
-static int session_end(const char *sid_hash)
+int session_end_in(struct store *st, const char *sid_hash)
 {
 	char key[80], lkey[80], tag[9];
 	int rc;
@@ -244,7 +244,7 @@ static int session_end(const char *sid_hash)
 	session_cache_drop(sid_hash);
 	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
 	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%s", sid_hash);
-	rc = store_batch(&g_idp.store,
+	rc = store_batch(st,
 			 (const struct store_op[]){
 				 {.kind = STORE_OP_DEL, .key = key},
 				 {.kind = STORE_OP_DEL_LISTED, .key = lkey, .val = K_AT, .len = strlen(K_AT)},
@@ -256,6 +256,107 @@ static int session_end(const char *sid_hash)
 				 "live until they expire", tag, idp_strerror(rc));
 	}
 	return rc;
+}
+
+static int session_end(const char *sid_hash)
+{
+	return session_end_in(&g_idp.store, sid_hash);
+}
+
+static void subject_key(const char *sub, char key[80])
+{
+	char h[65];
+
+	sha256_hex(sub, strlen(sub), h);
+	snprintf(key, 80, K_SUBJECT "%s", h);
+}
+
+int session_list_subject(struct store *st, const char *sub, struct session ***out, size_t *n)
+{
+	char ikey[80], *list = NULL;
+	size_t llen = 0, count = 0;
+	struct session **res;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	subject_key(sub, ikey);
+	rc = store_get(st, ikey, &list, &llen);
+	if (rc == IDP_ENOTFOUND)
+		return IDP_OK;
+	if (rc != IDP_OK)
+		return rc;
+	if ((res = calloc(SESSION_SUBJECT_MAX, sizeof(*res))) == NULL) {
+		free(list);
+		return IDP_ENOMEM;
+	}
+	/* Entries of SESSION_AT_ENTRY bytes, read STORE_BATCH_MAX at a time;
+	 * a session listed twice (never, but the list is the store's) once. */
+	for (size_t off = 0; rc == IDP_OK && off + SESSION_AT_ENTRY <= llen;) {
+		char keys[STORE_BATCH_MAX][80], *vals[STORE_BATCH_MAX] = {0};
+		const char *kp[STORE_BATCH_MAX];
+		size_t lens[STORE_BATCH_MAX], k = 0;
+
+		for (; k < STORE_BATCH_MAX && off + SESSION_AT_ENTRY <= llen; off += SESSION_AT_ENTRY) {
+			snprintf(keys[k], 80, K_SESSION "%.64s", list + off);
+			kp[k] = keys[k];
+			k++;
+		}
+		if ((rc = store_mget(st, kp, k, vals, lens)) != IDP_OK)
+			break;
+		for (size_t i = 0; i < k; i++) {
+			struct session *s = vals[i] != NULL ? calloc(1, sizeof(*s)) : NULL;
+			bool dup = false;
+
+			for (size_t j = 0; s != NULL && j < count; j++)
+				dup = dup || strcmp(res[j]->sid_hash, keys[i] + strlen(K_SESSION)) == 0;
+			if (s != NULL && !dup && count < SESSION_SUBJECT_MAX &&
+			    session_decode(vals[i], lens[i], keys[i] + strlen(K_SESSION), s) == IDP_OK &&
+			    strcmp(s->sub, sub) == 0)
+				res[count++] = s;
+			else if (s != NULL && s->sub != NULL)
+				session_free(s);
+			else
+				free(s);
+			if (vals[i] != NULL)
+				wipe(vals[i], lens[i]);
+			free(vals[i]);
+		}
+	}
+	free(list);
+	if (rc != IDP_OK) {
+		for (size_t i = 0; i < count; i++)
+			session_free(res[i]);
+		free(res);
+		return rc;
+	}
+	*out = res;
+	*n = count;
+	return IDP_OK;
+}
+
+int session_end_subject(struct store *st, const char *sub, size_t *ended)
+{
+	struct session **list;
+	char ikey[80];
+	size_t n;
+	int rc, first = IDP_OK;
+
+	*ended = 0;
+	if ((rc = session_list_subject(st, sub, &list, &n)) != IDP_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = session_end_in(st, list[i]->sid_hash)) == IDP_OK)
+			(*ended)++;
+		else if (first == IDP_OK)
+			first = rc;
+		session_free(list[i]);
+	}
+	free(list);
+	subject_key(sub, ikey);
+	if (first == IDP_OK)
+		first = store_del(st, ikey);
+	return first;
 }
 
 static struct session *session_read(struct req *r, bool use_cache)
@@ -322,9 +423,9 @@ struct session *session_create(struct req *r, const char *backend_id, const char
 			       const char *local, const struct idp_identity *id,
 			       const char *consume_key, bool *gone)
 {
-	char *cookie = rand_token(32), key[80], *text = NULL;
+	char *cookie = rand_token(32), key[80], ikey[80], entry[SESSION_AT_ENTRY + 1], *text = NULL;
 	struct session *s = calloc(1, sizeof(*s));
-	struct store_op ops[2];
+	struct store_op ops[3];
 	size_t len = 0, n = 0;
 	int rc;
 
@@ -355,11 +456,18 @@ struct session *session_create(struct req *r, const char *backend_id, const char
 		goto out;
 	}
 	snprintf(key, sizeof(key), K_SESSION "%s", s->sid_hash);
-	/* One round trip: the transaction consumed, the session stored. */
+	/* One round trip: the transaction consumed, the session stored, and
+	 * listed under its subject for idpctl sessions (for as long as the
+	 * session may slide: its absolute lifetime). */
+	subject_key(s->sub, ikey);
+	snprintf(entry, sizeof(entry), "%s ", s->sid_hash);
 	if (consume_key != NULL)
 		ops[n++] = (struct store_op){.kind = STORE_OP_CONSUME, .key = consume_key};
 	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
 				     .ttl_s = session_ttl(r->cfg, s->created)};
+	ops[n++] = (struct store_op){.kind = STORE_OP_APPEND, .key = ikey, .val = entry,
+				     .len = SESSION_AT_ENTRY, .ttl_s = r->cfg->session_max,
+				     .max = SESSION_SUBJECT_MAX * SESSION_AT_ENTRY};
 	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK) {
 		if (rc == IDP_ENOTFOUND && gone != NULL)
 			*gone = true;

@@ -20,6 +20,14 @@
  * halved a looping service's code exchanges with Redis in make bench). */
 #define SESSION_AT_MAX 32
 #define SESSION_AT_ENTRY 65 /* 64 hex digits and a space */
+/* K_SUBJECT + SHA-256 of a local subject: the hashes of the sessions made
+ * for it, each followed by a space (idpctl sessions). Appended in the round
+ * trip that stores the session; it lives as long as the longest-lived
+ * session it names, and names ended sessions too (readers skip them). */
+#define K_SUBJECT "ssub:"
+/* The newest sessions of a subject it keeps: more browsers than a citizen
+ * uses within a session's lifetime. */
+#define SESSION_SUBJECT_MAX 32
 
 /* The longest subject, backend id, acr or amr a session holds: what a
  * backend returns is refused past it when the session is made, so that the
@@ -78,6 +86,17 @@ struct session *session_create(struct req *r, const char *backend_id, const char
 /* Ends the session (logout, or a new login in this browser): deletes it and
  * the access tokens issued in it, in one round trip, and drops the cookie. */
 void session_destroy(struct req *r, const char *sid_hash);
+/* Without a request (idpctl, on any node's store): the live sessions of
+ * local subject sub, newest last, at most SESSION_SUBJECT_MAX (*out: the
+ * caller's, each freed by session_free, the array by free). */
+int session_list_subject(struct store *st, const char *sub, struct session ***out, size_t *n);
+/* Ends session sid_hash as logout does: it and its access tokens, in one
+ * round trip. */
+int session_end_in(struct store *st, const char *sid_hash);
+/* Ends every live session of sub (and its access tokens) and forgets the
+ * index; *ended: how many there were. */
+int session_end_subject(struct store *st, const char *sub, size_t *ended);
+
 /* The remaining lifetime of a session created at created: the idle timeout,
  * capped by the absolute lifetime. */
 unsigned session_ttl(const struct config *cfg, int64_t created);

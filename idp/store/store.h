@@ -115,6 +115,10 @@ struct store_ops {
 	int (*batch)(void *st, const struct store_op *ops, size_t n, char **taken, size_t *tlen);
 	/* Number of live records (for metrics and tests); may be approximate. */
 	long long (*count)(void *st);
+	/* One line on the store's role for idpctl status (redis: ROLE, the
+	 * primary and its replicas or the replica and its primary). *text is
+	 * malloc'ed, the caller's. */
+	int (*role)(void *st, char **text);
 };
 
 extern const struct store_ops store_memory;
@@ -190,6 +194,10 @@ static inline int store_expire(struct store *s, const char *k, unsigned ttl)
 static inline int store_mget(struct store *s, const char *const *k, size_t n, char **v, size_t *l)
 {
 	return s->ops->mget(s->st, k, n, v, l);
+}
+static inline int store_role(struct store *s, char **text)
+{
+	return s->ops->role(s->st, text);
 }
 static inline int store_batch(struct store *s, const struct store_op *ops, size_t n)
 {

@@ -1149,6 +1149,13 @@ out:
 	return rc;
 }
 
+static int mem_role(void *p, char **text)
+{
+	(void)p;
+	*text = strdup("memory: inside one daemon's process, seen by no other node nor by idpctl");
+	return *text != NULL ? IDP_OK : IDP_ENOMEM;
+}
+
 const struct store_ops store_memory = {
 	.name = "memory",
 	.open = mem_open,
@@ -1165,4 +1172,5 @@ const struct store_ops store_memory = {
 	.mget = mem_mget,
 	.batch = mem_batch,
 	.count = mem_count,
+	.role = mem_role,
 };

@@ -2117,6 +2117,48 @@ out:
 	return rc;
 }
 
+/* ROLE (Redis 2.8.12 on): ["master", offset, [[ip, port, offset]...]] or
+ * ["slave", ip, port, state, offset]; anything else is shown by its name. */
+static int rs_role(void *p, char **text)
+{
+	struct rstore *st = p;
+	const char *argv[] = {"ROLE"};
+	size_t lens[] = {4};
+	redisReply *r = NULL, *e;
+	struct buf b;
+	int rc;
+
+	*text = NULL;
+	if ((rc = rs_command(st, 1, argv, lens, &r)) != IDP_OK)
+		return rc;
+	buf_init(&b, 4096);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING) {
+		rc = rs_unexpected(st, "ROLE", r);
+	} else if (strcmp(r->element[0]->str, "master") == 0 && r->elements >= 3 &&
+		   r->element[2]->type == REDIS_REPLY_ARRAY) {
+		buf_printf(&b, "redis primary, offset %lld, %zu replica%s", r->element[1]->integer,
+			   r->element[2]->elements, r->element[2]->elements == 1 ? "" : "s");
+		for (size_t i = 0; i < r->element[2]->elements && i < 16; i++) {
+			e = r->element[2]->element[i];
+			if (e->type == REDIS_REPLY_ARRAY && e->elements >= 3 && e->element[0]->type == REDIS_REPLY_STRING &&
+			    e->element[1]->type == REDIS_REPLY_STRING && e->element[2]->type == REDIS_REPLY_STRING)
+				buf_printf(&b, "%s %.64s:%.8s at %.20s", i == 0 ? ":" : ",", e->element[0]->str,
+					   e->element[1]->str, e->element[2]->str);
+		}
+	} else if (strcmp(r->element[0]->str, "slave") == 0 && r->elements >= 4 &&
+		   r->element[1]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_STRING) {
+		buf_printf(&b, "redis replica of %.64s:%lld (%.32s): the daemon would refuse to write here",
+			   r->element[1]->str, r->element[2]->integer, r->element[3]->str);
+	} else {
+		buf_printf(&b, "redis %.32s", r->element[0]->str);
+	}
+	reply_free(r);
+	if (rc == IDP_OK && (*text = buf_steal(&b)) == NULL)
+		rc = IDP_ENOMEM;
+	buf_release(&b);
+	return rc;
+}
+
 const struct store_ops store_redis = {
 	.name = "redis",
 	.open = rs_open,
@@ -2133,4 +2175,5 @@ const struct store_ops store_redis = {
 	.mget = rs_mget,
 	.batch = rs_batch,
 	.count = rs_count,
+	.role = rs_role,
 };
