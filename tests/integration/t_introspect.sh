@@ -165,6 +165,21 @@ sleep 2.1
 introspect dp-mail:dp-mail-secret "$AT3"
 ok "expired token: inactive" eq "$OUT" '{"active":false}'
 
+# librp: a data provider written with it (tests/rp/interop.c --introspect).
+CJ="$TMP/cookies4"
+full_login demo-portal demo-portal-secret "$R1"
+AT4=$(echo "$TOK" | jget access_token)
+RPI="$BUILD/tests/rp/rp_interop"
+if [ -x "$RPI" ]; then
+	"$RPI" --introspect "$IDP" dp-mail:dp-mail-secret demo-portal:demo-portal-secret "$AT4" >"$TMP/rp.log" 2>&1
+	RC=$?
+	grep '^not ok' "$TMP/rp.log" >&2
+	ok "librp: rp_introspect, its cache, rp_revoke, rp_scope_has ($(grep -c '^ok' "$TMP/rp.log") checks)" eq "$RC" 0
+else
+	ok "librp: $RPI is built (make test-bins)" false
+fi
+ok "... the token revoked through librp: userinfo 401" eq "$(userinfo "$AT4")" 401
+
 # Configuration: roles checked at start.
 bad_config() { # bad_config JSON-CLIENT EXPECTED-MESSAGE
 	python3 -c 'import json,sys;c=json.load(open(sys.argv[1]));c["clients"].append(json.loads(sys.argv[2]));json.dump(c,open(sys.argv[3],"w"))' \
