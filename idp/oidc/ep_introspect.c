@@ -3,6 +3,7 @@
  * is active, and for whom. It sees only tokens carrying one of the scopes
  * it serves, and a sub pairwise for its own sector; anything else is
  * {"active":false}, so that the answer never tells that a token exists.
+ * The identity pivot only to a provider serving identite_pivot.
  * With Accept: application/token-introspection+jwt, the answer is a JWT
  * signed with the active key (RFC 9701). */
 #include "access_token.h"
@@ -41,6 +42,25 @@ static int served_scope(struct buf *b, const struct client *dp, const char *scop
 	return rc == IDP_OK ? buf_add(b, "\"", 1) : rc;
 }
 
+/* The identity pivot (FranceConnect's checktoken gives it to the data
+ * providers that match a citizen by it): only for a provider serving the
+ * identite_pivot scope and a token granted it, taken from the userinfo
+ * answer the token's record holds (our own JSON, bounded when written). */
+static int pivot_members(struct buf *b, const struct client *dp, const struct record *rec)
+{
+	json_t *ui, *pivot;
+	int rc;
+
+	if (!client_serves_scope(dp, "identite_pivot") || !scope_has(record_get(rec, 'o'), "identite_pivot"))
+		return IDP_OK;
+	ui = json_loadb(record_get(rec, 'a'), record_len(rec, 'a'), JSON_REJECT_DUPLICATES, NULL);
+	pivot = json_is_object(ui) ? claims_for_scope(ui, "identite_pivot", NULL) : NULL;
+	rc = pivot != NULL ? buf_json_members(b, false, pivot) : IDP_EINVAL;
+	json_decref(pivot);
+	json_decref(ui);
+	return rc;
+}
+
 /* The answer's members for an active token of record rec, as dp sees it. */
 static int active_answer(struct buf *b, const struct config *cfg, const struct client *dp, const struct record *rec)
 {
@@ -54,7 +74,8 @@ static int active_answer(struct buf *b, const struct config *cfg, const struct c
 	    buf_json_member_str(b, false, "token_type", "Bearer") == IDP_OK &&
 	    buf_json_member_int(b, false, "exp", exp) == IDP_OK &&
 	    (!record_int(rec, 't', &iat) || buf_json_member_int(b, false, "iat", iat) == IDP_OK) &&
-	    buf_json_member_str(b, false, "sub", sub) == IDP_OK && buf_add(b, "}", 1) == IDP_OK)
+	    buf_json_member_str(b, false, "sub", sub) == IDP_OK && pivot_members(b, dp, rec) == IDP_OK &&
+	    buf_add(b, "}", 1) == IDP_OK)
 		rc = IDP_OK;
 	free(sub);
 	return rc;

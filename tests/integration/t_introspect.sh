@@ -18,6 +18,8 @@ cat >"$TMP/extra.json" <<JSON
   "client_secret_sha256": "$(hash dp-mail-secret)", "sector_identifier": "mail.provider"},
  {"client_id": "dp-phone", "role": "data_provider", "scopes_served": ["phone", "address"],
   "client_secret_sha256": "$(hash dp-phone-secret)", "id_token_signed_response_alg": "ES256"},
+ {"client_id": "dp-pivot", "role": "data_provider", "scopes_served": ["identite_pivot"],
+  "client_secret_sha256": "$(hash dp-pivot-secret)"},
  {"client_id": "svc-short", "client_secret_sha256": "$(hash svc-short-secret)",
   "redirect_uris": ["$R4"], "access_token_ttl_s": 1}
 ]}
@@ -179,6 +181,23 @@ else
 	ok "librp: $RPI is built (make test-bins)" false
 fi
 ok "... the token revoked through librp: userinfo 401" eq "$(userinfo "$AT4")" 401
+
+# The identity pivot: only to a data provider serving identite_pivot.
+CJ="$TMP/cookies5"
+pkce
+curl -s -c "$CJ" -b "$CJ" -o "$TMP/page" "$IDP/authorize?response_type=code&client_id=demo-portal&redirect_uri=$R1&scope=openid%20email%20identite_pivot&state=st4te&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256"
+PAGE=$(cat "$TMP/page")
+login marianne 'Marianne-2026!'
+consent accept
+token demo-portal demo-portal-secret "$(qparam code "$(location "$RESP")")" "$R1" "$V"
+AT5=$(echo "$TOK" | jget access_token)
+ok "setup: a token with identite_pivot" contains "$(echo "$TOK" | jget scope)" identite_pivot
+introspect dp-pivot:dp-pivot-secret "$AT5"
+ok "pivot provider: active, scope identite_pivot" eq "$(echo "$OUT" | jget active) $(echo "$OUT" | jget scope)" "true identite_pivot"
+ok "... the pivot: family_name, birthdate, birthplace" eq "$(echo "$OUT" | jget family_name) $(echo "$OUT" | jget birthdate) $(echo "$OUT" | jget birthplace)" "Dupont 1990-07-14 75056"
+ok "... not the email (not a pivot claim)" not_contains "$OUT" marianne.dupont
+introspect dp-mail:dp-mail-secret "$AT5"
+ok "the email provider on the same token: active, no pivot" eq "$(echo "$OUT" | jget active) $(echo "$OUT" | jget family_name)" "true "
 
 # Configuration: roles checked at start.
 bad_config() { # bad_config JSON-CLIENT EXPECTED-MESSAGE

@@ -556,7 +556,8 @@ int main(int argc, char **argv)
 	}
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s ISSUER REDIRECT_BASE | --login AUTH_URL REDIRECT_BASE |"
-			" --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE]\n", argv[0]);
+			" --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE] |"
+			" --introspect ISSUER DP_ID:SECRET SVC_ID:SECRET TOKEN\n", argv[0]);
 		return 2;
 	}
 	scenario(argv[1], argv[2], "svc-basic", "b4sic:&=secret", RP_AUTH_BASIC, false);
