@@ -215,4 +215,13 @@ ok "config: an unknown role is refused" bad_config "{\"client_id\":\"b1\",\"role
 ok "config: a data provider without scopes_served is refused" bad_config "{\"client_id\":\"b2\",\"role\":\"data_provider\",\"client_secret_sha256\":\"$H\"}" 'scopes_served'
 ok "config: a data provider without a secret is refused" bad_config '{"client_id":"b3","role":"data_provider","scopes_served":["email"]}' 'client_secret_sha256'
 ok "config: scopes_served on a service is refused" bad_config "{\"client_id\":\"b4\",\"client_secret_sha256\":\"$H\",\"redirect_uris\":[\"$R4\"],\"scopes_served\":[\"email\"]}" 'data_provider" only'
+# The store gone (Redis stopped): 503, never an answer about the token.
+if [ "$STORE" = redis ]; then
+	kill "$REDIS_PID"
+	await_exit "$REDIS_PID"
+	introspect dp-mail:dp-mail-secret "$AT5"
+	ok "store down: /introspect 503" eq "$CODE $(echo "$OUT" | jget error)" "503 temporarily_unavailable"
+	revoke demo-portal:demo-portal-secret "$AT5"
+	ok "store down: /revoke 503 (not a 200 that revoked nothing)" eq "$CODE" 503
+fi
 done_tests
