@@ -185,6 +185,24 @@ else
 fi
 ok "... the token revoked through librp: userinfo 401" eq "$(userinfo "$AT4")" 401
 
+# authlib, a client nobody here wrote: introspect (as the data provider),
+# then revoke (as the service), with client_secret_basic and _post.
+CJ="$TMP/cookies6"
+full_login demo-portal demo-portal-secret "$R1"
+AT6=$(echo "$TOK" | jget access_token)
+cat >"$TMP/authlib_rr.py" <<'PY'
+import sys
+from authlib.integrations.requests_client import OAuth2Session
+issuer, tok = sys.argv[1:3]
+dp = OAuth2Session("dp-mail", "dp-mail-secret", token_endpoint_auth_method="client_secret_post")
+svc = OAuth2Session("demo-portal", "demo-portal-secret")
+a = dp.introspect_token(issuer + "/introspect", token=tok, token_type_hint="access_token", timeout=5).json()
+r = svc.revoke_token(issuer + "/revoke", token=tok, token_type_hint="access_token", timeout=5)
+b = dp.introspect_token(issuer + "/introspect", token=tok, timeout=5).json()
+print(a.get("active"), a.get("client_id"), r.status_code, b.get("active"))
+PY
+ok "authlib: introspect active, revoke 200, then inactive" eq "$($PY "$TMP/authlib_rr.py" "$IDP" "$AT6" 2>&1)" "True demo-portal 200 False"
+
 # The identity pivot: only to a data provider serving identite_pivot.
 CJ="$TMP/cookies5"
 pkce
