@@ -24,9 +24,14 @@ enum MHD_Result ep_revoke(struct req *r)
 	 * there first, and revoking one revokes its family's access tokens. */
 	rc = access_token_load(tok, key, &text, &len, &rec);
 	if (rc == IDP_OK && strcmp(record_get(&rec, 'c'), cl->id) == 0) {
+		char tag[9];
+
 		rc = store_del(&g_idp.store, key);
 		if (rc == IDP_ENOTFOUND)
 			rc = IDP_OK;
+		secret_tag(tok, tag);
+		if (rc == IDP_OK)
+			idp_log(LOG_INFO, "revoke: client %s revoked its access token %s", cl->id, tag);
 	} else if (rc != IDP_EIO) {
 		rc = IDP_OK; /* unknown, expired or another client's: nothing to do, and nothing said */
 	}

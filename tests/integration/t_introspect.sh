@@ -9,8 +9,8 @@
 STORE=${STORE:-memory}
 # Debian's python3, with python3-authlib, for jget too: a version manager's
 # shim in front of it costs some 0.7 s a call, and this suite makes ~100.
-PATH=/usr/bin:$PATH
 PY=/usr/bin/python3
+if [ -x $PY ]; then python3() { $PY "$@"; }; fi
 setup_tmp
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 R1=http://127.0.0.1:8081/callback
@@ -233,6 +233,10 @@ ok "config: an unknown role is refused" bad_config "{\"client_id\":\"b1\",\"role
 ok "config: a data provider without scopes_served is refused" bad_config "{\"client_id\":\"b2\",\"role\":\"data_provider\",\"client_secret_sha256\":\"$H\"}" 'scopes_served'
 ok "config: a data provider without a secret is refused" bad_config '{"client_id":"b3","role":"data_provider","scopes_served":["email"]}' 'client_secret_sha256'
 ok "config: scopes_served on a service is refused" bad_config "{\"client_id\":\"b4\",\"client_secret_sha256\":\"$H\",\"redirect_uris\":[\"$R4\"],\"scopes_served\":[\"email\"]}" 'data_provider" only'
+LOG=$(cat "$TMP/idp.log")
+ok "the log says who revoked a token" contains "$LOG" "revoke: client demo-portal revoked its access token"
+ok "... and holds no token" not_contains "$LOG$(cat "$TMP/rp.log" 2>/dev/null)" "$AT"
+
 # The store gone (Redis stopped): 503, never an answer about the token.
 if [ "$STORE" = redis ]; then
 	kill "$REDIS_PID"
