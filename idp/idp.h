@@ -96,6 +96,8 @@ enum MHD_Result ep_login(struct req *r);
 enum MHD_Result ep_consent(struct req *r);
 enum MHD_Result ep_token(struct req *r);
 enum MHD_Result ep_userinfo(struct req *r);
+enum MHD_Result ep_introspect(struct req *r);
+enum MHD_Result ep_revoke(struct req *r);
 enum MHD_Result ep_logout(struct req *r);
 char *discovery_render(const struct config *cfg, const struct rt *rt);
 

@@ -144,6 +144,8 @@ struct rp_config *rp_config_new(const char *issuer, const char *client_id,
 	cfg->leeway = 60;
 	cfg->jwks_min_interval = 60;
 	cfg->jwks_max_age = 3600;
+	cfg->introspect_max_age = 30;
+	cfg->introspect_cap = 1024;
 	cfg->alg_mask = RP_ALGS_ASYM;
 	cfg->connect_ms = 5000;
 	cfg->total_ms = 10000;
@@ -181,6 +183,7 @@ void rp_config_free(struct rp_config *cfg)
 	free(cfg->min_acr);
 	free(cfg->ca_file);
 	free_levels(cfg);
+	rp_introspect_cache_free(cfg);
 	pthread_mutex_destroy(&cfg->lock);
 	pthread_mutex_destroy(&cfg->disc_fetch);
 	pthread_mutex_destroy(&cfg->jwks_fetch);

@@ -69,7 +69,11 @@ static int disc_parse(const struct rp_config *cfg, const char *body, size_t len,
 	    (rc = endpoint(cfg, d->doc, "userinfo_endpoint", false, &d->userinfo_endpoint,
 			   err)) != RP_OK ||
 	    (rc = endpoint(cfg, d->doc, "end_session_endpoint", false,
-			   &d->end_session_endpoint, err)) != RP_OK)
+			   &d->end_session_endpoint, err)) != RP_OK ||
+	    (rc = endpoint(cfg, d->doc, "introspection_endpoint", false,
+			   &d->introspection_endpoint, err)) != RP_OK ||
+	    (rc = endpoint(cfg, d->doc, "revocation_endpoint", false,
+			   &d->revocation_endpoint, err)) != RP_OK)
 		goto fail;
 	d->iss_parameter = json_is_true(
 		json_object_get(d->doc, "authorization_response_iss_parameter_supported"));

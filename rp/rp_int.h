@@ -136,6 +136,8 @@ struct rp_disc {
 	const char *userinfo_endpoint;          /* NULL when absent */
 	const char *jwks_uri;
 	const char *end_session_endpoint;       /* NULL when absent */
+	const char *introspection_endpoint;     /* NULL when absent */
+	const char *revocation_endpoint;        /* NULL when absent */
 	bool iss_parameter;     /* authorization_response_iss_parameter_supported */
 };
 int rp_disc_get(struct rp_config *cfg, struct rp_disc **out, struct rp_error *err);
@@ -158,6 +160,11 @@ void rp_http_resp_release(struct rp_http_resp *r);      /* wipes the body */
  * 2.3.1), malloc'ed, the caller wipes and frees it; NULL without a secret
  * or memory. */
 char *rp_basic_header(const struct rp_config *cfg);
+/* POSTs the form body to url with this client's authentication, as at the
+ * token endpoint (token.c); an answer other than 200 is RP_E_PROVIDER_ERROR
+ * (its OAuth error in err) or RP_E_HTTP. */
+int rp_client_post(struct rp_config *cfg, const char *fn, const char *url, struct rp_buf *body,
+		   size_t max, struct rp_http_resp *resp, struct rp_error *err);
 /* a and b have one origin (scheme, host, port; RFC 6454), as libcurl's URL
  * parser reads them. */
 bool rp_same_origin(const char *a, const char *b);
@@ -231,7 +238,12 @@ struct rp_config {
 	int64_t jwks_fetched;
 	int64_t jwks_attempt;
 	bool jwks_tried;
+	/* rp_introspect's answers (introspect.c), under lock. */
+	int introspect_max_age;         /* seconds; 0: no cache */
+	size_t introspect_cap;          /* entries at most */
+	struct rp_introspect_entry *introspect_cache;
 };
+void rp_introspect_cache_free(struct rp_config *cfg);
 int64_t rp_now(const struct rp_config *cfg);    /* wall clock, for tokens */
 int64_t rp_mono(const struct rp_config *cfg);   /* monotonic, for cache ages */
 int rp_acr_rank(const struct rp_config *cfg, const char *acr, size_t len);

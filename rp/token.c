@@ -121,8 +121,6 @@ int rp_exchange_code(struct rp_config *cfg, const char *code, const char *code_v
 	struct rp_http_resp resp = { 0 };
 	struct rp_disc *disc = NULL;
 	struct rp_buf body;
-	const char *headers[3] = { "Accept: application/json", NULL, NULL };
-	char *auth = NULL;
 	int rc;
 
 	rp_err_clear(err);
@@ -145,28 +143,13 @@ int rp_exchange_code(struct rp_config *cfg, const char *code, const char *code_v
 	rc = rc ? rc : rp_buf_add_param(&body, "redirect_uri", cfg->redirect_uri);
 	if (code_verifier != NULL)
 		rc = rc ? rc : rp_buf_add_param(&body, "code_verifier", code_verifier);
-	if (cfg->auth_method == RP_AUTH_POST || cfg->client_secret == NULL)
-		rc = rc ? rc : rp_buf_add_param(&body, "client_id", cfg->client_id);
-	if (cfg->auth_method == RP_AUTH_POST && cfg->client_secret != NULL)
-		rc = rc ? rc : rp_buf_add_param(&body, "client_secret", cfg->client_secret);
 	if (rc != RP_OK) {
 		rc = rp_fail(err, rc, "%s: request too long", fn);
 		goto out;
 	}
-	if (cfg->auth_method == RP_AUTH_BASIC) {
-		if ((auth = rp_basic_header(cfg)) == NULL) {
-			rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
-			goto out;
-		}
-		headers[1] = auth;
-	}
-	if ((rc = rp_http(cfg, fn, disc->token_endpoint, headers, body.p, MAX_TOKEN_RESPONSE, &resp,
-			  err)) != RP_OK)
+	if ((rc = rp_client_post(cfg, fn, disc->token_endpoint, &body, MAX_TOKEN_RESPONSE, &resp,
+				 err)) != RP_OK)
 		goto out;
-	if (resp.status != 200) {
-		rc = provider_error(fn, &resp, err);
-		goto out;
-	}
 	if ((rc = parse_tokens(fn, &resp, &t, err)) != RP_OK)
 		goto out;
 	*out = t;
@@ -175,8 +158,34 @@ out:
 	rp_tokens_release(&t);
 	rp_http_resp_release(&resp);
 	rp_buf_release(&body);
-	rp_free_secret(auth);
 	rp_disc_put(disc);
+	return rc;
+}
+
+int rp_client_post(struct rp_config *cfg, const char *fn, const char *url, struct rp_buf *body,
+		   size_t max, struct rp_http_resp *resp, struct rp_error *err)
+{
+	const char *headers[3] = { "Accept: application/json", NULL, NULL };
+	char *auth = NULL;
+	int rc = RP_OK;
+
+	if (cfg->auth_method == RP_AUTH_BASIC && cfg->client_secret == NULL)
+		return rp_fail(err, RP_E_INVAL, "%s: client_secret_basic without a secret", fn);
+	if (cfg->auth_method == RP_AUTH_POST || cfg->client_secret == NULL)
+		rc = rp_buf_add_param(body, "client_id", cfg->client_id);
+	if (cfg->auth_method == RP_AUTH_POST && cfg->client_secret != NULL)
+		rc = rc ? rc : rp_buf_add_param(body, "client_secret", cfg->client_secret);
+	if (rc != RP_OK)
+		return rp_fail(err, rc, "%s: request too long", fn);
+	if (cfg->auth_method == RP_AUTH_BASIC) {
+		if ((auth = rp_basic_header(cfg)) == NULL)
+			return rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
+		headers[1] = auth;
+	}
+	rc = rp_http(cfg, fn, url, headers, body->p, max, resp, err);
+	rp_free_secret(auth);
+	if (rc == RP_OK && resp->status != 200)
+		rc = provider_error(fn, resp, err);
 	return rc;
 }
 

@@ -183,7 +183,7 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 		"subject_type", "profile", "token_endpoint_auth_methods", "grant_types",
 		"id_token_signed_response_alg", "userinfo_signed_response_alg", "require_pkce",
 		"first_party", "code_ttl_s", "access_token_ttl_s", "id_token_ttl_s",
-		"scopes", "backends", NULL};
+		"scopes", "backends", "role", "scopes_served", NULL};
 	char path[64];
 	const char *s, *profile;
 	char **methods, **grants;
@@ -234,9 +234,23 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	if (!cl->franceconnect && strcmp(profile, "standard") != 0)
 		cerr(x, path, "\"profile\" must be \"standard\" or \"franceconnect\"");
 
+	s = get_str(x, o, path, "role", "service");
+	cl->data_provider = strcmp(s, "data_provider") == 0;
+	if (!cl->data_provider && strcmp(s, "service") != 0)
+		cerr(x, path, "\"role\" must be \"service\" or \"data_provider\"");
+	cl->scopes_served = get_strv(x, o, path, "scopes_served", &cl->n_scopes_served);
+	if (cl->data_provider && cl->n_scopes_served == 0)
+		cerr(x, path, "a data provider needs \"scopes_served\" (the scopes whose tokens it may introspect)");
+	if (!cl->data_provider && cl->scopes_served != NULL)
+		cerr(x, path, "\"scopes_served\" is for \"role\": \"data_provider\" only");
+	for (i = 0; i < cl->n_scopes_served; i++)
+		if (strlen(cl->scopes_served[i]) > 64 || strpbrk(cl->scopes_served[i], " \t\r\n\"\\") != NULL)
+			cerr(x, path, "scopes_served[%zu] must be one scope: at most 64 characters, no spaces or quotes", i);
+
 	grants = get_strv(x, o, path, "grant_types", &n);
 	if (grants == NULL) {
-		cl->grant_code = true;
+		/* A data provider logs no one in: no grant unless it names one. */
+		cl->grant_code = !cl->data_provider;
 	} else {
 		for (i = 0; i < n; i++) {
 			if (strcmp(grants[i], "authorization_code") == 0)
@@ -469,6 +483,7 @@ static void client_release(struct client *cl)
 	strv_free(cl->post_logout_uris);
 	free(cl->sector);
 	strv_free(cl->scopes_allowed);
+	strv_free(cl->scopes_served);
 	strv_free(cl->backends);
 	wipe(cl->secret_sha256, sizeof(cl->secret_sha256));
 }
@@ -736,6 +751,21 @@ const struct client *config_client(const struct config *c, const char *id)
 }
 
 /* Exact string comparison: no prefix, no wildcard, no normalisation. */
+bool client_serves_scope(const struct client *cl, const char *scope)
+{
+	for (const char *p = scope; p != NULL && *p;) {
+		size_t n = strcspn(p, " ");
+
+		for (size_t i = 0; cl->data_provider && i < cl->n_scopes_served; i++)
+			if (strlen(cl->scopes_served[i]) == n && strncmp(cl->scopes_served[i], p, n) == 0)
+				return true;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
 bool client_has_redirect_uri(const struct client *cl, const char *uri)
 {
 	for (size_t i = 0; uri != NULL && i < cl->n_redirect_uris; i++)

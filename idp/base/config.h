@@ -39,6 +39,11 @@ struct client {
 	char **scopes_allowed;          /* NULL: any supported scope */
 	size_t n_scopes_allowed;
 	char **backends;                /* NULL: every backend */
+	/* "role": "data_provider": an API holding citizens' data, which calls
+	 * /introspect and sees only tokens carrying a scope it serves. */
+	bool data_provider;
+	char **scopes_served;           /* a data provider's scopes (at least one) */
+	size_t n_scopes_served;
 	size_t n_backends;
 	int64_t active_marked;          /* last "client-active" write (atomic; throttles it) */
 };
@@ -101,6 +106,8 @@ int config_load(const char *path, struct config **out);
 void config_free(struct config *c);
 
 const struct client *config_client(const struct config *c, const char *id);
+/* Whether a data provider serves one of the scopes of scope (space-separated). */
+bool client_serves_scope(const struct client *cl, const char *scope);
 bool client_has_redirect_uri(const struct client *cl, const char *uri);
 bool client_has_post_logout_uri(const struct client *cl, const char *uri);
 bool client_allows_backend(const struct client *cl, const char *backend_id);

@@ -115,7 +115,7 @@ int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char 
 	return rc;
 }
 
-int jws_sign_text(const struct sign_key *k, bool typ_at, const char *body, size_t blen, char **out)
+static int sign_with_header(const struct sign_key *k, const char *hdr, const char *body, size_t blen, char **out)
 {
 	EVP_PKEY_CTX *ctx;
 	unsigned char sig[1024], raw[64], md[SHA256_DIGEST_LENGTH];
@@ -125,7 +125,7 @@ int jws_sign_text(const struct sign_key *k, bool typ_at, const char *body, size_
 
 	*out = NULL;
 	buf_init(&b, 1 << 20);
-	if (buf_adds(&b, typ_at ? k->hdr_at : k->hdr_jwt) || buf_adds(&b, ".") || buf_add_b64url(&b, body, blen))
+	if (hdr == NULL || buf_adds(&b, hdr) || buf_adds(&b, ".") || buf_add_b64url(&b, body, blen))
 		goto out;
 	sha256(b.p, b.len, md);
 	if ((ctx = signer_get(k)) == NULL || EVP_PKEY_sign(ctx, sig, &siglen, md, sizeof(md)) != 1)
@@ -153,6 +153,22 @@ int jws_sign_text(const struct sign_key *k, bool typ_at, const char *body, size_
 out:
 	buf_release(&b);
 	return rc;
+}
+
+int jws_sign_text(const struct sign_key *k, bool typ_at, const char *body, size_t blen, char **out)
+{
+	return sign_with_header(k, typ_at ? k->hdr_at : k->hdr_jwt, body, blen, out);
+}
+
+int jws_sign_typ(const struct sign_key *k, const char *typ, const char *body, size_t blen, char **out)
+{
+	char *hdr = jws_header(k, typ);
+	int rc;
+
+	*out = NULL;
+	rc = sign_with_header(k, hdr, body, blen, out);
+	free(hdr);
+	return hdr == NULL ? IDP_ENOMEM : rc;
 }
 
 static int verify_sig(const struct sign_key *k, const char *input, size_t inlen,

@@ -16,6 +16,8 @@ char *jws_header(const struct sign_key *k, const char *typ);
 int jws_sign(const struct sign_key *k, bool typ_at, const json_t *payload, char **out);
 /* The same with the payload JSON already written (blen bytes). */
 int jws_sign_text(const struct sign_key *k, bool typ_at, const char *body, size_t blen, char **out);
+/* The same with another typ in the header (RFC 9701's "token-introspection+jwt"). */
+int jws_sign_typ(const struct sign_key *k, const char *typ, const char *body, size_t blen, char **out);
 /* Verifies a compact JWS against the published keys of ks: the key named by
  * kid decides the algorithm (the header's alg must match it, never chooses).
  * *payload is the caller's. */

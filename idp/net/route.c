@@ -36,6 +36,8 @@ static const struct route routes[] = {
 	{"/callback/",                        PREFIX, GET,        ep_upstream_callback, PAGE, "/callback"},
 	{"/token",                            EXACT,  POST,       ep_token,             JSON, "/token"},
 	{"/userinfo",                         EXACT,  GET | POST, ep_userinfo,          JSON, "/userinfo"},
+	{"/introspect",                       EXACT,  POST,       ep_introspect,        JSON, "/introspect"},
+	{"/revoke",                           EXACT,  POST,       ep_revoke,            JSON, "/revoke"},
 	{"/logout",                           EXACT,  GET | POST, ep_logout,            PAGE, "/logout"},
 	{"/session/end",                      EXACT,  GET | POST, ep_logout,            PAGE, "/logout"},
 	{"/logout/return",                    EXACT,  GET,        ep_logout_return,     PAGE, "/logout/return"},

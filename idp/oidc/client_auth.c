@@ -113,3 +113,25 @@ out:
 	free_secret(secret);
 	return rc;
 }
+
+const struct client *client_auth_token_request(struct req *r, const char **tok, enum MHD_Result *ret)
+{
+	const struct client *cl;
+	struct client_auth_fail f;
+
+	*tok = params_get(&r->form, "token");
+	if (r->form.dup != NULL) {
+		*ret = http_json_error(r, 400, "invalid_request", "a parameter is repeated");
+	} else if (params_get(&r->query, "token") != NULL || params_get(&r->query, "client_secret") != NULL) {
+		*ret = http_json_error(r, 400, "invalid_request", "tokens and credentials do not belong in the URL");
+	} else if (client_authenticate(r, &r->form, &cl, &f) != IDP_OK) {
+		if (f.status == 401 && f.basic)
+			req_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"idp\"");
+		*ret = http_json_error(r, f.status, f.error, f.description);
+	} else if (*tok == NULL) {
+		*ret = http_json_error(r, 400, "invalid_request", "token is required");
+	} else {
+		return cl;
+	}
+	return NULL;
+}

@@ -21,4 +21,10 @@ struct client_auth_fail {
 int client_authenticate(struct req *r, const struct params *form, const struct client **out,
 			struct client_auth_fail *f);
 
+/* What /introspect and /revoke check first: each parameter once, no token
+ * or secret in the URL, the client authenticated (a 401 to HTTP Basic
+ * names the Basic scheme, RFC 6749 5.2), a "token" parameter. NULL: *ret
+ * is the refusal, already answered; else *tok is the token. */
+const struct client *client_auth_token_request(struct req *r, const char **tok, enum MHD_Result *ret);
+
 #endif

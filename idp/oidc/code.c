@@ -13,7 +13,9 @@
  * (i) and the claims the claims parameter asked for in the ID token (x, an
  * object; /token filters them again against the client as configured then).
  * The access token's, less its exp and the record's tag (K_CODE_AT): the
- * client and the userinfo answer (a). */
+ * client, the userinfo answer (a), and for /introspect the scope granted
+ * (o) and the citizen's local subject (u), from which a data provider's own
+ * pairwise sub is derived. */
 static int code_record(const struct config *cfg, const struct client *cl, const struct authz_req *a,
 		       const struct session *sess, char **text, size_t *len, char **at_text, size_t *at_len)
 {
@@ -70,7 +72,8 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	t.len = 0;
 	if ((rc = buf_add(&t, "{", 1)) != IDP_OK || (rc = buf_json_member_str(&t, true, "sub", sub)) != IDP_OK ||
 	    (rc = buf_json_members(&t, false, uinfo)) != IDP_OK || (rc = buf_add(&t, "}", 1)) != IDP_OK ||
-	    (rc = record_adds(&atr, 'c', cl->id)) != IDP_OK || (rc = record_add(&atr, 'a', t.p, t.len)) != IDP_OK)
+	    (rc = record_adds(&atr, 'c', cl->id)) != IDP_OK || (rc = record_add(&atr, 'a', t.p, t.len)) != IDP_OK ||
+	    (rc = record_adds(&atr, 'o', a->scope)) != IDP_OK || (rc = record_adds(&atr, 'u', sess->sub)) != IDP_OK)
 		goto out;
 	rc = IDP_ENOMEM;
 	/* Without its tag: the exchange's MOVE puts the tag and exp before it.

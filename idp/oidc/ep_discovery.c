@@ -32,6 +32,13 @@ char *discovery_render(const struct config *cfg, const struct rt *rt)
 	json_object_set_new(d, "userinfo_endpoint", url(cfg, "/userinfo"));
 	json_object_set_new(d, "jwks_uri", url(cfg, "/jwks"));
 	json_object_set_new(d, "end_session_endpoint", url(cfg, "/logout"));
+	json_object_set_new(d, "introspection_endpoint", url(cfg, "/introspect"));
+	json_object_set_new(d, "introspection_endpoint_auth_methods_supported",
+			    json_pack("[ss]", "client_secret_basic", "client_secret_post"));
+	json_object_set_new(d, "introspection_signing_alg_values_supported", json_pack("[ss]", "RS256", "ES256"));
+	json_object_set_new(d, "revocation_endpoint", url(cfg, "/revoke"));
+	json_object_set_new(d, "revocation_endpoint_auth_methods_supported",
+			    json_pack("[ss]", "client_secret_basic", "client_secret_post"));
 	json_object_set_new(d, "scopes_supported", scopes_supported());
 	json_object_set_new(d, "response_types_supported", json_pack("[s]", "code"));
 	json_object_set_new(d, "response_modes_supported", json_pack("[s]", "query"));

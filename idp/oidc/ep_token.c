@@ -171,7 +171,8 @@ static int exchange(const struct exchange_keys *k, const char *at_h, const struc
 	entry[SESSION_AT_ENTRY - 1] = ' ';
 	entry[SESSION_AT_ENTRY] = '\0';
 	buf_init(&pre, 64);
-	if (record_add_int(&pre, 'e', now + cl->access_ttl) != IDP_OK) {
+	/* exp, and iat for /introspect. */
+	if (record_add_int(&pre, 'e', now + cl->access_ttl) != IDP_OK || record_add_int(&pre, 't', now) != IDP_OK) {
 		buf_release(&pre);
 		return IDP_ENOMEM;
 	}

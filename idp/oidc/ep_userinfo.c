@@ -1,7 +1,6 @@
 /* /userinfo (OpenID Core 5.3): the Bearer token in the Authorization header
  * (GET or POST) or in a form body (RFC 6750 2.2); never in the URL. */
-#include "code.h"
-#include "record.h"
+#include "access_token.h"
 #include "jws.h"
 
 #include <stdio.h>
@@ -46,50 +45,13 @@ static enum MHD_Result signed_answer(struct req *r, const struct client *cl, con
 	return http_reply_owned(r, 200, "application/jwt", jwt, strlen(jwt));
 }
 
-/* An access token's record as versions before record.h wrote it (JSON, its
- * claims an object), rewritten as a record: such tokens stay valid for their
- * lifetime after an upgrade. *text is freed and replaced. */
-static int legacy_record(char **text, size_t *len)
-{
-	json_t *j = NULL, *exp, *cid;
-	char *claims = NULL;
-	struct buf b;
-	int rc;
-
-	rc = store_parse_json(K_AT, *text, *len, &j); /* frees *text */
-	*text = NULL;
-	*len = 0;
-	if (rc != IDP_OK)
-		return rc;
-	exp = json_object_get(j, "exp");
-	cid = json_object_get(j, "client_id");
-	buf_init(&b, 256 * 1024);
-	if (json_is_object(json_object_get(j, "claims")))
-		claims = json_dumps(json_object_get(j, "claims"), JSON_COMPACT);
-	rc = claims != NULL && json_is_integer(exp) && json_is_string(cid) &&
-		     record_add_int(&b, 'e', json_integer_value(exp)) == IDP_OK &&
-		     record_adds(&b, 'c', json_string_value(cid)) == IDP_OK && record_adds(&b, 'a', claims) == IDP_OK
-		     ? IDP_OK
-		     : IDP_EINVAL;
-	free_secret(claims);
-	json_decref(j);
-	if (rc != IDP_OK) {
-		buf_release(&b);
-		return rc;
-	}
-	*len = b.len;
-	*text = buf_steal(&b);
-	return *text != NULL ? IDP_OK : IDP_ENOMEM;
-}
-
 enum MHD_Result ep_userinfo(struct req *r)
 {
 	const char *auth = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 	const char *body_tok = r->is_post ? params_get(&r->form, "access_token") : NULL;
 	const char *tok = NULL;
-	char hash[65], key[80], *text = NULL;
+	char key[80], *text = NULL;
 	size_t len = 0;
-	long long exp;
 	struct record rec;
 	const struct client *cl;
 	enum MHD_Result ret;
@@ -106,16 +68,7 @@ enum MHD_Result ep_userinfo(struct req *r)
 		tok = body_tok;
 	if (tok == NULL)
 		return bearer_error(r, 401, NULL, "an access token is required");
-	if (strlen(tok) > 512)
-		return bearer_error(r, 401, "invalid_token", "the access token is invalid");
-	sha256_hex(tok, strlen(tok), hash);
-	snprintf(key, sizeof(key), K_AT "%s", hash);
-	/* The access token's record (record.h), as /token wrote it. */
-	if (store_get(&g_idp.store, key, &text, &len) == IDP_OK && len > 0 && text[0] == '{' &&
-	    legacy_record(&text, &len) != IDP_OK)
-		return bearer_error(r, 401, "invalid_token", "the access token is invalid or expired");
-	if (text == NULL || record_parse(text, len, &rec) != IDP_OK ||
-	    !record_int(&rec, 'e', &exp) || exp <= now_s() || record_get(&rec, 'a') == NULL) {
+	if (access_token_load(tok, key, &text, &len, &rec) != IDP_OK) {
 		if (text != NULL)
 			wipe(text, len);
 		free(text);

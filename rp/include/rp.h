@@ -31,7 +31,7 @@ extern "C" {
 #define RP_API __attribute__((visibility("default")))
 
 #define RP_VERSION_MAJOR 1
-#define RP_VERSION_MINOR 2
+#define RP_VERSION_MINOR 3
 
 /* Tokens (ID token, signed userinfo) longer than this are refused before any
  * parsing, with RP_E_TOO_BIG. */
@@ -233,6 +233,40 @@ RP_API int rp_check_acr(const struct rp_config *cfg, const json_t *claims,
  * token's sub), the answer's sub must match it (RP_E_SUB). */
 RP_API int rp_userinfo(struct rp_config *cfg, const char *access_token,
 		       const char *expected_sub, json_t **claims, struct rp_error *err);
+
+/* Since 1.3. Revoke a token at the provider's revocation_endpoint (RFC
+ * 7009), authenticated as at the token endpoint. token_type_hint may be NULL
+ * ("access_token", "refresh_token"). RP_OK when the provider answered 200,
+ * which it also does for a token it did not know (or one issued to another
+ * client, left as it is). */
+RP_API int rp_revoke(struct rp_config *cfg, const char *token, const char *token_type_hint,
+		     struct rp_error *err);
+
+/* Since 1.3. For data providers (a client with "role": "data_provider" at our
+ * provider): what the provider says of an access token a service presented
+ * (RFC 7662). */
+struct rp_introspection {
+	bool active;
+	char *scope;        /* the token's scopes this data provider serves; NULL when inactive */
+	char *client_id;    /* the service the token was issued to */
+	char *sub;          /* the citizen, pairwise for this data provider's sector */
+	long long exp, iat; /* 0 when not said */
+};
+/* Asks the provider's introspection_endpoint (authenticated as at the token
+ * endpoint) and fills *out (rp_introspection_release() it); an inactive
+ * token is RP_OK with out->active false. Active answers are cached, keyed
+ * by the token's SHA-256, until the token's exp or the cache's maximum age,
+ * whichever comes first: a token revoked meanwhile stays active here that
+ * long at most (rp_config_set_introspection_cache). */
+RP_API int rp_introspect(struct rp_config *cfg, const char *token, struct rp_introspection *out,
+			 struct rp_error *err);
+RP_API void rp_introspection_release(struct rp_introspection *r); /* frees, zeroes */
+/* The cache of rp_introspect: max_age seconds (0 to 3600, default 30; 0:
+ * no cache), entries 1 to 65536 (default 1024; when full, the answer
+ * closest to its end gives way). Empties the cache. */
+RP_API int rp_config_set_introspection_cache(struct rp_config *cfg, int max_age, int entries);
+/* Whether the space-separated scope holds word exactly (NULL scope: false). */
+RP_API bool rp_scope_has(const char *scope, const char *word);
 
 /* RP-initiated logout URL (end_session_endpoint): id_token_hint, and when
  * given post_logout_redirect_uri and state; client_id is always sent. */

@@ -43,6 +43,8 @@ route /choose "POST" page
 route /callback/local "GET, HEAD" page
 route /token "POST" json
 route /userinfo "GET, HEAD, POST" json
+route /introspect "POST" json
+route /revoke "POST" json
 route /logout "GET, HEAD, POST" page
 route /session/end "GET, HEAD, POST" page
 route /logout/return "GET, HEAD" page

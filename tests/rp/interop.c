@@ -12,7 +12,12 @@
  *   rp_interop --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE]
  *        single sign-on across two rp-demo portals, then logout (with its
  *        state checked); DEMO3 asks for eidas3, more than the provider
- *        gives: its login must be refused with a page that says so */
+ *        gives: its login must be refused with a page that says so
+ *   rp_interop --introspect ISSUER DP_ID:DP_SECRET SVC_ID:SVC_SECRET TOKEN
+ *        against our daemon (tests/integration/t_introspect.sh): the data
+ *        provider introspects the service's TOKEN (active, served scope,
+ *        cached), the service revokes it; the cached answer holds until
+ *        its maximum age, an uncached one says inactive */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,6 +472,62 @@ static void sso(const char *demo1, const char *demo2, const char *demo3)
 	curl_easy_cleanup(curl);
 }
 
+static struct rp_config *cfg_for(const char *issuer, const char *id_secret)
+{
+	char id[128];
+	const char *colon = strchr(id_secret, ':');
+	struct rp_config *cfg;
+
+	if (colon == NULL || (size_t)(colon - id_secret) >= sizeof(id))
+		return NULL;
+	memcpy(id, id_secret, (size_t)(colon - id_secret));
+	id[colon - id_secret] = '\0';
+	cfg = rp_config_new(issuer, id, colon + 1, issuer, NULL);
+	if (cfg != NULL)
+		rp_config_set_http_loopback(cfg, true);
+	return cfg;
+}
+
+/* What a data provider written with librp does with a service's token. */
+static void introspect(const char *issuer, const char *dp, const char *svc, const char *tok)
+{
+	struct rp_config *dpc = cfg_for(issuer, dp), *fresh = cfg_for(issuer, dp), *sc = cfg_for(issuer, svc);
+	struct rp_introspection in = { 0 };
+	struct rp_error err;
+	int rc;
+
+	check(dpc && fresh && sc, "configs");
+	if (!dpc || !fresh || !sc)
+		goto out;
+	check(rp_config_set_introspection_cache(fresh, 0, 1) == RP_OK, "a config without cache");
+	check(rp_config_set_introspection_cache(fresh, 3601, 1) == RP_E_INVAL, "cache max age over an hour: refused");
+	rc = rp_introspect(dpc, tok, &in, &err);
+	check(rc == RP_OK && in.active, "rp_introspect: active (%s)", rc ? err.message : "");
+	check(in.scope && rp_scope_has(in.scope, "email") && !rp_scope_has(in.scope, "profile"),
+	      "the served scope only (%s)", in.scope ? in.scope : "none");
+	check(in.client_id && strcmp(in.client_id, "demo-portal") == 0, "client_id: the service");
+	check(in.sub && strlen(in.sub) == 64 && in.exp > in.iat && in.iat > 0, "sub, exp, iat");
+	rp_introspection_release(&in);
+	check(rp_scope_has("openid email", "email") && !rp_scope_has("openid emails", "email") &&
+	      !rp_scope_has("openid", "") && !rp_scope_has(NULL, "email"), "rp_scope_has: whole words only");
+	rc = rp_revoke(sc, tok, "access_token", &err);
+	check(rc == RP_OK, "rp_revoke by the service (%s)", rc ? err.message : "");
+	rc = rp_introspect(dpc, tok, &in, &err);
+	check(rc == RP_OK && in.active, "after revocation, the cached answer still holds (max age 30 s)");
+	rp_introspection_release(&in);
+	rc = rp_introspect(fresh, tok, &in, &err);
+	check(rc == RP_OK && !in.active && in.sub == NULL, "without cache: inactive");
+	rc = rp_introspect(sc, tok, &in, &err);
+	check(rc == RP_E_PROVIDER_ERROR && strcmp(err.oauth_error, "unauthorized_client") == 0,
+	      "a service calling rp_introspect: refused (%s)", err.message);
+	rc = rp_revoke(sc, "", NULL, &err);
+	check(rc == RP_E_INVAL, "rp_revoke of an empty token: refused before any request");
+out:
+	rp_config_free(dpc);
+	rp_config_free(fresh);
+	rp_config_free(sc);
+}
+
 int main(int argc, char **argv)
 {
 	char *cb;
@@ -487,9 +548,16 @@ int main(int argc, char **argv)
 		curl_global_cleanup();
 		return failed == 0 && passed > 0 ? 0 : 1;
 	}
+	if (argc == 6 && strcmp(argv[1], "--introspect") == 0) {
+		introspect(argv[2], argv[3], argv[4], argv[5]);
+		printf("# introspect: %d passed, %d failed\n", passed, failed);
+		curl_global_cleanup();
+		return failed == 0 && passed > 0 ? 0 : 1;
+	}
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s ISSUER REDIRECT_BASE | --login AUTH_URL REDIRECT_BASE |"
-			" --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE]\n", argv[0]);
+			" --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE] |"
+			" --introspect ISSUER DP_ID:SECRET SVC_ID:SECRET TOKEN\n", argv[0]);
 		return 2;
 	}
 	scenario(argv[1], argv[2], "svc-basic", "b4sic:&=secret", RP_AUTH_BASIC, false);

@@ -1452,6 +1452,86 @@ START_TEST(logout_url)
 }
 END_TEST
 
+/* rp_introspect against the mock, its introspection_endpoint being the
+ * mock's token endpoint (whose answer each step sets): the answer read, the
+ * cache bounded by the token's exp and by its maximum age, refusals. */
+START_TEST(introspect_answers_and_cache)
+{
+	struct rp_introspection in;
+	struct rp_error err;
+	char active[256], *body;
+
+	mockop_set_discovery(op, "{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/a\","
+			     "\"token_endpoint\":\"%s/t\",\"jwks_uri\":\"%s/jwks\","
+			     "\"introspection_endpoint\":\"%s/token\",\"revocation_endpoint\":\"%s/token\"}");
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
+	snprintf(active, sizeof(active), "{\"active\":true,\"scope\":\"cnaf_qf\",\"client_id\":\"svc\","
+		 "\"sub\":\"s1\",\"exp\":%lld,\"iat\":%lld}", (long long)T0 + 100, (long long)T0);
+	mockop_set_token(op, 200, "application/json", active);
+	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
+	ck_assert(in.active);
+	ck_assert_str_eq(in.scope, "cnaf_qf");
+	ck_assert_str_eq(in.client_id, "svc");
+	ck_assert_str_eq(in.sub, "s1");
+	ck_assert_int_eq(in.exp, (long long)T0 + 100);
+	ck_assert(rp_scope_has(in.scope, "cnaf_qf"));
+	rp_introspection_release(&in);
+	body = mockop_last_token_body(op);
+	ck_assert(strstr(body, "token=tok-1") != NULL && strstr(body, "token_type_hint=access_token") != NULL);
+	free(body);
+	/* Cached: the provider now says inactive, the answer holds 30 s. */
+	mockop_set_token(op, 200, "application/json", "{\"active\":false}");
+	fake_now = T0 + 29;
+	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
+	ck_assert(in.active);
+	rp_introspection_release(&in);
+	fake_now = T0 + 31;
+	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
+	ck_assert(!in.active && in.sub == NULL);
+	/* Bounded by exp before the maximum age. */
+	fake_now = T0 + 90;
+	mockop_set_token(op, 200, "application/json", active);
+	ck_assert_int_eq(rp_introspect(cfg, "tok-2", &in, &err), RP_OK);
+	ck_assert(in.active);
+	rp_introspection_release(&in);
+	mockop_set_token(op, 200, "application/json", "{\"active\":false}");
+	fake_now = T0 + 101;
+	ck_assert_int_eq(rp_introspect(cfg, "tok-2", &in, &err), RP_OK);
+	ck_assert(!in.active);
+	/* An answer "active" past its exp is not believed. */
+	mockop_set_token(op, 200, "application/json", active);
+	fake_now = T0 + 200;
+	ck_assert_int_eq(rp_introspect(cfg, "tok-3", &in, &err), RP_OK);
+	ck_assert(!in.active);
+	/* Refusals. */
+	mockop_set_token(op, 200, "application/json", "{\"active\":\"yes\"}");
+	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_MALFORMED);
+	mockop_set_token(op, 200, "application/json", "{\"active\":true,\"sub\":7}");
+	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_MALFORMED);
+	ck_assert_ptr_null(in.sub);
+	mockop_set_token(op, 403, "application/json", "{\"error\":\"unauthorized_client\"}");
+	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_PROVIDER_ERROR);
+	ck_assert_str_eq(err.oauth_error, "unauthorized_client");
+	ck_assert_int_eq(rp_introspect(cfg, "with space", &in, &err), RP_E_INVAL);
+	ck_assert_int_eq(rp_config_set_introspection_cache(cfg, -1, 10), RP_E_INVAL);
+	ck_assert_int_eq(rp_config_set_introspection_cache(cfg, 10, 0), RP_E_INVAL);
+	/* rp_revoke: 200 is done, an error is said. */
+	mockop_set_token(op, 200, "application/json", "{}");
+	ck_assert_int_eq(rp_revoke(cfg, "tok-1", "refresh_token", &err), RP_OK);
+	body = mockop_last_token_body(op);
+	ck_assert(strstr(body, "token_type_hint=refresh_token") != NULL);
+	free(body);
+	mockop_set_token(op, 503, "application/json", "{\"error\":\"temporarily_unavailable\"}");
+	ck_assert_int_eq(rp_revoke(cfg, "tok-1", NULL, &err), RP_E_PROVIDER_ERROR);
+	/* Without the endpoints in discovery. */
+	mockop_set_discovery(op, "{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/a\","
+			     "\"token_endpoint\":\"%s/t\",\"jwks_uri\":\"%s/jwks\"}");
+	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
+	ck_assert_int_eq(rp_introspect(cfg, "tok-9", &in, &err), RP_E_DISCOVERY);
+	ck_assert_int_eq(rp_revoke(cfg, "tok-9", NULL, &err), RP_E_DISCOVERY);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* back channel */
 
@@ -1723,6 +1803,7 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, exchange_errors);
 	tcase_add_test(tc, userinfo_json_and_jwt);
 	tcase_add_test(tc, userinfo_jwt_needs_iss_and_aud);
+	tcase_add_test(tc, introspect_answers_and_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
