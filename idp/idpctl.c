@@ -51,6 +51,12 @@ static void usage(FILE *f)
 		"  users del USER [--users FILE]\n"
 		"  clients new-secret              print a new random client secret and its SHA-256\n"
 		"  clients hash-secret             read a secret on stdin, print its SHA-256\n"
+		"  clients list | show ID          the clients of the configuration and of its clients_file\n"
+		"  clients add ID                  a client (JSON object) read from stdin, into clients_file\n"
+		"  clients set ID                  fields (JSON object) read from stdin replace the client's; null removes one\n"
+		"  clients remove ID\n"
+		"  clients new-secret ID           a new secret printed once, its SHA-256 stored in clients_file\n"
+		"  (every change is checked with the whole configuration first; the daemon reloads within a second)\n"
 		"  sessions list --user U          a citizen's live sessions on every node (redis store)\n"
 		"  sessions revoke --user U | --sid HASH   ends them and their access tokens\n"
 		"  (U: a local subject, BACKEND:SUBJECT or pivot:HEX, or a username of a file backend)\n"
@@ -77,7 +83,7 @@ static int fail(const char *fmt, ...)
  * cfg is NULL): who ran it (the login of the uid), what, on what, and how
  * it ended. */
 static void audit_admin(const struct config *cfg, const char *action, const char *kid, const char *sub,
-			const char *sid, int rc)
+			const char *sid, const char *client, int rc)
 {
 	const struct passwd *pw = getpwuid(getuid());
 	char uid[24];
@@ -86,7 +92,7 @@ static void audit_admin(const struct config *cfg, const char *action, const char
 		return;
 	snprintf(uid, sizeof(uid), "uid %u", (unsigned)getuid());
 	audit_event("admin", NULL, "action", action, "actor", pw != NULL ? pw->pw_name : uid, "kid", kid,
-		    "sub", sub, "sid", sid, "result", rc == IDP_OK ? "done" : rc == IDP_EDENIED ? "refused" : "failed",
+		    "sub", sub, "sid", sid, "client", client, "result", rc == IDP_OK ? "done" : rc == IDP_EDENIED ? "refused" : "failed",
 		    NULL);
 	audit_close();
 }
@@ -141,7 +147,7 @@ static int cmd_keys(int argc, char **argv)
 		char action[16];
 
 		snprintf(action, sizeof(action), "keys.%s", cmd);
-		audit_admin(cfg, action, argc == 2 ? argv[1] : NULL, NULL, NULL, rc);
+		audit_admin(cfg, action, argc == 2 ? argv[1] : NULL, NULL, NULL, NULL, rc);
 	}
 	/* Exit codes: 0 done, 3 refused or waiting (see the message), 1 error. */
 	rc = rc == IDP_OK ? 0 : rc == IDP_EDENIED ? 3 : 1;
@@ -337,30 +343,215 @@ out:
 	return rc;
 }
 
-static int cmd_clients(int argc, char **argv)
+/* A secret printed once; only its SHA-256 is kept. */
+static int print_new_secret(char hex[65])
 {
-	char *secret = NULL, hex[65];
+	char *secret = rand_token(32);
 
-	if (argc < 1) {
-		usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[0], "new-secret") == 0)
-		secret = rand_token(32);
-	else if (strcmp(argv[0], "hash-secret") == 0)
-		secret = read_secret("Client secret: ");
-	else {
-		usage(stderr);
-		return 2;
-	}
-	if (secret == NULL || strlen(secret) < 16)
-		return fail("a client secret must be at least 16 characters (idpctl clients new-secret)");
+	if (secret == NULL)
+		return fail("no randomness");
 	sha256_hex(secret, strlen(secret), hex);
-	if (strcmp(argv[0], "new-secret") == 0)
-		printf("client_secret (give it to the service, keep it nowhere else): %s\n", secret);
-	printf("client_secret_sha256 (put it in the configuration): %s\n", hex);
+	printf("client_secret (give it to the service, keep it nowhere else): %s\n", secret);
 	free_secret(secret);
 	return 0;
+}
+
+/* A JSON object on stdin (a client or the fields to change), bounded. */
+static json_t *read_json_stdin(void)
+{
+	static char buf[64 * 1024 + 1];
+	json_error_t jerr;
+	size_t len = fread(buf, 1, sizeof(buf), stdin);
+	json_t *o;
+
+	if (len == sizeof(buf)) {
+		fail("the client on stdin is larger than %zu bytes", sizeof(buf) - 1);
+		return NULL;
+	}
+	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(o)) {
+		fail("stdin: line %d: a JSON object is expected%s%s", jerr.line, o ? "" : ": ", o ? "" : jerr.text);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Index of client id in a clients array, -1 when absent. */
+static long client_index(const json_t *arr, const char *id)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (strcmp(json_string_value(json_object_get(v, "client_id")) ?: "", id) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* Writes arr next to the clients file, has the whole configuration checked
+ * with it exactly as the daemon will (config_load_with_clients), and only
+ * then renames it over the file: a refused change leaves the file as it
+ * was. The daemon notices the new file within a second and reloads. */
+static int clients_commit(const struct config *cfg, json_t *arr)
+{
+	char tmp[4096];
+	char *doc = json_dumps(arr, JSON_INDENT(2));
+	struct config *check = NULL;
+	size_t len;
+	int fd, rc = 1;
+
+	if (doc == NULL)
+		return fail("out of memory");
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", cfg->clients_file, (int)getpid());
+	len = strlen(doc);
+	/* Created here or not at all: never through a link planted at the name. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0 || write(fd, doc, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+		fail("writing %s: %s", tmp, strerror(errno));
+	else if (close(fd) == 0 && (fd = -1, config_load_with_clients(opt_config, tmp, &check)) != IDP_OK)
+		fail("change refused (see above); %s is unchanged", cfg->clients_file);
+	else if (rename(tmp, cfg->clients_file) != 0)
+		fail("renaming %s: %s", tmp, strerror(errno));
+	else
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0)
+		unlink(tmp);
+	config_free(check);
+	free(doc);
+	return rc;
+}
+
+static void client_summary(const struct client *cl, const char *where)
+{
+	printf("%s\t%s\t%s\t%zu redirect URI%s\t%s\n", cl->id, cl->name, cl->has_secret ? "confidential" : "public",
+	       cl->n_redirect_uris, cl->n_redirect_uris == 1 ? "" : "s", where);
+}
+
+static int cmd_clients(int argc, char **argv)
+{
+	const char *cmd = argc > 0 ? argv[0] : "", *id = argc > 1 ? argv[1] : NULL;
+	struct config *cfg = NULL;
+	json_error_t jerr;
+	json_t *arr = NULL, *o = NULL, *cur;
+	char hex[65], *secret;
+	long idx;
+	int rc = 1;
+
+	if (strcmp(cmd, "new-secret") == 0 && argc == 1)
+		return print_new_secret(hex) == 0 ? printf("client_secret_sha256 (put it in the configuration): %s\n", hex), 0 : 1;
+	if (strcmp(cmd, "hash-secret") == 0 && argc == 1) {
+		secret = read_secret("Client secret: ");
+		if (secret == NULL || strlen(secret) < 16) {
+			free_secret(secret);
+			return fail("a client secret must be at least 16 characters (idpctl clients new-secret)");
+		}
+		sha256_hex(secret, strlen(secret), hex);
+		free_secret(secret);
+		printf("client_secret_sha256 (put it in the configuration): %s\n", hex);
+		return 0;
+	}
+	if (!((strcmp(cmd, "list") == 0 && argc == 1) ||
+	      (argc == 2 && (strcmp(cmd, "show") == 0 || strcmp(cmd, "add") == 0 || strcmp(cmd, "set") == 0 ||
+			     strcmp(cmd, "remove") == 0 || strcmp(cmd, "new-secret") == 0)))) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("%s does not load (see above): fix it first", opt_config);
+	if (strcmp(cmd, "list") == 0) {
+		for (size_t i = 0; i < cfg->n_clients; i++)
+			client_summary(&cfg->clients[i], i < cfg->n_inline_clients ? "configuration" : "clients_file");
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(cmd, "show") == 0) {
+		const struct client *cl = config_client(cfg, id);
+
+		if (cl == NULL) {
+			rc = fail("no client \"%.128s\"", id);
+			goto out;
+		}
+		client_summary(cl, cl < cfg->clients + cfg->n_inline_clients ? "configuration" : "clients_file");
+		for (size_t i = 0; i < cl->n_redirect_uris; i++)
+			printf("redirect_uri\t%s\n", cl->redirect_uris[i]);
+		for (size_t i = 0; i < cl->n_post_logout_uris; i++)
+			printf("post_logout_redirect_uri\t%s\n", cl->post_logout_uris[i]);
+		for (size_t i = 0; i < cl->n_backends; i++)
+			printf("backend\t%s\n", cl->backends[i]);
+		for (size_t i = 0; i < cl->n_scopes_allowed; i++)
+			printf("scope\t%s\n", cl->scopes_allowed[i]);
+		printf("sector\t%s\nsubject_type\t%s\nprofile\t%s\n", cl->sector ?: "", cl->pairwise ? "pairwise" : "public",
+		       cl->franceconnect ? "franceconnect" : "default");
+		rc = 0;
+		goto out;
+	}
+	if (cfg->clients_file == NULL) {
+		rc = fail("%s has no \"clients_file\": clients in the configuration itself are edited there", opt_config);
+		goto out;
+	}
+	if ((arr = json_load_file(cfg->clients_file, JSON_REJECT_DUPLICATES, &jerr)) == NULL || !json_is_array(arr)) {
+		rc = fail("%s: not a JSON array", cfg->clients_file);
+		goto out;
+	}
+	idx = client_index(arr, id);
+	if (idx < 0 && strcmp(cmd, "add") != 0) {
+		rc = fail(config_client(cfg, id) ? "client \"%.128s\" is in the configuration itself, not in the clients file"
+						 : "no client \"%.128s\"", id);
+		goto out;
+	}
+	if (strcmp(cmd, "remove") == 0) {
+		json_array_remove(arr, (size_t)idx);
+	} else if (strcmp(cmd, "new-secret") == 0) {
+		if (print_new_secret(hex) != 0)
+			goto out;
+		json_object_set_new(json_array_get(arr, (size_t)idx), "client_secret_sha256", json_string(hex));
+	} else {
+		/* add: the whole client; set: the fields to change, null removes one. */
+		if ((o = read_json_stdin()) == NULL)
+			goto out;
+		if (strcmp(cmd, "add") == 0) {
+			if (json_object_get(o, "client_id") == NULL)
+				json_object_set_new(o, "client_id", json_string(id));
+			if (strcmp(json_string_value(json_object_get(o, "client_id")) ?: "", id) != 0) {
+				rc = fail("\"client_id\" on stdin differs from %.128s", id);
+				goto out;
+			}
+			json_array_append(arr, o);
+		} else {
+			const char *k;
+			json_t *v;
+
+			cur = json_array_get(arr, (size_t)idx);
+			json_object_foreach(o, k, v) {
+				if (strcmp(k, "client_id") == 0 && !json_equal(v, json_object_get(cur, k))) {
+					rc = fail("a client's id does not change: add a new one and remove this one");
+					goto out;
+				}
+				if (json_is_null(v))
+					json_object_del(cur, k);
+				else
+					json_object_set(cur, k, v);
+			}
+		}
+	}
+	rc = clients_commit(cfg, arr);
+	if (rc == 0)
+		printf("%s %s in %s%s\n", cmd, id, cfg->clients_file,
+		       strcmp(cmd, "new-secret") == 0 ? " (client_secret_sha256 stored)" : "");
+	{
+		char action[32];
+
+		snprintf(action, sizeof(action), "clients.%s", cmd);
+		audit_admin(cfg, action, NULL, NULL, NULL, id, rc == 0 ? IDP_OK : IDP_EDENIED);
+	}
+out:
+	json_decref(o);
+	json_decref(arr);
+	config_free(cfg);
+	return rc;
 }
 
 /* cfg's store, when other processes can see it: the memory store lives in
@@ -446,12 +637,12 @@ static int cmd_sessions(int argc, char **argv)
 		secret_tag(opt_sid, tag);
 		if (rc == IDP_OK)
 			printf("session %s ended (with its access tokens), if it was live\n", tag);
-		audit_admin(cfg, "sessions.revoke", NULL, NULL, tag, rc);
+		audit_admin(cfg, "sessions.revoke", NULL, NULL, tag, NULL, rc);
 	} else if (revoke) {
 		rc = session_end_subject(&st, sub, &n);
 		if (rc == IDP_OK)
 			printf("%zu session%s ended, with their access tokens\n", n, n == 1 ? "" : "s");
-		audit_admin(cfg, "sessions.revoke", NULL, sub, NULL, rc);
+		audit_admin(cfg, "sessions.revoke", NULL, sub, NULL, NULL, rc);
 	} else if ((rc = session_list_subject(&st, sub, &list, &n)) == IDP_OK) {
 		printf("%-64s %-8s %-12s %-10s %-20s %s\n", "session (for --sid)", "log tag", "backend", "acr",
 		       "authenticated", "created");
