@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -398,6 +399,7 @@ static int clients_commit(const struct config *cfg, json_t *arr)
 	char tmp[4096];
 	char *doc = json_dumps(arr, JSON_INDENT(2));
 	struct config *check = NULL;
+	struct stat st;
 	size_t len;
 	int fd, rc = 1;
 
@@ -407,6 +409,13 @@ static int clients_commit(const struct config *cfg, json_t *arr)
 	len = strlen(doc);
 	/* Created here or not at all: never through a link planted at the name. */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	/* The old file's owner and mode, so that the daemon's user still reads
+	 * it when root runs idpctl. */
+	if (fd >= 0 && stat(cfg->clients_file, &st) == 0 &&
+	    ((fchown(fd, st.st_uid, st.st_gid) != 0 && (st.st_uid != getuid() || st.st_gid != getgid())) ||
+	     fchmod(fd, st.st_mode & 0640) != 0))
+		fprintf(stderr, "idpctl: warning: %s could not get the owner and mode of %s: %s\n", tmp,
+			cfg->clients_file, strerror(errno));
 	if (fd < 0 || write(fd, doc, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
 		fail("writing %s: %s", tmp, strerror(errno));
 	else if (close(fd) == 0 && (fd = -1, config_load_with_clients(opt_config, tmp, &check)) != IDP_OK)
