@@ -33,6 +33,8 @@ static const char *opt_claims;
 static const char *opt_user;
 static const char *opt_sid;
 static bool opt_force;
+static const char *opt_from, *opt_to;
+static bool opt_csv;
 static enum sign_alg opt_alg = ALG_NONE;
 
 static void usage(FILE *f)
@@ -62,6 +64,8 @@ static void usage(FILE *f)
 		"  sessions revoke --user U | --sid HASH   ends them and their access tokens\n"
 		"  (U: a local subject, BACKEND:SUBJECT or pivot:HEX, or a username of a file backend)\n"
 		"  status                          nodes (heartbeats), the store's role, keys and readiness, backends\n"
+		"  stats --from DATE --to DATE [--csv]   logins per hour, service, backend and level (redis store;\n"
+		"                                  DATE: YYYY-MM-DD or YYYY-MM-DDTHH, UTC; counts under 5 not shown)\n"
 		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
 		"The users file defaults to the first \"file\" backend of the configuration.\n"
 		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
@@ -705,6 +709,111 @@ static int cmd_status(void)
 	return rc != IDP_OK ? 1 : alive == 0 ? 3 : 0;
 }
 
+/* "YYYY-MM-DD" or "YYYY-MM-DDTHH" (UTC) as an hour since the epoch; end: the
+ * last hour the day or hour covers. -1 when malformed. */
+static int64_t parse_hour(const char *s, bool end)
+{
+	struct tm tm = {0};
+	const char *rest = s ? strptime(s, "%Y-%m-%d", &tm) : NULL;
+	bool day = rest != NULL && *rest == '\0';
+
+	if (rest == NULL || (!day && ((rest = strptime(rest, "T%H", &tm)) == NULL || *rest != '\0')))
+		return -1;
+	return (int64_t)timegm(&tm) / 3600 + (end && day ? 23 : 0);
+}
+
+/* One field and its separator; in CSV quoted when it holds a separator or
+ * a quote (RFC 4180). */
+static void stats_field(const char *s)
+{
+	if (!opt_csv || strpbrk(s, ",\"\r\n") == NULL) {
+		printf("%s%c", s, opt_csv ? ',' : '\t');
+		return;
+	}
+	putchar('"');
+	for (; *s; s++)
+		printf(*s == '"' ? "\"\"" : "%c", *s);
+	printf("\",");
+}
+
+#define STATS_MIN_COUNT 5 /* smaller counts are not shown: a few logins could name someone */
+
+/* Logins per hour, service, backend and level between --from and --to,
+ * read from the tallies session_create appends (session.h). Every
+ * combination the configuration names is looked up, STORE_BATCH_MAX at a
+ * time. */
+static int cmd_stats(void)
+{
+	struct config *cfg = NULL;
+	struct store st = {0};
+	int64_t from = parse_hour(opt_from, false), to = parse_hour(opt_to, true);
+	size_t nb, na, combos, suppressed = 0, shown = 0;
+	char keys[STORE_BATCH_MAX][STORE_KEY_MAX + 1];
+	const char *kp[STORE_BATCH_MAX];
+	size_t idx[STORE_BATCH_MAX];
+	int rc;
+
+	if (from < 0 || to < 0 || to < from)
+		return fail("stats needs --from DATE --to DATE (YYYY-MM-DD or YYYY-MM-DDTHH, UTC), from before to");
+	if (to - from >= SESSION_STATS_TTL_S / 3600)
+		return fail("stats covers at most %d days: older counts have expired", SESSION_STATS_TTL_S / 86400);
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("%s does not load (see above)", opt_config);
+	if ((rc = open_shared_store(cfg, &st, "stats")) != 0)
+		goto out;
+	nb = json_array_size(cfg->backends);
+	na = json_array_size(cfg->acr_levels);
+	combos = cfg->n_clients * nb * na;
+	printf(opt_csv ? "hour,client,backend,acr,logins\n" : "hour (UTC)\tclient\tbackend\tacr\tlogins\n");
+	for (int64_t h = from; h <= to && rc == 0; h++) {
+		for (size_t c = 0; c < combos && rc == 0;) {
+			char *vals[STORE_BATCH_MAX] = {0};
+			size_t lens[STORE_BATCH_MAX], n = 0;
+
+			for (; c < combos && n < STORE_BATCH_MAX; c++) {
+				const char *b = json_string_value(json_object_get(json_array_get(cfg->backends, c / na % nb), "id"));
+
+				if (b != NULL && session_stats_key(keys[n], sizeof(keys[n]), h, cfg->clients[c / (na * nb)].id, b,
+								   json_string_value(json_array_get(cfg->acr_levels, c % na)) ?: "")) {
+					kp[n] = keys[n];
+					idx[n++] = c;
+				}
+			}
+			if (n > 0 && store_mget(&st, kp, n, vals, lens) != IDP_OK) {
+				rc = fail("the store does not answer");
+				break;
+			}
+			for (size_t i = 0; i < n; i++) {
+				size_t k = idx[i];
+				time_t t = (time_t)(h * 3600);
+				struct tm tm;
+				char hour[24];
+
+				if (vals[i] != NULL && lens[i] < STATS_MIN_COUNT)
+					suppressed++;
+				else if (vals[i] != NULL) {
+					gmtime_r(&t, &tm);
+					strftime(hour, sizeof(hour), "%Y-%m-%dT%H:00Z", &tm);
+					stats_field(hour);
+					stats_field(cfg->clients[k / (na * nb)].id);
+					stats_field(json_string_value(json_object_get(json_array_get(cfg->backends, k / na % nb), "id")));
+					stats_field(json_string_value(json_array_get(cfg->acr_levels, k % na)));
+					printf("%s%zu\n", lens[i] >= STORE_VAL_MAX ? ">=" : "", lens[i]);
+					shown++;
+				}
+				free(vals[i]);
+			}
+		}
+	}
+	if (rc == 0)
+		fprintf(stderr, "idpctl: %zu row(s); %zu row(s) of fewer than %d logins suppressed\n", shown, suppressed,
+			STATS_MIN_COUNT);
+	store_close(&st);
+out:
+	config_free(cfg);
+	return rc;
+}
+
 /* The value on stdin, not argv: a citizen's name is not for ps to show. */
 static int cmd_audit_hash(void)
 {
@@ -766,6 +875,12 @@ int main(int argc, char **argv)
 			opt_user = argv[++i];
 		else if (strcmp(a, "--sid") == 0 && has)
 			opt_sid = argv[++i];
+		else if (strcmp(a, "--from") == 0 && has)
+			opt_from = argv[++i];
+		else if (strcmp(a, "--to") == 0 && has)
+			opt_to = argv[++i];
+		else if (strcmp(a, "--csv") == 0)
+			opt_csv = true;
 		else if (strcmp(a, "--force") == 0)
 			opt_force = true;
 		else if (strcmp(a, "--alg") == 0 && has) {
@@ -800,6 +915,8 @@ int main(int argc, char **argv)
 		return cmd_status();
 	if (strcmp(rest[0], "sessions") == 0)
 		return cmd_sessions(n - 1, rest + 1);
+	if (strcmp(rest[0], "stats") == 0 && n == 1)
+		return cmd_stats();
 	if (strcmp(rest[0], "audit-hash") == 0 && n == 1)
 		return cmd_audit_hash();
 	usage(stderr);
