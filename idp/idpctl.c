@@ -1,6 +1,7 @@
 /* idpctl: the administrator's command (keys, users of the file backend,
- * client secrets). Passwords and secrets are read from stdin or a prompt,
- * never from the command line (argv is visible to every local user). */
+ * clients and their secrets, sessions, status, usage statistics). Passwords
+ * and secrets are read from stdin or a prompt, never from the command line
+ * (argv is visible to every local user). */
 #include "idp.h"
 #include "audit.h"
 #include "session.h"
@@ -453,16 +454,18 @@ static int cmd_clients(int argc, char **argv)
 	long idx;
 	int rc = 1;
 
-	if (strcmp(cmd, "new-secret") == 0 && argc == 1)
-		return print_new_secret(hex) == 0 ? printf("client_secret_sha256 (put it in the configuration): %s\n", hex), 0 : 1;
-	if (strcmp(cmd, "hash-secret") == 0 && argc == 1) {
-		secret = read_secret("Client secret: ");
-		if (secret == NULL || strlen(secret) < 16) {
+	if ((strcmp(cmd, "new-secret") == 0 || strcmp(cmd, "hash-secret") == 0) && argc == 1) {
+		if (strcmp(cmd, "new-secret") == 0 && print_new_secret(hex) != 0)
+			return 1;
+		if (strcmp(cmd, "hash-secret") == 0) {
+			secret = read_secret("Client secret: ");
+			if (secret == NULL || strlen(secret) < 16) {
+				free_secret(secret);
+				return fail("a client secret must be at least 16 characters (idpctl clients new-secret)");
+			}
+			sha256_hex(secret, strlen(secret), hex);
 			free_secret(secret);
-			return fail("a client secret must be at least 16 characters (idpctl clients new-secret)");
 		}
-		sha256_hex(secret, strlen(secret), hex);
-		free_secret(secret);
 		printf("client_secret_sha256 (put it in the configuration): %s\n", hex);
 		return 0;
 	}
