@@ -1,5 +1,4 @@
 #!/bin/sh
-# stores: memory
 # idpctl clients (issue 16): clients kept in their own file (clients_file),
 # changed by idpctl after the whole configuration was checked with the new
 # version, picked up by the running daemon within a second (no SIGHUP). A
