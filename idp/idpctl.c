@@ -1,12 +1,14 @@
 /* idpctl: the administrator's command (keys, users of the file backend,
- * client secrets). Passwords and secrets are read from stdin or a prompt,
- * never from the command line (argv is visible to every local user). */
+ * clients and their secrets, sessions, status, usage statistics). Passwords
+ * and secrets are read from stdin or a prompt, never from the command line
+ * (argv is visible to every local user). */
 #include "idp.h"
 #include "audit.h"
 #include "session.h"
 
 #include <errno.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +34,8 @@ static const char *opt_claims;
 static const char *opt_user;
 static const char *opt_sid;
 static bool opt_force;
+static const char *opt_from, *opt_to;
+static bool opt_csv;
 static enum sign_alg opt_alg = ALG_NONE;
 
 static void usage(FILE *f)
@@ -51,10 +55,18 @@ static void usage(FILE *f)
 		"  users del USER [--users FILE]\n"
 		"  clients new-secret              print a new random client secret and its SHA-256\n"
 		"  clients hash-secret             read a secret on stdin, print its SHA-256\n"
+		"  clients list | show ID          the clients of the configuration and of its clients_file\n"
+		"  clients add ID                  a client (JSON object) read from stdin, into clients_file\n"
+		"  clients set ID                  fields (JSON object) read from stdin replace the client's; null removes one\n"
+		"  clients remove ID\n"
+		"  clients new-secret ID           a new secret printed once, its SHA-256 stored in clients_file\n"
+		"  (every change is checked with the whole configuration first; the daemon reloads within a second)\n"
 		"  sessions list --user U          a citizen's live sessions on every node (redis store)\n"
 		"  sessions revoke --user U | --sid HASH   ends them and their access tokens\n"
 		"  (U: a local subject, BACKEND:SUBJECT or pivot:HEX, or a username of a file backend)\n"
 		"  status                          nodes (heartbeats), the store's role, keys and readiness, backends\n"
+		"  stats --from DATE --to DATE [--csv]   logins per hour, service, backend and level (redis store;\n"
+		"                                  DATE: YYYY-MM-DD or YYYY-MM-DDTHH, UTC; counts under 5 not shown)\n"
 		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
 		"The users file defaults to the first \"file\" backend of the configuration.\n"
 		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
@@ -77,7 +89,7 @@ static int fail(const char *fmt, ...)
  * cfg is NULL): who ran it (the login of the uid), what, on what, and how
  * it ended. */
 static void audit_admin(const struct config *cfg, const char *action, const char *kid, const char *sub,
-			const char *sid, int rc)
+			const char *sid, const char *client, int rc)
 {
 	const struct passwd *pw = getpwuid(getuid());
 	char uid[24];
@@ -86,7 +98,7 @@ static void audit_admin(const struct config *cfg, const char *action, const char
 		return;
 	snprintf(uid, sizeof(uid), "uid %u", (unsigned)getuid());
 	audit_event("admin", NULL, "action", action, "actor", pw != NULL ? pw->pw_name : uid, "kid", kid,
-		    "sub", sub, "sid", sid, "result", rc == IDP_OK ? "done" : rc == IDP_EDENIED ? "refused" : "failed",
+		    "sub", sub, "sid", sid, "client", client, "result", rc == IDP_OK ? "done" : rc == IDP_EDENIED ? "refused" : "failed",
 		    NULL);
 	audit_close();
 }
@@ -141,7 +153,7 @@ static int cmd_keys(int argc, char **argv)
 		char action[16];
 
 		snprintf(action, sizeof(action), "keys.%s", cmd);
-		audit_admin(cfg, action, argc == 2 ? argv[1] : NULL, NULL, NULL, rc);
+		audit_admin(cfg, action, argc == 2 ? argv[1] : NULL, NULL, NULL, NULL, rc);
 	}
 	/* Exit codes: 0 done, 3 refused or waiting (see the message), 1 error. */
 	rc = rc == IDP_OK ? 0 : rc == IDP_EDENIED ? 3 : 1;
@@ -337,30 +349,225 @@ out:
 	return rc;
 }
 
-static int cmd_clients(int argc, char **argv)
+/* A secret printed once; only its SHA-256 is kept. */
+static int print_new_secret(char hex[65])
 {
-	char *secret = NULL, hex[65];
+	char *secret = rand_token(32);
 
-	if (argc < 1) {
-		usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[0], "new-secret") == 0)
-		secret = rand_token(32);
-	else if (strcmp(argv[0], "hash-secret") == 0)
-		secret = read_secret("Client secret: ");
-	else {
-		usage(stderr);
-		return 2;
-	}
-	if (secret == NULL || strlen(secret) < 16)
-		return fail("a client secret must be at least 16 characters (idpctl clients new-secret)");
+	if (secret == NULL)
+		return fail("no randomness");
 	sha256_hex(secret, strlen(secret), hex);
-	if (strcmp(argv[0], "new-secret") == 0)
-		printf("client_secret (give it to the service, keep it nowhere else): %s\n", secret);
-	printf("client_secret_sha256 (put it in the configuration): %s\n", hex);
+	printf("client_secret (give it to the service, keep it nowhere else): %s\n", secret);
 	free_secret(secret);
 	return 0;
+}
+
+/* A JSON object on stdin (a client or the fields to change), bounded. */
+static json_t *read_json_stdin(void)
+{
+	static char buf[64 * 1024 + 1];
+	json_error_t jerr;
+	size_t len = fread(buf, 1, sizeof(buf), stdin);
+	json_t *o;
+
+	if (len == sizeof(buf)) {
+		fail("the client on stdin is larger than %zu bytes", sizeof(buf) - 1);
+		return NULL;
+	}
+	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(o)) {
+		fail("stdin: line %d: a JSON object is expected%s%s", jerr.line, o ? "" : ": ", o ? "" : jerr.text);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Index of client id in a clients array, -1 when absent. */
+static long client_index(const json_t *arr, const char *id)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (strcmp(json_string_value(json_object_get(v, "client_id")) ?: "", id) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* Writes arr next to the clients file, has the whole configuration checked
+ * with it exactly as the daemon will (config_load_with_clients), and only
+ * then renames it over the file: a refused change leaves the file as it
+ * was. The daemon notices the new file within a second and reloads. */
+static int clients_commit(const struct config *cfg, json_t *arr)
+{
+	char tmp[4096];
+	char *doc = json_dumps(arr, JSON_INDENT(2));
+	struct config *check = NULL;
+	struct stat st;
+	size_t len;
+	int fd, rc = 1;
+
+	if (doc == NULL)
+		return fail("out of memory");
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", cfg->clients_file, (int)getpid());
+	len = strlen(doc);
+	/* Created here or not at all: never through a link planted at the name. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	/* The old file's owner and mode, so that the daemon's user still reads
+	 * it when root runs idpctl. */
+	if (fd >= 0 && stat(cfg->clients_file, &st) == 0 &&
+	    ((fchown(fd, st.st_uid, st.st_gid) != 0 && (st.st_uid != getuid() || st.st_gid != getgid())) ||
+	     fchmod(fd, st.st_mode & 0640) != 0))
+		fprintf(stderr, "idpctl: warning: %s could not get the owner and mode of %s: %s\n", tmp,
+			cfg->clients_file, strerror(errno));
+	if (fd < 0 || write(fd, doc, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+		fail("writing %s: %s", tmp, strerror(errno));
+	else if (close(fd) == 0 && (fd = -1, config_load_with_clients(opt_config, tmp, &check)) != IDP_OK)
+		fail("change refused (see above); %s is unchanged", cfg->clients_file);
+	else if (rename(tmp, cfg->clients_file) != 0)
+		fail("renaming %s: %s", tmp, strerror(errno));
+	else
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0)
+		unlink(tmp);
+	config_free(check);
+	free(doc);
+	return rc;
+}
+
+static void client_summary(const struct client *cl, const char *where)
+{
+	printf("%s\t%s\t%s\t%zu redirect URI%s\t%s\n", cl->id, cl->name, cl->has_secret ? "confidential" : "public",
+	       cl->n_redirect_uris, cl->n_redirect_uris == 1 ? "" : "s", where);
+}
+
+static int cmd_clients(int argc, char **argv)
+{
+	const char *cmd = argc > 0 ? argv[0] : "", *id = argc > 1 ? argv[1] : NULL;
+	struct config *cfg = NULL;
+	json_error_t jerr;
+	json_t *arr = NULL, *o = NULL, *cur;
+	char hex[65], *secret;
+	long idx;
+	int rc = 1;
+
+	if ((strcmp(cmd, "new-secret") == 0 || strcmp(cmd, "hash-secret") == 0) && argc == 1) {
+		if (strcmp(cmd, "new-secret") == 0 && print_new_secret(hex) != 0)
+			return 1;
+		if (strcmp(cmd, "hash-secret") == 0) {
+			secret = read_secret("Client secret: ");
+			if (secret == NULL || strlen(secret) < 16) {
+				free_secret(secret);
+				return fail("a client secret must be at least 16 characters (idpctl clients new-secret)");
+			}
+			sha256_hex(secret, strlen(secret), hex);
+			free_secret(secret);
+		}
+		printf("client_secret_sha256 (put it in the configuration): %s\n", hex);
+		return 0;
+	}
+	if (!((strcmp(cmd, "list") == 0 && argc == 1) ||
+	      (argc == 2 && (strcmp(cmd, "show") == 0 || strcmp(cmd, "add") == 0 || strcmp(cmd, "set") == 0 ||
+			     strcmp(cmd, "remove") == 0 || strcmp(cmd, "new-secret") == 0)))) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("%s does not load (see above): fix it first", opt_config);
+	if (strcmp(cmd, "list") == 0) {
+		for (size_t i = 0; i < cfg->n_clients; i++)
+			client_summary(&cfg->clients[i], i < cfg->n_inline_clients ? "configuration" : "clients_file");
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(cmd, "show") == 0) {
+		const struct client *cl = config_client(cfg, id);
+
+		if (cl == NULL) {
+			rc = fail("no client \"%.128s\"", id);
+			goto out;
+		}
+		client_summary(cl, cl < cfg->clients + cfg->n_inline_clients ? "configuration" : "clients_file");
+		for (size_t i = 0; i < cl->n_redirect_uris; i++)
+			printf("redirect_uri\t%s\n", cl->redirect_uris[i]);
+		for (size_t i = 0; i < cl->n_post_logout_uris; i++)
+			printf("post_logout_redirect_uri\t%s\n", cl->post_logout_uris[i]);
+		for (size_t i = 0; i < cl->n_backends; i++)
+			printf("backend\t%s\n", cl->backends[i]);
+		for (size_t i = 0; i < cl->n_scopes_allowed; i++)
+			printf("scope\t%s\n", cl->scopes_allowed[i]);
+		printf("sector\t%s\nsubject_type\t%s\nprofile\t%s\n", cl->sector ?: "", cl->pairwise ? "pairwise" : "public",
+		       cl->franceconnect ? "franceconnect" : "default");
+		rc = 0;
+		goto out;
+	}
+	if (cfg->clients_file == NULL) {
+		rc = fail("%s has no \"clients_file\": clients in the configuration itself are edited there", opt_config);
+		goto out;
+	}
+	if ((arr = json_load_file(cfg->clients_file, JSON_REJECT_DUPLICATES, &jerr)) == NULL || !json_is_array(arr)) {
+		rc = fail("%s: not a JSON array", cfg->clients_file);
+		goto out;
+	}
+	idx = client_index(arr, id);
+	if (idx < 0 && strcmp(cmd, "add") != 0) {
+		rc = fail(config_client(cfg, id) ? "client \"%.128s\" is in the configuration itself, not in the clients file"
+						 : "no client \"%.128s\"", id);
+		goto out;
+	}
+	if (strcmp(cmd, "remove") == 0) {
+		json_array_remove(arr, (size_t)idx);
+	} else if (strcmp(cmd, "new-secret") == 0) {
+		if (print_new_secret(hex) != 0)
+			goto out;
+		json_object_set_new(json_array_get(arr, (size_t)idx), "client_secret_sha256", json_string(hex));
+	} else {
+		/* add: the whole client; set: the fields to change, null removes one. */
+		if ((o = read_json_stdin()) == NULL)
+			goto out;
+		if (strcmp(cmd, "add") == 0) {
+			if (json_object_get(o, "client_id") == NULL)
+				json_object_set_new(o, "client_id", json_string(id));
+			if (strcmp(json_string_value(json_object_get(o, "client_id")) ?: "", id) != 0) {
+				rc = fail("\"client_id\" on stdin differs from %.128s", id);
+				goto out;
+			}
+			json_array_append(arr, o);
+		} else {
+			const char *k;
+			json_t *v;
+
+			cur = json_array_get(arr, (size_t)idx);
+			json_object_foreach(o, k, v) {
+				if (strcmp(k, "client_id") == 0 && !json_equal(v, json_object_get(cur, k))) {
+					rc = fail("a client's id does not change: add a new one and remove this one");
+					goto out;
+				}
+				if (json_is_null(v))
+					json_object_del(cur, k);
+				else
+					json_object_set(cur, k, v);
+			}
+		}
+	}
+	rc = clients_commit(cfg, arr);
+	if (rc == 0)
+		printf("%s %s in %s%s\n", cmd, id, cfg->clients_file,
+		       strcmp(cmd, "new-secret") == 0 ? " (client_secret_sha256 stored)" : "");
+	{
+		char action[32];
+
+		snprintf(action, sizeof(action), "clients.%s", cmd);
+		audit_admin(cfg, action, NULL, NULL, NULL, id, rc == 0 ? IDP_OK : IDP_EDENIED);
+	}
+out:
+	json_decref(o);
+	json_decref(arr);
+	config_free(cfg);
+	return rc;
 }
 
 /* cfg's store, when other processes can see it: the memory store lives in
@@ -446,12 +653,12 @@ static int cmd_sessions(int argc, char **argv)
 		secret_tag(opt_sid, tag);
 		if (rc == IDP_OK)
 			printf("session %s ended (with its access tokens), if it was live\n", tag);
-		audit_admin(cfg, "sessions.revoke", NULL, NULL, tag, rc);
+		audit_admin(cfg, "sessions.revoke", NULL, NULL, tag, NULL, rc);
 	} else if (revoke) {
 		rc = session_end_subject(&st, sub, &n);
 		if (rc == IDP_OK)
 			printf("%zu session%s ended, with their access tokens\n", n, n == 1 ? "" : "s");
-		audit_admin(cfg, "sessions.revoke", NULL, sub, NULL, rc);
+		audit_admin(cfg, "sessions.revoke", NULL, sub, NULL, NULL, rc);
 	} else if ((rc = session_list_subject(&st, sub, &list, &n)) == IDP_OK) {
 		printf("%-64s %-8s %-12s %-10s %-20s %s\n", "session (for --sid)", "log tag", "backend", "acr",
 		       "authenticated", "created");
@@ -503,6 +710,111 @@ static int cmd_status(void)
 	store_close(&st);
 	config_free(cfg);
 	return rc != IDP_OK ? 1 : alive == 0 ? 3 : 0;
+}
+
+/* "YYYY-MM-DD" or "YYYY-MM-DDTHH" (UTC) as an hour since the epoch; end: the
+ * last hour the day or hour covers. -1 when malformed. */
+static int64_t parse_hour(const char *s, bool end)
+{
+	struct tm tm = {0};
+	const char *rest = s ? strptime(s, "%Y-%m-%d", &tm) : NULL;
+	bool day = rest != NULL && *rest == '\0';
+
+	if (rest == NULL || (!day && ((rest = strptime(rest, "T%H", &tm)) == NULL || *rest != '\0')))
+		return -1;
+	return (int64_t)timegm(&tm) / 3600 + (end && day ? 23 : 0);
+}
+
+/* One field and its separator; in CSV quoted when it holds a separator or
+ * a quote (RFC 4180). */
+static void stats_field(const char *s)
+{
+	if (!opt_csv || strpbrk(s, ",\"\r\n") == NULL) {
+		printf("%s%c", s, opt_csv ? ',' : '\t');
+		return;
+	}
+	putchar('"');
+	for (; *s; s++)
+		printf(*s == '"' ? "\"\"" : "%c", *s);
+	printf("\",");
+}
+
+#define STATS_MIN_COUNT 5 /* smaller counts are not shown: a few logins could name someone */
+
+/* Logins per hour, service, backend and level between --from and --to,
+ * read from the tallies session_create appends (session.h). Every
+ * combination the configuration names is looked up, STORE_BATCH_MAX at a
+ * time. */
+static int cmd_stats(void)
+{
+	struct config *cfg = NULL;
+	struct store st = {0};
+	int64_t from = parse_hour(opt_from, false), to = parse_hour(opt_to, true);
+	size_t nb, na, combos, suppressed = 0, shown = 0;
+	char keys[STORE_BATCH_MAX][STORE_KEY_MAX + 1];
+	const char *kp[STORE_BATCH_MAX];
+	size_t idx[STORE_BATCH_MAX];
+	int rc;
+
+	if (from < 0 || to < 0 || to < from)
+		return fail("stats needs --from DATE --to DATE (YYYY-MM-DD or YYYY-MM-DDTHH, UTC), from before to");
+	if (to - from >= SESSION_STATS_TTL_S / 3600)
+		return fail("stats covers at most %d days: older counts have expired", SESSION_STATS_TTL_S / 86400);
+	if (config_load(opt_config, &cfg) != IDP_OK)
+		return fail("%s does not load (see above)", opt_config);
+	if ((rc = open_shared_store(cfg, &st, "stats")) != 0)
+		goto out;
+	nb = json_array_size(cfg->backends);
+	na = json_array_size(cfg->acr_levels);
+	combos = cfg->n_clients * nb * na;
+	printf(opt_csv ? "hour,client,backend,acr,logins\n" : "hour (UTC)\tclient\tbackend\tacr\tlogins\n");
+	for (int64_t h = from; h <= to && rc == 0; h++) {
+		for (size_t c = 0; c < combos && rc == 0;) {
+			char *vals[STORE_BATCH_MAX] = {0};
+			size_t lens[STORE_BATCH_MAX], n = 0;
+
+			for (; c < combos && n < STORE_BATCH_MAX; c++) {
+				const char *b = json_string_value(json_object_get(json_array_get(cfg->backends, c / na % nb), "id"));
+
+				if (b != NULL && session_stats_key(keys[n], sizeof(keys[n]), h, cfg->clients[c / (na * nb)].id, b,
+								   json_string_value(json_array_get(cfg->acr_levels, c % na)) ?: "")) {
+					kp[n] = keys[n];
+					idx[n++] = c;
+				}
+			}
+			if (n > 0 && store_mget(&st, kp, n, vals, lens) != IDP_OK) {
+				rc = fail("the store does not answer");
+				break;
+			}
+			for (size_t i = 0; i < n; i++) {
+				size_t k = idx[i];
+				time_t t = (time_t)(h * 3600);
+				struct tm tm;
+				char hour[24];
+
+				if (vals[i] != NULL && lens[i] < STATS_MIN_COUNT)
+					suppressed++;
+				else if (vals[i] != NULL) {
+					gmtime_r(&t, &tm);
+					strftime(hour, sizeof(hour), "%Y-%m-%dT%H:00Z", &tm);
+					stats_field(hour);
+					stats_field(cfg->clients[k / (na * nb)].id);
+					stats_field(json_string_value(json_object_get(json_array_get(cfg->backends, k / na % nb), "id")));
+					stats_field(json_string_value(json_array_get(cfg->acr_levels, k % na)));
+					printf("%s%zu\n", lens[i] >= STORE_VAL_MAX ? ">=" : "", lens[i]);
+					shown++;
+				}
+				free(vals[i]);
+			}
+		}
+	}
+	if (rc == 0)
+		fprintf(stderr, "idpctl: %zu row(s); %zu row(s) of fewer than %d logins suppressed\n", shown, suppressed,
+			STATS_MIN_COUNT);
+	store_close(&st);
+out:
+	config_free(cfg);
+	return rc;
 }
 
 /* The value on stdin, not argv: a citizen's name is not for ps to show. */
@@ -566,6 +878,12 @@ int main(int argc, char **argv)
 			opt_user = argv[++i];
 		else if (strcmp(a, "--sid") == 0 && has)
 			opt_sid = argv[++i];
+		else if (strcmp(a, "--from") == 0 && has)
+			opt_from = argv[++i];
+		else if (strcmp(a, "--to") == 0 && has)
+			opt_to = argv[++i];
+		else if (strcmp(a, "--csv") == 0)
+			opt_csv = true;
 		else if (strcmp(a, "--force") == 0)
 			opt_force = true;
 		else if (strcmp(a, "--alg") == 0 && has) {
@@ -600,6 +918,8 @@ int main(int argc, char **argv)
 		return cmd_status();
 	if (strcmp(rest[0], "sessions") == 0)
 		return cmd_sessions(n - 1, rest + 1);
+	if (strcmp(rest[0], "stats") == 0 && n == 1)
+		return cmd_stats();
 	if (strcmp(rest[0], "audit-hash") == 0 && n == 1)
 		return cmd_audit_hash();
 	usage(stderr);

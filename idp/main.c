@@ -103,6 +103,23 @@ static void reload(const char *why)
 	idp_log(LOG_INFO, "reload (%s): configuration and keys reloaded", why);
 }
 
+/* The clients file (idpctl clients) was replaced: the whole configuration is
+ * reloaded, as SIGHUP does. A version that was refused is tried once, not
+ * every second: the next change tries again. */
+static bool clients_file_changed(const struct config *cfg)
+{
+	static struct file_stamp tried;
+	struct file_stamp now;
+
+	if (cfg->clients_file == NULL)
+		return false;
+	file_stamp_get(cfg->clients_file, &now);
+	if (file_stamp_equal(&now, &cfg->clients_stamp) || file_stamp_equal(&now, &tried))
+		return false;
+	tried = now;
+	return true;
+}
+
 /* The keys folder changed (idpctl on this node or another, or a retiring key
  * reached its removal time): the keys alone are reloaded. The configuration
  * file is not re-read (it may be half-edited: that is SIGHUP's business), and
@@ -285,8 +302,12 @@ int main(int argc, char **argv)
 			struct rt *cur = rt_acquire();
 			bool changed = keyset_changed(cur->keys);
 
+			bool clients = clients_file_changed(cur->cfg);
+
 			rt_release(cur);
-			if (changed || keys_retry)
+			if (clients)
+				reload("clients file changed");
+			else if (changed || keys_retry)
 				reload_keys();
 			continue;
 		}

@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <libgen.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -506,12 +508,114 @@ char *config_path(const struct config *c, const char *p)
 	return resolve(c->dir, p);
 }
 
+void file_stamp_get(const char *path, struct file_stamp *s)
+{
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	if (stat(path, &st) != 0)
+		return;
+	s->exists = true;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->size = st.st_size;
+	s->mtime = st.st_mtim;
+}
+
+bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* The clients file's array, read with a bound before jansson sees it. */
+static json_t *read_clients_file(struct cctx *x, const char *file)
+{
+	json_error_t jerr;
+	json_t *arr;
+	char *buf;
+	size_t len = 0;
+	FILE *f = fopen(file, "re");
+
+	if (f == NULL) {
+		cerr(x, "clients_file", "%s: %s", file, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(CLIENTS_FILE_MAX_BYTES + 1);
+	if (buf != NULL)
+		len = fread(buf, 1, CLIENTS_FILE_MAX_BYTES + 1, f);
+	fclose(f);
+	if (buf == NULL || len > CLIENTS_FILE_MAX_BYTES) {
+		cerr(x, "clients_file", "%s: larger than %u bytes", file, CLIENTS_FILE_MAX_BYTES);
+		free(buf);
+		return NULL;
+	}
+	arr = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
+	if (arr == NULL)
+		cerr(x, "clients_file", "%s: line %d, column %d: %s", file, jerr.line, jerr.column, jerr.text);
+	else if (!json_is_array(arr) || json_array_size(arr) > CLIENTS_MAX) {
+		cerr(x, "clients_file", "%s: must be an array of at most %u clients", file, CLIENTS_MAX);
+		json_decref(arr);
+		arr = NULL;
+	}
+	return arr;
+}
+
+/* "clients" then the clients file, checked by the same load_client, ids
+ * unique across both. override replaces the clients file the configuration
+ * names (idpctl's candidate). */
+static void load_clients(struct cctx *x, struct config *c, json_t *root, const char *override)
+{
+	json_t *inl = json_object_get(root, "clients"), *file = NULL, *v;
+	const char *name = get_str(x, root, "(top)", "clients_file", NULL);
+	struct cctx fx = {NULL, 0};
+	size_t i, n;
+
+	if (inl != NULL && !json_is_array(inl)) {
+		cerr(x, "clients", "must be an array");
+		inl = NULL;
+	}
+	if (name != NULL) {
+		c->clients_file = resolve(c->dir, name);
+		fx.file = override ? override : c->clients_file;
+		/* Taken before reading: a change made while we read is seen next time. */
+		file_stamp_get(fx.file, &c->clients_stamp);
+		file = read_clients_file(x, fx.file);
+	} else if (override != NULL)
+		cerr(x, "clients_file", "the configuration names no clients file");
+	n = json_array_size(inl) + json_array_size(file);
+	c->clients = calloc(n + 1, sizeof(*c->clients));
+	if (c->clients == NULL) {
+		cerr(x, "clients", "out of memory");
+		json_decref(file);
+		return;
+	}
+	json_array_foreach(inl, i, v)
+		load_client(x, c, v, i, &c->clients[c->n_clients++]);
+	c->n_inline_clients = c->n_clients;
+	json_array_foreach(file, i, v)
+		load_client(&fx, c, v, i, &c->clients[c->n_clients++]);
+	x->errors += fx.errors;
+	for (i = 0; i < c->n_clients; i++)
+		for (size_t j = 0; j < i; j++)
+			if (c->clients[i].id && c->clients[j].id && strcmp(c->clients[i].id, c->clients[j].id) == 0)
+				cerr(i < c->n_inline_clients ? x : &fx, "clients",
+				     "client_id \"%s\" appears twice", c->clients[i].id);
+	json_decref(file);
+}
+
 int config_load(const char *path, struct config **out)
+{
+	return config_load_with_clients(path, NULL, out);
+}
+
+int config_load_with_clients(const char *path, const char *clients_file, struct config **out)
 {
 	static const char *const top_keys[] = {"issuer", "listen", "keys_dir", "templates_dir",
 		"plugin_dir", "store", "session", "tokens", "rate_limits", "pairwise_secret",
 		"acr_levels", "backends", "clients", "demo", "log_level", "key_rotation",
-		"subject_derivation", "cookie_prefix", "debug", "metrics", "audit", NULL};
+		"subject_derivation", "cookie_prefix", "debug", "metrics", "audit", "clients_file", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
 		"max_url_bytes", "max_params", "trusted_proxies", NULL};
@@ -664,20 +768,7 @@ int config_load(const char *path, struct config **out)
 	if (!json_is_array(c->backends) || json_array_size(c->backends) == 0)
 		cerr(&x, "backends", "at least one identity backend is required");
 
-	o = json_object_get(root, "clients");
-	if (o != NULL && !json_is_array(o)) {
-		cerr(&x, "clients", "must be an array");
-	} else if (o != NULL) {
-		c->clients = calloc(json_array_size(o) + 1, sizeof(*c->clients));
-		json_array_foreach(o, i, v) {
-			load_client(&x, c, v, i, &c->clients[i]);
-			c->n_clients++;
-			for (size_t j = 0; j < i; j++)
-				if (c->clients[i].id && c->clients[j].id &&
-				    strcmp(c->clients[i].id, c->clients[j].id) == 0)
-					cerr(&x, "clients", "client_id \"%s\" appears twice", c->clients[i].id);
-		}
-	}
+	load_clients(&x, c, root, clients_file);
 	c->token_max_ttl = c->id_ttl > c->access_ttl ? c->id_ttl : c->access_ttl;
 	for (i = 0; i < c->n_clients; i++) {
 		if (c->clients[i].id_ttl > c->token_max_ttl)
@@ -723,6 +814,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_clients; i++)
 		client_release(&c->clients[i]);
 	free(c->clients);
+	free(c->clients_file);
 	free(c->path);
 	free(c->dir);
 	free(c->issuer);

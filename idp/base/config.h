@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -56,6 +58,20 @@ struct cidr {
 	unsigned bits;
 };
 
+/* What tells a file changed: idpctl replaces it by rename (a new inode), an
+ * editor may rewrite it in place (size, mtime). */
+struct file_stamp {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+/* The clients file is read whole into memory: bounded. */
+#define CLIENTS_FILE_MAX_BYTES (4u << 20)
+#define CLIENTS_MAX 10000
+
 struct config {
 	char *path;        /* as given */
 	char *dir;         /* its directory: relative paths resolve from here */
@@ -92,6 +108,9 @@ struct config {
 	char *default_acr;
 	struct client *clients;
 	size_t n_clients;
+	size_t n_inline_clients;        /* clients[0..n) from "clients", the rest from clients_file */
+	char *clients_file;             /* clients_file, resolved; NULL: none */
+	struct file_stamp clients_stamp; /* the clients file as it was read */
 	char *cookie_prefix; /* cookie names: PREFIX_session, PREFIX_b, PREFIX_last */
 	bool sub_from_pivot;  /* subject_derivation: "pivot" (FranceConnect's way) */
 	bool demo;
@@ -103,7 +122,12 @@ struct config {
 /* Reads and checks path. On error logs every problem found and returns
  * IDP_EINVAL; *out is the caller's on success (config_free). */
 int config_load(const char *path, struct config **out);
+/* The same, reading the clients from clients_file instead of the file the
+ * configuration names (idpctl checks a new version before it replaces it). */
+int config_load_with_clients(const char *path, const char *clients_file, struct config **out);
 void config_free(struct config *c);
+void file_stamp_get(const char *path, struct file_stamp *s);
+bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b);
 
 const struct client *config_client(const struct config *c, const char *id);
 /* Whether a data provider serves one of the scopes of scope (space-separated). */

@@ -281,7 +281,7 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 		session_destroy(r, old->sid_hash);
 		session_free(old);
 	}
-	sess = session_create(r, b->id, acr, local, id, txn_key, &gone);
+	sess = session_create(r, cl->id, b->id, acr, local, id, txn_key, &gone);
 	free(local);
 	if (gone) /* another post of the same form won */
 		return http_error_page(r, 400, "expired");

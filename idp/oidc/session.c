@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- The stored form ------------------------------------------------------ */
 
@@ -419,13 +420,28 @@ unsigned session_ttl(const struct config *cfg, int64_t created)
 	return (unsigned)(left < cfg->session_idle ? left : cfg->session_idle);
 }
 
-struct session *session_create(struct req *r, const char *backend_id, const char *acr,
-			       const char *local, const struct idp_identity *id,
+bool session_stats_key(char *buf, size_t size, int64_t hour, const char *client_id,
+		       const char *backend_id, const char *acr)
+{
+	time_t t = (time_t)(hour * 3600);
+	struct tm tm;
+	char h[16];
+	int n;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(h, sizeof(h), "%Y%m%d%H", &tm) == 0)
+		return false;
+	n = snprintf(buf, size, "stats:%s:login:%s:%s:%s", h, client_id, backend_id, acr);
+	return n > 0 && (size_t)n < size && (size_t)n <= STORE_KEY_MAX - 32; /* room for the driver's prefix */
+}
+
+struct session *session_create(struct req *r, const char *client_id, const char *backend_id,
+			       const char *acr, const char *local, const struct idp_identity *id,
 			       const char *consume_key, bool *gone)
 {
 	char *cookie = rand_token(32), key[80], ikey[80], entry[SESSION_AT_ENTRY + 1], *text = NULL;
+	char skey[STORE_KEY_MAX + 1];
 	struct session *s = calloc(1, sizeof(*s));
-	struct store_op ops[3];
+	struct store_op ops[4];
 	size_t len = 0, n = 0;
 	int rc;
 
@@ -468,6 +484,9 @@ struct session *session_create(struct req *r, const char *backend_id, const char
 	ops[n++] = (struct store_op){.kind = STORE_OP_APPEND, .key = ikey, .val = entry,
 				     .len = SESSION_AT_ENTRY, .ttl_s = r->cfg->session_max,
 				     .max = SESSION_SUBJECT_MAX * SESSION_AT_ENTRY};
+	if (session_stats_key(skey, sizeof(skey), s->created / 3600, client_id, backend_id, acr))
+		ops[n++] = (struct store_op){.kind = STORE_OP_APPEND, .key = skey, .val = "1", .len = 1,
+					     .ttl_s = SESSION_STATS_TTL_S, .max = STORE_VAL_MAX};
 	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK) {
 		if (rc == IDP_ENOTFOUND && gone != NULL)
 			*gone = true;

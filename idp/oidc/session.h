@@ -80,9 +80,21 @@ void session_cache_drop(const char *sid_hash);
  * store record (the login transaction) deleted in the same round trip; when
  * it is already gone (a concurrent post won) no session is made and *gone
  * is set. NULL: nothing to consume. */
-struct session *session_create(struct req *r, const char *backend_id, const char *acr,
-			       const char *local_sub, const struct idp_identity *id,
+/* client_id: the service the login is for, counted in the usage statistics
+ * (session_stats_key) in the same round trip. */
+struct session *session_create(struct req *r, const char *client_id, const char *backend_id,
+			       const char *acr, const char *local_sub, const struct idp_identity *id,
 			       const char *consume_key, bool *gone);
+/* Usage statistics (idpctl stats): one record per hour (UTC), service,
+ * backend and level, holding one byte per login. No identifier, no address:
+ * only how many. The store has no counter a batch can bump, and a login's
+ * batch must not grow into a second round trip, so the count is the length
+ * of an append-only tally (bounded by STORE_VAL_MAX, kept SESSION_STATS_TTL_S). */
+#define SESSION_STATS_TTL_S (35 * 86400)
+/* The record of hour (seconds since the epoch / 3600); false when the names
+ * do not fit a key (then nothing is counted). */
+bool session_stats_key(char *buf, size_t size, int64_t hour, const char *client_id,
+		       const char *backend_id, const char *acr);
 /* Ends the session (logout, or a new login in this browser): deletes it and
  * the access tokens issued in it, in one round trip, and drops the cookie. */
 void session_destroy(struct req *r, const char *sid_hash);

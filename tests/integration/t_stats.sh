@@ -1,0 +1,40 @@
+#!/bin/sh
+# idpctl stats (issue 16): logins counted per hour, service, backend and
+# level in the login's own round trip (t_roundtrips counts it), read back by
+# idpctl, with counts under 5 suppressed; nothing that names a citizen or an
+# address in the records. Redis only: idpctl cannot reach the memory store.
+. "$(dirname "$0")/lib.sh"
+STORE=redis
+setup_tmp
+start_idp redis
+CTL() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" "$@" 2>>"$TMP/idpctl.log"; }
+RC() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+DAY=$(date -u +%Y-%m-%d)
+
+for i in 1 2 3 4 5 6; do
+	rm -f "$CJ"
+	full_login demo-portal demo-portal-secret http://127.0.0.1:8081/callback
+done
+rm -f "$CJ"
+full_login demo-portal-2 demo-portal-2-secret http://127.0.0.1:8082/callback
+ok "the logins got tokens" test -n "$(echo "$TOK" | jget id_token)"
+# the hour may have turned during the logins: sum over the day
+CSV=$(CTL stats --from "$DAY" --to "$DAY" --csv)
+ok "csv header" eq "$(echo "$CSV" | head -n1)" "hour,client,backend,acr,logins"
+ok "six logins at demo-portal, local backend, eidas1" eq \
+	"$(echo "$CSV" | awk -F, '$2=="demo-portal" && $3=="local" && $4=="eidas1" {n+=$5} END {print n+0}')" 6
+ok "one login at demo-portal-2 is suppressed (under 5)" not_contains "$CSV" "demo-portal-2"
+ok "... and said so on stderr" contains "$(tail -n1 "$TMP/idpctl.log")" "suppressed"
+ok "text output, tab-separated" contains "$(CTL stats --from "$DAY" --to "$DAY")" "	demo-portal	local	eidas1	"
+KEYS=$(RC --scan --pattern 't:stats:*')
+ok "one record per hour, service, backend and level" contains "$KEYS" ":login:demo-portal:local:eidas1"
+ok "no citizen or address in the record names" not_contains "$KEYS$(RC --scan --pattern 't:stats:*' | xargs -r -n1 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" get)" "marianne"
+TTL=$(RC ttl "$(echo "$KEYS" | head -n1)")
+ok "records expire (5 weeks)" test "$TTL" -gt 3000000 -a "$TTL" -le 3024000
+CTL stats --from "$DAY" >/dev/null
+ok "--to is required" eq "$?" 1
+CTL stats --from 2026-01-01 --to 2026-12-31 >/dev/null
+ok "a range beyond the records' life is refused" eq "$?" 1
+CTL stats --from "$DAY" --to "not-a-date" >/dev/null
+ok "a malformed date is refused" eq "$?" 1
+done_tests
