@@ -283,7 +283,12 @@ int main(int argc, char **argv)
 			auto_rotate();
 		if (sig < 0) {
 			struct rt *cur = rt_acquire();
-			bool changed = keyset_changed(cur->keys);
+			bool changed;
+
+			/* Nodes without a shared folder: the store's key set, when it
+			 * changed, is written into this node's folder first. */
+			keys_store_pull(cur->cfg, &g_idp.store, cur->keys->dir);
+			changed = keyset_changed(cur->keys);
 
 			rt_release(cur);
 			if (changed || keys_retry)
