@@ -58,6 +58,12 @@ ok "node A signs with it too" wait_for 50 signs_with "$A" "$NEW"
 ok "B's folder holds the key files, mode 0600" eq "$(stat -c %a "$TMP/keys-b/$(python3 -c 'import json,sys;[print(k["file"]) for k in json.load(open(sys.argv[1]))["keys"] if k["kid"]==sys.argv[2]]' "$TMP/keys-b/state.json" "$NEW")")" 600
 ok "B's JWKS publishes A's next key" contains "$(curl -s "$B/jwks")" "$(python3 -c 'import json,sys;[print(k["kid"]) for k in json.load(open(sys.argv[1]))["keys"] if k["alg"]=="RS256" and k["state"]=="next"]' "$TMP/keys/state.json")"
 
+# A new node: idpctl keys init takes the published set into its empty folder.
+python3 -c 'import json,sys;c=json.load(open(sys.argv[1]));c["keys_dir"]=sys.argv[3];json.dump(c,open(sys.argv[2],"w"))' \
+	"$TMP/idp.json" "$TMP/idp-d.json" "$TMP/keys-d"
+"$BUILD/idp/idpctl" --config "$TMP/idp-d.json" keys init >/dev/null 2>&1
+ok "idpctl keys init on a new node takes the store's set" eq "$(active_in "$TMP/keys-d")" "$NEW"
+
 # Redis holds no private key in clear: every value, scanned.
 RCLI --scan >"$TMP/rkeys"
 ok "the key set is in redis" grep -q "keys:set" "$TMP/rkeys"
