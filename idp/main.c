@@ -182,6 +182,10 @@ static void auto_rotate(void)
 		idp_log(LOG_INFO, "keys: automatic rotation due (every %u days)", cfg->auto_rotate_days);
 		int rc = keys_rotate(cfg, rt->keys->dir, redis ? &g_idp.store : NULL, ALG_NONE, false, stderr);
 
+		/* Without a shared folder, the other nodes get it through the store. */
+		if ((rc == IDP_OK || rc == IDP_EDENIED) && keys_store_publish(cfg, &g_idp.store, rt->keys->dir) != IDP_OK)
+			rc = IDP_EIO;
+
 		audit_event("admin", NULL, "action", "keys.rotate", "actor", "auto_rotate_days", "result",
 			    rc == IDP_OK ? "done" : "refused", NULL);
 		if (rc != IDP_OK)

@@ -226,8 +226,10 @@ out:
 static int write_set(const char *dir, json_t *state, json_t *pems)
 {
 	const char *file;
-	json_t *pem;
+	json_t *pem, *old = NULL, *e;
+	json_error_t err;
 	char p[4400], *doc;
+	size_t i;
 	int fd, rc = IDP_OK;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
@@ -244,9 +246,25 @@ static int write_set(const char *dir, json_t *state, json_t *pems)
 		rc = IDP_ENOMEM;
 		goto out;
 	}
+	old = json_load_file(p, JSON_REJECT_DUPLICATES, &err);
 	rc = keys_write_file_atomic(p, doc, 0600);
 	free(doc);
+	/* Key files the new set no longer names (pruned or revoked on the node
+	 * that changed it) leave this node's folder too, once state.json no
+	 * longer names them. */
+	json_array_foreach(rc == IDP_OK ? json_object_get(old, "keys") : NULL, i, e) {
+		const char *f = json_string_value(json_object_get(e, "file"));
+		json_t *now = keys_state_entry(state, json_string_value(json_object_get(e, "kid")) ?: "");
+		const char *s = json_string_value(json_object_get(now, "state"));
+
+		if (f == NULL || f[0] == '.' || strchr(f, '/') != NULL || json_object_get(pems, f) != NULL ||
+		    (s != NULL && strcmp(s, key_state_name(KEY_REVOKED)) != 0))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, f);
+		unlink(p);
+	}
 out:
+	json_decref(old);
 	keys_unlock_dir(fd);
 	return rc;
 }

@@ -43,6 +43,7 @@ spawn_idp "$TMP/idp-b.json" "$B_PORT" "$TMP/idp-b.log" "$TMP/port-b"; B_PID=$SPA
 spawn_idp "$TMP/idp-c.json" "$C_PORT" "$TMP/idp-c.log" "$TMP/port-c"; C_PID=$SPAWNED
 B="http://127.0.0.1:$B_PORT"; C="http://127.0.0.1:$C_PORT"
 B_OLD=$(active_in "$TMP/keys-b"); C_OLD=$(active_in "$TMP/keys-c")
+B_OLD_FILES=$(ls "$TMP"/keys-b/*.pem)
 ok "node B signs with its own key before any key set is in the store" signs_with "$B" "$B_OLD"
 ok "... A's key is another one" test "$(active_in "$TMP/keys")" != "$B_OLD"
 
@@ -56,6 +57,9 @@ ok "node B signs with A's new key within 5 s" wait_for 50 signs_with "$B" "$NEW"
 echo "  node B followed the rotation in $(( ($(date +%s%N) - T0) / 1000000 )) ms"
 ok "node A signs with it too" wait_for 50 signs_with "$A" "$NEW"
 ok "B's folder holds the key files, mode 0600" eq "$(stat -c %a "$TMP/keys-b/$(python3 -c 'import json,sys;[print(k["file"]) for k in json.load(open(sys.argv[1]))["keys"] if k["kid"]==sys.argv[2]]' "$TMP/keys-b/state.json" "$NEW")")" 600
+gone() { for f in $B_OLD_FILES; do [ ! -e "$f" ] || return 1; done; }
+ok "B had key files of its own" test -n "$B_OLD_FILES"
+ok "B's own key files, not in the set, left its folder" gone
 ok "B's JWKS publishes A's next key" contains "$(curl -s "$B/jwks")" "$(python3 -c 'import json,sys;[print(k["kid"]) for k in json.load(open(sys.argv[1]))["keys"] if k["alg"]=="RS256" and k["state"]=="next"]' "$TMP/keys/state.json")"
 
 # A new node: idpctl keys init takes the published set into its empty folder.
