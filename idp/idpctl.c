@@ -110,7 +110,7 @@ static int cmd_keys(int argc, char **argv)
 	bool have_store = false;
 	const char *dir = opt_keys_dir;
 	const char *cmd = argc > 0 ? argv[0] : "";
-	bool needs_cfg = strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "revoke") == 0;
+	bool changes, needs_cfg = strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "revoke") == 0;
 	int rc;
 
 	if (argc < 1) {
@@ -122,13 +122,20 @@ static int cmd_keys(int argc, char **argv)
 	if (dir == NULL)
 		dir = cfg->keys_dir;
 	/* Readiness lives in the shared store: only redis is visible from here. */
-	if (cfg != NULL && needs_cfg && strcmp(cmd, "revoke") != 0 &&
+	if (cfg != NULL && ((needs_cfg && strcmp(cmd, "revoke") != 0) || cfg->kek_file != NULL) &&
 	    strcmp(json_string_value(json_object_get(cfg->store, "driver")) ?: "memory", "redis") == 0) {
 		if (store_open(cfg->store, &st) != IDP_OK) {
 			config_free(cfg);
 			return fail("the store of %s does not answer", opt_config);
 		}
 		have_store = true;
+	}
+	/* With key_rotation.kek_file the store's set is the newest: taken into
+	 * the folder before a change, the change published after it. */
+	changes = strcmp(cmd, "list") != 0 && strcmp(cmd, "status") != 0;
+	if (have_store && changes && keys_store_pull(cfg, &st, dir) != IDP_OK) {
+		rc = fail("the key set in the store cannot be taken: nothing changed");
+		goto out;
 	}
 	if (strcmp(cmd, "init") == 0)
 		rc = keys_init(dir, stdout);
@@ -149,6 +156,9 @@ static int cmd_keys(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	if (have_store && changes && (rc == IDP_OK || rc == IDP_EDENIED) &&
+	    keys_store_publish(cfg, &st, dir) != IDP_OK)
+		rc = IDP_EIO;
 	if (strcmp(cmd, "rotate") == 0 || strcmp(cmd, "revoke") == 0) {
 		char action[16];
 

@@ -199,6 +199,10 @@ static void auto_rotate(void)
 		idp_log(LOG_INFO, "keys: automatic rotation due (every %u days)", cfg->auto_rotate_days);
 		int rc = keys_rotate(cfg, rt->keys->dir, redis ? &g_idp.store : NULL, ALG_NONE, false, stderr);
 
+		/* Without a shared folder, the other nodes get it through the store. */
+		if ((rc == IDP_OK || rc == IDP_EDENIED) && keys_store_publish(cfg, &g_idp.store, rt->keys->dir) != IDP_OK)
+			rc = IDP_EIO;
+
 		audit_event("admin", NULL, "action", "keys.rotate", "actor", "auto_rotate_days", "result",
 			    rc == IDP_OK ? "done" : "refused", NULL);
 		if (rc != IDP_OK)
@@ -300,7 +304,12 @@ int main(int argc, char **argv)
 			auto_rotate();
 		if (sig < 0) {
 			struct rt *cur = rt_acquire();
-			bool changed = keyset_changed(cur->keys);
+			bool changed;
+
+			/* Nodes without a shared folder: the store's key set, when it
+			 * changed, is written into this node's folder first. */
+			keys_store_pull(cur->cfg, &g_idp.store, cur->keys->dir);
+			changed = keyset_changed(cur->keys);
 
 			bool clients = clients_file_changed(cur->cfg);
 

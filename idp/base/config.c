@@ -728,9 +728,15 @@ int config_load_with_clients(const char *path, const char *clients_file, struct 
 	c->active_window = (unsigned)get_int(&x, o, "key_rotation", "active_client_window_s", 86400, 60, 86400 * 90);
 	c->retire_leeway = (unsigned)get_int(&x, o, "key_rotation", "retire_leeway_s", 60, 0, 86400);
 	c->auto_rotate_days = (unsigned)get_int(&x, o, "key_rotation", "auto_rotate_days", 0, 0, 3650);
+	/* The key-encryption key that seals private keys published through the
+	 * store (keystore.c): only Redis is shared between nodes. */
+	s = get_str(&x, o, "key_rotation", "kek_file", NULL);
+	c->kek_file = s != NULL ? resolve(c->dir, s) : NULL;
+	if (s != NULL && strcmp(json_string_value(json_object_get(c->store, "driver")) ?: "memory", "redis") != 0)
+		cerr(&x, "key_rotation.kek_file", "publishes keys through the store: it needs the redis store");
 	if (o != NULL) {
 		static const char *const k[] = {"jwks_max_age_s", "min_publish_s", "rotation_deadline_s",
-			"active_client_window_s", "retire_leeway_s", "auto_rotate_days", NULL};
+			"active_client_window_s", "retire_leeway_s", "auto_rotate_days", "kek_file", NULL};
 		check_keys(&x, o, "key_rotation", k);
 	}
 	/* The rule that makes rotation invisible: every cache of the JWKS must
@@ -823,6 +829,7 @@ void config_free(struct config *c)
 	free(c->metrics_address);
 	free(c->audit_file);
 	free(c->keys_dir);
+	free(c->kek_file);
 	free(c->templates_dir);
 	free(c->plugin_dir);
 	free_secret(c->pairwise_secret);

@@ -101,6 +101,7 @@ struct config {
 	unsigned rotation_deadline; /* rotate waits for lagging services at most this long */
 	unsigned active_window;     /* a client that got a token this recently is "active" */
 	unsigned auto_rotate_days;  /* 0: rotation only by idpctl */
+	char *kek_file;             /* key_rotation.kek_file: keys also through the store (NULL: folder only) */
 	unsigned retire_leeway;     /* added to token_max_ttl (clock skew of services) */
 	unsigned token_max_ttl;     /* longest token lifetime of any client: retiring keys stay that long */
 	char *pairwise_secret;

@@ -26,7 +26,7 @@
 #define K_SEEN "jwks-seen:"
 #define K_ACTIVE "client-active:"
 
-static int lock_dir(const char *dir)
+int keys_lock_dir(const char *dir, bool wait)
 {
 	char p[4096];
 	int fd;
@@ -36,14 +36,14 @@ static int lock_dir(const char *dir)
 	snprintf(p, sizeof(p), "%s/.lock", dir);
 	if ((fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		return -1;
-	if (flock(fd, LOCK_EX) != 0) {
+	if (flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-static void unlock_dir(int fd)
+void keys_unlock_dir(int fd)
 {
 	if (fd >= 0)
 		close(fd); /* releases the flock */
@@ -263,7 +263,7 @@ int keys_init(const char *dir, FILE *out)
 	char kid[48];
 	int fd, rc;
 
-	if ((fd = lock_dir(dir)) < 0)
+	if ((fd = keys_lock_dir(dir, true)) < 0)
 		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
 	rc = state_load(dir, &st);
 	if (rc == IDP_OK && json_array_size(json_object_get(st, "keys")) > 0) {
@@ -286,7 +286,7 @@ int keys_init(const char *dir, FILE *out)
 	rc = state_save(dir, st);
 out:
 	json_decref(st);
-	unlock_dir(fd);
+	keys_unlock_dir(fd);
 	return rc;
 }
 
@@ -335,7 +335,7 @@ int keys_rotate(const struct config *cfg, const char *dir, struct store *store, 
 	int64_t now = now_s();
 	bool changed = false;
 
-	if ((fd = lock_dir(dir)) < 0)
+	if ((fd = keys_lock_dir(dir, true)) < 0)
 		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
 	if ((rc = state_load(dir, &st)) != IDP_OK)
 		goto out;
@@ -421,7 +421,7 @@ out:
 	if (changed && state_save(dir, st) != IDP_OK)
 		rc = IDP_EIO;
 	json_decref(st);
-	unlock_dir(fd);
+	keys_unlock_dir(fd);
 	return rc;
 }
 
@@ -433,7 +433,7 @@ int keys_revoke(const struct config *cfg, const char *dir, const char *kid, FILE
 	char p[4096], nk[48];
 
 	(void)cfg;
-	if ((fd = lock_dir(dir)) < 0)
+	if ((fd = keys_lock_dir(dir, true)) < 0)
 		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
 	if ((rc = state_load(dir, &st)) != IDP_OK)
 		goto out;
@@ -479,7 +479,7 @@ int keys_revoke(const struct config *cfg, const char *dir, const char *kid, FILE
 	rc = state_save(dir, st);
 out:
 	json_decref(st);
-	unlock_dir(fd);
+	keys_unlock_dir(fd);
 	return rc;
 }
 
@@ -489,7 +489,7 @@ int keys_remove(const char *dir, const char *kid, FILE *out)
 	int fd, rc;
 	char tb[32];
 
-	if ((fd = lock_dir(dir)) < 0)
+	if ((fd = keys_lock_dir(dir, true)) < 0)
 		return log_fail(IDP_EIO, "keys: cannot lock %s: %s", dir, strerror(errno));
 	if ((rc = state_load(dir, &st)) != IDP_OK)
 		goto out;
@@ -512,7 +512,7 @@ int keys_remove(const char *dir, const char *kid, FILE *out)
 	rc = state_save(dir, st);
 out:
 	json_decref(st);
-	unlock_dir(fd);
+	keys_unlock_dir(fd);
 	return rc;
 }
 
@@ -555,7 +555,7 @@ int keys_import(const char *dir, const char *pem_path, enum sign_alg alg, FILE *
 				pem_path, alg_name(alg));
 	}
 	json_decref(jwk);
-	if ((lfd = lock_dir(dir)) < 0) {
+	if ((lfd = keys_lock_dir(dir, true)) < 0) {
 		EVP_PKEY_free(pk);
 		return log_fail(IDP_EIO, "keys: cannot lock %s", dir);
 	}
@@ -612,7 +612,7 @@ out:
 		close(fd);
 	EVP_PKEY_free(pk);
 	json_decref(st);
-	unlock_dir(lfd);
+	keys_unlock_dir(lfd);
 	return rc;
 }
 

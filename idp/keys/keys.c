@@ -437,7 +437,7 @@ const struct sign_key *keyset_find(const struct keyset *ks, const char *kid)
 	return NULL;
 }
 
-static int write_file_atomic(const char *path, const char *data, mode_t mode)
+int keys_write_file_atomic(const char *path, const char *data, mode_t mode)
 {
 	char *tmp;
 	int fd, rc = IDP_OK;
@@ -504,7 +504,7 @@ int keyset_create_key(const char *dir, enum sign_alg alg, enum key_state state, 
 					(json_int_t)now_s(), "activated",
 					(json_int_t)(state == KEY_ACTIVE ? now_s() : 0)));
 	doc = json_dumps(st, JSON_INDENT(2));
-	if (doc == NULL || (rc = write_file_atomic(spath, doc, 0600)) != IDP_OK)
+	if (doc == NULL || (rc = keys_write_file_atomic(spath, doc, 0600)) != IDP_OK)
 		goto out;
 	if (kid_out != NULL)
 		memcpy(kid_out, kid, 48);

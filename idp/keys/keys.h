@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "store.h"
@@ -81,6 +82,26 @@ int keys_status(const struct config *cfg, const char *dir, struct store *st, FIL
 /* Records which keys a client's JWKS fetch saw / that a client got a token. */
 void keys_note_jwks_fetch(struct store *st, const struct keyset *ks, const char *client_id);
 void keys_note_client_active(struct store *st, struct client *cl, unsigned window);
+
+/* The keys folder's exclusive lock (idpctl, and the store's copy below):
+ * the fd to give back to keys_unlock_dir, -1 when not taken (without wait:
+ * another holds it). */
+int keys_lock_dir(const char *dir, bool wait);
+/* Writes path (data, a NUL-terminated text) through a temporary file and a
+ * rename, created with mode. */
+int keys_write_file_atomic(const char *path, const char *data, mode_t mode);
+void keys_unlock_dir(int fd);
+
+/* The key set through the store (key_rotation.kek_file set, redis store):
+ * state.json and every key file, each sealed with the key-encryption key
+ * (AES-256-GCM, the kid as associated data), so that no private key is in
+ * the store in clear. keys_store_publish writes dir's set to the store
+ * (idpctl, after a change); keys_store_pull writes the store's set into dir
+ * when its version changed (every second on each node, and idpctl before a
+ * change), refusing all of it when one sealed key does not open. Both do
+ * nothing when cfg->kek_file is NULL. */
+int keys_store_publish(const struct config *cfg, struct store *st, const char *dir);
+int keys_store_pull(const struct config *cfg, struct store *st, const char *dir);
 
 const struct sign_key *keyset_find(const struct keyset *ks, const char *kid);
 /* The entry of kid in a parsed state.json (borrowed), NULL when absent. */
