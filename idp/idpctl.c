@@ -752,7 +752,7 @@ static void stats_field(const char *s)
 #define STATS_MIN_COUNT 5 /* smaller counts are not shown: a few logins could name someone */
 
 /* Logins per hour, service, backend and level between --from and --to,
- * read from the tallies session_create appends (session.h). Every
+ * read from the counters session_create bumps (session.h). Every
  * combination the configuration names is looked up, STORE_BATCH_MAX at a
  * time. */
 static int cmd_stats(void)
@@ -801,8 +801,15 @@ static int cmd_stats(void)
 				time_t t = (time_t)(h * 3600);
 				struct tm tm;
 				char hour[24];
+				long long count = 0;
 
-				if (vals[i] != NULL && lens[i] < STATS_MIN_COUNT)
+				if (vals[i] != NULL && (lens[i] > 20 || strlen(vals[i]) != lens[i] ||
+							!parse_ll(vals[i], 0, LLONG_MAX, &count))) {
+					rc = fail("stats: %s is not a counter", kp[i]);
+					free(vals[i]);
+					continue;
+				}
+				if (vals[i] != NULL && count < STATS_MIN_COUNT)
 					suppressed++;
 				else if (vals[i] != NULL) {
 					gmtime_r(&t, &tm);
@@ -811,7 +818,7 @@ static int cmd_stats(void)
 					stats_field(cfg->clients[k / (na * nb)].id);
 					stats_field(json_string_value(json_object_get(json_array_get(cfg->backends, k / na % nb), "id")));
 					stats_field(json_string_value(json_array_get(cfg->acr_levels, k % na)));
-					printf("%s%zu\n", lens[i] >= STORE_VAL_MAX ? ">=" : "", lens[i]);
+					printf("%lld\n", count);
 					shown++;
 				}
 				free(vals[i]);

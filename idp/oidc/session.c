@@ -485,8 +485,7 @@ struct session *session_create(struct req *r, const char *client_id, const char 
 				     .len = SESSION_AT_ENTRY, .ttl_s = r->cfg->session_max,
 				     .max = SESSION_SUBJECT_MAX * SESSION_AT_ENTRY};
 	if (session_stats_key(skey, sizeof(skey), s->created / 3600, client_id, backend_id, acr))
-		ops[n++] = (struct store_op){.kind = STORE_OP_APPEND, .key = skey, .val = "1", .len = 1,
-					     .ttl_s = SESSION_STATS_TTL_S, .max = STORE_VAL_MAX};
+		ops[n++] = (struct store_op){.kind = STORE_OP_INCR, .key = skey, .ttl_s = SESSION_STATS_TTL_S};
 	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK) {
 		if (rc == IDP_ENOTFOUND && gone != NULL)
 			*gone = true;

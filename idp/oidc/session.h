@@ -85,11 +85,10 @@ void session_cache_drop(const char *sid_hash);
 struct session *session_create(struct req *r, const char *client_id, const char *backend_id,
 			       const char *acr, const char *local_sub, const struct idp_identity *id,
 			       const char *consume_key, bool *gone);
-/* Usage statistics (idpctl stats): one record per hour (UTC), service,
- * backend and level, holding one byte per login. No identifier, no address:
- * only how many. The store has no counter a batch can bump, and a login's
- * batch must not grow into a second round trip, so the count is the length
- * of an append-only tally (bounded by STORE_VAL_MAX, kept SESSION_STATS_TTL_S). */
+/* Usage statistics (idpctl stats): one counter per hour (UTC), service,
+ * backend and level, counted in the batch that stores the session (no round
+ * trip of its own), kept SESSION_STATS_TTL_S. No identifier, no address:
+ * only how many. */
 #define SESSION_STATS_TTL_S (35 * 86400)
 /* The record of hour (seconds since the epoch / 3600); false when the names
  * do not fit a key (then nothing is counted). */

@@ -44,6 +44,9 @@ enum store_op_kind {
 	 * a TAKE stays done). A value that would outgrow STORE_VAL_MAX with val
 	 * before it is deleted and the batch stops (IDP_ETOOBIG). */
 	STORE_OP_MOVE,
+	/* Counts one on key (a decimal counter, as incr; created at 1 with
+	 * ttl_s, whose life an increment never extends). */
+	STORE_OP_INCR,
 };
 
 struct store_op {

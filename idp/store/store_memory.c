@@ -807,6 +807,10 @@ static int batch_check(const struct store_op *ops, size_t n)
 			if ((rc = val_check(ops[i].val, ops[i].len, ops[i].ttl_s)) != IDP_OK)
 				return rc;
 			break;
+		case STORE_OP_INCR:
+			if (ops[i].ttl_s == 0 || ops[i].len > 0)
+				return IDP_EINVAL;
+			break;
 		case STORE_OP_EXPIRE:
 			if (ops[i].ttl_s == 0)
 				return IDP_EINVAL;
@@ -974,6 +978,12 @@ static int batch_run(void *p, const struct store_op *in, size_t n, char **taken,
 		case STORE_OP_DEL:
 			rc = mem_del(p, ops[i].key);
 			break;
+		case STORE_OP_INCR: {
+			long long n_now;
+
+			rc = mem_incr1(p, ops[i].key, ops[i].ttl_s, &n_now);
+			break;
+		}
 		case STORE_OP_DEL_LISTED:
 			rc = mem_del_listed(p, &ops[i]);
 			break;

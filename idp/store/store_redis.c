@@ -89,7 +89,7 @@ static const char take_script[] =
  * the moves (an absent key stops it), then the writes in order; a script is
  * atomic. ARGV holds seven values per key: the op ('t' take, 'r' require, 'c'
  * consume, 'm' move, 'p' put, 'e' expire, 'a' append, 'd' del, 'l' del
- * listed), the value, the TTL, the longest value an append keeps, a move's
+ * listed, 'n' incr), the value, the TTL, the longest value an append keeps, a move's
  * destination, and the offset and length of the bytes of the taken value
  * that end the key (store_op.taken_off; length 0: none). An append keeps the longer of the old and new
  * lifetimes (PTTL is -2 for an absent key, -1 for one without TTL, and a
@@ -125,6 +125,7 @@ static const char batch_script[] =
 	"local n, max = redis.call('APPEND', k, v), tonumber(ARGV[7*i-3]) "
 	"if n > max then redis.call('SET', k, redis.call('GETRANGE', k, n - max, -1)) end "
 	"redis.call('PEXPIRE', k, keep) "
+	"elseif t == 'n' then if redis.call('INCR', k) == 1 then redis.call('EXPIRE', k, ARGV[7*i-4]) end "
 	"elseif t == 'd' then redis.call('DEL', k) "
 	"elseif t == 'l' then local list = redis.call('GET', k) "
 	"if list then for w in string.gmatch(list, '[^ ]+') do redis.call('DEL', v .. w) end "
@@ -1722,13 +1723,14 @@ static int batch_op_check(const struct store_op *op, size_t *consumes)
 {
 	enum store_op_kind t = op->kind;
 
-	if ((unsigned)t > STORE_OP_MOVE ||
-	    ((t == STORE_OP_PUT || t == STORE_OP_EXPIRE || t == STORE_OP_APPEND || t == STORE_OP_MOVE) &&
+	if ((unsigned)t > STORE_OP_INCR ||
+	    ((t == STORE_OP_PUT || t == STORE_OP_EXPIRE || t == STORE_OP_APPEND || t == STORE_OP_MOVE ||
+	      t == STORE_OP_INCR) &&
 	     op->ttl_s == 0) ||
 	    ((t == STORE_OP_PUT || t == STORE_OP_DEL_LISTED || t == STORE_OP_MOVE) && op->val == NULL &&
 	     op->len > 0) ||
 	    (t == STORE_OP_APPEND && (op->val == NULL || op->len == 0 || op->max < op->len)) ||
-	    (t == STORE_OP_MOVE && op->to == NULL) ||
+	    (t == STORE_OP_MOVE && op->to == NULL) || (t == STORE_OP_INCR && op->len > 0) ||
 	    ((t == STORE_OP_CONSUME || t == STORE_OP_TAKE) && ++*consumes > 1))
 		return IDP_EINVAL;
 	if (((t == STORE_OP_PUT || t == STORE_OP_MOVE) && op->len > STORE_VAL_MAX) ||
@@ -1739,12 +1741,13 @@ static int batch_op_check(const struct store_op *op, size_t *consumes)
 }
 
 /* A batch of puts, expires and deletes (required keys or not) ends in the
- * same state when run twice; a take, a consume, an append or a move does not. */
+ * same state when run twice; a take, a consume, an append, a move or an
+ * increment does not. */
 static enum cmd_kind batch_kind(const struct store_op *ops, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ops[i].kind == STORE_OP_TAKE || ops[i].kind == STORE_OP_CONSUME ||
-		    ops[i].kind == STORE_OP_APPEND || ops[i].kind == STORE_OP_MOVE)
+		    ops[i].kind == STORE_OP_APPEND || ops[i].kind == STORE_OP_MOVE || ops[i].kind == STORE_OP_INCR)
 			return CMD_WRITE;
 	return CMD_IDEMPOTENT;
 }
@@ -1755,7 +1758,7 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken,
 				    [STORE_OP_CONSUME] = 'c', [STORE_OP_REQUIRE] = 'r',
 				    [STORE_OP_APPEND] = 'a', [STORE_OP_DEL] = 'd',
 				    [STORE_OP_DEL_LISTED] = 'l', [STORE_OP_TAKE] = 't',
-				    [STORE_OP_MOVE] = 'm'};
+				    [STORE_OP_MOVE] = 'm', [STORE_OP_INCR] = 'n'};
 	struct rstore *st = p;
 	struct rkey k[STORE_BATCH_MAX], to[STORE_BATCH_MAX];
 	bool takes = false;

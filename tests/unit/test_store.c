@@ -1115,6 +1115,40 @@ START_TEST(incr_ttl_not_extended)
 }
 END_TEST
 
+/* STORE_OP_INCR counts in a batch as incr does alone: created at 1 with its
+ * TTL, which later increments do not extend; a value that is not a counter
+ * stops the batch with an error. */
+START_TEST(batch_incr_counts)
+{
+	const struct store_op bump[] = {
+		{.kind = STORE_OP_PUT, .key = "bi-rec", .val = "r", .len = 1, .ttl_s = 60},
+		{.kind = STORE_OP_INCR, .key = "bi-count", .ttl_s = 1},
+	};
+	const struct store_op bad[][1] = {
+		{{.kind = STORE_OP_INCR, .key = "bi-count", .ttl_s = 0}},
+		{{.kind = STORE_OP_INCR, .key = "bi-count", .val = "x", .len = 1, .ttl_s = 60}},
+	};
+	long long v = 0;
+	char *val = NULL;
+	size_t n;
+
+	ck_assert_int_eq(store_batch(&g_st, bump, 2), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, bump + 1, 1), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "bi-count", &val, &n), IDP_OK);
+	ck_assert_str_eq(val, "2");
+	free(val);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_int_eq(store_batch(&g_st, bad[i], 1), IDP_EINVAL);
+	ck_assert_int_eq(store_incr(&g_st, "bi-count", 100, &v), IDP_OK);
+	ck_assert_int_eq(v, 3);
+	sleep_ms(1200);
+	ck_assert_int_eq(store_get(&g_st, "bi-count", &val, &n), IDP_ENOTFOUND);
+	ck_assert_int_eq(store_put(&g_st, "bi-text", "abc", 3, 60), IDP_OK);
+	ck_assert_int_ne(store_batch(&g_st, (const struct store_op[]){{.kind = STORE_OP_INCR, .key = "bi-text", .ttl_s = 60}}, 1),
+			 IDP_OK);
+}
+END_TEST
+
 START_TEST(expire_missing)
 {
 	ck_assert_int_eq(store_expire(&g_st, "nobody", 10), IDP_ENOTFOUND);
@@ -1698,6 +1732,7 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, mget_present_and_absent);
 	tcase_add_test(tc, batch_consume_then_writes);
 	tcase_add_test(tc, batch_puts_only);
+	tcase_add_test(tc, batch_incr_counts);
 	tcase_add_test(tc, batch_require);
 	tcase_add_test(tc, batch_refuses_bad_ops);
 	tcase_add_test(tc, batch_consume_race_one_winner);
