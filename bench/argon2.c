@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* argon2: the raw argon2id rate beside the password login, and the users
  * files of the bench, with libargon2 (the library the file backend uses).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* hello: the HTTP ceiling. A bare libmicrohttpd server configured like the
  * provider (internal polling thread, epoll, a thread pool), answering
  * "hello" to every request. The reply is queued on the second callback of a

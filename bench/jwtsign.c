@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* jwtsign: what signing an ID token costs two ways, on one thread, with the
  * same key and the same claims:
  *   - jws_sign(), the provider's signer: the key parsed once into an

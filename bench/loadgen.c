@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* loadgen: drives the provider's multi-step flows the way browsers and
  * services do, over plain keep-alive HTTP/1.1 on loopback, one blocking
  * connection per virtual user (VU), one thread per VU.

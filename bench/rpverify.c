@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* rpverify: librp's ID-token verifications per second, warm cache, one
  * thread. The token comes from a real login on the running provider; the
  * first verification fetches discovery and the JWKS (not timed), the rest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The shared encodings (codec.h). Hand-written: each is a few lines that
  * OpenSSL and libcurl only offer with another alphabet (EVP_EncodeBlock is
  * base64 with padding), another strictness (curl_easy_unescape repairs and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The encodings the daemon, librp and the bench tools all speak: base64url,
  * percent-encoding, form decoding, hex digits and UTF-8 validation. One
  * implementation each, compiled into each of them (no allocation policy, no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Error codes shared by the daemon, idpctl and the plugins. */
 #ifndef IDP_ERR_H
 #define IDP_ERR_H

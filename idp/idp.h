@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The daemon's shared state: the reloadable runtime (configuration, keys,
  * templates, backends); the endpoints, and what they receive (http/http.h). */
 #ifndef IDP_IDP_H

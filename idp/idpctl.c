@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* idpctl: the administrator's command (keys, users of the file backend,
  * clients and their secrets, sessions, status, usage statistics). Passwords
  * and secrets are read from stdin or a prompt, never from the command line

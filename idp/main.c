@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* idp: the OpenID Connect provider daemon. */
 #include "idp.h"
 #include "audit.h"

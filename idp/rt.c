@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The reloadable runtime and its reference counting. */
 #include "idp.h"
 

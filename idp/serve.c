@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Serving start-up shared by the daemon (main.c) and the request fuzzer
  * (tests/fuzz/fuzz_request.c), so that the fuzzer runs the daemon's own
  * path: store, CSRF key, HTTP loops. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The identity-backend plugin ABI: the only daemon header a plugin includes.
  *
  * A plugin is a shared object that exports exactly one symbol:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The front channel: authorization URL (state, nonce, PKCE), callback
  * parsing, logout URL. */
 #include "rp_int.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The config handle: settings, and the caches that the other files fill. */
 #include "rp_int.h"
 

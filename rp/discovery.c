@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* OpenID Provider discovery: fetched on first need, checked, cached for a
  * day; a failed refresh keeps the cached document. */
 #include "rp_int.h"

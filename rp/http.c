@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* HTTP to the provider with libcurl.
  *
  * liboauth2 1.4.5 has oauth2_http_call(), but it does not fit a library

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The data provider's side (rp.h): token introspection (RFC 7662) with a
  * bounded cache, revocation (RFC 7009), the scope check. */
 #include "rp_int.h"

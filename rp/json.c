@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A strict JSON scanner for token headers and claim sets.
  *
  * Why not jansson here: json_loadb() of a typical 400-byte ID token payload

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The provider's signing keys: parsed once from the JWKS into EVP_PKEYs,
  * each with a pool of ready verify contexts, cached, refetched on an unknown
  * kid no more often than the configured interval.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Verification of signed JWTs from the provider: ID tokens and signed
  * userinfo.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* librp private declarations: shared by the files of rp/, never installed. */
 #ifndef RP_INT_H
 #define RP_INT_H

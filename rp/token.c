@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The back channel: code exchange at the token endpoint, userinfo. */
 #include "rp_int.h"
 

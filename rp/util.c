@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Errors, bounded buffers, base64url, randomness and secret handling. */
 #include "rp_int.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Audit events as JSON lines (audit.h). */
 #include "audit.h"
 #include "util.h"

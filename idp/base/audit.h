@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Audit events: one JSON object per line (README "Audit events"), written to
  * the file of "audit": {"file": PATH} or to stderr with the prefix
  * AUDIT_PREFIX, so that journald's copy can be told from the log. Each event

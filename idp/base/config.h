@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The configuration: one JSON file read with jansson. Every error names the
  * file, the line (syntax errors) or the JSON path (value errors) and the
  * problem; the daemon refuses to start on any of them. */

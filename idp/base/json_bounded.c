@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Bounded JSON: depth counted without recursion before jansson parses or
  * writes, because jansson recurses once per level on a fiber's stack. */
 #include "json_bounded.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* JSON from outside the process, bounded by size and depth before jansson
  * parses it, and values built elsewhere checked before they are stored. */
 #ifndef IDP_JSON_BOUNDED_H

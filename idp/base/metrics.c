@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Operator metrics (Prometheus text exposition format 0.0.4). */
 #include "metrics.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Counters for the operators: requests per endpoint and status class,
  * logins, tokens issued, refusals that matter (replayed codes, failed client
  * authentications), served at /metrics in the Prometheus text format.

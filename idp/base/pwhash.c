@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* argon2id verification with libargon2, faster than its argon2id_verify.
  *
  * libargon2 asks for the hash's memory (64 MiB at RFC 9106's second

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* argon2id password verification for the identity backends (host->
  * argon2id_verify), with libargon2 and memory kept between hashes. */
 #ifndef IDP_PWHASH_H

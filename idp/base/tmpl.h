@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* HTML pages from templates/LANG/NAME.html, loaded once at start or reload.
  *
  * A small subset of Mustache, written here because Debian ships no C

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* URIs through libcurl's URL API: registration checks, canonical hosts and
  * origins (IDN through libidn2), and redirects with parameters added. */
 #include "uri.h"

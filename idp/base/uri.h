@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* URIs: whether one may be registered, its host and origin in canonical
  * form, and the redirects built from one with parameters added. They are
  * taken apart by libcurl's URL API (curl_url), never by hand. */

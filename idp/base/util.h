@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Small helpers used everywhere: logging, bounded buffers, base64url,
  * random tokens, hashing and constant-time comparison, strict number
  * parsing, clocks. Bounded JSON is in json_bounded.h, URIs in uri.h. */

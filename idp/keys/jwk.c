@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* A public key as a JWK (RFC 7517) and its RFC 7638 thumbprint, which is
  * the key's kid: what the JWKS publishes and what idpctl names keys by. */
 #include "jwk.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Public keys as JWKs (RFC 7517) and their thumbprints (RFC 7638). */
 #ifndef IDP_JWK_H
 #define IDP_JWK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Compact JWS (RFC 7515): ID tokens, access tokens and signed userinfo
  * signed with a loaded key through a per-thread signing context, and
  * tokens verified against the published keys (logout and prompt hints). */

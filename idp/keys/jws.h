@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Compact JWS with the keys of a key set: signing and verification. */
 #ifndef IDP_JWS_H
 #define IDP_JWS_H

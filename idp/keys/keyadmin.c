@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Key-set administration for idpctl: init, rotate, revoke, import, remove,
  * status. state.json is rewritten atomically under an exclusive lock of the
  * keys folder; every daemon sharing the folder reloads it within a second

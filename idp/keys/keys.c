@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The key set: state.json and the key files read at start and reload,
  * whether a key may still sign (another node may have revoked it), and
  * new keys written for idpctl. Signing is in jws.c, JWKs in jwk.c. */

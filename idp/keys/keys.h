@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Signing keys: loaded once at start or reload into EVP_PKEYs that every
  * request reuses. keys_dir holds one PEM file per key (mode 0600) and
  * state.json, the state of each key (next, active, retiring, revoked).

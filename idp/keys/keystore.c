@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The key set through the store, for nodes that share no folder: idpctl
  * publishes state.json and the key files, each private key sealed with the
  * key-encryption key (key_rotation.kek_file) so the store never holds one in

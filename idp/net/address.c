@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Who the client is: the TCP peer, or behind one of listen.trusted_proxies
  * the client that proxy names in X-Forwarded-For or Forwarded. Rate limits
  * and audit lines key on this address, so a header is believed only from

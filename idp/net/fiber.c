@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Fibers on the C library's own primitives, one scheduler per loop thread,
  * and a small pool of worker threads for blocking calls. See fiber.h.
  * Hand-written: no Debian package offers fibers that fit inside

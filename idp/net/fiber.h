@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Fibers: the requests of one HTTP event loop (http/loop.c) run as cooperative
  * fibers on that loop's thread. A fiber parks while it waits for the store
  * (store_redis.c pipelines the commands of all the fibers of a loop on one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The HTTP layer as the endpoints see it: the request (its parameters,
  * headers, cookies, client address and language) and the replies (always
  * with the security headers). Files, from the top down:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Between the files of the HTTP layer only (http.h says who is who). */
 #ifndef IDP_HTTP_INT_H
 #define IDP_HTTP_INT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The event loops: one per thread, each its own libmicrohttpd daemon in
  * external epoll mode on the shared listening socket, its fibers and its
  * store connection. A request runs as a fiber (fiber.h): when it parks (a

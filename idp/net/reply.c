@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* What goes back: every reply carries the security headers (CSP, nosniff,
  * no referrer, no framing, HSTS under https) and, unless it is the
  * stylesheet, no-store. A request has one reply, queued by loop.c once the

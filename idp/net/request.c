@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* What the client sent: the request's life (made from its URI, freed once
  * answered), strict parameter parsing, headers, cookies, the client's
  * language (its address: address.c). Nothing here answers: route.c decides

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The routing table: one line per endpoint says its path, the methods it
  * answers, its handler, whether its errors are JSON (the OAuth endpoints)
  * or a page (the citizens'), and its metrics label. Dispatch, the 405

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* An access token's record (access_token.h). */
 #include "access_token.h"
 #include "code.h"

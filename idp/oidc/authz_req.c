@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The authorization request: parsed and validated once, typed, and its one
  * stored form. Errors before the client and its redirect_uri are known to be
  * good are answered with a page, later ones go back to the client. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The authorization request (OpenID Core 3.1.2.1) as one typed struct:
  * parsed and validated once at /authorize, then carried by the login flow
  * (flow.h) and kept in the login transaction between the steps. Only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* What a service learns of the citizen (claims.h): claims by scope, the
  * claims parameter filtered for the client, the pairwise identifiers. */
 #include "claims.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* What a service learns of the citizen: the claims each scope releases, the
  * claims parameter filtered for the client, the pairwise subject and sid it
  * sees, and claims written as JSON into the code's records. */

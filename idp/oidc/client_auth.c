@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Client authentication (client_auth.h). */
 #include "client_auth.h"
 #include "metrics.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* How a client proves who it is (RFC 6749 2.3.1): HTTP Basic or
  * client_secret_post, against the SHA-256 of its registered secret. /token
  * requires it; discovery's probe accepts Basic. */

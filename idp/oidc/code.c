@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 #include "code.h"
 #include "claims.h"
 #include "record.h"

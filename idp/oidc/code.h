@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The one-time authorization code (OpenID Core 3.1.2.5): its records in the
  * store, written once at /authorize for /token to use, and the redirect that
  * carries it to the service. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* CSRF tokens (csrf.h), keyed by the daemon's CSRF key. */
 #include "csrf.h"
 #include "idp.h"

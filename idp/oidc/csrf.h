@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* CSRF tokens of the provider's own forms (choice, consent, logout): a keyed
  * hash of the form's purpose, its transaction and a browser secret (a
  * cookie, or the session's hash), so that a page of another site cannot

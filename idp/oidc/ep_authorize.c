@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* /authorize (OpenID Core 3.1.2), the login form's POST and the consent
  * page's POST: each reads its input and hands over to the flow (flow.h). */
 #include "audit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* /.well-known/openid-configuration (OpenID Connect Discovery 1.0) and
  * /jwks (RFC 7517): both rendered once per configuration or key load. */
 #include "claims.h"

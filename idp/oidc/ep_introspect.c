@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* /introspect (RFC 7662): a data provider (a client with "role":
  * "data_provider") asks whether an access token a service presented to it
  * is active, and for whom. It sees only tokens carrying one of the scopes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* /logout (OpenID Connect RP-Initiated Logout 1.0): id_token_hint,
  * post_logout_redirect_uri (registered, exact), state, client_id. Without a
  * hint that matches the session, the citizen confirms on a page (CSRF-bound

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* /revoke (RFC 7009): a client gives back a token it holds. Only a token
  * issued to that client is revoked; the answer is 200 whatever the token
  * (unknown, expired, another client's), so that it tells nothing. */

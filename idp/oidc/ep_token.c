@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* /token (RFC 6749 4.1.3, OpenID Core 3.1.3): the code exchange, with
  * client_secret_basic or client_secret_post, PKCE S256 (RFC 7636) and the
  * revocation of what a code issued when it is presented twice (RFC 6749 4.1.2). */

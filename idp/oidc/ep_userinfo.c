@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* /userinfo (OpenID Core 5.3): the Bearer token in the Authorization header
  * (GET or POST) or in a form body (RFC 6750 2.2); never in the URL. */
 #include "access_token.h"

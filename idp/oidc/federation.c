@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The endpoints of the backend steps of a login: the choice page's answer
  * and the return from an upstream provider. They read their input and hand
  * over to the flow (flow.h). */

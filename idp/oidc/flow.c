@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The life of a login (flow.h), top to bottom: the session check, the
  * choice of backend, what follows an authentication, consent, the code. */
 #include "audit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The life of a login, in one place: what happens after each step.
  *
  *   request validated (flow_authorize)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Backend health: consecutive EUNAVAIL answers mark a backend down for a
  * while, during which the choice page greys it out; a background prober (or
  * the next success) brings it back. */

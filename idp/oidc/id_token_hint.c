@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The id_token_hint check (id_token_hint.h). */
 #include "id_token_hint.h"
 #include "json_bounded.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The id_token_hint that /authorize and /logout take (OpenID Core 3.1.2.1,
  * RP-Initiated Logout 2): bounded before it is decoded, and never an access
  * token, which a service could otherwise pass off as the citizen's ID token. */

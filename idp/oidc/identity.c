@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The identity a backend returns: validated against the format rules of the
  * identity pivot, and turned into the local subject (per backend, or from
  * the identity pivot as FranceConnect derives it). */

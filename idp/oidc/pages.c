@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The pages of a login (pages.h). Values reach the HTML only through the
  * template's escaper; the words for citizens are in templates/LANG/. */
 #include "pages.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The pages of a login, as views: each takes what it shows, typed, and
  * renders its template (templates/LANG/NAME.html, words from labels.json).
  * They decide nothing; flow.c chooses which to show. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Identity backends: plugins loaded with dlopen through one versioned ABI. */
 #include "idp.h"
 #include "fiber.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The SSO session (session.h): its stored form, the process's copy of
  * recent sessions, and its life from the login to the logout. */
 #include "session.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The SSO session of a browser: one typed struct, its stored form written by
  * session_encode and read back only by session_decode, the process's copy
  * of recent sessions, and the session's life (created at a login, slid by

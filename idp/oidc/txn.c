@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The login transaction and the upstream return in the store: the only
  * places their records are written and read. */
 #include "txn.h"

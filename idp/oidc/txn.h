@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The login transaction: the validated request kept in the store between
  * the steps of a login (login form, choice page, consent page, upstream
  * provider), single-use, for login_ttl seconds. */

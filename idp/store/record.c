@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The grant record field list (record.h). */
 #include "record.h"
 

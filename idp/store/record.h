@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Records of the short-lived grants (authorization codes, access tokens), as
  * held in the store: fields named by one lowercase letter, each written
  * "<letter><decimal length>:<bytes>;" after the tag "R1;". No library

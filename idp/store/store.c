@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Driver choice and the JSON helpers shared by every store user. */
 #include "store.h"
 

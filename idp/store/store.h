@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The store: every piece of shared state (codes, sessions, tokens, consent,
  * rate-limit counters, key-set state) is a record with a TTL behind this one
  * interface. Two drivers: memory (embedded default) and redis (hiredis).

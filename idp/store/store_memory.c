@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The embedded store driver: a hash table split into shards, each behind its
  * own mutex so that threads working on different keys rarely meet. A record is
  * one allocation (header, key and value together), about 30 bytes of overhead

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The Redis store driver (hiredis 0.14.1). A hiredis context is not
  * thread-safe, so each calling thread gets its own connection, made on its
  * first command and freed when the thread exits. On a plain thread the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The "file" identity backend: citizens in a JSON file with argon2id
  * password hashes (libargon2) and their claims. The file is re-read when it
  * changes (idpctl users add takes effect at once), and a malformed new

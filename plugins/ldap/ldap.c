@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The "ldap" identity backend: citizens in an LDAP directory, through
  * OpenLDAP's libldap. Two ways to check a password:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The "oidc" identity backend: the hub is a relying party of an upstream
  * OpenID provider (as FranceConnect is of its identity providers). State,
  * nonce and PKCE S256 are fresh per login; the code exchange, the ID token's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rp-demo: a public service's portal, logging citizens in with librp.
  *
  *   rp-demo --port 8081 --name "Impôts démo" --issuer http://127.0.0.1:8080 \

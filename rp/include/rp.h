@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* librp: log citizens in to a public service through an OpenID Connect
  * provider (ours, FranceConnect, or any conforming one) and verify what it
  * returns.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Fuzz target: JWS parsing and verification (id_token_hint at /authorize
  * and /logout come from anyone). The keys are made once per process. */
 #include <stdint.h>

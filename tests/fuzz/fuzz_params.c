@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Fuzz target: the strict form/query parser every endpoint relies on. */
 #include <stdint.h>
 #include <stdlib.h>

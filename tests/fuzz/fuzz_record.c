@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Fuzz target: the grant record reader (record.h) the token and userinfo
  * endpoints apply to what the store holds. */
 #include <stdint.h>

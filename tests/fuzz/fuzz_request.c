@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Fuzz target: whole HTTP requests through the daemon itself.
  *
  * LLVMFuzzerInitialize starts the daemon in this process the way main()

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Under gcc (make test), a fuzz target is linked with this main(): it
  * replays every file of the corpus folders given as arguments. Under clang's
  * libFuzzer (make fuzz), libFuzzer's own main() is used instead. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Load driver for the key-rotation tests, built on librp as a service would
  * use it. Modes:
  *

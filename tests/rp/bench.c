@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* ID-token verification rates, one thread, warm JWKS cache: librp (with and
  * without building the claims as a json_t), OpenSSL's bare verify of one
  * digest in this process (what `openssl speed` measures), and cjose 0.6.2

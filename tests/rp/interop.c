@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* librp against an OpenID provider nobody here wrote (npm oidc-provider,
  * started by tests/rp/run.sh): discovery, authorization URL, login through
  * the provider's form, callback, code exchange with both client

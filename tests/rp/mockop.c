@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* A scripted provider for librp's tests (see mockop.h). */
 #include "mockop.h"
 

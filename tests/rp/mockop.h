@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* A scripted OpenID provider in the test process (libmicrohttpd on
  * 127.0.0.1, port chosen by the kernel): discovery, JWKS, token and
  * userinfo answers set by the test, and counters of what librp asked. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Test keys and tokens, signed with OpenSSL directly (not with librp). */
 #include "tokens.h"
 

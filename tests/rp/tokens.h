@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Test keys and hand-made tokens: signs whatever header and payload a test
  * asks for, so each refusal can be crafted on purpose. */
 #ifndef RP_TEST_TOKENS_H

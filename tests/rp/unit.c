@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* librp unit tests (Check): codecs, the JSON scanner against jansson,
  * every refusal of a crafted token with its own code, the JWKS cache and
  * its refetch limits against a provider in this process, and the front and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The main() of the unit tests: one scratch folder, the suite run in this
  * process (the fixtures and the fibers live here), the folder removed, and
  * failure when any test failed or none ran. Built into an archive linked

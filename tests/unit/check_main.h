@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The main() every unit test shares (check_main.c): a test file gives its
  * suite and, when it needs files, uses the scratch folder made for it. */
 #ifndef TEST_CHECK_MAIN_H

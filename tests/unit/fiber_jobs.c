@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The fiber jobs of the unit tests (fiber_jobs.h). */
 #include "fiber_jobs.h"
 

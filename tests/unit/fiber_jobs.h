@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests that run code in fibers: jobs, each run in its own fiber on a
  * loop of the test's own, and a sleep that signals do not cut short. */
 #ifndef TEST_FIBER_JOBS_H

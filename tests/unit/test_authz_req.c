@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the authorization request's stored form (authz_req.c). */
 #include <check.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of configuration loading (config.c): what is refused, and
  * the defaults a valid file gets. */
 #include <check.h>

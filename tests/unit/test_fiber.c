@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the fibers (fiber.c): blocking calls offloaded to worker
  * pools that do not share workers, and park and wake. */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the HTTP helpers: the client address behind trusted
  * proxies (http/address.c) and strict parameters (http/request.c). */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of identities from backends (identity.c): the claims a
  * backend may give, and the pivot subject. */
 #include <check.h>

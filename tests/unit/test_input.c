@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of bounded input: the depth and size of JSON from outside,
  * checked before jansson recurses over it (util.h), and the fiber stack
  * budget of the deepest JSON work allowed (fiber.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the JSON the endpoints write by hand: flat objects
  * (util.c) and values copied from records (oidc.c); jansson reads them back. */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the key set and compact JWS (keys.c, jws.c): keys loaded
  * from state.json, tokens signed and verified, forgeries refused. */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* idpctl's key-set administration against a hostile keys folder: a link
  * planted at the name state.json is written through, and a state.json that
  * names files outside the folder. */

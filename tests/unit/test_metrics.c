@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the metrics (metrics.c): endpoint labels and the
  * rendered counters. */
 #include <check.h>

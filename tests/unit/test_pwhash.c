@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of password hashes (pwhash.c): libargon2's own answers,
  * on several threads at once. */
 #include <check.h>

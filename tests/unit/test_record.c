@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the stored record format (record.c): what is written
  * reads back byte for byte, and what is not a record is refused whole. */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The SSO session's stored form (session.h): what the encoder writes the
  * decoder reads back, a record written by the daemon before struct session
  * existed is still read and written again byte for byte (a cluster upgraded

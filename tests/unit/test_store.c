@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* The store contract, run against both drivers: the same tests on the memory
  * store and on a redis-server of our own (fresh directory, free loopback port,
  * stopped by PID at exit), plus what only one driver has: memory limits and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the templates (tmpl.c): sections, partials, escaping,
  * languages and claim labels. */
 #include <check.h>

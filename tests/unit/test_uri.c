@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* URI handling: what a registered redirect URI may be, and the pairwise
  * sector and form-action origin taken from it (libcurl's URL API). */
 #include <check.h>

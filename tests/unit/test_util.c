@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
 /* Unit tests of the base helpers (util.c): base64url, UTF-8 and number
  * parsing, bounded buffers and secrets, repeated-failure logging, decimals. */
 #include <check.h>
