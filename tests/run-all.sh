@@ -29,14 +29,60 @@ for f in "$BUILD"/tests/fuzz_*; do
 	n=$(basename "$f")
 	run "fuzz corpus $n" "$f" "tests/fuzz/corpus/${n#fuzz_}"
 done
+# The integration suites, TEST_JOBS (2) at a time: most of a suite's time is
+# spent waiting (argon2 on the backend's workers, TTLs, sockets), and each
+# one has its own ports, folders and daemons. A suite that measures time or
+# memory says "# alone" and runs by itself. Each one's output is shown whole
+# when it ends.
+LOGS=$(mktemp -d "${TMPDIR:-/tmp}/idp-suites.XXXXXX") || exit 1
+trap 'rm -rf "$LOGS"' EXIT
+launch() { # launch NAME CMD...: in the background, its output and status in LOGS
+	n=$1
+	shift
+	(
+		t0=$(date +%s)
+		"$@" >"$LOGS/$n.log" 2>&1
+		echo "$? $(($(date +%s) - t0))" >"$LOGS/$n.rc.tmp" && mv "$LOGS/$n.rc.tmp" "$LOGS/$n.rc"
+	) &
+}
+collect() { # collect NAME: waits for the suite NAME, shows it, counts it
+	while [ ! -f "$LOGS/$1.rc" ]; do sleep 0.2; done
+	echo "== $1"
+	cat "$LOGS/$1.log"
+	read -r rc secs <"$LOGS/$1.rc"
+	if [ "$rc" -eq 0 ]; then passed=$((passed+1)); else failed=$((failed+1)); echo "!! suite failed: $1"; fi
+	echo "   ($secs s)"
+}
+running=""
+start() { # start NAME CMD...: once fewer than TEST_JOBS run, in launch order
+	while [ "$(echo $running | wc -w)" -ge "${TEST_JOBS:-2}" ]; do
+		first=${running%% *}
+		collect "$first"
+		running=${running#"$first"}
+		running=${running# }
+	done
+	launch "$@"
+	running="${running:+$running }$1"
+}
+drain() { for n in $running; do collect "$n"; done; running=""; }
 for t in tests/integration/t_*.sh; do
-	if grep -q '^# stores: both' "$t"; then
-		run "$(basename "$t") memory" env STORE=memory sh "$t"
-		run "$(basename "$t") redis" env STORE=redis sh "$t"
+	b=$(basename "$t" .sh)
+	if grep -q '^# alone' "$t"; then
+		drain
+		if grep -q '^# stores: both' "$t"; then
+			run "$b.sh memory" env STORE=memory sh "$t"
+			run "$b.sh redis" env STORE=redis sh "$t"
+		else
+			run "$b.sh" sh "$t"
+		fi
+	elif grep -q '^# stores: both' "$t"; then
+		start "$b.sh-memory" env STORE=memory sh "$t"
+		start "$b.sh-redis" env STORE=redis sh "$t"
 	else
-		run "$(basename "$t")" sh "$t"
+		start "$b.sh" sh "$t"
 	fi
 done
+drain
 [ -f tests/rp/run.sh ] && run "librp" sh tests/rp/run.sh "$BUILD"
 for t in tests/cluster/t_*.sh tests/interop/t_*.sh tests/browser/t_*.sh; do
 	[ -f "$t" ] && run "$(basename "$t")" sh "$t"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# alone: it measures time or memory (tests/run-all.sh)
 # Connection floods and slow clients (issue 15, finding 2): each event loop
 # filled to its share of connection_limit with idle connections from several
 # loopback addresses, held, released: the daemon answers again within a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# alone: it measures time or memory (tests/run-all.sh)
 # stores: both
 # Half-closed clients (issue 15): a client that sends its request and then
 # shuts its side for writing (HTTP/1.0 tools, some proxies) gets its whole

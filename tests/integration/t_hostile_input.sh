@@ -1,4 +1,5 @@
 #!/bin/sh
+# alone: it measures time or memory (tests/run-all.sh)
 # stores: both
 # Hostile input at /authorize and /logout: JSON nested far too deep (the
 # "claims" that overflowed a fiber's stack), oversized parameters posted in

@@ -1,4 +1,5 @@
 #!/bin/sh
+# alone: it measures time or memory (tests/run-all.sh)
 # Oversized request lines and header blocks (issue 15, finding 8): at every
 # size, byte by byte around each limit and far past them, the client gets a
 # status line (the answer, or 414/431 with a short page), never a reset or a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# alone: it measures time or memory (tests/run-all.sh)
 # SIGTERM while requests are in progress: what is in progress is answered,
 # a new request on a kept-alive connection gets 503 with Connection: close
 # and Retry-After (never a dropped connection), no new connection is

@@ -1,4 +1,5 @@
 #!/bin/sh
+# alone: it measures time or memory (tests/run-all.sh)
 # Redis paused, killed and full in the middle of logins: the daemon answers
 # every request with a status (never a reset, never a hang) within the
 # store's timeout plus a margin, keeps serving what needs no store, and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# alone: it measures time or memory (tests/run-all.sh)
 # Upstream providers that misbehave (tests/integration/faultop.py): a bad
 # ID-token signature, a wrong iss or aud, a missing or replayed nonce, an
 # error on the callback; the upstream acr below, above, missing or unknown;
