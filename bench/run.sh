@@ -730,8 +730,11 @@ for line in open(sys.argv[1]):
         phases.append((p[1], float(p[2]) - 0.05, float(p[3]) + 0.05))
 counts = {name: [] for name, _, _ in phases}
 for line in open(sys.argv[2], errors="replace"):
-    m = re.match(r'^(\d+\.\d+) \[\d+ ([^\]]+)\] "([A-Za-z]+)"', line)
+    m = re.match(r'^(\d+\.\d+) \[\d+ ([^\]]+)\] "([A-Za-z]+)"(?: "([^"]*)")?', line)
     if not m or m.group(2) == "lua":   # commands run inside a script are not round trips
+        continue
+    # a node's heartbeat (its own thread, every 5 s) is no request's round trip
+    if re.match(r'^[^:]*:?nodes?$|^[^:]*:?node:', m.group(4) or ""):
         continue
     t = float(m.group(1))
     for name, a, b in phases:
