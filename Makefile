@@ -33,10 +33,12 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP $(IDP_INC) -Icommon -Iplugins
 LDLIBS  += -ldl -lpthread
 
-CORE_SRC := $(filter-out idp/main.c idp/idpctl.c,$(wildcard $(addsuffix /*.c,$(IDP_DIRS)))) common/codec.c
+CORE_SRC := $(filter-out idp/main.c,$(wildcard $(addsuffix /*.c,$(IDP_DIRS)))) common/codec.c
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 IDP      := $(OUT)/idp/idp
 IDPCTL   := $(OUT)/idp/idpctl
+# idpctl: one file per command group (idp/ctl/), linked with the core.
+CTL_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(wildcard idp/ctl/*.c))
 PLUGINS  := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGIN_SO := $(foreach p,$(sort $(PLUGINS)),$(OUT)/plugins/$(p)/$(p).so)
 
@@ -67,7 +69,7 @@ $(IDP): $(OBJ)/idp/main.o $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDOPT) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
-$(IDPCTL): $(OBJ)/idp/idpctl.o $(OBJ)/libidpcore.a
+$(IDPCTL): $(CTL_OBJ) $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDOPT) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
 
