@@ -107,6 +107,7 @@ out:
 
 struct job {
 	char client[129];
+	char sid_tag[9];        /* of the session's hash, for the log and audit */
 	char *uri;
 	char *body;             /* logout_token=... */
 	int attempts;
@@ -141,13 +142,13 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static void bcl_audit(const char *result, const char *client)
+static void bcl_audit(const char *result, const char *client, const char *sid_tag)
 {
-	audit_event("backchannel_logout", NULL, "result", result, "client", client, NULL);
+	audit_event("backchannel_logout", NULL, "result", result, "client", client, "sid", sid_tag, NULL);
 }
 
 /* Queues a logout token for client cl; a full queue drops it. */
-static void enqueue(const struct client *cl, char *token)
+static void enqueue(const struct client *cl, const char *sid_hash, char *token)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	bool queued = false;
@@ -155,6 +156,7 @@ static void enqueue(const struct client *cl, char *token)
 	if (j != NULL && (j->uri = strdup(cl->backchannel_uri)) != NULL &&
 	    asprintf(&j->body, "logout_token=%s", token) > 0) {
 		snprintf(j->client, sizeof(j->client), "%s", cl->id);
+		secret_tag(sid_hash, j->sid_tag);
 		j->due_ms = now_ms();
 		pthread_mutex_lock(&bc.lock);
 		if (bc.n < BCL_QUEUE_MAX) {
@@ -171,7 +173,12 @@ static void enqueue(const struct client *cl, char *token)
 	job_free(j);
 	metrics_count(M_BCL_DROPPED);
 	idp_log(LOG_WARN, "backchannel: logout token for %s dropped: the queue is full", cl->id);
-	bcl_audit("dropped", cl->id);
+	{
+		char tag[9];
+
+		secret_tag(sid_hash, tag);
+		bcl_audit("dropped", cl->id, tag);
+	}
 }
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
@@ -256,7 +263,7 @@ static void finished(CURL *h, CURLcode res)
 	j->h = NULL;
 	if (res == CURLE_OK && (status == 200 || status == 204)) {
 		metrics_count(M_BCL_SENT);
-		idp_log(LOG_INFO, "backchannel: logout token delivered to %s", j->client);
+		idp_log(LOG_INFO, "backchannel: logout token of session %s delivered to %s", j->sid_tag, j->client);
 		job_remove(j);
 		return;
 	}
@@ -270,7 +277,7 @@ static void finished(CURL *h, CURLcode res)
 		return;
 	}
 	metrics_count(M_BCL_FAILED);
-	bcl_audit("failed", j->client);
+	bcl_audit("failed", j->client, j->sid_tag);
 	job_remove(j);
 }
 
@@ -317,7 +324,7 @@ static void drop_unregistered(void)
 		idp_log(LOG_WARN, "backchannel: %s no longer registers that URI: its logout token is not sent",
 			gone[i]->client);
 		metrics_count(M_BCL_FAILED);
-		bcl_audit("failed", gone[i]->client);
+		bcl_audit("failed", gone[i]->client, gone[i]->sid_tag);
 		job_free(gone[i]);
 	}
 }
@@ -357,7 +364,7 @@ static void session_gone(const char *sid_hash)
 			if (memcmp(h, list + off, 64) != 0 || cl->backchannel_uri == NULL)
 				continue;
 			if ((tok = bcl_logout_token(rt, cl, sid_hash, sub)) != NULL)
-				enqueue(cl, tok);
+				enqueue(cl, sid_hash, tok);
 			else
 				idp_log(LOG_ERR, "backchannel: no logout token could be signed for %s", cl->id);
 		}
