@@ -379,16 +379,41 @@ static int cmp_sid(const void *a, const void *b)
 	return memcmp(a, b, 64);
 }
 
-/* Looks at the sessions listed in one taken bucket, 8 per round trip. */
+/* Which of the records prefix + sids[i] (k of them) exist: present[i]. */
+static int mget_prefixed(const char *prefix, const char *const *sids, size_t k, bool *present)
+{
+	char keys[STORE_BATCH_MAX][80], *vals[STORE_BATCH_MAX] = {0};
+	const char *kp[STORE_BATCH_MAX] = {0};
+	size_t lens[STORE_BATCH_MAX];
+	int rc;
+
+	for (size_t i = 0; i < k; i++) {
+		snprintf(keys[i], 80, "%s%.64s", prefix, sids[i]);
+		kp[i] = keys[i];
+	}
+	if ((rc = store_mget(&g_idp.store, kp, k, vals, lens)) != IDP_OK)
+		return rc;
+	for (size_t i = 0; i < k; i++) {
+		present[i] = vals[i] != NULL;
+		if (vals[i] != NULL)
+			wipe(vals[i], lens[i]);
+		free(vals[i]);
+	}
+	return IDP_OK;
+}
+
+/* Looks at the sessions listed in one taken bucket, 8 at a time: first
+ * whether any service is to be told (most sessions have none: one round
+ * trip), then, for those, whether the session still lives. */
 static void sweep_list(char *list, size_t len)
 {
 	size_t n = len / BCL_ENTRY;
 
 	qsort(list, n, BCL_ENTRY, cmp_sid);
 	for (size_t i = 0; i < n && !bc.stop;) {
-		char keys[STORE_BATCH_MAX][80], *vals[STORE_BATCH_MAX] = {0};
-		const char *kp[STORE_BATCH_MAX], *sids[STORE_BATCH_MAX];
-		size_t lens[STORE_BATCH_MAX], k = 0;
+		const char *sids[STORE_BATCH_MAX], *told[STORE_BATCH_MAX];
+		bool has[STORE_BATCH_MAX], alive[STORE_BATCH_MAX];
+		size_t k = 0, t = 0;
 
 		for (; i < n && k < STORE_BATCH_MAX; i++) {
 			const char *sid = list + i * BCL_ENTRY;
@@ -397,23 +422,25 @@ static void sweep_list(char *list, size_t len)
 				continue; /* listed twice */
 			if (strspn(sid, "0123456789abcdef") < 64)
 				continue;
-			snprintf(keys[k], 80, K_SESSION "%.64s", sid);
-			kp[k] = keys[k];
 			sids[k++] = sid;
 		}
-		if (k == 0 || store_mget(&g_idp.store, kp, k, vals, lens) != IDP_OK)
-			continue; /* the store did not answer: the expiry of these is missed */
-		for (size_t s = 0; s < k; s++) {
+		/* The store not answering: these sessions' end is missed. */
+		if (k == 0 || mget_prefixed(K_BCL, sids, k, has) != IDP_OK)
+			continue;
+		for (size_t s = 0; s < k; s++)
+			if (has[s])
+				told[t++] = sids[s];
+		if (t == 0 || mget_prefixed(K_SESSION, told, t, alive) != IDP_OK)
+			continue;
+		for (size_t s = 0; s < t; s++) {
 			char sid[65];
 
-			memcpy(sid, sids[s], 64);
+			memcpy(sid, told[s], 64);
 			sid[64] = '\0';
-			if (vals[s] != NULL) {
+			if (alive[s]) {
 				struct bcl_bufs bb;
 				struct store_op op;
 
-				wipe(vals[s], lens[s]);
-				free(vals[s]);
 				bucket_op(bucket_of(now_s() + BCL_RECHECK_S), sid, &bb, &op);
 				store_batch(&g_idp.store, &op, 1);
 			} else {

@@ -76,9 +76,10 @@ for line in open(sys.argv[1], errors="replace"):
         step = (m.group(3) or "")[len("step-"):]
         continue
     # A node's heartbeat (idpctl status) is written by its own thread every
-    # few seconds, not by the request being counted.
+    # few seconds, not by the request being counted; so are the back-channel
+    # logout sweeper's reads of its buckets and of what sessions recorded.
     key = re.sub(r'^t:', '', m.group(3) or "")
-    if key == "nodes" or key.startswith("node:"):
+    if key == "nodes" or key.startswith("node:") or key.startswith("bcx:") or key.startswith("bcl:"):
         continue
     if step == sys.argv[2]:
         out.append(m.group(2).upper())
