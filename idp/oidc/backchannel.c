@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/sha.h>
 
 /* How far back a starting node looks for buckets nobody took (every node
  * down meanwhile): sessions that ended longer ago are not notified. */
@@ -45,10 +46,48 @@ static void bucket_op(int64_t b, const char *sid_hash, struct bcl_bufs *bb, stru
 				.max = BCL_BUCKET_MAX * BCL_ENTRY};
 }
 
+/* Which (session, service) pairs this process has recorded lately, by a
+ * SHA-256 of both, direct-mapped: a service a session returns to at each of
+ * its pages' logins is recorded once, not once per code, so that the
+ * session's list (whose oldest entries drop past BCL_CLIENTS_MAX) holds
+ * services, not repeats. A pair that lost its slot is recorded again: a
+ * repeat, harmless. */
+#define BCL_SEEN 4096
+static struct {
+	pthread_mutex_t lock;
+	unsigned char h[BCL_SEEN][32];
+} bcl_seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Whether the pair was recorded by this process; note: it now is. */
+static bool seen_pair(const char *sid_hash, const char *client_id, bool note)
+{
+	unsigned char h[32];
+	char pair[64 + 1 + 130];
+	size_t slot;
+	bool was;
+
+	snprintf(pair, sizeof(pair), "%.64s|%s", sid_hash, client_id);
+	SHA256((const unsigned char *)pair, strlen(pair), h);
+	slot = ((size_t)h[0] << 8 | h[1]) % BCL_SEEN;
+	pthread_mutex_lock(&bcl_seen.lock);
+	was = memcmp(bcl_seen.h[slot], h, 32) == 0;
+	if (note)
+		memcpy(bcl_seen.h[slot], h, 32);
+	pthread_mutex_unlock(&bcl_seen.lock);
+	return was;
+}
+
+void bcl_code_stored(const struct client *cl, const char *sid_hash)
+{
+	if (cl->backchannel_uri != NULL)
+		seen_pair(sid_hash, cl->id, true);
+}
+
 size_t bcl_code_ops(const struct config *cfg, const struct client *cl, const char *sid_hash,
 		    const char *sub, int64_t expires_at, struct bcl_bufs *b, struct store_op *ops)
 {
 	unsigned ttl = (unsigned)cfg->session_max + BCL_LOOKBACK_S;
+	size_t n = 0;
 
 	if (cl->backchannel_uri == NULL)
 		return 0;
@@ -57,13 +96,15 @@ size_t bcl_code_ops(const struct config *cfg, const struct client *cl, const cha
 	sha256_hex(cl->id, strlen(cl->id), b->centry);
 	b->centry[64] = ' ';
 	b->centry[65] = '\0';
-	ops[0] = (struct store_op){.kind = STORE_OP_APPEND, .key = b->lkey, .val = b->centry,
-				   .len = BCL_ENTRY, .ttl_s = ttl, .max = BCL_CLIENTS_MAX * BCL_ENTRY};
-	ops[1] = (struct store_op){.kind = STORE_OP_PUT, .key = b->skey, .val = sub, .len = strlen(sub),
-				   .ttl_s = ttl};
+	/* Its first append outlives the session already (ttl). */
+	if (!seen_pair(sid_hash, cl->id, false))
+		ops[n++] = (struct store_op){.kind = STORE_OP_APPEND, .key = b->lkey, .val = b->centry,
+					     .len = BCL_ENTRY, .ttl_s = ttl, .max = BCL_CLIENTS_MAX * BCL_ENTRY};
+	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = b->skey, .val = sub, .len = strlen(sub),
+				     .ttl_s = ttl};
 	/* The bucket after the expected end: taken once that end has passed. */
-	bucket_op(bucket_of(expires_at) + 1, sid_hash, b, &ops[2]);
-	return 3;
+	bucket_op(bucket_of(expires_at) + 1, sid_hash, b, &ops[n++]);
+	return n;
 }
 
 void bcl_end_op(const char *sid_hash, struct bcl_bufs *b, struct store_op *op)

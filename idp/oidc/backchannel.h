@@ -21,7 +21,7 @@
 #define K_BCX "bcx:"    /* + bucket number: session hashes to look at, each followed by a space */
 #define BCL_BUCKET_S 10
 /* Services told per session: more than a citizen visits in one session. */
-#define BCL_CLIENTS_MAX 32
+#define BCL_CLIENTS_MAX 64
 /* Sessions one bucket lists; past it the oldest entries drop (counted as
  * dropped when noticed: a session then ends without its notices). */
 #define BCL_BUCKET_MAX 8192
@@ -34,13 +34,18 @@
 
 /* The writes that record, in code_issue's batch, that session sess_hash
  * (local subject sub) logged in to cl, and list the session in the bucket of
- * expires_at: 3 ops into ops (bufs: storage that must outlive the batch).
- * Returns how many ops were written (0: cl has no backchannel_logout_uri). */
+ * expires_at: at most 3 ops into ops (bufs: storage that must outlive the
+ * batch). Returns how many ops were written (0: cl has no
+ * backchannel_logout_uri). */
 struct bcl_bufs {
 	char lkey[80], skey[80], xkey[80], centry[BCL_ENTRY + 1], sentry[BCL_ENTRY + 1];
 };
 size_t bcl_code_ops(const struct config *cfg, const struct client *cl, const char *sid_hash,
 		    const char *sub, int64_t expires_at, struct bcl_bufs *b, struct store_op *ops);
+/* After that batch is stored: the pair needs no new append from this
+ * process (a service a session returns to at each login is listed once,
+ * not once per code: the list's oldest entries drop past BCL_CLIENTS_MAX). */
+void bcl_code_stored(const struct client *cl, const char *sid_hash);
 /* The write that lists ended session sid_hash in the current bucket (in the
  * batch that ends it; one op into op). */
 void bcl_end_op(const char *sid_hash, struct bcl_bufs *b, struct store_op *op);

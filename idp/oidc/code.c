@@ -145,6 +145,7 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 			  ops + n);
 	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK)
 		goto out;
+	bcl_code_stored(cl, sess->sid_hash);
 	if ((*location = uri_with_params(a->redirect_uri,
 					 (const char *const[]){"code", code, "state", a->state, "iss", cfg->issuer},
 					 6)) == NULL) {

@@ -118,6 +118,11 @@ RESP=$(curl -s -i -c "$CJ" -b "$CJ" "$L")
 [ "$(status "$RESP")" = 200 ] && consent accept
 curl -s -o /dev/null -c "$CJ" -b "$CJ" "$(location "$RESP")"
 ok "setup: logged in at the demo portal, by single sign-on" demo_logged_in
+RC="redis-cli -h 127.0.0.1 -p $REDIS_PORT"
+sid_hash() { awk '$6 ~ /session$/ {print $7}' "$CJ" | tail -n1 | tr -d '\n' | sha256sum | cut -d' ' -f1; }
+H1=$(sid_hash)
+sso svc-rec "$R_REC"
+ok "the session records each service once, however many codes (svc-rec twice, demo-portal)" eq "$($RC strlen "t:bcl:$H1")" 130
 
 # Hostile: what is not the provider's logout token for this service ends nothing.
 FORGED=$(python3 - "$IDP" <<'PY'
@@ -179,8 +184,7 @@ ok "... for that session" eq "$(verify "$(last_token /ok)" svc-rec "$IDT2")" ok
 CJ="$TMP/cj3"
 full_login svc-rec svc-rec-secret "$R_REC"
 IDT3=$(echo "$TOK" | jget id_token)
-H3=$(awk '$6 ~ /session$/ {print $7}' "$CJ" | tail -n1 | tr -d '\n' | sha256sum | cut -d' ' -f1)
-RC="redis-cli -h 127.0.0.1 -p $REDIS_PORT"
+H3=$(sid_hash)
 # The session is listed in the bucket just after its idle end (1800 s away).
 B=$($RC --scan --pattern 't:bcx:*' | while read -r k; do $RC get "$k" | grep -q "$H3" && echo "${k#t:bcx:}"; done | sort -n | tail -n1)
 WANT=$(( ($(date +%s) + 1800) / 10 + 1 ))
