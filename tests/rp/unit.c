@@ -1869,7 +1869,10 @@ START_TEST(logout_jti_cache_is_bounded)
 	int i;
 
 	/* More distinct tokens than the cache holds: each accepted once, and
-	 * the newest still refused when replayed. */
+	 * the newest still refused when replayed. 4,106 signatures checked:
+	 * the sanitizer run only, valgrind's (RP_UNIT_LIGHT) would take minutes. */
+	if (getenv("RP_UNIT_LIGHT") != NULL)
+		return;
 	for (i = 0; i < RP_LOGOUT_JTI_MAX + 10; i++) {
 		struct rp_error err;
 		char *t = logout_token(&k_ec, "logout+jwt", NULL, 5000 + i);
