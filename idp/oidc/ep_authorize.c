@@ -3,6 +3,7 @@
  * page's POST: each reads its input and hands over to the flow (flow.h). */
 #include "audit.h"
 #include "flow.h"
+#include "usage.h"
 #include "metrics.h"
 #include "csrf.h"
 #include "pages.h"
@@ -97,8 +98,10 @@ enum MHD_Result ep_login(struct req *r)
 		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 		return http_error_page(r, 503, "unavailable");
 	}
-	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) /* frees text */
+	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) { /* frees text */
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
+	}
 	r->lang = a.lang;
 	b = backend_find(r->rt, a.backend);
 	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
@@ -120,6 +123,7 @@ enum MHD_Result ep_login(struct req *r)
 	rl_keys_make(r, user, &rk);
 	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
 		metrics_count(M_LOGIN_THROTTLED);
+		usage_count(USAGE_FAIL_THROTTLED);
 		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
 			    "user", user, "cause", "throttled", NULL);
 		ret = page_login(r, txn, &a, b, 429, "too_many", user);
@@ -127,6 +131,7 @@ enum MHD_Result ep_login(struct req *r)
 	}
 	if (rc != IDP_OK) {
 		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		ret = page_login(r, txn, &a, b, 503, "unavailable", user);
 		goto out;
 	}
@@ -138,6 +143,7 @@ enum MHD_Result ep_login(struct req *r)
 		/* No answer about the password: nothing learnt, nothing counted. */
 		rl_give_back(&rk);
 		backend_report((struct backend *)b, rc);
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		ret = page_login(r, txn, &a, b, 503, "unavailable", user);
 		goto out;
 	}
@@ -149,11 +155,13 @@ enum MHD_Result ep_login(struct req *r)
 		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
 			    "user", user, "cause", "bad_credentials", NULL);
 		metrics_count(M_LOGIN_FAILED);
+		usage_count(USAGE_FAIL_CREDENTIALS);
 		ret = page_login(r, txn, &a, b, 401, "bad_credentials", user);
 		goto out;
 	}
 	backend_report((struct backend *)b, IDP_OK);
 	rl_give_back(&rk);
+	usage_count(USAGE_LOGIN_DONE);
 	/* The transaction is single-use: consumed with the session's creation,
 	 * so that of two concurrent posts, one wins. */
 	ret = flow_authenticated(r, &a, b, &id, key, user);
@@ -175,8 +183,10 @@ enum MHD_Result ep_consent(struct req *r)
 	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL || decision == NULL)
 		return http_error_page(r, 400, "bad_request");
 	sess = session_load(r);
-	if (sess == NULL)
+	if (sess == NULL) {
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
+	}
 	/* Bound to the session: the sid is a hash of the session cookie. */
 	if (!csrf_check("consent", txn, sess->sid_hash, csrf)) {
 		session_free(sess);
@@ -184,6 +194,7 @@ enum MHD_Result ep_consent(struct req *r)
 	}
 	if (txn_take(txn, &a) != IDP_OK) {
 		session_free(sess);
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
 	}
 	r->lang = a.lang;
