@@ -168,7 +168,7 @@ out:
  * ("share:SCOPE"): unticked, the login goes on without it. */
 static int keep_shared(const struct params *p, struct authz_req *a)
 {
-	char data[DATA_SCOPES_MAX][65], name[80];
+	char data[DATA_SCOPES_MAX][65], name[96];
 	size_t nd = scope_data_words(a->scope, data, DATA_SCOPES_MAX);
 	struct buf b;
 
@@ -179,7 +179,7 @@ static int keep_shared(const struct params *p, struct authz_req *a)
 
 		for (size_t i = 0; i < nd; i++)
 			if (strlen(data[i]) == n && strncmp(data[i], w, n) == 0) {
-				snprintf(name, sizeof(name), "share:%s", data[i]);
+				snprintf(name, sizeof(name), "share:%.64s", data[i]);
 				keep = params_get(p, name) != NULL;
 			}
 		if (keep && ((b.len > 0 && buf_adds(&b, " ") != IDP_OK) || buf_add(&b, w, n) != IDP_OK)) {

@@ -100,7 +100,7 @@ enum MHD_Result page_login(struct req *r, const char *txn_id, const struct authz
  * holding it, a box the citizen ticks to share it ("share:SCOPE"). */
 static void consent_data(struct req *r, const struct authz_req *a, json_t *ctx)
 {
-	char data[DATA_SCOPES_MAX][65], name[80], id[32];
+	char data[DATA_SCOPES_MAX][65], name[96], id[32];
 	size_t nd = scope_data_words(a->scope, data, DATA_SCOPES_MAX);
 	json_t *list = json_array();
 
@@ -108,7 +108,7 @@ static void consent_data(struct req *r, const struct authz_req *a, json_t *ctx)
 		const struct client *dp = config_data_provider(r->cfg, data[i]);
 		const char *text = client_scope_text(dp, data[i], r->lang);
 
-		snprintf(name, sizeof(name), "share:%s", data[i]);
+		snprintf(name, sizeof(name), "share:%.64s", data[i]);
 		snprintf(id, sizeof(id), "share-%zu", i + 1);
 		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "name", name, "input_id", id,
 						      "text", text ? text : data[i],
