@@ -89,9 +89,9 @@ dp_get "$DP" "$AT_YES"
 ok "... the office answers 200" eq "$CODE" 200
 ok "... Marianne's quotient familial" eq "$(echo "$OUT" | jget quotient_familial)" 712
 
-CJ="$TMP/cj2"
+# The same browser from here on: single sign-on, prompt=consent shows the page.
 authorize_scope portal-d "$R" "$DS"
-login marianne 'Marianne-2026!'
+RESP=$PAGE
 consent_share
 token portal-d portal-d-secret-0123456789 "$(qparam code "$(location "$RESP")")" "$R" "$V"
 AT_NO=$(echo "$TOK" | jget access_token)
@@ -102,11 +102,11 @@ dp_get "$DP" "$AT_NO"
 ok "... the office refuses it: 403" eq "$CODE" 403
 ok "... insufficient_scope, naming the scope (RFC 6750 3.1)" contains "$WWW" 'error="insufficient_scope", scope="cnaf_quotient_familial"'
 
-CJ="$TMP/cj3"
 RN=http://127.0.0.1:$PX/callback
 authorize_scope portal-n "$RN" "$DS"
-login marianne 'Marianne-2026!'
-ok "a service not allowed the scope: no box on its consent page" not_contains "$(body "$RESP")" checkbox
+RESP=$PAGE
+ok "a service not allowed the scope: its consent page" contains "$PAGE" 'action="/consent"'
+ok "... without a box" not_contains "$PAGE" checkbox
 consent_share "share:cnaf_quotient_familial=oui"
 token portal-n portal-n-secret-0123456789 "$(qparam code "$(location "$RESP")")" "$RN" "$V"
 ok "... a box forged into the form grants nothing" not_contains "$(echo "$TOK" | jget scope)" cnaf_quotient_familial
@@ -114,10 +114,11 @@ ok "... the rest of its request is served" contains "$(echo "$TOK" | jget scope)
 dp_get "$DP" "$(echo "$TOK" | jget access_token)"
 ok "... the office refuses its token: 403" eq "$CODE" 403
 
-CJ="$TMP/cj4"
-authorize_scope portal-fp "http://127.0.0.1:$PX/fp" "$DS"
-login marianne 'Marianne-2026!'
-ok "a first-party service asking for data: the consent page all the same" eq "$(status "$RESP")" 200
+pkce
+FP=$(curl -s -b "$CJ" -G "$IDP/authorize" -d response_type=code -d client_id=portal-fp \
+	--data-urlencode "redirect_uri=http://127.0.0.1:$PX/fp" --data-urlencode "scope=$DS" \
+	-d state=st4te -d nonce=n0nce-0123456789abcdefghij -d code_challenge="$C" -d code_challenge_method=S256)
+ok "a first-party service asking for data: the consent page all the same" contains "$FP" 'name="share:cnaf_quotient_familial"' 
 pkce
 LOC=$(curl -s -o /dev/null -w '%{redirect_url}' -b "$CJ" -G "$IDP/authorize" -d response_type=code \
 	-d client_id=portal-fp --data-urlencode "redirect_uri=http://127.0.0.1:$PX/fp" --data-urlencode "scope=openid profile" \
