@@ -2,6 +2,7 @@
 /* /authorize (OpenID Core 3.1.2), the login form's POST and the consent
  * page's POST: each reads its input and hands over to the flow (flow.h). */
 #include "audit.h"
+#include "claims.h"
 #include "flow.h"
 #include "usage.h"
 #include "metrics.h"
@@ -171,6 +172,37 @@ out:
 	return ret;
 }
 
+/* A data scope (claims.h) is granted only when the citizen ticked its box
+ * ("share:SCOPE"): unticked, the login goes on without it. */
+static int keep_shared(const struct params *p, struct authz_req *a)
+{
+	char data[DATA_SCOPES_MAX][65], name[96];
+	size_t nd = scope_data_words(a->scope, data, DATA_SCOPES_MAX);
+	struct buf b;
+
+	buf_init(&b, strlen(a->scope) + 16);
+	for (const char *w = a->scope; *w;) {
+		size_t n = strcspn(w, " ");
+		bool keep = true;
+
+		for (size_t i = 0; i < nd; i++)
+			if (strlen(data[i]) == n && strncmp(data[i], w, n) == 0) {
+				snprintf(name, sizeof(name), "share:%.64s", data[i]);
+				keep = params_get(p, name) != NULL;
+			}
+		if (keep && ((b.len > 0 && buf_adds(&b, " ") != IDP_OK) || buf_add(&b, w, n) != IDP_OK)) {
+			buf_release(&b);
+			return IDP_ENOMEM;
+		}
+		w += n;
+		while (*w == ' ')
+			w++;
+	}
+	free(a->scope);
+	a->scope = buf_steal(&b);
+	return a->scope != NULL ? IDP_OK : IDP_ENOMEM;
+}
+
 enum MHD_Result ep_consent(struct req *r)
 {
 	const struct params *p = &r->form;
@@ -201,6 +233,8 @@ enum MHD_Result ep_consent(struct req *r)
 	/* The transaction was saved for this very session. */
 	if (strcmp(a.sid, sess->sid_hash) != 0)
 		ret = http_error_page(r, 400, "bad_request");
+	else if (keep_shared(p, &a) != IDP_OK)
+		ret = http_error_page(r, 500, "bad_request");
 	else
 		ret = flow_consented(r, &a, sess, strcmp(decision, "accept") == 0);
 	session_free(sess);

@@ -390,12 +390,17 @@ static int name_cmp(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
+static int word_cmp(const void *x, const void *y)
+{
+	return strcmp((const char *)x, (const char *)y);
+}
+
 enum consent consent_decide(const struct client *cl, const struct authz_req *a, const struct session *sess,
 			    char key[80])
 {
-	char hash[65];
+	char hash[65], data[DATA_SCOPES_MAX][65];
 	const char *k, *names[128];
-	size_t n = 0;
+	size_t n = 0, nd = scope_data_words(a->scope, data, DATA_SCOPES_MAX);
 	json_t *rel, *v;
 	struct buf msg;
 	bool ok;
@@ -419,6 +424,12 @@ enum consent consent_decide(const struct client *cl, const struct authz_req *a, 
 	for (size_t i = 0; ok && i < n; i++)
 		ok = !buf_json_name(&msg, i == 0, names[i]) && !buf_adds(&msg, "true");
 	ok = ok && !buf_adds(&msg, "}");
+	/* The data scopes granted, sorted, after the claims: a consent to the
+	 * identity alone never stands for a consent to another
+	 * administration's data. Without any, the key is as it always was. */
+	qsort(data, nd, sizeof(data[0]), word_cmp);
+	for (size_t i = 0; ok && i < nd; i++)
+		ok = !buf_adds(&msg, i == 0 ? "|data:" : " ") && !buf_adds(&msg, data[i]);
 	if (ok)
 		sha256_hex(msg.p, msg.len, hash);
 	buf_release(&msg);
@@ -432,7 +443,9 @@ enum consent consent_decide(const struct client *cl, const struct authz_req *a, 
 	snprintf(key, 80, K_CONSENT "%s", hash);
 	if (authz_prompt_has(a, PROMPT_CONSENT))
 		return CONSENT_ASK;
-	return cl->first_party ? CONSENT_NONE : CONSENT_STORED;
+	/* A first-party service skips the page for the identity only: data
+	 * held by another administration always takes the citizen's consent. */
+	return cl->first_party && nd == 0 ? CONSENT_NONE : CONSENT_STORED;
 }
 
 /* The code, and the redirect that carries it. consent_key: a remembered
