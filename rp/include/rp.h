@@ -32,7 +32,7 @@ extern "C" {
 #define RP_API __attribute__((visibility("default")))
 
 #define RP_VERSION_MAJOR 1
-#define RP_VERSION_MINOR 3
+#define RP_VERSION_MINOR 5
 
 /* Tokens (ID token, signed userinfo) longer than this are refused before any
  * parsing, with RP_E_TOO_BIG. */
@@ -75,7 +75,7 @@ enum rp_code {
 				      * secret) are trusted: HS256 "signed" with a
 				      * public key ends here */
 	RP_E_BASE64 = -26,        /* a token part is not strict base64url */
-	/* Since 1.3. */
+	/* Since 1.5. */
 	RP_E_REPLAY = -27,        /* a logout token's jti already accepted */
 };
 #define RP_E_LAST RP_E_REPLAY   /* the lowest code, for tables and tests */
@@ -254,6 +254,11 @@ struct rp_introspection {
 	char *client_id;    /* the service the token was issued to */
 	char *sub;          /* the citizen, pairwise for this data provider's sector */
 	long long exp, iat; /* 0 when not said */
+	/* Since 1.4: the identity pivot (given_name, family_name, birthdate,
+	 * gender, birthplace, birthcountry: those given, as strings) when the
+	 * provider gave it (our provider: to a data provider serving
+	 * identite_pivot, for a token granted it); NULL otherwise. */
+	json_t *pivot;
 };
 /* Asks the provider's introspection_endpoint (authenticated as at the token
  * endpoint) and fills *out (rp_introspection_release() it); an inactive
@@ -271,7 +276,7 @@ RP_API int rp_config_set_introspection_cache(struct rp_config *cfg, int max_age,
 /* Whether the space-separated scope holds word exactly (NULL scope: false). */
 RP_API bool rp_scope_has(const char *scope, const char *word);
 
-/* Since 1.3. OpenID Back-Channel Logout 1.0: verify the logout_token the
+/* Since 1.5. OpenID Back-Channel Logout 1.0: verify the logout_token the
  * provider POSTed to this service's backchannel_logout_uri. Checks, in
  * order: size, typ "logout+jwt" when the header has a typ, the signature
  * against the JWKS (as rp_verify_id_token), iss, aud (this client), exp and
