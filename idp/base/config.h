@@ -30,6 +30,8 @@ struct client {
 	size_t n_redirect_uris;
 	char **post_logout_uris;
 	size_t n_post_logout_uris;
+	char *backchannel_uri;          /* backchannel_logout_uri, NULL: none */
+	bool backchannel_sid;           /* backchannel_logout_session_required */
 	char *sector;                   /* pairwise sector (defaults to the redirect host) */
 	bool pairwise;
 	bool franceconnect;             /* the "franceconnect" profile */

@@ -104,7 +104,8 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 		"subject_type", "profile", "token_endpoint_auth_methods", "grant_types",
 		"id_token_signed_response_alg", "userinfo_signed_response_alg", "require_pkce",
 		"first_party", "code_ttl_s", "access_token_ttl_s", "id_token_ttl_s",
-		"scopes", "backends", "role", "scopes_served", "scope_descriptions", NULL};
+		"scopes", "backends", "role", "scopes_served", "scope_descriptions",
+		"backchannel_logout_uri", "backchannel_logout_session_required", NULL};
 	char path[64];
 	const char *s, *profile;
 	char **methods, **grants;
@@ -149,6 +150,14 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	check_uris(x, c, path, cl->id, "redirect_uris", cl->redirect_uris, cl->n_redirect_uris);
 	cl->post_logout_uris = cfg_strv(x, o, path, "post_logout_redirect_uris", &cl->n_post_logout_uris);
 	check_uris(x, c, path, cl->id, "post_logout_redirect_uris", cl->post_logout_uris, cl->n_post_logout_uris);
+
+	/* OpenID Back-Channel Logout 1.0, 2.2: one URI, checked as a redirect
+	 * URI is (the daemon POSTs logout tokens to it and to nothing else). */
+	if ((s = cfg_str(x, o, path, "backchannel_logout_uri", NULL)) != NULL) {
+		cl->backchannel_uri = xstrdup(s);
+		check_uris(x, c, path, cl->id, "backchannel_logout_uri", &cl->backchannel_uri, 1);
+	}
+	cl->backchannel_sid = cfg_bool(x, o, path, "backchannel_logout_session_required", false);
 
 	profile = cfg_str(x, o, path, "profile", "standard");
 	cl->franceconnect = strcmp(profile, "franceconnect") == 0;
@@ -243,6 +252,7 @@ void client_release(struct client *cl)
 	free(cl->name);
 	cfg_strv_free(cl->redirect_uris);
 	cfg_strv_free(cl->post_logout_uris);
+	free(cl->backchannel_uri);
 	free(cl->sector);
 	cfg_strv_free(cl->scopes_allowed);
 	cfg_strv_free(cl->scopes_served);
