@@ -3,7 +3,7 @@
  * serves, fetched with libcurl on a worker thread (the request's fiber
  * parks meanwhile), bounded in size and time, kept five minutes, and
  * fetched again before that only when a signature names a key the set
- * lacks, at most once every 30 s per URI. */
+ * lacks, at most once every 10 s per URI. */
 #ifndef IDP_CLIENT_JWKS_H
 #define IDP_CLIENT_JWKS_H
 
@@ -11,7 +11,7 @@
 
 #define CLIENT_JWKS_MAX_BYTES (64 * 1024) /* a JWKS document fetched */
 #define CLIENT_JWKS_TTL_S 300
-#define CLIENT_JWKS_REFETCH_S 30
+#define CLIENT_JWKS_REFETCH_S 10
 #define CLIENT_JWKS_TIMEOUT_MS 3000
 
 /* The keys of cl for this request: *out is a copy (the keys themselves are
