@@ -188,6 +188,10 @@ check("discovery: encryption algs and enc",
       and d.get("id_token_encryption_enc_values_supported") == ["A256GCM"]
       and sorted(d.get("userinfo_encryption_alg_values_supported", [])) == ["ECDH-ES", "RSA-OAEP-256"], d)
 
+# The first use of pk-ec fetches its jwks_uri (now: the refetch window of
+# part 4 runs while the other checks do).
+check("pk-ec: an ES256 assertion, keys from the jwks_uri", revoke("pk-ec", assertion("pk-ec")) == (200, None))
+
 # 1. authlib's own client: PrivateKeyJWT (RS256) with the inline keys; an
 # ID token and userinfo encrypted RSA-OAEP-256.
 code, v, loc, state = code_for("pk-rsa")
@@ -209,7 +213,7 @@ code, v, loc, state = code_for("pk-ec")
 a = assertion("pk-ec", "ec-sig", "ES256")
 r = requests.post(issuer + "/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": RED,
                                            "code_verifier": v, "client_assertion_type": TYPE, "client_assertion": a}, timeout=T)
-check("pk-ec: ES256 assertion (jwks_uri) gets tokens", r.status_code == 200, r.text)
+check("pk-ec: ES256 assertion gets tokens", r.status_code == 200, r.text)
 tok = r.json()
 c = open_nested("pk-ec ID token", tok.get("id_token", ""), "pk-ec", "ec-enc", "ECDH-ES")
 r = requests.get(issuer + "/userinfo", headers={"Authorization": "Bearer " + tok.get("access_token", "")}, timeout=T)
