@@ -476,8 +476,9 @@ int jose_jwe_decrypt(EVP_PKEY *k, const char *tok, size_t len, size_t max, unsig
 {
 	const char *d[4], *p = tok;
 	unsigned char *hdr = NULL, *ek = NULL, *iv = NULL, *ct = NULL, *tag = NULL, *out = NULL;
-	size_t hl, ekl, ivl, ctl, tagl, cekl = 32;
-	unsigned char cek[32];
+	size_t hl, ekl, ivl, ctl, tagl;
+	unsigned char cek[32], unwrapped[1024]; /* OpenSSL writes up to the modulus' size */
+	size_t cekl = sizeof(unwrapped);
 	json_t *h = NULL;
 	EVP_PKEY *peer = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
@@ -523,8 +524,11 @@ int jose_jwe_decrypt(EVP_PKEY *k, const char *tok, size_t len, size_t max, unsig
 		    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) != 1 ||
-		    EVP_PKEY_decrypt(ctx, cek, &cekl, ek, ekl) != 1 || cekl != 32)
+		    EVP_PKEY_decrypt(ctx, unwrapped, &cekl, ek, ekl) != 1 || cekl != 32)
 			RAND_bytes(cek, sizeof(cek));
+		else
+			memcpy(cek, unwrapped, sizeof(cek));
+		OPENSSL_cleanse(unwrapped, sizeof(unwrapped));
 		ERR_clear_error();
 	}
 	if ((out = malloc(ctl + 1)) == NULL) {

@@ -156,6 +156,7 @@ def code_for(client):
         data = dict(f["fields"], username="marianne", password="Marianne-2026!")
         resp = b.post(urllib.parse.urljoin(resp.url, f["action"]), data=data, allow_redirects=False, timeout=T)
     loc = resp.headers.get("Location", "")
+    code_for.nonce = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["nonce"][0]
     return urllib.parse.parse_qs(urllib.parse.urlparse(loc).query).get("code", [None])[0], v, loc, state
 
 
@@ -284,6 +285,15 @@ unk = JsonWebSignature(algorithms=["ES256"]).serialize_compact(
     key("other")).decode()
 check("an unknown kid again: refused", revoke("pk-ec", unk) == BAD)
 check("and no fetch within 10 s", hits() == h0 + 1, hits())
+
+# 5. For librp (rp_interop --keys): a code of pk-rsa, the service's keys as PEM.
+os.makedirs(tmp + "/rp", exist_ok=True)
+for name, f in (("rsa-sig", "sig.pem"), ("rsa-enc", "enc.pem"), ("other", "wrong.pem")):
+    k = JsonWebKey.import_key({n: v for n, v in priv[name].items() if n != "use"})
+    open(tmp + "/rp/" + f, "wb").write(k.as_pem(is_private=True))
+open(tmp + "/rp/kid", "w").write("rsa-sig")
+code, v, loc, state = code_for("pk-rsa")
+open(tmp + "/rp/args", "w").write("%s %s %s\n" % (code, v, code_for.nonce))
 PY
 t0=$(date +%s)
 $PY "$TMP/check.py" "$IDP" "$TMP" >"$TMP/check.out" 2>&1
@@ -296,6 +306,20 @@ while IFS= read -r line; do
 	esac
 done <"$TMP/check.out"
 ok "the checks ran to the end" grep -q "and no fetch within 10 s" "$TMP/check.out"
+
+# librp: private_key_jwt with rp_config_set_client_key, the JWE decrypted
+# with rp_config_set_decryption_key; another key or none: RP_E_DECRYPT.
+# The wrong key is an EC key: the ID token is RSA-OAEP-256.
+read -r RP_CODE RP_V RP_NONCE <"$TMP/rp/args"
+"$BUILD/tests/rp/rp_interop" --keys "$IDP" pk-rsa http://127.0.0.1:8091/cb "$RP_CODE" "$RP_V" "$RP_NONCE" \
+	"$TMP/rp" >"$TMP/rp.out" 2>&1
+while IFS= read -r line; do
+	case "$line" in
+	"ok "*) PASS=$((PASS+1)) ;;
+	"not ok"*) FAIL=$((FAIL+1)); echo "librp: $line" >&2 ;;
+	esac
+done <"$TMP/rp.out"
+ok "librp: the scenario ran to the end" grep -q "^# keys: [1-9][0-9]* passed, 0 failed" "$TMP/rp.out"
 ok "replays and forgeries logged without the assertion" grep -q "client assertion refused: jti replayed" "$TMP/idp.log"
 
 # Configuration refusals, each naming the problem.
