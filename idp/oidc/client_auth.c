@@ -51,7 +51,8 @@ static int parse_basic(const char *h, char **id, char **secret)
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-/* A claim that must be an integer number of seconds, when present. */
+/* A claim that must be an integer number of seconds, when present: from
+ * 1970 to about the year 33658, so that no sum below can overflow. */
 static bool claim_time(const json_t *p, const char *name, bool required, int64_t *t)
 {
 	const json_t *v = json_object_get(p, name);
@@ -59,7 +60,7 @@ static bool claim_time(const json_t *p, const char *name, bool required, int64_t
 	*t = 0;
 	if (v == NULL)
 		return !required;
-	if (!json_is_integer(v))
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1LL << 40))
 		return false;
 	*t = (int64_t)json_integer_value(v);
 	return true;
