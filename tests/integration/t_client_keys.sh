@@ -2,7 +2,8 @@
 # Services that authenticate with a key (private_key_jwt, RFC 7523 and OpenID
 # Core 9) and get their ID token and userinfo encrypted to them (nested JWTs,
 # OpenID Core 10.2), checked with python3-authlib, which nobody here wrote:
-# authlib's own PrivateKeyJWT logs in, its JWE and JWS decrypt and verify.
+# authlib's own PrivateKeyJWT logs in, its JWE and JWS decrypt and verify;
+# so does openid-client (node), and librp (rp_interop --keys).
 # Hostile assertions (replayed jti, another key, alg none, HS256 with the
 # secret, expired, far future, wrong aud...) are refused with invalid_client.
 # One client has its keys inline, the other behind a jwks_uri served here,
@@ -301,14 +302,26 @@ PY
 t0=$(date +%s)
 $PY "$TMP/check.py" "$IDP" "$TMP" >"$TMP/check.out" 2>&1
 echo "check.py: $(( $(date +%s) - t0 )) s" >&2
-while IFS= read -r line; do
-	case "$line" in
-	PASS*) PASS=$((PASS+1)) ;;
-	FAIL*) FAIL=$((FAIL+1)); echo "$line" >&2 ;;
-	*) echo "  $line" >&2 ;;
-	esac
-done <"$TMP/check.out"
+count() { # count FILE: its PASS and FAIL lines, the rest shown
+	while IFS= read -r line; do
+		case "$line" in
+		PASS*) PASS=$((PASS+1)) ;;
+		FAIL*) FAIL=$((FAIL+1)); echo "$line" >&2 ;;
+		*) echo "  $line" >&2 ;;
+		esac
+	done <"$1"
+}
+count "$TMP/check.out"
 ok "the checks ran to the end" grep -q "and no fetch within 10 s" "$TMP/check.out"
+
+# openid-client (node) logs in as pk-ec: its own assertions, ECDH-ES decryption.
+NODE_DIR="$ROOT/tests/node"
+if [ ! -d "$NODE_DIR/node_modules/openid-client" ]; then
+	(cd "$NODE_DIR" && npm ci --no-audit --no-fund >/dev/null 2>&1) || echo "FAIL openid-client: npm ci failed" >"$TMP/node.out"
+fi
+[ -s "$TMP/node.out" ] || node "$ROOT/tests/interop/openid_client_keys.mjs" "$IDP" "$TMP" pk-ec ec-sig ec-enc >"$TMP/node.out" 2>&1
+count "$TMP/node.out"
+ok "openid-client: ran to the end, the userinfo checked" grep -q "PASS openid-client: userinfo decrypted" "$TMP/node.out"
 
 # librp: private_key_jwt with rp_config_set_client_key, the JWE decrypted
 # with rp_config_set_decryption_key; another key or none: RP_E_DECRYPT.
