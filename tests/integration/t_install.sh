@@ -65,7 +65,7 @@ ok "idp.json(5) names every setting the code accepts" python3 - "$ROOT" "$P/shar
 import re, sys
 root, man = sys.argv[1], open(sys.argv[2]).read()
 keys = set()
-for f in ["idp/base/config.c", "plugins/oidc/oidc.c", "plugins/ldap/ldap.c"]:
+for f in ["idp/base/config.c", "idp/base/config_clients.c", "plugins/oidc/oidc.c", "plugins/ldap/ldap.c"]:
     for name, block in re.findall(r"static const char \*const (\w+)\[\]\s*=\s*\{(.*?)NULL\}", open(root + "/" + f).read(), re.S):
         if name not in ("reserved", "technical"):  # claim names, not settings
             keys |= set(re.findall(r'"([a-z_]+)"', block))
