@@ -501,7 +501,12 @@ int jose_jwe_decrypt(EVP_PKEY *k, const char *tok, size_t len, size_t max, unsig
 	    part(d[2] + 1, (size_t)(d[3] - d[2] - 1), max, &ct, &ctl) != JOSE_OK ||
 	    part(d[3] + 1, len - (size_t)(d[3] + 1 - tok), 16, &tag, &tagl) != JOSE_OK || ivl != 12 || tagl != 16)
 		goto out;
-	/* A header of at most 2 KiB: jansson's recursion stays shallow. */
+	/* Ours has two objects (the header, its epk): a header with more than
+	 * a few brackets is refused before jansson, whose recursion per level
+	 * would run on the caller's stack. */
+	for (size_t i = 0, brackets = 0; i < hl; i++)
+		if ((hdr[i] == '{' || hdr[i] == '[') && ++brackets > 8)
+			goto out;
 	if ((h = json_loadb((const char *)hdr, hl, JSON_REJECT_DUPLICATES, NULL)) == NULL || !json_is_object(h) ||
 	    json_object_get(h, "crit") != NULL || json_object_get(h, "zip") != NULL)
 		goto out;
