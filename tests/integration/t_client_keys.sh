@@ -73,7 +73,8 @@ PIDS="$PIDS $!"
 wait_for 50 curl -sf "http://127.0.0.1:$JW_PORT/jwks.json" || { echo "the jwks server did not start" >&2; exit 1; }
 : >"$TMP/hits.log"
 
-start_idp memory
+STORE=${STORE:-memory}
+start_idp "$STORE"
 
 cat >"$TMP/check.py" <<'PY'
 """Prints 'PASS name' or 'FAIL name: why' per check."""
@@ -338,24 +339,34 @@ done <"$TMP/rp.out"
 ok "librp: the scenario ran to the end" grep -q "^# keys: [1-9][0-9]* passed, 0 failed" "$TMP/rp.out"
 ok "replays and forgeries logged without the assertion" grep -q "client assertion refused: jti replayed" "$TMP/idp.log"
 
-# Configuration refusals, each naming the problem.
-bad_client() { # bad_client NAME JSON-PATCH EXPECTED
-	$PY - "$TMP/idp.json" "$TMP/bad.json" "$2" <<'PY'
+# Configuration refusals, each naming the problem: one file per case, made
+# in one go, each checked by idp --check.
+$PY - "$TMP" <<'PY'
 import json, sys
-c = json.load(open(sys.argv[1]))
-cl = dict(c["clients"][0])
-cl.update(json.loads(sys.argv[3]))
-cl["client_id"] = "bad"
-c["clients"].append(cl)
-json.dump(c, open(sys.argv[2], "w"))
-PY
-	out=$("$BUILD/idp/idp" --check --config "$TMP/bad.json" 2>&1)
-	ok "config refused: $1" contains "$out" "$3"
+tmp = sys.argv[1]
+c = json.load(open(tmp + "/idp.json"))
+priv = json.load(open(tmp + "/priv.json"))
+cases = {
+    "nokeys": {"token_endpoint_auth_methods": ["private_key_jwt"]},
+    "private": {"jwks": {"keys": [priv["ec-sig"]]}},
+    "both": {"jwks": {"keys": []}, "jwks_uri": "http://127.0.0.1:1/j"},
+    "encnokeys": {"id_token_encrypted_response_alg": "RSA-OAEP-256"},
+    "sha1": {"id_token_encrypted_response_alg": "RSA-OAEP"},
+    "cbc": {"id_token_encrypted_response_alg": "ECDH-ES", "id_token_encrypted_response_enc": "A128CBC-HS256"},
 }
-bad_client "private_key_jwt without keys" '{"token_endpoint_auth_methods":["private_key_jwt"]}' 'needs the client'"'"'s keys'
-bad_client "a private key in jwks" "{\"jwks\":{\"keys\":[$($PY -c 'import json,sys;print(json.dumps(json.load(open(sys.argv[1]))["ec-sig"]))' "$TMP/priv.json")]}}" 'holds a private key'
-bad_client "jwks and jwks_uri" '{"jwks":{"keys":[]},"jwks_uri":"http://127.0.0.1:1/j"}' 'exclude each other'
-bad_client "encryption without keys" '{"id_token_encrypted_response_alg":"RSA-OAEP-256"}' 'encrypted tokens need'
-bad_client "RSA-OAEP (SHA-1)" '{"id_token_encrypted_response_alg":"RSA-OAEP"}' 'must be "RSA-OAEP-256" or "ECDH-ES"'
-bad_client "enc other than A256GCM" '{"id_token_encrypted_response_alg":"ECDH-ES","id_token_encrypted_response_enc":"A128CBC-HS256"}' 'must be "A256GCM"'
+for name, patch in cases.items():
+    d = json.loads(json.dumps(c))
+    d["clients"].append(dict(c["clients"][0], client_id="bad", **patch))
+    json.dump(d, open("%s/bad-%s.json" % (tmp, name), "w"))
+PY
+bad_client() { # bad_client CASE WHAT EXPECTED
+	out=$("$BUILD/idp/idp" --check --config "$TMP/bad-$1.json" 2>&1)
+	ok "config refused: $2" contains "$out" "$3"
+}
+bad_client nokeys "private_key_jwt without keys" 'needs the client'"'"'s keys'
+bad_client private "a private key in jwks" 'holds a private key'
+bad_client both "jwks and jwks_uri" 'exclude each other'
+bad_client encnokeys "encryption without keys" 'encrypted tokens need'
+bad_client sha1 "RSA-OAEP (SHA-1)" 'must be "RSA-OAEP-256" or "ECDH-ES"'
+bad_client cbc "enc other than A256GCM" 'must be "A256GCM"'
 done_tests
