@@ -423,8 +423,8 @@ static void claims_release(struct claims_buf *cb)
 		free(cb->m);
 }
 
-static int verify(struct rp_config *cfg, const struct expect *ex, const char *token,
-		  json_t **claims, struct rp_error *err)
+static int verify_jws(struct rp_config *cfg, const struct expect *ex, const char *token,
+		      json_t **claims, struct rp_error *err)
 {
 	struct claims_buf cb;   /* not zeroed: its 6 kB of buffers are written before read */
 	unsigned char sig[MAX_SIG];
@@ -472,6 +472,46 @@ static int verify(struct rp_config *cfg, const struct expect *ex, const char *to
 		rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
 out:
 	claims_release(&cb);
+	return rc;
+}
+
+/* A nested JWT (OpenID Core 10.2, a JWE whose content is a signed JWT) is
+ * decrypted with the service's key, then its JWS verified as any other;
+ * a plain JWS goes straight to verify_jws. */
+static int verify(struct rp_config *cfg, const struct expect *ex, const char *token,
+		  json_t **claims, struct rp_error *err)
+{
+	unsigned char *inner = NULL;
+	char *cty = NULL;
+	size_t len, n = 0;
+	int rc;
+
+	if (claims != NULL)
+		*claims = NULL;
+	if (cfg == NULL || token == NULL || (len = strnlen(token, RP_MAX_TOKEN + 1)) > RP_MAX_TOKEN ||
+	    !jose_is_jwe(token, len))
+		return verify_jws(cfg, ex, token, claims, err);
+	if (cfg->decrypt_key == NULL)
+		return rp_fail(err, RP_E_DECRYPT, "%s: an encrypted token, and no decryption key "
+			       "(rp_config_set_decryption_key)", ex->fn);
+	rc = jose_jwe_decrypt(cfg->decrypt_key, token, len, RP_MAX_TOKEN, &inner, &n, &cty);
+	if (rc == JOSE_ENOMEM)
+		return rp_fail(err, RP_E_NOMEM, "%s: out of memory", ex->fn);
+	if (rc != JOSE_OK) {
+		rc = rp_fail(err, RP_E_DECRYPT, "%s: the encrypted token does not decrypt with our "
+			     "key (RSA-OAEP-256 or ECDH-ES, A256GCM)", ex->fn);
+	} else if (cty == NULL || strcasecmp(cty, "JWT") != 0 || memchr(inner, '\0', n) != NULL) {
+		/* Only nested JWTs: an encrypted unsigned payload proves nothing
+		 * about who wrote it. */
+		rc = rp_fail(err, RP_E_DECRYPT, "%s: the encrypted content is not a signed JWT "
+			     "(cty JWT)", ex->fn);
+	} else {
+		rc = verify_jws(cfg, ex, (const char *)inner, claims, err);
+	}
+	if (inner != NULL)
+		OPENSSL_cleanse(inner, n);
+	free(inner);
+	free(cty);
 	return rc;
 }
 

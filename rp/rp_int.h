@@ -5,6 +5,7 @@
 
 #include "rp.h"
 #include "codec.h"
+#include "jose.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -217,6 +218,10 @@ struct rp_config {
 	char *client_secret;
 	char *redirect_uri;
 	enum rp_auth_method auth_method;
+	EVP_PKEY *client_key;           /* private_key_jwt; NULL: none */
+	char *client_key_kid;
+	int client_key_alg;             /* enum jose_sig_alg */
+	EVP_PKEY *decrypt_key;          /* JWE; NULL: none */
 	enum rp_jwks_client_id jwks_client_id;
 	int leeway;
 	int jwks_min_interval;
@@ -252,6 +257,9 @@ struct rp_config {
 	size_t jti_n;
 };
 void rp_introspect_cache_free(struct rp_config *cfg);
+/* The client_assertion of private_key_jwt for aud (malloc'ed, the caller's). */
+int rp_client_assertion(struct rp_config *cfg, const char *fn, const char *aud, char **out,
+			struct rp_error *err);
 int64_t rp_now(const struct rp_config *cfg);    /* wall clock, for tokens */
 int64_t rp_mono(const struct rp_config *cfg);   /* monotonic, for cache ages */
 int rp_acr_rank(const struct rp_config *cfg, const char *acr, size_t len);

@@ -706,7 +706,7 @@ START_TEST(refuses_malformed)
 	expect(strdup("not a token"), NONCE, RP_E_MALFORMED);
 	expect(strdup("a.b"), NONCE, RP_E_MALFORMED);
 	expect(strdup(""), NONCE, RP_E_MALFORMED);
-	expect(strdup("a.b.c.d.e"), NONCE, RP_E_MALFORMED); /* JWE */
+	expect(strdup("a.b.c.d.e"), NONCE, RP_E_DECRYPT); /* JWE, no decryption key */
 	expect(strdup("..."), NONCE, RP_E_MALFORMED);
 	{
 		/* signed, but the payload is not JSON, or repeats a claim */
@@ -833,6 +833,7 @@ START_TEST(distinct_codes_and_messages)
 	int a, b;
 
 	ck_assert_int_eq(RP_E_LAST, RP_E_REPLAY);
+	ck_assert_int_eq(RP_E_DECRYPT, -27);
 	ck_assert_int_eq(RP_E_BASE64, -26);
 	/* the 1.0 values never move */
 	ck_assert_int_eq(RP_E_ALG, -5);
