@@ -94,17 +94,26 @@ static int pin_read(const char *path, char pin[PIN_MAX + 1])
 	return IDP_OK;
 }
 
-/* The first OpenSSL error, for the log (libp11 names the PKCS#11 return
- * value there: CKR_PIN_INCORRECT, CKR_TOKEN_NOT_PRESENT, ...). */
-static void last_error(char *buf, size_t len)
+/* The OpenSSL errors, for the log (libp11 names the PKCS#11 return value
+ * there); true when the token refused the PIN (CKR_PIN_INCORRECT ...
+ * CKR_PIN_LOCKED, 0xA0-0xA4 in PKCS#11 3.0, 5.1). */
+static bool last_error(char *buf, size_t len)
 {
-	unsigned long e = ERR_get_error();
+	unsigned long e;
+	bool pin = false;
 
-	if (e == 0)
-		snprintf(buf, len, "no detail");
-	else
-		ERR_error_string_n(e, buf, len);
-	ERR_clear_error();
+	snprintf(buf, len, "no detail");
+	for (int i = 0; (e = ERR_get_error()) != 0; i++) {
+		const char *lib = ERR_lib_error_string(e);
+
+		bool is_pin = lib != NULL && strstr(lib, "PKCS#11") != NULL && ERR_GET_REASON(e) >= 0xA0 &&
+			      ERR_GET_REASON(e) <= 0xA4;
+
+		if (i == 0 || (is_pin && !pin))
+			ERR_error_string_n(e, buf, len);
+		pin = pin || is_pin;
+	}
+	return pin;
 }
 
 static int engine_open(const char *module)
@@ -172,8 +181,7 @@ int pkcs11_load_key(const char *uri, EVP_PKEY **out)
 	}
 	pk = ENGINE_load_private_key(eng, uri, NULL, NULL);
 	if (pk == NULL) {
-		last_error(err, sizeof(err));
-		if (strstr(err, "PIN_INCORRECT") != NULL || strstr(err, "PIN_LEN") != NULL) {
+		if (last_error(err, sizeof(err))) {
 			memcpy(refused_pin, md, sizeof(md));
 			refused = true;
 			rc = log_fail(IDP_EDENIED, "keys: the PKCS#11 token refused the PIN of %s (%s): key %s not "
