@@ -161,7 +161,7 @@ int pkcs11_load_key(const char *uri, EVP_PKEY **out)
 		if (cache[i].uri != NULL && strcmp(cache[i].uri, uri) == 0 && EVP_PKEY_up_ref(cache[i].pkey) == 1) {
 			*out = cache[i].pkey;
 			rc = IDP_OK;
-			goto out_unlocked;
+			goto unlock;
 		}
 	module = cfg_module != NULL ? cfg_module : "/usr/lib/softhsm/libsofthsm2.so";
 	if ((rc = pin_read(cfg_pin_file, pin)) != IDP_OK)
@@ -206,7 +206,8 @@ int pkcs11_load_key(const char *uri, EVP_PKEY **out)
 	rc = IDP_OK;
 out:
 	wipe(pin, sizeof(pin));
-out_unlocked:
+	wipe(md, sizeof(md));
+unlock:
 	pthread_mutex_unlock(&lock);
 	return rc;
 }
