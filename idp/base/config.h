@@ -131,6 +131,8 @@ struct config {
 	unsigned active_window;     /* a client that got a token this recently is "active" */
 	unsigned auto_rotate_days;  /* 0: rotation only by idpctl */
 	char *kek_file;             /* key_rotation.kek_file: keys also through the store (NULL: folder only) */
+	char *pkcs11_module;        /* key_rotation.pkcs11_module: for keys in a token */
+	char *pkcs11_pin_file;      /* key_rotation.pkcs11_pin_file (NULL: none) */
 	unsigned retire_leeway;     /* added to token_max_ttl (clock skew of services) */
 	unsigned token_max_ttl;     /* longest token lifetime of any client: retiring keys stay that long */
 	char *pairwise_secret;
