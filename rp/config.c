@@ -162,7 +162,7 @@ nomem:
 		free(cfg->issuer);
 		free(cfg->client_id);
 		free(cfg->redirect_uri);
-		rp_free_secret(cfg->client_secret);
+		free_secret(cfg->client_secret);
 		free_levels(cfg);
 		free(cfg);
 	}
@@ -180,7 +180,7 @@ void rp_config_free(struct rp_config *cfg)
 	free(cfg->issuer);
 	free(cfg->client_id);
 	free(cfg->redirect_uri);
-	rp_free_secret(cfg->client_secret);
+	free_secret(cfg->client_secret);
 	free(cfg->min_acr);
 	free(cfg->ca_file);
 	free_levels(cfg);
