@@ -89,6 +89,15 @@ int idp_serve_start(int port_override, const char *port_file);
  * (health_stop), then closes the store. */
 void idp_serve_stop(void);
 
+/* metrics_http.c: the Prometheus text exposition, malloc'ed (the caller's),
+ * NULL on failure; and the operators' listener (metrics.listen): GET
+ * /metrics and nothing else, on its own address, never on the citizens' one
+ * (behind a local proxy the TCP peer says nothing of who asks). No-op when
+ * metrics.listen is unset. */
+char *metrics_render(size_t *len);
+int metrics_start(const struct config *cfg);
+void metrics_stop(void);
+
 /* Endpoints. */
 enum MHD_Result ep_discovery(struct req *r);
 enum MHD_Result ep_jwks(struct req *r);
