@@ -88,7 +88,8 @@ int rt_build(const char *config_path, struct rt **out)
 	if (rt == NULL)
 		return IDP_ENOMEM;
 	rt->refs = 1;
-	if ((rc = config_load(config_path, &rt->cfg)) != IDP_OK)
+	if ((rc = config_load(config_path, &rt->cfg)) != IDP_OK ||
+	    (rc = store_check(rt->cfg->store)) != IDP_OK)
 		goto fail;
 	if ((rc = keyset_load(g_idp.keys_dir ? g_idp.keys_dir : rt->cfg->keys_dir, &rt->keys)) != IDP_OK)
 		goto fail;

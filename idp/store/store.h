@@ -119,6 +119,10 @@ struct store_ops {
 	int (*batch)(void *st, const struct store_op *ops, size_t n, char **taken, size_t *tlen);
 	/* Number of live records (for metrics and tests); may be approximate. */
 	long long (*count)(void *st);
+	/* Whether the store answers now, at the cost of one bounded round trip
+	 * that touches no data (Redis: PING): IDP_OK, else IDP_ESTORE. For
+	 * /healthz, which a load balancer calls every few seconds per node. */
+	int (*ping)(void *st);
 	/* One line on the store's role for idpctl status (redis: ROLE, the
 	 * primary and its replicas or the replica and its primary). *text is
 	 * malloc'ed, the caller's. */
@@ -137,6 +141,10 @@ struct store {
 	void *st;
 };
 
+/* Checks the settings of the driver conf names, without connecting (the
+ * configuration's load does not know the drivers: rt_build asks, so that
+ * idp --check and a reload report them). */
+int store_check(const json_t *conf);
 /* Opens the driver named by conf's "driver" ("memory" when conf is NULL or has
  * no driver). */
 int store_open(const json_t *conf, struct store *out);
