@@ -1056,6 +1056,13 @@ static long long mem_count(void *p)
 	return atomic_load(&m->records);
 }
 
+/* In the process: it answers while the process does. */
+static int mem_ping(void *p)
+{
+	(void)p;
+	return IDP_OK;
+}
+
 static void mem_close(void *p)
 {
 	struct mstore *m = p;
@@ -1183,5 +1190,6 @@ const struct store_ops store_memory = {
 	.mget = mem_mget,
 	.batch = mem_batch,
 	.count = mem_count,
+	.ping = mem_ping,
 	.role = mem_role,
 };

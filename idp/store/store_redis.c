@@ -864,7 +864,7 @@ static int ra_connect(struct rstore *st, struct rconn *cn)
 
 /* What a command does, for the choice to send it again after a failure. */
 enum cmd_kind {
-	CMD_READ,       /* GET, MGET, DBSIZE */
+	CMD_READ,       /* GET, MGET, DBSIZE, PING */
 	CMD_IDEMPOTENT, /* a write whose second run changes nothing more (SET, DEL, EXPIRE) */
 	CMD_WRITE,      /* a second run could count twice or lose a take (INCR, GETDEL) */
 };
@@ -1867,6 +1867,21 @@ static long long rs_count(void *p)
 	return n;
 }
 
+static int rs_ping(void *p)
+{
+	struct rstore *st = p;
+	const char *argv[] = {"PING"};
+	size_t lens[] = {4};
+	redisReply *r = NULL;
+	int rc;
+
+	if ((rc = rs_command(st, 1, argv, lens, &r)) == IDP_OK &&
+	    (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0))
+		rc = rs_unexpected(st, "PING", r);
+	reply_free(r);
+	return rc == IDP_OK ? IDP_OK : IDP_ESTORE;
+}
+
 /* Every thread that used the store must be done with it: a thread exiting
  * during close would race with it for its connection. */
 static void rs_close(void *p)
@@ -2179,5 +2194,6 @@ const struct store_ops store_redis = {
 	.mget = rs_mget,
 	.batch = rs_batch,
 	.count = rs_count,
+	.ping = rs_ping,
 	.role = rs_role,
 };
