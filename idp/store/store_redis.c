@@ -1472,16 +1472,6 @@ out:
 	return rc;
 }
 
-static int rs_get(void *p, const char *key, char **val, size_t *len)
-{
-	return rs_fetch(p, key, val, len, false);
-}
-
-static int rs_take(void *p, const char *key, char **val, size_t *len)
-{
-	return rs_fetch(p, key, val, len, true);
-}
-
 static int rs_del(void *p, const char *key)
 {
 	struct rstore *st = p;
@@ -2184,8 +2174,7 @@ const struct store_ops store_redis = {
 	.close = rs_close,
 	.put = rs_put,
 	.add = rs_add,
-	.get = rs_get,
-	.take = rs_take,
+	.fetch = rs_fetch,
 	.del = rs_del,
 	.incr = rs_incr,
 	.put_counted = rs_put_counted,
