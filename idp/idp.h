@@ -75,8 +75,13 @@ extern struct daemon g_idp;
 
 struct rt *rt_acquire(void);
 void rt_release(struct rt *rt);
-/* Builds a runtime from the configuration file (used at start and on SIGHUP). */
+/* rt_build.c: builds a runtime from the configuration file (used at start
+ * and on SIGHUP). */
 int rt_build(const char *config_path, struct rt **out);
+/* Hands rt's configuration, templates, backends and discovery document to a
+ * base that the runtimes rt_with_keys makes from it share. IDP_ENOMEM: rt
+ * still owns them. */
+int rt_share_parts(struct rt *rt);
 /* A runtime with the keys ks (taken over, also on error) and everything else
  * of cur: a change of the keys folder reloads nothing more. */
 int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out);
