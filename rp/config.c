@@ -185,6 +185,7 @@ void rp_config_free(struct rp_config *cfg)
 	free(cfg->ca_file);
 	free_levels(cfg);
 	rp_introspect_cache_free(cfg);
+	free(cfg->jti_cache);
 	pthread_mutex_destroy(&cfg->lock);
 	pthread_mutex_destroy(&cfg->disc_fetch);
 	pthread_mutex_destroy(&cfg->jwks_fetch);

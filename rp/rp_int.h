@@ -116,6 +116,10 @@ int rp_keys_refetch(struct rp_config *cfg, struct rp_keyset *seen, struct rp_key
  * iss and aud are required, not only checked when present. */
 int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, bool iss_aud,
 		     json_t **claims, struct rp_error *err);
+/* The signature, typ and registered claims of a logout token (logout.c
+ * checks the rest). */
+int rp_verify_logout_jws(struct rp_config *cfg, const char *token, json_t **claims,
+			 struct rp_error *err);
 
 /* ---- discovery (discovery.c) ---- */
 struct rp_disc {
@@ -232,6 +236,9 @@ struct rp_config {
 	int introspect_max_age;         /* seconds; 0: no cache */
 	size_t introspect_cap;          /* entries at most */
 	struct rp_introspect_entry *introspect_cache;
+	/* The jti of the logout tokens accepted (logout.c), under lock. */
+	struct rp_jti_entry *jti_cache;
+	size_t jti_n;
 };
 void rp_introspect_cache_free(struct rp_config *cfg);
 int64_t rp_now(const struct rp_config *cfg);    /* wall clock, for tokens */

@@ -67,7 +67,8 @@ char *discovery_render(const struct config *cfg, const struct rt *rt)
 	json_object_set_new(d, "ui_locales_supported", json_pack("[ss]", "fr", "en"));
 	json_object_set_new(d, "authorization_response_iss_parameter_supported", json_true());
 	json_object_set_new(d, "frontchannel_logout_supported", json_false());
-	json_object_set_new(d, "backchannel_logout_supported", json_false());
+	json_object_set_new(d, "backchannel_logout_supported", json_true());
+	json_object_set_new(d, "backchannel_logout_session_supported", json_true());
 	s = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
 	return s;

@@ -32,7 +32,7 @@ extern "C" {
 #define RP_API __attribute__((visibility("default")))
 
 #define RP_VERSION_MAJOR 1
-#define RP_VERSION_MINOR 3
+#define RP_VERSION_MINOR 5
 
 /* Tokens (ID token, signed userinfo) longer than this are refused before any
  * parsing, with RP_E_TOO_BIG. */
@@ -75,8 +75,10 @@ enum rp_code {
 				      * secret) are trusted: HS256 "signed" with a
 				      * public key ends here */
 	RP_E_BASE64 = -26,        /* a token part is not strict base64url */
+	/* Since 1.5. */
+	RP_E_REPLAY = -27,        /* a logout token's jti already accepted */
 };
-#define RP_E_LAST RP_E_BASE64   /* the lowest code, for tables and tests */
+#define RP_E_LAST RP_E_REPLAY   /* the lowest code, for tables and tests */
 
 struct rp_error {
 	int code;                 /* enum rp_code */
@@ -252,6 +254,11 @@ struct rp_introspection {
 	char *client_id;    /* the service the token was issued to */
 	char *sub;          /* the citizen, pairwise for this data provider's sector */
 	long long exp, iat; /* 0 when not said */
+	/* Since 1.4: the identity pivot (given_name, family_name, birthdate,
+	 * gender, birthplace, birthcountry: those given, as strings) when the
+	 * provider gave it (our provider: to a data provider serving
+	 * identite_pivot, for a token granted it); NULL otherwise. */
+	json_t *pivot;
 };
 /* Asks the provider's introspection_endpoint (authenticated as at the token
  * endpoint) and fills *out (rp_introspection_release() it); an inactive
@@ -268,6 +275,24 @@ RP_API void rp_introspection_release(struct rp_introspection *r); /* frees, zero
 RP_API int rp_config_set_introspection_cache(struct rp_config *cfg, int max_age, int entries);
 /* Whether the space-separated scope holds word exactly (NULL scope: false). */
 RP_API bool rp_scope_has(const char *scope, const char *word);
+
+/* Since 1.5. OpenID Back-Channel Logout 1.0: verify the logout_token the
+ * provider POSTed to this service's backchannel_logout_uri. Checks, in
+ * order: size, typ "logout+jwt" when the header has a typ, the signature
+ * against the JWKS (as rp_verify_id_token), iss, aud (this client), exp and
+ * iat (with the leeway; iat at most RP_LOGOUT_MAX_AGE old), no nonce
+ * (RP_E_NONCE), an "events" object holding
+ * "http://schemas.openid.net/event/backchannel-logout" as an object, a sid or
+ * a sub, a jti; then the jti is remembered (RP_E_REPLAY if it already was:
+ * the cache holds RP_LOGOUT_JTI_MAX entries, each until its token is too old
+ * to be accepted; when full, the oldest gives way). Other failures are
+ * RP_E_MALFORMED. On RP_OK, *claims (when claims is not NULL) gets the
+ * payload: end the sessions whose "sid" (or, without one, "sub") it names,
+ * then answer 200. */
+#define RP_LOGOUT_MAX_AGE 600
+#define RP_LOGOUT_JTI_MAX 4096
+RP_API int rp_verify_logout_token(struct rp_config *cfg, const char *token, json_t **claims,
+				  struct rp_error *err);
 
 /* RP-initiated logout URL (end_session_endpoint): id_token_hint, and when
  * given post_logout_redirect_uri and state; client_id is always sent. */
