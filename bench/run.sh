@@ -70,20 +70,7 @@ pick_line() {
 	[ -s "$2.ok" ] || DISTURBED=0
 }
 
-wait_for() { # TRIES CMD...: every 0.1 s
-	n=$1; shift
-	i=0
-	while [ $i -lt "$n" ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-		i=$((i+1))
-	done
-	return 1
-}
-
-free_port() {
-	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
-}
+. "$ROOT/tests/integration/wait.sh"    # wait_for, free_port
 
 stop_pid() {
 	kill "$1" 2>/dev/null
@@ -745,27 +732,21 @@ if wait_for 50 redis-cli -h 127.0.0.1 -p "$RP_" ping; then
 	sleep 0.3
 	kill "$MPID" 2>/dev/null
 	wait "$MPID" 2>/dev/null
-	python3 - "$TMP/flow.redis" "$TMP/monitor.txt" >"$TMP/rt.txt" <<'PY'
-import re, sys
+	python3 - "$TMP/flow.redis" "$TMP/monitor.txt" "$ROOT/tests/integration" >"$TMP/rt.txt" <<'PY'
+import sys
+sys.dont_write_bytecode = True  # nothing written into the tree
+sys.path.insert(0, sys.argv[3])
+import redis_monitor
 phases = []
 for line in open(sys.argv[1]):
     p = line.split()
     if p and p[0] == "PHASE":
         phases.append((p[1], float(p[2]) - 0.05, float(p[3]) + 0.05))
 counts = {name: [] for name, _, _ in phases}
-for line in open(sys.argv[2], errors="replace"):
-    m = re.match(r'^(\d+\.\d+) \[\d+ ([^\]]+)\] "([A-Za-z]+)"(?: "([^"]*)")?', line)
-    if not m or m.group(2) == "lua":   # commands run inside a script are not round trips
-        continue
-    # a node's heartbeat and its usage counters (its own thread, every 5 s)
-    # are no request's round trip
-    if re.match(r'^[^:]*:?nodes?$|^[^:]*:?node:', m.group(4) or "") or \
-            re.search(r'"EVALSHA" "[^"]*" "\d+" "[^"]*stats:\d+:event:', line):
-        continue
-    t = float(m.group(1))
+for t, cmd, _ in redis_monitor.commands(sys.argv[2]):
     for name, a, b in phases:
         if a <= t <= b:
-            counts[name].append(m.group(3).upper())
+            counts[name].append(cmd)
 full = ["authorize", "login", "consent", "token", "userinfo"]
 sso = ["sso_authorize", "sso_consent", "sso_token", "sso_userinfo"]
 print("redis_roundtrips_per_login", sum(len(counts.get(n, [])) for n in full))

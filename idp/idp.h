@@ -75,8 +75,13 @@ extern struct daemon g_idp;
 
 struct rt *rt_acquire(void);
 void rt_release(struct rt *rt);
-/* Builds a runtime from the configuration file (used at start and on SIGHUP). */
+/* rt_build.c: builds a runtime from the configuration file (used at start
+ * and on SIGHUP). */
 int rt_build(const char *config_path, struct rt **out);
+/* Hands rt's configuration, templates, backends and discovery document to a
+ * base that the runtimes rt_with_keys makes from it share. IDP_ENOMEM: rt
+ * still owns them. */
+int rt_share_parts(struct rt *rt);
 /* A runtime with the keys ks (taken over, also on error) and everything else
  * of cur: a change of the keys folder reloads nothing more. */
 int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out);
@@ -88,6 +93,15 @@ int idp_serve_start(int port_override, const char *port_file);
 /* Stops the loops once their requests are answered, then the prober
  * (health_stop), then closes the store. */
 void idp_serve_stop(void);
+
+/* metrics_http.c: the Prometheus text exposition, malloc'ed (the caller's),
+ * NULL on failure; and the operators' listener (metrics.listen): GET
+ * /metrics and nothing else, on its own address, never on the citizens' one
+ * (behind a local proxy the TCP peer says nothing of who asks). No-op when
+ * metrics.listen is unset. */
+char *metrics_render(size_t *len);
+int metrics_start(const struct config *cfg);
+void metrics_stop(void);
 
 /* Endpoints. */
 enum MHD_Result ep_discovery(struct req *r);

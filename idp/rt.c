@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
-/* The reloadable runtime and its reference counting. */
+/* The reloadable runtime and its reference counting: what every layer holds
+ * (a request, the prober) and gives back. rt_build.c makes it. */
 #include "idp.h"
 #include "pkcs11.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 struct daemon g_idp = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -79,31 +79,12 @@ void rt_release(struct rt *rt)
 		rt_free(rt);
 }
 
-int rt_build(const char *config_path, struct rt **out)
+int rt_share_parts(struct rt *rt)
 {
-	struct rt *rt = calloc(1, sizeof(*rt));
-	struct rt_base *base = NULL;
-	int rc;
+	struct rt_base *base = calloc(1, sizeof(*base));
 
-	*out = NULL;
-	if (rt == NULL)
+	if (base == NULL)
 		return IDP_ENOMEM;
-	rt->refs = 1;
-	if ((rc = config_load(config_path, &rt->cfg)) != IDP_OK)
-		goto fail;
-	pkcs11_configure(rt->cfg->pkcs11_module, rt->cfg->pkcs11_pin_file);
-	if ((rc = keyset_load(g_idp.keys_dir ? g_idp.keys_dir : rt->cfg->keys_dir, &rt->keys)) != IDP_OK)
-		goto fail;
-	if ((rc = tmpl_load(rt->cfg->templates_dir, &rt->tmpl)) != IDP_OK)
-		goto fail;
-	if ((rc = backends_load(rt, g_idp.plugin_dir ? g_idp.plugin_dir : rt->cfg->plugin_dir)) != IDP_OK)
-		goto fail;
-	if ((rt->discovery = discovery_render(rt->cfg, rt)) == NULL ||
-	    (base = calloc(1, sizeof(*base))) == NULL) {
-		rc = IDP_ENOMEM;
-		goto fail;
-	}
-	rt->discovery_len = strlen(rt->discovery);
 	base->refs = 1;
 	base->cfg = rt->cfg;
 	base->tmpl = rt->tmpl;
@@ -111,11 +92,7 @@ int rt_build(const char *config_path, struct rt **out)
 	base->n_backends = rt->n_backends;
 	base->discovery = rt->discovery;
 	rt->base = base;
-	*out = rt;
 	return IDP_OK;
-fail:
-	rt_free(rt);
-	return rc;
 }
 
 int rt_with_keys(struct rt *cur, struct keyset *ks, struct rt **out)

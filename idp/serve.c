@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* Serving start-up shared by the daemon (main.c) and the request fuzzer
  * (tests/fuzz/fuzz_request.c), so that the fuzzer runs the daemon's own
- * path: store, CSRF key, HTTP loops. */
+ * path: store, CSRF key, HTTP loops, the metrics listener. */
 #include "idp.h"
 #include "audit.h"
 #include "backchannel.h"
@@ -55,6 +55,12 @@ int idp_serve_start(int port_override, const char *port_file)
 	if ((rc = http_start(cfg, port_override, port_file)) != IDP_OK) {
 		store_close(&g_idp.store);
 		audit_close();
+		return rc;
+	}
+	if ((rc = metrics_start(cfg)) != IDP_OK) {
+		http_stop();
+		store_close(&g_idp.store);
+		audit_close();
 	}
 	return rc;
 fail:
@@ -64,6 +70,7 @@ fail:
 
 void idp_serve_stop(void)
 {
+	metrics_stop();
 	http_stop();
 	/* After the loops: the prober may be waiting on the store for a
 	 * heartbeat, which must not hold new requests off their 503. */

@@ -65,16 +65,16 @@ void rp_auth_request_release(struct rp_auth_request *req)
 {
 	if (req == NULL)
 		return;
-	rp_free_secret(req->url);
-	rp_free_secret(req->state);
-	rp_free_secret(req->nonce);
-	rp_free_secret(req->code_verifier);
+	free_secret(req->url);
+	free_secret(req->state);
+	free_secret(req->nonce);
+	free_secret(req->code_verifier);
 	memset(req, 0, sizeof(*req));
 }
 
 static int fresh_or_given(const char *given, char **out)
 {
-	*out = given != NULL ? strdup(given) : rp_rand_token(RANDOM_BYTES);
+	*out = given != NULL ? strdup(given) : rand_token(RANDOM_BYTES);
 	return *out != NULL ? RP_OK : RP_E_NOMEM;
 }
 
@@ -103,22 +103,22 @@ static int check_params(const struct rp_auth_params *p, struct rp_error *err)
 }
 
 /* endpoint + '?' or '&' + the encoded query. */
-static char *join_url(const char *endpoint, const struct rp_buf *query)
+static char *join_url(const char *endpoint, const struct buf *query)
 {
-	struct rp_buf b;
+	struct buf b;
 	size_t elen = strlen(endpoint);
 	const char *sep = "?";
 	int rc;
 
 	if (strchr(endpoint, '?') != NULL)
 		sep = endpoint[elen - 1] == '?' || endpoint[elen - 1] == '&' ? "" : "&";
-	rp_buf_init(&b, 64 * 1024);
+	buf_init(&b, 64 * 1024);
 	if ((rc = rp_buf_adds(&b, endpoint)) != RP_OK || (rc = rp_buf_adds(&b, sep)) != RP_OK ||
 	    (rc = rp_buf_add(&b, query->p, query->len)) != RP_OK) {
-		rp_buf_release(&b);
+		buf_release(&b);
 		return NULL;
 	}
-	return rp_buf_steal(&b);
+	return buf_steal(&b);
 }
 
 int rp_auth_url(struct rp_config *cfg, const struct rp_auth_params *params,
@@ -129,13 +129,13 @@ int rp_auth_url(struct rp_config *cfg, const struct rp_auth_params *params,
 	unsigned char digest[SHA256_DIGEST_LENGTH];
 	struct rp_auth_request req = { 0 };
 	struct rp_disc *disc = NULL;
-	struct rp_buf q;
+	struct buf q;
 	const char *const *x;
 	char *challenge = NULL, *scope = NULL, age[24];
 	int rc;
 
 	rp_err_clear(err);
-	rp_buf_init(&q, 64 * 1024);
+	buf_init(&q, 64 * 1024);
 	if (out == NULL || cfg == NULL)
 		return rp_fail(err, RP_E_INVAL, "rp_auth_url: no config or no output");
 	memset(out, 0, sizeof(*out));
@@ -148,7 +148,7 @@ int rp_auth_url(struct rp_config *cfg, const struct rp_auth_params *params,
 	    fresh_or_given(p->code_verifier, &req.code_verifier) != RP_OK)
 		goto nomem;
 	SHA256((const unsigned char *)req.code_verifier, strlen(req.code_verifier), digest);
-	if ((challenge = rp_b64url_encode(digest, sizeof(digest))) == NULL)
+	if ((challenge = b64url_encode(digest, sizeof(digest))) == NULL)
 		goto nomem;
 	/* The scope must hold "openid" or the provider answers plain OAuth. */
 	if (p->scope == NULL || *p->scope == '\0')
@@ -198,7 +198,7 @@ nomem:
 	rc = rp_fail(err, RP_E_NOMEM, "rp_auth_url: out of memory");
 out:
 	rp_auth_request_release(&req);
-	rp_buf_release(&q);
+	buf_release(&q);
 	rp_disc_put(disc);
 	free(challenge);
 	free(scope);
@@ -270,7 +270,7 @@ int rp_parse_callback(struct rp_config *cfg, const char *query, const char *expe
 	}
 	/* State first: an error that does not carry this login's state may
 	 * have been planted by a third party. */
-	if (v[CB_STATE] == NULL || !rp_secret_equal(v[CB_STATE], strlen(v[CB_STATE]),
+	if (v[CB_STATE] == NULL || !secret_equal(v[CB_STATE], strlen(v[CB_STATE]),
 						    expected_state, strlen(expected_state))) {
 		rc = rp_fail(err, RP_E_STATE, "rp_parse_callback: state %s%s%s",
 			     v[CB_STATE] == NULL ? "missing" : "is not this login's",
@@ -305,7 +305,7 @@ int rp_parse_callback(struct rp_config *cfg, const char *query, const char *expe
 	rc = RP_OK;
 out:
 	for (i = 0; i < CB_COUNT; i++)
-		rp_free_secret(v[i]);
+		free_secret(v[i]);
 	rp_disc_put(disc);
 	return rc;
 }
@@ -315,7 +315,7 @@ int rp_logout_url(struct rp_config *cfg, const char *id_token_hint,
 		  struct rp_error *err)
 {
 	struct rp_disc *disc = NULL;
-	struct rp_buf q;
+	struct buf q;
 	int rc;
 
 	rp_err_clear(err);
@@ -330,7 +330,7 @@ int rp_logout_url(struct rp_config *cfg, const char *id_token_hint,
 			     "end_session_endpoint");
 		goto out;
 	}
-	rp_buf_init(&q, 128 * 1024);
+	buf_init(&q, 128 * 1024);
 	rc = id_token_hint != NULL ? rp_buf_add_param(&q, "id_token_hint", id_token_hint) : RP_OK;
 	if (post_logout_redirect_uri != NULL)
 		rc = rc ? rc : rp_buf_add_param(&q, "post_logout_redirect_uri",
@@ -342,7 +342,7 @@ int rp_logout_url(struct rp_config *cfg, const char *id_token_hint,
 		rc = rp_fail(err, rc, "rp_logout_url: parameters too long");
 	else if ((*url = join_url(disc->end_session_endpoint, &q)) == NULL)
 		rc = rp_fail(err, RP_E_NOMEM, "rp_logout_url: out of memory");
-	rp_buf_release(&q);
+	buf_release(&q);
 out:
 	rp_disc_put(disc);
 	return rc;

@@ -163,7 +163,7 @@ nomem:
 		free(cfg->issuer);
 		free(cfg->client_id);
 		free(cfg->redirect_uri);
-		rp_free_secret(cfg->client_secret);
+		free_secret(cfg->client_secret);
 		free_levels(cfg);
 		free(cfg);
 	}
@@ -181,7 +181,7 @@ void rp_config_free(struct rp_config *cfg)
 	free(cfg->issuer);
 	free(cfg->client_id);
 	free(cfg->redirect_uri);
-	rp_free_secret(cfg->client_secret);
+	free_secret(cfg->client_secret);
 	EVP_PKEY_free(cfg->client_key);
 	free(cfg->client_key_kid);
 	EVP_PKEY_free(cfg->decrypt_key);

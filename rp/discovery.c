@@ -92,7 +92,7 @@ static int disc_fetch(struct rp_config *cfg, struct rp_error *err)
 	struct rp_http_resp resp = { 0 };
 	struct rp_disc *d = NULL, *old;
 	struct rp_keyset *stale = NULL;
-	struct rp_buf url;
+	struct buf url;
 	size_t ilen = strlen(cfg->issuer);
 	int rc;
 
@@ -102,7 +102,7 @@ static int disc_fetch(struct rp_config *cfg, struct rp_error *err)
 	pthread_mutex_unlock(&cfg->lock);
 
 	/* Discovery 4.1: issuer minus any trailing '/', then the well-known path. */
-	rp_buf_init(&url, 8192);
+	buf_init(&url, 8192);
 	if (ilen > 0 && cfg->issuer[ilen - 1] == '/')
 		ilen--;
 	if ((rc = rp_buf_add(&url, cfg->issuer, ilen)) != RP_OK ||
@@ -133,7 +133,7 @@ static int disc_fetch(struct rp_config *cfg, struct rp_error *err)
 	rp_keyset_put(stale);
 	rp_disc_put(old);
 out:
-	rp_buf_release(&url);
+	buf_release(&url);
 	rp_http_resp_release(&resp);
 	return rc;
 }

@@ -20,7 +20,7 @@
 #include <curl/curl.h>
 
 struct sink {
-	struct rp_buf buf;
+	struct buf buf;
 	bool too_big;
 };
 
@@ -81,7 +81,7 @@ out:
 void rp_http_resp_release(struct rp_http_resp *r)
 {
 	if (r->body != NULL) {
-		rp_wipe(r->body, r->len);
+		wipe(r->body, r->len);
 		free(r->body);
 	}
 	memset(r, 0, sizeof(*r));
@@ -114,7 +114,7 @@ int rp_http(const struct rp_config *cfg, const char *fn, const char *url,
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
-	rp_buf_init(&sink.buf, max);
+	buf_init(&sink.buf, max);
 	sink.too_big = false;
 	if ((rc = rp_url_check(cfg, fn, url, err)) != RP_OK)
 		return rc;
@@ -168,15 +168,15 @@ int rp_http(const struct rp_config *cfg, const char *fn, const char *url,
 	curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype);
 	media_type(resp->ctype, sizeof(resp->ctype), ctype);
 	resp->len = sink.buf.len;
-	resp->body = rp_buf_steal(&sink.buf);
+	resp->body = buf_steal(&sink.buf);
 	if (resp->body == NULL)
 		rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", fn);
 out:
-	rp_buf_release(&sink.buf);
+	buf_release(&sink.buf);
 	curl_easy_cleanup(curl);
 	/* Header lines may hold the client secret or the access token. */
 	for (tmp = list; tmp != NULL; tmp = tmp->next)
-		rp_wipe(tmp->data, strlen(tmp->data));
+		wipe(tmp->data, strlen(tmp->data));
 	curl_slist_free_all(list);
 	return rc;
 }

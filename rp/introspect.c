@@ -204,7 +204,7 @@ static int ask(struct rp_config *cfg, const char *fn, const char *token, const c
 	       struct rp_http_resp *resp, struct rp_error *err)
 {
 	struct rp_disc *disc = NULL;
-	struct rp_buf body;
+	struct buf body;
 	const char *url;
 	int rc;
 
@@ -213,7 +213,7 @@ static int ask(struct rp_config *cfg, const char *fn, const char *token, const c
 	if ((rc = rp_disc_get(cfg, &disc, err)) != RP_OK)
 		return rc;
 	url = introspect ? disc->introspection_endpoint : disc->revocation_endpoint;
-	rp_buf_init(&body, 2 * RP_MAX_TOKEN);
+	buf_init(&body, 2 * RP_MAX_TOKEN);
 	if (url == NULL) {
 		rc = rp_fail(err, RP_E_DISCOVERY, "%s: the provider has no %s", fn,
 			     introspect ? "introspection_endpoint" : "revocation_endpoint");
@@ -226,7 +226,7 @@ static int ask(struct rp_config *cfg, const char *fn, const char *token, const c
 		else
 			rc = rp_client_post(cfg, fn, url, &body, MAX_INTROSPECTION, resp, err);
 	}
-	rp_buf_release(&body);
+	buf_release(&body);
 	rp_disc_put(disc);
 	return rc;
 }

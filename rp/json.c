@@ -496,7 +496,7 @@ bool rp_json_array_next(const struct rp_jval *arr, const char **pos, struct rp_j
 
 /* consttime: the bytes are compared in constant time (the nonce). Lengths
  * are not secret: ours is public knowledge (43 characters). Not hashed as
- * rp_secret_equal() does: the one-shot SHA256() fetches the algorithm on
+ * secret_equal() does: the one-shot SHA256() fetches the algorithm on
  * every call in OpenSSL 3, a measurable share of a verification. */
 static bool bytes_eq(const char *a, size_t alen, const char *b, size_t blen, bool consttime)
 {

@@ -506,7 +506,7 @@ static int jwks_fetch(struct rp_config *cfg, struct rp_error *err)
 out:
 	rp_http_resp_release(&resp);
 	rp_disc_put(disc);
-	rp_free_secret(auth);
+	free_secret(auth);
 	return rc;
 }
 

@@ -9,8 +9,8 @@
 RP_VERSION := 1.5.0
 RP_PKGS    := jansson libcurl openssl
 RP_SRC     := $(wildcard rp/*.c)
-RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o) $(OBJ)/common/codec.o $(OBJ)/common/jose.o
-RP_HDR     := rp/include/rp.h rp/rp_int.h common/codec.h common/jose.h
+RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o) $(patsubst %.c,$(OBJ)/%.o,$(wildcard common/*.c))
+RP_HDR     := rp/include/rp.h rp/rp_int.h $(wildcard common/*.h)
 RP_SO      := $(OUT)/rp/librp.so
 RP_A       := $(OUT)/rp/librp.a
 # Every object as is, internal rp_* names global: for the tests and the

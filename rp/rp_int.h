@@ -4,8 +4,10 @@
 #define RP_INT_H
 
 #include "rp.h"
+#include "buf.h"
 #include "codec.h"
 #include "jose.h"
+#include "secret.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,33 +30,20 @@ void rp_err_clear(struct rp_error *err);
 /* Copies untrusted text for a message: printable ASCII only, bounded. */
 void rp_sanitize(char *dst, size_t cap, const char *src, size_t len);
 
-/* ---- bounded buffer (util.c) ---- */
-struct rp_buf {
-	char *p;        /* NUL-terminated once anything was added */
-	size_t len;
-	size_t cap;
-	size_t max;     /* an append past this fails with RP_E_TOO_BIG */
-};
-void rp_buf_init(struct rp_buf *b, size_t max);
-void rp_buf_release(struct rp_buf *b); /* wipes then frees */
-int rp_buf_add(struct rp_buf *b, const void *data, size_t len);
-int rp_buf_adds(struct rp_buf *b, const char *s);
+/* ---- bounded buffer (common/buf.h; its appends with librp's codes here) ---- */
+int rp_buf_add(struct buf *b, const void *data, size_t len);
+int rp_buf_adds(struct buf *b, const char *s);
 /* RFC 3986 unreserved characters kept, every other byte %XX. */
-int rp_buf_add_urlenc(struct rp_buf *b, const char *s);
+int rp_buf_add_urlenc(struct buf *b, const char *s);
 /* "&name=value" (no '&' when the buffer is empty), both encoded. */
-int rp_buf_add_param(struct rp_buf *b, const char *name, const char *value);
-char *rp_buf_steal(struct rp_buf *b);
+int rp_buf_add_param(struct buf *b, const char *name, const char *value);
 
 /* ---- encodings, randomness, secrets (util.c) ---- */
 /* Strict base64url without padding into out (cap bytes): refuses padding,
  * whitespace, non-alphabet bytes and non-zero trailing bits. */
 int rp_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap,
 		     size_t *outlen);
-char *rp_b64url_encode(const void *data, size_t len);
-char *rp_rand_token(size_t nbytes);     /* nbytes from RAND_bytes, base64url */
-bool rp_secret_equal(const void *a, size_t alen, const void *b, size_t blen);
-void rp_wipe(void *p, size_t len);
-void rp_free_secret(char *s);           /* wipes a string then frees it */
+/* b64url_encode, rand_token, secret_equal, wipe, free_secret: common/secret.h */
 char *rp_strndup(const char *s, size_t len);
 bool rp_printable(const char *s);       /* non-empty, 0x21..0x7e only */
 
@@ -169,7 +158,7 @@ char *rp_basic_header(const struct rp_config *cfg);
 /* POSTs the form body to url with this client's authentication, as at the
  * token endpoint (token.c); an answer other than 200 is RP_E_PROVIDER_ERROR
  * (its OAuth error in err) or RP_E_HTTP. */
-int rp_client_post(struct rp_config *cfg, const char *fn, const char *url, struct rp_buf *body,
+int rp_client_post(struct rp_config *cfg, const char *fn, const char *url, struct buf *body,
 		   size_t max, struct rp_http_resp *resp, struct rp_error *err);
 /* a and b have one origin (scheme, host, port; RFC 6454), as libcurl's URL
  * parser reads them. */

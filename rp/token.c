@@ -17,9 +17,9 @@ void rp_tokens_release(struct rp_tokens *t)
 {
 	if (t == NULL)
 		return;
-	rp_free_secret(t->id_token);
-	rp_free_secret(t->access_token);
-	rp_free_secret(t->refresh_token);
+	free_secret(t->id_token);
+	free_secret(t->access_token);
+	free_secret(t->refresh_token);
 	free(t->token_type);
 	free(t->scope);
 	memset(t, 0, sizeof(*t));
@@ -29,11 +29,11 @@ void rp_tokens_release(struct rp_tokens *t)
 char *rp_basic_header(const struct rp_config *cfg)
 {
 	static const char prefix[] = "Authorization: Basic ";
-	struct rp_buf cred;
+	struct buf cred;
 	char *hdr = NULL;
 	size_t cap;
 
-	rp_buf_init(&cred, 4096);
+	buf_init(&cred, 4096);
 	if (cfg->client_secret == NULL || rp_buf_add_urlenc(&cred, cfg->client_id) != RP_OK ||
 	    rp_buf_add(&cred, ":", 1) != RP_OK ||
 	    rp_buf_add_urlenc(&cred, cfg->client_secret) != RP_OK)
@@ -45,7 +45,7 @@ char *rp_basic_header(const struct rp_config *cfg)
 	EVP_EncodeBlock((unsigned char *)hdr + sizeof(prefix) - 1, (const unsigned char *)cred.p,
 			(int)cred.len);
 out:
-	rp_buf_release(&cred);
+	buf_release(&cred);
 	return hdr;
 }
 
@@ -73,7 +73,7 @@ static int provider_error(const char *fn, const struct rp_http_resp *resp, struc
 	rc = rp_fail(err, RP_E_PROVIDER_ERROR, "%s: HTTP %ld, %s%s%s", fn, resp->status, oerr,
 		     desc[0] != '\0' ? ": " : "", desc);
 out:
-	rp_wipe(copy, resp->len);
+	wipe(copy, resp->len);
 	free(copy);
 	free(e);
 	free(d);
@@ -122,11 +122,11 @@ int rp_exchange_code(struct rp_config *cfg, const char *code, const char *code_v
 	struct rp_tokens t = { .expires_in = -1 };
 	struct rp_http_resp resp = { 0 };
 	struct rp_disc *disc = NULL;
-	struct rp_buf body;
+	struct buf body;
 	int rc;
 
 	rp_err_clear(err);
-	rp_buf_init(&body, 64 * 1024);
+	buf_init(&body, 64 * 1024);
 	if (out == NULL || cfg == NULL)
 		return rp_fail(err, RP_E_INVAL, "%s: no config or no output", fn);
 	memset(out, 0, sizeof(*out));
@@ -159,12 +159,12 @@ int rp_exchange_code(struct rp_config *cfg, const char *code, const char *code_v
 out:
 	rp_tokens_release(&t);
 	rp_http_resp_release(&resp);
-	rp_buf_release(&body);
+	buf_release(&body);
 	rp_disc_put(disc);
 	return rc;
 }
 
-int rp_client_post(struct rp_config *cfg, const char *fn, const char *url, struct rp_buf *body,
+int rp_client_post(struct rp_config *cfg, const char *fn, const char *url, struct buf *body,
 		   size_t max, struct rp_http_resp *resp, struct rp_error *err)
 {
 	const char *headers[3] = { "Accept: application/json", NULL, NULL };
@@ -208,7 +208,7 @@ int rp_client_post(struct rp_config *cfg, const char *fn, const char *url, struc
 		headers[1] = auth;
 	}
 	rc = rp_http(cfg, fn, url, headers, body->p, max, resp, err);
-	rp_free_secret(auth);
+	free_secret(auth);
 	if (rc == RP_OK && resp->status != 200)
 		rc = provider_error(fn, resp, err);
 	return rc;
@@ -296,7 +296,7 @@ int rp_userinfo(struct rp_config *cfg, const char *access_token, const char *exp
 out:
 	json_decref(got);
 	rp_http_resp_release(&resp);
-	rp_free_secret(auth);
+	free_secret(auth);
 	rp_disc_put(disc);
 	return rc;
 }

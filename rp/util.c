@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Errors, bounded buffers, base64url, randomness and secret handling. */
+/* Errors, the bounded buffer's appends with librp's codes, base64url decoding. */
 #include "rp_int.h"
 
 #include <stdarg.h>
@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 
 static const char *const rp_messages[] = {
 	[0] = "success",
@@ -92,74 +89,30 @@ void rp_sanitize(char *dst, size_t cap, const char *src, size_t len)
 	dst[j] = '\0';
 }
 
-void rp_buf_init(struct rp_buf *b, size_t max)
+/* The buffer's results as librp's codes. */
+static int buf_code(enum buf_result rc)
 {
-	b->p = NULL;
-	b->len = b->cap = 0;
-	b->max = max;
+	return rc == BUF_OK ? RP_OK : rc == BUF_TOO_BIG ? RP_E_TOO_BIG : RP_E_NOMEM;
 }
 
-void rp_buf_release(struct rp_buf *b)
+int rp_buf_add(struct buf *b, const void *data, size_t len)
 {
-	if (b->p != NULL) {
-		OPENSSL_cleanse(b->p, b->cap);
-		free(b->p);
-	}
-	rp_buf_init(b, b->max);
+	return buf_code(buf_append(b, data, len));
 }
 
-int rp_buf_add(struct rp_buf *b, const void *data, size_t len)
-{
-	size_t need, cap;
-	char *p;
-
-	if (len > b->max || b->len > b->max - len)
-		return RP_E_TOO_BIG;
-	need = b->len + len + 1;
-	if (need > b->cap) {
-		cap = b->cap != 0 ? b->cap : 256;
-		while (cap < need)
-			cap *= 2;
-		/* Grow by copy, not realloc: the old block may hold a secret
-		 * that realloc would leave behind unwiped. */
-		if ((p = malloc(cap)) == NULL)
-			return RP_E_NOMEM;
-		if (b->p != NULL) {
-			memcpy(p, b->p, b->len);
-			OPENSSL_cleanse(b->p, b->cap);
-			free(b->p);
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	if (len != 0)
-		memcpy(b->p + b->len, data, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-	return RP_OK;
-}
-
-int rp_buf_adds(struct rp_buf *b, const char *s)
+int rp_buf_adds(struct buf *b, const char *s)
 {
 	return rp_buf_add(b, s, strlen(s));
 }
 
-int rp_buf_add_urlenc(struct rp_buf *b, const char *s)
+/* Encoded in place, never through a copy: the value may be a secret
+ * (client_secret_post). */
+int rp_buf_add_urlenc(struct buf *b, const char *s)
 {
-	size_t n = codec_urlenc_len(s);
-	char *tmp = malloc(n + 1);
-	int rc;
-
-	if (tmp == NULL)
-		return RP_E_NOMEM;
-	codec_urlenc(tmp, s);
-	rc = rp_buf_add(b, tmp, n);
-	OPENSSL_cleanse(tmp, n + 1); /* may be a secret (client_secret_post) */
-	free(tmp);
-	return rc;
+	return buf_code(buf_append_urlenc(b, s));
 }
 
-int rp_buf_add_param(struct rp_buf *b, const char *name, const char *value)
+int rp_buf_add_param(struct buf *b, const char *name, const char *value)
 {
 	int rc;
 
@@ -168,17 +121,6 @@ int rp_buf_add_param(struct rp_buf *b, const char *name, const char *value)
 	if ((rc = rp_buf_add_urlenc(b, name)) != RP_OK || (rc = rp_buf_add(b, "=", 1)) != RP_OK)
 		return rc;
 	return rp_buf_add_urlenc(b, value);
-}
-
-char *rp_buf_steal(struct rp_buf *b)
-{
-	char *p = b->p;
-
-	if (p == NULL)
-		p = calloc(1, 1);
-	b->p = NULL;
-	b->len = b->cap = 0;
-	return p;
 }
 
 int rp_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap,
@@ -192,53 +134,6 @@ int rp_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap,
 	default:
 		return RP_E_MALFORMED;
 	}
-}
-
-char *rp_b64url_encode(const void *data, size_t len)
-{
-	size_t n = codec_b64url_len(len);
-	char *out;
-
-	if (n == SIZE_MAX || (out = malloc(n + 1)) == NULL)
-		return NULL;
-	codec_b64url_encode(out, data, len);
-	return out;
-}
-
-char *rp_rand_token(size_t nbytes)
-{
-	unsigned char raw[64];
-	char *s;
-
-	if (nbytes > sizeof(raw) || RAND_bytes(raw, (int)nbytes) != 1)
-		return NULL;
-	s = rp_b64url_encode(raw, nbytes);
-	OPENSSL_cleanse(raw, sizeof(raw));
-	return s;
-}
-
-/* Equal-time compare of secrets of any length: hash both, compare digests. */
-bool rp_secret_equal(const void *a, size_t alen, const void *b, size_t blen)
-{
-	unsigned char da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
-
-	SHA256(a, alen, da);
-	SHA256(b, blen, db);
-	return CRYPTO_memcmp(da, db, sizeof(da)) == 0;
-}
-
-void rp_wipe(void *p, size_t len)
-{
-	if (p != NULL)
-		OPENSSL_cleanse(p, len);
-}
-
-void rp_free_secret(char *s)
-{
-	if (s == NULL)
-		return;
-	OPENSSL_cleanse(s, strlen(s));
-	free(s);
 }
 
 char *rp_strndup(const char *s, size_t len)

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
 #include "util.h"
 #include "uri.h"
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* Counters for the operators: requests per endpoint and status class,
  * logins, tokens issued, refusals that matter (replayed codes, failed client
- * authentications), served at /metrics in the Prometheus text format.
+ * authentications), served at /metrics in the Prometheus text format
+ * (idp/metrics_http.c).
  * Counting is one relaxed atomic add: no lock on the request path. */
 #ifndef IDP_METRICS_H
 #define IDP_METRICS_H
@@ -34,12 +35,9 @@ void metrics_count(enum metric m);
 unsigned metrics_endpoint(const char *label);
 /* Called once per answered request with its endpoint's index and status. */
 void metrics_request(unsigned endpoint, unsigned status);
-/* The Prometheus text exposition, malloc'ed (the caller's); NULL on failure. */
-char *metrics_render(size_t *len);
-/* The operators' listener (metrics.listen): GET /metrics and nothing else,
- * on its own address, never on the citizens' one (behind a local proxy the
- * TCP peer says nothing of who asks). No-op when metrics.listen is unset. */
-int metrics_start(const struct config *cfg);
-void metrics_stop(void);
+/* Appends the counters and the uptime to b, in the Prometheus text format;
+ * IDP_OK, else b could not take them all. The runtime's gauges and the
+ * listener (metrics_render, metrics_start: idp.h) are the process's. */
+int metrics_render_counters(struct buf *b);
 
 #endif

@@ -13,7 +13,9 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "buf.h"
 #include "codec.h"
+#include "secret.h"
 
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -51,20 +53,11 @@ bool log_repeat_failed(struct log_repeat *r, int code, const struct log_capture 
  * *failures: how many attempts had failed in a row. */
 bool log_repeat_recovered(struct log_repeat *r, unsigned *failures);
 
-/* Bounded growable buffer: an append past max fails with IDP_ETOOBIG. */
-struct buf {
-	char *p;    /* always NUL-terminated once anything was appended */
-	size_t len;
-	size_t cap;
-	size_t max;
-};
-void buf_init(struct buf *b, size_t max);
-void buf_release(struct buf *b); /* wipes then frees */
+/* The bounded buffer (common/buf.h: buf_init, buf_release, buf_steal): its
+ * appends here answer with the daemon's codes, IDP_ETOOBIG past its max. */
 int buf_add(struct buf *b, const void *data, size_t len);
 int buf_adds(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Hands the bytes to the caller (free()), leaves b empty. */
-char *buf_steal(struct buf *b);
 int buf_add_html(struct buf *b, const char *s);       /* HTML-escaped */
 int buf_add_urlenc(struct buf *b, const char *s);     /* RFC 3986 unreserved kept */
 /* JSON output for flat objects (RFC 8259): a string with its quotes, and
@@ -75,15 +68,12 @@ int buf_json_name(struct buf *b, bool first, const char *name); /* ,"name": */
 int buf_json_member_str(struct buf *b, bool first, const char *name, const char *value);
 int buf_json_member_int(struct buf *b, bool first, const char *name, long long value);
 
-/* base64url without padding. encode returns a malloc'ed string or NULL. */
-char *b64url_encode(const void *data, size_t len);
+/* b64url_encode, rand_token, secret_equal, wipe, free_secret: common/secret.h. */
 /* Appends base64url of data to b. */
 int buf_add_b64url(struct buf *b, const void *data, size_t len);
 /* Strict: rejects padding, whitespace and non-alphabet bytes. out is malloc'ed. */
 int b64url_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
 
-/* nbytes of RAND_bytes, base64url-encoded; NULL on failure. */
-char *rand_token(size_t nbytes);
 /* A unique identifier, 22 base64url characters: for jti, never for secrets. */
 bool unique_id(char out[23]);
 /* SHA-256 with a digest fetched once: OpenSSL 3's one-shot SHA256() looks
@@ -92,13 +82,10 @@ void sha256(const void *data, size_t len, unsigned char out[32]);
 /* HMAC-SHA256 (RFC 2104) on the digest fetched once: OpenSSL 3's one-shot
  * HMAC() fetches its algorithms on every call. */
 void hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, unsigned char out[32]);
-bool secret_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* Lowercase hex SHA-256 of s (65 bytes buffer). */
 void sha256_hex(const void *data, size_t len, char out[65]);
 /* First 8 hex digits of SHA-256, for correlating secrets in logs. */
 void secret_tag(const char *s, char out[9]);
-void wipe(void *p, size_t len);
-void free_secret(char *s); /* wipes a NUL-terminated string then frees it */
 
 /* Strict decimal parsing: whole string, no sign unless allowed, range checked. */
 bool parse_ll(const char *s, long long min, long long max, long long *out);
@@ -114,6 +101,9 @@ static inline bool utf8_valid(const char *s, size_t len)
  * login with the Redis store). */
 size_t fmt_u64(char *out, uint64_t v);
 size_t fmt_i64(char *out, int64_t v);
+/* t as "2026-01-31T12:00:00Z" in buf, which it returns; "-" when t <= 0
+ * (never set). For what idpctl prints. */
+const char *fmt_time(int64_t t, char buf[32]);
 int64_t now_s(void);
 /* CLOCK_MONOTONIC in milliseconds: for deadlines and TTLs that a wall-clock
  * step must not move. */

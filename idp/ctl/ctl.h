@@ -44,7 +44,6 @@ char *read_secret(const char *prompt);
 int open_shared_store(const struct config *cfg, struct store *st, const char *what);
 /* The subject of a citizen named by username, BACKEND:SUBJECT or pivot:HEX. */
 char *local_subject(const struct config *cfg, const char *user);
-const char *fmt_time(int64_t t, char buf[32]);
 
 int cmd_keys(int argc, char **argv);     /* ctl_keys.c */
 int cmd_users(int argc, char **argv);    /* ctl_users.c */

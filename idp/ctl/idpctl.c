@@ -164,15 +164,6 @@ char *local_subject(const struct config *cfg, const char *user)
 	return out != NULL ? out : strdup(user);
 }
 
-const char *fmt_time(int64_t t, char buf[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
-	return buf;
-}
-
 int main(int argc, char **argv)
 {
 	char *rest[8];

@@ -306,17 +306,6 @@ out:
 	return rc;
 }
 
-static const char *fmt_time(int64_t t, char buf[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0)
-		return "-";
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
-	return buf;
-}
-
 /* Which active clients have not fetched a JWKS that holds kid. */
 static json_t *lagging_clients(const struct config *cfg, struct store *st, const char *kid)
 {

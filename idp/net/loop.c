@@ -638,10 +638,6 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 		http_stop();
 		return log_fail(IDP_EIO, "http: cannot start the event loops on %s:%u", cfg->address, port);
 	}
-	if ((rc = metrics_start(cfg)) != IDP_OK) {
-		http_stop();
-		return rc;
-	}
 	if (port_file != NULL) {
 		FILE *f = fopen(port_file, "w");
 
@@ -658,7 +654,6 @@ void http_stop(void)
 {
 	uint64_t one = 1;
 
-	metrics_stop();
 	for (unsigned i = 0; i < H.n; i++)
 		if (write(H.loops[i].stop_fd, &one, sizeof(one)) < 0)
 			idp_log(LOG_ERR, "http: cannot stop a loop: %s", strerror(errno));

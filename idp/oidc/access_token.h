@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
-/* An access token's record, found by the token's hash (code.h: K_AT): the
+/* An access token's record, found by the token's hash (session.h: K_AT): the
  * one lookup /userinfo, /introspect and /revoke share. */
 #ifndef IDP_ACCESS_TOKEN_H
 #define IDP_ACCESS_TOKEN_H

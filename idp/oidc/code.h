@@ -21,9 +21,8 @@
  * the code (store_op.taken_off): the offset of those 64 hex digits. */
 #define CODE_SID_OFF (sizeof(RECORD_TAG) - 1 + sizeof("s64:") - 1)
 /* K_USED + code hash: a code already exchanged (its replay revokes the
- * tokens); K_AT + token hash: an access token's record. */
+ * tokens). K_AT (session.h) + token hash: an access token's record. */
 #define K_USED "used:"
-#define K_AT "at:"
 
 /* The hash that names code's records in the store, bound to the client it
  * is issued to: another client presenting the code finds nothing, so it can

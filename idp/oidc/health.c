@@ -180,11 +180,11 @@ static void *prober_main(void *arg)
 }
 
 /* A node whose store does not answer cannot serve a login: the load
- * balancer's check on /healthz takes it out of rotation meanwhile. DBSIZE
- * for Redis (O(1)), a counter for the memory store. */
+ * balancer's check on /healthz takes it out of rotation meanwhile. A PING
+ * for Redis: the check reads no data. */
 bool health_store_ready(void)
 {
-	return g_idp.store.ops != NULL && g_idp.store.ops->count(g_idp.store.st) >= 0;
+	return g_idp.store.ops != NULL && g_idp.store.ops->ping(g_idp.store.st) == IDP_OK;
 }
 
 void health_start(const char *listen)

@@ -2,7 +2,6 @@
 /* The SSO session (session.h): its stored form, the process's copy of
  * recent sessions, and its life from the login to the logout. */
 #include "session.h"
-#include "code.h"
 #include "backchannel.h"
 #include "metrics.h"
 #include "json_bounded.h"

@@ -11,6 +11,9 @@
 /* Store key prefixes. A session is keyed by the SHA-256 of its cookie, never
  * by the cookie itself. */
 #define K_SESSION "sess:"
+/* K_AT + an access token's hash: its record (access_token.c). Declared
+ * here, below the code, because ending a session deletes its tokens' records. */
+#define K_AT "at:"
 /* K_SESSION_AT + session hash: the K_AT hashes its code exchanges issued,
  * each followed by a space, so that ending the session revokes them. */
 #define K_SESSION_AT "sat:"

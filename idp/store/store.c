@@ -10,6 +10,15 @@
 #include "util.h"
 #include "json_bounded.h"
 
+int store_check(const json_t *conf)
+{
+	const json_t *d = conf != NULL ? json_object_get(conf, "driver") : NULL;
+
+	if (json_is_string(d) && strcmp(json_string_value(d), "redis") == 0 && store_redis_check(conf) != IDP_OK)
+		return log_fail(IDP_EINVAL, "store: the Redis settings are not valid (the line above says why)");
+	return IDP_OK;
+}
+
 int store_open(const json_t *conf, struct store *out)
 {
 	static const struct store_ops *const drivers[] = {&store_memory, &store_redis};

@@ -8,6 +8,7 @@
 #ifndef IDP_STORE_H
 #define IDP_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -76,11 +77,11 @@ struct store_ops {
 	int (*put)(void *st, const char *key, const void *val, size_t len, unsigned ttl_s);
 	/* Sets key only if absent: IDP_EEXIST when it is present. */
 	int (*add)(void *st, const char *key, const void *val, size_t len, unsigned ttl_s);
-	/* *val is malloc'ed, NUL-terminated, the caller's. IDP_ENOTFOUND when absent
-	 * or expired. */
-	int (*get)(void *st, const char *key, char **val, size_t *len);
-	/* Atomic get-and-delete: of two concurrent takes, exactly one gets the value. */
-	int (*take)(void *st, const char *key, char **val, size_t *len);
+	/* Reads key (store_get), or with take reads and deletes it atomically
+	 * (store_take: of two concurrent takes, exactly one gets the value).
+	 * *val is malloc'ed, NUL-terminated, the caller's. IDP_ENOTFOUND when
+	 * absent or expired. */
+	int (*fetch)(void *st, const char *key, char **val, size_t *len, bool take);
 	/* IDP_OK whether or not the key existed. */
 	int (*del)(void *st, const char *key);
 	/* Increments n integer counters (1 <= n <= STORE_BATCH_MAX) in one round
@@ -120,6 +121,10 @@ struct store_ops {
 	int (*batch)(void *st, const struct store_op *ops, size_t n, char **taken, size_t *tlen);
 	/* Number of live records (for metrics and tests); may be approximate. */
 	long long (*count)(void *st);
+	/* Whether the store answers now, at the cost of one bounded round trip
+	 * that touches no data (Redis: PING): IDP_OK, else IDP_ESTORE. For
+	 * /healthz, which a load balancer calls every few seconds per node. */
+	int (*ping)(void *st);
 	/* One line on the store's role for idpctl status (redis: ROLE, the
 	 * primary and its replicas or the replica and its primary). *text is
 	 * malloc'ed, the caller's. */
@@ -138,6 +143,10 @@ struct store {
 	void *st;
 };
 
+/* Checks the settings of the driver conf names, without connecting (the
+ * configuration's load does not know the drivers: rt_build asks, so that
+ * idp --check and a reload report them). */
+int store_check(const json_t *conf);
 /* Opens the driver named by conf's "driver" ("memory" when conf is NULL or has
  * no driver). */
 int store_open(const json_t *conf, struct store *out);
@@ -153,11 +162,11 @@ static inline int store_add(struct store *s, const char *k, const void *v, size_
 }
 static inline int store_get(struct store *s, const char *k, char **v, size_t *n)
 {
-	return s->ops->get(s->st, k, v, n);
+	return s->ops->fetch(s->st, k, v, n, false);
 }
 static inline int store_take(struct store *s, const char *k, char **v, size_t *n)
 {
-	return s->ops->take(s->st, k, v, n);
+	return s->ops->fetch(s->st, k, v, n, true);
 }
 static inline int store_del(struct store *s, const char *k)
 {

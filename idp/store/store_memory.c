@@ -512,16 +512,6 @@ static int mem_fetch(void *p, const char *key, char **val, size_t *len, bool tak
 	return rc;
 }
 
-static int mem_get(void *p, const char *key, char **val, size_t *len)
-{
-	return mem_fetch(p, key, val, len, false);
-}
-
-static int mem_take(void *p, const char *key, char **val, size_t *len)
-{
-	return mem_fetch(p, key, val, len, true);
-}
-
 static int mem_del(void *p, const char *key)
 {
 	struct mstore *m = p;
@@ -1040,7 +1030,7 @@ static int mem_mget(void *p, const char *const *keys, size_t n, char **vals, siz
 	if (n == 0 || n > STORE_BATCH_MAX)
 		return IDP_EINVAL;
 	for (i = 0; i < n && rc == IDP_OK; i++)
-		if ((rc = mem_get(p, keys[i], &vals[i], &lens[i])) == IDP_ENOTFOUND)
+		if ((rc = mem_fetch(p, keys[i], &vals[i], &lens[i], false)) == IDP_ENOTFOUND)
 			rc = IDP_OK;
 	if (rc != IDP_OK)
 		for (i = 0; i < n; i++) {
@@ -1055,6 +1045,13 @@ static long long mem_count(void *p)
 	struct mstore *m = p;
 
 	return atomic_load(&m->records);
+}
+
+/* In the process: it answers while the process does. */
+static int mem_ping(void *p)
+{
+	(void)p;
+	return IDP_OK;
 }
 
 static void mem_close(void *p)
@@ -1174,8 +1171,7 @@ const struct store_ops store_memory = {
 	.close = mem_close,
 	.put = mem_put,
 	.add = mem_add,
-	.get = mem_get,
-	.take = mem_take,
+	.fetch = mem_fetch,
 	.del = mem_del,
 	.incr = mem_incr,
 	.put_counted = mem_put_counted,
@@ -1184,5 +1180,6 @@ const struct store_ops store_memory = {
 	.mget = mem_mget,
 	.batch = mem_batch,
 	.count = mem_count,
+	.ping = mem_ping,
 	.role = mem_role,
 };

@@ -866,7 +866,7 @@ static int ra_connect(struct rstore *st, struct rconn *cn)
 
 /* What a command does, for the choice to send it again after a failure. */
 enum cmd_kind {
-	CMD_READ,       /* GET, MGET, DBSIZE */
+	CMD_READ,       /* GET, MGET, DBSIZE, PING */
 	CMD_IDEMPOTENT, /* a write whose second run changes nothing more (SET, DEL, EXPIRE) */
 	CMD_WRITE,      /* a second run could count twice or lose a take (INCR, GETDEL) */
 };
@@ -1474,16 +1474,6 @@ out:
 	return rc;
 }
 
-static int rs_get(void *p, const char *key, char **val, size_t *len)
-{
-	return rs_fetch(p, key, val, len, false);
-}
-
-static int rs_take(void *p, const char *key, char **val, size_t *len)
-{
-	return rs_fetch(p, key, val, len, true);
-}
-
 static int rs_del(void *p, const char *key)
 {
 	struct rstore *st = p;
@@ -1870,6 +1860,21 @@ static long long rs_count(void *p)
 	return n;
 }
 
+static int rs_ping(void *p)
+{
+	struct rstore *st = p;
+	const char *argv[] = {"PING"};
+	size_t lens[] = {4};
+	redisReply *r = NULL;
+	int rc;
+
+	if ((rc = rs_command(st, 1, argv, lens, &r)) == IDP_OK &&
+	    (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0))
+		rc = rs_unexpected(st, "PING", r);
+	reply_free(r);
+	return rc == IDP_OK ? IDP_OK : IDP_ESTORE;
+}
+
 /* Every thread that used the store must be done with it: a thread exiting
  * during close would race with it for its connection. */
 static void rs_close(void *p)
@@ -2172,8 +2177,7 @@ const struct store_ops store_redis = {
 	.close = rs_close,
 	.put = rs_put,
 	.add = rs_add,
-	.get = rs_get,
-	.take = rs_take,
+	.fetch = rs_fetch,
 	.del = rs_del,
 	.incr = rs_incr,
 	.put_counted = rs_put_counted,
@@ -2182,5 +2186,6 @@ const struct store_ops store_redis = {
 	.mget = rs_mget,
 	.batch = rs_batch,
 	.count = rs_count,
+	.ping = rs_ping,
 	.role = rs_role,
 };

@@ -31,21 +31,7 @@ setup_tmp() {
 	CJ="$TMP/cookies"
 }
 
-# wait_for TRIES CMD...: runs CMD every 0.1 s until it succeeds, TRIES times.
-wait_for() {
-	n=$1; shift
-	i=0
-	while [ $i -lt "$n" ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-		i=$((i+1))
-	done
-	return 1
-}
-
-free_port() {
-	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
-}
+. "$ROOT/tests/integration/wait.sh"    # wait_for, free_port
 
 ok() {
 	name=$1; shift

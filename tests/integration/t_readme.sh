@@ -1,9 +1,22 @@
 #!/bin/sh
 # The README's curl walk-through, run as written against the demo
 # configuration (on a free port instead of 8080), must end with a verified
-# ID token and the userinfo answer.
+# ID token and the userinfo answer. And every source file ARCHITECTURE.md
+# names exists, so that the auditor's map cannot drift from the tree.
 . "$(dirname "$0")/lib.sh"
 setup_tmp
+
+# Paths (idp/net/loop.c) must exist as written; a bare name (loop.c) somewhere
+# under idp/, common/ or plugins/; templates (ep_<name>.c) and globs are skipped.
+MISSING=$(cd "$ROOT" && grep -o '`[^`]*\.[ch]`' ARCHITECTURE.md | tr -d '`' | sort -u | while read -r f; do
+	case "$f" in
+	*'<'* | *'*'*) ;;
+	*/*) [ -e "$f" ] || echo "$f" ;;
+	*) [ -n "$(find idp common plugins -name "$f" | head -n 1)" ] || echo "$f" ;;
+	esac
+done)
+ok "ARCHITECTURE.md names $(cd "$ROOT" && grep -o '`[^`]*\.[ch]`' ARCHITECTURE.md | sort -u | wc -l) files, all in the tree (missing: ${MISSING:-none})" \
+	test -z "$MISSING"
 IDP_PORT=$(free_port)
 "$BUILD/idp/idpctl" --keys-dir "$TMP/keys" keys init >/dev/null 2>&1
 printf '%s\n' 'Marianne-2026!' | "$BUILD/idp/idpctl" --users "$TMP/users.json" users add marianne \

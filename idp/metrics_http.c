@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: EUPL-1.2 */
+/* /metrics for the operators: the counters (metrics.c) and the gauges read
+ * from the runtime (backends up, signing keys, store records, argon2id
+ * memory), on a listener of their own. Here, beside the runtime it reads,
+ * so that the counters below stay callable from every layer. */
+#include "idp.h"
+#include "metrics.h"
+#include "pwhash.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+char *metrics_render(size_t *len)
+{
+	struct rt *rt = rt_acquire();
+	struct buf b;
+	size_t i;
+	int rc = IDP_OK;
+	long long records;
+	size_t pw_buffers, pw_bytes;
+
+	buf_init(&b, 1 << 20);
+	rc |= metrics_render_counters(&b);
+	if (rt != NULL) {
+		rc |= buf_adds(&b, "# HELP idp_backend_up Whether an identity backend is offered to citizens (0: greyed out after failures).\n"
+				   "# TYPE idp_backend_up gauge\n");
+		for (i = 0; i < rt->n_backends; i++)
+			rc |= buf_printf(&b, "idp_backend_up{backend=\"%s\"} %d\n", rt->backends[i].id,
+					 backend_up(&rt->backends[i]) ? 1 : 0);
+		rc |= buf_adds(&b, "# HELP idp_signing_keys Keys of the key set, by algorithm and state.\n"
+				   "# TYPE idp_signing_keys gauge\n");
+		for (i = 0; rt->keys != NULL && i < rt->keys->n; i++)
+			rc |= buf_printf(&b, "idp_signing_keys{alg=\"%s\",state=\"%s\",kid=\"%s\"} 1\n",
+					 rt->keys->keys[i].alg == ALG_ES256 ? "ES256" : "RS256",
+					 key_state_name(rt->keys->keys[i].state), rt->keys->keys[i].kid);
+	}
+	/* The store's own count: memory exact, redis the whole database. */
+	records = g_idp.store.ops != NULL ? g_idp.store.ops->count(g_idp.store.st) : -1;
+	rc |= buf_printf(&b, "# HELP idp_store_records Live records in the store (sessions, codes, tokens, consents, counters); -1 when it does not answer.\n"
+			     "# TYPE idp_store_records gauge\nidp_store_records %lld\n", records);
+	pwhash_kept(&pw_buffers, &pw_bytes);
+	rc |= buf_printf(&b, "# HELP idp_password_hash_memory_bytes Memory kept for the next argon2id hashes (idle buffers; the kernel may reclaim it).\n"
+			     "# TYPE idp_password_hash_memory_bytes gauge\nidp_password_hash_memory_bytes %zu\n", pw_bytes);
+	rt_release(rt);
+	if (rc != IDP_OK) {
+		buf_release(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return buf_steal(&b);
+}
+
+static struct MHD_Daemon *metrics_d;
+
+static enum MHD_Result metrics_answer(struct MHD_Connection *conn, unsigned status, const char *ctype,
+				      char *text, size_t len)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result metrics_request_cb(void *cls, struct MHD_Connection *conn, const char *url,
+					  const char *method, const char *version, const char *upload,
+					  size_t *upload_size, void **req_cls)
+{
+	static int started;
+	size_t len = 0;
+	char *text;
+
+	(void)cls;
+	(void)version;
+	(void)upload;
+	if (*req_cls == NULL) { /* headers only: wait for the (empty) body */
+		*req_cls = &started;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) { /* a body is never wanted here */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/metrics") != 0)
+		return metrics_answer(conn, 404, "text/plain", strdup("not found\n"), 10);
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return metrics_answer(conn, 405, "text/plain", strdup("use GET\n"), 8);
+	if ((text = metrics_render(&len)) == NULL)
+		return metrics_answer(conn, 500, "text/plain", strdup("metrics unavailable\n"), 20);
+	return metrics_answer(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+int metrics_start(const struct config *cfg)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	/* Its own thread, polled with epoll where there is one: the daemon's
+	 * descriptors go well past select's 1024. */
+	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+
+	if (cfg->metrics_address == NULL)
+		return IDP_OK;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, cfg->metrics_address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)cfg->metrics_port);
+	} else if (inet_pton(AF_INET6, cfg->metrics_address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)cfg->metrics_port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		return log_fail(IDP_EINVAL, "metrics: %s is not an address", cfg->metrics_address);
+	}
+	/* A scraper or two: a few connections, a short timeout. */
+	metrics_d = MHD_start_daemon(flags, 0, NULL, NULL, metrics_request_cb, NULL,
+				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+				     MHD_OPTION_END);
+	if (metrics_d == NULL)
+		return log_fail(IDP_EIO, "metrics: cannot listen on %s:%d", cfg->metrics_address, cfg->metrics_port);
+	idp_log(LOG_INFO, "metrics on http://%s%s%s:%d/metrics", s4->sin_family == AF_INET ? "" : "[",
+		cfg->metrics_address, s4->sin_family == AF_INET ? "" : "]", cfg->metrics_port);
+	return IDP_OK;
+}
+
+void metrics_stop(void)
+{
+	if (metrics_d != NULL)
+		MHD_stop_daemon(metrics_d);
+	metrics_d = NULL;
+}
