@@ -186,7 +186,7 @@ int rp_client_post(struct rp_config *cfg, const char *fn, const char *url, struc
 		rc = rc ? rc : rp_buf_add_param(body, "client_assertion_type",
 						"urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
 		rc = rc ? rc : rp_buf_add_param(body, "client_assertion", as);
-		rp_free_secret(as);
+		free_secret(as);
 		if (rc != RP_OK)
 			return rp_fail(err, rc, "%s: request too long", fn);
 		rc = rp_http(cfg, fn, url, headers, body->p, max, resp, err);
@@ -306,7 +306,7 @@ out:
  * little, and within what providers accept (ours: 5 minutes). */
 #define ASSERTION_TTL_S 60
 
-static int add_b64url(struct rp_buf *b, const void *d, size_t n)
+static int add_b64url(struct buf *b, const void *d, size_t n)
 {
 	char *s = malloc(codec_b64url_len(n) + 1);
 	int rc;
@@ -326,11 +326,11 @@ int rp_client_assertion(struct rp_config *cfg, const char *fn, const char *aud, 
 	size_t sl = 0;
 	int64_t now = rp_now(cfg);
 	json_t *h, *p = NULL;
-	struct rp_buf b;
+	struct buf b;
 	int rc = RP_E_NOMEM;
 
 	*out = NULL;
-	rp_buf_init(&b, 16 * 1024);
+	buf_init(&b, 16 * 1024);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return rp_fail(err, RP_E_NOMEM, "%s: no random bytes for the assertion", fn);
 	codec_b64url_encode(jti, rnd, sizeof(rnd));
@@ -350,7 +350,7 @@ int rp_client_assertion(struct rp_config *cfg, const char *fn, const char *aud, 
 	}
 	if (rp_buf_add(&b, ".", 1) != RP_OK || add_b64url(&b, sig, sl) != RP_OK)
 		goto out;
-	if ((*out = rp_buf_steal(&b)) != NULL)
+	if ((*out = buf_steal(&b)) != NULL)
 		rc = RP_OK;
 out:
 	if (rc == RP_E_NOMEM)
@@ -360,6 +360,6 @@ out:
 	free(ps);
 	json_decref(h);
 	json_decref(p);
-	rp_buf_release(&b);
+	buf_release(&b);
 	return rc;
 }
