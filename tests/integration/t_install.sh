@@ -67,7 +67,7 @@ root, man = sys.argv[1], open(sys.argv[2]).read()
 keys = set()
 for f in ["idp/base/config.c", "idp/base/config_clients.c", "plugins/oidc/oidc.c", "plugins/ldap/ldap.c"]:
     for name, block in re.findall(r"static const char \*const (\w+)\[\]\s*=\s*\{(.*?)NULL\}", open(root + "/" + f).read(), re.S):
-        if name not in ("reserved", "technical"):  # claim names, not settings
+        if name not in ("reserved", "technical", "langs"):  # claim names and languages, not settings
             keys |= set(re.findall(r'"([a-z_]+)"', block))
 for f in ["idp/store/store_redis.c", "idp/store/store_memory.c"]:
     keys |= set(re.findall(r'strcmp\(k, "([a-z_]+)"\)', open(root + "/" + f).read()))
@@ -207,10 +207,10 @@ fi
 
 # ---- contrib/grafana-idp.json ----
 ok "the dashboard queries name only metrics the daemon serves" python3 - "$ROOT/contrib/grafana-idp.json" \
-	"$ROOT/idp/base/metrics.c" <<'PY'
+	"$ROOT/idp/base/metrics.c" "$ROOT/idp/metrics_http.c" <<'PY'
 import json, re, sys
 d = json.load(open(sys.argv[1]))
-served = set(re.findall(r"\bidp_[a-z_]+", open(sys.argv[2]).read()))
+served = set(re.findall(r"\bidp_[a-z_]+", open(sys.argv[2]).read() + open(sys.argv[3]).read()))
 exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
 exprs += [v["query"]["query"] for v in d["templating"]["list"] if v["type"] == "query"]
 bad = 0
