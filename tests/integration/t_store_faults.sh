@@ -130,6 +130,7 @@ redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$TMP/redis" --save '' 
 REDIS_PID=$!
 PIDS="$PIDS $REDIS_PID"
 wait_for 50 $R ping || { echo "redis did not restart" >&2; exit 1; }
+REDIS_BACK=$(date +%s%N)
 # The first request after the restart may still meet the dead connection;
 # the daemon must reconnect by itself within a few attempts, each answered.
 recovered=no
@@ -146,18 +147,13 @@ ok "restarted: /authorize serves the login form again by itself" eq "$recovered"
 # Each event loop has its own connection, and a loop whose connect failed
 # while Redis was dead fails at once for a second (store_redis.c, ra_connect)
 # before it tries again: a login may land on such a loop just after the
-# restart. Every loop must be back within that second plus a margin.
-t0=$(date +%s%N)
-relogged=no
-for i in 1 2 3 4 5 6; do
-	login_works 2>/dev/null && { relogged=yes; break; }
-	sleep 0.5
-done
-t1=$(date +%s%N)
-SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
-echo "  a whole login works again ${SECS}s after the first login form (attempt $i)"
-ok "restarted: a new login succeeds by itself" eq "$relogged" yes
-ok "restarted: every loop is back within 3 s" within 3
+# restart. Past that second (and a margin), every loop must have its
+# connection back: the next login works at its first attempt, whichever
+# loops it meets. Measured from Redis answering, not from the login's own
+# duration (a loaded machine makes a login slow, not the recovery).
+left=$(awk -v a="$REDIS_BACK" -v b="$(date +%s%N)" 'BEGIN { l = 1.5 - (b - a) / 1e9; print (l > 0 ? l : 0) }')
+sleep "$left"
+ok "restarted: 1.5 s after Redis answers, a whole login works at the first attempt" login_works
 ok "restarted: and keeps working (a second login)" login_works
 
 echo "-- Redis full (maxmemory, noeviction)"
