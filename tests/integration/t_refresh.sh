@@ -200,6 +200,20 @@ refresh "$P1" "$RT"
 ok "... the refresh token lives on (offline_access outlives the session)" eq "$CODE" 200
 ok "... and its new access token works" eq "$(userinfo "$(echo "$OUT" | jget access_token)")" 200
 
+# ---- librp: rp_refresh, rp_revoke (tests/rp/interop.c --refresh) -----------
+grant demo-portal demo-portal-secret "$R1" "$OFF" "&prompt=consent"
+RTA=$RT SUBA=$(jwt_payload "$IDT" | jget sub)
+grant demo-portal demo-portal-secret "$R1" "$OFF" "&prompt=consent"
+RPI="$BUILD/tests/rp/rp_interop"
+if [ -x "$RPI" ]; then
+	"$RPI" --refresh "$IDP" "$P1" "$RTA" "$RT" "$SUBA" >"$TMP/rp.log" 2>&1
+	RC=$?
+	grep '^not ok' "$TMP/rp.log" >&2
+	ok "librp: rp_refresh, rp_revoke ($(grep -c '^ok' "$TMP/rp.log") checks)" eq "$RC" 0
+else
+	ok "librp: $RPI is built (make test-bins)" false
+fi
+
 # ---- The family's absolute lifetime -----------------------------------------
 # Restarted with a family of 6 s and tokens of 5 s unused: the token a
 # refresh at 3 s gives would live to 8 s unused, yet is refused at 6.5 s.
