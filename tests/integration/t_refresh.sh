@@ -215,26 +215,29 @@ else
 fi
 
 # ---- The family's absolute lifetime -----------------------------------------
-# Restarted with a family of 6 s and tokens of 5 s unused: the token a
-# refresh at 3 s gives would live to 8 s unused, yet is refused at 6.5 s.
+# Restarted with a family of 8 s and tokens of 7 s unused. Times count from
+# the ID token's iat (the daemon's clock at the exchange, not this loaded
+# shell's): a refresh at 4 s gives a token that would live to 11 s unused,
+# yet it is refused at 10 s, past the family's end (8 s, 9 s at most
+# should the exchange have straddled a second).
 stop_idp
 ok "the daemon stops cleanly" eq "$IDP_RC" 0
 python3 - "$TMP/idp.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["tokens"].update({"refresh_absolute_ttl_s": 6, "refresh_idle_ttl_s": 5})
+c["tokens"].update({"refresh_absolute_ttl_s": 8, "refresh_idle_ttl_s": 7})
 json.dump(c, open(sys.argv[1], "w"))
 PY
 run_idp
 grant demo-portal demo-portal-secret "$R1" "$OFF" "&prompt=consent"
-T0=$(date +%s.%N)
+T0=$(jwt_payload "$IDT" | jget iat)
 at() { python3 -c "import time,sys;d=$T0+float(sys.argv[1])-time.time();time.sleep(max(d,0))" "$1"; }
-at 3
+at 4
 refresh "$P1" "$RT"
-ok "absolute lifetime: a refresh at 3 s" eq "$CODE" 200
+ok "absolute lifetime: a refresh at 4 s" eq "$CODE" 200
 RT=$(echo "$OUT" | jget refresh_token)
-at 6.5
+at 10
 refresh "$P1" "$RT"
-ok "... at 6.5 s, within the idle limit but past the family's 6 s: invalid_grant" eq "$CODE:$(echo "$OUT" | jget error)" 400:invalid_grant
+ok "... at 10 s, within the idle limit but past the family's 8 s: invalid_grant" eq "$CODE:$(echo "$OUT" | jget error)" 400:invalid_grant
 ok "no refresh token reaches the log" not_contains "$(cat "$TMP/idp.log")" "$RT0"
 done_tests
