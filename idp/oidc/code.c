@@ -11,8 +11,11 @@
 /* The records of a code (record.h). The code's own: the request's client,
  * redirect_uri, PKCE challenge, session and scope, and, written as JSON text
  * for /token to copy, the ID token's claims of the citizen and the request
- * (i; the nonce apart, n: an ID token a refresh token brings has none) and the claims the claims parameter asked for in the ID token (x, an
- * object; /token filters them again against the client as configured then).
+ * (i; the nonce apart, n: an ID token a refresh brings has none) and the
+ * claims the claims parameter asked for in the ID token (x, an object;
+ * /token filters them again against the client as configured then); with
+ * offline_access, the userinfo answer (a) and local subject (u) too, for
+ * the refresh token's record (refresh.h).
  * The access token's, less its exp and the record's tag (K_CODE_AT): the
  * client, the userinfo answer (a), and for /introspect the scope granted
  * (o) and the citizen's local subject (u), from which a data provider's own

@@ -225,14 +225,7 @@ run_client() {
 	fi
 	wait "$cpid"
 	crc=$?
-	while IFS= read -r line; do
-		case "$line" in
-		"PASS "*) ok "${line#PASS }" true ;;
-		"FAIL "*) echo "  ${line#FAIL }" >&2; ok "${line#FAIL }" false ;;
-		"SUB "*|"LOGIN "*) ;;
-		*) echo "  $1: $line" >&2 ;;
-		esac
-	done <"$TMP/out.$1"
+	checks_from "$TMP/out.$1"
 	ok "$1: the authlib client ran to its end" eq "$crc" 0
 }
 
@@ -339,13 +332,7 @@ offline() {
 py_checks() {
 	$PY "$@" >"$TMP/py.out" 2>&1
 	prc=$?
-	while IFS= read -r line; do
-		case "$line" in
-		"PASS "*) ok "${line#PASS }" true ;;
-		"FAIL "*) echo "  ${line#FAIL }" >&2; ok "${line#FAIL }" false ;;
-		*) echo "  $line" >&2 ;;
-		esac
-	done <"$TMP/py.out"
+	checks_from "$TMP/py.out"
 	ok "$(basename "$1"): ran to its end" eq "$prc" 0
 }
 offline demo-portal demo-portal-secret http://127.0.0.1:8081/callback

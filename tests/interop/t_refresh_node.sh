@@ -28,12 +28,6 @@ ok "setup: two refresh tokens" test -n "$RTA" -a -n "$RT"
 timeout 120 node "$ROOT/tests/interop/refresh_client.mjs" "$IDP" demo-portal demo-portal-secret "$RTA" "$RT" "$SUB" \
 	>"$TMP/node.out" 2>&1
 NRC=$?
-while IFS= read -r line; do
-	case "$line" in
-	"PASS "*) ok "${line#PASS }" true ;;
-	"FAIL "*) echo "  ${line#FAIL }" >&2; ok "${line#FAIL }" false ;;
-	*) echo "  $line" >&2 ;;
-	esac
-done <"$TMP/node.out"
+checks_from "$TMP/node.out"
 ok "openid-client ran to its end" eq "$NRC" 0
 done_tests
