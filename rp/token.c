@@ -82,7 +82,7 @@ out:
 
 /* The token response, parsed with the allocation-free scanner so every
  * copy of a token can be wiped. */
-static int parse_tokens(const char *fn, struct rp_http_resp *resp, struct rp_tokens *t,
+static int parse_tokens(const char *fn, struct rp_http_resp *resp, bool need_id_token, struct rp_tokens *t,
 			struct rp_error *err)
 {
 	struct rp_jmember m[MAX_RESPONSE_MEMBERS];
@@ -99,9 +99,12 @@ static int parse_tokens(const char *fn, struct rp_http_resp *resp, struct rp_tok
 	/* A DPoP or other bound token would be useless to us as a bearer. */
 	if (strcasecmp(type, "Bearer") != 0)
 		return rp_fail(err, RP_E_MALFORMED, "%s: token_type is not Bearer", fn);
-	if ((t->id_token = rp_json_str_dup(rp_json_get(m, n, "id_token"))) == NULL)
-		return rp_fail(err, RP_E_MALFORMED, "%s: no id_token (was openid in the scope?)",
-			       fn);
+	/* A refresh answer may carry none (OpenID Connect Core 12.2). */
+	if ((v = rp_json_get(m, n, "id_token")) != NULL || need_id_token) {
+		if ((t->id_token = rp_json_str_dup(v)) == NULL)
+			return rp_fail(err, RP_E_MALFORMED, "%s: no id_token (was openid in the scope?)",
+				       fn);
+	}
 	if ((v = rp_json_get(m, n, "refresh_token")) != NULL &&
 	    (t->refresh_token = rp_json_str_dup(v)) == NULL)
 		return rp_fail(err, RP_E_MALFORMED, "%s: bad refresh_token", fn);
@@ -115,52 +118,113 @@ static int parse_tokens(const char *fn, struct rp_http_resp *resp, struct rp_tok
 	return RP_OK;
 }
 
+/* One grant at the token endpoint: *out zeroed first; the body's
+ * parameters come from params (name, value pairs, a NULL value left out;
+ * ended by a NULL name), the client's authentication is added, the answer
+ * parsed into *t (the caller releases it, also on failure). */
+static int token_request(struct rp_config *cfg, const char *fn, const char *const *params,
+			 bool need_id_token, struct rp_tokens *t, struct rp_error *err)
+{
+	struct rp_http_resp resp = { 0 };
+	struct rp_disc *disc = NULL;
+	struct buf body;
+	int rc = RP_OK;
+
+	if (cfg->auth_method == RP_AUTH_BASIC && cfg->client_secret == NULL)
+		return rp_fail(err, RP_E_INVAL, "%s: client_secret_basic without a secret", fn);
+	if ((rc = rp_disc_get(cfg, &disc, err)) != RP_OK)
+		return rc;
+	buf_init(&body, 64 * 1024);
+	for (size_t i = 0; params[i] != NULL; i += 2)
+		if (params[i + 1] != NULL)
+			rc = rc ? rc : rp_buf_add_param(&body, params[i], params[i + 1]);
+	if (rc != RP_OK)
+		rc = rp_fail(err, rc, "%s: request too long", fn);
+	else if ((rc = rp_client_post(cfg, fn, disc->token_endpoint, &body, MAX_TOKEN_RESPONSE, &resp,
+				      err)) == RP_OK)
+		rc = parse_tokens(fn, &resp, need_id_token, t, err);
+	rp_http_resp_release(&resp);
+	buf_release(&body);
+	rp_disc_put(disc);
+	return rc;
+}
+
+/* The start of every grant: err cleared, *out emptied. */
+static int tokens_begin(const struct rp_config *cfg, const char *fn, struct rp_tokens *out,
+			struct rp_error *err)
+{
+	rp_err_clear(err);
+	if (out == NULL || cfg == NULL)
+		return rp_fail(err, RP_E_INVAL, "%s: no config or no output", fn);
+	memset(out, 0, sizeof(*out));
+	out->expires_in = -1;
+	return RP_OK;
+}
+
 int rp_exchange_code(struct rp_config *cfg, const char *code, const char *code_verifier,
 		     struct rp_tokens *out, struct rp_error *err)
 {
 	static const char *const fn = "rp_exchange_code";
 	struct rp_tokens t = { .expires_in = -1 };
-	struct rp_http_resp resp = { 0 };
-	struct rp_disc *disc = NULL;
-	struct buf body;
 	int rc;
 
-	rp_err_clear(err);
-	buf_init(&body, 64 * 1024);
-	if (out == NULL || cfg == NULL)
-		return rp_fail(err, RP_E_INVAL, "%s: no config or no output", fn);
-	memset(out, 0, sizeof(*out));
-	out->expires_in = -1;
+	if ((rc = tokens_begin(cfg, fn, out, err)) != RP_OK)
+		return rc;
 	if (!rp_printable(code) || strlen(code) > 4096)
 		return rp_fail(err, RP_E_INVAL, "%s: code missing or not printable", fn);
 	if (code_verifier != NULL && !rp_printable(code_verifier))
 		return rp_fail(err, RP_E_INVAL, "%s: code_verifier not printable", fn);
-	if (cfg->auth_method == RP_AUTH_BASIC && cfg->client_secret == NULL)
-		return rp_fail(err, RP_E_INVAL, "%s: client_secret_basic without a secret", fn);
-	if ((rc = rp_disc_get(cfg, &disc, err)) != RP_OK)
-		return rc;
-
-	rc = rp_buf_add_param(&body, "grant_type", "authorization_code");
-	rc = rc ? rc : rp_buf_add_param(&body, "code", code);
-	rc = rc ? rc : rp_buf_add_param(&body, "redirect_uri", cfg->redirect_uri);
-	if (code_verifier != NULL)
-		rc = rc ? rc : rp_buf_add_param(&body, "code_verifier", code_verifier);
-	if (rc != RP_OK) {
-		rc = rp_fail(err, rc, "%s: request too long", fn);
-		goto out;
+	rc = token_request(cfg, fn,
+			   (const char *const[]){ "grant_type", "authorization_code", "code", code,
+						  "redirect_uri", cfg->redirect_uri, "code_verifier",
+						  code_verifier, NULL },
+			   true, &t, err);
+	if (rc == RP_OK) {
+		*out = t;
+		memset(&t, 0, sizeof(t));
 	}
-	if ((rc = rp_client_post(cfg, fn, disc->token_endpoint, &body, MAX_TOKEN_RESPONSE, &resp,
-				 err)) != RP_OK)
-		goto out;
-	if ((rc = parse_tokens(fn, &resp, &t, err)) != RP_OK)
-		goto out;
-	*out = t;
-	memset(&t, 0, sizeof(t));
-out:
 	rp_tokens_release(&t);
-	rp_http_resp_release(&resp);
-	buf_release(&body);
-	rp_disc_put(disc);
+	return rc;
+}
+
+int rp_refresh(struct rp_config *cfg, const char *refresh_token, const char *scope, const char *expected_sub,
+	       struct rp_tokens *out, struct rp_error *err)
+{
+	static const char *const fn = "rp_refresh";
+	struct rp_tokens t = { .expires_in = -1 };
+	json_t *claims = NULL;
+	const char *sub;
+	int rc;
+
+	if ((rc = tokens_begin(cfg, fn, out, err)) != RP_OK)
+		return rc;
+	if (!rp_printable(refresh_token) || strlen(refresh_token) > RP_MAX_TOKEN)
+		return rp_fail(err, RP_E_INVAL, "%s: refresh token missing or not printable", fn);
+	/* Scope tokens are printable, separated by spaces (RFC 6749 3.3). */
+	if (scope != NULL && (*scope == '\0' || strlen(scope) > 4096))
+		return rp_fail(err, RP_E_INVAL, "%s: scope empty or too long (NULL keeps the one granted)", fn);
+	for (const char *p = scope; p != NULL && *p != '\0'; p++)
+		if (*p != ' ' && ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e))
+			return rp_fail(err, RP_E_INVAL, "%s: scope not printable", fn);
+	rc = token_request(cfg, fn,
+			   (const char *const[]){ "grant_type", "refresh_token", "refresh_token", refresh_token,
+						  "scope", scope, NULL },
+			   false, &t, err);
+	/* OpenID Connect Core 12.2: a new ID token is about the same citizen,
+	 * for us, from the same provider; it carries no nonce (a refresh is no
+	 * authentication request). */
+	if (rc == RP_OK && t.id_token != NULL &&
+	    (rc = rp_verify_id_token(cfg, t.id_token, NULL, &claims, err)) == RP_OK) {
+		sub = json_string_value(json_object_get(claims, "sub"));
+		if (expected_sub != NULL && (sub == NULL || strcmp(sub, expected_sub) != 0))
+			rc = rp_fail(err, RP_E_SUB, "%s: the new ID token's sub is not the first one's", fn);
+	}
+	if (rc == RP_OK) {
+		*out = t;
+		memset(&t, 0, sizeof(t));
+	}
+	json_decref(claims);
+	rp_tokens_release(&t);
 	return rc;
 }
 

@@ -309,8 +309,16 @@ int config_load_with_clients(const char *path, const char *clients_file, struct 
 	c->code_ttl = (unsigned)cfg_int(&x, o, "tokens", "code_ttl_s", 60, 1, 600);
 	c->access_ttl = (unsigned)cfg_int(&x, o, "tokens", "access_token_ttl_s", 600, 1, 86400);
 	c->id_ttl = (unsigned)cfg_int(&x, o, "tokens", "id_token_ttl_s", 600, 1, 86400);
+	/* Refresh tokens (offline_access): a family of rotated tokens lives
+	 * at most refresh_absolute_ttl_s from the login that started it, and
+	 * each token refresh_idle_ttl_s unless used. */
+	c->refresh_abs_ttl = (unsigned)cfg_int(&x, o, "tokens", "refresh_absolute_ttl_s", 30 * 86400, 1, 365 * 86400);
+	c->refresh_idle_ttl = (unsigned)cfg_int(&x, o, "tokens", "refresh_idle_ttl_s", 14 * 86400, 1, 365 * 86400);
+	if (c->refresh_idle_ttl > c->refresh_abs_ttl)
+		c->refresh_idle_ttl = c->refresh_abs_ttl;
 	if (o != NULL) {
-		static const char *const k[] = {"code_ttl_s", "access_token_ttl_s", "id_token_ttl_s", NULL};
+		static const char *const k[] = {"code_ttl_s", "access_token_ttl_s", "id_token_ttl_s",
+			"refresh_absolute_ttl_s", "refresh_idle_ttl_s", NULL};
 		cfg_check_keys(&x, o, "tokens", k);
 	}
 	o = json_object_get(root, "rate_limits");

@@ -57,6 +57,7 @@ struct client {
 	bool require_pkce;
 	bool first_party;               /* skips the consent page */
 	bool grant_code, grant_cc;      /* authorization_code, client_credentials */
+	bool grant_refresh;             /* refresh_token (with offline_access; never the franceconnect profile) */
 	enum sign_alg id_token_alg;
 	enum sign_alg userinfo_alg;     /* ALG_NONE: plain JSON */
 	unsigned code_ttl, access_ttl, id_ttl;
@@ -122,6 +123,7 @@ struct config {
 	json_t *backends;  /* the "backends" array (borrowed from root) */
 	unsigned session_idle, session_max;
 	unsigned code_ttl, access_ttl, id_ttl, login_ttl;
+	unsigned refresh_abs_ttl, refresh_idle_ttl; /* tokens.refresh_absolute_ttl_s, refresh_idle_ttl_s */
 	unsigned rl_ip_per_min, rl_user_failures;
 	unsigned rl_txn_per_ip_min; /* /authorize transactions stored per address a minute */
 	/* Key rotation timing (README "Key rotation"). */

@@ -297,17 +297,26 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	if (grants == NULL) {
 		/* A data provider logs no one in: no grant unless it names one. */
 		cl->grant_code = !cl->data_provider;
+		cl->grant_refresh = cl->grant_code && !cl->franceconnect;
 	} else {
 		for (i = 0; i < n; i++) {
 			if (strcmp(grants[i], "authorization_code") == 0)
 				cl->grant_code = true;
 			else if (strcmp(grants[i], "client_credentials") == 0)
 				cl->grant_cc = true;
+			else if (strcmp(grants[i], "refresh_token") == 0)
+				cl->grant_refresh = true;
 			else
 				cfg_err(x, path, "grant_types[%zu]: \"%s\" is not supported", i, grants[i]);
 		}
 	}
 	cfg_strv_free(grants);
+	/* FranceConnect's services get no refresh token; and one comes only
+	 * from a code (offline_access), never from client_credentials. */
+	if (cl->grant_refresh && cl->franceconnect)
+		cfg_err(x, path, "grant_types: the franceconnect profile issues no refresh tokens");
+	if (cl->grant_refresh && !cl->grant_code)
+		cfg_err(x, path, "grant_types: \"refresh_token\" needs \"authorization_code\"");
 	if (cl->grant_code && cl->n_redirect_uris == 0)
 		cfg_err(x, path, "\"redirect_uris\" needs at least one URI for the authorization code grant");
 

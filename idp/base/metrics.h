@@ -18,8 +18,10 @@ enum metric {
 	M_LOGIN_THROTTLED,    /* refused by the failure rate limits */
 	M_TOKEN_CODE,         /* tokens issued for an authorization code */
 	M_TOKEN_CC,           /* client_credentials access tokens */
+	M_TOKEN_REFRESH,      /* tokens issued for a refresh token */
 	M_TOKEN_REFUSED,      /* /token answered an OAuth error */
 	M_CODE_REPLAYED,      /* a code presented twice (what it issued is revoked) */
+	M_REFRESH_REUSED,     /* a refresh token used after its rotation (its family is revoked) */
 	M_CLIENT_AUTH_FAILED, /* bad client secret or method */
 	M_SSO_REUSED,         /* an authorization served from a live SSO session */
 	M_LOGOUT,             /* SSO sessions ended by /logout */

@@ -42,16 +42,20 @@ void authz_req_release(struct authz_req *a)
 /* The scopes granted: requested ones we support and the client may ask,
  * in a canonical order (so that remembered consent does not depend on it),
  * then the data scopes it may ask (claims.h), in its "scopes" order.
- * Anything else requested is ignored. */
-static char *grant_scope(const struct config *cfg, const struct client *cl, const char *requested)
+ * offline_access (a refresh token) only when offline is true. Anything else
+ * requested is ignored. */
+static char *grant_scope(const struct config *cfg, const struct client *cl, const char *requested, bool offline)
 {
 	static const char *const order[] = {"openid", "profile", "email", "address", "phone",
-		"birth", "identite_pivot", NULL};
+		"birth", "identite_pivot", "offline_access", NULL};
 	struct buf b;
 
 	buf_init(&b, 512);
 	for (const char *const *s = order; *s; s++) {
 		bool allowed = cl->scopes_allowed == NULL || strcmp(*s, "openid") == 0;
+
+		if (!offline && strcmp(*s, "offline_access") == 0)
+			continue;
 
 		for (size_t i = 0; !allowed && i < cl->n_scopes_allowed; i++)
 			allowed = strcmp(cl->scopes_allowed[i], *s) == 0;
@@ -258,8 +262,6 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 	scope = params_get(p, "scope");
 	if (scope == NULL || !scope_has(scope, "openid"))
 		FAIL("invalid_scope", "scope must include openid");
-	if ((a->scope = grant_scope(cfg, cl, scope)) == NULL)
-		goto nomem;
 	cc = params_get(p, "code_challenge");
 	ccm = params_get(p, "code_challenge_method");
 	if (cc == NULL && cl->require_pkce)
@@ -284,6 +286,13 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 		FAIL("invalid_request", "unsupported prompt value");
 	if ((a->prompt & PROMPT_NONE) && strcmp(prompt, "none") != 0)
 		FAIL("invalid_request", "prompt=none cannot be combined with other values");
+	/* offline_access (OpenID Core 11) is granted only with prompt=consent,
+	 * so that the citizen is always asked (the consent page says the
+	 * service keeps access while they are away), and only to a client
+	 * that may hold refresh tokens (never the franceconnect profile);
+	 * otherwise it is ignored, as Core 11 says. */
+	if ((a->scope = grant_scope(cfg, cl, scope, cl->grant_refresh && (a->prompt & PROMPT_CONSENT))) == NULL)
+		goto nomem;
 	max_age = params_get(p, "max_age");
 	if (max_age != NULL && !parse_ll(max_age, 0, 1000000000, &a->max_age))
 		FAIL("invalid_request", "max_age must be a non-negative integer");

@@ -34,6 +34,8 @@ json_t *scopes_supported(void)
 
 	for (size_t i = 0; i < N_SCOPES; i++)
 		json_array_append_new(a, json_string(scope_claims[i].scope));
+	/* A refresh token (OpenID Core 11), which releases no claim. */
+	json_array_append_new(a, json_string("offline_access"));
 	return a;
 }
 

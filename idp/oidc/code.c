@@ -12,8 +12,11 @@
 /* The records of a code (record.h). The code's own: the request's client,
  * redirect_uri, PKCE challenge, session and scope, and, written as JSON text
  * for /token to copy, the ID token's claims of the citizen and the request
- * (i) and the claims the claims parameter asked for in the ID token (x, an
- * object; /token filters them again against the client as configured then).
+ * (i; the nonce apart, n: an ID token a refresh brings has none) and the
+ * claims the claims parameter asked for in the ID token (x, an object;
+ * /token filters them again against the client as configured then); with
+ * offline_access, the userinfo answer (a) and local subject (u) too, for
+ * the refresh token's record (refresh.h).
  * The access token's, less its exp and the record's tag (K_CODE_AT): the
  * client, the userinfo answer (a), and for /introspect the scope granted
  * (o) and the citizen's local subject (u), from which a data provider's own
@@ -53,8 +56,7 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	    (rc = buf_json_name(&t, false, "amr")) != IDP_OK || (rc = buf_add(&t, "[", 1)) != IDP_OK ||
 	    (rc = buf_add_json_str(&t, sess->amr)) != IDP_OK || (rc = buf_add(&t, "]", 1)) != IDP_OK ||
 	    (rc = buf_json_member_str(&t, false, "sid", sid)) != IDP_OK ||
-	    (a->nonce != NULL && (rc = buf_json_member_str(&t, false, "nonce", a->nonce)) != IDP_OK) ||
-	    (rc = record_add(&rec, 'i', t.p, t.len)) != IDP_OK)
+	    (rc = record_add(&rec, 'i', t.p, t.len)) != IDP_OK || (rc = record_adds(&rec, 'n', a->nonce)) != IDP_OK)
 		goto out;
 	if (json_is_object(idreq)) {
 		rc = IDP_ENOMEM;
@@ -76,6 +78,12 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	    (rc = buf_json_members(&t, false, uinfo)) != IDP_OK || (rc = buf_add(&t, "}", 1)) != IDP_OK ||
 	    (rc = record_adds(&atr, 'c', cl->id)) != IDP_OK || (rc = record_add(&atr, 'a', t.p, t.len)) != IDP_OK ||
 	    (rc = record_adds(&atr, 'o', a->scope)) != IDP_OK || (rc = record_adds(&atr, 'u', sess->sub)) != IDP_OK)
+		goto out;
+	/* offline_access: the refresh token's record, written at /token, needs
+	 * the userinfo answer and the subject too (the access token's record
+	 * moves without passing through /token). */
+	if (scope_has(a->scope, "offline_access") &&
+	    ((rc = record_add(&rec, 'a', t.p, t.len)) != IDP_OK || (rc = record_adds(&rec, 'u', sess->sub)) != IDP_OK))
 		goto out;
 	rc = IDP_ENOMEM;
 	/* Without its tag: the exchange's MOVE puts the tag and exp before it.

@@ -56,7 +56,7 @@ char *discovery_render(const struct config *cfg, const struct rt *rt)
 	json_object_set_new(d, "response_types_supported", json_pack("[s]", "code"));
 	json_object_set_new(d, "response_modes_supported", json_pack("[s]", "query"));
 	json_object_set_new(d, "grant_types_supported",
-			    json_pack("[ss]", "authorization_code", "client_credentials"));
+			    json_pack("[sss]", "authorization_code", "client_credentials", "refresh_token"));
 	json_object_set_new(d, "subject_types_supported", json_pack("[ss]", "pairwise", "public"));
 	json_object_set_new(d, "id_token_signing_alg_values_supported", json_pack("[ss]", "RS256", "ES256"));
 	json_object_set_new(d, "userinfo_signing_alg_values_supported", json_pack("[ss]", "RS256", "ES256"));

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* /token (RFC 6749 4.1.3, OpenID Core 3.1.3): the code exchange, with
  * client_secret_basic or client_secret_post, PKCE S256 (RFC 7636) and the
- * revocation of what a code issued when it is presented twice (RFC 6749 4.1.2). */
+ * revocation of what a code issued when it is presented twice (RFC 6749 4.1.2);
+ * the refresh token grant (RFC 6749 6, OpenID Core 12; refresh.h). */
 #include "audit.h"
 #include "claims.h"
 #include "client_auth.h"
@@ -9,7 +10,9 @@
 #include "code.h"
 #include "metrics.h"
 #include "record.h"
+#include "refresh.h"
 #include "jws.h"
+#include "json_bounded.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +96,11 @@ static void revoke_for_code(const char *code_hash)
 		return;
 	snprintf(k2, sizeof(k2), K_AT "%.64s", at);
 	store_del(&g_idp.store, k2);
-	idp_log(LOG_WARN, "token: a code was replayed; its access token is revoked");
+	/* After the token's hash, the refresh token family the code may have
+	 * started (none: nothing to delete). */
+	if (len == 128)
+		refresh_family_revoke(at + 64);
+	idp_log(LOG_WARN, "token: a code was replayed; what it issued is revoked");
 	metrics_count(M_CODE_REPLAYED);
 	free(at);
 }
@@ -162,13 +169,19 @@ static void take_back(const struct exchange_keys *k)
  * oldest tokens to expire by themselves; no token is refused for it). The
  * checks of the code against the request come after, on the taken record:
  * should one fail, take_back() deletes what was stored. */
-static int exchange(const struct exchange_keys *k, const char *at_h, const struct client *cl, int64_t now,
-		    char **ctext, size_t *clen)
+static int exchange(const struct exchange_keys *k, const char *at_h, const char *family, const struct client *cl,
+		    int64_t now, char **ctext, size_t *clen)
 {
+	char used[129];
+
 	char entry[SESSION_AT_ENTRY + 1];
 	struct buf pre;
 	int rc;
 
+	/* The used-code marker: the access token's hash and the family a
+	 * refresh token would start (revoke_for_code). */
+	memcpy(used, at_h, 64);
+	memcpy(used + 64, family, 65);
 	memcpy(entry, at_h, SESSION_AT_ENTRY - 1);
 	entry[SESSION_AT_ENTRY - 1] = ' ';
 	entry[SESSION_AT_ENTRY] = '\0';
@@ -185,7 +198,7 @@ static int exchange(const struct exchange_keys *k, const char *at_h, const struc
 				       .taken_len = 64},
 				      {.kind = STORE_OP_MOVE, .key = k->cat, .to = k->at, .val = pre.p, .len = pre.len,
 				       .ttl_s = cl->access_ttl},
-				      {.kind = STORE_OP_PUT, .key = k->used, .val = at_h, .len = 64,
+				      {.kind = STORE_OP_PUT, .key = k->used, .val = used, .len = 128,
 				       .ttl_s = cl->access_ttl},
 				      {.kind = STORE_OP_APPEND, .key = K_SESSION_AT, .val = entry,
 				       .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
@@ -197,20 +210,103 @@ static int exchange(const struct exchange_keys *k, const char *at_h, const struc
 	return rc;
 }
 
+/* The ID token (OpenID Core 2; 12.2 for a refresh): the claims of this
+ * answer, then those of the login the record holds written (i: sub,
+ * auth_time, acr, amr, sid), the nonce (NULL: none, as for a refresh), and
+ * the claims the claims parameter asked for (x). *idt: the caller's.
+ * IDP_EUNAVAIL: the keys are changing (retry); else IDP_OK or a failure. */
+static int id_token_sign(struct req *r, const struct client *cl, int64_t now, const char *at,
+			 const struct record *rec, const char *nonce, char **idt)
+{
+	const struct sign_key *sk = r->rt->keys->active[cl->id_token_alg];
+	struct buf idc;
+	char *ah = NULL;
+	bool ok;
+
+	*idt = NULL;
+	if (sk == NULL || record_get(rec, 'i') == NULL || (ah = at_hash(at)) == NULL) {
+		free(ah);
+		return IDP_EINVAL;
+	}
+	buf_init(&idc, 256 * 1024);
+	ok = !buf_add(&idc, "{", 1) && !buf_json_member_str(&idc, true, "iss", r->cfg->issuer) &&
+	     !buf_json_member_str(&idc, false, "aud", cl->id) &&
+	     !buf_json_member_int(&idc, false, "exp", now + cl->id_ttl) &&
+	     !buf_json_member_int(&idc, false, "iat", now) &&
+	     !buf_json_member_str(&idc, false, "at_hash", ah) && !buf_add(&idc, ",", 1) &&
+	     !buf_add(&idc, record_get(rec, 'i'), record_len(rec, 'i')) &&
+	     (nonce == NULL || !buf_json_member_str(&idc, false, "nonce", nonce)) &&
+	     (record_get(rec, 'x') == NULL ||
+	      !requested_id_claims(&idc, cl, record_get(rec, 'x'), record_len(rec, 'x'))) &&
+	     !buf_add(&idc, "}", 1);
+	free(ah);
+	if (ok && !keyset_may_sign(r->rt->keys, sk)) {
+		buf_release(&idc);
+		return IDP_EUNAVAIL;
+	}
+	ok = ok && jws_sign_text(sk, false, idc.p, idc.len, idt) == IDP_OK;
+	buf_release(&idc);
+	return ok ? IDP_OK : IDP_ENOMEM;
+}
+
+/* The token answer: access_token, its lifetime, the ID token and the
+ * refresh token when there are, the scope granted. */
+static enum MHD_Result token_answer(struct req *r, const struct client *cl, const char *at, const char *idt,
+				    const char *rt, const char *scope)
+{
+	struct buf resp;
+	size_t n;
+
+	buf_init(&resp, 256 * 1024);
+	if (buf_add(&resp, "{", 1) || buf_json_member_str(&resp, true, "access_token", at) ||
+	    buf_json_member_str(&resp, false, "token_type", "Bearer") ||
+	    buf_json_member_int(&resp, false, "expires_in", cl->access_ttl) ||
+	    (idt != NULL && buf_json_member_str(&resp, false, "id_token", idt)) ||
+	    (rt != NULL && buf_json_member_str(&resp, false, "refresh_token", rt)) ||
+	    buf_json_member_str(&resp, false, "scope", scope) || buf_add(&resp, "}", 1)) {
+		if (resp.p != NULL)
+			wipe(resp.p, resp.len);
+		buf_release(&resp);
+		return TOKEN_ERR(500, "server_error", NULL);
+	}
+	n = resp.len;
+	return http_json_text(r, 200, buf_steal(&resp), n);
+}
+
+/* offline_access granted to a client that may refresh: the refresh token
+ * starting family, its grant read from the code's record rec (written so
+ * by code.c), access token at_h listed in the family. NULL token and
+ * IDP_OK: none was asked for. */
+static int code_refresh_token(struct req *r, const struct client *cl, const struct record *rec,
+			      const char *family, const char *at_h, char **token)
+{
+	struct refresh_grant g = {
+		.scope = record_get(rec, 'o'), .sub = record_get(rec, 'u'),
+		.idc = record_get(rec, 'i'), .idc_len = record_len(rec, 'i'),
+		.x = record_get(rec, 'x'), .x_len = record_len(rec, 'x'),
+		.userinfo = record_get(rec, 'a'), .userinfo_len = record_len(rec, 'a'),
+	};
+
+	*token = NULL;
+	if (!cl->grant_refresh || !scope_has(g.scope, "offline_access"))
+		return IDP_OK;
+	if (g.sub == NULL || g.userinfo == NULL)
+		return IDP_EINVAL; /* a code of an earlier version: no refresh token */
+	return refresh_issue(r->cfg, cl, family, &g, at_h, token);
+}
+
 static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 {
 	const char *code = params_get(&r->form, "code");
 	const char *ruri = params_get(&r->form, "redirect_uri");
 	const char *verifier = params_get(&r->form, "code_verifier");
-	char hash[65], at_h[65], *at = NULL, *idt = NULL, *ah = NULL, *ctext = NULL;
+	char hash[65], at_h[65], family[65], *at = NULL, *idt = NULL, *rt = NULL, *ctext = NULL;
 	struct exchange_keys keys;
 	size_t clen = 0;
-	struct buf idc = {0}, resp;
 	struct record rec;
-	bool ok, pending = false; /* records to take back should the exchange fail */
+	bool pending = false; /* records to take back should the exchange fail */
 	int rc;
 	const char *challenge, *scope;
-	const struct sign_key *sk;
 	enum MHD_Result ret;
 	int64_t now = now_s();
 
@@ -219,13 +315,13 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	/* The code's records are named for the client (code_hash): the
 	 * client is authenticated already, and a code presented by another one
 	 * is found nowhere, so that no one but its client can spend it. */
-	if ((at = rand_token(32)) == NULL || code_hash(cl->id, code, hash) != IDP_OK) {
+	if ((at = rand_token(32)) == NULL || code_hash(cl->id, code, hash) != IDP_OK || !refresh_family_new(family)) {
 		free_secret(at);
 		return TOKEN_ERR(500, "server_error", NULL);
 	}
 	sha256_hex(at, strlen(at), at_h);
 	exchange_keys(hash, at_h, &keys);
-	rc = exchange(&keys, at_h, cl, now, &ctext, &clen);
+	rc = exchange(&keys, at_h, family, cl, now, &ctext, &clen);
 	if (ctext == NULL && rc == IDP_ENOTFOUND) {
 		revoke_for_code(hash);
 		ret = TOKEN_ERR(400, "invalid_grant", "the code is invalid, expired or already used");
@@ -277,28 +373,16 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		goto out;
 	}
 	scope = record_get(&rec, 'o');
-	sk = r->rt->keys->active[cl->id_token_alg];
-	if (scope == NULL || record_get(&rec, 'i') == NULL || sk == NULL || (ah = at_hash(at)) == NULL) {
+	if (scope == NULL) {
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
-	/* The ID token's claims (OpenID Core 2): those of this exchange, then
-	 * those the code's record holds written. */
-	buf_init(&idc, 256 * 1024);
-	ok = !buf_add(&idc, "{", 1) && !buf_json_member_str(&idc, true, "iss", r->cfg->issuer) &&
-	     !buf_json_member_str(&idc, false, "aud", cl->id) &&
-	     !buf_json_member_int(&idc, false, "exp", now + cl->id_ttl) &&
-	     !buf_json_member_int(&idc, false, "iat", now) &&
-	     !buf_json_member_str(&idc, false, "at_hash", ah) && !buf_add(&idc, ",", 1) &&
-	     !buf_add(&idc, record_get(&rec, 'i'), record_len(&rec, 'i')) &&
-	     (record_get(&rec, 'x') == NULL ||
-	      !requested_id_claims(&idc, cl, record_get(&rec, 'x'), record_len(&rec, 'x'))) &&
-	     !buf_add(&idc, "}", 1);
-	if (!keyset_may_sign(r->rt->keys, sk)) {
+	rc = id_token_sign(r, cl, now, at, &rec, record_get(&rec, 'n'), &idt);
+	if (rc == IDP_EUNAVAIL) {
 		ret = TOKEN_ERR(503, "temporarily_unavailable", "the signing keys are changing: retry in a second");
 		goto out;
 	}
-	if (!ok || jws_sign_text(sk, false, idc.p, idc.len, &idt) != IDP_OK) {
+	if (rc != IDP_OK || code_refresh_token(r, cl, &rec, family, at_h, &rt) != IDP_OK) {
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
@@ -313,16 +397,6 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		idt = jwe;
 	}
 	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
-	buf_init(&resp, 256 * 1024);
-	if (buf_add(&resp, "{", 1) || buf_json_member_str(&resp, true, "access_token", at) ||
-	    buf_json_member_str(&resp, false, "token_type", "Bearer") ||
-	    buf_json_member_int(&resp, false, "expires_in", cl->access_ttl) ||
-	    buf_json_member_str(&resp, false, "id_token", idt) ||
-	    buf_json_member_str(&resp, false, "scope", scope) || buf_add(&resp, "}", 1)) {
-		buf_release(&resp);
-		ret = TOKEN_ERR(500, "server_error", NULL);
-		goto out;
-	}
 	{
 		char sid[65], tag[9];
 
@@ -330,24 +404,211 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		sid[64] = '\0';
 		secret_tag(sid, tag);
 		audit_event("token", r->ip, "grant", "authorization_code", "client", cl->id, "sid", tag,
-			    "scope", scope, NULL);
+			    "scope", scope, "refresh_token", rt != NULL ? "issued" : "none", NULL);
 	}
 	metrics_count(M_TOKEN_CODE);
 	pending = false; /* handed out */
-	{
-		size_t n = resp.len;
-
-		ret = http_json_text(r, 200, buf_steal(&resp), n);
-	}
+	ret = token_answer(r, cl, at, idt, rt, scope);
 out:
 	if (pending)
 		take_back(&keys);
 	wipe(ctext, clen);
 	free(ctext);
 	free_secret(at);
-	free(ah);
+	free_secret(rt);
 	free_secret(idt);
-	buf_release(&idc);
+	return ret;
+}
+
+/* The scope of a refresh (RFC 6749 6): the words of granted that wanted
+ * names (all of granted when wanted is NULL), in granted's order; NULL when
+ * wanted names one granted does not (a refresh never widens) or is empty,
+ * or on a failed allocation (*nomem). The caller's. */
+static char *narrow_scope(const char *granted, const char *wanted, bool *nomem)
+{
+	struct buf b;
+
+	*nomem = false;
+	if (wanted == NULL)
+		wanted = granted;
+	if (strlen(wanted) > AUTHZ_SCOPE_MAX || strspn(wanted, " ") == strlen(wanted))
+		return NULL;
+	for (const char *p = wanted; *p;) {
+		size_t n = strcspn(p, " ");
+		char w[65];
+
+		if (n > 0) {
+			if (n >= sizeof(w))
+				return NULL;
+			memcpy(w, p, n);
+			w[n] = '\0';
+			if (!scope_has(granted, w))
+				return NULL;
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+	buf_init(&b, AUTHZ_SCOPE_MAX + 1);
+	for (const char *p = granted; *p;) {
+		size_t n = strcspn(p, " ");
+		char w[65];
+
+		if (n > 0 && n < sizeof(w)) {
+			memcpy(w, p, n);
+			w[n] = '\0';
+			if (scope_has(wanted, w) && ((b.len > 0 && buf_adds(&b, " ")) || buf_adds(&b, w))) {
+				buf_release(&b);
+				*nomem = true;
+				return NULL;
+			}
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+	return buf_steal(&b);
+}
+
+/* The userinfo answer of a refresh's access token: the grant's (ui, n
+ * bytes) when the scope is the one granted, else only the claims of the
+ * narrower scope (those a claims parameter added go too). The caller's. */
+static char *narrow_userinfo(const char *ui, size_t n, const char *granted, const char *scope, size_t *len)
+{
+	json_t *all = NULL, *kept = NULL;
+	struct buf b;
+	char *out = NULL;
+
+	*len = 0;
+	if (strcmp(granted, scope) == 0) {
+		if ((out = malloc(n + 1)) != NULL) {
+			memcpy(out, ui, n + 1);
+			*len = n;
+		}
+		return out;
+	}
+	if (json_parse_bounded(ui, n, n, JSON_STORED_DEPTH, JSON_REJECT_DUPLICATES, &all) != IDP_OK ||
+	    !json_is_string(json_object_get(all, "sub")) || (kept = claims_for_scope(all, scope, NULL)) == NULL) {
+		json_decref(all);
+		return NULL;
+	}
+	json_object_del(kept, "sub");
+	buf_init(&b, n + 64);
+	if (buf_add(&b, "{", 1) == IDP_OK &&
+	    buf_json_member_str(&b, true, "sub", json_string_value(json_object_get(all, "sub"))) == IDP_OK &&
+	    buf_json_members(&b, false, kept) == IDP_OK && buf_add(&b, "}", 1) == IDP_OK) {
+		*len = b.len;
+		out = buf_steal(&b);
+	} else {
+		buf_release(&b);
+	}
+	json_decref(all);
+	json_decref(kept);
+	return out;
+}
+
+/* refresh_token (RFC 6749 6, OpenID Core 12): the client's own token,
+ * rotated (refresh.h), a new access token for the same or a narrower scope,
+ * a new ID token when the scope has openid (OpenID Core 12.2, without
+ * nonce). A token presented after its rotation ends its family. */
+static enum MHD_Result grant_refresh(struct req *r, const struct client *cl)
+{
+	const char *tok = params_get(&r->form, "refresh_token");
+	char hash[65], at_h[65], akey[80], *raw = NULL, *text = NULL, *at = NULL, *idt = NULL, *rt = NULL;
+	char *scope = NULL, *ui = NULL;
+	size_t raw_len = 0, ui_len = 0;
+	struct record rec;
+	struct buf atr;
+	bool reused = false, nomem;
+	long long abs_exp = 0;
+	int64_t now = now_s();
+	enum MHD_Result ret;
+	int rc;
+
+	buf_init(&atr, 256 * 1024);
+	if (!cl->grant_refresh) {
+		ret = TOKEN_ERR(400, "unauthorized_client", "this client may not use refresh tokens");
+		goto out;
+	}
+	if (tok == NULL) {
+		ret = TOKEN_ERR(400, "invalid_request", "refresh_token is required");
+		goto out;
+	}
+	rc = refresh_load(cl, tok, hash, &raw, &raw_len, &text, &rec, &reused);
+	if (rc == IDP_EIO || rc == IDP_ENOMEM) {
+		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
+		goto out;
+	}
+	if (rc != IDP_OK)
+		goto invalid;
+	record_int(&rec, 'e', &abs_exp);
+	if ((scope = narrow_scope(record_get(&rec, 'o'), params_get(&r->form, "scope"), &nomem)) == NULL) {
+		ret = nomem ? TOKEN_ERR(500, "server_error", NULL)
+			    : TOKEN_ERR(400, "invalid_scope", "a refresh may only narrow the scope granted");
+		goto out;
+	}
+	if ((ui = narrow_userinfo(record_get(&rec, 'a'), record_len(&rec, 'a'), record_get(&rec, 'o'), scope,
+				  &ui_len)) == NULL ||
+	    (at = rand_token(32)) == NULL) {
+		ret = TOKEN_ERR(500, "server_error", NULL);
+		goto out;
+	}
+	sha256_hex(at, strlen(at), at_h);
+	snprintf(akey, sizeof(akey), K_AT "%s", at_h);
+	/* The access token's record, as an exchange writes it (code.c). */
+	if (record_add_int(&atr, 'e', now + cl->access_ttl) != IDP_OK || record_add_int(&atr, 't', now) != IDP_OK ||
+	    record_adds(&atr, 'c', cl->id) != IDP_OK || record_add(&atr, 'a', ui, ui_len) != IDP_OK ||
+	    record_adds(&atr, 'o', scope) != IDP_OK || record_adds(&atr, 'u', record_get(&rec, 'u')) != IDP_OK) {
+		ret = TOKEN_ERR(500, "server_error", NULL);
+		goto out;
+	}
+	/* Signed before the rotation: a failure here leaves the old token usable. */
+	if (scope_has(scope, "openid") && (rc = id_token_sign(r, cl, now, at, &rec, NULL, &idt)) != IDP_OK) {
+		ret = rc == IDP_EUNAVAIL
+			      ? TOKEN_ERR(503, "temporarily_unavailable", "the signing keys are changing: retry in a second")
+			      : TOKEN_ERR(500, "server_error", NULL);
+		goto out;
+	}
+	rc = refresh_rotate(r->cfg, hash, raw, raw_len, record_get(&rec, 'f'), abs_exp, cl, akey, at_h, atr.p,
+			    atr.len, &rt, &reused);
+	if (rc == IDP_ENOTFOUND)
+		goto invalid;
+	if (rc != IDP_OK) {
+		ret = TOKEN_ERR(503, "temporarily_unavailable", "the store is not answering");
+		goto out;
+	}
+	{
+		char tag[9];
+
+		secret_tag(record_get(&rec, 'f'), tag);
+		audit_event("token", r->ip, "grant", "refresh_token", "client", cl->id, "family", tag, "scope", scope,
+			    NULL);
+	}
+	metrics_count(M_TOKEN_REFRESH);
+	ret = token_answer(r, cl, at, idt, rt, scope);
+	goto out;
+invalid:
+	if (reused) {
+		metrics_count(M_REFRESH_REUSED);
+		audit_event("token", r->ip, "grant", "refresh_token", "client", cl->id, "result", "reused", NULL);
+	}
+	ret = TOKEN_ERR(400, "invalid_grant", reused ? "the refresh token was already used: its family is revoked"
+						     : "the refresh token is invalid, expired or revoked");
+out:
+	if (raw != NULL)
+		wipe(raw, raw_len);
+	free(raw);
+	if (text != NULL)
+		wipe(text, raw_len);
+	free(text);
+	if (atr.p != NULL)
+		wipe(atr.p, atr.len);
+	buf_release(&atr);
+	if (ui != NULL)
+		wipe(ui, ui_len);
+	free(ui);
+	free(scope);
+	free_secret(at);
+	free_secret(idt);
+	free_secret(rt);
 	return ret;
 }
 
@@ -434,5 +695,8 @@ enum MHD_Result ep_token(struct req *r)
 	}
 	if (strcmp(gt, "client_credentials") == 0)
 		return grant_cc(r, cl);
-	return TOKEN_ERR(400, "unsupported_grant_type", "supported: authorization_code, client_credentials");
+	if (strcmp(gt, "refresh_token") == 0)
+		return grant_refresh(r, cl);
+	return TOKEN_ERR(400, "unsupported_grant_type",
+			 "supported: authorization_code, client_credentials, refresh_token");
 }

@@ -138,8 +138,12 @@ enum MHD_Result page_consent(struct req *r, const char *txn_id, const struct aut
 		label = tmpl_label(r->rt->tmpl, r->lang, key);
 		json_array_append_new(list, json_pack("{s:s}", "label", label ? label : k));
 	}
-	ctx = json_pack("{s:s,s:s,s:s,s:o,s:b}", "client_name", cname, "txn", txn_id, "csrf", csrf,
-			"claims", list, "no_claims", json_array_size(list) == 0);
+	/* offline_access is granted only with prompt=consent (authz_req.c):
+	 * the citizen reads here, in plain words, what a refresh token means. */
+	ctx = json_pack("{s:s,s:s,s:s,s:o,s:b,s:b,s:I}", "client_name", cname, "txn", txn_id, "csrf", csrf,
+			"claims", list, "no_claims", json_array_size(list) == 0, "offline",
+			scope_has(a->scope, "offline_access"), "offline_days",
+			(json_int_t)(r->cfg->refresh_abs_ttl + 86399) / 86400);
 	if (ctx != NULL)
 		consent_data(r, a, ctx);
 	set_form_origin(r, a->redirect_uri);

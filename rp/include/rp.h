@@ -261,6 +261,21 @@ RP_API int rp_check_acr(const struct rp_config *cfg, const json_t *claims,
 RP_API int rp_userinfo(struct rp_config *cfg, const char *access_token,
 		       const char *expected_sub, json_t **claims, struct rp_error *err);
 
+/* Since 1.4. Refresh (RFC 6749 6, OpenID Connect Core 12): grant_type=
+ * refresh_token at the token endpoint, authenticated as rp_exchange_code.
+ * scope NULL keeps the scope granted (a narrower one may be asked; a wider
+ * one is refused by the provider). *out gets the new tokens: refresh_token
+ * is the rotated one (NULL when the provider kept the old: go on with it;
+ * ours rotates at each use and ends the whole grant if an old one is used
+ * again, so store the new one before anything else); id_token is NULL when
+ * the answer carries none. A new ID token is verified as
+ * rp_verify_id_token() without nonce (Core 12.2: a refresh is no
+ * authentication request); when expected_sub is given (the first ID
+ * token's sub) it must be the same (RP_E_SUB). On any failure *out stays
+ * empty. rp_revoke() with hint "refresh_token" ends the grant. */
+RP_API int rp_refresh(struct rp_config *cfg, const char *refresh_token, const char *scope,
+		      const char *expected_sub, struct rp_tokens *out, struct rp_error *err);
+
 /* Since 1.3. Revoke a token at the provider's revocation_endpoint (RFC
  * 7009), authenticated as at the token endpoint. token_type_hint may be NULL
  * ("access_token", "refresh_token"). RP_OK when the provider answered 200,

@@ -216,6 +216,19 @@ full_login() {
 	token "$1" "$2" "$CODE" "$3" "$V"
 }
 
+# checks_from FILE: one ok per "PASS name" or "FAIL name: why" line of FILE
+# (the report of a client written in another language); other lines are shown.
+checks_from() {
+	while IFS= read -r line; do
+		case "$line" in
+		"PASS "*) ok "${line#PASS }" true ;;
+		"FAIL "*) echo "  ${line#FAIL }" >&2; ok "${line#FAIL }" false ;;
+		"SUB "*|"LOGIN "*) ;;
+		*) echo "  $line" >&2 ;;
+		esac
+	done <"$1"
+}
+
 done_tests() {
 	suite=$(basename "$0" .sh)
 	if [ -n "${IDP_PID:-}" ] && kill -0 "$IDP_PID" 2>/dev/null; then

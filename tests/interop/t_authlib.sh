@@ -225,14 +225,7 @@ run_client() {
 	fi
 	wait "$cpid"
 	crc=$?
-	while IFS= read -r line; do
-		case "$line" in
-		"PASS "*) ok "${line#PASS }" true ;;
-		"FAIL "*) echo "  ${line#FAIL }" >&2; ok "${line#FAIL }" false ;;
-		"SUB "*|"LOGIN "*) ;;
-		*) echo "  $1: $line" >&2 ;;
-		esac
-	done <"$TMP/out.$1"
+	checks_from "$TMP/out.$1"
 	ok "$1: the authlib client ran to its end" eq "$crc" 0
 }
 
@@ -243,5 +236,109 @@ ok "demo-portal-2: single sign-on, no password asked" grep -q "^LOGIN demo-porta
 S1=$(sed -n 's/^SUB demo-portal //p' "$TMP/out.demo-portal")
 S2=$(sed -n 's/^SUB demo-portal-2 //p' "$TMP/out.demo-portal-2")
 ok "pairwise: the two services see different subs" test -n "$S1" -a -n "$S2" -a "$S1" != "$S2"
+
+# Refresh and revoke through authlib (RFC 6749 6, OpenID Core 12.2, RFC
+# 7009): a refresh token from a login with offline_access and prompt=consent.
+cat >"$TMP/refresh.py" <<'PY'
+"""authlib's OAuth2Session refreshes, narrows the scope, revokes; prints
+PASS/FAIL lines like client.py."""
+import os, sys, time
+os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+import requests
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
+from authlib.jose import JsonWebKey, JsonWebToken
+from authlib.jose.errors import JoseError
+from authlib.oidc.core import IDToken
+
+issuer, client_id, secret, rt, sub = sys.argv[1:6]
+failed = False
+
+
+def check(name, cond, why=""):
+    global failed
+    print(("PASS %s: %s" if cond else "FAIL %s: %s: " + str(why).replace("%", "%%")) % (client_id, name))
+    failed = failed or not cond
+
+
+meta = requests.get(issuer + "/.well-known/openid-configuration", timeout=15).json()
+keys = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"], timeout=15).json())
+client = OAuth2Session(client_id, secret, token_endpoint_auth_method="client_secret_basic")
+try:
+    t1 = client.refresh_token(meta["token_endpoint"], refresh_token=rt, timeout=15)
+except OAuthError as e:
+    check("authlib refreshes", False, e)
+    sys.exit(1)
+check("authlib refreshes: a new access token and a rotated refresh token",
+      t1.get("access_token") and t1.get("refresh_token") and t1["refresh_token"] != rt, list(t1.keys()))
+try:
+    c = JsonWebToken(["RS256"]).decode(t1["id_token"], keys, claims_cls=IDToken,
+                                       claims_options={"iss": {"essential": True, "value": issuer}},
+                                       claims_params={"client_id": client_id})
+    c.validate(now=int(time.time()), leeway=5)
+    check("the refreshed ID token verified and validated by authlib", True)
+    check("... of the same sub, without nonce (OpenID Core 12.2)", c["sub"] == sub and "nonce" not in c, dict(c))
+except (JoseError, KeyError) as e:
+    check("the refreshed ID token verified and validated by authlib", False, repr(e))
+r = client.get(meta["userinfo_endpoint"], timeout=15)
+check("userinfo with the refreshed access token", r.status_code == 200 and r.json().get("sub") == sub, r.status_code)
+t2 = client.refresh_token(meta["token_endpoint"], refresh_token=t1["refresh_token"], scope="openid", timeout=15)
+check("a narrower scope", t2.get("scope") == "openid", t2.get("scope"))
+try:
+    client.refresh_token(meta["token_endpoint"], refresh_token=rt, timeout=15)
+    check("the first refresh token again is refused", False, "accepted")
+except OAuthError as e:
+    check("the first refresh token again is refused (invalid_grant)", e.error == "invalid_grant", e.error)
+try:
+    client.refresh_token(meta["token_endpoint"], refresh_token=t2["refresh_token"], timeout=15)
+    check("... and its family with it, the newest token too", False, "accepted")
+except OAuthError as e:
+    check("... and its family with it, the newest token too (invalid_grant)", e.error == "invalid_grant", e.error)
+sys.exit(1 if failed else 0)
+PY
+cat >"$TMP/revoke.py" <<'PY'
+"""authlib revokes a refresh token (RFC 7009), which then fails."""
+import os, sys
+os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+import requests
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
+
+issuer, client_id, secret, rt = sys.argv[1:5]
+meta = requests.get(issuer + "/.well-known/openid-configuration", timeout=15).json()
+client = OAuth2Session(client_id, secret, token_endpoint_auth_method="client_secret_basic",
+                       revocation_endpoint_auth_method="client_secret_basic")
+r = client.revoke_token(meta["revocation_endpoint"], token=rt, token_type_hint="refresh_token", timeout=15)
+ok = r.status_code == 200
+print(("PASS" if ok else "FAIL") + " %s: authlib revokes the refresh token (200)" % client_id)
+try:
+    client.refresh_token(meta["token_endpoint"], refresh_token=rt, timeout=15)
+    print("FAIL %s: the revoked refresh token is refused: accepted" % client_id)
+    sys.exit(1)
+except OAuthError as e:
+    ok = ok and e.error == "invalid_grant"
+    print(("PASS" if e.error == "invalid_grant" else "FAIL") + " %s: the revoked refresh token is refused (invalid_grant)" % client_id)
+sys.exit(0 if ok else 1)
+PY
+# offline CLIENT SECRET REDIRECT: a login with offline_access; RT, SUB.
+offline() {
+	rm -f "$CJ"
+	pkce
+	PAGE=$(curl -s -c "$CJ" -b "$CJ" "$IDP/authorize?response_type=code&client_id=$1&redirect_uri=$3&scope=openid%20profile%20offline_access&prompt=consent&state=st4te&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256")
+	login marianne 'Marianne-2026!'
+	consent accept
+	token "$1" "$2" "$(qparam code "$(location "$RESP")")" "$3" "$V"
+	RT=$(echo "$TOK" | jget refresh_token) SUB=$(jwt_payload "$(echo "$TOK" | jget id_token)" | jget sub)
+}
+# py_checks SCRIPT ARGS...: one ok per PASS/FAIL line, and one for the exit.
+py_checks() {
+	$PY "$@" >"$TMP/py.out" 2>&1
+	prc=$?
+	checks_from "$TMP/py.out"
+	ok "$(basename "$1"): ran to its end" eq "$prc" 0
+}
+offline demo-portal demo-portal-secret http://127.0.0.1:8081/callback
+ok "setup: a refresh token (offline_access, prompt=consent)" test -n "$RT"
+py_checks "$TMP/refresh.py" "$IDP" demo-portal demo-portal-secret "$RT" "$SUB"
+offline demo-portal demo-portal-secret http://127.0.0.1:8081/callback
+py_checks "$TMP/revoke.py" "$IDP" demo-portal demo-portal-secret "$RT"
 
 done_tests

@@ -24,6 +24,11 @@
  *        service authenticates with private_key_jwt (DIR/sig.pem, kid in
  *        DIR/kid) and decrypts its ID token and userinfo (DIR/enc.pem);
  *        with another key (DIR/wrong.pem) or none, RP_E_DECRYPT */
+ *   rp_interop --refresh ISSUER SVC_ID:SVC_SECRET RT_A RT_B SUB
+ *        against our daemon (tests/integration/t_refresh.sh): rp_refresh
+ *        rotates RT_A (its new ID token verified, of SUB), narrows the
+ *        scope, is refused a wider one, rp_revoke ends the grant; RT_B's
+ *        refresh with another expected sub is refused (RP_E_SUB) */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -631,6 +636,50 @@ out:
 	free(wrong);
 }
 
+/* What a service written with librp does with its refresh tokens. */
+static void refresh(const char *issuer, const char *svc, const char *rt_a, const char *rt_b, const char *sub)
+{
+	struct rp_config *sc = cfg_for(issuer, svc);
+	struct rp_tokens t1 = { 0 }, t2 = { 0 }, t3 = { 0 };
+	struct rp_error err;
+	json_t *ui = NULL;
+	int rc;
+
+	check(sc != NULL, "config");
+	if (sc == NULL)
+		return;
+	rc = rp_refresh(sc, rt_a, NULL, sub, &t1, &err);
+	check(rc == RP_OK && t1.access_token && t1.refresh_token && strcmp(t1.refresh_token, rt_a) != 0,
+	      "rp_refresh: new tokens, the refresh token rotated (%s)", rc ? err.message : "");
+	check(t1.id_token != NULL, "... and a new ID token, verified");
+	check(t1.expires_in > 0 && t1.scope && rp_scope_has(t1.scope, "offline_access"), "... expires_in, scope");
+	rc = t1.access_token ? rp_userinfo(sc, t1.access_token, sub, &ui, &err) : RP_E_INVAL;
+	check(rc == RP_OK, "rp_userinfo with the new access token, same sub (%s)", rc ? err.message : "");
+	json_decref(ui);
+	rc = rp_refresh(sc, t1.refresh_token ? t1.refresh_token : "x", "openid", sub, &t2, &err);
+	check(rc == RP_OK && t2.scope && strcmp(t2.scope, "openid") == 0, "rp_refresh with a narrower scope (%s)",
+	      rc ? err.message : t2.scope ? t2.scope : "no scope");
+	rc = rp_refresh(sc, t2.refresh_token ? t2.refresh_token : "x", "openid phone", sub, &t3, &err);
+	check(rc == RP_E_PROVIDER_ERROR && strcmp(err.oauth_error, "invalid_scope") == 0 && t3.access_token == NULL,
+	      "a wider scope: invalid_scope, nothing out (%s)", err.message);
+	rc = rp_revoke(sc, t2.refresh_token ? t2.refresh_token : "x", "refresh_token", &err);
+	check(rc == RP_OK, "rp_revoke of the refresh token (%s)", rc ? err.message : "");
+	rc = rp_refresh(sc, t2.refresh_token ? t2.refresh_token : "x", NULL, sub, &t3, &err);
+	check(rc == RP_E_PROVIDER_ERROR && strcmp(err.oauth_error, "invalid_grant") == 0,
+	      "after rp_revoke: invalid_grant (%s)", err.message);
+	rc = rp_refresh(sc, rt_a, NULL, sub, &t3, &err);
+	check(rc == RP_E_PROVIDER_ERROR && strcmp(err.oauth_error, "invalid_grant") == 0,
+	      "the first refresh token again: invalid_grant");
+	rc = rp_refresh(sc, rt_b, NULL, "not-the-citizen", &t3, &err);
+	check(rc == RP_E_SUB && t3.refresh_token == NULL, "another sub in the new ID token: RP_E_SUB, nothing out");
+	rc = rp_refresh(sc, "", NULL, NULL, &t3, &err);
+	check(rc == RP_E_INVAL, "an empty refresh token: refused before any request");
+	rp_tokens_release(&t1);
+	rp_tokens_release(&t2);
+	rp_tokens_release(&t3);
+	rp_config_free(sc);
+}
+
 int main(int argc, char **argv)
 {
 	char *cb;
@@ -663,10 +712,17 @@ int main(int argc, char **argv)
 		curl_global_cleanup();
 		return failed == 0 && passed > 0 ? 0 : 1;
 	}
+	if (argc == 7 && strcmp(argv[1], "--refresh") == 0) {
+		refresh(argv[2], argv[3], argv[4], argv[5], argv[6]);
+		printf("# refresh: %d passed, %d failed\n", passed, failed);
+		curl_global_cleanup();
+		return failed == 0 && passed > 0 ? 0 : 1;
+	}
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s ISSUER REDIRECT_BASE | --login AUTH_URL REDIRECT_BASE |"
 			" --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE] |"
-			" --introspect ISSUER DP_ID:SECRET SVC_ID:SECRET TOKEN\n", argv[0]);
+			" --introspect ISSUER DP_ID:SECRET SVC_ID:SECRET TOKEN |"
+			" --refresh ISSUER SVC_ID:SECRET RT_A RT_B SUB\n", argv[0]);
 		return 2;
 	}
 	scenario(argv[1], argv[2], "svc-basic", "b4sic:&=secret", RP_AUTH_BASIC, false);
