@@ -23,7 +23,7 @@
  *        against our daemon (tests/integration/t_client_keys.sh): the
  *        service authenticates with private_key_jwt (DIR/sig.pem, kid in
  *        DIR/kid) and decrypts its ID token and userinfo (DIR/enc.pem);
- *        with another key (DIR/wrong.pem) or none, RP_E_DECRYPT */
+ *        with another key (DIR/wrong.pem) or none, RP_E_DECRYPT
  *   rp_interop --refresh ISSUER SVC_ID:SVC_SECRET RT_A RT_B SUB
  *        against our daemon (tests/integration/t_refresh.sh): rp_refresh
  *        rotates RT_A (its new ID token verified, of SUB), narrows the
