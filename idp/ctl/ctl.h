@@ -26,6 +26,7 @@ struct ctl_opts {
 	const char *from, *to; /* --from, --to */
 	bool csv;             /* --csv */
 	enum sign_alg alg;    /* --alg, ALG_NONE when not given */
+	const char *qr;       /* --qr FILE: users totp-enrol writes the QR code there (SVG) */
 };
 extern struct ctl_opts opt;
 
@@ -47,6 +48,12 @@ const char *fmt_time(int64_t t, char buf[32]);
 int cmd_keys(int argc, char **argv);     /* ctl_keys.c */
 int cmd_users(int argc, char **argv);    /* ctl_users.c */
 int cmd_audit_hash(void);                /* ctl_users.c */
+/* The users file of --users or of the configuration's first file backend
+ * (*cfg: the configuration, when it was read); written back whole, 0600,
+ * by a rename. */
+char *users_path(struct config **cfg);
+int write_users(const char *path, json_t *root);
+int cmd_totp(int argc, char **argv);     /* ctl_totp.c: users totp-enrol, totp-remove */
 int cmd_clients(int argc, char **argv);  /* ctl_clients.c */
 int cmd_sessions(int argc, char **argv); /* ctl_sessions.c */
 int cmd_status(void);                    /* ctl_status.c */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
-/* /authorize (OpenID Core 3.1.2), the login form's POST and the consent
- * page's POST: each reads its input and hands over to the flow (flow.h). */
+/* /authorize (OpenID Core 3.1.2), the login form's POST, the second
+ * factor's POST and the consent page's POST: each reads its input and hands
+ * over to the flow (flow.h). */
 #include "audit.h"
 #include "flow.h"
 #include "metrics.h"
@@ -159,6 +160,130 @@ enum MHD_Result ep_login(struct req *r)
 	ret = flow_authenticated(r, &a, b, &id, key, user);
 out:
 	identity_release(&id);
+	authz_req_release(&a);
+	return ret;
+}
+
+/* Second-factor codes are single use (RFC 6238 5.2): the last time step
+ * used is kept per citizen and backend, and a code is taken only for a
+ * later step, so neither the same code nor an older one of the window
+ * passes again. A lock record makes the read and the write one step
+ * across nodes; a concurrent attempt finds it and is refused. Kept longer
+ * than any code of the window stays valid. */
+#define OTP_USED_TTL 300
+#define OTP_LOCK_TTL 5
+
+static int otp_step_take(const struct session *sess, uint64_t step)
+{
+	char h[65], key[160], lock[160], *text = NULL, val[24];
+	size_t len = 0;
+	unsigned long long last = 0;
+	int rc;
+
+	sha256_hex(sess->sub, strlen(sess->sub), h);
+	snprintf(key, sizeof(key), "otp:%.64s:%s", sess->backend, h);
+	snprintf(lock, sizeof(lock), "otp:lock:%.64s:%s", sess->backend, h);
+	if ((rc = store_add(&g_idp.store, lock, "1", 1, OTP_LOCK_TTL)) != IDP_OK)
+		return rc == IDP_EEXIST ? IDP_EDENIED : rc;
+	rc = store_get(&g_idp.store, key, &text, &len);
+	if (rc == IDP_OK && sscanf(text, "%llu", &last) != 1)
+		rc = IDP_EINVAL;
+	free(text);
+	if (rc == IDP_ENOTFOUND || (rc == IDP_OK && step > last)) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)step);
+		rc = store_put(&g_idp.store, key, val, strlen(val), OTP_USED_TTL);
+	} else if (rc == IDP_OK) {
+		rc = IDP_EDENIED;
+	}
+	store_del(&g_idp.store, lock);
+	return rc;
+}
+
+enum MHD_Result ep_second_factor(struct req *r)
+{
+	const struct params *p = &r->form;
+	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf"), *code = params_get(p, "code");
+	char key[128], *text = NULL, *who = NULL;
+	size_t len = 0;
+	struct rl_keys rk;
+	struct authz_req a;
+	struct session *sess;
+	const struct backend *b;
+	uint64_t step = 0;
+	enum MHD_Result ret;
+	int rc;
+
+	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL)
+		return http_error_page(r, 400, "bad_request");
+	/* Bound to the session: the sid is a hash of the session cookie. */
+	if ((sess = session_load(r)) == NULL)
+		return http_error_page(r, 400, "expired");
+	if (!csrf_check("otp", txn, sess->sid_hash, csrf)) {
+		session_free(sess);
+		return http_error_page(r, 403, "csrf");
+	}
+	txn_key(txn, key);
+	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK && rc != IDP_ENOTFOUND) {
+		session_free(sess);
+		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+		return http_error_page(r, 503, "unavailable");
+	}
+	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) { /* frees text */
+		session_free(sess);
+		return http_error_page(r, 400, "expired");
+	}
+	r->lang = a.lang;
+	b = backend_find(r->rt, sess->backend);
+	/* The transaction was saved for this very session. */
+	if (strcmp(a.sid, sess->sid_hash) != 0 || b == NULL || config_client(r->cfg, a.client_id) == NULL) {
+		ret = http_error_page(r, 400, "bad_request");
+		goto out;
+	}
+	if (code == NULL || strlen(code) != 6 || strspn(code, "0123456789") != 6) {
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 400, "bad_code");
+		goto out;
+	}
+	/* Counted with the password's limits: the address's, and the
+	 * citizen's under a name of its own. */
+	if (asprintf(&who, "otp:%s", sess->sub) < 0) {
+		ret = http_error_page(r, 500, "bad_request");
+		goto out;
+	}
+	rl_keys_make(r, who, &rk);
+	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
+		metrics_count(M_LOGIN_THROTTLED);
+		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
+			    "sub", sess->sub, "factor", "otp", "cause", "throttled", NULL);
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 429, "too_many");
+		goto out;
+	}
+	if (rc != IDP_OK) {
+		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 503, "unavailable");
+		goto out;
+	}
+	rc = backend_second_factor(b, sess->up, code, &step);
+	if (rc == IDP_OK)
+		rc = otp_step_take(sess, step);
+	if (rc != IDP_OK && rc != IDP_EDENIED) {
+		rl_give_back(&rk);
+		idp_log(LOG_ERR, "login: second factor not checked (%s)", idp_strerror(rc));
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 503, "unavailable");
+		goto out;
+	}
+	if (rc != IDP_OK) {
+		idp_log(LOG_INFO, "login: wrong or used second-factor code from %s", r->ip);
+		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
+			    "sub", sess->sub, "factor", "otp", "cause", "bad_code", NULL);
+		metrics_count(M_LOGIN_FAILED);
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 401, "bad_code");
+		goto out;
+	}
+	rl_give_back(&rk);
+	ret = flow_second_factor(r, &a, b, sess, key);
+out:
+	free(who);
+	session_free(sess);
 	authz_req_release(&a);
 	return ret;
 }
