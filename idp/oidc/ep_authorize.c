@@ -75,13 +75,37 @@ static void rl_give_back(const struct rl_keys *k)
 	store_decr_n(&g_idp.store, keys, 2);
 }
 
+/* A form's transaction, read (not taken: a wrong password or code may be
+ * typed again on the same form) into a; key: its store key, consumed when
+ * the login goes on. IDP_ENOTFOUND when gone or unreadable. */
+static int form_txn_read(const char *txn, char key[128], struct authz_req *a)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	txn_key(txn, key);
+	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK)
+		return rc;
+	return txn_from_text(key, text, len, a) == IDP_OK ? IDP_OK : IDP_ENOTFOUND; /* frees text */
+}
+
+/* The answer when form_txn_read failed with rc. A store that does not
+ * answer is not an expired form: 503, try again. */
+static enum MHD_Result form_txn_unread(struct req *r, int rc)
+{
+	if (rc == IDP_ENOTFOUND)
+		return http_error_page(r, 400, "expired");
+	req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	return http_error_page(r, 503, "unavailable");
+}
+
 enum MHD_Result ep_login(struct req *r)
 {
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
 	const char *user = params_get(p, "username"), *pass = params_get(p, "password");
-	char key[128], name[64], *text = NULL;
-	size_t len = 0;
+	char key[128], name[64];
 	struct rl_keys rk;
 	struct authz_req a;
 	const struct backend *b;
@@ -92,14 +116,8 @@ enum MHD_Result ep_login(struct req *r)
 
 	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
-	txn_key(txn, key);
-	/* A store that does not answer is not an expired form: 503, try again. */
-	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK && rc != IDP_ENOTFOUND) {
-		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-		return http_error_page(r, 503, "unavailable");
-	}
-	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) /* frees text */
-		return http_error_page(r, 400, "expired");
+	if ((rc = form_txn_read(txn, key, &a)) != IDP_OK)
+		return form_txn_unread(r, rc);
 	r->lang = a.lang;
 	b = backend_find(r->rt, a.backend);
 	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
@@ -203,8 +221,7 @@ enum MHD_Result ep_second_factor(struct req *r)
 {
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf"), *code = params_get(p, "code");
-	char key[128], *text = NULL, *who = NULL;
-	size_t len = 0;
+	char key[128], *who = NULL;
 	struct rl_keys rk;
 	struct authz_req a;
 	struct session *sess;
@@ -222,15 +239,9 @@ enum MHD_Result ep_second_factor(struct req *r)
 		session_free(sess);
 		return http_error_page(r, 403, "csrf");
 	}
-	txn_key(txn, key);
-	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK && rc != IDP_ENOTFOUND) {
+	if ((rc = form_txn_read(txn, key, &a)) != IDP_OK) {
 		session_free(sess);
-		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-		return http_error_page(r, 503, "unavailable");
-	}
-	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) { /* frees text */
-		session_free(sess);
-		return http_error_page(r, 400, "expired");
+		return form_txn_unread(r, rc);
 	}
 	r->lang = a.lang;
 	b = backend_find(r->rt, sess->backend);
