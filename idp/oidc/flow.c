@@ -368,6 +368,9 @@ enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const str
 
 	if (cl == NULL || !client_allows_backend(cl, b->id))
 		return http_error_page(r, 400, "bad_request");
+	/* The configuration may have changed since the page was shown. */
+	if (config_acr_rank(r->cfg, b->acr) < a->min_acr_rank)
+		return page_denied(r, a, "acr_too_low", "the identity provider did not reach the requested level");
 	if (asprintf(&id.amr, "%s otp", sess->amr) < 0)
 		return flow_refuse(r, a, "server_error", "out of memory");
 	/* A new session at the backend's level: a session's record never
