@@ -65,8 +65,8 @@ ok "... no code for the service yet" eq "$(location "$RESP")" ""
 ok "... its field: numeric, one-time-code" contains "$RESP" 'inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code"'
 ok "... the configured text for a lost phone" contains "$RESP" "Appelez la mairie au 01 23 45 67 89."
 ok "... posted to /otp" contains "$RESP" 'action="/otp"'
-GOOD=$(otp)
-WRONG=$(printf '%06d' $(( (1$GOOD - 1000000 + 1) % 1000000 )))
+NOW=$(otp)
+WRONG=$(printf '%06d' $(( (1$NOW - 1000000 + 1) % 1000000 )))
 post_otp "$WRONG"
 ok "wrong code: refused (401), the page again" eq "$(status "$RESP") $(location "$RESP")" "401 "
 ok "... saying why" contains "$RESP" "pas valide"
@@ -77,16 +77,34 @@ ok "a code three steps behind: refused" eq "$(status "$RESP")" 401
 post_otp "12345"
 ok "five digits: refused (400)" eq "$(status "$RESP")" 400
 SAVED_CJ=$CJ; CJ="$TMP/other-jar"
-post_otp "$GOOD"
+post_otp "$NOW"
 ok "the form from another browser (no session): refused" eq "$(status "$RESP")" 400
 CJ=$SAVED_CJ
 RESP0=$FORM; FORM=$(printf %s "$FORM" | sed 's/name="csrf" value="[^"]*"/name="csrf" value="forged"/')
-post_otp "$GOOD"
+post_otp "$NOW"
 ok "a forged CSRF token: refused (403)" eq "$(status "$RESP")" 403
+# A second browser at the code's page too, for the same citizen.
+V1=$V # authorize draws a new PKCE pair
+CJ="$TMP/jar2"
+authorize portal "$R1" "&acr_values=eidas2"
+login marianne 'Marianne-2026!'
+FORM2=$RESP
+CJ=$SAVED_CJ
+V=$V1
 FORM=$RESP0
+# Computed just before it is posted: valid for the step either side.
+GOOD=$(otp)
 post_otp "$GOOD"
 CODE=$(qparam code "$(location "$RESP")")
 ok "the right code: back to the service with a code" test -n "$CODE"
+RESP1=$RESP
+CJ="$TMP/jar2"
+FORM=$FORM2
+post_otp "$GOOD"
+ok "the same code at once in another browser: refused (used)" eq "$(status "$RESP") $(location "$RESP")" "401 "
+CJ=$SAVED_CJ
+FORM=$RESP0
+RESP=$RESP1
 token portal "$SECRET" "$CODE" "$R1" "$V"
 ok "... the ID token's acr is eidas2" eq "$(claim acr)" eidas2
 ok "... its amr pwd and otp" eq "$(claim amr)" '["pwd", "otp"]'
@@ -100,15 +118,6 @@ sso() {
 }
 sso "&acr_values=eidas2"
 ok "SSO at eidas2 afterwards: a code, no page" test -n "$(qparam code "$(location "$H")")"
-
-# ---- a used code, in another browser.
-CJ="$TMP/jar2"
-authorize portal "$R1" "&acr_values=eidas2"
-login marianne 'Marianne-2026!'
-FORM=$RESP
-FORM2=$RESP
-post_otp "$GOOD"
-ok "a code already used: refused" eq "$(status "$RESP") $(location "$RESP")" "401 "
 
 # ---- step-up: an eidas1 session asked for eidas2.
 CJ="$TMP/jar3"
