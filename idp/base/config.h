@@ -47,6 +47,13 @@ struct client {
 	bool data_provider;
 	char **scopes_served;           /* a data provider's scopes (at least one) */
 	size_t n_scopes_served;
+	/* Its words for the consent page ("scope_descriptions"): per scope it
+	 * serves, text[0] in French, text[1] in English (enum lang's order). */
+	struct scope_text {
+		char *scope;
+		char *text[2];
+	} *scope_texts;
+	size_t n_scope_texts;
 	size_t n_backends;
 	int64_t active_marked;          /* last "client-active" write (atomic; throttles it) */
 };
@@ -134,6 +141,11 @@ bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b);
 const struct client *config_client(const struct config *c, const char *id);
 /* Whether a data provider serves one of the scopes of scope (space-separated). */
 bool client_serves_scope(const struct client *cl, const char *scope);
+/* The first data provider serving exactly the one scope word, NULL when none. */
+const struct client *config_data_provider(const struct config *c, const char *word);
+/* A data provider's words for one scope it serves, in lang (0 French, 1
+ * English); NULL when its configuration gives none. Borrowed. */
+const char *client_scope_text(const struct client *dp, const char *word, int lang);
 bool client_has_redirect_uri(const struct client *cl, const char *uri);
 bool client_has_post_logout_uri(const struct client *cl, const char *uri);
 bool client_allows_backend(const struct client *cl, const char *backend_id);

@@ -50,6 +50,52 @@ static enum sign_alg parse_alg(struct cctx *x, const char *path, const char *key
 	return def;
 }
 
+/* A data provider's "scope_descriptions": {"SCOPE": {"fr": "...", "en":
+ * "..."}}, each a scope it serves, both languages, each text short and
+ * printable: the consent page shows them to citizens as they are. */
+static void load_scope_texts(struct cctx *x, const char *path, const json_t *o, struct client *cl)
+{
+	static const char *const langs[] = {"fr", "en", NULL};
+	json_t *d = json_object_get(o, "scope_descriptions"), *v;
+	const char *k;
+	char sub[192];
+
+	if (d == NULL)
+		return;
+	if (!cl->data_provider) {
+		cfg_err(x, path, "\"scope_descriptions\" is for \"role\": \"data_provider\" only");
+		return;
+	}
+	if (!json_is_object(d) || (cl->scope_texts = calloc(json_object_size(d) + 1, sizeof(*cl->scope_texts))) == NULL) {
+		cfg_err(x, path, "\"scope_descriptions\" must be an object: {\"SCOPE\": {\"fr\": TEXT, \"en\": TEXT}}");
+		return;
+	}
+	json_object_foreach(d, k, v) {
+		struct scope_text *t = &cl->scope_texts[cl->n_scope_texts];
+
+		snprintf(sub, sizeof(sub), "%s.scope_descriptions.%.64s", path, cfg_log_safe(k) ? k : "?");
+		if (strchr(k, ' ') != NULL || !client_serves_scope(cl, k)) {
+			cfg_err(x, sub, "not a scope this data provider serves (\"scopes_served\")");
+			continue;
+		}
+		if (!json_is_object(v)) {
+			cfg_err(x, sub, "must be an object: {\"fr\": TEXT, \"en\": TEXT}");
+			continue;
+		}
+		cfg_check_keys(x, v, sub, langs);
+		for (int l = 0; l < 2; l++) {
+			const char *s = cfg_str(x, v, sub, langs[l], NULL);
+
+			if (s == NULL || strlen(s) > 200 || !cfg_log_safe(s))
+				cfg_err(x, sub, "\"%s\" is required: a text of 1 to 200 printable bytes", langs[l]);
+			else
+				t->text[l] = xstrdup(s);
+		}
+		t->scope = xstrdup(k);
+		cl->n_scope_texts++;
+	}
+}
+
 static void load_client(struct cctx *x, struct config *c, const json_t *o, size_t idx,
 			struct client *cl)
 {
@@ -58,7 +104,7 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 		"subject_type", "profile", "token_endpoint_auth_methods", "grant_types",
 		"id_token_signed_response_alg", "userinfo_signed_response_alg", "require_pkce",
 		"first_party", "code_ttl_s", "access_token_ttl_s", "id_token_ttl_s",
-		"scopes", "backends", "role", "scopes_served", NULL};
+		"scopes", "backends", "role", "scopes_served", "scope_descriptions", NULL};
 	char path[64];
 	const char *s, *profile;
 	char **methods, **grants;
@@ -121,6 +167,7 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	for (i = 0; i < cl->n_scopes_served; i++)
 		if (strlen(cl->scopes_served[i]) > 64 || strpbrk(cl->scopes_served[i], " \t\r\n\"\\") != NULL)
 			cfg_err(x, path, "scopes_served[%zu] must be one scope: at most 64 characters, no spaces or quotes", i);
+	load_scope_texts(x, path, o, cl);
 
 	grants = cfg_strv(x, o, path, "grant_types", &n);
 	if (grants == NULL) {
@@ -199,6 +246,12 @@ void client_release(struct client *cl)
 	free(cl->sector);
 	cfg_strv_free(cl->scopes_allowed);
 	cfg_strv_free(cl->scopes_served);
+	for (size_t i = 0; i < cl->n_scope_texts; i++) {
+		free(cl->scope_texts[i].scope);
+		free(cl->scope_texts[i].text[0]);
+		free(cl->scope_texts[i].text[1]);
+	}
+	free(cl->scope_texts);
 	cfg_strv_free(cl->backends);
 	wipe(cl->secret_sha256, sizeof(cl->secret_sha256));
 }
@@ -304,6 +357,22 @@ bool client_serves_scope(const struct client *cl, const char *scope)
 			p++;
 	}
 	return false;
+}
+
+const struct client *config_data_provider(const struct config *c, const char *word)
+{
+	for (size_t i = 0; word != NULL && strchr(word, ' ') == NULL && i < c->n_clients; i++)
+		if (client_serves_scope(&c->clients[i], word))
+			return &c->clients[i];
+	return NULL;
+}
+
+const char *client_scope_text(const struct client *dp, const char *word, int lang)
+{
+	for (size_t i = 0; dp != NULL && i < dp->n_scope_texts; i++)
+		if (strcmp(dp->scope_texts[i].scope, word) == 0)
+			return dp->scope_texts[i].text[lang == 1];
+	return NULL;
 }
 
 bool client_has_redirect_uri(const struct client *cl, const char *uri)

@@ -55,6 +55,8 @@ void usage(FILE *f)
 		"  status                          nodes (heartbeats), the store's role, keys and readiness, backends\n"
 		"  stats --from DATE --to DATE [--csv]   logins per hour, service, backend and level (redis store;\n"
 		"                                  DATE: YYYY-MM-DD or YYYY-MM-DDTHH, UTC; counts under 5 not shown)\n"
+		"  stats --events --from DATE --to DATE [--csv]   pages shown, answered and abandoned (choice, login,\n"
+		"                                  consent), consents refused, failures by cause, per hour\n"
 		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
 		"The users file defaults to the first \"file\" backend of the configuration.\n"
 		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
@@ -218,6 +220,8 @@ int main(int argc, char **argv)
 			opt.qr = argv[++i];
 		else if (strcmp(a, "--csv") == 0)
 			opt.csv = true;
+		else if (strcmp(a, "--events") == 0)
+			opt.events = true;
 		else if (strcmp(a, "--force") == 0)
 			opt.force = true;
 		else if (strcmp(a, "--alg") == 0 && has) {

@@ -32,7 +32,7 @@ extern "C" {
 #define RP_API __attribute__((visibility("default")))
 
 #define RP_VERSION_MAJOR 1
-#define RP_VERSION_MINOR 3
+#define RP_VERSION_MINOR 4
 
 /* Tokens (ID token, signed userinfo) longer than this are refused before any
  * parsing, with RP_E_TOO_BIG. */
@@ -252,6 +252,11 @@ struct rp_introspection {
 	char *client_id;    /* the service the token was issued to */
 	char *sub;          /* the citizen, pairwise for this data provider's sector */
 	long long exp, iat; /* 0 when not said */
+	/* Since 1.4: the identity pivot (given_name, family_name, birthdate,
+	 * gender, birthplace, birthcountry: those given, as strings) when the
+	 * provider gave it (our provider: to a data provider serving
+	 * identite_pivot, for a token granted it); NULL otherwise. */
+	json_t *pivot;
 };
 /* Asks the provider's introspection_endpoint (authenticated as at the token
  * endpoint) and fills *out (rp_introspection_release() it); an inactive

@@ -1467,7 +1467,8 @@ START_TEST(introspect_answers_and_cache)
 			     "\"introspection_endpoint\":\"%s/token\",\"revocation_endpoint\":\"%s/token\"}");
 	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
 	snprintf(active, sizeof(active), "{\"active\":true,\"scope\":\"cnaf_qf\",\"client_id\":\"svc\","
-		 "\"sub\":\"s1\",\"exp\":%lld,\"iat\":%lld}", (long long)T0 + 100, (long long)T0);
+		 "\"sub\":\"s1\",\"exp\":%lld,\"iat\":%lld,\"given_name\":\"Marianne\","
+		 "\"birthdate\":\"1990-07-14\",\"email\":\"not-pivot\"}", (long long)T0 + 100, (long long)T0);
 	mockop_set_token(op, 200, "application/json", active);
 	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
 	ck_assert(in.active);
@@ -1476,7 +1477,12 @@ START_TEST(introspect_answers_and_cache)
 	ck_assert_str_eq(in.sub, "s1");
 	ck_assert_int_eq(in.exp, (long long)T0 + 100);
 	ck_assert(rp_scope_has(in.scope, "cnaf_qf"));
+	/* The identity pivot's members given, and nothing else (1.4). */
+	ck_assert_str_eq(json_string_value(json_object_get(in.pivot, "given_name")), "Marianne");
+	ck_assert_str_eq(json_string_value(json_object_get(in.pivot, "birthdate")), "1990-07-14");
+	ck_assert_uint_eq(json_object_size(in.pivot), 2);
 	rp_introspection_release(&in);
+	ck_assert_ptr_null(in.pivot);
 	body = mockop_last_token_body(op);
 	ck_assert(strstr(body, "token=tok-1") != NULL && strstr(body, "token_type_hint=access_token") != NULL);
 	free(body);
@@ -1485,6 +1491,7 @@ START_TEST(introspect_answers_and_cache)
 	fake_now = T0 + 29;
 	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
 	ck_assert(in.active);
+	ck_assert_str_eq(json_string_value(json_object_get(in.pivot, "given_name")), "Marianne");
 	rp_introspection_release(&in);
 	fake_now = T0 + 31;
 	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
@@ -1510,6 +1517,13 @@ START_TEST(introspect_answers_and_cache)
 	mockop_set_token(op, 200, "application/json", "{\"active\":true,\"sub\":7}");
 	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_MALFORMED);
 	ck_assert_ptr_null(in.sub);
+	mockop_set_token(op, 200, "application/json", "{\"active\":true,\"given_name\":\"A\",\"family_name\":[]}");
+	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_MALFORMED);
+	ck_assert_ptr_null(in.pivot);
+	mockop_set_token(op, 200, "application/json", "{\"active\":true,\"sub\":\"s\"}");
+	ck_assert_int_eq(rp_introspect(cfg, "tok-5", &in, &err), RP_OK);
+	ck_assert(in.active && in.pivot == NULL);
+	rp_introspection_release(&in);
 	mockop_set_token(op, 403, "application/json", "{\"error\":\"unauthorized_client\"}");
 	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_PROVIDER_ERROR);
 	ck_assert_str_eq(err.oauth_error, "unauthorized_client");
