@@ -272,6 +272,7 @@ enum MHD_Result ep_second_factor(struct req *r)
 	rl_keys_make(r, who, &rk);
 	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
 		metrics_count(M_LOGIN_THROTTLED);
+		usage_count(USAGE_FAIL_THROTTLED);
 		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
 			    "sub", sess->sub, "factor", "otp", "cause", "throttled", NULL);
 		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 429, "too_many");
@@ -279,6 +280,7 @@ enum MHD_Result ep_second_factor(struct req *r)
 	}
 	if (rc != IDP_OK) {
 		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 503, "unavailable");
 		goto out;
 	}
@@ -288,6 +290,7 @@ enum MHD_Result ep_second_factor(struct req *r)
 	if (rc != IDP_OK && rc != IDP_EDENIED) {
 		rl_give_back(&rk);
 		idp_log(LOG_ERR, "login: second factor not checked (%s)", idp_strerror(rc));
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 503, "unavailable");
 		goto out;
 	}
@@ -296,6 +299,7 @@ enum MHD_Result ep_second_factor(struct req *r)
 		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
 			    "sub", sess->sub, "factor", "otp", "cause", "bad_code", NULL);
 		metrics_count(M_LOGIN_FAILED);
+		usage_count(USAGE_FAIL_CREDENTIALS);
 		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 401, "bad_code");
 		goto out;
 	}

@@ -381,8 +381,10 @@ enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const str
 	if (cl == NULL || !client_allows_backend(cl, b->id))
 		return http_error_page(r, 400, "bad_request");
 	/* The configuration may have changed since the page was shown. */
-	if (config_acr_rank(r->cfg, b->acr) < a->min_acr_rank)
+	if (config_acr_rank(r->cfg, b->acr) < a->min_acr_rank) {
+		usage_count(USAGE_FAIL_LEVEL);
 		return page_denied(r, a, "acr_too_low", "the identity provider did not reach the requested level");
+	}
 	if (asprintf(&id.amr, "%s otp", sess->amr) < 0)
 		return flow_refuse(r, a, "server_error", "out of memory");
 	/* A new session at the backend's level: a session's record never
@@ -390,10 +392,14 @@ enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const str
 	 * replaces ends, with the access tokens issued in it. */
 	up = session_create(r, cl->id, b->id, b->acr, sess->sub, &id, txn_key, &gone);
 	free(id.amr);
-	if (gone)
+	if (gone) {
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
-	if (up == NULL)
+	}
+	if (up == NULL) {
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		return flow_refuse(r, a, "temporarily_unavailable", "the session could not be created");
+	}
 	session_end_in(&g_idp.store, sess->sid_hash);
 	secret_tag(up->sid_hash, tag);
 	idp_log(LOG_INFO, "login: %s second factor via %s (%s)", cl->id, b->id, b->acr);
