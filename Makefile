@@ -33,7 +33,7 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP $(IDP_INC) -Icommon -Iplugins
 LDLIBS  += -ldl -lpthread
 
-CORE_SRC := $(filter-out idp/main.c,$(wildcard $(addsuffix /*.c,$(IDP_DIRS)))) common/codec.c
+CORE_SRC := $(filter-out idp/main.c,$(wildcard $(addsuffix /*.c,$(IDP_DIRS)))) common/codec.c common/jose.c
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 IDP      := $(OUT)/idp/idp
 IDPCTL   := $(OUT)/idp/idpctl
@@ -61,6 +61,10 @@ all: $(IDP) $(IDPCTL) $(PLUGIN_SO)
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+# pkcs11.c uses OpenSSL's ENGINE API, deprecated in OpenSSL 3.0 but the only
+# way to libp11's engine on Debian 12 (no PKCS#11 provider): for that file alone.
+$(OBJ)/idp/keys/pkcs11.o: CFLAGS += -Wno-deprecated-declarations
 
 $(OBJ)/libidpcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)

@@ -489,13 +489,37 @@ perf_profile() { # LABEL SECONDS: the daemon's hottest symbols, when asked
 }
 
 # ---- signing an ID token: the key parsed once, or libjwt re-parsing the PEM ---
+# With SoftHSM2, the same ES256 signing with the key in a token of its own
+# (a PIN made up here), on one thread and on two at once.
+P11MOD=/usr/lib/softhsm/libsofthsm2.so
+P11ARGS=""
+if [ -n "$JWTS" ] && [ -f "$P11MOD" ] && command -v softhsm2-util >/dev/null && command -v pkcs11-tool >/dev/null; then
+	mkdir -p "$TMP/softhsm/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$TMP/softhsm/tokens" >"$TMP/softhsm/conf"
+	(umask 077; printf '12345678\n' >"$TMP/softhsm/pin")
+	if SOFTHSM2_CONF="$TMP/softhsm/conf" softhsm2-util --init-token --free --label bench --so-pin 87654321 \
+		--pin 12345678 >>"$TMP/jwtsign.log" 2>&1 &&
+	   SOFTHSM2_CONF="$TMP/softhsm/conf" pkcs11-tool --module "$P11MOD" --token-label bench --login --pin 12345678 \
+		--keypairgen --key-type EC:prime256v1 --label es --id 01 >>"$TMP/jwtsign.log" 2>&1; then
+		P11ARGS="pkcs11:token=bench;object=es $TMP/softhsm/pin 2"
+	else
+		note "SoftHSM2 could not make its token (see jwtsign.log): sign_pkcs11_es256_per_s is null"
+	fi
+elif [ -n "$JWTS" ]; then
+	note "SoftHSM2 or opensc is not installed (sh scripts/deps.sh): sign_pkcs11_es256_per_s is null"
+fi
 if [ -n "$JWTS" ]; then
-	l=$(taskset -c "$SCPUS" "$JWTS" "$TMP/keys" 1 2>>"$TMP/jwtsign.log" | grep '^RESULT')
+	# shellcheck disable=SC2086 # P11ARGS is three words or none
+	l=$(SOFTHSM2_CONF="$TMP/softhsm/conf" taskset -c "$SCPUS" "$JWTS" "$TMP/keys" 1 $P11ARGS 2>>"$TMP/jwtsign.log" | grep '^RESULT')
 	put sign_cached_es256_per_s "$(field cached_es256 "$l")"
 	put sign_libjwt_es256_per_s "$(field libjwt_es256 "$l")"
 	put sign_cached_rs256_per_s "$(field cached_rs256 "$l")"
 	put sign_libjwt_rs256_per_s "$(field libjwt_rs256 "$l")"
 	say "ID token signing, 1 thread: cached key ES256 $(get sign_cached_es256_per_s)/s, libjwt $(get sign_libjwt_es256_per_s)/s; RS256 $(get sign_cached_rs256_per_s)/s, libjwt $(get sign_libjwt_rs256_per_s)/s"
+	put sign_pkcs11_es256_per_s "$(field pkcs11_es256 "$l")"
+	put sign_pkcs11_es256_2t_per_s "$(field pkcs11_es256_mt "$l")"
+	put sign_cached_es256_2t_per_s "$(field cached_es256_mt "$l")"
+	[ -n "$P11ARGS" ] && say "ES256 signing, key in SoftHSM2: $(get sign_pkcs11_es256_per_s)/s on 1 thread, $(get sign_pkcs11_es256_2t_per_s)/s on 2 (in memory: $(get sign_cached_es256_2t_per_s)/s on 2)"
 fi
 
 # ---- the provider with the memory store ---------------------------------------
@@ -934,6 +958,7 @@ rows = [
     ("argon2id t=3 m=64MiB p=4, hashes/s", fmt(R.get("argon2id_hash_per_s")), "as the daemon verifies (libargon2, memory kept), 1 thread on the server core, 6 x 1 s in turns with the login"),
     ("argon2id with libargon2's argon2id_verify, hashes/s", fmt(R.get("argon2id_library_hash_per_s")), "memory mapped and unmapped each hash; 6 x 1 s, same rounds"),
     ("ID token signing ES256, cached key / libjwt 1.10, /s", "%s / %s" % (fmt(R.get("sign_cached_es256_per_s")), fmt(R.get("sign_libjwt_es256_per_s"))), "bench/jwtsign.c, 1 thread: jws_sign (EVP_PKEY parsed once) / jwt_encode_str (PEM parsed per call)"),
+    ("ID token signing ES256, key in SoftHSM2 / in memory, /s", "%s / %s" % (fmt(R.get("sign_pkcs11_es256_per_s")), fmt(R.get("sign_cached_es256_per_s"))), "bench/jwtsign.c, 1 thread, the same jws_sign with the key in a PKCS#11 token through libp11's engine; 2 threads: %s / %s" % (fmt(R.get("sign_pkcs11_es256_2t_per_s")), fmt(R.get("sign_cached_es256_2t_per_s")))),
     ("ID token signing RS256, cached key / libjwt 1.10, /s", "%s / %s" % (fmt(R.get("sign_cached_rs256_per_s")), fmt(R.get("sign_libjwt_rs256_per_s"))), "same"),
     ("openssl ES256 sign / RS256 verify, 1 core, after the provider's figures", "%s / %s" % (fmt(R.get("openssl_es256_sign_1core_end")), fmt(R.get("openssl_rs256_verify_1core_end"))), "the same, 1 x 1 s: how far the machine's speed drifted during the run"),
     ("HTTP + ES256 sign alone, req/s", fmt(R.get("ceiling_token_es256_rps")), "1 / (1/hello + 1/sign): a token endpoint that did nothing else"),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* The reloadable runtime and its reference counting. */
 #include "idp.h"
+#include "pkcs11.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,7 @@ int rt_build(const char *config_path, struct rt **out)
 	rt->refs = 1;
 	if ((rc = config_load(config_path, &rt->cfg)) != IDP_OK)
 		goto fail;
+	pkcs11_configure(rt->cfg->pkcs11_module, rt->cfg->pkcs11_pin_file);
 	if ((rc = keyset_load(g_idp.keys_dir ? g_idp.keys_dir : rt->cfg->keys_dir, &rt->keys)) != IDP_OK)
 		goto fail;
 	if ((rc = tmpl_load(rt->cfg->templates_dir, &rt->tmpl)) != IDP_OK)

@@ -6,11 +6,11 @@
 #   make SAN=1 test-bins     the C tests, under ASan + UBSan, run by tests/rp/run.sh
 #   make rp-bench            verify rates beside `openssl speed` (tests/rp/bench.sh)
 
-RP_VERSION := 1.4.0
+RP_VERSION := 1.5.0
 RP_PKGS    := jansson libcurl openssl
 RP_SRC     := $(wildcard rp/*.c)
-RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o) $(OBJ)/common/codec.o
-RP_HDR     := rp/include/rp.h rp/rp_int.h common/codec.h
+RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o) $(OBJ)/common/codec.o $(OBJ)/common/jose.o
+RP_HDR     := rp/include/rp.h rp/rp_int.h common/codec.h common/jose.h
 RP_SO      := $(OUT)/rp/librp.so
 RP_A       := $(OUT)/rp/librp.a
 # Every object as is, internal rp_* names global: for the tests and the

@@ -5,7 +5,8 @@ PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libhiredis-dev
 libssl-dev libcurl4-openssl-dev libargon2-dev libcjose-dev liboath-dev libqrencode-dev check redis-server oathtool
 libldap2-dev slapd ldap-utils nginx-light haproxy
 curl python3 python3-authlib python3-requests python3-cryptography chromium valgrind
-systemd man-db groff-base strace"
+systemd man-db groff-base strace
+softhsm2 libengine-pkcs11-openssl opensc"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

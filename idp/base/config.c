@@ -343,9 +343,16 @@ int config_load_with_clients(const char *path, const char *clients_file, struct 
 	c->kek_file = s != NULL ? resolve(c->dir, s) : NULL;
 	if (s != NULL && strcmp(json_string_value(json_object_get(c->store, "driver")) ?: "memory", "redis") != 0)
 		cfg_err(&x, "key_rotation.kek_file", "publishes keys through the store: it needs the redis store");
+	/* Keys in a PKCS#11 token (keys/pkcs11.c): the module, and the file of
+	 * its user PIN, checked and read only when a key names a pkcs11_uri. */
+	s = cfg_str(&x, o, "key_rotation", "pkcs11_module", "/usr/lib/softhsm/libsofthsm2.so");
+	c->pkcs11_module = s != NULL ? resolve(c->dir, s) : NULL;
+	s = cfg_str(&x, o, "key_rotation", "pkcs11_pin_file", NULL);
+	c->pkcs11_pin_file = s != NULL ? resolve(c->dir, s) : NULL;
 	if (o != NULL) {
 		static const char *const k[] = {"jwks_max_age_s", "min_publish_s", "rotation_deadline_s",
-			"active_client_window_s", "retire_leeway_s", "auto_rotate_days", "kek_file", NULL};
+			"active_client_window_s", "retire_leeway_s", "auto_rotate_days", "kek_file",
+			"pkcs11_module", "pkcs11_pin_file", NULL};
 		cfg_check_keys(&x, o, "key_rotation", k);
 	}
 	/* The rule that makes rotation invisible: every cache of the JWKS must
@@ -439,6 +446,8 @@ void config_free(struct config *c)
 	free(c->audit_file);
 	free(c->keys_dir);
 	free(c->kek_file);
+	free(c->pkcs11_module);
+	free(c->pkcs11_pin_file);
 	free(c->templates_dir);
 	free(c->plugin_dir);
 	free_secret(c->pairwise_secret);

@@ -23,6 +23,7 @@ struct ctl_opts {
 	const char *user;     /* --user */
 	const char *sid;      /* --sid */
 	bool force;           /* --force */
+	const char *pkcs11;   /* --pkcs11 URI: keys import of a key in a token */
 	const char *from, *to; /* --from, --to */
 	bool csv;             /* --csv */
 	bool events;          /* --events: stats of pages and failures */

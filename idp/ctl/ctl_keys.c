@@ -13,7 +13,9 @@ int cmd_keys(int argc, char **argv)
 	bool have_store = false;
 	const char *dir = opt.keys_dir;
 	const char *cmd = argc > 0 ? argv[0] : "";
-	bool changes, needs_cfg = strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "revoke") == 0;
+	/* import --pkcs11 needs the module and PIN file of the configuration. */
+	bool changes, needs_cfg = strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "revoke") == 0 ||
+			      (strcmp(cmd, "import") == 0 && opt.pkcs11 != NULL);
 	int rc;
 
 	if (argc < 1) {
@@ -52,7 +54,9 @@ int cmd_keys(int argc, char **argv)
 		rc = keys_revoke(cfg, dir, argv[1], stdout);
 	else if (strcmp(cmd, "remove") == 0 && argc == 2)
 		rc = keys_remove(dir, argv[1], stdout);
-	else if (strcmp(cmd, "import") == 0 && argc == 2 && opt.alg != ALG_NONE)
+	else if (strcmp(cmd, "import") == 0 && argc == 1 && opt.pkcs11 != NULL && opt.alg != ALG_NONE)
+		rc = keys_import_pkcs11(cfg, dir, opt.pkcs11, opt.alg, stdout);
+	else if (strcmp(cmd, "import") == 0 && argc == 2 && opt.pkcs11 == NULL && opt.alg != ALG_NONE)
 		rc = keys_import(dir, argv[1], opt.alg, stdout);
 	else {
 		usage(stderr);

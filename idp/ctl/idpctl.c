@@ -33,6 +33,8 @@ void usage(FILE *f)
 		"  keys rotate [--alg A] [--force] next -> active -> retiring, a new next; waits for lagging services\n"
 		"  keys revoke KID                 emergency: out of the JWKS at once, signing moves on\n"
 		"  keys import FILE --alg A        a PEM key made elsewhere, as the next key\n"
+		"  keys import --pkcs11 URI --alg A  a key in a PKCS#11 token (pkcs11:token=...;object=...), as the\n"
+		"                                  next key; module and PIN: key_rotation.pkcs11_module, pkcs11_pin_file\n"
 		"  keys remove KID                 a retiring key whose tokens have all expired\n"
 		"  (exit status 3: refused or waiting, see the message)\n"
 		"  users add USER [--users FILE] [--claims JSON]   password read from stdin or a prompt\n"
@@ -224,6 +226,8 @@ int main(int argc, char **argv)
 			opt.events = true;
 		else if (strcmp(a, "--force") == 0)
 			opt.force = true;
+		else if (strcmp(a, "--pkcs11") == 0 && has)
+			opt.pkcs11 = argv[++i];
 		else if (strcmp(a, "--alg") == 0 && has) {
 			i++;
 			if (strcmp(argv[i], "ES256") == 0)

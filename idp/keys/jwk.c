@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 #include <openssl/sha.h>
 
 #include "util.h"
@@ -22,7 +24,7 @@ static char *bn_b64(const BIGNUM *bn, int pad)
 	return b64url_encode(buf, (size_t)n);
 }
 
-int jwk_from_pkey(EVP_PKEY *pkey, json_t **out)
+static int jwk_from_params(EVP_PKEY *pkey, json_t **out)
 {
 	BIGNUM *a = NULL, *b = NULL;
 	char *sa = NULL, *sb = NULL;
@@ -60,6 +62,29 @@ out:
 	BN_free(b);
 	free(sa);
 	free(sb);
+	return rc;
+}
+
+/* A key an engine holds (in a PKCS#11 token, pkcs11.c) answers no provider
+ * parameters: its public half, re-read from its DER encoding, does. */
+int jwk_from_pkey(EVP_PKEY *pkey, json_t **out)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	EVP_PKEY *pub = NULL;
+	int n, rc;
+
+	if ((rc = jwk_from_params(pkey, out)) == IDP_OK)
+		return rc;
+	ERR_clear_error();
+	if ((n = i2d_PUBKEY(pkey, &der)) <= 0)
+		return rc;
+	p = der;
+	if ((pub = d2i_PUBKEY(NULL, &p, n)) != NULL)
+		rc = jwk_from_params(pub, out);
+	EVP_PKEY_free(pub);
+	OPENSSL_free(der);
+	ERR_clear_error();
 	return rc;
 }
 

@@ -23,6 +23,7 @@
 
 #include "util.h"
 #include "jwk.h"
+#include "pkcs11.h"
 
 #define K_SEEN "jwks-seen:"
 #define K_ACTIVE "client-active:"
@@ -90,6 +91,19 @@ static bool key_file_name_ok(const char *f)
 	       strspn(f, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
 }
 
+/* Removes the private key file of a state.json entry; a key in a token
+ * has none (the token keeps it: deleting it there is the operator's act). */
+static void unlink_key_file(const char *dir, json_t *e)
+{
+	const char *f = json_string_value(json_object_get(e, "file"));
+	char p[4200];
+
+	if (f == NULL)
+		return;
+	snprintf(p, sizeof(p), "%s/%s", dir, f);
+	unlink(p);
+}
+
 static int state_load(const char *dir, json_t **st)
 {
 	char p[4096];
@@ -112,8 +126,12 @@ static int state_load(const char *dir, json_t **st)
 	 * state.json is for a person to look at before any file goes. */
 	json_array_foreach(json_object_get(*st, "keys"), i, k) {
 		const char *f = json_string_value(json_object_get(k, "file"));
+		const char *uri = json_string_value(json_object_get(k, "pkcs11_uri"));
 
-		if (!key_file_name_ok(f)) {
+		/* A key in a token has a URI and no file: nothing here to unlink. */
+		if (f == NULL && json_object_get(k, "file") == NULL && pkcs11_uri_ok(uri))
+			continue;
+		if (!key_file_name_ok(f) || uri != NULL) {
 			bool printable = f != NULL && strlen(f) <= 200;
 
 			for (const unsigned char *c = (const unsigned char *)f; printable && *c; c++)
@@ -192,10 +210,7 @@ static bool prune(const char *dir, json_t *st, FILE *out)
 		e = json_array_get(arr, i);
 		if (strcmp(json_string_value(json_object_get(e, "state")) ?: "", "retiring") == 0 &&
 		    json_integer_value(json_object_get(e, "remove_at")) <= now_s()) {
-			char p[4096];
-
-			snprintf(p, sizeof(p), "%s/%s", dir, json_string_value(json_object_get(e, "file")));
-			unlink(p);
+			unlink_key_file(dir, e);
 			audit(dir, "remove: %s %s retiring -> removed (its tokens have expired)",
 			      json_string_value(json_object_get(e, "alg")), json_string_value(json_object_get(e, "kid")));
 			if (out)
@@ -431,7 +446,7 @@ int keys_revoke(const struct config *cfg, const char *dir, const char *kid, FILE
 	json_t *st = NULL, *e, *next;
 	int fd, rc;
 	enum sign_alg alg;
-	char p[4096], nk[48];
+	char nk[48];
 
 	(void)cfg;
 	if ((fd = keys_lock_dir(dir, true)) < 0)
@@ -473,10 +488,12 @@ int keys_revoke(const struct config *cfg, const char *dir, const char *kid, FILE
 	}
 	json_object_set_new(e, "revoked_at", json_integer(now_s()));
 	/* The private key is useless now and dangerous: remove it. */
-	snprintf(p, sizeof(p), "%s/%s", dir, json_string_value(json_object_get(e, "file")));
-	unlink(p);
+	unlink_key_file(dir, e);
 	audit(dir, "revoke: %s %s revoked; removed from the JWKS at once", alg_name(alg), kid);
 	fprintf(out, "revoked %s: it leaves the JWKS within a second on every node\n", kid);
+	if (json_object_get(e, "pkcs11_uri") != NULL)
+		fprintf(out, "the key is still in its token (%s): delete it there\n",
+			json_string_value(json_object_get(e, "pkcs11_uri")));
 	rc = state_save(dir, st);
 out:
 	json_decref(st);
@@ -517,13 +534,93 @@ out:
 	return rc;
 }
 
+/* Adds pk as the next key of alg: its PEM written to the folder, or, with
+ * uri, the token's URI recorded in its place. from names the source for
+ * the audit line. */
+static int import_entry(const char *dir, EVP_PKEY *pk, enum sign_alg alg, const char *uri, const char *from,
+			FILE *out)
+{
+	FILE *f;
+	json_t *st = NULL, *jwk = NULL, *e;
+	char kid[48], file[80], p[4096];
+	int fd, lfd, rc;
+
+	if ((alg == ALG_ES256) != (EVP_PKEY_is_a(pk, "EC") != 0) || jwk_from_pkey(pk, &jwk) != IDP_OK ||
+	    jwk_thumbprint(jwk, kid) != IDP_OK) {
+		json_decref(jwk);
+		return log_fail(IDP_EINVAL, "keys import: %s is not a %s key (P-256, or RSA >= 2048 bits)",
+				from, alg_name(alg));
+	}
+	json_decref(jwk);
+	if ((lfd = keys_lock_dir(dir, true)) < 0)
+		return log_fail(IDP_EIO, "keys: cannot lock %s", dir);
+	rc = state_load(dir, &st);
+	if (st == NULL)
+		goto out;
+	if (keys_state_entry(st, kid) != NULL) {
+		fprintf(out, "key %s is already in the set\n", kid);
+		rc = IDP_EEXIST;
+		goto out;
+	}
+	/* Imported keys start as next: published before they may sign. */
+	e = json_pack("{s:s,s:s,s:s,s:I,s:I}", "kid", kid, "alg", alg_name(alg), "state", "next", "created",
+		      (json_int_t)now_s(), "activated", (json_int_t)0);
+	if (e == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
+	json_array_append_new(json_object_get(st, "keys"), e);
+	if (uri != NULL) {
+		json_object_set_new(e, "pkcs11_uri", json_string(uri));
+	} else {
+		snprintf(file, sizeof(file), "%s-%.16s.pem", alg == ALG_ES256 ? "es256" : "rs256", kid);
+		snprintf(p, sizeof(p), "%s/%s", dir, file);
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+			rc = log_fail(IDP_EIO, "keys import: %s: %s", p, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		if (!PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) || fflush(f) != 0 ||
+		    fsync(fileno(f)) != 0) {
+			fclose(f);
+			rc = log_fail(IDP_EIO, "keys import: writing %s failed", p);
+			goto out;
+		}
+		fclose(f);
+		json_object_set_new(e, "file", json_string(file));
+	}
+	{
+		/* At most one next key per algorithm: an older one is dropped. */
+		json_t *arr = json_object_get(st, "keys");
+
+		for (size_t i = 0; i + 1 < json_array_size(arr);) {
+			e = json_array_get(arr, i);
+			if (strcmp(json_string_value(json_object_get(e, "state")), "next") == 0 &&
+			    strcmp(json_string_value(json_object_get(e, "alg")), alg_name(alg)) == 0) {
+				unlink_key_file(dir, e);
+				audit(dir, "import: %s %s (next) replaced", alg_name(alg), json_string_value(json_object_get(e, "kid")));
+				json_array_remove(arr, i);
+				continue;
+			}
+			i++;
+		}
+	}
+	audit(dir, "import: %s %s imported as next from %s", alg_name(alg), kid, from);
+	fprintf(out, "imported %s key %s as next\n", alg_name(alg), kid);
+	rc = state_save(dir, st);
+out:
+	json_decref(st);
+	keys_unlock_dir(lfd);
+	return rc;
+}
+
 int keys_import(const char *dir, const char *pem_path, enum sign_alg alg, FILE *out)
 {
 	FILE *f;
 	EVP_PKEY *pk;
-	json_t *st = NULL, *jwk = NULL;
-	char kid[48], file[80], p[4096];
-	int fd = -1, lfd, rc;
+	int rc;
 	struct stat sb;
 
 	if ((f = fopen(pem_path, "r")) == NULL || fstat(fileno(f), &sb) != 0) {
@@ -548,72 +645,22 @@ int keys_import(const char *dir, const char *pem_path, enum sign_alg alg, FILE *
 	fclose(f);
 	if (pk == NULL)
 		return log_fail(IDP_EINVAL, "keys import: %s is not an unencrypted PEM private key", pem_path);
-	if ((alg == ALG_ES256) != (EVP_PKEY_is_a(pk, "EC") != 0) || jwk_from_pkey(pk, &jwk) != IDP_OK ||
-	    jwk_thumbprint(jwk, kid) != IDP_OK) {
-		EVP_PKEY_free(pk);
-		json_decref(jwk);
-		return log_fail(IDP_EINVAL, "keys import: %s is not a %s key (P-256, or RSA >= 2048 bits)",
-				pem_path, alg_name(alg));
-	}
-	json_decref(jwk);
-	if ((lfd = keys_lock_dir(dir, true)) < 0) {
-		EVP_PKEY_free(pk);
-		return log_fail(IDP_EIO, "keys: cannot lock %s", dir);
-	}
-	rc = state_load(dir, &st);
-	if (st == NULL)
-		goto out;
-	if (keys_state_entry(st, kid) != NULL) {
-		fprintf(out, "key %s is already in the set\n", kid);
-		rc = IDP_EEXIST;
-		goto out;
-	}
-	snprintf(file, sizeof(file), "%s-%.16s.pem", alg == ALG_ES256 ? "es256" : "rs256", kid);
-	snprintf(p, sizeof(p), "%s/%s", dir, file);
-	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-		rc = log_fail(IDP_EIO, "keys import: %s: %s", p, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (!PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		fclose(f);
-		rc = log_fail(IDP_EIO, "keys import: writing %s failed", p);
-		goto out;
-	}
-	fclose(f);
-	/* Imported keys start as next: published before they may sign. */
-	json_array_append_new(json_object_get(st, "keys"),
-			      json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "kid", kid, "alg", alg_name(alg), "file", file,
-					"state", "next", "created", (json_int_t)now_s(), "activated", (json_int_t)0));
-	{
-		/* At most one next key per algorithm: an older one is dropped. */
-		json_t *arr = json_object_get(st, "keys"), *e;
-
-		for (size_t i = 0; i + 1 < json_array_size(arr);) {
-			e = json_array_get(arr, i);
-			if (strcmp(json_string_value(json_object_get(e, "state")), "next") == 0 &&
-			    strcmp(json_string_value(json_object_get(e, "alg")), alg_name(alg)) == 0) {
-				char op[4200];
-
-				snprintf(op, sizeof(op), "%s/%s", dir, json_string_value(json_object_get(e, "file")));
-				unlink(op);
-				audit(dir, "import: %s %s (next) replaced", alg_name(alg), json_string_value(json_object_get(e, "kid")));
-				json_array_remove(arr, i);
-				continue;
-			}
-			i++;
-		}
-	}
-	audit(dir, "import: %s %s imported as next from %s", alg_name(alg), kid, pem_path);
-	fprintf(out, "imported %s key %s as next\n", alg_name(alg), kid);
-	rc = state_save(dir, st);
-out:
-	if (fd >= 0)
-		close(fd);
+	rc = import_entry(dir, pk, alg, NULL, pem_path, out);
 	EVP_PKEY_free(pk);
-	json_decref(st);
-	keys_unlock_dir(lfd);
+	return rc;
+}
+
+int keys_import_pkcs11(const struct config *cfg, const char *dir, const char *uri, enum sign_alg alg, FILE *out)
+{
+	EVP_PKEY *pk;
+	int rc;
+
+	/* Loaded as the daemon will load it: what cannot be used is refused now. */
+	pkcs11_configure(cfg->pkcs11_module, cfg->pkcs11_pin_file);
+	if ((rc = pkcs11_load_key(uri, &pk)) != IDP_OK)
+		return rc;
+	rc = import_entry(dir, pk, alg, uri, uri, out);
+	EVP_PKEY_free(pk);
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 #include "util.h"
 #include "jwk.h"
 #include "jws.h"
+#include "pkcs11.h"
 
 static const char *const state_names[] = {"next", "active", "retiring", "revoked"};
 
@@ -68,6 +69,7 @@ static void key_release(struct sign_key *k)
 	EVP_PKEY_free(k->pkey);
 	json_decref(k->jwk);
 	free(k->file);
+	free(k->pkcs11_uri);
 	free(k->hdr_jwt);
 	free(k->hdr_at);
 }
@@ -98,10 +100,10 @@ static int key_setup(struct sign_key *k, const char *dir)
 	char *path = NULL, kid[48];
 	int rc;
 
-	if (asprintf(&path, "%s/%s", dir, k->file) < 0)
+	if (k->pkcs11_uri != NULL ? (path = strdup(k->pkcs11_uri)) == NULL : asprintf(&path, "%s/%s", dir, k->file) < 0)
 		return IDP_ENOMEM;
 	k->serial = __atomic_add_fetch(&key_serial, 1, __ATOMIC_RELAXED);
-	rc = load_pem(path, &k->pkey);
+	rc = k->pkcs11_uri != NULL ? pkcs11_load_key(k->pkcs11_uri, &k->pkey) : load_pem(path, &k->pkey);
 	if (rc == IDP_OK && (k->alg == ALG_ES256) != (EVP_PKEY_is_a(k->pkey, "EC") != 0))
 		rc = log_fail(IDP_EINVAL, "keys: %s does not hold a key for %s", path, alg_name(k->alg));
 	if (rc == IDP_OK && (rc = jwk_from_pkey(k->pkey, &k->jwk)) != IDP_OK)
@@ -178,10 +180,12 @@ int keyset_load(const char *dir, struct keyset **out)
 		const char *kid = json_string_value(json_object_get(e, "kid"));
 		const char *alg = json_string_value(json_object_get(e, "alg"));
 		const char *file = json_string_value(json_object_get(e, "file"));
+		const char *uri = json_string_value(json_object_get(e, "pkcs11_uri"));
 		int state = parse_state(json_string_value(json_object_get(e, "state")));
 
-		if (kid == NULL || strlen(kid) >= sizeof(k->kid) || alg == NULL || file == NULL ||
-		    state < 0 || strchr(file, '/') != NULL) {
+		/* A key is in the folder ("file") or in a token ("pkcs11_uri"), never both. */
+		if (kid == NULL || strlen(kid) >= sizeof(k->kid) || alg == NULL || (file == NULL) == (uri == NULL) ||
+		    state < 0 || (file != NULL && strchr(file, '/') != NULL) || (uri != NULL && !pkcs11_uri_ok(uri))) {
 			rc = log_fail(IDP_EINVAL, "keys: %s/state.json: entry %zu is malformed", dir, i);
 			goto out;
 		}
@@ -192,7 +196,8 @@ int keyset_load(const char *dir, struct keyset **out)
 		snprintf(k->kid, sizeof(k->kid), "%s", kid);
 		k->alg = strcmp(alg, "ES256") == 0 ? ALG_ES256 : strcmp(alg, "RS256") == 0 ? ALG_RS256 : ALG_NONE;
 		k->state = (enum key_state)state;
-		k->file = strdup(file);
+		k->file = xstrdup(file);
+		k->pkcs11_uri = xstrdup(uri);
 		k->created = json_integer_value(json_object_get(e, "created"));
 		k->activated = json_integer_value(json_object_get(e, "activated"));
 		k->remove_at = json_integer_value(json_object_get(e, "remove_at"));
@@ -360,16 +365,18 @@ static int key_copy(struct sign_key *to, const struct sign_key *from)
 	*to = *from; /* same serial: the same EVP_PKEY, so a cached signer stays right */
 	to->pkey = NULL;
 	to->jwk = NULL;
-	to->file = to->hdr_jwt = to->hdr_at = NULL;
+	to->file = to->pkcs11_uri = to->hdr_jwt = to->hdr_at = NULL;
 	if (EVP_PKEY_up_ref(from->pkey) != 1)
 		return IDP_ENOMEM;
 	to->pkey = from->pkey;
 	/* A deep copy: the two sets may be freed by two threads at once. */
 	to->jwk = json_deep_copy(from->jwk);
 	to->file = xstrdup(from->file);
+	to->pkcs11_uri = xstrdup(from->pkcs11_uri);
 	to->hdr_jwt = xstrdup(from->hdr_jwt);
 	to->hdr_at = xstrdup(from->hdr_at);
-	if (to->jwk == NULL || to->file == NULL || to->hdr_jwt == NULL || to->hdr_at == NULL)
+	if (to->jwk == NULL || (to->file == NULL) != (from->file == NULL) ||
+	    (to->pkcs11_uri == NULL) != (from->pkcs11_uri == NULL) || to->hdr_jwt == NULL || to->hdr_at == NULL)
 		return IDP_ENOMEM;
 	return IDP_OK;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* Signing keys: loaded once at start or reload into EVP_PKEYs that every
  * request reuses. keys_dir holds one PEM file per key (mode 0600) and
- * state.json, the state of each key (next, active, retiring, revoked).
+ * state.json, the state of each key (next, active, retiring, revoked); a
+ * key kept in a PKCS#11 token is named there by its URI instead of a file.
  * Signing with them is in jws.h, their public JWKs in jwk.h. */
 #ifndef IDP_KEYS_H
 #define IDP_KEYS_H
@@ -27,7 +28,8 @@ struct sign_key {
 	enum key_state state;
 	EVP_PKEY *pkey;
 	json_t *jwk;        /* public JWK with kid, use, alg */
-	char *file;
+	char *file;         /* in the keys folder; NULL for a key in a token */
+	char *pkcs11_uri;   /* the key in a PKCS#11 token (pkcs11.h); NULL for a file */
 	int64_t created, activated, remove_at;
 	char *hdr_jwt;      /* base64url of {"alg","kid","typ":"JWT"}: built once */
 	char *hdr_at;       /* same with "typ":"at+jwt" (RFC 9068) */
@@ -78,6 +80,9 @@ int keys_rotate(const struct config *cfg, const char *dir, struct store *st, enu
 		bool force, FILE *out);
 int keys_revoke(const struct config *cfg, const char *dir, const char *kid, FILE *out);
 int keys_import(const char *dir, const char *pem_path, enum sign_alg alg, FILE *out);
+/* Adds the key of a PKCS#11 token named by uri as the next key of alg; the
+ * module and PIN come from cfg (key_rotation.pkcs11_module, pkcs11_pin_file). */
+int keys_import_pkcs11(const struct config *cfg, const char *dir, const char *uri, enum sign_alg alg, FILE *out);
 int keys_remove(const char *dir, const char *kid, FILE *out);
 int keys_status(const struct config *cfg, const char *dir, struct store *st, FILE *out);
 /* Records which keys a client's JWKS fetch saw / that a client got a token. */

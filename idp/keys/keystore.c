@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "codec.h"
+#include "pkcs11.h"
 #include "util.h"
 
 #define K_DOC "keys:set"
@@ -185,6 +186,12 @@ int keys_store_publish(const struct config *cfg, struct store *st, const char *d
 		const char *file = json_string_value(json_object_get(e, "file"));
 		char *pem, *s;
 
+		if (kid != NULL && file == NULL && json_object_get(e, "pkcs11_uri") != NULL) {
+			/* Its private key never leaves the token: the state names the
+			 * URI, and each node must reach the same token. */
+			idp_log(LOG_INFO, "keys: %s is in a PKCS#11 token: published by its URI, not sealed", kid);
+			continue;
+		}
 		if (kid == NULL || file == NULL || strchr(file, '/') != NULL)
 			continue;
 		if ((pem = file_text(dir, file)) == NULL)
@@ -295,6 +302,10 @@ static int open_set(const char *kek_file, json_t *doc, json_t *pems)
 		const char *s = json_string_value(json_object_get(sealed, kid ?: ""));
 		char *pem;
 
+		/* A key in a PKCS#11 token travels as its URI alone: every node
+		 * reaches the same token, and no private key is sealed for it. */
+		if (kid != NULL && file == NULL && s == NULL && pkcs11_uri_ok(json_string_value(json_object_get(e, "pkcs11_uri"))))
+			continue;
 		if (kid == NULL || file == NULL || file[0] == '.' || strchr(file, '/') != NULL) {
 			rc = log_fail(IDP_EINVAL, "keys: the key set in the store has a malformed entry %zu: "
 				      "refused, this node keeps its keys", i);

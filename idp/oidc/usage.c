@@ -57,7 +57,7 @@ bool usage_key(char *buf, size_t size, int64_t hour, enum usage_event e)
  * lost counts twice: rare, and statistics tolerate it. */
 static void flush_some(struct store *st, const int *ev, const uint64_t *taken, size_t n, int64_t hour)
 {
-	struct store_op ops[STORE_BATCH_MAX];
+	struct store_op ops[STORE_BATCH_MAX] = {0};
 	char keys[STORE_BATCH_MAX][64];
 	size_t k = 0;
 

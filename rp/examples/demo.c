@@ -11,7 +11,10 @@
  * checks the answer, exchanges the code, verifies the ID token and fetches
  * userinfo; "POST /logout" ends the local session and sends the browser to
  * the provider's logout with a fresh state; "/logged-out" is where it comes
- * back, and checks that state against the one kept in the session. The acr
+ * back, and checks that state against the one kept in the session;
+ * "POST /backchannel-logout" takes the provider's logout token (OpenID
+ * Back-Channel Logout 1.0), verified by rp_verify_logout_token, and ends the
+ * local sessions of its sid (or, without one, its sub). The acr
  * asked with --acr is also the minimum accepted: a weaker answer is refused
  * with a page that says so. Its own
  * session is a random id in a cookie named after the port (cookies ignore
@@ -664,10 +667,80 @@ static enum MHD_Result logged_out(struct demo *d, struct MHD_Connection *c, stru
 	return send_page(c, MHD_HTTP_OK, &pg, NULL, NULL);
 }
 
+/* A logout token longer than this is refused (ours are about 1 kB). */
+#define MAX_LOGOUT_TOKEN 16384
+
 struct upload {
 	char csrf[65];
+	char *logout_token;     /* POST /backchannel-logout's field, NUL-terminated */
+	bool too_big;
 	struct MHD_PostProcessor *pp;
 };
+
+/* Ends the local sessions a verified logout token names: by sid when it has
+ * one (the ID token's sid of that login), by sub otherwise. */
+static size_t end_sessions(struct demo *d, const json_t *lt)
+{
+	const char *sid = json_string_value(json_object_get(lt, "sid"));
+	const char *sub = json_string_value(json_object_get(lt, "sub"));
+	size_t ended = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < MAX_SESSIONS; i++) {
+		struct session *s = &d->sessions[i];
+		const char *v;
+
+		if (s->id[0] == '\0' || s->claims == NULL)
+			continue;
+		v = json_string_value(json_object_get(s->claims, sid != NULL ? "sid" : "sub"));
+		if (v != NULL && strcmp(v, sid != NULL ? sid : sub) == 0) {
+			session_clear(s);
+			ended++;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return ended;
+}
+
+/* Back-Channel Logout 1.0, 2.8: 200 once the sessions are ended, 400 with
+ * an OAuth error for a token that does not verify; never cached. */
+static enum MHD_Result backchannel_logout(struct demo *d, struct MHD_Connection *c,
+					  const struct upload *up)
+{
+	struct MHD_Response *r;
+	struct rp_error err;
+	json_t *lt = NULL;
+	const char *body;
+	unsigned status;
+	enum MHD_Result ret;
+	int rc;
+
+	if (up->logout_token == NULL || up->too_big) {
+		rc = RP_E_INVAL;
+		snprintf(err.message, sizeof(err.message), "no logout_token (or one too long)");
+	} else {
+		rc = rp_verify_logout_token(d->rp, up->logout_token, &lt, &err);
+	}
+	if (rc == RP_OK) {
+		fprintf(stderr, "rp-demo: back-channel logout: %zu session(s) ended\n", end_sessions(d, lt));
+		status = MHD_HTTP_OK;
+		body = "";
+	} else {
+		fprintf(stderr, "rp-demo: back-channel logout refused: %s\n", err.message);
+		status = MHD_HTTP_BAD_REQUEST;
+		body = "{\"error\":\"invalid_request\"}";
+	}
+	json_decref(lt);
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (status != MHD_HTTP_OK)
+		MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
 
 static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *key,
 				const char *filename, const char *content_type,
@@ -683,6 +756,18 @@ static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *
 	if (strcmp(key, "csrf") == 0 && off + size < sizeof(up->csrf)) {
 		memcpy(up->csrf + off, data, size);
 		up->csrf[off + size] = '\0';
+	}
+	if (strcmp(key, "logout_token") == 0) {
+		char *p;
+
+		if (up->too_big || off + size > MAX_LOGOUT_TOKEN ||
+		    (p = realloc(up->logout_token, off + size + 1)) == NULL) {
+			up->too_big = true;
+			return MHD_YES;
+		}
+		memcpy(p + off, data, size);
+		p[off + size] = '\0';
+		up->logout_token = p;
 	}
 	return MHD_YES;
 }
@@ -716,8 +801,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	pthread_mutex_lock(&d->lock);
 	s = session_find(d, id);
 	pthread_mutex_unlock(&d->lock);
-	/* s stays valid: sessions are only cleared by the request that owns them
-	 * or by expiry, and this is a demo with one browser per session. */
+	/* s stays valid: sessions are only cleared by the request that owns them,
+	 * by expiry, or by a back-channel logout (which a request of the same
+	 * session racing it may outlive: a demo, with one browser per session). */
 	if (strcmp(url, "/") == 0 && strcmp(method, "GET") == 0) {
 		enum MHD_Result ret;
 		pthread_mutex_lock(&d->lock);
@@ -733,6 +819,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return logout(d, c, s, up->csrf);
 	if (strcmp(url, "/logged-out") == 0 && strcmp(method, "GET") == 0)
 		return logged_out(d, c, s);
+	if (strcmp(url, "/backchannel-logout") == 0 && strcmp(method, "POST") == 0)
+		return backchannel_logout(d, c, up);
 	page_start(&pg, d, "Page introuvable");
 	adds(&pg, "<p><a href=\"/\">Revenir à l'accueil</a></p>");
 	page_end(&pg);
@@ -750,6 +838,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (up != NULL) {
 		if (up->pp != NULL)
 			MHD_destroy_post_processor(up->pp);
+		free(up->logout_token);
 		free(up);
 		*req_cls = NULL;
 	}

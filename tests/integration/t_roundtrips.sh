@@ -78,9 +78,10 @@ for line in open(sys.argv[1], errors="replace"):
     # A node's heartbeat (idpctl status) and its usage counters (idpctl
     # stats --events: a batch whose first key is stats:HOUR:event:...) are
     # written by its own thread every few seconds, not by the request being
-    # counted.
+    # counted; so are the back-channel logout sweeper's reads of its buckets
+    # and of what sessions recorded (bcx:, bcl:).
     key = re.sub(r'^t:', '', m.group(3) or "")
-    if key == "nodes" or key.startswith("node:") or re.search(r'"EVALSHA" "[^"]*" "\d+" "t:stats:\d+:event:', line):
+    if key == "nodes" or key.startswith("node:") or key.startswith(("bcx:", "bcl:")) or re.search(r'"EVALSHA" "[^"]*" "\d+" "t:stats:\d+:event:', line):
         continue
     if step == sys.argv[2]:
         out.append(m.group(2).upper())

@@ -11,6 +11,7 @@
 #include "check_main.h"
 #include "jws.h"
 #include "keys.h"
+#include "pkcs11.h"
 #include "util.h"
 
 START_TEST(t_keys_jws)
@@ -75,7 +76,72 @@ START_TEST(t_keys_jws)
 }
 END_TEST
 
+/* state.json names a key by a file or by a PKCS#11 URI, never both, never
+ * neither; a URI must be a bounded, printable "pkcs11:" one. The token
+ * itself is tested from the outside (t_hsm.sh). */
+static int load_with_entry(const char *kdir, const char *file, const char *uri)
+{
+	char sp[300];
+	json_t *st, *e;
+	struct keyset *ks = NULL;
+	int rc;
+
+	snprintf(sp, sizeof(sp), "%s/state.json", kdir);
+	st = json_load_file(sp, 0, NULL);
+	ck_assert_ptr_nonnull(st);
+	e = json_array_get(json_object_get(st, "keys"), 0);
+	if (file != NULL)
+		json_object_set_new(e, "file", json_string(file));
+	else
+		json_object_del(e, "file");
+	if (uri != NULL)
+		json_object_set_new(e, "pkcs11_uri", json_string(uri));
+	else
+		json_object_del(e, "pkcs11_uri");
+	ck_assert_int_eq(json_dump_file(st, sp, 0), 0);
+	json_decref(st);
+	rc = keyset_load(kdir, &ks);
+	keyset_free(ks);
+	return rc;
+}
+
+START_TEST(t_pkcs11_entries)
+{
+	char kdir[256], kid[48], sp[300], file[128];
+	json_t *st;
+	EVP_PKEY *pk = NULL;
+	char long_uri[1100];
+
+	snprintf(kdir, sizeof(kdir), "%s/keys-p11", test_tmpdir);
+	ck_assert_int_eq(keyset_create_key(kdir, ALG_ES256, KEY_ACTIVE, kid), IDP_OK);
+	ck_assert_int_eq(keyset_create_key(kdir, ALG_RS256, KEY_ACTIVE, kid), IDP_OK);
+	snprintf(sp, sizeof(sp), "%s/state.json", kdir);
+	st = json_load_file(sp, 0, NULL);
+	snprintf(file, sizeof(file), "%s",
+		 json_string_value(json_object_get(json_array_get(json_object_get(st, "keys"), 0), "file")));
+	json_decref(st);
+	ck_assert_int_eq(load_with_entry(kdir, file, NULL), IDP_OK);
+	ck_assert_int_eq(load_with_entry(kdir, file, "pkcs11:token=t;object=o"), IDP_EINVAL); /* both */
+	ck_assert_int_eq(load_with_entry(kdir, NULL, NULL), IDP_EINVAL);                      /* neither */
+	ck_assert_int_eq(load_with_entry(kdir, NULL, "file:///etc/passwd"), IDP_EINVAL);
+	ck_assert_int_eq(load_with_entry(kdir, NULL, "pkcs11:token=t;object=a b"), IDP_EINVAL);
+	/* A well-formed URI without a PIN file: refused before any engine loads. */
+	pkcs11_configure(NULL, NULL);
+	ck_assert_int_eq(load_with_entry(kdir, NULL, "pkcs11:token=t;object=o"), IDP_EINVAL);
+	ck_assert_int_eq(load_with_entry(kdir, file, NULL), IDP_OK);
+	memset(long_uri, 'a', sizeof(long_uri) - 1);
+	memcpy(long_uri, "pkcs11:", 7);
+	long_uri[sizeof(long_uri) - 1] = '\0';
+	ck_assert(!pkcs11_uri_ok(long_uri));
+	ck_assert(!pkcs11_uri_ok("pkcs11:"));
+	ck_assert(!pkcs11_uri_ok(NULL));
+	ck_assert(pkcs11_uri_ok("pkcs11:token=idp;object=es256-2027"));
+	ck_assert_int_eq(pkcs11_load_key("pkcs11:token=idp", &pk), IDP_EINVAL);
+	ck_assert_ptr_null(pk);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
-	return TEST_SUITE_OF("jws", t_keys_jws);
+	return TEST_SUITE_OF("jws", t_keys_jws, t_pkcs11_entries);
 }
