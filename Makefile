@@ -39,6 +39,8 @@ IDP      := $(OUT)/idp/idp
 IDPCTL   := $(OUT)/idp/idpctl
 # idpctl: one file per command group (idp/ctl/), linked with the core.
 CTL_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(wildcard idp/ctl/*.c))
+# users totp-enrol: the secret's base32 (liboath) and its QR code (libqrencode).
+CTL_LIBS  = $(shell pkg-config --libs liboath libqrencode)
 PLUGINS  := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGIN_SO := $(foreach p,$(sort $(PLUGINS)),$(OUT)/plugins/$(p)/$(p).so)
 
@@ -75,7 +77,7 @@ $(IDP): $(OBJ)/idp/main.o $(OBJ)/libidpcore.a
 
 $(IDPCTL): $(CTL_OBJ) $(OBJ)/libidpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDOPT) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(LDOPT) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(CTL_LIBS) $(LDLIBS)
 
 $(OUT)/plugins/%.so:
 	@mkdir -p $(dir $@)

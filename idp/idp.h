@@ -24,7 +24,13 @@
 struct backend {
 	char *id;
 	char *title;
-	char *acr;                      /* level this backend reaches */
+	char *acr;                      /* the highest level this backend reaches */
+	/* The level a password alone reaches ("password_acr", default acr):
+	 * below acr, the citizen's second factor reaches acr (a step-up). */
+	char *password_acr;
+	/* "second_factor_help": who to call when the second factor is lost,
+	 * a string or {"fr": ..., "en": ...}; NULL: nothing shown. */
+	json_t *second_factor_help;
 	char *logo;                     /* optional image URL for the choice page */
 	/* Redirect backends: their "issuer", whose origin the choice page's
 	 * form-action lists (Chromium applies form-action to the redirect
@@ -109,6 +115,7 @@ enum MHD_Result ep_jwks(struct req *r);
 enum MHD_Result ep_authorize(struct req *r);
 enum MHD_Result ep_login(struct req *r);
 enum MHD_Result ep_consent(struct req *r);
+enum MHD_Result ep_second_factor(struct req *r);
 enum MHD_Result ep_token(struct req *r);
 enum MHD_Result ep_userinfo(struct req *r);
 enum MHD_Result ep_introspect(struct req *r);
@@ -171,5 +178,7 @@ int backend_callback(const struct backend *b, const json_t *txn, const char *que
 		     struct idp_identity *out);
 int backend_logout(const struct backend *b, const json_t *data, const char *return_url,
 		   const char *state, char **url);
+/* The backend's second_factor (idp_plugin.h); IDP_ENOTFOUND when it has none. */
+int backend_second_factor(const struct backend *b, const json_t *data, const char *code, uint64_t *counter);
 
 #endif

@@ -21,7 +21,8 @@
 
 #include <jansson.h>
 
-#define IDP_BACKEND_ABI 3 /* bump on any change to the structs below (2: host->issuer, 3: host->argon2id_verify) */
+#define IDP_BACKEND_ABI 4 /* bump on any change to the structs below (2: host->issuer, 3: host->argon2id_verify,
+                           4: second_factor) */
 
 #define IDP_EXPORT __attribute__((visibility("default")))
 
@@ -100,6 +101,13 @@ struct idp_backend {
 	/* Health: 0 when the backend answers (called by a background prober
 	 * while the backend is marked down). NULL: no probe. */
 	int (*probe)(void *inst);
+	/* Form backends with a second factor (a TOTP, RFC 6238); NULL: none.
+	 * session_data: what login() returned for the citizen. code NULL:
+	 * IDP_PLUGIN_OK when the citizen has a second factor, ENOTFOUND when
+	 * not. Otherwise EDENIED for a wrong code, or IDP_PLUGIN_OK and
+	 * *counter the time step the code was made for (the daemon refuses a
+	 * step already used: codes are single use). */
+	int (*second_factor)(void *inst, const json_t *session_data, const char *code, uint64_t *counter);
 };
 
 #endif

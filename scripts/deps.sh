@@ -2,7 +2,7 @@
 # Installs the Debian packages the build, the demo and the tests need, when
 # some are missing: with apt-get as root, otherwise prints the exact line.
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libhiredis-dev
-libssl-dev libcurl4-openssl-dev libargon2-dev libcjose-dev check redis-server
+libssl-dev libcurl4-openssl-dev libargon2-dev libcjose-dev liboath-dev libqrencode-dev check redis-server oathtool
 libldap2-dev slapd ldap-utils nginx-light haproxy
 curl python3 python3-authlib python3-requests python3-cryptography chromium valgrind
 systemd man-db groff-base strace

@@ -28,6 +28,7 @@ struct ctl_opts {
 	bool csv;             /* --csv */
 	bool events;          /* --events: stats of pages and failures */
 	enum sign_alg alg;    /* --alg, ALG_NONE when not given */
+	const char *qr;       /* --qr FILE: users totp-enrol writes the QR code there (SVG) */
 };
 extern struct ctl_opts opt;
 
@@ -48,6 +49,12 @@ char *local_subject(const struct config *cfg, const char *user);
 int cmd_keys(int argc, char **argv);     /* ctl_keys.c */
 int cmd_users(int argc, char **argv);    /* ctl_users.c */
 int cmd_audit_hash(void);                /* ctl_users.c */
+/* The users file of --users or of the configuration's first file backend
+ * (*cfg: the configuration, when it was read); written back whole, 0600,
+ * by a rename. */
+char *users_path(struct config **cfg);
+int write_users(const char *path, json_t *root);
+int cmd_totp(int argc, char **argv);     /* ctl_totp.c: users totp-enrol, totp-remove */
 int cmd_clients(int argc, char **argv);  /* ctl_clients.c */
 int cmd_sessions(int argc, char **argv); /* ctl_sessions.c */
 int cmd_status(void);                    /* ctl_status.c */

@@ -32,7 +32,7 @@ static char *hash_password(const char *pw)
 	return strdup(enc);
 }
 
-static char *users_path(struct config **cfg)
+char *users_path(struct config **cfg)
 {
 	size_t i;
 	json_t *b;
@@ -49,7 +49,7 @@ static char *users_path(struct config **cfg)
 	return NULL;
 }
 
-static int write_users(const char *path, json_t *root)
+int write_users(const char *path, json_t *root)
 {
 	char tmp[4096];
 	int fd;

@@ -40,6 +40,9 @@ void usage(FILE *f)
 		"  users add USER [--users FILE] [--claims JSON]   password read from stdin or a prompt\n"
 		"  users passwd USER [--users FILE]\n"
 		"  users del USER [--users FILE]\n"
+		"  users totp-enrol USER [--qr FILE.svg] [--force]   a TOTP second factor: prints its secret\n"
+		"                                            and otpauth:// URI (--qr: as a QR code, 0600)\n"
+		"  users totp-remove USER\n"
 		"  clients new-secret              print a new random client secret and its SHA-256\n"
 		"  clients hash-secret             read a secret on stdin, print its SHA-256\n"
 		"  clients list | show ID          the clients of the configuration and of its clients_file\n"
@@ -206,6 +209,8 @@ int main(int argc, char **argv)
 			opt.from = argv[++i];
 		else if (strcmp(a, "--to") == 0 && has)
 			opt.to = argv[++i];
+		else if (strcmp(a, "--qr") == 0 && has)
+			opt.qr = argv[++i];
 		else if (strcmp(a, "--csv") == 0)
 			opt.csv = true;
 		else if (strcmp(a, "--events") == 0)
@@ -238,6 +243,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(rest[0], "keys") == 0)
 		return cmd_keys(n - 1, rest + 1);
+	if (strcmp(rest[0], "users") == 0 && n > 1 && strncmp(rest[1], "totp-", 5) == 0)
+		return cmd_totp(n - 1, rest + 1);
 	if (strcmp(rest[0], "users") == 0)
 		return cmd_users(n - 1, rest + 1);
 	if (strcmp(rest[0], "clients") == 0)

@@ -33,6 +33,7 @@ static const struct route routes[] = {
 	{"/authorize",                        EXACT,  GET | POST, ep_authorize,         PAGE, "/authorize"},
 	{"/login",                            EXACT,  POST,       ep_login,             PAGE, "/login"},
 	{"/consent",                          EXACT,  POST,       ep_consent,           PAGE, "/consent"},
+	{"/otp",                              EXACT,  POST,       ep_second_factor,     PAGE, "/otp"},
 	{"/choose",                           EXACT,  POST,       ep_choose,            PAGE, "/choose"},
 	{"/callback/",                        PREFIX, GET,        ep_upstream_callback, PAGE, "/callback"},
 	{"/token",                            EXACT,  POST,       ep_token,             JSON, "/token"},

@@ -9,6 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The session's methods ("pwd otp") as JSON strings, comma-separated. */
+static int amr_add(struct buf *t, const char *amr)
+{
+	char word[SESSION_TEXT_MAX + 1];
+	int rc = IDP_OK;
+
+	for (const char *p = amr; rc == IDP_OK && *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		snprintf(word, sizeof(word), "%.*s", (int)n, p);
+		if (p != amr)
+			rc = buf_add(t, ",", 1);
+		if (rc == IDP_OK)
+			rc = buf_add_json_str(t, word);
+		p += n + (p[n] == ' ');
+	}
+	return rc;
+}
+
 /* The records of a code (record.h). The code's own: the request's client,
  * redirect_uri, PKCE challenge, session and scope, and, written as JSON text
  * for /token to copy, the ID token's claims of the citizen and the request
@@ -54,7 +73,7 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	    (rc = buf_json_member_int(&t, false, "auth_time", sess->auth_time)) != IDP_OK ||
 	    (rc = buf_json_member_str(&t, false, "acr", sess->acr)) != IDP_OK ||
 	    (rc = buf_json_name(&t, false, "amr")) != IDP_OK || (rc = buf_add(&t, "[", 1)) != IDP_OK ||
-	    (rc = buf_add_json_str(&t, sess->amr)) != IDP_OK || (rc = buf_add(&t, "]", 1)) != IDP_OK ||
+	    (rc = amr_add(&t, sess->amr)) != IDP_OK || (rc = buf_add(&t, "]", 1)) != IDP_OK ||
 	    (rc = buf_json_member_str(&t, false, "sid", sid)) != IDP_OK ||
 	    (rc = record_add(&rec, 'i', t.p, t.len)) != IDP_OK || (rc = record_adds(&rec, 'n', a->nonce)) != IDP_OK)
 		goto out;

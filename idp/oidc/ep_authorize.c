@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
-/* /authorize (OpenID Core 3.1.2), the login form's POST and the consent
- * page's POST: each reads its input and hands over to the flow (flow.h). */
+/* /authorize (OpenID Core 3.1.2), the login form's POST, the second
+ * factor's POST and the consent page's POST: each reads its input and hands
+ * over to the flow (flow.h). */
 #include "audit.h"
 #include "claims.h"
 #include "flow.h"
@@ -76,13 +77,39 @@ static void rl_give_back(const struct rl_keys *k)
 	store_decr_n(&g_idp.store, keys, 2);
 }
 
+/* A form's transaction, read (not taken: a wrong password or code may be
+ * typed again on the same form) into a; key: its store key, consumed when
+ * the login goes on. IDP_ENOTFOUND when gone or unreadable. */
+static int form_txn_read(const char *txn, char key[128], struct authz_req *a)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	txn_key(txn, key);
+	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK)
+		return rc;
+	return txn_from_text(key, text, len, a) == IDP_OK ? IDP_OK : IDP_ENOTFOUND; /* frees text */
+}
+
+/* The answer when form_txn_read failed with rc. A store that does not
+ * answer is not an expired form: 503, try again. */
+static enum MHD_Result form_txn_unread(struct req *r, int rc)
+{
+	if (rc == IDP_ENOTFOUND) {
+		usage_count(USAGE_FAIL_EXPIRED);
+		return http_error_page(r, 400, "expired");
+	}
+	req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	return http_error_page(r, 503, "unavailable");
+}
+
 enum MHD_Result ep_login(struct req *r)
 {
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
 	const char *user = params_get(p, "username"), *pass = params_get(p, "password");
-	char key[128], name[64], *text = NULL;
-	size_t len = 0;
+	char key[128], name[64];
 	struct rl_keys rk;
 	struct authz_req a;
 	const struct backend *b;
@@ -93,16 +120,8 @@ enum MHD_Result ep_login(struct req *r)
 
 	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL)
 		return http_error_page(r, 400, "bad_request");
-	txn_key(txn, key);
-	/* A store that does not answer is not an expired form: 503, try again. */
-	if ((rc = store_get(&g_idp.store, key, &text, &len)) != IDP_OK && rc != IDP_ENOTFOUND) {
-		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-		return http_error_page(r, 503, "unavailable");
-	}
-	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) { /* frees text */
-		usage_count(USAGE_FAIL_EXPIRED);
-		return http_error_page(r, 400, "expired");
-	}
+	if ((rc = form_txn_read(txn, key, &a)) != IDP_OK)
+		return form_txn_unread(r, rc);
 	r->lang = a.lang;
 	b = backend_find(r->rt, a.backend);
 	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
@@ -168,6 +187,127 @@ enum MHD_Result ep_login(struct req *r)
 	ret = flow_authenticated(r, &a, b, &id, key, user);
 out:
 	identity_release(&id);
+	authz_req_release(&a);
+	return ret;
+}
+
+/* Second-factor codes are single use (RFC 6238 5.2): the last time step
+ * used is kept per citizen and backend, and a code is taken only for a
+ * later step, so neither the same code nor an older one of the window
+ * passes again. A lock record makes the read and the write one step
+ * across nodes; a concurrent attempt finds it and is refused. Kept longer
+ * than any code of the window stays valid. */
+#define OTP_USED_TTL 300
+#define OTP_LOCK_TTL 5
+
+static int otp_step_take(const struct session *sess, uint64_t step)
+{
+	char h[65], key[160], lock[160], *text = NULL, val[24];
+	size_t len = 0;
+	unsigned long long last = 0;
+	int rc;
+
+	sha256_hex(sess->sub, strlen(sess->sub), h);
+	snprintf(key, sizeof(key), "otp:%.64s:%s", sess->backend, h);
+	snprintf(lock, sizeof(lock), "otp:lock:%.64s:%s", sess->backend, h);
+	if ((rc = store_add(&g_idp.store, lock, "1", 1, OTP_LOCK_TTL)) != IDP_OK)
+		return rc == IDP_EEXIST ? IDP_EDENIED : rc;
+	rc = store_get(&g_idp.store, key, &text, &len);
+	if (rc == IDP_OK && sscanf(text, "%llu", &last) != 1)
+		rc = IDP_EINVAL;
+	free(text);
+	if (rc == IDP_ENOTFOUND || (rc == IDP_OK && step > last)) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)step);
+		rc = store_put(&g_idp.store, key, val, strlen(val), OTP_USED_TTL);
+	} else if (rc == IDP_OK) {
+		rc = IDP_EDENIED;
+	}
+	store_del(&g_idp.store, lock);
+	return rc;
+}
+
+enum MHD_Result ep_second_factor(struct req *r)
+{
+	const struct params *p = &r->form;
+	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf"), *code = params_get(p, "code");
+	char key[128], *who = NULL;
+	struct rl_keys rk;
+	struct authz_req a;
+	struct session *sess;
+	const struct backend *b;
+	uint64_t step = 0;
+	enum MHD_Result ret;
+	int rc;
+
+	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL)
+		return http_error_page(r, 400, "bad_request");
+	/* Bound to the session: the sid is a hash of the session cookie. */
+	if ((sess = session_load(r)) == NULL)
+		return http_error_page(r, 400, "expired");
+	if (!csrf_check("otp", txn, sess->sid_hash, csrf)) {
+		session_free(sess);
+		return http_error_page(r, 403, "csrf");
+	}
+	if ((rc = form_txn_read(txn, key, &a)) != IDP_OK) {
+		session_free(sess);
+		return form_txn_unread(r, rc);
+	}
+	r->lang = a.lang;
+	b = backend_find(r->rt, sess->backend);
+	/* The transaction was saved for this very session. */
+	if (strcmp(a.sid, sess->sid_hash) != 0 || b == NULL || config_client(r->cfg, a.client_id) == NULL) {
+		ret = http_error_page(r, 400, "bad_request");
+		goto out;
+	}
+	if (code == NULL || strlen(code) != 6 || strspn(code, "0123456789") != 6) {
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 400, "bad_code");
+		goto out;
+	}
+	/* Counted with the password's limits: the address's, and the
+	 * citizen's under a name of its own. */
+	if (asprintf(&who, "otp:%s", sess->sub) < 0) {
+		ret = http_error_page(r, 500, "bad_request");
+		goto out;
+	}
+	rl_keys_make(r, who, &rk);
+	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
+		metrics_count(M_LOGIN_THROTTLED);
+		usage_count(USAGE_FAIL_THROTTLED);
+		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
+			    "sub", sess->sub, "factor", "otp", "cause", "throttled", NULL);
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 429, "too_many");
+		goto out;
+	}
+	if (rc != IDP_OK) {
+		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
+		usage_count(USAGE_FAIL_UNAVAILABLE);
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 503, "unavailable");
+		goto out;
+	}
+	rc = backend_second_factor(b, sess->up, code, &step);
+	if (rc == IDP_OK)
+		rc = otp_step_take(sess, step);
+	if (rc != IDP_OK && rc != IDP_EDENIED) {
+		rl_give_back(&rk);
+		idp_log(LOG_ERR, "login: second factor not checked (%s)", idp_strerror(rc));
+		usage_count(USAGE_FAIL_UNAVAILABLE);
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 503, "unavailable");
+		goto out;
+	}
+	if (rc != IDP_OK) {
+		idp_log(LOG_INFO, "login: wrong or used second-factor code from %s", r->ip);
+		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
+			    "sub", sess->sub, "factor", "otp", "cause", "bad_code", NULL);
+		metrics_count(M_LOGIN_FAILED);
+		usage_count(USAGE_FAIL_CREDENTIALS);
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 401, "bad_code");
+		goto out;
+	}
+	rl_give_back(&rk);
+	ret = flow_second_factor(r, &a, b, sess, key);
+out:
+	free(who);
+	session_free(sess);
 	authz_req_release(&a);
 	return ret;
 }

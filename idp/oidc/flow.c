@@ -17,7 +17,10 @@
 /* Defined below, in the order a login meets them. */
 static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache);
 static bool session_usable(struct req *r, const struct authz_req *a, const struct client *cl,
-			   const struct session *sess);
+			   const struct session *sess, int min_rank);
+static bool can_step_up(struct req *r, const struct authz_req *a, const struct client *cl,
+			const struct session *sess);
+static enum MHD_Result ask_second_factor(struct req *r, struct authz_req *a, const struct session *sess);
 static enum MHD_Result choose_backend(struct req *r, struct authz_req *a, const struct client *cl);
 static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const struct client *cl,
 				       const struct session *sess, bool *issued, bool *stale);
@@ -41,7 +44,14 @@ static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache
 	enum MHD_Result ret;
 	bool issued, stale;
 
-	if (!session_usable(r, a, cl, sess)) {
+	if (!session_usable(r, a, cl, sess, a->min_acr_rank)) {
+		/* Below the level asked, but its backend can reach it with the
+		 * citizen's second factor: only that is asked, not the password. */
+		if (can_step_up(r, a, cl, sess) && !authz_prompt_has(a, PROMPT_NONE)) {
+			ret = ask_second_factor(r, a, sess);
+			session_free(sess);
+			return ret;
+		}
 		session_free(sess);
 		if (authz_prompt_has(a, PROMPT_NONE))
 			return flow_refuse(r, a, "login_required", "the citizen is not logged in");
@@ -61,10 +71,10 @@ static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache
 }
 
 /* Whether the session answers this request as it is: no prompt to log in
- * again, young enough for max_age, at the level asked, and the citizen the
- * request names (id_token_hint, claims sub.value). */
+ * again, young enough for max_age, at level min_rank at least, and the
+ * citizen the request names (id_token_hint, claims sub.value). */
 static bool session_usable(struct req *r, const struct authz_req *a, const struct client *cl,
-			   const struct session *sess)
+			   const struct session *sess, int min_rank)
 {
 	bool ok = true;
 
@@ -80,7 +90,7 @@ static bool session_usable(struct req *r, const struct authz_req *a, const struc
 	 * max_age=0 must still force a new one (like prompt=login). */
 	if (a->max_age >= 0 && now_s() - sess->auth_time >= a->max_age)
 		return false;
-	if (config_acr_rank(r->cfg, sess->acr) < a->min_acr_rank)
+	if (config_acr_rank(r->cfg, sess->acr) < min_rank)
 		return false;
 	/* Another citizen's session is no answer (issue_code refuses a
 	 * sub.value mismatch after the login too). */
@@ -92,6 +102,37 @@ static bool session_usable(struct req *r, const struct authz_req *a, const struc
 		free(s);
 	}
 	return ok;
+}
+
+/* A session good in all but its level, whose backend reaches the level
+ * asked with a second factor the citizen has. */
+static bool can_step_up(struct req *r, const struct authz_req *a, const struct client *cl,
+			const struct session *sess)
+{
+	const struct backend *b = sess != NULL ? backend_find(r->rt, sess->backend) : NULL;
+	uint64_t counter;
+
+	return b != NULL && config_acr_rank(r->cfg, b->acr) >= a->min_acr_rank &&
+	       config_acr_rank(r->cfg, sess->acr) < config_acr_rank(r->cfg, b->acr) &&
+	       session_usable(r, a, cl, sess, -1) &&
+	       backend_second_factor(b, sess->up, NULL, &counter) == IDP_OK;
+}
+
+/* The second factor's page, its transaction bound to the session (as the
+ * consent page's). */
+static enum MHD_Result ask_second_factor(struct req *r, struct authz_req *a, const struct session *sess)
+{
+	const struct backend *b = backend_find(r->rt, sess->backend);
+	char *txn = NULL;
+	enum MHD_Result ret;
+	int rc;
+
+	memcpy(a->sid, sess->sid_hash, sizeof(a->sid));
+	if ((rc = txn_save(r, a, &txn)) != IDP_OK)
+		return txn_refused(r, a, rc);
+	ret = page_second_factor(r, txn, a, b, sess->sid_hash, 200, NULL);
+	free(txn);
+	return ret;
 }
 
 /* ---- 2. No: choose a backend --------------------------------------------- */
@@ -232,14 +273,15 @@ enum MHD_Result flow_backend_chosen(struct req *r, struct authz_req *a, const ch
 /* ---- 3. Authenticated: the session ---------------------------------------- */
 
 /* The level a login through b reached. A form backend checked the
- * credentials itself: no acr means its configured level. An upstream
+ * credentials itself: no acr means the level its password reaches
+ * (password_acr; the second factor then reaches its acr). An upstream
  * provider that names no level, or one we do not know, vouches for nothing
  * more than the weakest level: taking the backend's level would over-claim.
  * Either way a backend cannot claim more than it is configured to reach. */
 static const char *acr_reached(const struct config *cfg, const struct backend *b, const char *acr)
 {
 	if (acr == NULL && b->ops->login != NULL)
-		acr = b->acr;
+		acr = b->password_acr;
 	if (config_acr_rank(cfg, acr) < 0) {
 		idp_log(LOG_INFO, "login: %s gave %s acr; taken as %s", b->id, acr ? "an unknown" : "no",
 			cfg->default_acr);
@@ -258,7 +300,8 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 	char *local = NULL;
 	struct session *sess, *old;
 	enum MHD_Result ret;
-	bool gone = false, issued, stale;
+	bool gone = false, issued, stale, step_up = false;
+	uint64_t counter;
 
 	if (cl == NULL)
 		return http_error_page(r, 400, "bad_request");
@@ -273,7 +316,13 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 	if (id->claims == NULL)
 		id->claims = json_object();
 	acr = acr_reached(r->cfg, b, id->acr);
-	if (config_acr_rank(r->cfg, acr) < a->min_acr_rank) {
+	/* The password did not reach the level asked, the citizen's second
+	 * factor will: the session is made at the password's level, then the
+	 * code is asked (the step-up an existing session gets). */
+	if (config_acr_rank(r->cfg, acr) < a->min_acr_rank && config_acr_rank(r->cfg, b->acr) >= a->min_acr_rank &&
+	    backend_second_factor(b, id->session_data, NULL, &counter) == IDP_OK)
+		step_up = true;
+	else if (config_acr_rank(r->cfg, acr) < a->min_acr_rank) {
 		idp_log(LOG_INFO, "login: %s reached %s, below what %s asks", b->id, acr, cl->id);
 		usage_count(USAGE_FAIL_LEVEL);
 		return page_denied(r, a, "acr_too_low", "the identity provider did not reach the requested level");
@@ -311,8 +360,53 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 			    "acr", acr, "user", username, "sub", sess->sub, "sid", tag, NULL);
 	}
 	metrics_count(M_LOGIN_OK);
-	ret = code_or_consent(r, a, cl, sess, &issued, &stale);
+	if (step_up)
+		ret = ask_second_factor(r, a, sess);
+	else
+		ret = code_or_consent(r, a, cl, sess, &issued, &stale);
 	session_free(sess);
+	return ret;
+}
+
+enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const struct backend *b,
+				   const struct session *sess, const char *txn_key)
+{
+	const struct client *cl = config_client(r->cfg, a->client_id);
+	struct idp_identity id = {.claims = sess->claims, .session_data = sess->up};
+	struct session *up;
+	char tag[9];
+	enum MHD_Result ret;
+	bool gone = false, issued, stale;
+
+	if (cl == NULL || !client_allows_backend(cl, b->id))
+		return http_error_page(r, 400, "bad_request");
+	/* The configuration may have changed since the page was shown. */
+	if (config_acr_rank(r->cfg, b->acr) < a->min_acr_rank) {
+		usage_count(USAGE_FAIL_LEVEL);
+		return page_denied(r, a, "acr_too_low", "the identity provider did not reach the requested level");
+	}
+	if (asprintf(&id.amr, "%s otp", sess->amr) < 0)
+		return flow_refuse(r, a, "server_error", "out of memory");
+	/* A new session at the backend's level: a session's record never
+	 * changes once stored (session.c keeps copies of it). The one it
+	 * replaces ends, with the access tokens issued in it. */
+	up = session_create(r, cl->id, b->id, b->acr, sess->sub, &id, txn_key, &gone);
+	free(id.amr);
+	if (gone) {
+		usage_count(USAGE_FAIL_EXPIRED);
+		return http_error_page(r, 400, "expired");
+	}
+	if (up == NULL) {
+		usage_count(USAGE_FAIL_UNAVAILABLE);
+		return flow_refuse(r, a, "temporarily_unavailable", "the session could not be created");
+	}
+	session_end_in(&g_idp.store, sess->sid_hash);
+	secret_tag(up->sid_hash, tag);
+	idp_log(LOG_INFO, "login: %s second factor via %s (%s)", cl->id, b->id, b->acr);
+	audit_event("login", r->ip, "result", "success", "client", cl->id, "backend", b->id, "acr", b->acr,
+		    "factor", "otp", "sub", up->sub, "sid", tag, NULL);
+	ret = code_or_consent(r, a, cl, up, &issued, &stale);
+	session_free(up);
 	return ret;
 }
 

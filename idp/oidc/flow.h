@@ -7,8 +7,12 @@
  *        no:  -> choose a backend (idp_hint, the only one, or the choice
  *                page; flow_backend_chosen) -> its form or its upstream
  *                provider
+ *        below the level asked, which the session's backend reaches with
+ *        the citizen's second factor: -> its page (step-up)
  *   authenticated (flow_authenticated, for the form and the upstream
- *   callback alike) -> session -> consent (flow_consented) -> code
+ *   callback alike) -> session -> [second factor (flow_second_factor), when
+ *   the password alone is below the level asked] -> consent
+ *   (flow_consented) -> code
  *
  * The endpoints parse their input and call these; the flow answers the
  * browser (a page of pages.h, or a redirect) and never calls an endpoint. */
@@ -33,6 +37,11 @@ enum MHD_Result flow_backend_chosen(struct req *r, struct authz_req *a, const ch
 enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const struct backend *b,
 				   struct idp_identity *id, const char *txn_key,
 				   const char *username);
+/* The second factor of sess's citizen checked by backend b (and its code
+ * not used before), for a's transaction txn_key, consumed with the new
+ * session made at b's level (it replaces sess). */
+enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const struct backend *b,
+				   const struct session *sess, const char *txn_key);
 /* The consent page's answer for session sess, a's transaction already
  * taken. */
 enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const struct session *sess,

@@ -71,6 +71,16 @@ static const char *client_name(const struct req *r, const struct authz_req *a)
 	return cl != NULL ? cl->name : NULL;
 }
 
+/* A form page's template flags for error: the error's own, and has_error
+ * (the alert and aria-invalid). NULL: none. */
+static void error_flags(json_t *ctx, const char *error)
+{
+	if (error == NULL)
+		return;
+	json_object_set_new(ctx, error, json_true());
+	json_object_set_new(ctx, "has_error", json_true());
+}
+
 enum MHD_Result page_login(struct req *r, const char *txn_id, const struct authz_req *a,
 			   const struct backend *b, unsigned status, const char *error,
 			   const char *username)
@@ -85,12 +95,42 @@ enum MHD_Result page_login(struct req *r, const char *txn_id, const struct authz
 	csrf_token("login", txn_id, bind, csrf);
 	ctx = json_pack("{s:s,s:s,s:s,s:s,s:s?}", "client_name", cname, "txn", txn_id, "csrf", csrf,
 			"backend", b->title, "username", username ? username : a->login_hint);
-	if (error != NULL) {
-		json_object_set_new(ctx, error, json_true());
-		json_object_set_new(ctx, "has_error", json_true());
-	}
+	error_flags(ctx, error);
 	set_form_origin(r, a->redirect_uri);
 	ret = http_page(r, status, "login", ctx);
+	json_decref(ctx);
+	return ret;
+}
+
+/* Backend b's text for a lost second factor in the page's language: the
+ * text itself, or of an object by language, that language's, else French. */
+static const char *help_text(const struct req *r, const struct backend *b)
+{
+	const json_t *h = b->second_factor_help, *t;
+
+	if (json_is_string(h))
+		return json_string_value(h);
+	if ((t = json_object_get(h, lang_code(r->lang))) == NULL)
+		t = json_object_get(h, "fr");
+	return json_string_value(t);
+}
+
+enum MHD_Result page_second_factor(struct req *r, const char *txn_id, const struct authz_req *a,
+				   const struct backend *b, const char *sid, unsigned status, const char *error)
+{
+	const char *cname = client_name(r, a);
+	char csrf[44];
+	json_t *ctx;
+	enum MHD_Result ret;
+
+	if (cname == NULL || b == NULL)
+		return http_error_page(r, 400, "bad_request");
+	csrf_token("otp", txn_id, sid, csrf);
+	ctx = json_pack("{s:s,s:s,s:s,s:s,s:s?}", "client_name", cname, "txn", txn_id, "csrf", csrf,
+			"backend", b->title, "help", help_text(r, b));
+	error_flags(ctx, error);
+	set_form_origin(r, a->redirect_uri);
+	ret = http_page(r, status, "otp", ctx);
 	json_decref(ctx);
 	return ret;
 }

@@ -13,6 +13,11 @@
 enum MHD_Result page_login(struct req *r, const char *txn_id, const struct authz_req *a,
 			   const struct backend *b, unsigned status, const char *error,
 			   const char *username);
+/* The second factor's form (a code from the citizen's authenticator app)
+ * for transaction txn_id, bound to session sid like the consent form; with
+ * backend b's text for a lost phone. error: as page_login's. */
+enum MHD_Result page_second_factor(struct req *r, const char *txn_id, const struct authz_req *a,
+				   const struct backend *b, const char *sid, unsigned status, const char *error);
 /* The consent form for transaction txn_id: released are the claims that
  * would go to the client (claims_released), listed in plain words. Its CSRF
  * token is bound to the session sid, so it works on the very response that

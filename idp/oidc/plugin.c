@@ -78,6 +78,29 @@ static bool logo_valid(const char *logo)
 	return n > 0 && pad <= 2 && p[n + pad] == '\0' && (n + pad) % 4 == 0;
 }
 
+#define HELP_MAX 1024 /* bytes of a second_factor_help text */
+
+static bool help_text_ok(const json_t *t)
+{
+	return json_is_string(t) && json_string_length(t) >= 1 && json_string_length(t) <= HELP_MAX;
+}
+
+/* Absent, a text, or an object of texts by language code. */
+static bool help_valid(const json_t *help)
+{
+	const char *k;
+	json_t *v;
+
+	if (help == NULL || help_text_ok(help))
+		return true;
+	if (!json_is_object(help) || json_object_size(help) == 0 || json_object_size(help) > 8)
+		return false;
+	json_object_foreach((json_t *)help, k, v)
+		if (strlen(k) > 8 || !help_text_ok(v))
+			return false;
+	return true;
+}
+
 int backends_load(struct rt *rt, const char *plugin_dir)
 {
 	const struct config *cfg = rt->cfg;
@@ -95,6 +118,8 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 		const char *plugin = json_string_value(json_object_get(e, "plugin"));
 		const char *title = json_string_value(json_object_get(e, "title"));
 		const char *acr = json_string_value(json_object_get(e, "acr"));
+		const char *pacr = json_string_value(json_object_get(e, "password_acr"));
+		const json_t *help = json_object_get(e, "second_factor_help");
 
 		if (id == NULL || plugin == NULL || strlen(id) > 64 || strpbrk(id, " :/\"<>&") != NULL)
 			return log_fail(IDP_EINVAL, "%s: backends[%zu]: \"id\" (a short name) and \"plugin\" are required",
@@ -109,6 +134,16 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 			acr = cfg->default_acr;
 		if (config_acr_rank(cfg, acr) < 0)
 			return log_fail(IDP_EINVAL, "%s: backends[%zu]: acr \"%s\" is not in acr_levels", cfg->path, i, acr);
+		if (pacr == NULL)
+			pacr = acr;
+		if ((json_object_get(e, "password_acr") != NULL && !json_is_string(json_object_get(e, "password_acr"))) ||
+		    config_acr_rank(cfg, pacr) < 0 || config_acr_rank(cfg, pacr) > config_acr_rank(cfg, acr))
+			return log_fail(IDP_EINVAL, "%s: backends[%zu]: \"password_acr\" must be a level of acr_levels "
+					"no higher than \"acr\"", cfg->path, i);
+		if (!help_valid(help))
+			return log_fail(IDP_EINVAL, "%s: backends[%zu]: \"second_factor_help\" must be a text of at most "
+					"%d bytes, or an object of such texts by language (\"fr\", \"en\")",
+					cfg->path, i, HELP_MAX);
 		for (size_t j = 0; j < rt->n_backends; j++)
 			if (strcmp(rt->backends[j].id, id) == 0)
 				return log_fail(IDP_EINVAL, "%s: backends[%zu]: id \"%s\" appears twice", cfg->path, i, id);
@@ -117,10 +152,15 @@ int backends_load(struct rt *rt, const char *plugin_dir)
 		b->id = strdup(id);
 		b->title = strdup(title ? title : id);
 		b->acr = strdup(acr);
+		b->password_acr = strdup(pacr);
+		b->second_factor_help = json_incref((json_t *)help);
 		b->logo = xstrdup(json_string_value(json_object_get(e, "logo")));
 		if (b->ops->begin != NULL)
 			b->issuer = xstrdup(json_string_value(json_object_get(e, "issuer")));
 		rt->n_backends++;
+		if (strcmp(pacr, acr) != 0 && b->ops->second_factor == NULL)
+			return log_fail(IDP_EINVAL, "%s: backends[%zu] (%s): \"password_acr\" below \"acr\" needs a "
+					"second factor, and the %s plugin has none", cfg->path, i, id, plugin);
 		if ((b->pool = fiber_pool_new()) == NULL)
 			return IDP_ENOMEM;
 		if ((rc = b->ops->create(&host, e, &b->inst)) != IDP_OK)
@@ -145,6 +185,8 @@ void backends_free(struct backend *bs, size_t n)
 		free(b->id);
 		free(b->title);
 		free(b->acr);
+		free(b->password_acr);
+		json_decref(b->second_factor_help);
 		free(b->logo);
 		free(b->issuer);
 	}
@@ -197,6 +239,9 @@ static void bcall_run(void *p)
 		break;
 	case 2:
 		c->rc = ops->callback(c->b->inst, c->a1, c->s1, c->o1);
+		break;
+	case 4:
+		c->rc = ops->second_factor(c->b->inst, c->a1, c->s1, c->o1);
 		break;
 	default:
 		c->rc = ops->logout(c->b->inst, c->a1, c->s1, c->s2, c->o1);
@@ -254,5 +299,15 @@ int backend_logout(const struct backend *b, const json_t *data, const char *retu
 {
 	struct bcall c = {.b = b, .op = 3, .a1 = data, .s1 = return_url, .s2 = state, .o1 = url};
 
+	return bcall(&c);
+}
+
+int backend_second_factor(const struct backend *b, const json_t *data, const char *code, uint64_t *counter)
+{
+	struct bcall c = {.b = b, .op = 4, .a1 = data, .s1 = code, .o1 = counter};
+
+	*counter = 0;
+	if (b->ops->second_factor == NULL)
+		return IDP_ENOTFOUND;
 	return bcall(&c);
 }

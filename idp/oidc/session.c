@@ -70,6 +70,48 @@ static bool session_valid(const struct session *s)
 	       json_is_object(s->claims) && s->auth_time >= 0 && s->created >= 0;
 }
 
+/* The methods of amr ("pwd", "pwd otp": words, one space apart) as the
+ * array the record and the ID token carry (OpenID Core 2). */
+static json_t *amr_array(const char *amr)
+{
+	json_t *a = json_array();
+	const char *p = amr;
+
+	while (a != NULL && *p != '\0') {
+		size_t n = strcspn(p, " ");
+
+		if (n == 0 || json_array_size(a) == SESSION_AMR_MAX ||
+		    json_array_append_new(a, json_stringn(p, n)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+		p += n + (p[n] == ' ');
+	}
+	return a;
+}
+
+/* The array back into words; NULL unless 1 to SESSION_AMR_MAX strings of
+ * no space. */
+static char *amr_words(const json_t *a)
+{
+	struct buf b;
+	const json_t *v;
+	size_t i;
+	char *out = NULL;
+	bool ok = json_is_array(a) && json_array_size(a) >= 1 && json_array_size(a) <= SESSION_AMR_MAX;
+
+	buf_init(&b, SESSION_TEXT_MAX);
+	json_array_foreach(a, i, v) {
+		ok = ok && json_is_string(v) && json_string_length(v) > 0 &&
+		     strchr(json_string_value(v), ' ') == NULL &&
+		     (i == 0 || !buf_adds(&b, " ")) && !buf_adds(&b, json_string_value(v));
+	}
+	if (ok && b.len > 0)
+		out = strndup(b.p, b.len);
+	buf_release(&b);
+	return out;
+}
+
 int session_encode(const struct session *s, char **text, size_t *len)
 {
 	json_t *j;
@@ -80,8 +122,8 @@ int session_encode(const struct session *s, char **text, size_t *len)
 		return IDP_EINVAL;
 	/* "sid": half the hash, as the daemon always wrote it; the decoder
 	 * checks it against the key the record was read under. */
-	j = json_pack("{s:s,s:s,s:O,s:s,s:[s],s:I,s:I,s:s%}", "sub", s->sub, "backend", s->backend,
-		      "claims", s->claims, "acr", s->acr, "amr", s->amr, "auth_time",
+	j = json_pack("{s:s,s:s,s:O,s:s,s:o,s:I,s:I,s:s%}", "sub", s->sub, "backend", s->backend,
+		      "claims", s->claims, "acr", s->acr, "amr", amr_array(s->amr), "auth_time",
 		      (json_int_t)s->auth_time, "created", (json_int_t)s->created, "sid", s->sid_hash,
 		      (size_t)32);
 	if (j == NULL || (s->up != NULL && json_object_set(j, "up", s->up) != 0)) {
@@ -130,10 +172,8 @@ int session_decode(const char *text, size_t len, const char *sid_hash, struct se
 	out->sub = member_dup(j, "sub");
 	out->backend = member_dup(j, "backend");
 	out->acr = member_dup(j, "acr");
-	/* One method, in an array (OpenID Core 2, as the ID token carries it). */
-	if (json_is_array(amr) && json_array_size(amr) == 1 && json_is_string(json_array_get(amr, 0)) &&
-	    json_string_length(json_array_get(amr, 0)) <= SESSION_TEXT_MAX)
-		out->amr = strdup(json_string_value(json_array_get(amr, 0)));
+	/* The methods, in an array (OpenID Core 2, as the ID token carries it). */
+	out->amr = amr_words(amr);
 	ok = json_is_integer(at) && json_is_integer(cr) && json_is_object(claims) &&
 	     (sid == NULL || (json_is_string(sid) && json_string_length(sid) == 32 &&
 			      memcmp(json_string_value(sid), sid_hash, 32) == 0));

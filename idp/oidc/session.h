@@ -37,13 +37,15 @@
  * backend returns is refused past it when the session is made, so that the
  * decoder never refuses what the encoder wrote. */
 #define SESSION_TEXT_MAX 4096
+/* The most methods a session's amr lists. */
+#define SESSION_AMR_MAX 4
 
 struct session {
 	char sid_hash[65];  /* SHA-256 of the cookie: the store key's suffix */
 	char *sub;          /* the local subject (identity_local_subject) */
 	char *backend;      /* the backend that authenticated the citizen */
 	char *acr;          /* the level reached */
-	char *amr;          /* the authentication method */
+	char *amr;          /* the authentication methods, words one space apart ("pwd otp") */
 	int64_t auth_time;  /* when the citizen authenticated */
 	int64_t created;    /* when the session was made (its absolute limit) */
 	json_t *claims;     /* the backend's identity claims: an object, bounded when they entered */
@@ -54,7 +56,7 @@ struct session {
 };
 
 /* The stored form of s (JSON text, the caller wipes and frees it), the one
- * the daemon always wrote: {"sub","backend","claims","acr","amr":[one],
+ * the daemon always wrote: {"sub","backend","claims","acr","amr":[methods],
  * "auth_time","created","sid":32 hex digits of sid_hash,"up"?}.
  * IDP_EINVAL when a field is missing or out of bounds, IDP_ETOOBIG when the
  * record would be. */

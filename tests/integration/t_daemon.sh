@@ -43,7 +43,7 @@ C
 cc -shared -fPIC -I"$ROOT/plugins" $(pkg-config --cflags jansson) -o "$TMP/plugins/file/file.so" "$TMP/old.c"
 OUT=$("$IDPBIN" --config "$TMP/idp.json" --check --plugin-dir "$TMP/plugins" 2>&1); RC=$?
 ok "plugin of another ABI refused" test "$RC" -ne 0
-ok "ABI refusal names both versions" contains "$OUT" "ABI 99, daemon 3"
+ok "ABI refusal names both versions" contains "$OUT" "ABI 99, daemon 4"
 
 # SIGHUP: a new client name shows at once; a broken file keeps the old one.
 authorize demo-portal http://127.0.0.1:8081/callback

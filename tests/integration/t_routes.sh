@@ -39,6 +39,7 @@ route /jwks "GET, HEAD" page
 route /authorize "GET, HEAD, POST" page
 route /login "POST" page
 route /consent "POST" page
+route /otp "POST" page
 route /choose "POST" page
 route /callback/local "GET, HEAD" page
 route /token "POST" json

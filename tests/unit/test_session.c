@@ -95,6 +95,24 @@ START_TEST(t_round_trip)
 	ck_assert_ptr_null(decode_as(text, len, SID2));
 	ck_assert_ptr_null(decode_as(text, len, "0123"));
 	free(text);
+	/* A second factor's methods: an array of words, read back as they
+	 * were; more than SESSION_AMR_MAX, or an empty one, is not written. */
+	free(s->amr);
+	s->amr = strdup("pwd otp");
+	ck_assert_int_eq(session_encode(s, &text, &len), IDP_OK);
+	ck_assert_ptr_nonnull(strstr(text, "\"amr\":[\"pwd\",\"otp\"]"));
+	d = decode_as(text, len, SID);
+	ck_assert_str_eq(d->amr, "pwd otp");
+	session_free(d);
+	free(text);
+	free(s->amr);
+	s->amr = strdup("a b c d e");
+	ck_assert_int_ne(session_encode(s, &text, &len), IDP_OK);
+	free(s->amr);
+	s->amr = strdup("pwd  otp");
+	ck_assert_int_ne(session_encode(s, &text, &len), IDP_OK);
+	free(s->amr);
+	s->amr = strdup("pwd");
 	/* Without backend data: no "up" written, none read. */
 	json_decref(s->up);
 	s->up = NULL;
@@ -123,6 +141,9 @@ START_TEST(t_old_format)
 		"\"auth_time\":1,\"created\":2,\"up\":null}",
 		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"pwd\"],"
 		"\"auth_time\":1,\"created\":2,\"later\":[1,{\"x\":2}]}",
+		/* a second factor's session (issue 18): several methods */
+		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"pwd\",\"otp\"],"
+		"\"auth_time\":1,\"created\":2}",
 	};
 	const char *const olds[] = {old_record, old_record_up};
 	struct session *d;
@@ -142,6 +163,9 @@ START_TEST(t_old_format)
 	ck_assert_str_eq(json_string_value(json_object_get(d->claims, "birthdate")), "1990-07-14");
 	ck_assert_int_eq(d->created, 1790000001);
 	ck_assert_ptr_null(d->up);
+	session_free(d);
+	d = decode(compatible[3]);
+	ck_assert_str_eq(d->amr, "pwd otp");
 	session_free(d);
 	d = decode(old_record_up);
 	ck_assert_str_eq(d->amr, "mfa");
@@ -176,7 +200,11 @@ START_TEST(t_refused)
 		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":[],\"acr\":\"c\",\"amr\":[\"p\"],\"auth_time\":1,\"created\":2}",
 		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":\"p\",\"auth_time\":1,\"created\":2}",
 		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[],\"auth_time\":1,\"created\":2}",
-		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"p\",\"q\"],\"auth_time\":1,\"created\":2}",
+		/* methods: at most SESSION_AMR_MAX, none empty or with a space */
+		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"p\",\"q\",\"r\",\"s\",\"t\"],\"auth_time\":1,\"created\":2}",
+		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"p\",\"\"],\"auth_time\":1,\"created\":2}",
+		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"p q\"],\"auth_time\":1,\"created\":2}",
+		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"p\",2],\"auth_time\":1,\"created\":2}",
 		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[1],\"auth_time\":1,\"created\":2}",
 		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"p\"],\"auth_time\":\"1\",\"created\":2}",
 		"{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"c\",\"amr\":[\"p\"],\"auth_time\":1.5,\"created\":2}",

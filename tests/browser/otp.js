@@ -1,0 +1,136 @@
+// The TOTP second factor in a real browser (issue 18): an eidas2 portal
+// gets the code's page after the password, and an eidas1 session asked for
+// eidas2 gets only the code's page (step-up), in French and in English,
+// each page of the hub through axe-core (WCAG 2.0/2.1 A and AA), with the
+// pages' own CSP in force. The codes are computed with oathtool.
+//
+//   node tests/browser/otp.js TMPDIR fr=USER,SECRET,PORTAL_EIDAS1,PORTAL_EIDAS2 en=...
+//
+// Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
+const { axeViolations, launchBrowser, run } = require('./lib');
+
+const [tmp, ...langArgs] = process.argv.slice(2);
+const STEP_MS = 15000;
+const { check, finish } = run('otp', 200000);
+const LOCALE = { fr: 'fr-FR', en: 'en-GB' };
+const T = {
+	fr: { code: 'Saisissez votre code de vérification', bad: "Ce code n'est pas valide", help: 'Appelez la mairie' },
+	en: { code: 'Enter your verification code', bad: 'This code is not valid', help: 'Call the city hall' },
+};
+
+// The code of now + ahead seconds (RFC 6238, 30 s steps, 6 digits).
+function totp(secret, ahead = 0) {
+	const at = Math.floor(Date.now() / 1000) + ahead;
+	return execFileSync('oathtool', ['--totp', '-b', '-N', `@${at}`, secret], { encoding: 'utf8' }).trim();
+}
+
+async function audit(page, label) {
+	const res = (await axeViolations(page)).map((v) => `${v.id} (${v.help}) at ` +
+		v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
+	check(`${label}: zero axe violations`, res.length === 0, res.join('; '));
+}
+
+// The code's page: its heading, language, field and help text; audited.
+async function codePage(page, lang, label) {
+	await page.waitForSelector('#code');
+	const t = (await page.textContent('body')).replace(/\s+/g, ' ');
+	check(`${label}: the code's page`, t.includes(T[lang].code), t.slice(0, 200));
+	check(`${label}: html lang="${lang}"`, (await page.getAttribute('html', 'lang')) === lang);
+	check(`${label}: no password asked`, (await page.$('#password')) === null);
+	check(`${label}: the field is numeric, for one-time codes`,
+		(await page.getAttribute('#code', 'autocomplete')) === 'one-time-code' &&
+		(await page.getAttribute('#code', 'inputmode')) === 'numeric');
+	check(`${label}: the text for a lost phone`, t.includes(T[lang].help), t.slice(0, 300));
+	await audit(page, label);
+}
+
+async function submitCode(page, code) {
+	await page.fill('#code', code);
+	await Promise.all([page.waitForNavigation(), page.click('form[action="/otp"] button[type="submit"]')]);
+}
+
+async function portalAcr(page, portal, label, acr) {
+	await page.waitForSelector('#acr');
+	check(`${label}: back at the portal`, page.url().startsWith(portal), page.url());
+	const got = await page.textContent('#acr');
+	check(`${label}: the ID token's acr is ${acr}`, got === acr, got);
+}
+
+async function acceptIfAsked(page) {
+	await page.waitForSelector('button[value="accept"], #acr');
+	if (await page.$('button[value="accept"]'))
+		await Promise.all([page.waitForNavigation(), page.click('button[value="accept"]')]);
+}
+
+async function paths(browser, lang, user, secret, portal1, portal2) {
+	const problems = [];
+	const ctx = await browser.newContext({ locale: LOCALE[lang] });
+	const page = await ctx.newPage();
+	page.setDefaultTimeout(STEP_MS);
+	page.on('console', (m) => {
+		if (/Content Security Policy|violates/i.test(m.text())) problems.push(m.text().slice(0, 200));
+	});
+	page.on('pageerror', (e) => problems.push(e.message));
+	try {
+		// eidas2 from scratch: password, then the code.
+		await page.goto(`${portal2}/login?ui_locales=${lang}`);
+		await page.waitForSelector('#password');
+		await page.fill('#username', user);
+		await page.fill('#password', `${user[0].toUpperCase()}${user.slice(1)}-2026!`);
+		await Promise.all([page.waitForNavigation(), page.click('form[action="/login"] button')]);
+		await codePage(page, lang, `${lang} eidas2 login`);
+		await submitCode(page, '000000' === totp(secret) ? '111111' : '000000');
+		const t = (await page.textContent('body')).replace(/\s+/g, ' ');
+		check(`${lang} a wrong code: the page says so`, t.includes(T[lang].bad), t.slice(0, 300));
+		await audit(page, `${lang} a wrong code's page`);
+		await submitCode(page, totp(secret));
+		await acceptIfAsked(page);
+		await portalAcr(page, portal2, `${lang} eidas2 login`, 'eidas2');
+		await ctx.clearCookies();
+
+		// Step-up: an eidas1 session, then the eidas2 portal.
+		await page.goto(`${portal1}/login?ui_locales=${lang}`);
+		await page.waitForSelector('#password');
+		await page.fill('#username', user);
+		await page.fill('#password', `${user[0].toUpperCase()}${user.slice(1)}-2026!`);
+		await Promise.all([page.waitForNavigation(), page.click('form[action="/login"] button')]);
+		await acceptIfAsked(page);
+		await portalAcr(page, portal1, `${lang} eidas1 login`, 'eidas1');
+		await page.goto(`${portal2}/login?ui_locales=${lang}`);
+		await codePage(page, lang, `${lang} step-up`);
+		await submitCode(page, totp(secret, 30));
+		await acceptIfAsked(page);
+		await portalAcr(page, portal2, `${lang} step-up`, 'eidas2');
+	} catch (e) {
+		check(`${lang} the second factor's paths`, false, e.message.split('\n')[0]);
+		fs.writeFileSync(path.join(tmp, `last-otp-${lang}.html`), await page.content().catch(() => ''));
+	} finally {
+		check(`${lang}: no CSP violation or script error`, problems.length === 0, problems.join(' | '));
+		await ctx.close().catch(() => {});
+	}
+}
+
+async function main() {
+	let browser;
+	try {
+		browser = await launchBrowser();
+		for (const arg of langArgs) {
+			const [lang, rest] = arg.split('=');
+			const [user, secret, p1, p2] = rest.split(',');
+			await paths(browser, lang, user, secret, p1, p2);
+		}
+	} catch (e) {
+		check('the browser run', false, e.message.split('\n')[0]);
+	} finally {
+		if (browser)
+			await browser.close().catch(() => {});
+	}
+	finish();
+}
+
+main();
