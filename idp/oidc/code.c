@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 #include "code.h"
 #include "claims.h"
+#include "ledger.h"
 #include "record.h"
 #include "uri.h"
 
@@ -23,7 +24,7 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	const char *sid_hash = sess->sid_hash;
 	const json_t *idreq = json_object_get(a->claims, "id_token");
 	json_t *uinfo = NULL, *idx = NULL;
-	char *sub = NULL, sid[65];
+	char *sub = NULL, sid[65], sc[65];
 	struct buf rec, t, atr;
 	int rc = IDP_ENOMEM;
 
@@ -40,7 +41,9 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 		rc = IDP_EINVAL;
 		goto out;
 	}
-	if ((rc = record_adds(&rec, 's', sid_hash)) != IDP_OK || (rc = record_adds(&rec, 'c', cl->id)) != IDP_OK ||
+	ledger_sc_hash(sess->sub, cl->id, sc);
+	if ((rc = record_adds(&rec, 's', sid_hash)) != IDP_OK || (rc = record_adds(&rec, 'w', sc)) != IDP_OK ||
+	    (rc = record_adds(&rec, 'u', sess->sub)) != IDP_OK || (rc = record_adds(&rec, 'c', cl->id)) != IDP_OK ||
 	    (rc = record_adds(&rec, 'r', a->redirect_uri)) != IDP_OK ||
 	    (rc = record_adds(&rec, 'p', a->code_challenge)) != IDP_OK ||
 	    (rc = record_adds(&rec, 'o', a->scope)) != IDP_OK)

@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "record.h"
 #include "jws.h"
+#include "ledger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,8 +191,13 @@ static int exchange(const struct exchange_keys *k, const char *at_h, const struc
 				       .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
 				       .max = SESSION_AT_MAX * SESSION_AT_ENTRY, .taken_off = CODE_SID_OFF,
 				       .taken_len = 64},
+				      /* and under the citizen and the client (ledger.h) */
+				      {.kind = STORE_OP_APPEND, .key = K_AT_SC, .val = entry,
+				       .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
+				       .max = SESSION_AT_MAX * SESSION_AT_ENTRY, .taken_off = CODE_SC_OFF,
+				       .taken_len = 64},
 			      },
-			      5, ctext, clen);
+			      6, ctext, clen);
 	buf_release(&pre);
 	return rc;
 }
@@ -321,6 +327,9 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 		audit_event("token", r->ip, "grant", "authorization_code", "client", cl->id, "sid", tag,
 			    "scope", scope, NULL);
 	}
+	/* The citizen's ledger: what this service received (the ID token's
+	 * claims), by name and hash. */
+	ledger_release(r->cfg, record_get(&rec, 'u'), "token", cl->id, scope, NULL, idc.p, idc.len);
 	metrics_count(M_TOKEN_CODE);
 	pending = false; /* handed out */
 	{
