@@ -78,9 +78,9 @@ static int check_line(const struct config *cfg, const struct keyset *ks, const c
 	}
 	seq = json_integer_value(jseq);
 	if (w->seq != 0 && seq != w->seq + 1) {
-		rc = fail(seq > w->seq + 1 ? "line %lu: seq %lld follows %lld: %lld line(s) removed before it"
-					   : "line %lu: seq %lld follows %lld: lines out of order",
-			  w->lineno, seq, w->seq, seq - w->seq - 1);
+		rc = fail(seq > w->seq + 1 ? "line %lu: seq %lld follows %lld: a line removed or moved before it"
+					   : "line %lu: seq %lld follows %lld: out of order",
+			  w->lineno, seq, w->seq);
 		goto out;
 	}
 	if (w->hash[0] != '\0' && strcmp(json_string_value(jprev), w->hash) != 0) {

@@ -269,6 +269,14 @@ RP_API int rp_config_set_introspection_cache(struct rp_config *cfg, int max_age,
 /* Whether the space-separated scope holds word exactly (NULL scope: false). */
 RP_API bool rp_scope_has(const char *scope, const char *word);
 
+/* Since 1.4. A receipt the citizen downloaded from the provider's /account
+ * page (a JWS of typ "receipt+jwt": iss, sub, service, release, categories,
+ * data_provider, iat, jti, sha256 of what was released): its signature
+ * against the provider's JWKS (as rp_verify_jwt), its typ and members.
+ * *claims (may be NULL) gets the payload (the caller decrefs). */
+RP_API int rp_verify_receipt(struct rp_config *cfg, const char *receipt, json_t **claims,
+			     struct rp_error *err);
+
 /* RP-initiated logout URL (end_session_endpoint): id_token_hint, and when
  * given post_logout_redirect_uri and state; client_id is always sent. */
 RP_API int rp_logout_url(struct rp_config *cfg, const char *id_token_hint,
