@@ -18,7 +18,7 @@
 
 #include <openssl/crypto.h>
 
-/* fd: -1 when off; taken for reading by each write so that a reopen never
+/* fd: -1 when off (read and write: the chain reads its tail back); taken for reading by each write so that a reopen never
  * closes it under a writer. */
 static pthread_rwlock_t audit_lock = PTHREAD_RWLOCK_INITIALIZER;
 static int audit_fd = -1;
@@ -56,7 +56,7 @@ int audit_open(const struct config *cfg)
 	int fd = -1, old;
 
 	if (cfg->audit_file != NULL) {
-		fd = open(cfg->audit_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+		fd = open(cfg->audit_file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 		if (fd < 0) {
 			idp_log(LOG_ERR, "audit: cannot open %s (%s)", cfg->audit_file, strerror(errno));
 			return IDP_EIO;

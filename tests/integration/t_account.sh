@@ -96,7 +96,7 @@ H=$(curl -s -i -b "$CJ" -d action=withdraw -d "consent=$(hash other)" --data-url
 ok "withdraw a consent that is not this citizen's: 404" eq "$(status "$H")" 404
 H=$(curl -s -i -b "$CJ" -d action=withdraw -d "consent=$K" --data-urlencode "csrf=$CS" "$IDP/account")
 ok "withdraw: back to the page" eq "$(status "$H") $(location "$H")" "303 /account?withdrawn=1"
-ok "after withdrawal: the data provider gets active: false" eq "$(introspect "$AT" | jget active)" False
+ok "after withdrawal: the data provider gets active: false" eq "$(introspect "$AT" | jget active)" false
 ok "after withdrawal: userinfo refuses the token" eq "$(userinfo "$AT")" 401
 P=$(curl -s -b "$CJ" "$IDP/account?ui_locales=en")
 ok "after withdrawal: the consent is no longer listed" not_contains "$P" "Withdraw my consent to Service de test"

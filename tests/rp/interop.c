@@ -533,7 +533,7 @@ out:
  * exit 0 when it verifies (the caller asserts both ways). */
 static int receipt(const char *issuer, const char *file)
 {
-	struct rp_config *cfg = rp_config_new(issuer, "any-client", NULL, NULL, NULL);
+	struct rp_config *cfg = rp_config_new(issuer, "any-client", "unused", issuer, NULL);
 	struct rp_error err;
 	char buf[16384];
 	size_t n = 0;
