@@ -250,7 +250,7 @@ enum MHD_Result ep_account(struct req *r)
 			return http_error_page(r, 404, "not_found");
 		if (rc != IDP_OK)
 			return http_error_page(r, 503, "unavailable");
-		return http_redirect(r, "/account?withdrawn=1");
+		return http_redirect(r, r->lang == LANG_EN ? "/account?withdrawn=1&ui_locales=en" : "/account?withdrawn=1");
 	}
 	if (action != NULL && strcmp(action, "logout_all") == 0) {
 		int rc = session_end_subject(&g_idp.store, sess->sub, &n);
