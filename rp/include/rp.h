@@ -269,7 +269,7 @@ RP_API int rp_config_set_introspection_cache(struct rp_config *cfg, int max_age,
 /* Whether the space-separated scope holds word exactly (NULL scope: false). */
 RP_API bool rp_scope_has(const char *scope, const char *word);
 
-/* Since 1.4. A receipt the citizen downloaded from the provider's /account
+/* Since 1.3. A receipt the citizen downloaded from the provider's /account
  * page (a JWS of typ "receipt+jwt": iss, sub, service, release, categories,
  * data_provider, iat, jti, sha256 of what was released): its signature
  * against the provider's JWKS (as rp_verify_jwt), its typ and members.
