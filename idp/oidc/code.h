@@ -24,6 +24,9 @@
  * the exchange lists its access token under them (K_AT_SC) in the same
  * round trip: withdrawing the consent revokes it. */
 #define CODE_SC_OFF (CODE_SID_OFF + 64 + sizeof(";w64:") - 1)
+/* Then the SHA-256 of the citizen's local subject: the exchange lists its
+ * release (ledger.h: K_RELEASES) in the same round trip. */
+#define CODE_SUB_OFF (CODE_SC_OFF + 64 + sizeof(";v64:") - 1)
 /* K_USED + code hash: a code already exchanged (its replay revokes the
  * tokens); K_AT + token hash: an access token's record. */
 #define K_USED "used:"

@@ -91,13 +91,12 @@ static json_t *releases_view(struct req *r, const char *sub)
 	json_array_foreach(list, i, e) {
 		const char *k = json_string_value(json_object_get(e, "k")) ?: "";
 		const char *p = json_string_value(json_object_get(e, "p"));
-		json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "when",
+		json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "when",
 				      fmt_utc(json_integer_value(json_object_get(e, "t")), t), "service",
 				      service_name(r->cfg, json_string_value(json_object_get(e, "c"))), "categories",
 				      json_string_value(json_object_get(e, "s")) ?: "", "jti",
 				      json_string_value(json_object_get(e, "j")) ?: "", "kind_token",
-				      strcmp(k, "token") == 0, "kind_userinfo", strcmp(k, "userinfo") == 0,
-				      "kind_introspection", strcmp(k, "introspection") == 0);
+				      strcmp(k, "token") == 0, "kind_introspection", strcmp(k, "introspection") == 0);
 
 		if (v != NULL && p != NULL)
 			json_object_set_new(v, "providers", provider_names(r->cfg, p));

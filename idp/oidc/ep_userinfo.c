@@ -3,7 +3,6 @@
  * (GET or POST) or in a form body (RFC 6750 2.2); never in the URL. */
 #include "access_token.h"
 #include "jws.h"
-#include "ledger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,9 +89,6 @@ enum MHD_Result ep_userinfo(struct req *r)
 			ret = http_json_error(r, 500, "server_error", NULL);
 		}
 	}
-	if (record_get(&rec, 'u') != NULL)
-		ledger_release(r->cfg, record_get(&rec, 'u'), "userinfo", record_get(&rec, 'c'),
-			       record_get(&rec, 'o'), NULL, record_get(&rec, 'a'), record_len(&rec, 'a'));
 	wipe(text, len);
 	free(text);
 	return ret;

@@ -79,58 +79,128 @@ static bool pad_entry(struct buf *b)
 	return buf_add(b, "\n", 1) == IDP_OK;
 }
 
-void ledger_release(const struct config *cfg, const char *sub, const char *kind, const char *client_id,
-		    const char *categories, const char *provider, const char *released, size_t rlen)
+/* A release's members after "t": kind, service, scopes, data providers,
+ * the hash of what was released, its id; and the closing brace. */
+static int release_body(struct buf *b, const char *kind, const char *client_id, const char *categories,
+			const char *prov, const char *released, size_t rlen, const char *id)
 {
 	unsigned char d[32];
-	char key[80], jti[23], cats[257], prov[129], *h = NULL;
+	char cats[257], *h;
+	int rc = IDP_ENOMEM;
+
+	cut_words(categories != NULL ? categories : "", 256, cats);
+	sha256(released, rlen, d);
+	if ((h = b64url_encode(d, sizeof(d))) != NULL && buf_json_member_str(b, true, "k", kind) == IDP_OK &&
+	    buf_json_member_str(b, false, "c", client_id) == IDP_OK &&
+	    buf_json_member_str(b, false, "s", cats) == IDP_OK &&
+	    (prov == NULL || prov[0] == '\0' || buf_json_member_str(b, false, "p", prov) == IDP_OK) &&
+	    buf_json_member_str(b, false, "h", h) == IDP_OK && buf_json_member_str(b, false, "j", id) == IDP_OK &&
+	    buf_adds(b, "}") == IDP_OK)
+		rc = IDP_OK;
+	free(h);
+	return rc;
+}
+
+void ledger_code_release_id(const char code_hash[65], char out[LEDGER_ID_LEN + 1])
+{
+	unsigned char d[32];
+	char *e;
+	struct buf b;
+
+	buf_init(&b, 128);
+	buf_printf(&b, "release|%s", code_hash);
+	sha256(b.p != NULL ? b.p : "", b.len, d);
+	buf_release(&b);
+	/* 16 bytes: 22 base64url characters, as unique_id's */
+	if ((e = b64url_encode(d, 16)) != NULL && strlen(e) == LEDGER_ID_LEN)
+		memcpy(out, e, LEDGER_ID_LEN + 1);
+	else
+		memset(out, 'A', LEDGER_ID_LEN), out[LEDGER_ID_LEN] = '\0';
+	free(e);
+}
+
+char *ledger_code_release(const struct config *cfg, const char code_hash[65], const char *client_id,
+			  const char *scope, const char *id_claims, size_t id_len, const char *userinfo,
+			  size_t ui_len, size_t *len)
+{
+	char id[LEDGER_ID_LEN + 1], prov[129];
+	struct buf rel, b;
+	char *out = NULL;
+
+	*len = 0;
+	ledger_code_release_id(code_hash, id);
+	providers_of(cfg, scope, prov, 128);
+	/* What the service receives: the ID token's claims of the citizen and
+	 * the userinfo answer its access token opens (fixed with the code). */
+	buf_init(&rel, 512 * 1024);
+	buf_init(&b, 4096);
+	if (buf_adds(&rel, "{\"id_token\":{") == IDP_OK && buf_add(&rel, id_claims, id_len) == IDP_OK &&
+	    buf_adds(&rel, "},\"userinfo\":") == IDP_OK && buf_add(&rel, userinfo, ui_len) == IDP_OK &&
+	    buf_adds(&rel, "}") == IDP_OK &&
+	    release_body(&b, "token", client_id, scope, prov, rel.p, rel.len, id) == IDP_OK) {
+		*len = b.len;
+		out = buf_steal(&b);
+	}
+	buf_release(&rel);
+	buf_release(&b);
+	return out;
+}
+
+void ledger_release_introspection(const char *sub, const char *client_id, const char *categories,
+				  const char *provider, const char *released, size_t rlen)
+{
+	char key[80], rkey[80], id[23], entry[LEDGER_ID_ENTRY + 1];
 	struct buf b;
 	int rc = IDP_ENOMEM;
 
-	if (sub == NULL || client_id == NULL)
+	if (sub == NULL || client_id == NULL || !unique_id(id))
 		return;
 	subject_list_key(K_RELEASES, sub, key);
-	cut_words(categories != NULL ? categories : "", 256, cats);
-	if (provider != NULL)
-		cut_words(provider, 128, prov);
-	else
-		providers_of(cfg, cats, prov, 128);
-	sha256(released, rlen, d);
-	buf_init(&b, LEDGER_ENTRY);
-	if ((h = b64url_encode(d, sizeof(d))) != NULL && unique_id(jti) && buf_adds(&b, "{") == IDP_OK &&
-	    buf_json_member_int(&b, true, "t", now_s()) == IDP_OK &&
-	    buf_json_member_str(&b, false, "k", kind) == IDP_OK &&
-	    buf_json_member_str(&b, false, "c", client_id) == IDP_OK &&
-	    buf_json_member_str(&b, false, "s", cats) == IDP_OK &&
-	    (prov[0] == '\0' || buf_json_member_str(&b, false, "p", prov) == IDP_OK) &&
-	    buf_json_member_str(&b, false, "h", h) == IDP_OK && buf_json_member_str(&b, false, "j", jti) == IDP_OK &&
-	    buf_adds(&b, "}") == IDP_OK && pad_entry(&b))
+	snprintf(rkey, sizeof(rkey), K_RELEASE "%s", id);
+	snprintf(entry, sizeof(entry), "%s ", id);
+	buf_init(&b, 4096);
+	if (buf_printf(&b, "{\"t\":%lld,", (long long)now_s()) == IDP_OK &&
+	    release_body(&b, "introspection", client_id, categories, provider, released, rlen, id) == IDP_OK)
 		rc = store_batch(&g_idp.store,
-				 &(struct store_op){.kind = STORE_OP_APPEND, .key = key, .val = b.p,
-						    .len = LEDGER_ENTRY, .ttl_s = LEDGER_TTL_S,
-						    .max = LEDGER_RELEASE_MAX * LEDGER_ENTRY},
-				 1);
+				 (const struct store_op[]){
+					 {.kind = STORE_OP_PUT, .key = rkey, .val = b.p, .len = b.len,
+					  .ttl_s = LEDGER_TTL_S},
+					 {.kind = STORE_OP_APPEND, .key = key, .val = entry, .len = LEDGER_ID_ENTRY,
+					  .ttl_s = LEDGER_TTL_S, .max = LEDGER_RELEASE_MAX * LEDGER_ID_ENTRY},
+				 },
+				 2);
 	if (rc != IDP_OK)
-		idp_log(LOG_WARN, "ledger: a %s release to %s was not recorded (%s)", kind, client_id,
-			idp_strerror(rc));
-	free(h);
+		idp_log(LOG_WARN, "ledger: a release to %s was not recorded (%s)", provider, idp_strerror(rc));
 	buf_release(&b);
 }
 
-/* The entries of the list at key, newest first, each an object (older than
- * LEDGER_TTL_S or unreadable: left out). */
-static int read_entries(const char *key, json_t **out)
+/* One release record (text, len bytes; freed here) into arr when readable
+ * and young enough. */
+static void add_release(json_t *arr, char *text, size_t len, int64_t oldest)
 {
-	char *text = NULL;
-	size_t len = 0;
+	json_t *e = NULL;
+
+	if (text != NULL && json_parse_bounded(text, len, 4096, 2, JSON_REJECT_DUPLICATES, &e) == IDP_OK &&
+	    json_is_object(e) && json_is_integer(json_object_get(e, "t")) &&
+	    json_integer_value(json_object_get(e, "t")) >= oldest && json_is_string(json_object_get(e, "c")))
+		json_array_append(arr, e);
+	json_decref(e);
+	free(text);
+}
+
+int ledger_releases(const char *sub, json_t **out)
+{
+	char key[80], *list = NULL;
+	size_t llen = 0, n;
 	json_t *arr = json_array();
 	int64_t oldest = now_s() - LEDGER_TTL_S;
 	int rc;
 
 	*out = NULL;
+	subject_list_key(K_RELEASES, sub, key);
 	if (arr == NULL)
 		return IDP_ENOMEM;
-	rc = store_get(&g_idp.store, key, &text, &len);
+	rc = store_get(&g_idp.store, key, &list, &llen);
 	if (rc == IDP_ENOTFOUND) {
 		*out = arr;
 		return IDP_OK;
@@ -139,31 +209,28 @@ static int read_entries(const char *key, json_t **out)
 		json_decref(arr);
 		return rc;
 	}
-	for (size_t off = len / LEDGER_ENTRY * LEDGER_ENTRY; off >= LEDGER_ENTRY; off -= LEDGER_ENTRY) {
-		json_t *e = NULL;
+	/* Newest first, STORE_BATCH_MAX records a round trip. */
+	n = llen / LEDGER_ID_ENTRY;
+	for (size_t i = n; rc == IDP_OK && i > 0;) {
+		char keys[STORE_BATCH_MAX][80], *vals[STORE_BATCH_MAX] = {0};
+		const char *kp[STORE_BATCH_MAX];
+		size_t lens[STORE_BATCH_MAX], k = 0;
 
-		if (json_parse_bounded(text + off - LEDGER_ENTRY, LEDGER_ENTRY, LEDGER_ENTRY, 2,
-				       JSON_REJECT_DUPLICATES, &e) != IDP_OK)
-			continue;
-		if (!json_is_object(e) || !json_is_integer(json_object_get(e, "t")) ||
-		    json_integer_value(json_object_get(e, "t")) < oldest ||
-		    !json_is_string(json_object_get(e, "c"))) {
-			json_decref(e);
-			continue;
+		for (; k < STORE_BATCH_MAX && i > 0; k++, i--) {
+			snprintf(keys[k], 80, K_RELEASE "%.*s", LEDGER_ID_LEN, list + (i - 1) * LEDGER_ID_ENTRY);
+			kp[k] = keys[k];
 		}
-		json_array_append_new(arr, e);
+		if ((rc = store_mget(&g_idp.store, kp, k, vals, lens)) == IDP_OK)
+			for (size_t j = 0; j < k; j++)
+				add_release(arr, vals[j], lens[j], oldest);
 	}
-	free(text);
+	free(list);
+	if (rc != IDP_OK) {
+		json_decref(arr);
+		return rc;
+	}
 	*out = arr;
 	return IDP_OK;
-}
-
-int ledger_releases(const char *sub, json_t **out)
-{
-	char key[80];
-
-	subject_list_key(K_RELEASES, sub, key);
-	return read_entries(key, out);
 }
 
 int provider_sign(const char *typ, const char *payload, size_t len, char **jws)
@@ -249,6 +316,47 @@ int ledger_receipt(const struct config *cfg, const char *sub, const char *jti, c
 	buf_release(&b);
 	json_decref(list);
 	return rc;
+}
+
+/* The entries of the list at key, newest first, each an object (older than
+ * LEDGER_TTL_S or unreadable: left out). */
+static int read_entries(const char *key, json_t **out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	json_t *arr = json_array();
+	int64_t oldest = now_s() - LEDGER_TTL_S;
+	int rc;
+
+	*out = NULL;
+	if (arr == NULL)
+		return IDP_ENOMEM;
+	rc = store_get(&g_idp.store, key, &text, &len);
+	if (rc == IDP_ENOTFOUND) {
+		*out = arr;
+		return IDP_OK;
+	}
+	if (rc != IDP_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	for (size_t off = len / LEDGER_ENTRY * LEDGER_ENTRY; off >= LEDGER_ENTRY; off -= LEDGER_ENTRY) {
+		json_t *e = NULL;
+
+		if (json_parse_bounded(text + off - LEDGER_ENTRY, LEDGER_ENTRY, LEDGER_ENTRY, 2,
+				       JSON_REJECT_DUPLICATES, &e) != IDP_OK)
+			continue;
+		if (!json_is_object(e) || !json_is_integer(json_object_get(e, "t")) ||
+		    json_integer_value(json_object_get(e, "t")) < oldest ||
+		    !json_is_string(json_object_get(e, "c"))) {
+			json_decref(e);
+			continue;
+		}
+		json_array_append_new(arr, e);
+	}
+	free(text);
+	*out = arr;
+	return IDP_OK;
 }
 
 int ledger_consent_remember(const char *sub, const char *client_id, const char *ckey, const json_t *released)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* The citizen's ledger (/account, README "The account page"): each release
- * of data to a service (a code exchanged at /token, a userinfo answer, a
- * data provider's introspection of a token carrying its scope), the
+ * of data to a service (a code exchanged at /token, which also fixes the
+ * userinfo answer its access token opens; a data provider's introspection of
+ * a token carrying its scope), the
  * remembered consents, and the signed receipt of a release. A release keeps
  * names only (the service, the scopes, the data provider), never a value:
  * of what was released, its SHA-256. */
@@ -10,19 +11,28 @@
 
 #include "idp.h"
 
-/* K_RELEASES + SHA-256 of a local subject: the citizen's releases, entries
- * of LEDGER_ENTRY bytes (JSON padded with spaces, a newline last), the
- * newest LEDGER_RELEASE_MAX kept, for LEDGER_TTL_S after the last one
- * (older entries are not shown). */
+/* K_RELEASES + SHA-256 of a local subject: the ids of the citizen's
+ * releases, each LEDGER_ID_LEN characters and a space, the newest
+ * LEDGER_RELEASE_MAX kept, for LEDGER_TTL_S after the last one. K_RELEASE +
+ * id: one release, JSON {"t","k","c","s","p"?,"h","j"} (older than
+ * LEDGER_TTL_S or gone: not shown). */
 #define K_RELEASES "rel:"
+#define K_RELEASE "rel1:"
+/* K_CODE_RELEASE + code hash: the release a code's exchange records, written
+ * with the code (less its "t"), moved to K_RELEASE by the exchange in the
+ * round trip that takes the code (code.h), the exchange's time before it. */
+#define K_CODE_RELEASE "crel:"
+#define LEDGER_ID_LEN 22
+#define LEDGER_ID_ENTRY (LEDGER_ID_LEN + 1)
 /* K_CONSENTS + SHA-256 of a local subject: the consents remembered
- * (flow.h: K_CONSENT), LEDGER_CONSENT_MAX entries of LEDGER_ENTRY bytes. */
+ * (flow.h: K_CONSENT), LEDGER_CONSENT_MAX entries of LEDGER_ENTRY bytes
+ * (JSON padded with spaces, a newline last). */
 #define K_CONSENTS "cons:"
 /* K_AT_SC + ledger_sc_hash(subject, client): the K_AT hashes of the access
  * tokens a client received for a citizen (as K_SESSION_AT), so that
  * withdrawing a consent revokes them. */
 #define K_AT_SC "atsc:"
-#define LEDGER_ENTRY 512
+#define LEDGER_ENTRY 512 /* a consent's entry */
 #define LEDGER_RELEASE_MAX 100
 #define LEDGER_CONSENT_MAX 32
 #define LEDGER_TTL_S (366 * 86400)
@@ -32,13 +42,24 @@
 /* SHA-256 hex of "sub|client_id": the key of the tokens' index. */
 void ledger_sc_hash(const char *sub, const char *client_id, char out[65]);
 
-/* Records a release to service cl of citizen sub (local subject): kind
- * "token", "userinfo" or "introspection"; categories: the scopes released;
- * provider: the data provider that received the data (introspection), NULL
- * to name the data providers serving one of the scopes; released: the JSON
- * released (hashed, never kept). Failures are logged, never the caller's. */
-void ledger_release(const struct config *cfg, const char *sub, const char *kind, const char *client_id,
-		    const char *categories, const char *provider, const char *released, size_t rlen);
+/* The id of the release a code's exchange records (LEDGER_ID_LEN
+ * characters, derived from the code's hash: the exchange names its record
+ * without reading anything first). */
+void ledger_code_release_id(const char code_hash[65], char out[LEDGER_ID_LEN + 1]);
+/* The release record of a code (the caller's, malloc'ed, without "t" and its
+ * opening brace: the exchange puts {"t":TIME, before it): service client_id
+ * receives scope's claims, id_claims (the ID token's claims of the
+ * citizen, JSON text) and userinfo (the userinfo answer the access token
+ * gives, JSON text), hashed together. *len: its length. */
+char *ledger_code_release(const struct config *cfg, const char code_hash[65], const char *client_id,
+			  const char *scope, const char *id_claims, size_t id_len, const char *userinfo,
+			  size_t ui_len, size_t *len);
+/* Records, in a round trip of its own, a release to data provider provider
+ * of service client_id's token for citizen sub (local subject):
+ * categories: the scopes it serves; released: the JSON it received (hashed,
+ * never kept). Failures are logged, never the caller's. */
+void ledger_release_introspection(const char *sub, const char *client_id, const char *categories,
+				  const char *provider, const char *released, size_t rlen);
 /* The releases of sub, newest first: an array of objects
  * {"t","k","c","s","p"?,"h","j"} (*out, the caller's). */
 int ledger_releases(const char *sub, json_t **out);

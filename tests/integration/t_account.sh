@@ -1,7 +1,7 @@
 #!/bin/sh
 # stores: both
 # The citizen in control (issue 17): /account lists what each service
-# received (token, userinfo, a data provider's introspection) with a signed
+# received (a code exchanged, a data provider's introspection) with a signed
 # receipt that idpctl and librp verify (an edited one fails); withdrawing a
 # consent revokes the service's access token (the data provider then gets
 # active: false, userinfo 401); "log out everywhere" ends every session;
@@ -43,8 +43,8 @@ ok "the data provider sees it active" eq "$(introspect "$AT" | jget active)" tru
 P=$(curl -s -b "$CJ" "$IDP/account?ui_locales=en")
 ok "account: the releases listed" contains "$P" "Data shared"
 ok "... the service by name" contains "$P" "Service de test"
-ok "... the login, the userinfo answer, the provider's check" eq \
-	"$(printf %s "$P" | grep -c -e '(login)' -e '(data requested)' -e '(checked by the provider)')" 3
+ok "... the login (its ID token and userinfo answer) and the provider's check" eq \
+	"$(printf %s "$P" | grep -c -e '(login)' -e '(checked by the provider)')" 2
 ok "... the data provider named" contains "$P" "Fournisseur de courriel"
 ok "... the data by scope, never a value" not_contains "$P" "marianne@"
 ok "... the consent, with its withdraw button" contains "$P" "Withdraw my consent to Service de test"
