@@ -79,6 +79,20 @@ static bool pad_entry(struct buf *b)
 	return buf_add(b, "\n", 1) == IDP_OK;
 }
 
+/* A list's text (*text NULL when it is absent: no error); arr: the array
+ * its caller will fill (NULL: out of memory). */
+static int list_get(const char *key, const json_t *arr, char **text, size_t *len)
+{
+	int rc;
+
+	*text = NULL;
+	*len = 0;
+	if (arr == NULL)
+		return IDP_ENOMEM;
+	rc = store_get(&g_idp.store, key, text, len);
+	return rc == IDP_ENOTFOUND ? IDP_OK : rc;
+}
+
 /* A release's members after "t": kind, service, scopes, data providers,
  * the hash of what was released, its id; and the closing brace. */
 static int release_body(struct buf *b, const char *kind, const char *client_id, const char *categories,
@@ -198,15 +212,10 @@ int ledger_releases(const char *sub, json_t **out)
 
 	*out = NULL;
 	subject_list_key(K_RELEASES, sub, key);
-	if (arr == NULL)
-		return IDP_ENOMEM;
-	rc = store_get(&g_idp.store, key, &list, &llen);
-	if (rc == IDP_ENOTFOUND) {
-		*out = arr;
-		return IDP_OK;
-	}
-	if (rc != IDP_OK) {
-		json_decref(arr);
+	if ((rc = list_get(key, arr, &list, &llen)) != IDP_OK || list == NULL) {
+		*out = rc == IDP_OK ? arr : NULL;
+		if (rc != IDP_OK)
+			json_decref(arr);
 		return rc;
 	}
 	/* Newest first, STORE_BATCH_MAX records a round trip. */
@@ -329,15 +338,10 @@ static int read_entries(const char *key, json_t **out)
 	int rc;
 
 	*out = NULL;
-	if (arr == NULL)
-		return IDP_ENOMEM;
-	rc = store_get(&g_idp.store, key, &text, &len);
-	if (rc == IDP_ENOTFOUND) {
-		*out = arr;
-		return IDP_OK;
-	}
-	if (rc != IDP_OK) {
-		json_decref(arr);
+	if ((rc = list_get(key, arr, &text, &len)) != IDP_OK || text == NULL) {
+		*out = rc == IDP_OK ? arr : NULL;
+		if (rc != IDP_OK)
+			json_decref(arr);
 		return rc;
 	}
 	for (size_t off = len / LEDGER_ENTRY * LEDGER_ENTRY; off >= LEDGER_ENTRY; off -= LEDGER_ENTRY) {
