@@ -33,7 +33,7 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) $(OPT) -MMD -MP $(IDP_INC) -Icommon -Iplugins
 LDLIBS  += -ldl -lpthread
 
-CORE_SRC := $(filter-out idp/main.c,$(wildcard $(addsuffix /*.c,$(IDP_DIRS)))) common/codec.c
+CORE_SRC := $(filter-out idp/main.c,$(wildcard $(addsuffix /*.c,$(IDP_DIRS)))) common/codec.c common/jose.c
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 IDP      := $(OUT)/idp/idp
 IDPCTL   := $(OUT)/idp/idpctl

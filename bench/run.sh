@@ -733,8 +733,10 @@ for line in open(sys.argv[2], errors="replace"):
     m = re.match(r'^(\d+\.\d+) \[\d+ ([^\]]+)\] "([A-Za-z]+)"(?: "([^"]*)")?', line)
     if not m or m.group(2) == "lua":   # commands run inside a script are not round trips
         continue
-    # a node's heartbeat (its own thread, every 5 s) is no request's round trip
-    if re.match(r'^[^:]*:?nodes?$|^[^:]*:?node:', m.group(4) or ""):
+    # a node's heartbeat and its usage counters (its own thread, every 5 s)
+    # are no request's round trip
+    if re.match(r'^[^:]*:?nodes?$|^[^:]*:?node:', m.group(4) or "") or \
+            re.search(r'"EVALSHA" "[^"]*" "\d+" "[^"]*stats:\d+:event:', line):
         continue
     t = float(m.group(1))
     for name, a, b in phases:

@@ -2,6 +2,7 @@
 /* idp: the OpenID Connect provider daemon. */
 #include "idp.h"
 #include "audit.h"
+#include "backchannel.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -293,6 +294,7 @@ int main(int argc, char **argv)
 		snprintf(listen, sizeof(listen), "%s:%lld", rt->cfg->address, port >= 0 ? port : (long long)rt->cfg->port);
 		health_start(listen);
 	}
+	backchannel_start();
 	idp_log(LOG_INFO, "issuer %s ready", rt->cfg->issuer);
 	for (;;) {
 		/* Wake every second to follow key changes made by idpctl on this

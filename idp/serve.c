@@ -4,6 +4,7 @@
  * path: store, CSRF key, HTTP loops. */
 #include "idp.h"
 #include "audit.h"
+#include "backchannel.h"
 #include "ledger.h"
 
 #include <stdlib.h>
@@ -75,6 +76,7 @@ void idp_serve_stop(void)
 	/* After the loops: the prober may be waiting on the store for a
 	 * heartbeat, which must not hold new requests off their 503. */
 	health_stop();
+	backchannel_stop();
 	store_close(&g_idp.store);
 	audit_close();
 }

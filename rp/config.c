@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/pem.h>
 
 static const char *const default_acr_levels = "eidas1 eidas2 eidas3";
 
@@ -181,10 +182,14 @@ void rp_config_free(struct rp_config *cfg)
 	free(cfg->client_id);
 	free(cfg->redirect_uri);
 	rp_free_secret(cfg->client_secret);
+	EVP_PKEY_free(cfg->client_key);
+	free(cfg->client_key_kid);
+	EVP_PKEY_free(cfg->decrypt_key);
 	free(cfg->min_acr);
 	free(cfg->ca_file);
 	free_levels(cfg);
 	rp_introspect_cache_free(cfg);
+	free(cfg->jti_cache);
 	pthread_mutex_destroy(&cfg->lock);
 	pthread_mutex_destroy(&cfg->disc_fetch);
 	pthread_mutex_destroy(&cfg->jwks_fetch);
@@ -194,7 +199,8 @@ void rp_config_free(struct rp_config *cfg)
 
 int rp_config_set_auth_method(struct rp_config *cfg, enum rp_auth_method method)
 {
-	if (cfg == NULL || (method != RP_AUTH_BASIC && method != RP_AUTH_POST))
+	if (cfg == NULL || (method != RP_AUTH_BASIC && method != RP_AUTH_POST &&
+			    (method != RP_AUTH_PRIVATE_KEY_JWT || cfg->client_key == NULL)))
 		return RP_E_INVAL;
 	cfg->auth_method = method;
 	return RP_OK;
@@ -370,5 +376,56 @@ int rp_check_acr(const struct rp_config *cfg, const json_t *claims, const char *
 		return rp_fail(err, RP_E_ACR, "rp_check_acr: acr \"%s\" is below %s", shown,
 			       min_acr);
 	}
+	return RP_OK;
+}
+
+/* A private key from PEM text: EC P-256 or RSA of 2048 bits or more. */
+static EVP_PKEY *private_key(const char *pem)
+{
+	BIO *b;
+	EVP_PKEY *k = NULL;
+
+	if (pem == NULL || strlen(pem) > 64 * 1024 ||
+	    (b = BIO_new_mem_buf(pem, (int)strlen(pem))) == NULL)
+		return NULL;
+	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (k != NULL && !jose_key_fits_sig(k, JOSE_ES256) && !jose_key_fits_sig(k, JOSE_RS256)) {
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	return k;
+}
+
+int rp_config_set_client_key(struct rp_config *cfg, const char *pem, const char *kid)
+{
+	EVP_PKEY *k;
+	char *kd = NULL;
+
+	if (cfg == NULL || (kid != NULL && (!rp_printable(kid) || strlen(kid) > 255)))
+		return RP_E_INVAL;
+	if ((k = private_key(pem)) == NULL)
+		return RP_E_INVAL;
+	if (kid != NULL && (kd = strdup(kid)) == NULL) {
+		EVP_PKEY_free(k);
+		return RP_E_NOMEM;
+	}
+	EVP_PKEY_free(cfg->client_key);
+	free(cfg->client_key_kid);
+	cfg->client_key = k;
+	cfg->client_key_kid = kd;
+	cfg->client_key_alg = jose_key_fits_sig(k, JOSE_ES256) ? JOSE_ES256 : JOSE_RS256;
+	cfg->auth_method = RP_AUTH_PRIVATE_KEY_JWT;
+	return RP_OK;
+}
+
+int rp_config_set_decryption_key(struct rp_config *cfg, const char *pem)
+{
+	EVP_PKEY *k;
+
+	if (cfg == NULL || (k = private_key(pem)) == NULL)
+		return RP_E_INVAL;
+	EVP_PKEY_free(cfg->decrypt_key);
+	cfg->decrypt_key = k;
 	return RP_OK;
 }

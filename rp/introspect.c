@@ -24,6 +24,7 @@ void rp_introspection_release(struct rp_introspection *r)
 	free(r->scope);
 	free(r->client_id);
 	free(r->sub);
+	json_decref(r->pivot);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -33,8 +34,10 @@ static int copy_answer(const struct rp_introspection *src, struct rp_introspecti
 	dst->scope = src->scope != NULL ? strdup(src->scope) : NULL;
 	dst->client_id = src->client_id != NULL ? strdup(src->client_id) : NULL;
 	dst->sub = src->sub != NULL ? strdup(src->sub) : NULL;
+	/* A copy, not a reference: the cache and the caller may be on two threads. */
+	dst->pivot = src->pivot != NULL ? json_deep_copy(src->pivot) : NULL;
 	if ((src->scope != NULL && dst->scope == NULL) || (src->client_id != NULL && dst->client_id == NULL) ||
-	    (src->sub != NULL && dst->sub == NULL)) {
+	    (src->sub != NULL && dst->sub == NULL) || (src->pivot != NULL && dst->pivot == NULL)) {
 		rp_introspection_release(dst);
 		return RP_E_NOMEM;
 	}
@@ -135,6 +138,33 @@ static bool opt_time(const struct rp_jmember *m, size_t n, const char *key, long
 	return true;
 }
 
+/* The identity pivot's members the answer holds, as a new object; NULL
+ * when it holds none. false when one is not a string. */
+static bool opt_pivot(const struct rp_jmember *m, size_t n, json_t **out)
+{
+	static const char *const names[] = { "given_name", "family_name", "birthdate", "gender",
+					     "birthplace", "birthcountry", NULL };
+
+	*out = NULL;
+	for (const char *const *k = names; *k != NULL; k++) {
+		const struct rp_jval *v = rp_json_get(m, n, *k);
+		char *s = NULL;
+
+		if (v == NULL)
+			continue;
+		if (v->type != RP_J_STRING || (s = rp_json_str_dup(v)) == NULL ||
+		    (*out == NULL && (*out = json_object()) == NULL) ||
+		    json_object_set_new(*out, *k, json_string(s)) != 0) {
+			free(s);
+			json_decref(*out);
+			*out = NULL;
+			return false;
+		}
+		free(s);
+	}
+	return true;
+}
+
 static int parse_answer(const char *fn, struct rp_config *cfg, struct rp_http_resp *resp,
 			struct rp_introspection *out, struct rp_error *err)
 {
@@ -152,7 +182,7 @@ static int parse_answer(const char *fn, struct rp_config *cfg, struct rp_http_re
 		return RP_OK;
 	if (!opt_str(m, n, "scope", &out->scope) || !opt_str(m, n, "client_id", &out->client_id) ||
 	    !opt_str(m, n, "sub", &out->sub) || !opt_time(m, n, "exp", &out->exp) ||
-	    !opt_time(m, n, "iat", &out->iat)) {
+	    !opt_time(m, n, "iat", &out->iat) || !opt_pivot(m, n, &out->pivot)) {
 		rp_introspection_release(out);
 		return rp_fail(err, RP_E_MALFORMED, "%s: a member has the wrong type", fn);
 	}

@@ -6,11 +6,11 @@
 #   make SAN=1 test-bins     the C tests, under ASan + UBSan, run by tests/rp/run.sh
 #   make rp-bench            verify rates beside `openssl speed` (tests/rp/bench.sh)
 
-RP_VERSION := 1.3.0
+RP_VERSION := 1.5.0
 RP_PKGS    := jansson libcurl openssl
 RP_SRC     := $(wildcard rp/*.c)
-RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o) $(OBJ)/common/codec.o
-RP_HDR     := rp/include/rp.h rp/rp_int.h common/codec.h
+RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o) $(OBJ)/common/codec.o $(OBJ)/common/jose.o
+RP_HDR     := rp/include/rp.h rp/rp_int.h common/codec.h common/jose.h
 RP_SO      := $(OUT)/rp/librp.so
 RP_A       := $(OUT)/rp/librp.a
 # Every object as is, internal rp_* names global: for the tests and the
@@ -18,6 +18,7 @@ RP_A       := $(OUT)/rp/librp.a
 RP_A_INT   := $(OBJ)/rp/librp-internal.a
 OBJCOPY    ?= objcopy
 RP_DEMO    := $(OUT)/rp/examples/rp-demo
+RP_DP_DEMO := $(OUT)/rp/examples/dp-demo
 RP_CFLAGS   = $(shell pkg-config --cflags $(RP_PKGS)) -Irp/include -Irp -Icommon
 RP_LIBS     = $(shell pkg-config --libs $(RP_PKGS)) -lpthread
 # -pie is for executables; -z defs (no undefined symbol left) cannot hold
@@ -35,7 +36,7 @@ RP_PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(RP_LIBDIR))
 RP_PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(RP_INCDIR))
 
 .PHONY: rp-install rp-clean rp-bench
-all: $(RP_SO) $(RP_A) $(RP_DEMO)
+all: $(RP_SO) $(RP_A) $(RP_DEMO) $(RP_DP_DEMO)
 install: rp-install
 clean: rp-clean
 
@@ -70,6 +71,12 @@ $(RP_DEMO): rp/examples/demo.c rp/include/rp.h $(RP_A)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd jansson openssl) -Irp/include \
 		$(LDOPT) -o $@ $< $(RP_A) $(shell pkg-config --libs libmicrohttpd) $(RP_LIBS)
 
+# The demo data provider (make run: the family allowance office on :8083).
+$(RP_DP_DEMO): rp/examples/dp-demo.c rp/include/rp.h $(RP_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd jansson) -Irp/include \
+		$(LDOPT) -o $@ $< $(RP_A) $(shell pkg-config --libs libmicrohttpd) $(RP_LIBS)
+
 rp-install: $(RP_SO) $(RP_A)
 	install -d $(DESTDIR)$(RP_LIBDIR)/pkgconfig $(DESTDIR)$(RP_INCDIR)
 	install -m 644 rp/include/rp.h $(DESTDIR)$(RP_INCDIR)/rp.h
@@ -84,7 +91,9 @@ rp-install: $(RP_SO) $(RP_A)
 
 rp-clean:
 	rm -f rp/librp.so rp/librp.so.1 rp/librp.a rp/examples/rp-demo rp/examples/rp-demo.d \
+	      rp/examples/dp-demo rp/examples/dp-demo.d \
 	      $(addprefix tests/rp/,rp_unit rp_interop rp_example rp_bench readme_example.c) \
+	      $(addprefix tests/rp/,dp_example dp_example.c dp_example.d) \
 	      $(addprefix tests/rp/,rp_unit.d rp_interop.d rp_example.d rp_bench.d)
 
 # ---- tests ----
@@ -93,7 +102,7 @@ RP_TEST_CFLAGS = $(shell pkg-config --cflags $(RP_TEST_PKGS)) -Irp/include -Irp 
 RP_TEST_LIBS   = $(shell pkg-config --libs $(RP_TEST_PKGS)) -lpthread
 RP_TEST_COMMON := tests/rp/tokens.c tests/rp/mockop.c tests/rp/tokens.h tests/rp/mockop.h
 RP_TEST_BINS  := $(OUT)/tests/rp/rp_unit $(OUT)/tests/rp/rp_interop $(OUT)/tests/rp/rp_example \
-		 $(RP_DEMO)
+		 $(OUT)/tests/rp/dp_example $(RP_DEMO) $(RP_DP_DEMO)
 
 # Unit and refusal tests: linked with the objects (librp-internal.a), so they
 # can also reach the internal scanner and decoder.
@@ -120,6 +129,18 @@ $(OUT)/tests/rp/rp_example: $(OUT)/tests/rp/readme_example.c $(RP_SO)
 	$(CC) $(CFLAGS) -Werror -Irp/include $(shell pkg-config --cflags jansson) $(LDOPT) \
 		-o $@ $< -L$(OUT)/rp -l:librp.so -Wl,-rpath,'$$ORIGIN/../../rp' \
 		$(shell pkg-config --libs jansson)
+
+# The README's data provider, cut out the same way and built the same way.
+$(OUT)/tests/rp/dp_example.c: README.md
+	@mkdir -p $(dir $@)
+	awk '/^<!-- dp-example-end -->/ { f = 0 } f && !/^```/ { print } \
+	     /^<!-- dp-example-begin -->/ { f = 1 }' $< >$@
+	@test -s $@ || { echo "README.md: no data provider example between the markers" >&2; exit 1; }
+
+$(OUT)/tests/rp/dp_example: $(OUT)/tests/rp/dp_example.c $(RP_SO)
+	$(CC) $(CFLAGS) -Werror -Irp/include $(shell pkg-config --cflags jansson libmicrohttpd) $(LDOPT) \
+		-o $@ $< -L$(OUT)/rp -l:librp.so -Wl,-rpath,'$$ORIGIN/../../rp' \
+		$(shell pkg-config --libs jansson libmicrohttpd)
 
 # Benchmark (not a test: it asserts nothing, it prints rates).
 $(OUT)/tests/rp/rp_bench: tests/rp/bench.c $(RP_TEST_COMMON) $(RP_A_INT)

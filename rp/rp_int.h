@@ -5,6 +5,7 @@
 
 #include "rp.h"
 #include "codec.h"
+#include "jose.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -127,6 +128,10 @@ int rp_keys_refetch(struct rp_config *cfg, struct rp_keyset *seen, struct rp_key
  * iss and aud are required, not only checked when present. */
 int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, bool iss_aud,
 		     json_t **claims, struct rp_error *err);
+/* The signature, typ and registered claims of a logout token (logout.c
+ * checks the rest). */
+int rp_verify_logout_jws(struct rp_config *cfg, const char *token, json_t **claims,
+			 struct rp_error *err);
 
 /* ---- discovery (discovery.c) ---- */
 struct rp_disc {
@@ -213,6 +218,10 @@ struct rp_config {
 	char *client_secret;
 	char *redirect_uri;
 	enum rp_auth_method auth_method;
+	EVP_PKEY *client_key;           /* private_key_jwt; NULL: none */
+	char *client_key_kid;
+	int client_key_alg;             /* enum jose_sig_alg */
+	EVP_PKEY *decrypt_key;          /* JWE; NULL: none */
 	enum rp_jwks_client_id jwks_client_id;
 	int leeway;
 	int jwks_min_interval;
@@ -243,8 +252,14 @@ struct rp_config {
 	int introspect_max_age;         /* seconds; 0: no cache */
 	size_t introspect_cap;          /* entries at most */
 	struct rp_introspect_entry *introspect_cache;
+	/* The jti of the logout tokens accepted (logout.c), under lock. */
+	struct rp_jti_entry *jti_cache;
+	size_t jti_n;
 };
 void rp_introspect_cache_free(struct rp_config *cfg);
+/* The client_assertion of private_key_jwt for aud (malloc'ed, the caller's). */
+int rp_client_assertion(struct rp_config *cfg, const char *fn, const char *aud, char **out,
+			struct rp_error *err);
 int64_t rp_now(const struct rp_config *cfg);    /* wall clock, for tokens */
 int64_t rp_mono(const struct rp_config *cfg);   /* monotonic, for cache ages */
 int rp_acr_rank(const struct rp_config *cfg, const char *acr, size_t len);

@@ -39,6 +39,8 @@ static const char *const rp_messages[] = {
 	[-RP_E_ALG_NONE] = "unsigned token (alg none) refused",
 	[-RP_E_ALG_KEY_MISMATCH] = "signature algorithm is not the key's",
 	[-RP_E_BASE64] = "token part is not base64url",
+	[-RP_E_DECRYPT] = "encrypted token not decrypted",
+	[-RP_E_REPLAY] = "token already used",
 };
 
 const char *rp_strerror(int code)

@@ -1,7 +1,9 @@
 #!/bin/sh
 # make run: the demo on 127.0.0.1, memory store: the hub (:8080), a demo
 # upstream identity provider (:8090) and, when built, two demo public
-# services (:8081, :8082). Ctrl-C stops them all.
+# services (:8081, :8082) and a demo data provider, the family allowance
+# office (:8083), whose quotient familial the second service asks for.
+# Ctrl-C stops them all.
 set -e
 cd "$(dirname "$0")/.."
 sh scripts/demo-setup.sh .
@@ -14,13 +16,21 @@ PIDS="$PIDS $!"
 ./idp/idp --config conf/demo.json &
 PIDS="$PIDS $!"
 PORTAL=rp/examples/rp-demo
+DATA=rp/examples/dp-demo
 sleep 1
 if [ -x "$PORTAL" ]; then
 	RP_CLIENT_SECRET=demo-portal-secret "$PORTAL" --port 8081 --name "Impôts (démo)" \
 		--issuer http://127.0.0.1:8080 --client-id demo-portal --acr eidas1 --http-loopback &
 	PIDS="$PIDS $!"
 	RP_CLIENT_SECRET=demo-portal-2-secret "$PORTAL" --port 8082 --name "Assurance maladie (démo)" \
-		--issuer http://127.0.0.1:8080 --client-id demo-portal-2 --acr eidas1 --http-loopback &
+		--issuer http://127.0.0.1:8080 --client-id demo-portal-2 --acr eidas1 --http-loopback \
+		--scope "openid profile email identite_pivot cnaf_quotient_familial" \
+		--data-url http://127.0.0.1:8083/quotient-familial &
+	PIDS="$PIDS $!"
+fi
+if [ -x "$DATA" ]; then
+	RP_CLIENT_SECRET=demo-cnaf-secret "$DATA" --port 8083 --issuer http://127.0.0.1:8080 \
+		--client-id demo-cnaf --http-loopback &
 	PIDS="$PIDS $!"
 fi
 sleep 1
@@ -30,6 +40,7 @@ cat <<TXT
   Discovery:           http://127.0.0.1:8080/.well-known/openid-configuration
   Demo clients:        demo-portal   / demo-portal-secret   -> http://127.0.0.1:8081/callback
                        demo-portal-2 / demo-portal-2-secret -> http://127.0.0.1:8082/callback
+  Data provider:       demo-cnaf     / demo-cnaf-secret     (introspects tokens; :8083)
   Demo citizens:       marianne / Marianne-2026!   (local account of the hub)
                        jean     / Jean-2026!       (at the demo upstream provider, :8090)
 TXT
@@ -39,6 +50,11 @@ if [ -x "$PORTAL" ]; then
   Single sign-on: open http://127.0.0.1:8081/ (Impots demo), click "Se connecter",
   choose an account and log in; then open http://127.0.0.1:8082/ (Assurance maladie
   demo): no password is asked. "Se déconnecter" ends the session everywhere.
+
+  Data shared between administrations: the Assurance maladie demo also asks for
+  the quotient familial held by the family allowance office (demo data provider,
+  http://127.0.0.1:8083/quotient-familial). Tick it on the consent page and the
+  portal shows it; leave it unticked and you are logged in without it.
 TXT
 fi
 echo

@@ -29,11 +29,12 @@ for f in "$BUILD"/tests/fuzz_*; do
 	n=$(basename "$f")
 	run "fuzz corpus $n" "$f" "tests/fuzz/corpus/${n#fuzz_}"
 done
-# The integration suites, TEST_JOBS (2) at a time: most of a suite's time is
-# spent waiting (argon2 on the backend's workers, TTLs, sockets), and each
-# one has its own ports, folders and daemons. A suite that measures time or
-# memory says "# alone" and runs by itself. Each one's output is shown whole
-# when it ends.
+# The other suites, TEST_JOBS (3) at a time: most of a suite's time is spent
+# waiting (sleeps, TTLs, sockets, a browser), and each one has its own
+# ports, folders and daemons. A freed slot takes the next suite at once
+# (whichever suite ended), longest known first. A suite that measures time
+# or memory says "# alone" and runs by itself once the others are done, as
+# the cluster test does. Each one's output is shown whole when it ends.
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/idp-suites.XXXXXX") || exit 1
 trap 'rm -rf "$LOGS"' EXIT
 launch() { # launch NAME CMD...: in the background, its output and status in LOGS
@@ -45,8 +46,7 @@ launch() { # launch NAME CMD...: in the background, its output and status in LOG
 		echo "$? $(($(date +%s) - t0))" >"$LOGS/$n.rc.tmp" && mv "$LOGS/$n.rc.tmp" "$LOGS/$n.rc"
 	) &
 }
-collect() { # collect NAME: waits for the suite NAME, shows it, counts it
-	while [ ! -f "$LOGS/$1.rc" ]; do sleep 0.2; done
+show() { # show NAME: a finished suite's output, counted
 	echo "== $1"
 	cat "$LOGS/$1.log"
 	read -r rc secs <"$LOGS/$1.rc"
@@ -54,27 +54,31 @@ collect() { # collect NAME: waits for the suite NAME, shows it, counts it
 	echo "   ($secs s)"
 }
 running=""
-start() { # start NAME CMD...: once fewer than TEST_JOBS run, in launch order
-	while [ "$(echo $running | wc -w)" -ge "${TEST_JOBS:-2}" ]; do
-		first=${running%% *}
-		collect "$first"
-		running=${running#"$first"}
-		running=${running# }
+reap() { # reap: waits until some running suite ends, shows it, frees its slot
+	while :; do
+		for n in $running; do
+			[ -f "$LOGS/$n.rc" ] || continue
+			show "$n"
+			running=$(echo " $running " | sed "s/ $n / /;s/^ *//;s/ *$//")
+			return
+		done
+		sleep 0.2
 	done
+}
+start() { # start NAME CMD...: once fewer than TEST_JOBS run
+	while [ "$(echo $running | wc -w)" -ge "${TEST_JOBS:-3}" ]; do reap; done
 	launch "$@"
 	running="${running:+$running }$1"
 }
-drain() { for n in $running; do collect "$n"; done; running=""; }
-for t in tests/integration/t_*.sh; do
+ALONE=""
+# The longest first, so that the pool does not end on one long suite.
+[ -f tests/browser/t_paths.sh ] && start "t_paths.sh" sh tests/browser/t_paths.sh
+[ -f tests/rp/run.sh ] && start "librp" sh tests/rp/run.sh "$BUILD"
+for t in tests/integration/t_*.sh tests/interop/t_*.sh tests/browser/t_*.sh; do
 	b=$(basename "$t" .sh)
+	[ "$t" = tests/browser/t_paths.sh ] && continue
 	if grep -q '^# alone' "$t"; then
-		drain
-		if grep -q '^# stores: both' "$t"; then
-			run "$b.sh memory" env STORE=memory sh "$t"
-			run "$b.sh redis" env STORE=redis sh "$t"
-		else
-			run "$b.sh" sh "$t"
-		fi
+		ALONE="$ALONE $t"
 	elif grep -q '^# stores: both' "$t"; then
 		start "$b.sh-memory" env STORE=memory sh "$t"
 		start "$b.sh-redis" env STORE=redis sh "$t"
@@ -82,10 +86,16 @@ for t in tests/integration/t_*.sh; do
 		start "$b.sh" sh "$t"
 	fi
 done
-drain
-[ -f tests/rp/run.sh ] && run "librp" sh tests/rp/run.sh "$BUILD"
-for t in tests/cluster/t_*.sh tests/interop/t_*.sh tests/browser/t_*.sh; do
-	[ -f "$t" ] && run "$(basename "$t")" sh "$t"
+while [ -n "$running" ]; do reap; done
+for t in $ALONE tests/cluster/t_*.sh; do
+	[ -f "$t" ] || continue
+	b=$(basename "$t" .sh)
+	if grep -q '^# stores: both' "$t"; then
+		run "$b.sh memory" env STORE=memory sh "$t"
+		run "$b.sh redis" env STORE=redis sh "$t"
+	else
+		run "$b.sh" sh "$t"
+	fi
 done
 echo "all suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

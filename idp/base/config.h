@@ -12,6 +12,9 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+
+#include "jose.h"
 
 enum sign_alg { ALG_NONE = 0, ALG_ES256 = 1, ALG_RS256 = 2 };
 
@@ -20,16 +23,34 @@ enum sign_alg { ALG_NONE = 0, ALG_ES256 = 1, ALG_RS256 = 2 };
  * JWKS up to a second after it was written. */
 #define KEYS_POLL_SLACK_S 2
 
+/* A public key of a client (its "jwks"): use "sig", "enc" or either (NULL). */
+struct client_key {
+	char *kid;
+	char *use;
+	EVP_PKEY *pk;
+};
+
+/* Most keys a client's key set may hold (inline or fetched). */
+#define CLIENT_KEYS_MAX 16
+
 struct client {
 	char *id;
 	char *name;
 	unsigned char secret_sha256[32];
 	bool has_secret;
 	bool auth_basic, auth_post;     /* allowed client authentication methods */
+	bool auth_pkjwt;                /* private_key_jwt (RFC 7523, OpenID Core 9) */
+	struct client_key *keys;        /* "jwks", parsed at load; NULL: none inline */
+	size_t n_keys;
+	char *jwks_uri;                 /* or fetched from here (client_jwks.c) */
+	/* Tokens encrypted to the client (JOSE_ENC_NONE: not), always A256GCM. */
+	enum jose_enc_alg id_token_enc, userinfo_enc;
 	char **redirect_uris;
 	size_t n_redirect_uris;
 	char **post_logout_uris;
 	size_t n_post_logout_uris;
+	char *backchannel_uri;          /* backchannel_logout_uri, NULL: none */
+	bool backchannel_sid;           /* backchannel_logout_session_required */
 	char *sector;                   /* pairwise sector (defaults to the redirect host) */
 	bool pairwise;
 	bool franceconnect;             /* the "franceconnect" profile */
@@ -47,6 +68,13 @@ struct client {
 	bool data_provider;
 	char **scopes_served;           /* a data provider's scopes (at least one) */
 	size_t n_scopes_served;
+	/* Its words for the consent page ("scope_descriptions"): per scope it
+	 * serves, text[0] in French, text[1] in English (enum lang's order). */
+	struct scope_text {
+		char *scope;
+		char *text[2];
+	} *scope_texts;
+	size_t n_scope_texts;
 	size_t n_backends;
 	int64_t active_marked;          /* last "client-active" write (atomic; throttles it) */
 };
@@ -136,9 +164,21 @@ bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b);
 const struct client *config_client(const struct config *c, const char *id);
 /* Whether a data provider serves one of the scopes of scope (space-separated). */
 bool client_serves_scope(const struct client *cl, const char *scope);
+/* The first data provider serving exactly the one scope word, NULL when none. */
+const struct client *config_data_provider(const struct config *c, const char *word);
+/* A data provider's words for one scope it serves, in lang (0 French, 1
+ * English); NULL when its configuration gives none. Borrowed. */
+const char *client_scope_text(const struct client *dp, const char *word, int lang);
 bool client_has_redirect_uri(const struct client *cl, const char *uri);
 bool client_has_post_logout_uri(const struct client *cl, const char *uri);
 bool client_allows_backend(const struct client *cl, const char *backend_id);
+/* A JWKS document's keys, each checked (RSA >= 2048 bits or EC P-256,
+ * public only, "use" sig or enc): *out is the caller's (client_keys_free);
+ * on IDP_EINVAL *why says what is wrong. */
+int client_keys_parse(const json_t *jwks, struct client_key **out, size_t *n, const char **why);
+void client_keys_free(struct client_key *k, size_t n);
+/* The first key of k (n) to encrypt to with a: "use" "enc" or none, and of the right type. */
+const struct client_key *client_enc_key(const struct client_key *k, size_t n, enum jose_enc_alg a);
 /* Rank of an acr value in acr_levels (0 weakest), -1 when unknown. */
 int config_acr_rank(const struct config *c, const char *acr);
 /* Resolves a path relative to the configuration's directory (malloc'ed). */

@@ -50,6 +50,168 @@ static enum sign_alg parse_alg(struct cctx *x, const char *path, const char *key
 	return def;
 }
 
+void client_keys_free(struct client_key *k, size_t n)
+{
+	for (size_t i = 0; k != NULL && i < n; i++) {
+		free(k[i].kid);
+		free(k[i].use);
+		EVP_PKEY_free(k[i].pk);
+	}
+	free(k);
+}
+
+int client_keys_parse(const json_t *jwks, struct client_key **out, size_t *n, const char **why)
+{
+	const json_t *arr = json_object_get(jwks, "keys"), *k;
+	struct client_key *v;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > CLIENT_KEYS_MAX) {
+		*why = "must be an object whose \"keys\" is an array of 1 to 16 keys";
+		return IDP_EINVAL;
+	}
+	if ((v = calloc(json_array_size(arr), sizeof(*v))) == NULL) {
+		*why = "out of memory";
+		return IDP_ENOMEM;
+	}
+	json_array_foreach(arr, i, k) {
+		const char *kid = json_string_value(json_object_get(k, "kid"));
+		const char *use = json_string_value(json_object_get(k, "use"));
+
+		/* A private key has no business here: refused rather than ignored. */
+		if (json_object_get(k, "d") != NULL || json_object_get(k, "p") != NULL) {
+			*why = "holds a private key (\"d\"): publish the public part only";
+			goto fail;
+		}
+		if (use != NULL && strcmp(use, "sig") != 0 && strcmp(use, "enc") != 0) {
+			*why = "a key's \"use\" must be \"sig\" or \"enc\"";
+			goto fail;
+		}
+		if (jose_jwk_public(k, &v[i].pk) != JOSE_OK) {
+			*why = "a key is not an RSA key of 2048 bits or more nor an EC P-256 key";
+			goto fail;
+		}
+		v[i].kid = xstrdup(kid);
+		v[i].use = xstrdup(use);
+		*n = i + 1;
+	}
+	*out = v;
+	return IDP_OK;
+fail:
+	client_keys_free(v, json_array_size(arr));
+	*n = 0;
+	return IDP_EINVAL;
+}
+
+static enum jose_enc_alg load_enc(struct cctx *x, const json_t *o, const char *path, const char *what)
+{
+	char ka[64], ke[64];
+	const char *alg, *enc;
+	enum jose_enc_alg a;
+
+	snprintf(ka, sizeof(ka), "%s_encrypted_response_alg", what);
+	snprintf(ke, sizeof(ke), "%s_encrypted_response_enc", what);
+	alg = cfg_str(x, o, path, ka, NULL);
+	enc = cfg_str(x, o, path, ke, NULL);
+	if (alg == NULL) {
+		if (enc != NULL)
+			cfg_err(x, path, "\"%s\" needs \"%s\"", ke, ka);
+		return JOSE_ENC_NONE;
+	}
+	if ((a = jose_enc_alg_parse(alg)) == JOSE_ENC_NONE)
+		cfg_err(x, path, "\"%s\" must be \"RSA-OAEP-256\" or \"ECDH-ES\" (not \"%s\")", ka, alg);
+	if (enc != NULL && strcmp(enc, JOSE_ENC_A256GCM) != 0)
+		cfg_err(x, path, "\"%s\" must be \"A256GCM\" (not \"%s\")", ke, enc);
+	return a;
+}
+
+/* "jwks" (inline, parsed now) or "jwks_uri" (fetched when needed), and the
+ * encryption of the client's tokens, which needs one of them. */
+static void load_client_keys(struct cctx *x, const struct config *c, const json_t *o, const char *path,
+			     struct client *cl)
+{
+	const json_t *jwks = json_object_get(o, "jwks");
+	const char *why = NULL;
+
+	cl->jwks_uri = xstrdup(cfg_str(x, o, path, "jwks_uri", NULL));
+	if (jwks != NULL && cl->jwks_uri != NULL)
+		cfg_err(x, path, "\"jwks\" and \"jwks_uri\" exclude each other");
+	if (jwks != NULL && client_keys_parse(jwks, &cl->keys, &cl->n_keys, &why) != IDP_OK)
+		cfg_err(x, path, "\"jwks\" %s", why);
+	if (cl->jwks_uri != NULL)
+		check_uris(x, c, path, cl->id, "jwks_uri", &cl->jwks_uri, 1);
+	if (cl->auth_pkjwt && jwks == NULL && cl->jwks_uri == NULL)
+		cfg_err(x, path, "\"private_key_jwt\" needs the client's keys: \"jwks\" or \"jwks_uri\"");
+	cl->id_token_enc = load_enc(x, o, path, "id_token");
+	cl->userinfo_enc = load_enc(x, o, path, "userinfo");
+	if ((cl->id_token_enc != JOSE_ENC_NONE || cl->userinfo_enc != JOSE_ENC_NONE) && jwks == NULL &&
+	    cl->jwks_uri == NULL)
+		cfg_err(x, path, "encrypted tokens need the client's keys: \"jwks\" or \"jwks_uri\"");
+	for (int t = 0; t < 2 && cl->keys != NULL; t++) {
+		enum jose_enc_alg a = t == 0 ? cl->id_token_enc : cl->userinfo_enc;
+
+		if (a != JOSE_ENC_NONE && client_enc_key(cl->keys, cl->n_keys, a) == NULL)
+			cfg_err(x, path, "\"jwks\" has no key for %s (\"use\": \"enc\", %s)", jose_enc_alg_name(a),
+			        a == JOSE_ECDH_ES ? "EC P-256" : "RSA");
+	}
+}
+
+const struct client_key *client_enc_key(const struct client_key *k, size_t n, enum jose_enc_alg a)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((k[i].use == NULL || strcmp(k[i].use, "enc") == 0) && jose_key_fits_enc(k[i].pk, a))
+			return &k[i];
+	return NULL;
+}
+
+/* A data provider's "scope_descriptions": {"SCOPE": {"fr": "...", "en":
+ * "..."}}, each a scope it serves, both languages, each text short and
+ * printable: the consent page shows them to citizens as they are. */
+static void load_scope_texts(struct cctx *x, const char *path, const json_t *o, struct client *cl)
+{
+	static const char *const langs[] = {"fr", "en", NULL};
+	json_t *d = json_object_get(o, "scope_descriptions"), *v;
+	const char *k;
+	char sub[192];
+
+	if (d == NULL)
+		return;
+	if (!cl->data_provider) {
+		cfg_err(x, path, "\"scope_descriptions\" is for \"role\": \"data_provider\" only");
+		return;
+	}
+	if (!json_is_object(d) || (cl->scope_texts = calloc(json_object_size(d) + 1, sizeof(*cl->scope_texts))) == NULL) {
+		cfg_err(x, path, "\"scope_descriptions\" must be an object: {\"SCOPE\": {\"fr\": TEXT, \"en\": TEXT}}");
+		return;
+	}
+	json_object_foreach(d, k, v) {
+		struct scope_text *t = &cl->scope_texts[cl->n_scope_texts];
+
+		snprintf(sub, sizeof(sub), "%s.scope_descriptions.%.64s", path, cfg_log_safe(k) ? k : "?");
+		if (strchr(k, ' ') != NULL || !client_serves_scope(cl, k)) {
+			cfg_err(x, sub, "not a scope this data provider serves (\"scopes_served\")");
+			continue;
+		}
+		if (!json_is_object(v)) {
+			cfg_err(x, sub, "must be an object: {\"fr\": TEXT, \"en\": TEXT}");
+			continue;
+		}
+		cfg_check_keys(x, v, sub, langs);
+		for (int l = 0; l < 2; l++) {
+			const char *s = cfg_str(x, v, sub, langs[l], NULL);
+
+			if (s == NULL || strlen(s) > 200 || !cfg_log_safe(s))
+				cfg_err(x, sub, "\"%s\" is required: a text of 1 to 200 printable bytes", langs[l]);
+			else
+				t->text[l] = xstrdup(s);
+		}
+		t->scope = xstrdup(k);
+		cl->n_scope_texts++;
+	}
+}
+
 static void load_client(struct cctx *x, struct config *c, const json_t *o, size_t idx,
 			struct client *cl)
 {
@@ -58,7 +220,10 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 		"subject_type", "profile", "token_endpoint_auth_methods", "grant_types",
 		"id_token_signed_response_alg", "userinfo_signed_response_alg", "require_pkce",
 		"first_party", "code_ttl_s", "access_token_ttl_s", "id_token_ttl_s",
-		"scopes", "backends", "role", "scopes_served", NULL};
+		"scopes", "backends", "role", "scopes_served", "scope_descriptions", "jwks", "jwks_uri",
+		"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
+		"userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
+		"backchannel_logout_uri", "backchannel_logout_session_required", NULL};
 	char path[64];
 	const char *s, *profile;
 	char **methods, **grants;
@@ -96,13 +261,19 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	}
 	if (json_object_get(o, "client_secret") != NULL)
 		cfg_err(x, path, "\"client_secret\" in clear is refused: store \"client_secret_sha256\" (idpctl clients hash-secret)");
-	if (!cl->has_secret)
-		cfg_err(x, path, "a confidential client needs \"client_secret_sha256\"");
 
 	cl->redirect_uris = cfg_strv(x, o, path, "redirect_uris", &cl->n_redirect_uris);
 	check_uris(x, c, path, cl->id, "redirect_uris", cl->redirect_uris, cl->n_redirect_uris);
 	cl->post_logout_uris = cfg_strv(x, o, path, "post_logout_redirect_uris", &cl->n_post_logout_uris);
 	check_uris(x, c, path, cl->id, "post_logout_redirect_uris", cl->post_logout_uris, cl->n_post_logout_uris);
+
+	/* OpenID Back-Channel Logout 1.0, 2.2: one URI, checked as a redirect
+	 * URI is (the daemon POSTs logout tokens to it and to nothing else). */
+	if ((s = cfg_str(x, o, path, "backchannel_logout_uri", NULL)) != NULL) {
+		cl->backchannel_uri = xstrdup(s);
+		check_uris(x, c, path, cl->id, "backchannel_logout_uri", &cl->backchannel_uri, 1);
+	}
+	cl->backchannel_sid = cfg_bool(x, o, path, "backchannel_logout_session_required", false);
 
 	profile = cfg_str(x, o, path, "profile", "standard");
 	cl->franceconnect = strcmp(profile, "franceconnect") == 0;
@@ -121,6 +292,7 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	for (i = 0; i < cl->n_scopes_served; i++)
 		if (strlen(cl->scopes_served[i]) > 64 || strpbrk(cl->scopes_served[i], " \t\r\n\"\\") != NULL)
 			cfg_err(x, path, "scopes_served[%zu] must be one scope: at most 64 characters, no spaces or quotes", i);
+	load_scope_texts(x, path, o, cl);
 
 	grants = cfg_strv(x, o, path, "grant_types", &n);
 	if (grants == NULL) {
@@ -150,6 +322,8 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 				cl->auth_basic = true;
 			else if (strcmp(methods[i], "client_secret_post") == 0)
 				cl->auth_post = true;
+			else if (strcmp(methods[i], "private_key_jwt") == 0)
+				cl->auth_pkjwt = true;
 			else
 				cfg_err(x, path, "token_endpoint_auth_methods[%zu]: \"%s\" is not supported", i, methods[i]);
 		}
@@ -157,6 +331,10 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	cfg_strv_free(methods);
 	if (cl->franceconnect)
 		cl->auth_post = true; /* FranceConnect integrators send client_secret_post */
+	/* A client restricted to private_key_jwt needs no secret. */
+	if (!cl->has_secret && (cl->auth_basic || cl->auth_post))
+		cfg_err(x, path, "a confidential client needs \"client_secret_sha256\" (or \"token_endpoint_auth_methods\": [\"private_key_jwt\"])");
+	load_client_keys(x, c, o, path, cl);
 
 	s = cfg_str(x, o, path, "subject_type", "pairwise");
 	cl->pairwise = strcmp(s, "public") != 0;
@@ -180,6 +358,10 @@ static void load_client(struct cctx *x, struct config *c, const json_t *o, size_
 	cl->userinfo_alg = parse_alg(x, path, "userinfo_signed_response_alg",
 				     cfg_str(x, o, path, "userinfo_signed_response_alg", NULL),
 				     cl->franceconnect ? ALG_ES256 : ALG_NONE);
+	/* An encrypted userinfo is a nested JWT: signed as the ID token when
+	 * no other signature is asked. */
+	if (cl->userinfo_enc != JOSE_ENC_NONE && cl->userinfo_alg == ALG_NONE)
+		cl->userinfo_alg = cl->id_token_alg;
 	cl->require_pkce = cfg_bool(x, o, path, "require_pkce", true);
 	cl->first_party = cfg_bool(x, o, path, "first_party", false);
 	cl->code_ttl = (unsigned)cfg_int(x, o, path, "code_ttl_s", cl->franceconnect ? 30 : c->code_ttl, 1, 600);
@@ -196,10 +378,19 @@ void client_release(struct client *cl)
 	free(cl->name);
 	cfg_strv_free(cl->redirect_uris);
 	cfg_strv_free(cl->post_logout_uris);
+	free(cl->backchannel_uri);
 	free(cl->sector);
 	cfg_strv_free(cl->scopes_allowed);
 	cfg_strv_free(cl->scopes_served);
+	for (size_t i = 0; i < cl->n_scope_texts; i++) {
+		free(cl->scope_texts[i].scope);
+		free(cl->scope_texts[i].text[0]);
+		free(cl->scope_texts[i].text[1]);
+	}
+	free(cl->scope_texts);
 	cfg_strv_free(cl->backends);
+	client_keys_free(cl->keys, cl->n_keys);
+	free(cl->jwks_uri);
 	wipe(cl->secret_sha256, sizeof(cl->secret_sha256));
 }
 
@@ -304,6 +495,22 @@ bool client_serves_scope(const struct client *cl, const char *scope)
 			p++;
 	}
 	return false;
+}
+
+const struct client *config_data_provider(const struct config *c, const char *word)
+{
+	for (size_t i = 0; word != NULL && strchr(word, ' ') == NULL && i < c->n_clients; i++)
+		if (client_serves_scope(&c->clients[i], word))
+			return &c->clients[i];
+	return NULL;
+}
+
+const char *client_scope_text(const struct client *dp, const char *word, int lang)
+{
+	for (size_t i = 0; dp != NULL && i < dp->n_scope_texts; i++)
+		if (strcmp(dp->scope_texts[i].scope, word) == 0)
+			return dp->scope_texts[i].text[lang == 1];
+	return NULL;
 }
 
 bool client_has_redirect_uri(const struct client *cl, const char *uri)

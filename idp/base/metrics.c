@@ -38,6 +38,9 @@ static const char *const counter_names[M_COUNT][2] = {
 	[M_CLIENT_AUTH_FAILED] = {"idp_client_auth_failures_total", "idp_client_auth_failures_total"},
 	[M_SSO_REUSED] = {"idp_sso_reuses_total", "idp_sso_reuses_total"},
 	[M_LOGOUT] = {"idp_logouts_total", "idp_logouts_total"},
+	[M_BCL_SENT] = {"idp_backchannel_logouts_total{result=\"sent\"}", "idp_backchannel_logouts_total"},
+	[M_BCL_FAILED] = {"idp_backchannel_logouts_total{result=\"failed\"}", NULL},
+	[M_BCL_DROPPED] = {"idp_backchannel_logouts_total{result=\"dropped\"}", NULL},
 };
 
 static const char *const counter_help[M_COUNT] = {
@@ -48,6 +51,7 @@ static const char *const counter_help[M_COUNT] = {
 	[M_CLIENT_AUTH_FAILED] = "Token requests whose client authentication failed.",
 	[M_SSO_REUSED] = "Authorizations answered from a live single sign-on session, without a password.",
 	[M_LOGOUT] = "Single sign-on sessions ended by logout.",
+	[M_BCL_SENT] = "Back-channel logout tokens sent to services, by result (sent, failed after retries, dropped).",
 };
 
 static void mark_start(void)

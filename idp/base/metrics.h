@@ -22,6 +22,9 @@ enum metric {
 	M_CLIENT_AUTH_FAILED, /* bad client secret or method */
 	M_SSO_REUSED,         /* an authorization served from a live SSO session */
 	M_LOGOUT,             /* SSO sessions ended by /logout */
+	M_BCL_SENT,           /* back-channel logout tokens a service acknowledged */
+	M_BCL_FAILED,         /* given up after the retries, or refused by the service */
+	M_BCL_DROPPED,        /* not queued: the queue was full, or a bucket overflowed */
 	M_COUNT
 };
 

@@ -25,6 +25,7 @@ struct ctl_opts {
 	bool force;           /* --force */
 	const char *from, *to; /* --from, --to */
 	bool csv;             /* --csv */
+	bool events;          /* --events: stats of pages and failures */
 	enum sign_alg alg;    /* --alg, ALG_NONE when not given */
 };
 extern struct ctl_opts opt;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "usage.h"
+
 #define STATS_MIN_COUNT 5 /* smaller counts are not shown: a few logins could name someone */
 
 /* What every node reports through the store: with the memory store, only
@@ -70,6 +72,64 @@ static void stats_field(const char *s)
 	printf("\",");
 }
 
+/* One row of stats --events, unless the count is 0 or suppressed. */
+static void stats_event_row(const char *hour, const char *event, long long c, size_t *shown, size_t *suppressed)
+{
+	if (c <= 0)
+		return;
+	if (c < STATS_MIN_COUNT) {
+		(*suppressed)++;
+		return;
+	}
+	stats_field(hour);
+	stats_field(event);
+	printf("%lld\n", c);
+	(*shown)++;
+}
+
+/* One hour's usage counters (usage.h): pages shown and answered, the
+ * difference as the citizens who gave up there, consents refused and
+ * failures by cause. Counts under STATS_MIN_COUNT are suppressed. */
+static int stats_events_hour(struct store *st, int64_t h, size_t *shown, size_t *suppressed)
+{
+	long long count[USAGE_COUNT] = {0};
+	char keys[USAGE_COUNT][64], hour[24];
+	time_t t = (time_t)(h * 3600);
+	struct tm tm;
+
+	for (size_t e0 = 0; e0 < USAGE_COUNT; e0 += STORE_BATCH_MAX) {
+		const char *kp[STORE_BATCH_MAX];
+		char *vals[STORE_BATCH_MAX] = {0};
+		size_t lens[STORE_BATCH_MAX], n = 0;
+
+		for (size_t e = e0; e < USAGE_COUNT && n < STORE_BATCH_MAX; e++, n++) {
+			usage_key(keys[e], sizeof(keys[e]), h, (enum usage_event)e);
+			kp[n] = keys[e];
+		}
+		if (store_mget(st, kp, n, vals, lens) != IDP_OK)
+			return fail("the store does not answer");
+		for (size_t i = 0; i < n; i++) {
+			if (vals[i] != NULL && (lens[i] > 20 || strlen(vals[i]) != lens[i] ||
+						!parse_ll(vals[i], 0, LLONG_MAX, &count[e0 + i])))
+				count[e0 + i] = 0;
+			free(vals[i]);
+		}
+	}
+	gmtime_r(&t, &tm);
+	strftime(hour, sizeof(hour), "%Y-%m-%dT%H:00Z", &tm);
+	for (int e = 0; e < USAGE_COUNT; e++)
+		stats_event_row(hour, usage_name((enum usage_event)e), count[e], shown, suppressed);
+	/* Each page's abandons: shown, not answered (a page answered in the
+	 * next hour makes the figure a little low). */
+	stats_event_row(hour, "page:choice:abandoned", count[USAGE_CHOICE_SHOWN] - count[USAGE_CHOICE_DONE],
+			shown, suppressed);
+	stats_event_row(hour, "page:login:abandoned", count[USAGE_LOGIN_SHOWN] - count[USAGE_LOGIN_DONE],
+			shown, suppressed);
+	stats_event_row(hour, "page:consent:abandoned", count[USAGE_CONSENT_SHOWN] - count[USAGE_CONSENT_DONE],
+			shown, suppressed);
+	return 0;
+}
+
 /* Logins per hour, service, backend and level between --from and --to,
  * read from the counters session_create bumps (session.h). Every
  * combination the configuration names is looked up, STORE_BATCH_MAX at a
@@ -93,6 +153,15 @@ int cmd_stats(void)
 		return fail("%s does not load (see above)", opt.config);
 	if ((rc = open_shared_store(cfg, &st, "stats")) != 0)
 		goto out;
+	if (opt.events) {
+		printf(opt.csv ? "hour,event,count\n" : "hour (UTC)\tevent\tcount\n");
+		for (int64_t h = from; h <= to && rc == 0; h++)
+			rc = stats_events_hour(&st, h, &shown, &suppressed);
+		if (rc == 0)
+			fprintf(stderr, "idpctl: %zu row(s); %zu row(s) under %d suppressed\n", shown, suppressed,
+				STATS_MIN_COUNT);
+		goto close;
+	}
 	nb = json_array_size(cfg->backends);
 	na = json_array_size(cfg->acr_levels);
 	combos = cfg->n_clients * nb * na;
@@ -147,6 +216,7 @@ int cmd_stats(void)
 	if (rc == 0)
 		fprintf(stderr, "idpctl: %zu row(s); %zu row(s) of fewer than %d logins suppressed\n", shown, suppressed,
 			STATS_MIN_COUNT);
+close:
 	store_close(&st);
 out:
 	config_free(cfg);

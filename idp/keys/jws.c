@@ -172,41 +172,13 @@ int jws_sign_typ(const struct sign_key *k, const char *typ, const char *body, si
 	return hdr == NULL ? IDP_ENOMEM : rc;
 }
 
+/* The one JWS verification the provider and librp share (common/jose.c). */
 static int verify_sig(const struct sign_key *k, const char *input, size_t inlen,
 		      const unsigned char *sig, size_t siglen)
 {
-	EVP_MD_CTX *ctx = NULL;
-	unsigned char *der = NULL;
-	int derlen = 0, ok = 0;
+	enum jose_sig_alg a = k->alg == ALG_ES256 ? JOSE_ES256 : JOSE_RS256;
 
-	if (k->alg == ALG_ES256) {
-		ECDSA_SIG *es;
-		BIGNUM *r, *s;
-
-		if (siglen != 64)
-			return IDP_EDENIED;
-		es = ECDSA_SIG_new();
-		r = BN_bin2bn(sig, 32, NULL);
-		s = BN_bin2bn(sig + 32, 32, NULL);
-		if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
-			BN_free(r);
-			BN_free(s);
-			ECDSA_SIG_free(es);
-			return IDP_ENOMEM;
-		}
-		derlen = i2d_ECDSA_SIG(es, &der);
-		ECDSA_SIG_free(es);
-		if (derlen <= 0)
-			return IDP_ENOMEM;
-		sig = der;
-		siglen = (size_t)derlen;
-	}
-	if ((ctx = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, k->pkey) == 1)
-		ok = EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)input, inlen) == 1;
-	EVP_MD_CTX_free(ctx);
-	OPENSSL_free(der);
-	return ok ? IDP_OK : IDP_EDENIED;
+	return jose_sig_verify(k->pkey, a, input, inlen, sig, siglen) == JOSE_OK ? IDP_OK : IDP_EDENIED;
 }
 
 /* Splits a compact JWS and decodes its parts; *hdr is the header object.

@@ -40,8 +40,10 @@ void authz_req_release(struct authz_req *a)
 }
 
 /* The scopes granted: requested ones we support and the client may ask,
- * in a canonical order (so that remembered consent does not depend on it). */
-static char *grant_scope(const struct client *cl, const char *requested)
+ * in a canonical order (so that remembered consent does not depend on it),
+ * then the data scopes it may ask (claims.h), in its "scopes" order.
+ * Anything else requested is ignored. */
+static char *grant_scope(const struct config *cfg, const struct client *cl, const char *requested)
 {
 	static const char *const order[] = {"openid", "profile", "email", "address", "phone",
 		"birth", "identite_pivot", NULL};
@@ -57,6 +59,15 @@ static char *grant_scope(const struct client *cl, const char *requested)
 			if (b.len)
 				buf_adds(&b, " ");
 			buf_adds(&b, *s);
+		}
+	}
+	for (size_t i = 0, nd = 0; i < cl->n_scopes_allowed && nd < DATA_SCOPES_MAX; i++) {
+		const char *w = cl->scopes_allowed[i];
+
+		if (scope_has(requested, w) && !scope_has(b.p, w) && client_may_data_scope(cfg, cl, w)) {
+			nd++;
+			buf_adds(&b, " ");
+			buf_adds(&b, w);
 		}
 	}
 	return buf_steal(&b);
@@ -247,7 +258,7 @@ int authz_req_parse(const struct rt *rt, const struct params *p, enum lang lang,
 	scope = params_get(p, "scope");
 	if (scope == NULL || !scope_has(scope, "openid"))
 		FAIL("invalid_scope", "scope must include openid");
-	if ((a->scope = grant_scope(cl, scope)) == NULL)
+	if ((a->scope = grant_scope(cfg, cl, scope)) == NULL)
 		goto nomem;
 	cc = params_get(p, "code_challenge");
 	ccm = params_get(p, "code_challenge_method");

@@ -118,6 +118,46 @@ static bool client_may_scope(const struct client *cl, const char *scope)
 	return false;
 }
 
+bool scope_standard(const char *word)
+{
+	for (size_t i = 0; i < N_SCOPES; i++)
+		if (strcmp(scope_claims[i].scope, word) == 0)
+			return true;
+	return false;
+}
+
+bool client_may_data_scope(const struct config *cfg, const struct client *cl, const char *word)
+{
+	/* Only when named: "any supported scope" (no "scopes") is about
+	 * the citizen's identity, never another administration's data. */
+	if (scope_standard(word))
+		return false;
+	for (size_t i = 0; i < cl->n_scopes_allowed; i++)
+		if (strcmp(cl->scopes_allowed[i], word) == 0)
+			return config_data_provider(cfg, word) != NULL;
+	return false;
+}
+
+size_t scope_data_words(const char *scope, char words[][65], size_t max)
+{
+	size_t n = 0;
+
+	for (const char *p = scope; p != NULL && *p && n < max;) {
+		size_t len = strcspn(p, " ");
+
+		if (len > 0 && len < 65) {
+			memcpy(words[n], p, len);
+			words[n][len] = '\0';
+			if (!scope_standard(words[n]))
+				n++;
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	return n;
+}
+
 bool claim_of_scope(const char *claim)
 {
 	for (size_t i = 1; i < N_SCOPES; i++)

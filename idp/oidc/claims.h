@@ -35,6 +35,16 @@ bool acr_essential(const json_t *claims);
 /* True when every space-separated word of scope is a supported scope cl may use. */
 bool client_scope_ok(const struct client *cl, const char *scope);
 bool scope_has(const char *scope, const char *word);
+/* One of the OpenID scopes above (openid, profile, ..., identite_pivot). */
+bool scope_standard(const char *word);
+/* A data scope cl may be granted (issue 17): not a standard one, named in
+ * its "scopes", and served by a registered data provider. */
+bool client_may_data_scope(const struct config *cfg, const struct client *cl, const char *word);
+/* At most this many data scopes in one grant: the consent page shows each. */
+#define DATA_SCOPES_MAX 8
+/* The data scopes of a granted scope (its words that are not standard
+ * scopes), at most max, each copied into words[i]; returns how many. */
+size_t scope_data_words(const char *scope, char words[][65], size_t max);
 /* Supported scopes as a JSON array and the claims they cover. */
 json_t *scopes_supported(void);
 json_t *claims_supported(void);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 #include "code.h"
+#include "backchannel.h"
 #include "claims.h"
 #include "ledger.h"
 #include "record.h"
@@ -124,7 +125,8 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 {
 	char *code = NULL, hash[65], key[80], akey[80], skey[80], rkey[80], *text = NULL, *at_text = NULL, tag[9];
 	char *rel_text = NULL;
-	struct store_op ops[6];
+	struct store_op ops[STORE_BATCH_MAX];
+	struct bcl_bufs bb;
 	size_t len = 0, at_len = 0, rel_len = 0, n = 0;
 	int rc;
 
@@ -161,8 +163,13 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 	if (!sess->fresh)
 		ops[n++] = (struct store_op){.kind = STORE_OP_EXPIRE, .key = skey,
 					     .ttl_s = session_ttl(cfg, sess->created)};
+	/* A service with a backchannel_logout_uri: the session remembers to
+	 * tell it when it ends (backchannel.h), in the same round trip. */
+	n += bcl_code_ops(cfg, cl, sess->sid_hash, sess->sub, now_s() + session_ttl(cfg, sess->created), &bb,
+			  ops + n);
 	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK)
 		goto out;
+	bcl_code_stored(cl, sess->sid_hash);
 	if ((*location = uri_with_params(a->redirect_uri,
 					 (const char *const[]){"code", code, "state", a->state, "iss", cfg->issuer},
 					 6)) == NULL) {

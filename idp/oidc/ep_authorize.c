@@ -2,7 +2,9 @@
 /* /authorize (OpenID Core 3.1.2), the login form's POST and the consent
  * page's POST: each reads its input and hands over to the flow (flow.h). */
 #include "audit.h"
+#include "claims.h"
 #include "flow.h"
+#include "usage.h"
 #include "metrics.h"
 #include "csrf.h"
 #include "pages.h"
@@ -97,8 +99,10 @@ enum MHD_Result ep_login(struct req *r)
 		req_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 		return http_error_page(r, 503, "unavailable");
 	}
-	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) /* frees text */
+	if (rc != IDP_OK || txn_from_text(key, text, len, &a) != IDP_OK) { /* frees text */
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
+	}
 	r->lang = a.lang;
 	b = backend_find(r->rt, a.backend);
 	if (!csrf_check("login", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf)) {
@@ -120,6 +124,7 @@ enum MHD_Result ep_login(struct req *r)
 	rl_keys_make(r, user, &rk);
 	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
 		metrics_count(M_LOGIN_THROTTLED);
+		usage_count(USAGE_FAIL_THROTTLED);
 		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
 			    "user", user, "cause", "throttled", NULL);
 		ret = page_login(r, txn, &a, b, 429, "too_many", user);
@@ -127,6 +132,7 @@ enum MHD_Result ep_login(struct req *r)
 	}
 	if (rc != IDP_OK) {
 		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		ret = page_login(r, txn, &a, b, 503, "unavailable", user);
 		goto out;
 	}
@@ -138,6 +144,7 @@ enum MHD_Result ep_login(struct req *r)
 		/* No answer about the password: nothing learnt, nothing counted. */
 		rl_give_back(&rk);
 		backend_report((struct backend *)b, rc);
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		ret = page_login(r, txn, &a, b, 503, "unavailable", user);
 		goto out;
 	}
@@ -149,11 +156,13 @@ enum MHD_Result ep_login(struct req *r)
 		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
 			    "user", user, "cause", "bad_credentials", NULL);
 		metrics_count(M_LOGIN_FAILED);
+		usage_count(USAGE_FAIL_CREDENTIALS);
 		ret = page_login(r, txn, &a, b, 401, "bad_credentials", user);
 		goto out;
 	}
 	backend_report((struct backend *)b, IDP_OK);
 	rl_give_back(&rk);
+	usage_count(USAGE_LOGIN_DONE);
 	/* The transaction is single-use: consumed with the session's creation,
 	 * so that of two concurrent posts, one wins. */
 	ret = flow_authenticated(r, &a, b, &id, key, user);
@@ -161,6 +170,37 @@ out:
 	identity_release(&id);
 	authz_req_release(&a);
 	return ret;
+}
+
+/* A data scope (claims.h) is granted only when the citizen ticked its box
+ * ("share:SCOPE"): unticked, the login goes on without it. */
+static int keep_shared(const struct params *p, struct authz_req *a)
+{
+	char data[DATA_SCOPES_MAX][65], name[96];
+	size_t nd = scope_data_words(a->scope, data, DATA_SCOPES_MAX);
+	struct buf b;
+
+	buf_init(&b, strlen(a->scope) + 16);
+	for (const char *w = a->scope; *w;) {
+		size_t n = strcspn(w, " ");
+		bool keep = true;
+
+		for (size_t i = 0; i < nd; i++)
+			if (strlen(data[i]) == n && strncmp(data[i], w, n) == 0) {
+				snprintf(name, sizeof(name), "share:%.64s", data[i]);
+				keep = params_get(p, name) != NULL;
+			}
+		if (keep && ((b.len > 0 && buf_adds(&b, " ") != IDP_OK) || buf_add(&b, w, n) != IDP_OK)) {
+			buf_release(&b);
+			return IDP_ENOMEM;
+		}
+		w += n;
+		while (*w == ' ')
+			w++;
+	}
+	free(a->scope);
+	a->scope = buf_steal(&b);
+	return a->scope != NULL ? IDP_OK : IDP_ENOMEM;
 }
 
 enum MHD_Result ep_consent(struct req *r)
@@ -175,8 +215,10 @@ enum MHD_Result ep_consent(struct req *r)
 	if (txn == NULL || strlen(txn) > TXN_ID_MAX || p->dup != NULL || decision == NULL)
 		return http_error_page(r, 400, "bad_request");
 	sess = session_load(r);
-	if (sess == NULL)
+	if (sess == NULL) {
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
+	}
 	/* Bound to the session: the sid is a hash of the session cookie. */
 	if (!csrf_check("consent", txn, sess->sid_hash, csrf)) {
 		session_free(sess);
@@ -184,12 +226,15 @@ enum MHD_Result ep_consent(struct req *r)
 	}
 	if (txn_take(txn, &a) != IDP_OK) {
 		session_free(sess);
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
 	}
 	r->lang = a.lang;
 	/* The transaction was saved for this very session. */
 	if (strcmp(a.sid, sess->sid_hash) != 0)
 		ret = http_error_page(r, 400, "bad_request");
+	else if (keep_shared(p, &a) != IDP_OK)
+		ret = http_error_page(r, 500, "bad_request");
 	else
 		ret = flow_consented(r, &a, sess, strcmp(decision, "accept") == 0);
 	session_free(sess);

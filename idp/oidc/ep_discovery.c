@@ -9,6 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The client authentication methods of /token, /introspect and /revoke
+ * (client_auth.c), and the algorithms a client assertion may use. */
+static json_t *auth_methods(void)
+{
+	return json_pack("[sss]", "client_secret_basic", "client_secret_post", "private_key_jwt");
+}
+
+static json_t *assertion_algs(void)
+{
+	return json_pack("[sss]", "ES256", "PS256", "RS256");
+}
+
 static json_t *url(const struct config *cfg, const char *path)
 {
 	char *s;
@@ -34,12 +46,12 @@ char *discovery_render(const struct config *cfg, const struct rt *rt)
 	json_object_set_new(d, "jwks_uri", url(cfg, "/jwks"));
 	json_object_set_new(d, "end_session_endpoint", url(cfg, "/logout"));
 	json_object_set_new(d, "introspection_endpoint", url(cfg, "/introspect"));
-	json_object_set_new(d, "introspection_endpoint_auth_methods_supported",
-			    json_pack("[ss]", "client_secret_basic", "client_secret_post"));
+	json_object_set_new(d, "introspection_endpoint_auth_methods_supported", auth_methods());
+	json_object_set_new(d, "introspection_endpoint_auth_signing_alg_values_supported", assertion_algs());
 	json_object_set_new(d, "introspection_signing_alg_values_supported", json_pack("[ss]", "RS256", "ES256"));
 	json_object_set_new(d, "revocation_endpoint", url(cfg, "/revoke"));
-	json_object_set_new(d, "revocation_endpoint_auth_methods_supported",
-			    json_pack("[ss]", "client_secret_basic", "client_secret_post"));
+	json_object_set_new(d, "revocation_endpoint_auth_methods_supported", auth_methods());
+	json_object_set_new(d, "revocation_endpoint_auth_signing_alg_values_supported", assertion_algs());
 	json_object_set_new(d, "scopes_supported", scopes_supported());
 	json_object_set_new(d, "response_types_supported", json_pack("[s]", "code"));
 	json_object_set_new(d, "response_modes_supported", json_pack("[s]", "query"));
@@ -48,8 +60,13 @@ char *discovery_render(const struct config *cfg, const struct rt *rt)
 	json_object_set_new(d, "subject_types_supported", json_pack("[ss]", "pairwise", "public"));
 	json_object_set_new(d, "id_token_signing_alg_values_supported", json_pack("[ss]", "RS256", "ES256"));
 	json_object_set_new(d, "userinfo_signing_alg_values_supported", json_pack("[ss]", "RS256", "ES256"));
-	json_object_set_new(d, "token_endpoint_auth_methods_supported",
-			    json_pack("[ss]", "client_secret_basic", "client_secret_post"));
+	json_object_set_new(d, "token_endpoint_auth_methods_supported", auth_methods());
+	json_object_set_new(d, "token_endpoint_auth_signing_alg_values_supported", assertion_algs());
+	/* Tokens encrypted to the client (OpenID Core 10.2): nested JWTs. */
+	json_object_set_new(d, "id_token_encryption_alg_values_supported", json_pack("[ss]", "RSA-OAEP-256", "ECDH-ES"));
+	json_object_set_new(d, "id_token_encryption_enc_values_supported", json_pack("[s]", JOSE_ENC_A256GCM));
+	json_object_set_new(d, "userinfo_encryption_alg_values_supported", json_pack("[ss]", "RSA-OAEP-256", "ECDH-ES"));
+	json_object_set_new(d, "userinfo_encryption_enc_values_supported", json_pack("[s]", JOSE_ENC_A256GCM));
 	json_object_set_new(d, "code_challenge_methods_supported", json_pack("[s]", "S256"));
 	json_object_set_new(d, "claims_supported", claims_supported());
 	json_object_set_new(d, "claim_types_supported", json_pack("[s]", "normal"));
@@ -67,7 +84,8 @@ char *discovery_render(const struct config *cfg, const struct rt *rt)
 	json_object_set_new(d, "ui_locales_supported", json_pack("[ss]", "fr", "en"));
 	json_object_set_new(d, "authorization_response_iss_parameter_supported", json_true());
 	json_object_set_new(d, "frontchannel_logout_supported", json_false());
-	json_object_set_new(d, "backchannel_logout_supported", json_false());
+	json_object_set_new(d, "backchannel_logout_supported", json_true());
+	json_object_set_new(d, "backchannel_logout_session_supported", json_true());
 	s = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
 	return s;

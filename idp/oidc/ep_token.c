@@ -5,6 +5,7 @@
 #include "audit.h"
 #include "claims.h"
 #include "client_auth.h"
+#include "client_jwks.h"
 #include "code.h"
 #include "metrics.h"
 #include "record.h"
@@ -324,6 +325,16 @@ static enum MHD_Result grant_code(struct req *r, const struct client *cl)
 	if (!ok || jws_sign_text(sk, false, idc.p, idc.len, &idt) != IDP_OK) {
 		ret = TOKEN_ERR(500, "server_error", NULL);
 		goto out;
+	}
+	if (cl->id_token_enc != JOSE_ENC_NONE) {
+		char *jwe = NULL;
+
+		if (client_encrypt_jwt(cl, cl->id_token_enc, idt, &jwe) != IDP_OK) {
+			ret = TOKEN_ERR(500, "server_error", "the ID token could not be encrypted to the client");
+			goto out;
+		}
+		free_secret(idt);
+		idt = jwe;
 	}
 	keys_note_client_active(&g_idp.store, (struct client *)cl, r->cfg->active_window);
 	buf_init(&resp, 256 * 1024);

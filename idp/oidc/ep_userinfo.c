@@ -2,6 +2,7 @@
 /* /userinfo (OpenID Core 5.3): the Bearer token in the Authorization header
  * (GET or POST) or in a form body (RFC 6750 2.2); never in the URL. */
 #include "access_token.h"
+#include "client_jwks.h"
 #include "jws.h"
 
 #include <stdio.h>
@@ -43,6 +44,16 @@ static enum MHD_Result signed_answer(struct req *r, const struct client *cl, con
 		return http_json_error(r, 500, "server_error", NULL);
 	}
 	buf_release(&b);
+	if (cl->userinfo_enc != JOSE_ENC_NONE) {
+		char *jwe = NULL;
+
+		if (client_encrypt_jwt(cl, cl->userinfo_enc, jwt, &jwe) != IDP_OK) {
+			free_secret(jwt);
+			return http_json_error(r, 500, "server_error", "the answer could not be encrypted to the client");
+		}
+		free_secret(jwt);
+		jwt = jwe;
+	}
 	return http_reply_owned(r, 200, "application/jwt", jwt, strlen(jwt));
 }
 

@@ -7,6 +7,7 @@
 #include "csrf.h"
 #include "pages.h"
 #include "txn.h"
+#include "usage.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +25,10 @@ enum MHD_Result ep_choose(struct req *r)
 		return http_error_page(r, 400, "bad_request");
 	if (!csrf_check("choose", txn, req_cookie(r, cookie_name(r->cfg, "b", name)), csrf))
 		return http_error_page(r, 403, "csrf");
-	if (txn_take(txn, &a) != IDP_OK)
+	if (txn_take(txn, &a) != IDP_OK) {
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
+	}
 	r->lang = a.lang;
 	ret = flow_backend_chosen(r, &a, params_get(p, "backend"));
 	authz_req_release(&a);
@@ -50,8 +53,10 @@ enum MHD_Result ep_upstream_callback(struct req *r)
 	    r->query.dup != NULL)
 		return http_error_page(r, 400, "bad_request");
 	/* Single use: a replayed callback finds nothing. */
-	if (upstream_take(state, &u) != IDP_OK)
+	if (upstream_take(state, &u) != IDP_OK) {
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
+	}
 	r->lang = u.areq.lang;
 	sha256_hex(bind ? bind : "", bind ? strlen(bind) : 0, hash);
 	if (strcmp(u.backend, b->id) != 0 || strcmp(u.bind_hash, hash) != 0) {

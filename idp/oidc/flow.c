@@ -8,6 +8,7 @@
 #include "code.h"
 #include "metrics.h"
 #include "pages.h"
+#include "usage.h"
 #include "txn.h"
 
 #include <stdio.h>
@@ -117,6 +118,7 @@ static enum MHD_Result start_backend(struct req *r, struct authz_req *a, const s
 	if (b->ops->login != NULL) {
 		if ((rc = txn_save(r, a, &txn)) != IDP_OK)
 			return txn_refused(r, a, rc);
+		usage_count(USAGE_LOGIN_SHOWN);
 		ret = page_login(r, txn, a, b, 200, NULL, NULL);
 		free(txn);
 		return ret;
@@ -135,6 +137,7 @@ static enum MHD_Result start_backend(struct req *r, struct authz_req *a, const s
 	if (rc != IDP_OK || url == NULL || state == NULL) {
 		free(url);
 		json_decref(ptxn);
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		return page_denied(r, a, "upstream_down", "the identity provider is not answering");
 	}
 	/* The return is bound to this browser (no login CSRF across browsers)
@@ -168,6 +171,7 @@ static enum MHD_Result show_choice(struct req *r, struct authz_req *a, const str
 	for (size_t i = 0; i < r->rt->n_backends; i++)
 		if (eligible(r->rt, &r->rt->backends[i], cl, a->min_acr_rank))
 			offered[n++] = &r->rt->backends[i];
+	usage_count(USAGE_CHOICE_SHOWN);
 	ret = page_choice(r, txn, a, offered, n, unavailable);
 	free(offered);
 	free(txn);
@@ -222,6 +226,7 @@ enum MHD_Result flow_backend_chosen(struct req *r, struct authz_req *a, const ch
 		idp_log(LOG_INFO, "choose: %s is marked unavailable; choice page again", b->id);
 		return show_choice(r, a, cl, b);
 	}
+	usage_count(USAGE_CHOICE_DONE);
 	return start_backend(r, a, b);
 }
 
@@ -263,6 +268,7 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 	 * never logs a citizen in for it. */
 	if (!client_allows_backend(cl, b->id)) {
 		idp_log(LOG_INFO, "login: %s is not allowed for %s; refused", b->id, cl->id);
+		usage_count(USAGE_FAIL_NOT_ALLOWED);
 		return page_denied(r, a, "backend_not_allowed", "this identity provider is not allowed for this service");
 	}
 	if (id->claims == NULL)
@@ -270,11 +276,13 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 	acr = acr_reached(r->cfg, b, id->acr);
 	if (config_acr_rank(r->cfg, acr) < a->min_acr_rank) {
 		idp_log(LOG_INFO, "login: %s reached %s, below what %s asks", b->id, acr, cl->id);
+		usage_count(USAGE_FAIL_LEVEL);
 		return page_denied(r, a, "acr_too_low", "the identity provider did not reach the requested level");
 	}
 	if (!identity_valid(id->claims, &why) || (local = identity_local_subject(r->cfg, b, id, &why)) == NULL) {
 		idp_log(LOG_WARN, "login: identity from %s refused: claim %s is malformed or missing", b->id,
 			why ? why : "?");
+		usage_count(USAGE_FAIL_IDENTITY);
 		return page_denied(r, a, "identity_invalid",
 				   "the identity returned by the identity provider is incomplete or malformed");
 	}
@@ -285,10 +293,14 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 	}
 	sess = session_create(r, cl->id, b->id, acr, local, id, txn_key, &gone);
 	free(local);
-	if (gone) /* another post of the same form won */
+	if (gone) { /* another post of the same form won */
+		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
-	if (sess == NULL)
+	}
+	if (sess == NULL) {
+		usage_count(USAGE_FAIL_UNAVAILABLE);
 		return flow_refuse(r, a, "temporarily_unavailable", "the session could not be created");
+	}
 	/* Remember the choice for the next visit (not a secret). */
 	req_set_cookie(r, "last", b->id, 180L * 86400);
 	idp_log(LOG_INFO, "login: %s authenticated citizen via %s (%s)", cl->id, b->id, acr);
@@ -342,6 +354,7 @@ static enum MHD_Result code_or_consent(struct req *r, struct authz_req *a, const
 	{
 		json_t *rel = claims_released(sess->claims, a->scope, a->claims);
 
+		usage_count(USAGE_CONSENT_SHOWN);
 		ret = page_consent(r, txn, a, rel, sess->sid_hash);
 		json_decref(rel);
 	}
@@ -358,7 +371,9 @@ enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const struct 
 
 	if (cl == NULL)
 		return http_error_page(r, 400, "bad_request");
+	usage_count(USAGE_CONSENT_DONE);
 	if (!accepted) {
+		usage_count(USAGE_CONSENT_REFUSED);
 		idp_log(LOG_INFO, "consent: refused for %s", cl->id);
 		audit_event("consent", r->ip, "result", "refused", "client", cl->id, "sub", sess->sub, NULL);
 		return flow_refuse(r, a, "access_denied", "the citizen refused to share the data");
@@ -380,12 +395,17 @@ static int name_cmp(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
+static int word_cmp(const void *x, const void *y)
+{
+	return strcmp((const char *)x, (const char *)y);
+}
+
 enum consent consent_decide(const struct client *cl, const struct authz_req *a, const struct session *sess,
 			    char key[80])
 {
-	char hash[65];
+	char hash[65], data[DATA_SCOPES_MAX][65];
 	const char *k, *names[128];
-	size_t n = 0;
+	size_t n = 0, nd = scope_data_words(a->scope, data, DATA_SCOPES_MAX);
 	json_t *rel, *v;
 	struct buf msg;
 	bool ok;
@@ -409,6 +429,12 @@ enum consent consent_decide(const struct client *cl, const struct authz_req *a, 
 	for (size_t i = 0; ok && i < n; i++)
 		ok = !buf_json_name(&msg, i == 0, names[i]) && !buf_adds(&msg, "true");
 	ok = ok && !buf_adds(&msg, "}");
+	/* The data scopes granted, sorted, after the claims: a consent to the
+	 * identity alone never stands for a consent to another
+	 * administration's data. Without any, the key is as it always was. */
+	qsort(data, nd, sizeof(data[0]), word_cmp);
+	for (size_t i = 0; ok && i < nd; i++)
+		ok = !buf_adds(&msg, i == 0 ? "|data:" : " ") && !buf_adds(&msg, data[i]);
 	if (ok)
 		sha256_hex(msg.p, msg.len, hash);
 	buf_release(&msg);
@@ -422,7 +448,9 @@ enum consent consent_decide(const struct client *cl, const struct authz_req *a, 
 	snprintf(key, 80, K_CONSENT "%s", hash);
 	if (authz_prompt_has(a, PROMPT_CONSENT))
 		return CONSENT_ASK;
-	return cl->first_party ? CONSENT_NONE : CONSENT_STORED;
+	/* A first-party service skips the page for the identity only: data
+	 * held by another administration always takes the citizen's consent. */
+	return cl->first_party && nd == 0 ? CONSENT_NONE : CONSENT_STORED;
 }
 
 /* The code, and the redirect that carries it. consent_key: a remembered

@@ -3,6 +3,7 @@
  * while, during which the choice page greys it out; a background prober (or
  * the next success) brings it back. */
 #include "idp.h"
+#include "usage.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -158,6 +159,7 @@ static void *prober_main(void *arg)
 		struct rt *rt;
 
 		heartbeat();
+		usage_flush(&g_idp.store);
 		rt = rt_acquire();
 
 		for (size_t i = 0; i < rt->n_backends && !prober_stop; i++) {
@@ -198,6 +200,7 @@ void health_stop(void)
 	prober_stop = 1;
 	if (prober_started)
 		pthread_join(prober, NULL);
+	usage_flush(&g_idp.store); /* what was counted since the last beat */
 	/* A node stopped on purpose leaves the status at once. */
 	snprintf(key, sizeof(key), K_NODE "%s", node_id);
 	if (node_id[0] != '\0')

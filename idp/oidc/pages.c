@@ -95,6 +95,29 @@ enum MHD_Result page_login(struct req *r, const char *txn_id, const struct authz
 	return ret;
 }
 
+/* The data held by other administrations that the service asks for (its
+ * data scopes, claims.h): each named in plain words with the data provider
+ * holding it, a box the citizen ticks to share it ("share:SCOPE"). */
+static void consent_data(struct req *r, const struct authz_req *a, json_t *ctx)
+{
+	char data[DATA_SCOPES_MAX][65], name[96], id[32];
+	size_t nd = scope_data_words(a->scope, data, DATA_SCOPES_MAX);
+	json_t *list = json_array();
+
+	for (size_t i = 0; list != NULL && i < nd; i++) {
+		const struct client *dp = config_data_provider(r->cfg, data[i]);
+		const char *text = client_scope_text(dp, data[i], r->lang);
+
+		snprintf(name, sizeof(name), "share:%.64s", data[i]);
+		snprintf(id, sizeof(id), "share-%zu", i + 1);
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "name", name, "input_id", id,
+						      "text", text ? text : data[i],
+						      "provider", dp ? dp->name : data[i]));
+	}
+	json_object_set_new(ctx, "has_data", json_boolean(nd > 0));
+	json_object_set_new(ctx, "data", list ? list : json_array());
+}
+
 enum MHD_Result page_consent(struct req *r, const char *txn_id, const struct authz_req *a,
 			     const json_t *released, const char *sid)
 {
@@ -117,6 +140,8 @@ enum MHD_Result page_consent(struct req *r, const char *txn_id, const struct aut
 	}
 	ctx = json_pack("{s:s,s:s,s:s,s:o,s:b}", "client_name", cname, "txn", txn_id, "csrf", csrf,
 			"claims", list, "no_claims", json_array_size(list) == 0);
+	if (ctx != NULL)
+		consent_data(r, a, ctx);
 	set_form_origin(r, a->redirect_uri);
 	ret = http_page(r, 200, "consent", ctx);
 	json_decref(ctx);

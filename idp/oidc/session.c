@@ -3,6 +3,7 @@
  * recent sessions, and its life from the login to the logout. */
 #include "session.h"
 #include "code.h"
+#include "backchannel.h"
 #include "metrics.h"
 #include "json_bounded.h"
 
@@ -241,17 +242,19 @@ void session_cache_drop(const char *sid)
 int session_end_in(struct store *st, const char *sid_hash)
 {
 	char key[80], lkey[80], tag[9];
+	struct bcl_bufs bb;
+	struct store_op ops[3];
 	int rc;
 
 	session_cache_drop(sid_hash);
 	snprintf(key, sizeof(key), K_SESSION "%s", sid_hash);
 	snprintf(lkey, sizeof(lkey), K_SESSION_AT "%s", sid_hash);
-	rc = store_batch(st,
-			 (const struct store_op[]){
-				 {.kind = STORE_OP_DEL, .key = key},
-				 {.kind = STORE_OP_DEL_LISTED, .key = lkey, .val = K_AT, .len = strlen(K_AT)},
-			 },
-			 2);
+	ops[0] = (struct store_op){.kind = STORE_OP_DEL, .key = key};
+	ops[1] = (struct store_op){.kind = STORE_OP_DEL_LISTED, .key = lkey, .val = K_AT, .len = strlen(K_AT)};
+	/* The services it logged in to are told by a node's sweeper, also
+	 * when idpctl ends the session (backchannel.h). */
+	bcl_end_op(sid_hash, &bb, &ops[2]);
+	rc = store_batch(st, ops, 3);
 	if (rc != IDP_OK) {
 		secret_tag(sid_hash, tag);
 		idp_log(LOG_ERR, "session: ending session %s failed (%s): it and its access tokens may "

@@ -14,7 +14,10 @@
 
 #define STORE_KEY_MAX 256
 #define STORE_VAL_MAX (1024 * 1024)
-#define STORE_BATCH_MAX 8
+/* code_issue's batch is the largest: two REQUIREs, three PUTs (the code, its
+ * access token, its release: ledger.h), an EXPIRE and three back-channel
+ * writes (backchannel.h). */
+#define STORE_BATCH_MAX 12
 
 /* One write of a batch (store_ops.batch). */
 enum store_op_kind {
@@ -45,8 +48,8 @@ enum store_op_kind {
 	 * a TAKE stays done). A value that would outgrow STORE_VAL_MAX with val
 	 * before it is deleted and the batch stops (IDP_ETOOBIG). */
 	STORE_OP_MOVE,
-	/* Counts one on key (a decimal counter, as incr; created at 1 with
-	 * ttl_s, whose life an increment never extends). */
+	/* Counts by (one when by is 0) on key (a decimal counter, as incr;
+	 * created with ttl_s, whose life an increment never extends). */
 	STORE_OP_INCR,
 };
 
@@ -58,6 +61,7 @@ struct store_op {
 	unsigned ttl_s;
 	size_t max;       /* STORE_OP_APPEND: the longest value kept, in bytes */
 	const char *to;   /* STORE_OP_MOVE: where the value goes */
+	unsigned by;      /* STORE_OP_INCR: the amount, 0 for one */
 	/* In a batch with a TAKE (not the TAKE itself): key is followed by bytes
 	 * taken_off to taken_off + taken_len of the taken value (when taken_len
 	 * > 0), so that one round trip reaches a record the taken one names. A

@@ -544,7 +544,7 @@ static int mem_del(void *p, const char *key)
 
 /* Counters are stored as decimal text, as Redis does, so that get reads them. */
 static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const char *key,
-		       size_t klen, unsigned ttl_s, int64_t now, long long *out)
+		       size_t klen, unsigned ttl_s, long long by, int64_t now, long long *out)
 {
 	struct rec **pp, *r, *old;
 	char num[24];
@@ -556,14 +556,15 @@ static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const cha
 	if (pp == NULL) {
 		if (!reserve(m))
 			return IDP_ETOOBIG;
-		if ((r = rec_new(key, klen, h, "1", 1, now + (int64_t)ttl_s * 1000)) == NULL) {
+		n = snprintf(num, sizeof(num), "%lld", by);
+		if ((r = rec_new(key, klen, h, num, (size_t)n, now + (int64_t)ttl_s * 1000)) == NULL) {
 			atomic_fetch_sub(&m->records, 1);
 			return IDP_ENOMEM;
 		}
 		slot_link(sh, r);
 		sh->count++;
 		grow(m, sh, now);
-		*out = 1;
+		*out = by;
 		return IDP_OK;
 	}
 	old = *pp;
@@ -571,9 +572,9 @@ static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const cha
 	if (old->vlen > 20 || strlen(rec_val(old)) != old->vlen ||
 	    !parse_ll(rec_val(old), LLONG_MIN, LLONG_MAX, &v))
 		return IDP_EINVAL;
-	if (v == LLONG_MAX)
+	if (v > LLONG_MAX - by)
 		return IDP_ETOOBIG;
-	n = snprintf(num, sizeof(num), "%lld", v + 1);
+	n = snprintf(num, sizeof(num), "%lld", v + by);
 	if ((uint32_t)n == old->vlen) {
 		/* Same width: rewrite the digits in place, no allocation. */
 		memcpy(old->data + old->klen + 1, num, (size_t)n);
@@ -589,7 +590,7 @@ static int incr_locked(struct mstore *m, struct shard *sh, uint32_t h, const cha
 	return IDP_OK;
 }
 
-static int mem_incr1(void *p, const char *key, unsigned ttl_s, long long *out)
+static int mem_incr1(void *p, const char *key, unsigned ttl_s, long long by, long long *out)
 {
 	struct mstore *m = p;
 	struct shard *sh;
@@ -608,7 +609,7 @@ static int mem_incr1(void *p, const char *key, unsigned ttl_s, long long *out)
 	sh = shard_of(m, h);
 	for (tries = 0;; tries++) {
 		pthread_mutex_lock(&sh->lock);
-		rc = incr_locked(m, sh, (uint32_t)h, key, klen, ttl_s, mono_ms(), &v);
+		rc = incr_locked(m, sh, (uint32_t)h, key, klen, ttl_s, by, mono_ms(), &v);
 		pthread_mutex_unlock(&sh->lock);
 		if (rc != IDP_ETOOBIG || tries > 0 || !full_sweep(m))
 			break;
@@ -626,7 +627,7 @@ static int mem_incr(void *p, const char *const *keys, const unsigned *ttls, size
 	for (size_t i = 0; i < n; i++)
 		out[i] = 0;
 	for (size_t i = 0; rc == IDP_OK && i < n; i++)
-		rc = mem_incr1(p, keys[i], ttls[i], &out[i]);
+		rc = mem_incr1(p, keys[i], ttls[i], 1, &out[i]);
 	return rc;
 }
 
@@ -643,7 +644,7 @@ static int mem_put_counted(void *p, const char *counter, unsigned counter_ttl_s,
 		return rc;
 	if (ttl_s == 0 || len > STORE_VAL_MAX)
 		return ttl_s == 0 ? IDP_EINVAL : IDP_ETOOBIG;
-	if ((rc = mem_incr1(p, counter, counter_ttl_s, count)) != IDP_OK)
+	if ((rc = mem_incr1(p, counter, counter_ttl_s, 1, count)) != IDP_OK)
 		return rc;
 	if (*count > limit)
 		return IDP_ELIMIT;
@@ -982,7 +983,7 @@ static int batch_run(void *p, const struct store_op *in, size_t n, char **taken,
 		case STORE_OP_INCR: {
 			long long n_now;
 
-			rc = mem_incr1(p, ops[i].key, ops[i].ttl_s, &n_now);
+			rc = mem_incr1(p, ops[i].key, ops[i].ttl_s, ops[i].by > 0 ? ops[i].by : 1, &n_now);
 			break;
 		}
 		case STORE_OP_DEL_LISTED:

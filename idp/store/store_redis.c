@@ -90,7 +90,8 @@ static const char take_script[] =
  * the moves (an absent key stops it), then the writes in order; a script is
  * atomic. ARGV holds seven values per key: the op ('t' take, 'r' require, 'c'
  * consume, 'm' move, 'p' put, 'e' expire, 'a' append, 'd' del, 'l' del
- * listed, 'n' incr), the value, the TTL, the longest value an append keeps, a move's
+ * listed, 'n' incr), the value, the TTL, the longest value an append keeps (an
+ * increment's amount), a move's
  * destination, and the offset and length of the bytes of the taken value
  * that end the key (store_op.taken_off; length 0: none). An append keeps the longer of the old and new
  * lifetimes (PTTL is -2 for an absent key, -1 for one without TTL, and a
@@ -126,7 +127,8 @@ static const char batch_script[] =
 	"local n, max = redis.call('APPEND', k, v), tonumber(ARGV[7*i-3]) "
 	"if n > max then redis.call('SET', k, redis.call('GETRANGE', k, n - max, -1)) end "
 	"redis.call('PEXPIRE', k, keep) "
-	"elseif t == 'n' then if redis.call('INCR', k) == 1 then redis.call('EXPIRE', k, ARGV[7*i-4]) end "
+	"elseif t == 'n' then local by = tonumber(ARGV[7*i-3]) "
+	"if redis.call('INCRBY', k, by) == by then redis.call('EXPIRE', k, ARGV[7*i-4]) end "
 	"elseif t == 'd' then redis.call('DEL', k) "
 	"elseif t == 'l' then local list = redis.call('GET', k) "
 	"if list then for w in string.gmatch(list, '[^ ]+') do redis.call('DEL', v .. w) end "
@@ -1813,7 +1815,8 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken,
 				has_val ? ops[i].len : 0);
 		}
 		arg_add(argv, lens, &argc, ttl[i], fmt_u64(ttl[i], ops[i].ttl_s));
-		arg_add(argv, lens, &argc, max[i], fmt_u64(max[i], ops[i].max));
+		arg_add(argv, lens, &argc, max[i],
+			fmt_u64(max[i], t != STORE_OP_INCR ? ops[i].max : ops[i].by > 0 ? ops[i].by : 1));
 		if (t == STORE_OP_MOVE)
 			arg_add(argv, lens, &argc, to[i].s, to[i].len);
 		else

@@ -11,11 +11,20 @@
  * checks the answer, exchanges the code, verifies the ID token and fetches
  * userinfo; "POST /logout" ends the local session and sends the browser to
  * the provider's logout with a fresh state; "/logged-out" is where it comes
- * back, and checks that state against the one kept in the session. The acr
+ * back, and checks that state against the one kept in the session;
+ * "POST /backchannel-logout" takes the provider's logout token (OpenID
+ * Back-Channel Logout 1.0), verified by rp_verify_logout_token, and ends the
+ * local sessions of its sid (or, without one, its sub). The acr
  * asked with --acr is also the minimum accepted: a weaker answer is refused
  * with a page that says so. Its own
  * session is a random id in a cookie named after the port (cookies ignore
- * ports: two demos on 127.0.0.1 must not share one), kept in memory. */
+ * ports: two demos on 127.0.0.1 must not share one), kept in memory.
+ *
+ * With --data-url, after the login the portal asks that data provider (the
+ * demo's family allowance office, rp/examples/dp-demo.c) for the citizen's
+ * data with the access token, and shows it, or that the citizen did not
+ * share it (the provider's 401 or 403: asked all the same, to show that the
+ * provider itself refuses). */
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -48,6 +58,8 @@ struct session {
 	char *id_token;         /* kept for the logout's id_token_hint */
 	json_t *claims;         /* verified ID token claims */
 	json_t *userinfo;
+	json_t *data;           /* the data provider's answer (--data-url) */
+	long data_status;       /* its HTTP status; 0: not asked or not reached */
 };
 
 struct demo {
@@ -56,6 +68,7 @@ struct demo {
 	char cookie[32];        /* cookie name, per port */
 	const char *acr;
 	const char *scope;
+	const char *data_url;   /* --data-url: a data provider's API, or NULL */
 	struct rp_config *rp;
 	pthread_mutex_t lock;   /* the session table */
 	struct session sessions[MAX_SESSIONS];
@@ -86,6 +99,7 @@ static void session_clear(struct session *s)
 	}
 	json_decref(s->claims);
 	json_decref(s->userinfo);
+	json_decref(s->data);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -305,6 +319,25 @@ static enum MHD_Result home(struct demo *d, struct MHD_Connection *c, struct ses
 		adds(&pg, "<h2>Données transmises par le fournisseur (userinfo)</h2>");
 		add_claims(&pg, s->userinfo);
 	}
+	if (d->data_url != NULL) {
+		adds(&pg, "<h2>Données d'une autre administration</h2>");
+		if (s->data_status == 200 && json_is_object(s->data)) {
+			adds(&pg, "<div id=\"data\">");
+			add_claims(&pg, s->data);
+			adds(&pg, "</div>");
+		} else if (s->data_status == 401 || s->data_status == 403) {
+			adds(&pg, "<p id=\"data-refused\">Vous n'avez pas accepté de partager ces "
+				  "données : l'administration qui les détient les refuse à ce service "
+				  "(réponse <span id=\"data-status\">");
+			char st[16];
+			snprintf(st, sizeof(st), "%ld", s->data_status);
+			adds(&pg, st);
+			adds(&pg, "</span>).</p>");
+		} else {
+			adds(&pg, "<p id=\"data-unavailable\">L'administration qui détient ces données "
+				  "n'a pas pu les transmettre.</p>");
+		}
+	}
 	adds(&pg, "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
 		  "value=\"");
 	add_text(&pg, s->csrf);
@@ -444,14 +477,60 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
+static size_t on_data(char *p, size_t size, size_t n, void *cls)
+{
+	struct page *b = cls;
+
+	if (b->len + size * n > 16384) /* a quotient is a few bytes: refuse more */
+		return 0;
+	add(b, p, size * n);
+	return size * n;
+}
+
+/* GET url with the access token (RFC 6750 2.1); the status, and *out the
+ * JSON answer of a 200. Bounded in time and size. */
+static long fetch_data(const char *url, const char *token, json_t **out)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdr = NULL;
+	struct page b = { 0 };
+	char *auth = NULL;
+	long status = 0;
+
+	*out = NULL;
+	if (h != NULL && asprintf(&auth, "Authorization: Bearer %s", token) >= 0 &&
+	    (hdr = curl_slist_append(NULL, auth)) != NULL) {
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+		if (curl_easy_perform(h) == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	}
+	if (status == 200 && b.p != NULL)
+		*out = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, NULL);
+	if (auth != NULL) {
+		OPENSSL_cleanse(auth, strlen(auth));
+		free(auth);
+	}
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+	free(b.p);
+	return status;
+}
+
 static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct session *s)
 {
 	struct rp_auth_request pending;
 	struct rp_tokens tok = { 0 };
 	struct rp_error err = { 0 };
 	struct page q = { 0 };
-	json_t *claims = NULL, *info = NULL;
+	json_t *claims = NULL, *info = NULL, *data = NULL;
 	char *code = NULL, cookie[160];
+	long data_status = 0;
 	int rc;
 
 	/* Take this browser's pending login out of the session: one use. */
@@ -475,6 +554,10 @@ static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct
 	if (rp_userinfo(d->rp, tok.access_token, json_string_value(json_object_get(claims, "sub")),
 			&info, &err) != RP_OK)
 		fprintf(stderr, "rp-demo: userinfo: %s\n", err.message);
+	if (d->data_url != NULL) {
+		data_status = fetch_data(d->data_url, tok.access_token, &data);
+		fprintf(stderr, "rp-demo: the data provider answered %ld\n", data_status);
+	}
 
 	pthread_mutex_lock(&d->lock);
 	/* A new session id after login: a fixated one is worth nothing. */
@@ -484,7 +567,9 @@ static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct
 	tok.id_token = NULL;
 	s->claims = claims;
 	s->userinfo = info;
-	claims = info = NULL;
+	s->data = data;
+	s->data_status = data_status;
+	claims = info = data = NULL;
 	set_cookie(d, s, cookie, sizeof(cookie));
 	pthread_mutex_unlock(&d->lock);
 	fprintf(stderr, "rp-demo: login ok\n");
@@ -582,10 +667,80 @@ static enum MHD_Result logged_out(struct demo *d, struct MHD_Connection *c, stru
 	return send_page(c, MHD_HTTP_OK, &pg, NULL, NULL);
 }
 
+/* A logout token longer than this is refused (ours are about 1 kB). */
+#define MAX_LOGOUT_TOKEN 16384
+
 struct upload {
 	char csrf[65];
+	char *logout_token;     /* POST /backchannel-logout's field, NUL-terminated */
+	bool too_big;
 	struct MHD_PostProcessor *pp;
 };
+
+/* Ends the local sessions a verified logout token names: by sid when it has
+ * one (the ID token's sid of that login), by sub otherwise. */
+static size_t end_sessions(struct demo *d, const json_t *lt)
+{
+	const char *sid = json_string_value(json_object_get(lt, "sid"));
+	const char *sub = json_string_value(json_object_get(lt, "sub"));
+	size_t ended = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < MAX_SESSIONS; i++) {
+		struct session *s = &d->sessions[i];
+		const char *v;
+
+		if (s->id[0] == '\0' || s->claims == NULL)
+			continue;
+		v = json_string_value(json_object_get(s->claims, sid != NULL ? "sid" : "sub"));
+		if (v != NULL && strcmp(v, sid != NULL ? sid : sub) == 0) {
+			session_clear(s);
+			ended++;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return ended;
+}
+
+/* Back-Channel Logout 1.0, 2.8: 200 once the sessions are ended, 400 with
+ * an OAuth error for a token that does not verify; never cached. */
+static enum MHD_Result backchannel_logout(struct demo *d, struct MHD_Connection *c,
+					  const struct upload *up)
+{
+	struct MHD_Response *r;
+	struct rp_error err;
+	json_t *lt = NULL;
+	const char *body;
+	unsigned status;
+	enum MHD_Result ret;
+	int rc;
+
+	if (up->logout_token == NULL || up->too_big) {
+		rc = RP_E_INVAL;
+		snprintf(err.message, sizeof(err.message), "no logout_token (or one too long)");
+	} else {
+		rc = rp_verify_logout_token(d->rp, up->logout_token, &lt, &err);
+	}
+	if (rc == RP_OK) {
+		fprintf(stderr, "rp-demo: back-channel logout: %zu session(s) ended\n", end_sessions(d, lt));
+		status = MHD_HTTP_OK;
+		body = "";
+	} else {
+		fprintf(stderr, "rp-demo: back-channel logout refused: %s\n", err.message);
+		status = MHD_HTTP_BAD_REQUEST;
+		body = "{\"error\":\"invalid_request\"}";
+	}
+	json_decref(lt);
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (status != MHD_HTTP_OK)
+		MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
 
 static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *key,
 				const char *filename, const char *content_type,
@@ -601,6 +756,18 @@ static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *
 	if (strcmp(key, "csrf") == 0 && off + size < sizeof(up->csrf)) {
 		memcpy(up->csrf + off, data, size);
 		up->csrf[off + size] = '\0';
+	}
+	if (strcmp(key, "logout_token") == 0) {
+		char *p;
+
+		if (up->too_big || off + size > MAX_LOGOUT_TOKEN ||
+		    (p = realloc(up->logout_token, off + size + 1)) == NULL) {
+			up->too_big = true;
+			return MHD_YES;
+		}
+		memcpy(p + off, data, size);
+		p[off + size] = '\0';
+		up->logout_token = p;
 	}
 	return MHD_YES;
 }
@@ -634,8 +801,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	pthread_mutex_lock(&d->lock);
 	s = session_find(d, id);
 	pthread_mutex_unlock(&d->lock);
-	/* s stays valid: sessions are only cleared by the request that owns them
-	 * or by expiry, and this is a demo with one browser per session. */
+	/* s stays valid: sessions are only cleared by the request that owns them,
+	 * by expiry, or by a back-channel logout (which a request of the same
+	 * session racing it may outlive: a demo, with one browser per session). */
 	if (strcmp(url, "/") == 0 && strcmp(method, "GET") == 0) {
 		enum MHD_Result ret;
 		pthread_mutex_lock(&d->lock);
@@ -651,6 +819,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return logout(d, c, s, up->csrf);
 	if (strcmp(url, "/logged-out") == 0 && strcmp(method, "GET") == 0)
 		return logged_out(d, c, s);
+	if (strcmp(url, "/backchannel-logout") == 0 && strcmp(method, "POST") == 0)
+		return backchannel_logout(d, c, up);
 	page_start(&pg, d, "Page introuvable");
 	adds(&pg, "<p><a href=\"/\">Revenir à l'accueil</a></p>");
 	page_end(&pg);
@@ -668,6 +838,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (up != NULL) {
 		if (up->pp != NULL)
 			MHD_destroy_post_processor(up->pp);
+		free(up->logout_token);
 		free(up);
 		*req_cls = NULL;
 	}
@@ -677,7 +848,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s --port N --name NAME --issuer URL --client-id ID\n"
 		"       [--acr eidas1] [--scope 'openid profile email'] [--http-loopback]\n"
-		"       [--port-file FILE]  (client secret in RP_CLIENT_SECRET)\n", argv0);
+		"       [--port-file FILE] [--data-url URL]  (client secret in RP_CLIENT_SECRET)\n", argv0);
 }
 
 int main(int argc, char **argv)
@@ -688,7 +859,8 @@ int main(int argc, char **argv)
 		{ "client-id", required_argument, NULL, 'c' },
 		{ "acr", required_argument, NULL, 'a' }, { "scope", required_argument, NULL, 's' },
 		{ "http-loopback", no_argument, NULL, 'l' },
-		{ "port-file", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 },
+		{ "port-file", required_argument, NULL, 'f' },
+		{ "data-url", required_argument, NULL, 'u' }, { NULL, 0, NULL, 0 },
 	};
 	static struct demo d; /* big: the session table */
 	const char *issuer = NULL, *client_id = NULL, *port_file = NULL;
@@ -717,6 +889,7 @@ int main(int argc, char **argv)
 		case 's': d.scope = optarg; break;
 		case 'l': loopback = true; break;
 		case 'f': port_file = optarg; break;
+		case 'u': d.data_url = optarg; break;
 		default: usage(argv[0]); return 2;
 		}
 	}

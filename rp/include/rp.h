@@ -32,7 +32,7 @@ extern "C" {
 #define RP_API __attribute__((visibility("default")))
 
 #define RP_VERSION_MAJOR 1
-#define RP_VERSION_MINOR 3
+#define RP_VERSION_MINOR 5
 
 /* Tokens (ID token, signed userinfo) longer than this are refused before any
  * parsing, with RP_E_TOO_BIG. */
@@ -75,8 +75,14 @@ enum rp_code {
 				      * secret) are trusted: HS256 "signed" with a
 				      * public key ends here */
 	RP_E_BASE64 = -26,        /* a token part is not strict base64url */
+	/* Since 1.4. */
+	RP_E_DECRYPT = -27,       /* an encrypted (JWE) token we cannot decrypt: no
+				   * decryption key, another key, alg or enc not
+				   * RSA-OAEP-256/ECDH-ES with A256GCM, a bad tag */
+	/* Since 1.5. */
+	RP_E_REPLAY = -28,        /* a logout token's jti already accepted */
 };
-#define RP_E_LAST RP_E_BASE64   /* the lowest code, for tables and tests */
+#define RP_E_LAST RP_E_REPLAY   /* the lowest code, for tables and tests */
 
 struct rp_error {
 	int code;                 /* enum rp_code */
@@ -88,6 +94,10 @@ struct rp_error {
 enum rp_auth_method {
 	RP_AUTH_BASIC = 0, /* client_secret_basic (default) */
 	RP_AUTH_POST = 1,  /* client_secret_post (FranceConnect) */
+	/* Since 1.4: private_key_jwt (RFC 7523, OpenID Core 9), a fresh
+	 * assertion signed with the key of rp_config_set_client_key() per
+	 * request. */
+	RP_AUTH_PRIVATE_KEY_JWT = 2,
 };
 
 /* Whether JWKS fetches authenticate this client, so that the provider can
@@ -148,6 +158,21 @@ RP_API int rp_config_set_http_loopback(struct rp_config *cfg, bool allow);
  * ages; for tests. NULL restores the system clock. */
 RP_API int rp_config_set_clock(struct rp_config *cfg, time_t (*now)(void *arg), void *arg);
 
+/* Since 1.4. The service's private key (PEM: an EC P-256 key, signing
+ * ES256, or an RSA key of 2048 bits or more, signing RS256) and its kid as
+ * registered in the JWKS the provider holds (NULL: none sent). The token,
+ * revocation and introspection endpoints are then called with
+ * private_key_jwt: an assertion with iss = sub = client_id, aud the token
+ * endpoint, a fresh random jti and exp 60 s ahead. The secret, if any, is
+ * no longer sent. */
+RP_API int rp_config_set_client_key(struct rp_config *cfg, const char *pem, const char *kid);
+/* Since 1.4. The service's private key for tokens encrypted to it (PEM: RSA
+ * for RSA-OAEP-256, EC P-256 for ECDH-ES; content A256GCM). ID tokens and
+ * userinfo answers that arrive as JWE (nested JWTs, OpenID Core 10.2) are
+ * decrypted with it, then verified as signed ones. Without it, a JWE is
+ * refused with RP_E_DECRYPT. */
+RP_API int rp_config_set_decryption_key(struct rp_config *cfg, const char *pem);
+
 /* Fetch (or refresh) the discovery document now, e.g. to fail at start-up
  * rather than on the first login. */
 RP_API int rp_discover(struct rp_config *cfg, struct rp_error *err);
@@ -201,7 +226,8 @@ struct rp_tokens {
 };
 
 /* Exchange the code at the token endpoint (client_secret_basic or _post,
- * with the PKCE verifier). Does not verify the ID token: call
+ * or private_key_jwt, with the PKCE verifier). id_token is as received
+ * (a JWE when the provider encrypts it). Does not verify the ID token: call
  * rp_verify_id_token() with the nonce next. */
 RP_API int rp_exchange_code(struct rp_config *cfg, const char *code, const char *code_verifier,
 			    struct rp_tokens *out, struct rp_error *err);
@@ -252,6 +278,11 @@ struct rp_introspection {
 	char *client_id;    /* the service the token was issued to */
 	char *sub;          /* the citizen, pairwise for this data provider's sector */
 	long long exp, iat; /* 0 when not said */
+	/* Since 1.4: the identity pivot (given_name, family_name, birthdate,
+	 * gender, birthplace, birthcountry: those given, as strings) when the
+	 * provider gave it (our provider: to a data provider serving
+	 * identite_pivot, for a token granted it); NULL otherwise. */
+	json_t *pivot;
 };
 /* Asks the provider's introspection_endpoint (authenticated as at the token
  * endpoint) and fills *out (rp_introspection_release() it); an inactive
@@ -269,7 +300,25 @@ RP_API int rp_config_set_introspection_cache(struct rp_config *cfg, int max_age,
 /* Whether the space-separated scope holds word exactly (NULL scope: false). */
 RP_API bool rp_scope_has(const char *scope, const char *word);
 
-/* Since 1.3. A receipt the citizen downloaded from the provider's /account
+/* Since 1.5. OpenID Back-Channel Logout 1.0: verify the logout_token the
+ * provider POSTed to this service's backchannel_logout_uri. Checks, in
+ * order: size, typ "logout+jwt" when the header has a typ, the signature
+ * against the JWKS (as rp_verify_id_token), iss, aud (this client), exp and
+ * iat (with the leeway; iat at most RP_LOGOUT_MAX_AGE old), no nonce
+ * (RP_E_NONCE), an "events" object holding
+ * "http://schemas.openid.net/event/backchannel-logout" as an object, a sid or
+ * a sub, a jti; then the jti is remembered (RP_E_REPLAY if it already was:
+ * the cache holds RP_LOGOUT_JTI_MAX entries, each until its token is too old
+ * to be accepted; when full, the oldest gives way). Other failures are
+ * RP_E_MALFORMED. On RP_OK, *claims (when claims is not NULL) gets the
+ * payload: end the sessions whose "sid" (or, without one, "sub") it names,
+ * then answer 200. */
+#define RP_LOGOUT_MAX_AGE 600
+#define RP_LOGOUT_JTI_MAX 4096
+RP_API int rp_verify_logout_token(struct rp_config *cfg, const char *token, json_t **claims,
+				  struct rp_error *err);
+
+/* Since 1.5. A receipt the citizen downloaded from the provider's /account
  * page (a JWS of typ "receipt+jwt": iss, sub, service, release, categories,
  * data_provider, iat, jti, sha256 of what was released): its signature
  * against the provider's JWKS (as rp_verify_jwt), its typ and members.

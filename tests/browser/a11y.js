@@ -1,6 +1,7 @@
 // Accessibility of every page, in French and in English: Debian's chromium,
 // driven by playwright-core, runs axe-core (WCAG 2.0/2.1 A and AA) on the
-// login page, the login page with an error, the consent page, the error page,
+// login page, the login page with an error, the consent page (and with data
+// held by another administration to share), the error page,
 // the account page (with a release, then after withdrawing the consent),
 // the logout confirmation and the logged-out page; then a keyboard user logs
 // in with Tab, typing and Enter.
@@ -82,12 +83,14 @@ const T = {
 	fr: {
 		error: "n'est pas reconnu", login: 'Connectez-vous', bad: 'Identifiant ou mot de passe incorrect',
 		consent: 'Transmettre vos informations', logout: 'Se déconnecter ?', out: 'Vous êtes déconnecté',
+		data: 'Partager votre quotient familial',
 		choice: 'Choisissez comment vous connecter', account: 'Informations transmises',
 		withdrawn: 'Votre accord a été retiré',
 	},
 	en: {
 		error: 'not recognised', login: 'Log in', bad: 'Wrong username or password',
 		consent: 'Share your information', logout: 'Log out?', out: 'You are logged out',
+		data: 'Share your family quotient',
 		choice: 'Choose how to log in', account: 'Data shared', withdrawn: 'Your consent is withdrawn',
 	},
 };
@@ -152,6 +155,13 @@ async function pagesIn(browserCtx, lang) {
 		await audit(page, `${lang} account page`, { lang, text: t.account });
 		await submit(page, 'form[action="/account"] button.secondary');
 		await audit(page, `${lang} account page after withdrawing a consent`, { lang, text: t.withdrawn });
+
+		// The same session, a service asking for another administration's
+		// data (conf/demo.json: demo-portal-2 may ask demo-cnaf's scope).
+		st = await goto(page, authorizeUrl({ ...extra, client_id: 'demo-portal-2',
+			redirect_uri: 'http://127.0.0.1:8082/callback', scope: 'openid profile cnaf_quotient_familial' }));
+		check(`${lang} consent page with data to share: status 200`, st === 200, st);
+		await audit(page, `${lang} consent page with data to share`, { lang, text: t.data });
 
 		st = await goto(page, `${issuer}/logout${lang === 'en' ? '?ui_locales=en' : ''}`);
 		check(`${lang} logout confirmation: status 200`, st === 200, st);

@@ -31,11 +31,14 @@ browser_needs() {
 	fi
 }
 
-# rp_portal CLIENT PORT ACR SECRET NAME: a demo portal (rp-demo, on librp)
-# for CLIENT at the provider $IDP, stopped at exit.
+# rp_portal CLIENT PORT ACR SECRET NAME [OPTIONS...]: a demo portal (rp-demo,
+# on librp) for CLIENT at the provider $IDP, stopped at exit; OPTIONS go to
+# rp-demo (--scope, --data-url).
 rp_portal() {
-	RP_CLIENT_SECRET=$4 "$BUILD/rp/examples/rp-demo" --port "$2" --name "$5" --issuer "$IDP" \
-		--client-id "$1" --acr "$3" --http-loopback >"$TMP/$1.log" 2>&1 &
+	rpp_c=$1 rpp_p=$2 rpp_a=$3 rpp_s=$4 rpp_n=$5 # rpp_: shell variables are global
+	shift 5
+	RP_CLIENT_SECRET=$rpp_s "$BUILD/rp/examples/rp-demo" --port "$rpp_p" --name "$rpp_n" --issuer "$IDP" \
+		--client-id "$rpp_c" --acr "$rpp_a" --http-loopback "$@" >"$TMP/$rpp_c.log" 2>&1 &
 	PIDS="$PIDS $!"
 }
 

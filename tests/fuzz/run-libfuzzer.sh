@@ -11,7 +11,7 @@ command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install cl
 PKGS="libmicrohttpd jansson hiredis openssl libcurl libargon2"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 mkdir -p build-fuzz
-SRC="$(ls idp/*.c idp/*/*.c | grep -v -e idp/main.c -e idp/ctl/) common/codec.c"
+SRC="$(ls idp/*.c idp/*/*.c | grep -v -e idp/main.c -e idp/ctl/) common/codec.c common/jose.c"
 # The request target starts the daemon in-process: it loads the file
 # backend's plugin, built here with the same sanitizers and coverage (the
 # sanitizer runtimes are the fuzzer binary's).

@@ -75,10 +75,13 @@ for line in open(sys.argv[1], errors="replace"):
     if m.group(2).upper() == "ECHO":
         step = (m.group(3) or "")[len("step-"):]
         continue
-    # A node's heartbeat (idpctl status) is written by its own thread every
-    # few seconds, not by the request being counted.
+    # A node's heartbeat (idpctl status) and its usage counters (idpctl
+    # stats --events: a batch whose first key is stats:HOUR:event:...) are
+    # written by its own thread every few seconds, not by the request being
+    # counted; so are the back-channel logout sweeper's reads of its buckets
+    # and of what sessions recorded (bcx:, bcl:).
     key = re.sub(r'^t:', '', m.group(3) or "")
-    if key == "nodes" or key.startswith("node:"):
+    if key == "nodes" or key.startswith("node:") or key.startswith(("bcx:", "bcl:")) or re.search(r'"EVALSHA" "[^"]*" "\d+" "t:stats:\d+:event:', line):
         continue
     if step == sys.argv[2]:
         out.append(m.group(2).upper())

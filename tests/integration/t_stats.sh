@@ -31,6 +31,34 @@ ok "one record per hour, service, backend and level" contains "$KEYS" ":login:de
 ok "no citizen or address in the record names" not_contains "$KEYS$(RC --scan --pattern 't:stats:*' | xargs -r -n1 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" get)" "marianne"
 TTL=$(RC ttl "$(echo "$KEYS" | head -n1)")
 ok "records expire (5 weeks)" test "$TTL" -gt 3000000 -a "$TTL" -le 3024000
+# Usage events (usage.c): pages shown and answered, failures by cause,
+# counted in memory and added to the store by the heartbeat (every 5 s).
+for i in 1 2 3 4 5; do
+	rm -f "$CJ"
+	authorize demo-portal http://127.0.0.1:8081/callback
+	login nobody-here 'Wrong-pass-2026!'
+done
+ok "an unknown user's attempt is refused" eq "$(status "$RESP")" 401
+rm -f "$CJ"
+authorize demo-portal-2 http://127.0.0.1:8082/callback '&prompt=consent'
+login marianne 'Marianne-2026!'
+ok "the consent page is shown" eq "$(status "$RESP")" 200
+consent refuse
+HOUR=$(date -u +%Y%m%d%H)
+ev() { RC get "t:stats:$HOUR:event:$1"; }
+wait_for 80 sh -c "[ \"\$(redis-cli -h 127.0.0.1 -p $REDIS_PORT get t:stats:$HOUR:event:consent:refused)\" = 1 ]"
+ok "failures by cause: five bad credentials" eq "$(ev failure:credentials)" 5
+ok "the login page: shown 13 times (7 + 5 + 1)" eq "$(ev page:login:shown)" 13
+ok "... answered 8 times (the good passwords)" eq "$(ev page:login:done)" 8
+ok "the consent page shown and answered (refused once)" eq "$(ev page:consent:shown)/$(ev page:consent:done)/$(ev consent:refused)" "$(ev page:consent:shown)/$(ev page:consent:shown)/1"
+EV=$(CTL stats --events --from "$DAY" --to "$DAY" --csv)
+ok "stats --events: csv header" eq "$(echo "$EV" | head -n1)" "hour,event,count"
+ok "stats --events: five bad credentials" eq \
+	"$(echo "$EV" | awk -F, '$2=="failure:credentials" {n+=$3} END {print n+0}')" 5
+ok "stats --events: five abandoned at the login page" eq \
+	"$(echo "$EV" | awk -F, '$2=="page:login:abandoned" {n+=$3} END {print n+0}')" 5
+ok "stats --events: one refused consent is suppressed (under 5)" not_contains "$EV" "consent:refused"
+ok "the event records name no citizen" not_contains "$(RC --scan --pattern 't:stats:*:event:*')" "nobody"
 CTL stats --from "$DAY" >/dev/null
 ok "--to is required" eq "$?" 1
 CTL stats --from 2026-01-01 --to 2026-12-31 >/dev/null

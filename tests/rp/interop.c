@@ -18,7 +18,12 @@
  *        against our daemon (tests/integration/t_introspect.sh): the data
  *        provider introspects the service's TOKEN (active, served scope,
  *        cached), the service revokes it; the cached answer holds until
- *        its maximum age, an uncached one says inactive */
+ *        its maximum age, an uncached one says inactive
+ *   rp_interop --keys ISSUER CLIENT REDIRECT CODE VERIFIER NONCE DIR
+ *        against our daemon (tests/integration/t_client_keys.sh): the
+ *        service authenticates with private_key_jwt (DIR/sig.pem, kid in
+ *        DIR/kid) and decrypts its ID token and userinfo (DIR/enc.pem);
+ *        with another key (DIR/wrong.pem) or none, RP_E_DECRYPT */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,6 +564,103 @@ static int receipt(const char *issuer, const char *file)
 	return rc == RP_OK ? 0 : 1;
 }
 
+static char *slurp(const char *dir, const char *name)
+{
+	char path[4096], *s = NULL;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = fopen(path, "re")) == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < 65536 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (s = calloc(1, (size_t)n + 1)) != NULL && fread(s, 1, (size_t)n, f) != (size_t)n) {
+		free(s);
+		s = NULL;
+	}
+	fclose(f);
+	return s;
+}
+
+static int dots(const char *s)
+{
+	int n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '.';
+	return n;
+}
+
+/* A service with keys: private_key_jwt at the token and revocation
+ * endpoints, its ID token and userinfo encrypted to it. */
+static void keys(char **a)
+{
+	const char *issuer = a[0], *client = a[1], *redirect = a[2], *code = a[3], *verifier = a[4],
+		   *nonce = a[5], *dir = a[6];
+	char *sig = slurp(dir, "sig.pem"), *kid = slurp(dir, "kid"), *enc = slurp(dir, "enc.pem"),
+	     *wrong = slurp(dir, "wrong.pem");
+	struct rp_config *c = NULL, *other = NULL, *none = NULL;
+	struct rp_tokens t = { 0 };
+	struct rp_error err;
+	json_t *claims = NULL, *ui = NULL;
+	const char *sub;
+	int rc;
+
+	if (kid != NULL)
+		kid[strcspn(kid, "\n")] = '\0';
+	check(sig && kid && enc && wrong, "the service's keys read from %s", dir);
+	if (!sig || !kid || !enc || !wrong)
+		goto out;
+	c = rp_config_new(issuer, client, NULL, redirect, &err);
+	other = rp_config_new(issuer, client, NULL, redirect, &err);
+	none = rp_config_new(issuer, client, NULL, redirect, &err);
+	check(c && other && none, "configs without a secret");
+	if (!c || !other || !none)
+		goto out;
+	rp_config_set_http_loopback(c, true);
+	rp_config_set_http_loopback(other, true);
+	rp_config_set_http_loopback(none, true);
+	check(rp_config_set_client_key(c, "not a key", kid) == RP_E_INVAL, "a client key that is no PEM: refused");
+	check(rp_config_set_decryption_key(c, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n") ==
+	      RP_E_INVAL, "a decryption key that does not parse: refused");
+	check(rp_config_set_client_key(c, sig, kid) == RP_OK, "rp_config_set_client_key");
+	check(rp_config_set_decryption_key(c, enc) == RP_OK, "rp_config_set_decryption_key");
+	check(rp_config_set_decryption_key(other, wrong) == RP_OK, "another decryption key");
+	rc = rp_exchange_code(c, code, verifier, &t, &err);
+	check(rc == RP_OK, "rp_exchange_code with private_key_jwt (%s)", rc ? err.message : "");
+	if (rc != RP_OK)
+		goto out;
+	check(dots(t.id_token) == 4, "the ID token arrives encrypted (five parts)");
+	rc = rp_verify_id_token(none, t.id_token, nonce, NULL, &err);
+	check(rc == RP_E_DECRYPT, "without a decryption key: RP_E_DECRYPT (%s)", err.message);
+	rc = rp_verify_id_token(other, t.id_token, nonce, NULL, &err);
+	check(rc == RP_E_DECRYPT, "with a key the service does not hold: RP_E_DECRYPT (%s)", err.message);
+	rc = rp_verify_id_token(c, t.id_token, nonce, &claims, &err);
+	check(rc == RP_OK, "decrypted, then verified (%s)", rc ? err.message : "");
+	sub = json_string_value(json_object_get(claims, "sub"));
+	check(sub != NULL, "the ID token's sub");
+	rc = rp_userinfo(c, t.access_token, sub, &ui, &err);
+	check(rc == RP_OK && json_string_value(json_object_get(ui, "given_name")) != NULL,
+	      "encrypted userinfo decrypted, verified, same sub (%s)", rc ? err.message : "");
+	rc = rp_userinfo(other, t.access_token, sub, NULL, &err);
+	check(rc == RP_E_DECRYPT, "userinfo with another key: RP_E_DECRYPT");
+	rc = rp_revoke(c, t.access_token, "access_token", &err);
+	check(rc == RP_OK, "rp_revoke with a fresh assertion (%s)", rc ? err.message : "");
+	rc = rp_revoke(c, t.access_token, "access_token", &err);
+	check(rc == RP_OK, "and again: every assertion has its own jti (%s)", rc ? err.message : "");
+out:
+	json_decref(claims);
+	json_decref(ui);
+	rp_tokens_release(&t);
+	rp_config_free(c);
+	rp_config_free(other);
+	rp_config_free(none);
+	free(sig);
+	free(kid);
+	free(enc);
+	free(wrong);
+}
+
 int main(int argc, char **argv)
 {
 	char *cb;
@@ -587,6 +689,12 @@ int main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "--introspect") == 0) {
 		introspect(argv[2], argv[3], argv[4], argv[5]);
 		printf("# introspect: %d passed, %d failed\n", passed, failed);
+		curl_global_cleanup();
+		return failed == 0 && passed > 0 ? 0 : 1;
+	}
+	if (argc == 9 && strcmp(argv[1], "--keys") == 0) {
+		keys(argv + 2);
+		printf("# keys: %d passed, %d failed\n", passed, failed);
 		curl_global_cleanup();
 		return failed == 0 && passed > 0 ? 0 : 1;
 	}

@@ -706,7 +706,7 @@ START_TEST(refuses_malformed)
 	expect(strdup("not a token"), NONCE, RP_E_MALFORMED);
 	expect(strdup("a.b"), NONCE, RP_E_MALFORMED);
 	expect(strdup(""), NONCE, RP_E_MALFORMED);
-	expect(strdup("a.b.c.d.e"), NONCE, RP_E_MALFORMED); /* JWE */
+	expect(strdup("a.b.c.d.e"), NONCE, RP_E_DECRYPT); /* JWE, no decryption key */
 	expect(strdup("..."), NONCE, RP_E_MALFORMED);
 	{
 		/* signed, but the payload is not JSON, or repeats a claim */
@@ -832,7 +832,9 @@ START_TEST(distinct_codes_and_messages)
 {
 	int a, b;
 
-	ck_assert_int_eq(RP_E_LAST, RP_E_BASE64);
+	ck_assert_int_eq(RP_E_LAST, RP_E_REPLAY);
+	ck_assert_int_eq(RP_E_DECRYPT, -27);
+	ck_assert_int_eq(RP_E_BASE64, -26);
 	/* the 1.0 values never move */
 	ck_assert_int_eq(RP_E_ALG, -5);
 	ck_assert_int_eq(RP_E_SIGNATURE, -7);
@@ -1467,7 +1469,8 @@ START_TEST(introspect_answers_and_cache)
 			     "\"introspection_endpoint\":\"%s/token\",\"revocation_endpoint\":\"%s/token\"}");
 	ck_assert_int_eq(rp_discover(cfg, &err), RP_OK);
 	snprintf(active, sizeof(active), "{\"active\":true,\"scope\":\"cnaf_qf\",\"client_id\":\"svc\","
-		 "\"sub\":\"s1\",\"exp\":%lld,\"iat\":%lld}", (long long)T0 + 100, (long long)T0);
+		 "\"sub\":\"s1\",\"exp\":%lld,\"iat\":%lld,\"given_name\":\"Marianne\","
+		 "\"birthdate\":\"1990-07-14\",\"email\":\"not-pivot\"}", (long long)T0 + 100, (long long)T0);
 	mockop_set_token(op, 200, "application/json", active);
 	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
 	ck_assert(in.active);
@@ -1476,7 +1479,12 @@ START_TEST(introspect_answers_and_cache)
 	ck_assert_str_eq(in.sub, "s1");
 	ck_assert_int_eq(in.exp, (long long)T0 + 100);
 	ck_assert(rp_scope_has(in.scope, "cnaf_qf"));
+	/* The identity pivot's members given, and nothing else (1.4). */
+	ck_assert_str_eq(json_string_value(json_object_get(in.pivot, "given_name")), "Marianne");
+	ck_assert_str_eq(json_string_value(json_object_get(in.pivot, "birthdate")), "1990-07-14");
+	ck_assert_uint_eq(json_object_size(in.pivot), 2);
 	rp_introspection_release(&in);
+	ck_assert_ptr_null(in.pivot);
 	body = mockop_last_token_body(op);
 	ck_assert(strstr(body, "token=tok-1") != NULL && strstr(body, "token_type_hint=access_token") != NULL);
 	free(body);
@@ -1485,6 +1493,7 @@ START_TEST(introspect_answers_and_cache)
 	fake_now = T0 + 29;
 	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
 	ck_assert(in.active);
+	ck_assert_str_eq(json_string_value(json_object_get(in.pivot, "given_name")), "Marianne");
 	rp_introspection_release(&in);
 	fake_now = T0 + 31;
 	ck_assert_int_eq(rp_introspect(cfg, "tok-1", &in, &err), RP_OK);
@@ -1510,6 +1519,13 @@ START_TEST(introspect_answers_and_cache)
 	mockop_set_token(op, 200, "application/json", "{\"active\":true,\"sub\":7}");
 	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_MALFORMED);
 	ck_assert_ptr_null(in.sub);
+	mockop_set_token(op, 200, "application/json", "{\"active\":true,\"given_name\":\"A\",\"family_name\":[]}");
+	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_MALFORMED);
+	ck_assert_ptr_null(in.pivot);
+	mockop_set_token(op, 200, "application/json", "{\"active\":true,\"sub\":\"s\"}");
+	ck_assert_int_eq(rp_introspect(cfg, "tok-5", &in, &err), RP_OK);
+	ck_assert(in.active && in.pivot == NULL);
+	rp_introspection_release(&in);
 	mockop_set_token(op, 403, "application/json", "{\"error\":\"unauthorized_client\"}");
 	ck_assert_int_eq(rp_introspect(cfg, "tok-4", &in, &err), RP_E_PROVIDER_ERROR);
 	ck_assert_str_eq(err.oauth_error, "unauthorized_client");
@@ -1725,6 +1741,164 @@ START_TEST(verify_jwt_rules)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* back-channel logout tokens */
+
+#define BCL_EVENT "{\"http://schemas.openid.net/event/backchannel-logout\":{}}"
+
+/* A valid logout token payload for svc-a (no nonce, no acr), changed by
+ * override as payload() does. Caller frees. */
+static char *logout_payload(const char *override, int jti)
+{
+	char base[512], *p, *q;
+	json_t *o, *ov;
+
+	snprintf(base, sizeof(base), "{\"nonce\":null,\"acr\":null,\"sid\":\"sid-1\",\"jti\":\"jti-%d\","
+		 "\"events\":" BCL_EVENT "}", jti);
+	p = payload(base);
+	if (override == NULL)
+		return p;
+	o = json_loads(p, 0, NULL);
+	ov = json_loads(override, 0, NULL);
+	ck_assert(o != NULL && ov != NULL);
+	{
+		const char *key;
+		json_t *v;
+		void *tmp;
+
+		json_object_foreach_safe(ov, tmp, key, v) {
+			if (json_is_null(v))
+				json_object_del(o, key);
+			else
+				json_object_set(o, key, v);
+		}
+	}
+	q = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	json_decref(ov);
+	free(p);
+	return q;
+}
+
+static char *logout_token(const struct tkey *k, const char *typ, const char *override, int jti)
+{
+	char hdr[160], *p = logout_payload(override, jti), *t;
+
+	if (typ != NULL)
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"%s\"}", k->kid, typ);
+	else
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\"}", k->kid);
+	t = tok_sign(k, "ES256", hdr, p);
+	free(p);
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
+static void expect_logout(char *token, int want)
+{
+	struct rp_error err;
+	json_t *claims = (json_t *)1;
+	int rc = rp_verify_logout_token(cfg, token, &claims, &err);
+
+	ck_assert_msg(rc == want, "got %d (%s), want %d", rc, err.message, want);
+	ck_assert_int_eq(err.code, rc);
+	if (rc == RP_OK)
+		ck_assert(strcmp(json_string_value(json_object_get(claims, "sid")) ?: "", "sid-1") == 0 ||
+			  strcmp(json_string_value(json_object_get(claims, "sub")) ?: "", "citizen-42") == 0);
+	else
+		ck_assert_ptr_null(claims);
+	json_decref(claims);
+	free(token);
+}
+
+START_TEST(logout_token_rules)
+{
+	const char *keys[] = { jwk_ec, jwk_ec2 };
+	char *t, *p;
+	int j = 0;
+
+	serve_keys(keys, 2);
+	expect_logout(logout_token(&k_ec, "logout+jwt", NULL, ++j), RP_OK);
+	expect_logout(logout_token(&k_ec, "application/logout+jwt", NULL, ++j), RP_OK);
+	expect_logout(logout_token(&k_ec, NULL, NULL, ++j), RP_OK); /* no typ: judged on its claims */
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"sid\":null,\"sub\":\"citizen-42\"}", ++j), RP_OK);
+	/* Forged: signed by a key of the JWKS over another payload, or by a
+	 * key the provider never published under that kid. */
+	t = logout_token(&k_ec, "logout+jwt", NULL, ++j);
+	p = logout_payload("{\"sid\":\"sid-of-another\"}", j);
+	{
+		char *dot = strchr(t, '.'), *dot2 = strchr(dot + 1, '.'), *b = b64url(p, strlen(p)), *f;
+
+		*dot = '\0';
+		ck_assert(asprintf(&f, "%s.%s.%s", t, b, dot2 + 1) > 0);
+		expect_logout(f, RP_E_SIGNATURE);
+		free(b);
+	}
+	free(t);
+	free(p);
+	{
+		struct tkey forger;
+
+		ck_assert_int_eq(tkey_ec(&forger, "ec1", "P-256"), 0); /* the provider's kid, another key */
+		expect_logout(logout_token(&forger, "logout+jwt", NULL, ++j), RP_E_SIGNATURE);
+		tkey_free(&forger);
+	}
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"aud\":\"svc-b\"}", ++j), RP_E_AUD);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"iss\":\"http://evil.example\"}", ++j), RP_E_ISS);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"nonce\":\"" NONCE "\"}", ++j), RP_E_NONCE);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"events\":null}", ++j), RP_E_MALFORMED);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"events\":{\"http://schemas.openid.net/event/other\":{}}}",
+				   ++j), RP_E_MALFORMED);
+	expect_logout(logout_token(&k_ec, "logout+jwt",
+				   "{\"events\":{\"http://schemas.openid.net/event/backchannel-logout\":true}}", ++j),
+		      RP_E_MALFORMED);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"sid\":null,\"sub\":null}", ++j), RP_E_MALFORMED);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"sid\":\"\",\"sub\":null}", ++j), RP_E_MALFORMED);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"jti\":null}", ++j), RP_E_MALFORMED);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"exp\":null}", ++j), RP_E_MALFORMED);
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"iat\":null}", ++j), RP_E_MALFORMED);
+	expect_logout(logout_token(&k_ec, "JWT", NULL, ++j), RP_E_MALFORMED); /* an ID token's typ */
+	expect_logout(logout_token(&k_ec, "logout+jwt", "{\"exp\":1000}", ++j), RP_E_EXPIRED);
+	/* Within exp, but issued longer ago than a logout token may be. */
+	{
+		char o[96];
+
+		snprintf(o, sizeof(o), "{\"iat\":%lld,\"exp\":%lld}", (long long)T0 - 3600, (long long)T0 + 3600);
+		expect_logout(logout_token(&k_ec, "logout+jwt", o, ++j), RP_E_EXPIRED);
+	}
+	/* An ID token is no logout token: its typ, or without one its nonce. */
+	expect_logout(es256(NULL), RP_E_MALFORMED);
+	expect_logout(es256_kid("ec1", NULL), RP_E_NONCE);
+	/* Replayed: the same jti twice, even in another well-signed token. */
+	expect_logout(logout_token(&k_ec, "logout+jwt", NULL, 1000), RP_OK);
+	expect_logout(logout_token(&k_ec, "logout+jwt", NULL, 1000), RP_E_REPLAY);
+	expect_logout(logout_token(&k_ec2, "logout+jwt", NULL, 1000), RP_E_REPLAY);
+	/* Once too old to pass the iat check, a jti is forgotten. */
+	fake_now = T0 + RP_LOGOUT_MAX_AGE + 120;
+	expect_logout(logout_token(&k_ec, "logout+jwt", NULL, 1000), RP_E_EXPIRED);
+}
+END_TEST
+
+START_TEST(logout_jti_cache_is_bounded)
+{
+	int i;
+
+	/* More distinct tokens than the cache holds: each accepted once, and
+	 * the newest still refused when replayed. 4,106 signatures checked:
+	 * the sanitizer run only, valgrind's (RP_UNIT_LIGHT) would take minutes. */
+	if (getenv("RP_UNIT_LIGHT") != NULL)
+		return;
+	for (i = 0; i < RP_LOGOUT_JTI_MAX + 10; i++) {
+		struct rp_error err;
+		char *t = logout_token(&k_ec, "logout+jwt", NULL, 5000 + i);
+
+		ck_assert_int_eq(rp_verify_logout_token(cfg, t, NULL, &err), RP_OK);
+		free(t);
+	}
+	expect_logout(logout_token(&k_ec, "logout+jwt", NULL, 5000 + RP_LOGOUT_JTI_MAX + 9), RP_E_REPLAY);
+}
+END_TEST
+
 static Suite *rp_suite(void)
 {
 	Suite *s = suite_create("librp");
@@ -1771,6 +1945,8 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, many_claims);
 	tcase_add_test(tc, distinct_codes_and_messages);
 	tcase_add_test(tc, verify_jwt_rules);
+	tcase_add_test(tc, logout_token_rules);
+	tcase_add_test(tc, logout_jti_cache_is_bounded);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("jwks");

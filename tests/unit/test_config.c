@@ -50,7 +50,51 @@ START_TEST(t_config_errors)
 }
 END_TEST
 
+/* A data provider's words for the consent page (issue 17). */
+static int load_dp(const char *dp_extra)
+{
+	struct config *c = NULL;
+	char p[256], text[2048];
+	int rc;
+
+	snprintf(p, sizeof(p), "%s/c.json", test_tmpdir);
+	snprintf(text, sizeof(text),
+		 "{\"issuer\":\"http://127.0.0.1:1\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
+		 "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"clients\":[{\"client_id\":\"dp\","
+		 "\"client_secret_sha256\":\"17181b22d74645e892b4613a95907148c33a569d563596757d937bec51906e6d\","
+		 "\"role\":\"data_provider\",\"scopes_served\":[\"qf\",\"identite_pivot\"]%s}]}", dp_extra);
+	test_write_file("c.json", text, 0600);
+	rc = config_load(p, &c);
+	if (rc == IDP_OK) {
+		ck_assert_ptr_eq(config_data_provider(c, "qf"), &c->clients[0]);
+		ck_assert_ptr_null(config_data_provider(c, "qf identite_pivot"));
+		ck_assert_ptr_null(config_data_provider(c, "other"));
+		ck_assert_ptr_null(client_scope_text(&c->clients[0], "identite_pivot", 0));
+		if (strstr(dp_extra, "scope_descriptions") != NULL) {
+			ck_assert_str_eq(client_scope_text(&c->clients[0], "qf", 0), "votre quotient");
+			ck_assert_str_eq(client_scope_text(&c->clients[0], "qf", 1), "your quotient");
+		}
+	}
+	config_free(c);
+	return rc;
+}
+
+START_TEST(t_config_scope_descriptions)
+{
+	ck_assert_int_eq(load_dp(""), IDP_OK); /* optional */
+	ck_assert_int_eq(load_dp(",\"scope_descriptions\":{\"qf\":{\"fr\":\"votre quotient\",\"en\":\"your quotient\"}}"), IDP_OK);
+	/* a scope it does not serve, one language, another language, empty, not an object */
+	ck_assert_int_eq(load_dp(",\"scope_descriptions\":{\"other\":{\"fr\":\"a\",\"en\":\"b\"}}"), IDP_EINVAL);
+	ck_assert_int_eq(load_dp(",\"scope_descriptions\":{\"qf\":{\"fr\":\"a\"}}"), IDP_EINVAL);
+	ck_assert_int_eq(load_dp(",\"scope_descriptions\":{\"qf\":{\"fr\":\"a\",\"en\":\"b\",\"de\":\"c\"}}"), IDP_EINVAL);
+	ck_assert_int_eq(load_dp(",\"scope_descriptions\":{\"qf\":{\"fr\":\"\",\"en\":\"b\"}}"), IDP_EINVAL);
+	ck_assert_int_eq(load_dp(",\"scope_descriptions\":{\"qf\":{\"fr\":\"a\\nb\",\"en\":\"b\"}}"), IDP_EINVAL);
+	ck_assert_int_eq(load_dp(",\"scope_descriptions\":[\"qf\"]"), IDP_EINVAL);
+	ck_assert_int_eq(load_dp(",\"scope_descriptions\":{\"qf\":\"votre quotient\"}"), IDP_EINVAL);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
-	return TEST_SUITE_OF("config", t_config_errors);
+	return TEST_SUITE_OF("config", t_config_errors, t_config_scope_descriptions);
 }

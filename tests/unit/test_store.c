@@ -1116,7 +1116,7 @@ START_TEST(incr_ttl_not_extended)
 }
 END_TEST
 
-/* STORE_OP_INCR counts in a batch as incr does alone: created at 1 with its
+/* STORE_OP_INCR counts in a batch as incr does alone (or by .by): created at 1 with its
  * TTL, which later increments do not extend; a value that is not a counter
  * stops the batch with an error. */
 START_TEST(batch_incr_counts)
@@ -1137,6 +1137,14 @@ START_TEST(batch_incr_counts)
 	ck_assert_int_eq(store_batch(&g_st, bump + 1, 1), IDP_OK);
 	ck_assert_int_eq(store_get(&g_st, "bi-count", &val, &n), IDP_OK);
 	ck_assert_str_eq(val, "2");
+	free(val);
+	/* by: an amount, on a new counter and on an existing one */
+	ck_assert_int_eq(store_batch(&g_st, (const struct store_op[]){{.kind = STORE_OP_INCR, .key = "bi-by",
+									.ttl_s = 60, .by = 40}}, 1), IDP_OK);
+	ck_assert_int_eq(store_batch(&g_st, (const struct store_op[]){{.kind = STORE_OP_INCR, .key = "bi-by",
+									.ttl_s = 60, .by = 2}}, 1), IDP_OK);
+	ck_assert_int_eq(store_get(&g_st, "bi-by", &val, &n), IDP_OK);
+	ck_assert_str_eq(val, "42");
 	free(val);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_int_eq(store_batch(&g_st, bad[i], 1), IDP_EINVAL);

@@ -1,0 +1,105 @@
+// The demo's data-sharing loop in a real browser (issue 17): a portal asks
+// for the quotient familial the family allowance office holds; the consent
+// page names the office and the data (French and English, axe-core on
+// both); ticked, the portal shows the quotient the office gave it, and the
+// next login remembers that consent; left unticked on another portal, the
+// citizen is logged in without it and the office refused the token.
+//
+//   node tests/browser/data.js PORTAL_D PORTAL_E TMPDIR
+//
+// Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { AXE_TAGS, axeViolations, launchContext, run } = require('./lib');
+
+const [portalD, portalE, tmp] = process.argv.slice(2);
+const STEP_MS = 15000;
+const { check, finish } = run('data', 130000);
+
+// After a click that leaves the page: the landmark the next page has.
+const LANDMARKS = { '#password': 'password', 'button[value="accept"]': 'consent', '#acr': 'portal' };
+async function landing(page) {
+	await page.waitForSelector(Object.keys(LANDMARKS).join(', '), { state: 'attached' });
+	for (const [sel, name] of Object.entries(LANDMARKS))
+		if (await page.$(sel)) return name;
+	return 'none';
+}
+
+async function audit(page, name) {
+	const v = await axeViolations(page);
+	check(`${name}: zero axe violations (${AXE_TAGS.join(', ')})`, v.length === 0,
+		v.map((x) => `${x.id} ${x.nodes.map((n) => n.target.join(' ')).join('; ')}`).join(', '));
+}
+
+async function login(page) {
+	await page.fill('#username', 'marianne');
+	await page.fill('#password', 'Marianne-2026!');
+	await Promise.all([page.waitForNavigation(), page.click('form[action="/login"] button')]);
+}
+
+async function consentPage(page, lang, t) {
+	const body = (await page.textContent('main')).replace(/\s+/g, ' ');
+	check(`${lang} consent page names the office`, body.includes("Caisse d'allocations familiales, démo"), body.slice(0, 300));
+	check(`${lang} consent page names the data in plain words`, body.includes(t.data), body.slice(0, 300));
+	const box = await page.$('input[type="checkbox"][name="share:cnaf_quotient_familial"]');
+	check(`${lang} the data has its own box`, box !== null);
+	check(`${lang} the box is unticked: sharing is the citizen's act`, box !== null && !(await box.isChecked()));
+	const label = box ? await page.textContent(`label[for="${await box.getAttribute('id')}"]`) : '';
+	check(`${lang} the box's label says what and from whom`, label.includes(t.data) && label.includes('Caisse'), label);
+	await audit(page, `${lang} consent page with data to share`);
+}
+
+async function main() {
+	const ctx = await launchContext(tmp, { locale: 'fr-FR' });
+	let page = await ctx.newPage();
+	page.setDefaultTimeout(STEP_MS);
+	try {
+		// Ticked: the portal shows what the office gave it.
+		await page.goto(`${portalD}/`);
+		await page.click('text=Se connecter');
+		await page.waitForSelector('#password');
+		await login(page);
+		check('fr after the login: the consent page', (await landing(page)) === 'consent', page.url());
+		await consentPage(page, 'fr', { data: 'votre quotient familial' });
+		await page.check('input[name="share:cnaf_quotient_familial"]');
+		await Promise.all([page.waitForNavigation(), page.click('button[value="accept"]')]);
+		await page.waitForSelector('#acr');
+		const shown = (await page.$('#data')) ? await page.textContent('#data') : '';
+		check('accepted: the portal shows the quotient familial', shown.includes('quotient_familial') && shown.includes('712'), shown);
+		check('... from the office', shown.includes("Caisse d'allocations familiales, démo"), shown);
+
+		// The next login there: the consent (data included) is remembered.
+		await page.goto(`${portalD}/login`);
+		const seen = await landing(page);
+		check('next login: no consent page (remembered, data included)', seen === 'portal', `${seen} at ${page.url()}`);
+		check('... and the quotient again', (await page.$('#data')) !== null && (await page.textContent('#data')).includes('712'));
+
+		// Unticked, on another portal, in English: logged in without the data.
+		await ctx.clearCookies();
+		await page.close();
+		page = await ctx.newPage();
+		page.setDefaultTimeout(STEP_MS);
+		await page.goto(`${portalE}/login?ui_locales=en`);
+		await page.waitForSelector('#password');
+		await login(page);
+		check('en after the login: the consent page', (await landing(page)) === 'consent', page.url());
+		await consentPage(page, 'en', { data: 'your family quotient' });
+		await Promise.all([page.waitForNavigation(), page.click('button[value="accept"]')]);
+		await page.waitForSelector('#acr');
+		const content = await page.content();
+		check('unticked: logged in all the same', content.includes('Marianne'));
+		check('... no data shown', (await page.$('#data')) === null);
+		const st = (await page.$('#data-status')) ? await page.textContent('#data-status') : '';
+		check('... the portal says it was not shared: the office refused the token (403)', st === '403', st);
+	} catch (e) {
+		check('the data-sharing walk', false, e.message.split('\n')[0]);
+		fs.writeFileSync(path.join(tmp, 'last-page.html'), await page.content().catch(() => ''));
+	} finally {
+		await ctx.close().catch(() => {});
+	}
+	finish();
+}
+
+main();
