@@ -121,6 +121,7 @@ enum MHD_Result ep_userinfo(struct req *r);
 enum MHD_Result ep_introspect(struct req *r);
 enum MHD_Result ep_revoke(struct req *r);
 enum MHD_Result ep_logout(struct req *r);
+enum MHD_Result ep_account(struct req *r);
 char *discovery_render(const struct config *cfg, const struct rt *rt);
 
 /* federation.c: the choice page's answer, the upstream provider's return. */

@@ -5,6 +5,7 @@
 #include "idp.h"
 #include "audit.h"
 #include "backchannel.h"
+#include "ledger.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,12 @@ static int csrf_key_init(void)
 	return IDP_OK;
 }
 
+/* The audit chain's checkpoints, signed with the active key. */
+static int audit_sign(const char *payload, size_t len, char **jws)
+{
+	return provider_sign("audit-checkpoint+jwt", payload, len, jws);
+}
+
 int idp_serve_start(int port_override, const char *port_file)
 {
 	const struct config *cfg = g_idp.rt->cfg;
@@ -43,6 +50,7 @@ int idp_serve_start(int port_override, const char *port_file)
 
 	if ((rc = audit_open(cfg)) != IDP_OK)
 		return rc;
+	audit_set_signer(audit_sign);
 	if ((rc = store_open(cfg->store, &g_idp.store)) != IDP_OK) {
 		audit_close();
 		goto fail;

@@ -7,26 +7,56 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
-/* fd: -1 when off; taken for reading by each write so that a reopen never
+/* fd: -1 when off (read and write: the chain reads its tail back); taken for reading by each write so that a reopen never
  * closes it under a writer. */
 static pthread_rwlock_t audit_lock = PTHREAD_RWLOCK_INITIALIZER;
 static int audit_fd = -1;
 static bool audit_prefixed;
 static unsigned char audit_key[32];
 
+/* The chain of the file (audit.h): taken under chain_lock (threads) and
+ * flock (processes). known_end: the file's size after this process's last
+ * line; when the file has another size, another process wrote (or the file
+ * was rotated) and the tail is read again. */
+/* The most that seq and prev add before an event's members: the line with
+ * them stays within AUDIT_LINE_MAX. */
+#define CHAIN_PREFIX_MAX 112
+
+static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	long long seq;
+	char prev[65];
+	off_t known_end;
+	unsigned since_ckpt, every, every_s;
+	int64_t last_ckpt;
+	char iss[512];
+	audit_signer signer;
+} chain = {.known_end = -1};
+
+void audit_set_signer(audit_signer fn)
+{
+	pthread_mutex_lock(&chain_lock);
+	chain.signer = fn;
+	pthread_mutex_unlock(&chain_lock);
+}
+
 int audit_open(const struct config *cfg)
 {
 	int fd = -1, old;
 
 	if (cfg->audit_file != NULL) {
-		fd = open(cfg->audit_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+		fd = open(cfg->audit_file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 		if (fd < 0) {
 			idp_log(LOG_ERR, "audit: cannot open %s (%s)", cfg->audit_file, strerror(errno));
 			return IDP_EIO;
@@ -40,6 +70,14 @@ int audit_open(const struct config *cfg)
 	old = audit_fd;
 	audit_fd = fd;
 	audit_prefixed = cfg->audit_file == NULL;
+	pthread_mutex_lock(&chain_lock);
+	chain.known_end = -1; /* a reopened file: its tail is read at the next line */
+	chain.every = cfg->audit_checkpoint_every ? cfg->audit_checkpoint_every : 1000;
+	chain.every_s = cfg->audit_checkpoint_s ? cfg->audit_checkpoint_s : 600;
+	if (chain.last_ckpt == 0)
+		chain.last_ckpt = now_s();
+	snprintf(chain.iss, sizeof(chain.iss), "%s", cfg->issuer ? cfg->issuer : "");
+	pthread_mutex_unlock(&chain_lock);
 	/* A key of its own, derived from the deployment's secret: an audit
 	 * hash says nothing about the pairwise subjects services see. */
 	hmac_sha256(cfg->pairwise_secret, strlen(cfg->pairwise_secret), "idp audit hash", 14, audit_key);
@@ -94,6 +132,111 @@ static void cut(const char *value, char out[AUDIT_VALUE_MAX + 1])
 	out[n] = '\0';
 }
 
+/* The seq and hash of the file's last line, read back from its tail (size
+ * bytes): a line is at most AUDIT_LINE_MAX bytes. An empty file (just
+ * rotated) continues the chain this process knew; a line without "seq" (written before
+ * the chain existed) counts as seq 0. */
+static void chain_read_tail(int fd, off_t size)
+{
+	char tail[AUDIT_LINE_MAX + 2], *start, *end;
+	off_t from = size > (off_t)sizeof(tail) ? size - (off_t)sizeof(tail) : 0;
+	ssize_t n;
+
+	if (size == 0)
+		return;
+	n = pread(fd, tail, (size_t)(size - from), from);
+	if (n <= 0)
+		return;
+	end = tail + n;
+	/* The last complete line (a torn last write is left out of it). */
+	while (end > tail && end[-1] != '\n')
+		end--;
+	if (end == tail)
+		return;
+	start = end - 1;
+	while (start > tail && start[-1] != '\n')
+		start--;
+	sha256_hex(start, (size_t)(end - start), chain.prev);
+	chain.seq = 0;
+	if (strncmp(start, "{\"seq\":", 7) == 0) {
+		char *e;
+		long long v = strtoll(start + 7, &e, 10);
+
+		if (e != start + 7 && v > 0)
+			chain.seq = v;
+	}
+}
+
+/* Writes one line of the chain: body is the event's object without its
+ * opening brace ("\"ts\":...}\n"); the line gets seq and prev before it. */
+static int chain_write(int fd, const char *body, size_t blen)
+{
+	struct buf b;
+	int rc = IDP_EIO;
+
+	buf_init(&b, AUDIT_LINE_MAX + 128);
+	if (buf_printf(&b, "{\"seq\":%lld,\"prev\":\"%s\",", chain.seq + 1, chain.prev) == IDP_OK &&
+	    buf_add(&b, body, blen) == IDP_OK && b.p != NULL &&
+	    write(fd, b.p, b.len) == (ssize_t)b.len) {
+		chain.seq++;
+		sha256_hex(b.p, b.len, chain.prev);
+		if (chain.known_end >= 0)
+			chain.known_end += (off_t)b.len;
+		rc = IDP_OK;
+	}
+	buf_release(&b);
+	return rc;
+}
+
+/* A checkpoint: a line whose "jws" signs {"iss","seq","prev"} of itself, so
+ * that whoever holds the public keys can tell the chain up to it was
+ * written by the provider. */
+static void chain_checkpoint(int fd, const char *ts)
+{
+	char *jws = NULL;
+	struct buf p, b;
+
+	buf_init(&p, 1024);
+	buf_init(&b, AUDIT_LINE_MAX);
+	if (buf_adds(&p, "{") == IDP_OK && buf_json_member_str(&p, true, "iss", chain.iss) == IDP_OK &&
+	    buf_printf(&p, ",\"seq\":%lld,\"prev\":\"%s\"}", chain.seq + 1, chain.prev) == IDP_OK &&
+	    chain.signer(p.p, p.len, &jws) == IDP_OK &&
+	    buf_json_member_str(&b, true, "ts", ts) == IDP_OK &&
+	    buf_json_member_str(&b, false, "event", "checkpoint") == IDP_OK &&
+	    buf_json_member_str(&b, false, "jws", jws) == IDP_OK && buf_adds(&b, "}\n") == IDP_OK &&
+	    chain_write(fd, b.p, b.len) == IDP_OK) {
+		chain.since_ckpt = 0;
+		chain.last_ckpt = now_s();
+	}
+	free(jws);
+	buf_release(&p);
+	buf_release(&b);
+}
+
+/* The line in b (a whole object and its newline) added to the chain of
+ * fd, under both locks; false when it could not be written. */
+static bool chain_append(int fd, const struct buf *b, const char *ts)
+{
+	struct stat st;
+	bool ok = false;
+
+	pthread_mutex_lock(&chain_lock);
+	if (flock(fd, LOCK_EX) != 0)
+		goto out;
+	if (fstat(fd, &st) == 0 && st.st_size != chain.known_end) {
+		chain_read_tail(fd, st.st_size);
+		chain.known_end = st.st_size;
+	}
+	ok = chain_write(fd, b->p + 1, b->len - 1) == IDP_OK;
+	if (ok && chain.signer != NULL &&
+	    (++chain.since_ckpt >= chain.every || now_s() - chain.last_ckpt >= (int64_t)chain.every_s))
+		chain_checkpoint(fd, ts);
+	flock(fd, LOCK_UN);
+out:
+	pthread_mutex_unlock(&chain_lock);
+	return ok;
+}
+
 void audit_event(const char *event, const char *ip, ...)
 {
 	char ts[40], v[AUDIT_VALUE_MAX + 1], h[33];
@@ -134,7 +277,7 @@ void audit_event(const char *event, const char *ip, ...)
 		mark = b.len;
 		/* A member that would not fit (or is not UTF-8) is left out,
 		 * and the line says so. */
-		if (buf_json_member_str(&b, false, name, v) != IDP_OK || b.len + 20 > AUDIT_LINE_MAX) {
+		if (buf_json_member_str(&b, false, name, v) != IDP_OK || b.len + 20 + CHAIN_PREFIX_MAX > AUDIT_LINE_MAX) {
 			b.len = mark;
 			buf_adds(&b, ",\"truncated\":true");
 			break;
@@ -142,7 +285,7 @@ void audit_event(const char *event, const char *ip, ...)
 	}
 	va_end(ap);
 	if (buf_adds(&b, "}\n") == IDP_OK && b.p != NULL &&
-	    write(audit_fd, b.p, b.len) != (ssize_t)b.len) {
+	    (audit_prefixed ? write(audit_fd, b.p, b.len) != (ssize_t)b.len : !chain_append(audit_fd, &b, ts))) {
 		static int64_t last;
 		int64_t now = now_s();
 

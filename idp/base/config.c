@@ -107,7 +107,7 @@ static void load_trusted_proxies(struct cctx *x, const json_t *o, struct config 
  * (lines prefixed, for journald); off without it. */
 static void load_audit(struct cctx *x, const json_t *root, struct config *c)
 {
-	static const char *const keys[] = {"file", "stderr", NULL};
+	static const char *const keys[] = {"file", "stderr", "checkpoint_every", "checkpoint_s", NULL};
 	const json_t *o = json_object_get(root, "audit"), *e;
 	const char *f;
 
@@ -122,6 +122,10 @@ static void load_audit(struct cctx *x, const json_t *root, struct config *c)
 	e = json_object_get(o, "stderr");
 	if (e != NULL && !json_is_boolean(e))
 		cfg_err(x, "audit", "\"stderr\" must be true or false");
+	/* The chained file's signed checkpoints (audit.h): after so many
+	 * events, or the first event so long after the last checkpoint. */
+	c->audit_checkpoint_every = (unsigned)cfg_int(x, o, "audit", "checkpoint_every", 1000, 1, 1000000);
+	c->audit_checkpoint_s = (unsigned)cfg_int(x, o, "audit", "checkpoint_s", 600, 1, 86400 * 7);
 	if ((f != NULL) == json_is_true(e))
 		cfg_err(x, "audit", "give exactly one of \"file\" and \"stderr\": true");
 	else if (f != NULL)

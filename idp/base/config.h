@@ -118,6 +118,8 @@ struct config {
 	int metrics_port;
 	char *audit_file;               /* audit.file, resolved; NULL: none */
 	bool audit_stderr;              /* audit.stderr: prefixed lines on stderr */
+	unsigned audit_checkpoint_every; /* audit.checkpoint_every: events between signed checkpoints */
+	unsigned audit_checkpoint_s;    /* audit.checkpoint_s: seconds, idem */
 	char *keys_dir, *templates_dir, *plugin_dir;
 	json_t *store;     /* the "store" object (borrowed from root) */
 	json_t *backends;  /* the "backends" array (borrowed from root) */

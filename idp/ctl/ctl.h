@@ -59,5 +59,7 @@ int cmd_clients(int argc, char **argv);  /* ctl_clients.c */
 int cmd_sessions(int argc, char **argv); /* ctl_sessions.c */
 int cmd_status(void);                    /* ctl_status.c */
 int cmd_stats(void);                     /* ctl_status.c */
+int cmd_audit(int argc, char **argv);    /* ctl_audit.c */
+int cmd_receipts(int argc, char **argv); /* ctl_receipts.c */
 
 #endif

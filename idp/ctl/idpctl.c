@@ -60,6 +60,9 @@ void usage(FILE *f)
 		"  stats --events --from DATE --to DATE [--csv]   pages shown, answered and abandoned (choice, login,\n"
 		"                                  consent), consents refused, failures by cause, per hour\n"
 		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
+		"  audit verify [FILE]             the audit chain: names a line removed, altered or out of order;\n"
+		"                                  checks the signed checkpoints (FILE: the configuration's audit file)\n"
+		"  receipts verify FILE            a receipt from /account, checked against the keys folder\n"
 		"The users file defaults to the first \"file\" backend of the configuration.\n"
 		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
 }
@@ -257,6 +260,10 @@ int main(int argc, char **argv)
 		return cmd_stats();
 	if (strcmp(rest[0], "audit-hash") == 0 && n == 1)
 		return cmd_audit_hash();
+	if (strcmp(rest[0], "audit") == 0)
+		return cmd_audit(n - 1, rest + 1);
+	if (strcmp(rest[0], "receipts") == 0)
+		return cmd_receipts(n - 1, rest + 1);
 	usage(stderr);
 	return 2;
 }

@@ -43,6 +43,7 @@ static const struct route routes[] = {
 	{"/logout",                           EXACT,  GET | POST, ep_logout,            PAGE, "/logout"},
 	{"/session/end",                      EXACT,  GET | POST, ep_logout,            PAGE, "/logout"},
 	{"/logout/return",                    EXACT,  GET,        ep_logout_return,     PAGE, "/logout/return"},
+	{"/account",                          EXACT,  GET | POST, ep_account,           PAGE, "/account"},
 	{"/static/style.css",                 EXACT,  GET,        http_css,             PAGE, "/static"},
 	{"/healthz",                          EXACT,  GET,        healthz,              PAGE, "/healthz"},
 };

@@ -2,6 +2,7 @@
 #include "code.h"
 #include "backchannel.h"
 #include "claims.h"
+#include "ledger.h"
 #include "record.h"
 #include "uri.h"
 
@@ -41,20 +42,22 @@ static int amr_add(struct buf *t, const char *amr)
  * (o) and the citizen's local subject (u), from which a data provider's own
  * pairwise sub is derived. */
 static int code_record(const struct config *cfg, const struct client *cl, const struct authz_req *a,
-		       const struct session *sess, char **text, size_t *len, char **at_text, size_t *at_len)
+		       const struct session *sess, const char *hash, char **text, size_t *len, char **at_text,
+		       size_t *at_len, char **rel_text, size_t *rel_len)
 {
 	const char *sid_hash = sess->sid_hash;
 	const json_t *idreq = json_object_get(a->claims, "id_token");
 	json_t *uinfo = NULL, *idx = NULL;
-	char *sub = NULL, sid[65];
+	char *idt = NULL; /* the ID token's claims of the citizen, for the release */
+	char *sub = NULL, sid[65], sc[65], subh[65];
 	struct buf rec, t, atr;
 	int rc = IDP_ENOMEM;
 
 	buf_init(&rec, 256 * 1024);
 	buf_init(&t, 128 * 1024);
 	buf_init(&atr, 128 * 1024);
-	*text = *at_text = NULL;
-	*len = *at_len = 0;
+	*text = *at_text = *rel_text = NULL;
+	*len = *at_len = *rel_len = 0;
 	if ((sub = subject_for(cfg, cl, sess->sub)) == NULL)
 		goto out;
 	sid_for(cfg, cl, sid_hash, sid);
@@ -63,7 +66,10 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 		rc = IDP_EINVAL;
 		goto out;
 	}
-	if ((rc = record_adds(&rec, 's', sid_hash)) != IDP_OK || (rc = record_adds(&rec, 'c', cl->id)) != IDP_OK ||
+	ledger_sc_hash(sess->sub, cl->id, sc);
+	sha256_hex(sess->sub, strlen(sess->sub), subh);
+	if ((rc = record_adds(&rec, 's', sid_hash)) != IDP_OK || (rc = record_adds(&rec, 'w', sc)) != IDP_OK ||
+	    (rc = record_adds(&rec, 'v', subh)) != IDP_OK || (rc = record_adds(&rec, 'c', cl->id)) != IDP_OK ||
 	    (rc = record_adds(&rec, 'r', a->redirect_uri)) != IDP_OK ||
 	    (rc = record_adds(&rec, 'p', a->code_challenge)) != IDP_OK ||
 	    (rc = record_adds(&rec, 'o', a->scope)) != IDP_OK)
@@ -77,6 +83,10 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	    (rc = buf_json_member_str(&t, false, "sid", sid)) != IDP_OK ||
 	    (rc = record_add(&rec, 'i', t.p, t.len)) != IDP_OK || (rc = record_adds(&rec, 'n', a->nonce)) != IDP_OK)
 		goto out;
+	if ((idt = strndup(t.p, t.len)) == NULL) {
+		rc = IDP_ENOMEM;
+		goto out;
+	}
 	if (json_is_object(idreq)) {
 		rc = IDP_ENOMEM;
 		if ((idx = claims_for_scope(sess->claims, "", idreq)) == NULL)
@@ -104,21 +114,31 @@ static int code_record(const struct config *cfg, const struct client *cl, const 
 	if (scope_has(a->scope, "offline_access") &&
 	    ((rc = record_add(&rec, 'a', t.p, t.len)) != IDP_OK || (rc = record_adds(&rec, 'u', sess->sub)) != IDP_OK))
 		goto out;
+	/* The citizen's ledger: the release the exchange will record. */
 	rc = IDP_ENOMEM;
+	if ((*rel_text = ledger_code_release(cfg, hash, cl->id, a->scope, idt, strlen(idt), t.p, t.len,
+					     rel_len)) == NULL)
+		goto out;
 	/* Without its tag: the exchange's MOVE puts the tag and exp before it.
 	 * (Record values hold no NUL: strdup copies it whole.) */
-	if ((*at_text = strdup(atr.p + strlen(RECORD_TAG))) == NULL)
+	if ((*at_text = strdup(atr.p + strlen(RECORD_TAG))) == NULL) {
+		free(*rel_text);
+		*rel_text = NULL;
 		goto out;
+	}
 	*at_len = atr.len - strlen(RECORD_TAG);
 	*len = rec.len;
 	if ((*text = buf_steal(&rec)) == NULL) {
 		free_secret(*at_text);
 		*at_text = NULL;
+		free(*rel_text);
+		*rel_text = NULL;
 		goto out;
 	}
 	rc = IDP_OK;
 out:
 	free(sub);
+	free_secret(idt);
 	json_decref(uinfo);
 	json_decref(idx);
 	buf_release(&t);
@@ -130,10 +150,11 @@ out:
 int code_issue(const struct config *cfg, const struct client *cl, const struct authz_req *a,
 	       const struct session *sess, const char *consent_key, char **location)
 {
-	char *code = NULL, hash[65], key[80], akey[80], skey[80], *text = NULL, *at_text = NULL, tag[9];
+	char *code = NULL, hash[65], key[80], akey[80], skey[80], rkey[80], *text = NULL, *at_text = NULL, tag[9];
+	char *rel_text = NULL;
 	struct store_op ops[STORE_BATCH_MAX];
 	struct bcl_bufs bb;
-	size_t len = 0, at_len = 0, n = 0;
+	size_t len = 0, at_len = 0, rel_len = 0, n = 0;
 	int rc;
 
 	*location = NULL;
@@ -145,10 +166,11 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 	 * written: the ID token's claims of this citizen and request, and the
 	 * userinfo answer the access token will give, with only the claims the
 	 * service may receive, not the citizen's whole identity. */
-	if ((rc = code_record(cfg, cl, a, sess, &text, &len, &at_text, &at_len)) != IDP_OK)
+	if ((rc = code_record(cfg, cl, a, sess, hash, &text, &len, &at_text, &at_len, &rel_text, &rel_len)) != IDP_OK)
 		goto out;
 	snprintf(key, sizeof(key), K_CODE "%s", hash);
 	snprintf(akey, sizeof(akey), K_CODE_AT "%s", hash);
+	snprintf(rkey, sizeof(rkey), K_CODE_RELEASE "%s", hash);
 	/* A remembered consent is checked in the round trip that stores the
 	 * code: without it, nothing is stored and the caller asks. */
 	if (consent_key != NULL)
@@ -160,6 +182,8 @@ int code_issue(const struct config *cfg, const struct client *cl, const struct a
 	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
 				     .ttl_s = cl->code_ttl};
 	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = akey, .val = at_text, .len = at_len,
+				     .ttl_s = cl->code_ttl};
+	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = rkey, .val = rel_text, .len = rel_len,
 				     .ttl_s = cl->code_ttl};
 	/* Sliding idle lifetime of the SSO session, in the same round trip (a
 	 * session created by this very request already has it). */
@@ -186,6 +210,7 @@ out:
 		wipe(text, len);
 	free(text);
 	free_secret(at_text);
+	free(rel_text);
 	free_secret(code);
 	return rc;
 }

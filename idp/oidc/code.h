@@ -20,6 +20,13 @@
  * so that the exchange reaches the session in the round trip that takes
  * the code (store_op.taken_off): the offset of those 64 hex digits. */
 #define CODE_SID_OFF (sizeof(RECORD_TAG) - 1 + sizeof("s64:") - 1)
+/* Next, ledger_sc_hash of the citizen and the client (ledger.h), so that
+ * the exchange lists its access token under them (K_AT_SC) in the same
+ * round trip: withdrawing the consent revokes it. */
+#define CODE_SC_OFF (CODE_SID_OFF + 64 + sizeof(";w64:") - 1)
+/* Then the SHA-256 of the citizen's local subject: the exchange lists its
+ * release (ledger.h: K_RELEASES) in the same round trip. */
+#define CODE_SUB_OFF (CODE_SC_OFF + 64 + sizeof(";v64:") - 1)
 /* K_USED + code hash: a code already exchanged (its replay revokes the
  * tokens). K_AT (session.h) + token hash: an access token's record. */
 #define K_USED "used:"

@@ -11,6 +11,7 @@
 #include "claims.h"
 #include "client_auth.h"
 #include "jws.h"
+#include "ledger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,21 @@ static enum MHD_Result jwt_answer(struct req *r, const struct client *dp, const 
 	return http_reply_owned(r, 200, JWT_TYPE, jwt, strlen(jwt));
 }
 
+/* The citizen's ledger: data provider dp learnt, of the service's token,
+ * what answer b says (its served scopes, the pairwise sub). */
+static void release_to_provider(const struct client *dp, const struct record *rec, const struct buf *b)
+{
+	struct buf s;
+
+	buf_init(&s, 4096);
+	if (served_scope(&s, dp, record_get(rec, 'o')) == IDP_OK && s.len >= 2) {
+		s.p[s.len - 1] = '\0'; /* the scopes without their quotes */
+		ledger_release_introspection(record_get(rec, 'u'), record_get(rec, 'c'), s.p + 1, dp->id, b->p,
+					     b->len);
+	}
+	buf_release(&s);
+}
+
 enum MHD_Result ep_introspect(struct req *r)
 {
 	const char *tok, *accept = req_header(r, MHD_HTTP_HEADER_ACCEPT);
@@ -135,6 +151,8 @@ enum MHD_Result ep_introspect(struct req *r)
 		rc = IDP_ENOTFOUND;
 	else if ((rc = active_answer(&b, r->cfg, dp, &rec)) != IDP_OK)
 		b.len = 0;
+	else
+		release_to_provider(dp, &rec, &b);
 	if (text != NULL)
 		wipe(text, len);
 	free(text);

@@ -13,6 +13,7 @@
 #include "refresh.h"
 #include "jws.h"
 #include "json_bounded.h"
+#include "ledger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,7 +128,8 @@ static int requested_id_claims(struct buf *idc, const struct client *cl, const c
 /* The store keys of one exchange: the code's record, its access token's
  * record before (cat) and after (at) the move, and the used-code marker. */
 struct exchange_keys {
-	char code[80], cat[80], at[80], used[80];
+	char code[80], cat[80], at[80], used[80], crel[80], rel[80];
+	char rel_entry[LEDGER_ID_ENTRY + 1]; /* the release's id and a space */
 };
 
 /* prefix + a 64-character hash (the keys below are 80 bytes: room for both) */
@@ -135,6 +137,7 @@ struct exchange_keys {
 	(memcpy((out), prefix, sizeof(prefix) - 1), memcpy((out) + sizeof(prefix) - 1, (hash), 65))
 
 _Static_assert(sizeof(K_USED) - 1 + 65 <= 80 && sizeof(K_CODE) - 1 + 65 <= 80 &&
+		       sizeof(K_CODE_RELEASE) - 1 + 65 <= 80 &&
 		       sizeof(K_CODE_AT) - 1 + 65 <= 80 && sizeof(K_AT) - 1 + 65 <= 80,
 	       "exchange keys fit their buffers");
 
@@ -144,6 +147,11 @@ static void exchange_keys(const char hash[65], const char at_h[65], struct excha
 	KEY_OF(k->cat, K_CODE_AT, hash);
 	KEY_OF(k->at, K_AT, at_h);
 	KEY_OF(k->used, K_USED, hash);
+	KEY_OF(k->crel, K_CODE_RELEASE, hash);
+	ledger_code_release_id(hash, k->rel_entry);
+	snprintf(k->rel, sizeof(k->rel), K_RELEASE "%s", k->rel_entry);
+	k->rel_entry[LEDGER_ID_LEN] = ' ';
+	k->rel_entry[LEDGER_ID_ENTRY] = '\0';
 }
 
 /* What an exchange stored, or left pending, before it failed: the access
@@ -155,8 +163,10 @@ static void take_back(const struct exchange_keys *k)
 	store_batch(&g_idp.store,
 		    (const struct store_op[]){{.kind = STORE_OP_DEL, .key = k->at},
 					      {.kind = STORE_OP_DEL, .key = k->used},
-					      {.kind = STORE_OP_DEL, .key = k->cat}},
-		    3);
+					      {.kind = STORE_OP_DEL, .key = k->cat},
+					      {.kind = STORE_OP_DEL, .key = k->crel},
+					      {.kind = STORE_OP_DEL, .key = k->rel}},
+		    5);
 }
 
 /* The exchange's one round trip: the code's record taken (of two concurrent
@@ -172,9 +182,7 @@ static void take_back(const struct exchange_keys *k)
 static int exchange(const struct exchange_keys *k, const char *at_h, const char *family, const struct client *cl,
 		    int64_t now, char **ctext, size_t *clen)
 {
-	char used[129];
-
-	char entry[SESSION_AT_ENTRY + 1];
+	char used[129], entry[SESSION_AT_ENTRY + 1], t[32];
 	struct buf pre;
 	int rc;
 
@@ -185,6 +193,7 @@ static int exchange(const struct exchange_keys *k, const char *at_h, const char 
 	memcpy(entry, at_h, SESSION_AT_ENTRY - 1);
 	entry[SESSION_AT_ENTRY - 1] = ' ';
 	entry[SESSION_AT_ENTRY] = '\0';
+	snprintf(t, sizeof(t), "{\"t\":%lld,", (long long)now);
 	buf_init(&pre, 64);
 	/* exp, and iat for /introspect. */
 	if (record_add_int(&pre, 'e', now + cl->access_ttl) != IDP_OK || record_add_int(&pre, 't', now) != IDP_OK) {
@@ -204,8 +213,21 @@ static int exchange(const struct exchange_keys *k, const char *at_h, const char 
 				       .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
 				       .max = SESSION_AT_MAX * SESSION_AT_ENTRY, .taken_off = CODE_SID_OFF,
 				       .taken_len = 64},
+				      /* and under the citizen and the client (ledger.h) */
+				      {.kind = STORE_OP_APPEND, .key = K_AT_SC, .val = entry,
+				       .len = SESSION_AT_ENTRY, .ttl_s = cl->access_ttl,
+				       .max = SESSION_AT_MAX * SESSION_AT_ENTRY, .taken_off = CODE_SC_OFF,
+				       .taken_len = 64},
+				      /* The citizen's ledger: the release written with the
+				       * code, its time now, listed under the citizen. */
+				      {.kind = STORE_OP_MOVE, .key = k->crel, .to = k->rel, .val = t,
+				       .len = strlen(t), .ttl_s = LEDGER_TTL_S},
+				      {.kind = STORE_OP_APPEND, .key = K_RELEASES, .val = k->rel_entry,
+				       .len = LEDGER_ID_ENTRY, .ttl_s = LEDGER_TTL_S,
+				       .max = LEDGER_RELEASE_MAX * LEDGER_ID_ENTRY, .taken_off = CODE_SUB_OFF,
+				       .taken_len = 64},
 			      },
-			      5, ctext, clen);
+			      8, ctext, clen);
 	buf_release(&pre);
 	return rc;
 }

@@ -3,6 +3,7 @@
  * choice of backend, what follows an authentication, consent, the code. */
 #include "audit.h"
 #include "flow.h"
+#include "ledger.h"
 #include "claims.h"
 #include "code.h"
 #include "metrics.h"
@@ -472,8 +473,12 @@ enum MHD_Result flow_consented(struct req *r, struct authz_req *a, const struct 
 		return flow_refuse(r, a, "access_denied", "the citizen refused to share the data");
 	}
 	consent_decide(cl, a, sess, ckey);
-	if (ckey[0] != '\0')
-		store_put(&g_idp.store, ckey, "1", 1, 365 * 86400);
+	if (ckey[0] != '\0') {
+		json_t *rel = claims_released(sess->claims, a->scope, a->claims);
+
+		ledger_consent_remember(sess->sub, cl->id, ckey, rel); /* listed on /account */
+		json_decref(rel);
+	}
 	audit_event("consent", r->ip, "result", "given", "client", cl->id, "sub", sess->sub,
 		    "scope", a->scope, NULL);
 	return issue_code(r, a, cl, sess, NULL, &missing);

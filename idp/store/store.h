@@ -15,7 +15,10 @@
 
 #define STORE_KEY_MAX 256
 #define STORE_VAL_MAX (1024 * 1024)
-#define STORE_BATCH_MAX 8
+/* code_issue's batch is the largest: two REQUIREs, three PUTs (the code, its
+ * access token, its release: ledger.h), an EXPIRE and three back-channel
+ * writes (backchannel.h). */
+#define STORE_BATCH_MAX 12
 
 /* One write of a batch (store_ops.batch). */
 enum store_op_kind {

@@ -333,6 +333,14 @@ RP_API bool rp_scope_has(const char *scope, const char *word);
 RP_API int rp_verify_logout_token(struct rp_config *cfg, const char *token, json_t **claims,
 				  struct rp_error *err);
 
+/* Since 1.5. A receipt the citizen downloaded from the provider's /account
+ * page (a JWS of typ "receipt+jwt": iss, sub, service, release, categories,
+ * data_provider, iat, jti, sha256 of what was released): its signature
+ * against the provider's JWKS (as rp_verify_jwt), its typ and members.
+ * *claims (may be NULL) gets the payload (the caller decrefs). */
+RP_API int rp_verify_receipt(struct rp_config *cfg, const char *receipt, json_t **claims,
+			     struct rp_error *err);
+
 /* RP-initiated logout URL (end_session_endpoint): id_token_hint, and when
  * given post_logout_redirect_uri and state; client_id is always sent. */
 RP_API int rp_logout_url(struct rp_config *cfg, const char *id_token_hint,

@@ -2,6 +2,7 @@
 // driven by playwright-core, runs axe-core (WCAG 2.0/2.1 A and AA) on the
 // login page, the login page with an error, the consent page (and with data
 // held by another administration to share), the error page,
+// the account page (with a release, then after withdrawing the consent),
 // the logout confirmation and the logged-out page; then a keyboard user logs
 // in with Tab, typing and Enter.
 //
@@ -21,15 +22,19 @@ if (!issuer || !tmp) {
 const STEP_MS = 10000; // any one wait
 const TOTAL_MS = 150000; // the whole run
 const R1 = 'http://127.0.0.1:8081/callback';
+// One PKCE pair for every authorization request: the account page's code is
+// exchanged with it.
+const VERIFIER = 'a11y-verifier-0123456789abcdefghijklmnopqrstuvwxyz';
+const CHALLENGE = require('crypto').createHash('sha256').update(VERIFIER).digest('base64url');
 const { check, finish } = run('a11y', TOTAL_MS);
 
 function authorizeUrl(extra) {
-	// A fixed, valid S256 challenge: these pages never reach the token endpoint.
+	// A fixed, valid S256 challenge.
 	const q = new URLSearchParams({
 		response_type: 'code', client_id: 'demo-portal', redirect_uri: R1,
 		scope: 'openid profile email', state: 'a11y-state',
 		nonce: 'a11y-nonce-0123456789abcdef',
-		code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+		code_challenge: CHALLENGE,
 		code_challenge_method: 'S256', ...extra,
 	});
 	return `${issuer}/authorize?${q}`;
@@ -79,13 +84,14 @@ const T = {
 		error: "n'est pas reconnu", login: 'Connectez-vous', bad: 'Identifiant ou mot de passe incorrect',
 		consent: 'Transmettre vos informations', logout: 'Se déconnecter ?', out: 'Vous êtes déconnecté',
 		data: 'Partager votre quotient familial',
-		choice: 'Choisissez comment vous connecter',
+		choice: 'Choisissez comment vous connecter', account: 'Informations transmises',
+		withdrawn: 'Votre accord a été retiré',
 	},
 	en: {
 		error: 'not recognised', login: 'Log in', bad: 'Wrong username or password',
 		consent: 'Share your information', logout: 'Log out?', out: 'You are logged out',
 		data: 'Share your family quotient',
-		choice: 'Choose how to log in',
+		choice: 'Choose how to log in', account: 'Data shared', withdrawn: 'Your consent is withdrawn',
 	},
 };
 
@@ -93,7 +99,7 @@ async function pagesIn(browserCtx, lang) {
 	const extra = lang === 'en' ? { ui_locales: 'en' } : {};
 	const t = T[lang];
 	await browserCtx.clearCookies();
-	const page = await browserCtx.newPage();
+	let page = await browserCtx.newPage();
 	page.setDefaultTimeout(STEP_MS);
 	page.setDefaultNavigationTimeout(STEP_MS);
 	try {
@@ -123,6 +129,32 @@ async function pagesIn(browserCtx, lang) {
 		await page.fill('#password', 'Marianne-2026!');
 		await submit(page, 'form[action="/login"] button[type="submit"]');
 		await audit(page, `${lang} consent page`, { lang, text: t.consent });
+
+		// Accepted: the browser goes to the service (not running here) with
+		// the code, which the test exchanges as the service would.
+		const toService = page.waitForRequest((q) => q.url().startsWith('http://127.0.0.1:8081/'), { timeout: STEP_MS });
+		await page.click('button[name="decision"][value="accept"]', { timeout: STEP_MS });
+		const code = new URL((await toService).url()).searchParams.get('code');
+		const tr = await fetch(`${issuer}/token`, {
+			method: 'POST',
+			headers: { Authorization: `Basic ${Buffer.from('demo-portal:demo-portal-secret').toString('base64')}` },
+			body: new URLSearchParams({ grant_type: 'authorization_code', code: code || '', redirect_uri: R1,
+				code_verifier: VERIFIER }),
+		});
+		check(`${lang} the service exchanges its code`, tr.status === 200, tr.status);
+		// A new tab (the browser's own error page may still be loading in
+		// this one), with the same cookies.
+		const old = page;
+		page = await browserCtx.newPage();
+		page.setDefaultTimeout(STEP_MS);
+		page.setDefaultNavigationTimeout(STEP_MS);
+		await old.close();
+		st = await goto(page, `${issuer}/account${lang === 'en' ? '?ui_locales=en' : ''}`);
+		check(`${lang} account page: status 200`, st === 200, st);
+		check(`${lang} account page: the release and its receipt`, (await page.$('a[href^="/account?receipt="]')) !== null);
+		await audit(page, `${lang} account page`, { lang, text: t.account });
+		await submit(page, 'form[action="/account"] button.secondary');
+		await audit(page, `${lang} account page after withdrawing a consent`, { lang, text: t.withdrawn });
 
 		// The same session, a service asking for another administration's
 		// data (conf/demo.json: demo-portal-2 may ask demo-cnaf's scope).

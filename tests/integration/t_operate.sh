@@ -10,7 +10,7 @@ STORE=${STORE:-memory}
 setup_tmp
 R1=http://127.0.0.1:8081/callback
 AUDIT="$TMP/audit.jsonl"
-printf '{"audit": {"file": "%s"}}\n' "$AUDIT" >"$TMP/extra.json"
+printf '{"audit": {"file": "%s", "checkpoint_every": 4}}\n' "$AUDIT" >"$TMP/extra.json"
 start_idp "$STORE"
 CTL() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" "$@" 2>>"$TMP/idpctl.log"; }
 CTLE() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" "$@"; } # stderr kept
@@ -66,6 +66,48 @@ ok "idpctl audit-hash gives the user's hash in the lines" contains "$CHECK" "$UH
 for s in marianne Marianne-2026 Wrong-password-42 "$CODE" "$AT" "$SESSION" demo-portal-secret; do
 	ok "audit: no secret or name in the file (${s%"${s#????}"}...)" sh -c "! grep -qF -- '$s' '$AUDIT'"
 done
+# ---- The audit chain (issue 17): seq and prev on each line, signed
+# checkpoints; an edited copy names its line; a restart continues it.
+AV() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" --keys-dir "$TMP/keys" audit verify "$@" 2>&1; }
+OUT=$(AV); RC=$?
+ok "audit chain: verifies (daemon and idpctl lines in one chain)" eq "$RC" 0
+ok "... with a signed checkpoint" test "$(grep -c '"event":"checkpoint"' "$AUDIT")" -ge 1
+ok "... the checkpoints verified" not_contains "$OUT" " 0 checkpoints"
+ok "... every line chained" contains "$OUT" "$(wc -l <"$AUDIT") lines, $(wc -l <"$AUDIT") chained"
+edit() { # edit HOW: a copy of the audit file, edited, into $TMP/edited.jsonl
+	python3 - "$AUDIT" "$TMP/edited.jsonl" "$1" <<'PY'
+import sys
+L = open(sys.argv[1], encoding="utf-8").readlines()
+how = sys.argv[3]
+if how == "alter": L[2] = L[2].replace('"event":"', '"event":"x', 1)
+if how == "delete": del L[3]
+if how == "swap": L[2], L[3] = L[3], L[2]
+if how == "forge":
+    i = [n for n, l in enumerate(L) if '"event":"checkpoint"' in l][0]
+    c = L[i][-10]  # a character in the middle of the signature's last block
+    L[i] = L[i][:-10] + ("A" if c != "A" else "B") + L[i][-9:]
+    print(i + 1)
+open(sys.argv[2], "w", encoding="utf-8").writelines(L)
+PY
+}
+edit alter; OUT=$(AV "$TMP/edited.jsonl"); RC=$?
+ok "audit: an altered line is found (exit 1)" eq "$RC" 1
+ok "... and named: line 3" contains "$OUT" "line 3: altered"
+edit delete; OUT=$(AV "$TMP/edited.jsonl")
+ok "audit: a removed line is named (line 4)" contains "$OUT" "line 4: seq 5 follows 3: a line removed"
+edit swap; OUT=$(AV "$TMP/edited.jsonl")
+ok "audit: swapped lines are found at line 3" contains "$OUT" "line 3: seq 4 follows 2"
+N=$(edit forge); OUT=$(AV "$TMP/edited.jsonl")
+ok "audit: a forged checkpoint signature is named (line $N)" contains "$OUT" "line $N: the checkpoint's signature is not valid"
+LAST=$(tail -n1 "$AUDIT" | jget seq)
+stop_idp
+run_idp
+authorize demo-portal "$R1"
+login marianne 'Wrong-password-42'
+wait_for 20 sh -c "[ \"\$(tail -n1 '$AUDIT' | python3 -c 'import json,sys;print(json.load(sys.stdin)[\"seq\"])')\" -gt $LAST ]"
+OUT=$(AV); RC=$?
+ok "audit: after a restart the chain continues (verifies)" eq "$RC" 0
+ok "... from seq $LAST on" test "$(grep -c "\"seq\":$((LAST + 1)),\"prev\"" "$AUDIT")" -eq 1
 # ---- idpctl sessions ----------------------------------------------------------
 userinfo() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$IDP/userinfo"; }
 CJ="$TMP/cj1"; full_login demo-portal demo-portal-secret "$R1"; AT1=$(echo "$TOK" | jget access_token)
