@@ -19,7 +19,8 @@
  *   flow   one VU, once: the full login at --client (authorize, login,
  *          consent, token, userinfo) then the SSO login at --client2, with
  *          each phase's wall-clock start and end printed (to split a Redis
- *          MONITOR capture by phase) and the ID tokens printed for librp.
+ *          MONITOR capture by phase), the ID tokens printed for librp and
+ *          the first access token for the introspection figure.
  *
  * --threads T: the VUs run as fibers on T threads (each VU on thread
  * id % T), every thread waiting for all of its VUs' sockets in one epoll.
@@ -922,6 +923,7 @@ static int run_flow(void)
 		goto fail;
 	phase("token", t0);
 	printf("IDTOKEN %s %s %s\n", O.client, nonce, idt);
+	printf("ACCESSTOKEN %s %s\n", O.client, at);
 	t0 = now_real();
 	if (!userinfo(v, at))
 		goto fail;

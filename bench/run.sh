@@ -351,7 +351,11 @@ c["clients"] = [client("bench-es", "ES256", ["authorization_code"]),
                 client("bench-sso", "ES256", ["authorization_code"]),
                 client("bench-consent", "ES256", ["authorization_code"]),
                 client("bench-cc-es", "ES256", ["client_credentials"]),
-                client("bench-cc-rs", "RS256", ["client_credentials"])]
+                client("bench-cc-rs", "RS256", ["client_credentials"]),
+                # a data provider (issue 17): introspects the services' tokens
+                {"client_id": "bench-dp", "client_name": "Bench data provider", "role": "data_provider",
+                 "scopes_served": ["identite_pivot"],
+                 "client_secret_sha256": hashlib.sha256(b"bench-dp-secret-0123456789abcdef").hexdigest()}]
 for i in range(int(extra)):
     c["clients"].append(client("bench-x%05d" % i, "ES256" if i % 2 else "RS256",
                                ["authorization_code", "client_credentials"]))
@@ -533,6 +537,20 @@ token_exchange token_es256 bench-es "$(cap_for "$(get token_cc_es256_rps)")" --s
 [ -n "$PERFPID" ] && wait "$PERFPID"
 token_exchange token_es256_sleeping_vus bench-es "$(cap_for "$(get token_cc_es256_rps)")"
 token_exchange token_rs256 bench-rs "$(cap_for "$(get token_cc_rs256_rps)")" --spin
+
+say "introspection: a data provider checks a service's access token (RFC 7662)"
+# One real login at bench-es with identite_pivot, the scope bench-dp serves
+# (a token without one of its scopes is inactive for it).
+"$LG" flow -p "$IDP_PORT" $(cl bench-es) --user quick --password "$PW" --scope "openid identite_pivot" \
+	>"$TMP/flow.dp" 2>>"$TMP/lg.err"
+AT_DP=$(sed -n 's/^ACCESSTOKEN bench-es //p' "$TMP/flow.dp" | head -n1)
+if [ -n "$AT_DP" ] && curl -s -H "Authorization: $(basic bench-dp)" --data "token=$AT_DP" "$IDP/introspect" |
+	grep -q '"active":true'; then
+	wrk_bench introspect "$IDP/introspect" POST "token=$AT_DP" "$(basic bench-dp)"
+else
+	put introspect_rps null
+	note "introspect: no active access token for bench-dp ($(tail -n1 "$TMP/lg.err"))"
+fi
 
 say "SSO login, memory store (authorize with a live session -> code -> token -> userinfo)"
 # shellcheck disable=SC2046
@@ -949,6 +967,7 @@ rows = [
     ("token, code exchange, ES256 ID token, req/s", fmt(R.get("token_es256_rps")), "%s; p50 %s ms, p99 %s ms; codes from real logins%s (minting included)" % (L.replace("median of", "median round of"), fmt(R.get("token_es256_p50_ms")), fmt(R.get("token_es256_p99_ms")), cpu("token_es256"))),
     ("token, code exchange, ES256, VUs sleeping in recv, req/s", fmt(R.get("token_es256_sleeping_vus_rps")), "same without --spin: the provider's core also pays for waking each VU; p99 %s ms%s" % (fmt(R.get("token_es256_sleeping_vus_p99_ms")), cpu("token_es256_sleeping_vus"))),
     ("token, code exchange, RS256 ID token, req/s", fmt(R.get("token_rs256_rps")), "same; p50 %s ms, p99 %s ms%s" % (fmt(R.get("token_rs256_p50_ms")), fmt(R.get("token_rs256_p99_ms")), cpu("token_rs256"))),
+    ("introspection (data provider, JSON answer), req/s", fmt(R.get("introspect_rps")), "%s; one access token from a real login, client_secret_basic; p99 %s ms%s" % (W, fmt(R.get("introspect_p99_ms")), cpu("introspect"))),
     ("token, client_credentials, ES256 JWT, req/s", fmt(R.get("token_cc_es256_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("token_cc_es256_p99_ms")), cpu("token_cc_es256"))),
     ("token, client_credentials, RS256 JWT, req/s", fmt(R.get("token_cc_rs256_rps")), "%s; p99 %s ms%s" % (W, fmt(R.get("token_cc_rs256_p99_ms")), cpu("token_cc_rs256"))),
     ("SSO login (authorize+token+userinfo), /s", fmt(R.get("sso_login_memory_per_s")), "%s; p99 %s ms%s" % (L, fmt(R.get("sso_login_memory_p99_ms")), cpu("sso_login_memory"))),
