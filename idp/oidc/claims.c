@@ -122,6 +122,10 @@ static bool client_may_scope(const struct client *cl, const char *scope)
 
 bool scope_standard(const char *word)
 {
+	/* OpenID Core 11: a standard scope that releases no claim (a refresh
+	 * token), never a data provider's. */
+	if (strcmp(word, "offline_access") == 0)
+		return true;
 	for (size_t i = 0; i < N_SCOPES; i++)
 		if (strcmp(scope_claims[i].scope, word) == 0)
 			return true;
