@@ -15,20 +15,6 @@ run() { # run NAME CMD...: and how long it took, to keep the whole run short
 	if "$@"; then passed=$((passed+1)); else failed=$((failed+1)); echo "!! suite failed: $*"; fi
 	echo "   ($(($(date +%s) - t0)) s)"
 }
-for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] && run "unit $(basename "$t")" "$t"
-done
-# test_store's out-of-memory case, apart: ASan's allocation cap makes hiredis
-# fail to allocate (see redis_fibers_oom_fails_one).
-[ -x "$BUILD/tests/test_store" ] && run "unit test_store redis_oom" env IDP_TEST_REDIS_OOM=1 \
-	CK_RUN_CASE=redis_oom LSAN_OPTIONS=suppressions=tests/unit/redis-oom.supp \
-	ASAN_OPTIONS="$ASAN_OPTIONS:max_allocation_size_mb=1:allocator_may_return_null=1:fast_unwind_on_malloc=0" \
-	"$BUILD/tests/test_store"
-for f in "$BUILD"/tests/fuzz_*; do
-	[ -x "$f" ] || continue
-	n=$(basename "$f")
-	run "fuzz corpus $n" "$f" "tests/fuzz/corpus/${n#fuzz_}"
-done
 # The other suites, TEST_JOBS (3) at a time: most of a suite's time is spent
 # waiting (sleeps, TTLs, sockets, a browser), and each one has its own
 # ports, folders and daemons. A freed slot takes the next suite at once
@@ -74,6 +60,21 @@ ALONE=""
 # The longest first, so that the pool does not end on one long suite.
 [ -f tests/browser/t_paths.sh ] && start "t_paths.sh" sh tests/browser/t_paths.sh
 [ -f tests/rp/run.sh ] && start "librp" sh tests/rp/run.sh "$BUILD"
+# The unit tests and the fuzz corpora's replays, in the pool too.
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] && start "unit-$(basename "$t")" "$t"
+done
+# test_store's out-of-memory case, apart: ASan's allocation cap makes hiredis
+# fail to allocate (see redis_fibers_oom_fails_one).
+[ -x "$BUILD/tests/test_store" ] && start "unit-test_store-redis_oom" env IDP_TEST_REDIS_OOM=1 \
+	CK_RUN_CASE=redis_oom LSAN_OPTIONS=suppressions=tests/unit/redis-oom.supp \
+	ASAN_OPTIONS="$ASAN_OPTIONS:max_allocation_size_mb=1:allocator_may_return_null=1:fast_unwind_on_malloc=0" \
+	"$BUILD/tests/test_store"
+for f in "$BUILD"/tests/fuzz_*; do
+	[ -x "$f" ] || continue
+	n=$(basename "$f")
+	start "fuzz-corpus-$n" "$f" "tests/fuzz/corpus/${n#fuzz_}"
+done
 for t in tests/integration/t_*.sh tests/interop/t_*.sh tests/browser/t_*.sh; do
 	b=$(basename "$t" .sh)
 	[ "$t" = tests/browser/t_paths.sh ] && continue
