@@ -241,3 +241,12 @@ done_tests() {
 	echo "$suite${STORE:+ ($STORE)}: $PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]
 }
+
+# debian_python: Debian's python3 (with python3-authlib) for the suite's
+# python calls, jget included: a version manager's shim in front of it costs
+# some 0.7 s a call.
+debian_python() {
+	PY=/usr/bin/python3
+	if [ -x $PY ]; then python3() { $PY "$@"; }; fi
+}
+hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; } # hash TEXT: its SHA-256, hex

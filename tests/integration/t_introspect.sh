@@ -7,12 +7,8 @@
 # revoked and unknown tokens are inactive; a client revokes only its own.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
-# Debian's python3, with python3-authlib, for jget too: a version manager's
-# shim in front of it costs some 0.7 s a call, and this suite makes ~100.
-PY=/usr/bin/python3
-if [ -x $PY ]; then python3() { $PY "$@"; }; fi
+debian_python # this suite makes ~100 python calls
 setup_tmp
-hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 R1=http://127.0.0.1:8081/callback
 R4=http://127.0.0.1:8084/callback
 cat >"$TMP/extra.json" <<JSON

@@ -10,10 +10,8 @@
 # offline access alone. STORE=memory|redis.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
-PY=/usr/bin/python3
-if [ -x $PY ]; then python3() { $PY "$@"; }; fi
+debian_python # this suite makes ~100 python calls
 setup_tmp
-hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 R1=http://127.0.0.1:8081/callback
 R2=http://127.0.0.1:8082/callback
 R3=http://127.0.0.1:8083/callback
