@@ -7,7 +7,8 @@
 # ignored. Without a valid header, from an untrusted peer, with a huge v2
 # length, the connection is closed before HTTP; a header in pieces is waited
 # for, one that never ends is closed after its deadline while the daemon
-# answers others; v1 UNKNOWN and v2 LOCAL keep the proxy's own address.
+# answers others; v1 UNKNOWN and v2 LOCAL (HAProxy's health checks) keep the
+# proxy's own address.
 . "$(dirname "$0")/lib.sh"
 setup_tmp
 debian_python
@@ -41,7 +42,8 @@ frontend v2
 backend v1
 	server idp 127.0.0.1:$IDP_PORT send-proxy
 backend v2
-	server idp 127.0.0.1:$IDP_PORT send-proxy-v2
+	option httpchk GET /healthz
+	server idp 127.0.0.1:$IDP_PORT send-proxy-v2 check inter 300ms fall 2
 EOF2
 haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
 PIDS="$PIDS $!"
@@ -177,5 +179,7 @@ json.dump(c, open(sys.argv[2], "w"))
 PY
 OUT=$("$BUILD/idp/idp" --check --config "$TMP/bad.json" 2>&1)
 ok "config: proxy_protocol needs trusted_proxies" contains "$OUT" '"proxy_protocol" needs the proxies that send it in "trusted_proxies"'
+# HAProxy's health checks (GET /healthz after a v2 LOCAL header) passed all along.
+ok "HAProxy's checks with send-proxy-v2 pass" not_contains "$(cat "$TMP/haproxy.log")" "is DOWN"
 ok "the daemon is still up" kill -0 "$IDP_PID"
 done_tests
