@@ -16,7 +16,7 @@ command -v haproxy >/dev/null || { echo "t_proxy_protocol: haproxy is not instal
 METRICS_PORT=$(free_port)
 cat >"$TMP/extra.json" <<EOF2
 {"listen": {"address": "127.0.0.1", "port": 8080, "threads": 1, "trusted_proxies": ["127.0.0.1"],
-            "proxy_protocol": true},
+            "proxy_protocol": true, "connection_limit": 8},
  "metrics": {"listen": "127.0.0.1:$METRICS_PORT"},
  "rate_limits": {"transactions_per_ip_per_minute": 5},
  "log_level": "debug"}
@@ -108,6 +108,13 @@ print((data.split(b" ")[1].decode() if data.startswith(b"HTTP/1.1 ") else "close
 PY
 pp() { python3 "$TMP/pp.py" "$IDP_PORT" "$@" | cut -d' ' -f1; }
 
+# A header that never ends (its result read further down): closed after its
+# deadline (3 s), while the daemon answers others at once.
+python3 "$TMP/pp.py" "$IDP_PORT" 127.0.0.1 stall /healthz >"$TMP/stall" &
+STALL=$!
+sleep 0.3
+ok "stall: the daemon answers others meanwhile" eq "$(curl -s -m 2 -o /dev/null -w '%{http_code}' --interface 127.0.0.6 "$V2/healthz")" 200
+
 # HAProxy's client is the client: 5 transactions from 127.0.0.2 (v1), the
 # 6th refused (through v2: the same client either way); 127.0.0.3 is not.
 for i in 1 2 3 4 5; do echo "$(authz "$V1" 127.0.0.2)"; done >"$TMP/st"
@@ -155,19 +162,38 @@ for i in 1 2 3; do pp 127.0.0.1 v1:UNKNOWN "$AUTHZ"; done >"$TMP/stl"
 for i in 1 2 3; do pp 127.0.0.1 v2local "$AUTHZ"; done >>"$TMP/stl"
 ok "UNKNOWN and LOCAL: the proxy's own address, throttled at its 6th" eq "$(tr '\n' ' ' <"$TMP/stl")" "200 200 200 200 200 429 "
 ok "UNKNOWN and LOCAL: the log names the proxy" grep -q "authorize: 127.0.0.1 reached 5" "$TMP/idp.log"
-# A header that never ends: closed after its deadline (3 s), while the
-# daemon answers others at once.
-python3 "$TMP/pp.py" "$IDP_PORT" 127.0.0.1 stall /healthz >"$TMP/stall" &
-STALL=$!
-sleep 0.5
-ok "stall: the daemon answers others meanwhile" eq "$(curl -s -m 2 -o /dev/null -w '%{http_code}' --interface 127.0.0.6 "$V2/healthz")" 200
 wait "$STALL"
 ok "stall: closed after the deadline" python3 -c "import sys; r, t = open('$TMP/stall').read().split(); sys.exit(not (r == 'closed' and 2.5 <= float(t) < 6))"
+
+# HAProxy's health checks (GET /healthz after a v2 LOCAL header) passed all along.
+ok "HAProxy's checks with send-proxy-v2 pass" not_contains "$(cat "$TMP/haproxy.log")" "is DOWN"
+# Connections waiting for their header count against the connection limit
+# (8): with 8 stalled, the next waits in the kernel's queue until their
+# deadline frees the slots, then is served.
+python3 - "$IDP_PORT" <<'PY' &
+import socket, sys, time
+held, t0 = [], time.monotonic()
+for i in range(8):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"PROXY TCP4 198.51.100.9")
+    held.append(s)
+for s in held:  # until the daemon closes each (its deadline), 8 s at most
+    s.settimeout(max(0.1, t0 + 8 - time.monotonic()))
+    try:
+        s.recv(1)
+    except OSError:
+        pass
+PY
+HOLD=$!
+sleep 0.5
+T=$(curl -s -m 10 -o /dev/null -w '%{http_code} %{time_total}' --interface 127.0.0.7 "$V1/healthz")
+ok "limit: served once the stalled headers' slots are freed" python3 -c "import sys; c, t = '$T'.split(); sys.exit(not (c == '200' and 1.5 <= float(t) < 6))"
+wait "$HOLD"
 
 M=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
 ok "metrics: untrusted peers counted" contains "$M" 'idp_proxy_protocol_refused_total{reason="untrusted_peer"} 2'
 ok "metrics: invalid headers counted" contains "$M" 'idp_proxy_protocol_refused_total{reason="invalid_header"} 4'
-ok "metrics: the timeout counted" contains "$M" 'idp_proxy_protocol_refused_total{reason="timeout"} 1'
+ok "metrics: the timeouts counted" contains "$M" 'idp_proxy_protocol_refused_total{reason="timeout"} 9'
 ok "log: refusals at debug level" grep -q "PROXY protocol: a connection from 127.0.0.9, not a trusted proxy: closed" "$TMP/idp.log"
 
 # proxy_protocol without a trusted proxy is refused at load.
@@ -179,7 +205,5 @@ json.dump(c, open(sys.argv[2], "w"))
 PY
 OUT=$("$BUILD/idp/idp" --check --config "$TMP/bad.json" 2>&1)
 ok "config: proxy_protocol needs trusted_proxies" contains "$OUT" '"proxy_protocol" needs the proxies that send it in "trusted_proxies"'
-# HAProxy's health checks (GET /healthz after a v2 LOCAL header) passed all along.
-ok "HAProxy's checks with send-proxy-v2 pass" not_contains "$(cat "$TMP/haproxy.log")" "is DOWN"
 ok "the daemon is still up" kill -0 "$IDP_PID"
 done_tests
