@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* The event loops: one per thread, each its own libmicrohttpd daemon in
- * external epoll mode on the shared listening socket, its fibers and its
- * store connection. A request runs as a fiber (fiber.h): when it parks (a
+ * external epoll mode on the shared listening socket (under
+ * listen.proxy_protocol, the loop accepts and hands the connections over),
+ * its fibers and its store connection. A request runs as a fiber (fiber.h): when it parks (a
  * store round trip, a password hash on a worker), its connection waits
  * suspended and the loop serves others. This is the top of the HTTP layer:
  * it hands each whole request to route.c. */

@@ -7,8 +7,9 @@
 # ignored. Without a valid header, from an untrusted peer, with a huge v2
 # length, the connection is closed before HTTP; a header in pieces is waited
 # for, one that never ends is closed after its deadline while the daemon
-# answers others; v1 UNKNOWN and v2 LOCAL (HAProxy's health checks) keep the
-# proxy's own address.
+# answers others, and those waiting for their header count against the
+# connection limit; v1 UNKNOWN and v2 LOCAL (HAProxy's health checks) keep
+# the proxy's own address.
 . "$(dirname "$0")/lib.sh"
 setup_tmp
 debian_python
