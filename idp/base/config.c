@@ -230,7 +230,7 @@ int config_load_with_clients(const char *path, const char *clients_file, struct 
 		"subject_derivation", "cookie_prefix", "debug", "metrics", "audit", "clients_file", NULL};
 	static const char *const listen_keys[] = {"address", "port", "threads", "connection_limit",
 		"per_ip_connection_limit", "connection_timeout_s", "max_body_bytes",
-		"max_url_bytes", "max_params", "trusted_proxies", NULL};
+		"max_url_bytes", "max_params", "trusted_proxies", "proxy_protocol", NULL};
 	struct cctx x = {path, 0};
 	struct config *c;
 	json_error_t jerr;
@@ -288,6 +288,11 @@ int config_load_with_clients(const char *path, const char *clients_file, struct 
 	c->max_url = (size_t)cfg_int(&x, o, "listen", "max_url_bytes", 8192, 512, 65536);
 	c->max_params = (size_t)cfg_int(&x, o, "listen", "max_params", 64, 8, 1024);
 	load_trusted_proxies(&x, o, c);
+	/* Each connection then names its client itself: only a trusted proxy
+	 * may, so without one every connection would be refused. */
+	c->proxy_protocol = cfg_bool(&x, o, "listen", "proxy_protocol", false);
+	if (c->proxy_protocol && c->n_trusted_proxies == 0)
+		cfg_err(&x, "listen", "\"proxy_protocol\" needs the proxies that send it in \"trusted_proxies\"");
 	load_metrics(&x, root, c);
 	load_audit(&x, root, c);
 

@@ -114,6 +114,7 @@ struct config {
 	size_t max_body, max_url, max_params;
 	struct cidr *trusted_proxies;   /* listen.trusted_proxies; none by default */
 	size_t n_trusted_proxies;
+	bool proxy_protocol;            /* listen.proxy_protocol: a PROXY header first */
 	char *metrics_address;          /* metrics.listen; NULL: no metrics listener */
 	int metrics_port;
 	char *audit_file;               /* audit.file, resolved; NULL: none */

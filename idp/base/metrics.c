@@ -35,6 +35,10 @@ static const char *const counter_names[M_COUNT][2] = {
 	[M_BCL_SENT] = {"idp_backchannel_logouts_total{result=\"sent\"}", "idp_backchannel_logouts_total"},
 	[M_BCL_FAILED] = {"idp_backchannel_logouts_total{result=\"failed\"}", NULL},
 	[M_BCL_DROPPED] = {"idp_backchannel_logouts_total{result=\"dropped\"}", NULL},
+	[M_PP_UNTRUSTED] = {"idp_proxy_protocol_refused_total{reason=\"untrusted_peer\"}",
+			    "idp_proxy_protocol_refused_total"},
+	[M_PP_INVALID] = {"idp_proxy_protocol_refused_total{reason=\"invalid_header\"}", NULL},
+	[M_PP_TIMEOUT] = {"idp_proxy_protocol_refused_total{reason=\"timeout\"}", NULL},
 };
 
 static const char *const counter_help[M_COUNT] = {
@@ -47,6 +51,8 @@ static const char *const counter_help[M_COUNT] = {
 	[M_SSO_REUSED] = "Authorizations answered from a live single sign-on session, without a password.",
 	[M_LOGOUT] = "Single sign-on sessions ended by logout.",
 	[M_BCL_SENT] = "Back-channel logout tokens sent to services, by result (sent, failed after retries, dropped).",
+	[M_PP_UNTRUSTED] = "Connections closed before HTTP under listen.proxy_protocol, by reason (a peer not in "
+			   "trusted_proxies, no valid PROXY header, the header not whole in time).",
 };
 
 static void mark_start(void)

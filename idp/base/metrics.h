@@ -28,6 +28,9 @@ enum metric {
 	M_BCL_SENT,           /* back-channel logout tokens a service acknowledged */
 	M_BCL_FAILED,         /* given up after the retries, or refused by the service */
 	M_BCL_DROPPED,        /* not queued: the queue was full, or a bucket overflowed */
+	M_PP_UNTRUSTED,       /* listen.proxy_protocol: a connection from a peer not a trusted proxy */
+	M_PP_INVALID,         /* ... without a valid PROXY header (or closed before one) */
+	M_PP_TIMEOUT,         /* ... whose header did not arrive whole in time */
 	M_COUNT
 };
 

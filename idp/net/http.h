@@ -3,6 +3,8 @@
  * headers, cookies, client address and language) and the replies (always
  * with the security headers). Files, from the top down:
  *   loop.c     the event loops: libmicrohttpd daemons whose requests run as fibers
+ *   proxy_proto.c  the PROXY protocol header a trusted proxy sends first
+ *              (listen.proxy_protocol), read by loop.c
  *   route.c    the routing table: dispatch, 404 and 405, JSON or page errors,
  *              the endpoints' metrics labels
  *   request.c  parsing what the client sent

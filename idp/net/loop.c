@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* The event loops: one per thread, each its own libmicrohttpd daemon in
- * external epoll mode on the shared listening socket, its fibers and its
- * store connection. A request runs as a fiber (fiber.h): when it parks (a
+ * external epoll mode on the shared listening socket (under
+ * listen.proxy_protocol, the loop accepts and hands the connections over),
+ * its fibers and its store connection. A request runs as a fiber (fiber.h): when it parks (a
  * store round trip, a password hash on a worker), its connection waits
  * suspended and the loop serves others. This is the top of the HTTP layer:
  * it hands each whole request to route.c. */
@@ -25,6 +26,7 @@
 #include "fiber.h"
 #include "idp.h"
 #include "metrics.h"
+#include "proxy_proto.h"
 
 /* The longest a loop sleeps. At its connection limit libmicrohttpd 0.9.75
  * stops watching the listening socket and watches it again only on its next
@@ -33,6 +35,16 @@
  * daemon take new connections well within a second of a slot freeing, for
  * ten idle wake-ups a second. */
 #define LOOP_WAIT_MAX_MS 100
+
+/* listen.proxy_protocol: how long a connection has to send its PROXY header
+ * whole, and how many may be waiting for theirs in a loop (counted against
+ * the connection limit too). A proxy writes the header with the
+ * connection's first bytes: these bound what a slow or silent peer holds. */
+#define PP_DEADLINE_MS 3000
+#define PP_PENDING_MAX 256
+/* Connections taken per wake-up of the listening socket: the loop's other
+ * work is not held back by a burst. */
+#define ACCEPT_BATCH 32
 
 /* Room kept in each connection's pool for the answer's headers. */
 #define HEAD_REPLY_RESERVE 4096
@@ -56,6 +68,16 @@ static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
+/* A connection accepted under listen.proxy_protocol, its header not yet
+ * read: not libmicrohttpd's until then. */
+struct pp_conn {
+	struct fiber_io io; /* first: the ready callback's io is the connection */
+	struct pp_conn *prev, *next;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	int64_t deadline; /* mono_ms */
+};
+
 /* One event loop per thread. */
 struct loop {
 	pthread_t th;
@@ -67,6 +89,14 @@ struct loop {
 	struct conn_watch watched; /* list head of this loop's connections */
 	int64_t next_sweep;
 	struct req *parked; /* whose connections suspend_parked suspends */
+	/* listen.proxy_protocol: the loop accepts itself (libmicrohttpd has no
+	 * listening socket then) and hands each connection over once its
+	 * header is read. */
+	struct fiber_io accept_io; /* fd -1 when not accepting */
+	bool accept_paused;        /* at the limit: not watched for now */
+	int64_t accept_resume;     /* mono_ms; after a failed accept (EMFILE) */
+	struct pp_conn pending;    /* list head */
+	unsigned n_pending;
 };
 
 static struct {
@@ -77,7 +107,10 @@ static struct {
 	pthread_cond_t cond;
 	unsigned limit, per_ip, timeout; /* listen settings, read at start */
 	size_t mem_limit;
-} H = {NULL, 0, -1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+	bool proxy_protocol;
+	struct cidr *trusted; /* listen.trusted_proxies, for proxy_protocol */
+	size_t n_trusted;
+} H = {NULL, 0, -1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, false, NULL, 0};
 
 static __thread struct loop *t_loop;
 
@@ -472,6 +505,194 @@ static void stop_ready(struct fiber_io *io, uint32_t events)
 		t_loop->stop = true;
 }
 
+/* listen.proxy_protocol. The loop accepts from the listening socket itself,
+ * closes at once a connection from a peer that is not a trusted proxy, and
+ * reads the PROXY header of the others (proxy_proto.h) without a byte of
+ * the request after it; then libmicrohttpd takes the connection with the
+ * client's address, so its per-address limit, the throttling and the logs
+ * all see the client. Nothing is owed before HTTP: a connection refused
+ * here is closed without a word (logged at debug level, counted). */
+
+static void peer_text(const struct sockaddr_storage *ss, char out[64])
+{
+	out[0] = '\0';
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, 64);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, 64);
+}
+
+/* Takes p off the loop's watch and list; its descriptor stays open. */
+static void pp_unlink(struct loop *l, struct pp_conn *p)
+{
+	fiber_io_del(&p->io);
+	p->prev->next = p->next;
+	p->next->prev = p->prev;
+	l->n_pending--;
+}
+
+static void pp_refuse(struct loop *l, struct pp_conn *p, enum metric m, const char *why)
+{
+	char peer[64];
+
+	peer_text(&p->peer, peer);
+	idp_log(LOG_DEBUG, "http: PROXY protocol: %s from %s: connection closed", why, peer);
+	metrics_count(m);
+	pp_unlink(l, p);
+	close(p->io.fd);
+	free(p);
+}
+
+static void pp_ready(struct fiber_io *io, uint32_t events)
+{
+	struct pp_conn *p = (struct pp_conn *)io;
+	struct loop *l = t_loop;
+	unsigned char b[PP_HEADER_MAX];
+	const struct sockaddr *sa;
+	struct pp_header h;
+	enum pp_result res;
+	socklen_t sl;
+	ssize_t n;
+	int fd = io->fd;
+	bool ended = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+
+	/* Peeked, not read: the header's length shows only once it is there. */
+	n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && !ended)
+		return;
+	if (n <= 0) {
+		pp_refuse(l, p, M_PP_INVALID, "closed before a header");
+		return;
+	}
+	res = pp_parse(b, (size_t)n, &h);
+	if (res == PP_NEED_MORE && !ended)
+		return; /* edge-triggered: woken again when more arrives */
+	if (res != PP_DONE) {
+		pp_refuse(l, p, M_PP_INVALID, res == PP_BAD ? "no valid header" : "closed inside its header");
+		return;
+	}
+	/* Exactly the header: what follows it is the request, libmicrohttpd's. */
+	if (recv(fd, b, h.consumed, MSG_DONTWAIT) != (ssize_t)h.consumed) {
+		pp_refuse(l, p, M_PP_INVALID, "a header that could not be read");
+		return;
+	}
+	sa = (const struct sockaddr *)(h.keep_peer ? &p->peer : &h.addr);
+	sl = h.keep_peer ? p->peerlen : h.addrlen;
+	pp_unlink(l, p);
+	/* libmicrohttpd closes the socket when it refuses it (its per-address
+	 * limit for this client, no memory). */
+	if (MHD_add_connection(l->d, fd, sa, sl) != MHD_YES)
+		idp_log(LOG_DEBUG, "http: a proxied connection refused by libmicrohttpd: %s", strerror(errno));
+	free(p);
+}
+
+/* Connections open or waiting for their header stay under the loop's share
+ * of the connection limit: at it, new ones wait in the kernel's queue. */
+static bool pp_room(struct loop *l)
+{
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	unsigned open = di != NULL ? di->num_connections : 0;
+
+	return l->n_pending < PP_PENDING_MAX && open + l->n_pending < H.limit;
+}
+
+static void accept_pause(struct loop *l, int64_t until)
+{
+	if (!l->accept_paused && fiber_io_mod(&l->accept_io, 0) == IDP_OK)
+		l->accept_paused = true;
+	l->accept_resume = until;
+}
+
+static void accept_ready(struct fiber_io *io, uint32_t events)
+{
+	struct loop *l = t_loop;
+
+	(void)events;
+	for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct pp_conn *p;
+		char peer[64];
+		int fd;
+
+		if (!pp_room(l)) {
+			accept_pause(l, 0);
+			return;
+		}
+		if ((fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
+			if (errno == ECONNABORTED || errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				/* Out of descriptors or memory: the socket stays
+				 * ready, so not watched for a moment. */
+				idp_log(LOG_DEBUG, "http: accept: %s", strerror(errno));
+				accept_pause(l, mono_ms() + LOOP_WAIT_MAX_MS);
+			}
+			return;
+		}
+		peer_text(&ss, peer);
+		if (!cidr_list_has(H.trusted, H.n_trusted, peer)) {
+			idp_log(LOG_DEBUG, "http: PROXY protocol: a connection from %s, not a trusted proxy: closed", peer);
+			metrics_count(M_PP_UNTRUSTED);
+			close(fd);
+			continue;
+		}
+		if ((p = calloc(1, sizeof(*p))) == NULL) {
+			close(fd);
+			continue;
+		}
+		p->io.fd = fd;
+		p->io.ready = pp_ready;
+		p->peer = ss;
+		p->peerlen = sl;
+		p->deadline = mono_ms() + PP_DEADLINE_MS;
+		/* Edge-triggered: a peek leaves the bytes there, level-triggered
+		 * would wake the loop for them again and again. */
+		if (fiber_io_add(&p->io, EPOLLIN | EPOLLRDHUP | EPOLLET) != IDP_OK) {
+			close(fd);
+			free(p);
+			continue;
+		}
+		p->next = &l->pending;
+		p->prev = l->pending.prev;
+		p->prev->next = p;
+		l->pending.prev = p;
+		l->n_pending++;
+	}
+}
+
+/* Each loop turn: the headers past their deadline (the list is in accept
+ * order, so in deadline order), and the listening socket watched again
+ * once there is room. */
+static void pp_sweep(struct loop *l)
+{
+	int64_t now = mono_ms();
+
+	while (l->pending.next != &l->pending && l->pending.next->deadline <= now)
+		pp_refuse(l, l->pending.next, M_PP_TIMEOUT, "no whole header within the deadline");
+	if (l->accept_paused && now >= l->accept_resume && pp_room(l) &&
+	    fiber_io_mod(&l->accept_io, EPOLLIN) == IDP_OK)
+		l->accept_paused = false;
+}
+
+/* No more connections: the listening descriptor and those still waiting for
+ * their header are closed. */
+static void pp_stop(struct loop *l)
+{
+	if (l->accept_io.fd >= 0) {
+		fiber_io_del(&l->accept_io);
+		close(l->accept_io.fd);
+		l->accept_io.fd = -1;
+	}
+	while (l->pending.next != &l->pending) {
+		struct pp_conn *p = l->pending.next;
+
+		pp_unlink(l, p);
+		close(p->io.fd);
+		free(p);
+	}
+}
+
 static void loop_state(struct loop *l, int state)
 {
 	pthread_mutex_lock(&H.lock);
@@ -488,6 +709,8 @@ static void *loop_main(void *arg)
 
 	t_loop = l;
 	l->watched.next = l->watched.prev = &l->watched;
+	l->pending.next = l->pending.prev = &l->pending;
+	l->accept_io.fd = -1;
 	/* Each daemon gets its own descriptor of the listening socket: one that
 	 * closes it (a failed start, a stop) leaves the others' intact. */
 	if ((lfd = fcntl(H.listen_fd, F_DUPFD_CLOEXEC, 0)) < 0)
@@ -497,10 +720,17 @@ static void *loop_main(void *arg)
 		goto fail;
 	}
 	/* The connection limit is per daemon: each loop gets its share (rounded
-	 * up); the per-IP limit holds in each (never refusing below it). */
-	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+	 * up); the per-IP limit holds in each (never refusing below it). Under
+	 * listen.proxy_protocol the loop keeps the listening socket (accept_ready):
+	 * libmicrohttpd has none. */
+	struct MHD_OptionItem listen_opt[] = {
+		{H.proxy_protocol ? MHD_OPTION_END : MHD_OPTION_LISTEN_SOCKET, lfd, NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+					(H.proxy_protocol ? MHD_USE_NO_LISTEN_SOCKET : 0),
 				0, NULL, NULL, on_request, NULL,
-				MHD_OPTION_LISTEN_SOCKET, lfd,
+				MHD_OPTION_ARRAY, listen_opt,
 				MHD_OPTION_CONNECTION_LIMIT, H.limit,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, H.per_ip,
 				MHD_OPTION_CONNECTION_TIMEOUT, H.timeout,
@@ -517,11 +747,15 @@ static void *loop_main(void *arg)
 	l->stop_io.fd = l->stop_fd;
 	l->stop_io.ready = stop_ready;
 	l->mhd_io.ready = mhd_ready;
+	l->accept_io.ready = accept_ready;
 	if ((di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD)) != NULL)
 		l->mhd_io.fd = di->epoll_fd;
 	if (di == NULL || fiber_io_add(&l->mhd_io, EPOLLIN) != IDP_OK ||
-	    fiber_io_add(&l->stop_io, EPOLLIN) != IDP_OK) {
-		MHD_stop_daemon(l->d); /* closes lfd */
+	    fiber_io_add(&l->stop_io, EPOLLIN) != IDP_OK ||
+	    (H.proxy_protocol && (l->accept_io.fd = lfd, fiber_io_add(&l->accept_io, EPOLLIN)) != IDP_OK)) {
+		MHD_stop_daemon(l->d); /* closes lfd, unless it is the loop's */
+		if (H.proxy_protocol)
+			close(lfd);
 		goto fail_sched;
 	}
 	loop_state(l, 1);
@@ -532,10 +766,11 @@ static void *loop_main(void *arg)
 		int t = LOOP_WAIT_MAX_MS;
 
 		if (l->stop && !l->quiesced) {
-			MHD_socket q = MHD_quiesce_daemon(l->d);
+			MHD_socket q = H.proxy_protocol ? MHD_INVALID_SOCKET : MHD_quiesce_daemon(l->d);
 
 			if (q != MHD_INVALID_SOCKET)
 				close(q); /* our duplicate: no new connections here */
+			pp_stop(l);
 			l->quiesced = true;
 		}
 		if (MHD_get_timeout(l->d, &to) == MHD_YES && to < LOOP_WAIT_MAX_MS)
@@ -544,7 +779,10 @@ static void *loop_main(void *arg)
 		MHD_run(l->d);
 		suspend_parked(l);
 		conn_watch_sweep(l);
+		if (l->accept_io.fd >= 0)
+			pp_sweep(l);
 	}
+	pp_stop(l);
 	MHD_stop_daemon(l->d);
 	fiber_sched_fini();
 	return NULL;
@@ -595,10 +833,17 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 		return rc;
 	/* The blocking calls (password hashes, LDAP, upstream providers) run
 	 * on workers, each backend on its own: two per loop, at least four. */
-	if ((H.loops = calloc(threads, sizeof(*H.loops))) == NULL ||
+	/* The proxies allowed to send a PROXY header, read at start. */
+	H.proxy_protocol = cfg->proxy_protocol;
+	H.n_trusted = H.proxy_protocol ? cfg->n_trusted_proxies : 0;
+	if (H.n_trusted > 0 && (H.trusted = calloc(H.n_trusted, sizeof(*H.trusted))) != NULL)
+		memcpy(H.trusted, cfg->trusted_proxies, H.n_trusted * sizeof(*H.trusted));
+	if ((H.n_trusted > 0 && H.trusted == NULL) || (H.loops = calloc(threads, sizeof(*H.loops))) == NULL ||
 	    fiber_workers_start(threads * 2 > 4 ? threads * 2 : 4) != IDP_OK) {
 		free(H.loops);
 		H.loops = NULL;
+		free(H.trusted);
+		H.trusted = NULL;
 		close(H.listen_fd);
 		H.listen_fd = -1;
 		return log_fail(IDP_ENOMEM, "http: cannot start the workers");
@@ -646,7 +891,8 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 			fclose(f);
 		}
 	}
-	idp_log(LOG_INFO, "listening on http://%s:%u (%u threads)", cfg->address, port, threads);
+	idp_log(LOG_INFO, "listening on http://%s:%u (%u threads%s)", cfg->address, port, threads,
+		H.proxy_protocol ? ", PROXY protocol from the trusted proxies" : "");
 	return IDP_OK;
 }
 
@@ -665,6 +911,9 @@ void http_stop(void)
 	free(H.loops);
 	H.loops = NULL;
 	H.n = 0;
+	free(H.trusted);
+	H.trusted = NULL;
+	H.n_trusted = 0;
 	if (H.listen_fd >= 0)
 		close(H.listen_fd);
 	H.listen_fd = -1;
