@@ -10,7 +10,8 @@
 # until when; its own button ends it, withdrawing the consent ends it too
 # (refresh refused, the tokens it issued inactive), logging out everywhere
 # does not; idpctl tokens list|revoke (redis). Receipts verify against the
-# published JWKS (--jwks URL or file, without the configuration): an edited
+# published JWKS (--jwks URL or file, without the configuration; in the
+# memory run, the store playing no part): an edited
 # one, a JWKS without the key, an oversized or redirected answer fail.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
@@ -27,13 +28,16 @@ cat >"$TMP/extra.json" <<JSON
  "audit": {"file": "$TMP/audit.jsonl"}}
 JSON
 start_idp "$STORE"
-# A web server for JWKS URLs (receipts verify --jwks), started now to
-# overlap its start-up with the rest.
-mkdir -p "$TMP/www/dir"
-python3 -c 'import json;print(json.dumps({"keys":[],"pad":"x"*100000}))' >"$TMP/www/big.json"
-WP=$(free_port)
-(cd "$TMP/www" && exec python3 -m http.server "$WP" --bind 127.0.0.1 >"$TMP/www.log" 2>&1) &
-PIDS="$PIDS $!"
+# A web server for JWKS URLs (receipts verify --jwks, checked in the memory
+# run only: the store plays no part), started now to overlap its start-up
+# with the rest.
+if [ "$STORE" = memory ]; then
+	mkdir -p "$TMP/www/dir"
+	python3 -c 'import json;print(json.dumps({"keys":[],"pad":"x"*100000}))' >"$TMP/www/big.json"
+	WP=$(free_port)
+	(cd "$TMP/www" && exec python3 -m http.server "$WP" --bind 127.0.0.1 >"$TMP/www.log" 2>&1) &
+	PIDS="$PIDS $!"
+fi
 CTL() { "$BUILD/idp/idpctl" --config "$TMP/idp.json" --keys-dir "$TMP/keys" "$@"; }
 userinfo() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$IDP/userinfo"; }
 introspect() { curl -s -u dp-mail:dp-mail-secret --data-urlencode "token=$1" "$IDP/introspect"; }
@@ -117,45 +121,47 @@ authorize svc "$R4" "&prompt=none"
 ok "after withdrawal: prompt=none gets consent_required" contains "$PAGE$(curl -s -i -b "$CJ" "$IDP/authorize?response_type=code&client_id=svc&redirect_uri=$R4&scope=openid%20profile%20email&state=s&code_challenge=$C&code_challenge_method=S256&prompt=none")" consent_required
 
 # ---- receipts verify --jwks: what a citizen or an auditor holds ------------
-OUT=$(CTL receipts verify "$TMP/receipt.jwt" --jwks "$IDP/jwks" 2>&1); RC=$?
-ok "receipts verify --jwks URL (the daemon's /jwks): valid" eq "$RC" 0
-ok "... says with which keys" contains "$OUT" "with a key of $IDP/jwks"
-curl -s "$IDP/jwks" >"$TMP/jwks.json"
-OUT=$("$BUILD/idp/idpctl" --config "$TMP/none.json" receipts verify "$TMP/receipt.jwt" --jwks "$TMP/jwks.json" 2>&1); RC=$?
-ok "--jwks FILE, no configuration at hand (a citizen's case): valid" eq "$RC:$(echo "$OUT" | grep -c 'to svc')" 0:1
-OUT=$(CTL receipts verify "$TMP/edited.jwt" --jwks "$IDP/jwks" 2>&1); RC=$?
-ok "--jwks: an edited receipt fails" eq "$RC" 1
-ok "... saying no key of the set signed it" contains "$OUT" "no key of"
-python3 - "$TMP/jwks.json" "$TMP/jwks-nokey.json" <<'PY'
+if [ "$STORE" = memory ]; then
+	OUT=$(CTL receipts verify "$TMP/receipt.jwt" --jwks "$IDP/jwks" 2>&1); RC=$?
+	ok "receipts verify --jwks URL (the daemon's /jwks): valid" eq "$RC" 0
+	ok "... says with which keys" contains "$OUT" "with a key of $IDP/jwks"
+	curl -s "$IDP/jwks" >"$TMP/jwks.json"
+	OUT=$("$BUILD/idp/idpctl" --config "$TMP/none.json" receipts verify "$TMP/receipt.jwt" --jwks "$TMP/jwks.json" 2>&1); RC=$?
+	ok "--jwks FILE, no configuration at hand (a citizen's case): valid" eq "$RC:$(echo "$OUT" | grep -c 'to svc')" 0:1
+	OUT=$(CTL receipts verify "$TMP/edited.jwt" --jwks "$IDP/jwks" 2>&1); RC=$?
+	ok "--jwks: an edited receipt fails" eq "$RC" 1
+	ok "... saying no key of the set signed it" contains "$OUT" "no key of"
+	python3 - "$TMP/jwks.json" "$TMP/jwks-nokey.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 for k in j["keys"]:
     k["kid"] = "someone-else-" + k.get("kid", "")
 json.dump(j, open(sys.argv[2], "w"))
 PY
-ok "--jwks: a set without the receipt's key fails" sh -c "! '$BUILD/idp/idpctl' --config '$TMP/none.json' receipts verify '$TMP/receipt.jwt' --jwks '$TMP/jwks-nokey.json' 2>/dev/null"
-# The receipt's kid on another key (an EC key: the RS256 signature cannot be its).
-KID=$(printf %s "$R" | cut -d. -f1 | python3 -c 'import sys,base64,json;s=sys.stdin.read().strip();print(json.loads(base64.urlsafe_b64decode(s+"="*(-len(s)%4))).get("kid",""))')
-openssl ecparam -name prime256v1 -genkey -noout -out "$TMP/other.pem" 2>/dev/null
-openssl ec -in "$TMP/other.pem" -pubout -outform DER 2>/dev/null | tail -c 64 >"$TMP/other.xy"
-python3 - "$TMP/other.xy" "$KID" "$TMP/jwks-other.json" <<'PY'
+	ok "--jwks: a set without the receipt's key fails" sh -c "! '$BUILD/idp/idpctl' --config '$TMP/none.json' receipts verify '$TMP/receipt.jwt' --jwks '$TMP/jwks-nokey.json' 2>/dev/null"
+	# The receipt's kid on another key (an EC key: the RS256 signature cannot be its).
+	KID=$(printf %s "$R" | cut -d. -f1 | python3 -c 'import sys,base64,json;s=sys.stdin.read().strip();print(json.loads(base64.urlsafe_b64decode(s+"="*(-len(s)%4))).get("kid",""))')
+	openssl ecparam -name prime256v1 -genkey -noout -out "$TMP/other.pem" 2>/dev/null
+	openssl ec -in "$TMP/other.pem" -pubout -outform DER 2>/dev/null | tail -c 64 >"$TMP/other.xy"
+	python3 - "$TMP/other.xy" "$KID" "$TMP/jwks-other.json" <<'PY'
 import base64, json, sys
 xy = open(sys.argv[1], "rb").read()
 b = lambda v: base64.urlsafe_b64encode(v).rstrip(b"=").decode()
 json.dump({"keys": [{"kty": "EC", "crv": "P-256", "x": b(xy[:32]), "y": b(xy[32:]), "kid": sys.argv[2], "use": "sig"}]},
           open(sys.argv[3], "w"))
 PY
-ok "--jwks: the receipt's kid on another key fails" sh -c "! '$BUILD/idp/idpctl' --config '$TMP/none.json' receipts verify '$TMP/receipt.jwt' --jwks '$TMP/jwks-other.json' 2>/dev/null"
-# A JWKS URL answering 100 KiB, and one answering a redirect (python's
-# http.server redirects a folder named without its slash).
-cp "$TMP/jwks.json" "$TMP/www/dir/index.html"
-wait_for 100 curl -s -o /dev/null "http://127.0.0.1:$WP/" || ok "the JWKS web server starts" false
-OUT=$(CTL receipts verify "$TMP/receipt.jwt" --jwks "http://127.0.0.1:$WP/big.json" 2>&1); RC=$?
-ok "--jwks URL answering 100 KiB: refused" eq "$RC" 1
-ok "... as larger than 64 KiB" contains "$OUT" "larger than 64 KiB"
-OUT=$(CTL receipts verify "$TMP/receipt.jwt" --jwks "http://127.0.0.1:$WP/dir" 2>&1); RC=$?
-ok "--jwks URL answering a redirect: not followed" eq "$RC:$(echo "$OUT" | grep -c 'redirects are not followed')" 1:1
-ok "... the same set behind its final URL verifies" sh -c "'$BUILD/idp/idpctl' --config '$TMP/idp.json' receipts verify '$TMP/receipt.jwt' --jwks 'http://127.0.0.1:$WP/dir/' >/dev/null"
+	ok "--jwks: the receipt's kid on another key fails" sh -c "! '$BUILD/idp/idpctl' --config '$TMP/none.json' receipts verify '$TMP/receipt.jwt' --jwks '$TMP/jwks-other.json' 2>/dev/null"
+	# A JWKS URL answering 100 KiB, and one answering a redirect (python's
+	# http.server redirects a folder named without its slash).
+	cp "$TMP/jwks.json" "$TMP/www/dir/index.html"
+	wait_for 100 curl -s -o /dev/null "http://127.0.0.1:$WP/" || ok "the JWKS web server starts" false
+	OUT=$(CTL receipts verify "$TMP/receipt.jwt" --jwks "http://127.0.0.1:$WP/big.json" 2>&1); RC=$?
+	ok "--jwks URL answering 100 KiB: refused" eq "$RC" 1
+	ok "... as larger than 64 KiB" contains "$OUT" "larger than 64 KiB"
+	OUT=$(CTL receipts verify "$TMP/receipt.jwt" --jwks "http://127.0.0.1:$WP/dir" 2>&1); RC=$?
+	ok "--jwks URL answering a redirect: not followed" eq "$RC:$(echo "$OUT" | grep -c 'redirects are not followed')" 1:1
+	ok "... the same set behind its final URL verifies" sh -c "'$BUILD/idp/idpctl' --config '$TMP/idp.json' receipts verify '$TMP/receipt.jwt' --jwks 'http://127.0.0.1:$WP/dir/' >/dev/null"
+fi
 
 # ---- Offline access: shown, ended by its button, by withdrawal -------------
 # offline_login: the browser's session logs in to svc with offline_access
