@@ -22,6 +22,8 @@ struct ctl_opts {
 	const char *claims;   /* --claims JSON */
 	const char *user;     /* --user */
 	const char *sid;      /* --sid */
+	const char *client;   /* --client: tokens list and revoke, one service */
+	const char *jwks;     /* --jwks URL|FILE: receipts verify */
 	bool force;           /* --force */
 	const char *pkcs11;   /* --pkcs11 URI: keys import of a key in a token */
 	const char *from, *to; /* --from, --to */
@@ -57,6 +59,7 @@ int write_users(const char *path, json_t *root);
 int cmd_totp(int argc, char **argv);     /* ctl_totp.c: users totp-enrol, totp-remove */
 int cmd_clients(int argc, char **argv);  /* ctl_clients.c */
 int cmd_sessions(int argc, char **argv); /* ctl_sessions.c */
+int cmd_tokens(int argc, char **argv);   /* ctl_tokens.c */
 int cmd_status(void);                    /* ctl_status.c */
 int cmd_stats(void);                     /* ctl_status.c */
 int cmd_audit(int argc, char **argv);    /* ctl_audit.c */

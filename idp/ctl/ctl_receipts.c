@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
-/* idpctl receipts verify FILE: a receipt downloaded from /account (ledger.h)
- * checked against the provider's keys: signature, typ, iss, its members. */
+/* idpctl receipts verify FILE [--jwks URL|FILE]: a receipt downloaded from
+ * /account (ledger.h) checked: signature, typ, iss, its members. Against
+ * the provider's published key set (--jwks: what a citizen or an auditor
+ * holds, fetched with bounds or read from a file), else the keys folder
+ * (the operator's check). */
 #include "ctl.h"
+#include "jose.h"
+#include "json_bounded.h"
 #include "jws.h"
 #include "ledger.h"
 
@@ -9,24 +14,153 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 /* A receipt is a few hundred bytes; anything much larger is not one. */
 #define RECEIPT_FILE_MAX 16384
+/* A provider's JWKS holds a few keys: a few KB. A larger answer, a slower
+ * one or a redirect is refused rather than followed. */
+#define JWKS_MAX_BYTES (64 * 1024)
+#define JWKS_TIMEOUT_MS 5000
 
-/* The header's typ, decoded (the signature is checked by jws_verify). */
-static bool typ_is_receipt(const char *tok)
+/* A file of at most max bytes into buf (max + 1 bytes), trailing blanks cut.
+ * -1: unreadable, -2: too long. */
+static int read_bounded(const char *path, char *buf, size_t max, size_t *n)
 {
-	const char *dot = strchr(tok, '.');
-	unsigned char *h = NULL;
-	size_t n = 0;
-	json_t *j;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return -1;
+	*n = fread(buf, 1, max + 1, f);
+	fclose(f);
+	if (*n > max)
+		return -2;
+	while (*n > 0 && (buf[*n - 1] == '\n' || buf[*n - 1] == '\r' || buf[*n - 1] == ' '))
+		(*n)--;
+	buf[*n] = '\0';
+	return 0;
+}
+
+struct body {
+	char *p;
+	size_t len;
+	bool too_big;
+};
+
+static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct body *b = arg;
+	size_t n = sz * nm;
+
+	if (b->len + n > JWKS_MAX_BYTES) {
+		b->too_big = true;
+		return 0; /* curl stops the transfer */
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return n;
+}
+
+/* The JWKS at url (http or https, no redirect, bounded in size and time)
+ * into b->p (JWKS_MAX_BYTES + 1 bytes). */
+static int fetch_jwks(const char *url, struct body *b)
+{
+	CURL *c = curl_easy_init();
+	long status = 0;
+	CURLcode cc;
+
+	if (c == NULL)
+		return fail("cannot start a transfer");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)JWKS_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)JWKS_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)JWKS_MAX_BYTES);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	if (b->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+		return fail("%s: the answer is larger than %d KiB: not a key set", url, JWKS_MAX_BYTES / 1024);
+	if (cc != CURLE_OK)
+		return fail("%s: %s", url, curl_easy_strerror(cc));
+	if (status != 200)
+		return fail("%s: answered %ld (redirects are not followed)", url, status);
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+/* The keys of --jwks: a URL fetched, else a file read. */
+static int load_jwks(const char *src, struct client_key **keys, size_t *n)
+{
+	struct body b = {.p = malloc(JWKS_MAX_BYTES + 1)};
+	const char *why = "not a JSON object";
+	json_t *doc = NULL;
+	int rc = 1, r;
+
+	if (b.p == NULL)
+		return fail("out of memory");
+	if (strncmp(src, "https://", 8) == 0 || strncmp(src, "http://", 7) == 0) {
+		if (fetch_jwks(src, &b) != 0)
+			goto out;
+	} else if ((r = read_bounded(src, b.p, JWKS_MAX_BYTES, &b.len)) != 0) {
+		fail(r == -2 ? "%s: larger than 64 KiB: not a key set" : "cannot open %s", src);
+		goto out;
+	}
+	if (json_parse_bounded(b.p, b.len, JWKS_MAX_BYTES, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES, &doc) != IDP_OK ||
+	    client_keys_parse(doc, keys, n, &why) != IDP_OK) {
+		fail("%s: not a usable key set (%s)", src, why);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(doc);
+	free(b.p);
+	return rc;
+}
+
+/* A compact JWS's header and payload, decoded and parsed (both objects). */
+static bool jws_parts(const char *tok, json_t **hdr, json_t **payload)
+{
+	const char *d1 = strchr(tok, '.'), *d2 = d1 != NULL ? strchr(d1 + 1, '.') : NULL;
+	unsigned char *h = NULL, *p = NULL;
+	size_t hl = 0, pl = 0;
 	bool ok;
 
-	if (dot == NULL || b64url_decode(tok, (size_t)(dot - tok), &h, &n) != IDP_OK)
-		return false;
-	j = json_loadb((const char *)h, n, JSON_REJECT_DUPLICATES, NULL);
-	ok = strcmp(json_string_value(json_object_get(j, "typ")) ?: "", RECEIPT_TYP) == 0;
-	json_decref(j);
+	*hdr = *payload = NULL;
+	ok = d2 != NULL && strchr(d2 + 1, '.') == NULL &&
+	     b64url_decode(tok, (size_t)(d1 - tok), &h, &hl) == IDP_OK &&
+	     b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &p, &pl) == IDP_OK &&
+	     json_parse_bounded((char *)h, hl, hl, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES, hdr) == IDP_OK &&
+	     json_parse_bounded((char *)p, pl, pl, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES, payload) == IDP_OK &&
+	     json_is_object(*hdr) && json_is_object(*payload);
 	free(h);
+	free(p);
+	return ok;
+}
+
+/* tok's signature by the key of keys its kid names (use sig or none), in
+ * the algorithm its header names (never none, never HMAC: jose's list). */
+static bool signed_by_jwks(const char *tok, const json_t *hdr, const struct client_key *keys, size_t n)
+{
+	enum jose_sig_alg alg = jose_sig_alg_parse(json_string_value(json_object_get(hdr, "alg")));
+	const char *kid = json_string_value(json_object_get(hdr, "kid"));
+	const char *d2 = strrchr(tok, '.');
+	unsigned char *sig = NULL;
+	size_t sl = 0;
+	bool ok = false;
+
+	if (alg == JOSE_SIG_NONE || json_object_get(hdr, "crit") != NULL ||
+	    b64url_decode(d2 + 1, strlen(d2 + 1), &sig, &sl) != IDP_OK)
+		return false;
+	for (size_t i = 0; i < n && !ok; i++)
+		if ((kid == NULL || (keys[i].kid != NULL && strcmp(kid, keys[i].kid) == 0)) &&
+		    (keys[i].use == NULL || strcmp(keys[i].use, "sig") == 0) && jose_key_fits_sig(keys[i].pk, alg))
+			ok = jose_sig_verify(keys[i].pk, alg, tok, (size_t)(d2 - tok), sig, sl) == JOSE_OK;
+	free(sig);
 	return ok;
 }
 
@@ -34,40 +168,53 @@ int cmd_receipts(int argc, char **argv)
 {
 	struct config *cfg = NULL;
 	struct keyset *ks = NULL;
+	struct client_key *keys = NULL;
+	size_t nk = 0;
 	char buf[RECEIPT_FILE_MAX + 1];
-	json_t *p = NULL;
+	json_t *p = NULL, *hdr = NULL;
+	const char *iss;
 	size_t n;
-	FILE *f;
-	int rc = 1;
+	int rc = 1, r;
 
 	if (argc != 2 || strcmp(argv[0], "verify") != 0) {
 		usage(stderr);
 		return 2;
 	}
-	if ((f = fopen(argv[1], "r")) == NULL)
-		return fail("cannot open %s", argv[1]);
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	if (n > RECEIPT_FILE_MAX)
-		return fail("%s: not a receipt (longer than %d bytes)", argv[1], RECEIPT_FILE_MAX);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	if (config_load(opt.config, &cfg) != IDP_OK)
-		return fail("cannot read the configuration %s (give --config FILE)", opt.config);
-	if (keyset_load(opt.keys_dir ? opt.keys_dir : cfg->keys_dir, &ks) != IDP_OK) {
-		fail("cannot read the keys folder");
-		goto out;
+	if ((r = read_bounded(argv[1], buf, RECEIPT_FILE_MAX, &n)) != 0)
+		return r == -2 ? fail("%s: not a receipt (longer than %d bytes)", argv[1], RECEIPT_FILE_MAX)
+			       : fail("cannot open %s", argv[1]);
+	/* With --jwks the configuration is optional: a citizen has none; when
+	 * there is one, iss must be its issuer. */
+	if (config_load(opt.config, &cfg) != IDP_OK && opt.jwks == NULL)
+		return fail("cannot read the configuration %s (give --config FILE, or --jwks)", opt.config);
+	if (opt.jwks != NULL) {
+		if (load_jwks(opt.jwks, &keys, &nk) != 0)
+			goto out;
+		if (!jws_parts(buf, &hdr, &p) || !signed_by_jwks(buf, hdr, keys, nk)) {
+			fail("%s: no key of %s signed it (altered, or not a receipt of this provider)", argv[1],
+			     opt.jwks);
+			goto out;
+		}
+	} else {
+		if (keyset_load(opt.keys_dir ? opt.keys_dir : cfg->keys_dir, &ks) != IDP_OK) {
+			fail("cannot read the keys folder");
+			goto out;
+		}
+		json_t *again = NULL;
+		bool ok = jws_verify(ks, buf, &p) == IDP_OK && jws_parts(buf, &hdr, &again);
+
+		json_decref(again);
+		if (!ok) {
+			fail("%s: the signature is not the provider's (altered, or not a receipt)", argv[1]);
+			goto out;
+		}
 	}
-	if (jws_verify(ks, buf, &p) != IDP_OK) {
-		fail("%s: the signature is not the provider's (altered, or not a receipt)", argv[1]);
-		goto out;
-	}
-	if (!typ_is_receipt(buf)) {
+	if (strcmp(json_string_value(json_object_get(hdr, "typ")) ?: "", RECEIPT_TYP) != 0) {
 		fail("%s: signed by the provider, but not a receipt (typ is not %s)", argv[1], RECEIPT_TYP);
 		goto out;
 	}
-	if (strcmp(json_string_value(json_object_get(p, "iss")) ?: "", cfg->issuer) != 0 ||
+	iss = json_string_value(json_object_get(p, "iss"));
+	if (iss == NULL || (cfg != NULL && strcmp(iss, cfg->issuer) != 0) ||
 	    !json_is_string(json_object_get(p, "sub")) || !json_is_string(json_object_get(p, "service")) ||
 	    !json_is_integer(json_object_get(p, "iat")) || !json_is_string(json_object_get(p, "jti")) ||
 	    !json_is_array(json_object_get(p, "categories")) || !json_is_string(json_object_get(p, "sha256"))) {
@@ -78,7 +225,8 @@ int cmd_receipts(int argc, char **argv)
 		char t[32], *cats = json_dumps(json_object_get(p, "categories"), JSON_COMPACT);
 		char *dp = json_dumps(json_object_get(p, "data_provider"), JSON_COMPACT | JSON_ENCODE_ANY);
 
-		printf("receipt %s: valid, signed by %s\n", json_string_value(json_object_get(p, "jti")), cfg->issuer);
+		printf("receipt %s: valid, signed by %s%s%s\n", json_string_value(json_object_get(p, "jti")), iss,
+		       opt.jwks != NULL ? " with a key of " : "", opt.jwks != NULL ? opt.jwks : "");
 		printf("  released %s to %s (%s), data %s%s%s, sha256 %s\n",
 		       fmt_time(json_integer_value(json_object_get(p, "iat")), t),
 		       json_string_value(json_object_get(p, "service")),
@@ -92,6 +240,8 @@ int cmd_receipts(int argc, char **argv)
 	rc = 0;
 out:
 	json_decref(p);
+	json_decref(hdr);
+	client_keys_free(keys, nk);
 	keyset_free(ks);
 	config_free(cfg);
 	return rc;

@@ -53,6 +53,10 @@ void usage(FILE *f)
 		"  (every change is checked with the whole configuration first; the daemon reloads within a second)\n"
 		"  sessions list --user U          a citizen's live sessions on every node (redis store)\n"
 		"  sessions revoke --user U | --sid HASH   ends them and their access tokens\n"
+		"                                  (not offline access: refresh tokens outlive sessions)\n"
+		"  tokens list --user U [--client ID]     a citizen's refresh token families (offline access):\n"
+		"                                  service, created, last used, expires; never a token (redis store)\n"
+		"  tokens revoke --user U [--client ID]   ends them, with the access tokens they issued\n"
 		"  (U: a local subject, BACKEND:SUBJECT or pivot:HEX, or a username of a file backend)\n"
 		"  status                          nodes (heartbeats), the store's role, keys and readiness, backends\n"
 		"  stats --from DATE --to DATE [--csv]   logins per hour, service, backend and level (redis store;\n"
@@ -62,7 +66,8 @@ void usage(FILE *f)
 		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
 		"  audit verify [FILE]             the audit chain: names a line removed, altered or out of order;\n"
 		"                                  checks the signed checkpoints (FILE: the configuration's audit file)\n"
-		"  receipts verify FILE            a receipt from /account, checked against the keys folder\n"
+		"  receipts verify FILE [--jwks URL|FILE]   a receipt from /account, checked against the\n"
+		"                                  provider's published JWKS (https URL or file), else the keys folder\n"
 		"The users file defaults to the first \"file\" backend of the configuration.\n"
 		"Options begin with --; a KID may begin with - (\"--\" also ends the options).\n");
 }
@@ -208,6 +213,10 @@ int main(int argc, char **argv)
 			opt.user = argv[++i];
 		else if (strcmp(a, "--sid") == 0 && has)
 			opt.sid = argv[++i];
+		else if (strcmp(a, "--client") == 0 && has)
+			opt.client = argv[++i];
+		else if (strcmp(a, "--jwks") == 0 && has)
+			opt.jwks = argv[++i];
 		else if (strcmp(a, "--from") == 0 && has)
 			opt.from = argv[++i];
 		else if (strcmp(a, "--to") == 0 && has)
@@ -256,6 +265,8 @@ int main(int argc, char **argv)
 		return cmd_status();
 	if (strcmp(rest[0], "sessions") == 0)
 		return cmd_sessions(n - 1, rest + 1);
+	if (strcmp(rest[0], "tokens") == 0)
+		return cmd_tokens(n - 1, rest + 1);
 	if (strcmp(rest[0], "stats") == 0 && n == 1)
 		return cmd_stats();
 	if (strcmp(rest[0], "audit-hash") == 0 && n == 1)

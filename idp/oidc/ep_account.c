@@ -3,12 +3,17 @@
  * with the live session's cookie: which services received which data, from
  * which data provider, when (each with its signed receipt); the remembered
  * consents, each withdrawable (its service's access tokens for the citizen
- * are revoked with it); the live sessions, with "log out everywhere".
+ * are revoked with it, and its refresh tokens: offline access ends); the
+ * services that keep access while the citizen is away (offline_access), each
+ * endable alone; the live sessions, with "log out everywhere", which ends
+ * the sessions and their tokens but not offline access (OpenID Core 11: it
+ * is meant for when the citizen is not logged in; the page says so).
  * Without a session it shows no data, only how to log in. Every POST
  * carries the CSRF token bound to the session, as the logout form. */
 #include "audit.h"
 #include "csrf.h"
 #include "ledger.h"
+#include "refresh.h"
 #include "session.h"
 
 #include <stdio.h>
@@ -107,11 +112,48 @@ static json_t *releases_view(struct req *r, const char *sub)
 	return out;
 }
 
-static json_t *consents_view(struct req *r, const char *sub)
+/* The latest end of client's offline access among fams (0: none). */
+static long long offline_until(const struct refresh_family *fams, size_t n, const char *client)
+{
+	long long until = 0;
+
+	for (size_t i = 0; client != NULL && i < n; i++)
+		if (strcmp(fams[i].client, client) == 0 && fams[i].expires > until)
+			until = fams[i].expires;
+	return until;
+}
+
+/* The services keeping offline access, one entry each: until when, and the
+ * latest refresh. */
+static json_t *offline_view(struct req *r, const struct refresh_family *fams, size_t n)
+{
+	json_t *out = json_array();
+	char t[32], u[32];
+
+	for (size_t i = 0; out != NULL && i < n; i++) {
+		long long used = 0;
+		bool seen = false;
+
+		for (size_t j = 0; j < i; j++)
+			seen = seen || strcmp(fams[j].client, fams[i].client) == 0;
+		if (seen)
+			continue;
+		for (size_t j = i; j < n; j++)
+			if (strcmp(fams[j].client, fams[i].client) == 0 && fams[j].used > used)
+				used = fams[j].used;
+		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s*}", "service",
+						     service_name(r->cfg, fams[i].client), "client", fams[i].client,
+						     "until", fmt_utc(offline_until(fams, n, fams[i].client), t),
+						     "used", used > 0 ? fmt_utc(used, u) : NULL));
+	}
+	return out;
+}
+
+static json_t *consents_view(struct req *r, const char *sub, const struct refresh_family *fams, size_t nf)
 {
 	json_t *list = NULL, *out = json_array(), *e;
 	size_t i;
-	char t[32];
+	char t[32], o[32];
 
 	if (out == NULL || ledger_consents(sub, &list) != IDP_OK) {
 		json_decref(out);
@@ -124,6 +166,10 @@ static json_t *consents_view(struct req *r, const char *sub)
 				      json_string_value(json_object_get(e, "k")), "claims",
 				      claim_labels(r, json_string_value(json_object_get(e, "n"))));
 
+		long long until = offline_until(fams, nf, json_string_value(json_object_get(e, "c")));
+
+		if (v != NULL && until > 0)
+			json_object_set_new(v, "offline_until", json_string(fmt_utc(until, o)));
 		if (v != NULL)
 			json_array_append_new(out, v);
 	}
@@ -156,7 +202,9 @@ static json_t *sessions_view(const char *sub)
 
 static enum MHD_Result account_page(struct req *r, const struct session *sess, const char *notice)
 {
-	json_t *ctx = json_object(), *rel, *con, *ses;
+	json_t *ctx = json_object(), *rel, *con, *ses, *off;
+	struct refresh_family *fams = NULL;
+	size_t nf = 0;
 	char csrf[44];
 	enum MHD_Result ret;
 
@@ -170,16 +218,25 @@ static enum MHD_Result account_page(struct req *r, const struct session *sess, c
 		json_decref(ctx);
 		return ret;
 	}
-	rel = releases_view(r, sess->sub);
-	con = consents_view(r, sess->sub);
-	ses = sessions_view(sess->sub);
-	if (rel == NULL || con == NULL || ses == NULL) {
-		json_decref(rel);
-		json_decref(con);
-		json_decref(ses);
+	if (refresh_families(&g_idp.store, r->cfg, sess->sub, NULL, &fams, &nf) != IDP_OK) {
 		json_decref(ctx);
 		return http_error_page(r, 503, "unavailable");
 	}
+	rel = releases_view(r, sess->sub);
+	con = consents_view(r, sess->sub, fams, nf);
+	ses = sessions_view(sess->sub);
+	off = offline_view(r, fams, nf);
+	free(fams);
+	if (rel == NULL || con == NULL || ses == NULL || off == NULL) {
+		json_decref(rel);
+		json_decref(con);
+		json_decref(ses);
+		json_decref(off);
+		json_decref(ctx);
+		return http_error_page(r, 503, "unavailable");
+	}
+	json_object_set_new(ctx, "has_offline", json_boolean(json_array_size(off) > 0));
+	json_object_set_new(ctx, "offline", off);
 	csrf_token("account", "x", sess->sid_hash, csrf);
 	json_object_set_new(ctx, "csrf", json_string(csrf));
 	json_object_set_new(ctx, "has_releases", json_boolean(json_array_size(rel) > 0));
@@ -227,8 +284,10 @@ enum MHD_Result ep_account(struct req *r)
 		if (sess != NULL && jti != NULL)
 			ret = receipt(r, sess, jti);
 		else
-			ret = account_page(r, sess, sess != NULL && params_get(p, "withdrawn") != NULL
-							    ? "withdrawn" : NULL);
+			ret = account_page(r, sess, sess == NULL                         ? NULL
+						    : params_get(p, "withdrawn") != NULL   ? "withdrawn"
+						    : params_get(p, "offline_ended") != NULL ? "offline_ended"
+											     : NULL);
 		session_free(sess);
 		return ret;
 	}
@@ -250,6 +309,25 @@ enum MHD_Result ep_account(struct req *r)
 		if (rc != IDP_OK)
 			return http_error_page(r, 503, "unavailable");
 		return http_redirect(r, r->lang == LANG_EN ? "/account?withdrawn=1&ui_locales=en" : "/account?withdrawn=1");
+	}
+	if (action != NULL && strcmp(action, "end_offline") == 0) {
+		/* A service's offline access alone: its refresh families, with the
+		 * access tokens they issued; the consent stays. */
+		const char *cid = params_get(p, "client");
+		size_t ended = 0;
+		int rc = cid != NULL && config_client(r->cfg, cid) != NULL
+				 ? refresh_families_end(&g_idp.store, r->cfg, sess->sub, cid, &ended)
+				 : IDP_ENOTFOUND;
+
+		if (rc == IDP_OK)
+			audit_event("token", r->ip, "result", "offline_ended", "client", cid, "sub", sess->sub, NULL);
+		session_free(sess);
+		if (rc == IDP_ENOTFOUND)
+			return http_error_page(r, 404, "not_found");
+		if (rc != IDP_OK)
+			return http_error_page(r, 503, "unavailable");
+		return http_redirect(r, r->lang == LANG_EN ? "/account?offline_ended=1&ui_locales=en"
+							   : "/account?offline_ended=1");
 	}
 	if (action != NULL && strcmp(action, "logout_all") == 0) {
 		int rc = session_end_subject(&g_idp.store, sess->sub, &n);

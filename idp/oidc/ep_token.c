@@ -540,7 +540,6 @@ static enum MHD_Result grant_refresh(struct req *r, const struct client *cl)
 	struct record rec;
 	struct buf atr;
 	bool reused = false, nomem;
-	long long abs_exp = 0;
 	int64_t now = now_s();
 	enum MHD_Result ret;
 	int rc;
@@ -561,7 +560,6 @@ static enum MHD_Result grant_refresh(struct req *r, const struct client *cl)
 	}
 	if (rc != IDP_OK)
 		goto invalid;
-	record_int(&rec, 'e', &abs_exp);
 	if ((scope = narrow_scope(record_get(&rec, 'o'), params_get(&r->form, "scope"), &nomem)) == NULL) {
 		ret = nomem ? TOKEN_ERR(500, "server_error", NULL)
 			    : TOKEN_ERR(400, "invalid_scope", "a refresh may only narrow the scope granted");
@@ -589,8 +587,7 @@ static enum MHD_Result grant_refresh(struct req *r, const struct client *cl)
 			      : TOKEN_ERR(500, "server_error", NULL);
 		goto out;
 	}
-	rc = refresh_rotate(r->cfg, hash, raw, raw_len, record_get(&rec, 'f'), abs_exp, cl, akey, at_h, atr.p,
-			    atr.len, &rt, &reused);
+	rc = refresh_rotate(r->cfg, hash, raw, raw_len, &rec, cl, akey, at_h, atr.p, atr.len, &rt, &reused);
 	if (rc == IDP_ENOTFOUND)
 		goto invalid;
 	if (rc != IDP_OK) {

@@ -6,6 +6,7 @@
 #include "flow.h"
 #include "jws.h"
 #include "json_bounded.h"
+#include "refresh.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,7 +430,7 @@ int ledger_consents(const char *sub, json_t **out)
 
 int ledger_consent_withdraw(const char *sub, const char *khex, char client[128])
 {
-	char key[80], ckey[80], akey[80], sc[65];
+	char key[80], ckey[80], akey[80], rkey[80], sc[65];
 	json_t *list = NULL, *e;
 	struct buf keep;
 	size_t i;
@@ -473,17 +474,22 @@ int ledger_consent_withdraw(const char *sub, const char *khex, char client[128])
 	snprintf(ckey, sizeof(ckey), K_CONSENT "%s", khex);
 	ledger_sc_hash(sub, client, sc);
 	snprintf(akey, sizeof(akey), K_AT_SC "%s", sc);
-	/* The consent, the tokens its service holds for this citizen, and the
-	 * list rewritten without it, in one round trip. */
+	snprintf(rkey, sizeof(rkey), K_RT_SC "%s", sc);
+	/* The consent, the tokens its service holds for this citizen (its
+	 * access tokens, those its refresh tokens issued among them, and its
+	 * refresh families: offline access ends too), and the list rewritten
+	 * without it, in one round trip. */
 	rc = store_batch(&g_idp.store,
 			 (const struct store_op[]){
 				 {.kind = STORE_OP_DEL, .key = ckey},
 				 {.kind = STORE_OP_DEL_LISTED, .key = akey, .val = K_AT, .len = strlen(K_AT)},
+				 {.kind = STORE_OP_DEL_LISTED, .key = rkey, .val = K_RT_FAMILY,
+				  .len = strlen(K_RT_FAMILY)},
 				 keep.len > 0 ? (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = keep.p,
 								  .len = keep.len, .ttl_s = LEDGER_TTL_S}
 					      : (struct store_op){.kind = STORE_OP_DEL, .key = key},
 			 },
-			 3);
+			 4);
 	buf_release(&keep);
 	return rc;
 }

@@ -76,7 +76,8 @@ int ledger_consent_remember(const char *sub, const char *client_id, const char *
  * claim names, space-separated), "t"} (*out, the caller's). */
 int ledger_consents(const char *sub, json_t **out);
 /* Withdraws sub's consent khex (its 64 hex digits): deletes it and revokes
- * the access tokens its service received for sub, in one round trip.
+ * the access tokens its service received for sub and its refresh families
+ * for sub (refresh.h: K_RT_SC), in one round trip.
  * IDP_ENOTFOUND: sub has no such consent. client: the service's id. */
 int ledger_consent_withdraw(const char *sub, const char *khex, char client[128]);
 

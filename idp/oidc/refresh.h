@@ -9,7 +9,10 @@
  *
  * Their records outlive the SSO session: offline access is meant to go on
  * while the citizen is away (OpenID Core 11), so logout and idpctl
- * sessions revoke leave them; /revoke ends a family. */
+ * sessions revoke leave them; /revoke ends a family, and so do the
+ * citizen's withdrawal of the service's consent on /account
+ * (ledger_consent_withdraw) and idpctl tokens revoke, through the index of
+ * families by citizen and service (K_RT_SC). */
 #ifndef IDP_REFRESH_H
 #define IDP_REFRESH_H
 
@@ -26,10 +29,22 @@
 #define K_RT "rt:"
 /* K_RT_USED + the same hash: a token rotated away; its value is the family. */
 #define K_RT_USED "rtu:"
-/* K_RT_FAMILY + family: the family is alive while this record is. */
+/* K_RT_FAMILY + family: the family is alive while this record is. Its
+ * fields: client (c), local subject (u), created (t), last used (l),
+ * absolute expiry (e); rewritten at each rotation. */
 #define K_RT_FAMILY "rtf:"
 /* K_RT_AT + family: the K_AT hashes the family issued, each and a space. */
 #define K_RT_AT "rta:"
+/* K_RT_SC + ledger_sc_hash(subject, client): the families a client holds
+ * for a citizen, each 64 hex digits and a space, written in the round trip
+ * that starts the family, living as long as the longest of them. The
+ * newest REFRESH_SC_MAX are kept; an older one is ended as it drops out
+ * (store.h, APPEND with to) rather than refused: a service that logs the
+ * citizen in again keeps offline access with its newest grants, and no
+ * family outlives its entry, so a withdrawal reaches them all. */
+#define K_RT_SC "rtsc:"
+#define REFRESH_SC_MAX 8
+#define REFRESH_SC_ENTRY 65
 /* The longest refresh token accepted from outside: ours are 43 characters. */
 #define REFRESH_TOKEN_MAX 512
 
@@ -43,8 +58,9 @@ struct refresh_grant {
 bool refresh_family_new(char family[65]);
 
 /* Starts family (refresh_family_new) for client cl: stores a new refresh
- * token for grant g and lists access token at_h (K_AT hash) in the family,
- * in one round trip. *token: the refresh token (the caller's; free_secret). */
+ * token for grant g, lists access token at_h (K_AT hash) in the family and
+ * the family under the citizen and the client (K_RT_SC), in one round
+ * trip. *token: the refresh token (the caller's; free_secret). */
 int refresh_issue(const struct config *cfg, const struct client *cl, const char family[65],
 		  const struct refresh_grant *g, const char *at_h, char **token);
 
@@ -56,20 +72,41 @@ int refresh_issue(const struct config *cfg, const struct client *cl, const char 
 int refresh_load(const struct client *cl, const char *tok, char hash[65], char **raw, size_t *raw_len,
 		 char **text, struct record *rec, bool *reused);
 
-/* Rotates the token whose hash is old_hash (its record raw, raw_len, from
- * refresh_load; family and abs_exp read from it): in one round trip the old
- * one is consumed (of two concurrent uses, one goes on), the family must
- * still live, the old one is marked used, the new token's record (the same
+/* Rotates the token whose hash is old_hash (its record raw, raw_len, and
+ * parsed, grant, from refresh_load): in one round trip the old one is
+ * consumed (of two concurrent uses, one goes on), the family must still
+ * live, the old one is marked used, the new token's record (the same
  * grant) and the new access token's record (at_key, at_rec, at_ttl) are
- * stored and the access token listed in the family. IDP_ENOTFOUND: used
- * meanwhile (its family is then ended: *reused) or the family has ended.
- * *token: the new refresh token (the caller's). */
+ * stored, the access token listed in the family and under the citizen and
+ * the client (ledger.h: K_AT_SC, which a withdrawal ends), the family's
+ * last use noted. IDP_ENOTFOUND: used meanwhile (its family is then ended:
+ * *reused) or the family has ended. *token: the new refresh token (the
+ * caller's). */
 int refresh_rotate(const struct config *cfg, const char old_hash[65], const char *raw, size_t raw_len,
-		   const char *family, long long abs_exp, const struct client *cl, const char *at_key,
-		   const char *at_h, const char *at_rec, size_t at_len, char **token, bool *reused);
+		   const struct record *grant, const struct client *cl, const char *at_key, const char *at_h,
+		   const char *at_rec, size_t at_len, char **token, bool *reused);
 
 /* Ends family: its refresh tokens and the access tokens it listed. */
 int refresh_family_revoke(const char *family);
+
+/* A live family, as /account and idpctl tokens show it: never a token. */
+struct refresh_family {
+	char family[65];
+	char client[128];
+	long long created, used, expires; /* used: 0 when never refreshed */
+};
+
+/* The live families of citizen sub (local subject) at client, or at every
+ * client that may refresh when client is NULL, from the index (K_RT_SC):
+ * *out (the caller's, free) holds *n of them. A few round trips: the
+ * clients' lists, then the families, STORE_BATCH_MAX a trip. */
+int refresh_families(struct store *st, const struct config *cfg, const char *sub, const char *client,
+		     struct refresh_family **out, size_t *n);
+
+/* Ends the families refresh_families finds (*n: how many were live), with
+ * the access tokens they issued, and their index. */
+int refresh_families_end(struct store *st, const struct config *cfg, const char *sub, const char *client,
+			 size_t *n);
 
 /* /revoke: ends the family of refresh token tok of client cl (also when
  * tok was rotated away). IDP_ENOTFOUND: no refresh token of cl. */

@@ -30,7 +30,11 @@ enum store_op_kind {
 	 * only the last max bytes of it (max >= len: callers append entries of
 	 * one width and take max a multiple of it, so whole entries drop, the
 	 * oldest first). The TTL becomes ttl_s unless it was longer: a list of
-	 * records lives as long as the longest-lived one it names. */
+	 * records lives as long as the longest-lived one it names. With to set
+	 * (a key prefix), each entry dropped names a record, to followed by the
+	 * entry's first word, which is deleted with it: a bounded index of
+	 * grants ends the grant it forgets, rather than letting it outlive its
+	 * index. Such an APPEND deletes (see batch). */
 	STORE_OP_APPEND,
 	STORE_OP_DEL,     /* deletes key; absent is not an error */
 	/* Deletes key and, for each space-separated word of its value, the
@@ -61,7 +65,7 @@ struct store_op {
 	size_t len;
 	unsigned ttl_s;
 	size_t max;       /* STORE_OP_APPEND: the longest value kept, in bytes */
-	const char *to;   /* STORE_OP_MOVE: where the value goes */
+	const char *to;   /* STORE_OP_MOVE: where the value goes; STORE_OP_APPEND: see there */
 	unsigned by;      /* STORE_OP_INCR: the amount, 0 for one */
 	/* In a batch with a TAKE (not the TAKE itself): key is followed by bytes
 	 * taken_off to taken_off + taken_len of the taken value (when taken_len
@@ -115,8 +119,8 @@ struct store_ops {
 	 * next, then the CONSUME is done, then the MOVEs: when
 	 * one of their keys is absent nothing else is done and the answer is
 	 * IDP_ENOTFOUND; of two batches consuming one key, exactly one goes on.
-	 * Then the other ops, in order. A batch that deletes (DEL, DEL_LISTED)
-	 * and one that requires never interleave: the second either ran before
+	 * Then the other ops, in order. A batch that deletes (DEL, DEL_LISTED,
+	 * an APPEND with to) and one that requires never interleave: the second either ran before
 	 * the first or finds its required key gone.
 	 * With a TAKE, *taken gets its value (malloc'ed, NUL-terminated, the
 	 * caller's; NULL when the key was absent); taken may be NULL otherwise.

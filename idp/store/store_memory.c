@@ -722,10 +722,13 @@ static int mem_expire(void *p, const char *key, unsigned ttl_s)
 }
 
 /* STORE_OP_APPEND (shard locked): the new record, old value and val with
- * only the last max bytes kept, and the longer of the two lifetimes. */
+ * only the last max bytes kept, and the longer of the two lifetimes. With
+ * dropped, *dropped gets the bytes that fell off the front (malloc'ed, NUL
+ * terminated; NULL when none did), for the caller to delete what they name
+ * once the shard is unlocked. */
 static int append_locked(struct mstore *m, struct shard *sh, uint32_t h, const char *key,
 			 size_t klen, const void *val, size_t len, unsigned ttl_s, size_t max,
-			 int64_t now)
+			 int64_t now, char **dropped)
 {
 	struct rec **pp = live_find(m, sh, h, key, klen, now), *nr;
 	size_t olen = pp != NULL ? (*pp)->vlen : 0, keep = olen + len < max ? olen + len : max;
@@ -739,10 +742,21 @@ static int append_locked(struct mstore *m, struct shard *sh, uint32_t h, const c
 		      (const char *)val + len - (keep - from_old), keep - from_old, expires);
 	if (nr == NULL)
 		return IDP_ENOMEM;
+	/* max >= len: what drops is the front of the old value. */
+	if (dropped != NULL && olen > from_old) {
+		if ((*dropped = malloc(olen - from_old + 1)) == NULL) {
+			rec_free(nr);
+			return IDP_ENOMEM;
+		}
+		memcpy(*dropped, rec_val(*pp), olen - from_old);
+		(*dropped)[olen - from_old] = '\0';
+	}
 	rc = set_locked(m, sh, &nr, SET_PUT, now);
 	rec_free(nr);
 	return rc;
 }
+
+static void val_free(char *v, size_t len);
 
 static int mem_append(void *p, const struct store_op *op)
 {
@@ -750,6 +764,7 @@ static int mem_append(void *p, const struct store_op *op)
 	struct shard *sh;
 	uint64_t h;
 	size_t klen;
+	char *dropped = NULL;
 	int rc, tries;
 
 	if ((rc = key_check(op->key, &klen)) != IDP_OK)
@@ -757,13 +772,33 @@ static int mem_append(void *p, const struct store_op *op)
 	h = key_hash(m->seed, op->key, klen);
 	sh = shard_of(m, h);
 	for (tries = 0;; tries++) {
+		val_free(dropped, dropped != NULL ? strlen(dropped) : 0);
+		dropped = NULL;
 		pthread_mutex_lock(&sh->lock);
 		rc = append_locked(m, sh, (uint32_t)h, op->key, klen, op->val, op->len, op->ttl_s,
-				   op->max, mono_ms());
+				   op->max, mono_ms(), op->to != NULL ? &dropped : NULL);
 		pthread_mutex_unlock(&sh->lock);
 		if (rc != IDP_ETOOBIG || tries > 0 || !full_sweep(m))
 			break;
 	}
+	/* The records the dropped entries name (store.h), each by its first word. */
+	if (rc == IDP_OK && dropped != NULL) {
+		size_t plen = strlen(op->to), wlen;
+		char rkey[STORE_KEY_MAX + 1];
+
+		for (const char *w = dropped; *w; w += wlen) {
+			w += strspn(w, " ");
+			wlen = strcspn(w, " ");
+			if (wlen == 0 || plen + wlen > STORE_KEY_MAX)
+				continue;
+			memcpy(rkey, op->to, plen);
+			memcpy(rkey + plen, w, wlen);
+			rkey[plen + wlen] = '\0';
+			if (key_check(rkey, &klen) == IDP_OK)
+				mem_del(p, rkey);
+		}
+	}
+	val_free(dropped, dropped != NULL ? strlen(dropped) : 0);
 	return rc;
 }
 
@@ -824,7 +859,7 @@ static int batch_check(const struct store_op *ops, size_t n)
 				return rc;
 			if (ops[i].len == 0 || ops[i].max < ops[i].len)
 				return IDP_EINVAL;
-			if (ops[i].max > STORE_VAL_MAX)
+			if (ops[i].max > STORE_VAL_MAX || (ops[i].to != NULL && strlen(ops[i].to) > STORE_KEY_MAX))
 				return IDP_ETOOBIG;
 			break;
 		case STORE_OP_DEL_LISTED:
@@ -1005,7 +1040,8 @@ static int mem_batch(void *p, const struct store_op *ops, size_t n, char **taken
 	if ((rc = batch_check(ops, n)) != IDP_OK)
 		return rc;
 	for (i = 0; i < n; i++) {
-		del |= ops[i].kind == STORE_OP_DEL || ops[i].kind == STORE_OP_DEL_LISTED;
+		del |= ops[i].kind == STORE_OP_DEL || ops[i].kind == STORE_OP_DEL_LISTED ||
+		       (ops[i].kind == STORE_OP_APPEND && ops[i].to != NULL);
 		req |= ops[i].kind == STORE_OP_REQUIRE || ops[i].kind == STORE_OP_TAKE;
 	}
 	if (del)

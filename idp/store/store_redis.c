@@ -125,7 +125,10 @@ static const char batch_script[] =
 	"elseif t == 'a' then "
 	"local keep = math.max(redis.call('PTTL', k), 1000 * tonumber(ARGV[7*i-4])) "
 	"local n, max = redis.call('APPEND', k, v), tonumber(ARGV[7*i-3]) "
-	"if n > max then redis.call('SET', k, redis.call('GETRANGE', k, n - max, -1)) end "
+	"if n > max then local all = redis.call('GET', k) "
+	"if #ARGV[7*i-2] > 0 then "
+	"for w in string.gmatch(string.sub(all, 1, n - max), '[^ ]+') do redis.call('DEL', ARGV[7*i-2] .. w) end end "
+	"redis.call('SET', k, string.sub(all, n - max + 1)) end "
 	"redis.call('PEXPIRE', k, keep) "
 	"elseif t == 'n' then local by = tonumber(ARGV[7*i-3]) "
 	"if redis.call('INCRBY', k, by) == by then redis.call('EXPIRE', k, ARGV[7*i-4]) end "
@@ -1727,7 +1730,7 @@ static int batch_op_check(const struct store_op *op, size_t *consumes)
 	    ((t == STORE_OP_CONSUME || t == STORE_OP_TAKE) && ++*consumes > 1))
 		return IDP_EINVAL;
 	if (((t == STORE_OP_PUT || t == STORE_OP_MOVE) && op->len > STORE_VAL_MAX) ||
-	    (t == STORE_OP_APPEND && op->max > STORE_VAL_MAX) ||
+	    (t == STORE_OP_APPEND && (op->max > STORE_VAL_MAX || (op->to != NULL && strlen(op->to) > STORE_KEY_MAX))) ||
 	    (t == STORE_OP_DEL_LISTED && op->len > STORE_KEY_MAX))
 		return IDP_ETOOBIG;
 	return IDP_OK;
@@ -1807,10 +1810,18 @@ static int rs_batch(void *p, const struct store_op *ops, size_t n, char **taken,
 		arg_add(argv, lens, &argc, ttl[i], fmt_u64(ttl[i], ops[i].ttl_s));
 		arg_add(argv, lens, &argc, max[i],
 			fmt_u64(max[i], t != STORE_OP_INCR ? ops[i].max : ops[i].by > 0 ? ops[i].by : 1));
-		if (t == STORE_OP_MOVE)
+		if (t == STORE_OP_MOVE) {
 			arg_add(argv, lens, &argc, to[i].s, to[i].len);
-		else
+		} else if (t == STORE_OP_APPEND && ops[i].to != NULL) {
+			/* The prefix of the records its dropped entries name, the driver's first. */
+			size_t tl = strlen(ops[i].to);
+
+			memcpy(listed[i], st->prefix, st->prefix_len);
+			memcpy(listed[i] + st->prefix_len, ops[i].to, tl);
+			arg_add(argv, lens, &argc, listed[i], st->prefix_len + tl);
+		} else {
 			arg_add(argv, lens, &argc, "", 0);
+		}
 		arg_add(argv, lens, &argc, off[i], fmt_u64(off[i], ops[i].taken_off));
 		arg_add(argv, lens, &argc, tn[i], fmt_u64(tn[i], ops[i].taken_len));
 	}

@@ -9,7 +9,8 @@
  * claims and the acr; "/login" sends the browser to the provider (with
  * ?prompt=none|login and ?ui_locales=fr|en passed on); "/callback"
  * checks the answer, exchanges the code, verifies the ID token and fetches
- * userinfo; "POST /logout" ends the local session and sends the browser to
+ * userinfo (and, with --data-url, the data provider's answer; "POST /data"
+ * asks it again with the same access token); "POST /logout" ends the local session and sends the browser to
  * the provider's logout with a fresh state; "/logged-out" is where it comes
  * back, and checks that state against the one kept in the session;
  * "POST /backchannel-logout" takes the provider's logout token (OpenID
@@ -59,6 +60,7 @@ struct session {
 	json_t *claims;         /* verified ID token claims */
 	json_t *userinfo;
 	json_t *data;           /* the data provider's answer (--data-url) */
+	char *access_token;     /* kept to ask the data provider again (POST /data) */
 	long data_status;       /* its HTTP status; 0: not asked or not reached */
 };
 
@@ -100,6 +102,10 @@ static void session_clear(struct session *s)
 	json_decref(s->claims);
 	json_decref(s->userinfo);
 	json_decref(s->data);
+	if (s->access_token != NULL) {
+		OPENSSL_cleanse(s->access_token, strlen(s->access_token));
+		free(s->access_token);
+	}
 	memset(s, 0, sizeof(*s));
 }
 
@@ -326,9 +332,13 @@ static enum MHD_Result home(struct demo *d, struct MHD_Connection *c, struct ses
 			add_claims(&pg, s->data);
 			adds(&pg, "</div>");
 		} else if (s->data_status == 401 || s->data_status == 403) {
-			adds(&pg, "<p id=\"data-refused\">Vous n'avez pas accepté de partager ces "
-				  "données : l'administration qui les détient les refuse à ce service "
-				  "(réponse <span id=\"data-status\">");
+			adds(&pg, s->data_status == 403
+					  ? "<p id=\"data-refused\">Vous n'avez pas accepté de partager ces "
+					    "données : l'administration qui les détient les refuse à ce service "
+					    "(réponse <span id=\"data-status\">"
+					  : "<p id=\"data-refused\">L'administration qui détient ces données ne "
+					    "les transmet plus à ce service : votre accord a été retiré, ou "
+					    "l'accès a pris fin (réponse <span id=\"data-status\">");
 			char st[16];
 			snprintf(st, sizeof(st), "%ld", s->data_status);
 			adds(&pg, st);
@@ -337,6 +347,11 @@ static enum MHD_Result home(struct demo *d, struct MHD_Connection *c, struct ses
 			adds(&pg, "<p id=\"data-unavailable\">L'administration qui détient ces données "
 				  "n'a pas pu les transmettre.</p>");
 		}
+		adds(&pg, "<form method=\"post\" action=\"/data\"><input type=\"hidden\" "
+			  "name=\"csrf\" value=\"");
+		add_text(&pg, s->csrf);
+		adds(&pg, "\"><p><button id=\"data-again\">Redemander ces données à "
+			  "l'administration</button></p></form>");
 	}
 	adds(&pg, "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
 		  "value=\"");
@@ -569,6 +584,8 @@ static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct
 	s->userinfo = info;
 	s->data = data;
 	s->data_status = data_status;
+	s->access_token = tok.access_token;
+	tok.access_token = NULL;
 	claims = info = data = NULL;
 	set_cookie(d, s, cookie, sizeof(cookie));
 	pthread_mutex_unlock(&d->lock);
@@ -589,6 +606,35 @@ fail:
 		return acr_page(d, c);
 	return error_page(d, c, rc == RP_E_STATE ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_BAD_GATEWAY,
 			  explain(&err), rc == RP_E_PROVIDER_ERROR ? err.oauth_error : NULL);
+}
+
+/* POST /data: the data provider asked again with the session's access
+ * token, which may since have been revoked (the citizen withdrew consent
+ * at the provider's /account): the page then shows the refusal. */
+static enum MHD_Result data_again(struct demo *d, struct MHD_Connection *c, struct session *s,
+				  const char *csrf)
+{
+	json_t *data = NULL;
+	char *token = NULL;
+	long status;
+
+	pthread_mutex_lock(&d->lock);
+	if (s != NULL && s->claims != NULL && s->access_token != NULL && d->data_url != NULL &&
+	    csrf != NULL && strlen(csrf) == 64 && CRYPTO_memcmp(csrf, s->csrf, 64) == 0)
+		token = strdup(s->access_token);
+	pthread_mutex_unlock(&d->lock);
+	if (token == NULL)
+		return redirect(c, "/", NULL);
+	status = fetch_data(d->data_url, token, &data);
+	fprintf(stderr, "rp-demo: the data provider answered %ld (asked again)\n", status);
+	OPENSSL_cleanse(token, strlen(token));
+	free(token);
+	pthread_mutex_lock(&d->lock);
+	json_decref(s->data);
+	s->data = data;
+	s->data_status = status;
+	pthread_mutex_unlock(&d->lock);
+	return redirect(c, "/", NULL);
 }
 
 static enum MHD_Result logout(struct demo *d, struct MHD_Connection *c, struct session *s,
@@ -817,6 +863,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return callback(d, c, s);
 	if (strcmp(url, "/logout") == 0 && strcmp(method, "POST") == 0)
 		return logout(d, c, s, up->csrf);
+	if (strcmp(url, "/data") == 0 && strcmp(method, "POST") == 0)
+		return data_again(d, c, s, up->csrf);
 	if (strcmp(url, "/logged-out") == 0 && strcmp(method, "GET") == 0)
 		return logged_out(d, c, s);
 	if (strcmp(url, "/backchannel-logout") == 0 && strcmp(method, "POST") == 0)

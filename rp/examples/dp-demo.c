@@ -4,8 +4,12 @@
  * token the citizen consented to, checked at the provider with librp.
  *
  *   dp-demo --port 8083 --issuer http://127.0.0.1:8080 --client-id demo-cnaf \
- *           [--http-loopback] [--port-file FILE]
+ *           [--http-loopback] [--port-file FILE] [--cache-s N]
  *   (client secret in RP_CLIENT_SECRET, never on the command line)
+ *
+ * --cache-s: how long an introspection answer is kept (librp's default
+ * otherwise, 30 s): a token revoked at the provider (the citizen withdrew
+ * consent) is refused here at most that long after; 0 asks every time.
  *
  * GET /quotient-familial with "Authorization: Bearer TOKEN" (RFC 6750 2.1):
  * rp_introspect() asks the provider; the token must be active and carry
@@ -132,7 +136,8 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' }, { "issuer", required_argument, NULL, 'i' },
 		{ "client-id", required_argument, NULL, 'c' },
 		{ "http-loopback", no_argument, NULL, 'l' },
-		{ "port-file", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 },
+		{ "port-file", required_argument, NULL, 'f' }, { "cache-s", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *issuer = NULL, *client_id = NULL, *port_file = NULL;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -142,7 +147,7 @@ int main(int argc, char **argv)
 	struct rp_error err;
 	char base[48];
 	bool loopback = false;
-	long port = -1;
+	long port = -1, cache_s = -1;
 	sigset_t sigs;
 	int opt, fd, one = 1;
 
@@ -153,12 +158,17 @@ int main(int argc, char **argv)
 		case 'c': client_id = optarg; break;
 		case 'l': loopback = true; break;
 		case 'f': port_file = optarg; break;
+		case 's':
+			cache_s = strtol(optarg, NULL, 10);
+			if (cache_s < 0 || cache_s > 3600)
+				port = -1; /* the usage */
+			break;
 		default: port = -1; break;
 		}
 	}
 	if (port < 0 || port > 65535 || issuer == NULL || client_id == NULL) {
 		fprintf(stderr, "usage: %s --port N --issuer URL --client-id ID [--http-loopback]\n"
-			"       [--port-file FILE]  (client secret in RP_CLIENT_SECRET)\n", argv[0]);
+			"       [--port-file FILE] [--cache-s 0..3600]  (client secret in RP_CLIENT_SECRET)\n", argv[0]);
 		return 2;
 	}
 	/* SIGINT and SIGTERM waited for in this thread, blocked in MHD's. */
@@ -181,6 +191,7 @@ int main(int argc, char **argv)
 	 * same: its own address, never used. */
 	rp = rp_config_new(issuer, client_id, getenv("RP_CLIENT_SECRET"), base, &err);
 	if (rp == NULL || rp_config_set_http_loopback(rp, loopback) != RP_OK ||
+	    (cache_s >= 0 && rp_config_set_introspection_cache(rp, (int)cache_s, 1024) != RP_OK) ||
 	    (mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
 				    NULL, handle, rp, MHD_OPTION_LISTEN_SOCKET, fd,
 				    MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_TIMEOUT,

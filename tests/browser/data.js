@@ -4,19 +4,26 @@
 // both); ticked, the portal shows the quotient the office gave it, and the
 // next login remembers that consent; left unticked on another portal, the
 // citizen is logged in without it and the office refused the token.
+// Then the whole loop's end, in French: the citizen opens /account at the
+// hub, sees the release to the portal with the office and its time,
+// downloads its signed receipt, which idpctl verifies against the hub's
+// published JWKS, withdraws the consent, and the portal, asking the office
+// again with its access token, is refused (401: inactive at /introspect).
+// axe-core on each hub page; no CSP violation or script error on the way.
 //
-//   node tests/browser/data.js PORTAL_D PORTAL_E TMPDIR
+//   node tests/browser/data.js PORTAL_D PORTAL_E TMPDIR HUB IDPCTL CONFIG
 //
 // Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
 'use strict';
 
 const fs = require('fs');
 const path = require('path');
+const { spawnSync } = require('child_process');
 const { AXE_TAGS, axeViolations, launchContext, run } = require('./lib');
 
-const [portalD, portalE, tmp] = process.argv.slice(2);
+const [portalD, portalE, tmp, hub, idpctl, config] = process.argv.slice(2);
 const STEP_MS = 15000;
-const { check, finish } = run('data', 130000);
+const { check, finish } = run('data', 190000);
 
 // After a click that leaves the page: the landmark the next page has.
 const LANDMARKS = { '#password': 'password', 'button[value="accept"]': 'consent', '#acr': 'portal' };
@@ -51,10 +58,64 @@ async function consentPage(page, lang, t) {
 	await audit(page, `${lang} consent page with data to share`);
 }
 
+// The citizen at the hub's /account: the release, its receipt, the
+// withdrawal; then the portal asks the office again and is refused.
+async function accountWalk(page) {
+	await page.goto(`${hub}/account`);
+	check('account: the French page', (await page.textContent('h1')) === 'Mon compte');
+	const rows = await page.$$('tbody tr');
+	let row = null;
+	for (const r of rows) {
+		const t = (await r.textContent()).replace(/\s+/g, ' ');
+		if (t.includes('Cantine scolaire (démo) (connexion)') && t.includes("Caisse d'allocations familiales, démo")) {
+			row = r;
+			break;
+		}
+	}
+	const rt = row ? (await row.textContent()).replace(/\s+/g, ' ') : '';
+	check('account: the release to the portal, naming the office', row !== null, `${rows.length} rows`);
+	check('... its time', /\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/.test(rt), rt);
+	check('... the data', rt.includes('cnaf_quotient_familial'), rt);
+	await audit(page, 'fr account page with a release');
+
+	// The receipt, downloaded as the citizen would, then verified with the
+	// hub's published keys only.
+	const file = path.join(tmp, 'walk-receipt.jwt');
+	const [dl] = await Promise.all([page.waitForEvent('download'), row.$('a[download]').then((a) => a.click())]);
+	await dl.saveAs(file);
+	const v = spawnSync(idpctl, ['--config', config, 'receipts', 'verify', file, '--jwks', `${hub}/jwks`],
+		{ encoding: 'utf8', timeout: 20000 });
+	check('the downloaded receipt verifies against the hub\'s JWKS', v.status === 0 && /valid/.test(v.stdout),
+		`${v.status} ${v.stdout} ${v.stderr}`);
+	check('... it is the release to the portal', /to portal-d/.test(v.stdout), v.stdout);
+
+	// Withdrawal: the button names the service; the page says what it ended.
+	const btn = page.locator('button', { hasText: 'Retirer mon accord à Cantine scolaire (démo)' });
+	check('account: a withdraw button naming the portal', (await btn.count()) === 1);
+	await Promise.all([page.waitForNavigation(), btn.first().click()]);
+	const st = (await page.$('p[role="status"]')) ? await page.textContent('p[role="status"]') : '';
+	check('withdrawn: the page says the service lost its access', st.includes('Votre accord a été retiré'), st);
+	check('... the consent is no longer listed',
+		(await page.locator('button', { hasText: 'Retirer mon accord à Cantine scolaire (démo)' }).count()) === 0);
+	await audit(page, 'fr account page after a withdrawal');
+
+	// The portal asks the office again with the token it holds.
+	await page.goto(`${portalD}/`);
+	await Promise.all([page.waitForNavigation(), page.click('#data-again')]);
+	const refused = (await page.$('#data-status')) ? await page.textContent('#data-status') : '';
+	check('after the withdrawal: the office refuses the portal\'s token (401)', refused === '401', refused);
+	check('... and the portal shows no data', (await page.$('#data')) === null);
+}
+
 async function main() {
-	const ctx = await launchContext(tmp, { locale: 'fr-FR' });
+	const ctx = await launchContext(tmp, { locale: 'fr-FR', acceptDownloads: true });
 	let page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
+	const problems = [];
+	page.on('console', (m) => {
+		if (/Content Security Policy|violates/i.test(m.text())) problems.push(m.text().slice(0, 200));
+	});
+	page.on('pageerror', (e) => problems.push(e.message));
 	try {
 		// Ticked: the portal shows what the office gave it.
 		await page.goto(`${portalD}/`);
@@ -75,6 +136,8 @@ async function main() {
 		const seen = await landing(page);
 		check('next login: no consent page (remembered, data included)', seen === 'portal', `${seen} at ${page.url()}`);
 		check('... and the quotient again', (await page.$('#data')) !== null && (await page.textContent('#data')).includes('712'));
+		await accountWalk(page);
+		check('the whole walk: no CSP violation or script error', problems.length === 0, problems.join(' | '));
 
 		// Unticked, on another portal, in English: logged in without the data.
 		await ctx.clearCookies();

@@ -5,7 +5,10 @@
 # quotient familial. In a real browser (tests/browser/data.js): the consent
 # page names the office and the data, the citizen ticks it and the portal
 # shows the quotient; left unticked, the citizen is logged in without it and
-# the office refuses the token (403). With curl: a service not allowed the
+# the office refuses the token (403); then the citizen's /account (the
+# release with the office and its time, the receipt verified against the
+# hub's JWKS by idpctl, the consent withdrawn) and the portal refused when
+# it asks the office again (401). With curl: a service not allowed the
 # scope does not get it, even when the form says so; a first-party service
 # still asks; the office refuses a missing or unknown token; the README's
 # data provider (built from the page) answers the same.
@@ -34,9 +37,11 @@ cat >"$TMP/extra.json" <<J
 J
 start_idp memory
 
-# The office, as make run starts it (its client is the demo configuration's).
+# The office, as make run starts it (its client is the demo configuration's),
+# asking the hub at each request: a withdrawal is then refused at once
+# (librp's cache would otherwise keep an answer up to 30 s).
 RP_CLIENT_SECRET=demo-cnaf-secret "$BUILD/rp/examples/dp-demo" --port 0 --port-file "$TMP/dp.url" \
-	--issuer "$IDP" --client-id demo-cnaf --http-loopback >"$TMP/dp.log" 2>&1 &
+	--issuer "$IDP" --client-id demo-cnaf --http-loopback --cache-s 0 >"$TMP/dp.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_for 100 test -s "$TMP/dp.url" || give_up "dp-demo did not start: $(cat "$TMP/dp.log")"
 DP="$(cat "$TMP/dp.url")/quotient-familial"
@@ -47,7 +52,7 @@ for p in $PD $PE; do
 done
 
 # ---- in the browser ----
-browser_run data.js 150 "http://127.0.0.1:$PD" "http://127.0.0.1:$PE" "$TMP"
+browser_run data.js 210 "http://127.0.0.1:$PD" "http://127.0.0.1:$PE" "$TMP" "$IDP" "$BUILD/idp/idpctl" "$TMP/idp.json"
 
 # ---- with curl ----
 # authorize_scope CLIENT REDIRECT SCOPE: GET /authorize with that scope and

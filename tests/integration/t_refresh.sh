@@ -7,7 +7,9 @@
 # family's access tokens too); bound to their client; a refresh only
 # narrows the scope; the family's absolute lifetime; /revoke (RFC 7009)
 # ends a family; a replayed code ends the family it started; logout leaves
-# offline access alone. STORE=memory|redis.
+# offline access alone; a citizen's families at one service are capped (the
+# oldest past 8 ends: no family outlives its index, which withdrawal and
+# idpctl tokens revoke go through). STORE=memory|redis.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
 debian_python # this suite makes ~100 python calls
@@ -197,6 +199,31 @@ ok "... the session's access token is revoked" eq "$(userinfo "$AT")" 401
 refresh "$P1" "$RT"
 ok "... the refresh token lives on (offline_access outlives the session)" eq "$CODE" 200
 ok "... and its new access token works" eq "$(userinfo "$(echo "$OUT" | jget access_token)")" 200
+
+# ---- The index of families per citizen and service: 8, the oldest ended ----
+# In the same browser (single sign-on: the consent page, no password).
+sso_grant() {
+	azo demo-portal "$R1" "$OFF" "&prompt=consent"
+	RESP=$PAGE
+	consent accept
+	token demo-portal demo-portal-secret "$(qparam code "$(location "$RESP")")" "$R1" "$V"
+	RT=$(echo "$TOK" | jget refresh_token)
+}
+grant demo-portal demo-portal-secret "$R1" "$OFF" "&prompt=consent"
+RTF=$RT
+for i in 1 2 3 4 5 6; do sso_grant; done
+refresh "$P1" "$RTF"
+ok "cap: the first of 7 families still refreshes" eq "$CODE" 200
+RTF=$(echo "$OUT" | jget refresh_token) ATF=$(echo "$OUT" | jget access_token)
+sso_grant
+refresh "$P1" "$RTF"
+ok "... and of 8 (the cap)" eq "$CODE" 200
+RTF=$(echo "$OUT" | jget refresh_token) ATF=$(echo "$OUT" | jget access_token)
+sso_grant
+refresh "$P1" "$RTF"
+ok "a 9th family ends the oldest: invalid_grant" eq "$CODE:$(echo "$OUT" | jget error)" 400:invalid_grant
+refresh "$P1" "$RT"
+ok "... the newest refreshes" eq "$CODE" 200
 
 # ---- librp: rp_refresh, rp_revoke (tests/rp/interop.c --refresh) -----------
 grant demo-portal demo-portal-secret "$R1" "$OFF" "&prompt=consent"

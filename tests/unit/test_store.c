@@ -630,6 +630,35 @@ START_TEST(batch_append_keeps_newest)
 }
 END_TEST
 
+static void assert_absent(const char *key);
+
+/* An APPEND with to: the entries that drop end the records they name
+ * (the refresh families' index, refresh.h), and only those. */
+START_TEST(batch_append_ends_dropped)
+{
+	const char *names[] = {"g:e111", "g:e222", "g:e333", "g:e444", "g:e555"};
+	const char *entries[] = {"e111 ", "e222 ", "e333 ", "e444 ", "e555 "};
+
+	for (size_t i = 0; i < 5; i++) {
+		const struct store_op ops[] = {
+			{.kind = STORE_OP_PUT, .key = names[i], .val = "1", .len = 1, .ttl_s = 60},
+			{.kind = STORE_OP_APPEND, .key = "idx", .val = entries[i], .len = 5, .ttl_s = 60,
+			 .max = 15, .to = "g:"},
+		};
+
+		ck_assert_int_eq(store_batch(&g_st, ops, 2), IDP_OK);
+	}
+	assert_value("idx", "e333 e444 e555 ");
+	assert_absent("g:e111");
+	assert_absent("g:e222");
+	assert_value("g:e333", "1");
+	assert_value("g:e555", "1");
+	/* Without to, a drop deletes nothing. */
+	ck_assert_int_eq(append5("idx", "e666 ", 60), IDP_OK);
+	assert_value("g:e333", "1");
+}
+END_TEST
+
 START_TEST(batch_append_ttl_never_shortens)
 {
 	char *v = NULL;
@@ -1747,6 +1776,7 @@ static void add_contract(TCase *tc)
 	tcase_add_test(tc, batch_consume_race_one_winner);
 	tcase_add_test(tc, batch_append_keeps_newest);
 	tcase_add_test(tc, batch_append_ttl_never_shortens);
+	tcase_add_test(tc, batch_append_ends_dropped);
 	tcase_add_test(tc, batch_take_move);
 	tcase_add_test(tc, batch_take_race_one_winner);
 	tcase_add_test(tc, batch_del_and_del_listed);
