@@ -981,7 +981,7 @@ int main(int argc, char **argv)
 	};
 	static struct demo d; /* big: the session table */
 	const char *issuer = NULL, *client_id = NULL, *port_file = NULL, *key_file = NULL,
-		   *key_kid = NULL, *key_alg = NULL, *dec_file = NULL, *jwks_file = NULL;
+		   *key_kid = NULL, *key_alg = NULL, *dec_file = NULL, *jwks_file = NULL, *secret;
 	struct MHD_Daemon *mhd;
 	sigset_t sigs;
 	struct sockaddr_in sa;
@@ -1054,7 +1054,10 @@ int main(int argc, char **argv)
 	snprintf(d.base, sizeof(d.base), "http://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
 	snprintf(d.cookie, sizeof(d.cookie), "demo%u_sid", (unsigned)ntohs(sa.sin_port));
 	snprintf(redirect_uri, sizeof(redirect_uri), "%s/callback", d.base);
-	d.rp = rp_config_new(issuer, client_id, getenv("RP_CLIENT_SECRET"), redirect_uri, &err);
+	/* An empty secret is none (a service with keys has none). */
+	secret = getenv("RP_CLIENT_SECRET");
+	d.rp = rp_config_new(issuer, client_id, secret != NULL && secret[0] != '\0' ? secret : NULL,
+			     redirect_uri, &err);
 	if (d.rp == NULL) {
 		fprintf(stderr, "rp-demo: %s\n", err.message);
 		close(fd);
