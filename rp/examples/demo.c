@@ -1027,6 +1027,7 @@ int main(int argc, char **argv)
 		json_decref(set);
 		if (!ok) {
 			fprintf(stderr, "rp-demo: --jwks %s: not a JWKS ({\"keys\": [...]})\n", jwks_file);
+			free(d.jwks);
 			return 1;
 		}
 	}
@@ -1063,13 +1064,13 @@ int main(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	/* The acr asked for is also the least accepted: a provider may answer
-	 * a weaker one (acr_values is only a wish, OpenID Connect Core 3.1.2.1). */
 	if (set_keys(d.rp, key_file, key_kid, key_alg, dec_file) != 0) {
 		rp_config_free(d.rp);
 		close(fd);
 		return 1;
 	}
+	/* The acr asked for is also the least accepted: a provider may answer
+	 * a weaker one (acr_values is only a wish, OpenID Connect Core 3.1.2.1). */
 	if (rp_config_set_http_loopback(d.rp, loopback) != RP_OK ||
 	    rp_config_set_min_acr(d.rp, d.acr, NULL) != RP_OK) {
 		fprintf(stderr, "rp-demo: --acr \"%s\" is not one of eidas1 eidas2 eidas3\n",
