@@ -419,6 +419,21 @@ int rp_config_set_client_key(struct rp_config *cfg, const char *pem, const char 
 	return RP_OK;
 }
 
+/* RS256 stays the default of an RSA key: 1.4's services keep what the
+ * provider registered for them; PS256 (RFC 7518 3.5) is asked for. */
+int rp_config_set_client_key_alg(struct rp_config *cfg, const char *alg)
+{
+	enum jose_sig_alg a;
+
+	if (cfg == NULL || cfg->client_key == NULL || alg == NULL)
+		return RP_E_INVAL;
+	a = jose_sig_alg_parse(alg);
+	if (a == JOSE_SIG_NONE || !jose_key_fits_sig(cfg->client_key, a))
+		return RP_E_INVAL;
+	cfg->client_key_alg = a;
+	return RP_OK;
+}
+
 int rp_config_set_decryption_key(struct rp_config *cfg, const char *pem)
 {
 	EVP_PKEY *k;

@@ -479,7 +479,7 @@ out:
  * decrypted with the service's key, then its JWS verified as any other;
  * a plain JWS goes straight to verify_jws. */
 static int verify(struct rp_config *cfg, const struct expect *ex, const char *token,
-		  json_t **claims, struct rp_error *err)
+		  json_t **claims, char **jws, struct rp_error *err)
 {
 	unsigned char *inner = NULL;
 	char *cty = NULL;
@@ -488,9 +488,19 @@ static int verify(struct rp_config *cfg, const struct expect *ex, const char *to
 
 	if (claims != NULL)
 		*claims = NULL;
+	if (jws != NULL)
+		*jws = NULL;
 	if (cfg == NULL || token == NULL || (len = strnlen(token, RP_MAX_TOKEN + 1)) > RP_MAX_TOKEN ||
-	    !jose_is_jwe(token, len))
-		return verify_jws(cfg, ex, token, claims, err);
+	    !jose_is_jwe(token, len)) {
+		rc = verify_jws(cfg, ex, token, claims, err);
+		if (rc == RP_OK && jws != NULL && (*jws = strdup(token)) == NULL) {
+			json_decref(claims != NULL ? *claims : NULL);
+			if (claims != NULL)
+				*claims = NULL;
+			rc = rp_fail(err, RP_E_NOMEM, "%s: out of memory", ex->fn);
+		}
+		return rc;
+	}
 	if (cfg->decrypt_key == NULL)
 		return rp_fail(err, RP_E_DECRYPT, "%s: an encrypted token, and no decryption key "
 			       "(rp_config_set_decryption_key)", ex->fn);
@@ -505,8 +515,11 @@ static int verify(struct rp_config *cfg, const struct expect *ex, const char *to
 		 * about who wrote it. */
 		rc = rp_fail(err, RP_E_DECRYPT, "%s: the encrypted content is not a signed JWT "
 			     "(cty JWT)", ex->fn);
-	} else {
-		rc = verify_jws(cfg, ex, (const char *)inner, claims, err);
+	} else if ((rc = verify_jws(cfg, ex, (const char *)inner, claims, err)) == RP_OK &&
+		   jws != NULL) {
+		/* inner is the NUL-terminated signed token: handed over whole. */
+		*jws = (char *)inner;
+		inner = NULL;
 	}
 	if (inner != NULL)
 		OPENSSL_cleanse(inner, n);
@@ -521,7 +534,16 @@ int rp_verify_id_token(struct rp_config *cfg, const char *token, const char *exp
 	struct expect ex = { "rp_verify_id_token", true, true, expected_nonce, false };
 
 	rp_err_clear(err);
-	return verify(cfg, &ex, token, claims, err);
+	return verify(cfg, &ex, token, claims, NULL, err);
+}
+
+int rp_verify_id_token_jws(struct rp_config *cfg, const char *token, const char *expected_nonce,
+			   json_t **claims, char **signed_token, struct rp_error *err)
+{
+	struct expect ex = { "rp_verify_id_token_jws", true, true, expected_nonce, false };
+
+	rp_err_clear(err);
+	return verify(cfg, &ex, token, claims, signed_token, err);
 }
 
 int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, bool iss_aud,
@@ -529,7 +551,7 @@ int rp_verify_signed(struct rp_config *cfg, const char *fn, const char *token, b
 {
 	struct expect ex = { fn, false, iss_aud, NULL, false };
 
-	return verify(cfg, &ex, token, claims, err);
+	return verify(cfg, &ex, token, claims, NULL, err);
 }
 
 int rp_verify_logout_jws(struct rp_config *cfg, const char *token, json_t **claims,
@@ -537,7 +559,7 @@ int rp_verify_logout_jws(struct rp_config *cfg, const char *token, json_t **clai
 {
 	struct expect ex = { "rp_verify_logout_token", false, true, NULL, true };
 
-	return verify(cfg, &ex, token, claims, err);
+	return verify(cfg, &ex, token, claims, NULL, err);
 }
 
 int rp_verify_jwt(struct rp_config *cfg, const char *token, json_t **claims,

@@ -6,7 +6,7 @@
 #   make SAN=1 test-bins     the C tests, under ASan + UBSan, run by tests/rp/run.sh
 #   make rp-bench            verify rates beside `openssl speed` (tests/rp/bench.sh)
 
-RP_VERSION := 1.5.0
+RP_VERSION := 1.6.0
 RP_PKGS    := jansson libcurl openssl
 RP_SRC     := $(wildcard rp/*.c)
 RP_OBJ     := $(RP_SRC:%.c=$(OBJ)/%.o) $(patsubst %.c,$(OBJ)/%.o,$(wildcard common/*.c))

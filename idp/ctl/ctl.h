@@ -31,6 +31,7 @@ struct ctl_opts {
 	bool events;          /* --events: stats of pages and failures */
 	enum sign_alg alg;    /* --alg, ALG_NONE when not given */
 	const char *qr;       /* --qr FILE: users totp-enrol writes the QR code there (SVG) */
+	bool secret_stdin;    /* --secret-stdin: users totp-enrol takes a base32 secret on stdin */
 };
 extern struct ctl_opts opt;
 

@@ -21,6 +21,9 @@
 /* RFC 4226 4 asks 128 bits at least and recommends 160: the length of
  * HMAC-SHA-1's output, which authenticator apps all accept. */
 #define SECRET_BYTES 20
+/* What the file backend accepts (plugins/file/file.c). */
+#define SECRET_MIN_BYTES 16
+#define SECRET_MAX_BYTES 64
 
 /* s percent-encoded for a URI's path or query (RFC 3986 unreserved kept). */
 static void uri_escape(struct buf *b, const char *s)
@@ -108,6 +111,31 @@ static char *issuer_name(const struct config *cfg)
 	return strndup(h, strcspn(h, "/:"));
 }
 
+/* --secret-stdin: a secret the citizen's app already holds (moved from
+ * another system; the demo's published one), in base32 on stdin, checked
+ * as the file backend will: 128 to 512 bits. Upper case, no padding. */
+static char *given_secret(size_t *len)
+{
+	char *in = read_secret("Base32 secret: "), *raw = NULL, *b32 = NULL;
+	size_t n = 0, i;
+
+	for (i = 0; in != NULL && in[i] != '\0'; i++)
+		if (in[i] >= 'a' && in[i] <= 'z')
+			in[i] = (char)(in[i] - 'a' + 'A');
+	if (in == NULL || strlen(in) > 2 * SECRET_MAX_BYTES ||
+	    oath_base32_decode(in, strlen(in), &raw, &n) != OATH_OK || n < SECRET_MIN_BYTES ||
+	    n > SECRET_MAX_BYTES || oath_base32_encode(raw, n, &b32, len) != OATH_OK) {
+		fail("the secret on stdin is not base32 of %d to %d bytes", SECRET_MIN_BYTES,
+		     SECRET_MAX_BYTES);
+		b32 = NULL;
+	}
+	if (raw != NULL)
+		OPENSSL_cleanse(raw, n);
+	free(raw);
+	free_secret(in);
+	return b32;
+}
+
 int cmd_totp(int argc, char **argv)
 {
 	struct config *cfg = NULL;
@@ -147,8 +175,15 @@ int cmd_totp(int argc, char **argv)
 		fail("%s has a TOTP second factor already (--force replaces it)", user);
 		goto out;
 	}
-	if (RAND_bytes(raw, sizeof(raw)) != 1 || (oath = oath_init()) != OATH_OK ||
-	    oath_base32_encode((const char *)raw, sizeof(raw), &b32, &b32len) != OATH_OK) {
+	if ((oath = oath_init()) != OATH_OK) {
+		fail("liboath did not start");
+		goto out;
+	}
+	if (opt.secret_stdin) {
+		if ((b32 = given_secret(&b32len)) == NULL)
+			goto out;
+	} else if (RAND_bytes(raw, sizeof(raw)) != 1 ||
+		   oath_base32_encode((const char *)raw, sizeof(raw), &b32, &b32len) != OATH_OK) {
 		fail("the secret could not be made");
 		goto out;
 	}

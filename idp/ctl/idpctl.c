@@ -42,6 +42,7 @@ void usage(FILE *f)
 		"  users del USER [--users FILE]\n"
 		"  users totp-enrol USER [--qr FILE.svg] [--force]   a TOTP second factor: prints its secret\n"
 		"                                            and otpauth:// URI (--qr: as a QR code, 0600)\n"
+		"         [--secret-stdin]                  the citizen's existing base32 secret, not a new one\n"
 		"  users totp-remove USER\n"
 		"  clients new-secret              print a new random client secret and its SHA-256\n"
 		"  clients hash-secret             read a secret on stdin, print its SHA-256\n"
@@ -229,6 +230,8 @@ int main(int argc, char **argv)
 			opt.events = true;
 		else if (strcmp(a, "--force") == 0)
 			opt.force = true;
+		else if (strcmp(a, "--secret-stdin") == 0)
+			opt.secret_stdin = true;
 		else if (strcmp(a, "--pkcs11") == 0 && has)
 			opt.pkcs11 = argv[++i];
 		else if (strcmp(a, "--alg") == 0 && has) {

@@ -25,7 +25,16 @@
  * demo's family allowance office, rp/examples/dp-demo.c) for the citizen's
  * data with the access token, and shows it, or that the citizen did not
  * share it (the provider's 401 or 403: asked all the same, to show that the
- * provider itself refuses). */
+ * provider itself refuses).
+ *
+ * A service with keys (FranceConnect+; make run's third portal, "Santé,
+ * démo"): --client-key FILE (PEM) authenticates with private_key_jwt
+ * instead of a secret, its kid given with --client-key-kid and its alg with
+ * --client-key-alg (PS256 with an RSA key); --decryption-key FILE opens the
+ * ID token and userinfo the provider encrypts to the service; --jwks FILE
+ * (the public halves) is served at /jwks.json, the jwks_uri the provider
+ * holds. The signed inner ID token is what the logout sends as
+ * id_token_hint. */
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -71,6 +80,7 @@ struct demo {
 	const char *acr;
 	const char *scope;
 	const char *data_url;   /* --data-url: a data provider's API, or NULL */
+	char *jwks;             /* --jwks: the service's public keys, or NULL */
 	struct rp_config *rp;
 	pthread_mutex_t lock;   /* the session table */
 	struct session sessions[MAX_SESSIONS];
@@ -299,6 +309,25 @@ static void add_claims(struct page *pg, const json_t *claims)
 	adds(pg, "</table>");
 }
 
+/* amr (OpenID Core 2: an array of method names, RFC 8176): how the citizen
+ * proved who they are, e.g. pwd and otp at eidas2. Shown when the provider
+ * said. */
+static void add_amr(struct page *pg, const json_t *claims)
+{
+	const json_t *amr = json_object_get(claims, "amr"), *m;
+	size_t i;
+
+	if (!json_is_array(amr))
+		return;
+	adds(pg, "<p>Méthodes d'authentification (amr) : <span class=\"acr\" id=\"amr\">");
+	json_array_foreach(amr, i, m) {
+		if (i > 0)
+			adds(pg, ", ");
+		add_text(pg, json_string_value(m));
+	}
+	adds(pg, "</span></p>");
+}
+
 static enum MHD_Result home(struct demo *d, struct MHD_Connection *c, struct session *s)
 {
 	struct page pg = { 0 };
@@ -319,7 +348,9 @@ static enum MHD_Result home(struct demo *d, struct MHD_Connection *c, struct ses
 	adds(&pg, ", vous êtes connecté(e).</p><p>Niveau d'authentification (acr) : "
 		  "<span class=\"acr\" id=\"acr\">");
 	add_text(&pg, json_string_value(json_object_get(s->claims, "acr")));
-	adds(&pg, "</span></p><h2>Données vérifiées du jeton d'identité</h2>");
+	adds(&pg, "</span></p>");
+	add_amr(&pg, s->claims);
+	adds(&pg, "<h2>Données vérifiées du jeton d'identité</h2>");
 	add_claims(&pg, s->claims);
 	if (s->userinfo != NULL) {
 		adds(&pg, "<h2>Données transmises par le fournisseur (userinfo)</h2>");
@@ -544,7 +575,7 @@ static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct
 	struct rp_error err = { 0 };
 	struct page q = { 0 };
 	json_t *claims = NULL, *info = NULL, *data = NULL;
-	char *code = NULL, cookie[160];
+	char *code = NULL, *signed_id = NULL, cookie[160];
 	long data_status = 0;
 	int rc;
 
@@ -563,7 +594,8 @@ static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct
 	if ((rc = rp_parse_callback(d->rp, q.p != NULL ? q.p : "", pending.state, &code,
 				    &err)) != RP_OK ||
 	    (rc = rp_exchange_code(d->rp, code, pending.code_verifier, &tok, &err)) != RP_OK ||
-	    (rc = rp_verify_id_token(d->rp, tok.id_token, pending.nonce, &claims, &err)) != RP_OK)
+	    (rc = rp_verify_id_token_jws(d->rp, tok.id_token, pending.nonce, &claims, &signed_id,
+					 &err)) != RP_OK)
 		goto fail;
 	/* Userinfo is a bonus here: the ID token already says who it is. */
 	if (rp_userinfo(d->rp, tok.access_token, json_string_value(json_object_get(claims, "sub")),
@@ -578,8 +610,9 @@ static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct
 	/* A new session id after login: a fixated one is worth nothing. */
 	session_clear(s);
 	s = session_new(d);
-	s->id_token = tok.id_token;
-	tok.id_token = NULL;
+	/* The signed token, not an encrypted one: the logout's id_token_hint. */
+	s->id_token = signed_id;
+	signed_id = NULL;
 	s->claims = claims;
 	s->userinfo = info;
 	s->data = data;
@@ -597,6 +630,7 @@ static enum MHD_Result callback(struct demo *d, struct MHD_Connection *c, struct
 	return redirect(c, "/", cookie);
 fail:
 	fprintf(stderr, "rp-demo: login refused: %s\n", err.message);
+	free(signed_id);
 	free(q.p);
 	free(code);
 	json_decref(claims);
@@ -788,6 +822,22 @@ static enum MHD_Result backchannel_logout(struct demo *d, struct MHD_Connection 
 	return ret;
 }
 
+/* The service's public keys, for the provider (its jwks_uri). */
+static enum MHD_Result send_jwks(struct demo *d, struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(d->jwks), d->jwks, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Cache-Control", "max-age=300");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *key,
 				const char *filename, const char *content_type,
 				const char *transfer_encoding, const char *data, uint64_t off,
@@ -869,6 +919,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return logged_out(d, c, s);
 	if (strcmp(url, "/backchannel-logout") == 0 && strcmp(method, "POST") == 0)
 		return backchannel_logout(d, c, up);
+	if (strcmp(url, "/jwks.json") == 0 && strcmp(method, "GET") == 0 && d->jwks != NULL)
+		return send_jwks(d, c);
 	page_start(&pg, d, "Page introuvable");
 	adds(&pg, "<p><a href=\"/\">Revenir à l'accueil</a></p>");
 	page_end(&pg);
@@ -892,11 +944,71 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	}
 }
 
+static void free_pem(char *pem)
+{
+	if (pem != NULL) {
+		OPENSSL_cleanse(pem, strlen(pem));
+		free(pem);
+	}
+}
+
 static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s --port N --name NAME --issuer URL --client-id ID\n"
 		"       [--acr eidas1] [--scope 'openid profile email'] [--http-loopback]\n"
-		"       [--port-file FILE] [--data-url URL]  (client secret in RP_CLIENT_SECRET)\n", argv0);
+		"       [--port-file FILE] [--data-url URL]  (client secret in RP_CLIENT_SECRET)\n"
+		"       [--client-key FILE.pem [--client-key-kid KID] [--client-key-alg PS256]]\n"
+		"       [--decryption-key FILE.pem] [--jwks FILE.json]  (a service with keys)\n", argv0);
+}
+
+/* A small file whole (a PEM key, a JWKS), NUL-terminated; NULL when it
+ * cannot be read or is over 64 KiB. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *p = NULL;
+	size_t n = 0;
+
+	if (f != NULL && (p = malloc(65537)) != NULL) {
+		n = fread(p, 1, 65537, f);
+		if (ferror(f) || n > 65536) {
+			free(p);
+			p = NULL;
+		} else {
+			p[n] = '\0';
+		}
+	}
+	if (f != NULL)
+		fclose(f);
+	return p;
+}
+
+/* The settings of a service with keys; 0, or 1 with the reason printed. */
+static int set_keys(struct rp_config *rp, const char *key_file, const char *kid, const char *alg,
+		    const char *dec_file)
+{
+	char *pem;
+	int rc = 0;
+
+	if (key_file != NULL) {
+		pem = slurp(key_file);
+		if (pem == NULL || rp_config_set_client_key(rp, pem, kid) != RP_OK ||
+		    (alg != NULL && rp_config_set_client_key_alg(rp, alg) != RP_OK)) {
+			fprintf(stderr, "rp-demo: --client-key %s: not a private key (EC P-256 or "
+				"RSA) for %s\n", key_file, alg != NULL ? alg : "its default alg");
+			rc = 1;
+		}
+		free_pem(pem);
+	}
+	if (rc == 0 && dec_file != NULL) {
+		pem = slurp(dec_file);
+		if (pem == NULL || rp_config_set_decryption_key(rp, pem) != RP_OK) {
+			fprintf(stderr, "rp-demo: --decryption-key %s: not a private key\n", dec_file);
+			rc = 1;
+		}
+		free_pem(pem);
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -908,10 +1020,16 @@ int main(int argc, char **argv)
 		{ "acr", required_argument, NULL, 'a' }, { "scope", required_argument, NULL, 's' },
 		{ "http-loopback", no_argument, NULL, 'l' },
 		{ "port-file", required_argument, NULL, 'f' },
-		{ "data-url", required_argument, NULL, 'u' }, { NULL, 0, NULL, 0 },
+		{ "data-url", required_argument, NULL, 'u' },
+		{ "client-key", required_argument, NULL, 'k' },
+		{ "client-key-kid", required_argument, NULL, 'K' },
+		{ "client-key-alg", required_argument, NULL, 'A' },
+		{ "decryption-key", required_argument, NULL, 'd' },
+		{ "jwks", required_argument, NULL, 'j' }, { NULL, 0, NULL, 0 },
 	};
 	static struct demo d; /* big: the session table */
-	const char *issuer = NULL, *client_id = NULL, *port_file = NULL;
+	const char *issuer = NULL, *client_id = NULL, *port_file = NULL, *key_file = NULL,
+		   *key_kid = NULL, *key_alg = NULL, *dec_file = NULL, *jwks_file = NULL, *secret;
 	struct MHD_Daemon *mhd;
 	sigset_t sigs;
 	struct sockaddr_in sa;
@@ -938,12 +1056,28 @@ int main(int argc, char **argv)
 		case 'l': loopback = true; break;
 		case 'f': port_file = optarg; break;
 		case 'u': d.data_url = optarg; break;
+		case 'k': key_file = optarg; break;
+		case 'K': key_kid = optarg; break;
+		case 'A': key_alg = optarg; break;
+		case 'd': dec_file = optarg; break;
+		case 'j': jwks_file = optarg; break;
 		default: usage(argv[0]); return 2;
 		}
 	}
 	if (port < 0 || port > 65535 || issuer == NULL || client_id == NULL) {
 		usage(argv[0]);
 		return 2;
+	}
+	if (jwks_file != NULL) {
+		json_t *set = (d.jwks = slurp(jwks_file)) != NULL ? json_loads(d.jwks, 0, NULL) : NULL;
+		bool ok = json_is_array(json_object_get(set, "keys"));
+
+		json_decref(set);
+		if (!ok) {
+			fprintf(stderr, "rp-demo: --jwks %s: not a JWKS ({\"keys\": [...]})\n", jwks_file);
+			free(d.jwks);
+			return 1;
+		}
 	}
 	/* SIGINT and SIGTERM blocked in every thread MHD starts, and waited
 	 * for in this one: a handler could run on any thread. */
@@ -969,9 +1103,17 @@ int main(int argc, char **argv)
 	snprintf(d.base, sizeof(d.base), "http://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
 	snprintf(d.cookie, sizeof(d.cookie), "demo%u_sid", (unsigned)ntohs(sa.sin_port));
 	snprintf(redirect_uri, sizeof(redirect_uri), "%s/callback", d.base);
-	d.rp = rp_config_new(issuer, client_id, getenv("RP_CLIENT_SECRET"), redirect_uri, &err);
+	/* An empty secret is none (a service with keys has none). */
+	secret = getenv("RP_CLIENT_SECRET");
+	d.rp = rp_config_new(issuer, client_id, secret != NULL && secret[0] != '\0' ? secret : NULL,
+			     redirect_uri, &err);
 	if (d.rp == NULL) {
 		fprintf(stderr, "rp-demo: %s\n", err.message);
+		close(fd);
+		return 1;
+	}
+	if (set_keys(d.rp, key_file, key_kid, key_alg, dec_file) != 0) {
+		rp_config_free(d.rp);
 		close(fd);
 		return 1;
 	}
@@ -1010,6 +1152,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < MAX_SESSIONS; i++)
 		session_clear(&d.sessions[i]);
 	rp_config_free(d.rp);
+	free(d.jwks);
 	pthread_mutex_destroy(&d.lock);
 	return 0;
 }

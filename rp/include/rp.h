@@ -32,7 +32,7 @@ extern "C" {
 #define RP_API __attribute__((visibility("default")))
 
 #define RP_VERSION_MAJOR 1
-#define RP_VERSION_MINOR 5
+#define RP_VERSION_MINOR 6
 
 /* Tokens (ID token, signed userinfo) longer than this are refused before any
  * parsing, with RP_E_TOO_BIG. */
@@ -166,6 +166,13 @@ RP_API int rp_config_set_clock(struct rp_config *cfg, time_t (*now)(void *arg), 
  * endpoint, a fresh random jti and exp 60 s ahead. The secret, if any, is
  * no longer sent. */
 RP_API int rp_config_set_client_key(struct rp_config *cfg, const char *pem, const char *kid);
+/* Since 1.6. The algorithm of the client assertions, after
+ * rp_config_set_client_key (which sets its key's default: ES256 for EC,
+ * RS256 for RSA): "PS256" signs with RSA-PSS, SHA-256 and a 32-byte salt
+ * (RFC 7518 3.5), "RS256" and "ES256" as before. RP_E_INVAL without a
+ * client key, or for an alg the key cannot sign (ES256 with RSA, PS256
+ * with EC, anything else). A new rp_config_set_client_key resets it. */
+RP_API int rp_config_set_client_key_alg(struct rp_config *cfg, const char *alg);
 /* Since 1.4. The service's private key for tokens encrypted to it (PEM: RSA
  * for RSA-OAEP-256, EC P-256 for ECDH-ES; content A256GCM). ID tokens and
  * userinfo answers that arrive as JWE (nested JWTs, OpenID Core 10.2) are
@@ -241,6 +248,15 @@ RP_API void rp_tokens_release(struct rp_tokens *tokens); /* wipes, frees, zeroes
 RP_API int rp_verify_id_token(struct rp_config *cfg, const char *token,
 			      const char *expected_nonce, json_t **claims,
 			      struct rp_error *err);
+
+/* Since 1.6. As rp_verify_id_token, and on RP_OK *signed_token (when
+ * signed_token is not NULL; the caller frees) gets the signed ID token: the
+ * inner JWS of an encrypted one (OpenID Core 10.2), the token itself
+ * otherwise. Keep it for rp_logout_url's id_token_hint: the provider cannot
+ * decrypt what it encrypted to the service. NULL on failure. */
+RP_API int rp_verify_id_token_jws(struct rp_config *cfg, const char *token,
+				  const char *expected_nonce, json_t **claims, char **signed_token,
+				  struct rp_error *err);
 
 /* Verify another JWT from the provider (signed userinfo, ...): signature and
  * alg as above, iss and aud when present must be the provider and us, exp,

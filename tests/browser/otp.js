@@ -3,8 +3,12 @@
 // eidas2 gets only the code's page (step-up), in French and in English,
 // each page of the hub through axe-core (WCAG 2.0/2.1 A and AA), with the
 // pages' own CSP in force. The codes are computed with oathtool.
+// With plus=USER,SECRET,PORTAL: make run's third portal (demo-portal-plus,
+// private_key_jwt and encrypted tokens) logs the demo citizen in at eidas2
+// with the demo's published secret, shows acr eidas2 and amr pwd, otp (its
+// page audited too), and logs out with the signed inner ID token as hint.
 //
-//   node tests/browser/otp.js TMPDIR fr=USER,SECRET,PORTAL_EIDAS1,PORTAL_EIDAS2 en=...
+//   node tests/browser/otp.js TMPDIR fr=USER,SECRET,PORTAL_EIDAS1,PORTAL_EIDAS2 en=... [plus=...]
 //
 // Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
 'use strict';
@@ -115,6 +119,44 @@ async function paths(browser, lang, user, secret, portal1, portal2) {
 	}
 }
 
+// The high-assurance portal: password, code, and what the portal shows.
+async function plus(browser, user, secret, portal) {
+	const problems = [];
+	const ctx = await browser.newContext({ locale: LOCALE.fr });
+	const page = await ctx.newPage();
+	page.setDefaultTimeout(STEP_MS);
+	page.on('pageerror', (e) => problems.push(e.message));
+	try {
+		await page.goto(`${portal}/`);
+		await audit(page, 'plus: the portal\'s home page');
+		await Promise.all([page.waitForNavigation(), page.click('text=Se connecter')]);
+		await page.waitForSelector('#password');
+		await page.fill('#username', user);
+		await page.fill('#password', `${user[0].toUpperCase()}${user.slice(1)}-2026!`);
+		await Promise.all([page.waitForNavigation(), page.click('form[action="/login"] button')]);
+		await codePage(page, 'fr', 'plus: eidas2 login');
+		await submitCode(page, totp(secret));
+		await acceptIfAsked(page);
+		await portalAcr(page, portal, 'plus: private_key_jwt, encrypted tokens', 'eidas2');
+		const amr = await page.textContent('#amr');
+		check('plus: the ID token\'s amr is pwd, otp', amr === 'pwd, otp', amr);
+		check('plus: the userinfo answer decrypted (its given_name shown)',
+			(await page.textContent('main')).includes('Marianne'));
+		await audit(page, 'plus: the portal\'s page of a citizen');
+		await page.click('text=Se déconnecter');
+		await page.waitForURL((u) => u.href.startsWith(`${portal}/logged-out`));
+		const h1 = await page.textContent('h1');
+		check('plus: logout with the signed inner ID token as hint comes back', h1 === 'Vous êtes déconnecté(e)',
+			`${h1} at ${page.url()}`);
+	} catch (e) {
+		check('plus: the high-assurance portal', false, e.message.split('\n')[0]);
+		fs.writeFileSync(path.join(tmp, 'last-otp-plus.html'), await page.content().catch(() => ''));
+	} finally {
+		check('plus: no script error', problems.length === 0, problems.join(' | '));
+		await ctx.close().catch(() => {});
+	}
+}
+
 async function main() {
 	let browser;
 	try {
@@ -122,7 +164,10 @@ async function main() {
 		for (const arg of langArgs) {
 			const [lang, rest] = arg.split('=');
 			const [user, secret, p1, p2] = rest.split(',');
-			await paths(browser, lang, user, secret, p1, p2);
+			if (lang === 'plus')
+				await plus(browser, user, secret, p1);
+			else
+				await paths(browser, lang, user, secret, p1, p2);
 		}
 	} catch (e) {
 		check('the browser run', false, e.message.split('\n')[0]);

@@ -93,6 +93,11 @@ c["keys_dir"] = tmp + "/keys"
 c["templates_dir"] = root + "/templates"
 c["backends"] = [c["backends"][0]]  # the local file backend; tests add others via extra.json
 c["backends"][0]["users"] = tmp + "/users.json"
+# The suites' citizens have no second factor: their local backend stays a
+# password's, eidas1 at most, whatever the demo's (marianne's TOTP) reaches.
+for k in ("password_acr", "second_factor_help"):
+    c["backends"][0].pop(k, None)
+c["backends"][0]["acr"] = "eidas1"
 c["store"] = {"driver": "memory"} if store == "memory" else {"driver": "redis", "host": "127.0.0.1", "port": int(rport), "prefix": "t:"}
 c["demo"] = False
 for cl in c["clients"]:  # no logout tokens to the demo portals' ports; t_backchannel sets its own

@@ -20,10 +20,10 @@ for f in sbin/idp sbin/idpctl lib/idp/plugins/file/file.so lib/idp/plugins/ldap/
 	lib/idp/plugins/oidc/oidc.so share/idp/templates/fr/login.html share/idp/templates/style.css \
 	lib/systemd/system/idp.service lib/sysusers.d/idp.conf share/doc/idp/idp.json.example \
 	share/man/man8/idp.8 share/man/man8/idpctl.8 share/man/man5/idp.json.5 share/man/man3/librp.3 \
-	include/rp.h lib/librp.so.1.5.0 lib/librp.a lib/pkgconfig/librp.pc; do
+	include/rp.h lib/librp.so.1.6.0 lib/librp.a lib/pkgconfig/librp.pc; do
 	ok "installed $f" test -f "$P/$f"
 done
-ok "librp.so.1 links to the library" eq "$(readlink "$P/lib/librp.so.1")" librp.so.1.5.0
+ok "librp.so.1 links to the library" eq "$(readlink "$P/lib/librp.so.1")" librp.so.1.6.0
 ok "idp is executable" test -x "$P/sbin/idp"
 ok "templates installed whole" diff -r "$ROOT/templates" "$P/share/idp/templates"
 ok "configuration installed under /etc/idp" test -f "$DEST/etc/idp/idp.json"

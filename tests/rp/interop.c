@@ -608,6 +608,7 @@ static void keys(char **a)
 	struct rp_tokens t = { 0 };
 	struct rp_error err;
 	json_t *claims = NULL, *ui = NULL;
+	char *inner = NULL;
 	const char *sub;
 	int rc;
 
@@ -640,8 +641,11 @@ static void keys(char **a)
 	check(rc == RP_E_DECRYPT, "without a decryption key: RP_E_DECRYPT (%s)", err.message);
 	rc = rp_verify_id_token(other, t.id_token, nonce, NULL, &err);
 	check(rc == RP_E_DECRYPT, "with a key the service does not hold: RP_E_DECRYPT (%s)", err.message);
-	rc = rp_verify_id_token(c, t.id_token, nonce, &claims, &err);
+	rc = rp_verify_id_token_jws(c, t.id_token, nonce, &claims, &inner, &err);
 	check(rc == RP_OK, "decrypted, then verified (%s)", rc ? err.message : "");
+	check(inner != NULL && dots(inner) == 2, "the signed inner token handed back (three parts)");
+	rc = inner != NULL ? rp_verify_id_token(none, inner, nonce, NULL, &err) : RP_E_INVAL;
+	check(rc == RP_OK, "which verifies alone, without the decryption key (%s)", rc ? err.message : "");
 	sub = json_string_value(json_object_get(claims, "sub"));
 	check(sub != NULL, "the ID token's sub");
 	rc = rp_userinfo(c, t.access_token, sub, &ui, &err);
@@ -653,6 +657,10 @@ static void keys(char **a)
 	check(rc == RP_OK, "rp_revoke with a fresh assertion (%s)", rc ? err.message : "");
 	rc = rp_revoke(c, t.access_token, "access_token", &err);
 	check(rc == RP_OK, "and again: every assertion has its own jti (%s)", rc ? err.message : "");
+	check(rp_config_set_client_key_alg(c, "ES256") == RP_E_INVAL, "ES256 with an RSA key: refused");
+	check(rp_config_set_client_key_alg(c, "PS256") == RP_OK, "rp_config_set_client_key_alg PS256");
+	rc = rp_revoke(c, t.access_token, "access_token", &err);
+	check(rc == RP_OK, "a PS256 assertion accepted by the provider (%s)", rc ? err.message : "");
 out:
 	json_decref(claims);
 	json_decref(ui);
@@ -664,6 +672,7 @@ out:
 	free(kid);
 	free(enc);
 	free(wrong);
+	free(inner);
 }
 
 /* What a service written with librp does with its refresh tokens. */

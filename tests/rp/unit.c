@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 
 #include "mockop.h"
@@ -1899,6 +1900,120 @@ START_TEST(logout_jti_cache_is_bounded)
 }
 END_TEST
 
+/* The private half of a test key as PEM, for the config setters. */
+static char *private_pem(EVP_PKEY *k)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long n;
+
+	if (b != NULL && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1 &&
+	    (n = BIO_get_mem_data(b, &data)) > 0)
+		out = strndup(data, (size_t)n);
+	BIO_free(b);
+	ck_assert_ptr_nonnull(out);
+	return out;
+}
+
+/* The client_assertion of the last token request, its header decoded and
+ * its signature checked with the public half of k for alg. */
+static void check_assertion(EVP_PKEY *k, const char *alg)
+{
+	char *body = mockop_last_token_body(op), *a, *end, *d1, *d2, hdr[256];
+	unsigned char sig[512];
+	size_t hlen, slen;
+	enum jose_sig_alg ja = jose_sig_alg_parse(alg);
+
+	ck_assert_ptr_nonnull(body);
+	ck_assert((a = strstr(body, "client_assertion=")) != NULL);
+	a += strlen("client_assertion=");
+	if ((end = strchr(a, '&')) != NULL)
+		*end = '\0';
+	ck_assert((d1 = strchr(a, '.')) != NULL && (d2 = strchr(d1 + 1, '.')) != NULL);
+	ck_assert_int_eq(rp_b64url_decode(a, (size_t)(d1 - a), (unsigned char *)hdr, sizeof(hdr) - 1, &hlen),
+			 RP_OK);
+	hdr[hlen] = '\0';
+	ck_assert_msg(strstr(hdr, alg) != NULL, "header %s, want %s", hdr, alg);
+	ck_assert_int_eq(rp_b64url_decode(d2 + 1, strlen(d2 + 1), sig, sizeof(sig), &slen), RP_OK);
+	ck_assert_int_eq(jose_sig_verify(k, ja, a, (size_t)(d2 - a), sig, slen), JOSE_OK);
+	/* PS256 is not RS256 under another name: the PKCS#1 v1.5 check fails. */
+	if (ja == JOSE_PS256)
+		ck_assert_int_ne(jose_sig_verify(k, JOSE_RS256, a, (size_t)(d2 - a), sig, slen), JOSE_OK);
+	free(body);
+}
+
+/* rp_config_set_client_key_alg (1.6): PS256 with an RSA key, RS256 its
+ * default, nothing the key cannot sign. */
+START_TEST(client_key_ps256)
+{
+	struct rp_tokens t;
+	struct rp_error err;
+	char *rsa = private_pem(k_rsa.pkey), *ec = private_pem(k_ec.pkey);
+
+	ck_assert_int_eq(rp_config_set_client_key_alg(cfg, "PS256"), RP_E_INVAL); /* no key yet */
+	ck_assert_int_eq(rp_config_set_client_key(cfg, rsa, "rsa1"), RP_OK);
+	mockop_set_token(op, 200, "application/json", token_ok);
+	ck_assert_int_eq(rp_exchange_code(cfg, "code-1", "verifier-1", &t, &err), RP_OK);
+	rp_tokens_release(&t);
+	check_assertion(k_rsa.pkey, "RS256");
+	ck_assert_int_eq(rp_config_set_client_key_alg(cfg, "PS256"), RP_OK);
+	ck_assert_int_eq(rp_exchange_code(cfg, "code-2", "verifier-1", &t, &err), RP_OK);
+	rp_tokens_release(&t);
+	check_assertion(k_rsa.pkey, "PS256");
+	ck_assert_int_eq(rp_config_set_client_key_alg(cfg, "ES256"), RP_E_INVAL);
+	ck_assert_int_eq(rp_config_set_client_key_alg(cfg, "HS256"), RP_E_INVAL);
+	ck_assert_int_eq(rp_config_set_client_key_alg(cfg, "none"), RP_E_INVAL);
+	ck_assert_int_eq(rp_config_set_client_key_alg(cfg, NULL), RP_E_INVAL);
+	/* A refused alg changes nothing. */
+	ck_assert_int_eq(rp_exchange_code(cfg, "code-3", "verifier-1", &t, &err), RP_OK);
+	rp_tokens_release(&t);
+	check_assertion(k_rsa.pkey, "PS256");
+	/* A new key, its own default; PS256 is no EC algorithm. */
+	ck_assert_int_eq(rp_config_set_client_key(cfg, ec, "ec1"), RP_OK);
+	ck_assert_int_eq(rp_config_set_client_key_alg(cfg, "PS256"), RP_E_INVAL);
+	ck_assert_int_eq(rp_exchange_code(cfg, "code-4", "verifier-1", &t, &err), RP_OK);
+	rp_tokens_release(&t);
+	check_assertion(k_ec.pkey, "ES256");
+	free(rsa);
+	free(ec);
+}
+END_TEST
+
+/* rp_verify_id_token_jws (1.6): the signed token back, the inner one of a
+ * JWE, nothing on a failure. */
+START_TEST(id_token_jws_handed_back)
+{
+	struct rp_error err;
+	char *signed_tok = es256(NULL), *jwe = NULL, *got = (char *)1, *pem = private_pem(k_rsa.pkey);
+	json_t *claims = NULL;
+
+	ck_assert_int_eq(rp_verify_id_token_jws(cfg, signed_tok, NONCE, &claims, &got, &err), RP_OK);
+	ck_assert_str_eq(got, signed_tok);
+	ck_assert_str_eq(json_string_value(json_object_get(claims, "sub")), "citizen-42");
+	json_decref(claims);
+	free(got);
+	ck_assert_int_eq(jose_jwe_encrypt(k_rsa.pkey, JOSE_RSA_OAEP_256, "rsa1", "JWT", signed_tok,
+					  strlen(signed_tok), &jwe), JOSE_OK);
+	ck_assert_int_eq(rp_verify_id_token_jws(cfg, jwe, NONCE, NULL, &got, &err), RP_E_DECRYPT);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(rp_config_set_decryption_key(cfg, pem), RP_OK);
+	ck_assert_int_eq(rp_verify_id_token_jws(cfg, jwe, NONCE, &claims, &got, &err), RP_OK);
+	ck_assert_str_eq(got, signed_tok);
+	ck_assert_ptr_nonnull(claims);
+	json_decref(claims);
+	free(got);
+	got = (char *)1;
+	ck_assert_int_eq(rp_verify_id_token_jws(cfg, jwe, "n-another-nonce-0123456789abcdef", NULL, &got, &err),
+			 RP_E_NONCE);
+	ck_assert_ptr_null(got);
+	/* NULL for what is not wanted. */
+	ck_assert_int_eq(rp_verify_id_token_jws(cfg, jwe, NONCE, NULL, NULL, &err), RP_OK);
+	free(signed_tok);
+	free(jwe);
+	free(pem);
+}
+END_TEST
+
 static Suite *rp_suite(void)
 {
 	Suite *s = suite_create("librp");
@@ -1981,6 +2096,8 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, userinfo_json_and_jwt);
 	tcase_add_test(tc, userinfo_jwt_needs_iss_and_aud);
 	tcase_add_test(tc, introspect_answers_and_cache);
+	tcase_add_test(tc, client_key_ps256);
+	tcase_add_test(tc, id_token_jws_handed_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
