@@ -125,6 +125,8 @@ static int stats_events_hour(struct store *st, int64_t h, size_t *shown, size_t 
 			shown, suppressed);
 	stats_event_row(hour, "page:login:abandoned", count[USAGE_LOGIN_SHOWN] - count[USAGE_LOGIN_DONE],
 			shown, suppressed);
+	stats_event_row(hour, "page:otp:abandoned", count[USAGE_OTP_SHOWN] - count[USAGE_OTP_DONE],
+			shown, suppressed);
 	stats_event_row(hour, "page:consent:abandoned", count[USAGE_CONSENT_SHOWN] - count[USAGE_CONSENT_DONE],
 			shown, suppressed);
 	return 0;

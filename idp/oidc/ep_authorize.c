@@ -313,6 +313,7 @@ enum MHD_Result ep_second_factor(struct req *r)
 		goto out;
 	}
 	attempt_give_back(&t);
+	usage_count(USAGE_OTP_DONE);
 	ret = flow_second_factor(r, &a, b, sess, key);
 out:
 	session_free(sess);
