@@ -59,6 +59,12 @@ sessions() {
 	TAGS=$(curl -s -b "$CJ" "$IDP/account" | sed -n 's/.*(local, session \([0-9a-f]*\)).*/\1/p')
 	NS=$(printf '%s\n' "$TAGS" | grep -c .)
 }
+# index_entries: with redis, the entries of claire's session index (K_SUBJECT,
+# 65 bytes each), every session ever made for her, ended or not.
+index_entries() {
+	ie_sub=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["users"]["claire"]["subject"])' "$TMP/users.json")
+	echo $(( $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" strlen "t:ssub:$(hash "local:$ie_sub")") / 65 ))
+}
 # post_otp CODE: posts the code's form in RESP; sets RESP.
 post_otp() {
 	RESP=$(curl -s -i -c "$CJ" -b "$CJ" --data-urlencode "txn=$(field txn "$FORM")" \
@@ -165,6 +171,7 @@ post_otp "$(otp 0 "$S2")"
 ok "... the code: back to the service" test -n "$(qparam code "$(location "$RESP")")"
 sessions
 ok "... still one session, the same (raised in place)" eq "$NS $TAGS" "1 $T1"
+[ "$STORE" = redis ] && ok "... one entry in her session index (redis)" eq "$(index_entries)" 1
 P=$(curl -s -b "$CJ" "$IDP/account")
 curl -s -c "$CJ" -b "$CJ" -d action=logout_all --data-urlencode "csrf=$(field csrf "$P")" "$IDP/account" >/dev/null
 CJ="$TMP/jar6"
@@ -181,6 +188,7 @@ token portal "$SECRET" "$CODE" "$R1" "$V"
 ok "step-up: acr eidas2" eq "$(claim acr)" eidas2
 sessions
 ok "... still one session, the same (raised in place)" eq "$NS $TAGS" "1 $T1"
+[ "$STORE" = redis ] && ok "... one entry in her session index (redis)" eq "$(index_entries)" 1
 sso "&acr_values=eidas2"
 ok "... SSO at eidas2 from it: a code, no page" test -n "$(qparam code "$(location "$H")")"
 
