@@ -10,13 +10,12 @@
 // Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
-const { AXE_TAGS, axeViolations, launchContext, run } = require('./lib');
+const { axeCheck, main, run, walkFailed } = require('./lib');
 
 const [portalD, portalE, tmp] = process.argv.slice(2);
 const STEP_MS = 15000;
-const { check, finish } = run('data', 130000);
+const { check } = run('data', 130000);
 
 // After a click that leaves the page: the landmark the next page has.
 const LANDMARKS = { '#password': 'password', 'button[value="accept"]': 'consent', '#acr': 'portal' };
@@ -25,12 +24,6 @@ async function landing(page) {
 	for (const [sel, name] of Object.entries(LANDMARKS))
 		if (await page.$(sel)) return name;
 	return 'none';
-}
-
-async function audit(page, name) {
-	const v = await axeViolations(page);
-	check(`${name}: zero axe violations (${AXE_TAGS.join(', ')})`, v.length === 0,
-		v.map((x) => `${x.id} ${x.nodes.map((n) => n.target.join(' ')).join('; ')}`).join(', '));
 }
 
 async function login(page) {
@@ -48,11 +41,10 @@ async function consentPage(page, lang, t) {
 	check(`${lang} the box is unticked: sharing is the citizen's act`, box !== null && !(await box.isChecked()));
 	const label = box ? await page.textContent(`label[for="${await box.getAttribute('id')}"]`) : '';
 	check(`${lang} the box's label says what and from whom`, label.includes(t.data) && label.includes('Caisse'), label);
-	await audit(page, `${lang} consent page with data to share`);
+	await axeCheck(page, `${lang} consent page with data to share`);
 }
 
-async function main() {
-	const ctx = await launchContext(tmp, { locale: 'fr-FR' });
+async function walk(ctx) {
 	let page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
 	try {
@@ -94,12 +86,8 @@ async function main() {
 		const st = (await page.$('#data-status')) ? await page.textContent('#data-status') : '';
 		check('... the portal says it was not shared: the office refused the token (403)', st === '403', st);
 	} catch (e) {
-		check('the data-sharing walk', false, e.message.split('\n')[0]);
-		fs.writeFileSync(path.join(tmp, 'last-page.html'), await page.content().catch(() => ''));
-	} finally {
-		await ctx.close().catch(() => {});
+		await walkFailed(e, 'the data-sharing walk', page, path.join(tmp, 'last-page.html'));
 	}
-	finish();
 }
 
-main();
+main(walk, { tmp, context: { locale: 'fr-FR' } });

@@ -9,14 +9,13 @@
 // Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { axeViolations, launchBrowser, run } = require('./lib');
+const { axeCheck, main, run, walkFailed, watch } = require('./lib');
 
 const [tmp, ...langArgs] = process.argv.slice(2);
 const STEP_MS = 15000;
-const { check, finish } = run('otp', 200000);
+const { check } = run('otp', 200000);
 const LOCALE = { fr: 'fr-FR', en: 'en-GB' };
 const T = {
 	fr: { code: 'Saisissez votre code de vérification', bad: "Ce code n'est pas valide", help: 'Appelez la mairie' },
@@ -27,12 +26,6 @@ const T = {
 function totp(secret, ahead = 0) {
 	const at = Math.floor(Date.now() / 1000) + ahead;
 	return execFileSync('oathtool', ['--totp', '-b', '-N', `@${at}`, secret], { encoding: 'utf8' }).trim();
-}
-
-async function audit(page, label) {
-	const res = (await axeViolations(page)).map((v) => `${v.id} (${v.help}) at ` +
-		v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
-	check(`${label}: zero axe violations`, res.length === 0, res.join('; '));
 }
 
 // The code's page: its heading, language, field and help text; audited.
@@ -46,7 +39,7 @@ async function codePage(page, lang, label) {
 		(await page.getAttribute('#code', 'autocomplete')) === 'one-time-code' &&
 		(await page.getAttribute('#code', 'inputmode')) === 'numeric');
 	check(`${label}: the text for a lost phone`, t.includes(T[lang].help), t.slice(0, 300));
-	await audit(page, label);
+	await axeCheck(page, label);
 }
 
 async function submitCode(page, code) {
@@ -68,14 +61,10 @@ async function acceptIfAsked(page) {
 }
 
 async function paths(browser, lang, user, secret, portal1, portal2) {
-	const problems = [];
 	const ctx = await browser.newContext({ locale: LOCALE[lang] });
 	const page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
-	page.on('console', (m) => {
-		if (/Content Security Policy|violates/i.test(m.text())) problems.push(m.text().slice(0, 200));
-	});
-	page.on('pageerror', (e) => problems.push(e.message));
+	const problems = watch(page);
 	try {
 		// eidas2 from scratch: password, then the code.
 		await page.goto(`${portal2}/login?ui_locales=${lang}`);
@@ -87,7 +76,7 @@ async function paths(browser, lang, user, secret, portal1, portal2) {
 		await submitCode(page, '000000' === totp(secret) ? '111111' : '000000');
 		const t = (await page.textContent('body')).replace(/\s+/g, ' ');
 		check(`${lang} a wrong code: the page says so`, t.includes(T[lang].bad), t.slice(0, 300));
-		await audit(page, `${lang} a wrong code's page`);
+		await axeCheck(page, `${lang} a wrong code's page`);
 		await submitCode(page, totp(secret));
 		await acceptIfAsked(page);
 		await portalAcr(page, portal2, `${lang} eidas2 login`, 'eidas2');
@@ -107,30 +96,17 @@ async function paths(browser, lang, user, secret, portal1, portal2) {
 		await acceptIfAsked(page);
 		await portalAcr(page, portal2, `${lang} step-up`, 'eidas2');
 	} catch (e) {
-		check(`${lang} the second factor's paths`, false, e.message.split('\n')[0]);
-		fs.writeFileSync(path.join(tmp, `last-otp-${lang}.html`), await page.content().catch(() => ''));
+		await walkFailed(e, `${lang} the second factor's paths`, page, path.join(tmp, `last-otp-${lang}.html`));
 	} finally {
 		check(`${lang}: no CSP violation or script error`, problems.length === 0, problems.join(' | '));
 		await ctx.close().catch(() => {});
 	}
 }
 
-async function main() {
-	let browser;
-	try {
-		browser = await launchBrowser();
-		for (const arg of langArgs) {
-			const [lang, rest] = arg.split('=');
-			const [user, secret, p1, p2] = rest.split(',');
-			await paths(browser, lang, user, secret, p1, p2);
-		}
-	} catch (e) {
-		check('the browser run', false, e.message.split('\n')[0]);
-	} finally {
-		if (browser)
-			await browser.close().catch(() => {});
+main(async (browser) => {
+	for (const arg of langArgs) {
+		const [lang, rest] = arg.split('=');
+		const [user, secret, p1, p2] = rest.split(',');
+		await paths(browser, lang, user, secret, p1, p2);
 	}
-	finish();
-}
-
-main();
+}, { tmp });
