@@ -133,9 +133,9 @@ static int stats_events_hour(struct store *st, int64_t h, size_t *shown, size_t 
 }
 
 /* Logins per hour, service, backend and level between --from and --to,
- * read from the counters session_create bumps (session.h). Every
- * combination the configuration names is looked up, STORE_BATCH_MAX at a
- * time. */
+ * read from the counters session_create and session_raise bump
+ * (session.h). Every combination the configuration names is looked up,
+ * STORE_BATCH_MAX at a time. */
 int cmd_stats(void)
 {
 	struct config *cfg = NULL;
