@@ -125,15 +125,17 @@ static int stats_events_hour(struct store *st, int64_t h, size_t *shown, size_t 
 			shown, suppressed);
 	stats_event_row(hour, "page:login:abandoned", count[USAGE_LOGIN_SHOWN] - count[USAGE_LOGIN_DONE],
 			shown, suppressed);
+	stats_event_row(hour, "page:otp:abandoned", count[USAGE_OTP_SHOWN] - count[USAGE_OTP_DONE],
+			shown, suppressed);
 	stats_event_row(hour, "page:consent:abandoned", count[USAGE_CONSENT_SHOWN] - count[USAGE_CONSENT_DONE],
 			shown, suppressed);
 	return 0;
 }
 
 /* Logins per hour, service, backend and level between --from and --to,
- * read from the counters session_create bumps (session.h). Every
- * combination the configuration names is looked up, STORE_BATCH_MAX at a
- * time. */
+ * read from the counters session_create and session_raise bump
+ * (session.h). Every combination the configuration names is looked up,
+ * STORE_BATCH_MAX at a time. */
 int cmd_stats(void)
 {
 	struct config *cfg = NULL;

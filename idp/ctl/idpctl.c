@@ -62,7 +62,7 @@ void usage(FILE *f)
 		"  status                          nodes (heartbeats), the store's role, keys and readiness, backends\n"
 		"  stats --from DATE --to DATE [--csv]   logins per hour, service, backend and level (redis store;\n"
 		"                                  DATE: YYYY-MM-DD or YYYY-MM-DDTHH, UTC; counts under 5 not shown)\n"
-		"  stats --events --from DATE --to DATE [--csv]   pages shown, answered and abandoned (choice, login,\n"
+		"  stats --events --from DATE --to DATE [--csv]   pages shown, answered and abandoned (choice, login, otp,\n"
 		"                                  consent), consents refused, failures by cause, per hour\n"
 		"  audit-hash                      read a username or subject on stdin, print its hash in audit lines\n"
 		"  audit verify [FILE]             the audit chain: names a line removed, altered or out of order;\n"

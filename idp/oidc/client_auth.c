@@ -119,15 +119,11 @@ static int assertion_signed_by(const struct client *cl, enum jose_sig_alg alg, c
 	return rc;
 }
 
-/* private_key_jwt (RFC 7523 2.2 and 3, OpenID Core 9): a JWS the client
- * signed with one of its keys, iss = sub = its client_id, aud this
- * provider, exp within ASSERTION_MAX_S, its jti used once. *why says what
- * failed, for the log only (the answer is invalid_client whatever it is). */
 #define ASSERTION_MAX_BYTES 8192
 #define ASSERTION_MAX_S 300 /* how far ahead exp may lie */
 #define ASSERTION_SKEW_S 30 /* clocks of services and provider may differ this much */
 
-static int assertion_check(const struct config *cfg, const char *token, const char *pid,
+int client_assertion_check(const struct config *cfg, const char *token, const char *pid,
 			   const struct client **out, const char **why)
 {
 	size_t tl = strlen(token), hl = 0, bl = 0, sl = 0;
@@ -263,7 +259,7 @@ int client_authenticate(struct req *r, const struct params *form, const struct c
 			f->description = "client_assertion_type must be " ASSERTION_TYPE ", with client_assertion";
 			return IDP_EINVAL;
 		}
-		if ((rc = assertion_check(r->cfg, as, pid, out, &why)) != IDP_OK) {
+		if ((rc = client_assertion_check(r->cfg, as, pid, out, &why)) != IDP_OK) {
 			char tag[9];
 
 			secret_tag(pid != NULL ? pid : "", tag);

@@ -22,6 +22,15 @@ struct client_auth_fail {
 int client_authenticate(struct req *r, const struct params *form, const struct client **out,
 			struct client_auth_fail *f);
 
+/* private_key_jwt (RFC 7523 2.2 and 3, OpenID Core 9): token, a JWS the
+ * client signed with one of its keys, iss = sub = its client_id (pid, the
+ * form's client_id, when not NULL), aud this provider, exp at most 5
+ * minutes ahead, its jti used once (kept in the store). IDP_OK and *out;
+ * else *why says what failed, for the log only (the answer is
+ * invalid_client whatever it is). Apart for tests/fuzz/fuzz_client_assertion.c. */
+int client_assertion_check(const struct config *cfg, const char *token, const char *pid,
+			   const struct client **out, const char **why);
+
 /* What /introspect and /revoke check first: each parameter once, no token
  * or secret in the URL, the client authenticated (a 401 to HTTP Basic
  * names the Basic scheme, RFC 6749 5.2), a "token" parameter. NULL: *ret

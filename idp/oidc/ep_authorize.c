@@ -35,46 +35,93 @@ enum MHD_Result ep_authorize(struct req *r)
 	return ret;
 }
 
-/* Login throttling. Every password about to be checked is first counted,
- * atomically, against the address (per minute) and the username (per
- * 15 minutes); past either limit nothing is checked. Counting before the
- * check, not after a failure, bounds the passwords verified per window
- * whatever the concurrency: of N simultaneous posts, only those the counter
- * admitted reach the backend. A success gives its attempt back (the limits
- * count failures): only someone who knows the password can do so. */
-struct rl_keys {
-	char ip[128], user[128];
+/* Login throttling. Every secret about to be checked, a password or a
+ * second-factor code, is first counted, atomically, against the address
+ * (per minute) and the citizen (per 15 minutes); past either limit nothing
+ * is checked. Counting before the check, not after a failure, bounds the
+ * secrets verified per window whatever the concurrency: of N simultaneous
+ * posts, only those the counter admitted reach the backend. A success
+ * gives its attempt back (the limits count failures): only someone who
+ * knows the secret can do so. A code is counted with the password's
+ * limits, the citizen's under a name of its own ("otp:" and the subject). */
+struct attempt {
+	const char *user;    /* the username typed (a password), or NULL */
+	const char *sub;     /* the citizen (a second factor), or NULL */
+	const char *factor;  /* NULL: the password; "otp": the code */
+	char ip_key[128], who_key[128];
+	unsigned status;     /* refused: 429 (over a limit) or 503 (not counted) */
+	const char *error;   /* ... and the form's message */
 };
 
-static void rl_keys_make(const struct req *r, const char *username, struct rl_keys *k)
+/* Counts attempt t (user or sub and factor set). IDP_OK: check the
+ * secret, then attempt_give_back on success or attempt_failed. Else
+ * refused (over a limit: IDP_EDENIED, the count stays, a refused attempt
+ * is still one; or the store failed, and nothing that cannot be counted
+ * is checked), logged and counted: the caller shows its form again with
+ * t->status and t->error. */
+static int attempt_take(const struct req *r, const struct authz_req *a, const struct backend *b,
+			struct attempt *t)
 {
-	char h[65];
-
-	snprintf(k->ip, sizeof(k->ip), "rl:ip:%s", r->ip);
-	sha256_hex(username, strlen(username), h);
-	snprintf(k->user, sizeof(k->user), "rl:user:%.32s", h);
-}
-
-/* IDP_OK: this attempt may check a password; IDP_EDENIED: over a limit
- * (its count stays: a refused attempt is still an attempt); another code:
- * the store failed, and nothing that cannot be counted is checked. */
-static int rl_take_attempt(const struct req *r, const struct rl_keys *k)
-{
-	const char *keys[2] = {k->ip, k->user};
+	const char *keys[2] = {t->ip_key, t->who_key};
 	const unsigned ttls[2] = {60, 900};
 	long long n[2] = {0, 0};
+	char h[65];
+	struct buf who;
 	int rc;
 
-	if ((rc = store_incr_n(&g_idp.store, keys, ttls, 2, n)) != IDP_OK)
-		return rc;
-	return n[0] > r->cfg->rl_ip_per_min || n[1] > r->cfg->rl_user_failures ? IDP_EDENIED : IDP_OK;
+	snprintf(t->ip_key, sizeof(t->ip_key), "rl:ip:%s", r->ip);
+	buf_init(&who, 8192);
+	if (t->factor == NULL)
+		rc = buf_adds(&who, t->user);
+	else
+		rc = buf_printf(&who, "%s:%s", t->factor, t->sub);
+	if (rc == IDP_OK) {
+		sha256_hex(who.p != NULL ? who.p : "", who.len, h);
+		snprintf(t->who_key, sizeof(t->who_key), "rl:user:%.32s", h);
+		rc = store_incr_n(&g_idp.store, keys, ttls, 2, n);
+	}
+	buf_release(&who);
+	if (rc == IDP_OK && (n[0] > r->cfg->rl_ip_per_min || n[1] > r->cfg->rl_user_failures))
+		rc = IDP_EDENIED;
+	if (rc == IDP_EDENIED) {
+		metrics_count(M_LOGIN_THROTTLED);
+		usage_count(USAGE_FAIL_THROTTLED);
+		audit_event("login", r->ip, "result", "failure", "client", a->client_id, "backend", b->id,
+			    "user", t->user, "sub", t->sub, "factor", t->factor, "cause", "throttled", NULL);
+		t->status = 429;
+		t->error = "too_many";
+	} else if (rc != IDP_OK) {
+		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
+		usage_count(USAGE_FAIL_UNAVAILABLE);
+		t->status = 503;
+		t->error = "unavailable";
+	}
+	return rc;
 }
 
-static void rl_give_back(const struct rl_keys *k)
+/* The secret was right, or nothing was learnt about it: the attempt is
+ * given back. */
+static void attempt_give_back(const struct attempt *t)
 {
-	const char *keys[2] = {k->ip, k->user};
+	const char *keys[2] = {t->ip_key, t->who_key};
 
 	store_decr_n(&g_idp.store, keys, 2);
+}
+
+/* The secret was wrong (cause: "bad_credentials", "bad_code"): the
+ * attempt stays counted; logged, audited, counted. */
+static void attempt_failed(const struct req *r, const struct authz_req *a, const struct backend *b,
+			   const struct attempt *t, const char *cause)
+{
+	char tag[9];
+
+	secret_tag(t->user != NULL ? t->user : t->sub, tag);
+	idp_log(LOG_INFO, "login: %s refused for %s %s from %s", t->factor != NULL ? t->factor : "password",
+		t->user != NULL ? "user" : "subject", tag, r->ip);
+	audit_event("login", r->ip, "result", "failure", "client", a->client_id, "backend", b->id,
+		    "user", t->user, "sub", t->sub, "factor", t->factor, "cause", cause, NULL);
+	metrics_count(M_LOGIN_FAILED);
+	usage_count(USAGE_FAIL_CREDENTIALS);
 }
 
 /* A form's transaction, read (not taken: a wrong password or code may be
@@ -110,7 +157,7 @@ enum MHD_Result ep_login(struct req *r)
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf");
 	const char *user = params_get(p, "username"), *pass = params_get(p, "password");
 	char key[128], name[64];
-	struct rl_keys rk;
+	struct attempt t = {.user = user};
 	struct authz_req a;
 	const struct backend *b;
 	struct idp_identity id = {0};
@@ -140,19 +187,8 @@ enum MHD_Result ep_login(struct req *r)
 		ret = http_error_page(r, 400, "bad_request");
 		goto out;
 	}
-	rl_keys_make(r, user, &rk);
-	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
-		metrics_count(M_LOGIN_THROTTLED);
-		usage_count(USAGE_FAIL_THROTTLED);
-		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
-			    "user", user, "cause", "throttled", NULL);
-		ret = page_login(r, txn, &a, b, 429, "too_many", user);
-		goto out;
-	}
-	if (rc != IDP_OK) {
-		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
-		usage_count(USAGE_FAIL_UNAVAILABLE);
-		ret = page_login(r, txn, &a, b, 503, "unavailable", user);
+	if (attempt_take(r, &a, b, &t) != IDP_OK) {
+		ret = page_login(r, txn, &a, b, t.status, t.error, user);
 		goto out;
 	}
 	lr.username = user;
@@ -161,26 +197,19 @@ enum MHD_Result ep_login(struct req *r)
 	rc = backend_login(b, &lr, &id);
 	if (rc == IDP_EUNAVAIL) {
 		/* No answer about the password: nothing learnt, nothing counted. */
-		rl_give_back(&rk);
+		attempt_give_back(&t);
 		backend_report((struct backend *)b, rc);
 		usage_count(USAGE_FAIL_UNAVAILABLE);
 		ret = page_login(r, txn, &a, b, 503, "unavailable", user);
 		goto out;
 	}
 	if (rc != IDP_OK || id.subject == NULL) {
-		char tag[9];
-
-		secret_tag(user, tag);
-		idp_log(LOG_INFO, "login: failure for user %s from %s", tag, r->ip);
-		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
-			    "user", user, "cause", "bad_credentials", NULL);
-		metrics_count(M_LOGIN_FAILED);
-		usage_count(USAGE_FAIL_CREDENTIALS);
+		attempt_failed(r, &a, b, &t, "bad_credentials");
 		ret = page_login(r, txn, &a, b, 401, "bad_credentials", user);
 		goto out;
 	}
 	backend_report((struct backend *)b, IDP_OK);
-	rl_give_back(&rk);
+	attempt_give_back(&t);
 	usage_count(USAGE_LOGIN_DONE);
 	/* The transaction is single-use: consumed with the session's creation,
 	 * so that of two concurrent posts, one wins. */
@@ -230,8 +259,8 @@ enum MHD_Result ep_second_factor(struct req *r)
 {
 	const struct params *p = &r->form;
 	const char *txn = params_get(p, "txn"), *csrf = params_get(p, "csrf"), *code = params_get(p, "code");
-	char key[128], *who = NULL;
-	struct rl_keys rk;
+	char key[128];
+	struct attempt t = {.factor = "otp"};
 	struct authz_req a;
 	struct session *sess;
 	const struct backend *b;
@@ -263,50 +292,30 @@ enum MHD_Result ep_second_factor(struct req *r)
 		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 400, "bad_code");
 		goto out;
 	}
-	/* Counted with the password's limits: the address's, and the
-	 * citizen's under a name of its own. */
-	if (asprintf(&who, "otp:%s", sess->sub) < 0) {
-		ret = http_error_page(r, 500, "bad_request");
-		goto out;
-	}
-	rl_keys_make(r, who, &rk);
-	if ((rc = rl_take_attempt(r, &rk)) == IDP_EDENIED) {
-		metrics_count(M_LOGIN_THROTTLED);
-		usage_count(USAGE_FAIL_THROTTLED);
-		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
-			    "sub", sess->sub, "factor", "otp", "cause", "throttled", NULL);
-		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 429, "too_many");
-		goto out;
-	}
-	if (rc != IDP_OK) {
-		idp_log(LOG_ERR, "login: the attempt could not be counted (%s); not checked", idp_strerror(rc));
-		usage_count(USAGE_FAIL_UNAVAILABLE);
-		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 503, "unavailable");
+	t.sub = sess->sub;
+	if (attempt_take(r, &a, b, &t) != IDP_OK) {
+		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, t.status, t.error);
 		goto out;
 	}
 	rc = backend_second_factor(b, sess->up, code, &step);
 	if (rc == IDP_OK)
 		rc = otp_step_take(sess, step);
 	if (rc != IDP_OK && rc != IDP_EDENIED) {
-		rl_give_back(&rk);
+		attempt_give_back(&t);
 		idp_log(LOG_ERR, "login: second factor not checked (%s)", idp_strerror(rc));
 		usage_count(USAGE_FAIL_UNAVAILABLE);
 		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 503, "unavailable");
 		goto out;
 	}
 	if (rc != IDP_OK) {
-		idp_log(LOG_INFO, "login: wrong or used second-factor code from %s", r->ip);
-		audit_event("login", r->ip, "result", "failure", "client", a.client_id, "backend", b->id,
-			    "sub", sess->sub, "factor", "otp", "cause", "bad_code", NULL);
-		metrics_count(M_LOGIN_FAILED);
-		usage_count(USAGE_FAIL_CREDENTIALS);
+		attempt_failed(r, &a, b, &t, "bad_code");
 		ret = page_second_factor(r, txn, &a, b, sess->sid_hash, 401, "bad_code");
 		goto out;
 	}
-	rl_give_back(&rk);
+	attempt_give_back(&t);
+	usage_count(USAGE_OTP_DONE);
 	ret = flow_second_factor(r, &a, b, sess, key);
 out:
-	free(who);
 	session_free(sess);
 	authz_req_release(&a);
 	return ret;

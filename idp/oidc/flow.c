@@ -45,6 +45,12 @@ static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache
 	enum MHD_Result ret;
 	bool issued, stale;
 
+	/* A copy below the level asked may predate a raise of its level on
+	 * another node (session_raise): the store says. */
+	if (sess != NULL && sess->cached && config_acr_rank(r->cfg, sess->acr) < a->min_acr_rank) {
+		session_free(sess);
+		return decide(r, a, false);
+	}
 	if (!session_usable(r, a, cl, sess, a->min_acr_rank)) {
 		/* Below the level asked, but its backend can reach it with the
 		 * citizen's second factor: only that is asked, not the password. */
@@ -131,6 +137,7 @@ static enum MHD_Result ask_second_factor(struct req *r, struct authz_req *a, con
 	memcpy(a->sid, sess->sid_hash, sizeof(a->sid));
 	if ((rc = txn_save(r, a, &txn)) != IDP_OK)
 		return txn_refused(r, a, rc);
+	usage_count(USAGE_OTP_SHOWN);
 	ret = page_second_factor(r, txn, a, b, sess->sid_hash, 200, NULL);
 	free(txn);
 	return ret;
@@ -319,7 +326,9 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 	acr = acr_reached(r->cfg, b, id->acr);
 	/* The password did not reach the level asked, the citizen's second
 	 * factor will: the session is made at the password's level, then the
-	 * code is asked (the step-up an existing session gets). */
+	 * code is asked (the step-up an existing session gets), which raises
+	 * that session in place. The login is counted then, once, at the
+	 * level reached. */
 	if (config_acr_rank(r->cfg, acr) < a->min_acr_rank && config_acr_rank(r->cfg, b->acr) >= a->min_acr_rank &&
 	    backend_second_factor(b, id->session_data, NULL, &counter) == IDP_OK)
 		step_up = true;
@@ -340,7 +349,7 @@ enum MHD_Result flow_authenticated(struct req *r, struct authz_req *a, const str
 		session_destroy(r, old->sid_hash);
 		session_free(old);
 	}
-	sess = session_create(r, cl->id, b->id, acr, local, id, txn_key, &gone);
+	sess = session_create(r, step_up ? NULL : cl->id, b->id, acr, local, id, txn_key, &gone);
 	free(local);
 	if (gone) { /* another post of the same form won */
 		usage_count(USAGE_FAIL_EXPIRED);
@@ -373,9 +382,8 @@ enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const str
 				   const struct session *sess, const char *txn_key)
 {
 	const struct client *cl = config_client(r->cfg, a->client_id);
-	struct idp_identity id = {.claims = sess->claims, .session_data = sess->up};
 	struct session *up;
-	char tag[9];
+	char tag[9], *amr = NULL;
 	enum MHD_Result ret;
 	bool gone = false, issued, stale;
 
@@ -386,13 +394,14 @@ enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const str
 		usage_count(USAGE_FAIL_LEVEL);
 		return page_denied(r, a, "acr_too_low", "the identity provider did not reach the requested level");
 	}
-	if (asprintf(&id.amr, "%s otp", sess->amr) < 0)
+	if (asprintf(&amr, "%s otp", sess->amr) < 0)
 		return flow_refuse(r, a, "server_error", "out of memory");
-	/* A new session at the backend's level: a session's record never
-	 * changes once stored (session.c keeps copies of it). The one it
-	 * replaces ends, with the access tokens issued in it. */
-	up = session_create(r, cl->id, b->id, b->acr, sess->sub, &id, txn_key, &gone);
-	free(id.amr);
+	/* The session raised to the backend's level in place, keeping its id:
+	 * one session in the citizen's list and for back-channel logout, its
+	 * access tokens kept. Its cookie stays: set by this provider at the
+	 * password (HttpOnly), it was never the citizen's to choose. */
+	up = session_raise(r, sess, cl->id, b->acr, amr, txn_key, &gone);
+	free(amr);
 	if (gone) {
 		usage_count(USAGE_FAIL_EXPIRED);
 		return http_error_page(r, 400, "expired");
@@ -401,7 +410,6 @@ enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const str
 		usage_count(USAGE_FAIL_UNAVAILABLE);
 		return flow_refuse(r, a, "temporarily_unavailable", "the session could not be created");
 	}
-	session_end_in(&g_idp.store, sess->sid_hash);
 	secret_tag(up->sid_hash, tag);
 	idp_log(LOG_INFO, "login: %s second factor via %s (%s)", cl->id, b->id, b->acr);
 	audit_event("login", r->ip, "result", "success", "client", cl->id, "backend", b->id, "acr", b->acr,

@@ -200,8 +200,10 @@ out:
 
 /* Sessions as /authorize reads them, kept in the process: SESSION_CACHE
  * slots, direct-mapped by the session's hash (a SHA-256, so evenly spread).
- * A session's record never changes once stored (only its TTL, and its
- * deletion), so a copy stays right for as long as the session lives; that it
+ * A session's record changes only when a second factor raises its level
+ * (session_raise; flow.c reads a copy below the level asked again from the
+ * store), else only its TTL, and its deletion, so a copy stays right for
+ * as long as the session lives; that it
  * still lives is checked by the batch that stores the code (a REQUIRE), in
  * the round trip it makes anyway: an SSO /authorize then makes one round
  * trip, not two. A session ended by another instance is found so there, and
@@ -527,7 +529,8 @@ struct session *session_create(struct req *r, const char *client_id, const char 
 	ops[n++] = (struct store_op){.kind = STORE_OP_APPEND, .key = ikey, .val = entry,
 				     .len = SESSION_AT_ENTRY, .ttl_s = r->cfg->session_max,
 				     .max = SESSION_SUBJECT_MAX * SESSION_AT_ENTRY};
-	if (session_stats_key(skey, sizeof(skey), s->created / 3600, client_id, backend_id, acr))
+	if (client_id != NULL &&
+	    session_stats_key(skey, sizeof(skey), s->created / 3600, client_id, backend_id, acr))
 		ops[n++] = (struct store_op){.kind = STORE_OP_INCR, .key = skey, .ttl_s = SESSION_STATS_TTL_S};
 	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK) {
 		if (rc == IDP_ENOTFOUND && gone != NULL)
@@ -544,6 +547,56 @@ out:
 	free_secret(cookie);
 	if (rc != IDP_OK) {
 		session_free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+struct session *session_raise(struct req *r, const struct session *sess, const char *client_id,
+			      const char *acr, const char *amr, const char *consume_key, bool *gone)
+{
+	struct session next = *sess, *s = calloc(1, sizeof(*s));
+	char key[80], skey[STORE_KEY_MAX + 1], *text = NULL;
+	struct store_op ops[4];
+	size_t len = 0, n = 0;
+	int rc = IDP_ENOMEM;
+
+	*gone = false;
+	/* The same session (id, subject, claims, creation) at the new level,
+	 * authenticated now. Its absolute lifetime still runs from its
+	 * creation. */
+	next.acr = (char *)acr;
+	next.amr = (char *)amr;
+	next.auth_time = now_s();
+	if (s == NULL || (rc = session_encode(&next, &text, &len)) != IDP_OK)
+		goto out;
+	snprintf(key, sizeof(key), K_SESSION "%s", sess->sid_hash);
+	/* One round trip: the session must still be there (a logout meanwhile
+	 * wins, never half-undone), the transaction is consumed, the record
+	 * rewritten. Already listed under its subject: not appended again. */
+	ops[n++] = (struct store_op){.kind = STORE_OP_REQUIRE, .key = key};
+	if (consume_key != NULL)
+		ops[n++] = (struct store_op){.kind = STORE_OP_CONSUME, .key = consume_key};
+	ops[n++] = (struct store_op){.kind = STORE_OP_PUT, .key = key, .val = text, .len = len,
+				     .ttl_s = session_ttl(r->cfg, sess->created)};
+	if (session_stats_key(skey, sizeof(skey), next.auth_time / 3600, client_id, sess->backend, acr))
+		ops[n++] = (struct store_op){.kind = STORE_OP_INCR, .key = skey, .ttl_s = SESSION_STATS_TTL_S};
+	if ((rc = store_batch(&g_idp.store, ops, n)) != IDP_OK) {
+		*gone = rc == IDP_ENOTFOUND;
+		goto out;
+	}
+	scache_put(sess->sid_hash, text, len);
+	if ((rc = session_decode(text, len, sess->sid_hash, s)) == IDP_OK)
+		s->fresh = true;
+out:
+	if (text != NULL)
+		wipe(text, len);
+	free(text);
+	if (rc != IDP_OK) {
+		if (s != NULL && s->sub != NULL)
+			session_free(s);
+		else
+			free(s);
 		s = NULL;
 	}
 	return s;

@@ -87,10 +87,23 @@ void session_cache_drop(const char *sid_hash);
  * it is already gone (a concurrent post won) no session is made and *gone
  * is set. NULL: nothing to consume. */
 /* client_id: the service the login is for, counted in the usage statistics
- * (session_stats_key) in the same round trip. */
+ * (session_stats_key) in the same round trip; NULL: not counted (a login
+ * that goes on to its second factor is counted when session_raise raises
+ * it). */
 struct session *session_create(struct req *r, const char *client_id, const char *backend_id,
 			       const char *acr, const char *local_sub, const struct idp_identity *id,
 			       const char *consume_key, bool *gone);
+/* Raises session sess to level acr with methods amr, authenticated now,
+ * in place: the same record (same id, subject, claims, creation), so that
+ * the citizen's list of sessions and the services it logged in to
+ * (back-channel logout) keep one entry. In one round trip: the session
+ * must still exist, consume_key (the second factor's transaction, NULL:
+ * none) is consumed, the record rewritten, the login counted for
+ * client_id at acr (session_stats_key). Returns the raised session (the
+ * caller's, s->fresh); NULL on failure, with *gone set when the session or
+ * the transaction was gone (a logout, or a concurrent post, won). */
+struct session *session_raise(struct req *r, const struct session *sess, const char *client_id,
+			      const char *acr, const char *amr, const char *consume_key, bool *gone);
 /* Usage statistics (idpctl stats): one counter per hour (UTC), service,
  * backend and level, counted in the batch that stores the session (no round
  * trip of its own), kept SESSION_STATS_TTL_S. No identifier, no address:

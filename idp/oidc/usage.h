@@ -19,6 +19,8 @@ enum usage_event {
 	USAGE_CHOICE_DONE,     /* a provider chosen */
 	USAGE_LOGIN_SHOWN,     /* a login form, first shown */
 	USAGE_LOGIN_DONE,      /* a password accepted */
+	USAGE_OTP_SHOWN,       /* the second factor's page, first shown */
+	USAGE_OTP_DONE,        /* a code accepted */
 	USAGE_CONSENT_SHOWN,   /* the consent page */
 	USAGE_CONSENT_DONE,    /* accepted or refused */
 	USAGE_CONSENT_REFUSED, /* refused: the service gets access_denied */

@@ -16,14 +16,13 @@
 // Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { AXE_TAGS, axeViolations, launchContext, run } = require('./lib');
+const { axeCheck, main, run, walkFailed, watch } = require('./lib');
 
 const [portalD, portalE, tmp, hub, idpctl, config] = process.argv.slice(2);
 const STEP_MS = 15000;
-const { check, finish } = run('data', 190000);
+const { check } = run('data', 190000);
 
 // After a click that leaves the page: the landmark the next page has.
 const LANDMARKS = { '#password': 'password', 'button[value="accept"]': 'consent', '#acr': 'portal' };
@@ -32,12 +31,6 @@ async function landing(page) {
 	for (const [sel, name] of Object.entries(LANDMARKS))
 		if (await page.$(sel)) return name;
 	return 'none';
-}
-
-async function audit(page, name) {
-	const v = await axeViolations(page);
-	check(`${name}: zero axe violations (${AXE_TAGS.join(', ')})`, v.length === 0,
-		v.map((x) => `${x.id} ${x.nodes.map((n) => n.target.join(' ')).join('; ')}`).join(', '));
 }
 
 async function login(page) {
@@ -55,7 +48,7 @@ async function consentPage(page, lang, t) {
 	check(`${lang} the box is unticked: sharing is the citizen's act`, box !== null && !(await box.isChecked()));
 	const label = box ? await page.textContent(`label[for="${await box.getAttribute('id')}"]`) : '';
 	check(`${lang} the box's label says what and from whom`, label.includes(t.data) && label.includes('Caisse'), label);
-	await audit(page, `${lang} consent page with data to share`);
+	await axeCheck(page, `${lang} consent page with data to share`);
 }
 
 // The citizen at the hub's /account: the release, its receipt, the
@@ -76,7 +69,7 @@ async function accountWalk(page) {
 	check('account: the release to the portal, naming the office', row !== null, `${rows.length} rows`);
 	check('... its time', /\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/.test(rt), rt);
 	check('... the data', rt.includes('cnaf_quotient_familial'), rt);
-	await audit(page, 'fr account page with a release');
+	await axeCheck(page, 'fr account page with a release');
 
 	// The receipt, downloaded as the citizen would, then verified with the
 	// hub's published keys only.
@@ -97,7 +90,7 @@ async function accountWalk(page) {
 	check('withdrawn: the page says the service lost its access', st.includes('Votre accord a été retiré'), st);
 	check('... the consent is no longer listed',
 		(await page.locator('button', { hasText: 'Retirer mon accord à Cantine scolaire (démo)' }).count()) === 0);
-	await audit(page, 'fr account page after a withdrawal');
+	await axeCheck(page, 'fr account page after a withdrawal');
 
 	// The portal asks the office again with the token it holds.
 	await page.goto(`${portalD}/`);
@@ -107,15 +100,10 @@ async function accountWalk(page) {
 	check('... and the portal shows no data', (await page.$('#data')) === null);
 }
 
-async function main() {
-	const ctx = await launchContext(tmp, { locale: 'fr-FR', acceptDownloads: true });
+async function walk(ctx) {
 	let page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
-	const problems = [];
-	page.on('console', (m) => {
-		if (/Content Security Policy|violates/i.test(m.text())) problems.push(m.text().slice(0, 200));
-	});
-	page.on('pageerror', (e) => problems.push(e.message));
+	const problems = watch(page);
 	try {
 		// Ticked: the portal shows what the office gave it.
 		await page.goto(`${portalD}/`);
@@ -157,12 +145,8 @@ async function main() {
 		const st = (await page.$('#data-status')) ? await page.textContent('#data-status') : '';
 		check('... the portal says it was not shared: the office refused the token (403)', st === '403', st);
 	} catch (e) {
-		check('the data-sharing walk', false, e.message.split('\n')[0]);
-		fs.writeFileSync(path.join(tmp, 'last-page.html'), await page.content().catch(() => ''));
-	} finally {
-		await ctx.close().catch(() => {});
+		await walkFailed(e, 'the data-sharing walk', page, path.join(tmp, 'last-page.html'));
 	}
-	finish();
 }
 
-main();
+main(walk, { tmp, context: { locale: 'fr-FR', acceptDownloads: true } });

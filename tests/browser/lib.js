@@ -1,6 +1,10 @@
 // What the browser tests share: Debian's chromium through playwright-core
 // (the npm packages of tests/node), axe-core on a page, the PASS/FAIL lines
-// the t_*.sh wrappers count, and the watchdog that bounds a whole run.
+// the t_*.sh wrappers count, the watchdog that bounds a whole run, what a
+// page must never do (CSP violations, script errors), and a run's main().
+//
+//   const { check } = run('name', totalMs);            // once, first
+//   main(async (browser) => { ... }, { tmp });        // or { tmp, context: {options} }
 'use strict';
 
 const fs = require('fs');
@@ -51,6 +55,9 @@ async function axeViolations(page) {
 	}, AXE_TAGS);
 }
 
+// The checks of the run (run()), which the helpers below count into.
+let current;
+
 // The checks of one run: check() prints "PASS name" or "FAIL name: why";
 // finish() prints the count and exits, non-zero on a failure or when
 // nothing was checked. The run ends by itself (FAIL, exit 3) after totalMs.
@@ -61,7 +68,7 @@ function run(suite, totalMs) {
 		console.log(`FAIL the browser run ended within ${totalMs / 1000} s: timed out`);
 		process.exit(3);
 	}, totalMs);
-	return {
+	current = {
 		check(name, cond, why) {
 			if (cond) {
 				passed++;
@@ -78,6 +85,61 @@ function run(suite, totalMs) {
 			process.exit(failed === 0 && passed > 0 ? 0 : 1);
 		},
 	};
+	return current;
 }
 
-module.exports = { AXE_TAGS, axeViolations, launchBrowser, launchContext, run };
+// One check: axe-core finds nothing on the page as it is (the first nodes
+// of each violation named). Returns the violations, for a caller that
+// prints more.
+async function axeCheck(page, label) {
+	const v = await axeViolations(page);
+	current.check(`${label}: zero axe violations (${AXE_TAGS.join(', ')})`, v.length === 0,
+		v.map((x) => `${x.id} (${x.help}) at ${x.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`)
+			.join('; '));
+	return v;
+}
+
+// What a page must never do, collected as it happens: a CSP violation (the
+// console reports it), a script error, and with requests, a request the
+// browser gave up on (a form whose answer it refused to follow). Returns
+// the list; the caller checks it is empty at the end of its path.
+function watch(page, { requests = false } = {}) {
+	const problems = [];
+	page.on('console', (m) => {
+		const t = m.text();
+		if (/Content Security Policy|violates/i.test(t))
+			problems.push(`console: ${t.slice(0, 300)}`);
+	});
+	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+	if (requests)
+		page.on('requestfailed', (r) => problems.push(`request failed: ${r.method()} ` +
+			`${r.url().slice(0, 120)}: ${r.failure() && r.failure().errorText}`));
+	return problems;
+}
+
+// A walk that threw (e): the check label fails with e's first line, and
+// page's HTML is kept in file (when given) for reading.
+async function walkFailed(e, label, page, file) {
+	current.check(label, false, e.message.split('\n')[0]);
+	if (page && file)
+		fs.writeFileSync(file, await page.content().catch(() => ''));
+}
+
+// The run's main: chromium, a browser (or, with context, a persistent
+// context under tmp with those options), handed to fn; whatever fn throws
+// fails the run; chromium is closed, then finish().
+async function main(fn, { tmp, context } = {}) {
+	let b;
+	try {
+		b = context ? await launchContext(tmp, context) : await launchBrowser();
+		await fn(b);
+	} catch (e) {
+		await walkFailed(e, 'the browser run');
+	} finally {
+		if (b)
+			await b.close().catch(() => {});
+	}
+	current.finish();
+}
+
+module.exports = { AXE_TAGS, axeCheck, axeViolations, launchBrowser, launchContext, main, run, walkFailed, watch };

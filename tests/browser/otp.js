@@ -13,14 +13,13 @@
 // Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { axeViolations, launchBrowser, run } = require('./lib');
+const { axeCheck, main, run, walkFailed, watch } = require('./lib');
 
 const [tmp, ...langArgs] = process.argv.slice(2);
 const STEP_MS = 15000;
-const { check, finish } = run('otp', 200000);
+const { check } = run('otp', 200000);
 const LOCALE = { fr: 'fr-FR', en: 'en-GB' };
 const T = {
 	fr: { code: 'Saisissez votre code de vérification', bad: "Ce code n'est pas valide", help: 'Appelez la mairie' },
@@ -31,12 +30,6 @@ const T = {
 function totp(secret, ahead = 0) {
 	const at = Math.floor(Date.now() / 1000) + ahead;
 	return execFileSync('oathtool', ['--totp', '-b', '-N', `@${at}`, secret], { encoding: 'utf8' }).trim();
-}
-
-async function audit(page, label) {
-	const res = (await axeViolations(page)).map((v) => `${v.id} (${v.help}) at ` +
-		v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
-	check(`${label}: zero axe violations`, res.length === 0, res.join('; '));
 }
 
 // The code's page: its heading, language, field and help text; audited.
@@ -50,7 +43,7 @@ async function codePage(page, lang, label) {
 		(await page.getAttribute('#code', 'autocomplete')) === 'one-time-code' &&
 		(await page.getAttribute('#code', 'inputmode')) === 'numeric');
 	check(`${label}: the text for a lost phone`, t.includes(T[lang].help), t.slice(0, 300));
-	await audit(page, label);
+	await axeCheck(page, label);
 }
 
 async function submitCode(page, code) {
@@ -72,14 +65,10 @@ async function acceptIfAsked(page) {
 }
 
 async function paths(browser, lang, user, secret, portal1, portal2) {
-	const problems = [];
 	const ctx = await browser.newContext({ locale: LOCALE[lang] });
 	const page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
-	page.on('console', (m) => {
-		if (/Content Security Policy|violates/i.test(m.text())) problems.push(m.text().slice(0, 200));
-	});
-	page.on('pageerror', (e) => problems.push(e.message));
+	const problems = watch(page);
 	try {
 		// eidas2 from scratch: password, then the code.
 		await page.goto(`${portal2}/login?ui_locales=${lang}`);
@@ -91,7 +80,7 @@ async function paths(browser, lang, user, secret, portal1, portal2) {
 		await submitCode(page, '000000' === totp(secret) ? '111111' : '000000');
 		const t = (await page.textContent('body')).replace(/\s+/g, ' ');
 		check(`${lang} a wrong code: the page says so`, t.includes(T[lang].bad), t.slice(0, 300));
-		await audit(page, `${lang} a wrong code's page`);
+		await axeCheck(page, `${lang} a wrong code's page`);
 		await submitCode(page, totp(secret));
 		await acceptIfAsked(page);
 		await portalAcr(page, portal2, `${lang} eidas2 login`, 'eidas2');
@@ -111,8 +100,7 @@ async function paths(browser, lang, user, secret, portal1, portal2) {
 		await acceptIfAsked(page);
 		await portalAcr(page, portal2, `${lang} step-up`, 'eidas2');
 	} catch (e) {
-		check(`${lang} the second factor's paths`, false, e.message.split('\n')[0]);
-		fs.writeFileSync(path.join(tmp, `last-otp-${lang}.html`), await page.content().catch(() => ''));
+		await walkFailed(e, `${lang} the second factor's paths`, page, path.join(tmp, `last-otp-${lang}.html`));
 	} finally {
 		check(`${lang}: no CSP violation or script error`, problems.length === 0, problems.join(' | '));
 		await ctx.close().catch(() => {});
@@ -121,14 +109,13 @@ async function paths(browser, lang, user, secret, portal1, portal2) {
 
 // The high-assurance portal: password, code, and what the portal shows.
 async function plus(browser, user, secret, portal) {
-	const problems = [];
 	const ctx = await browser.newContext({ locale: LOCALE.fr });
 	const page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
-	page.on('pageerror', (e) => problems.push(e.message));
+	const problems = watch(page);
 	try {
 		await page.goto(`${portal}/`);
-		await audit(page, 'plus: the portal\'s home page');
+		await axeCheck(page, 'plus: the portal\'s home page');
 		await Promise.all([page.waitForNavigation(), page.click('text=Se connecter')]);
 		await page.waitForSelector('#password');
 		await page.fill('#username', user);
@@ -142,40 +129,27 @@ async function plus(browser, user, secret, portal) {
 		check('plus: the ID token\'s amr is pwd, otp', amr === 'pwd, otp', amr);
 		check('plus: the userinfo answer decrypted (its given_name shown)',
 			(await page.textContent('main')).includes('Marianne'));
-		await audit(page, 'plus: the portal\'s page of a citizen');
+		await axeCheck(page, 'plus: the portal\'s page of a citizen');
 		await page.click('text=Se déconnecter');
 		await page.waitForURL((u) => u.href.startsWith(`${portal}/logged-out`));
 		const h1 = await page.textContent('h1');
 		check('plus: logout with the signed inner ID token as hint comes back', h1 === 'Vous êtes déconnecté(e)',
 			`${h1} at ${page.url()}`);
 	} catch (e) {
-		check('plus: the high-assurance portal', false, e.message.split('\n')[0]);
-		fs.writeFileSync(path.join(tmp, 'last-otp-plus.html'), await page.content().catch(() => ''));
+		await walkFailed(e, 'plus: the high-assurance portal', page, path.join(tmp, 'last-otp-plus.html'));
 	} finally {
-		check('plus: no script error', problems.length === 0, problems.join(' | '));
+		check('plus: no CSP violation or script error', problems.length === 0, problems.join(' | '));
 		await ctx.close().catch(() => {});
 	}
 }
 
-async function main() {
-	let browser;
-	try {
-		browser = await launchBrowser();
-		for (const arg of langArgs) {
-			const [lang, rest] = arg.split('=');
-			const [user, secret, p1, p2] = rest.split(',');
-			if (lang === 'plus')
-				await plus(browser, user, secret, p1);
-			else
-				await paths(browser, lang, user, secret, p1, p2);
-		}
-	} catch (e) {
-		check('the browser run', false, e.message.split('\n')[0]);
-	} finally {
-		if (browser)
-			await browser.close().catch(() => {});
+main(async (browser) => {
+	for (const arg of langArgs) {
+		const [lang, rest] = arg.split('=');
+		const [user, secret, p1, p2] = rest.split(',');
+		if (lang === 'plus')
+			await plus(browser, user, secret, p1);
+		else
+			await paths(browser, lang, user, secret, p1, p2);
 	}
-	finish();
-}
-
-main();
+}, { tmp });

@@ -11,9 +11,8 @@
 // Prints "PASS name" or "FAIL name: why" per check; exits non-zero on failure.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
-const { axeViolations, launchBrowser, run } = require('./lib');
+const { axeCheck, main, run, walkFailed, watch } = require('./lib');
 
 const [tmp, hub, upstream, ...portalArgs] = process.argv.slice(2);
 if (!tmp || !hub || !upstream || portalArgs.length === 0) {
@@ -23,7 +22,7 @@ if (!tmp || !hub || !upstream || portalArgs.length === 0) {
 const STEP_MS = 10000; // any one wait
 const TOTAL_MS = 280000; // the whole run (a loaded machine: three times the quiet one)
 const AUDITED = new Set();
-const { check, finish } = run('paths', TOTAL_MS);
+const { check } = run('paths', TOTAL_MS);
 
 // What the hub and the upstream provider say, per language; the portals
 // (rp-demo) speak French only.
@@ -50,16 +49,7 @@ async function open(browser, lang, name) {
 	const page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
 	page.setDefaultNavigationTimeout(STEP_MS);
-	const w = { ctx, page, lang, name, problems: [], docs: [], audited: 0 };
-	page.on('console', (m) => {
-		const t = m.text();
-		if (/Content Security Policy|violates/i.test(t))
-			w.problems.push(`console: ${t.slice(0, 300)}`);
-	});
-	page.on('requestfailed', (r) => {
-		w.problems.push(`request failed: ${r.method()} ${r.url().slice(0, 120)}: ${r.failure() && r.failure().errorText}`);
-	});
-	page.on('pageerror', (e) => w.problems.push(`page error: ${e.message}`));
+	const w = { ctx, page, lang, name, problems: watch(page, { requests: true }), docs: [], audited: 0 };
 	page.on('response', (r) => {
 		if (r.request().isNavigationRequest() && r.frame() === page.mainFrame())
 			w.docs.push({ url: r.url(), status: r.status() });
@@ -109,11 +99,8 @@ async function at(w, step, urlPrefix, expect = {}) {
 	if (AUDITED.has(key))
 		return;
 	AUDITED.add(key);
-	const res = (await axeViolations(page)).map((v) =>
-		({ id: v.id, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
 	w.audited++;
-	check(`${label}: zero axe violations`, res.length === 0,
-		res.map((v) => `${v.id} (${v.help}) at ${v.nodes.join(', ')}`).join('; '));
+	await axeCheck(page, label);
 }
 
 // Clicks and waits for the next document; the check of where it lands is
@@ -165,10 +152,8 @@ async function path1(browser, lang, name, fn) {
 		w = await open(browser, lang, name);
 		await fn(w);
 	} catch (e) {
-		check(`${lang} ${name}: the path completed`, false, e.message.split('\n')[0]);
-		if (w)
-			fs.writeFileSync(path.join(tmp, `last-${lang}-${name.replace(/\W+/g, '-')}.html`),
-				await w.page.content().catch(() => ''));
+		await walkFailed(e, `${lang} ${name}: the path completed`, w && w.page,
+			path.join(tmp, `last-${lang}-${name.replace(/\W+/g, '-')}.html`));
 	} finally {
 		if (w)
 			await close(w);
@@ -301,24 +286,12 @@ function clientOf(portal) {
 	return CLIENTS[portal];
 }
 
-async function main() {
-	let browser;
-	try {
-		browser = await launchBrowser();
-		for (const arg of portalArgs) {
-			const [lang, list] = arg.split('=');
-			const [portalA, portalC] = list.split(',');
-			CLIENTS[portalA] = `pa-${lang}`;
-			CLIENTS[portalC] = `pc-${lang}`;
-			await paths(browser, lang, portalA, portalC);
-		}
-	} catch (e) {
-		check('the browser run', false, e.message.split('\n')[0]);
-	} finally {
-		if (browser)
-			await browser.close().catch(() => {});
+main(async (browser) => {
+	for (const arg of portalArgs) {
+		const [lang, list] = arg.split('=');
+		const [portalA, portalC] = list.split(',');
+		CLIENTS[portalA] = `pa-${lang}`;
+		CLIENTS[portalC] = `pc-${lang}`;
+		await paths(browser, lang, portalA, portalC);
 	}
-	finish();
-}
-
-main();
+}, { tmp });

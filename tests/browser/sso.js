@@ -8,13 +8,12 @@
 // Prints "PASS name" / "FAIL name: why" per check; exits non-zero on failure.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
-const { launchContext, run } = require('./lib');
+const { main, run, walkFailed } = require('./lib');
 
 const [portalA, portalB, tmp] = process.argv.slice(2);
 const STEP_MS = 15000;
-const { check, finish } = run('sso', 150000);
+const { check } = run('sso', 150000);
 
 // After a click that leaves the page: waits for a landmark that only the
 // next pages have (the provider's password field, its consent button, the
@@ -28,8 +27,7 @@ async function landing(page) {
 	return 'none';
 }
 
-async function main() {
-	const ctx = await launchContext(tmp, { locale: 'fr-FR' });
+async function walk(ctx) {
 	const page = await ctx.newPage();
 	page.setDefaultTimeout(STEP_MS);
 	try {
@@ -76,12 +74,8 @@ async function main() {
 		check('after logout the provider asks for the password again', seen === 'password',
 			`${seen} at ${page.url()}`);
 	} catch (e) {
-		check('the single sign-on walk', false, e.message.split('\n')[0]);
-		fs.writeFileSync(path.join(tmp, 'last-page.html'), await page.content().catch(() => ''));
-	} finally {
-		await ctx.close().catch(() => {});
+		await walkFailed(e, 'the single sign-on walk', page, path.join(tmp, 'last-page.html'));
 	}
-	finish();
 }
 
-main();
+main(walk, { tmp, context: { locale: 'fr-FR' } });

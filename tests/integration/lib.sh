@@ -254,4 +254,16 @@ debian_python() {
 	PY=/usr/bin/python3
 	if [ -x $PY ]; then python3() { $PY "$@"; }; fi
 }
+# authlib_python: PY, Debian's python3, which must import python3-authlib and
+# python3-requests (the suite fails loudly otherwise), with tests/interop on
+# its path for the helpers those suites share (authlib_common.py).
+authlib_python() {
+	PY=/usr/bin/python3
+	if ! $PY -c 'import authlib, requests' 2>/dev/null; then
+		echo "$(basename "$0" .sh): $PY cannot import authlib and requests: apt-get install python3-authlib python3-requests" >&2
+		echo "$(basename "$0" .sh): 0 passed, 1 failed"
+		exit 1
+	fi
+	export PYTHONPATH="$ROOT/tests/interop${PYTHONPATH:+:$PYTHONPATH}"
+}
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; } # hash TEXT: its SHA-256, hex

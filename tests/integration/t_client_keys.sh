@@ -9,12 +9,7 @@
 # One client has its keys inline, the other behind a jwks_uri served here,
 # whose fetches are counted (a kid it lacks fetches again, rate-limited).
 . "$(dirname "$0")/lib.sh"
-PY=/usr/bin/python3
-if ! $PY -c 'import authlib, requests' 2>/dev/null; then
-	echo "t_client_keys: $PY cannot import authlib and requests" >&2
-	echo "t_client_keys: 0 passed, 1 failed"
-	exit 1
-fi
+authlib_python
 setup_tmp
 JW_PORT=$(free_port)
 mkdir -p "$TMP/www"
@@ -78,8 +73,8 @@ start_idp "$STORE"
 
 cat >"$TMP/check.py" <<'PY'
 """Prints 'PASS name' or 'FAIL name: why' per check."""
-import base64, html.parser, json, os, shutil, sys, time, urllib.parse, uuid
-os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+import base64, json, os, shutil, sys, time, urllib.parse, uuid
+from authlib_common import Checks, forms_of
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
@@ -93,9 +88,7 @@ RED = "http://127.0.0.1:8091/cb"
 T = 15
 
 
-def check(name, cond, why=""):
-    print(("PASS %s" % name) if cond else ("FAIL %s: %s" % (name, str(why)[:400])))
-    return cond
+check = Checks().check
 
 
 def key(n):
@@ -129,19 +122,6 @@ def revoke(client, a, **kw):
     return r.status_code, err
 
 
-class Forms(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.forms = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self.forms.append({"action": a.get("action"), "fields": {}})
-        elif tag == "input" and self.forms and a.get("name"):
-            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
-
-
 def code_for(client):
     """Authorize and log marianne in (first-party client: no consent); the code and verifier."""
     v = generate_token(64)
@@ -152,9 +132,7 @@ def code_for(client):
     for _ in range(3):
         if resp.status_code in (302, 303):
             break
-        p = Forms()
-        p.feed(resp.text)
-        f = p.forms[0]
+        f = forms_of(resp.text)[0]
         data = dict(f["fields"], username="marianne", password="Marianne-2026!")
         resp = b.post(urllib.parse.urljoin(resp.url, f["action"]), data=data, allow_redirects=False, timeout=T)
     loc = resp.headers.get("Location", "")

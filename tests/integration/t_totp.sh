@@ -6,7 +6,9 @@
 # three steps away are refused; attempts are throttled like passwords; an
 # eidas1 session asked for eidas2 gets only the code's page (step-up), never
 # the password again; an account without a second factor does not reach
-# eidas2. Codes are computed here with oathtool (RFC 6238).
+# eidas2. Either way the citizen has one session, raised in place by the
+# code (its tag on /account kept). Codes are computed here with oathtool
+# (RFC 6238).
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
 setup_tmp
@@ -18,6 +20,9 @@ printf '%s\n' 'Marianne-2026!' | "$CTL" --users "$TMP/users.json" users add mari
 	--claims '{"given_name":"Marianne","family_name":"Dupont","birthdate":"1990-07-14"}' >/dev/null
 printf '%s\n' 'Paul-Pass-2026' | "$CTL" --users "$TMP/users.json" users add paul \
 	--claims '{"given_name":"Paul","family_name":"Martin","birthdate":"1985-03-02"}' >/dev/null
+printf '%s\n' 'Claire-Pass-2026' | "$CTL" --users "$TMP/users.json" users add claire \
+	--claims '{"given_name":"Claire","family_name":"Petit","birthdate":"1979-11-30"}' >/dev/null
+S2=$("$CTL" --users "$TMP/users.json" users totp-enrol claire | sed -n 's/^secret: //p')
 
 # ---- idpctl users totp-enrol, totp-remove
 OUT=$("$CTL" --users "$TMP/users.json" users totp-enrol marianne --qr "$TMP/qr.svg")
@@ -46,8 +51,20 @@ cat >"$TMP/extra.json" <<J
 J
 start_idp "$STORE"
 
-# otp [SECONDS]: the code of now + SECONDS.
-otp() { oathtool --totp -b -N "@$(( $(date +%s) + ${1:-0} ))" "$S"; }
+# otp [SECONDS [SECRET]]: the code of now + SECONDS (marianne's secret by default).
+otp() { oathtool --totp -b -N "@$(( $(date +%s) + ${1:-0} ))" "${2:-$S}"; }
+# sessions: the sessions /account lists for the citizen of the jar: NS how
+# many, TAGS their tags.
+sessions() {
+	TAGS=$(curl -s -b "$CJ" "$IDP/account" | sed -n 's/.*(local, session \([0-9a-f]*\)).*/\1/p')
+	NS=$(printf '%s\n' "$TAGS" | grep -c .)
+}
+# index_entries: with redis, the entries of claire's session index (K_SUBJECT,
+# 65 bytes each), every session ever made for her, ended or not.
+index_entries() {
+	ie_sub=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["users"]["claire"]["subject"])' "$TMP/users.json")
+	echo $(( $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" strlen "t:ssub:$(hash "local:$ie_sub")") / 65 ))
+}
 # post_otp CODE: posts the code's form in RESP; sets RESP.
 post_otp() {
 	RESP=$(curl -s -i -c "$CJ" -b "$CJ" --data-urlencode "txn=$(field txn "$FORM")" \
@@ -110,7 +127,7 @@ ok "... the ID token's acr is eidas2" eq "$(claim acr)" eidas2
 ok "... its amr pwd and otp" eq "$(claim amr)" '["pwd", "otp"]'
 SUB=$(claim sub)
 post_otp "$GOOD"
-ok "the same form posted again: refused (its session was replaced)" eq "$(status "$RESP")" 403
+ok "the same form posted again: refused (its transaction was consumed)" eq "$(status "$RESP")" 400
 # sso QUERY: /authorize with the jar and prompt=none; sets H.
 sso() {
 	pkce
@@ -140,6 +157,40 @@ ok "step-up: the next code gives a code" test -n "$CODE"
 token portal "$SECRET" "$CODE" "$R1" "$V"
 ok "... acr eidas2, amr pwd and otp" eq "$(claim acr) $(claim amr)" 'eidas2 ["pwd", "otp"]'
 ok "... the same citizen" eq "$(claim sub)" "$SUB"
+
+# ---- one session per login, raised in place by the code (claire's own
+# browsers: marianne's other browser above has a session of its own).
+CJ="$TMP/jar5"
+authorize portal "$R1" "&acr_values=eidas2"
+login claire 'Claire-Pass-2026'
+FORM=$RESP
+sessions
+ok "claire, eidas2: after the password, one session (awaiting the code)" eq "$NS" 1
+T1=$TAGS
+post_otp "$(otp 0 "$S2")"
+ok "... the code: back to the service" test -n "$(qparam code "$(location "$RESP")")"
+sessions
+ok "... still one session, the same (raised in place)" eq "$NS $TAGS" "1 $T1"
+[ "$STORE" = redis ] && ok "... one entry in her session index (redis)" eq "$(index_entries)" 1
+P=$(curl -s -b "$CJ" "$IDP/account")
+curl -s -c "$CJ" -b "$CJ" -d action=logout_all --data-urlencode "csrf=$(field csrf "$P")" "$IDP/account" >/dev/null
+CJ="$TMP/jar6"
+authorize portal "$R1"
+login claire 'Claire-Pass-2026'
+sessions
+ok "claire logged out everywhere, then eidas1: one session" eq "$NS" 1
+T1=$TAGS
+authorize portal "$R1" "&acr_values=eidas2"
+FORM=$PAGE
+post_otp "$(otp 30 "$S2")"
+CODE=$(qparam code "$(location "$RESP")")
+token portal "$SECRET" "$CODE" "$R1" "$V"
+ok "step-up: acr eidas2" eq "$(claim acr)" eidas2
+sessions
+ok "... still one session, the same (raised in place)" eq "$NS $TAGS" "1 $T1"
+[ "$STORE" = redis ] && ok "... one entry in her session index (redis)" eq "$(index_entries)" 1
+sso "&acr_values=eidas2"
+ok "... SSO at eidas2 from it: a code, no page" test -n "$(qparam code "$(location "$H")")"
 
 # ---- an account without a second factor does not reach eidas2.
 CJ="$TMP/jar4"

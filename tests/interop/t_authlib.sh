@@ -7,12 +7,7 @@
 # userinfo. For the RS256 client demo-portal and the ES256 client demo-portal-2.
 . "$(dirname "$0")/../integration/lib.sh"
 STORE=${STORE:-memory}
-PY=/usr/bin/python3
-if ! $PY -c 'import authlib, requests' 2>/dev/null; then
-	echo "t_authlib: $PY cannot import authlib and requests: apt-get install python3-authlib python3-requests" >&2
-	echo "t_authlib: 0 passed, 1 failed"
-	exit 1
-fi
+authlib_python
 setup_tmp
 start_idp "$STORE"
 
@@ -20,15 +15,13 @@ cat >"$TMP/client.py" <<'PY'
 """One relying party built on authlib, against the provider at argv[1].
 Prints 'PASS name' or 'FAIL name: why' per check; exits non-zero when it
 could not go on."""
-import html.parser
 import json
 import os
 import sys
 import time
 import urllib.parse
 
-os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # the test issuer is http on loopback
-
+from authlib_common import Checks, forms_of
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
@@ -38,47 +31,14 @@ from authlib.oidc.core import CodeIDToken, UserInfo
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
 issuer, client_id, secret, redirect_uri, alg, jar = sys.argv[1:7]
-failed = False
 TIMEOUT = 15
-
-
-def check(name, cond, why=""):
-    global failed
-    if cond:
-        print("PASS %s: %s" % (client_id, name))
-    else:
-        failed = True
-        print("FAIL %s: %s: %s" % (client_id, name, why))
-    return cond
+checks = Checks(client_id + ": ")
+check = checks.check
 
 
 def fatal(name, why):
     check(name, False, why)
     sys.exit(1)
-
-
-class Forms(html.parser.HTMLParser):
-    """The forms of a page: action, method and the inputs and buttons."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self.forms.append({"action": a.get("action"), "method": a.get("method", "get"), "fields": {}, "buttons": {}})
-        elif tag in ("input", "button") and self.forms and a.get("name"):
-            if tag == "button" or a.get("type") == "submit":
-                self.forms[-1]["buttons"][a["name"]] = a.get("value", "")
-            else:
-                self.forms[-1]["fields"][a["name"]] = a.get("value", "")
-
-
-def forms_of(text):
-    p = Forms()
-    p.feed(text)
-    return p.forms
 
 
 # Discovery, validated by authlib's own model of the metadata.
@@ -209,7 +169,7 @@ except OAuthError as e:
     check("a replayed code is refused (invalid_grant)", e.error == "invalid_grant", e.error)
 print("SUB %s %s" % (client_id, claims["sub"]))
 print("LOGIN %s %s" % (client_id, "password" if saw_login else "sso"))
-sys.exit(1 if failed else 0)
+sys.exit(1 if checks.failed else 0)
 PY
 
 # run_client ID SECRET REDIRECT ALG: runs the authlib client, one ok per check.
@@ -242,8 +202,8 @@ ok "pairwise: the two services see different subs" test -n "$S1" -a -n "$S2" -a 
 cat >"$TMP/refresh.py" <<'PY'
 """authlib's OAuth2Session refreshes, narrows the scope, revokes; prints
 PASS/FAIL lines like client.py."""
-import os, sys, time
-os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+import sys, time
+from authlib_common import Checks
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from authlib.jose import JsonWebKey, JsonWebToken
@@ -251,14 +211,8 @@ from authlib.jose.errors import JoseError
 from authlib.oidc.core import IDToken
 
 issuer, client_id, secret, rt, sub = sys.argv[1:6]
-failed = False
-
-
-def check(name, cond, why=""):
-    global failed
-    print(("PASS %s: %s" if cond else "FAIL %s: %s: " + str(why).replace("%", "%%")) % (client_id, name))
-    failed = failed or not cond
-
+checks = Checks(client_id + ": ")
+check = checks.check
 
 meta = requests.get(issuer + "/.well-known/openid-configuration", timeout=15).json()
 keys = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"], timeout=15).json())
@@ -293,30 +247,28 @@ try:
     check("... and its family with it, the newest token too", False, "accepted")
 except OAuthError as e:
     check("... and its family with it, the newest token too (invalid_grant)", e.error == "invalid_grant", e.error)
-sys.exit(1 if failed else 0)
+sys.exit(1 if checks.failed else 0)
 PY
 cat >"$TMP/revoke.py" <<'PY'
 """authlib revokes a refresh token (RFC 7009), which then fails."""
-import os, sys
-os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+import sys
+from authlib_common import Checks
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 issuer, client_id, secret, rt = sys.argv[1:5]
+checks = Checks(client_id + ": ")
 meta = requests.get(issuer + "/.well-known/openid-configuration", timeout=15).json()
 client = OAuth2Session(client_id, secret, token_endpoint_auth_method="client_secret_basic",
                        revocation_endpoint_auth_method="client_secret_basic")
 r = client.revoke_token(meta["revocation_endpoint"], token=rt, token_type_hint="refresh_token", timeout=15)
-ok = r.status_code == 200
-print(("PASS" if ok else "FAIL") + " %s: authlib revokes the refresh token (200)" % client_id)
+checks.check("authlib revokes the refresh token (200)", r.status_code == 200, r.status_code)
 try:
     client.refresh_token(meta["token_endpoint"], refresh_token=rt, timeout=15)
-    print("FAIL %s: the revoked refresh token is refused: accepted" % client_id)
-    sys.exit(1)
+    checks.check("the revoked refresh token is refused", False, "accepted")
 except OAuthError as e:
-    ok = ok and e.error == "invalid_grant"
-    print(("PASS" if e.error == "invalid_grant" else "FAIL") + " %s: the revoked refresh token is refused (invalid_grant)" % client_id)
-sys.exit(0 if ok else 1)
+    checks.check("the revoked refresh token is refused (invalid_grant)", e.error == "invalid_grant", e.error)
+sys.exit(1 if checks.failed else 0)
 PY
 # offline CLIENT SECRET REDIRECT: a login with offline_access; RT, SUB.
 offline() {
