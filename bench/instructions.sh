@@ -277,11 +277,14 @@ for t, cmd, _ in redis_monitor.commands(path):
         if a is not None and a < t < b:
             rt[row] = rt.get(row, 0) + 1
 bg = redis_monitor.BACKGROUND_KEY
+skip = False  # inside a script that a node's own thread ran (MONITOR logs the call, then its commands)
 for line in open(path, errors="replace"):
     m = redis_monitor.LINE.match(line)
     if not m or (m.group(3).upper() == "ECHO"):
         continue
-    if m.group(2) != "lua" and (bg.match(m.group(4) or "") or redis_monitor.BACKGROUND_LINE.search(line)):
+    if m.group(2) != "lua":
+        skip = bool(bg.match(m.group(4) or "") or redis_monitor.BACKGROUND_LINE.search(line))
+    if skip:
         continue
     t = float(m.group(1))
     for row in ("login_cheap_hash", "sso_setup", "sso_setup_plus_n", "token_exchange"):
@@ -333,6 +336,7 @@ for tree in "$@"; do
 done
 cat "$TMP/ir.txt"
 # The table: Ir per request by row, each tree against the first.
+# shellcheck disable=SC2086 # one argument per tree
 python3 - "$TMP/ir.txt" $TAGS <<'PY'
 import sys
 rows, tags = {}, sys.argv[2:]
