@@ -129,7 +129,7 @@ dump() {
 	callgrind_control -d "$1" "$IDP_PID" >/dev/null 2>&1 || { echo "instructions: callgrind_control failed" >&2; exit 1; }
 	CG_SEQ=$((CG_SEQ + 1))
 	f=$TMP/cg.$IDP_PID.$CG_SEQ
-	wait_for 100 test -s "$f" || { echo "instructions: no dump $f" >&2; exit 1; }
+	wait_for 600 test -s "$f" || { echo "instructions: no dump $f" >&2; exit 1; }
 	sleep 0.2
 	[ -z "$KEEP" ] || cp "$f" "$KEEP/$TAG.$STORE.$1.cg"
 	DUMP_T1=$(date +%s.%N)
