@@ -49,7 +49,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(OUT)/tests/%)
 
-.PHONY: all run test bench fuzz deps clean install unit integration fuzz-replay
+.PHONY: all run test bench bench-instructions fuzz deps clean install unit integration fuzz-replay
 all: $(IDP) $(IDPCTL) $(PLUGIN_SO)
 
 # Extra flags and libraries per plugin (plugins/NAME/plugin.mk sets
@@ -132,6 +132,12 @@ $(OUT)/tests/rotation_load: tests/integration/rotation_load.c $(OUT)/rp/librp.a
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh
+
+# Instructions per request under valgrind (bench/instructions.sh): this
+# tree, or the built trees in IR_TREES (the first is the reference).
+bench-instructions:
+	@$(MAKE) --no-print-directory all
+	@sh bench/instructions.sh $(IR_TREES)
 
 fuzz:
 	@sh tests/fuzz/run-libfuzzer.sh

@@ -11,7 +11,8 @@
  *          login leaves exactly one SSO session in the store.
  *   sso    setup: each VU logs in once at --client (session cookie), then
  *          loops on the second service --client2: /authorize with the live
- *          session -> code -> /token -> /userinfo.
+ *          session -> code -> /token -> /userinfo. Timed (-d) or counted
+ *          (-n: a failed iteration counts too).
  *   token  setup: each VU logs in once at --client. Then per round: mint
  *          codes through /authorize with the live session for --mint-seconds
  *          (untimed), then exchange every one of them at /token as fast as
@@ -78,6 +79,7 @@ struct opts {
 	int rounds;
 	const char *client, *secret, *redirect;
 	const char *client2, *secret2, *redirect2;
+	const char *between; /* token mode: a command run between minting and exchanging */
 	const char *user, *password;
 	const char *scope;
 	const char *consent; /* accept | refuse */
@@ -812,6 +814,8 @@ wait:
 
 		if (ph == 2)
 			break;
+		if (O.count > 0 && atomic_fetch_sub(&g_left, 1) <= 0)
+			break;
 		st = authorize(v, O.client2, O.redirect2, NULL);
 		if (st == 200 && strstr(v->body, "name=\"decision\"") != NULL)
 			st = consent(v, "accept");
@@ -825,7 +829,7 @@ wait:
 			continue;
 		if (!userinfo(v, at))
 			continue;
-		if (ph == 1 && atomic_load(&g_phase) == 1) {
+		if (ph == 1 && (O.count > 0 || atomic_load(&g_phase) == 1)) {
 			v->done++;
 			lat_add(&v->lat, (now_mono() - t0) * 1e3);
 		}
@@ -968,7 +972,7 @@ static void usage(void)
 		"         --client ID --secret S --redirect URI [--client2 ID --secret2 S --redirect2 URI]\n"
 		"         --user NAME --password PW [--consent accept|refuse] [--scope S]\n"
 		"         [--mint-seconds S] [--mint-max N] [--rounds N] [--max-seconds S]\n"
-		"         [--spin | --threads T]\n"
+		"         [--spin | --threads T] [--between CMD]\n"
 		"  MODE: login | sso | token | flow (see the comment at the top of loadgen.c)\n");
 	exit(2);
 }
@@ -1028,7 +1032,8 @@ int main(int argc, char **argv)
 		{"user", 1, 0, 7}, {"password", 1, 0, 8}, {"consent", 1, 0, 9},
 		{"scope", 1, 0, 10}, {"mint-seconds", 1, 0, 11}, {"rounds", 1, 0, 12},
 		{"host", 1, 0, 13}, {"mint-max", 1, 0, 14}, {"max-seconds", 1, 0, 15},
-		{"spin", 0, 0, 16}, {"threads", 1, 0, 17}, {0, 0, 0, 0}};
+		{"spin", 0, 0, 16}, {"threads", 1, 0, 17}, {"between", 1, 0, 18},
+		{0, 0, 0, 0}};
 	struct vu *vus;
 	pthread_t *th;
 	void *(*fn)(void *);
@@ -1062,6 +1067,7 @@ int main(int argc, char **argv)
 		case 15: O.max_seconds = atof(optarg); break;
 		case 16: O.spin = true; break;
 		case 17: O.threads = atoi(optarg); break;
+		case 18: O.between = optarg; break;
 		default: usage();
 		}
 	}
@@ -1143,6 +1149,10 @@ int main(int argc, char **argv)
 				ncodes = g_codes_cap;
 			atomic_store(&g_ncodes, ncodes);
 			fprintf(stderr, "loadgen: round %d: %ld codes minted through /authorize\n", round + 1, ncodes);
+			/* bench/instructions.sh counts the exchanges apart from the
+			 * minting: its command closes the daemon's count here. */
+			if (O.between && system(O.between) != 0)
+				fprintf(stderr, "loadgen: --between command failed: %s\n", O.between);
 			t0 = now_mono();
 			pthread_barrier_wait(&g_bar); /* exchange */
 			pthread_barrier_wait(&g_bar); /* exchanged */

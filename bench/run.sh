@@ -82,6 +82,10 @@ stop_pid() {
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# The private anonymous part of the RSS (heap, stacks, libraries' written
+# data): what a leak or bloat moves, apart from the shared libraries' file
+# pages that VmRSS also counts (bench/README.md, where the idle RSS went).
+rss_anon_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 # CPU time of a process (all its threads), in clock ticks; SRV_PID is the
 # server being measured, so every figure also says how busy it kept its core.
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -519,7 +523,8 @@ start_idp mem "$TMP/mem.tmpl"
 put idp_threads "$IDP_THREADS"
 sleep 1
 put rss_idle_kb "$(rss_kb "$IDP_PID")"
-say "provider (memory store) on $IDP, $IDP_THREADS HTTP threads, idle RSS $(get rss_idle_kb) kB"
+put rss_anon_idle_kb "$(rss_anon_kb "$IDP_PID")"
+say "provider (memory store) on $IDP, $IDP_THREADS HTTP threads, idle RSS $(get rss_idle_kb) kB, of which private anonymous $(get rss_anon_idle_kb) kB"
 put discovery_keepalive "$(keepalive "$IDP/.well-known/openid-configuration")"
 [ "$(get discovery_keepalive)" = 1 ] || note "the provider closed the connection after a discovery answer (no keep-alive)"
 
@@ -924,7 +929,7 @@ for k in ["openssl_es256_sign_1core", "openssl_es256_verify_1core", "openssl_rs2
           "token_es256_p99_ms", "token_cc_es256_rps", "sso_login_per_s", "password_login_per_s",
           "argon2id_hash_per_s", "discovery_rps", "jwks_rps", "rp_verify_es256_per_s",
           "rp_verify_rs256_per_s", "glewlwyd_token_rps", "node_oidc_provider_token_rps",
-          "rss_idle_kb", "rss_under_load_kb", "rss_100k_sessions_kb", "redis_bytes_per_session",
+          "rss_idle_kb", "rss_anon_idle_kb", "rss_under_load_kb", "rss_100k_sessions_kb", "redis_bytes_per_session",
           "redis_roundtrips_per_login", "server_cores"]:
     R.setdefault(k, None)
 R.pop("node_oidc_provider_version_note", None)
@@ -975,6 +980,7 @@ rows = [
     ("login with a cheap hash (t=1, 8 KiB, p=1), /s", fmt(R.get("login_cheap_hash_per_s")), "%s; what is not the hash%s" % (L, cpu("login_cheap_hash"))),
     ("librp verify ES256 / RS256, /s", "%s / %s" % (fmt(R.get("rp_verify_es256_per_s")), fmt(R.get("rp_verify_rs256_per_s"))), "rp_verify_id_token, warm cache, 1 thread on the server core, best of 3 x 1 s (as its openssl limit)"),
     ("RSS idle / under load, kB", "%s / %s" % (fmt(R.get("rss_idle_kb")), fmt(R.get("rss_under_load_kb"))), "VmRSS after start / VmHWM after the loads"),
+    ("RSS idle, private anonymous, kB", fmt(R.get("rss_anon_idle_kb")), "RssAnon after start: heap, stacks, libraries' data (VmRSS less the shared file pages)"),
     ("RSS with %s sessions, kB" % fmt(R.get("sessions_created")), fmt(R.get("rss_100k_sessions_kb")), "from %s kB: %s bytes/session; real logins (cheap hash), consent refused" % (fmt(R.get("rss_sessions_before_kb")), fmt(R.get("bytes_per_session_memory")))),
     ("Our provider, redis store", None, None),
     ("SSO login, /s", fmt(R.get("sso_login_per_s")), "%s; p99 %s ms; %s HTTP event loop(s) (listen.threads 0)%s" % (LR, fmt(R.get("sso_login_p99_ms")), R.get("idp_threads_redis"), cpu("sso_login"))),

@@ -150,19 +150,22 @@ void req_set_ip(struct req *r, struct MHD_Connection *conn)
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	struct hdr_join xff = {"X-Forwarded-For", {0}, false, false};
 	struct hdr_join fwd = {"Forwarded", {0}, false, false};
-	char peer[64] = "";
+	char peer[sizeof(r->ip)];
 
+	/* Written straight into the request (every request pays this): the
+	 * peer's own copy is needed only behind a trusted proxy. */
+	r->ip[0] = '\0';
 	if (ci != NULL && ci->client_addr != NULL) {
 		const struct sockaddr *sa = ci->client_addr;
 
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof(r->ip));
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof(r->ip));
 	}
-	snprintf(r->ip, sizeof(r->ip), "%s", peer);
-	if (r->cfg->n_trusted_proxies == 0 || !cidr_list_has(r->cfg->trusted_proxies, r->cfg->n_trusted_proxies, peer))
+	if (r->cfg->n_trusted_proxies == 0 || !cidr_list_has(r->cfg->trusted_proxies, r->cfg->n_trusted_proxies, r->ip))
 		return;
+	memcpy(peer, r->ip, sizeof(peer));
 	buf_init(&xff.b, 8192);
 	buf_init(&fwd.b, 8192);
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, hdr_join_cb, &xff);
