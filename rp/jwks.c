@@ -450,6 +450,28 @@ out:
 	return ok ? RP_OK : RP_E_SIGNATURE;
 }
 
+/* "Client-Assertion: <JWT>" for the provider's JWKS at aud. */
+static int assertion_header(struct rp_config *cfg, const char *aud, char **out, struct rp_error *err)
+{
+	static const char prefix[] = "Client-Assertion: ";
+	char *as = NULL;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	if ((rc = rp_client_assertion(cfg, "jwks", aud, &as, err)) != RP_OK)
+		return rc;
+	n = strlen(as);
+	if ((*out = malloc(sizeof(prefix) + n)) == NULL) {
+		free_secret(as);
+		return rp_fail(err, RP_E_NOMEM, "jwks: out of memory");
+	}
+	memcpy(*out, prefix, sizeof(prefix) - 1);
+	memcpy(*out + sizeof(prefix) - 1, as, n + 1);
+	free_secret(as);
+	return RP_OK;
+}
+
 /* One JWKS fetch; the caller holds cfg->jwks_fetch. On success the new
  * keys replace the cached ones. */
 static int jwks_fetch(struct rp_config *cfg, struct rp_error *err)
@@ -471,12 +493,19 @@ static int jwks_fetch(struct rp_config *cfg, struct rp_error *err)
 		goto out;
 	/* The service authenticates as at the token endpoint, so that the
 	 * provider can trust that it holds the keys it just fetched (readiness
-	 * for a key rotation). The secret goes only where it already goes: to
-	 * the token endpoint's origin; a JWKS elsewhere is fetched anonymously. */
-	if (cfg->jwks_client_id != RP_JWKS_ID_NONE && cfg->client_secret != NULL &&
+	 * for a key rotation): Basic with its secret, else a client assertion
+	 * (fresh jti, aud the JWKS URL, so it is good nowhere else) in the
+	 * provider's Client-Assertion header. Credentials go only where they
+	 * already go: to the token endpoint's origin; a JWKS elsewhere is
+	 * fetched anonymously. */
+	if (cfg->jwks_client_id != RP_JWKS_ID_NONE && (cfg->client_secret != NULL || cfg->client_key != NULL) &&
 	    rp_same_origin(disc->jwks_uri, disc->token_endpoint)) {
-		if ((auth = rp_basic_header(cfg)) == NULL) {
-			rc = rp_fail(err, RP_E_NOMEM, "jwks: out of memory");
+		if (cfg->client_secret != NULL) {
+			if ((auth = rp_basic_header(cfg)) == NULL) {
+				rc = rp_fail(err, RP_E_NOMEM, "jwks: out of memory");
+				goto out;
+			}
+		} else if ((rc = assertion_header(cfg, disc->jwks_uri, &auth, err)) != RP_OK) {
 			goto out;
 		}
 		headers[1] = auth;

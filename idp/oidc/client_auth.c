@@ -66,9 +66,9 @@ static bool claim_time(const json_t *p, const char *name, bool required, int64_t
 	return true;
 }
 
-/* aud names this provider: its issuer or its token endpoint (RFC 7523 3,
- * OpenID Core 9), as a string or in an array. */
-static bool aud_is_us(const struct config *cfg, const json_t *aud)
+/* aud names this provider: its issuer or the endpoint ep the assertion is
+ * for (RFC 7523 3, OpenID Core 9), as a string or in an array. */
+static bool aud_is_us(const struct config *cfg, const char *ep, const json_t *aud)
 {
 	size_t il = strlen(cfg->issuer), i;
 	const json_t *v;
@@ -77,12 +77,12 @@ static bool aud_is_us(const struct config *cfg, const json_t *aud)
 		const char *a = json_string_value(aud);
 
 		return strcmp(a, cfg->issuer) == 0 ||
-		       (strncmp(a, cfg->issuer, il) == 0 && strcmp(a + il, "/token") == 0);
+		       (strncmp(a, cfg->issuer, il) == 0 && strcmp(a + il, ep) == 0);
 	}
 	if (!json_is_array(aud) || json_array_size(aud) > 8)
 		return false;
 	json_array_foreach(aud, i, v)
-		if (json_is_string(v) && aud_is_us(cfg, v))
+		if (json_is_string(v) && aud_is_us(cfg, ep, v))
 			return true;
 	return false;
 }
@@ -119,11 +119,10 @@ static int assertion_signed_by(const struct client *cl, enum jose_sig_alg alg, c
 	return rc;
 }
 
-#define ASSERTION_MAX_BYTES 8192
 #define ASSERTION_MAX_S 300 /* how far ahead exp may lie */
 #define ASSERTION_SKEW_S 30 /* clocks of services and provider may differ this much */
 
-int client_assertion_check(const struct config *cfg, const char *token, const char *pid,
+int client_assertion_check(const struct config *cfg, const char *token, const char *pid, const char *ep,
 			   const struct client **out, const char **why)
 {
 	size_t tl = strlen(token), hl = 0, bl = 0, sl = 0;
@@ -140,7 +139,7 @@ int client_assertion_check(const struct config *cfg, const char *token, const ch
 	*out = NULL;
 	*why = "malformed assertion";
 	buf_init(&jk, 512);
-	if (tl > ASSERTION_MAX_BYTES || (d1 = strchr(token, '.')) == NULL || (d2 = strchr(d1 + 1, '.')) == NULL ||
+	if (tl > CLIENT_ASSERTION_MAX || (d1 = strchr(token, '.')) == NULL || (d2 = strchr(d1 + 1, '.')) == NULL ||
 	    strchr(d2 + 1, '.') != NULL)
 		goto out;
 	if (b64url_decode(token, (size_t)(d1 - token), &h, &hl) != IDP_OK ||
@@ -172,8 +171,8 @@ int client_assertion_check(const struct config *cfg, const char *token, const ch
 		*why = "unknown client, or not registered for private_key_jwt";
 		goto out;
 	}
-	if (!aud_is_us(cfg, json_object_get(p, "aud"))) {
-		*why = "aud is neither the issuer nor the token endpoint";
+	if (!aud_is_us(cfg, ep, json_object_get(p, "aud"))) {
+		*why = "aud is neither the issuer nor the endpoint";
 		goto out;
 	}
 	if (!claim_time(p, "exp", true, &exp) || !claim_time(p, "iat", false, &iat) ||
@@ -259,7 +258,7 @@ int client_authenticate(struct req *r, const struct params *form, const struct c
 			f->description = "client_assertion_type must be " ASSERTION_TYPE ", with client_assertion";
 			return IDP_EINVAL;
 		}
-		if ((rc = client_assertion_check(r->cfg, as, pid, out, &why)) != IDP_OK) {
+		if ((rc = client_assertion_check(r->cfg, as, pid, "/token", out, &why)) != IDP_OK) {
 			char tag[9];
 
 			secret_tag(pid != NULL ? pid : "", tag);
@@ -321,6 +320,28 @@ out:
 	free(id);
 	free_secret(secret);
 	return rc;
+}
+
+const struct client *client_jwks_fetcher(struct req *r)
+{
+	const char *auth = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *as = req_header(r, CLIENT_ASSERTION_HEADER), *why;
+	const struct client *cl = NULL;
+	struct client_auth_fail f;
+
+	if (auth != NULL && as != NULL)
+		why = "two client authentications";
+	else if (auth != NULL)
+		return client_authenticate(r, NULL, &cl, &f) == IDP_OK ? cl : NULL;
+	else if (as == NULL)
+		return NULL;
+	else if (strnlen(as, CLIENT_ASSERTION_MAX + 1) > CLIENT_ASSERTION_MAX)
+		why = "oversized assertion";
+	else if (client_assertion_check(r->cfg, as, NULL, "/jwks", &cl, &why) == IDP_OK)
+		return cl;
+	idp_log(LOG_INFO, "%s: client assertion refused: %s", r->path, why);
+	metrics_count(M_CLIENT_AUTH_FAILED);
+	return NULL;
 }
 
 const struct client *client_auth_token_request(struct req *r, const char **tok, enum MHD_Result *ret)

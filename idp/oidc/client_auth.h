@@ -22,14 +22,29 @@ struct client_auth_fail {
 int client_authenticate(struct req *r, const struct params *form, const struct client **out,
 			struct client_auth_fail *f);
 
+/* The longest client assertion decoded (like id_token_hint's bound). */
+#define CLIENT_ASSERTION_MAX 8192
+
 /* private_key_jwt (RFC 7523 2.2 and 3, OpenID Core 9): token, a JWS the
  * client signed with one of its keys, iss = sub = its client_id (pid, the
- * form's client_id, when not NULL), aud this provider, exp at most 5
+ * form's client_id, when not NULL), aud this provider (its issuer, or its
+ * URL for the endpoint ep, "/token" or "/jwks"), exp at most 5
  * minutes ahead, its jti used once (kept in the store). IDP_OK and *out;
  * else *why says what failed, for the log only (the answer is
  * invalid_client whatever it is). Apart for tests/fuzz/fuzz_client_assertion.c. */
-int client_assertion_check(const struct config *cfg, const char *token, const char *pid,
+int client_assertion_check(const struct config *cfg, const char *token, const char *pid, const char *ep,
 			   const struct client **out, const char **why);
+
+/* A GET has no form for client_assertion: at /jwks the assertion rides in
+ * this header alone, its type fixed to jwt-bearer. No standard names one;
+ * Authorization: Bearer would read as an access token. */
+#define CLIENT_ASSERTION_HEADER "Client-Assertion"
+
+/* The client a /jwks fetch authenticates as: HTTP Basic with its secret, or
+ * a private_key_jwt assertion (aud the issuer or the /jwks URL) in
+ * CLIENT_ASSERTION_HEADER; not both. NULL when anonymous or refused (logged
+ * and counted): the keys are public, so the caller serves them anyway. */
+const struct client *client_jwks_fetcher(struct req *r);
 
 /* What /introspect and /revoke check first: each parameter once, no token
  * or secret in the URL, the client authenticated (a 401 to HTTP Basic

@@ -115,17 +115,16 @@ enum MHD_Result ep_discovery(struct req *r)
 
 enum MHD_Result ep_jwks(struct req *r)
 {
-	const struct client *cl = NULL;
-	struct client_auth_fail f;
+	const struct client *cl;
 	char cache[64];
 
 	/* A service that proves who it is (HTTP Basic with its client secret,
-	 * as at /token; librp does so) is recorded as having seen these keys:
-	 * rotation waits for the services still lagging. Anyone may fetch the
-	 * keys, but an anonymous or failed fetch writes nothing, or anyone
-	 * could mark a service ready and defeat that wait. */
-	if (req_header(r, MHD_HTTP_HEADER_AUTHORIZATION) != NULL &&
-	    client_authenticate(r, NULL, &cl, &f) == IDP_OK)
+	 * or a client assertion signed with its key; librp does either) is
+	 * recorded as having seen these keys: rotation waits for the services
+	 * still lagging. Anyone may fetch the keys, but an anonymous or failed
+	 * fetch writes nothing, or anyone could mark a service ready and defeat
+	 * that wait; a failed one is never a 401, which would break the fetch. */
+	if ((cl = client_jwks_fetcher(r)) != NULL)
 		keys_note_jwks_fetch(&g_idp.store, r->rt->keys, cl->id);
 	/* Shorter than min_publish_s: a next key reaches every cache before it
 	 * signs. An authenticated fetch is private: a shared cache answering

@@ -109,8 +109,10 @@ enum rp_jwks_client_id {
 	RP_JWKS_ID_QUERY = 1,
 	RP_JWKS_ID_NONE = 2,   /* anonymous fetches */
 	/* HTTP Basic with client_id and client_secret, as at the token endpoint
-	 * (the default); only with a secret, and only when the JWKS is at the
-	 * token endpoint's origin; otherwise anonymous. */
+	 * (the default); without a secret but with a client key
+	 * (rp_config_set_client_key), a fresh client assertion (aud the JWKS
+	 * URL, a minute long) in a "Client-Assertion" header; only when the
+	 * JWKS is at the token endpoint's origin; otherwise anonymous. */
 	RP_JWKS_ID_AUTH = 3,
 };
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* Fuzz target: a client assertion (private_key_jwt) alone, as /token,
- * /introspect and /revoke check it (client_assertion_check), without the
- * request around it. One client, "fz", registered for private_key_jwt with
+ * /introspect, /revoke and /jwks check it (client_assertion_check), without
+ * the request around it. One client, "fz", registered for private_key_jwt with
  * two public keys inline (EC "fz-ec", RSA "fz-rsa", whose private halves
  * were thrown away: nothing fuzzed may ever verify), the memory store for
  * the jti records.
@@ -119,9 +119,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Nobody holds the client's private keys: nothing may pass, and a
 	 * refusal always says why. */
 	if (token != NULL) {
-		if (client_assertion_check(cfg, token, NULL, &cl, &why) == IDP_OK || cl != NULL || why == NULL)
+		if (client_assertion_check(cfg, token, NULL, "/token", &cl, &why) == IDP_OK || cl != NULL ||
+		    why == NULL)
 			abort();
-		if (client_assertion_check(cfg, token, "fz", &cl, &why) == IDP_OK || cl != NULL)
+		if (client_assertion_check(cfg, token, "fz", "/jwks", &cl, &why) == IDP_OK || cl != NULL)
 			abort();
 	}
 	if (token != s)

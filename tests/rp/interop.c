@@ -28,7 +28,11 @@
  *        against our daemon (tests/integration/t_refresh.sh): rp_refresh
  *        rotates RT_A (its new ID token verified, of SUB), narrows the
  *        scope, is refused a wider one, rp_revoke ends the grant; RT_B's
- *        refresh with another expected sub is refused (RP_E_SUB) */
+ *        refresh with another expected sub is refused (RP_E_SUB)
+ *   rp_interop --jwks ISSUER CLIENT DIR TOKEN
+ *        against our daemon (tests/integration/t_jwks_ready.sh): a service
+ *        with a key (DIR/sig.pem, kid in DIR/kid) and no secret verifies
+ *        the signature of TOKEN, fetching the JWKS with a client assertion */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -675,6 +679,37 @@ out:
 	free(inner);
 }
 
+/* A service without a secret fetches the JWKS (to verify TOKEN, a JWT of
+ * the provider): librp proves who it is with a client assertion. */
+static void jwks_with_key(const char *issuer, const char *client, const char *dir, const char *token)
+{
+	char *sig = slurp(dir, "sig.pem"), *kid = slurp(dir, "kid");
+	struct rp_config *c = NULL;
+	struct rp_error err;
+	int rc;
+
+	check(sig && kid, "the service's key read from %s", dir);
+	if (!sig || !kid)
+		goto out;
+	kid[strcspn(kid, "\n")] = '\0';
+	c = rp_config_new(issuer, client, NULL, "http://127.0.0.1:1/cb", &err);
+	check(c != NULL, "a config without a secret");
+	if (c == NULL)
+		goto out;
+	rp_config_set_http_loopback(c, true);
+	check(rp_config_set_client_key(c, sig, kid) == RP_OK, "rp_config_set_client_key");
+	/* The signature is checked before the claims: RP_E_AUD (an access
+	 * token is not addressed to the service) means it verified. */
+	rc = rp_verify_jwt(c, token, NULL, &err);
+	check(rc == RP_OK || rc == RP_E_AUD,
+	      "a token's signature verified against the JWKS fetched with a client assertion (%s)",
+	      rc ? err.message : "");
+out:
+	rp_config_free(c);
+	free(sig);
+	free(kid);
+}
+
 /* What a service written with librp does with its refresh tokens. */
 static void refresh(const char *issuer, const char *svc, const char *rt_a, const char *rt_b, const char *sub)
 {
@@ -756,6 +791,12 @@ int main(int argc, char **argv)
 		curl_global_cleanup();
 		return failed == 0 && passed > 0 ? 0 : 1;
 	}
+	if (argc == 6 && strcmp(argv[1], "--jwks") == 0) {
+		jwks_with_key(argv[2], argv[3], argv[4], argv[5]);
+		printf("# jwks: %d passed, %d failed\n", passed, failed);
+		curl_global_cleanup();
+		return failed == 0 && passed > 0 ? 0 : 1;
+	}
 	if (argc == 7 && strcmp(argv[1], "--refresh") == 0) {
 		refresh(argv[2], argv[3], argv[4], argv[5], argv[6]);
 		printf("# refresh: %d passed, %d failed\n", passed, failed);
@@ -766,7 +807,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s ISSUER REDIRECT_BASE | --login AUTH_URL REDIRECT_BASE |"
 			" --sso DEMO1_BASE DEMO2_BASE [DEMO3_BASE] |"
 			" --introspect ISSUER DP_ID:SECRET SVC_ID:SECRET TOKEN |"
-			" --refresh ISSUER SVC_ID:SECRET RT_A RT_B SUB\n", argv[0]);
+			" --refresh ISSUER SVC_ID:SECRET RT_A RT_B SUB |"
+			" --jwks ISSUER CLIENT DIR TOKEN\n", argv[0]);
 		return 2;
 	}
 	scenario(argv[1], argv[2], "svc-basic", "b4sic:&=secret", RP_AUTH_BASIC, false);

@@ -29,7 +29,7 @@ struct mockop {
 	int jwks_status;
 	struct answer token, userinfo;
 	int disc_fetches, jwks_fetches;
-	char *jwks_header, *jwks_query, *jwks_auth, *token_body, *token_auth, *userinfo_auth;
+	char *jwks_header, *jwks_query, *jwks_auth, *jwks_assertion, *token_body, *token_auth, *userinfo_auth;
 };
 
 struct upload {
@@ -177,6 +177,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		op->jwks_query = dup_or_null(q);
 		free(op->jwks_auth);
 		op->jwks_auth = dup_or_null(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
+		free(op->jwks_assertion);
+		op->jwks_assertion = dup_or_null(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Client-Assertion"));
 		doc = dup_or_null(op->jwks != NULL ? op->jwks : "{\"keys\":[]}");
 		status = op->jwks_status;
 		pthread_mutex_unlock(&op->lock);
@@ -262,6 +264,7 @@ void mockop_free(struct mockop *op)
 	free(op->jwks_header);
 	free(op->jwks_query);
 	free(op->jwks_auth);
+	free(op->jwks_assertion);
 	free(op->token_body);
 	free(op->token_auth);
 	free(op->userinfo_auth);
@@ -341,6 +344,11 @@ char *mockop_last_jwks_header(struct mockop *op)
 char *mockop_last_jwks_auth(struct mockop *op)
 {
 	return get_str(op, &op->jwks_auth);
+}
+
+char *mockop_last_jwks_assertion(struct mockop *op)
+{
+	return get_str(op, &op->jwks_assertion);
 }
 
 char *mockop_last_jwks_query(struct mockop *op)

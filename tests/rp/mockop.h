@@ -26,6 +26,7 @@ int mockop_jwks_fetches(struct mockop *op);
 char *mockop_last_jwks_header(struct mockop *op);      /* X-Client-Id */
 char *mockop_last_jwks_query(struct mockop *op);       /* client_id argument */
 char *mockop_last_jwks_auth(struct mockop *op);        /* Authorization */
+char *mockop_last_jwks_assertion(struct mockop *op);   /* Client-Assertion */
 char *mockop_last_token_body(struct mockop *op);
 char *mockop_last_token_auth(struct mockop *op);       /* Authorization */
 char *mockop_last_userinfo_auth(struct mockop *op);

@@ -1979,6 +1979,72 @@ START_TEST(client_key_ps256)
 }
 END_TEST
 
+/* The payload of the last JWKS fetch's Client-Assertion, its signature
+ * checked with the public half of k (ES256). */
+static json_t *jwks_assertion_claims(EVP_PKEY *k)
+{
+	char *a = mockop_last_jwks_assertion(op), *d1, *d2, pl[1024];
+	unsigned char sig[128];
+	size_t plen, slen;
+	json_t *p;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert((d1 = strchr(a, '.')) != NULL && (d2 = strchr(d1 + 1, '.')) != NULL);
+	ck_assert_int_eq(rp_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), (unsigned char *)pl, sizeof(pl) - 1,
+					  &plen), RP_OK);
+	pl[plen] = '\0';
+	ck_assert_int_eq(rp_b64url_decode(d2 + 1, strlen(d2 + 1), sig, sizeof(sig), &slen), RP_OK);
+	ck_assert_int_eq(jose_sig_verify(k, JOSE_ES256, a, (size_t)(d2 - a), sig, slen), JOSE_OK);
+	p = json_loads(pl, 0, NULL);
+	ck_assert_ptr_nonnull(p);
+	free(a);
+	return p;
+}
+
+/* Without a secret but with a key, JWKS fetches carry a fresh client
+ * assertion (aud the JWKS URL) in Client-Assertion; with a secret, Basic. */
+START_TEST(jwks_assertion_without_secret)
+{
+	struct rp_error err;
+	char redirect[128], jwks_url[160], *ec = private_pem(k_ec.pkey), *a;
+	json_t *p1, *p2;
+
+	snprintf(redirect, sizeof(redirect), "%s/cb", mockop_issuer(op));
+	snprintf(jwks_url, sizeof(jwks_url), "%s/jwks", mockop_issuer(op));
+	ck_assert_int_eq(rp_config_set_client_key(cfg, ec, "ec1"), RP_OK);
+	expect(es256(NULL), NONCE, RP_OK); /* a secret too: Basic, as before */
+	ck_assert_ptr_null(mockop_last_jwks_assertion(op));
+	ck_assert_ptr_nonnull(a = mockop_last_jwks_auth(op));
+	free(a);
+	rp_config_free(cfg);
+	cfg = rp_config_new(mockop_issuer(op), "svc-a", NULL, redirect, &err);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(rp_config_set_http_loopback(cfg, true), RP_OK);
+	ck_assert_int_eq(rp_config_set_clock(cfg, test_clock, NULL), RP_OK);
+	expect(es256(NULL), NONCE, RP_OK); /* neither: anonymous */
+	ck_assert_ptr_null(mockop_last_jwks_auth(op));
+	ck_assert_ptr_null(mockop_last_jwks_assertion(op));
+	ck_assert_int_eq(rp_config_set_client_key(cfg, ec, "ec1"), RP_OK);
+	fake_now += 61;
+	expect(es256_kid("other", "{\"iat\":1700000061,\"exp\":1700000121}"), NONCE, RP_E_KID);
+	ck_assert_ptr_null(mockop_last_jwks_auth(op));
+	p1 = jwks_assertion_claims(k_ec.pkey);
+	ck_assert_str_eq(json_string_value(json_object_get(p1, "iss")), "svc-a");
+	ck_assert_str_eq(json_string_value(json_object_get(p1, "sub")), "svc-a");
+	ck_assert_str_eq(json_string_value(json_object_get(p1, "aud")), jwks_url);
+	ck_assert_int_eq(json_integer_value(json_object_get(p1, "exp")) -
+			 json_integer_value(json_object_get(p1, "iat")), 60);
+	fake_now += 61;
+	expect(es256_kid("other", "{\"iat\":1700000122,\"exp\":1700000182}"), NONCE, RP_E_KID);
+	p2 = jwks_assertion_claims(k_ec.pkey);
+	ck_assert_str_ne(json_string_value(json_object_get(p1, "jti")), json_string_value(json_object_get(p2, "jti")));
+	ck_assert_int_eq(mockop_jwks_fetches(op), 4);
+	json_decref(p1);
+	json_decref(p2);
+	free(ec);
+}
+END_TEST
+
 /* rp_verify_id_token_jws (1.6): the signed token back, the inner one of a
  * JWE, nothing on a failure. */
 START_TEST(id_token_jws_handed_back)
@@ -2097,6 +2163,7 @@ static Suite *rp_suite(void)
 	tcase_add_test(tc, userinfo_jwt_needs_iss_and_aud);
 	tcase_add_test(tc, introspect_answers_and_cache);
 	tcase_add_test(tc, client_key_ps256);
+	tcase_add_test(tc, jwks_assertion_without_secret);
 	tcase_add_test(tc, id_token_jws_handed_back);
 	suite_add_tcase(s, tc);
 	return s;
