@@ -398,8 +398,8 @@ enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const str
 		return flow_refuse(r, a, "server_error", "out of memory");
 	/* The session raised to the backend's level in place, keeping its id:
 	 * one session in the citizen's list and for back-channel logout, its
-	 * access tokens kept. Its cookie stays: set by this provider at the
-	 * password (HttpOnly), it was never the citizen's to choose. */
+	 * access tokens kept. Its cookie is replaced (session_raise): one
+	 * stolen before the code must not gain the level. */
 	up = session_raise(r, sess, cl->id, b->acr, amr, txn_key, &gone);
 	free(amr);
 	if (gone) {
