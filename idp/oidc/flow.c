@@ -31,6 +31,15 @@ static enum MHD_Result txn_refused(struct req *r, const struct authz_req *a, int
 
 /* ---- 1. /authorize: is the session usable? ------------------------------ */
 
+/* A session's backend could raise it (session_raise) and has not yet. */
+static bool raisable(struct req *r, const struct session *sess)
+{
+	const struct backend *b = backend_find(r->rt, sess->backend);
+
+	return sess->ck[0] == '\0' && b != NULL &&
+	       config_acr_rank(r->cfg, sess->acr) < config_acr_rank(r->cfg, b->acr);
+}
+
 enum MHD_Result flow_authorize(struct req *r, struct authz_req *a)
 {
 	return decide(r, a, true);
@@ -45,9 +54,11 @@ static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache
 	enum MHD_Result ret;
 	bool issued, stale;
 
-	/* A copy below the level asked may predate a raise of its level on
-	 * another node (session_raise): the store says. */
-	if (sess != NULL && sess->cached && config_acr_rank(r->cfg, sess->acr) < a->min_acr_rank) {
+	/* A copy below the level asked, or below its backend's (never raised),
+	 * may predate a raise on another node (session_raise), which also
+	 * replaced the cookie that copy still accepts: the store says. */
+	if (sess != NULL && sess->cached &&
+	    (config_acr_rank(r->cfg, sess->acr) < a->min_acr_rank || raisable(r, sess))) {
 		session_free(sess);
 		return decide(r, a, false);
 	}

@@ -210,8 +210,9 @@ out:
 /* Sessions as /authorize reads them, kept in the process: SESSION_CACHE
  * slots, direct-mapped by the session's hash (a SHA-256, so evenly spread).
  * A session's record changes only when a second factor raises its level
- * (session_raise; flow.c reads a copy below the level asked again from the
- * store), else only its TTL, and its deletion, so a copy stays right for
+ * (session_raise, which replaces its cookie; flow.c reads a copy below the
+ * level asked, or one a second factor could raise, again from the store),
+ * else only its TTL, and its deletion, so a copy stays right for
  * as long as the session lives; that it
  * still lives is checked by the batch that stores the code (a REQUIRE), in
  * the round trip it makes anyway: an SSO /authorize then makes one round

@@ -83,11 +83,12 @@ post_otp() {
 claim() { jwt_payload "$(echo "$TOK" | jget id_token)" | jget "$1"; }
 # cookie: the session cookie of the jar, as a Cookie header's NAME=VALUE.
 cookie() { awk '$6 ~ /_session$/ { print $6 "=" $7 }' "$CJ"; }
-# with_cookie NAME=VALUE: /authorize (eidas1) for the portal with that cookie
-# alone, as one who stole it would send it; sets H.
+# with_cookie NAME=VALUE [NODE]: /authorize (eidas1) for the portal with that
+# cookie alone, as one who stole it would send it (at NODE, by default the
+# daemon's URL); sets H.
 with_cookie() {
 	pkce
-	H=$(curl -s -i -H "Cookie: $1" "$IDP/authorize?response_type=code&client_id=portal&redirect_uri=$R1&scope=openid&state=s&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256")
+	H=$(curl -s -i -H "Cookie: $1" "${2:-$IDP}/authorize?response_type=code&client_id=portal&redirect_uri=$R1&scope=openid&state=s&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256")
 }
 
 # ---- eidas2 from scratch: the password, then the code.
@@ -208,6 +209,14 @@ sessions
 ok "... one session" eq "$NS" 1
 T1=$TAGS
 OLD=$(cookie)
+if [ "$STORE" = redis ]; then
+	# A second node on the same store, holding a copy of the eidas1 session.
+	NODE2_PORT=$(free_port)
+	spawn_idp "$TMP/idp.json" "$NODE2_PORT" "$TMP/idp2.log" "$TMP/port2"
+	NODE2="http://127.0.0.1:$NODE2_PORT"
+	with_cookie "$OLD" "$NODE2"
+	ok "... a second node (redis): the eidas1 cookie opens it there too (SSO: a code)" test -n "$(qparam code "$(location "$H")")"
+fi
 authorize portal "$R1" "&acr_values=eidas2"
 FORM=$PAGE
 post_otp "$(otp 30 "$S2")"
@@ -218,6 +227,12 @@ ok "... under a new session cookie" test -n "$(cookie)" -a "$(cookie)" != "$OLD"
 with_cookie "$OLD"
 ok "... the eidas1 cookie no longer opens it: the login page, no code" eq "$(status "$H") $(location "$H")" "200 "
 ok "... (its form)" contains "$H" 'name="password"'
+if [ "$STORE" = redis ]; then
+	with_cookie "$OLD" "$NODE2"
+	ok "... nor at the second node, whose copy predates the raise: the login page" eq "$(status "$H") $(location "$H")" "200 "
+	with_cookie "$(cookie)" "$NODE2"
+	ok "... where the new one does" test -n "$(qparam code "$(location "$H")")"
+fi
 with_cookie "$(cookie)"
 ok "... the new one does (SSO: a code)" test -n "$(qparam code "$(location "$H")")"
 sessions
