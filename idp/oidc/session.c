@@ -70,7 +70,8 @@ static bool hex64(const char *h)
  * other reads. */
 static bool session_valid(const struct session *s)
 {
-	return hex64(s->sid_hash) && (s->ck[0] == '\0' || hex64(s->ck)) && text_ok(s->sub) && text_ok(s->backend) && text_ok(s->acr) && text_ok(s->amr) &&
+	return hex64(s->sid_hash) && (s->ck[0] == '\0' || hex64(s->ck)) && text_ok(s->sub) &&
+	       text_ok(s->backend) && text_ok(s->acr) && text_ok(s->amr) &&
 	       json_is_object(s->claims) && s->auth_time >= 0 && s->created >= 0;
 }
 
