@@ -31,6 +31,15 @@ static enum MHD_Result txn_refused(struct req *r, const struct authz_req *a, int
 
 /* ---- 1. /authorize: is the session usable? ------------------------------ */
 
+/* A session's backend could raise it (session_raise) and has not yet. */
+static bool raisable(struct req *r, const struct session *sess)
+{
+	const struct backend *b = backend_find(r->rt, sess->backend);
+
+	return sess->ck[0] == '\0' && b != NULL &&
+	       config_acr_rank(r->cfg, sess->acr) < config_acr_rank(r->cfg, b->acr);
+}
+
 enum MHD_Result flow_authorize(struct req *r, struct authz_req *a)
 {
 	return decide(r, a, true);
@@ -45,9 +54,11 @@ static enum MHD_Result decide(struct req *r, struct authz_req *a, bool use_cache
 	enum MHD_Result ret;
 	bool issued, stale;
 
-	/* A copy below the level asked may predate a raise of its level on
-	 * another node (session_raise): the store says. */
-	if (sess != NULL && sess->cached && config_acr_rank(r->cfg, sess->acr) < a->min_acr_rank) {
+	/* A copy below the level asked, or below its backend's (never raised),
+	 * may predate a raise on another node (session_raise), which also
+	 * replaced the cookie that copy still accepts: the store says. */
+	if (sess != NULL && sess->cached &&
+	    (config_acr_rank(r->cfg, sess->acr) < a->min_acr_rank || raisable(r, sess))) {
 		session_free(sess);
 		return decide(r, a, false);
 	}
@@ -398,8 +409,8 @@ enum MHD_Result flow_second_factor(struct req *r, struct authz_req *a, const str
 		return flow_refuse(r, a, "server_error", "out of memory");
 	/* The session raised to the backend's level in place, keeping its id:
 	 * one session in the citizen's list and for back-channel logout, its
-	 * access tokens kept. Its cookie stays: set by this provider at the
-	 * password (HttpOnly), it was never the citizen's to choose. */
+	 * access tokens kept. Its cookie is replaced (session_raise): one
+	 * stolen before the code must not gain the level. */
 	up = session_raise(r, sess, cl->id, b->acr, amr, txn_key, &gone);
 	free(amr);
 	if (gone) {

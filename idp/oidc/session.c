@@ -61,12 +61,17 @@ static bool text_ok(const char *t)
 	return n > 0 && n <= SESSION_TEXT_MAX;
 }
 
+static bool hex64(const char *h)
+{
+	return strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64;
+}
+
 /* The bounds both the encoder and the decoder keep: what one writes, the
  * other reads. */
 static bool session_valid(const struct session *s)
 {
-	return strlen(s->sid_hash) == 64 && strspn(s->sid_hash, "0123456789abcdef") == 64 &&
-	       text_ok(s->sub) && text_ok(s->backend) && text_ok(s->acr) && text_ok(s->amr) &&
+	return hex64(s->sid_hash) && (s->ck[0] == '\0' || hex64(s->ck)) && text_ok(s->sub) &&
+	       text_ok(s->backend) && text_ok(s->acr) && text_ok(s->amr) &&
 	       json_is_object(s->claims) && s->auth_time >= 0 && s->created >= 0;
 }
 
@@ -126,7 +131,8 @@ int session_encode(const struct session *s, char **text, size_t *len)
 		      "claims", s->claims, "acr", s->acr, "amr", amr_array(s->amr), "auth_time",
 		      (json_int_t)s->auth_time, "created", (json_int_t)s->created, "sid", s->sid_hash,
 		      (size_t)32);
-	if (j == NULL || (s->up != NULL && json_object_set(j, "up", s->up) != 0)) {
+	if (j == NULL || (s->up != NULL && json_object_set(j, "up", s->up) != 0) ||
+	    (s->ck[0] != '\0' && json_object_set_new(j, "ck", json_string(s->ck)) != 0)) {
 		json_decref(j);
 		return IDP_ENOMEM;
 	}
@@ -150,7 +156,7 @@ static char *member_dup(const json_t *j, const char *name)
 
 int session_decode(const char *text, size_t len, const char *sid_hash, struct session *out)
 {
-	const json_t *sid, *amr, *at, *cr, *claims, *up;
+	const json_t *sid, *amr, *at, *cr, *claims, *up, *ck;
 	json_t *j = NULL;
 	char tag[9];
 	bool ok;
@@ -169,6 +175,7 @@ int session_decode(const char *text, size_t len, const char *sid_hash, struct se
 	cr = json_object_get(j, "created");
 	claims = json_object_get(j, "claims");
 	up = json_object_get(j, "up");
+	ck = json_object_get(j, "ck");
 	out->sub = member_dup(j, "sub");
 	out->backend = member_dup(j, "backend");
 	out->acr = member_dup(j, "acr");
@@ -176,8 +183,11 @@ int session_decode(const char *text, size_t len, const char *sid_hash, struct se
 	out->amr = amr_words(amr);
 	ok = json_is_integer(at) && json_is_integer(cr) && json_is_object(claims) &&
 	     (sid == NULL || (json_is_string(sid) && json_string_length(sid) == 32 &&
-			      memcmp(json_string_value(sid), sid_hash, 32) == 0));
+			      memcmp(json_string_value(sid), sid_hash, 32) == 0)) &&
+	     (ck == NULL || (json_is_string(ck) && json_string_length(ck) == 64));
 	if (ok) {
+		if (ck != NULL)
+			memcpy(out->ck, json_string_value(ck), 65);
 		out->auth_time = (int64_t)json_integer_value(at);
 		out->created = (int64_t)json_integer_value(cr);
 		out->claims = json_incref((json_t *)claims);
@@ -201,8 +211,9 @@ out:
 /* Sessions as /authorize reads them, kept in the process: SESSION_CACHE
  * slots, direct-mapped by the session's hash (a SHA-256, so evenly spread).
  * A session's record changes only when a second factor raises its level
- * (session_raise; flow.c reads a copy below the level asked again from the
- * store), else only its TTL, and its deletion, so a copy stays right for
+ * (session_raise, which replaces its cookie; flow.c reads a copy below the
+ * level asked, or one a second factor could raise, again from the store),
+ * else only its TTL, and its deletion, so a copy stays right for
  * as long as the session lives; that it
  * still lives is checked by the batch that stores the code (a REQUIRE), in
  * the round trip it makes anyway: an SSO /authorize then makes one round
@@ -405,18 +416,37 @@ int session_end_subject(struct store *st, const char *sub, size_t *ended)
 	return first;
 }
 
+/* The session's hash from cookie c into sid, and the hash of its secret
+ * into ck ("" for a session's first cookie); false: not a cookie this
+ * provider sets. */
+static bool cookie_parse(const char *c, char sid[65], char ck[65])
+{
+	size_t n = c != NULL ? strlen(c) : 0;
+
+	ck[0] = '\0';
+	if (n >= 32 && n <= 64) {
+		sha256_hex(c, n, sid);
+		return true;
+	}
+	if (n < 64 + 1 + 32 || n > 64 + 1 + 64 || c[64] != SESSION_COOKIE_SEP)
+		return false;
+	memcpy(sid, c, 64);
+	sid[64] = '\0';
+	sha256_hex(c + 65, n - 65, ck);
+	return hex64(sid);
+}
+
 static struct session *session_read(struct req *r, bool use_cache)
 {
-	char name[64], sid[65], key[80], *text = NULL;
+	char name[64], sid[65], ck[65], key[80], *text = NULL;
 	const char *c = req_cookie(r, cookie_name(r->cfg, "session", name));
 	struct session *s = NULL;
 	size_t len = 0;
 	bool cached = false;
 	int rc;
 
-	if (c == NULL || strlen(c) < 32 || strlen(c) > 64)
+	if (!cookie_parse(c, sid, ck))
 		return NULL;
-	sha256_hex(c, strlen(c), sid);
 	snprintf(key, sizeof(key), K_SESSION "%s", sid);
 	if (use_cache && (text = scache_get(sid, &len)) != NULL) {
 		cached = true;
@@ -435,6 +465,13 @@ static struct session *session_read(struct req *r, bool use_cache)
 		session_cache_drop(sid);
 		free(s);
 		return NULL;
+	}
+	/* Only the session's latest cookie opens it: a raised session's first
+	 * cookie no longer does. A copy older than a raise on another node is
+	 * read again from the store. */
+	if (!secret_equal(s->ck, strlen(s->ck), ck, strlen(ck))) {
+		session_free(s);
+		return cached ? session_read(r, false) : NULL;
 	}
 	/* The store's TTL is the idle limit; the absolute one is checked here. */
 	if (s->created + r->cfg->session_max <= now_s()) {
@@ -556,7 +593,7 @@ struct session *session_raise(struct req *r, const struct session *sess, const c
 			      const char *acr, const char *amr, const char *consume_key, bool *gone)
 {
 	struct session next = *sess, *s = calloc(1, sizeof(*s));
-	char key[80], skey[STORE_KEY_MAX + 1], *text = NULL;
+	char key[80], skey[STORE_KEY_MAX + 1], *text = NULL, *secret = rand_token(32), *cookie = NULL;
 	struct store_op ops[4];
 	size_t len = 0, n = 0;
 	int rc = IDP_ENOMEM;
@@ -568,7 +605,17 @@ struct session *session_raise(struct req *r, const struct session *sess, const c
 	next.acr = (char *)acr;
 	next.amr = (char *)amr;
 	next.auth_time = now_s();
-	if (s == NULL || (rc = session_encode(&next, &text, &len)) != IDP_OK)
+	/* A new cookie, the session's hash and a new secret, whose hash the
+	 * rewritten record holds: the old cookie stops opening it in the same
+	 * write that raises it, while the store key, and with it the sid, the
+	 * back-channel records, access tokens and index entry, stay the same. */
+	if (s == NULL || secret == NULL ||
+	    asprintf(&cookie, "%s%c%s", sess->sid_hash, SESSION_COOKIE_SEP, secret) < 0) {
+		cookie = NULL;
+		goto out;
+	}
+	sha256_hex(secret, strlen(secret), next.ck);
+	if ((rc = session_encode(&next, &text, &len)) != IDP_OK)
 		goto out;
 	snprintf(key, sizeof(key), K_SESSION "%s", sess->sid_hash);
 	/* One round trip: the session must still be there (a logout meanwhile
@@ -586,12 +633,16 @@ struct session *session_raise(struct req *r, const struct session *sess, const c
 		goto out;
 	}
 	scache_put(sess->sid_hash, text, len);
+	req_set_cookie(r, "session", cookie, -1);
 	if ((rc = session_decode(text, len, sess->sid_hash, s)) == IDP_OK)
 		s->fresh = true;
 out:
 	if (text != NULL)
 		wipe(text, len);
 	free(text);
+	free_secret(secret);
+	free_secret(cookie);
+	wipe(next.ck, sizeof(next.ck));
 	if (rc != IDP_OK) {
 		if (s != NULL && s->sub != NULL)
 			session_free(s);

@@ -8,8 +8,10 @@
 
 #include "idp.h"
 
-/* Store key prefixes. A session is keyed by the SHA-256 of its cookie, never
- * by the cookie itself. */
+/* Store key prefixes. A session is keyed by the SHA-256 of its first
+ * cookie, never by the cookie itself; once its level is raised
+ * (session_raise) its cookie is that hash, SESSION_COOKIE_SEP and a new
+ * secret whose SHA-256 the record holds ("ck"). */
 #define K_SESSION "sess:"
 /* K_AT + an access token's hash: its record (access_token.c). Declared
  * here, below the code, because ending a session deletes its tokens' records. */
@@ -39,9 +41,12 @@
 #define SESSION_TEXT_MAX 4096
 /* The most methods a session's amr lists. */
 #define SESSION_AMR_MAX 4
+/* Between the session's hash and the secret in a raised session's cookie. */
+#define SESSION_COOKIE_SEP '.'
 
 struct session {
-	char sid_hash[65];  /* SHA-256 of the cookie: the store key's suffix */
+	char sid_hash[65];  /* SHA-256 of the first cookie: the store key's suffix */
+	char ck[65];        /* SHA-256 of a raised session's cookie secret; "": never raised */
 	char *sub;          /* the local subject (identity_local_subject) */
 	char *backend;      /* the backend that authenticated the citizen */
 	char *acr;          /* the level reached */
@@ -57,7 +62,7 @@ struct session {
 
 /* The stored form of s (JSON text, the caller wipes and frees it), the one
  * the daemon always wrote: {"sub","backend","claims","acr","amr":[methods],
- * "auth_time","created","sid":32 hex digits of sid_hash,"up"?}.
+ * "auth_time","created","sid":32 hex digits of sid_hash,"up"?,"ck"?}.
  * IDP_EINVAL when a field is missing or out of bounds, IDP_ETOOBIG when the
  * record would be. */
 int session_encode(const struct session *s, char **text, size_t *len);
@@ -96,7 +101,9 @@ struct session *session_create(struct req *r, const char *client_id, const char 
 /* Raises session sess to level acr with methods amr, authenticated now,
  * in place: the same record (same id, subject, claims, creation), so that
  * the citizen's list of sessions and the services it logged in to
- * (back-channel logout) keep one entry. In one round trip: the session
+ * (back-channel logout) keep one entry; but a new cookie, the old one no
+ * longer opening it (a privilege change: a cookie stolen before it must
+ * not gain the level). In one round trip: the session
  * must still exist, consume_key (the second factor's transaction, NULL:
  * none) is consumed, the record rewritten, the login counted for
  * client_id at acr (session_stats_key). Returns the raised session (the

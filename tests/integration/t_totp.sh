@@ -7,8 +7,9 @@
 # eidas1 session asked for eidas2 gets only the code's page (step-up), never
 # the password again; an account without a second factor does not reach
 # eidas2. Either way the citizen has one session, raised in place by the
-# code (its tag on /account kept). Codes are computed here with oathtool
-# (RFC 6238).
+# code (its tag on /account kept, a service that logged in before the code
+# told when it ends), under a new cookie: the one from before the code no
+# longer opens it. Codes are computed here with oathtool (RFC 6238).
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
 setup_tmp
@@ -39,6 +40,13 @@ ok "totp-remove: the secret is gone" eq "$(python3 -c 'import json,sys;print("to
 "$CTL" --users "$TMP/users.json" users totp-remove paul >/dev/null 2>&1
 ok "totp-remove without a second factor: refused" eq "$?" 1
 
+# A service told of logouts (back-channel): a receiver recording each POST.
+REC="$TMP/received.jsonl"
+: >"$REC"
+python3 "$ROOT/tests/integration/bclrecv.py" "$TMP/recv.port" "$REC" >"$TMP/recv.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_for 50 test -s "$TMP/recv.port" || { echo "the receiver did not start" >&2; exit 1; }
+R2=http://127.0.0.1:8089/callback
 cat >"$TMP/extra.json" <<J
 {"backends": [
   {"id": "local", "plugin": "file", "title": "Compte local", "acr": "eidas2", "password_acr": "eidas1",
@@ -47,7 +55,9 @@ cat >"$TMP/extra.json" <<J
  "rate_limits": {"login_failures_per_ip_per_minute": 60, "login_failures_per_user_per_15min": 8},
  "clients+": [
   {"client_id": "portal", "client_name": "Portail", "client_secret_sha256": "$SECRET_SHA",
-   "redirect_uris": ["$R1"], "first_party": true}]}
+   "redirect_uris": ["$R1"], "first_party": true},
+  {"client_id": "svc-bc", "client_secret_sha256": "$(hash svc-bc-secret)", "redirect_uris": ["$R2"],
+   "first_party": true, "backchannel_logout_uri": "http://127.0.0.1:$(cat "$TMP/recv.port")/ok"}]}
 J
 start_idp "$STORE"
 
@@ -71,6 +81,15 @@ post_otp() {
 		--data-urlencode "csrf=$(field csrf "$FORM")" --data-urlencode "code=$1" "$IDP/otp")
 }
 claim() { jwt_payload "$(echo "$TOK" | jget id_token)" | jget "$1"; }
+# cookie: the session cookie of the jar, as a Cookie header's NAME=VALUE.
+cookie() { awk '$6 ~ /_session$/ { print $6 "=" $7 }' "$CJ"; }
+# with_cookie NAME=VALUE [NODE]: /authorize (eidas1) for the portal with that
+# cookie alone, as one who stole it would send it (at NODE, by default the
+# daemon's URL); sets H.
+with_cookie() {
+	pkce
+	H=$(curl -s -i -H "Cookie: $1" "${2:-$IDP}/authorize?response_type=code&client_id=portal&redirect_uri=$R1&scope=openid&state=s&nonce=n0nce-0123456789abcdefghij&code_challenge=$C&code_challenge_method=S256")
+}
 
 # ---- eidas2 from scratch: the password, then the code.
 authorize portal "$R1" "&acr_values=eidas2"
@@ -167,30 +186,66 @@ FORM=$RESP
 sessions
 ok "claire, eidas2: after the password, one session (awaiting the code)" eq "$NS" 1
 T1=$TAGS
+OLD=$(cookie)
 post_otp "$(otp 0 "$S2")"
 ok "... the code: back to the service" test -n "$(qparam code "$(location "$RESP")")"
+ok "... under a new session cookie" test -n "$(cookie)" -a "$(cookie)" != "$OLD"
+with_cookie "$OLD"
+ok "... the cookie set after the password no longer opens it: the login page" eq "$(status "$H") $(location "$H")" "200 "
+ok "... (its form)" contains "$H" 'name="password"'
 sessions
 ok "... still one session, the same (raised in place)" eq "$NS $TAGS" "1 $T1"
 [ "$STORE" = redis ] && ok "... one entry in her session index (redis)" eq "$(index_entries)" 1
 P=$(curl -s -b "$CJ" "$IDP/account")
 curl -s -c "$CJ" -b "$CJ" -d action=logout_all --data-urlencode "csrf=$(field csrf "$P")" "$IDP/account" >/dev/null
 CJ="$TMP/jar6"
-authorize portal "$R1"
+authorize svc-bc "$R2"
 login claire 'Claire-Pass-2026'
+CODE=$(qparam code "$(location "$RESP")")
+token svc-bc svc-bc-secret "$CODE" "$R2" "$V"
+ok "claire logged out everywhere, then eidas1 at a service told of logouts" eq "$(claim acr)" eidas1
+BC_SID=$(claim sid)
 sessions
-ok "claire logged out everywhere, then eidas1: one session" eq "$NS" 1
+ok "... one session" eq "$NS" 1
 T1=$TAGS
+OLD=$(cookie)
+if [ "$STORE" = redis ]; then
+	# A second node on the same store, holding a copy of the eidas1 session.
+	NODE2_PORT=$(free_port)
+	spawn_idp "$TMP/idp.json" "$NODE2_PORT" "$TMP/idp2.log" "$TMP/port2"
+	NODE2="http://127.0.0.1:$NODE2_PORT"
+	with_cookie "$OLD" "$NODE2"
+	ok "... a second node (redis): the eidas1 cookie opens it there too (SSO: a code)" test -n "$(qparam code "$(location "$H")")"
+fi
 authorize portal "$R1" "&acr_values=eidas2"
 FORM=$PAGE
 post_otp "$(otp 30 "$S2")"
 CODE=$(qparam code "$(location "$RESP")")
 token portal "$SECRET" "$CODE" "$R1" "$V"
 ok "step-up: acr eidas2" eq "$(claim acr)" eidas2
+ok "... under a new session cookie" test -n "$(cookie)" -a "$(cookie)" != "$OLD"
+with_cookie "$OLD"
+ok "... the eidas1 cookie no longer opens it: the login page, no code" eq "$(status "$H") $(location "$H")" "200 "
+ok "... (its form)" contains "$H" 'name="password"'
+if [ "$STORE" = redis ]; then
+	with_cookie "$OLD" "$NODE2"
+	ok "... nor at the second node, whose copy predates the raise: the login page" eq "$(status "$H") $(location "$H")" "200 "
+	with_cookie "$(cookie)" "$NODE2"
+	ok "... where the new one does" test -n "$(qparam code "$(location "$H")")"
+fi
+with_cookie "$(cookie)"
+ok "... the new one does (SSO: a code)" test -n "$(qparam code "$(location "$H")")"
 sessions
 ok "... still one session, the same (raised in place)" eq "$NS $TAGS" "1 $T1"
 [ "$STORE" = redis ] && ok "... one entry in her session index (redis)" eq "$(index_entries)" 1
 sso "&acr_values=eidas2"
 ok "... SSO at eidas2 from it: a code, no page" test -n "$(qparam code "$(location "$H")")"
+P=$(curl -s -b "$CJ" "$IDP/account")
+curl -s -c "$CJ" -b "$CJ" -d action=logout_all --data-urlencode "csrf=$(field csrf "$P")" "$IDP/account" >/dev/null
+ok "the raised session ended: the service it logged in to at eidas1 is told" wait_for 150 grep -q '"path": "/ok"' "$REC"
+LT=$(grep '"path": "/ok"' "$REC" | tail -n1 | jget token)
+ok "... with the sid of its eidas1 ID token" eq "$(jwt_payload "$LT" | jget sid)" "$BC_SID"
+ok "... once" eq "$(grep -c '"path": "/ok"' "$REC")" 1
 
 # ---- an account without a second factor does not reach eidas2.
 CJ="$TMP/jar4"

@@ -113,6 +113,25 @@ START_TEST(t_round_trip)
 	ck_assert_int_ne(session_encode(s, &text, &len), IDP_OK);
 	free(s->amr);
 	s->amr = strdup("pwd");
+	/* A raised session's cookie secret hash ("ck"): none written for a
+	 * session's first cookie, read back as written, 64 hex digits only. */
+	ck_assert_int_eq(session_encode(s, &text, &len), IDP_OK);
+	ck_assert_ptr_null(strstr(text, "\"ck\""));
+	d = decode(text);
+	ck_assert_str_eq(d->ck, "");
+	session_free(d);
+	free(text);
+	memcpy(s->ck, SID2, 65);
+	ck_assert_int_eq(session_encode(s, &text, &len), IDP_OK);
+	d = decode(text);
+	ck_assert_str_eq(d->ck, SID2);
+	session_free(d);
+	free(text);
+	s->ck[3] = 'X';
+	ck_assert_int_eq(session_encode(s, &text, &len), IDP_EINVAL);
+	s->ck[0] = '\0';
+	ck_assert_ptr_null(decode("{\"sub\":\"a\",\"backend\":\"b\",\"claims\":{},\"acr\":\"eidas1\","
+				  "\"amr\":[\"pwd\"],\"auth_time\":1,\"created\":1,\"ck\":\"abc\"}"));
 	/* Without backend data: no "up" written, none read. */
 	json_decref(s->up);
 	s->up = NULL;
