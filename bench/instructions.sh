@@ -75,48 +75,8 @@ LG=$TMP/loadgen
 # mkconf TREE OUT STORE [REDIS_PORT]: bench/run.sh's configuration for TREE
 # (its rate-limit keys only where TREE knows them), one HTTP loop thread.
 mkconf() {
-	python3 - "$1" "$TMP" "$2" "$3" "${4:-0}" <<'PY'
-import hashlib, json, os, sys
-root, tmp, out, store, rport = sys.argv[1:6]
-src = ""
-for d, _, fs in os.walk(root + "/idp"):
-    for f in fs:
-        if f.endswith(".c"):
-            src += open(os.path.join(d, f), errors="replace").read()
-def strip(o):
-    if isinstance(o, dict):
-        return {k: strip(v) for k, v in o.items() if not k.startswith("_comment")}
-    if isinstance(o, list):
-        return [strip(v) for v in o]
-    return o
-c = strip(json.load(open(root + "/conf/demo.json")))
-c["demo"] = False
-c["issuer"] = "http://127.0.0.1:PORT"
-c["keys_dir"] = tmp + "/keys." + out.rsplit("/", 1)[1]
-c["templates_dir"] = root + "/templates"
-c["backends"] = [{"id": "local", "plugin": "file", "title": "Bench", "acr": "eidas1", "users": tmp + "/users.json"}]
-c["log_level"] = "info"
-c.setdefault("listen", {})["threads"] = 1
-c.setdefault("tokens", {})["code_ttl_s"] = 600
-for k in ("transactions_per_ip_per_minute", "login_failures_per_ip_per_minute", "login_failures_per_user_per_15min"):
-    if '"%s"' % k in src:
-        c.setdefault("rate_limits", {})[k] = 1000000
-c["store"] = ({"driver": "memory"} if store == "memory" else
-              {"driver": "redis", "host": "127.0.0.1", "port": int(rport), "prefix": "bench:"})
-def client(cid, alg, grants):
-    return {"client_id": cid, "client_name": "Bench " + cid,
-            "client_secret_sha256": hashlib.sha256((cid + "-secret-0123456789abcdef").encode()).hexdigest(),
-            "redirect_uris": ["http://127.0.0.1:9/" + cid + "/callback"],
-            "post_logout_redirect_uris": ["http://127.0.0.1:9/" + cid + "/"],
-            "sector_identifier": cid + ".bench",
-            "token_endpoint_auth_methods": ["client_secret_basic"],
-            "grant_types": grants, "id_token_signed_response_alg": alg,
-            **({"scopes": ["openid", "profile", "email", "api"]} if "client_credentials" in grants else {})}
-c["clients"] = [client("bench-es", "ES256", ["authorization_code"]),
-                client("bench-sso", "ES256", ["authorization_code"]),
-                client("bench-cc-es", "ES256", ["client_credentials"])]
-json.dump(c, open(out, "w"), indent=1)
-PY
+	python3 "$ROOT/bench/bench_config.py" "$1" "$2" "$3" "${4:-0}" 0 1 \
+		"$TMP/keys.${2##*/}" "$TMP/users.json" minimal
 }
 
 cl() { printf -- '--client %s --secret %s-secret-0123456789abcdef --redirect http://127.0.0.1:9/%s/callback' "$1" "$1" "$1"; }
