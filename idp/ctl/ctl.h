@@ -29,6 +29,7 @@ struct ctl_opts {
 	bool events;          /* --events: stats of pages and failures */
 	enum sign_alg alg;    /* --alg, ALG_NONE when not given */
 	const char *qr;       /* --qr FILE: users totp-enrol writes the QR code there (SVG) */
+	const char *argon2;   /* --argon2 T:M_KIB:P, users add and passwd (IDPCTL_ARGON2 otherwise) */
 };
 extern struct ctl_opts opt;
 

@@ -14,6 +14,14 @@ PIDS=""
 TMP=""
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# The users files a suite makes (idpctl users add) hash with argon2id's
+# cheapest cost, 1 pass over 8 KiB: a login at RFC 9106's cost (3 passes,
+# 64 MiB, 4 lanes) spends some 0.3 s of CPU under ASan, and the suites make
+# hundreds, on a machine shared by three. The daemon verifies either the
+# same way (pwhash.c reads the cost from the hash). A suite about the hash
+# itself, or that needs a slow login, calls real_password_cost first.
+export IDPCTL_ARGON2=${IDPCTL_ARGON2-1:8:1}
+real_password_cost() { unset IDPCTL_ARGON2; }
 
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
@@ -243,10 +251,13 @@ done_tests() {
 }
 
 # debian_python: Debian's python3 (with python3-authlib) for the suite's
-# python calls, jget included: a version manager's shim in front of it costs
-# some 0.7 s a call.
+# python calls, jget, pkce and make_config included: a version manager's
+# shim in front of it costs some 0.7 s a call (over a second on a loaded
+# machine), and a suite makes hundreds. Every suite that sources this file
+# has it; calling it again is harmless.
 debian_python() {
 	PY=/usr/bin/python3
 	if [ -x $PY ]; then python3() { $PY "$@"; }; fi
 }
+debian_python
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; } # hash TEXT: its SHA-256, hex
