@@ -251,13 +251,19 @@ done_tests() {
 }
 
 # debian_python: Debian's python3 (with python3-authlib) for the suite's
-# python calls, jget, pkce and make_config included: a version manager's
-# shim in front of it costs some 0.7 s a call (over a second on a loaded
-# machine), and a suite makes hundreds. Every suite that sources this file
-# has it; calling it again is harmless.
+# python calls, jget, pkce and make_config included, through pybin/ first in
+# PATH: a version manager's shim in front of it costs some 0.7 s a call
+# (over a second on a loaded machine), and a suite makes hundreds. A PATH
+# entry, not a shell function, so that "python3 x.py &" leaves in $! the
+# PID of python itself, which the suite may stop (SIGSTOP) or kill. Every
+# suite that sources this file has it; calling it again is harmless.
 debian_python() {
 	PY=/usr/bin/python3
-	if [ -x $PY ]; then python3() { $PY "$@"; }; fi
+	[ -x $PY ] || return 0
+	case ":$PATH:" in
+	*":$ROOT/tests/integration/pybin:"*) ;;
+	*) PATH="$ROOT/tests/integration/pybin:$PATH"; export PATH ;;
+	esac
 }
 debian_python
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; } # hash TEXT: its SHA-256, hex
