@@ -116,9 +116,10 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/run-demo.sh
 
-# Every test, under AddressSanitizer and UBSan.
+# Every test, under AddressSanitizer and UBSan. The build on every core
+# unless -j was given (make test is mostly run as is, by CI too).
 test: deps
-	@$(MAKE) --no-print-directory SAN=1 all test-bins
+	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) SAN=1 all test-bins
 	@sh tests/run-all.sh build-san
 
 test-bins: $(UNIT_BIN) $(FUZZ_BIN) $(RP_TEST_BINS) $(OUT)/tests/rotation_load

@@ -56,36 +56,63 @@ start() { # start NAME CMD...: once fewer than TEST_JOBS run
 	launch "$@"
 	running="${running:+$running }$1"
 }
+suite_file() { # suite_file NAME.sh: the suite's script, in whichever folder it is
+	for d in integration interop browser; do
+		[ -f "tests/$d/$1" ] && echo "tests/$d/$1" && return
+	done
+}
+begin() { # begin JOB: starts one job of the pool, by the name it is shown under
+	case $1 in
+	librp) start librp sh tests/rp/run.sh "$BUILD" ;;
+	# test_store's out-of-memory case, apart: ASan's allocation cap makes
+	# hiredis fail to allocate (see redis_fibers_oom_fails_one).
+	unit-test_store-redis_oom) start "$1" env IDP_TEST_REDIS_OOM=1 \
+		CK_RUN_CASE=redis_oom LSAN_OPTIONS=suppressions=tests/unit/redis-oom.supp \
+		ASAN_OPTIONS="$ASAN_OPTIONS:max_allocation_size_mb=1:allocator_may_return_null=1:fast_unwind_on_malloc=0" \
+		"$BUILD/tests/test_store" ;;
+	unit-*) start "$1" "$BUILD/tests/${1#unit-}" ;;
+	fuzz-corpus-*) f=${1#fuzz-corpus-}; start "$1" "$BUILD/tests/$f" "tests/fuzz/corpus/${f#fuzz_}" ;;
+	*.sh-memory|*.sh-redis) start "$1" env STORE="${1##*-}" sh "$(suite_file "${1%-*}")" ;;
+	*) start "$1" sh "$(suite_file "$1")" ;;
+	esac
+}
+# Every job of the pool by name: librp, the unit tests and the fuzz corpora's
+# replays, then each suite (twice, one per store, with "# stores: both").
+JOBS=""
 ALONE=""
-# The longest first, so that the pool does not end on one long suite.
-[ -f tests/browser/t_paths.sh ] && start "t_paths.sh" sh tests/browser/t_paths.sh
-[ -f tests/rp/run.sh ] && start "librp" sh tests/rp/run.sh "$BUILD"
-# The unit tests and the fuzz corpora's replays, in the pool too.
+[ -f tests/rp/run.sh ] && JOBS="librp"
 for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] && start "unit-$(basename "$t")" "$t"
+	[ -x "$t" ] && JOBS="$JOBS unit-$(basename "$t")"
 done
-# test_store's out-of-memory case, apart: ASan's allocation cap makes hiredis
-# fail to allocate (see redis_fibers_oom_fails_one).
-[ -x "$BUILD/tests/test_store" ] && start "unit-test_store-redis_oom" env IDP_TEST_REDIS_OOM=1 \
-	CK_RUN_CASE=redis_oom LSAN_OPTIONS=suppressions=tests/unit/redis-oom.supp \
-	ASAN_OPTIONS="$ASAN_OPTIONS:max_allocation_size_mb=1:allocator_may_return_null=1:fast_unwind_on_malloc=0" \
-	"$BUILD/tests/test_store"
+[ -x "$BUILD/tests/test_store" ] && JOBS="$JOBS unit-test_store-redis_oom"
 for f in "$BUILD"/tests/fuzz_*; do
-	[ -x "$f" ] || continue
-	n=$(basename "$f")
-	start "fuzz-corpus-$n" "$f" "tests/fuzz/corpus/${n#fuzz_}"
+	[ -x "$f" ] && JOBS="$JOBS fuzz-corpus-$(basename "$f")"
 done
 for t in tests/integration/t_*.sh tests/interop/t_*.sh tests/browser/t_*.sh; do
-	b=$(basename "$t" .sh)
-	[ "$t" = tests/browser/t_paths.sh ] && continue
+	b=$(basename "$t")
 	if grep -q '^# alone' "$t"; then
 		ALONE="$ALONE $t"
 	elif grep -q '^# stores: both' "$t"; then
-		start "$b.sh-memory" env STORE=memory sh "$t"
-		start "$b.sh-redis" env STORE=redis sh "$t"
+		JOBS="$JOBS $b-memory $b-redis"
 	else
-		start "$b.sh" sh "$t"
+		JOBS="$JOBS $b"
 	fi
+done
+# The longest first, so that the pool does not end on one long suite: the
+# jobs above a minute or so in a full run's "(N s)" lines, longest first
+# (keep it current when a suite grows); every other job follows in the order
+# above. A name here that is not a job is passed over.
+LONGEST="
+	t_federation.sh-redis t_federation.sh-memory t_keys.sh librp t_routes.sh t_paths.sh
+	t_refusals.sh-redis t_refusals.sh-memory t_sso_rules.sh-memory t_roundtrips.sh t_ldap.sh
+	t_sso_rules.sh-redis t_flow.sh-redis t_flow.sh-memory t_operate.sh-redis t_refresh.sh-memory
+	t_refresh.sh-redis t_totp.sh-redis unit-test_store t_upstream.sh t_totp.sh-memory"
+LONGEST=$(echo $LONGEST) # one line, one space between names
+for j in $LONGEST; do
+	case " $JOBS " in *" $j "*) begin "$j" ;; esac
+done
+for j in $JOBS; do
+	case " $LONGEST " in *" $j "*) ;; *) begin "$j" ;; esac
 done
 while [ -n "$running" ]; do reap; done
 for t in $ALONE tests/cluster/t_*.sh; do

@@ -32,6 +32,7 @@ struct ctl_opts {
 	enum sign_alg alg;    /* --alg, ALG_NONE when not given */
 	const char *qr;       /* --qr FILE: users totp-enrol writes the QR code there (SVG) */
 	bool secret_stdin;    /* --secret-stdin: users totp-enrol takes a base32 secret on stdin */
+	const char *argon2;   /* --argon2 T:M_KIB:P, users add and passwd (IDPCTL_ARGON2 otherwise) */
 };
 extern struct ctl_opts opt;
 

@@ -39,6 +39,8 @@ void usage(FILE *f)
 		"  (exit status 3: refused or waiting, see the message)\n"
 		"  users add USER [--users FILE] [--claims JSON]   password read from stdin or a prompt\n"
 		"  users passwd USER [--users FILE]\n"
+		"  (users add, passwd: --argon2 T:M_KIB:P, argon2id's cost, default 3:65536:4 (RFC 9106);\n"
+		"   IDPCTL_ARGON2 in the environment otherwise)\n"
 		"  users del USER [--users FILE]\n"
 		"  users totp-enrol USER [--qr FILE.svg] [--force]   a TOTP second factor: prints its secret\n"
 		"                                            and otpauth:// URI (--qr: as a QR code, 0600)\n"
@@ -224,6 +226,8 @@ int main(int argc, char **argv)
 			opt.to = argv[++i];
 		else if (strcmp(a, "--qr") == 0 && has)
 			opt.qr = argv[++i];
+		else if (strcmp(a, "--argon2") == 0 && has)
+			opt.argon2 = argv[++i];
 		else if (strcmp(a, "--csv") == 0)
 			opt.csv = true;
 		else if (strcmp(a, "--events") == 0)

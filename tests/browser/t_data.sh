@@ -13,12 +13,8 @@
 # still asks; the office refuses a missing or unknown token; the README's
 # data provider (built from the page) answers the same.
 . "$(dirname "$0")/lib.sh"
-# Debian's python3 for jget: a version manager's shim in front of it costs
-# some 0.7 s a call (as in t_introspect.sh).
-if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
 browser_needs
 setup_tmp
-hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 PD=$(free_port)
 PE=$(free_port)
 PX=$(free_port)

@@ -14,6 +14,14 @@ PIDS=""
 TMP=""
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# The users files a suite makes (idpctl users add) hash with argon2id's
+# cheapest cost, 1 pass over 8 KiB: a login at RFC 9106's cost (3 passes,
+# 64 MiB, 4 lanes) spends some 0.3 s of CPU under ASan, and the suites make
+# hundreds, on a machine shared by three. The daemon verifies either the
+# same way (pwhash.c reads the cost from the hash). A suite about the hash
+# itself, or that needs a slow login, calls real_password_cost first.
+export IDPCTL_ARGON2=${IDPCTL_ARGON2-1:8:1}
+real_password_cost() { unset IDPCTL_ARGON2; }
 
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
@@ -248,11 +256,19 @@ done_tests() {
 }
 
 # debian_python: Debian's python3 (with python3-authlib) for the suite's
-# python calls, jget included: a version manager's shim in front of it costs
-# some 0.7 s a call.
+# python calls, jget, pkce and make_config included, through pybin/ first in
+# PATH: a version manager's shim in front of it costs some 0.7 s a call
+# (over a second on a loaded machine), and a suite makes hundreds. A PATH
+# entry, not a shell function, so that "python3 x.py &" leaves in $! the
+# PID of python itself, which the suite may stop (SIGSTOP) or kill. Every
+# suite that sources this file has it; calling it again is harmless.
 debian_python() {
 	PY=/usr/bin/python3
-	if [ -x $PY ]; then python3() { $PY "$@"; }; fi
+	[ -x $PY ] || return 0
+	case ":$PATH:" in
+	*":$ROOT/tests/integration/pybin:"*) ;;
+	*) PATH="$ROOT/tests/integration/pybin:$PATH"; export PATH ;;
+	esac
 }
 # authlib_python: PY, Debian's python3, which must import python3-authlib and
 # python3-requests (the suite fails loudly otherwise), with tests/interop on
@@ -266,4 +282,5 @@ authlib_python() {
 	fi
 	export PYTHONPATH="$ROOT/tests/interop${PYTHONPATH:+:$PYTHONPATH}"
 }
+debian_python
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; } # hash TEXT: its SHA-256, hex

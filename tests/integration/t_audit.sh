@@ -9,7 +9,6 @@
 # session. STORE=memory|redis.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
-if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
 setup_tmp
 
 R1=http://127.0.0.1:8081/callback

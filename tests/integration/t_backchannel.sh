@@ -9,7 +9,6 @@
 # a forged logout token, another service's token, an ID token, none.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-if [ -x $PY ]; then python3() { $PY "$@"; }; fi
 setup_tmp
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 start_redis

@@ -1,5 +1,4 @@
 #!/bin/sh
-# alone: it measures time or memory (tests/run-all.sh)
 # Core dumps hold the private keys and sessions: the daemon turns them off
 # at start (soft RLIMIT_CORE 0, not dumpable) unless debug.allow_core_dumps.
 # "Not dumpable" is observed the way an attacker would meet it: the daemon

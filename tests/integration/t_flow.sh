@@ -4,12 +4,23 @@
 # max_age, userinfo three ways, code replay, logout. STORE=memory|redis.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
+real_password_cost # the login at RFC 9106's cost: the metrics show the memory argon2id keeps
 setup_tmp
 # /metrics has its own listener (metrics.listen), never the citizens' one.
 METRICS_PORT=$(free_port)
 echo "{\"metrics\": {\"listen\": \"127.0.0.1:$METRICS_PORT\"}}" >"$TMP/extra.json"
 start_idp "$STORE"
 R1=http://127.0.0.1:8081/callback
+# idpctl's cost: RFC 9106's by default; --argon2 (lib.sh's IDPCTL_ARGON2)
+# lowers it, within argon2id's own bounds.
+ok "idpctl: argon2id at RFC 9106's cost by default" contains "$(cat "$TMP/users.json")" '"$argon2id$v=19$m=65536,t=3,p=4$'
+CHEAP=$(printf '%s\n' 'Cheap-pass-2026' | "$BUILD/idp/idpctl" --argon2 1:8:1 --users "$TMP/cheap.json" users add cheap)
+ok "idpctl --argon2 1:8:1: that cost, and said" eq "$(grep -cF '"$argon2id$v=19$m=8,t=1,p=1$' "$TMP/cheap.json") $CHEAP" \
+	"1 added cheap in $TMP/cheap.json (argon2id below RFC 9106's cost: for tests only)"
+for bad in 0:8:1 1:7:1 1:8:0 1:16:4 1:8 1:8:1x; do
+	printf '%s\n' 'Cheap-pass-2026' | "$BUILD/idp/idpctl" --argon2 "$bad" --users "$TMP/bad.json" users add bad 2>/dev/null
+	ok "idpctl --argon2 $bad: refused, no file" eq "$? $(test -e "$TMP/bad.json" && echo written)" "1 "
+done
 R2=http://127.0.0.1:8082/callback
 
 D=$(curl -s "$IDP/.well-known/openid-configuration")

@@ -12,6 +12,7 @@
 # the stream (a chunk size of 2^64-1, 12 bytes sent) gets a 400, where the
 # connection was closed without a word (413 once past max_body_bytes).
 . "$(dirname "$0")/lib.sh"
+real_password_cost # the half-closed logins wait on a worker for a real argon2id check
 setup_tmp
 RAW="python3 $ROOT/tests/integration/rawhttp.py"
 N=${HALFCLOSE_N:-50}

@@ -9,7 +9,6 @@
 # the daemon is alive and a normal login works. STORE=memory|redis.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
-if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
 setup_tmp
 
 R1=http://127.0.0.1:8081/callback

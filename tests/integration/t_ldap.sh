@@ -7,7 +7,6 @@
 # answers, the daemon survives, the pool recovers), concurrent logins,
 # StartTLS and LDAPS with a test CA, and configurations refused at startup.
 . "$(dirname "$0")/lib.sh"
-if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
 for c in slapd slapadd slappasswd ldapsearch openssl; do
 	command -v "$c" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin"
 	command -v "$c" >/dev/null 2>&1 || { echo "t_ldap: $c is missing (apt-get install slapd ldap-utils)" >&2; exit 1; }

@@ -8,9 +8,6 @@
 # and the franceconnect client profile. STORE=memory|redis.
 . "$(dirname "$0")/lib.sh"
 STORE=${STORE:-memory}
-# The system interpreter: a version manager's shim in PATH costs half a second
-# a call, and this file calls it a few hundred times.
-if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
 setup_tmp
 
 R1=http://127.0.0.1:8081/callback
