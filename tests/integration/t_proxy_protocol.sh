@@ -135,7 +135,7 @@ P=$(curl -s -m 10 --interface 127.0.0.5 -c "$CJ" -b "$CJ" "$V2/authorize?respons
 H=$(curl -s -m 30 -o /dev/null -w '%{http_code}' --interface 127.0.0.5 -b "$CJ" --data-urlencode "txn=$(field txn "$P")" \
 	--data-urlencode "csrf=$(field csrf "$P")" --data-urlencode "username=nobody" --data-urlencode "password=wrong" "$V2/login")
 ok "login: a wrong password through HAProxy is 401" eq "$H" 401
-ok "login: the failure names HAProxy's client" grep -q "login: failure for user .* from 127.0.0.5\$" "$TMP/idp.log"
+ok "login: the failure names HAProxy's client" grep -q "login: password refused for user .* from 127.0.0.5\$" "$TMP/idp.log"
 
 # Straight to the daemon, no header (from a trusted address): closed, no
 # status (it is not HTTP yet).
