@@ -21,6 +21,17 @@ run() { # run NAME CMD...: and how long it took, to keep the whole run short
 # (whichever suite ended), longest known first. A suite that measures time
 # or memory says "# alone" and runs by itself once the others are done, as
 # the cluster test does. Each one's output is shown whole when it ends.
+# The npm packages of tests/node, installed once before any suite starts:
+# the browser, interop and librp suites all use them, and `npm ci` empties
+# node_modules first, under whichever of them runs at that moment. Each
+# suite still installs them itself when run alone.
+if [ ! -f tests/node/node_modules/.package-lock.json ] ||
+	[ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
+	if command -v npm >/dev/null 2>&1; then
+		echo "== installing the npm packages of tests/node (npm ci)"
+		(cd tests/node && timeout 600 npm ci --no-audit --no-fund) || echo "!! npm ci in tests/node failed: the suites that need it will say so"
+	fi
+fi
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/idp-suites.XXXXXX") || exit 1
 trap 'rm -rf "$LOGS"' EXIT
 launch() { # launch NAME CMD...: in the background, its output and status in LOGS
