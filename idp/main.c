@@ -291,7 +291,10 @@ int main(int argc, char **argv)
 	{
 		char listen[300];
 
-		snprintf(listen, sizeof(listen), "%s:%lld", rt->cfg->address, port >= 0 ? port : (long long)rt->cfg->port);
+		bool v6 = strchr(rt->cfg->address, ':') != NULL; /* "[::1]:8080", as in a URL */
+
+		snprintf(listen, sizeof(listen), "%s%s%s:%lld", v6 ? "[" : "", rt->cfg->address, v6 ? "]" : "",
+			 port >= 0 ? port : (long long)rt->cfg->port);
 		health_start(listen);
 	}
 	backchannel_start();

@@ -237,6 +237,7 @@ int config_load_with_clients(const char *path, const char *clients_file, struct 
 	json_t *root, *o, *v;
 	const char *s;
 	char *tmp;
+	unsigned char bin6[16];
 	size_t i;
 
 	*out = NULL;
@@ -279,6 +280,11 @@ int config_load_with_clients(const char *path, const char *clients_file, struct 
 	if (json_is_object(o))
 		cfg_check_keys(&x, o, "listen", listen_keys);
 	c->address = strdup(cfg_str(&x, o, "listen", "address", "127.0.0.1"));
+	/* Checked here so that --check and SIGHUP see it, not only the bind. */
+	if (c->address != NULL && inet_pton(AF_INET, c->address, bin6) != 1 &&
+	    inet_pton(AF_INET6, c->address, bin6) != 1)
+		cfg_err(&x, "listen", "\"address\": \"%s\" is not an IPv4 or IPv6 address "
+			"(\"127.0.0.1\", \"0.0.0.0\", \"::1\", \"::\"; no host name, no zone)", c->address);
 	c->port = (int)cfg_int(&x, o, "listen", "port", 8080, 0, 65535);
 	c->threads = (unsigned)cfg_int(&x, o, "listen", "threads", 0, 0, 256);
 	c->connection_limit = (unsigned)cfg_int(&x, o, "listen", "connection_limit", 4096, 1, 1000000);

@@ -795,24 +795,38 @@ fail:
 
 static int listen_socket(const struct config *cfg, int port, unsigned *bound)
 {
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
 	int fd, one = 1;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, cfg->address, &sa.sin_addr) != 1)
-		return log_fail(IDP_EINVAL, "http: listen.address %s is not an IPv4 address", cfg->address);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return log_fail(IDP_EIO, "http: socket: %s", strerror(errno));
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, SOMAXCONN) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-		close(fd);
-		return log_fail(IDP_EIO, "http: cannot listen on %s:%d: %s", cfg->address, port, strerror(errno));
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, cfg->address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, cfg->address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*s6);
+	} else {
+		return log_fail(IDP_EINVAL, "http: listen.address %s is not an IPv4 or IPv6 address", cfg->address);
 	}
-	*bound = ntohs(sa.sin_port);
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return log_fail(IDP_EIO, "http: socket: %s", strerror(errno));
+	/* One listener, one family: "::" takes IPv6 only, whatever the
+	 * system's bindv6only, so a client's address is never an IPv4-mapped
+	 * one and "0.0.0.0" on another daemon cannot collide with it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		close(fd);
+		return log_fail(IDP_EIO, "http: cannot listen on %s%s%s:%d: %s", ss.ss_family == AF_INET6 ? "[" : "",
+				cfg->address, ss.ss_family == AF_INET6 ? "]" : "", port, strerror(errno));
+	}
+	*bound = ntohs(ss.ss_family == AF_INET6 ? s6->sin6_port : s4->sin_port);
 	H.listen_fd = fd;
 	return IDP_OK;
 }

@@ -5,7 +5,8 @@
 # per-address failure limit (10 here, to keep the suite short) locks out that
 # client only; the same headers sent straight to
 # the daemon are ignored; /metrics is not served through the proxy, only on
-# metrics.listen.
+# metrics.listen. A second daemon listens on [::1]: discovery, throttling
+# keyed on ::1, ::1 as a trusted proxy; listen.address is checked at load.
 . "$(dirname "$0")/lib.sh"
 setup_tmp
 command -v nginx >/dev/null || { echo "t_proxy: nginx is not installed (scripts/deps.sh)" >&2; exit 1; }
@@ -139,6 +140,46 @@ M=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
 ok "metrics: served on metrics.listen" contains "$M" 'idp_logins_total{result="throttled"}'
 ok "metrics: only /metrics on metrics.listen" eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/authorize")" 404
 
+# The citizens' listener on IPv6 loopback: a second daemon on [::1], with
+# ::1 as its trusted proxy (cidr_list_has with an IPv6 peer).
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+	P6=$(free_port)
+	python3 - "$TMP/idp.json" "$TMP/v6.json" "$P6" <<'PY6'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["issuer"] = "http://[::1]:" + sys.argv[3]
+c["listen"]["address"] = "::1"
+c["listen"]["trusted_proxies"] = ["::1/128"]
+c["rate_limits"]["login_failures_per_ip_per_minute"] = 3
+c.pop("metrics", None)
+json.dump(c, open(sys.argv[2], "w"))
+PY6
+	spawn_idp "$TMP/v6.json" "$P6" "$TMP/v6.log" "$TMP/port6"
+	V6="http://[::1]:$P6"
+	ok "ipv6: /healthz on [::1]" eq "$(curl -s -o /dev/null -w '%{http_code}' "$V6/healthz")" 200
+	D=$(curl -s "$V6/.well-known/openid-configuration")
+	ok "ipv6: discovery names the [::1] issuer" contains "$D" "\"issuer\":\"http://[::1]:$P6\""
+	# At once, each with its cookie jar: the counter must not lose any.
+	i=1
+	BATCH=""
+	while [ $i -le 3 ]; do
+		(prepare "$V6" ::1 "$CJ.6$i"
+		 post_login "$V6" ::1 "$CJ.6$i" "$TXN" "$CSRF" "six$i" wrong >"$TMP/st6.$i") &
+		BATCH="$BATCH $!"
+		i=$((i+1))
+	done
+	for p in $BATCH; do wait "$p"; done # (curl is bounded by -m)
+	ok "ipv6: 3 failed logins from ::1 are 401" eq "$(cat "$TMP"/st6.* | grep -o 401 | wc -l | tr -d " ")" 3
+	ok "ipv6: the 4th from ::1 is throttled (429)" eq "$(attempt "$V6" ::1 six4 wrong)" 429
+	ok "ipv6: the failures are logged from ::1" grep -q "password refused for user [0-9a-f]* from ::1\$" "$TMP/v6.log"
+	# Through the trusted proxy ::1, the client it names is another one.
+	ok "ipv6: a client forwarded by the trusted ::1 is not throttled" \
+		eq "$(attempt "$V6" ::1 six5 wrong -H "X-Forwarded-For: 2001:db8::7")" 401
+	ok "ipv6: and is logged under its own address" grep -q "password refused for user [0-9a-f]* from 2001:db8::7\$" "$TMP/v6.log"
+else
+	echo "SKIP: no IPv6 on loopback" >&2
+fi
+
 # Configuration errors are reported at load.
 python3 - "$TMP/idp.json" "$TMP/bad.json" <<'PY'
 import json, sys
@@ -146,9 +187,19 @@ c = json.load(open(sys.argv[1]))
 c["listen"]["trusted_proxies"] = ["10.0.0.0/33", "proxy.example"]
 c["metrics"] = {"listen": "localhost"}
 json.dump(c, open(sys.argv[2], "w"))
+c = json.load(open(sys.argv[1]))
+c["listen"]["address"] = "fe80::1%lo"
+json.dump(c, open(sys.argv[2] + ".zone", "w"))
+c["listen"]["address"] = "localhost"
+json.dump(c, open(sys.argv[2] + ".name", "w"))
 PY
 OUT=$("$BUILD/idp/idp" --check --config "$TMP/bad.json" 2>&1)
 ok "config: a bad trusted_proxies CIDR is refused" contains "$OUT" "trusted_proxies[0] must be an IPv4 or IPv6 address, or a CIDR block"
 ok "config: a host name in trusted_proxies is refused" contains "$OUT" "trusted_proxies[1]"
 ok "config: a bad metrics.listen is refused" contains "$OUT" '"listen" must be "ADDRESS:PORT"'
+OUT=$("$BUILD/idp/idp" --check --config "$TMP/bad.json.zone" 2>&1)
+ok "config: a listen.address with a zone is refused" contains "$OUT" '"address": "fe80::1%lo" is not an IPv4 or IPv6 address'
+OUT=$("$BUILD/idp/idp" --check --config "$TMP/bad.json.name" 2>&1); RC=$?
+ok "config: a host name as listen.address is refused" contains "$OUT" '"address": "localhost" is not an IPv4 or IPv6 address'
+ok "config: ... and --check fails" test "$RC" -ne 0
 done_tests

@@ -50,21 +50,29 @@ START_TEST(t_config_errors)
 }
 END_TEST
 
+/* Loads TEXT as the configuration file c.json of the test folder. */
+static int load_text(const char *text, struct config **c)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/c.json", test_tmpdir);
+	test_write_file("c.json", text, 0600);
+	return config_load(p, c);
+}
+
 /* A data provider's words for the consent page (issue 17). */
 static int load_dp(const char *dp_extra)
 {
 	struct config *c = NULL;
-	char p[256], text[2048];
+	char text[2048];
 	int rc;
 
-	snprintf(p, sizeof(p), "%s/c.json", test_tmpdir);
 	snprintf(text, sizeof(text),
 		 "{\"issuer\":\"http://127.0.0.1:1\",\"pairwise_secret\":\"0123456789abcdef0123456789abcdef\","
 		 "\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],\"clients\":[{\"client_id\":\"dp\","
 		 "\"client_secret_sha256\":\"17181b22d74645e892b4613a95907148c33a569d563596757d937bec51906e6d\","
 		 "\"role\":\"data_provider\",\"scopes_served\":[\"qf\",\"identite_pivot\"]%s}]}", dp_extra);
-	test_write_file("c.json", text, 0600);
-	rc = config_load(p, &c);
+	rc = load_text(text, &c);
 	if (rc == IDP_OK) {
 		ck_assert_ptr_eq(config_data_provider(c, "qf"), &c->clients[0]);
 		ck_assert_ptr_null(config_data_provider(c, "qf identite_pivot"));
@@ -94,7 +102,32 @@ START_TEST(t_config_scope_descriptions)
 }
 END_TEST
 
+/* listen.address: one IPv4 or IPv6 address, refused at load otherwise. */
+START_TEST(t_config_listen_address)
+{
+	static const struct {
+		const char *address;
+		int rc;
+	} cases[] = {{"127.0.0.1", IDP_OK}, {"0.0.0.0", IDP_OK}, {"::1", IDP_OK}, {"::", IDP_OK},
+		     {"2001:db8::10", IDP_OK}, {"localhost", IDP_EINVAL}, {"[::1]", IDP_EINVAL},
+		     {"fe80::1%lo", IDP_EINVAL}, {"127.0.0.1:8080", IDP_EINVAL}, {"", IDP_EINVAL}};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *c = NULL;
+
+		snprintf(text, sizeof(text), "{\"issuer\":\"http://[::1]:1\",\"pairwise_secret\":"
+			 "\"0123456789abcdef0123456789abcdef\",\"backends\":[{\"id\":\"f\",\"plugin\":\"file\"}],"
+			 "\"listen\":{\"address\":\"%s\"}}", cases[i].address);
+		ck_assert_msg(load_text(text, &c) == cases[i].rc, "listen.address \"%s\"", cases[i].address);
+		if (cases[i].rc == IDP_OK)
+			ck_assert_str_eq(c->address, cases[i].address);
+		config_free(c);
+	}
+}
+END_TEST
+
 Suite *test_suite(void)
 {
-	return TEST_SUITE_OF("config", t_config_errors, t_config_scope_descriptions);
+	return TEST_SUITE_OF("config", t_config_errors, t_config_scope_descriptions, t_config_listen_address);
 }
