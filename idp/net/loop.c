@@ -108,9 +108,7 @@ static struct {
 	unsigned limit, per_ip, timeout; /* listen settings, read at start */
 	size_t mem_limit;
 	bool proxy_protocol;
-	struct cidr *trusted; /* listen.trusted_proxies, for proxy_protocol */
-	size_t n_trusted;
-} H = {NULL, 0, -1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, false, NULL, 0};
+} H = {NULL, 0, -1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, false};
 
 static __thread struct loop *t_loop;
 
@@ -603,6 +601,17 @@ static void accept_pause(struct loop *l, int64_t until)
 	l->accept_resume = until;
 }
 
+/* The trusted proxies of the configuration in force: a SIGHUP that adds
+ * or removes one applies to the next connection, as for X-Forwarded-For. */
+static bool peer_trusted(const char *peer)
+{
+	struct rt *rt = rt_acquire();
+	bool yes = cidr_list_has(rt->cfg->trusted_proxies, rt->cfg->n_trusted_proxies, peer);
+
+	rt_release(rt);
+	return yes;
+}
+
 static void accept_ready(struct fiber_io *io, uint32_t events)
 {
 	struct loop *l = t_loop;
@@ -631,7 +640,7 @@ static void accept_ready(struct fiber_io *io, uint32_t events)
 			return;
 		}
 		peer_text(&ss, peer);
-		if (!cidr_list_has(H.trusted, H.n_trusted, peer)) {
+		if (!peer_trusted(peer)) {
 			idp_log(LOG_DEBUG, "http: PROXY protocol: a connection from %s, not a trusted proxy: closed", peer);
 			metrics_count(M_PP_UNTRUSTED);
 			close(fd);
@@ -847,17 +856,13 @@ int http_start(const struct config *cfg, int port_override, const char *port_fil
 		return rc;
 	/* The blocking calls (password hashes, LDAP, upstream providers) run
 	 * on workers, each backend on its own: two per loop, at least four. */
-	/* The proxies allowed to send a PROXY header, read at start. */
+	/* The mode is read at start (it decides who owns the listening
+	 * socket); the proxies allowed to use it follow each reload. */
 	H.proxy_protocol = cfg->proxy_protocol;
-	H.n_trusted = H.proxy_protocol ? cfg->n_trusted_proxies : 0;
-	if (H.n_trusted > 0 && (H.trusted = calloc(H.n_trusted, sizeof(*H.trusted))) != NULL)
-		memcpy(H.trusted, cfg->trusted_proxies, H.n_trusted * sizeof(*H.trusted));
-	if ((H.n_trusted > 0 && H.trusted == NULL) || (H.loops = calloc(threads, sizeof(*H.loops))) == NULL ||
+	if ((H.loops = calloc(threads, sizeof(*H.loops))) == NULL ||
 	    fiber_workers_start(threads * 2 > 4 ? threads * 2 : 4) != IDP_OK) {
 		free(H.loops);
 		H.loops = NULL;
-		free(H.trusted);
-		H.trusted = NULL;
 		close(H.listen_fd);
 		H.listen_fd = -1;
 		return log_fail(IDP_ENOMEM, "http: cannot start the workers");
@@ -925,9 +930,6 @@ void http_stop(void)
 	free(H.loops);
 	H.loops = NULL;
 	H.n = 0;
-	free(H.trusted);
-	H.trusted = NULL;
-	H.n_trusted = 0;
 	if (H.listen_fd >= 0)
 		close(H.listen_fd);
 	H.listen_fd = -1;

@@ -197,6 +197,24 @@ ok "metrics: invalid headers counted" contains "$M" 'idp_proxy_protocol_refused_
 ok "metrics: the timeouts counted" contains "$M" 'idp_proxy_protocol_refused_total{reason="timeout"} 9'
 ok "log: refusals at debug level" grep -q "PROXY protocol: a connection from 127.0.0.9, not a trusted proxy: closed" "$TMP/idp.log"
 
+# A SIGHUP that changes the trusted proxies applies to the next connection:
+# 127.0.0.1 taken out, 127.0.0.2 added; then back as it was.
+cp "$TMP/idp.json" "$TMP/idp.json.orig"
+python3 - "$TMP/idp.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["listen"]["trusted_proxies"] = ["127.0.0.2"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+kill -HUP "$IDP_PID"
+wait_for 50 sh -c "[ \$(grep -c 'reload (SIGHUP): configuration and keys reloaded' '$TMP/idp.log') -ge 1 ]"
+ok "SIGHUP: a proxy taken out of trusted_proxies is closed" eq "$(pp 127.0.0.1 'v1:TCP4 198.51.100.7 127.0.0.1 40000 8080' /healthz)" closed
+ok "SIGHUP: a proxy added is heard" eq "$(pp 127.0.0.2 'v1:TCP4 198.51.100.7 127.0.0.1 40000 8080' /healthz)" 200
+cp "$TMP/idp.json.orig" "$TMP/idp.json"
+kill -HUP "$IDP_PID"
+wait_for 50 sh -c "[ \$(grep -c 'reload (SIGHUP): configuration and keys reloaded' '$TMP/idp.log') -ge 2 ]"
+ok "SIGHUP: back as it was, through HAProxy" eq "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$V1/healthz")" 200
+
 # proxy_protocol without a trusted proxy is refused at load.
 python3 - "$TMP/idp.json" "$TMP/bad.json" <<'PY'
 import json, sys
