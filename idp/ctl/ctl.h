@@ -47,6 +47,8 @@ void audit_admin(const struct config *cfg, const char *action, const char *kid, 
 char *read_secret(const char *prompt);
 /* The configuration's store, refused unless nodes share it (redis). */
 int open_shared_store(const struct config *cfg, struct store *st, const char *what);
+/* Its end: rc said, sub wiped, st and cfg closed; 0 on success, else 1. */
+int close_shared_store(int rc, char *sub, struct store *st, struct config *cfg);
 /* The subject of a citizen named by username, BACKEND:SUBJECT or pivot:HEX. */
 char *local_subject(const struct config *cfg, const char *user);
 

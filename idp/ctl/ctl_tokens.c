@@ -55,10 +55,5 @@ int cmd_tokens(int argc, char **argv)
 		free(list);
 		printf("%zu live refresh token famil%s\n", n, n == 1 ? "y" : "ies");
 	}
-	if (rc != IDP_OK)
-		fail("the store did not answer (%s)", idp_strerror(rc));
-	free_secret(sub);
-	store_close(&st);
-	config_free(cfg);
-	return rc == IDP_OK ? 0 : 1;
+	return close_shared_store(rc, sub, &st, cfg);
 }

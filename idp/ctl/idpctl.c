@@ -151,6 +151,18 @@ int open_shared_store(const struct config *cfg, struct store *st, const char *wh
 	return 0;
 }
 
+/* The end of a command about a citizen on the shared store: a failed store
+ * said, the subject wiped, the store and configuration closed; exit code. */
+int close_shared_store(int rc, char *sub, struct store *st, struct config *cfg)
+{
+	if (rc != IDP_OK)
+		fail("the store did not answer (%s)", idp_strerror(rc));
+	free_secret(sub);
+	store_close(st);
+	config_free(cfg);
+	return rc == IDP_OK ? 0 : 1;
+}
+
 /* The local subject --user names: as sessions hold it (BACKEND:SUBJECT or
  * pivot:HEX), or a username of a "file" backend, turned into it. */
 char *local_subject(const struct config *cfg, const char *user)
