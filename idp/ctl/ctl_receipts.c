@@ -5,6 +5,7 @@
  * holds, fetched with bounds or read from a file), else the keys folder
  * (the operator's check). */
 #include "ctl.h"
+#include "fetch.h"
 #include "jose.h"
 #include "json_bounded.h"
 #include "jws.h"
@@ -13,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <curl/curl.h>
 
 /* A receipt is a few hundred bytes; anything much larger is not one. */
 #define RECEIPT_FILE_MAX 16384
@@ -44,52 +43,24 @@ static int read_bounded(const char *path, char *buf, size_t max, size_t *n)
 struct body {
 	char *p;
 	size_t len;
-	bool too_big;
 };
 
-static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct body *b = arg;
-	size_t n = sz * nm;
-
-	if (b->len + n > JWKS_MAX_BYTES) {
-		b->too_big = true;
-		return 0; /* curl stops the transfer */
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return n;
-}
-
-/* The JWKS at url (http or https, no redirect, bounded in size and time)
- * into b->p (JWKS_MAX_BYTES + 1 bytes). */
+/* The JWKS at url (fetch.h's limits) into b->p (JWKS_MAX_BYTES + 1 bytes). */
 static int fetch_jwks(const char *url, struct body *b)
 {
-	CURL *c = curl_easy_init();
+	char *got = NULL;
+	const char *why = NULL;
 	long status = 0;
-	CURLcode cc;
+	int rc = fetch_bounded(url, JWKS_TIMEOUT_MS, JWKS_MAX_BYTES, &got, &b->len, &status, &why);
 
-	if (c == NULL)
-		return fail("cannot start a transfer");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)JWKS_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)JWKS_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)JWKS_MAX_BYTES);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	if (b->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+	if (rc == IDP_ETOOBIG)
 		return fail("%s: the answer is larger than %d KiB: not a key set", url, JWKS_MAX_BYTES / 1024);
-	if (cc != CURLE_OK)
-		return fail("%s: %s", url, curl_easy_strerror(cc));
-	if (status != 200)
+	if (rc == IDP_EDENIED)
 		return fail("%s: answered %ld (redirects are not followed)", url, status);
-	b->p[b->len] = '\0';
+	if (rc != IDP_OK)
+		return fail("%s: %s", url, why);
+	memcpy(b->p, got, b->len + 1);
+	free(got);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: EUPL-1.2 */
 /* A client's public keys, inline or fetched (client_jwks.h). */
 #include "client_jwks.h"
+#include "fetch.h"
 #include "fiber.h"
 #include "json_bounded.h"
 
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 
 /* One fetched set per URI. Few: one per client with a jwks_uri, the oldest
  * dropped past the cap (a reload may have renamed URIs). */
@@ -60,58 +60,28 @@ struct fetch {
 	const char *uri;
 	char *body;
 	size_t len;
-	bool too_big;
 	int rc;
 	struct client_key *keys;
 	size_t n;
 };
 
-static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct fetch *f = arg;
-	size_t n = sz * nm;
-	char *b;
-
-	if (f->len + n > CLIENT_JWKS_MAX_BYTES) {
-		f->too_big = true;
-		return 0; /* curl stops the transfer */
-	}
-	if ((b = realloc(f->body, f->len + n + 1)) == NULL)
-		return 0;
-	memcpy(b + f->len, p, n);
-	f->body = b;
-	f->len += n;
-	b[f->len] = '\0';
-	return n;
-}
-
-/* On a worker thread: GET the URI, no redirect, http(s) only, bounded. */
+/* On a worker thread: GET the URI (fetch.h's limits), then its keys. */
 static void fetch_run(void *arg)
 {
 	struct fetch *f = arg;
-	CURL *c = curl_easy_init();
 	long status = 0;
 	json_t *doc = NULL;
 	const char *why = "not a JSON object";
+	int rc;
 
 	f->rc = IDP_EUNAVAIL;
-	if (c == NULL)
-		return;
-	curl_easy_setopt(c, CURLOPT_URL, f->uri);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)CLIENT_JWKS_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CLIENT_JWKS_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CLIENT_JWKS_MAX_BYTES);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
-	if (curl_easy_perform(c) != CURLE_OK ||
-	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200 || f->body == NULL) {
+	rc = fetch_bounded(f->uri, CLIENT_JWKS_TIMEOUT_MS, CLIENT_JWKS_MAX_BYTES, &f->body, &f->len, &status, &why);
+	if (rc != IDP_OK) {
 		idp_log(LOG_WARN, "client jwks: %s: %s", f->uri,
-		        f->too_big ? "larger than 64 KiB" : status ? "answered an error status" : "no answer");
-		goto out;
+		        rc == IDP_ETOOBIG ? "larger than 64 KiB" : status ? "answered an error status" : "no answer");
+		return;
 	}
+	why = "not a JSON object";
 	if (json_parse_bounded(f->body, f->len, CLIENT_JWKS_MAX_BYTES, JSON_IN_DEPTH, JSON_REJECT_DUPLICATES,
 			       &doc) != IDP_OK ||
 	    client_keys_parse(doc, &f->keys, &f->n, &why) != IDP_OK) {
@@ -121,7 +91,6 @@ static void fetch_run(void *arg)
 	f->rc = IDP_OK;
 out:
 	json_decref(doc);
-	curl_easy_cleanup(c);
 }
 
 static struct entry *entry_find(const char *uri)
